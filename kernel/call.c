@@ -1,0 +1,228 @@
+/* Calls in flight and their deadlines.
+ *
+ * Deadlines are kept in one FIFO per distinct timeout: calls with the same timeout
+ * expire in the order they started, so each list stays sorted with O(1) insert and
+ * removal, and one loop timer serves them all. */
+#include "build-config.h"
+#include "call.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+struct mf_call {
+    uint64_t corr;
+    mf_ep dst;
+    uint64_t deadline;
+    uint64_t timeout;
+    mf_call_fn fn;
+    void *ud;
+    struct mf_call *prev, *next;   /* in its timeout class */
+    struct tclass *cls;
+    UT_hash_handle hh;
+};
+
+typedef struct tclass {
+    uint64_t timeout;
+    mf_call *head, *tail;
+} tclass;
+
+static mf_ep self;
+static mf_call *by_corr;
+static tclass *classes;
+static size_t nclasses;
+static uv_timer_t timer;
+static uint64_t armed_for;   /* deadline the timer is set for; 0 = idle */
+static uint64_t next_corr = 1;
+static size_t in_flight;
+
+static tclass *class_for(uint64_t timeout)
+{
+    for (size_t i = 0; i < nclasses; i++)
+        if (classes[i].timeout == timeout)
+            return &classes[i];
+    tclass *n = realloc(classes, (nclasses + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    /* the calls point at their class: fix them after the move */
+    for (size_t i = 0; i < nclasses; i++)
+        for (mf_call *c = n[i].head; c; c = c->next)
+            c->cls = &n[i];
+    classes = n;
+    classes[nclasses] = (tclass){.timeout = timeout};
+    return &classes[nclasses++];
+}
+
+static void unlink_call(mf_call *c)
+{
+    tclass *k = c->cls;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        k->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        k->tail = c->prev;
+    HASH_DEL(by_corr, c);
+    in_flight--;
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(void)
+{
+    uint64_t earliest = 0;
+    for (size_t i = 0; i < nclasses; i++)
+        if (classes[i].head && (!earliest || classes[i].head->deadline < earliest))
+            earliest = classes[i].head->deadline;
+    if (!earliest) {
+        uv_timer_stop(&timer);
+        armed_for = 0;
+        return;
+    }
+    if (earliest == armed_for)
+        return;
+    uint64_t now = mf_now();
+    uv_timer_start(&timer, on_timer, earliest > now ? earliest - now : 0, 0);
+    armed_for = earliest;
+}
+
+static void expire(mf_call *c)
+{
+    unlink_call(c);
+    mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, self, c->dst,
+                                json_pack("{s:s}", "reason", "timed out"));
+    if (cancel) {
+        cancel->corr = c->corr;
+        mf_send(cancel);
+    }
+    json_t *err = json_pack("{s:o}", "error",
+                            mf_rpc_error_body(MF_RPC_TIMEOUT, "Request timed out after %llu ms",
+                                              (unsigned long long)c->timeout));
+    c->fn(c->ud, err);
+    json_decref(err);
+    free(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    MF_UNUSED(t);
+    armed_for = 0;
+    uint64_t now = mf_now();
+    for (size_t i = 0; i < nclasses; i++)
+        while (classes[i].head && classes[i].head->deadline <= now)
+            expire(classes[i].head);
+    arm();
+}
+
+static void on_message(void *ud, mf_msg *m)
+{
+    MF_UNUSED(ud);
+    mf_call *c = NULL;
+    if (m->kind == MF_MSG_RESPONSE)
+        HASH_FIND(hh, by_corr, &m->corr, sizeof m->corr, c);
+    if (!c) {
+        /* late answer to a call that timed out or was cancelled */
+        mf_debug("calls", "answer for no call", "corr=%llu", (unsigned long long)m->corr);
+        mf_msg_free(m);
+        return;
+    }
+    bool was_head = c->cls->head == c;
+    unlink_call(c);
+    json_t *r = m->json;
+    if (!json_is_object(r) ||
+        (!json_object_get(r, "result") && !json_is_object(json_object_get(r, "error")))) {
+        json_t *bad = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_INTERNAL_ERROR,
+                                "malformed answer from the provider"));
+        c->fn(c->ud, bad);
+        json_decref(bad);
+    } else {
+        c->fn(c->ud, r);
+    }
+    free(c);
+    mf_msg_free(m);
+    if (was_head)
+        arm();
+}
+
+int mf_calls_init(void)
+{
+    self = mf_endpoint_open("calls", on_message, NULL);
+    if (!self)
+        return -1;
+    return uv_timer_init(mf_loop(), &timer);
+}
+
+void mf_calls_close(void)
+{
+    mf_call *c, *tmp;
+    HASH_ITER(hh, by_corr, c, tmp) {
+        HASH_DEL(by_corr, c);
+        free(c);
+    }
+    free(classes);
+    classes = NULL;
+    nclasses = 0;
+    in_flight = 0;
+    uv_close((uv_handle_t *)&timer, NULL);
+    mf_endpoint_close(self);
+}
+
+mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t timeout_ms,
+                       mf_call_fn fn, void *ud)
+{
+    mf_call *c = calloc(1, sizeof *c);
+    tclass *k = c ? class_for(timeout_ms) : NULL;
+    if (!k) {
+        free(c);
+        json_decref(request);
+        return NULL;
+    }
+    c->corr = next_corr++;
+    c->dst = dst;
+    c->timeout = timeout_ms;
+    c->deadline = mf_now() + timeout_ms;
+    c->fn = fn;
+    c->ud = ud;
+    c->cls = k;
+    c->prev = k->tail;
+    if (k->tail)
+        k->tail->next = c;
+    else
+        k->head = c;
+    k->tail = c;
+    HASH_ADD(hh, by_corr, corr, sizeof c->corr, c);
+    in_flight++;
+    if (!armed_for || c->deadline < armed_for)
+        arm();
+    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, self, dst, request);
+    if (m) {
+        m->corr = c->corr;
+        m->session = session;
+        m->deadline = c->deadline;
+        m->trace = c->corr;
+        /* an undeliverable request is answered by the kernel: fn still runs exactly once */
+        mf_send(m);
+    }
+    return c;
+}
+
+void mf_call_cancel(mf_call *c, const char *reason)
+{
+    bool was_head = c->cls->head == c;
+    unlink_call(c);
+    mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, self, c->dst, json_pack("{s:s}", "reason", reason));
+    if (cancel) {
+        cancel->corr = c->corr;
+        mf_send(cancel);
+    }
+    free(c);
+    if (was_head)
+        arm();
+}
+
+uint64_t mf_call_corr(const mf_call *c) { return c->corr; }
+
+size_t mf_calls_in_flight(void) { return in_flight; }

@@ -1,0 +1,258 @@
+/* Configuration loading. The file is Lua returning a table, so configurations can
+ * compute values and dofile() each other; the table is converted to JSON and checked
+ * here for the kernel's keys. Each plugin checks its own keys (mf_role_ops.check). */
+#include "build-config.h"
+#include "config.h"
+#include "luajson.h"
+
+#include <lauxlib.h>
+#include <errno.h>
+#include <limits.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const top_keys[] = {
+    "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
+    "catalog_wait_ms", "shutdown_ms", "providers", NULL,
+};
+
+/* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
+static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", NULL};
+
+static bool valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static char *resolve(const char *dir, const char *p)
+{
+    if (p[0] == '/' || !dir)
+        return strdup(p);
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, p);
+    return out;
+}
+
+static char **string_list(const json_t *arr, const char *dir)
+{
+    size_t n = arr ? json_array_size(arr) : 0;
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++)
+        out[i] = dir ? resolve(dir, json_string_value(json_array_get(arr, i)))
+                     : strdup(json_string_value(json_array_get(arr, i)));
+    return out;
+}
+
+static void free_list(char **l)
+{
+    for (char **p = l; p && *p; p++)
+        free(*p);
+    free(l);
+}
+
+static int print_to_log(lua_State *L)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    int n = lua_gettop(L);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    mf_info("config", "print", "text=\"%s\"", lua_tostring(L, -1));
+    return 0;
+}
+
+static int check_providers(mf_config *c, json_t *list, mf_error *err)
+{
+    if (!json_is_array(list)) {
+        mf_error_set(err, -1, "providers: expected a list of provider tables");
+        return -1;
+    }
+    c->nproviders = json_array_size(list);
+    c->providers = calloc(c->nproviders ? c->nproviders : 1, sizeof *c->providers);
+    if (!c->providers)
+        return -1;
+    for (size_t i = 0; i < c->nproviders; i++) {
+        mf_provider_conf *p = &c->providers[i];
+        json_t *t = json_array_get(list, i);
+        p->index = i + 1;
+        snprintf(p->path, sizeof p->path, "providers[%zu]", i + 1);
+        if (!json_is_object(t)) {
+            mf_error_set(err, -1, "%s: expected a table", p->path);
+            return -1;
+        }
+        const char *name = NULL, *transport = NULL;
+        if (mf_conf_string(t, p->path, "name", true, &name, err) ||
+            mf_conf_string(t, p->path, "transport", true, &transport, err) ||
+            mf_conf_int(t, p->path, "timeout_ms", 1, 86400000, &p->timeout_ms, err))
+            return -1;
+        if (!valid_name(name, 64)) {
+            mf_error_set(err, -1, "%s.name: \"%s\" must be 1 to 64 of A-Z a-z 0-9 _ -", p->path, name);
+            return -1;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->providers[k].name, name) == 0) {
+                mf_error_set(err, -1, "%s.name: \"%s\" is already the name of providers[%zu]",
+                             p->path, name, k + 1);
+                return -1;
+            }
+        p->name = strdup(name);
+        p->transport = strdup(transport);
+        if (!p->timeout_ms)
+            p->timeout_ms = c->request_timeout_ms;
+        json_t *prefix = json_object_get(t, "prefix");
+        if (!prefix) {
+            p->prefix = strdup(name);
+        } else if (json_is_false(prefix)) {
+            p->prefix = NULL;
+        } else if (json_is_string(prefix) && valid_name(json_string_value(prefix), 60)) {
+            p->prefix = strdup(json_string_value(prefix));
+        } else {
+            mf_error_set(err, -1, "%s.prefix: expected false or 1 to 60 of A-Z a-z 0-9 _ -", p->path);
+            return -1;
+        }
+        p->plugin_conf = json_deep_copy(t);
+        for (const char *const *k = provider_keys; *k; k++)
+            json_object_del(p->plugin_conf, *k);
+    }
+    return 0;
+}
+
+static int check_top(mf_config *c, mf_error *err)
+{
+    json_t *r = c->root;
+    const char *level = NULL;
+    const json_t *dirs = NULL, *plugins = NULL;
+    if (!json_is_object(r) && !(json_is_array(r) && json_array_size(r) == 0)) {
+        mf_error_set(err, -1, "(top): the file must return a table of settings");
+        return -1;
+    }
+    if (mf_conf_keys(r, "(top)", top_keys, err) ||
+        mf_conf_string(r, "(top)", "log_level", false, &level, err) ||
+        mf_conf_strings(r, "(top)", "plugin_dirs", false, false, &dirs, err) ||
+        mf_conf_strings(r, "(top)", "plugins", false, false, &plugins, err) ||
+        mf_conf_int(r, "(top)", "request_timeout_ms", 1, 86400000, &c->request_timeout_ms, err) ||
+        mf_conf_int(r, "(top)", "max_message_bytes", 1024, INT64_C(1) << 32, &c->max_message_bytes, err) ||
+        mf_conf_int(r, "(top)", "catalog_wait_ms", 0, 600000, &c->catalog_wait_ms, err) ||
+        mf_conf_int(r, "(top)", "shutdown_ms", 0, 600000, &c->shutdown_ms, err)) {
+        /* messages from the checks start with "(top)." : drop that for top-level keys */
+        if (strncmp(err->msg, "(top).", 6) == 0)
+            memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
+        return -1;
+    }
+    if (level && mf_log_level_parse(level, &c->log_level)) {
+        mf_error_set(err, -1, "log_level: \"%s\" is not one of error, warn, info, debug", level);
+        return -1;
+    }
+    c->plugin_dirs = string_list(dirs, c->dir);
+    c->plugins = string_list(plugins, NULL);
+    json_t *providers = json_object_get(r, "providers");
+    if (providers)
+        return check_providers(c, providers, err);
+    return 0;
+}
+
+mf_config *mf_config_load(const char *file, mf_error *err)
+{
+    mf_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->log_level = MF_LOG_INFO;
+    c->request_timeout_ms = 60000;
+    c->max_message_bytes = 4 * 1024 * 1024;
+    c->catalog_wait_ms = 10000;
+    c->shutdown_ms = 5000;
+    const char *label = file ? file : "embedded default";
+    if (file) {
+        c->file = realpath(file, NULL);
+        if (!c->file) {
+            mf_error_set(err, -1, "%s: cannot open: %s", file, strerror(errno));
+            mf_config_free(c);
+            return NULL;
+        }
+        char *slash = strrchr(c->file, '/');
+        c->dir = strndup(c->file, slash > c->file ? (size_t)(slash - c->file) : 1);
+    } else {
+        char cwd[PATH_MAX];
+        c->dir = strdup(getcwd(cwd, sizeof cwd) ? cwd : "/");
+    }
+
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    lua_pushcfunction(L, print_to_log);
+    lua_setglobal(L, "print");
+    lua_newtable(L);
+    lua_pushstring(L, PACKAGE_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, c->dir);
+    lua_setfield(L, -2, "config_dir");
+    lua_setglobal(L, "mcpfed");
+
+    int rc = file ? luaL_loadfile(L, file)
+                  : luaL_loadbuffer(L, mf_default_config, mf_default_config_len, "=etc/mcpfed.lua");
+    if (rc == LUA_OK)
+        rc = lua_pcall(L, 0, 1, 0);
+    if (rc != LUA_OK) {
+        mf_error_set(err, -1, "%s: %s", label, lua_tostring(L, -1));
+        lua_close(L);
+        mf_config_free(c);
+        return NULL;
+    }
+    mf_error cerr = {0};
+    c->root = lua_istable(L, -1) ? mf_lua_to_json(L, -1, &cerr) : NULL;
+    if (!lua_istable(L, -1))
+        mf_error_set(&cerr, -1, "the file must return a table of settings, not a %s",
+                     luaL_typename(L, -1));
+    lua_close(L);
+    if (!c->root || check_top(c, &cerr)) {
+        mf_error_set(err, -1, "%s: %s", label, cerr.msg);
+        mf_config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void mf_config_free(mf_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nproviders; i++) {
+        free(c->providers[i].name);
+        free(c->providers[i].transport);
+        free(c->providers[i].prefix);
+        json_decref(c->providers[i].plugin_conf);
+    }
+    free(c->providers);
+    free_list(c->plugin_dirs);
+    free_list(c->plugins);
+    json_decref(c->root);
+    free(c->file);
+    free(c->dir);
+    free(c);
+}
+
+const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nproviders; i++)
+        if (strcmp(c->providers[i].name, name) == 0)
+            return &c->providers[i];
+    return NULL;
+}

@@ -1,0 +1,42 @@
+/* The configuration: a Lua file that returns a table, checked key by key. */
+#ifndef MF_CONFIG_H
+#define MF_CONFIG_H
+
+#include "kernel.h"
+
+typedef struct mf_provider_conf {
+    char *name;
+    char *transport;       /* the plugin that reaches the upstream */
+    char *prefix;          /* NULL: upstream names are kept */
+    int64_t timeout_ms;
+    size_t index;          /* 1-based position in the providers list */
+    char path[48];         /* "providers[3]", for messages */
+    json_t *plugin_conf;   /* the table without the kernel's keys, for the plugin */
+} mf_provider_conf;
+
+typedef struct mf_config {
+    char *file;            /* NULL for the embedded default */
+    char *dir;             /* where relative paths in the file are resolved */
+    json_t *root;
+    mf_log_level log_level;
+    char **plugin_dirs;    /* NULL-terminated, absolute */
+    char **plugins;        /* NULL-terminated: plugins loaded at start besides those in use */
+    int64_t request_timeout_ms;
+    int64_t max_message_bytes;
+    int64_t catalog_wait_ms;
+    int64_t shutdown_ms;
+    mf_provider_conf *providers;
+    size_t nproviders;
+} mf_config;
+
+/* The text of etc/mcpfed.lua, built into the binary. */
+extern const char mf_default_config[];
+extern const unsigned int mf_default_config_len;
+
+/* Load and check a configuration (file NULL: the embedded default). On error returns NULL
+ * with err naming the file and the key. */
+mf_config *mf_config_load(const char *file, mf_error *err);
+void mf_config_free(mf_config *c);
+const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name);
+
+#endif

@@ -1,0 +1,245 @@
+/* mcpfed: command line, start-up and orderly shutdown. */
+#include "build-config.h"
+#include "call.h"
+#include "config.h"
+#include "instance.h"
+#include "plugin_loader.h"
+#include "registry.h"
+#include "session.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct options {
+    const char *config;
+    bool stdio;
+    bool check;
+} options;
+
+static mf_config *cfg;
+static mf_instance *stdio_transport;
+static uv_signal_t sigint_h, sigterm_h;
+static uv_timer_t shutdown_timer;
+static bool shutting_down;
+static int exit_code;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: mcpfed [-c FILE] [--stdio] [--check] [--version] [--help]\n"
+            "\n"
+            "A federating gateway for the Model Context Protocol.\n"
+            "\n"
+            "  -c, --config FILE  configuration (Lua); default: the embedded etc/mcpfed.lua\n"
+            "      --stdio        serve one MCP client on standard input and output\n"
+            "      --check        check the configuration and its plugins, then exit\n"
+            "  -V, --version      print the version and exit\n"
+            "  -h, --help         print this help and exit\n"
+            "\n"
+            "Logs go to standard error, one line per event.\n");
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"stdio", no_argument, NULL, 's'},
+        {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 's': o->stdio = true; break;
+        case 'k': o->check = true; break;
+        case 'V': printf("mcpfed %s (plugin ABI %d, %s)\n", PACKAGE_VERSION, MF_ABI_VERSION,
+                         MF_BUILD_SIGNATURE);
+                  exit(0);
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mcpfed: unexpected argument: %s\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *stdio_conf(void)
+{
+    return json_pack("{s:I}", "max_message_bytes", (json_int_t)cfg->max_message_bytes);
+}
+
+/* Load every plugin the configuration names and let each check its part. */
+static int check_plugins(const options *o, mf_error *err)
+{
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        const mf_provider_conf *p = &cfg->providers[i];
+        mf_error lerr = {0};
+        mf_module *m = mf_plugin_load(p->transport, &lerr);
+        if (!m) {
+            mf_error_set(err, -1, "%s.transport: %s", p->path, lerr.msg);
+            return -1;
+        }
+        if (mf_instance_check(m, MF_ROLE_PROVIDER, p->plugin_conf, p->path, err))
+            return -1;
+    }
+    for (char **name = cfg->plugins; name && *name; name++)
+        if (!mf_plugin_load(*name, err))
+            return -1;
+    if (o->stdio) {
+        mf_module *m = mf_plugin_load("stdio", err);
+        json_t *tc = stdio_conf();
+        int rc = m ? mf_instance_check(m, MF_ROLE_TRANSPORT, tc, "stdio", err) : -1;
+        json_decref(tc);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* --- shutdown -------------------------------------------------------------------- */
+
+static void close_kernel(void)
+{
+    uv_close((uv_handle_t *)&sigint_h, NULL);
+    uv_close((uv_handle_t *)&sigterm_h, NULL);
+    uv_close((uv_handle_t *)&shutdown_timer, NULL);
+    mf_session_shutdown();
+    mf_registry_close();
+    mf_calls_close();
+    mf_endpoints_close();
+}
+
+static void providers_stopped(void)
+{
+    mf_info("kernel", "stopped", NULL);
+    close_kernel();
+}
+
+static void transports_stopped(void)
+{
+    mf_registry_stop(providers_stopped);
+}
+
+static void on_transport_stopped(mf_instance *inst, void *ud)
+{
+    MF_UNUSED(inst);
+    MF_UNUSED(ud);
+    stdio_transport = NULL;
+    transports_stopped();
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+    MF_UNUSED(t);
+    mf_error_log("kernel", "shutdown took too long; exiting", NULL);
+    exit(exit_code ? exit_code : 1);
+}
+
+void mf_request_shutdown(const char *reason)
+{
+    if (shutting_down)
+        return;
+    shutting_down = true;
+    mf_info("kernel", "shutting down", "reason=\"%s\"", reason);
+    uv_signal_stop(&sigint_h);
+    uv_signal_stop(&sigterm_h);
+    /* a bound on the whole sequence, past every child's own shutdown bound */
+    uv_timer_start(&shutdown_timer, on_shutdown_timeout, (uint64_t)cfg->shutdown_ms + 5000, 0);
+    uv_unref((uv_handle_t *)&shutdown_timer);
+    if (stdio_transport)
+        mf_instance_stop(stdio_transport, on_transport_stopped, NULL);
+    else
+        transports_stopped();
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    MF_UNUSED(h);
+    mf_request_shutdown(signum == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+/* --- main ------------------------------------------------------------------------ */
+
+static int serve(const options *o)
+{
+    mf_error err = {0};
+    if (!o->stdio) {
+        fprintf(stderr, "mcpfed: nothing to serve: pass --stdio\n");
+        return 1;
+    }
+    mf_calls_init();
+    mf_session_init(cfg);
+    uv_signal_init(mf_loop(), &sigint_h);
+    uv_signal_init(mf_loop(), &sigterm_h);
+    uv_signal_start(&sigint_h, on_signal, SIGINT);
+    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+    uv_unref((uv_handle_t *)&sigint_h);
+    uv_unref((uv_handle_t *)&sigterm_h);
+    uv_timer_init(mf_loop(), &shutdown_timer);
+    mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
+            cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
+    if (mf_registry_start(cfg, &err) != 0) {
+        mf_error_log("kernel", "start failed", "reason=\"%s\"", err.msg);
+        exit_code = 1;
+        mf_request_shutdown("start failed");
+    } else {
+        json_t *tc = stdio_conf();
+        stdio_transport = mf_instance_start(mf_plugin_find("stdio"), MF_ROLE_TRANSPORT, "stdio",
+                                            tc, NULL, &err);
+        json_decref(tc);
+        if (!stdio_transport) {
+            mf_error_log("kernel", "start failed", "reason=\"%s\"", err.msg);
+            exit_code = 1;
+            mf_request_shutdown("start failed");
+        }
+    }
+    mf_loop_run();
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {0};
+    if (parse_args(argc, argv, &o))
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    mf_error err = {0};
+    cfg = mf_config_load(o.config, &err);
+    if (!cfg) {
+        fprintf(stderr, "mcpfed: config error: %s\n", err.msg);
+        return 1;
+    }
+    mf_log_set_level(cfg->log_level);
+    int rc = 1;
+    if (mf_loop_init() || mf_endpoints_init()) {
+        fprintf(stderr, "mcpfed: cannot initialise the event loop\n");
+        mf_config_free(cfg);
+        return 1;
+    }
+    if (mf_plugins_init(cfg->plugin_dirs, &err) || check_plugins(&o, &err)) {
+        fprintf(stderr, "mcpfed: config error: %s: %s\n", cfg->file ? cfg->file : "embedded default",
+                err.msg);
+        mf_endpoints_close();
+        goto out;
+    }
+    if (o.check) {
+        printf("mcpfed: %s: configuration OK (%zu providers)\n",
+               cfg->file ? cfg->file : "embedded default", cfg->nproviders);
+        mf_endpoints_close();
+        rc = 0;
+        goto out;
+    }
+    rc = serve(&o);
+out:
+    mf_loop_close();
+    mf_plugins_shutdown();
+    mf_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,189 @@
+/* Messages: a header and a payload reference. Control fields are msgpack. */
+#include "build-config.h"
+#include "kernel.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json)
+{
+    mf_msg *m = calloc(1, sizeof *m);
+    if (!m) {
+        json_decref(json);
+        return NULL;
+    }
+    m->kind = kind;
+    m->src = src;
+    m->dst = dst;
+    m->json = json;
+    return m;
+}
+
+mf_msg *mf_msg_reply(const mf_msg *req, mf_ep self, json_t *json)
+{
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, self, req->src, json);
+    if (m) {
+        m->session = req->session;
+        m->corr = req->corr;
+        m->trace = req->trace;
+    }
+    return m;
+}
+
+mf_msg *mf_msg_reply_error(const mf_msg *req, mf_ep self, int code, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return mf_msg_reply(req, self, json_pack("{s:{s:i,s:s}}", "error", "code", code, "message", text));
+}
+
+void mf_msg_ctl_release(mf_msg *m)
+{
+    if (m->ctl_unpacked_) {
+        msgpack_unpacked_destroy(m->ctl_unpacked_);
+        free(m->ctl_unpacked_);
+        m->ctl_unpacked_ = NULL;
+    }
+}
+
+void mf_msg_free(mf_msg *m)
+{
+    if (!m)
+        return;
+    json_decref(m->json);
+    mf_msg_ctl_release(m);
+    free(m->verb);
+    free(m->ctl);
+    free(m);
+}
+
+/* --- control messages ------------------------------------------------------------ */
+
+mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...)
+{
+    /* count fields first: a msgpack map carries its size up front */
+    size_t nfields = 0;
+    for (const char *p = fmt; p && *p; p++)
+        if (*p == ':')
+            nfields++;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, nfields);
+    va_list ap;
+    va_start(ap, fmt);
+    const char *p = fmt;
+    while (p && *p) {
+        while (*p == ' ')
+            p++;
+        const char *colon = strchr(p, ':');
+        if (!colon)
+            break;
+        msgpack_pack_str(&pk, (size_t)(colon - p));
+        msgpack_pack_str_body(&pk, p, (size_t)(colon - p));
+        switch (colon[1]) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            if (s) {
+                size_t n = strlen(s);
+                msgpack_pack_str(&pk, n);
+                msgpack_pack_str_body(&pk, s, n);
+            } else {
+                msgpack_pack_nil(&pk);
+            }
+            break;
+        }
+        case 'i':
+            msgpack_pack_int64(&pk, va_arg(ap, int64_t));
+            break;
+        case 'b':
+            if (va_arg(ap, int))
+                msgpack_pack_true(&pk);
+            else
+                msgpack_pack_false(&pk);
+            break;
+        default:
+            msgpack_pack_nil(&pk);
+        }
+        p = colon + 2;
+    }
+    va_end(ap);
+    mf_msg *m = mf_msg_new(MF_MSG_CONTROL, src, dst, NULL);
+    if (!m) {
+        msgpack_sbuffer_destroy(&sb);
+        return NULL;
+    }
+    m->verb = strdup(verb);
+    m->ctl = sb.data;   /* taken over from the buffer */
+    m->ctl_len = sb.size;
+    return m;
+}
+
+static const msgpack_object *ctl_field(mf_msg *m, const char *key)
+{
+    if (!m->ctl)
+        return NULL;
+    if (!m->ctl_unpacked_) {
+        msgpack_unpacked *u = malloc(sizeof *u);
+        if (!u)
+            return NULL;
+        msgpack_unpacked_init(u);
+        size_t off = 0;
+        if (msgpack_unpack_next(u, m->ctl, m->ctl_len, &off) != MSGPACK_UNPACK_SUCCESS ||
+            u->data.type != MSGPACK_OBJECT_MAP) {
+            msgpack_unpacked_destroy(u);
+            free(u);
+            return NULL;
+        }
+        m->ctl_unpacked_ = u;
+    }
+    const msgpack_object_map *map = &((msgpack_unpacked *)m->ctl_unpacked_)->data.via.map;
+    size_t klen = strlen(key);
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *k = &map->ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
+            memcmp(k->via.str.ptr, key, klen) == 0)
+            return &map->ptr[i].val;
+    }
+    return NULL;
+}
+
+const char *mf_ctl_str(mf_msg *m, const char *key)
+{
+    const msgpack_object *o = ctl_field(m, key);
+    if (!o || o->type != MSGPACK_OBJECT_STR)
+        return NULL;
+    /* strings in the zone are not terminated: keep a terminated copy in the zone */
+    msgpack_zone *zone = ((msgpack_unpacked *)m->ctl_unpacked_)->zone;
+    char *s = msgpack_zone_malloc(zone, o->via.str.size + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, o->via.str.ptr, o->via.str.size);
+    s[o->via.str.size] = '\0';
+    return s;
+}
+
+int64_t mf_ctl_int(mf_msg *m, const char *key, int64_t def)
+{
+    const msgpack_object *o = ctl_field(m, key);
+    if (!o)
+        return def;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (int64_t)o->via.u64;
+    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return o->via.i64;
+    return def;
+}
+
+bool mf_ctl_bool(mf_msg *m, const char *key, bool def)
+{
+    const msgpack_object *o = ctl_field(m, key);
+    return o && o->type == MSGPACK_OBJECT_BOOLEAN ? o->via.boolean : def;
+}

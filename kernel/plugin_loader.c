@@ -1,0 +1,282 @@
+/* The plugin loader, on libltdl.
+ *
+ * The stamp is read from the file before anything is mapped (elf_stamp.c). The file is
+ * then copied to a private path and the copy is opened: the dynamic loader caches
+ * objects by path and inode, and a reload must get the new code, not the cached old one.
+ * The copy is unlinked as soon as it is mapped, so nothing is left behind. */
+#include "build-config.h"
+#include "plugin_loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ltdl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static mf_module *modules;
+static char **search;       /* NULL-terminated */
+static unsigned loads;
+static bool ltdl_up;
+
+static void free_search(void)
+{
+    for (char **p = search; p && *p; p++)
+        free(*p);
+    free(search);
+    search = NULL;
+}
+
+int mf_plugins_init(char *const *dirs, mf_error *err)
+{
+    if (!ltdl_up && lt_dlinit() != 0) {
+        mf_error_set(err, -1, "cannot initialise libltdl: %s", lt_dlerror());
+        return -1;
+    }
+    ltdl_up = true;
+    free_search();
+    size_t n = 0, cap = 8;
+    search = calloc(cap, sizeof *search);
+    const char *env = getenv("MCPFED_PLUGIN_PATH");
+    char *envcopy = env ? strdup(env) : NULL;
+    char *save = NULL;
+    /* the order: configuration, environment, installed */
+    for (size_t i = 0; dirs && dirs[i]; i++) {
+        if (n + 2 >= cap)
+            search = realloc(search, (cap *= 2) * sizeof *search);
+        search[n++] = strdup(dirs[i]);
+    }
+    for (char *tok = envcopy ? strtok_r(envcopy, ":", &save) : NULL; tok;
+         tok = strtok_r(NULL, ":", &save)) {
+        if (n + 2 >= cap)
+            search = realloc(search, (cap *= 2) * sizeof *search);
+        search[n++] = strdup(tok);
+    }
+    free(envcopy);
+    search[n++] = strdup(MF_PLUGIN_DIR);
+    search[n] = NULL;
+    return 0;
+}
+
+static bool is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *mf_plugin_locate(const char *name, mf_error *err)
+{
+    if (strchr(name, '/')) {
+        if (is_file(name))
+            return strdup(name);
+        mf_error_set(err, -1, "plugin file %s: %s", name, strerror(errno));
+        return NULL;
+    }
+    /* in each directory: an installed name.so, or a libtool build tree */
+    char path[4096];
+    char tried[1024] = "";
+    size_t tl = 0;
+    for (char **d = search; d && *d; d++) {
+        for (int shape = 0; shape < 3; shape++) {
+            if (shape == 0)
+                snprintf(path, sizeof path, "%s/%s.so", *d, name);
+            else if (shape == 1)
+                snprintf(path, sizeof path, "%s/%s/.libs/%s.so", *d, name, name);
+            else
+                snprintf(path, sizeof path, "%s/.libs/%s.so", *d, name);
+            if (is_file(path))
+                return strdup(path);
+        }
+        tl += (size_t)snprintf(tried + tl, tl < sizeof tried ? sizeof tried - tl : 0, "%s%s",
+                               tl ? ", " : "", *d);
+        if (tl >= sizeof tried)
+            tl = sizeof tried - 1;
+    }
+    mf_error_set(err, -1,
+                 "plugin \"%s\" not found (searched %s; set plugin_dirs or MCPFED_PLUGIN_PATH)",
+                 name, tried);
+    return NULL;
+}
+
+static const char *base_name(const char *file, char *out, size_t cap)
+{
+    const char *b = strrchr(file, '/');
+    b = b ? b + 1 : file;
+    size_t n = strlen(b);
+    if (n > 3 && strcmp(b + n - 3, ".so") == 0)
+        n -= 3;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, b, n);
+    out[n] = '\0';
+    return out;
+}
+
+static int copy_file(const char *from, const char *to, mf_error *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        mf_error_set(err, -1, "%s: cannot open: %s", from, strerror(errno));
+        return -1;
+    }
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (out < 0) {
+        mf_error_set(err, -1, "%s: cannot create: %s", to, strerror(errno));
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    ssize_t r;
+    int rc = 0;
+    while ((r = read(in, buf, sizeof buf)) > 0) {
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0) {
+                rc = -1;
+                break;
+            }
+            off += w;
+        }
+        if (rc)
+            break;
+    }
+    if (r < 0 || rc) {
+        mf_error_set(err, -1, "copying %s to %s: %s", from, to, strerror(errno));
+        rc = -1;
+    }
+    close(in);
+    if (close(out))
+        rc = -1;
+    return rc;
+}
+
+/* Map a private copy of file; the copy and its directory are gone when this returns. */
+static void *open_private_copy(const char *file, const char *name, mf_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[4096], priv[4400];
+    snprintf(dir, sizeof dir, "%s/mcpfed-plugin-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        mf_error_set(err, -1, "cannot create a private directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    snprintf(priv, sizeof priv, "%s/%s.%u.so", dir, name, ++loads);
+    lt_dlhandle h = NULL;
+    if (copy_file(file, priv, err) == 0) {
+        lt_dladvise advise;
+        lt_dladvise_init(&advise);
+        lt_dladvise_local(&advise);
+        h = lt_dlopenadvise(priv, advise);
+        lt_dladvise_destroy(&advise);
+        if (!h)
+            mf_error_set(err, -1, "plugin %s: cannot load: %s", file, lt_dlerror());
+    }
+    unlink(priv);
+    rmdir(dir);
+    return h;
+}
+
+mf_module *mf_plugin_find(const char *name)
+{
+    for (mf_module *m = modules; m; m = m->next)
+        if (strcmp(m->name, name) == 0)
+            return m;
+    return NULL;
+}
+
+mf_module *mf_plugins_list(void) { return modules; }
+
+mf_module *mf_plugin_load(const char *spec, mf_error *err)
+{
+    char want[256];
+    base_name(spec, want, sizeof want);
+    mf_module *m = mf_plugin_find(want);
+    if (m)
+        return m;
+    char *file = mf_plugin_locate(spec, err);
+    if (!file)
+        return NULL;
+
+    /* 1. the stamp, from the file, before any code of it is mapped */
+    mf_stamp st;
+    if (mf_elf_read_stamp(file, &st, err))
+        goto fail;
+    if (memcmp(st.magic, MF_STAMP_MAGIC, sizeof MF_STAMP_MAGIC) != 0 ||
+        st.abi_version != MF_ABI_VERSION || strcmp(st.signature, MF_BUILD_SIGNATURE) != 0) {
+        mf_error_set(err, -1,
+                     "plugin %s refused: ABI stamp mismatch: expected abi %u signature %s, "
+                     "found abi %u signature %.*s",
+                     file, MF_ABI_VERSION, MF_BUILD_SIGNATURE, st.abi_version,
+                     (int)sizeof st.signature, st.signature);
+        goto fail;
+    }
+
+    /* 2. a private copy, mapped */
+    lt_dlhandle h = open_private_copy(file, want, err);
+    if (!h)
+        goto fail;
+
+    /* 3. the descriptor must agree with the stamp and the file name */
+    const mf_plugin *desc = lt_dlsym(h, MF_PLUGIN_SYMBOL_NAME);
+    if (!desc) {
+        mf_error_set(err, -1, "plugin %s: no symbol %s", file, MF_PLUGIN_SYMBOL_NAME);
+        lt_dlclose(h);
+        goto fail;
+    }
+    if (desc->abi_version != MF_ABI_VERSION || !desc->signature ||
+        strcmp(desc->signature, MF_BUILD_SIGNATURE) != 0) {
+        mf_error_set(err, -1, "plugin %s refused: descriptor stamp mismatch: expected abi %u "
+                     "signature %s, found abi %u signature %s", file, MF_ABI_VERSION,
+                     MF_BUILD_SIGNATURE, desc->abi_version, desc->signature ? desc->signature : "(none)");
+        lt_dlclose(h);
+        goto fail;
+    }
+    if (!desc->name || strcmp(desc->name, want) != 0) {
+        mf_error_set(err, -1, "plugin %s: its descriptor names it \"%s\"; the file must be named %s.so",
+                     file, desc->name ? desc->name : "", desc->name ? desc->name : "NAME");
+        lt_dlclose(h);
+        goto fail;
+    }
+    if (desc->load && desc->load(err) != 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        mf_error_set(err, -1, "plugin %s: load failed: %s", file, why);
+        lt_dlclose(h);
+        goto fail;
+    }
+    m = calloc(1, sizeof *m);
+    m->name = strdup(want);
+    m->file = file;
+    m->generation = 1;
+    m->handle = h;
+    m->desc = desc;
+    m->next = modules;
+    modules = m;
+    mf_info("plugin", "loaded", "plugin=%s file=%s version=%s", m->name, file,
+            desc->version ? desc->version : "?");
+    return m;
+fail:
+    free(file);
+    return NULL;
+}
+
+void mf_plugins_shutdown(void)
+{
+    while (modules) {
+        mf_module *m = modules;
+        modules = m->next;
+        if (m->desc->unload)
+            m->desc->unload();
+        lt_dlclose(m->handle);
+        free(m->name);
+        free(m->file);
+        free(m);
+    }
+    free_search();
+    if (ltdl_up) {
+        lt_dlexit();
+        ltdl_up = false;
+    }
+}

@@ -1,0 +1,355 @@
+/* Downstream stdio: one MCP client on the gateway's own stdin and stdout.
+ *
+ * Nothing but JSON-RPC messages, one per line, is ever written to stdout. When stdin
+ * ends, what the client still has in flight is answered before the gateway is asked to
+ * shut down, so a script that writes its requests and closes its end gets every answer. */
+#include "stdio.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HIGH_WATER (16u * 1024 * 1024)   /* stop reading while this much waits to be written */
+#define LOW_WATER (1u * 1024 * 1024)
+
+typedef struct outstanding {
+    uint64_t corr;
+    json_t *id;
+    struct outstanding *next;
+} outstanding;
+
+typedef struct server {
+    mf_instance *inst;
+    uint64_t sid;
+    mf_lines lines;
+    union { uv_pipe_t pipe; uv_tty_t tty; } in, out;
+    bool in_stream, out_stream;     /* false: a regular file, read/written with uv_fs */
+    uv_fs_t fsreq;
+    char fsbuf[65536];
+    int64_t in_off;
+    bool reading, eof, stopping, shutdown_asked;
+    int open_handles;
+    uint64_t next_corr;
+    outstanding *pending;           /* requests sent to the kernel and not yet answered */
+    size_t npending;
+} server;
+
+typedef struct wreq {
+    uv_write_t req;
+    server *s;
+    char *text;
+} wreq;
+
+static void start_reading(server *s);
+
+static void maybe_finish(server *s)
+{
+    if (s->eof && s->npending == 0 && !s->shutdown_asked && !s->stopping) {
+        s->shutdown_asked = true;
+        mf_request_shutdown("the client closed stdin");
+    }
+}
+
+/* One of the handles (or the fs read in flight) is done; the last one frees s. */
+static void release(server *s)
+{
+    if (--s->open_handles > 0)
+        return;
+    mf_instance *inst = s->inst;
+    mf_lines_free(&s->lines);
+    free(s);
+    if (inst)
+        mf_instance_stopped(inst);
+}
+
+static void handle_closed(uv_handle_t *h) { release(h->data); }
+
+static void on_written(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    server *s = w->s;
+    free(w->text);
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && !s->stopping)
+        mf_warn("stdio", "write to stdout failed", "error=%s", uv_strerror(status));
+    if (!s->reading && !s->eof && !s->stopping &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&s->out) < LOW_WATER)
+        start_reading(s);
+}
+
+static void write_message(server *s, const json_t *msg)
+{
+    size_t len;
+    char *text = mf_rpc_dump(msg, &len);
+    if (!text)
+        return;
+    if (!s->out_stream) {
+        /* a regular file never blocks for long: write it through */
+        uv_buf_t b[2] = {uv_buf_init(text, (unsigned)len), uv_buf_init("\n", 1)};
+        uv_fs_t req;
+        uv_fs_write(mf_loop(), &req, STDOUT_FILENO, b, 2, -1, NULL);
+        uv_fs_req_cleanup(&req);
+        free(text);
+        return;
+    }
+    wreq *w = malloc(sizeof *w);
+    w->s = s;
+    w->text = text;
+    uv_buf_t b[2] = {uv_buf_init(text, (unsigned)len), uv_buf_init("\n", 1)};
+    if (uv_write(&w->req, (uv_stream_t *)&s->out, b, 2, on_written) != 0) {
+        free(text);
+        free(w);
+        return;
+    }
+    if (s->reading && s->in_stream &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&s->out) > HIGH_WATER) {
+        /* the client is not reading its answers: stop taking requests until it does */
+        uv_read_stop((uv_stream_t *)&s->in);
+        s->reading = false;
+    }
+}
+
+static void write_error(server *s, json_t *reply)
+{
+    write_message(s, reply);
+    json_decref(reply);
+}
+
+static void track(server *s, uint64_t corr, json_t *id)
+{
+    outstanding *o = malloc(sizeof *o);
+    o->corr = corr;
+    o->id = json_incref(id);
+    o->next = s->pending;
+    s->pending = o;
+    s->npending++;
+}
+
+static bool untrack(server *s, uint64_t corr, const json_t *id)
+{
+    for (outstanding **pp = &s->pending; *pp; pp = &(*pp)->next) {
+        outstanding *o = *pp;
+        if ((corr && o->corr == corr) || (!corr && id && json_equal(o->id, id))) {
+            *pp = o->next;
+            json_decref(o->id);
+            free(o);
+            s->npending--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void on_line(void *ud, const char *line, size_t len)
+{
+    server *s = ud;
+    json_t *reply = NULL;
+    json_t *msg = mf_rpc_parse(line, len, &reply);
+    if (!msg) {
+        write_error(s, reply);
+        return;
+    }
+    mf_rpc_kind kind = mf_rpc_classify(msg, &reply);
+    if (kind == MF_RPC_BAD) {
+        if (reply)
+            write_error(s, reply);
+        json_decref(msg);
+        return;
+    }
+    mf_msg_kind mk = kind == MF_RPC_REQUEST        ? MF_MSG_REQUEST
+                     : kind == MF_RPC_NOTIFICATION ? MF_MSG_NOTIFY
+                                                   : MF_MSG_RESPONSE;
+    if (kind == MF_RPC_NOTIFICATION && strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
+        untrack(s, 0, json_object_get(json_object_get(msg, "params"), "requestId"));
+    mf_msg *m = mf_msg_new(mk, mf_instance_ep(s->inst), mf_kernel_ep(), msg);
+    m->session = s->sid;
+    if (kind == MF_RPC_REQUEST) {
+        m->corr = ++s->next_corr;
+        track(s, m->corr, json_object_get(msg, "id"));
+    }
+    mf_send(m);
+}
+
+static void on_overflow(void *ud, size_t bytes)
+{
+    server *s = ud;
+    mf_warn("stdio", "message too large; dropped", "bytes=%zu max=%zu", bytes, s->lines.max);
+    write_error(s, mf_rpc_errorf(NULL, MF_RPC_INVALID_REQUEST,
+                                 "Invalid Request: message of %zu bytes exceeds max_message_bytes (%zu)",
+                                 bytes, s->lines.max));
+}
+
+static void on_eof(server *s)
+{
+    s->eof = true;
+    s->reading = false;
+    mf_info("stdio", "client closed stdin", "in_flight=%zu", s->npending);
+    maybe_finish(s);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    server *s = h->data;
+    (void)suggested;
+    buf->base = s->fsbuf;
+    buf->len = sizeof s->fsbuf;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    server *s = st->data;
+    if (n > 0) {
+        mf_lines_feed(&s->lines, buf->base, (size_t)n, on_line, on_overflow, s);
+    } else if (n < 0) {
+        uv_read_stop(st);
+        if (n != UV_EOF)
+            mf_warn("stdio", "reading stdin failed", "error=%s", uv_strerror((int)n));
+        on_eof(s);
+    }
+}
+
+static void on_fs_read(uv_fs_t *req)
+{
+    server *s = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    s->reading = false;
+    if (s->stopping) {
+        release(s);
+        return;
+    }
+    if (n > 0) {
+        s->in_off += n;
+        mf_lines_feed(&s->lines, s->fsbuf, (size_t)n, on_line, on_overflow, s);
+        start_reading(s);
+    } else {
+        on_eof(s);
+    }
+}
+
+static void start_reading(server *s)
+{
+    if (s->reading || s->eof || s->stopping)
+        return;
+    s->reading = true;
+    if (s->in_stream) {
+        uv_read_start((uv_stream_t *)&s->in, alloc_cb, on_read);
+    } else {
+        uv_buf_t b = uv_buf_init(s->fsbuf, sizeof s->fsbuf);
+        s->fsreq.data = s;
+        uv_fs_read(mf_loop(), &s->fsreq, STDIN_FILENO, &b, 1, s->in_off, on_fs_read);
+    }
+}
+
+static int open_stream(server *s, int fd, void *h, bool readable, mf_error *err)
+{
+    uv_handle_type t = uv_guess_handle(fd);
+    int rc;
+    if (t == UV_TTY) {
+        rc = uv_tty_init(mf_loop(), h, fd, readable);
+    } else if (t == UV_FILE) {
+        return 0;
+    } else {
+        rc = uv_pipe_init(mf_loop(), h, 0);
+        if (rc == 0) {
+            ((uv_handle_t *)h)->data = s;
+            s->open_handles++;
+            if ((rc = uv_pipe_open(h, fd)) != 0)
+                uv_close(h, handle_closed);
+        }
+        if (rc) {
+            mf_error_set(err, -1, "cannot use fd %d: %s", fd, uv_strerror(rc));
+            return -1;
+        }
+        return 1;
+    }
+    if (rc) {
+        mf_error_set(err, -1, "cannot use fd %d: %s", fd, uv_strerror(rc));
+        return -1;
+    }
+    ((uv_handle_t *)h)->data = s;
+    s->open_handles++;
+    return 1;
+}
+
+static int check(const json_t *conf, const char *path, mf_error *err)
+{
+    static const char *const keys[] = {"max_message_bytes", NULL};
+    return mf_conf_keys(conf, path, keys, err) ||
+           mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err);
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    server *s = calloc(1, sizeof *s);
+    int64_t max = STDIO_DEFAULT_MAX_MESSAGE;
+    mf_conf_int(conf, "stdio", "max_message_bytes", 1024, INT64_C(1) << 32, &max, NULL);
+    mf_lines_init(&s->lines, (size_t)max);
+    int in = open_stream(s, STDIN_FILENO, &s->in, true, err);
+    int out = in < 0 ? -1 : open_stream(s, STDOUT_FILENO, &s->out, false, err);
+    if (in < 0 || out < 0) {
+        /* the instance is not ours to report on: free s once its handles are closed */
+        if (in > 0)
+            uv_close((uv_handle_t *)&s->in, handle_closed);
+        s->open_handles++;
+        release(s);
+        return -1;
+    }
+    s->inst = inst;
+    s->in_stream = in > 0;
+    s->out_stream = out > 0;
+    s->sid = mf_session_open(inst, "stdio");
+    *self = s;
+    start_reading(s);
+    return 0;
+}
+
+static void receive(void *self, mf_msg *m)
+{
+    server *s = self;
+    if (m->session == s->sid && m->json &&
+        (m->kind == MF_MSG_RESPONSE || m->kind == MF_MSG_NOTIFY || m->kind == MF_MSG_REQUEST)) {
+        write_message(s, m->json);
+        if (m->kind == MF_MSG_RESPONSE && untrack(s, m->corr, NULL))
+            maybe_finish(s);
+    }
+    mf_msg_free(m);
+}
+
+static void on_out_shutdown(uv_shutdown_t *req, int status)
+{
+    server *s = req->handle->data;
+    (void)status;
+    free(req);
+    uv_close((uv_handle_t *)&s->out, handle_closed);
+}
+
+static void stop(void *self)
+{
+    server *s = self;
+    s->stopping = true;
+    mf_session_close(s->sid);
+    while (s->pending)
+        untrack(s, s->pending->corr, NULL);
+    s->open_handles++;   /* held until every close below is started */
+    if (s->in_stream)
+        uv_close((uv_handle_t *)&s->in, handle_closed);
+    else if (s->reading)
+        s->open_handles++;   /* the fs read in flight releases it when it returns */
+    if (s->out_stream) {
+        /* let what is queued reach the client, then close */
+        uv_shutdown_t *req = malloc(sizeof *req);
+        if (!req || uv_shutdown(req, (uv_stream_t *)&s->out, on_out_shutdown) != 0) {
+            free(req);
+            uv_close((uv_handle_t *)&s->out, handle_closed);
+        }
+    }
+    release(s);
+}
+
+const mf_role_ops stdio_transport_ops = {
+    .check = check,
+    .start = start,
+    .receive = receive,
+    .stop = stop,
+};

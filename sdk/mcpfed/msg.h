@@ -1,0 +1,77 @@
+/* Messages and endpoints: the only way plugins and kernel parts talk to each other.
+ *
+ * An endpoint is a named mailbox with a handler. A message is a small header plus a
+ * payload: a JSON-RPC object (jansson, reference-counted and treated as immutable once
+ * sent) or, for control messages, msgpack bytes. Sending hands the message over: the
+ * sender must not touch it afterwards, the receiving handler owns it and frees it.
+ * Delivery happens on a later turn of the loop, in send order. */
+#ifndef MCPFED_MSG_H
+#define MCPFED_MSG_H
+
+#include <mcpfed/base.h>
+
+/* An endpoint handle; 0 means none. Handles are never reused, so a stale one is
+ * detected instead of reaching a newer endpoint. */
+typedef uint64_t mf_ep;
+
+typedef enum mf_msg_kind {
+    MF_MSG_REQUEST = 1, /* wants exactly one MF_MSG_RESPONSE carrying the same corr */
+    MF_MSG_RESPONSE,    /* json holds "result" or "error" */
+    MF_MSG_NOTIFY,      /* json is a JSON-RPC notification */
+    MF_MSG_CANCEL,      /* the request with this corr is abandoned: send no answer */
+    MF_MSG_CONTROL,     /* kernel control message: verb and msgpack map */
+} mf_msg_kind;
+
+typedef struct mf_msg {
+    mf_msg_kind kind;
+    mf_ep src;
+    mf_ep dst;
+    uint64_t session;   /* the downstream session concerned, 0 if none */
+    uint64_t corr;      /* correlation id chosen by the sender of a request */
+    uint64_t deadline;  /* mf_now() after which an answer is useless; 0 = none */
+    uint64_t trace;     /* follows a call across every hop, for logs */
+    json_t *json;       /* payload reference owned by the message, or NULL */
+    /* control messages: verb and a msgpack map of fields */
+    char *verb;
+    char *ctl;
+    size_t ctl_len;
+    /* kernel private */
+    struct mf_msg *next_;
+    void *ctl_unpacked_;
+} mf_msg;
+
+typedef void (*mf_handler)(void *ud, mf_msg *m);
+
+/* Open an endpoint. name may be NULL (anonymous); a taken name gives 0. */
+MF_API mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud);
+/* Close it: later sends to it fail; messages already queued for it are bounced
+ * (requests answered with an error to their sender, the rest dropped). */
+MF_API void mf_endpoint_close(mf_ep ep);
+MF_API mf_ep mf_endpoint_find(const char *name);
+MF_API const char *mf_endpoint_name(mf_ep ep);
+MF_API bool mf_endpoint_alive(mf_ep ep);
+
+/* json is a reference the message takes over (NULL allowed). */
+MF_API mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json);
+/* A response to req (to req->src, same session and corr), taking json over. */
+MF_API mf_msg *mf_msg_reply(const mf_msg *req, mf_ep self, json_t *json);
+/* An error response to req with a JSON-RPC error object. */
+MF_API mf_msg *mf_msg_reply_error(const mf_msg *req, mf_ep self, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+MF_API void mf_msg_free(mf_msg *m);
+
+/* Queue m for delivery to m->dst; the kernel owns m from here on. When dst does not
+ * exist, a request is answered with an error to m->src and anything else is dropped;
+ * the return value is then -1. */
+MF_API int mf_send(mf_msg *m);
+
+/* Control messages. fmt lists the fields as "key:type" words, types s (const char *),
+ * i (int64_t), b (bool), e.g. mf_ctl_new(src, dst, "provider.down", "reason:s pid:i", r, p). */
+MF_API mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...);
+/* Read a field of a control message: a string (NULL if absent or not a string; valid as
+ * long as m lives), an integer or a boolean (def if absent). */
+MF_API const char *mf_ctl_str(mf_msg *m, const char *key);
+MF_API int64_t mf_ctl_int(mf_msg *m, const char *key, int64_t def);
+MF_API bool mf_ctl_bool(mf_msg *m, const char *key, bool def);
+
+#endif

@@ -1,0 +1,101 @@
+/* The plugin ABI.
+ *
+ * A plugin is a shared object that exports one descriptor, `mcpfed_plugin`, declared with
+ * MF_PLUGIN. The same macro writes an ABI stamp into the ELF section ".mcpfed_stamp";
+ * the loader reads that stamp from the file and refuses a mismatch before the object is
+ * mapped, so no code of a mismatched plugin ever runs.
+ *
+ * A plugin offers roles. A transport serves downstream MCP clients (one instance per
+ * listener); a provider reaches one upstream MCP server (one instance per provider entry
+ * in the configuration). Instances talk to the kernel with messages (mcpfed/msg.h) and
+ * never to each other. */
+#ifndef MCPFED_PLUGIN_H
+#define MCPFED_PLUGIN_H
+
+#include <mcpfed/base.h>
+#include <mcpfed/msg.h>
+#include <mcpfed/signature.h>
+
+/* Bumped on every incompatible change of the descriptor or the kernel API. */
+#define MF_ABI_VERSION 1
+#define MF_STAMP_SECTION ".mcpfed_stamp"
+#define MF_STAMP_MAGIC "MCPFED1"
+#define MF_PLUGIN_SYMBOL mcpfed_plugin
+#define MF_PLUGIN_SYMBOL_NAME "mcpfed_plugin"
+
+typedef struct mf_stamp {
+    char magic[8];
+    uint32_t abi_version;
+    char signature[60];
+} mf_stamp;
+
+typedef struct mf_instance mf_instance;
+
+typedef struct mf_role_ops {
+    /* Check conf (this instance's table from the configuration) with no side effect;
+     * path names it in messages, e.g. "providers[2]". Return 0 or -1 with err set. */
+    int (*check)(const json_t *conf, const char *path, mf_error *err);
+    /* Start an instance. *self is handed back to the other calls. */
+    int (*start)(mf_instance *inst, const json_t *conf, void **self, mf_error *err);
+    /* A message for this instance; the plugin owns m from here on. */
+    void (*receive)(void *self, mf_msg *m);
+    /* Stop: answer or fail what is in flight, close every handle, then call
+     * mf_instance_stopped(inst) (possibly later, from a callback). */
+    void (*stop)(void *self);
+} mf_role_ops;
+
+typedef struct mf_plugin {
+    uint32_t abi_version;
+    const char *signature;
+    const char *name;           /* must equal the file name without ".so" */
+    const char *version;
+    const char *description;
+    /* optional: module-wide set-up and tear-down */
+    int (*load)(mf_error *err);
+    void (*unload)(void);
+    const mf_role_ops *transport;   /* NULL when the plugin is no transport */
+    const mf_role_ops *provider;    /* NULL when the plugin is no provider */
+} mf_plugin;
+
+/* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */
+#define MF_PLUGIN(...)                                                                     \
+    __attribute__((used, section(MF_STAMP_SECTION))) static const mf_stamp mf_plugin_stamp_ = \
+        {MF_STAMP_MAGIC, MF_ABI_VERSION, MF_BUILD_SIGNATURE};                              \
+    MF_EXTERN_C __attribute__((visibility("default"))) const mf_plugin MF_PLUGIN_SYMBOL = {  \
+        .abi_version = MF_ABI_VERSION, .signature = MF_BUILD_SIGNATURE, __VA_ARGS__}
+
+/* What an instance knows of itself. */
+MF_API const char *mf_instance_name(const mf_instance *inst);   /* provider or listener name */
+MF_API mf_ep mf_instance_ep(const mf_instance *inst);
+/* The instance finished stopping; the kernel forgets it. */
+MF_API void mf_instance_stopped(mf_instance *inst);
+/* The kernel endpoint that takes session traffic from transports. */
+MF_API mf_ep mf_kernel_ep(void);
+
+/* Providers report their upstream's state. info is borrowed: for MF_PROVIDER_UP it is
+ * the upstream's initialize result. */
+typedef enum mf_provider_state {
+    MF_PROVIDER_STARTING = 0,
+    MF_PROVIDER_UP,
+    MF_PROVIDER_DOWN,     /* restarting; calls wait for it up to their deadline */
+    MF_PROVIDER_FAILED,   /* given up for now; calls fail at once */
+} mf_provider_state;
+
+MF_API void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
+                               const char *reason);
+/* Hand the kernel a notification from the upstream (taken over). corr is the request it
+ * concerns (progress, logging during a call), or 0. */
+MF_API void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr);
+
+/* Transports open a session per downstream client (or per stateless request) and tag
+ * every message they send to mf_kernel_ep() with it. The kernel answers on the
+ * instance's endpoint with MF_MSG_RESPONSE (same corr as the request), MF_MSG_NOTIFY
+ * and MF_MSG_REQUEST, each carrying a complete JSON-RPC message ready to write. */
+MF_API uint64_t mf_session_open(mf_instance *transport, const char *peer);
+/* End a session: what it has in flight upstream is cancelled. */
+MF_API void mf_session_close(uint64_t session);
+
+/* Ask the gateway to shut down in order (e.g. the stdio client closed its input). */
+MF_API void mf_request_shutdown(const char *reason);
+
+#endif

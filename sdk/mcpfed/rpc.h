@@ -1,0 +1,55 @@
+/* JSON-RPC 2.0 helpers shared by transports, providers and the kernel. */
+#ifndef MCPFED_RPC_H
+#define MCPFED_RPC_H
+
+#include <mcpfed/base.h>
+
+enum {
+    MF_RPC_PARSE_ERROR = -32700,
+    MF_RPC_INVALID_REQUEST = -32600,
+    MF_RPC_METHOD_NOT_FOUND = -32601,
+    MF_RPC_INVALID_PARAMS = -32602,
+    MF_RPC_INTERNAL_ERROR = -32603,
+    /* MCP and mcpfed codes in the implementation-defined range */
+    MF_RPC_TIMEOUT = -32001,            /* the official SDKs' RequestTimeout */
+    MF_RPC_RESOURCE_NOT_FOUND = -32002, /* MCP: unknown resource */
+    MF_RPC_UNAVAILABLE = -32010,        /* no provider can take the call now */
+    MF_RPC_UPSTREAM_LOST = -32011,      /* the upstream went away with the call in flight */
+    MF_RPC_OVERLOADED = -32012,         /* a queue or process limit was reached */
+    MF_RPC_REFUSED = -32013,            /* refused by routing policy or breaker */
+    MF_RPC_TOO_LARGE = -32014,          /* a message over the configured size limit */
+    MF_RPC_SHUTTING_DOWN = -32015,      /* the gateway or the provider is stopping */
+};
+
+typedef enum mf_rpc_kind {
+    MF_RPC_BAD = 0,
+    MF_RPC_REQUEST,
+    MF_RPC_NOTIFICATION,
+    MF_RPC_RESPONSE,
+} mf_rpc_kind;
+
+/* Parse one message. On failure returns NULL and sets *error_reply (when given) to a
+ * complete -32700 response. */
+MF_API json_t *mf_rpc_parse(const char *buf, size_t len, json_t **error_reply);
+
+/* Say what msg is. A malformed message gives MF_RPC_BAD and, when error_reply is given,
+ * a complete -32600 response (with the id when one could be read) or NULL where the
+ * message must not be answered (a malformed response). */
+MF_API mf_rpc_kind mf_rpc_classify(const json_t *msg, json_t **error_reply);
+
+/* Build responses; id is borrowed (NULL means null), result and data are taken over. */
+MF_API json_t *mf_rpc_result(json_t *id, json_t *result);
+MF_API json_t *mf_rpc_error(json_t *id, int code, const char *message, json_t *data);
+MF_API json_t *mf_rpc_errorf(json_t *id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A bare error object {"code", "message"} for MF_MSG_RESPONSE payloads. */
+MF_API json_t *mf_rpc_error_body(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Serialize on one line (no raw newline can occur); free() the result. */
+MF_API char *mf_rpc_dump(const json_t *msg, size_t *len);
+
+/* The "method" of a request or notification, or NULL. */
+MF_API const char *mf_rpc_method(const json_t *msg);
+
+#endif
