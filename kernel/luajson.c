@@ -81,6 +81,10 @@ static json_t *convert(lua_State *L, int idx, char *path, size_t cap, size_t ple
             mf_error_set(err, -1, "%s: nested too deeply (a table that contains itself?)", path);
             return NULL;
         }
+        if (!lua_checkstack(L, 4)) {
+            mf_error_set(err, -1, "%s: nested too deeply", path);
+            return NULL;
+        }
         size_t n;
         int shape = table_shape(L, idx, &n, path, err);
         if (shape < 0)

@@ -9,8 +9,9 @@
 json_t *mf_rpc_parse(const char *buf, size_t len, json_t **error_reply)
 {
     json_error_t jerr;
-    /* JSON_ALLOW_NUL keeps "\u0000" inside strings instead of refusing the message */
-    json_t *v = json_loadb(buf, len, JSON_ALLOW_NUL, &jerr);
+    /* JSON_ALLOW_NUL keeps "\u0000" inside strings instead of refusing the message;
+     * JSON_DECODE_ANY lets valid JSON that is no object reach classify (-32600) */
+    json_t *v = json_loadb(buf, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (!v && error_reply)
         *error_reply = mf_rpc_errorf(NULL, MF_RPC_PARSE_ERROR, "Parse error: %s (at byte %d)",
                                      jerr.text, jerr.position);

@@ -1,0 +1,231 @@
+// Helpers for node:test integration tests: spawn mcpfed (or any stdio MCP peer), talk
+// newline-delimited JSON-RPC to it, and wait for things with bounded timeouts.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const tDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export const mcpfedBin = () => process.env.MCPFED_BIN || path.resolve(tDir, "..", "mcpfed");
+export const serverPath = (name) => path.join(tDir, "servers", name);
+export const nodeBin = () => path.join(tDir, "node");
+export const binPath = (pkgBin) => path.join(tDir, "node_modules", ".bin", pkgBin);
+
+const tmpDirs = [];
+const live = new Set(); // started processes not yet exited
+
+// Processes are unref'd (see startProcess), so make sure none outlives the test file.
+process.on("exit", () => {
+	for (const child of live) {
+		for (const pid of [...childPids(child.pid), child.pid]) {
+			try { process.kill(pid, "SIGKILL"); } catch {}
+		}
+	}
+	for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+export function writeConfig(luaText) {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcpfed-t-"));
+	tmpDirs.push(dir);
+	const file = path.join(dir, "config.lua");
+	fs.writeFileSync(file, luaText);
+	return file;
+}
+
+// Race promise against a timer; the rejection names what was awaited.
+export function withTimeout(promise, ms, what, detail = () => "") {
+	let timer;
+	const timeout = new Promise((_, reject) => {
+		timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}${detail()}`)), ms);
+	});
+	return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function waitFor(fn, { timeout = 5000, interval = 20, what = fn.toString() } = {}) {
+	const deadline = Date.now() + timeout;
+	let lastError;
+	for (;;) {
+		try {
+			const v = await fn();
+			if (v) return v;
+		} catch (e) {
+			lastError = e;
+		}
+		if (Date.now() >= deadline) {
+			const why = lastError ? ` (last error: ${lastError.message})` : "";
+			throw new Error(`timed out after ${timeout} ms waiting for ${what}${why}`);
+		}
+		await new Promise((r) => setTimeout(r, interval));
+	}
+}
+
+// Descendants of pid (children, grandchildren, ...) from /proc/*/stat.
+export function childPids(pid) {
+	const kids = new Map();
+	for (const ent of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(ent)) continue;
+		let stat;
+		try { stat = fs.readFileSync(`/proc/${ent}/stat`, "utf8"); } catch { continue; } // raced exit
+		// comm (field 2) may contain spaces and ')', so parse after the last ')'.
+		const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+		if (!kids.has(ppid)) kids.set(ppid, []);
+		kids.get(ppid).push(Number(ent));
+	}
+	const out = [];
+	for (let todo = [pid]; todo.length; ) {
+		for (const k of kids.get(todo.pop()) || []) { out.push(k); todo.push(k); }
+	}
+	return out;
+}
+
+export const isJsonRpcLine = (line) => {
+	try {
+		const m = JSON.parse(line);
+		return m !== null && typeof m === "object" && m.jsonrpc === "2.0";
+	} catch {
+		return false;
+	}
+};
+
+const matcher = (p) => (typeof p === "string" ? (m) => m.method === p : p || (() => true));
+
+// Spawn argv with piped stdio; env is merged over process.env.
+export function startProcess(argv, env = {}) {
+	const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+	// Unref'd so a test that forgets close() cannot keep the test process alive; pending
+	// waits still hold the event loop through their timers.
+	child.unref();
+	for (const s of [child.stdin, child.stdout, child.stderr]) s.unref();
+	live.add(child);
+
+	const stdoutLines = [];
+	let stderr = "";
+	let exitStatus; // {code, signal} once exited
+	let ended = null; // Error once no more messages can arrive
+	let spawnError = null;
+	let nextId = 1;
+	const queue = []; // unconsumed incoming messages
+	const waiters = []; // {match, resolve, reject}
+	const responses = new Map(); // request id -> {resolve, reject}
+	const exitWaiters = [];
+
+	const tail = () => `\n--- ${argv[0]} stderr (tail) ---\n${stderr.slice(-2000)}`;
+	const fail = (err) => {
+		ended ??= err;
+		for (const w of waiters.splice(0)) w.reject(ended);
+		for (const r of responses.values()) r.reject(ended);
+		responses.clear();
+	};
+
+	child.stderr.setEncoding("utf8").on("data", (d) => { stderr += d; });
+	child.stdin.on("error", () => {}); // EPIPE after the peer died shows up as the exit instead
+	readline.createInterface({ input: child.stdout, crlfDelay: Infinity })
+		.on("line", (line) => {
+			stdoutLines.push(line);
+			let msg;
+			try { msg = JSON.parse(line); } catch { return; } // stays visible in stdoutLines
+			const isResponse = msg && msg.id !== undefined && msg.method === undefined;
+			if (isResponse && responses.has(msg.id)) {
+				responses.get(msg.id).resolve(msg);
+				responses.delete(msg.id);
+				return;
+			}
+			const i = waiters.findIndex((w) => w.match(msg));
+			if (i >= 0) waiters.splice(i, 1)[0].resolve(msg);
+			else queue.push(msg);
+		})
+		.on("close", () => fail(new Error(`stdout of ${argv[0]} closed (process ${exitStatus ? `exited ${JSON.stringify(exitStatus)}` : "still running"})${tail()}`)));
+	child.on("exit", (code, signal) => {
+		exitStatus = { code, signal };
+		live.delete(child);
+		for (const w of exitWaiters.splice(0)) w.resolve(exitStatus);
+	});
+	child.on("error", (err) => { // e.g. ENOENT: the binary does not exist
+		live.delete(child);
+		spawnError = new Error(`cannot run ${argv.join(" ")}: ${err.message}`);
+		fail(spawnError);
+		for (const w of exitWaiters.splice(0)) w.reject(spawnError);
+	});
+
+	const gw = {
+		child,
+		pid: child.pid,
+		stdoutLines,
+		stderrText: () => stderr,
+		unconsumed: () => [...queue],
+		exitStatus: () => exitStatus,
+		sendRaw: (str) => { child.stdin.write(str); },
+		send: (obj) => { child.stdin.write(JSON.stringify(obj) + "\n"); },
+		kill: (signal = "SIGTERM") => child.kill(signal),
+
+		// Numeric ids from 1 upwards; hand-written requests via send() should use string ids.
+		request(method, params, { timeout = 10000 } = {}) {
+			const id = nextId++;
+			const p = new Promise((resolve, reject) => {
+				if (ended) return reject(ended);
+				responses.set(id, { resolve, reject });
+			});
+			gw.send(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
+			return withTimeout(p, timeout, `response to ${method} (id ${id})`, tail)
+				.finally(() => responses.delete(id));
+		},
+
+		// predicate: function, method name string, or omitted for "any message".
+		next(predicate, { timeout = 10000, what } = {}) {
+			const match = matcher(predicate);
+			const i = queue.findIndex(match);
+			if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);
+			let w;
+			const p = new Promise((resolve, reject) => {
+				if (ended) return reject(ended);
+				w = { match, resolve, reject };
+				waiters.push(w);
+			});
+			const desc = what || (typeof predicate === "string" ? predicate : `message matching ${predicate || "anything"}`);
+			return withTimeout(p, timeout, desc, tail).finally(() => {
+				const j = waiters.indexOf(w);
+				if (j >= 0) waiters.splice(j, 1);
+			});
+		},
+
+		async initialize(params = {}, { timeout = 10000 } = {}) {
+			const res = await gw.request("initialize", {
+				protocolVersion: "2025-06-18",
+				capabilities: {},
+				clientInfo: { name: "harness", version: "1" },
+				...params,
+			}, { timeout });
+			if (!res.result) throw new Error(`initialize failed: ${JSON.stringify(res)}${tail()}`);
+			gw.send({ jsonrpc: "2.0", method: "notifications/initialized" });
+			return res.result;
+		},
+
+		waitExit(timeout = 10000) {
+			if (exitStatus) return Promise.resolve(exitStatus);
+			if (spawnError) return Promise.reject(spawnError);
+			const p = new Promise((resolve, reject) => exitWaiters.push({ resolve, reject }));
+			return withTimeout(p, timeout, `exit of ${argv.join(" ")}`, tail);
+		},
+
+		// End stdin and wait for exit; SIGKILL if it does not exit in time.
+		async close({ timeout = 10000 } = {}) {
+			child.stdin.end();
+			try {
+				return await gw.waitExit(timeout);
+			} catch (e) {
+				if (spawnError) throw e;
+				child.kill("SIGKILL");
+				return gw.waitExit(5000);
+			}
+		},
+	};
+	return gw;
+}
+
+export function startStdio({ config, args = [], env = {} } = {}) {
+	const argv = [mcpfedBin(), "--stdio", ...(config ? ["-c", config] : []), ...args];
+	return startProcess(argv, env);
+}

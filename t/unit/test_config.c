@@ -1,0 +1,126 @@
+/* Configuration loading and its error messages. */
+#include "harness.h"
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/mcpfed-config-test-XXXXXX";
+
+static void setup(void) { cr_assert_not_null(mkdtemp(dir)); }
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Load text; expect an error that contains want. */
+static void expect_error(const char *text, const char *want)
+{
+    mf_error err = {0};
+    mf_config *c = mf_config_load(write_file("c.lua", text), &err);
+    cr_assert_null(c, "should fail: %s", text);
+    cr_assert_not_null(strstr(err.msg, want), "error \"%s\" should contain \"%s\"", err.msg, want);
+    cr_assert_not_null(strstr(err.msg, "c.lua"), "error \"%s\" names the file", err.msg);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+Test(config, defaults_and_values)
+{
+    mf_error err = {0};
+    mf_config *c = mf_config_load(write_file("ok.lua",
+        "return { log_level = 'debug', request_timeout_ms = 1500, providers = {\n"
+        " { name = 'a', transport = 'stdio', command = { 'x' } },\n"
+        " { name = 'b', transport = 'stdio', command = { 'y' }, prefix = false, timeout_ms = 9 },\n"
+        " { name = 'c', transport = 'stdio', command = { 'z' }, prefix = 'zz' } } }"), &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->log_level, MF_LOG_DEBUG);
+    cr_assert_eq(c->max_message_bytes, 4 * 1024 * 1024);
+    cr_assert_eq(c->nproviders, 3);
+    cr_assert_str_eq(c->providers[0].prefix, "a", "the prefix defaults to the name");
+    cr_assert_eq(c->providers[0].timeout_ms, 1500, "the timeout defaults to request_timeout_ms");
+    cr_assert_null(c->providers[1].prefix);
+    cr_assert_eq(c->providers[1].timeout_ms, 9);
+    cr_assert_str_eq(c->providers[2].prefix, "zz");
+    cr_assert_null(json_object_get(c->providers[0].plugin_conf, "name"),
+                   "the plugin sees only its own keys");
+    cr_assert_not_null(json_object_get(c->providers[0].plugin_conf, "command"));
+    mf_config_free(c);
+}
+
+Test(config, embedded_default_loads)
+{
+    mf_error err = {0};
+    mf_config *c = mf_config_load(NULL, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    mf_config_free(c);
+}
+
+Test(config, configs_extend_each_other_with_dofile)
+{
+    write_file("base.lua", "return { log_level = 'warn', providers = { { name = 'a', transport = 'stdio', command = {'x'} } } }");
+    mf_error err = {0};
+    mf_config *c = mf_config_load(write_file("c.lua",
+        "local base = dofile(mcpfed.config_dir .. '/base.lua')\n"
+        "base.request_timeout_ms = 5\n"
+        "table.insert(base.providers, { name = 'b', transport = 'stdio', command = {'y'} })\n"
+        "return base"), &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->log_level, MF_LOG_WARN);
+    cr_assert_eq(c->request_timeout_ms, 5);
+    cr_assert_eq(c->nproviders, 2);
+    mf_config_free(c);
+}
+
+Test(config, errors_name_the_key)
+{
+    expect_error("return { lisen = 1 }", "lisen: unknown key");
+    expect_error("return { request_timeout_ms = 'soon' }", "request_timeout_ms: expected an integer");
+    expect_error("return { request_timeout_ms = 0 }", "request_timeout_ms: 0 is out of range");
+    expect_error("return { max_message_bytes = 10 }", "max_message_bytes: 10 is out of range");
+    expect_error("return { log_level = 'loud' }", "log_level: \"loud\" is not one of");
+    expect_error("return { plugin_dirs = 'x' }", "plugin_dirs: expected a list of strings");
+    expect_error("return { providers = { name = 'x' } }", "providers: expected a list");
+    expect_error("return { providers = { 3 } }", "providers[1]: expected a table");
+    expect_error("return { providers = { { transport = 'stdio' } } }", "providers[1].name: missing");
+    expect_error("return { providers = { { name = 'a' } } }", "providers[1].transport: missing");
+    expect_error("return { providers = { { name = 'a b', transport = 'stdio' } } }", "providers[1].name:");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio' }, { name = 'a', transport = 'stdio' } } }",
+                 "providers[2].name: \"a\" is already the name of providers[1]");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', prefix = true } } }", "providers[1].prefix:");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', timeout_ms = -1 } } }", "providers[1].timeout_ms:");
+}
+
+Test(config, lua_errors_and_shapes)
+{
+    expect_error("return {", "c.lua:1:");
+    expect_error("error('custom failure')", "custom failure");
+    expect_error("return 42", "must return a table");
+    expect_error("return { log_level = print }", "log_level: a function is not a configuration value");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', command = { 'x', y = 1 } } } }",
+                 "providers[1].command: a table is either a list or a set of named keys");
+    expect_error("local t = {}; t.self = t; return { plugins = t }", "nested too deeply");
+}
+
+Test(config, missing_file)
+{
+    mf_error err = {0};
+    cr_assert_null(mf_config_load("/nonexistent/mcpfed.lua", &err));
+    cr_assert_not_null(strstr(err.msg, "/nonexistent/mcpfed.lua: cannot open"), "%s", err.msg);
+}

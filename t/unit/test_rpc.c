@@ -1,0 +1,86 @@
+/* JSON-RPC parsing and classification. */
+#include "harness.h"
+
+#include <string.h>
+
+static mf_rpc_kind kind_of(const char *text, json_t **reply)
+{
+    json_t *v = mf_rpc_parse(text, strlen(text), reply);
+    cr_assert_not_null(v, "%s should parse", text);
+    mf_rpc_kind k = mf_rpc_classify(v, reply);
+    json_decref(v);
+    return k;
+}
+
+static int error_code(json_t *reply)
+{
+    return (int)json_integer_value(json_object_get(json_object_get(reply, "error"), "code"));
+}
+
+Test(rpc, parse_error_is_answered_with_null_id)
+{
+    json_t *reply = NULL;
+    cr_assert_null(mf_rpc_parse("{nope", 5, &reply));
+    cr_assert_eq(error_code(reply), MF_RPC_PARSE_ERROR);
+    cr_assert(json_is_null(json_object_get(reply, "id")));
+    json_decref(reply);
+}
+
+Test(rpc, kinds)
+{
+    json_t *r = NULL;
+    cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", &r), MF_RPC_REQUEST);
+    cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"x\",\"params\":{}}", &r), MF_RPC_REQUEST);
+    cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}", &r), MF_RPC_NOTIFICATION);
+    cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}", &r), MF_RPC_RESPONSE);
+    cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"m\"}}", &r), MF_RPC_RESPONSE);
+}
+
+Test(rpc, invalid_requests_get_minus_32600_with_their_id)
+{
+    static const char *const bad[] = {
+        "[]", "[1,2]", "3", "\"s\"", "{}", "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"x\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":5}", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":3}",
+        "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"x\"}", "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"x\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1}", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1,\"error\":{}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *reply = NULL;
+        cr_assert_eq(kind_of(bad[i], &reply), MF_RPC_BAD, "%s", bad[i]);
+        cr_assert_not_null(reply, "%s gets an answer", bad[i]);
+        cr_assert_eq(error_code(reply), MF_RPC_INVALID_REQUEST, "%s", bad[i]);
+        json_decref(reply);
+    }
+    json_t *reply = NULL;
+    kind_of("{\"jsonrpc\":\"1.0\",\"id\":\"k\",\"method\":\"x\"}", &reply);
+    cr_assert_str_eq(json_string_value(json_object_get(reply, "id")), "k", "the id is echoed");
+    json_decref(reply);
+    kind_of("{\"jsonrpc\":\"2.0\",\"id\":[1],\"method\":\"x\"}", &reply);
+    cr_assert(json_is_null(json_object_get(reply, "id")), "an invalid id is not echoed");
+    json_decref(reply);
+}
+
+Test(rpc, dump_is_one_line)
+{
+    json_t *v = json_pack("{s:s}", "text", "a\nb\r\nc");
+    size_t len;
+    char *s = mf_rpc_dump(v, &len);
+    cr_assert_null(memchr(s, '\n', len));
+    cr_assert_eq(strlen(s), len);
+    free(s);
+    json_decref(v);
+}
+
+Test(rpc, results_keep_the_id_type)
+{
+    json_t *sid = json_string("7"), *nid = json_integer(7);
+    json_t *a = mf_rpc_result(sid, NULL), *b = mf_rpc_errorf(nid, -1, "x%d", 1);
+    cr_assert(json_is_string(json_object_get(a, "id")));
+    cr_assert(json_is_integer(json_object_get(b, "id")));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "error"), "message")), "x1");
+    json_decref(a);
+    json_decref(b);
+    json_decref(sid);
+    json_decref(nid);
+}
