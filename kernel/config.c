@@ -205,6 +205,14 @@ mf_config *mf_config_load(const char *file, mf_error *err)
     lua_pushstring(L, c->dir);
     lua_setfield(L, -2, "config_dir");
     lua_setglobal(L, "mcpfed");
+    /* require "mcpfed.config" and other helpers from lua/ */
+    const char *luadir = getenv("MCPFED_LUA_PATH");
+    lua_getglobal(L, "package");
+    lua_pushfstring(L, "%s/?.lua;", luadir && *luadir ? luadir : MF_LUA_DIR);
+    lua_getfield(L, -2, "path");
+    lua_concat(L, 2);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
 
     int rc = file ? luaL_loadfile(L, file)
                   : luaL_loadbuffer(L, mf_default_config, mf_default_config_len, "=etc/mcpfed.lua");

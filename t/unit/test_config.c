@@ -88,6 +88,23 @@ Test(config, configs_extend_each_other_with_dofile)
     mf_config_free(c);
 }
 
+Test(config, the_lua_helpers_merge_configurations)
+{
+    write_file("base.lua", "return { log_level = 'warn', providers = { { name = 'a', transport = 'stdio', command = {'x'} } } }");
+    mf_error err = {0};
+    mf_config *c = mf_config_load(write_file("c.lua",
+        "local config = require 'mcpfed.config'\n"
+        "local base = dofile(mcpfed.config_dir .. '/base.lua')\n"
+        "local out = config.extend(base, { request_timeout_ms = 7 })\n"
+        "config.provider(out.providers, 'a').timeout_ms = 3\n"
+        "return out"), &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->log_level, MF_LOG_WARN);
+    cr_assert_eq(c->request_timeout_ms, 7);
+    cr_assert_eq(c->providers[0].timeout_ms, 3);
+    mf_config_free(c);
+}
+
 Test(config, errors_name_the_key)
 {
     expect_error("return { lisen = 1 }", "lisen: unknown key");

@@ -1,0 +1,100 @@
+/* hello: a provider plugin to start from. It serves one tool, "greet", from memory.
+ *
+ * Build it out of the tree with the SDK's pkg-config file (see Makefile), drop hello.so
+ * into a plugin directory, and declare it in the configuration:
+ *
+ *   plugin_dirs = { "/path/to/dir" },
+ *   providers = { { name = "hello", transport = "hello", greeting = "Hi" } },
+ *
+ * Its tool is then listed to clients as "hello__greet". */
+#include <mcpfed/mcpfed.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct hello {
+    mf_instance *inst;
+    char *greeting;
+} hello;
+
+/* Check the provider's table (without the kernel's keys) and name any bad key. */
+static int check(const json_t *conf, const char *path, mf_error *err)
+{
+    static const char *const keys[] = {"greeting", NULL};
+    return mf_conf_keys(conf, path, keys, err) ||
+           mf_conf_string(conf, path, "greeting", false, NULL, err);
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    (void)err;
+    const char *greeting = "Hello";
+    mf_conf_string(conf, "", "greeting", false, &greeting, NULL);
+    hello *h = calloc(1, sizeof *h);
+    h->inst = inst;
+    h->greeting = strdup(greeting);
+    *self = h;
+    /* in-process: up at once. A provider with an upstream says so once it answered. */
+    json_t *init = json_pack("{s:s,s:{s:{}},s:{s:s,s:s}}", "protocolVersion", "2025-11-25",
+                             "capabilities", "tools", "serverInfo", "name", "hello", "version", "1");
+    mf_provider_status(inst, MF_PROVIDER_UP, init, NULL);
+    json_decref(init);
+    return 0;
+}
+
+static json_t *tools_list(void)
+{
+    return json_pack("{s:[{s:s,s:s,s:{s:s,s:{s:{s:s}},s:[s]}}]}", "tools", "name", "greet",
+                     "description", "Greet someone by name", "inputSchema", "type", "object",
+                     "properties", "name", "type", "string", "required", "name");
+}
+
+static json_t *greet(hello *h, json_t *args)
+{
+    const char *name = json_string_value(json_object_get(args, "name"));
+    if (!name)   /* bad tool input is a tool result with isError, not a protocol error */
+        return json_pack("{s:[{s:s,s:s}],s:b}", "content", "type", "text", "text",
+                         "greet needs a \"name\" string", "isError", 1);
+    json_t *text = json_sprintf("%s, %s!", h->greeting, name);
+    return json_pack("{s:[{s:s,s:o}]}", "content", "type", "text", "text", text);
+}
+
+/* Every request gets exactly one answer, sent back to the request's sender. */
+static void receive(void *self, mf_msg *m)
+{
+    hello *h = self;
+    if (m->kind == MF_MSG_REQUEST) {
+        const char *method = mf_rpc_method(m->json);
+        json_t *params = json_object_get(m->json, "params");
+        json_t *result = NULL;
+        if (method && strcmp(method, "tools/list") == 0)
+            result = tools_list();
+        else if (method && strcmp(method, "tools/call") == 0 &&
+                 strcmp(json_string_value(json_object_get(params, "name")) ?: "", "greet") == 0)
+            result = greet(h, json_object_get(params, "arguments"));
+        mf_msg *r = result ? mf_msg_reply(m, mf_instance_ep(h->inst), json_pack("{s:o}", "result", result))
+                           : mf_msg_reply_error(m, mf_instance_ep(h->inst), MF_RPC_METHOD_NOT_FOUND,
+                                                "hello cannot do %s", method ? method : "that");
+        mf_send(r);
+    }
+    mf_msg_free(m);
+}
+
+static void stop(void *self)
+{
+    hello *h = self;
+    mf_instance *inst = h->inst;
+    free(h->greeting);
+    free(h);
+    mf_instance_stopped(inst);
+}
+
+static const mf_role_ops hello_provider = {
+    .check = check,
+    .start = start,
+    .receive = receive,
+    .stop = stop,
+};
+
+MF_PLUGIN(.name = "hello", .version = "1", .description = "greets; a template for plugins",
+          .provider = &hello_provider);
