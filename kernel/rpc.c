@@ -134,3 +134,9 @@ const char *mf_rpc_method(const json_t *msg)
 {
     return json_string_value(json_object_get(msg, "method"));
 }
+
+const char *mf_rpc_envelope_version(const json_t *msg)
+{
+    json_t *meta = json_object_get(json_object_get(msg, "params"), "_meta");
+    return json_string_value(json_object_get(meta, MF_META_PROTOCOL_VERSION));
+}

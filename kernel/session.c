@@ -11,6 +11,8 @@
 #include "call.h"
 #include "registry.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -18,12 +20,15 @@
 
 const char *const mf_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
                                             "2024-11-05", NULL};
+/* Revisions without a session: each request carries its version in params._meta. */
+const char *const mf_protocol_versions_modern[] = {MF_PROTOCOL_MODERN, NULL};
 
 typedef struct downreq {
     struct session *s;
     json_t *id;               /* the client's id, echoed as it came */
     json_t *msg;              /* the whole request, while it waits for the catalog */
     uint64_t tcorr;           /* the transport's correlation for the answer */
+    bool modern;              /* answered in the terms of revision 2026-07-28 */
     mf_call *call;            /* NULL while waiting for the catalog */
     struct downreq *prev, *next;
 } downreq;
@@ -72,6 +77,73 @@ static void downreq_free(downreq *d)
     free(d);
 }
 
+
+/* --- answering a request ---------------------------------------------------------- */
+
+/* A request being answered: who asked, with which id, in which era's terms. */
+typedef struct rctx {
+    session *s;
+    json_t *id;
+    uint64_t tcorr;
+    bool modern;
+} rctx;
+
+static json_t *server_info(void)
+{
+    return json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
+}
+
+/* Results of revision 2026-07-28 say what they are and who made them. */
+static json_t *modern_result(json_t *result)
+{
+    json_t *r = json_is_object(result) ? json_copy(result) : json_object();
+    if (!json_object_get(r, "resultType"))
+        json_object_set_new(r, "resultType", json_string("complete"));
+    json_t *meta = json_object_get(r, "_meta");
+    meta = json_is_object(meta) ? json_copy(meta) : json_object();
+    json_object_set_new(meta, MF_META_SERVER_INFO, server_info());
+    json_object_set_new(r, "_meta", meta);
+    return r;
+}
+
+/* Lists and discovery are cacheable results in 2026-07-28; the catalog can change at any
+ * time, so clients are told to check again each time. */
+static json_t *cacheable(json_t *result)
+{
+    json_object_set_new(result, "ttlMs", json_integer(0));
+    json_object_set_new(result, "cacheScope", json_string("private"));
+    return result;
+}
+
+static void reply_result(const rctx *r, json_t *result)
+{
+    if (r->modern) {
+        json_t *m = modern_result(result);
+        json_decref(result);
+        result = m;
+    }
+    answer(r->s, r->tcorr, mf_rpc_result(r->id, result));
+}
+
+static void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, self, r->s->transport, mf_rpc_error(r->id, code, text, data));
+    if (!m)
+        return;
+    m->session = r->s->id;
+    m->corr = r->tcorr;
+    m->flags = malformed ? MF_MSGF_MALFORMED : 0;
+    mf_send(m);
+}
+
 /* Until every provider listed its catalog once, requests that depend on it wait. */
 static void park(session *s, json_t *msg, uint64_t tcorr)
 {
@@ -83,19 +155,30 @@ static void park(session *s, json_t *msg, uint64_t tcorr)
     DL_APPEND(parked, d);
 }
 
-/* --- lifecycle ------------------------------------------------------------------ */
+static json_t *all_versions(void)
+{
+    json_t *v = json_array();
+    for (const char *const *p = mf_protocol_versions_modern; *p; p++)
+        json_array_append_new(v, json_string(*p));
+    for (const char *const *p = mf_protocol_versions; *p; p++)
+        json_array_append_new(v, json_string(*p));
+    return v;
+}
 
 static json_t *server_capabilities(void)
 {
     return json_pack("{s:{s:b}}", "tools", "listChanged", 1);
 }
 
-static void on_initialize(session *s, json_t *id, json_t *params, uint64_t tcorr)
+/* --- lifecycle ------------------------------------------------------------------ */
+
+static void on_initialize(const rctx *r, json_t *params)
 {
+    session *s = r->s;
     const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
     if (!asked) {
-        answer(s, tcorr, mf_rpc_error(id, MF_RPC_INVALID_PARAMS,
-                                      "initialize: params.protocolVersion must be a string", NULL));
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+                    "initialize: params.protocolVersion must be a string");
         return;
     }
     /* the client's version when we speak it, else our newest: the client decides then */
@@ -111,67 +194,133 @@ static void on_initialize(session *s, json_t *id, json_t *params, uint64_t tcorr
     const char *cname = json_string_value(json_object_get(s->client_info, "name"));
     mf_info("session", "initialize", "session=%llu peer=%s client=\"%s\" protocol=%s",
             (unsigned long long)s->id, s->peer, cname ? cname : "", chosen);
-    json_t *result = json_pack("{s:s,s:o,s:{s:s,s:s}}", "protocolVersion", chosen,
-                               "capabilities", server_capabilities(), "serverInfo", "name",
-                               "mcpfed", "version", PACKAGE_VERSION);
-    answer(s, tcorr, mf_rpc_result(id, result));
+    reply_result(r, json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
+                              server_capabilities(), "serverInfo", server_info()));
+}
+
+static void on_discover(const rctx *r)
+{
+    json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities",
+                               server_capabilities());
+    reply_result(r, cacheable(result));
+}
+
+/* Check the per-request envelope of revision 2026-07-28; answer and return false when it
+ * is unusable. */
+static bool envelope_ok(const rctx *r, json_t *params)
+{
+    json_t *meta = json_object_get(params, "_meta");
+    const char *version = json_string_value(json_object_get(meta, MF_META_PROTOCOL_VERSION));
+    if (!version) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+                    "Invalid _meta envelope: " MF_META_PROTOCOL_VERSION " must be a string");
+        return false;
+    }
+    bool known = false;
+    for (const char *const *v = mf_protocol_versions_modern; *v && !known; v++)
+        known = strcmp(*v, version) == 0;
+    if (!known) {
+        reply_error(r, MF_RPC_UNSUPPORTED_VERSION,
+                    json_pack("{s:o,s:s}", "supported", all_versions(), "requested", version), true,
+                    "Unsupported protocol version: %s", version);
+        return false;
+    }
+    if (!json_is_object(json_object_get(meta, MF_META_CLIENT_CAPABILITIES))) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+                    "Invalid _meta envelope for protocol revision %s: " MF_META_CLIENT_CAPABILITIES
+                    ": missing", version);
+        return false;
+    }
+    json_t *info = json_object_get(meta, MF_META_CLIENT_INFO);
+    if (info && !json_is_object(info)) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+                    "Invalid _meta envelope: " MF_META_CLIENT_INFO " must be an object");
+        return false;
+    }
+    return true;
 }
 
 /* --- tools ----------------------------------------------------------------------- */
 
-static void answer_tools_list(session *s, json_t *id, uint64_t tcorr)
+static void answer_tools_list(const rctx *r)
 {
-    answer(s, tcorr, mf_rpc_result(id, json_pack("{s:O}", "tools", mf_registry_tools())));
+    json_t *result = json_pack("{s:O}", "tools", mf_registry_tools());
+    reply_result(r, r->modern ? cacheable(result) : result);
 }
 
 static void on_call_done(void *ud, json_t *resp)
 {
     downreq *d = ud;
     session *s = d->s;
-    json_t *out = json_object();
-    json_object_set_new(out, "jsonrpc", json_string("2.0"));
-    json_object_set(out, "id", d->id);
     json_t *error = json_object_get(resp, "error");
-    if (error)
-        json_object_set(out, "error", error);
-    else
-        json_object_set(out, "result", json_object_get(resp, "result"));
+    json_t *out;
+    if (error) {
+        out = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", d->id, "error", error);
+    } else {
+        json_t *result = json_object_get(resp, "result");
+        out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "result",
+                        d->modern ? modern_result(result) : json_incref(result));
+    }
     answer(s, d->tcorr, out);
     DL_DELETE(s->reqs, d);
     downreq_free(d);
 }
 
-static void on_tools_call(session *s, json_t *msg, json_t *id, json_t *params, uint64_t tcorr)
+/* What goes upstream: the client's params with the upstream's name, without the
+ * client's envelope (the provider speaks for the gateway to its upstream). */
+static json_t *upstream_params(json_t *params, const char *name)
+{
+    json_t *up = json_copy(params);
+    json_object_set_new(up, "name", json_string(name));
+    json_t *meta = json_object_get(params, "_meta");
+    if (json_is_object(meta)) {
+        json_t *kept = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(meta, k, v) {
+            if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
+                json_object_set(kept, k, v);
+        }
+        if (json_object_size(kept))
+            json_object_set_new(up, "_meta", kept);
+        else {
+            json_object_del(up, "_meta");
+            json_decref(kept);
+        }
+    }
+    return up;
+}
+
+static void on_tools_call(const rctx *r, json_t *msg, json_t *params)
 {
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name) {
-        answer(s, tcorr, mf_rpc_error(id, MF_RPC_INVALID_PARAMS,
-                                      "tools/call: params.name must be a string", NULL));
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tools/call: params.name must be a string");
         return;
     }
     const mf_tool *t = mf_registry_tool(name);
     if (!t && !mf_registry_settled()) {
-        park(s, msg, tcorr);
+        park(r->s, msg, r->tcorr);
         return;
     }
     if (!t || !t->provider->inst) {
-        answer(s, tcorr, mf_rpc_errorf(id, MF_RPC_INVALID_PARAMS, "Unknown tool: %s", name));
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown tool: %s", name);
         return;
     }
-    json_t *up = json_copy(params);
-    json_object_set_new(up, "name", json_string(t->upstream));
-    json_t *req = json_pack("{s:s,s:o}", "method", "tools/call", "params", up);
+    json_t *req = json_pack("{s:s,s:o}", "method", "tools/call", "params",
+                            upstream_params(params, t->upstream));
     downreq *d = calloc(1, sizeof *d);
-    d->s = s;
-    d->id = json_incref(id);
-    d->tcorr = tcorr;
-    DL_APPEND(s->reqs, d);
-    d->call = mf_call_start(mf_instance_ep(t->provider->inst), s->id, req,
+    d->s = r->s;
+    d->id = json_incref(r->id);
+    d->tcorr = r->tcorr;
+    d->modern = r->modern;
+    DL_APPEND(r->s->reqs, d);
+    d->call = mf_call_start(mf_instance_ep(t->provider->inst), r->s->id, req,
                             (uint64_t)t->provider->conf->timeout_ms, on_call_done, d);
     if (!d->call) {
-        DL_DELETE(s->reqs, d);
+        DL_DELETE(r->s->reqs, d);
         downreq_free(d);
-        answer(s, tcorr, mf_rpc_error(id, MF_RPC_OVERLOADED, "out of memory", NULL));
+        reply_error(r, MF_RPC_OVERLOADED, NULL, false, "out of memory");
     }
 }
 
@@ -179,32 +328,39 @@ static void on_tools_call(session *s, json_t *msg, json_t *id, json_t *params, u
 
 static void on_request(session *s, json_t *msg, uint64_t tcorr)
 {
-    json_t *id = json_object_get(msg, "id");
+    rctx r = {.s = s, .id = json_object_get(msg, "id"), .tcorr = tcorr};
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params");
     if (params && !json_is_object(params)) {
-        answer(s, tcorr, mf_rpc_errorf(id, MF_RPC_INVALID_PARAMS, "%s: params must be an object",
-                                       method));
+        reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
         return;
     }
-    if (strcmp(method, "initialize") == 0) {
-        on_initialize(s, id, params, tcorr);
-    } else if (strcmp(method, "ping") == 0) {
-        answer(s, tcorr, mf_rpc_result(id, json_object()));
-    } else if (strcmp(method, "tools/list") == 0) {
+    json_t *meta = json_object_get(params, "_meta");
+    /* a request of revision 2026-07-28 names its version itself; server/discover is only
+     * ever one */
+    r.modern = json_object_get(meta, MF_META_PROTOCOL_VERSION) != NULL ||
+               strcmp(method, "server/discover") == 0;
+    if (r.modern && !envelope_ok(&r, params))
+        return;
+    bool tools_list = strcmp(method, "tools/list") == 0;
+    if (r.modern && strcmp(method, "server/discover") == 0) {
+        on_discover(&r);
+    } else if (!r.modern && strcmp(method, "initialize") == 0) {
+        on_initialize(&r, params);
+    } else if (!r.modern && strcmp(method, "ping") == 0) {
+        reply_result(&r, json_object());
+    } else if (tools_list) {
         json_t *cursor = json_object_get(params, "cursor");
-        if (cursor && !json_is_null(cursor)) {
-            answer(s, tcorr, mf_rpc_error(id, MF_RPC_INVALID_PARAMS,
-                                          "tools/list: invalid cursor", NULL));
-        } else if (!mf_registry_settled()) {
+        if (cursor && !json_is_null(cursor))
+            reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "tools/list: invalid cursor");
+        else if (!mf_registry_settled())
             park(s, msg, tcorr);
-        } else {
-            answer_tools_list(s, id, tcorr);
-        }
+        else
+            answer_tools_list(&r);
     } else if (strcmp(method, "tools/call") == 0) {
-        on_tools_call(s, msg, id, params, tcorr);
+        on_tools_call(&r, msg, params);
     } else {
-        answer(s, tcorr, mf_rpc_errorf(id, MF_RPC_METHOD_NOT_FOUND, "Method not found: %s", method));
+        reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
     }
 }
 

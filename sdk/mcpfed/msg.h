@@ -22,6 +22,10 @@ typedef enum mf_msg_kind {
     MF_MSG_CONTROL,     /* kernel control message: verb and msgpack map */
 } mf_msg_kind;
 
+/* The answer says the request itself was malformed (its envelope, not its handling):
+ * transports that have a status of their own (HTTP 400) use it. */
+#define MF_MSGF_MALFORMED 0x1u
+
 typedef struct mf_msg {
     mf_msg_kind kind;
     mf_ep src;
@@ -30,6 +34,7 @@ typedef struct mf_msg {
     uint64_t corr;      /* correlation id chosen by the sender of a request */
     uint64_t deadline;  /* mf_now() after which an answer is useless; 0 = none */
     uint64_t trace;     /* follows a call across every hop, for logs */
+    uint32_t flags;     /* MF_MSGF_* */
     json_t *json;       /* payload reference owned by the message, or NULL */
     /* control messages: verb and a msgpack map of fields */
     char *verb;

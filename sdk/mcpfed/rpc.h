@@ -19,6 +19,10 @@ enum {
     MF_RPC_REFUSED = -32013,            /* refused by routing policy or breaker */
     MF_RPC_TOO_LARGE = -32014,          /* a message over the configured size limit */
     MF_RPC_SHUTTING_DOWN = -32015,      /* the gateway or the provider is stopping */
+    /* revision 2026-07-28 */
+    MF_RPC_HEADER_MISMATCH = -32020,
+    MF_RPC_MISSING_CLIENT_CAPABILITY = -32021,
+    MF_RPC_UNSUPPORTED_VERSION = -32022,
 };
 
 typedef enum mf_rpc_kind {
@@ -48,6 +52,18 @@ MF_API json_t *mf_rpc_error_body(int code, const char *fmt, ...)
 
 /* Serialize on one line (no raw newline can occur); free() the result. */
 MF_API char *mf_rpc_dump(const json_t *msg, size_t *len);
+
+/* Keys of the per-request envelope of revision 2026-07-28 (params._meta). */
+#define MF_META_PROTOCOL_VERSION "io.modelcontextprotocol/protocolVersion"
+#define MF_META_CLIENT_CAPABILITIES "io.modelcontextprotocol/clientCapabilities"
+#define MF_META_CLIENT_INFO "io.modelcontextprotocol/clientInfo"
+#define MF_META_SERVER_INFO "io.modelcontextprotocol/serverInfo"
+#define MF_META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
+#define MF_PROTOCOL_MODERN "2026-07-28"
+
+/* The protocol version a request's envelope names (2026-07-28 and later), or NULL for a
+ * request of the session era. */
+MF_API const char *mf_rpc_envelope_version(const json_t *msg);
 
 /* The "method" of a request or notification, or NULL. */
 MF_API const char *mf_rpc_method(const json_t *msg);

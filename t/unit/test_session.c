@@ -18,6 +18,7 @@ typedef struct client {
     mf_instance inst;   /* only its endpoint is used by the session layer */
     uint64_t sid;
     json_t *seen[MAX_SEEN];
+    uint32_t flags[MAX_SEEN];
     int n;
     uint64_t next_corr;
 } client;
@@ -30,6 +31,7 @@ static void on_reply(void *ud, mf_msg *m)
     client *c = ud;
     cr_assert_lt(c->n, MAX_SEEN);
     cr_assert_eq(m->session, c->sid);
+    c->flags[c->n] = m->flags;
     c->seen[c->n++] = json_incref(m->json);
     mf_msg_free(m);
 }
@@ -269,4 +271,74 @@ Test(session, closing_a_session_cancels_its_calls)
     wait_n(&probe, 2, 1000);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(json_object_get(probe.seen[1], "result"), "content"), 0), "count")), 2);
     client_close(&probe);
+}
+
+#define ENVELOPE "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{}}"
+
+static json_t *result_of(client *c, int i) { return json_object_get(c->seen[i], "result"); }
+static int code_of(client *c, int i)
+{
+    return (int)json_integer_value(json_object_get(json_object_get(c->seen[i], "error"), "code"));
+}
+
+Test(session, modern_requests_need_no_session_and_say_what_they_are)
+{
+    client c;
+    client_open(&c, "t1");
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/discover\",\"params\":{" ENVELOPE "}}");
+    wait_n(&c, 1, 1000);
+    json_t *r = result_of(&c, 0);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r, "supportedVersions"), 0)), "2026-07-28");
+    cr_assert_not_null(json_object_get(json_object_get(r, "capabilities"), "tools"));
+    cr_assert_str_eq(json_string_value(json_object_get(r, "resultType")), "complete");
+    cr_assert_eq(json_integer_value(json_object_get(r, "ttlMs")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "cacheScope")), "private");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(r, "_meta"),
+                     "io.modelcontextprotocol/serverInfo"), "name")), "mcpfed");
+
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}");
+    wait_n(&c, 2, 1000);
+    r = result_of(&c, 1);
+    cr_assert_eq(json_array_size(json_object_get(r, "tools")), 5);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "resultType")), "complete");
+    cr_assert_not_null(json_object_get(r, "ttlMs"));
+
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"lb__echo\",\"arguments\":{},"
+                  "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{},\"progressToken\":\"p1\"}}}");
+    wait_n(&c, 3, 1000);
+    r = result_of(&c, 2);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "resultType")), "complete");
+    const char *seen_upstream = json_string_value(json_object_get(json_array_get(json_object_get(r, "content"), 0), "text"));
+    cr_assert_str_eq(seen_upstream, "{\"_meta\":{\"progressToken\":\"p1\"},\"arguments\":{},\"name\":\"echo\"}",
+                     "the client's envelope stays here; the rest of _meta goes upstream");
+    cr_assert_eq(c.flags[2], 0);
+    client_close(&c);
+}
+
+Test(session, modern_envelope_errors_are_marked_malformed)
+{
+    client c;
+    client_open(&c, "t1");
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2099-01-01\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}");
+    wait_n(&c, 1, 1000);
+    cr_assert_eq(code_of(&c, 0), MF_RPC_UNSUPPORTED_VERSION);
+    json_t *data = json_object_get(json_object_get(c.seen[0], "error"), "data");
+    cr_assert_str_eq(json_string_value(json_object_get(data, "requested")), "2099-01-01");
+    cr_assert_geq(json_array_size(json_object_get(data, "supported")), 5, "both eras are listed");
+    cr_assert_eq(c.flags[0], MF_MSGF_MALFORMED);
+
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}");
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"server/discover\"}");
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"params\":{" ENVELOPE "}}");
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\"," ENVELOPE "}}");
+    wait_n(&c, 5, 1000);
+    cr_assert_eq(code_of(&c, 1), MF_RPC_INVALID_PARAMS);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(json_object_get(c.seen[1], "error"), "message")), "clientCapabilities"));
+    cr_assert_eq(c.flags[1], MF_MSGF_MALFORMED);
+    cr_assert_eq(code_of(&c, 2), MF_RPC_INVALID_PARAMS, "discover is only ever modern: it needs the envelope");
+    cr_assert_eq(c.flags[2], MF_MSGF_MALFORMED);
+    cr_assert_eq(code_of(&c, 3), MF_RPC_METHOD_NOT_FOUND, "no ping in 2026-07-28");
+    cr_assert_eq(c.flags[3], 0);
+    cr_assert_eq(code_of(&c, 4), MF_RPC_METHOD_NOT_FOUND, "no initialize in 2026-07-28");
+    client_close(&c);
 }
