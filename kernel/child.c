@@ -179,7 +179,7 @@ static void give_up(mf_child *c, const char *reason)
     c->state = CH_FAILED;
     c->hist_len = 0;
     mf_warn("supervisor", "child failed; cooling down", "child=%s reason=\"%s\" cooldown_ms=%u",
-            c->name, reason, c->spec.cooldown_ms);
+            c->name, mf_log_esc(reason, (size_t)-1), c->spec.cooldown_ms);
     uv_timer_start(&c->timer, on_timer, c->spec.cooldown_ms, 0);
     if (c->ops.failed)
         c->ops.failed(c, reason, c->ud);
@@ -302,8 +302,8 @@ static void on_stdout(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_err_line(void *ud, const char *line, size_t len)
 {
     proc *p = ud;
-    mf_info("upstream", "stderr", "child=%s line=\"%.*s\"", p->owner ? p->owner->name : "?",
-            (int)len, line);
+    mf_info("upstream", "stderr", "child=%s line=\"%s\"", p->owner ? p->owner->name : "?",
+            mf_log_esc(line, len));
 }
 
 static void on_err_overflow(void *ud, size_t bytes)

@@ -66,9 +66,9 @@ static void free_list(char **l)
 
 static int print_to_log(lua_State *L)
 {
+    int n = lua_gettop(L);   /* before luaL_buffinit, which may push a placeholder */
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
     for (int i = 1; i <= n; i++) {
         if (i > 1)
             luaL_addchar(&b, '\t');
@@ -76,7 +76,7 @@ static int print_to_log(lua_State *L)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    mf_info("config", "print", "text=\"%s\"", lua_tostring(L, -1));
+    mf_info("config", "print", "text=\"%s\"", mf_log_esc(lua_tostring(L, -1), (size_t)-1));
     return 0;
 }
 
@@ -180,7 +180,7 @@ mf_config *mf_config_load(const char *file, mf_error *err)
     c->max_message_bytes = 4 * 1024 * 1024;
     c->catalog_wait_ms = 10000;
     c->shutdown_ms = 5000;
-    const char *label = file ? file : "embedded default";
+    const char *label = "embedded default";
     if (file) {
         c->file = realpath(file, NULL);
         if (!c->file) {
@@ -188,6 +188,7 @@ mf_config *mf_config_load(const char *file, mf_error *err)
             mf_config_free(c);
             return NULL;
         }
+        label = c->file;   /* the same name in every message, whoever finds the error */
         char *slash = strrchr(c->file, '/');
         c->dir = strndup(c->file, slash > c->file ? (size_t)(slash - c->file) : 1);
     } else {

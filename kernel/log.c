@@ -65,3 +65,18 @@ void mf_log(mf_log_level level, const char *component, const char *message, cons
         off += w;
     }
 }
+
+const char *mf_log_esc(const char *s, size_t n)
+{
+    static char bufs[8][1024];
+    static unsigned next;
+    char *out = bufs[next++ % 8];
+    size_t o = 0;
+    for (size_t i = 0; s && i < n && s[i] && o + 3 < sizeof bufs[0]; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}

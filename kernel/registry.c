@@ -107,7 +107,8 @@ static void rebuild(void)
             }
             if (changed)
                 mf_info("registry", "tool renamed to a valid public name",
-                        "provider=%s upstream=\"%s\" public=%s", p->conf->name, up, n->name);
+                        "provider=%s upstream=\"%s\" public=%s", p->conf->name,
+                        mf_log_esc(up, (size_t)-1), n->name);
             n->tool.name = n->name;
             n->tool.upstream = up;
             n->tool.provider = p;
@@ -162,7 +163,8 @@ static void on_list_page(void *ud, json_t *resp)
         json_t *e = json_object_get(resp, "error");
         mf_warn("registry", "listing tools failed", "provider=%s code=%lld message=\"%s\"",
                 p->conf->name, (long long)json_integer_value(json_object_get(e, "code")),
-                e ? json_string_value(json_object_get(e, "message")) : "result without tools");
+                mf_log_esc(e ? json_string_value(json_object_get(e, "message")) : "result without tools",
+                           (size_t)-1));
         listing_done(p, false);
         return;
     }

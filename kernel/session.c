@@ -193,7 +193,7 @@ static void on_initialize(const rctx *r, json_t *params)
     s->client_caps = json_incref(json_object_get(params, "capabilities"));
     const char *cname = json_string_value(json_object_get(s->client_info, "name"));
     mf_info("session", "initialize", "session=%llu peer=%s client=\"%s\" protocol=%s",
-            (unsigned long long)s->id, s->peer, cname ? cname : "", chosen);
+            (unsigned long long)s->id, s->peer, mf_log_esc(cname, (size_t)-1), chosen);
     reply_result(r, json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
                               server_capabilities(), "serverInfo", server_info()));
 }

@@ -218,7 +218,8 @@ static void on_initialized(client *c, json_t *msg)
     if (!json_is_object(result)) {
         json_t *e = json_object_get(msg, "error");
         mf_warn("stdio", "upstream refused initialize; restarting it", "provider=%s message=\"%s\"",
-                name_of(c), e ? json_string_value(json_object_get(e, "message")) : "no result");
+                name_of(c), mf_log_esc(e ? json_string_value(json_object_get(e, "message")) : "no result",
+                                       (size_t)-1));
         mf_child_kill(c->child, "initialize failed");
         return;
     }
@@ -226,7 +227,7 @@ static void on_initialized(client *c, json_t *msg)
     json_t *info = json_object_get(result, "serverInfo");
     mf_info("stdio", "upstream ready", "provider=%s pid=%d protocol=%s server=\"%s\"", name_of(c),
             mf_child_pid(c->child), version ? version : "?",
-            info ? json_string_value(json_object_get(info, "name")) : "");
+            mf_log_esc(json_string_value(json_object_get(info, "name")), (size_t)-1));
     json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
     send_json(c, note);
     json_decref(note);
@@ -252,8 +253,8 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
     client *c = ud;
     json_t *msg = mf_rpc_parse(line, len, NULL);
     if (!msg) {
-        mf_warn("stdio", "upstream wrote a line that is not JSON", "provider=%s line=\"%.*s\"",
-                name_of(c), (int)(len > 200 ? 200 : len), line);
+        mf_warn("stdio", "upstream wrote a line that is not JSON", "provider=%s line=\"%s\"",
+                name_of(c), mf_log_esc(line, len > 200 ? 200 : len));
         return;
     }
     switch (mf_rpc_classify(msg, NULL)) {
@@ -284,8 +285,8 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
         on_upstream_request(c, msg);
         break;
     default:
-        mf_warn("stdio", "upstream wrote an invalid JSON-RPC message", "provider=%s line=\"%.*s\"",
-                name_of(c), (int)(len > 200 ? 200 : len), line);
+        mf_warn("stdio", "upstream wrote an invalid JSON-RPC message", "provider=%s line=\"%s\"",
+                name_of(c), mf_log_esc(line, len > 200 ? 200 : len));
     }
     json_decref(msg);
 }

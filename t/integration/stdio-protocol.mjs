@@ -24,17 +24,26 @@ const faulty = (extra = {}) => ({
 const textOf = (res) => res.result?.content?.[0]?.text;
 const call = (gw, name, args = {}, opts) => gw.request("tools/call", { name, arguments: args }, opts);
 
-// /proc/<pid>/stat start time, so a recycled pid is not mistaken for a live upstream.
+// /proc/<pid>/stat start time, so a recycled pid is not mistaken for a live process; null once
+// it is gone or a zombie (an orphan waits for init to reap it, which may take a while).
 const startTime = (pid) => {
 	try {
 		const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		return s.slice(s.lastIndexOf(")") + 2).split(" ")[19];
+		const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+		return f[0] === "Z" || f[0] === "X" ? null : f[19];
 	} catch {
 		return null;
 	}
 };
 const snapshot = (pids) => pids.map((pid) => ({ pid, start: startTime(pid) }));
 const stillAlive = (snap) => snap.filter(({ pid, start }) => start !== null && startTime(pid) === start);
+
+// Every stderr line is one event: <ISO time> <level> <component>: <message> ...
+function assertLogLines(gw) {
+	const lines = gw.stderrText().split("\n").filter(Boolean);
+	const bad = lines.filter((l) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (error|warn|info|debug) [a-z][a-z0-9_-]*: \S/.test(l));
+	assert.deepEqual(bad, [], "log lines in the documented format");
+}
 
 function assertOnlyJsonRpc(gw) {
 	const bad = gw.stdoutLines.filter((l) => !isJsonRpcLine(l));
@@ -116,6 +125,26 @@ test("malformed input is answered and the session continues after each", async (
 	assert.deepEqual(gw.unconsumed(), [], "no unexpected messages");
 	assert.deepEqual(await gw.close(), { code: 0, signal: null });
 	assertOnlyJsonRpc(gw);
+	assertLogLines(gw);
+});
+
+test("CRLF line ends, blank lines and UTF-8 text", async (t) => {
+	const gw = startStdio({ config: configOf({ providers: [faulty()] }) });
+	t.after(() => gw.close());
+	await gw.initialize();
+	gw.sendRaw(JSON.stringify({ jsonrpc: "2.0", id: "crlf", method: "tools/call", params: { name: "f__echo", arguments: { text: "crlf" } } }) + "\r\n");
+	assert.equal(textOf(await gw.next((m) => m.id === "crlf", { timeout: 5000 })), "crlf");
+	gw.sendRaw("\n\n");
+	const text = "h\u00e9llo \u4e16\u754c \u{1F600} \"quoted\" \\ back\nslash\ttab";
+	assert.equal(textOf(await call(gw, "f__echo", { text })), text);
+	assert.deepEqual(gw.unconsumed(), [], "blank lines get no answer");
+	// Invalid UTF-8 is not JSON.
+	gw.child.stdin.write(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"bad8","method":"ping","params":{"x":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}}\n')]));
+	const bad8 = await gw.next((m) => m.error !== undefined, { timeout: 5000 });
+	assert.ok(bad8.error.code === -32700 || bad8.error.code === -32600, JSON.stringify(bad8));
+	assert.equal(textOf(await call(gw, "f__echo", { text: "ok" })), "ok");
+	assert.deepEqual(await gw.close(), { code: 0, signal: null });
+	assertOnlyJsonRpc(gw);
 });
 
 test("request ids keep their JSON type and value", async (t) => {
@@ -182,8 +211,21 @@ test("oversized lines are rejected and dropped with bounded memory", async (t) =
 		const msg = await gw.next((m) => m.error !== undefined, { timeout: 10000, what: `-32600 for ${what}` });
 		assert.equal(msg.error.code, -32600, JSON.stringify(msg));
 		assert.match(msg.error.message, /max_message_bytes/);
-		assert.ok(msg.id === null || msg.id === "big", `id is null or the request's: ${JSON.stringify(msg)}`);
+		assert.ok(msg.id === null || msg.id === "big" || msg.id === "over", `id is null or the request's: ${JSON.stringify(msg)}`);
 	};
+
+	// The limit is inclusive: a line of exactly max_message_bytes passes, one byte more does not.
+	const sized = (id, n) => {
+		const shell = (text) => JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "f__echo", arguments: { text } } });
+		return shell("z".repeat(n - shell("").length));
+	};
+	const exact = sized("exact", 65536);
+	assert.equal(Buffer.byteLength(exact), 65536);
+	gw.sendRaw(exact + "\n");
+	const exactAnswer = await gw.next((m) => m.id === "exact", { timeout: 5000 });
+	assert.equal(textOf(exactAnswer), JSON.parse(exact).params.arguments.text, "answered in full");
+	gw.sendRaw(sized("over", 65537) + "\n");
+	await expectTooLarge("a line of max_message_bytes + 1");
 
 	// ~1 MiB in one write: a complete request, apart from its size.
 	const text = "x".repeat(1 << 20);
@@ -244,5 +286,40 @@ test("closing stdin: in-flight calls are answered, then exit 0 with no upstream 
 	assert.deepEqual(await gw.waitExit(10000), { code: 0, signal: null }, gw.stderrText());
 	await waitFor(() => stillAlive(snap).length === 0, { timeout: 3000, what: "upstream processes gone" });
 	assert.deepEqual(childPids(gw.pid), []);
+	assertOnlyJsonRpc(gw);
+	assertLogLines(gw);
+	assert.match(gw.stderrText(), /info kernel: stopped/);
+});
+
+test("closing stdin while calls wait for a starting upstream: they are answered too", async (t) => {
+	const slow = {
+		name: "slow", transport: "stdio",
+		command: ["/bin/sh", "-c", 'sleep 0.5; exec "$0" "$1"', nodeBin(), serverPath("faulty.mjs")],
+	};
+	const gw = startStdio({ config: configOf({ providers: [faulty(), slow] }) });
+	t.after(() => gw.close());
+	await gw.initialize();
+	const pending = [call(gw, "slow__echo", { text: "one" }), call(gw, "slow__sleep", { ms: 100 })];
+	gw.child.stdin.end();
+	const [one, slept] = await withTimeout(Promise.all(pending), 8000, "answers after stdin closed");
+	assert.equal(textOf(one), "one", JSON.stringify(one));
+	assert.equal(textOf(slept), "slept 100", JSON.stringify(slept));
+	assert.deepEqual(await gw.waitExit(10000), { code: 0, signal: null });
+	assertOnlyJsonRpc(gw);
+});
+
+test("notifications/cancelled: the cancelled request gets no answer, the session goes on", async (t) => {
+	const gw = startStdio({ config: configOf({ log_level: "debug", providers: [faulty()] }) });
+	t.after(() => gw.close());
+	await gw.initialize();
+	gw.send({ jsonrpc: "2.0", id: "c1", method: "tools/call", params: { name: "f__sleep", arguments: { ms: 300 } } });
+	gw.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "c1", reason: "test" } });
+	// Unknown ids are ignored.
+	gw.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "never-sent" } });
+	// Due after the cancelled sleep would have finished, on the same upstream.
+	assert.equal(textOf(await call(gw, "f__sleep", { ms: 400 })), "slept 400");
+	assert.equal(gw.stdoutLines.filter((l) => JSON.parse(l).id === "c1").length, 0, "no answer to c1");
+	assert.deepEqual(gw.unconsumed(), []);
+	assert.deepEqual(await gw.close(), { code: 0, signal: null });
 	assertOnlyJsonRpc(gw);
 });
