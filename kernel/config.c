@@ -12,11 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
-    "catalog_wait_ms", "shutdown_ms", "providers", NULL,
+    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
@@ -136,6 +137,66 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
     return 0;
 }
 
+/* The plugin that serves a listener URL, from its scheme. */
+static const char *scheme_plugin(const char *url)
+{
+    static const struct { const char *scheme, *plugin; } map[] = {
+        {"http://", "http"}, {"https://", "http"}, {"ws://", "ws"}, {"wss://", "ws"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strncasecmp(url, map[i].scheme, strlen(map[i].scheme)) == 0)
+            return map[i].plugin;
+    return NULL;
+}
+
+static int check_listeners(mf_config *c, json_t *list, mf_error *err)
+{
+    json_t *http = json_object_get(c->root, "http");
+    if (http && !json_is_object(http) && !(json_is_array(http) && json_array_size(http) == 0)) {
+        mf_error_set(err, -1, "http: expected a table of settings");
+        return -1;
+    }
+    c->http = json_is_object(http) ? json_incref(http) : json_object();
+    if (!list)
+        return 0;
+    if (!json_is_array(list)) {
+        mf_error_set(err, -1, "listen: expected a list of URLs, e.g. { \"http://127.0.0.1:8808/mcp\" }");
+        return -1;
+    }
+    c->nlisteners = json_array_size(list);
+    c->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *c->listeners);
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        mf_listener_conf *l = &c->listeners[i];
+        json_t *e = json_array_get(list, i);
+        snprintf(l->path, sizeof l->path, "listen[%zu]", i + 1);
+        json_t *own = json_is_object(e) ? e : NULL;
+        const char *url = json_is_string(e) ? json_string_value(e)
+                          : own ? json_string_value(json_object_get(own, "url")) : NULL;
+        if (!url) {
+            mf_error_set(err, -1, "%s: expected a URL, or a table with url and settings", l->path);
+            return -1;
+        }
+        const char *plugin = scheme_plugin(url);
+        if (!plugin) {
+            mf_error_set(err, -1, "%s: \"%s\": the URL must start with http:// (or ws://)", l->path, url);
+            return -1;
+        }
+        l->url = strdup(url);
+        l->transport = strdup(plugin);
+        /* the listener's settings: the http defaults, then its own */
+        l->plugin_conf = json_deep_copy(c->http);
+        if (own)
+            json_object_update(l->plugin_conf, own);
+        json_object_set_new(l->plugin_conf, "url", json_string(url));
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(c->listeners[k].url, url) == 0) {
+                mf_error_set(err, -1, "%s: \"%s\" is already %s", l->path, url, c->listeners[k].path);
+                return -1;
+            }
+    }
+    return 0;
+}
+
 static int check_top(mf_config *c, mf_error *err)
 {
     json_t *r = c->root;
@@ -164,13 +225,15 @@ static int check_top(mf_config *c, mf_error *err)
     }
     c->plugin_dirs = string_list(dirs, c->dir);
     c->plugins = string_list(plugins, NULL);
+    if (check_listeners(c, json_object_get(r, "listen"), err))
+        return -1;
     json_t *providers = json_object_get(r, "providers");
     if (providers)
         return check_providers(c, providers, err);
     return 0;
 }
 
-mf_config *mf_config_load(const char *file, mf_error *err)
+mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
 {
     mf_config *c = calloc(1, sizeof *c);
     if (!c)
@@ -205,6 +268,8 @@ mf_config *mf_config_load(const char *file, mf_error *err)
     lua_setfield(L, -2, "version");
     lua_pushstring(L, c->dir);
     lua_setfield(L, -2, "config_dir");
+    lua_pushboolean(L, stdio);
+    lua_setfield(L, -2, "stdio");
     lua_setglobal(L, "mcpfed");
     /* require "mcpfed.config" and other helpers from lua/ */
     const char *luadir = getenv("MCPFED_LUA_PATH");
@@ -250,6 +315,13 @@ void mf_config_free(mf_config *c)
         json_decref(c->providers[i].plugin_conf);
     }
     free(c->providers);
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        free(c->listeners[i].url);
+        free(c->listeners[i].transport);
+        json_decref(c->listeners[i].plugin_conf);
+    }
+    free(c->listeners);
+    json_decref(c->http);
     free_list(c->plugin_dirs);
     free_list(c->plugins);
     json_decref(c->root);

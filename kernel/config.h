@@ -14,6 +14,13 @@ typedef struct mf_provider_conf {
     json_t *plugin_conf;   /* the table without the kernel's keys, for the plugin */
 } mf_provider_conf;
 
+typedef struct mf_listener_conf {
+    char *url;
+    char *transport;       /* the plugin that serves it, from the URL's scheme */
+    char path[32];         /* "listen[2]", for messages */
+    json_t *plugin_conf;   /* the transport's table: url and its settings */
+} mf_listener_conf;
+
 typedef struct mf_config {
     char *file;            /* NULL for the embedded default */
     char *dir;             /* where relative paths in the file are resolved */
@@ -27,15 +34,19 @@ typedef struct mf_config {
     int64_t shutdown_ms;
     mf_provider_conf *providers;
     size_t nproviders;
+    mf_listener_conf *listeners;
+    size_t nlisteners;
+    json_t *http;          /* defaults for every http listener */
 } mf_config;
 
 /* The text of etc/mcpfed.lua, built into the binary. */
 extern const char mf_default_config[];
 extern const unsigned int mf_default_config_len;
 
-/* Load and check a configuration (file NULL: the embedded default). On error returns NULL
- * with err naming the file and the key. */
-mf_config *mf_config_load(const char *file, mf_error *err);
+/* Load and check a configuration (file NULL: the embedded default). stdio says whether
+ * mcpfed serves stdio too (the file sees it as mcpfed.stdio). On error returns NULL with
+ * err naming the file and the key. */
+mf_config *mf_config_load(const char *file, bool stdio, mf_error *err);
 void mf_config_free(mf_config *c);
 const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name);
 

@@ -20,7 +20,8 @@ typedef struct options {
 } options;
 
 static mf_config *cfg;
-static mf_instance *stdio_transport;
+static mf_instance **transports;   /* stdio and the listeners */
+static size_t ntransports, transports_running;
 static uv_signal_t sigint_h, sigterm_h;
 static uv_timer_t shutdown_timer;
 static bool shutting_down;
@@ -92,6 +93,28 @@ static int check_plugins(const options *o, mf_error *err)
     for (char **name = cfg->plugins; name && *name; name++)
         if (!mf_plugin_load(*name, err))
             return -1;
+    if (cfg->nlisteners) {
+        /* the http table is checked once on its own, so its errors name it */
+        mf_listener_conf *first = &cfg->listeners[0];
+        mf_module *m = mf_plugin_load(first->transport, err);
+        json_t *hc = json_deep_copy(cfg->http);
+        json_object_set_new(hc, "url", json_string(first->url));
+        int rc = m ? mf_instance_check(m, MF_ROLE_TRANSPORT, hc, "http", err) : -1;
+        json_decref(hc);
+        if (rc)
+            return -1;
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        mf_listener_conf *l = &cfg->listeners[i];
+        mf_error lerr = {0};
+        mf_module *m = mf_plugin_load(l->transport, &lerr);
+        if (!m) {
+            mf_error_set(err, -1, "%s: %s", l->path, lerr.msg);
+            return -1;
+        }
+        if (mf_instance_check(m, MF_ROLE_TRANSPORT, l->plugin_conf, l->path, err))
+            return -1;
+    }
     if (o->stdio) {
         mf_module *m = mf_plugin_load("stdio", err);
         json_t *tc = stdio_conf();
@@ -131,8 +154,8 @@ static void on_transport_stopped(mf_instance *inst, void *ud)
 {
     MF_UNUSED(inst);
     MF_UNUSED(ud);
-    stdio_transport = NULL;
-    transports_stopped();
+    if (--transports_running == 0)
+        transports_stopped();
 }
 
 static void on_shutdown_timeout(uv_timer_t *t)
@@ -153,10 +176,13 @@ void mf_request_shutdown(const char *reason)
     /* a bound on the whole sequence, past every child's own shutdown bound */
     uv_timer_start(&shutdown_timer, on_shutdown_timeout, (uint64_t)cfg->shutdown_ms + 5000, 0);
     uv_unref((uv_handle_t *)&shutdown_timer);
-    if (stdio_transport)
-        mf_instance_stop(stdio_transport, on_transport_stopped, NULL);
-    else
+    if (transports_running == 0) {
         transports_stopped();
+        return;
+    }
+    for (size_t i = 0; i < ntransports; i++)
+        if (transports[i])
+            mf_instance_stop(transports[i], on_transport_stopped, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -167,13 +193,29 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* --- main ------------------------------------------------------------------------ */
 
+static mf_instance *start_transport(const char *plugin, const char *name, const json_t *conf)
+{
+    mf_error err = {0};
+    mf_instance *t = mf_instance_start(mf_plugin_find(plugin), MF_ROLE_TRANSPORT, name, conf, NULL, &err);
+    if (!t) {
+        mf_error_log("kernel", "start failed", "transport=%s reason=\"%s\"", name,
+                     mf_log_esc(err.msg, (size_t)-1));
+        return NULL;
+    }
+    transports[ntransports++] = t;
+    transports_running++;
+    return t;
+}
+
 static int serve(const options *o)
 {
     mf_error err = {0};
-    if (!o->stdio) {
-        fprintf(stderr, "mcpfed: nothing to serve: pass --stdio\n");
+    if (!o->stdio && cfg->nlisteners == 0) {
+        fprintf(stderr, "mcpfed: nothing to serve: configure listen = { \"http://127.0.0.1:8808/mcp\" } "
+                        "or pass --stdio\n");
         return 1;
     }
+    transports = calloc(cfg->nlisteners + 1, sizeof *transports);
     mf_calls_init();
     mf_session_init(cfg);
     uv_signal_init(mf_loop(), &sigint_h);
@@ -186,21 +228,26 @@ static int serve(const options *o)
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
             cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
     if (mf_registry_start(cfg, &err) != 0) {
-        mf_error_log("kernel", "start failed", "reason=\"%s\"", err.msg);
+        mf_error_log("kernel", "start failed", "reason=\"%s\"", mf_log_esc(err.msg, (size_t)-1));
         exit_code = 1;
         mf_request_shutdown("start failed");
     } else {
-        json_t *tc = stdio_conf();
-        stdio_transport = mf_instance_start(mf_plugin_find("stdio"), MF_ROLE_TRANSPORT, "stdio",
-                                            tc, NULL, &err);
-        json_decref(tc);
-        if (!stdio_transport) {
-            mf_error_log("kernel", "start failed", "reason=\"%s\"", err.msg);
+        bool ok = true;
+        for (size_t i = 0; i < cfg->nlisteners && ok; i++)
+            ok = start_transport(cfg->listeners[i].transport, cfg->listeners[i].url,
+                                 cfg->listeners[i].plugin_conf) != NULL;
+        if (ok && o->stdio) {
+            json_t *tc = stdio_conf();
+            ok = start_transport("stdio", "stdio", tc) != NULL;
+            json_decref(tc);
+        }
+        if (!ok) {
             exit_code = 1;
             mf_request_shutdown("start failed");
         }
     }
     mf_loop_run();
+    free(transports);
     return exit_code;
 }
 
@@ -211,7 +258,7 @@ int main(int argc, char **argv)
         return 2;
     signal(SIGPIPE, SIG_IGN);
     mf_error err = {0};
-    cfg = mf_config_load(o.config, &err);
+    cfg = mf_config_load(o.config, o.stdio, &err);
     if (!cfg) {
         fprintf(stderr, "mcpfed: config error: %s\n", err.msg);
         return 1;

@@ -33,7 +33,7 @@ static const char *write_file(const char *name, const char *text)
 static void expect_error(const char *text, const char *want)
 {
     mf_error err = {0};
-    mf_config *c = mf_config_load(write_file("c.lua", text), &err);
+    mf_config *c = mf_config_load(write_file("c.lua", text), false, &err);
     cr_assert_null(c, "should fail: %s", text);
     cr_assert_not_null(strstr(err.msg, want), "error \"%s\" should contain \"%s\"", err.msg, want);
     cr_assert_not_null(strstr(err.msg, "c.lua"), "error \"%s\" names the file", err.msg);
@@ -48,7 +48,7 @@ Test(config, defaults_and_values)
         "return { log_level = 'debug', request_timeout_ms = 1500, providers = {\n"
         " { name = 'a', transport = 'stdio', command = { 'x' } },\n"
         " { name = 'b', transport = 'stdio', command = { 'y' }, prefix = false, timeout_ms = 9 },\n"
-        " { name = 'c', transport = 'stdio', command = { 'z' }, prefix = 'zz' } } }"), &err);
+        " { name = 'c', transport = 'stdio', command = { 'z' }, prefix = 'zz' } } }"), false, &err);
     cr_assert_not_null(c, "%s", err.msg);
     cr_assert_eq(c->log_level, MF_LOG_DEBUG);
     cr_assert_eq(c->max_message_bytes, 4 * 1024 * 1024);
@@ -67,7 +67,7 @@ Test(config, defaults_and_values)
 Test(config, embedded_default_loads)
 {
     mf_error err = {0};
-    mf_config *c = mf_config_load(NULL, &err);
+    mf_config *c = mf_config_load(NULL, false, &err);
     cr_assert_not_null(c, "%s", err.msg);
     mf_config_free(c);
 }
@@ -80,7 +80,7 @@ Test(config, configs_extend_each_other_with_dofile)
         "local base = dofile(mcpfed.config_dir .. '/base.lua')\n"
         "base.request_timeout_ms = 5\n"
         "table.insert(base.providers, { name = 'b', transport = 'stdio', command = {'y'} })\n"
-        "return base"), &err);
+        "return base"), false, &err);
     cr_assert_not_null(c, "%s", err.msg);
     cr_assert_eq(c->log_level, MF_LOG_WARN);
     cr_assert_eq(c->request_timeout_ms, 5);
@@ -97,7 +97,7 @@ Test(config, the_lua_helpers_merge_configurations)
         "local base = dofile(mcpfed.config_dir .. '/base.lua')\n"
         "local out = config.extend(base, { request_timeout_ms = 7 })\n"
         "config.provider(out.providers, 'a').timeout_ms = 3\n"
-        "return out"), &err);
+        "return out"), false, &err);
     cr_assert_not_null(c, "%s", err.msg);
     cr_assert_eq(c->log_level, MF_LOG_WARN);
     cr_assert_eq(c->request_timeout_ms, 7);
@@ -138,6 +138,6 @@ Test(config, lua_errors_and_shapes)
 Test(config, missing_file)
 {
     mf_error err = {0};
-    cr_assert_null(mf_config_load("/nonexistent/mcpfed.lua", &err));
+    cr_assert_null(mf_config_load("/nonexistent/mcpfed.lua", false, &err));
     cr_assert_not_null(strstr(err.msg, "/nonexistent/mcpfed.lua: cannot open"), "%s", err.msg);
 }

@@ -91,7 +91,7 @@ static void setup(void)
     fputs("return { providers = { { name = 'lb', transport = 'loopback', timeout_ms = 200 } } }", f);
     fclose(f);
     mf_error err = {0};
-    cfg = mf_config_load(file, &err);
+    cfg = mf_config_load(file, false, &err);
     cr_assert_not_null(cfg, "%s", err.msg);
     cr_assert_eq(mf_plugins_init(NULL, &err), 0);
     cr_assert_eq(mf_calls_init(), 0);

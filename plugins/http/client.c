@@ -1,0 +1,982 @@
+/* Upstream HTTP: an MCP server reached over Streamable HTTP, in whichever era it speaks.
+ *
+ * The provider first asks server/discover (revision 2026-07-28); a server that answers
+ * it is spoken to statelessly, every request carrying its envelope and headers. Any
+ * other answer means the session era: initialize, keep the Mcp-Session-Id, open the GET
+ * stream for what the server sends unasked, and initialize again when the server says
+ * the session is gone (404, or 400 to a request that named the session).
+ *
+ * Calls wait in a bounded queue while the provider connects; after three failed attempts
+ * in a row it is failed and calls are refused at once until an attempt succeeds. */
+#include "http.h"
+#include "hclient.h"
+#include "sse.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uthash.h>
+#include <utlist.h>
+
+#define LEGACY_PROTOCOL "2025-11-25"
+#define FAIL_AFTER 3
+#define DEFAULT_MAX_QUEUE 4096
+/* a bit of mf_msg.flags this plugin keeps for itself on requests it holds: the call
+ * already went out once and is waiting to be sent again after a new initialize */
+#define RETRIED_FLAG 0x40000000u
+
+typedef enum era { ERA_UNKNOWN, ERA_MODERN, ERA_LEGACY } era;
+typedef enum pstate { P_CONNECTING, P_READY, P_DOWN, P_FAILED, P_STOPPING } pstate;
+
+typedef struct hprov hprov;
+
+/* One HTTP exchange with the upstream: a call, the handshake, a notification or the
+ * GET stream. */
+typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE } xkind;
+
+typedef struct xchg {
+    hprov *p;
+    xkind kind;
+    hc_req *req;
+    long status;
+    bool sse;
+    sse_parser parser;
+    char *body;
+    size_t len, cap;
+    bool too_big;
+    bool answered;
+    /* calls */
+    int64_t upid;
+    mf_msg *msg;            /* the kernel's request, kept for a retry after re-initializing */
+    bool retried;
+    UT_hash_handle hh;      /* by msg->corr */
+    struct xchg *prev, *next;
+} xchg;
+
+struct hprov {
+    mf_instance *inst;
+    /* configuration */
+    char *url;
+    struct curl_slist *headers;   /* configured ones: credentials and the like */
+    char *want;                   /* "auto" or a protocol version */
+    bool insecure;
+    char *ca_file;
+    long connect_timeout_ms;
+    long init_timeout_ms;
+    size_t max_message;
+    size_t max_queue;
+    uint64_t backoff_min_ms, backoff_max_ms;
+    /* state */
+    pstate state;
+    era era;
+    char protocol[16];
+    char *session;                /* Mcp-Session-Id, legacy */
+    json_t *init;
+    int64_t next_id;
+    unsigned failures;
+    char *last_error;
+    xchg *calls;                  /* by corr */
+    xchg *all;                    /* every exchange in flight */
+    mf_msg *queue, *queue_tail;
+    size_t queued;
+    xchg *get;                    /* the session's GET stream */
+    char *last_event_id;
+    long get_retry_ms;
+    uv_timer_t timer;             /* reconnecting, or reopening the GET stream */
+    bool timer_for_get;
+    bool delete_sent;
+};
+
+static const char *name_of(const hprov *p) { return mf_instance_name(p->inst); }
+static void connect_upstream(hprov *p);
+static void exchange_done(xchg *x);
+static void send_call(hprov *p, mf_msg *m, bool retried);
+
+/* --- configuration ------------------------------------------------------------------ */
+
+static const char *const keys[] = {"url", "headers", "protocol", "tls_verify", "ca_file",
+                                   "connect_timeout_ms", "init_timeout_ms", "max_message_bytes",
+                                   "max_queue", "backoff_min_ms", "backoff_max_ms", NULL};
+
+static int check(const json_t *conf, const char *path, mf_error *err)
+{
+    const char *url = NULL, *proto = NULL;
+    if (mf_conf_keys(conf, path, keys, err) || mf_conf_string(conf, path, "url", true, &url, err) ||
+        mf_conf_strmap(conf, path, "headers", NULL, err) ||
+        mf_conf_string(conf, path, "protocol", false, &proto, err) ||
+        mf_conf_bool(conf, path, "tls_verify", NULL, err) ||
+        mf_conf_string(conf, path, "ca_file", false, NULL, err) ||
+        mf_conf_int(conf, path, "connect_timeout_ms", 1, 600000, NULL, err) ||
+        mf_conf_int(conf, path, "init_timeout_ms", 1, 600000, NULL, err) ||
+        mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err) ||
+        mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
+        mf_conf_int(conf, path, "backoff_min_ms", 1, 3600000, NULL, err) ||
+        mf_conf_int(conf, path, "backoff_max_ms", 1, 3600000, NULL, err))
+        return -1;
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        mf_error_set(err, -1, "%s.url: \"%s\" must be an http:// or https:// URL", path, url);
+        return -1;
+    }
+    static const char *const protos[] = {"auto", "2026-07-28", "2025-11-25", "2025-06-18",
+                                         "2025-03-26", NULL};
+    if (proto) {
+        bool ok = false;
+        for (const char *const *q = protos; *q && !ok; q++)
+            ok = strcmp(*q, proto) == 0;
+        if (!ok) {
+            mf_error_set(err, -1, "%s.protocol: \"%s\" is not one of auto, 2026-07-28, 2025-11-25, "
+                         "2025-06-18, 2025-03-26", path, proto);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* --- answers to the kernel ---------------------------------------------------------- */
+
+static void reply(hprov *p, mf_msg *req, json_t *json)
+{
+    mf_send(mf_msg_reply(req, mf_instance_ep(p->inst), json));
+}
+
+static void reply_error(hprov *p, mf_msg *req, int code, const char *text)
+{
+    mf_send(mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text));
+}
+
+static void fail_queue(hprov *p, int code, const char *why)
+{
+    while (p->queue) {
+        mf_msg *m = p->queue;
+        p->queue = m->next_;
+        m->next_ = NULL;
+        reply_error(p, m, code, why);
+        mf_msg_free(m);
+    }
+    p->queue_tail = NULL;
+    p->queued = 0;
+}
+
+static void enqueue(hprov *p, mf_msg *m, bool front)
+{
+    m->next_ = NULL;
+    if (front) {
+        m->next_ = p->queue;
+        p->queue = m;
+        if (!p->queue_tail)
+            p->queue_tail = m;
+    } else {
+        if (p->queue_tail)
+            p->queue_tail->next_ = m;
+        else
+            p->queue = m;
+        p->queue_tail = m;
+    }
+    p->queued++;
+}
+
+static void flush_queue(hprov *p)
+{
+    while (p->queue && p->state == P_READY) {
+        mf_msg *m = p->queue;
+        p->queue = m->next_;
+        if (!p->queue)
+            p->queue_tail = NULL;
+        m->next_ = NULL;
+        p->queued--;
+        bool retried = (m->flags & RETRIED_FLAG) != 0;
+        m->flags &= ~RETRIED_FLAG;
+        send_call(p, m, retried);
+    }
+}
+
+/* --- requests -------------------------------------------------------------------- */
+
+static bool plain_header_value(const char *s)
+{
+    if (!*s || *s == ' ' || s[strlen(s) - 1] == ' ' || strncmp(s, "=?", 2) == 0)
+        return false;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c > 0x7e)
+            return false;
+    return true;
+}
+
+/* Header values that are not plain ASCII travel as "=?base64?...?=". */
+static char *encode_header_value(const char *s)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (plain_header_value(s))
+        return strdup(s);
+    size_t n = strlen(s);
+    char *out = malloc(12 + (n + 2) / 3 * 4);
+    size_t o = 0;
+    memcpy(out, "=?base64?", 9);
+    o = 9;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16;
+        if (i + 1 < n) v |= (unsigned char)s[i + 1] << 8;
+        if (i + 2 < n) v |= (unsigned char)s[i + 2];
+        out[o++] = tbl[(v >> 18) & 63];
+        out[o++] = tbl[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    memcpy(out + o, "?=", 3);
+    return out;
+}
+
+static struct curl_slist *base_headers(hprov *p, const char *accept)
+{
+    struct curl_slist *h = NULL;
+    for (struct curl_slist *c = p->headers; c; c = c->next)
+        h = curl_slist_append(h, c->data);
+    char line[256];
+    snprintf(line, sizeof line, "Accept: %s", accept);
+    h = curl_slist_append(h, line);
+    if (p->era == ERA_LEGACY && p->session) {
+        snprintf(line, sizeof line, "Mcp-Session-Id: %.200s", p->session);
+        h = curl_slist_append(h, line);
+    }
+    if (p->protocol[0]) {
+        snprintf(line, sizeof line, "MCP-Protocol-Version: %s", p->protocol);
+        h = curl_slist_append(h, line);
+    }
+    return h;
+}
+
+static void on_head(hc_req *r, long status, void *ud);
+static void on_data(hc_req *r, const char *buf, size_t len, void *ud);
+static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud);
+static const hc_ops ops = {on_head, on_data, on_done};
+
+static xchg *xchg_new(hprov *p, xkind kind)
+{
+    xchg *x = calloc(1, sizeof *x);
+    x->p = p;
+    x->kind = kind;
+    DL_APPEND(p->all, x);
+    return x;
+}
+
+static void xchg_free(xchg *x)
+{
+    hprov *p = x->p;
+    DL_DELETE(p->all, x);
+    if (x->kind == X_CALL && x->msg)
+        HASH_DEL(p->calls, x);
+    if (p->get == x)
+        p->get = NULL;
+    if (x->sse)
+        sse_parser_free(&x->parser);
+    free(x->body);
+    mf_msg_free(x->msg);
+    free(x);
+}
+
+/* POST msg (a JSON-RPC message); extra headers for this one. */
+static int post(hprov *p, xchg *x, const json_t *msg, struct curl_slist *extra, long timeout_ms)
+{
+    size_t len;
+    char *body = mf_rpc_dump(msg, &len);
+    struct curl_slist *h = base_headers(p, "application/json, text/event-stream");
+    h = curl_slist_append(h, "Content-Type: application/json");
+    for (struct curl_slist *e = extra; e; e = e->next)
+        h = curl_slist_append(h, e->data);
+    hc_options o = {.method = "POST", .url = p->url, .headers = h, .body = body, .body_len = len,
+                    .timeout_ms = timeout_ms, .connect_timeout_ms = p->connect_timeout_ms,
+                    .insecure = p->insecure, .ca_file = p->ca_file};
+    mf_error err = {0};
+    x->req = hc_start(&o, &ops, x, &err);
+    curl_slist_free_all(h);
+    free(body);
+    return x->req ? 0 : -1;
+}
+
+/* The envelope and headers of revision 2026-07-28 for a request of ours. */
+static json_t *modern_request(json_t *req, struct curl_slist **extra)
+{
+    json_t *params = json_object_get(req, "params");
+    if (!json_is_object(params)) {
+        params = json_object();
+        json_object_set_new(req, "params", params);
+    }
+    json_t *meta = json_object_get(params, "_meta");
+    meta = json_is_object(meta) ? json_copy(meta) : json_object();
+    json_object_set_new(meta, MF_META_PROTOCOL_VERSION, json_string(MF_PROTOCOL_MODERN));
+    json_object_set_new(meta, MF_META_CLIENT_CAPABILITIES, json_object());
+    json_object_set_new(meta, MF_META_CLIENT_INFO,
+                        json_pack("{s:s,s:s}", "name", "mcpfed", "version", mf_version()));
+    json_object_set_new(params, "_meta", meta);
+    const char *method = mf_rpc_method(req);
+    char line[600];
+    snprintf(line, sizeof line, "Mcp-Method: %.500s", method);
+    *extra = curl_slist_append(*extra, line);
+    const char *key = strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ? "name"
+                      : strcmp(method, "resources/read") == 0 ? "uri" : NULL;
+    const char *name = key ? json_string_value(json_object_get(params, key)) : NULL;
+    if (name) {
+        char *v = encode_header_value(name);
+        char *hl = malloc(strlen(v) + 16);
+        sprintf(hl, "Mcp-Name: %s", v);
+        *extra = curl_slist_append(*extra, hl);
+        free(hl);
+        free(v);
+    }
+    return req;
+}
+
+static long call_timeout(const mf_msg *m)
+{
+    uint64_t now = mf_now();
+    /* past the kernel's deadline the kernel answers: a little slack avoids racing it */
+    return m->deadline > now ? (long)(m->deadline - now) + 1000 : 0;
+}
+
+static void send_call(hprov *p, mf_msg *m, bool retried)
+{
+    xchg *x = xchg_new(p, X_CALL);
+    x->msg = m;
+    x->retried = retried;
+    x->upid = p->next_id++;
+    HASH_ADD(hh, p->calls, msg->corr, sizeof m->corr, x);
+    json_t *req = json_pack("{s:s,s:I,s:O}", "jsonrpc", "2.0", "id", (json_int_t)x->upid, "method",
+                            json_object_get(m->json, "method"));
+    json_t *params = json_object_get(m->json, "params");
+    if (params)
+        json_object_set_new(req, "params", json_deep_copy(params));
+    struct curl_slist *extra = NULL;
+    if (p->era == ERA_MODERN)
+        modern_request(req, &extra);
+    int rc = post(p, x, req, extra, call_timeout(m));
+    curl_slist_free_all(extra);
+    json_decref(req);
+    if (rc) {
+        reply_error(p, m, MF_RPC_UPSTREAM_LOST, "cannot send the request upstream");
+        x->msg = NULL;
+        HASH_DEL(p->calls, x);
+        mf_msg_free(m);
+        xchg_free(x);
+    }
+}
+
+/* --- what the upstream sends ------------------------------------------------------- */
+
+static void answer_server_request(hprov *p, json_t *msg)
+{
+    const char *method = mf_rpc_method(msg);
+    json_t *id = json_object_get(msg, "id");
+    json_t *resp = strcmp(method, "ping") == 0
+                       ? mf_rpc_result(id, json_object())
+                       : mf_rpc_errorf(id, MF_RPC_METHOD_NOT_FOUND,
+                                       "Method not found: %s (the gateway did not offer it)", method);
+    xchg *x = xchg_new(p, X_NOTIFY);
+    if (post(p, x, resp, NULL, p->init_timeout_ms))
+        xchg_free(x);
+    json_decref(resp);
+}
+
+/* One message from the upstream, in a response body or an SSE event. */
+static void on_message(xchg *x, json_t *msg)
+{
+    hprov *p = x->p;
+    switch (mf_rpc_classify(msg, NULL)) {
+    case MF_RPC_RESPONSE:
+        if (x->kind == X_CALL && x->msg && !x->answered) {
+            json_t *id = json_object_get(msg, "id");
+            if (json_is_integer(id) && json_integer_value(id) == x->upid) {
+                x->answered = true;
+                reply(p, x->msg, json_incref(msg));
+            }
+        } else if ((x->kind == X_DISCOVER || x->kind == X_INITIALIZE) && !x->answered) {
+            x->answered = true;
+            json_decref(p->init);
+            p->init = json_incref(msg);
+        }
+        break;
+    case MF_RPC_NOTIFICATION:
+        mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+        break;
+    case MF_RPC_REQUEST:
+        answer_server_request(p, msg);
+        break;
+    default:
+        mf_warn("http", "upstream sent an invalid JSON-RPC message", "provider=%s", name_of(p));
+    }
+}
+
+static void on_event(void *ud, const sse_event *e)
+{
+    xchg *x = ud;
+    if (x->kind == X_GET && e->id) {
+        free(x->p->last_event_id);
+        x->p->last_event_id = strdup(e->id);
+    }
+    if (e->retry_ms >= 0 && x->kind == X_GET)
+        x->p->get_retry_ms = e->retry_ms;
+    if (!e->data_len)
+        return;   /* priming or keep-alive */
+    json_t *msg = mf_rpc_parse(e->data, e->data_len, NULL);
+    if (!msg) {
+        mf_warn("http", "upstream sent an event that is not JSON", "provider=%s", name_of(x->p));
+        return;
+    }
+    on_message(x, msg);
+    json_decref(msg);
+}
+
+static void on_head(hc_req *r, long status, void *ud)
+{
+    xchg *x = ud;
+    x->status = status;
+    const char *ct = hc_header(r, "content-type");
+    if (status >= 200 && status < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
+        x->sse = true;
+        sse_parser_init(&x->parser, x->p->max_message, on_event, x);
+    }
+    if (x->kind == X_INITIALIZE) {
+        const char *sid = hc_header(r, "mcp-session-id");
+        free(x->p->session);
+        x->p->session = sid ? strdup(sid) : NULL;
+    }
+}
+
+static void on_data(hc_req *r, const char *buf, size_t len, void *ud)
+{
+    (void)r;
+    xchg *x = ud;
+    if (x->sse) {
+        sse_parser_feed(&x->parser, buf, len);
+        return;
+    }
+    if (x->too_big || x->len + len > x->p->max_message) {
+        x->too_big = true;
+        return;
+    }
+    if (x->len + len + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 4096;
+        while (cap < x->len + len + 1)
+            cap *= 2;
+        char *b = realloc(x->body, cap);
+        if (!b) {
+            x->too_big = true;
+            return;
+        }
+        x->body = b;
+        x->cap = cap;
+    }
+    memcpy(x->body + x->len, buf, len);
+    x->len += len;
+}
+
+/* --- connecting -------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+static void set_error(hprov *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(hprov *p, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(p->last_error);
+    p->last_error = strdup(buf);
+}
+
+static void connect_failed(hprov *p)
+{
+    if (p->state == P_STOPPING)
+        return;
+    p->failures++;
+    uint64_t delay = p->backoff_min_ms;
+    for (unsigned i = 1; i < p->failures && delay < p->backoff_max_ms; i++)
+        delay *= 2;
+    if (delay > p->backoff_max_ms)
+        delay = p->backoff_max_ms;
+    mf_warn("http", "cannot reach the upstream; retrying", "provider=%s url=%s in_ms=%llu reason=\"%s\"",
+            name_of(p), p->url, (unsigned long long)delay, mf_log_esc(p->last_error, (size_t)-1));
+    if (p->failures >= FAIL_AFTER && p->state != P_FAILED) {
+        p->state = P_FAILED;
+        char why[600];
+        snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(p), p->last_error);
+        fail_queue(p, MF_RPC_UNAVAILABLE, why);
+        mf_provider_status(p->inst, MF_PROVIDER_FAILED, NULL, p->last_error);
+    } else if (p->state != P_FAILED) {
+        p->state = P_DOWN;
+        mf_provider_status(p->inst, MF_PROVIDER_DOWN, NULL, p->last_error);
+    }
+    p->timer_for_get = false;
+    uv_timer_start(&p->timer, on_timer, delay, 0);
+}
+
+static void open_get(hprov *p)
+{
+    if (p->era != ERA_LEGACY || !p->session || p->get || p->state != P_READY)
+        return;
+    xchg *x = xchg_new(p, X_GET);
+    struct curl_slist *h = base_headers(p, "text/event-stream");
+    if (p->last_event_id) {
+        char line[300];
+        snprintf(line, sizeof line, "Last-Event-ID: %.250s", p->last_event_id);
+        h = curl_slist_append(h, line);
+    }
+    hc_options o = {.method = "GET", .url = p->url, .headers = h, .connect_timeout_ms = p->connect_timeout_ms,
+                    .insecure = p->insecure, .ca_file = p->ca_file};
+    mf_error err = {0};
+    x->req = hc_start(&o, &ops, x, &err);
+    curl_slist_free_all(h);
+    if (!x->req)
+        xchg_free(x);
+    else
+        p->get = x;
+}
+
+static void became_ready(hprov *p, json_t *init_result)
+{
+    p->state = P_READY;
+    p->failures = 0;
+    const char *server = json_string_value(json_object_get(json_object_get(init_result, "serverInfo"), "name"));
+    mf_info("http", "upstream ready", "provider=%s url=%s era=%s protocol=%s session=%s server=\"%s\"",
+            name_of(p), p->url, p->era == ERA_MODERN ? "stateless" : "session", p->protocol,
+            p->session ? p->session : "-", mf_log_esc(server, (size_t)-1));
+    mf_provider_status(p->inst, MF_PROVIDER_UP, init_result, NULL);
+    open_get(p);
+    flush_queue(p);
+}
+
+static void start_initialize(hprov *p)
+{
+    p->era = ERA_LEGACY;
+    p->protocol[0] = '\0';
+    free(p->session);
+    p->session = NULL;
+    const char *want = strcmp(p->want, "auto") == 0 || strcmp(p->want, MF_PROTOCOL_MODERN) == 0
+                           ? LEGACY_PROTOCOL : p->want;
+    json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:{},s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
+                            (json_int_t)p->next_id++, "method", "initialize", "params",
+                            "protocolVersion", want, "capabilities", "clientInfo", "name", "mcpfed",
+                            "version", mf_version());
+    xchg *x = xchg_new(p, X_INITIALIZE);
+    if (post(p, x, req, NULL, p->init_timeout_ms)) {
+        xchg_free(x);
+        set_error(p, "cannot start the initialize request");
+        connect_failed(p);
+    }
+    json_decref(req);
+}
+
+static void connect_upstream(hprov *p)
+{
+    if (p->state == P_STOPPING)
+        return;
+    if (p->state != P_FAILED)
+        p->state = P_CONNECTING;
+    json_decref(p->init);
+    p->init = NULL;
+    if (strcmp(p->want, "auto") != 0 && strcmp(p->want, MF_PROTOCOL_MODERN) != 0) {
+        start_initialize(p);
+        return;
+    }
+    p->era = ERA_MODERN;
+    snprintf(p->protocol, sizeof p->protocol, "%s", MF_PROTOCOL_MODERN);
+    json_t *req = json_pack("{s:s,s:s,s:s,s:{}}", "jsonrpc", "2.0", "id", "mcpfed-discover",
+                            "method", "server/discover", "params");
+    struct curl_slist *extra = NULL;
+    modern_request(req, &extra);
+    xchg *x = xchg_new(p, X_DISCOVER);
+    if (post(p, x, req, extra, p->init_timeout_ms)) {
+        xchg_free(x);
+        set_error(p, "cannot start the discover request");
+        connect_failed(p);
+    }
+    curl_slist_free_all(extra);
+    json_decref(req);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    hprov *p = t->data;
+    if (p->timer_for_get)
+        open_get(p);
+    else
+        connect_upstream(p);
+}
+
+/* --- finished exchanges ------------------------------------------------------------ */
+
+/* The body of a non-streamed answer, parsed into messages. */
+static void consume_body(xchg *x)
+{
+    if (x->sse || !x->len || x->too_big)
+        return;
+    json_t *v = mf_rpc_parse(x->body, x->len, NULL);
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m) on_message(x, m);
+    } else if (v) {
+        on_message(x, v);
+    }
+    json_decref(v);
+}
+
+static void discover_done(hprov *p, xchg *x, CURLcode rc)
+{
+    json_t *result = json_object_get(p->init, "result");
+    json_t *versions = json_object_get(result, "supportedVersions");
+    bool modern = false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(versions, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), MF_PROTOCOL_MODERN) == 0)
+            modern = true;
+    }
+    if (modern) {
+        /* present it to the kernel as an initialize result would be */
+        json_t *info = json_object_get(json_object_get(result, "_meta"), MF_META_SERVER_INFO);
+        json_t *init = json_pack("{s:s,s:O,s:O}", "protocolVersion", MF_PROTOCOL_MODERN, "capabilities",
+                                 json_object_get(result, "capabilities") ?: json_object(),
+                                 "serverInfo", info ? info : json_object());
+        json_t *instr = json_object_get(result, "instructions");
+        if (instr)
+            json_object_set(init, "instructions", instr);
+        became_ready(p, init);
+        json_decref(init);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        set_error(p, "%s", curl_easy_strerror(rc));
+        connect_failed(p);
+        return;
+    }
+    if (x->status >= 500 || x->status == 401 || x->status == 403) {
+        /* not an answer about eras: the server is failing, or wants credentials */
+        set_error(p, "server/discover answered HTTP %ld", x->status);
+        connect_failed(p);
+        return;
+    }
+    if (strcmp(p->want, MF_PROTOCOL_MODERN) == 0) {
+        set_error(p, "the upstream does not speak revision %s", MF_PROTOCOL_MODERN);
+        connect_failed(p);
+        return;
+    }
+    /* anything else says: the session era */
+    start_initialize(p);
+}
+
+static void initialize_done(hprov *p, xchg *x, CURLcode rc, const char *error)
+{
+    json_t *result = json_object_get(p->init, "result");
+    if (rc != CURLE_OK || !json_is_object(result)) {
+        if (rc != CURLE_OK)
+            set_error(p, "initialize: %s", error);
+        else if (json_object_get(p->init, "error"))
+            set_error(p, "initialize refused: %s",
+                      json_string_value(json_object_get(json_object_get(p->init, "error"), "message")) ?: "?");
+        else
+            set_error(p, "initialize answered HTTP %ld without a result", x->status);
+        connect_failed(p);
+        return;
+    }
+    const char *version = json_string_value(json_object_get(result, "protocolVersion"));
+    snprintf(p->protocol, sizeof p->protocol, "%s", version ? version : LEGACY_PROTOCOL);
+    json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
+    xchg *n = xchg_new(p, X_NOTIFY);
+    if (post(p, n, note, NULL, p->init_timeout_ms))
+        xchg_free(n);
+    json_decref(note);
+    became_ready(p, result);
+}
+
+/* The upstream forgot our session: initialize again, then send the call once more. */
+static void session_lost(hprov *p)
+{
+    if (p->state != P_READY)
+        return;
+    mf_warn("http", "upstream session expired; initializing again", "provider=%s session=%s",
+            name_of(p), p->session ? p->session : "-");
+    if (p->get) {
+        hc_cancel(p->get->req);
+        xchg_free(p->get);
+    }
+    free(p->last_event_id);
+    p->last_event_id = NULL;
+    p->state = P_CONNECTING;
+    start_initialize(p);
+}
+
+static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
+{
+    mf_msg *m = x->msg;
+    if (x->answered)
+        return;
+    bool gone = p->era == ERA_LEGACY && p->session && rc == CURLE_OK &&
+                (x->status == 404 || (x->status == 400 && !x->len));
+    if (gone && !x->retried) {
+        x->msg = NULL;   /* taken back for the retry */
+        HASH_DEL(p->calls, x);
+        m->flags |= RETRIED_FLAG;   /* it goes out again once, after the new initialize */
+        enqueue(p, m, true);
+        session_lost(p);
+        return;
+    }
+    char why[600];
+    if (rc != CURLE_OK)
+        snprintf(why, sizeof why, "provider %s: the upstream request failed: %s", name_of(p), error);
+    else if (x->too_big)
+        snprintf(why, sizeof why, "provider %s: the upstream's answer is larger than max_message_bytes",
+                 name_of(p));
+    else
+        snprintf(why, sizeof why, "provider %s: the upstream answered HTTP %ld without a response",
+                 name_of(p), x->status);
+    reply_error(p, m, MF_RPC_UPSTREAM_LOST, why);
+    if (rc == CURLE_COULDNT_CONNECT && p->state == P_READY) {
+        set_error(p, "%s", error);
+        connect_failed(p);
+    }
+}
+
+static void get_done(hprov *p, xchg *x, CURLcode rc)
+{
+    if (p->state != P_READY)
+        return;
+    if (rc == CURLE_OK && x->status == 405)
+        return;   /* no GET stream on this server */
+    if (rc == CURLE_OK && (x->status == 404 || x->status == 400)) {
+        session_lost(p);
+        return;
+    }
+    /* the stream ended: open it again, resuming after the last event seen */
+    p->timer_for_get = true;
+    uv_timer_start(&p->timer, on_timer, p->get_retry_ms > 0 ? (uint64_t)p->get_retry_ms : 1000, 0);
+}
+
+static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud)
+{
+    (void)r;
+    xchg *x = ud;
+    hprov *p = x->p;
+    x->req = NULL;
+    x->status = status;
+    consume_body(x);
+    switch (x->kind) {
+    case X_DISCOVER:
+        discover_done(p, x, rc);
+        break;
+    case X_INITIALIZE:
+        initialize_done(p, x, rc, error);
+        break;
+    case X_CALL:
+        call_done(p, x, rc, error);
+        break;
+    case X_GET:
+        if (p->get == x)
+            p->get = NULL;
+        get_done(p, x, rc);
+        break;
+    default:
+        break;
+    }
+    exchange_done(x);
+}
+
+static void stopped_if_idle(hprov *p);
+
+static void exchange_done(xchg *x)
+{
+    hprov *p = x->p;
+    bool was_delete = x->kind == X_DELETE;
+    xchg_free(x);
+    if (was_delete || p->state == P_STOPPING)
+        stopped_if_idle(p);
+}
+
+/* --- role operations ---------------------------------------------------------------- */
+
+static void free_prov(hprov *p)
+{
+    free(p->url);
+    curl_slist_free_all(p->headers);
+    free(p->want);
+    free(p->ca_file);
+    free(p->session);
+    free(p->last_error);
+    free(p->last_event_id);
+    json_decref(p->init);
+    free(p);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    hprov *p = h->data;
+    mf_instance *inst = p->inst;
+    free_prov(p);
+    hc_shutdown();
+    if (inst)
+        mf_instance_stopped(inst);
+}
+
+static void stopped_if_idle(hprov *p)
+{
+    if (p->all)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&p->timer))
+        uv_close((uv_handle_t *)&p->timer, timer_closed);
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    if (hc_init(err))
+        return -1;
+    hprov *p = calloc(1, sizeof *p);
+    p->inst = inst;
+    p->next_id = 1;
+    const char *url = NULL, *proto = "auto", *ca = NULL;
+    bool verify = true;
+    int64_t connect_ms = 10000, init_ms = 30000, max_message = 4 * 1024 * 1024, max_queue = DEFAULT_MAX_QUEUE,
+            bmin = 100, bmax = 30000;
+    const json_t *headers = NULL;
+    mf_conf_string(conf, "", "url", true, &url, NULL);
+    mf_conf_string(conf, "", "protocol", false, &proto, NULL);
+    mf_conf_string(conf, "", "ca_file", false, &ca, NULL);
+    mf_conf_bool(conf, "", "tls_verify", &verify, NULL);
+    mf_conf_int(conf, "", "connect_timeout_ms", 1, 600000, &connect_ms, NULL);
+    mf_conf_int(conf, "", "init_timeout_ms", 1, 600000, &init_ms, NULL);
+    mf_conf_int(conf, "", "max_message_bytes", 1024, INT64_C(1) << 32, &max_message, NULL);
+    mf_conf_int(conf, "", "max_queue", 0, 1000000, &max_queue, NULL);
+    mf_conf_int(conf, "", "backoff_min_ms", 1, 3600000, &bmin, NULL);
+    mf_conf_int(conf, "", "backoff_max_ms", 1, 3600000, &bmax, NULL);
+    mf_conf_strmap(conf, "", "headers", &headers, NULL);
+    p->url = strdup(url);
+    p->want = strdup(proto);
+    p->insecure = !verify;
+    p->ca_file = ca ? strdup(ca) : NULL;
+    p->connect_timeout_ms = (long)connect_ms;
+    p->init_timeout_ms = (long)init_ms;
+    p->max_message = (size_t)max_message;
+    p->max_queue = (size_t)max_queue;
+    p->backoff_min_ms = (uint64_t)bmin;
+    p->backoff_max_ms = (uint64_t)bmax;
+    if (json_is_object(headers)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)headers, k, v) {
+            char line[2048];
+            snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
+            p->headers = curl_slist_append(p->headers, line);
+        }
+    }
+    uv_timer_init(mf_loop(), &p->timer);
+    p->timer.data = p;
+    *self = p;
+    mf_provider_status(inst, MF_PROVIDER_STARTING, NULL, NULL);
+    connect_upstream(p);
+    return 0;
+}
+
+static void receive(void *self, mf_msg *m)
+{
+    hprov *p = self;
+    switch (m->kind) {
+    case MF_MSG_REQUEST:
+        if (!json_is_string(json_object_get(m->json, "method"))) {
+            reply_error(p, m, MF_RPC_INVALID_REQUEST, "request without a method");
+            mf_msg_free(m);
+        } else if (p->state == P_READY) {
+            send_call(p, m, false);
+        } else if (p->state == P_FAILED || p->state == P_STOPPING) {
+            char why[600];
+            snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(p),
+                     p->state == P_STOPPING ? "stopping" : p->last_error ? p->last_error : "failed");
+            reply_error(p, m, p->state == P_STOPPING ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
+            mf_msg_free(m);
+        } else if (p->queued >= p->max_queue) {
+            reply_error(p, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
+            mf_msg_free(m);
+        } else {
+            enqueue(p, m, false);
+        }
+        return;
+    case MF_MSG_CANCEL: {
+        xchg *x;
+        HASH_FIND(hh, p->calls, &m->corr, sizeof m->corr, x);
+        if (x) {
+            if (p->era == ERA_LEGACY) {
+                /* the session era cancels with a notification; closing is not enough */
+                json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
+                                         "notifications/cancelled", "params", "requestId",
+                                         (json_int_t)x->upid, "reason", "cancelled");
+                xchg *n = xchg_new(p, X_NOTIFY);
+                if (post(p, n, note, NULL, p->init_timeout_ms))
+                    xchg_free(n);
+                json_decref(note);
+            }
+            /* in 2026-07-28 closing the request is the cancellation */
+            if (x->req)
+                hc_cancel(x->req);
+            xchg_free(x);
+        } else {
+            mf_msg **pp = &p->queue, *prev = NULL;
+            while (*pp && (*pp)->corr != m->corr) {
+                prev = *pp;
+                pp = &(*pp)->next_;
+            }
+            if (*pp) {
+                mf_msg *q = *pp;
+                *pp = q->next_;
+                if (p->queue_tail == q)
+                    p->queue_tail = prev;
+                p->queued--;
+                mf_msg_free(q);
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    mf_msg_free(m);
+}
+
+static void stop(void *self)
+{
+    hprov *p = self;
+    bool had_session = p->era == ERA_LEGACY && p->session && p->state == P_READY;
+    p->state = P_STOPPING;
+    uv_timer_stop(&p->timer);
+    char why[200];
+    snprintf(why, sizeof why, "provider %s is shutting down", name_of(p));
+    fail_queue(p, MF_RPC_SHUTTING_DOWN, why);
+    xchg *x, *tmp;
+    DL_FOREACH_SAFE(p->all, x, tmp) {
+        if (x->kind == X_CALL && x->msg && !x->answered)
+            reply_error(p, x->msg, MF_RPC_SHUTTING_DOWN, why);
+        if (x->req)
+            hc_cancel(x->req);
+        xchg_free(x);
+    }
+    if (had_session) {
+        /* tell the upstream its session is over; bounded, and nothing waits on it but us */
+        xchg *d = xchg_new(p, X_DELETE);
+        struct curl_slist *h = base_headers(p, "application/json, text/event-stream");
+        hc_options o = {.method = "DELETE", .url = p->url, .headers = h, .timeout_ms = 2000,
+                        .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file};
+        mf_error err = {0};
+        d->req = hc_start(&o, &ops, d, &err);
+        curl_slist_free_all(h);
+        if (!d->req)
+            xchg_free(d);
+    }
+    stopped_if_idle(p);
+}
+
+const mf_role_ops http_provider_ops = {
+    .check = check,
+    .start = start,
+    .receive = receive,
+    .stop = stop,
+};

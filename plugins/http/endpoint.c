@@ -1,0 +1,742 @@
+/* The MCP endpoint over HTTP, for both eras.
+ *
+ * Session era (2024-11-05 to 2025-11-25): initialize opens a session, named by
+ * Mcp-Session-Id on every later request; GET opens the session's stream for messages
+ * that belong to no request; DELETE ends it; events carry ids ("<stream>-<seq>") and a
+ * bounded number of them is kept so that a client can resume with Last-Event-ID.
+ * Revision 2026-07-28: no session; each POST carries its envelope in params._meta and
+ * the MCP-Protocol-Version, Mcp-Method and Mcp-Name headers that must agree with it; the
+ * request runs in a kernel session of its own, closed with the answer, and a client that
+ * closes the connection cancels it.
+ *
+ * A request is answered with one JSON object, unless something related to it (progress,
+ * a log message, a request to the client) comes first: then the answer becomes an SSE
+ * stream that ends with the response. */
+#include "listener.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
+                                              "2024-11-05", NULL};
+
+static bool is_legacy_version(const char *v)
+{
+    for (const char *const *p = legacy_versions; *p; p++)
+        if (strcmp(*p, v) == 0)
+            return true;
+    return false;
+}
+
+/* A date-shaped version from 2026-07-28 on: the stateless revisions. */
+static bool is_modern_version(const char *v)
+{
+    if (strlen(v) != 10 || v[4] != '-' || v[7] != '-')
+        return false;
+    return strcmp(v, MF_PROTOCOL_MODERN) >= 0;
+}
+
+/* --- answering ----------------------------------------------------------------------- */
+
+void send_json(http_conn *c, int status, const char *extra, const json_t *body)
+{
+    size_t len;
+    char *text = mf_rpc_dump(body, &len);
+    http_respond(c, status, "application/json", extra, text ? text : "{}", text ? len : 2);
+    free(text);
+}
+
+void send_error(http_conn *c, int status, const char *extra, json_t *id, int code, const char *msg)
+{
+    json_t *e = mf_rpc_error(id, code, msg, NULL);
+    send_json(c, status, extra, e);
+    json_decref(e);
+}
+
+/* --- request headers ----------------------------------------------------------------- */
+
+/* Does the Accept header take type ("application/json")? Wildcards count; q=0 refuses. */
+static bool accepts(const char *accept, const char *type)
+{
+    if (!accept)
+        return false;
+    const char *slash = strchr(type, '/');
+    size_t major = (size_t)(slash - type);
+    const char *p = accept;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",;");
+        while (n && p[n - 1] == ' ')
+            n--;
+        const char *params = p + n;
+        const char *end = p + strcspn(p, ",");
+        bool refused = false;
+        for (const char *q = strstr(params, "q="); q && q < end; q = NULL)
+            refused = strtod(q + 2, NULL) == 0.0;
+        bool match = (n == strlen(type) && strncasecmp(p, type, n) == 0) ||
+                     (n == 3 && strncmp(p, "*/*", 3) == 0) ||
+                     (n == major + 2 && strncasecmp(p, type, major + 1) == 0 && p[major + 1] == '*');
+        if (match && !refused)
+            return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+        return false;
+    return ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ';
+}
+
+static int b64val(int c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Header values that are not plain ASCII arrive as "=?base64?...?="; NULL if malformed. */
+static char *header_value_decoded(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 11 || strncasecmp(v, "=?base64?", 9) != 0 || strcmp(v + n - 2, "?=") != 0)
+        return strdup(v);
+    const char *b = v + 9;
+    size_t bl = n - 11;
+    char *out = malloc(bl * 3 / 4 + 4);
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < bl; i++) {
+        if (b[i] == '=')
+            break;
+        int x = b64val((unsigned char)b[i]);
+        if (x < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = (acc << 6) | (unsigned)x;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Headers every answer to this request carries: the session, and CORS for an allowed
+ * browser origin. */
+static char *extra_headers(listener *l, const http_request *r, const hsession *hs)
+{
+    const char *origin = http_header_get(r, "origin");
+    char buf[1024] = "";
+    int n = 0;
+    if (hs)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "Mcp-Session-Id: %s\r\n", hs->id);
+    if (origin && !http_check_origin(&l->conf, origin) && strlen(origin) < 512)
+        n += snprintf(buf + n, sizeof buf - (size_t)n,
+                      "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+                      "Access-Control-Expose-Headers: Mcp-Session-Id\r\n", origin);
+    return strdup(buf);
+}
+
+/* --- requests in flight ------------------------------------------------------------ */
+
+static hreq *hreq_new(listener *l, http_conn *c, hsession *hs, hreq_kind kind)
+{
+    hreq *h = calloc(1, sizeof *h);
+    h->l = l;
+    h->c = c;
+    h->hs = hs;
+    h->kind = kind;
+    h->ksid = hs ? hs->sid : 0;
+    if (c)
+        http_conn_set_app_data(c, h);
+    if (hs && kind == HR_POST)
+        hs->inflight++;
+    DL_APPEND(l->reqs, h);
+    return h;
+}
+
+static void forget_corrs(listener *l, hreq *h)
+{
+    corr_entry *e, *tmp;
+    if (!h->waiting)
+        return;
+    HASH_ITER(hh, l->corrs, e, tmp) {
+        if (e->h == h) {
+            HASH_DEL(l->corrs, e);
+            free(e);
+        }
+    }
+}
+
+void hreq_free(hreq *h)
+{
+    listener *l = h->l;
+    forget_corrs(l, h);
+    DL_DELETE(l->reqs, h);
+    if (h->c && http_conn_app_data(h->c) == h)
+        http_conn_set_app_data(h->c, NULL);
+    if (h->hs && h->kind == HR_POST && h->hs->inflight)
+        h->hs->inflight--;
+    if (h->hs && h->hs->get == h)
+        h->hs->get = NULL;
+    if (h->hs)
+        h->hs->last_active = mf_now();
+    if (h->modern && h->ksid)
+        mf_session_close(h->ksid);
+    json_decref(h->answers);
+    free(h->extra);
+    free(h);
+}
+
+/* Hand a message to the kernel; a request gets a correlation that leads back to h. */
+static void forward(listener *l, hreq *h, json_t *msg, mf_rpc_kind kind)
+{
+    mf_msg_kind mk = kind == MF_RPC_REQUEST ? MF_MSG_REQUEST
+                     : kind == MF_RPC_NOTIFICATION ? MF_MSG_NOTIFY : MF_MSG_RESPONSE;
+    mf_msg *m = mf_msg_new(mk, mf_instance_ep(l->inst), mf_kernel_ep(), json_incref(msg));
+    if (!m)
+        return;
+    m->session = h->ksid;
+    if (kind == MF_RPC_REQUEST) {
+        corr_entry *e = malloc(sizeof *e);
+        e->corr = ++l->next_corr;
+        e->h = h;
+        HASH_ADD(hh, l->corrs, corr, sizeof e->corr, e);
+        m->corr = e->corr;
+        h->waiting++;
+    }
+    mf_send(m);
+}
+
+/* --- POST -------------------------------------------------------------------------- */
+
+static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg, const char *hv)
+{
+    json_t *id = json_object_get(msg, "id");
+    const char *method = mf_rpc_method(msg);
+    const char *env = mf_rpc_envelope_version(msg);
+    char why[256];
+    char *extra = extra_headers(l, r, NULL);
+    if (!hv) {
+        send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH,
+                   "the required MCP-Protocol-Version header is absent");
+        goto out;
+    }
+    if (!env) {
+        send_error(c, 400, extra, id, MF_RPC_INVALID_PARAMS,
+                   "Invalid _meta envelope: missing the required per-request envelope key(s): _meta");
+        goto out;
+    }
+    if (strcmp(env, hv) != 0) {
+        snprintf(why, sizeof why, "the request headers and body disagree: the body names protocol "
+                 "version %.40s but the MCP-Protocol-Version header names %.40s", env, hv);
+        send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH, why);
+        goto out;
+    }
+    const char *mm = http_header_get(r, "mcp-method");
+    if (!mm || strcmp(mm, method) != 0) {
+        snprintf(why, sizeof why, mm ? "the Mcp-Method header (%.60s) does not match the method"
+                                     : "the required Mcp-Method header is absent%.0s", mm ? mm : "");
+        send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH, why);
+        goto out;
+    }
+    const char *name_key = strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0
+                               ? "name"
+                           : strcmp(method, "resources/read") == 0 ? "uri" : NULL;
+    if (name_key) {
+        const char *body_name = json_string_value(json_object_get(json_object_get(msg, "params"), name_key));
+        const char *mn = http_header_get(r, "mcp-name");
+        char *decoded = mn ? header_value_decoded(mn) : NULL;
+        bool ok = decoded && body_name && strcmp(decoded, body_name) == 0;
+        free(decoded);
+        if (!ok) {
+            send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH,
+                       mn ? "the Mcp-Name header does not match the request's name"
+                          : "the required Mcp-Name header is absent");
+            goto out;
+        }
+    }
+    hreq *h = hreq_new(l, c, NULL, HR_POST);
+    h->modern = true;
+    h->extra = extra;
+    h->ksid = mf_session_open(l->inst, http_conn_peer(c));
+    forward(l, h, msg, MF_RPC_REQUEST);
+    return;
+out:
+    free(extra);
+}
+
+/* 2025-03-26 allows a batch: an array of messages, answered with an array. */
+static void post_batch(listener *l, http_conn *c, http_request *r, json_t *arr, hsession *hs)
+{
+    char *extra = extra_headers(l, r, hs);
+    if (json_array_size(arr) == 0) {
+        send_error(c, 400, extra, NULL, MF_RPC_INVALID_REQUEST, "Invalid Request: an empty batch");
+        free(extra);
+        return;
+    }
+    if (strcmp(hs->protocol, "2025-03-26") != 0) {
+        send_error(c, 400, extra, NULL, MF_RPC_INVALID_REQUEST,
+                   "Invalid Request: batches are part of protocol revision 2025-03-26 only");
+        free(extra);
+        return;
+    }
+    hreq *h = hreq_new(l, c, hs, HR_POST);
+    h->batch = true;
+    h->answers = json_array();
+    h->extra = extra;
+    size_t i;
+    json_t *m;
+    json_array_foreach(arr, i, m) {
+        json_t *reply = NULL;
+        mf_rpc_kind k = mf_rpc_classify(m, &reply);
+        if (k == MF_RPC_BAD) {
+            if (reply)
+                json_array_append_new(h->answers, reply);
+        } else if (k == MF_RPC_REQUEST && strcmp(mf_rpc_method(m), "initialize") == 0) {
+            json_array_append_new(h->answers, mf_rpc_error(json_object_get(m, "id"),
+                                  MF_RPC_INVALID_REQUEST, "initialize cannot be part of a batch", NULL));
+        } else {
+            forward(l, h, m, k);
+        }
+    }
+    if (h->waiting == 0) {
+        if (json_array_size(h->answers))
+            send_json(c, 200, h->extra, h->answers);
+        else
+            http_respond(c, 202, NULL, h->extra, "", 0);
+        hreq_free(h);
+    }
+}
+
+static hsession *session_of(listener *l, http_conn *c, http_request *r, const char *extra)
+{
+    const char *sidh = http_header_get(r, "mcp-session-id");
+    if (!sidh) {
+        send_error(c, 400, extra, NULL, -32000, "Bad Request: Mcp-Session-Id header is required");
+        return NULL;
+    }
+    hsession *hs = hs_find(l, sidh);
+    if (!hs || !hs->ready) {
+        send_error(c, 404, extra, NULL, -32001, "Session not found");
+        return NULL;
+    }
+    hs->last_active = mf_now();
+    return hs;
+}
+
+static void on_post(listener *l, http_conn *c, http_request *r)
+{
+    char *extra = extra_headers(l, r, NULL);
+    const char *accept = http_header_get(r, "accept");
+    if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
+        send_error(c, 406, extra, NULL, -32000,
+                   "Not Acceptable: the client must accept both application/json and text/event-stream");
+        goto out;
+    }
+    if (!is_json_type(http_header_get(r, "content-type"))) {
+        send_error(c, 415, extra, NULL, -32000, "Unsupported Media Type: Content-Type must be application/json");
+        goto out;
+    }
+    json_t *reply = NULL;
+    json_t *msg = mf_rpc_parse(r->body, r->body_len, &reply);
+    if (!msg) {
+        send_json(c, 400, extra, reply);
+        json_decref(reply);
+        goto out;
+    }
+    const char *hv = http_header_get(r, "mcp-protocol-version");
+    if (json_is_array(msg)) {
+        if (hv && !is_legacy_version(hv)) {
+            send_error(c, 400, extra, NULL, MF_RPC_INVALID_REQUEST,
+                       "Invalid Request: batches are part of protocol revision 2025-03-26 only");
+        } else {
+            hsession *hs = session_of(l, c, r, extra);
+            if (hs)
+                post_batch(l, c, r, msg, hs);
+        }
+        json_decref(msg);
+        goto out;
+    }
+    mf_rpc_kind kind = mf_rpc_classify(msg, &reply);
+    if (kind == MF_RPC_BAD) {
+        if (reply)
+            send_json(c, 400, extra, reply);
+        else
+            send_error(c, 400, extra, NULL, MF_RPC_INVALID_REQUEST, "Invalid Request");
+        json_decref(reply);
+        json_decref(msg);
+        goto out;
+    }
+    const char *method = kind == MF_RPC_RESPONSE ? "" : mf_rpc_method(msg);
+    bool modern = (hv && is_modern_version(hv)) || mf_rpc_envelope_version(msg) ||
+                  strcmp(method, "server/discover") == 0;
+    if (modern) {
+        if (kind == MF_RPC_REQUEST)
+            post_modern(l, c, r, msg, hv);
+        else   /* the revision defines no client notifications over HTTP: nothing to do */
+            http_respond(c, 202, NULL, extra, "", 0);
+        json_decref(msg);
+        goto out;
+    }
+    if (hv && !is_legacy_version(hv)) {
+        char why[160];
+        snprintf(why, sizeof why, "Bad Request: Unsupported protocol version: %.40s", hv);
+        send_error(c, 400, extra, NULL, -32000, why);
+        json_decref(msg);
+        goto out;
+    }
+    if (kind == MF_RPC_REQUEST && strcmp(method, "initialize") == 0) {
+        if (http_header_get(r, "mcp-session-id")) {
+            send_error(c, 400, extra, json_object_get(msg, "id"), MF_RPC_INVALID_REQUEST,
+                       "Invalid Request: initialize starts a session and must not name one");
+        } else if (HASH_CNT(hh_id, l->by_id) >= l->conf.max_sessions) {
+            send_error(c, 503, extra, json_object_get(msg, "id"), MF_RPC_OVERLOADED,
+                       "too many sessions");
+        } else {
+            hsession *hs = hs_new(l);
+            hreq *h = hreq_new(l, c, hs, HR_POST);
+            h->initialize = true;
+            h->extra = extra_headers(l, r, hs);
+            forward(l, h, msg, kind);
+        }
+        json_decref(msg);
+        goto out;
+    }
+    hsession *hs = session_of(l, c, r, extra);
+    if (hs) {
+        if (kind == MF_RPC_REQUEST) {
+            hreq *h = hreq_new(l, c, hs, HR_POST);
+            h->extra = extra_headers(l, r, hs);
+            forward(l, h, msg, kind);
+        } else {
+            hreq tmp = {.ksid = hs->sid};
+            forward(l, &tmp, msg, kind);
+            http_respond(c, 202, NULL, extra, "", 0);
+        }
+    }
+    json_decref(msg);
+out:
+    free(extra);
+}
+
+/* --- GET and DELETE ------------------------------------------------------------------ */
+
+static void start_stream(hreq *h)
+{
+    h->streaming = true;
+    if (h->c)
+        http_stream_start(h->c, 200, "text/event-stream", h->extra);
+}
+
+static void send_priming(hreq *h)
+{
+    hsession *hs = h->hs;
+    if (!hs || !h->c || !hs_priming_wanted(hs))
+        return;
+    char id[48];
+    snprintf(id, sizeof id, "%u-%llu", h->stream, (unsigned long long)hs->next_seq++);
+    size_t len;
+    char *text = sse_format(id, "", 0, &len);
+    http_stream_write(h->c, text, len);
+    free(text);
+}
+
+static void on_get(listener *l, http_conn *c, http_request *r)
+{
+    char *extra = extra_headers(l, r, NULL);
+    const char *hv = http_header_get(r, "mcp-protocol-version");
+    if (hv && is_modern_version(hv)) {
+        send_error(c, 405, "Allow: POST, DELETE\r\n", NULL, -32000,
+                   "Method Not Allowed: revision 2026-07-28 has no GET stream");
+        goto out;
+    }
+    if (!accepts(http_header_get(r, "accept"), "text/event-stream")) {
+        send_error(c, 406, extra, NULL, -32000, "Not Acceptable: the client must accept text/event-stream");
+        goto out;
+    }
+    hsession *hs = session_of(l, c, r, extra);
+    if (!hs)
+        goto out;
+    const char *lei = http_header_get(r, "last-event-id");
+    unsigned stream = 0;
+    unsigned long long after = 0;
+    bool resume = lei && sscanf(lei, "%u-%llu", &stream, &after) == 2;
+    if (resume && stream != 0) {
+        /* resuming a request's stream: what it missed, then its answer if still due */
+        hreq *h = hreq_new(l, c, hs, HR_GET);
+        h->extra = extra_headers(l, r, hs);
+        h->stream = stream;
+        start_stream(h);
+        hs_replay(hs, c, stream, after);
+        hreq *post;
+        DL_FOREACH(l->reqs, post) {
+            if (post->hs == hs && post->kind == HR_POST && post->streaming && post->stream == stream &&
+                !post->c)
+                break;
+        }
+        if (post) {
+            /* the waiting request takes over this connection */
+            http_conn_set_app_data(c, post);
+            post->c = c;
+            h->c = NULL;
+            hreq_free(h);
+        } else {
+            http_stream_end(c);
+            hreq_free(h);
+        }
+        goto out;
+    }
+    if (hs->get) {
+        send_error(c, 409, extra, NULL, -32000, "Conflict: Only one SSE stream is allowed per session");
+        goto out;
+    }
+    hreq *h = hreq_new(l, c, hs, HR_GET);
+    h->extra = extra_headers(l, r, hs);
+    hs->get = h;
+    start_stream(h);
+    send_priming(h);
+    hs->delivered0 = hs_replay(hs, c, 0, resume ? after : hs->delivered0);
+out:
+    free(extra);
+}
+
+/* Answer what a session still has in flight, close its stream, forget it. */
+static void end_session(listener *l, hsession *hs, const char *why)
+{
+    hreq *h, *tmp;
+    DL_FOREACH_SAFE(l->reqs, h, tmp) {
+        if (h->hs != hs)
+            continue;
+        if (h->c && h->streaming)
+            http_stream_end(h->c);
+        else if (h->c)
+            send_error(h->c, 404, h->extra, NULL, -32001, why);
+        hreq_free(h);
+    }
+    hs_free(hs);
+}
+
+static void on_delete(listener *l, http_conn *c, http_request *r)
+{
+    char *extra = extra_headers(l, r, NULL);
+    const char *hv = http_header_get(r, "mcp-protocol-version");
+    if (hv && is_modern_version(hv)) {
+        send_error(c, 405, "Allow: POST\r\n", NULL, -32000,
+                   "Method Not Allowed: revision 2026-07-28 has no sessions");
+        goto out;
+    }
+    hsession *hs = session_of(l, c, r, extra);
+    if (hs) {
+        mf_info("http", "session ended by the client", "session=%s", hs->id);
+        end_session(l, hs, "Session terminated");
+        http_respond(c, 200, NULL, extra, "", 0);
+    }
+out:
+    free(extra);
+}
+
+/* --- routing ----------------------------------------------------------------------- */
+
+void ep_on_request(void *ud, http_conn *c, http_request *r)
+{
+    listener *l = ud;
+    if (strcmp(r->path, l->conf.path) != 0) {
+        http_respond(c, 404, "text/plain", NULL, "no MCP endpoint here\n", 21);
+        return;
+    }
+    const char *why = http_check_host(&l->conf, http_header_get(r, "host"));
+    if (!why)
+        why = http_check_origin(&l->conf, http_header_get(r, "origin"));
+    if (why) {
+        mf_info("http", "request forbidden", "peer=%s reason=\"%s\"", http_conn_peer(c), why);
+        char text[160];
+        snprintf(text, sizeof text, "Forbidden: %s", why);
+        send_error(c, 403, NULL, NULL, -32000, text);
+        return;
+    }
+    switch (r->method) {
+    case HTTP_POST:
+        on_post(l, c, r);
+        break;
+    case HTTP_GET:
+        on_get(l, c, r);
+        break;
+    case HTTP_DELETE:
+        on_delete(l, c, r);
+        break;
+    case HTTP_OPTIONS: {
+        char *extra = extra_headers(l, r, NULL);
+        char buf[1400];
+        snprintf(buf, sizeof buf,
+                 "%sAllow: GET, POST, DELETE, OPTIONS\r\n"
+                 "Access-Control-Allow-Methods: GET, POST, DELETE\r\n"
+                 "Access-Control-Allow-Headers: Content-Type, Accept, Authorization, Mcp-Session-Id, "
+                 "MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID\r\n"
+                 "Access-Control-Max-Age: 86400\r\n", extra);
+        http_respond(c, 204, NULL, buf, "", 0);
+        free(extra);
+        break;
+    }
+    default:
+        send_error(c, 405, "Allow: GET, POST, DELETE, OPTIONS\r\n", NULL, -32000, "Method Not Allowed");
+    }
+}
+
+void ep_on_close(void *ud, http_conn *c)
+{
+    (void)ud;
+    hreq *h = http_conn_app_data(c);
+    if (!h)
+        return;
+    h->c = NULL;
+    if (h->kind == HR_GET || h->modern) {
+        /* a stream with no client is over; in 2026-07-28 a closed request is cancelled */
+        hreq_free(h);
+    }
+    /* a session-era request goes on: closing is not cancelling, and its answer can be
+     * resumed when it was streamed */
+}
+
+/* --- from the kernel ----------------------------------------------------------------- */
+
+static int modern_status(const mf_msg *m)
+{
+    if (m->flags & MF_MSGF_MALFORMED)
+        return 400;
+    json_t *e = json_object_get(m->json, "error");
+    if (e && json_integer_value(json_object_get(e, "code")) == MF_RPC_METHOD_NOT_FOUND)
+        return 404;
+    return 200;
+}
+
+static void write_event(hreq *h, const json_t *msg)
+{
+    size_t len;
+    char *text = h->hs ? hs_record(h->hs, h->stream, msg, &len) : NULL;
+    if (!h->hs) {
+        size_t dl;
+        char *data = mf_rpc_dump(msg, &dl);
+        text = sse_format(NULL, data, dl, &len);   /* 2026-07-28 events carry no ids */
+        free(data);
+    }
+    if (text && h->c)
+        http_stream_write(h->c, text, len);
+    free(text);
+}
+
+static void answer(listener *l, hreq *h, mf_msg *m)
+{
+    (void)l;
+    hsession *hs = h->hs;
+    bool failed_init = false;
+    if (h->initialize) {
+        json_t *result = json_object_get(m->json, "result");
+        if (result) {
+            hs->ready = true;
+            snprintf(hs->protocol, sizeof hs->protocol, "%s",
+                     json_string_value(json_object_get(result, "protocolVersion")) ?: "");
+            mf_info("http", "session started", "session=%s protocol=%s peer=%s", hs->id,
+                    hs->protocol, h->c ? http_conn_peer(h->c) : "?");
+        } else {
+            failed_init = true;
+        }
+    }
+    if (h->batch) {
+        json_array_append(h->answers, m->json);
+        if (--h->waiting > 0)
+            return;
+        if (h->c)
+            send_json(h->c, 200, h->extra, h->answers);
+        hreq_free(h);
+        return;
+    }
+    h->waiting--;
+    if (h->streaming) {
+        write_event(h, m->json);
+        if (h->c)
+            http_stream_end(h->c);
+    } else if (h->c) {
+        send_json(h->c, h->modern ? modern_status(m) : 200, h->extra, m->json);
+    }
+    hreq_free(h);
+    if (failed_init)
+        hs_free(hs);
+}
+
+/* Something that belongs to request h comes before its answer: stream. */
+static void related(hreq *h, const json_t *msg)
+{
+    if (!h->streaming) {
+        if (h->hs)
+            h->stream = h->hs->next_stream++;
+        start_stream(h);
+        send_priming(h);
+    }
+    write_event(h, msg);
+}
+
+/* Something for the session as a whole: its GET stream, or kept until one opens. */
+static void unrelated(hsession *hs, const json_t *msg)
+{
+    size_t len;
+    char *text = hs_record(hs, 0, msg, &len);
+    if (text && hs->get && hs->get->c) {
+        http_stream_write(hs->get->c, text, len);
+        hs->delivered0 = hs->next_seq - 1;
+    }
+    free(text);
+}
+
+void ep_from_kernel(listener *l, mf_msg *m)
+{
+    corr_entry *e = NULL;
+    if (m->corr)
+        HASH_FIND(hh, l->corrs, &m->corr, sizeof m->corr, e);
+    hreq *h = e ? e->h : NULL;
+    if (m->kind == MF_MSG_RESPONSE) {
+        if (e) {
+            HASH_DEL(l->corrs, e);
+            free(e);
+            answer(l, h, m);
+        }
+    } else if (m->kind == MF_MSG_NOTIFY || m->kind == MF_MSG_REQUEST) {
+        if (h) {
+            related(h, m->json);
+        } else if (!m->corr) {
+            hsession *hs = hs_find_sid(l, m->session);
+            if (hs && hs->ready)
+                unrelated(hs, m->json);
+        }
+    }
+    mf_msg_free(m);
+}
+
+void ep_shutdown(listener *l)
+{
+    hreq *h, *tmp;
+    DL_FOREACH_SAFE(l->reqs, h, tmp) {
+        if (h->c && h->streaming)
+            http_stream_end(h->c);
+        else if (h->c && h->kind == HR_POST)
+            send_error(h->c, 503, h->extra, NULL, MF_RPC_SHUTTING_DOWN, "the gateway is shutting down");
+        hreq_free(h);
+    }
+    hsession *hs, *t2;
+    HASH_ITER(hh_id, l->by_id, hs, t2) {
+        hs_free(hs);
+    }
+}

@@ -1,0 +1,43 @@
+/* HTTP requests to upstreams: libcurl's multi interface driven by the kernel's loop.
+ * No thread and no blocking call: curl tells which sockets to watch and when its timer is
+ * due; the loop tells curl when a socket is ready. One multi handle serves every
+ * provider, so connections to the same server are reused across them. */
+#ifndef HTTP_HCLIENT_H
+#define HTTP_HCLIENT_H
+
+#include <mcpfed/mcpfed.h>
+#include <curl/curl.h>
+
+typedef struct hc_req hc_req;
+
+typedef struct hc_ops {
+    /* the status line and headers are in; called once, before any body */
+    void (*on_head)(hc_req *r, long status, void *ud);
+    /* body bytes as they arrive */
+    void (*on_data)(hc_req *r, const char *buf, size_t len, void *ud);
+    /* finished (rc CURLE_OK) or failed; r is freed after this returns */
+    void (*on_done)(hc_req *r, CURLcode rc, long status, const char *error, void *ud);
+} hc_ops;
+
+typedef struct hc_options {
+    const char *method;              /* "POST", "GET", "DELETE" */
+    const char *url;
+    struct curl_slist *headers;      /* copied */
+    const char *body;                /* copied */
+    size_t body_len;
+    long timeout_ms;                 /* 0: none (streams) */
+    long connect_timeout_ms;
+    bool insecure;                   /* skip TLS verification (never the default) */
+    const char *ca_file;
+} hc_options;
+
+int hc_init(mf_error *err);
+void hc_shutdown(void);
+hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err);
+/* Abandon: no more callbacks. */
+void hc_cancel(hc_req *r);
+/* A response header (name case-insensitive), valid until on_done returns. */
+const char *hc_header(const hc_req *r, const char *name);
+size_t hc_active(void);
+
+#endif

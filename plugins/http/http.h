@@ -1,0 +1,79 @@
+/* The http plugin: MCP's Streamable HTTP transport, serving clients (server side) and
+ * reaching upstream servers (client side). */
+#ifndef HTTP_PLUGIN_H
+#define HTTP_PLUGIN_H
+
+#include <mcpfed/mcpfed.h>
+#include <http_parser.h>
+
+extern const mf_role_ops http_transport_ops;   /* listener.c */
+extern const mf_role_ops http_provider_ops;    /* client.c */
+
+/* --- limits of the server side (config keys of the same names) -------------------- */
+typedef struct http_limits {
+    size_t max_header_bytes;     /* request line and headers: 431 beyond */
+    size_t max_body_bytes;       /* 413 beyond */
+    uint64_t idle_ms;            /* a kept-alive connection with no request: closed */
+    uint64_t request_ms;         /* a request must arrive whole within this: 408 */
+    size_t max_write_queue;      /* a client this far behind in reading is dropped */
+    size_t max_connections;      /* beyond: 503 and close */
+} http_limits;
+
+/* --- one parsed request ------------------------------------------------------------ */
+typedef struct http_header {
+    char *name;    /* lower case */
+    char *value;
+} http_header;
+
+typedef struct http_request {
+    enum http_method method;
+    char *target;          /* as sent */
+    char *path;            /* target without query */
+    http_header *headers;
+    size_t nheaders, capheaders;
+    char *body;
+    size_t body_len, body_cap;
+    bool keep_alive;
+} http_request;
+
+const char *http_header_get(const http_request *r, const char *lower_name);
+
+/* --- connections (conn.c) ------------------------------------------------------------ */
+typedef struct http_conn http_conn;
+typedef struct http_server http_server;
+
+/* What the MCP layer provides to the connection layer. */
+typedef struct http_app {
+    /* A complete request; the app answers it exactly once (respond, or stream_start then
+     * stream_end), now or later. The request stays valid until then. */
+    void (*on_request)(void *app, http_conn *c, http_request *r);
+    /* The connection is going away; a stream on it is over. */
+    void (*on_close)(void *app, http_conn *c);
+} http_app;
+
+typedef struct http_conns http_conns;   /* all connections of a listener */
+
+http_conns *http_conns_new(const http_limits *limits, const http_app *app, void *app_ud);
+/* Accept a pending connection on server. */
+void http_conns_accept(http_conns *cs, uv_stream_t *server);
+size_t http_conns_count(const http_conns *cs);
+/* Close every connection; done runs when all are gone. */
+void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud);
+void http_conns_free(http_conns *cs);
+
+/* Answer with a whole response. extra holds header lines ("Name: value\r\n"...) or NULL. */
+void http_respond(http_conn *c, int status, const char *content_type, const char *extra,
+                  const char *body, size_t len);
+/* Answer with a stream (chunked), e.g. text/event-stream. */
+void http_stream_start(http_conn *c, int status, const char *content_type, const char *extra);
+int http_stream_write(http_conn *c, const char *data, size_t len);
+void http_stream_end(http_conn *c);
+/* Drop the connection without more output (the request got what it could). */
+void http_conn_abort(http_conn *c);
+const char *http_conn_peer(const http_conn *c);
+/* Per-connection slot for the app. */
+void *http_conn_app_data(const http_conn *c);
+void http_conn_set_app_data(http_conn *c, void *p);
+const char *http_status_text(int status);
+
+#endif

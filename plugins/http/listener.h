@@ -1,0 +1,104 @@
+/* Internals of the http transport: listener, sessions of the session era, requests in
+ * flight. */
+#ifndef HTTP_LISTENER_H
+#define HTTP_LISTENER_H
+
+#include "server.h"
+#include "sse.h"
+#include <uthash.h>
+#include <utlist.h>
+
+typedef struct listener listener;
+typedef struct hsession hsession;
+typedef struct hreq hreq;
+
+/* An event kept for resumption (session era): its stream, its order, its text. */
+typedef struct replay_ev {
+    uint32_t stream;
+    uint64_t seq;
+    char *text;
+    size_t len;
+} replay_ev;
+
+struct hsession {
+    char id[33];              /* Mcp-Session-Id */
+    uint64_t sid;             /* the kernel's session */
+    listener *l;
+    char protocol[16];        /* negotiated at initialize */
+    bool ready;               /* initialize answered */
+    uint64_t last_active;
+    unsigned inflight;        /* requests waiting for answers */
+    hreq *get;                /* the standalone GET stream, when open */
+    uint32_t next_stream;     /* stream numbers; 0 is the GET stream */
+    uint64_t next_seq;
+    uint64_t delivered0;      /* last GET-stream event that reached a client */
+    replay_ev *ring;          /* circular buffer of recent events */
+    size_t ring_cap, ring_head, ring_len, ring_bytes;
+    UT_hash_handle hh_id, hh_sid;
+};
+
+typedef enum hreq_kind { HR_POST, HR_GET } hreq_kind;
+
+struct hreq {
+    listener *l;
+    http_conn *c;             /* NULL once the client went away */
+    hsession *hs;             /* session era; NULL for revision 2026-07-28 requests */
+    uint64_t ksid;            /* the kernel session it runs in */
+    hreq_kind kind;
+    bool modern;              /* revision 2026-07-28: one kernel session per request */
+    bool streaming;           /* answering with SSE */
+    bool initialize;
+    bool batch;
+    uint32_t stream;          /* SSE stream number (session era) */
+    size_t waiting;           /* answers still due */
+    json_t *answers;          /* a batch's answers */
+    char *extra;              /* headers every answer carries (session, CORS) */
+    hreq *prev, *next;
+};
+
+typedef struct corr_entry {
+    uint64_t corr;
+    hreq *h;
+    UT_hash_handle hh;
+} corr_entry;
+
+struct listener {
+    mf_instance *inst;
+    http_server_conf conf;
+    uv_tcp_t tcp;
+    http_conns *conns;
+    uv_timer_t sweep;         /* session expiry and SSE keep-alive */
+    hsession *by_id, *by_sid;
+    corr_entry *corrs;
+    hreq *reqs;               /* every hreq, for shutdown */
+    uint64_t next_corr;
+    uint64_t last_keepalive;
+    bool stopping;
+    int open_handles;
+};
+
+/* endpoint.c: HTTP requests on the MCP endpoint */
+void ep_on_request(void *ud, http_conn *c, http_request *r);
+void ep_on_close(void *ud, http_conn *c);
+/* An answer or message from the kernel for a request or a session. */
+void ep_from_kernel(listener *l, mf_msg *m);
+void ep_shutdown(listener *l);
+
+/* hsession.c */
+hsession *hs_new(listener *l);
+hsession *hs_find(listener *l, const char *id);
+hsession *hs_find_sid(listener *l, uint64_t sid);
+void hs_free(hsession *hs);
+/* Keep an event of stream for resumption and give it its id ("<stream>-<seq>"). */
+char *hs_record(hsession *hs, uint32_t stream, const json_t *msg, size_t *len);
+/* Write to c the kept events of stream after seq; returns the last seq written. */
+uint64_t hs_replay(hsession *hs, http_conn *c, uint32_t stream, uint64_t after);
+bool hs_priming_wanted(const hsession *hs);
+void hs_sweep(listener *l);
+
+/* helpers shared by the files */
+void hreq_free(hreq *h);
+void send_json(http_conn *c, int status, const char *extra, const json_t *body);
+void send_error(http_conn *c, int status, const char *extra, json_t *id, int code, const char *msg);
+
+#endif

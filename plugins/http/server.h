@@ -1,0 +1,32 @@
+/* The downstream side of the http plugin: one MCP endpoint per listener. */
+#ifndef HTTP_SERVER_H
+#define HTTP_SERVER_H
+
+#include "http.h"
+
+/* A listener's settings (the "http" table of the configuration, per listener). */
+typedef struct http_server_conf {
+    char *url;
+    char host[64];         /* the literal address to bind */
+    int port;
+    char *path;            /* the MCP endpoint */
+    bool loopback;
+    http_limits limits;
+    uint64_t session_idle_ms;
+    size_t max_sessions;
+    size_t replay_events;  /* per session */
+    size_t replay_bytes;
+    uint64_t keepalive_ms; /* SSE comment on quiet streams */
+    char **allowed_origins;  /* NULL: loopback origins only; "*" allows any */
+    char **allowed_hosts;    /* NULL: loopback names on a loopback listener, else any */
+} http_server_conf;
+
+int http_server_conf_parse(const json_t *conf, const char *path, http_server_conf *out,
+                           mf_error *err);
+void http_server_conf_free(http_server_conf *c);
+
+/* Origin and Host checks against DNS rebinding (origin.c). NULL: allowed; else why not. */
+const char *http_check_origin(const http_server_conf *c, const char *origin);
+const char *http_check_host(const http_server_conf *c, const char *host);
+
+#endif

@@ -1,0 +1,196 @@
+/* Server-sent events. Lines end in LF or CRLF (a lone CR as line end never occurs in MCP
+ * streams and is not supported). */
+#include "sse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reset_event(sse_parser *p)
+{
+    free(p->event);
+    p->event = NULL;
+    p->data_len = 0;
+    p->has_data = false;
+    p->retry_ms = -1;
+    p->overflow = false;
+}
+
+static void dispatch(sse_parser *p)
+{
+    if (p->has_data && !p->overflow) {
+        if (p->data_len && p->data[p->data_len - 1] == '\n')
+            p->data_len--;   /* the last data line's newline is not data */
+        p->data[p->data_len] = '\0';
+        sse_event e = {p->id, p->event ? p->event : "message", p->data, p->data_len, p->retry_ms};
+        p->fn(p->ud, &e);
+    } else if (!p->has_data && p->retry_ms >= 0) {
+        /* a retry-only (or id-only priming) event still tells the reader something */
+        sse_event e = {p->id, p->event ? p->event : "message", "", 0, p->retry_ms};
+        p->fn(p->ud, &e);
+    } else if (!p->has_data && p->id) {
+        sse_event e = {p->id, p->event ? p->event : "message", "", 0, -1};
+        p->fn(p->ud, &e);
+    }
+    reset_event(p);
+}
+
+static void add_data(sse_parser *p, const char *v, size_t n)
+{
+    p->has_data = true;
+    if (p->overflow)
+        return;
+    if (p->data_len + n + 2 > p->max) {
+        p->overflow = true;
+        return;
+    }
+    if (p->data_len + n + 2 > p->data_cap) {
+        size_t cap = p->data_cap ? p->data_cap : 1024;
+        while (cap < p->data_len + n + 2)
+            cap *= 2;
+        char *d = realloc(p->data, cap);
+        if (!d) {
+            p->overflow = true;
+            return;
+        }
+        p->data = d;
+        p->data_cap = cap;
+    }
+    memcpy(p->data + p->data_len, v, n);
+    p->data_len += n;
+    p->data[p->data_len++] = '\n';
+}
+
+static void on_line(void *ud, const char *line, size_t len)
+{
+    sse_parser *p = ud;
+    if (line[0] == ':')
+        return;   /* comment */
+    const char *colon = memchr(line, ':', len);
+    size_t flen = colon ? (size_t)(colon - line) : len;
+    const char *v = colon ? colon + 1 : line + len;
+    size_t vlen = colon ? len - flen - 1 : 0;
+    if (vlen && *v == ' ') {
+        v++;
+        vlen--;
+    }
+    if (flen == 4 && memcmp(line, "data", 4) == 0) {
+        add_data(p, v, vlen);
+    } else if (flen == 2 && memcmp(line, "id", 2) == 0) {
+        if (!memchr(v, '\0', vlen)) {
+            free(p->id);
+            p->id = strndup(v, vlen);
+        }
+    } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
+        free(p->event);
+        p->event = strndup(v, vlen);
+    } else if (flen == 5 && memcmp(line, "retry", 5) == 0) {
+        char buf[24];
+        if (vlen && vlen < sizeof buf) {
+            memcpy(buf, v, vlen);
+            buf[vlen] = '\0';
+            char *end;
+            long r = strtol(buf, &end, 10);
+            if (*end == '\0' && r >= 0)
+                p->retry_ms = r;
+        }
+    }
+}
+
+static void handle_line(sse_parser *p, const char *line, size_t len)
+{
+    if (len && line[len - 1] == '\r')
+        len--;
+    if (len == 0)
+        dispatch(p);   /* an empty line ends the event */
+    else
+        on_line(p, line, len);
+}
+
+void sse_parser_feed(sse_parser *p, const char *buf, size_t len)
+{
+    while (len) {
+        const char *nl = memchr(buf, '\n', len);
+        size_t chunk = nl ? (size_t)(nl - buf) : len;
+        if (p->skip_line) {
+            if (nl)
+                p->skip_line = false;   /* the rest of an over-long line ends here */
+        } else if (p->line_len == 0 && nl && chunk <= p->max) {
+            handle_line(p, buf, chunk);   /* whole line in this read: no copy */
+        } else if (p->line_len + chunk > p->max) {
+            p->line_len = 0;              /* over the bound: the line is lost, and its event */
+            p->overflow = true;
+            p->skip_line = !nl;
+        } else {
+            if (p->line_len + chunk > p->line_cap) {
+                size_t cap = p->line_cap ? p->line_cap : 256;
+                while (cap < p->line_len + chunk)
+                    cap *= 2;
+                char *l = realloc(p->line, cap);
+                if (!l) {
+                    p->overflow = true;
+                    return;
+                }
+                p->line = l;
+                p->line_cap = cap;
+            }
+            memcpy(p->line + p->line_len, buf, chunk);
+            p->line_len += chunk;
+            if (nl) {
+                size_t n = p->line_len;
+                p->line_len = 0;
+                handle_line(p, p->line, n);
+            }
+        }
+        if (!nl)
+            break;
+        buf = nl + 1;
+        len -= chunk + 1;
+    }
+}
+
+void sse_parser_init(sse_parser *p, size_t max_event, sse_fn fn, void *ud)
+{
+    memset(p, 0, sizeof *p);
+    p->max = max_event;
+    p->fn = fn;
+    p->ud = ud;
+    p->retry_ms = -1;
+}
+
+void sse_parser_free(sse_parser *p)
+{
+    free(p->line);
+    free(p->data);
+    free(p->id);
+    free(p->event);
+    memset(p, 0, sizeof *p);
+}
+
+char *sse_format(const char *id, const char *data, size_t len, size_t *out_len)
+{
+    size_t idl = id ? strlen(id) : 0;
+    size_t total = (id ? 4 + idl + 1 : 0) + 15 + 6 + len + 2;
+    char *out = malloc(total + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    if (id) {
+        memcpy(out + n, "id: ", 4);
+        n += 4;
+        memcpy(out + n, id, idl);
+        n += idl;
+        out[n++] = '\n';
+    }
+    memcpy(out + n, "event: message\n", 15);
+    n += 15;
+    memcpy(out + n, "data: ", 6);
+    n += 6;
+    memcpy(out + n, data, len);
+    n += len;
+    out[n++] = '\n';
+    out[n++] = '\n';
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
