@@ -2,6 +2,9 @@
 -- Copy it, edit it, and run `mcpfed -c yours.lua`; `mcpfed --check -c yours.lua` checks it.
 return {
   log_level = "info",
+  -- MCP over Streamable HTTP on loopback only. With --stdio mcpfed serves its stdin and
+  -- stdout instead, so that a desktop client can start one per window.
+  listen = mcpfed.stdio and {} or { "http://127.0.0.1:8808/mcp" },
   providers = {
     -- The reference MCP server, fetched and run by npx on first use.
     { name = "everything", transport = "stdio",

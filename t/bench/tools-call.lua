@@ -1,0 +1,39 @@
+-- wrk script: one tools/call per request, revision 2026-07-28 (no session needed) or,
+-- with MCPFED_SESSION set, the session era on that session.
+local session = os.getenv("MCPFED_SESSION")
+if session == "" then session = nil end
+local tool = os.getenv("MCPFED_TOOL") or "lb__echo"
+local counter = 0
+
+request = function()
+  counter = counter + 1
+  local body, headers
+  if session then
+    body = string.format('{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":{"n":%d}}}',
+      counter, tool, counter)
+    headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
+      ["Mcp-Session-Id"] = session, ["MCP-Protocol-Version"] = "2025-11-25" }
+  else
+    body = string.format('{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":{"n":%d},' ..
+      '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}',
+      counter, tool, counter)
+    headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
+      ["MCP-Protocol-Version"] = "2026-07-28", ["Mcp-Method"] = "tools/call", ["Mcp-Name"] = tool }
+  end
+  return wrk.format("POST", nil, headers, body)
+end
+
+-- every answer must be a result: each thread counts anything else
+bad = 0
+response = function(status, headers, body)
+  if status ~= 200 or not body:find('"result"', 1, true) then bad = bad + 1 end
+end
+
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+
+done = function(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("bad") end
+  io.write(string.format("answers that were not results: %d\n", total))
+end
