@@ -32,7 +32,7 @@ struct http_conn {
     char *inbuf;           /* bytes received but not parsed yet */
     size_t inlen, incap;
     size_t queued;         /* bytes handed to uv_write and not written yet */
-    bool reading, closing, close_after, pumping, chunked, notified;
+    bool reading, closing, close_after, pumping, chunked, notified, eof;
     int open_handles;
     char peer[64];
     void *app_data;
@@ -59,6 +59,8 @@ typedef struct wreq {
 
 static http_parser_settings settings;
 static void pump(http_conn *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void conn_close(http_conn *c);
 
 const char *http_status_text(int status)
@@ -457,6 +459,8 @@ static void pump(http_conn *c)
     if (c->inlen > bound && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
+    } else if (c->inlen <= bound && !c->reading && !c->eof && !c->closing) {
+        c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) == 0;
     }
     c->pumping = false;
 }
@@ -474,7 +478,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     http_conn *c = s->data;
     if (n < 0) {
-        /* a request cut short gets nothing more; an idle connection just goes */
+        uv_read_stop(s);
+        c->reading = false;
+        c->eof = true;
+        if (n == UV_EOF && c->state == C_HANDLING) {
+            /* the client sent its request and shut its side: it still gets the answer */
+            c->close_after = true;
+            return;
+        }
+        /* a request cut short gets nothing more; an idle connection or a stream whose
+         * reader left just goes */
         conn_close(c);
         return;
     }
