@@ -19,6 +19,7 @@
 
 #define DRAIN_AFTER_EXIT_MS 500
 #define STABLE_AFTER_MS 10000   /* a run this long resets the backoff */
+#define EOF_GRACE_MS 300        /* time to exit on end of input before SIGTERM */
 
 typedef enum child_state {
     CH_RUNNING,     /* a proc is alive */
@@ -64,6 +65,7 @@ struct mf_child {
     unsigned hist_len, hist_pos;
     size_t queued;
     bool stop_requested;
+    bool term_sent;
 };
 
 static void child_spawn(mf_child *c);
@@ -404,6 +406,13 @@ static void on_timer(uv_timer_t *t)
         child_spawn(c);
         break;
     case CH_STOPPING:
+        if (c->p && !c->p->exited && !c->term_sent) {
+            /* it did not leave when its input ended */
+            c->term_sent = true;
+            kill_group(c->p, SIGTERM);
+            uv_timer_start(&c->timer, on_timer, c->spec.shutdown_ms, 0);
+            break;
+        }
         /* SIGTERM was not enough */
         if (c->p && !c->p->exited) {
             mf_warn("supervisor", "child ignored SIGTERM; killing its group", "child=%s pid=%d",
@@ -549,13 +558,15 @@ void mf_child_stop(mf_child *c)
     proc *p = c->p;
     if (p && !p->exited) {
         c->state = CH_STOPPING;
-        /* polite first: end of input, then SIGTERM; SIGKILL when shutdown_ms runs out */
+        /* polite first, as MCP's stdio transport asks: end of input, a moment to exit on
+         * its own, then SIGTERM, and SIGKILL when shutdown_ms runs out */
         if (p->in_open) {
             p->in_open = false;
             close_handle((uv_handle_t *)&p->in);
         }
-        kill_group(p, SIGTERM);
-        uv_timer_start(&c->timer, on_timer, c->spec.shutdown_ms, 0);
+        c->term_sent = false;
+        uv_timer_start(&c->timer, on_timer, c->spec.shutdown_ms < 2 * EOF_GRACE_MS ?
+                       c->spec.shutdown_ms / 2 : EOF_GRACE_MS, 0);
         return;
     }
     if (p)

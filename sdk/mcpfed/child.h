@@ -54,8 +54,8 @@ MF_API mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *o
 MF_API int mf_child_write(mf_child *c, const char *buf, size_t len);
 /* Bytes written but not yet taken by the child. */
 MF_API size_t mf_child_write_queue(const mf_child *c);
-/* Stop for good: close stdin, SIGTERM the group, wait shutdown_ms, SIGKILL the group;
- * calls ops->stopped when everything is reaped. */
+/* Stop for good: close stdin, give it a moment to exit, SIGTERM the group, wait
+ * shutdown_ms, SIGKILL the group; calls ops->stopped when everything is reaped. */
 MF_API void mf_child_stop(mf_child *c);
 /* Kill the current process (SIGKILL to its group) so the supervisor restarts it, e.g.
  * when it stopped answering. */

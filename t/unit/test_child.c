@@ -224,3 +224,13 @@ Test(child, kill_restarts_a_permanent_child)
     cr_assert_eq(mf_child_restarts(c), 1);
     stop_and_wait(c, &r);
 }
+
+Test(child, a_child_that_exits_at_end_of_input_is_not_signalled)
+{
+    record r = {0};
+    mf_child *c = run("echo ready; exec cat", MF_RESTART_PERMANENT, &r, NULL);
+    cr_assert(run_until(said_ready, &r, 5000));
+    stop_and_wait(c, &r);
+    cr_assert_eq(r.last_signal, 0, "it left on its own when stdin closed");
+    cr_assert_eq(r.last_status, 0);
+}
