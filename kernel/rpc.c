@@ -62,6 +62,8 @@ mf_rpc_kind mf_rpc_classify(const json_t *msg, json_t **error_reply)
     }
     bool has_result = json_object_get(msg, "result") != NULL;
     json_t *error = json_object_get(msg, "error");
+    if (!rawid && !has_result && json_is_object(error))
+        return MF_RPC_RESPONSE;   /* an error about a request whose id could not be read */
     if (rawid && (has_result != (error != NULL))) {
         if (error && !json_is_object(error)) {
             why = "\"error\" must be an object";

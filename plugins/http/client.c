@@ -714,8 +714,10 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
     mf_msg *m = x->msg;
     if (x->answered)
         return;
+    /* 404 is the spec's word for a forgotten session; some servers say 400 (with an
+     * error that has no id) to a request naming a session they do not know */
     bool gone = p->era == ERA_LEGACY && p->session && rc == CURLE_OK &&
-                (x->status == 404 || (x->status == 400 && !x->len));
+                (x->status == 404 || x->status == 400);
     if (gone && !x->retried) {
         x->msg = NULL;   /* taken back for the retry */
         HASH_DEL(p->calls, x);

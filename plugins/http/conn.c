@@ -33,6 +33,7 @@ struct http_conn {
     size_t inlen, incap;
     size_t queued;         /* bytes handed to uv_write and not written yet */
     bool reading, closing, close_after, pumping, chunked, notified, eof;
+    bool counted;          /* in cs->count until its handles are closed */
     int open_handles;
     char peer[64];
     void *app_data;
@@ -524,10 +525,15 @@ static void handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     http_conns *cs = c->cs;
+    bool counted = c->counted;
     request_reset(&c->req);
     free(c->inbuf);
     free(c);
-    if (cs->closing && cs->count == 0 && cs->closed_cb) {
+    /* a connection counts until its last handle is closed: only then may the owner of
+     * the set go, since close callbacks run in no promised order */
+    if (counted)
+        cs->count--;
+    if (counted && cs->closing && cs->count == 0 && cs->closed_cb) {
         void (*cb)(void *) = cs->closed_cb;
         cs->closed_cb = NULL;
         cb(cs->closed_ud);
@@ -550,7 +556,6 @@ static void conn_close(http_conn *c)
         cs->list = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    cs->count--;
     uv_close((uv_handle_t *)&c->tcp, handle_closed);
     uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
@@ -610,6 +615,7 @@ void http_conns_accept(http_conns *cs, uv_stream_t *server)
         cs->list->prev = c;
     cs->list = c;
     cs->count++;
+    c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
     if (cs->count > cs->limits.max_connections || cs->closing) {
         c->state = C_HANDLING;

@@ -34,6 +34,8 @@ Test(rpc, kinds)
     cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\"}", &r), MF_RPC_NOTIFICATION);
     cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}", &r), MF_RPC_RESPONSE);
     cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"m\"}}", &r), MF_RPC_RESPONSE);
+    cr_assert_eq(kind_of("{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32000,\"message\":\"no id\"}}", &r), MF_RPC_RESPONSE,
+                 "an error about a request whose id could not be read");
 }
 
 Test(rpc, invalid_requests_get_minus_32600_with_their_id)
