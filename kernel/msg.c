@@ -63,6 +63,70 @@ void mf_msg_free(mf_msg *m)
     free(m);
 }
 
+/* --- queues ---------------------------------------------------------------------- */
+
+void mf_msgq_push(mf_msgq *q, mf_msg *m)
+{
+    m->next_ = NULL;
+    if (q->tail)
+        q->tail->next_ = m;
+    else
+        q->head = m;
+    q->tail = m;
+    q->len++;
+}
+
+void mf_msgq_push_front(mf_msgq *q, mf_msg *m)
+{
+    m->next_ = q->head;
+    q->head = m;
+    if (!q->tail)
+        q->tail = m;
+    q->len++;
+}
+
+mf_msg *mf_msgq_pop(mf_msgq *q)
+{
+    mf_msg *m = q->head;
+    if (!m)
+        return NULL;
+    q->head = m->next_;
+    if (!q->head)
+        q->tail = NULL;
+    m->next_ = NULL;
+    q->len--;
+    return m;
+}
+
+bool mf_msgq_drop(mf_msgq *q, uint64_t corr)
+{
+    mf_msg *prev = NULL;
+    for (mf_msg *m = q->head; m; prev = m, m = m->next_) {
+        if (m->kind != MF_MSG_REQUEST || m->corr != corr)
+            continue;
+        if (prev)
+            prev->next_ = m->next_;
+        else
+            q->head = m->next_;
+        if (q->tail == m)
+            q->tail = prev;
+        q->len--;
+        mf_msg_free(m);
+        return true;
+    }
+    return false;
+}
+
+void mf_msgq_fail(mf_msgq *q, mf_ep self, int code, const char *why)
+{
+    mf_msg *m;
+    while ((m = mf_msgq_pop(q))) {
+        if (m->kind == MF_MSG_REQUEST)
+            mf_send(mf_msg_reply_error(m, self, code, "%s", why));
+        mf_msg_free(m);
+    }
+}
+
 /* --- control messages ------------------------------------------------------------ */
 
 mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...)

@@ -79,8 +79,7 @@ struct hprov {
     char *last_error;
     xchg *calls;                  /* by corr */
     xchg *all;                    /* every exchange in flight */
-    mf_msg *queue, *queue_tail;
-    size_t queued;
+    mf_msgq queue;                /* calls waiting for the provider to connect */
     xchg *get;                    /* the session's GET stream */
     char *last_event_id;
     long get_retry_ms;
@@ -146,46 +145,10 @@ static void reply_error(hprov *p, mf_msg *req, int code, const char *text)
     mf_send(mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text));
 }
 
-static void fail_queue(hprov *p, int code, const char *why)
-{
-    while (p->queue) {
-        mf_msg *m = p->queue;
-        p->queue = m->next_;
-        m->next_ = NULL;
-        reply_error(p, m, code, why);
-        mf_msg_free(m);
-    }
-    p->queue_tail = NULL;
-    p->queued = 0;
-}
-
-static void enqueue(hprov *p, mf_msg *m, bool front)
-{
-    m->next_ = NULL;
-    if (front) {
-        m->next_ = p->queue;
-        p->queue = m;
-        if (!p->queue_tail)
-            p->queue_tail = m;
-    } else {
-        if (p->queue_tail)
-            p->queue_tail->next_ = m;
-        else
-            p->queue = m;
-        p->queue_tail = m;
-    }
-    p->queued++;
-}
-
 static void flush_queue(hprov *p)
 {
-    while (p->queue && p->state == P_READY) {
-        mf_msg *m = p->queue;
-        p->queue = m->next_;
-        if (!p->queue)
-            p->queue_tail = NULL;
-        m->next_ = NULL;
-        p->queued--;
+    mf_msg *m;
+    while (p->state == P_READY && (m = mf_msgq_pop(&p->queue))) {
         bool retried = (m->flags & RETRIED_FLAG) != 0;
         m->flags &= ~RETRIED_FLAG;
         send_call(p, m, retried);
@@ -503,7 +466,7 @@ static void connect_failed(hprov *p)
         p->state = P_FAILED;
         char why[600];
         snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(p), p->last_error);
-        fail_queue(p, MF_RPC_UNAVAILABLE, why);
+        mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_UNAVAILABLE, why);
         mf_provider_status(p->inst, MF_PROVIDER_FAILED, NULL, p->last_error);
     } else if (p->state != P_FAILED) {
         p->state = P_DOWN;
@@ -722,7 +685,7 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
         x->msg = NULL;   /* taken back for the retry */
         HASH_DEL(p->calls, x);
         m->flags |= RETRIED_FLAG;   /* it goes out again once, after the new initialize */
-        enqueue(p, m, true);
+        mf_msgq_push_front(&p->queue, m);
         session_lost(p);
         return;
     }
@@ -896,11 +859,11 @@ static void receive(void *self, mf_msg *m)
                      p->state == P_STOPPING ? "stopping" : p->last_error ? p->last_error : "failed");
             reply_error(p, m, p->state == P_STOPPING ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
             mf_msg_free(m);
-        } else if (p->queued >= p->max_queue) {
+        } else if (p->queue.len >= p->max_queue) {
             reply_error(p, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
             mf_msg_free(m);
         } else {
-            enqueue(p, m, false);
+            mf_msgq_push(&p->queue, m);
         }
         return;
     case MF_MSG_CANCEL: {
@@ -922,19 +885,7 @@ static void receive(void *self, mf_msg *m)
                 hc_cancel(x->req);
             xchg_free(x);
         } else {
-            mf_msg **pp = &p->queue, *prev = NULL;
-            while (*pp && (*pp)->corr != m->corr) {
-                prev = *pp;
-                pp = &(*pp)->next_;
-            }
-            if (*pp) {
-                mf_msg *q = *pp;
-                *pp = q->next_;
-                if (p->queue_tail == q)
-                    p->queue_tail = prev;
-                p->queued--;
-                mf_msg_free(q);
-            }
+            mf_msgq_drop(&p->queue, m->corr);   /* still waiting: drop it there */
         }
         break;
     }
@@ -952,7 +903,7 @@ static void stop(void *self)
     uv_timer_stop(&p->timer);
     char why[200];
     snprintf(why, sizeof why, "provider %s is shutting down", name_of(p));
-    fail_queue(p, MF_RPC_SHUTTING_DOWN, why);
+    mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_SHUTTING_DOWN, why);
     xchg *x, *tmp;
     DL_FOREACH_SAFE(p->all, x, tmp) {
         if (x->kind == X_CALL && x->msg && !x->answered)

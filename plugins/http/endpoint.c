@@ -455,15 +455,23 @@ static void send_priming(hreq *h)
     free(text);
 }
 
+/* GET and DELETE belong to the session era: 405 for a client of 2026-07-28. */
+static bool refused_as_modern(http_conn *c, http_request *r, const char *what)
+{
+    const char *hv = http_header_get(r, "mcp-protocol-version");
+    if (!hv || !is_modern_version(hv))
+        return false;
+    char text[160];
+    snprintf(text, sizeof text, "Method Not Allowed: revision 2026-07-28 has no %s", what);
+    send_error(c, 405, "Allow: POST\r\n", NULL, -32000, text);
+    return true;
+}
+
 static void on_get(listener *l, http_conn *c, http_request *r)
 {
+    if (refused_as_modern(c, r, "GET stream"))
+        return;
     char *extra = extra_headers(l, r, NULL);
-    const char *hv = http_header_get(r, "mcp-protocol-version");
-    if (hv && is_modern_version(hv)) {
-        send_error(c, 405, "Allow: POST, DELETE\r\n", NULL, -32000,
-                   "Method Not Allowed: revision 2026-07-28 has no GET stream");
-        goto out;
-    }
     if (!accepts(http_header_get(r, "accept"), "text/event-stream")) {
         send_error(c, 406, extra, NULL, -32000, "Not Acceptable: the client must accept text/event-stream");
         goto out;
@@ -532,20 +540,15 @@ static void end_session(listener *l, hsession *hs, const char *why)
 
 static void on_delete(listener *l, http_conn *c, http_request *r)
 {
+    if (refused_as_modern(c, r, "sessions"))
+        return;
     char *extra = extra_headers(l, r, NULL);
-    const char *hv = http_header_get(r, "mcp-protocol-version");
-    if (hv && is_modern_version(hv)) {
-        send_error(c, 405, "Allow: POST\r\n", NULL, -32000,
-                   "Method Not Allowed: revision 2026-07-28 has no sessions");
-        goto out;
-    }
     hsession *hs = session_of(l, c, r, extra);
     if (hs) {
         mf_info("http", "session ended by the client", "session=%s", hs->id);
         end_session(l, hs, "Session terminated");
         http_respond(c, 200, NULL, extra, "", 0);
     }
-out:
     free(extra);
 }
 

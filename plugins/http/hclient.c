@@ -31,6 +31,17 @@ static int refs;
 
 size_t hc_active(void) { return active; }
 
+static void req_free(hc_req *r)
+{
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    for (size_t i = 0; i < r->nresp; i++)
+        free(r->resp_headers[i]);
+    free(r->resp_headers);
+    free(r->body);
+    free(r);
+}
+
 static void check_done(void)
 {
     CURLMsg *msg;
@@ -53,13 +64,7 @@ static void check_done(void)
             const char *err = r->error[0] ? r->error : curl_easy_strerror(rc);
             r->ops->on_done(r, rc, status, err, r->ud);
         }
-        curl_easy_cleanup(r->easy);
-        curl_slist_free_all(r->headers);
-        for (size_t i = 0; i < r->nresp; i++)
-            free(r->resp_headers[i]);
-        free(r->resp_headers);
-        free(r->body);
-        free(r);
+        req_free(r);
     }
 }
 
@@ -278,11 +283,5 @@ void hc_cancel(hc_req *r)
     /* removal from the multi handle happens here and now: no callback follows */
     curl_multi_remove_handle(multi, r->easy);
     active--;
-    curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
-    for (size_t i = 0; i < r->nresp; i++)
-        free(r->resp_headers[i]);
-    free(r->resp_headers);
-    free(r->body);
-    free(r);
+    req_free(r);
 }

@@ -36,9 +36,8 @@ typedef struct client {
     int64_t next_id;
     int64_t init_id;
     call *calls_by_up, *calls_by_corr;
-    mf_msg *queue;             /* requests waiting for READY, linked by next_ */
-    mf_msg *queue_tail;
-    size_t queued, max_queue;
+    mf_msgq queue;             /* requests waiting for READY */
+    size_t max_queue;
     uv_timer_t init_timer;
     char *failed_reason;
     /* configuration */
@@ -155,19 +154,6 @@ static void fail_calls(client *c, int code, const char *text)
     }
 }
 
-static void fail_queue(client *c, int code, const char *text)
-{
-    while (c->queue) {
-        mf_msg *m = c->queue;
-        c->queue = m->next_;
-        m->next_ = NULL;
-        mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), code, "%s", text));
-        mf_msg_free(m);
-    }
-    c->queue_tail = NULL;
-    c->queued = 0;
-}
-
 static void forward(client *c, mf_msg *m)
 {
     if (mf_child_write_queue(c->child) > MAX_STDIN_BACKLOG) {
@@ -200,15 +186,9 @@ static void forward(client *c, mf_msg *m)
 
 static void flush_queue(client *c)
 {
-    while (c->queue && c->state == U_READY) {
-        mf_msg *m = c->queue;
-        c->queue = m->next_;
-        if (!c->queue)
-            c->queue_tail = NULL;
-        m->next_ = NULL;
-        c->queued--;
+    mf_msg *m;
+    while (c->state == U_READY && (m = mf_msgq_pop(&c->queue)))
         forward(c, m);
-    }
 }
 
 static void on_initialized(client *c, json_t *msg)
@@ -363,7 +343,7 @@ static void on_failed(mf_child *ch, const char *reason, void *ud)
     c->failed_reason = strdup(reason);
     char why[600];
     snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(c), reason);
-    fail_queue(c, MF_RPC_UNAVAILABLE, why);
+    mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_UNAVAILABLE, why);
     mf_provider_status(c->inst, MF_PROVIDER_FAILED, NULL, reason);
 }
 
@@ -486,19 +466,13 @@ static void receive(void *self, mf_msg *m)
                                        "provider %s is unavailable: %s", name_of(c),
                                        c->state == U_FAILED ? c->failed_reason : "stopping"));
             mf_msg_free(m);
-        } else if (c->queued >= c->max_queue) {
+        } else if (c->queue.len >= c->max_queue) {
             mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_OVERLOADED,
                                        "provider %s is starting and %zu calls already wait for it",
-                                       name_of(c), c->queued));
+                                       name_of(c), c->queue.len));
             mf_msg_free(m);
         } else {
-            m->next_ = NULL;
-            if (c->queue_tail)
-                c->queue_tail->next_ = m;
-            else
-                c->queue = m;
-            c->queue_tail = m;
-            c->queued++;
+            mf_msgq_push(&c->queue, m);
         }
         return;
     case MF_MSG_CANCEL: {
@@ -513,20 +487,7 @@ static void receive(void *self, mf_msg *m)
             json_decref(note);
             call_forget(c, k);
         } else {
-            /* still queued: drop it there */
-            mf_msg **pp = &c->queue, *prev = NULL;
-            while (*pp && (*pp)->corr != m->corr) {
-                prev = *pp;
-                pp = &(*pp)->next_;
-            }
-            if (*pp) {
-                mf_msg *q = *pp;
-                *pp = q->next_;
-                if (c->queue_tail == q)
-                    c->queue_tail = prev;
-                c->queued--;
-                mf_msg_free(q);
-            }
+            mf_msgq_drop(&c->queue, m->corr);   /* still waiting: drop it there */
         }
         break;
     }
@@ -547,7 +508,7 @@ static void stop(void *self)
     uv_timer_stop(&c->init_timer);
     char why[200];
     snprintf(why, sizeof why, "provider %s is shutting down", name_of(c));
-    fail_queue(c, MF_RPC_SHUTTING_DOWN, why);
+    mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_SHUTTING_DOWN, why);
     fail_calls(c, MF_RPC_SHUTTING_DOWN, why);
     mf_child_stop(c->child);
 }

@@ -70,6 +70,20 @@ MF_API void mf_msg_free(mf_msg *m);
  * the return value is then -1. */
 MF_API int mf_send(mf_msg *m);
 
+/* A FIFO of messages held back, e.g. requests waiting for an upstream to come up. */
+typedef struct mf_msgq {
+    mf_msg *head, *tail;
+    size_t len;
+} mf_msgq;
+
+MF_API void mf_msgq_push(mf_msgq *q, mf_msg *m);
+MF_API void mf_msgq_push_front(mf_msgq *q, mf_msg *m);
+MF_API mf_msg *mf_msgq_pop(mf_msgq *q);   /* NULL when empty */
+/* Take out (and free) the request with this corr; false if none was there. */
+MF_API bool mf_msgq_drop(mf_msgq *q, uint64_t corr);
+/* Answer every request held with an error from self, and free everything. */
+MF_API void mf_msgq_fail(mf_msgq *q, mf_ep self, int code, const char *why);
+
 /* Control messages. fmt lists the fields as "key:type" words, types s (const char *),
  * i (int64_t), b (bool), e.g. mf_ctl_new(src, dst, "provider.down", "reason:s pid:i", r, p). */
 MF_API mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...);

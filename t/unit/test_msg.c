@@ -26,6 +26,7 @@ static void empty(inbox *box)
 
 static bool has(void *ud) { return ((inbox *)ud)->n > 0; }
 static bool has3(void *ud) { return ((inbox *)ud)->n >= 3; }
+static bool has2(void *ud) { return ((inbox *)ud)->n >= 2; }
 
 TestSuite(msg, .init = kernel_up, .fini = kernel_down);
 
@@ -150,4 +151,38 @@ Test(msg, many_endpoints_grow_the_table)
     }
     for (int i = 0; i < 300; i++)
         mf_endpoint_close(eps[i]);
+}
+
+Test(msg, a_queue_keeps_order_drops_by_corr_and_fails_what_it_holds)
+{
+    inbox box = {0};
+    mf_ep asker = mf_endpoint_open("asker", collect, &box);
+    mf_msgq q = {0};
+    for (uint64_t i = 1; i <= 4; i++) {
+        mf_msg *m = mf_msg_new(MF_MSG_REQUEST, asker, 0, json_object());
+        m->corr = i;
+        mf_msgq_push(&q, m);
+    }
+    mf_msg *first = mf_msg_new(MF_MSG_REQUEST, asker, 0, json_object());
+    first->corr = 9;
+    mf_msgq_push_front(&q, first);
+    cr_assert_eq(q.len, 5);
+    cr_assert(mf_msgq_drop(&q, 3));
+    cr_assert_not(mf_msgq_drop(&q, 3), "dropped once");
+    cr_assert(mf_msgq_drop(&q, 4), "the tail can go");
+    cr_assert_eq(q.len, 3);
+    mf_msg *m = mf_msgq_pop(&q);
+    cr_assert_eq(m->corr, 9);
+    mf_msg_free(m);
+    mf_msgq_fail(&q, 0, MF_RPC_UNAVAILABLE, "gone away");
+    cr_assert_eq(q.len, 0);
+    cr_assert_null(q.head);
+    cr_assert_null(q.tail);
+    cr_assert(run_until(has2, &box, 1000));
+    cr_assert_eq(box.seen[0]->corr, 1);
+    cr_assert_eq(box.seen[1]->corr, 2);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(box.seen[0]->json, "error"), "message")),
+                     "gone away");
+    empty(&box);
+    mf_endpoint_close(asker);
 }
