@@ -226,3 +226,16 @@ void mf_call_cancel(mf_call *c, const char *reason)
 uint64_t mf_call_corr(const mf_call *c) { return c->corr; }
 
 size_t mf_calls_in_flight(void) { return in_flight; }
+
+mf_call *mf_call_find(uint64_t corr)
+{
+    mf_call *c;
+    HASH_FIND(hh, by_corr, &corr, sizeof corr, c);
+    return c;
+}
+
+void *mf_call_ud(const mf_call *c) { return c->ud; }
+
+mf_ep mf_call_dst(const mf_call *c) { return c->dst; }
+
+uint64_t mf_call_next_corr(void) { return next_corr; }

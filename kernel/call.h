@@ -18,6 +18,12 @@ mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t ti
 /* Abandon: dst gets MF_MSG_CANCEL (json carries reason); fn is not called. */
 void mf_call_cancel(mf_call *c, const char *reason);
 uint64_t mf_call_corr(const mf_call *c);
+/* The correlation the next call will get (to name it in its own request). */
+uint64_t mf_call_next_corr(void);
+/* The call in flight with this correlation, and what it was started with. */
+mf_call *mf_call_find(uint64_t corr);
+void *mf_call_ud(const mf_call *c);
+mf_ep mf_call_dst(const mf_call *c);
 size_t mf_calls_in_flight(void);
 
 #endif

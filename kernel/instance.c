@@ -125,3 +125,13 @@ void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
     m->corr = corr;
     mf_send(m);
 }
+
+void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t related)
+{
+    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, inst->ep, mf_registry_ep(), request);
+    if (!m)
+        return;
+    m->corr = corr;
+    m->related = related;
+    mf_send(m);
+}

@@ -1,32 +1,23 @@
 /* The federation registry.
  *
- * It starts a provider instance per configured provider, follows their status, lists
- * each upstream's tools (following its pagination) when it comes up and when it says
- * its list changed, and rebuilds the public catalog: every tool under its public name,
- * in configuration order, the first of two equal names winning (with a warning). */
+ * It starts a provider instance per configured provider, follows their status, and lists
+ * what each upstream offers (following its pagination) when it comes up and whenever it
+ * says a list changed: tools, prompts, resources and resource templates, as far as its
+ * capabilities say it has them. Each new listing rebuilds that part of the public
+ * catalog (catalog.c). */
 #include "build-config.h"
 #include "registry.h"
 #include "call.h"
-#include "names.h"
 #include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #define MAX_LIST_PAGES 1000
-
-typedef struct entry {
-    mf_tool tool;
-    char name[MF_NAME_MAX + 1];
-    UT_hash_handle hh;
-} entry;
 
 static mf_ep self;
 static mf_provider *providers;
 static size_t nproviders;
-static entry *catalog;
-static json_t *public_tools;
 static uv_timer_t settle_timer;
 static bool settle_timer_on;
 static bool settled;
@@ -41,23 +32,38 @@ mf_provider *mf_registry_providers(size_t *n)
     return providers;
 }
 
-const mf_tool *mf_registry_tool(const char *public_name)
+bool mf_registry_settled(void) { return settled; }
+
+bool mf_provider_offers(const mf_provider *p, const char *capability)
 {
-    entry *e;
-    HASH_FIND_STR(catalog, public_name, e);
-    return e ? &e->tool : NULL;
+    json_t *caps = json_object_get(p->init, "capabilities");
+    return json_object_get(caps, capability) != NULL;
 }
 
-json_t *mf_registry_tools(void) { return public_tools; }
+mf_provider *mf_registry_provider_of(mf_ep ep)
+{
+    for (size_t i = 0; i < nproviders; i++)
+        if (providers[i].inst && mf_instance_ep(providers[i].inst) == ep)
+            return &providers[i];
+    return NULL;
+}
 
-bool mf_registry_settled(void) { return settled; }
+static bool provider_loaded(const mf_provider *p)
+{
+    if (p->state == MF_PROVIDER_FAILED)
+        return true;   /* nothing to wait for: its calls fail at once until it comes back */
+    for (int k = 0; k < MF_KINDS; k++)
+        if (!p->lists[k].loaded)
+            return false;
+    return true;
+}
 
 static void check_settled(void)
 {
     if (settled)
         return;
     for (size_t i = 0; i < nproviders; i++)
-        if (!providers[i].catalog_loaded)
+        if (!provider_loaded(&providers[i]))
             return;
     settled = true;
     if (settle_timer_on)
@@ -71,149 +77,111 @@ static void on_settle_timeout(uv_timer_t *t)
     if (settled)
         return;
     for (size_t i = 0; i < nproviders; i++)
-        if (!providers[i].catalog_loaded)
+        if (!provider_loaded(&providers[i]))
             mf_warn("registry", "provider not ready in time; serving the catalog without it",
                     "provider=%s", providers[i].conf->name);
     settled = true;
     mf_session_catalog_settled();
 }
 
-static void rebuild(void)
-{
-    entry *old = catalog, *e, *tmp;
-    catalog = NULL;
-    json_t *tools = json_array();
-    for (size_t i = 0; i < nproviders; i++) {
-        mf_provider *p = &providers[i];
-        size_t k;
-        json_t *t;
-        json_array_foreach(p->tools, k, t) {
-            const char *up = json_string_value(json_object_get(t, "name"));
-            entry *n = calloc(1, sizeof *n);
-            int changed = mf_public_name(p->conf->prefix, up, n->name);
-            if (changed < 0) {
-                mf_warn("registry", "tool without a name ignored", "provider=%s", p->conf->name);
-                free(n);
-                continue;
-            }
-            entry *dup;
-            HASH_FIND_STR(catalog, n->name, dup);
-            if (dup) {
-                mf_warn("registry", "tool name collision; the first in configuration order wins",
-                        "name=%s kept=%s hidden=%s", n->name, dup->tool.provider->conf->name,
-                        p->conf->name);
-                free(n);
-                continue;
-            }
-            if (changed)
-                mf_info("registry", "tool renamed to a valid public name",
-                        "provider=%s upstream=\"%s\" public=%s", p->conf->name,
-                        mf_log_esc(up, (size_t)-1), n->name);
-            n->tool.name = n->name;
-            n->tool.upstream = up;
-            n->tool.provider = p;
-            HASH_ADD_STR(catalog, name, n);
-            json_t *pub = json_copy(t);
-            json_object_set_new(pub, "name", json_string(n->name));
-            json_array_append_new(tools, pub);
-        }
-    }
-    bool changed = !public_tools || !json_equal(public_tools, tools);
-    HASH_ITER(hh, old, e, tmp) {
-        HASH_DEL(old, e);
-        free(e);
-    }
-    json_decref(public_tools);
-    public_tools = tools;
-    if (changed && settled)
-        mf_session_broadcast(json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method",
-                                       "notifications/tools/list_changed"));
-}
+static void list_page(mf_provider *p, mf_kind k, json_t *cursor);
 
-static void list_page(mf_provider *p, json_t *cursor);
-
-static void listing_done(mf_provider *p, bool ok)
+static void listing_done(mf_provider *p, mf_kind k, bool ok)
 {
-    p->list_call = NULL;
+    mf_listing *l = &p->lists[k];
+    l->call = NULL;
     if (ok) {
-        json_decref(p->tools);
-        p->tools = p->listing;
-        p->listing = NULL;
-        mf_info("registry", "tools listed", "provider=%s tools=%zu pages=%u", p->conf->name,
-                json_array_size(p->tools), p->pages);
-        rebuild();
+        json_decref(l->items);
+        l->items = l->pending;
+        l->pending = NULL;
+        mf_info("registry", "listed", "provider=%s list=%s items=%zu pages=%u", p->conf->name,
+                mf_kinds[k].result_key, json_array_size(l->items), l->pages);
+        mf_catalog_rebuild(k, providers, nproviders, settled);
     } else {
-        json_decref(p->listing);
-        p->listing = NULL;
+        json_decref(l->pending);
+        l->pending = NULL;
     }
-    p->catalog_loaded = true;
+    l->loaded = true;
     check_settled();
-    if (p->relist && p->state == MF_PROVIDER_UP) {
-        p->relist = false;
-        list_page(p, NULL);
+    if (l->relist && p->state == MF_PROVIDER_UP) {
+        l->relist = false;
+        list_page(p, k, NULL);
     }
 }
 
 static void on_list_page(void *ud, json_t *resp)
 {
-    mf_provider *p = ud;
+    mf_listing *l = ud;
+    mf_provider *p = l->owner;
+    mf_kind k = l->kind;
+    const mf_kind_info *ki = &mf_kinds[k];
     json_t *result = json_object_get(resp, "result");
-    json_t *tools = json_object_get(result, "tools");
-    if (!json_is_array(tools)) {
+    json_t *items = json_object_get(result, ki->result_key);
+    if (!json_is_array(items)) {
         json_t *e = json_object_get(resp, "error");
-        mf_warn("registry", "listing tools failed", "provider=%s code=%lld message=\"%s\"",
-                p->conf->name, (long long)json_integer_value(json_object_get(e, "code")),
-                mf_log_esc(e ? json_string_value(json_object_get(e, "message")) : "result without tools",
+        mf_warn("registry", "listing failed", "provider=%s list=%s code=%lld message=\"%s\"",
+                p->conf->name, ki->result_key, (long long)json_integer_value(json_object_get(e, "code")),
+                mf_log_esc(e ? json_string_value(json_object_get(e, "message")) : "result without a list",
                            (size_t)-1));
-        listing_done(p, false);
+        listing_done(p, k, false);
         return;
     }
     size_t i;
-    json_t *t;
-    json_array_foreach(tools, i, t) {
-        if (json_is_object(t) && json_is_string(json_object_get(t, "name")))
-            json_array_append(p->listing, t);
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        if (json_is_object(item) && json_is_string(json_object_get(item, ki->name_key)))
+            json_array_append(l->pending, item);
         else
-            mf_warn("registry", "malformed tool ignored", "provider=%s index=%zu", p->conf->name, i);
+            mf_warn("registry", "malformed item ignored", "provider=%s list=%s index=%zu", p->conf->name,
+                    ki->result_key, i);
     }
+    l->pages++;
     json_t *next = json_object_get(result, "nextCursor");
     if (json_is_string(next) && json_string_length(next) > 0) {
-        if (++p->pages >= MAX_LIST_PAGES) {
-            mf_warn("registry", "tool listing has too many pages; keeping what was listed",
-                    "provider=%s pages=%u", p->conf->name, p->pages);
-            listing_done(p, true);
+        if (l->pages >= MAX_LIST_PAGES) {
+            mf_warn("registry", "listing has too many pages; keeping what was listed",
+                    "provider=%s list=%s pages=%u", p->conf->name, ki->result_key, l->pages);
+            listing_done(p, k, true);
             return;
         }
-        list_page(p, next);
+        list_page(p, k, next);
         return;
     }
-    p->pages++;
-    listing_done(p, true);
+    listing_done(p, k, true);
 }
 
-static void list_page(mf_provider *p, json_t *cursor)
+static void list_page(mf_provider *p, mf_kind k, json_t *cursor)
 {
-    if (p->list_call && !cursor) {
-        p->relist = true;   /* one listing at a time; list again when this one ends */
+    mf_listing *l = &p->lists[k];
+    if (l->call && !cursor) {
+        l->relist = true;   /* one listing at a time; list again when this one ends */
         return;
     }
     if (!cursor) {
-        json_decref(p->listing);
-        p->listing = json_array();
-        p->pages = 0;
+        json_decref(l->pending);
+        l->pending = json_array();
+        l->pages = 0;
     }
     json_t *params = cursor ? json_pack("{s:O}", "cursor", cursor) : json_object();
-    json_t *req = json_pack("{s:s,s:o}", "method", "tools/list", "params", params);
-    p->list_call = mf_call_start(mf_instance_ep(p->inst), 0, req, (uint64_t)p->conf->timeout_ms,
-                                 on_list_page, p);
+    json_t *req = json_pack("{s:s,s:o}", "method", mf_kinds[k].list_method, "params", params);
+    l->call = mf_call_start(mf_instance_ep(p->inst), 0, req, (uint64_t)p->conf->timeout_ms,
+                            on_list_page, l);
 }
 
-static mf_provider *provider_of(mf_ep ep)
+/* List every kind the upstream says it offers; a kind it does not offer is empty. */
+static void list_all(mf_provider *p)
 {
-    for (size_t i = 0; i < nproviders; i++)
-        if (providers[i].inst && mf_instance_ep(providers[i].inst) == ep)
-            return &providers[i];
-    return NULL;
+    for (int k = 0; k < MF_KINDS; k++) {
+        if (mf_provider_offers(p, mf_kinds[k].capability)) {
+            list_page(p, (mf_kind)k, NULL);
+        } else if (json_array_size(p->lists[k].items) || !p->lists[k].loaded) {
+            json_decref(p->lists[k].items);
+            p->lists[k].items = json_array();
+            p->lists[k].loaded = true;
+            mf_catalog_rebuild((mf_kind)k, providers, nproviders, settled);
+        }
+    }
+    check_settled();
 }
 
 static void on_status(mf_provider *p, mf_msg *m)
@@ -226,15 +194,15 @@ static void on_status(mf_provider *p, mf_msg *m)
     switch (st) {
     case MF_PROVIDER_UP:
         json_decref(p->init);
-        p->init = m->json ? json_incref(m->json) : NULL;
+        p->init = m->json ? json_incref(m->json) : json_object();
+        p->log_level = -1;   /* a new upstream session has no level yet */
         mf_info("registry", "provider up", "provider=%s", p->conf->name);
-        list_page(p, NULL);
+        list_all(p);
+        mf_session_provider_up(p);
         break;
     case MF_PROVIDER_FAILED:
         mf_warn("registry", "provider failed", "provider=%s reason=\"%s\"", p->conf->name,
-                reason ? reason : "");
-        /* nothing to wait for: its calls fail at once until it comes back */
-        p->catalog_loaded = true;
+                mf_log_esc(reason, (size_t)-1));
         check_settled();
         break;
     default:
@@ -245,21 +213,31 @@ static void on_status(mf_provider *p, mf_msg *m)
 static void on_message(void *ud, mf_msg *m)
 {
     MF_UNUSED(ud);
-    mf_provider *p = provider_of(m->src);
+    mf_provider *p = mf_registry_provider_of(m->src);
     if (!p) {
         mf_msg_free(m);
         return;
     }
     if (m->kind == MF_MSG_CONTROL && strcmp(m->verb, "provider.status") == 0) {
         on_status(p, m);
-    } else if (m->kind == MF_MSG_NOTIFY) {
-        const char *method = mf_rpc_method(m->json);
-        if (method && strcmp(method, "notifications/tools/list_changed") == 0)
-            list_page(p, NULL);
-        else
-            mf_session_from_upstream(p, m->json, m->corr);
+        mf_msg_free(m);
+        return;
     }
-    mf_msg_free(m);
+    if (m->kind == MF_MSG_NOTIFY) {
+        const char *method = mf_rpc_method(m->json);
+        bool relisted = false;
+        for (int k = 0; method && k < MF_KINDS; k++)
+            if (strcmp(method, mf_kinds[k].changed) == 0 && p->state == MF_PROVIDER_UP) {
+                list_page(p, (mf_kind)k, NULL);
+                relisted = true;
+            }
+        if (relisted) {
+            mf_msg_free(m);
+            return;
+        }
+    }
+    /* notifications and requests from the upstream for downstream sessions */
+    mf_session_from_upstream(p, m);
 }
 
 int mf_registry_start(const mf_config *cfg, mf_error *err)
@@ -270,13 +248,21 @@ int mf_registry_start(const mf_config *cfg, mf_error *err)
         return -1;
     }
     uv_timer_init(mf_loop(), &settle_timer);
-    public_tools = json_array();
     nproviders = cfg->nproviders;
     providers = calloc(nproviders ? nproviders : 1, sizeof *providers);
     for (size_t i = 0; i < nproviders; i++) {
         mf_provider *p = &providers[i];
         p->conf = &cfg->providers[i];
         p->state = MF_PROVIDER_STARTING;
+        p->log_level = -1;
+        for (int k = 0; k < MF_KINDS; k++) {
+            p->lists[k].owner = p;
+            p->lists[k].kind = (mf_kind)k;
+            p->lists[k].items = json_array();
+        }
+    }
+    for (size_t i = 0; i < nproviders; i++) {
+        mf_provider *p = &providers[i];
         mf_module *mod = mf_plugin_load(p->conf->transport, err);
         if (!mod)
             return -1;
@@ -315,10 +301,11 @@ void mf_registry_stop(void (*done)(void))
     }
     for (size_t i = 0; i < nproviders; i++) {
         mf_provider *p = &providers[i];
-        if (p->list_call) {
-            mf_call_cancel(p->list_call, "gateway shutting down");
-            p->list_call = NULL;
-        }
+        for (int k = 0; k < MF_KINDS; k++)
+            if (p->lists[k].call) {
+                mf_call_cancel(p->lists[k].call, "gateway shutting down");
+                p->lists[k].call = NULL;
+            }
         if (p->inst)
             mf_instance_stop(p->inst, provider_stopped, p);
     }
@@ -326,22 +313,18 @@ void mf_registry_stop(void (*done)(void))
 
 void mf_registry_close(void)
 {
-    entry *e, *tmp;
-    HASH_ITER(hh, catalog, e, tmp) {
-        HASH_DEL(catalog, e);
-        free(e);
-    }
+    mf_catalog_free();
     for (size_t i = 0; i < nproviders; i++) {
         json_decref(providers[i].init);
-        json_decref(providers[i].tools);
-        json_decref(providers[i].listing);
+        for (int k = 0; k < MF_KINDS; k++) {
+            json_decref(providers[i].lists[k].items);
+            json_decref(providers[i].lists[k].pending);
+        }
         free(providers[i].reason);
     }
     free(providers);
     providers = NULL;
     nproviders = 0;
-    json_decref(public_tools);
-    public_tools = NULL;
     if (self) {
         uv_close((uv_handle_t *)&settle_timer, NULL);
         mf_endpoint_close(self);

@@ -1,9 +1,41 @@
-/* The federation registry: providers, their state, and the merged catalog. */
+/* The federation registry: providers, their state, and the merged catalog of what they
+ * offer (tools, prompts, resources, resource templates). */
 #ifndef MF_REGISTRY_H
 #define MF_REGISTRY_H
 
 #include "config.h"
 #include "instance.h"
+
+typedef enum mf_kind {
+    MF_KIND_TOOLS,
+    MF_KIND_PROMPTS,
+    MF_KIND_RESOURCES,
+    MF_KIND_TEMPLATES,
+    MF_KINDS,
+} mf_kind;
+
+/* What differs between the kinds of listed items. */
+typedef struct mf_kind_info {
+    const char *list_method;     /* "tools/list" */
+    const char *result_key;      /* "tools" */
+    const char *name_key;        /* "name", "uri", "uriTemplate" */
+    const char *capability;      /* the server capability that says it lists them */
+    const char *changed;         /* the notification that says the list changed */
+} mf_kind_info;
+
+extern const mf_kind_info mf_kinds[MF_KINDS];
+
+/* One provider's listing of one kind. */
+typedef struct mf_listing {
+    struct mf_provider *owner;
+    mf_kind kind;
+    json_t *items;            /* the last complete listing, upstream names */
+    json_t *pending;          /* pages of a listing in progress */
+    void *call;               /* mf_call of the page in flight */
+    unsigned pages;
+    bool relist;              /* a change was announced while listing */
+    bool loaded;              /* a listing completed, or the provider offers none */
+} mf_listing;
 
 typedef struct mf_provider {
     const mf_provider_conf *conf;
@@ -11,19 +43,16 @@ typedef struct mf_provider {
     mf_provider_state state;
     char *reason;             /* why it is down or failed */
     json_t *init;             /* the upstream's initialize result */
-    json_t *tools;            /* its last complete tools listing, upstream names */
-    json_t *listing;          /* pages of a listing in progress */
-    void *list_call;          /* mf_call of the page in flight */
-    unsigned pages;
-    bool relist;              /* list_changed came while listing */
-    bool catalog_loaded;      /* a listing completed (or the provider failed) */
+    mf_listing lists[MF_KINDS];
+    int log_level;            /* the level last asked of the upstream (-1: none) */
 } mf_provider;
 
-typedef struct mf_tool {
-    const char *name;         /* public */
-    const char *upstream;     /* the upstream's name for it */
+/* An item of the public catalog. */
+typedef struct mf_entry {
+    const char *name;         /* public name or URI */
+    const char *upstream;     /* the upstream's */
     mf_provider *provider;
-} mf_tool;
+} mf_entry;
 
 mf_ep mf_registry_ep(void);
 /* Start every provider of cfg; errors (a plugin that refuses its config) are returned. */
@@ -31,12 +60,26 @@ int mf_registry_start(const mf_config *cfg, mf_error *err);
 /* Stop every provider; done runs once all have stopped. */
 void mf_registry_stop(void (*done)(void));
 void mf_registry_close(void);
-
-const mf_tool *mf_registry_tool(const char *public_name);
-/* The public tools array (borrowed; replaced, never changed, when the catalog changes). */
-json_t *mf_registry_tools(void);
-/* True once every provider has listed its tools once or failed, or the wait ran out. */
+/* True once every provider has listed everything once or failed, or the wait ran out. */
 bool mf_registry_settled(void);
 mf_provider *mf_registry_providers(size_t *n);
+mf_provider *mf_registry_provider_of(mf_ep ep);
+/* Does the provider's upstream declare this server capability? */
+bool mf_provider_offers(const mf_provider *p, const char *capability);
+
+/* catalog.c: the public catalog, rebuilt from the listings in configuration order. */
+void mf_catalog_rebuild(mf_kind k, mf_provider *providers, size_t n, bool announce);
+void mf_catalog_free(void);
+const mf_entry *mf_catalog_find(mf_kind k, const char *public_name);
+/* The public items (borrowed; replaced, never changed, when the catalog changes). */
+json_t *mf_catalog_items(mf_kind k);
+uint64_t mf_catalog_generation(mf_kind k);
+/* A resource URI as a client names it: which provider, and its URI there (malloc'd). */
+mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream);
+/* The URI a client sees for a provider's URI (malloc'd). */
+char *mf_catalog_public_uri(const mf_provider *p, const char *upstream_uri);
+/* Rewrite the resource URIs inside a result (contents, resource links, embedded
+ * resources) to their public form; returns a new reference. */
+json_t *mf_catalog_publish_uris(const mf_provider *p, json_t *result);
 
 #endif

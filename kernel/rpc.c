@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 json_t *mf_rpc_parse(const char *buf, size_t len, json_t **error_reply)
@@ -141,4 +142,60 @@ const char *mf_rpc_envelope_version(const json_t *msg)
 {
     json_t *meta = json_object_get(json_object_get(msg, "params"), "_meta");
     return json_string_value(json_object_get(meta, MF_META_PROTOCOL_VERSION));
+}
+
+json_t *mf_client_capabilities(void)
+{
+    return json_pack("{s:{},s:{},s:{s:b}}", "sampling", "elicitation", "roots", "listChanged", 1);
+}
+
+struct mf_idmap_entry {
+    uint64_t key;
+    json_t *id;
+    mf_idmap_entry *next;
+};
+
+uint64_t mf_idmap_put(mf_idmap *m, json_t *id)
+{
+    mf_idmap_entry *e = malloc(sizeof *e);
+    if (!e)
+        return 0;
+    e->key = ++m->next;
+    e->id = json_incref(id);
+    e->next = m->head;
+    m->head = e;
+    return e->key;
+}
+
+json_t *mf_idmap_take(mf_idmap *m, uint64_t key)
+{
+    for (mf_idmap_entry **pp = &m->head; *pp; pp = &(*pp)->next)
+        if ((*pp)->key == key) {
+            mf_idmap_entry *e = *pp;
+            json_t *id = e->id;
+            *pp = e->next;
+            free(e);
+            return id;
+        }
+    return NULL;
+}
+
+bool mf_idmap_key_of(const mf_idmap *m, const json_t *id, uint64_t *key)
+{
+    for (mf_idmap_entry *e = m->head; e; e = e->next)
+        if (json_equal(e->id, id)) {
+            *key = e->key;
+            return true;
+        }
+    return false;
+}
+
+void mf_idmap_clear(mf_idmap *m)
+{
+    while (m->head) {
+        mf_idmap_entry *e = m->head;
+        m->head = e->next;
+        json_decref(e->id);
+        free(e);
+    }
 }

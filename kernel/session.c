@@ -1,63 +1,48 @@
 /* The session layer.
  *
- * A transport opens a session per downstream client and hands every message it reads
- * to the "session" endpoint, tagged with the session. This layer answers the lifecycle
- * itself (initialize, ping) and the catalog from the registry, forwards tools/call to
- * the owning provider as a call with a deadline, and answers the client with the
- * original request id, whatever its JSON type. Each request gets exactly one answer:
- * the provider's, a timeout, or an error saying why not; a cancelled request gets none. */
+ * A transport opens a session per downstream client and hands every message it reads to
+ * the "session" endpoint, tagged with the session. This layer answers the lifecycle
+ * (initialize, ping, server/discover), the lists (from the catalog, in pages with cursors
+ * it mints), and forwards the rest to the provider that owns the tool, prompt or resource
+ * (forward.c). Each request gets exactly one answer: the provider's, a timeout, or an
+ * error saying why not; a cancelled request gets none.
+ *
+ * A request is of revision 2026-07-28 when its params._meta names a protocol version (and
+ * server/discover always is): it needs no session, its envelope is checked, and its
+ * answer says resultType. Everything else is the session era. */
 #include "build-config.h"
-#include "session.h"
-#include "call.h"
-#include "registry.h"
+#include "session_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
-#include <utlist.h>
 
 const char *const mf_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
                                             "2024-11-05", NULL};
 /* Revisions without a session: each request carries its version in params._meta. */
-const char *const mf_protocol_versions_modern[] = {MF_PROTOCOL_MODERN, NULL};
+static const char *const modern_versions[] = {MF_PROTOCOL_MODERN, NULL};
 
-typedef struct downreq {
-    struct session *s;
-    json_t *id;               /* the client's id, echoed as it came */
-    json_t *msg;              /* the whole request, while it waits for the catalog */
-    uint64_t tcorr;           /* the transport's correlation for the answer */
-    bool modern;              /* answered in the terms of revision 2026-07-28 */
-    mf_call *call;            /* NULL while waiting for the catalog */
-    struct downreq *prev, *next;
-} downreq;
-
-typedef struct session {
-    uint64_t id;
-    mf_ep transport;
-    char *peer;
-    bool initialized;
-    char protocol[16];
-    json_t *client_info;
-    json_t *client_caps;
-    downreq *reqs;            /* in flight */
-    UT_hash_handle hh;
-} session;
-
-static mf_ep self;
+mf_ep mf_session_self;
+const mf_config *mf_session_conf;
 static session *sessions;
 static uint64_t next_session = 1;
 static downreq *parked;       /* requests waiting for the catalog */
-static const mf_config *conf;
 
-mf_ep mf_kernel_ep(void) { return self; }
-
+mf_ep mf_kernel_ep(void) { return mf_session_self; }
 size_t mf_session_count(void) { return HASH_COUNT(sessions); }
+session *session_table(void) { return sessions; }
 
-static void send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
+session *session_find(uint64_t id)
 {
-    mf_msg *m = mf_msg_new(kind, self, s->transport, json);
+    session *s;
+    HASH_FIND(hh, sessions, &id, sizeof id, s);
+    return s;
+}
+
+void send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
+{
+    mf_msg *m = mf_msg_new(kind, mf_session_self, s->transport, json);
     if (!m)
         return;
     m->session = s->id;
@@ -65,36 +50,14 @@ static void send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
     mf_send(m);
 }
 
-static void answer(session *s, uint64_t tcorr, json_t *response)
-{
-    send_to(s, MF_MSG_RESPONSE, tcorr, response);
-}
-
-static void downreq_free(downreq *d)
-{
-    json_decref(d->id);
-    json_decref(d->msg);
-    free(d);
-}
-
-
-/* --- answering a request ---------------------------------------------------------- */
-
-/* A request being answered: who asked, with which id, in which era's terms. */
-typedef struct rctx {
-    session *s;
-    json_t *id;
-    uint64_t tcorr;
-    bool modern;
-} rctx;
+/* --- answering ----------------------------------------------------------------------- */
 
 static json_t *server_info(void)
 {
     return json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
 }
 
-/* Results of revision 2026-07-28 say what they are and who made them. */
-static json_t *modern_result(json_t *result)
+json_t *modern_result(json_t *result)
 {
     json_t *r = json_is_object(result) ? json_copy(result) : json_object();
     if (!json_object_get(r, "resultType"))
@@ -115,27 +78,25 @@ static json_t *cacheable(json_t *result)
     return result;
 }
 
-static void reply_result(const rctx *r, json_t *result)
+void reply_result(const rctx *r, json_t *result)
 {
     if (r->modern) {
         json_t *m = modern_result(result);
         json_decref(result);
         result = m;
     }
-    answer(r->s, r->tcorr, mf_rpc_result(r->id, result));
+    send_to(r->s, MF_MSG_RESPONSE, r->tcorr, mf_rpc_result(r->id, result));
 }
 
-static void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
 {
     char text[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, self, r->s->transport, mf_rpc_error(r->id, code, text, data));
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, r->s->transport,
+                           mf_rpc_error(r->id, code, text, data));
     if (!m)
         return;
     m->session = r->s->id;
@@ -145,7 +106,7 @@ static void reply_error(const rctx *r, int code, json_t *data, bool malformed, c
 }
 
 /* Until every provider listed its catalog once, requests that depend on it wait. */
-static void park(session *s, json_t *msg, uint64_t tcorr)
+void park(session *s, json_t *msg, uint64_t tcorr)
 {
     downreq *d = calloc(1, sizeof *d);
     d->s = s;
@@ -158,7 +119,7 @@ static void park(session *s, json_t *msg, uint64_t tcorr)
 static json_t *all_versions(void)
 {
     json_t *v = json_array();
-    for (const char *const *p = mf_protocol_versions_modern; *p; p++)
+    for (const char *const *p = modern_versions; *p; p++)
         json_array_append_new(v, json_string(*p));
     for (const char *const *p = mf_protocol_versions; *p; p++)
         json_array_append_new(v, json_string(*p));
@@ -167,7 +128,29 @@ static json_t *all_versions(void)
 
 static json_t *server_capabilities(void)
 {
-    return json_pack("{s:{s:b}}", "tools", "listChanged", 1);
+    return json_pack("{s:{s:b},s:{s:b},s:{s:b,s:b},s:{},s:{}}", "tools", "listChanged", 1, "prompts",
+                     "listChanged", 1, "resources", "subscribe", 1, "listChanged", 1, "logging",
+                     "completions");
+}
+
+/* The upstreams' instructions, each under its provider's name. */
+static json_t *instructions(void)
+{
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    char *text = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *in = json_string_value(json_object_get(ps[i].init, "instructions"));
+        if (!in || !*in)
+            continue;
+        size_t add = strlen(ps[i].conf->name) + strlen(in) + 8;
+        text = realloc(text, len + add);
+        len += (size_t)snprintf(text + len, add, "%s%s: %s", len ? "\n\n" : "", ps[i].conf->name, in);
+    }
+    json_t *j = text ? json_string(text) : NULL;
+    free(text);
+    return j;
 }
 
 /* --- lifecycle ------------------------------------------------------------------ */
@@ -190,18 +173,26 @@ static void on_initialize(const rctx *r, json_t *params)
     json_decref(s->client_info);
     json_decref(s->client_caps);
     s->client_info = json_incref(json_object_get(params, "clientInfo"));
-    s->client_caps = json_incref(json_object_get(params, "capabilities"));
+    json_t *caps = json_object_get(params, "capabilities");
+    s->client_caps = json_is_object(caps) ? json_incref(caps) : json_object();
     const char *cname = json_string_value(json_object_get(s->client_info, "name"));
     mf_info("session", "initialize", "session=%llu peer=%s client=\"%s\" protocol=%s",
             (unsigned long long)s->id, s->peer, mf_log_esc(cname, (size_t)-1), chosen);
-    reply_result(r, json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
-                              server_capabilities(), "serverInfo", server_info()));
+    json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
+                               server_capabilities(), "serverInfo", server_info());
+    json_t *in = instructions();
+    if (in)
+        json_object_set_new(result, "instructions", in);
+    reply_result(r, result);
 }
 
 static void on_discover(const rctx *r)
 {
     json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities",
                                server_capabilities());
+    json_t *in = instructions();
+    if (in)
+        json_object_set_new(result, "instructions", in);
     reply_result(r, cacheable(result));
 }
 
@@ -217,7 +208,7 @@ static bool envelope_ok(const rctx *r, json_t *params)
         return false;
     }
     bool known = false;
-    for (const char *const *v = mf_protocol_versions_modern; *v && !known; v++)
+    for (const char *const *v = modern_versions; *v && !known; v++)
         known = strcmp(*v, version) == 0;
     if (!known) {
         reply_error(r, MF_RPC_UNSUPPORTED_VERSION,
@@ -240,95 +231,162 @@ static bool envelope_ok(const rctx *r, json_t *params)
     return true;
 }
 
-/* --- tools ----------------------------------------------------------------------- */
+/* --- lists ------------------------------------------------------------------------ */
 
-static void answer_tools_list(const rctx *r)
+static void on_list(const rctx *r, mf_kind k, json_t *params)
 {
-    json_t *result = json_pack("{s:O}", "tools", mf_registry_tools());
+    json_t *cursor = json_object_get(params, "cursor");
+    size_t offset = 0;
+    uint64_t gen = mf_catalog_generation(k);
+    if (cursor && !json_is_null(cursor)) {
+        const char *why = "a cursor must be a string";
+        if (!json_is_string(cursor) ||
+            cursor_check(json_string_value(cursor), k, gen, &offset, &why) != 0) {
+            reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: invalid cursor: %s",
+                        mf_kinds[k].list_method, why);
+            return;
+        }
+    }
+    if (!mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
+    json_t *items = mf_catalog_items(k);
+    size_t total = json_array_size(items), size = (size_t)mf_session_conf->page_size;
+    json_t *result;
+    if (offset == 0 && total <= size) {
+        result = json_pack("{s:O}", mf_kinds[k].result_key, items);   /* shared, not copied */
+    } else {
+        json_t *page = json_array();
+        for (size_t i = offset; i < total && i < offset + size; i++)
+            json_array_append(page, json_array_get(items, i));
+        result = json_pack("{s:o}", mf_kinds[k].result_key, page);
+        if (offset + size < total) {
+            char *next = cursor_mint(k, gen, offset + size);
+            json_object_set_new(result, "nextCursor", json_string(next));
+            free(next);
+        }
+    }
     reply_result(r, r->modern ? cacheable(result) : result);
 }
 
-static void on_call_done(void *ud, json_t *resp)
-{
-    downreq *d = ud;
-    session *s = d->s;
-    json_t *error = json_object_get(resp, "error");
-    json_t *out;
-    if (error) {
-        out = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", d->id, "error", error);
-    } else {
-        json_t *result = json_object_get(resp, "result");
-        out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "result",
-                        d->modern ? modern_result(result) : json_incref(result));
-    }
-    answer(s, d->tcorr, out);
-    DL_DELETE(s->reqs, d);
-    downreq_free(d);
-}
+/* --- routed requests -------------------------------------------------------------- */
 
-/* What goes upstream: the client's params with the upstream's name, without the
- * client's envelope (the provider speaks for the gateway to its upstream). */
-static json_t *upstream_params(json_t *params, const char *name)
+/* The entry a request names, or an answer saying it is unknown (or parked until the
+ * catalog is complete). */
+static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const char *name,
+                             const char *what)
 {
-    json_t *up = json_copy(params);
-    json_object_set_new(up, "name", json_string(name));
-    json_t *meta = json_object_get(params, "_meta");
-    if (json_is_object(meta)) {
-        json_t *kept = json_object();
-        const char *k;
-        json_t *v;
-        json_object_foreach(meta, k, v) {
-            if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
-                json_object_set(kept, k, v);
-        }
-        if (json_object_size(kept))
-            json_object_set_new(up, "_meta", kept);
-        else {
-            json_object_del(up, "_meta");
-            json_decref(kept);
-        }
-    }
-    return up;
-}
-
-static void on_tools_call(const rctx *r, json_t *msg, json_t *params)
-{
-    const char *name = json_string_value(json_object_get(params, "name"));
     if (!name) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tools/call: params.name must be a string");
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.name must be a string", method);
+        return NULL;
+    }
+    const mf_entry *e = mf_catalog_find(k, name);
+    if (!e && !mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return NULL;
+    }
+    if (!e || !e->provider->inst) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown %s: %s", what, name);
+        return NULL;
+    }
+    return e;
+}
+
+static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params, const char *what)
+{
+    const mf_entry *e = named(r, k, method, json_string_value(json_object_get(params, "name")), what);
+    if (!e)
+        return;
+    json_t *up = json_copy(params);
+    json_object_set_new(up, "name", json_string(e->upstream));
+    forward(r, e->provider, method, up);
+}
+
+static void resource_not_found(const rctx *r, const char *uri)
+{
+    /* -32002 in the session era; 2026-07-28 says -32602 */
+    reply_error(r, r->modern ? MF_RPC_INVALID_PARAMS : MF_RPC_RESOURCE_NOT_FOUND,
+                json_pack("{s:s}", "uri", uri), false, "Resource not found: %s", uri);
+}
+
+static void on_read(const rctx *r, const char *method, json_t *params)
+{
+    const char *uri = json_string_value(json_object_get(params, "uri"));
+    if (!uri) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
         return;
     }
-    const mf_tool *t = mf_registry_tool(name);
-    if (!t && !mf_registry_settled()) {
-        park(r->s, msg, r->tcorr);
+    char *upstream = NULL;
+    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
+    if (!p && !mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
         return;
     }
-    if (!t || !t->provider->inst) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown tool: %s", name);
+    if (!p || !p->inst) {
+        free(upstream);
+        resource_not_found(r, uri);
         return;
     }
-    json_t *req = json_pack("{s:s,s:o}", "method", "tools/call", "params",
-                            upstream_params(params, t->upstream));
-    downreq *d = calloc(1, sizeof *d);
-    d->s = r->s;
-    d->id = json_incref(r->id);
-    d->tcorr = r->tcorr;
-    d->modern = r->modern;
-    DL_APPEND(r->s->reqs, d);
-    d->call = mf_call_start(mf_instance_ep(t->provider->inst), r->s->id, req,
-                            (uint64_t)t->provider->conf->timeout_ms, on_call_done, d);
-    if (!d->call) {
-        DL_DELETE(r->s->reqs, d);
-        downreq_free(d);
-        reply_error(r, MF_RPC_OVERLOADED, NULL, false, "out of memory");
+    json_t *up = json_copy(params);
+    json_object_set_new(up, "uri", json_string(upstream));
+    free(upstream);
+    forward(r, p, method, up);
+}
+
+/* completion/complete goes to the owner of the prompt or resource template it is about. */
+static void on_complete(const rctx *r, json_t *params)
+{
+    json_t *ref = json_object_get(params, "ref");
+    const char *type = json_string_value(json_object_get(ref, "type"));
+    json_t *up = json_deep_copy(params);
+    json_t *upref = json_object_get(up, "ref");
+    mf_provider *p = NULL;
+    if (type && strcmp(type, "ref/prompt") == 0) {
+        const mf_entry *e = named(r, MF_KIND_PROMPTS, "completion/complete",
+                                  json_string_value(json_object_get(ref, "name")), "prompt");
+        if (!e) {
+            json_decref(up);
+            return;
+        }
+        json_object_set_new(upref, "name", json_string(e->upstream));
+        p = e->provider;
+    } else if (type && strcmp(type, "ref/resource") == 0) {
+        const char *uri = json_string_value(json_object_get(ref, "uri"));
+        const mf_entry *e = uri ? mf_catalog_find(MF_KIND_TEMPLATES, uri) : NULL;
+        char *upstream = NULL;
+        if (e) {
+            p = e->provider;
+            upstream = strdup(e->upstream);
+        } else if (uri) {
+            p = mf_catalog_resolve_uri(uri, &upstream);
+        }
+        if (!p || !p->inst) {
+            free(upstream);
+            json_decref(up);
+            if (!p && !mf_registry_settled())
+                park(r->s, r->msg, r->tcorr);
+            else
+                reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown resource template: %s",
+                            uri ? uri : "(none)");
+            return;
+        }
+        json_object_set_new(upref, "uri", json_string(upstream));
+        free(upstream);
+    } else {
+        json_decref(up);
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+                    "completion/complete: params.ref.type must be ref/prompt or ref/resource");
+        return;
     }
+    forward(r, p, "completion/complete", up);
 }
 
 /* --- dispatch -------------------------------------------------------------------- */
 
 static void on_request(session *s, json_t *msg, uint64_t tcorr)
 {
-    rctx r = {.s = s, .id = json_object_get(msg, "id"), .tcorr = tcorr};
+    rctx r = {.s = s, .id = json_object_get(msg, "id"), .msg = msg, .tcorr = tcorr};
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params");
     if (params && !json_is_object(params)) {
@@ -336,32 +394,42 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
         return;
     }
     json_t *meta = json_object_get(params, "_meta");
-    /* a request of revision 2026-07-28 names its version itself; server/discover is only
-     * ever one */
     r.modern = json_object_get(meta, MF_META_PROTOCOL_VERSION) != NULL ||
                strcmp(method, "server/discover") == 0;
     if (r.modern && !envelope_ok(&r, params))
         return;
-    bool tools_list = strcmp(method, "tools/list") == 0;
-    if (r.modern && strcmp(method, "server/discover") == 0) {
+    r.caps = r.modern ? json_object_get(meta, MF_META_CLIENT_CAPABILITIES) : s->client_caps;
+
+    if (r.modern && strcmp(method, "server/discover") == 0)
         on_discover(&r);
-    } else if (!r.modern && strcmp(method, "initialize") == 0) {
+    else if (!r.modern && strcmp(method, "initialize") == 0)
         on_initialize(&r, params);
-    } else if (!r.modern && strcmp(method, "ping") == 0) {
+    else if (!r.modern && strcmp(method, "ping") == 0)
         reply_result(&r, json_object());
-    } else if (tools_list) {
-        json_t *cursor = json_object_get(params, "cursor");
-        if (cursor && !json_is_null(cursor))
-            reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "tools/list: invalid cursor");
-        else if (!mf_registry_settled())
-            park(s, msg, tcorr);
-        else
-            answer_tools_list(&r);
-    } else if (strcmp(method, "tools/call") == 0) {
-        on_tools_call(&r, msg, params);
-    } else {
+    else if (strcmp(method, "tools/list") == 0)
+        on_list(&r, MF_KIND_TOOLS, params);
+    else if (strcmp(method, "prompts/list") == 0)
+        on_list(&r, MF_KIND_PROMPTS, params);
+    else if (strcmp(method, "resources/list") == 0)
+        on_list(&r, MF_KIND_RESOURCES, params);
+    else if (strcmp(method, "resources/templates/list") == 0)
+        on_list(&r, MF_KIND_TEMPLATES, params);
+    else if (strcmp(method, "tools/call") == 0)
+        by_name(&r, MF_KIND_TOOLS, method, params, "tool");
+    else if (strcmp(method, "prompts/get") == 0)
+        by_name(&r, MF_KIND_PROMPTS, method, params, "prompt");
+    else if (strcmp(method, "resources/read") == 0)
+        on_read(&r, method, params);
+    else if (strcmp(method, "completion/complete") == 0)
+        on_complete(&r, params);
+    else if (!r.modern && strcmp(method, "resources/subscribe") == 0)
+        subscribe(&r, params, true);
+    else if (!r.modern && strcmp(method, "resources/unsubscribe") == 0)
+        subscribe(&r, params, false);
+    else if (!r.modern && strcmp(method, "logging/setLevel") == 0)
+        set_log_level(&r, params);
+    else
         reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
-    }
 }
 
 static void on_cancelled(session *s, json_t *params)
@@ -391,22 +459,30 @@ static void on_cancelled(session *s, json_t *params)
 static void on_notification(session *s, json_t *msg)
 {
     const char *method = mf_rpc_method(msg);
-    if (strcmp(method, "notifications/initialized") == 0)
+    if (strcmp(method, "notifications/initialized") == 0) {
         s->initialized = true;
-    else if (strcmp(method, "notifications/cancelled") == 0)
+    } else if (strcmp(method, "notifications/cancelled") == 0) {
         on_cancelled(s, json_object_get(msg, "params"));
-    else
+    } else if (strcmp(method, "notifications/roots/list_changed") == 0) {
+        /* the upstreams ask again; what they ask reaches the client it concerns */
+        size_t n;
+        mf_provider *ps = mf_registry_providers(&n);
+        for (size_t i = 0; i < n; i++)
+            if (ps[i].inst && ps[i].state == MF_PROVIDER_UP)
+                mf_send(mf_msg_new(MF_MSG_NOTIFY, mf_session_self, mf_instance_ep(ps[i].inst),
+                                   json_incref(msg)));
+    } else {
         mf_debug("session", "notification ignored", "method=%s", method);
+    }
 }
 
 static void on_message(void *ud, mf_msg *m)
 {
     MF_UNUSED(ud);
-    session *s;
-    HASH_FIND(hh, sessions, &m->session, sizeof m->session, s);
+    session *s = session_find(m->session);
     if (!s || s->transport != m->src) {
         if (m->kind == MF_MSG_REQUEST) {
-            mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, self, m->src,
+            mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, m->src,
                                    mf_rpc_error(json_object_get(m->json, "id"), MF_RPC_INVALID_REQUEST,
                                                 "Unknown session", NULL));
             if (r) {
@@ -425,9 +501,10 @@ static void on_message(void *ud, mf_msg *m)
     case MF_MSG_NOTIFY:
         on_notification(s, m->json);
         break;
+    case MF_MSG_RESPONSE:
+        relay_response(s, m->json);
+        break;
     default:
-        mf_debug("session", "message ignored", "session=%llu kind=%d", (unsigned long long)s->id,
-                 (int)m->kind);
         break;
     }
     mf_msg_free(m);
@@ -443,6 +520,9 @@ uint64_t mf_session_open(mf_instance *transport, const char *peer)
     s->id = next_session++;
     s->transport = mf_instance_ep(transport);
     s->peer = strdup(peer ? peer : "?");
+    s->log_level = -1;
+    s->client_caps = json_object();
+    s->next_relay = 1;
     HASH_ADD(hh, sessions, id, sizeof s->id, s);
     mf_debug("session", "opened", "session=%llu peer=%s", (unsigned long long)s->id, s->peer);
     return s->id;
@@ -450,13 +530,9 @@ uint64_t mf_session_open(mf_instance *transport, const char *peer)
 
 static void session_free(session *s)
 {
+    session_cancel_all(s);
+    relay_session_closed(s);
     downreq *d, *tmp;
-    DL_FOREACH_SAFE(s->reqs, d, tmp) {
-        if (d->call)
-            mf_call_cancel(d->call, "the client went away");
-        DL_DELETE(s->reqs, d);
-        downreq_free(d);
-    }
     DL_FOREACH_SAFE(parked, d, tmp) {
         if (d->s == s) {
             DL_DELETE(parked, d);
@@ -472,8 +548,7 @@ static void session_free(session *s)
 
 void mf_session_close(uint64_t id)
 {
-    session *s;
-    HASH_FIND(hh, sessions, &id, sizeof id, s);
+    session *s = session_find(id);
     if (!s)
         return;
     mf_debug("session", "closed", "session=%llu", (unsigned long long)id);
@@ -490,28 +565,23 @@ void mf_session_catalog_settled(void)
     }
 }
 
-void mf_session_broadcast(json_t *notification)
+void mf_session_list_changed(int kind)
 {
+    const char *method = mf_kinds[kind].changed;
+    json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
     session *s, *tmp;
     HASH_ITER(hh, sessions, s, tmp) {
         if (s->initialized)
-            send_to(s, MF_MSG_NOTIFY, 0, json_incref(notification));
+            send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
     }
-    json_decref(notification);
-}
-
-void mf_session_from_upstream(struct mf_provider *p, json_t *notification, uint64_t corr)
-{
-    MF_UNUSED(corr);
-    mf_debug("session", "upstream notification not forwarded", "provider=%s method=%s",
-             p->conf->name, mf_rpc_method(notification));
+    json_decref(note);
 }
 
 int mf_session_init(const mf_config *cfg)
 {
-    conf = cfg;
-    self = mf_endpoint_open("session", on_message, NULL);
-    return self ? 0 : -1;
+    mf_session_conf = cfg;
+    mf_session_self = mf_endpoint_open("session", on_message, NULL);
+    return mf_session_self ? 0 : -1;
 }
 
 void mf_session_shutdown(void)
@@ -520,8 +590,8 @@ void mf_session_shutdown(void)
     HASH_ITER(hh, sessions, s, tmp) {
         session_free(s);
     }
-    if (self) {
-        mf_endpoint_close(self);
-        self = 0;
+    if (mf_session_self) {
+        mf_endpoint_close(mf_session_self);
+        mf_session_self = 0;
     }
 }

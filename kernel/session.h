@@ -12,10 +12,13 @@ int mf_session_init(const mf_config *cfg);
 void mf_session_shutdown(void);
 /* The catalog is ready: answer the tools/list requests that waited for it. */
 void mf_session_catalog_settled(void);
-/* Send a notification (taken over) to every initialized session. */
-void mf_session_broadcast(json_t *notification);
-/* A notification from an upstream (borrowed) about call corr (0: none). */
-void mf_session_from_upstream(struct mf_provider *p, json_t *notification, uint64_t corr);
+/* Tell every session that can take it that a list of the catalog changed. */
+void mf_session_list_changed(int kind);
+/* A notification or request from an upstream (m is taken over). */
+void mf_session_from_upstream(struct mf_provider *p, mf_msg *m);
+/* A provider has a new upstream session: give it what the sessions asked of the old one
+ * (subscriptions, log level). */
+void mf_session_provider_up(struct mf_provider *p);
 size_t mf_session_count(void);
 
 /* The protocol revisions this gateway speaks, newest first. */

@@ -81,6 +81,7 @@ struct hprov {
     xchg *all;                    /* every exchange in flight */
     mf_msgq queue;                /* calls waiting for the provider to connect */
     xchg *get;                    /* the session's GET stream */
+    mf_idmap asks;                /* the upstream's requests the kernel is answering */
     char *last_event_id;
     long get_retry_ms;
     uv_timer_t timer;             /* reconnecting, or reopening the GET stream */
@@ -327,18 +328,27 @@ static void send_call(hprov *p, mf_msg *m, bool retried)
 
 /* --- what the upstream sends ------------------------------------------------------- */
 
-static void answer_server_request(hprov *p, json_t *msg)
+/* POST a message (a response, a notification) to the upstream; nothing waits for it. */
+static void post_oneway(hprov *p, json_t *msg)
 {
-    const char *method = mf_rpc_method(msg);
-    json_t *id = json_object_get(msg, "id");
-    json_t *resp = strcmp(method, "ping") == 0
-                       ? mf_rpc_result(id, json_object())
-                       : mf_rpc_errorf(id, MF_RPC_METHOD_NOT_FOUND,
-                                       "Method not found: %s (the gateway did not offer it)", method);
     xchg *x = xchg_new(p, X_NOTIFY);
-    if (post(p, x, resp, NULL, p->init_timeout_ms))
+    if (post(p, x, msg, NULL, p->init_timeout_ms))
         xchg_free(x);
-    json_decref(resp);
+}
+
+/* The upstream asks something of a client: ping is ours to answer; the rest goes to the
+ * kernel, told which call it came with when it came on that call's stream. */
+static void on_server_request(hprov *p, xchg *x, json_t *msg)
+{
+    json_t *id = json_object_get(msg, "id");
+    if (strcmp(mf_rpc_method(msg), "ping") == 0) {
+        json_t *resp = mf_rpc_result(id, json_object());
+        post_oneway(p, resp);
+        json_decref(resp);
+        return;
+    }
+    uint64_t key = mf_idmap_put(&p->asks, id);
+    mf_provider_ask(p->inst, json_incref(msg), key, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
 /* One message from the upstream, in a response body or an SSE event. */
@@ -359,11 +369,23 @@ static void on_message(xchg *x, json_t *msg)
             p->init = json_incref(msg);
         }
         break;
-    case MF_RPC_NOTIFICATION:
+    case MF_RPC_NOTIFICATION: {
+        uint64_t key;
+        if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0) {
+            /* the upstream takes back a request it made: name it by our key */
+            if (mf_idmap_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), &key)) {
+                json_decref(mf_idmap_take(&p->asks, key));
+                json_t *note = json_deep_copy(msg);
+                json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
+                mf_provider_notify(p->inst, note, 0);
+            }
+            break;
+        }
         mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
         break;
+    }
     case MF_RPC_REQUEST:
-        answer_server_request(p, msg);
+        on_server_request(p, x, msg);
         break;
     default:
         mf_warn("http", "upstream sent an invalid JSON-RPC message", "provider=%s", name_of(p));
@@ -519,10 +541,10 @@ static void start_initialize(hprov *p)
     p->session = NULL;
     const char *want = strcmp(p->want, "auto") == 0 || strcmp(p->want, MF_PROTOCOL_MODERN) == 0
                            ? LEGACY_PROTOCOL : p->want;
-    json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:{},s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
+    json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
                             (json_int_t)p->next_id++, "method", "initialize", "params",
-                            "protocolVersion", want, "capabilities", "clientInfo", "name", "mcpfed",
-                            "version", mf_version());
+                            "protocolVersion", want, "capabilities", mf_client_capabilities(),
+                            "clientInfo", "name", "mcpfed", "version", mf_version());
     xchg *x = xchg_new(p, X_INITIALIZE);
     if (post(p, x, req, NULL, p->init_timeout_ms)) {
         xchg_free(x);
@@ -772,6 +794,7 @@ static void free_prov(hprov *p)
     free(p->last_error);
     free(p->last_event_id);
     json_decref(p->init);
+    mf_idmap_clear(&p->asks);
     free(p);
 }
 
@@ -866,6 +889,24 @@ static void receive(void *self, mf_msg *m)
             mf_msgq_push(&p->queue, m);
         }
         return;
+    case MF_MSG_RESPONSE: {
+        /* the answer to a request the upstream made */
+        json_t *id = mf_idmap_take(&p->asks, m->corr);
+        if (id && p->state == P_READY) {
+            json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
+            json_t *error = json_object_get(m->json, "error");
+            json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
+            post_oneway(p, out);
+            json_decref(out);
+        }
+        json_decref(id);
+        break;
+    }
+    case MF_MSG_NOTIFY:
+        /* a client's notification for the upstream (roots changed); 2026-07-28 has none */
+        if (p->state == P_READY && p->era == ERA_LEGACY)
+            post_oneway(p, m->json);
+        break;
     case MF_MSG_CANCEL: {
         xchg *x;
         HASH_FIND(hh, p->calls, &m->corr, sizeof m->corr, x);

@@ -37,6 +37,7 @@ typedef struct client {
     int64_t init_id;
     call *calls_by_up, *calls_by_corr;
     mf_msgq queue;             /* requests waiting for READY */
+    mf_idmap asks;             /* the upstream's requests the kernel is answering */
     size_t max_queue;
     uv_timer_t init_timer;
     char *failed_reason;
@@ -216,16 +217,33 @@ static void on_initialized(client *c, json_t *msg)
     flush_queue(c);
 }
 
+/* The upstream asks something of a client: ping is ours to answer; the rest goes to the
+ * kernel, which finds the client it is for. */
 static void on_upstream_request(client *c, json_t *msg)
 {
     const char *method = mf_rpc_method(msg);
     json_t *id = json_object_get(msg, "id");
-    json_t *reply = strcmp(method, "ping") == 0
-                        ? mf_rpc_result(id, json_object())
-                        : mf_rpc_errorf(id, MF_RPC_METHOD_NOT_FOUND,
-                                        "Method not found: %s (the gateway did not offer it)", method);
-    send_json(c, reply);
-    json_decref(reply);
+    if (strcmp(method, "ping") == 0) {
+        json_t *reply = mf_rpc_result(id, json_object());
+        send_json(c, reply);
+        json_decref(reply);
+        return;
+    }
+    uint64_t key = mf_idmap_put(&c->asks, id);
+    mf_provider_ask(c->inst, json_incref(msg), key, 0);
+}
+
+/* The upstream takes back a request it made: name it by our key. */
+static void on_upstream_cancel(client *c, json_t *msg)
+{
+    uint64_t key;
+    json_t *params = json_object_get(msg, "params");
+    if (!mf_idmap_key_of(&c->asks, json_object_get(params, "requestId"), &key))
+        return;
+    json_decref(mf_idmap_take(&c->asks, key));
+    json_t *note = json_deep_copy(msg);
+    json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
+    mf_provider_notify(c->inst, note, 0);
 }
 
 static void on_upstream_line(void *ud, const char *line, size_t len)
@@ -259,7 +277,10 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
         break;
     }
     case MF_RPC_NOTIFICATION:
-        mf_provider_notify(c->inst, json_incref(msg), 0);
+        if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
+            on_upstream_cancel(c, msg);
+        else
+            mf_provider_notify(c->inst, json_incref(msg), 0);
         break;
     case MF_RPC_REQUEST:
         on_upstream_request(c, msg);
@@ -296,10 +317,10 @@ static void on_started(mf_child *ch, void *ud)
     mf_lines_init(&c->lines, c->max_message);
     c->state = U_STARTING;
     c->init_id = c->next_id++;
-    json_t *init = json_pack("{s:s,s:I,s:s,s:{s:s,s:{},s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
+    json_t *init = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
                              (json_int_t)c->init_id, "method", "initialize", "params",
-                             "protocolVersion", UPSTREAM_PROTOCOL, "capabilities", "clientInfo",
-                             "name", "mcpfed", "version", mf_version());
+                             "protocolVersion", UPSTREAM_PROTOCOL, "capabilities", mf_client_capabilities(),
+                             "clientInfo", "name", "mcpfed", "version", mf_version());
     send_json(c, init);
     json_decref(init);
     uv_timer_start(&c->init_timer, on_init_timeout, c->init_timeout_ms, 0);
@@ -326,6 +347,7 @@ static void on_exited(mf_child *ch, int64_t status, int sig, void *ud)
         snprintf(why, sizeof why, "provider %s: upstream exited with status %lld while handling the request",
                  name_of(c), (long long)status);
     fail_calls(c, MF_RPC_UPSTREAM_LOST, why);
+    mf_idmap_clear(&c->asks);   /* a new process never asked them */
     if (c->state != U_STOPPING) {
         c->state = U_DOWN;
         mf_provider_status(c->inst, MF_PROVIDER_DOWN, NULL, why);
@@ -357,6 +379,7 @@ static void free_client(client *c)
     free(c->env);
     free(c->cwd);
     free(c->failed_reason);
+    mf_idmap_clear(&c->asks);
     mf_lines_free(&c->lines);
     free(c);
 }
@@ -495,6 +518,21 @@ static void receive(void *self, mf_msg *m)
         if (c->state == U_READY)
             send_json(c, m->json);
         break;
+    case MF_MSG_RESPONSE: {
+        /* the answer to a request the upstream made */
+        json_t *id = mf_idmap_take(&c->asks, m->corr);
+        if (id && c->state == U_READY) {
+            json_t *out = json_pack("{s:s,s:o}", "jsonrpc", "2.0", "id", id);
+            json_t *error = json_object_get(m->json, "error");
+            json_object_set(out, error ? "error" : "result",
+                            error ? error : json_object_get(m->json, "result"));
+            send_json(c, out);
+            json_decref(out);
+        } else {
+            json_decref(id);
+        }
+        break;
+    }
     default:
         break;
     }

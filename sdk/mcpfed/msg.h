@@ -31,7 +31,9 @@ typedef struct mf_msg {
     mf_ep src;
     mf_ep dst;
     uint64_t session;   /* the downstream session concerned, 0 if none */
-    uint64_t corr;      /* correlation id chosen by the sender of a request */
+    uint64_t corr;      /* correlation id chosen by the sender of a request; on a
+                         * notification, the request it is about (0: none) */
+    uint64_t related;   /* on a request, the request it is made for (0: none) */
     uint64_t deadline;  /* mf_now() after which an answer is useless; 0 = none */
     uint64_t trace;     /* follows a call across every hop, for logs */
     uint32_t flags;     /* MF_MSGF_* */

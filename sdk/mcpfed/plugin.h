@@ -84,8 +84,15 @@ typedef enum mf_provider_state {
 MF_API void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
                                const char *reason);
 /* Hand the kernel a notification from the upstream (taken over). corr is the request it
- * concerns (progress, logging during a call), or 0. */
+ * concerns (progress, logging during a call), or 0. A notifications/cancelled about a
+ * request the upstream made must name it by the corr it was asked with (below). */
 MF_API void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr);
+/* Hand the kernel a request the upstream makes of a client (sampling/createMessage,
+ * elicitation/create, roots/list), taken over. The kernel finds the client it is for and
+ * answers, exactly once, with an MF_MSG_RESPONSE carrying corr (chosen by the provider,
+ * unique among its open asks). related is the kernel's request it was made while
+ * handling, when the provider knows it, or 0. */
+MF_API void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t related);
 
 /* Transports open a session per downstream client (or per stateless request) and tag
  * every message they send to mf_kernel_ep() with it. The kernel answers on the

@@ -65,6 +65,24 @@ MF_API char *mf_rpc_dump(const json_t *msg, size_t *len);
  * request of the session era. */
 MF_API const char *mf_rpc_envelope_version(const json_t *msg);
 
+/* The client capabilities a provider declares to its upstream (a new reference): the
+ * gateway relays sampling, elicitation and roots requests to the client they concern. */
+MF_API json_t *mf_client_capabilities(void);
+
+/* Requests an upstream made, while the kernel finds them an answer: each gets a local
+ * key (the corr of mf_provider_ask), and the upstream's id comes back, of its own JSON
+ * type, when the answer does. */
+typedef struct mf_idmap_entry mf_idmap_entry;
+typedef struct mf_idmap {
+    mf_idmap_entry *head;
+    uint64_t next;
+} mf_idmap;
+
+MF_API uint64_t mf_idmap_put(mf_idmap *m, json_t *id);          /* keeps a reference */
+MF_API json_t *mf_idmap_take(mf_idmap *m, uint64_t key);        /* the reference, or NULL */
+MF_API bool mf_idmap_key_of(const mf_idmap *m, const json_t *id, uint64_t *key);
+MF_API void mf_idmap_clear(mf_idmap *m);
+
 /* The "method" of a request or notification, or NULL. */
 MF_API const char *mf_rpc_method(const json_t *msg);
 

@@ -1,8 +1,8 @@
 // Conformance: the official MCP conformance suite (@modelcontextprotocol/conformance, server
 // mode, suite "active") against mcpfed's Streamable HTTP listener, with the fixture server
-// t/servers/conformance.mjs federated unprefixed. Scenarios for features the gateway does
-// not federate yet are listed, with reasons, in t/conformance/expected-failures.yml; the
-// tool exits non-zero on any other failure and on a listed scenario that now passes.
+// t/servers/conformance.mjs federated unprefixed, and server-everything beside it as a
+// second provider. t/conformance/expected-failures.yml lists scenarios expected to fail
+// (none); the tool exits non-zero on any other failure and on a listed scenario that passes.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/conformance/suite.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,8 +12,9 @@ import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
-	childPids, mcpfedBin, nodeBin, serverPath, startProcess, waitFor, withTimeout, writeConfig,
+	binPath, childPids, logTail, nodeBin, serverPath, startProcess, startTime, waitFor, withTimeout,
 } from "../lib/harness.mjs";
+import { startHttpGateway } from "../lib/http.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tDir = path.resolve(here, "..");
@@ -27,23 +28,6 @@ const MUST_PASS = [
 	"tools-call-audio", "tools-call-embedded-resource", "tools-call-mixed-content", "tools-call-error",
 	"server-sse-multiple-streams", "dns-rebinding-protection",
 ];
-
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
-// Alive and not a zombie: its start time (to tell a reused pid apart), else null.
-const startTime = (pid) => {
-	try {
-		const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-		return f[0] === "Z" || f[0] === "X" ? null : f[19];
-	} catch {
-		return null;
-	}
-};
 
 // One line per FAILURE or WARNING check in the per-scenario results (<dir>/server-<scenario>-<time>/checks.json).
 function unsuccessfulChecks(dir) {
@@ -62,18 +46,19 @@ function unsuccessfulChecks(dir) {
 }
 
 test("MCP conformance suite (server, active) against mcpfed over Streamable HTTP", { timeout: 240000 }, async (t) => {
-	const cfg = writeConfig(`return ${lua({
+	const { gw, urls: [url], config: cfg } = await startHttpGateway({
 		log_level: "info",
 		// The dns-rebinding scenario requires a loopback URL (localhost/127.0.0.1).
 		listen: ["http://127.0.0.1:0/mcp"],
 		providers: [
 			{ name: "conf", transport: "stdio", command: [nodeBin(), serverPath("conformance.mjs")], prefix: false },
+			// a second provider beside it: its tools, prompts and resources must not disturb
+			{ name: "ev", transport: "stdio", command: [nodeBin(), binPath("mcp-server-everything")] },
 		],
-	})}\n`);
+	}, { timeout: 10000 });
 	const outDir = path.join(path.dirname(cfg), "results"); // removed with the config at exit
 
-	const gw = startProcess([mcpfedBin(), "-c", cfg]);
-	const log = () => `\n--- mcpfed log (tail) ---\n${gw.stderrText().slice(-4000)}`;
+	const log = () => logTail(gw.stderrText(), 4000);
 	const waitOrLog = (fn, opts) => waitFor(fn, opts).catch((e) => { throw new Error(`${e.message}${log()}`); });
 	const descendants = new Map(); // pid -> start time
 	const remember = () => { for (const p of childPids(gw.pid)) if (!descendants.has(p)) descendants.set(p, startTime(p)); };
@@ -82,10 +67,6 @@ test("MCP conformance suite (server, active) against mcpfed over Streamable HTTP
 		for (const p of [cli, gw]) if (p && !p.exitStatus()) p.kill("SIGKILL");
 		for (const pid of descendants.keys()) try { process.kill(pid, "SIGKILL"); } catch {}
 	});
-
-	const m = await waitOrLog(() => gw.stderrText().match(/ http: listening url=(http:\/\/127\.0\.0\.1:\d+\/mcp)/),
-		{ timeout: 10000, what: "the listening line" });
-	const url = m[1];
 
 	// Start the suite only once the fixtures are federated (the upstream is starting in the
 	// background), so that no scenario races the catalogue.

@@ -3,11 +3,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-	childPids, isJsonRpcLine, nodeBin, serverPath, startProcess, startStdio, waitFor,
+	childPids, isJsonRpcLine, nodeBin, serverPath, startProcess, startStdio, textOf, waitFor,
 } from "../lib/harness.mjs";
 
 const startFaulty = (env = {}) => startProcess([nodeBin(), serverPath("faulty.mjs")], env);
-const textOf = (res) => res.result?.content?.[0]?.text;
 
 test("initialize, list, echo, die", async () => {
 	const gw = startFaulty();

@@ -5,44 +5,31 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/http-bad-input.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import net from "node:net";
-import { mcpfedBin, nodeBin, serverPath, startProcess, waitFor, writeConfig } from "../lib/harness.mjs";
-
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
+import { faulty, killAll, logTail, procStat, waitFor } from "../lib/harness.mjs";
+import { ACCEPT_BOTH, callMsg, initMsg as initializeMsg, parseSseEvent, startHttpGateway } from "../lib/http.mjs";
 
 // Limits small enough to hit quickly.
 const LIMITS = { max_header_bytes: 4096, max_body_bytes: 4096, read_timeout_ms: 1000, idle_timeout_ms: 1500 };
 
 let gw;     // the gateway process (harness startProcess)
 let port;
-const log = () => `\n--- mcpfed log (tail) ---\n${gw.stderrText().slice(-3000)}`;
+const log = () => logTail(gw.stderrText(), 3000);
 
 before(async () => {
-	const cfg = writeConfig(`return ${lua({
+	const started = await startHttpGateway({
 		log_level: "debug",
 		listen: ["http://127.0.0.1:0/mcp"],
 		http: LIMITS,
-		providers: [{ name: "f", transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")] }],
-	})}\n`);
-	gw = startProcess([mcpfedBin(), "-c", cfg]);
-	const m = await waitFor(() => /info http: listening url=http:\/\/127\.0\.0\.1:(\d+)\/mcp/.exec(gw.stderrText()),
-		{ timeout: 10000, what: "the listening line" });
-	port = Number(m[1]);
-	await waitFor(() => /registry: tools listed provider=f /.test(gw.stderrText()),
-		{ timeout: 10000, what: "the f provider's tools" });
+		providers: [faulty("f")],
+	}, { timeout: 10000, listed: ["f"] });
+	gw = started.gw;
+	port = Number(new URL(started.urls[0]).port);
 });
 
 // Cleanup only: t/run-node-test runs a file without --test, where a failing top-level after()
 // hook does not fail the run, so the shutdown is checked by the last test instead.
-after(async () => {
-	if (gw && !gw.exitStatus()) { gw.kill("SIGKILL"); await gw.waitExit(5000).catch(() => {}); }
-});
+after(() => killAll(gw));
 
 // --- a raw HTTP/1.1 client ----------------------------------------------------------------
 
@@ -179,19 +166,10 @@ class RawConn {
 			for (;;) {
 				const end = this.sse.indexOf("\n\n");
 				if (end < 0) return this.streamDone ? null : undefined;
-				const block = this.sse.slice(0, end);
+				const { id, event, data } = parseSseEvent(this.sse.slice(0, end));
 				this.sse = this.sse.slice(end + 2);
-				const ev = { id: undefined, event: undefined, data: undefined };
-				for (const line of block.split("\n")) {
-					if (line.startsWith(":")) continue;
-					const i = line.indexOf(":");
-					const k = i < 0 ? line : line.slice(0, i);
-					const v = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-					if (k === "data") ev.data = ev.data === undefined ? v : `${ev.data}\n${v}`;
-					else if (k === "id" || k === "event") ev[k] = v;
-				}
-				if (ev.id === undefined && ev.data === undefined && ev.event === undefined) continue; // a comment
-				return ev;
+				if (id === undefined && data === undefined && event === undefined) continue; // a comment
+				return { id, event, data };
 			}
 		}, ms, "an SSE event");
 	}
@@ -203,8 +181,6 @@ class RawConn {
 }
 
 // --- requests -----------------------------------------------------------------------------
-
-const ACCEPT_BOTH = "application/json, text/event-stream";
 
 function request(method, path, headers = {}, body) {
 	const h = { Host: `127.0.0.1:${port}`, ...headers };
@@ -218,11 +194,7 @@ const post = (msg, headers = {}) => request("POST", "/mcp",
 	{ Accept: ACCEPT_BOTH, "Content-Type": "application/json", ...headers },
 	typeof msg === "string" ? msg : JSON.stringify(msg));
 
-const initMsg = (id = 1, protocolVersion = "2025-11-25") => ({
-	jsonrpc: "2.0", id, method: "initialize",
-	params: { protocolVersion, capabilities: {}, clientInfo: { name: "bad-input", version: "1" } },
-});
-const callMsg = (id, name, args = {}) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
+const initMsg = (id = 1, protocolVersion = "2025-11-25") => initializeMsg(id, protocolVersion, "bad-input");
 
 // One request on a fresh connection; returns the response.
 async function once(data, ms = 5000) {
@@ -546,7 +518,7 @@ test("the gateway shuts down cleanly on SIGTERM with several connections open", 
 	await Promise.all(dropped.map((c) => c.response()));
 	// The gateway is stopped meanwhile, so that it finds the closed connections and the signal
 	// in one wake-up, the closes first.
-	const state = () => { try { const st = fs.readFileSync(`/proc/${gw.pid}/stat`, "utf8"); return st.slice(st.lastIndexOf(")") + 2)[0]; } catch { return "?"; } };
+	const state = () => procStat(gw.pid)?.[0] ?? "?";
 	gw.kill("SIGSTOP");
 	try {
 		await waitFor(() => state() === "T", { timeout: 3000, what: "the gateway to stop" });

@@ -5,65 +5,53 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/http-session.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mcpfedBin, nodeBin, serverPath, startProcess, waitFor, withTimeout, writeConfig } from "../lib/harness.mjs";
-
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
+import { faulty, killAll, logTail, waitFor, withTimeout } from "../lib/harness.mjs";
+import { ACCEPT_BOTH, callMsg, initMsg as initializeMsg, parseSseEvent, startHttpGateway } from "../lib/http.mjs";
 
 const SHORT_IDLE_MS = 500;
 let gw;
 let url;       // the main endpoint
 let shortUrl;  // a second listener whose sessions expire after SHORT_IDLE_MS
-const log = () => `\n--- mcpfed log (tail) ---\n${gw.stderrText().slice(-3000)}`;
+const log = () => logTail(gw.stderrText(), 3000);
 const bounded = (p, what, ms = 5000) => withTimeout(p, ms, what, log);
 
 before(async () => {
-	const cfg = writeConfig(`return ${lua({
+	const started = await startHttpGateway({
 		log_level: "debug",
 		listen: ["http://127.0.0.1:0/mcp", { url: "http://127.0.0.1:0/short", session_idle_ms: SHORT_IDLE_MS }],
-		providers: [{ name: "f", transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")] }],
-	})}\n`);
-	gw = startProcess([mcpfedBin(), "-c", cfg]);
-	await waitFor(() => {
-		const urls = [...gw.stderrText().matchAll(/info http: listening url=(http:\/\/127\.0\.0\.1:\d+\/\w+)/g)].map((m) => m[1]);
-		url = urls.find((u) => u.endsWith("/mcp"));
-		shortUrl = urls.find((u) => u.endsWith("/short"));
-		return url && shortUrl;
-	}, { timeout: 10000, what: "both listening lines" });
-	await waitFor(() => /registry: tools listed provider=f /.test(gw.stderrText()), { timeout: 10000, what: "the f provider's tools" });
+		providers: [faulty("f")],
+	}, { timeout: 10000, listed: ["f"] });
+	({ gw, urls: [url, shortUrl] } = started);
 });
 
 // Cleanup only: t/run-node-test runs a file without --test, where a failing top-level after()
 // hook does not fail the run, so the shutdown is checked by the last test instead.
-after(async () => {
-	if (gw && !gw.exitStatus()) { gw.kill("SIGKILL"); await gw.waitExit(5000).catch(() => {}); }
-});
+after(() => killAll(gw));
 
 // --- HTTP helpers -------------------------------------------------------------------------
 
-const ACCEPT_BOTH = "application/json, text/event-stream";
-
 // POST one JSON-RPC message (or batch): {status, headers, text, json}.
 async function post(msg, { session, version, headers = {}, to = url } = {}) {
-	const h = { Accept: ACCEPT_BOTH, "Content-Type": "application/json", ...headers };
-	if (session) h["Mcp-Session-Id"] = session;
-	if (version) h["MCP-Protocol-Version"] = version;
+	const h = sessionHeaders({ Accept: ACCEPT_BOTH, "Content-Type": "application/json", ...headers }, session, version);
 	const res = await bounded(fetch(to, { method: "POST", headers: h, body: JSON.stringify(msg) }), `POST ${JSON.stringify(msg).slice(0, 80)}`);
-	const text = await bounded(res.text(), "a response body");
-	let json;
-	try { json = JSON.parse(text); } catch {}
-	return { status: res.status, headers: res.headers, text, json };
+	return answer(res);
 }
 
 async function plain(method, { session, version, headers = {}, to = url } = {}) {
-	const h = { ...headers };
+	const h = sessionHeaders({ ...headers }, session, version);
+	const res = await bounded(fetch(to, { method, headers: h }), `${method} ${to}`);
+	return answer(res);
+}
+
+// h with Mcp-Session-Id and MCP-Protocol-Version added where given.
+function sessionHeaders(h, session, version) {
 	if (session) h["Mcp-Session-Id"] = session;
 	if (version) h["MCP-Protocol-Version"] = version;
-	const res = await bounded(fetch(to, { method, headers: h }), `${method} ${to}`);
+	return h;
+}
+
+// A whole response read (bounded): {status, headers, text, json}.
+async function answer(res) {
 	const text = await bounded(res.text(), "a response body");
 	let json;
 	try { json = JSON.parse(text); } catch {}
@@ -76,12 +64,7 @@ async function openStream({ session, version = "2025-11-25", lastEventId, to = u
 	const h = { Accept: "text/event-stream", "Mcp-Session-Id": session, "MCP-Protocol-Version": version };
 	if (lastEventId !== undefined) h["Last-Event-ID"] = lastEventId;
 	const res = await bounded(fetch(to, { method: "GET", headers: h, signal: ac.signal }), "GET stream");
-	if (res.status !== 200) {
-		const text = await bounded(res.text(), "a response body");
-		let json;
-		try { json = JSON.parse(text); } catch {}
-		return { status: res.status, headers: res.headers, text, json, close() { ac.abort(); } };
-	}
+	if (res.status !== 200) return { ...(await answer(res)), close() { ac.abort(); } };
 	const reader = res.body.getReader();
 	const decoder = new TextDecoder();
 	let buf = "";
@@ -96,17 +79,8 @@ async function openStream({ session, version = "2025-11-25", lastEventId, to = u
 			for (;;) {
 				const end = buf.indexOf("\n\n");
 				if (end >= 0) {
-					const block = buf.slice(0, end);
+					const ev = parseSseEvent(buf.slice(0, end));
 					buf = buf.slice(end + 2);
-					const ev = {};
-					for (const line of block.split("\n")) {
-						if (line.startsWith(":")) continue;
-						const i = line.indexOf(":");
-						const k = i < 0 ? line : line.slice(0, i);
-						const v = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-						if (k === "data") ev.data = ev.data === undefined ? v : `${ev.data}\n${v}`;
-						else if (k === "id" || k === "event" || k === "retry") ev[k] = v;
-					}
 					if (Object.keys(ev).length === 0) continue; // a keep-alive comment
 					if (ev.data) ev.json = JSON.parse(ev.data);
 					seen.push(ev);
@@ -125,11 +99,7 @@ async function openStream({ session, version = "2025-11-25", lastEventId, to = u
 	return s;
 }
 
-const initMsg = (id, protocolVersion = "2025-11-25") => ({
-	jsonrpc: "2.0", id, method: "initialize",
-	params: { protocolVersion, capabilities: {}, clientInfo: { name: "http-session", version: "1" } },
-});
-const call = (id, name, args = {}) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
+const initMsg = (id, protocolVersion = "2025-11-25") => initializeMsg(id, protocolVersion, "http-session");
 
 async function newSession(protocolVersion = "2025-11-25", to = url) {
 	const r = await post(initMsg(1, protocolVersion), { to });
@@ -179,7 +149,7 @@ test("initialize, initialized, tools/list and tools/call in a session", async ()
 	for (const n of ["f__echo", "f__sleep", "f__add_tool", "f__pid"]) assert.ok(names.includes(n), `${n} in ${names}`);
 	assert.equal(list.json.result.resultType, undefined, "no resultType in the session era");
 
-	const echo = await post(call(3, "f__echo", { text: "héllo" }), { session: sid, version: "2025-11-25" });
+	const echo = await post(callMsg(3, "f__echo", { text: "héllo" }), { session: sid, version: "2025-11-25" });
 	assert.equal(echo.status, 200, echo.text);
 	assert.deepEqual(echo.json, { jsonrpc: "2.0", id: 3, result: { content: [{ type: "text", text: "héllo" }] } });
 
@@ -222,7 +192,7 @@ test("GET stream: priming event, list_changed, 409 for a second GET, resumption 
 	assert.equal(priming.data, "", "priming has empty data");
 
 	// The upstream's catalog changes: the session hears of it on its GET stream.
-	const added = await post(call(2, "f__add_tool", { name: "first_added" }), { session: sid, version: "2025-11-25" });
+	const added = await post(callMsg(2, "f__add_tool", { name: "first_added" }), { session: sid, version: "2025-11-25" });
 	assert.equal(added.status, 200, added.text);
 	assert.equal(added.json.result.content[0].text, "added first_added");
 	const ev1 = await g1.next(5000, "notifications/tools/list_changed");
@@ -240,7 +210,7 @@ test("GET stream: priming event, list_changed, 409 for a second GET, resumption 
 
 	// Close the stream; a change happens meanwhile; resume after the last event seen.
 	g1.close();
-	const added2 = await post(call(4, "f__add_tool", { name: "second_added" }), { session: sid, version: "2025-11-25" });
+	const added2 = await post(callMsg(4, "f__add_tool", { name: "second_added" }), { session: sid, version: "2025-11-25" });
 	assert.equal(added2.json?.result?.content?.[0]?.text, "added second_added", added2.text);
 	const g3 = await reopenStream({ session: sid, lastEventId: ev1.id });
 	streams.push(g3);
@@ -332,9 +302,9 @@ test("a session with an open GET stream does not expire", async (t) => {
 test("a batch on a 2025-03-26 session gets an array of answers", async () => {
 	const sid = await newSession("2025-03-26");
 	const r = await post([
-		call(1, "f__echo", { text: "a" }),
+		callMsg(1, "f__echo", { text: "a" }),
 		{ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 999, reason: "nothing" } },
-		call("two", "f__echo", { text: "b" }),
+		callMsg("two", "f__echo", { text: "b" }),
 		{ jsonrpc: "2.0", id: 3, method: "tools/list" },
 	], { session: sid });
 	assert.equal(r.status, 200, r.text);
@@ -351,7 +321,7 @@ test("a batch on a 2025-03-26 session gets an array of answers", async () => {
 
 test("a batch on a 2025-11-25 session: 400 -32600", async () => {
 	const sid = await newSession("2025-11-25");
-	const r = await post([call(1, "f__echo", { text: "a" }), call(2, "f__echo", { text: "b" })], { session: sid, version: "2025-11-25" });
+	const r = await post([callMsg(1, "f__echo", { text: "a" }), callMsg(2, "f__echo", { text: "b" })], { session: sid, version: "2025-11-25" });
 	assert.equal(r.status, 400, r.text);
 	assert.equal(r.json?.error?.code, -32600, r.text);
 });

@@ -6,22 +6,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	binPath, childPids, isJsonRpcLine, nodeBin, serverPath, startProcess, startStdio, writeConfig,
+	assertLogLines, assertOnlyJsonRpc, binPath, call, childPids, faulty, faultyAfter, luaConfig, nodeBin,
+	scratchDir, serverPath, startProcess, startStdio, textOf,
 } from "../lib/harness.mjs";
 
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
-const configOf = (top) => writeConfig(`return ${lua({ log_level: "debug", ...top })}\n`);
-const tempDir = () => path.dirname(writeConfig("-- scratch directory\n"));
-const faulty = (name, extra = {}) => ({
-	name, transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")], ...extra,
-});
-const textOf = (res) => res.result?.content?.[0]?.text;
-const call = (gw, name, args = {}, opts) => gw.request("tools/call", { name, arguments: args }, opts);
+const configOf = (top) => luaConfig({ log_level: "debug", ...top });
 const PUBLIC_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const FAULTY_TOOLS = ["echo", "sleep", "die", "hang", "pid", "add_tool", "crash_after"];
 
@@ -46,18 +35,6 @@ function assertCatalogSane(tools) {
 	return names;
 }
 
-// Every stderr line is one event: <ISO time> <level> <component>: <message> ...
-function assertLogLines(gw) {
-	const lines = gw.stderrText().split("\n").filter(Boolean);
-	const bad = lines.filter((l) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (error|warn|info|debug) [a-z][a-z0-9_-]*: \S/.test(l));
-	assert.deepEqual(bad, [], "log lines in the documented format");
-}
-
-function assertOnlyJsonRpc(gw) {
-	const bad = gw.stdoutLines.filter((l) => !isJsonRpcLine(l));
-	assert.deepEqual(bad.map((l) => l.slice(0, 200)), [], "stdout carries only JSON-RPC lines");
-}
-
 const environOf = (pid) => {
 	try {
 		return Object.fromEntries(fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")
@@ -68,7 +45,7 @@ const environOf = (pid) => {
 };
 
 test("two prefixed providers: union of their tools, unchanged apart from the name", async (t) => {
-	const memFile = path.join(tempDir(), "memory.jsonl");
+	const memFile = path.join(scratchDir(), "memory.jsonl");
 	const gw = startStdio({
 		config: configOf({
 			providers: [
@@ -136,17 +113,13 @@ test("upstream pagination: every page is listed, each tool exactly once", async 
 	assert.deepEqual([...names].sort(), expected.map((n) => `f__${n}`).sort());
 	assert.equal(textOf(await call(gw, "f__t0010")), "t0010", "a tool from the last page is callable");
 	assert.equal(textOf(await call(gw, "f__t0001")), "t0001");
-	assert.match(gw.stderrText(), /tools listed provider=f tools=17 pages=6/);
+	assert.match(gw.stderrText(), /listed provider=f list=tools items=17 pages=6/);
 	assert.deepEqual(await gw.close(), { code: 0, signal: null });
 });
 
 test("name collision: the first provider in configuration order wins", async (t) => {
 	// The first provider starts late, so it lists its tools after the second one.
-	const slow = {
-		name: "first", transport: "stdio", prefix: false,
-		command: ["/bin/sh", "-c", 'sleep 0.3; exec "$0" "$1"', nodeBin(), serverPath("faulty.mjs")],
-		env: { FAULTY_NAME: "first" },
-	};
+	const slow = faultyAfter("first", "sleep 0.3;", { prefix: false, env: { FAULTY_NAME: "first" } });
 	const second = faulty("second", { prefix: false, env: { FAULTY_NAME: "second", FAULTY_TOOL_COUNT: "1" } });
 	const gw = startStdio({ config: configOf({ providers: [slow, second] }) });
 	t.after(() => gw.close());
@@ -163,8 +136,8 @@ test("name collision: the first provider in configuration order wins", async (t)
 	assert.equal(textOf(await call(gw, "t0001")), "t0001");
 	const log = gw.stderrText();
 	assert.match(log, /collision/);
-	assert.match(log, /name=pid kept=first hidden=second/);
-	assert.ok(log.indexOf("tools listed provider=second") < log.indexOf("tools listed provider=first"),
+	assert.match(log, /name="pid" kept=first hidden=second/);
+	assert.ok(log.indexOf("listed provider=second list=tools") < log.indexOf("listed provider=first list=tools"),
 		"the second provider really listed first");
 	assert.deepEqual(await gw.close(), { code: 0, signal: null });
 });
@@ -177,7 +150,7 @@ test("odd and over-long upstream names become valid, distinct, callable public n
 	assert.ok(names.includes("f__bad_name_with_spaces"), names.join(","));
 	assert.ok(!names.some((n) => n.includes(" ") || n.includes(".")));
 	assert.equal(textOf(await call(gw, "f__bad_name_with_spaces")), "odd");
-	assert.match(gw.stderrText(), /tool renamed.*upstream="bad\.name with spaces" public=f__bad_name_with_spaces/);
+	assert.match(gw.stderrText(), /renamed to a valid public name.*upstream="bad\.name with spaces" public=f__bad_name_with_spaces/);
 
 	// Two long names that share their first 100 characters.
 	const long = "x".repeat(100);
@@ -231,16 +204,13 @@ test("tools/list_changed: re-listed, the client notified only when the public ca
 		"three catalog changes, three notifications");
 	assert.equal(textOf(await call(gw, "b__late")), "b__late", "a's tool wins the name");
 	assert.equal(textOf(await call(gw, "b__next")), "next");
-	assert.match(gw.stderrText(), /collision.*name=b__late kept=a hidden=b/);
+	assert.match(gw.stderrText(), /collision.*name="b__late" kept=a hidden=b/);
 	assert.deepEqual(await gw.close(), { code: 0, signal: null });
 	assertOnlyJsonRpc(gw);
 });
 
 test("tools/list and tools/call wait until every provider has listed its tools", async (t) => {
-	const slow = {
-		name: "slow", transport: "stdio",
-		command: ["/bin/sh", "-c", 'sleep 0.5; exec "$0" "$1"', nodeBin(), serverPath("faulty.mjs")],
-	};
+	const slow = faultyAfter("slow", "sleep 0.5;");
 	const gw = startStdio({ config: configOf({ providers: [faulty("f"), slow] }) });
 	t.after(() => gw.close());
 	await gw.initialize();

@@ -7,45 +7,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	childPids, isJsonRpcLine, nodeBin, serverPath, startStdio, waitFor, withTimeout, writeConfig,
+	assertOnlyJsonRpc, call, childPids, cmdlineText, faulty, faultyAfter, luaConfig, nodeBin, scratchDir, snapshot,
+	startStdio, stillAlive, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
-const configOf = (top) => writeConfig(`return ${lua({ log_level: "debug", ...top })}\n`);
-const tempDir = () => path.dirname(writeConfig("-- scratch directory\n"));
-const faulty = (name, extra = {}) => ({
-	name, transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")], ...extra,
-});
-const textOf = (res) => res.result?.content?.[0]?.text;
-const call = (gw, name, args = {}, opts) => gw.request("tools/call", { name, arguments: args }, opts);
-
-// /proc/<pid>/stat start time, so a recycled pid is not mistaken for a live process; null once
-// it is gone or a zombie (an orphan waits for init to reap it, which may take a while).
-const startTime = (pid) => {
-	try {
-		const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-		return f[0] === "Z" || f[0] === "X" ? null : f[19];
-	} catch {
-		return null;
-	}
-};
-const snapshot = (pids) => pids.map((pid) => ({ pid, start: startTime(pid), cmd: cmdline(pid) }));
-const stillAlive = (snap) => snap.filter(({ pid, start }) => start !== null && startTime(pid) === start);
-const cmdline = (pid) => {
-	try { return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim(); } catch { return ""; }
-};
+const configOf = (top) => luaConfig({ log_level: "debug", ...top });
 const count = (text, re) => (text.match(new RegExp(re, "g")) || []).length;
-
-function assertOnlyJsonRpc(gw) {
-	const bad = gw.stdoutLines.filter((l) => !isJsonRpcLine(l));
-	assert.deepEqual(bad.map((l) => l.slice(0, 200)), [], "stdout carries only JSON-RPC lines");
-}
 
 test("upstream exits mid-call: every in-flight call gets -32011, then it is restarted", async (t) => {
 	const gw = startStdio({ config: configOf({ providers: [faulty("f")] }) });
@@ -180,19 +147,16 @@ test("crash-looping upstream is marked failed; the healthy one serves", async (t
 });
 
 test("upstream that fails after it was listed: -32010 until the cooldown passes, then back", async (t) => {
-	const broken = path.join(tempDir(), "broken");
+	const broken = path.join(scratchDir(), "broken");
 	// Runs faulty unless the file "broken" exists; then it exits 1 at once.
-	const script = 'if [ -e "$BROKEN" ]; then exit 1; fi; exec "$0" "$1"';
 	const cooldownMs = 2000;
 	const gw = startStdio({
 		config: configOf({
 			providers: [
-				{
-					name: "flaky", transport: "stdio",
-					command: ["/bin/sh", "-c", script, nodeBin(), serverPath("faulty.mjs")],
+				faultyAfter("flaky", 'if [ -e "$BROKEN" ]; then exit 1; fi;', {
 					env: { BROKEN: broken },
 					restart: { backoff_min_ms: 10, intensity: 2, period_ms: 60000, cooldown_ms: cooldownMs },
-				},
+				}),
 				faulty("g"),
 			],
 		}),
@@ -237,10 +201,7 @@ test("upstream that fails after it was listed: -32010 until the cooldown passes,
 for (const signal of ["SIGTERM", "SIGINT"]) {
 	test(`${signal} to the gateway: exit 0, upstreams and their process groups gone`, async (t) => {
 		// The wrapper leaves a background sleep in the upstream's process group.
-		const withGrandchild = {
-			name: "h", transport: "stdio",
-			command: ["/bin/sh", "-c", 'sleep 1000 </dev/null >/dev/null 2>&1 & exec "$0" "$1"', nodeBin(), serverPath("faulty.mjs")],
-		};
+		const withGrandchild = faultyAfter("h", "sleep 1000 </dev/null >/dev/null 2>&1 &");
 		const gw = startStdio({ config: configOf({ providers: [faulty("f"), withGrandchild] }) });
 		t.after(() => gw.close());
 		await gw.initialize();
@@ -252,7 +213,7 @@ for (const signal of ["SIGTERM", "SIGINT"]) {
 			return k.length >= 3 && k;
 		}, { timeout: 3000, what: "three descendants" });
 		assert.ok(kids.includes(fPid) && kids.includes(hPid), `${kids}`);
-		assert.ok(kids.some((p) => /^sleep 1000/.test(cmdline(p))), kids.map(cmdline).join(" | "));
+		assert.ok(kids.some((p) => /^sleep 1000/.test(cmdlineText(p))), kids.map(cmdlineText).join(" | "));
 		const snap = snapshot(kids);
 
 		const t0 = Date.now();
@@ -269,7 +230,7 @@ for (const signal of ["SIGTERM", "SIGINT"]) {
 }
 
 test("upstream ignoring SIGTERM is SIGKILLed after its shutdown wait", async (t) => {
-	const dir = tempDir();
+	const dir = scratchDir();
 	const marker = path.join(dir, "signals");
 	// A minimal MCP stdio server that ignores SIGTERM and the end of its input.
 	const stubborn = `

@@ -7,51 +7,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { once } from "node:events";
 import {
-	childPids, isJsonRpcLine, nodeBin, serverPath, startStdio, waitFor, withTimeout, writeConfig,
+	assertLogLines, assertOnlyJsonRpc, call, childPids, faulty, faultyAfter, luaConfig, snapshot, startStdio,
+	stillAlive, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
-// JS value -> Lua constructor (strings via JSON escapes, which Lua reads the same for ASCII).
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
-const configOf = (top) => writeConfig(`return ${lua(top)}\n`);
-const faulty = (extra = {}) => ({
-	name: "f", transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")], ...extra,
-});
-const textOf = (res) => res.result?.content?.[0]?.text;
-const call = (gw, name, args = {}, opts) => gw.request("tools/call", { name, arguments: args }, opts);
-
-// /proc/<pid>/stat start time, so a recycled pid is not mistaken for a live process; null once
-// it is gone or a zombie (an orphan waits for init to reap it, which may take a while).
-const startTime = (pid) => {
-	try {
-		const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-		return f[0] === "Z" || f[0] === "X" ? null : f[19];
-	} catch {
-		return null;
-	}
-};
-const snapshot = (pids) => pids.map((pid) => ({ pid, start: startTime(pid) }));
-const stillAlive = (snap) => snap.filter(({ pid, start }) => start !== null && startTime(pid) === start);
-
-// Every stderr line is one event: <ISO time> <level> <component>: <message> ...
-function assertLogLines(gw) {
-	const lines = gw.stderrText().split("\n").filter(Boolean);
-	const bad = lines.filter((l) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (error|warn|info|debug) [a-z][a-z0-9_-]*: \S/.test(l));
-	assert.deepEqual(bad, [], "log lines in the documented format");
-}
-
-function assertOnlyJsonRpc(gw) {
-	const bad = gw.stdoutLines.filter((l) => !isJsonRpcLine(l));
-	assert.deepEqual(bad.map((l) => l.slice(0, 200)), [], "stdout carries only JSON-RPC lines");
-}
-
 test("initialize echoes supported versions, falls back to 2025-11-25, then ping", async (t) => {
-	const cfg = configOf({ log_level: "debug", providers: [] });
+	const cfg = luaConfig({ log_level: "debug", providers: [] });
 	const supported = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 	for (const v of [...supported, "2099-01-01", "2024-10-07", "1.0"]) {
 		const gw = startStdio({ config: cfg });
@@ -75,7 +36,7 @@ test("initialize echoes supported versions, falls back to 2025-11-25, then ping"
 });
 
 test("malformed input is answered and the session continues after each", async (t) => {
-	const gw = startStdio({ config: configOf({ providers: [faulty()] }) });
+	const gw = startStdio({ config: luaConfig({ providers: [faulty("f")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 
@@ -129,7 +90,7 @@ test("malformed input is answered and the session continues after each", async (
 });
 
 test("CRLF line ends, blank lines and UTF-8 text", async (t) => {
-	const gw = startStdio({ config: configOf({ providers: [faulty()] }) });
+	const gw = startStdio({ config: luaConfig({ providers: [faulty("f")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	gw.sendRaw(JSON.stringify({ jsonrpc: "2.0", id: "crlf", method: "tools/call", params: { name: "f__echo", arguments: { text: "crlf" } } }) + "\r\n");
@@ -148,7 +109,7 @@ test("CRLF line ends, blank lines and UTF-8 text", async (t) => {
 });
 
 test("request ids keep their JSON type and value", async (t) => {
-	const gw = startStdio({ config: configOf({ providers: [faulty()] }) });
+	const gw = startStdio({ config: luaConfig({ providers: [faulty("f")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	// No harness requests are pending while these are in flight, so all answers land in the queue.
@@ -174,7 +135,7 @@ test("request ids keep their JSON type and value", async (t) => {
 });
 
 test("200 concurrent calls are all answered with their own text and id", async (t) => {
-	const gw = startStdio({ config: configOf({ providers: [faulty()] }) });
+	const gw = startStdio({ config: luaConfig({ providers: [faulty("f")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	const n = 200;
@@ -197,7 +158,7 @@ test("200 concurrent calls are all answered with their own text and id", async (
 });
 
 test("oversized lines are rejected and dropped with bounded memory", async (t) => {
-	const gw = startStdio({ config: configOf({ max_message_bytes: 65536, providers: [faulty()] }) });
+	const gw = startStdio({ config: luaConfig({ max_message_bytes: 65536, providers: [faulty("f")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	assert.equal(textOf(await call(gw, "f__echo", { text: "small" })), "small");
@@ -261,7 +222,7 @@ test("oversized lines are rejected and dropped with bounded memory", async (t) =
 });
 
 test("closing stdin: in-flight calls are answered, then exit 0 with no upstream left", async (t) => {
-	const gw = startStdio({ config: configOf({ providers: [faulty(), faulty({ name: "g" })] }) });
+	const gw = startStdio({ config: luaConfig({ providers: [faulty("f"), faulty("g")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	const fPid = Number(textOf(await call(gw, "f__pid")));
@@ -292,11 +253,8 @@ test("closing stdin: in-flight calls are answered, then exit 0 with no upstream 
 });
 
 test("closing stdin while calls wait for a starting upstream: they are answered too", async (t) => {
-	const slow = {
-		name: "slow", transport: "stdio",
-		command: ["/bin/sh", "-c", 'sleep 0.5; exec "$0" "$1"', nodeBin(), serverPath("faulty.mjs")],
-	};
-	const gw = startStdio({ config: configOf({ providers: [faulty(), slow] }) });
+	const slow = faultyAfter("slow", "sleep 0.5;");
+	const gw = startStdio({ config: luaConfig({ providers: [faulty("f"), slow] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	const pending = [call(gw, "slow__echo", { text: "one" }), call(gw, "slow__sleep", { ms: 100 })];
@@ -309,7 +267,7 @@ test("closing stdin while calls wait for a starting upstream: they are answered 
 });
 
 test("notifications/cancelled: the cancelled request gets no answer, the session goes on", async (t) => {
-	const gw = startStdio({ config: configOf({ log_level: "debug", providers: [faulty()] }) });
+	const gw = startStdio({ config: luaConfig({ log_level: "debug", providers: [faulty("f")] }) });
 	t.after(() => gw.close());
 	await gw.initialize();
 	gw.send({ jsonrpc: "2.0", id: "c1", method: "tools/call", params: { name: "f__sleep", arguments: { ms: 300 } } });

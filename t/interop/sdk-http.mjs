@@ -13,19 +13,14 @@ import { Client as Client1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as Http1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { Client as Client2, StreamableHTTPClientTransport as Http2 } from "@modelcontextprotocol/client";
-import { mcpfedBin, nodeBin, serverPath, startProcess, waitFor, withTimeout, writeConfig } from "../lib/harness.mjs";
+import { faulty, killAll, logTail, nodeBin, serverPath, startProcess, waitFor, withTimeout } from "../lib/harness.mjs";
+import { startHttpGateway } from "../lib/http.mjs";
 
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
 const textOf = (res) => res?.content?.[0]?.text;
 const everythingJs = path.resolve(serverPath("."), "..", "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js");
 
 let gw, gwUrl, modern, everything, evPort;
-const log = () => `\n--- mcpfed log (tail) ---\n${gw?.stderrText().slice(-4000)}`;
+const log = () => logTail(gw?.stderrText(), 4000);
 const bounded = (p, what, ms = 10000) => withTimeout(p, ms, what, log);
 const clients = [];
 
@@ -69,34 +64,27 @@ before(async () => {
 	evPort = await freePort();
 	everything = await startEverything(evPort);
 
-	const cfg = writeConfig(`return ${lua({
+	const started = await startHttpGateway({
 		log_level: "debug",
 		listen: ["http://127.0.0.1:0/mcp"],
 		providers: [
-			{ name: "f", transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")] },
+			faulty("f"),
 			{
 				name: "ev", transport: "http", url: `http://127.0.0.1:${evPort}/mcp`, protocol: "auto",
 				headers: { Authorization: "Bearer x" }, backoff_min_ms: 50, backoff_max_ms: 300, connect_timeout_ms: 2000,
 			},
 			{ name: "m", transport: "http", url: `http://127.0.0.1:${mm[1]}/mcp`, protocol: "auto", headers: { Authorization: "Bearer gateway-m" } },
 		],
-	})}\n`);
-	gw = startProcess([mcpfedBin(), "-c", cfg]);
-	const m = await waitFor(() => /info http: listening url=(http:\/\/\S+)/.exec(gw.stderrText()), { timeout: 10000, what: "the gateway's listening line" });
-	gwUrl = new URL(m[1]);
-	for (const p of ["f", "ev", "m"]) {
-		await waitFor(() => new RegExp(`registry: tools listed provider=${p} `).test(gw.stderrText()),
-			{ timeout: 15000, what: `the tools of provider ${p}${log()}` });
-	}
+	}, { timeout: 10000, listed: ["f", "ev", "m"], listedTimeout: 15000 });
+	gw = started.gw;
+	gwUrl = new URL(started.urls[0]);
 });
 
 // Cleanup only: t/run-node-test runs a file without --test, where a failing top-level after()
 // hook does not fail the run, so the shutdown is checked by the last test instead.
 after(async () => {
 	for (const c of clients) await c.close().catch(() => {});
-	for (const p of [gw, modern, everything]) {
-		if (p && !p.exitStatus()) { p.kill("SIGKILL"); await p.waitExit(5000).catch(() => {}); }
-	}
+	await killAll(gw, modern, everything);
 });
 
 async function connect1(name = "sdk1-http", headers = {}) {

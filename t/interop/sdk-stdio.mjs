@@ -9,33 +9,15 @@ import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { binPath, childPids, mcpfedBin, nodeBin, waitFor, withTimeout, writeConfig } from "../lib/harness.mjs";
+import {
+	binPath, childPids, cmdline, logTail, luaConfig, mcpfedBin, nodeBin, scratchDir, startTime, waitFor, withTimeout,
+} from "../lib/harness.mjs";
 
-const lua = (v) => {
-	if (typeof v === "string") return JSON.stringify(v);
-	if (typeof v === "number" || typeof v === "boolean") return String(v);
-	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
-	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
-};
-const cmdline = (pid) => {
-	try { return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"); } catch { return []; }
-};
-// Alive and not a zombie, and the same process (start time) as when first seen.
-const startTime = (pid) => {
-	try {
-		const s = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-		const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-		return f[0] === "Z" || f[0] === "X" ? null : f[19];
-	} catch {
-		return null;
-	}
-};
 const textOf = (res) => res?.content?.[0]?.text;
 
 test("SDK client through mcpfed to server-everything and server-memory", async (t) => {
-	const dir = path.dirname(writeConfig("-- scratch\n"));
-	const memFile = path.join(dir, "memory.jsonl");
-	const cfg = writeConfig(`return ${lua({
+	const memFile = path.join(scratchDir(), "memory.jsonl");
+	const cfg = luaConfig({
 		log_level: "info",
 		providers: [
 			{
@@ -47,7 +29,7 @@ test("SDK client through mcpfed to server-everything and server-memory", async (
 				env: { MEMORY_FILE_PATH: memFile },
 			},
 		],
-	})}\n`);
+	});
 
 	const env = { PATH: process.env.PATH, HOME: process.env.HOME || "/tmp" };
 	for (const k of ["MCPFED_PLUGIN_PATH", "MCPFED_LUA_PATH"]) if (process.env[k]) env[k] = process.env[k];
@@ -57,7 +39,7 @@ test("SDK client through mcpfed to server-everything and server-memory", async (
 	let log = "";
 	transport.stderr.setEncoding("utf8").on("data", (d) => { log += d; });
 	const client = new Client({ name: "mcpfed-interop", version: "1.0.0" });
-	const tail = () => `\n--- mcpfed log (tail) ---\n${log.slice(-3000)}`;
+	const tail = () => logTail(log, 3000);
 	const bounded = (p, what, ms = 10000) => withTimeout(p, ms, what, tail);
 
 	let gwPid;

@@ -1,5 +1,7 @@
 // Helpers for node:test integration tests: spawn mcpfed (or any stdio MCP peer), talk
-// newline-delimited JSON-RPC to it, and wait for things with bounded timeouts.
+// newline-delimited JSON-RPC to it, and wait for things with bounded timeouts; write Lua
+// configurations; look at processes in /proc; check what a gateway wrote.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -35,6 +37,40 @@ export function writeConfig(luaText) {
 	return file;
 }
 
+// JS value -> Lua constructor (strings via JSON escapes, which Lua reads the same for ASCII).
+export const lua = (v) => {
+	if (typeof v === "string") return JSON.stringify(v);
+	if (typeof v === "number" || typeof v === "boolean") return String(v);
+	if (Array.isArray(v)) return `{ ${v.map(lua).join(", ")} }`;
+	return `{ ${Object.entries(v).map(([k, x]) => `[${JSON.stringify(k)}] = ${lua(x)}`).join(", ")} }`;
+};
+
+// A configuration file returning the Lua form of top; its path.
+export const luaConfig = (top) => writeConfig(`return ${lua(top)}\n`);
+
+// A fresh directory of the test's own, removed at exit like the configurations.
+export const scratchDir = () => path.dirname(writeConfig("-- scratch directory\n"));
+
+// A stdio provider running t/servers/faulty.mjs; extra is merged over it.
+export const faulty = (name, extra = {}) => ({
+	name, transport: "stdio", command: [nodeBin(), serverPath("faulty.mjs")], ...extra,
+});
+
+// faulty run by /bin/sh after the shell commands in prelude (which end in ";" or "&"): an
+// upstream that starts late, leaves a process of its own behind, or does not start at all.
+export const faultyAfter = (name, prelude, extra = {}) => faulty(name, {
+	command: ["/bin/sh", "-c", `${prelude} exec "$0" "$1"`, nodeBin(), serverPath("faulty.mjs")], ...extra,
+});
+
+// The text of the first content item of a JSON-RPC tools/call response.
+export const textOf = (res) => res.result?.content?.[0]?.text;
+
+// tools/call over a startProcess/startStdio peer; opts as for request().
+export const call = (gw, name, args = {}, opts) => gw.request("tools/call", { name, arguments: args }, opts);
+
+// The tail of a gateway's log, to append to a failure message.
+export const logTail = (text, chars = 3000) => `\n--- mcpfed log (tail) ---\n${text?.slice(-chars)}`;
+
 // Race promise against a timer; the rejection names what was awaited.
 export function withTimeout(promise, ms, what, detail = () => "") {
 	let timer;
@@ -62,15 +98,41 @@ export async function waitFor(fn, { timeout = 5000, interval = 20, what = fn.toS
 	}
 }
 
+// The fields of /proc/<pid>/stat after comm, from state on: [state, ppid, ...]; null if the
+// process is gone. comm (field 2) may contain spaces and ')', so parse after the last ')'.
+export function procStat(pid) {
+	let stat;
+	try { stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8"); } catch { return null; }
+	return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+// /proc/<pid>/stat start time, so a recycled pid is not mistaken for a live process; null once
+// it is gone or a zombie (an orphan waits for init to reap it, which may take a while).
+export const startTime = (pid) => {
+	const f = procStat(pid);
+	return f === null || f[0] === "Z" || f[0] === "X" ? null : f[19];
+};
+
+// The argv of pid from /proc/<pid>/cmdline (with the empty string after the last NUL); [] if gone.
+export const cmdline = (pid) => {
+	try { return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"); } catch { return []; }
+};
+// The same as one line of text, arguments separated by spaces; "" if gone.
+export const cmdlineText = (pid) => cmdline(pid).join(" ").trim();
+
+// What to tell later whether these very processes still run: pid, start time, command line.
+export const snapshot = (pids) => pids.map((pid) => ({ pid, start: startTime(pid), cmd: cmdlineText(pid) }));
+// The processes of a snapshot that still run (a reused pid does not count).
+export const stillAlive = (snap) => snap.filter(({ pid, start }) => start !== null && startTime(pid) === start);
+
 // Descendants of pid (children, grandchildren, ...) from /proc/*/stat.
 export function childPids(pid) {
 	const kids = new Map();
 	for (const ent of fs.readdirSync("/proc")) {
 		if (!/^\d+$/.test(ent)) continue;
-		let stat;
-		try { stat = fs.readFileSync(`/proc/${ent}/stat`, "utf8"); } catch { continue; } // raced exit
-		// comm (field 2) may contain spaces and ')', so parse after the last ')'.
-		const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+		const stat = procStat(ent);
+		if (stat === null) continue; // raced exit
+		const ppid = Number(stat[1]);
 		if (!kids.has(ppid)) kids.set(ppid, []);
 		kids.get(ppid).push(Number(ent));
 	}
@@ -89,6 +151,19 @@ export const isJsonRpcLine = (line) => {
 		return false;
 	}
 };
+
+// Every stdout line a JSON-RPC message.
+export function assertOnlyJsonRpc(gw) {
+	const bad = gw.stdoutLines.filter((l) => !isJsonRpcLine(l));
+	assert.deepEqual(bad.map((l) => l.slice(0, 200)), [], "stdout carries only JSON-RPC lines");
+}
+
+// Every stderr line is one event: <ISO time> <level> <component>: <message> ...
+export function assertLogLines(gw) {
+	const lines = gw.stderrText().split("\n").filter(Boolean);
+	const bad = lines.filter((l) => !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (error|warn|info|debug) [a-z][a-z0-9_-]*: \S/.test(l));
+	assert.deepEqual(bad, [], "log lines in the documented format");
+}
 
 const matcher = (p) => (typeof p === "string" ? (m) => m.method === p : p || (() => true));
 
@@ -228,4 +303,12 @@ export function startProcess(argv, env = {}) {
 export function startStdio({ config, args = [], env = {} } = {}) {
 	const argv = [mcpfedBin(), "--stdio", ...(config ? ["-c", config] : []), ...args];
 	return startProcess(argv, env);
+}
+
+// SIGKILL each started process (startProcess) that still runs, one after the other, and wait
+// (bounded) for it to exit; for after() hooks that only clean up.
+export async function killAll(...procs) {
+	for (const p of procs) {
+		if (p && !p.exitStatus()) { p.kill("SIGKILL"); await p.waitExit(5000).catch(() => {}); }
+	}
 }
