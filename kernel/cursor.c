@@ -57,3 +57,18 @@ int cursor_check(const char *cursor, mf_kind k, uint64_t generation, size_t *off
     *offset = (size_t)off;
     return 0;
 }
+
+char *state_mint(uint64_t id)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "mfr1.%" PRIx64 ".%016" PRIx64, id, check_of(0xffu, id, 0));
+    return strdup(buf);
+}
+
+bool state_check(const char *state)
+{
+    uint64_t id, mac;
+    int used = 0;
+    return sscanf(state, "mfr1.%" SCNx64 ".%16" SCNx64 "%n", &id, &mac, &used) == 2 && state[used] == '\0' &&
+           check_of(0xffu, id, 0) == mac;
+}

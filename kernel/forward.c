@@ -27,12 +27,18 @@ void downreq_free(downreq *d)
     json_decref(d->id);
     json_decref(d->msg);
     json_decref(d->progress_token);
+    json_decref(d->upparams);
+    json_decref(d->caps);
+    json_decref(d->asks);
+    json_decref(d->inputs);
+    json_decref(d->upstate);
+    json_decref(d->stashed);
     free(d);
 }
 
-static void on_done(void *ud, json_t *resp)
+/* Answer d's client with the upstream's answer resp, and forget d. */
+void downreq_answer(downreq *d, json_t *resp)
 {
-    downreq *d = ud;
     session *s = d->s;
     json_t *error = json_object_get(resp, "error");
     json_t *out;
@@ -50,6 +56,51 @@ static void on_done(void *ud, json_t *resp)
     send_to(s, MF_MSG_RESPONSE, d->tcorr, out);
     DL_DELETE(s->reqs, d);
     downreq_free(d);
+}
+
+static void on_done(void *ud, json_t *resp)
+{
+    downreq *d = ud;
+    if (d->corr) {
+        HASH_DEL(by_corr, d);   /* the call is over; a resend gets a new one */
+        d->corr = 0;
+    }
+    d->call = NULL;
+    if (mrtr_hold(d, resp))
+        return;
+    json_t *result = json_object_get(resp, "result");
+    const char *type = json_string_value(json_object_get(result, "resultType"));
+    if (type && strcmp(type, "input_required") == 0 && !d->modern && mrtr_on_result(d, result))
+        return;
+    downreq_answer(d, resp);
+}
+
+static void start_call(downreq *d, const char *method, json_t *params, json_t *caps)
+{
+    json_t *req = json_pack("{s:s,s:O,s:o}", "method", method, "params", params, "clientCapabilities",
+                            caps ? json_incref(caps) : json_object());
+    d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s->id, req,
+                            (uint64_t)d->provider->conf->timeout_ms, on_done, d);
+    if (d->call) {
+        d->corr = mf_call_corr(d->call);
+        HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
+    }
+}
+
+/* Send d's call again, with params (taken over): input gathered from the client. */
+void resend(downreq *d, json_t *params)
+{
+    const char *method = mf_rpc_method(d->msg);
+    json_t *meta = json_object_get(params, "_meta");
+    if (json_object_get(meta, "progressToken"))   /* the new call's own token */
+        json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
+    start_call(d, method ? method : "tools/call", params, d->s->client_caps);
+    json_decref(params);
+    if (!d->call) {
+        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_OVERLOADED, "out of memory"));
+        downreq_answer(d, err);
+        json_decref(err);
+    }
 }
 
 void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
@@ -87,19 +138,16 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
     if (r->modern && d->log_level < 0)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
     /* the provider may speak for this client upstream: it gets the client's capabilities */
-    json_t *req = json_pack("{s:s,s:o,s:o}", "method", method, "params", params, "clientCapabilities",
-                            r->caps ? json_incref(r->caps) : json_object());
+    d->upparams = params;
+    d->caps = r->caps ? json_incref(r->caps) : json_object();
+    d->msg = json_pack("{s:s}", "method", method);
     DL_APPEND(r->s->reqs, d);
-    d->call = mf_call_start(mf_instance_ep(p->inst), r->s->id, req, (uint64_t)p->conf->timeout_ms,
-                            on_done, d);
+    start_call(d, method, params, r->caps);
     if (!d->call) {
         DL_DELETE(r->s->reqs, d);
         downreq_free(d);
         reply_error(r, MF_RPC_OVERLOADED, NULL, false, "out of memory");
-        return;
     }
-    d->corr = mf_call_corr(d->call);
-    HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
 }
 
 void session_cancel_all(session *s)
@@ -108,6 +156,7 @@ void session_cancel_all(session *s)
     DL_FOREACH_SAFE(s->reqs, d, tmp) {
         if (d->call)
             mf_call_cancel(d->call, "the client went away");
+        mrtr_forget(d);
         DL_DELETE(s->reqs, d);
         downreq_free(d);
     }

@@ -221,7 +221,7 @@ static void on_updated(mf_provider *p, json_t *note)
 
 /* --- requests for clients --------------------------------------------------------------- */
 
-static void answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
+void answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
 {
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, provider, json);
     if (m) {
@@ -235,9 +235,14 @@ static void refuse_ask(mf_ep provider, uint64_t pcorr, int code, const char *why
     answer_provider(provider, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
 }
 
-static void relay_closed(uv_handle_t *h) { free(h->data); }
+static void relay_closed(uv_handle_t *h)
+{
+    relay *x = h->data;
+    free(x->key);
+    free(x);
+}
 
-static void relay_drop(relay *x)
+void relay_drop(relay *x)
 {
     DL_DELETE(x->s->relays, x);
     uv_close((uv_handle_t *)&x->timer, relay_closed);
@@ -246,8 +251,28 @@ static void relay_drop(relay *x)
 static void on_relay_timeout(uv_timer_t *t)
 {
     relay *x = t->data;
-    refuse_ask(x->provider_ep, x->pcorr, MF_RPC_TIMEOUT, "the client did not answer in time");
+    if (x->collector) {
+        json_t *e = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_TIMEOUT, "the client did not answer in time"));
+        mrtr_collected(x, e);
+        json_decref(e);
+    } else {
+        refuse_ask(x->provider_ep, x->pcorr, MF_RPC_TIMEOUT, "the client did not answer in time");
+    }
     relay_drop(x);
+}
+
+relay *relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
+{
+    relay *x = calloc(1, sizeof *x);
+    x->s = s;
+    x->id = s->next_relay++;
+    x->provider_ep = provider_ep;
+    x->pcorr = pcorr;
+    uv_timer_init(mf_loop(), &x->timer);
+    x->timer.data = x;
+    uv_timer_start(&x->timer, on_relay_timeout, (uint64_t)mf_session_conf->request_timeout_ms, 0);
+    DL_APPEND(s->relays, x);
+    return x;
 }
 
 /* The client an upstream's request is for, or NULL with why. */
@@ -279,6 +304,8 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
         return one;
     }
     *dout = NULL;
+    if (!busy && (*dout = mrtr_only_suspended(p)))
+        return NULL;   /* a 2026-07-28 call waiting for its client: it is the one */
     if (busy > 1) {
         *why = "several clients have calls under way on this server: the gateway cannot tell which "
                "one this request is for";
@@ -300,7 +327,7 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
     return NULL;
 }
 
-static const char *capability_for(const char *method)
+const char *capability_for(const char *method)
 {
     if (strcmp(method, "sampling/createMessage") == 0)
         return "sampling";
@@ -325,15 +352,15 @@ static void on_ask(mf_provider *p, mf_msg *m)
     downreq *d = NULL;
     const char *reason = NULL;
     session *s = attribute(p, m->related, &d, &reason);
+    if (d && (d->modern || !s)) {
+        /* 2026-07-28 takes no requests from servers: the call answers input-required */
+        mrtr_ask_modern(d, from, m->corr, m->json);
+        return;
+    }
     if (!s) {
         mf_warn("relay", "upstream request refused", "provider=%s method=%s reason=\"%s\"", p->conf->name,
                 method, reason);
         refuse_ask(from, m->corr, MF_RPC_REFUSED, reason);
-        return;
-    }
-    if (d && d->modern) {
-        refuse_ask(from, m->corr, MF_RPC_REFUSED,
-                   "the client speaks revision 2026-07-28, which takes no requests from servers");
         return;
     }
     if (!json_object_get(s->client_caps, cap)) {
@@ -341,15 +368,7 @@ static void on_ask(mf_provider *p, mf_msg *m)
         refuse_ask(from, m->corr, MF_RPC_METHOD_NOT_FOUND, why);
         return;
     }
-    relay *x = calloc(1, sizeof *x);
-    x->s = s;
-    x->id = s->next_relay++;
-    x->provider_ep = from;
-    x->pcorr = m->corr;
-    uv_timer_init(mf_loop(), &x->timer);
-    x->timer.data = x;
-    uv_timer_start(&x->timer, on_relay_timeout, (uint64_t)mf_session_conf->request_timeout_ms, 0);
-    DL_APPEND(s->relays, x);
+    relay *x = relay_new(s, from, m->corr);
     json_t *out = json_copy(m->json);
     json_object_set_new(out, "jsonrpc", json_string("2.0"));
     json_object_set_new(out, "id", json_integer((json_int_t)x->id));
@@ -366,6 +385,11 @@ void relay_response(session *s, json_t *msg)
     }
     if (!x) {
         mf_debug("relay", "answer for no request", "session=%llu", (unsigned long long)s->id);
+        return;
+    }
+    if (x->collector) {
+        mrtr_collected(x, msg);
+        relay_drop(x);
         return;
     }
     json_t *error = json_object_get(msg, "error");
@@ -424,7 +448,9 @@ void relay_session_closed(session *s)
 {
     relay *x, *tmp;
     DL_FOREACH_SAFE(s->relays, x, tmp) {
-        refuse_ask(x->provider_ep, x->pcorr, MF_RPC_UNAVAILABLE, "the client went away");
+        /* input collected for a call goes with the call, which the session cancels */
+        if (!x->collector)
+            refuse_ask(x->provider_ep, x->pcorr, MF_RPC_UNAVAILABLE, "the client went away");
         relay_drop(x);
     }
     sub *y, *t2;

@@ -295,6 +295,8 @@ static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const
 
 static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params, const char *what)
 {
+    if (r->modern && mrtr_resume(r, params))
+        return;
     const mf_entry *e = named(r, k, method, json_string_value(json_object_get(params, "name")), what);
     if (!e)
         return;
@@ -312,6 +314,8 @@ static void resource_not_found(const rctx *r, const char *uri)
 
 static void on_read(const rctx *r, const char *method, json_t *params)
 {
+    if (r->modern && mrtr_resume(r, params))
+        return;
     const char *uri = json_string_value(json_object_get(params, "uri"));
     if (!uri) {
         reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
@@ -437,9 +441,11 @@ static void on_cancelled(session *s, json_t *params)
     json_t *rid = json_object_get(params, "requestId");
     downreq *d;
     DL_FOREACH(s->reqs, d) {
-        if (d->call && json_equal(d->id, rid)) {
+        if (json_equal(d->id, rid)) {
             const char *reason = json_string_value(json_object_get(params, "reason"));
-            mf_call_cancel(d->call, reason ? reason : "cancelled by the client");
+            if (d->call)
+                mf_call_cancel(d->call, reason ? reason : "cancelled by the client");
+            mrtr_forget(d);
             DL_DELETE(s->reqs, d);
             downreq_free(d);
             return;
@@ -530,8 +536,8 @@ uint64_t mf_session_open(mf_instance *transport, const char *peer)
 
 static void session_free(session *s)
 {
-    session_cancel_all(s);
     relay_session_closed(s);
+    session_cancel_all(s);
     downreq *d, *tmp;
     DL_FOREACH_SAFE(parked, d, tmp) {
         if (d->s == s) {
@@ -586,6 +592,7 @@ int mf_session_init(const mf_config *cfg)
 
 void mf_session_shutdown(void)
 {
+    mrtr_shutdown();
     session *s, *tmp;
     HASH_ITER(hh, sessions, s, tmp) {
         session_free(s);

@@ -25,6 +25,15 @@ typedef struct downreq {
     mf_provider *provider;
     mf_call *call;
     uint64_t corr;            /* the call's, while it is under way */
+    json_t *upparams;         /* what went upstream, to send again with input (mrtr.c) */
+    json_t *caps;             /* the client's capabilities for this request */
+    /* input-required exchanges (mrtr.c) */
+    json_t *asks;             /* key -> [provider ep, corr] of upstream requests waiting */
+    json_t *inputs;           /* key -> the client's answers, collected for the upstream */
+    json_t *upstate;          /* the upstream's requestState, echoed */
+    unsigned rounds;
+    json_t *stashed;          /* the answer that came while nobody waited for it */
+    struct suspended *susp;   /* while waiting for the client to come back */
     struct downreq *prev, *next;
     UT_hash_handle hh;        /* by corr */
 } downreq;
@@ -35,6 +44,8 @@ typedef struct relay {
     uint64_t id;              /* the id the client sees */
     mf_ep provider_ep;        /* who asked */
     uint64_t pcorr;           /* the provider's correlation for the answer */
+    downreq *collector;       /* or: the call whose input this is (mrtr.c) */
+    char *key;                /* its key in the input-required result */
     uv_timer_t timer;
     struct relay *prev, *next;
 } relay;
@@ -100,7 +111,35 @@ int log_level_parse(const char *name);
 void subscribe(const rctx *r, json_t *params, bool on);
 void set_log_level(const rctx *r, json_t *params);
 
+/* mrtr.c: input-required exchanges, the requests a server makes in 2026-07-28 */
+/* An upstream asks a 2026-07-28 client something while serving d: answer d with an
+ * input-required result and keep the call going until the client comes back. */
+void mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request);
+/* A 2026-07-28 request that comes back with input for a call of ours: true if handled. */
+bool mrtr_resume(const rctx *r, json_t *params);
+/* An upstream's input-required result for d, a client of the session era: ask the client
+ * and send the call again with its answers. True if handled. */
+bool mrtr_on_result(downreq *d, json_t *result);
+/* d's call answered while d waits for its client to come back: keep it. True if so. */
+bool mrtr_hold(downreq *d, json_t *resp);
+/* The client answered a relay that collects input for a call. */
+void mrtr_collected(relay *x, json_t *msg);
+/* The suspended call made with this provider, if exactly one (for attribution). */
+downreq *mrtr_only_suspended(const mf_provider *p);
+/* Forget what d collects from its client (d is going away). */
+void mrtr_forget(downreq *d);
+void mrtr_shutdown(void);
+relay *relay_new(session *s, mf_ep provider_ep, uint64_t pcorr);
+void relay_drop(relay *x);
+void answer_provider(mf_ep provider, uint64_t pcorr, json_t *json);
+const char *capability_for(const char *method);
+void resend(downreq *d, json_t *params);
+void downreq_answer(downreq *d, json_t *resp);
+
 /* cursor.c */
+/* requestState tokens for input-required exchanges the gateway holds */
+char *state_mint(uint64_t id);
+bool state_check(const char *state);
 char *cursor_mint(mf_kind k, uint64_t generation, size_t offset);
 /* 0 and *offset, or -1 with why set */
 int cursor_check(const char *cursor, mf_kind k, uint64_t generation, size_t *offset, const char **why);

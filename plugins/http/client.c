@@ -259,8 +259,9 @@ static int post(hprov *p, xchg *x, const json_t *msg, struct curl_slist *extra, 
     return x->req ? 0 : -1;
 }
 
-/* The envelope and headers of revision 2026-07-28 for a request of ours. */
-static json_t *modern_request(json_t *req, struct curl_slist **extra)
+/* The envelope and headers of revision 2026-07-28 for a request of ours, on behalf of a
+ * client with caps (NULL: none). */
+static json_t *modern_request(json_t *req, struct curl_slist **extra, json_t *caps)
 {
     json_t *params = json_object_get(req, "params");
     if (!json_is_object(params)) {
@@ -270,7 +271,8 @@ static json_t *modern_request(json_t *req, struct curl_slist **extra)
     json_t *meta = json_object_get(params, "_meta");
     meta = json_is_object(meta) ? json_copy(meta) : json_object();
     json_object_set_new(meta, MF_META_PROTOCOL_VERSION, json_string(MF_PROTOCOL_MODERN));
-    json_object_set_new(meta, MF_META_CLIENT_CAPABILITIES, json_object());
+    json_object_set_new(meta, MF_META_CLIENT_CAPABILITIES,
+                        json_is_object(caps) ? json_deep_copy(caps) : json_object());
     json_object_set_new(meta, MF_META_CLIENT_INFO,
                         json_pack("{s:s,s:s}", "name", "mcpfed", "version", mf_version()));
     json_object_set_new(params, "_meta", meta);
@@ -312,8 +314,8 @@ static void send_call(hprov *p, mf_msg *m, bool retried)
     if (params)
         json_object_set_new(req, "params", json_deep_copy(params));
     struct curl_slist *extra = NULL;
-    if (p->era == ERA_MODERN)
-        modern_request(req, &extra);
+    if (p->era == ERA_MODERN)   /* the upstream may ask what this client can answer */
+        modern_request(req, &extra, json_object_get(m->json, "clientCapabilities"));
     int rc = post(p, x, req, extra, call_timeout(m));
     curl_slist_free_all(extra);
     json_decref(req);
@@ -571,7 +573,7 @@ static void connect_upstream(hprov *p)
     json_t *req = json_pack("{s:s,s:s,s:s,s:{}}", "jsonrpc", "2.0", "id", "mcpfed-discover",
                             "method", "server/discover", "params");
     struct curl_slist *extra = NULL;
-    modern_request(req, &extra);
+    modern_request(req, &extra, NULL);
     xchg *x = xchg_new(p, X_DISCOVER);
     if (post(p, x, req, extra, p->init_timeout_ms)) {
         xchg_free(x);

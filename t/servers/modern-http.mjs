@@ -3,9 +3,10 @@
 // sessions). node:http is bridged to the handler's web-standard fetch(Request) by hand.
 // Env: PORT (default 0: the system chooses). Prints "modern-http listening port=N" on stderr,
 // then a line per request with the MCP and Authorization headers it carried.
-// Tools: echo {text} → "modern(<era>): <text>", pid → the process id.
+// Tools: echo {text} → "modern(<era>): <text>", pid → the process id, ask_name → asks the
+// client for a name with an input-required elicitation, then answers "hello <name>".
 import http from "node:http";
-import { createMcpHandler, McpServer } from "@modelcontextprotocol/server";
+import { acceptedContent, createMcpHandler, inputRequired, McpServer } from "@modelcontextprotocol/server";
 import * as z from "zod/v4";
 
 const handler = createMcpHandler(({ era } = {}) => {
@@ -14,6 +15,18 @@ const handler = createMcpHandler(({ era } = {}) => {
 		async ({ text }) => ({ content: [{ type: "text", text: `modern(${era}): ${text}` }] }));
 	server.registerTool("pid", { description: "The server's process id", inputSchema: z.object({}) },
 		async () => ({ content: [{ type: "text", text: String(process.pid) }] }));
+	server.registerTool("ask_name", { description: "Ask the client for a name", inputSchema: z.object({}) },
+		async (_args, ctx) => {
+			const nameSchema = z.object({ name: z.string() });
+			const answer = acceptedContent(ctx.mcpReq.inputResponses, "who");
+			if (!answer?.name) {
+				return inputRequired({
+					inputRequests: { who: inputRequired.elicit({ message: "Your name?", requestedSchema: nameSchema }) },
+					requestState: "asked-once",
+				});
+			}
+			return { content: [{ type: "text", text: `hello ${answer.name} (state ${ctx.mcpReq.requestState?.() ?? "-"})` }] };
+		});
 	return server;
 });
 
