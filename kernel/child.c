@@ -1,34 +1,30 @@
-/* Child processes and their supervision.
+/* Child processes: spawning, pipes, stopping, reaping. Their supervisor (supervisor.c)
+ * decides when they start again.
  *
  * Each spawn is a `proc`: the process handle and its three pipes, freed when all four
- * handles have closed. The `mf_child` outlives its procs and carries the restart policy:
- * restart type, backoff per consecutive failure, intensity within a period, cool-down
- * after giving up.
+ * handles have closed. The child leads a process group of its own (setsid), so stopping
+ * it signals the whole group and leaves no descendant behind; when the leader exits, what
+ * is left of its group is killed, and the exit is reported only once stdout is drained (or
+ * a short bound passed), so a response written just before exiting is still delivered. A
+ * child that closes its stdout but keeps running can answer nothing: it is killed.
  *
- * The child leads a process group of its own (setsid), so stopping it signals the whole
- * group and leaves no descendant behind. When the leader exits, what is left of its group
- * is killed, and the exit is reported only once stdout is drained (or a short bound
- * passed), so a response written just before exiting is still delivered. */
+ * mcpfed is a child subreaper: descendants whose parents died are reparented to it, and
+ * reaped here when they exit, so no zombie outlives its family. */
 #include "build-config.h"
-#include "kernel.h"
+#include "supervisor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #define DRAIN_AFTER_EXIT_MS 500
 #define STABLE_AFTER_MS 10000   /* a run this long resets the backoff */
 #define EOF_GRACE_MS 300        /* time to exit on end of input before SIGTERM */
-
-typedef enum child_state {
-    CH_RUNNING,     /* a proc is alive */
-    CH_EXITING,     /* the proc exited; draining its output */
-    CH_WAITING,     /* waiting for the backoff delay before a restart */
-    CH_FAILED,      /* given up; waiting for the cool-down */
-    CH_DONE,        /* temporary/transient child that will not restart */
-    CH_STOPPING,    /* mf_child_stop: waiting for the proc to go */
-} child_state;
 
 typedef struct proc {
     uv_process_t process;
@@ -54,22 +50,117 @@ struct mf_child {
     char **argv, **env, *name, *cwd;
     mf_child_ops ops;
     void *ud;
+    mf_sup *sup;
     child_state state;
     proc *p;
-    uv_timer_t timer;        /* backoff, cool-down, or kill after SIGTERM */
+    uv_timer_t timer;        /* the start delay, or the steps of a stop */
     uv_timer_t drain_timer;  /* bounds draining output after exit */
     int timers_open;
-    unsigned restarts;       /* total, for status */
+    unsigned restarts, starts;
     unsigned consecutive;    /* failures in a row, for the backoff */
-    uint64_t *history;       /* restart times in the current period (ring of intensity) */
-    unsigned hist_len, hist_pos;
-    size_t queued;
-    bool stop_requested;
+    bool terminating;        /* its supervisor is stopping it */
     bool term_sent;
+    bool releasing;
+    size_t queued;
+    char last_exit[600];
 };
 
-static void child_spawn(mf_child *c);
-static void child_maybe_free(mf_child *c);
+/* pids spawned whose exit libuv has not reported: not ours to reap */
+static int *live;
+static size_t nlive, caplive;
+static uv_signal_t sigchld;
+static bool reaper_on;
+
+static void live_add(int pid)
+{
+    if (nlive == caplive) {
+        size_t cap = caplive ? caplive * 2 : 32;
+        int *l = realloc(live, cap * sizeof *l);
+        if (!l)
+            return;
+        live = l;
+        caplive = cap;
+    }
+    live[nlive++] = pid;
+}
+
+static void live_del(int pid)
+{
+    for (size_t i = 0; i < nlive; i++)
+        if (live[i] == pid) {
+            live[i] = live[--nlive];
+            return;
+        }
+}
+
+static bool is_live(int pid)
+{
+    for (size_t i = 0; i < nlive; i++)
+        if (live[i] == pid)
+            return true;
+    return false;
+}
+
+/* Reap exited descendants that came to us as orphans; with kill_all, end the living ones
+ * too (at shutdown). */
+static void reap_strays(bool kill_all)
+{
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks)
+        return;
+    struct dirent *t;
+    while ((t = readdir(tasks))) {
+        if (t->d_name[0] == '.')
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/children", t->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        int pid;
+        while (fscanf(f, "%d", &pid) == 1) {
+            if (is_live(pid))
+                continue;
+            if (kill_all)
+                kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, WNOHANG | __WALL) < 0 && errno == EINTR)
+                ;
+        }
+        fclose(f);
+    }
+    closedir(tasks);
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+    MF_UNUSED(h);
+    MF_UNUSED(sig);
+    reap_strays(false);
+}
+
+static void reaper_start(void)
+{
+    if (reaper_on)
+        return;
+    reaper_on = true;
+    /* orphans of our children become ours to reap, whatever init does */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    uv_signal_init(mf_loop(), &sigchld);
+    uv_signal_start(&sigchld, on_sigchld, SIGCHLD);
+    uv_unref((uv_handle_t *)&sigchld);
+}
+
+void mf_child_reaper_stop(void)
+{
+    if (!reaper_on)
+        return;
+    reap_strays(true);
+    uv_close((uv_handle_t *)&sigchld, NULL);
+    reaper_on = false;
+    free(live);
+    live = NULL;
+    nlive = caplive = 0;
+}
 
 static char **dup_list(const char *const *l)
 {
@@ -115,18 +206,15 @@ static char **merged_env(char **extra)
     return out;
 }
 
+/* --- procs ----------------------------------------------------------------------------- */
+
 static void proc_handle_closed(uv_handle_t *h)
 {
     proc *p = h->data;
     if (--p->open_handles > 0)
         return;
-    mf_child *c = p->owner;
     mf_lines_free(&p->errlines);
     free(p);
-    if (c && c->p == p) {
-        c->p = NULL;
-        child_maybe_free(c);
-    }
 }
 
 static void close_handle(uv_handle_t *h)
@@ -149,71 +237,6 @@ static void kill_group(proc *p, int sig)
         kill(-p->process.pid, sig);
 }
 
-static uint64_t backoff_delay(mf_child *c)
-{
-    uint64_t d = c->spec.backoff_min_ms;
-    for (unsigned i = 1; i < c->consecutive && d < c->spec.backoff_max_ms; i++)
-        d *= 2;
-    return d < c->spec.backoff_max_ms ? d : c->spec.backoff_max_ms;
-}
-
-static void on_timer(uv_timer_t *t);
-
-/* Count a restart; false when the intensity is exceeded within the period. */
-static bool intensity_allows(mf_child *c)
-{
-    uint64_t now = mf_now();
-    unsigned kept = 0;
-    /* keep only the restarts still inside the period */
-    uint64_t *h = c->history;
-    for (unsigned i = 0; i < c->hist_len; i++)
-        if (now - h[i] < c->spec.period_ms)
-            h[kept++] = h[i];
-    c->hist_len = kept;
-    if (c->hist_len >= c->spec.intensity)
-        return false;
-    h[c->hist_len++] = now;
-    return true;
-}
-
-static void give_up(mf_child *c, const char *reason)
-{
-    c->state = CH_FAILED;
-    c->hist_len = 0;
-    mf_warn("supervisor", "child failed; cooling down", "child=%s reason=\"%s\" cooldown_ms=%u",
-            c->name, mf_log_esc(reason, (size_t)-1), c->spec.cooldown_ms);
-    uv_timer_start(&c->timer, on_timer, c->spec.cooldown_ms, 0);
-    if (c->ops.failed)
-        c->ops.failed(c, reason, c->ud);
-}
-
-/* After a proc is gone (or could not spawn): decide what comes next. */
-static void after_exit(mf_child *c, bool abnormal, const char *reason)
-{
-    if (c->stop_requested)
-        return;
-    if (c->spec.restart == MF_RESTART_TEMPORARY ||
-        (c->spec.restart == MF_RESTART_TRANSIENT && !abnormal)) {
-        c->state = CH_DONE;
-        if (c->ops.failed)
-            c->ops.failed(c, abnormal ? reason : "exited normally; not restarted", c->ud);
-        return;
-    }
-    if (!intensity_allows(c)) {
-        char why[600];
-        snprintf(why, sizeof why, "more than %u restarts in %u ms; last: %s", c->spec.intensity,
-                 c->spec.period_ms, reason);
-        give_up(c, why);
-        return;
-    }
-    c->consecutive++;
-    uint64_t delay = backoff_delay(c);
-    c->state = CH_WAITING;
-    mf_info("supervisor", "restarting child", "child=%s in_ms=%llu reason=\"%s\"", c->name,
-            (unsigned long long)delay, reason);
-    uv_timer_start(&c->timer, on_timer, delay, 0);
-}
-
 /* The exit is final once output is drained. */
 static void finish_exit(mf_child *c)
 {
@@ -221,24 +244,28 @@ static void finish_exit(mf_child *c)
     if (!p || c->state != CH_EXITING)
         return;
     uv_timer_stop(&c->drain_timer);
-    c->state = CH_WAITING;
+    uv_timer_stop(&c->timer);
+    c->p = NULL;
+    p->owner = NULL;
+    c->state = CH_IDLE;
     int64_t status = p->exit_status;
     int sig = p->term_signal;
-    proc_close(p);
     if (mf_now() - p->started_at >= STABLE_AFTER_MS)
         c->consecutive = 0;
+    proc_close(p);
+    mf_supervision_note_spawn(-1);
+    if (sig)
+        snprintf(c->last_exit, sizeof c->last_exit, "killed by signal %d", sig);
+    else
+        snprintf(c->last_exit, sizeof c->last_exit, "exited with status %lld", (long long)status);
     if (c->ops.exited)
         c->ops.exited(c, status, sig, c->ud);
-    if (c->stop_requested) {
-        c->state = CH_STOPPING;
+    if (c->terminating) {
+        c->terminating = false;
+        sup_on_stopped(c->sup, c);
         return;
     }
-    char reason[128];
-    if (sig)
-        snprintf(reason, sizeof reason, "killed by signal %d", sig);
-    else
-        snprintf(reason, sizeof reason, "exited with status %lld", (long long)status);
-    after_exit(c, sig != 0 || status != 0, reason);
+    sup_on_exit(c->sup, c, sig != 0 || status != 0, c->last_exit);
 }
 
 static void maybe_finish_exit(proc *p)
@@ -248,11 +275,7 @@ static void maybe_finish_exit(proc *p)
         finish_exit(c);
 }
 
-static void on_drain_timeout(uv_timer_t *t)
-{
-    mf_child *c = t->data;
-    finish_exit(c);
-}
+static void on_drain_timeout(uv_timer_t *t) { finish_exit(t->data); }
 
 static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
 {
@@ -260,6 +283,7 @@ static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
     p->exited = true;
     p->exit_status = status;
     p->term_signal = sig;
+    live_del(h->pid);
     /* descendants must not outlive the leader; they also hold our pipes open */
     kill_group(p, SIGKILL);
     if (p->in_open) {
@@ -297,6 +321,12 @@ static void on_stdout(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n < 0) {
         uv_read_stop(s);
         p->out_eof = true;
+        if (!p->exited && c && c->p == p && c->state == CH_RUNNING) {
+            /* it can no longer answer anything: a child like that is no use alive */
+            mf_warn("supervisor", "child closed its stdout; killing it", "child=%s pid=%d", c->name,
+                    p->process.pid);
+            kill_group(p, SIGKILL);
+        }
         maybe_finish_exit(p);
     }
 }
@@ -329,12 +359,17 @@ static void on_stderr(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
-static void child_spawn(mf_child *c)
+/* Spawn now. Returns NULL on success, else why not. */
+static const char *spawn(mf_child *c, char *why, size_t cap)
 {
+    if (!mf_supervision_room(NULL)) {
+        snprintf(why, cap, "cannot start %s: the limit of max_processes is reached", c->argv[0]);
+        return why;
+    }
     proc *p = calloc(1, sizeof *p);
     if (!p) {
-        after_exit(c, true, "out of memory");
-        return;
+        snprintf(why, cap, "out of memory");
+        return why;
     }
     p->owner = c;
     mf_lines_init(&p->errlines, 8192);
@@ -343,8 +378,7 @@ static void child_spawn(mf_child *c)
     uv_pipe_init(loop, &p->out, 0);
     uv_pipe_init(loop, &p->err, 0);
     p->in.data = p->out.data = p->err.data = p->process.data = p;
-    p->open_handles = 3;
-
+    p->open_handles = 4;   /* the process handle too, even when the spawn fails */
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&p->in},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
@@ -363,66 +397,115 @@ static void child_spawn(mf_child *c)
     };
     int rc = uv_spawn(loop, &p->process, &opt);
     free(env);
-    c->p = p;
     if (rc != 0) {
-        /* the process handle is initialised even on failure and must be closed too */
-        p->open_handles++;
-        p->exited = p->out_eof = p->err_eof = true;
+        p->owner = NULL;
         proc_close(p);
-        char reason[512];
-        snprintf(reason, sizeof reason, "cannot start %s: %s", c->argv[0], uv_strerror(rc));
-        mf_warn("supervisor", "spawn failed", "child=%s reason=\"%s\"", c->name, reason);
-        c->state = CH_WAITING;
-        after_exit(c, true, reason);
-        return;
+        snprintf(why, cap, "cannot start %s: %s", c->argv[0], uv_strerror(rc));
+        return why;
     }
-    p->open_handles++;
+    live_add(p->process.pid);
+    mf_supervision_note_spawn(1);
     p->in_open = true;
     p->started_at = mf_now();
+    c->p = p;
     c->state = CH_RUNNING;
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, on_stdout);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, on_stderr);
-    mf_info("supervisor", "child started", "child=%s pid=%d", c->name, p->process.pid);
+    return NULL;
+}
+
+/* --- what the supervisor asks ----------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+void child_start_after(mf_child *c, uint64_t delay_ms)
+{
+    c->state = CH_PENDING;
+    c->terminating = false;
+    if (c->starts)
+        mf_info("supervisor", "restarting child", "child=%s in_ms=%llu reason=\"%s\"", c->name,
+                (unsigned long long)delay_ms, mf_log_esc(c->last_exit, (size_t)-1));
+    uv_timer_start(&c->timer, on_timer, delay_ms, 0);
+}
+
+static void start_now(mf_child *c)
+{
+    char why[512];
+    const char *failed = spawn(c, why, sizeof why);
+    if (c->starts++)
+        c->restarts++;
+    if (failed) {
+        c->state = CH_IDLE;
+        snprintf(c->last_exit, sizeof c->last_exit, "%s", failed);
+        mf_warn("supervisor", "spawn failed", "child=%s reason=\"%s\"", c->name, mf_log_esc(failed, (size_t)-1));
+        sup_on_started(c->sup, c);
+        sup_on_exit(c->sup, c, true, c->last_exit);
+        return;
+    }
+    mf_info("supervisor", "child started", "child=%s pid=%d", c->name, c->p->process.pid);
     if (c->ops.started)
         c->ops.started(c, c->ud);
+    sup_on_started(c->sup, c);
+}
+
+void child_terminate(mf_child *c)
+{
+    if (c->state == CH_IDLE || c->state == CH_PENDING) {
+        uv_timer_stop(&c->timer);
+        c->state = CH_IDLE;
+        sup_on_stopped(c->sup, c);
+        return;
+    }
+    c->terminating = true;
+    if (c->state == CH_EXITING)
+        return;   /* on its way out already: finish_exit tells the supervisor */
+    proc *p = c->p;
+    c->state = CH_STOPPING;
+    /* polite first, as MCP's stdio transport asks: end of input, a moment to exit on its
+     * own, then SIGTERM, and SIGKILL when shutdown_ms runs out */
+    if (p->in_open) {
+        p->in_open = false;
+        close_handle((uv_handle_t *)&p->in);
+    }
+    c->term_sent = false;
+    uv_timer_start(&c->timer, on_timer,
+                   c->spec.shutdown_ms < 2 * EOF_GRACE_MS ? c->spec.shutdown_ms / 2 : EOF_GRACE_MS, 0);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     mf_child *c = t->data;
-    switch (c->state) {
-    case CH_WAITING:
-        if (c->p) {
-            /* the previous proc is still closing: try again shortly */
-            uv_timer_start(&c->timer, on_timer, 10, 0);
-            return;
-        }
-        c->restarts++;
-        child_spawn(c);
-        break;
-    case CH_FAILED:
-        c->consecutive = 0;
-        c->state = CH_WAITING;
-        child_spawn(c);
-        break;
-    case CH_STOPPING:
-        if (c->p && !c->p->exited && !c->term_sent) {
-            /* it did not leave when its input ended */
-            c->term_sent = true;
-            kill_group(c->p, SIGTERM);
-            uv_timer_start(&c->timer, on_timer, c->spec.shutdown_ms, 0);
-            break;
-        }
-        /* SIGTERM was not enough */
-        if (c->p && !c->p->exited) {
-            mf_warn("supervisor", "child ignored SIGTERM; killing its group", "child=%s pid=%d",
-                    c->name, c->p->process.pid);
-            kill_group(c->p, SIGKILL);
-        }
-        break;
-    default:
-        break;
+    if (c->state == CH_PENDING) {
+        start_now(c);
+        return;
     }
+    if (c->state != CH_STOPPING || !c->p || c->p->exited)
+        return;
+    if (!c->term_sent) {
+        /* it did not leave when its input ended */
+        c->term_sent = true;
+        kill_group(c->p, SIGTERM);
+        uv_timer_start(&c->timer, on_timer, c->spec.shutdown_ms, 0);
+        return;
+    }
+    mf_warn("supervisor", "child ignored SIGTERM; killing its group", "child=%s pid=%d", c->name,
+            c->p->process.pid);
+    kill_group(c->p, SIGKILL);
+}
+
+uint64_t child_backoff(mf_child *c)
+{
+    c->consecutive++;
+    uint64_t d = c->spec.backoff_min_ms;
+    for (unsigned i = 1; i < c->consecutive && d < c->spec.backoff_max_ms; i++)
+        d *= 2;
+    return d < c->spec.backoff_max_ms ? d : c->spec.backoff_max_ms;
+}
+
+void child_failed(mf_child *c, const char *reason)
+{
+    if (c->ops.failed)
+        c->ops.failed(c, reason, c->ud);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -433,28 +516,37 @@ static void timer_closed(uv_handle_t *h)
         free_list(c->env);
         free(c->name);
         free(c->cwd);
-        free(c->history);
         free(c);
     }
 }
 
-/* Once stopping and the last proc is gone: report and free. */
-static void child_maybe_free(mf_child *c)
+void child_release(mf_child *c)
 {
-    if (!c->stop_requested || c->p)
+    if (c->releasing)
         return;
-    if (c->state == CH_STOPPING || c->state == CH_WAITING || c->state == CH_FAILED ||
-        c->state == CH_DONE) {
-        c->state = CH_DONE;
-        c->stop_requested = false;   /* report once */
-        mf_child_ops ops = c->ops;
-        void *ud = c->ud;
-        uv_close((uv_handle_t *)&c->timer, timer_closed);
-        uv_close((uv_handle_t *)&c->drain_timer, timer_closed);
-        if (ops.stopped)
-            ops.stopped(c, ud);
-    }
+    c->releasing = true;
+    mf_child_ops ops = c->ops;
+    void *ud = c->ud;
+    uv_close((uv_handle_t *)&c->timer, timer_closed);
+    uv_close((uv_handle_t *)&c->drain_timer, timer_closed);
+    if (ops.stopped)
+        ops.stopped(c, ud);
 }
+
+child_state child_state_of(const mf_child *c) { return c->state; }
+const char *child_name(const mf_child *c) { return c->name; }
+mf_restart child_restart_type(const mf_child *c) { return c->spec.restart; }
+
+json_t *child_status(const mf_child *c)
+{
+    static const char *const states[] = {"stopped", "starting", "running", "exiting", "stopping"};
+    static const char *const types[] = {"permanent", "transient", "temporary"};
+    return json_pack("{s:s,s:i,s:s,s:s,s:i,s:s}", "name", c->name, "pid", mf_child_pid(c), "state",
+                     c->state == CH_PENDING && c->starts ? "restarting" : states[c->state], "restart",
+                     types[c->spec.restart], "restarts", (int)c->restarts, "last_exit", c->last_exit);
+}
+
+/* --- the plugin's API ------------------------------------------------------------------- */
 
 mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, void *ud,
                          mf_error *err)
@@ -463,6 +555,7 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
         mf_error_set(err, -1, "a child needs a command");
         return NULL;
     }
+    reaper_start();
     mf_child *c = calloc(1, sizeof *c);
     if (!c) {
         mf_error_set(err, -1, "out of memory");
@@ -475,12 +568,6 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
         c->spec.backoff_min_ms = 100;
     if (!c->spec.backoff_max_ms)
         c->spec.backoff_max_ms = 30000;
-    if (!c->spec.intensity)
-        c->spec.intensity = 10;
-    if (!c->spec.period_ms)
-        c->spec.period_ms = 60000;
-    if (!c->spec.cooldown_ms)
-        c->spec.cooldown_ms = 60000;
     c->argv = dup_list(spec->argv);
     c->env = dup_list(spec->env);
     c->name = strdup(spec->name ? spec->name : spec->argv[0]);
@@ -488,17 +575,24 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
     c->spec.argv = NULL;
     c->spec.env = NULL;
     c->spec.name = c->spec.cwd = NULL;
-    c->history = calloc(c->spec.intensity, sizeof *c->history);
     c->ops = *ops;
     c->ud = ud;
     uv_timer_init(mf_loop(), &c->timer);
     uv_timer_init(mf_loop(), &c->drain_timer);
     c->timer.data = c->drain_timer.data = c;
     c->timers_open = 2;
-    c->state = CH_WAITING;
-    /* spawn on the next turn: no callback runs before the caller has the handle */
-    c->restarts--;   /* the first start is no restart */
-    uv_timer_start(&c->timer, on_timer, 0, 0);
+    c->state = CH_IDLE;
+    c->sup = spec->sup ? spec->sup : sup_private(spec, err);
+    if (!c->sup || sup_adopt(c->sup, c, err) != 0) {
+        mf_sup *priv = spec->sup ? NULL : c->sup;
+        c->ops.stopped = NULL;
+        c->releasing = true;
+        uv_close((uv_handle_t *)&c->timer, timer_closed);
+        uv_close((uv_handle_t *)&c->drain_timer, timer_closed);
+        if (priv)
+            mf_sup_stop(priv, NULL, NULL);
+        return NULL;
+    }
     return c;
 }
 
@@ -544,32 +638,14 @@ void mf_child_kill(mf_child *c, const char *reason)
 {
     if (c->p && c->state == CH_RUNNING) {
         mf_warn("supervisor", "killing child", "child=%s pid=%d reason=\"%s\"", c->name,
-                c->p->process.pid, reason);
+                c->p->process.pid, mf_log_esc(reason, (size_t)-1));
         kill_group(c->p, SIGKILL);
     }
 }
 
 void mf_child_stop(mf_child *c)
 {
-    if (c->stop_requested || c->state == CH_STOPPING)
+    if (c->releasing)
         return;
-    c->stop_requested = true;
-    uv_timer_stop(&c->timer);
-    proc *p = c->p;
-    if (p && !p->exited) {
-        c->state = CH_STOPPING;
-        /* polite first, as MCP's stdio transport asks: end of input, a moment to exit on
-         * its own, then SIGTERM, and SIGKILL when shutdown_ms runs out */
-        if (p->in_open) {
-            p->in_open = false;
-            close_handle((uv_handle_t *)&p->in);
-        }
-        c->term_sent = false;
-        uv_timer_start(&c->timer, on_timer, c->spec.shutdown_ms < 2 * EOF_GRACE_MS ?
-                       c->spec.shutdown_ms / 2 : EOF_GRACE_MS, 0);
-        return;
-    }
-    if (p)
-        c->state = CH_STOPPING;   /* exiting or closing: wait for the handles */
-    child_maybe_free(c);
+    sup_remove_child(c->sup, c);
 }

@@ -17,7 +17,7 @@
 
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
-    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", NULL,
+    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
@@ -214,7 +214,8 @@ static int check_top(mf_config *c, mf_error *err)
         mf_conf_int(r, "(top)", "max_message_bytes", 1024, INT64_C(1) << 32, &c->max_message_bytes, err) ||
         mf_conf_int(r, "(top)", "catalog_wait_ms", 0, 600000, &c->catalog_wait_ms, err) ||
         mf_conf_int(r, "(top)", "shutdown_ms", 0, 600000, &c->shutdown_ms, err) ||
-        mf_conf_int(r, "(top)", "page_size", 1, 1000000, &c->page_size, err)) {
+        mf_conf_int(r, "(top)", "page_size", 1, 1000000, &c->page_size, err) ||
+        mf_conf_int(r, "(top)", "max_processes", 1, 1000000, &c->max_processes, err)) {
         /* messages from the checks start with "(top)." : drop that for top-level keys */
         if (strncmp(err->msg, "(top).", 6) == 0)
             memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
@@ -245,6 +246,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     c->catalog_wait_ms = 10000;
     c->shutdown_ms = 5000;
     c->page_size = 500;
+    c->max_processes = 1024;
     const char *label = "embedded default";
     if (file) {
         c->file = realpath(file, NULL);

@@ -6,6 +6,7 @@
 #include "plugin_loader.h"
 #include "registry.h"
 #include "session.h"
+#include "supervisor.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -136,6 +137,7 @@ static void close_kernel(void)
     mf_session_shutdown();
     mf_registry_close();
     mf_calls_close();
+    mf_child_reaper_stop();
     mf_endpoints_close();
 }
 
@@ -218,6 +220,7 @@ static int serve(const options *o)
     transports = calloc(cfg->nlisteners + 1, sizeof *transports);
     mf_calls_init();
     mf_session_init(cfg);
+    mf_supervision_init((uint32_t)cfg->max_processes);
     uv_signal_init(mf_loop(), &sigint_h);
     uv_signal_init(mf_loop(), &sigterm_h);
     uv_signal_start(&sigint_h, on_signal, SIGINT);

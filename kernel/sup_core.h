@@ -14,13 +14,6 @@
 
 #include "kernel.h"
 
-typedef enum mf_strategy {
-    MF_ONE_FOR_ONE = 0,
-    MF_ONE_FOR_ALL,
-    MF_REST_FOR_ONE,
-    MF_SIMPLE_ONE_FOR_ONE,
-} mf_strategy;
-
 typedef enum sup_act_kind {
     SUP_STOP,       /* stop this running child (the supervisor's doing: not a failure) */
     SUP_RESTART,    /* start this child again */

@@ -1,16 +1,41 @@
-/* Child processes run and supervised by the kernel.
+/* Child processes run and supervised by the kernel, with Erlang/OTP's semantics.
  *
- * The kernel spawns the child in a process group of its own with pipes on stdin,
- * stdout and stderr, logs its stderr line by line, reaps it, and restarts it as its
- * restart type says, with a backoff that grows per consecutive failure. When a child
- * restarts more than `intensity` times within `period_ms`, the supervisor gives up on
- * it (the `failed` callback) and tries again after `cooldown_ms`. */
+ * The kernel spawns a child in a process group of its own with pipes on stdin, stdout and
+ * stderr, logs its stderr line by line, and reaps it and every descendant it leaves. Each
+ * child belongs to a supervisor, which restarts it as its restart type and the
+ * supervisor's strategy say, after a delay that grows per consecutive failure. When more
+ * than `intensity` restarts happen within `period_ms`, the supervisor gives up: it stops
+ * its children (last started first), every child's `failed` callback runs, and after
+ * `cooldown_ms` it starts them all again. */
 #ifndef MCPFED_CHILD_H
 #define MCPFED_CHILD_H
 
 #include <mcpfed/base.h>
 
 typedef struct mf_child mf_child;
+typedef struct mf_sup mf_sup;
+
+typedef enum mf_strategy {
+    MF_ONE_FOR_ONE = 0,     /* a child that exits is restarted alone */
+    MF_ONE_FOR_ALL,         /* ... and every sibling with it */
+    MF_REST_FOR_ONE,        /* ... and the siblings started after it */
+    MF_SIMPLE_ONE_FOR_ONE,  /* one_for_one over a pool of like children, added at any time */
+} mf_strategy;
+
+typedef struct mf_sup_spec {
+    const char *name;            /* for logs and the admin socket */
+    mf_strategy strategy;
+    uint32_t intensity;          /* restarts allowed in period; 0 here means the default 10 */
+    uint32_t period_ms;          /* 0 means the default 60000 */
+    uint32_t cooldown_ms;        /* after giving up; 0 means the default 60000 */
+    uint32_t max_children;       /* processes it may run at once; 0: no limit of its own */
+} mf_sup_spec;
+
+/* A supervisor for a plugin's children (under the kernel's root). */
+MF_API mf_sup *mf_sup_start(const mf_sup_spec *spec, mf_error *err);
+/* Stop its children, last started first, each in the orderly way of mf_child_stop; then
+ * free it and call done. */
+MF_API void mf_sup_stop(mf_sup *s, void (*done)(void *ud), void *ud);
 
 typedef enum mf_restart {
     MF_RESTART_PERMANENT = 0, /* always restarted */
@@ -19,6 +44,8 @@ typedef enum mf_restart {
 } mf_restart;
 
 typedef struct mf_child_spec {
+    mf_sup *sup;                 /* its supervisor; NULL: one of its own, one_for_one, made from
+                                  * intensity, period_ms and cooldown_ms below */
     const char *name;            /* for logs, e.g. the provider name */
     const char *const *argv;     /* argv[0] is looked up in PATH */
     const char *const *env;      /* "K=V" added to (or replacing in) the gateway's environment */
@@ -47,7 +74,8 @@ typedef struct mf_child_ops {
 } mf_child_ops;
 
 /* Start supervising; the first spawn happens on the next loop turn, so no callback runs
- * before this returns. The spec is copied. */
+ * before this returns, and after the siblings started before it. The spec is copied.
+ * Fails when the process limits (the supervisor's, or max_processes) leave no room. */
 MF_API mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, void *ud,
                                 mf_error *err);
 /* Write to the child's stdin (the bytes are copied). -1 if no process is running. */
@@ -57,8 +85,8 @@ MF_API size_t mf_child_write_queue(const mf_child *c);
 /* Stop for good: close stdin, give it a moment to exit, SIGTERM the group, wait
  * shutdown_ms, SIGKILL the group; calls ops->stopped when everything is reaped. */
 MF_API void mf_child_stop(mf_child *c);
-/* Kill the current process (SIGKILL to its group) so the supervisor restarts it, e.g.
- * when it stopped answering. */
+/* Kill the current process (SIGKILL to its group) so the supervisor decides again, as
+ * for any abnormal exit, e.g. when it stopped answering. */
 MF_API void mf_child_kill(mf_child *c, const char *reason);
 MF_API int mf_child_pid(const mf_child *c);   /* 0 when not running */
 MF_API unsigned mf_child_restarts(const mf_child *c);
