@@ -1,10 +1,13 @@
-/* Upstream stdio: an MCP server run as a supervised child, spoken to over its stdin and
- * stdout.
+/* Upstream stdio: an MCP server run as supervised children (one, or `replicas` of them),
+ * spoken to over their stdin and stdout.
  *
- * Calls that arrive while the server is starting or restarting wait in a bounded queue;
- * they go out once it has answered initialize. When the server exits, every call it had
- * in flight is answered with an error at once. When its supervisor gives up, waiting and
- * new calls fail at once until it is back. */
+ * The replicas are the children of one supervisor, with the provider's restart settings
+ * (strategy, intensity, period, cool-down). A call goes to the ready replica with the
+ * fewest calls in flight; calls that arrive while none is ready wait in a bounded queue.
+ * When a replica exits, every call it had in flight is answered with an error at once;
+ * when one dies before answering initialize, the calls waiting for it fail too, with the
+ * reason. When the supervisor gives up, waiting and new calls fail at once until it is
+ * back. */
 #include "stdio.h"
 
 #include <stdio.h>
@@ -16,30 +19,47 @@
 #define UPSTREAM_PROTOCOL "2025-11-25"
 #define DEFAULT_INIT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_QUEUE 4096
+#define MAX_REPLICAS 256
 #define MAX_STDIN_BACKLOG (64u * 1024 * 1024)
 
 typedef enum ustate { U_STARTING, U_READY, U_DOWN, U_FAILED, U_STOPPING } ustate;
+
+struct client;
+
+typedef struct replica {
+    struct client *c;
+    int index;
+    mf_child *child;
+    mf_lines lines;
+    ustate state;
+    int64_t init_id;
+    unsigned inflight;
+    uv_timer_t init_timer;
+} replica;
 
 typedef struct call {
     int64_t upid;              /* our id on the upstream */
     uint64_t corr;             /* the kernel's */
     mf_ep reply_to;
     uint64_t session;
+    replica *r;
     UT_hash_handle by_up, by_corr;
 } call;
 
 typedef struct client {
     mf_instance *inst;
-    mf_child *child;
-    mf_lines lines;
-    ustate state;
+    mf_sup *sup;
+    replica *replicas;
+    int nreplicas;
+    int open_timers;
+    bool up;                   /* reported up to the kernel */
+    bool failed;
+    bool stopping;
     int64_t next_id;
-    int64_t init_id;
     call *calls_by_up, *calls_by_corr;
-    mf_msgq queue;             /* requests waiting for READY */
-    mf_idmap asks;             /* the upstream's requests the kernel is answering */
+    mf_msgq queue;             /* requests waiting for a ready replica */
+    mf_idmap asks;             /* the upstream's requests the kernel is answering: [replica, id] */
     size_t max_queue;
-    uv_timer_t init_timer;
     char *failed_reason;
     /* configuration */
     char **argv, **env;
@@ -47,6 +67,7 @@ typedef struct client {
     size_t max_message;
     uint64_t init_timeout_ms;
     mf_child_spec spec;
+    mf_sup_spec sup_spec;
 } client;
 
 static const char *name_of(const client *c) { return mf_instance_name(c->inst); }
@@ -54,11 +75,12 @@ static const char *name_of(const client *c) { return mf_instance_name(c->inst); 
 /* --- configuration --------------------------------------------------------------- */
 
 static const char *const keys[] = {"command", "env", "cwd", "max_message_bytes", "init_timeout_ms",
-                                   "max_queue", "restart", NULL};
-static const char *const restart_keys[] = {"type", "backoff_min_ms", "backoff_max_ms", "intensity",
-                                           "period_ms", "cooldown_ms", "shutdown_ms", NULL};
+                                   "max_queue", "restart", "replicas", "max_processes", NULL};
+static const char *const restart_keys[] = {"type", "strategy", "backoff_min_ms", "backoff_max_ms",
+                                           "intensity", "period_ms", "cooldown_ms", "shutdown_ms", NULL};
 
-static int check_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_error *err)
+static int check_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
+                         mf_error *err)
 {
     json_t *r = json_object_get(conf, "restart");
     if (!r)
@@ -66,76 +88,98 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
     char rp[128];
     snprintf(rp, sizeof rp, "%s.restart", path);
     int64_t v[6] = {0};
-    const char *type = NULL;
+    v[2] = -1;
+    const char *type = NULL, *strategy = NULL;
     if (mf_conf_keys(r, rp, restart_keys, err) ||
         mf_conf_string(r, rp, "type", false, &type, err) ||
+        mf_conf_string(r, rp, "strategy", false, &strategy, err) ||
         mf_conf_int(r, rp, "backoff_min_ms", 1, 3600000, &v[0], err) ||
         mf_conf_int(r, rp, "backoff_max_ms", 1, 3600000, &v[1], err) ||
-        mf_conf_int(r, rp, "intensity", 1, 100000, &v[2], err) ||
+        mf_conf_int(r, rp, "intensity", 0, 100000, &v[2], err) ||
         mf_conf_int(r, rp, "period_ms", 1, 86400000, &v[3], err) ||
         mf_conf_int(r, rp, "cooldown_ms", 1, 86400000, &v[4], err) ||
         mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err))
         return -1;
-    mf_restart rt = MF_RESTART_PERMANENT;
+    static const char *const types[] = {"permanent", "transient", "temporary"};
+    static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one"};
+    int t = 0, st = 0;
     if (type) {
-        if (strcmp(type, "permanent") == 0)
-            rt = MF_RESTART_PERMANENT;
-        else if (strcmp(type, "transient") == 0)
-            rt = MF_RESTART_TRANSIENT;
-        else if (strcmp(type, "temporary") == 0)
-            rt = MF_RESTART_TEMPORARY;
-        else {
-            mf_error_set(err, -1, "%s.type: \"%s\" is not one of permanent, transient, temporary",
-                         rp, type);
+        for (t = 0; t < 3 && strcmp(types[t], type) != 0; t++)
+            ;
+        if (t == 3) {
+            mf_error_set(err, -1, "%s.type: \"%s\" is not one of permanent, transient, temporary", rp, type);
+            return -1;
+        }
+    }
+    if (strategy) {
+        for (st = 0; st < 3 && strcmp(strategies[st], strategy) != 0; st++)
+            ;
+        if (st == 3) {
+            mf_error_set(err, -1, "%s.strategy: \"%s\" is not one of one_for_one, one_for_all, rest_for_one",
+                         rp, strategy);
             return -1;
         }
     }
     if (spec) {
-        spec->restart = rt;
+        spec->restart = (mf_restart)t;
         spec->backoff_min_ms = (uint32_t)v[0];
         spec->backoff_max_ms = (uint32_t)v[1];
-        spec->intensity = (uint32_t)v[2];
-        spec->period_ms = (uint32_t)v[3];
-        spec->cooldown_ms = (uint32_t)v[4];
         spec->shutdown_ms = (uint32_t)v[5];
+    }
+    if (sup) {
+        sup->strategy = (mf_strategy)st;
+        /* intensity 0 is OTP's "no restart at all": keep it apart from "not set" */
+        sup->intensity = v[2] < 0 ? 10 : v[2] == 0 ? 0 : (uint32_t)v[2];
+        sup->period_ms = (uint32_t)v[3];
+        sup->cooldown_ms = (uint32_t)v[4];
     }
     return 0;
 }
 
 static int check(const json_t *conf, const char *path, mf_error *err)
 {
-    return mf_conf_keys(conf, path, keys, err) ||
-           mf_conf_strings(conf, path, "command", true, true, NULL, err) ||
-           mf_conf_strmap(conf, path, "env", NULL, err) ||
-           mf_conf_string(conf, path, "cwd", false, NULL, err) ||
-           mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err) ||
-           mf_conf_int(conf, path, "init_timeout_ms", 1, 3600000, NULL, err) ||
-           mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
-           check_restart(conf, path, NULL, err);
+    int64_t replicas = 1, maxp = 0;
+    if (mf_conf_keys(conf, path, keys, err) ||
+        mf_conf_strings(conf, path, "command", true, true, NULL, err) ||
+        mf_conf_strmap(conf, path, "env", NULL, err) ||
+        mf_conf_string(conf, path, "cwd", false, NULL, err) ||
+        mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err) ||
+        mf_conf_int(conf, path, "init_timeout_ms", 1, 3600000, NULL, err) ||
+        mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
+        mf_conf_int(conf, path, "replicas", 1, MAX_REPLICAS, &replicas, err) ||
+        mf_conf_int(conf, path, "max_processes", 1, 100000, &maxp, err) ||
+        check_restart(conf, path, NULL, NULL, err))
+        return -1;
+    if (maxp && replicas > maxp) {
+        mf_error_set(err, -1, "%s.replicas: %lld is more than max_processes (%lld)", path,
+                     (long long)replicas, (long long)maxp);
+        return -1;
+    }
+    return 0;
 }
 
 /* --- talking to the upstream ----------------------------------------------------- */
 
-static int send_json(client *c, json_t *msg)
+static int send_json(replica *r, const json_t *msg)
 {
     size_t len;
     char *text = mf_rpc_dump(msg, &len);
     if (!text)
         return -1;
     text[len] = '\n';   /* the terminator slot becomes the line end */
-    int rc = mf_child_write(c->child, text, len + 1);
+    int rc = mf_child_write(r->child, text, len + 1);
     free(text);
     return rc;
 }
 
 static void reply_error(client *c, const call *k, int code, const char *text)
 {
-    mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to,
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to,
                            json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", text)));
-    if (r) {
-        r->corr = k->corr;
-        r->session = k->session;
-        mf_send(r);
+    if (m) {
+        m->corr = k->corr;
+        m->session = k->session;
+        mf_send(m);
     }
 }
 
@@ -143,21 +187,38 @@ static void call_forget(client *c, call *k)
 {
     HASH_DELETE(by_up, c->calls_by_up, k);
     HASH_DELETE(by_corr, c->calls_by_corr, k);
+    if (k->r->inflight)
+        k->r->inflight--;
     free(k);
 }
 
-static void fail_calls(client *c, int code, const char *text)
+/* Answer every call in flight on r (all replicas when r is NULL) with an error. */
+static void fail_calls(client *c, replica *r, int code, const char *text)
 {
     call *k, *tmp;
     HASH_ITER(by_up, c->calls_by_up, k, tmp) {
-        reply_error(c, k, code, text);
-        call_forget(c, k);
+        if (!r || k->r == r) {
+            reply_error(c, k, code, text);
+            call_forget(c, k);
+        }
     }
 }
 
-static void forward(client *c, mf_msg *m)
+/* The ready replica with the fewest calls in flight. */
+static replica *pick(client *c)
 {
-    if (mf_child_write_queue(c->child) > MAX_STDIN_BACKLOG) {
+    replica *best = NULL;
+    for (int i = 0; i < c->nreplicas; i++) {
+        replica *r = &c->replicas[i];
+        if (r->state == U_READY && (!best || r->inflight < best->inflight))
+            best = r;
+    }
+    return best;
+}
+
+static void forward(client *c, replica *r, mf_msg *m)
+{
+    if (mf_child_write_queue(r->child) > MAX_STDIN_BACKLOG) {
         mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_OVERLOADED,
                                    "provider %s: upstream is not reading its input", name_of(c)));
         mf_msg_free(m);
@@ -168,18 +229,20 @@ static void forward(client *c, mf_msg *m)
     k->corr = m->corr;
     k->reply_to = m->src;
     k->session = m->session;
+    k->r = r;
     json_t *req = json_pack("{s:s,s:I,s:O}", "jsonrpc", "2.0", "id", (json_int_t)k->upid, "method",
                             json_object_get(m->json, "method"));
     json_t *params = json_object_get(m->json, "params");
     if (params)
         json_object_set(req, "params", params);
-    if (send_json(c, req) != 0) {
+    if (send_json(r, req) != 0) {
         mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_UPSTREAM_LOST,
                                    "provider %s: cannot write to the upstream", name_of(c)));
         free(k);
     } else {
         HASH_ADD(by_up, c->calls_by_up, upid, sizeof k->upid, k);
         HASH_ADD(by_corr, c->calls_by_corr, corr, sizeof k->corr, k);
+        r->inflight++;
     }
     json_decref(req);
     mf_msg_free(m);
@@ -187,68 +250,86 @@ static void forward(client *c, mf_msg *m)
 
 static void flush_queue(client *c)
 {
-    mf_msg *m;
-    while (c->state == U_READY && (m = mf_msgq_pop(&c->queue)))
-        forward(c, m);
+    replica *r;
+    while (c->queue.len && (r = pick(c)))
+        forward(c, r, mf_msgq_pop(&c->queue));
 }
 
-static void on_initialized(client *c, json_t *msg)
+static bool any_ready(const client *c)
 {
-    uv_timer_stop(&c->init_timer);
+    for (int i = 0; i < c->nreplicas; i++)
+        if (c->replicas[i].state == U_READY)
+            return true;
+    return false;
+}
+
+static void on_initialized(replica *r, json_t *msg)
+{
+    client *c = r->c;
+    uv_timer_stop(&r->init_timer);
     json_t *result = json_object_get(msg, "result");
     if (!json_is_object(result)) {
         json_t *e = json_object_get(msg, "error");
-        mf_warn("stdio", "upstream refused initialize; restarting it", "provider=%s message=\"%s\"",
-                name_of(c), mf_log_esc(e ? json_string_value(json_object_get(e, "message")) : "no result",
-                                       (size_t)-1));
-        mf_child_kill(c->child, "initialize failed");
+        mf_warn("stdio", "upstream refused initialize; restarting it", "provider=%s replica=%d message=\"%s\"",
+                name_of(c), r->index,
+                mf_log_esc(e ? json_string_value(json_object_get(e, "message")) : "no result", (size_t)-1));
+        mf_child_kill(r->child, "initialize failed");
         return;
     }
     const char *version = json_string_value(json_object_get(result, "protocolVersion"));
     json_t *info = json_object_get(result, "serverInfo");
-    mf_info("stdio", "upstream ready", "provider=%s pid=%d protocol=%s server=\"%s\"", name_of(c),
-            mf_child_pid(c->child), version ? version : "?",
+    mf_info("stdio", "upstream ready", "provider=%s replica=%d pid=%d protocol=%s server=\"%s\"", name_of(c),
+            r->index, mf_child_pid(r->child), version ? version : "?",
             mf_log_esc(json_string_value(json_object_get(info, "name")), (size_t)-1));
     json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
-    send_json(c, note);
+    send_json(r, note);
     json_decref(note);
-    c->state = U_READY;
-    mf_provider_status(c->inst, MF_PROVIDER_UP, result, NULL);
+    r->state = U_READY;
+    c->failed = false;
+    if (!c->up) {
+        c->up = true;
+        mf_provider_status(c->inst, MF_PROVIDER_UP, result, NULL);
+    }
     flush_queue(c);
 }
 
 /* The upstream asks something of a client: ping is ours to answer; the rest goes to the
  * kernel, which finds the client it is for. */
-static void on_upstream_request(client *c, json_t *msg)
+static void on_upstream_request(replica *r, json_t *msg)
 {
-    const char *method = mf_rpc_method(msg);
     json_t *id = json_object_get(msg, "id");
-    if (strcmp(method, "ping") == 0) {
+    if (strcmp(mf_rpc_method(msg), "ping") == 0) {
         json_t *reply = mf_rpc_result(id, json_object());
-        send_json(c, reply);
+        send_json(r, reply);
         json_decref(reply);
         return;
     }
-    uint64_t key = mf_idmap_put(&c->asks, id);
-    mf_provider_ask(c->inst, json_incref(msg), key, 0);
+    json_t *who = json_pack("[i,O]", r->index, id);
+    uint64_t key = mf_idmap_put(&r->c->asks, who);
+    json_decref(who);
+    mf_provider_ask(r->c->inst, json_incref(msg), key, 0);
 }
 
 /* The upstream takes back a request it made: name it by our key. */
-static void on_upstream_cancel(client *c, json_t *msg)
+static void on_upstream_cancel(replica *r, json_t *msg)
 {
     uint64_t key;
     json_t *params = json_object_get(msg, "params");
-    if (!mf_idmap_key_of(&c->asks, json_object_get(params, "requestId"), &key))
+    json_t *who = json_pack("[i,O]", r->index, json_object_get(params, "requestId") ?: json_null());
+    bool known = mf_idmap_key_of(&r->c->asks, who, &key);
+    json_decref(who);
+    if (!known)
         return;
-    json_decref(mf_idmap_take(&c->asks, key));
+    json_decref(mf_idmap_take(&r->c->asks, key));
     json_t *note = json_deep_copy(msg);
     json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
-    mf_provider_notify(c->inst, note, 0);
+    mf_provider_notify(r->c->inst, note, 0);
 }
 
 static void on_upstream_line(void *ud, const char *line, size_t len)
 {
-    client *c = ud;
+    replica *r = ud;
+    client *c = r->c;
     json_t *msg = mf_rpc_parse(line, len, NULL);
     if (!msg) {
         mf_warn("stdio", "upstream wrote a line that is not JSON", "provider=%s line=\"%s\"",
@@ -259,31 +340,31 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
     case MF_RPC_RESPONSE: {
         json_t *id = json_object_get(msg, "id");
         int64_t upid = json_is_integer(id) ? json_integer_value(id) : -1;
-        if (c->state == U_STARTING && upid == c->init_id) {
-            on_initialized(c, msg);
+        if (r->state == U_STARTING && upid == r->init_id) {
+            on_initialized(r, msg);
             break;
         }
         call *k;
         HASH_FIND(by_up, c->calls_by_up, &upid, sizeof upid, k);
-        if (!k) {
+        if (!k || k->r != r) {
             mf_debug("stdio", "answer for no call", "provider=%s id=%lld", name_of(c), (long long)upid);
             break;
         }
-        mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to, json_incref(msg));
-        r->corr = k->corr;
-        r->session = k->session;
-        mf_send(r);
+        mf_msg *out = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to, json_incref(msg));
+        out->corr = k->corr;
+        out->session = k->session;
+        mf_send(out);
         call_forget(c, k);
         break;
     }
     case MF_RPC_NOTIFICATION:
         if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
-            on_upstream_cancel(c, msg);
+            on_upstream_cancel(r, msg);
         else
             mf_provider_notify(c->inst, json_incref(msg), 0);
         break;
     case MF_RPC_REQUEST:
-        on_upstream_request(c, msg);
+        on_upstream_request(r, msg);
         break;
     default:
         mf_warn("stdio", "upstream wrote an invalid JSON-RPC message", "provider=%s line=\"%s\"",
@@ -294,76 +375,108 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
 
 static void on_upstream_overflow(void *ud, size_t bytes)
 {
-    client *c = ud;
+    replica *r = ud;
     /* the lost line may have been an answer: the calls it held will time out */
     mf_warn("stdio", "upstream message too large; dropped", "provider=%s bytes=%zu max=%zu",
-            name_of(c), bytes, c->max_message);
+            name_of(r->c), bytes, r->c->max_message);
 }
 
 /* --- supervision callbacks ------------------------------------------------------- */
 
 static void on_init_timeout(uv_timer_t *t)
 {
-    client *c = t->data;
-    if (c->state == U_STARTING)
-        mf_child_kill(c->child, "no answer to initialize in time");
+    replica *r = t->data;
+    if (r->state == U_STARTING)
+        mf_child_kill(r->child, "no answer to initialize in time");
 }
 
 static void on_started(mf_child *ch, void *ud)
 {
-    client *c = ud;
+    replica *r = ud;
+    client *c = r->c;
     (void)ch;
-    mf_lines_free(&c->lines);
-    mf_lines_init(&c->lines, c->max_message);
-    c->state = U_STARTING;
-    c->init_id = c->next_id++;
+    mf_lines_free(&r->lines);
+    mf_lines_init(&r->lines, c->max_message);
+    r->state = U_STARTING;
+    r->init_id = c->next_id++;
     json_t *init = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
-                             (json_int_t)c->init_id, "method", "initialize", "params",
+                             (json_int_t)r->init_id, "method", "initialize", "params",
                              "protocolVersion", UPSTREAM_PROTOCOL, "capabilities", mf_client_capabilities(),
                              "clientInfo", "name", "mcpfed", "version", mf_version());
-    send_json(c, init);
+    send_json(r, init);
     json_decref(init);
-    uv_timer_start(&c->init_timer, on_init_timeout, c->init_timeout_ms, 0);
-    mf_provider_status(c->inst, MF_PROVIDER_STARTING, NULL, NULL);
+    uv_timer_start(&r->init_timer, on_init_timeout, c->init_timeout_ms, 0);
+    if (!c->up)
+        mf_provider_status(c->inst, MF_PROVIDER_STARTING, NULL, NULL);
 }
 
 static void on_output(mf_child *ch, const char *buf, size_t len, void *ud)
 {
-    client *c = ud;
+    replica *r = ud;
     (void)ch;
-    mf_lines_feed(&c->lines, buf, len, on_upstream_line, on_upstream_overflow, c);
+    mf_lines_feed(&r->lines, buf, len, on_upstream_line, on_upstream_overflow, r);
+}
+
+static void forget_asks_of(client *c, replica *r)
+{
+    /* a new process never asked them */
+    for (uint64_t k = 1; k <= c->asks.next; k++) {
+        json_t *who = mf_idmap_take(&c->asks, k);
+        if (!who)
+            continue;
+        if (json_integer_value(json_array_get(who, 0)) != r->index)
+            mf_idmap_put(&c->asks, who);   /* another replica's: keep (under a new key) */
+        json_decref(who);
+    }
 }
 
 static void on_exited(mf_child *ch, int64_t status, int sig, void *ud)
 {
-    client *c = ud;
+    replica *r = ud;
+    client *c = r->c;
     (void)ch;
-    uv_timer_stop(&c->init_timer);
-    char why[160];
+    uv_timer_stop(&r->init_timer);
+    bool was_starting = r->state == U_STARTING;
+    char why[200];
     if (sig)
-        snprintf(why, sizeof why, "provider %s: upstream killed by signal %d while handling the request",
-                 name_of(c), sig);
+        snprintf(why, sizeof why, "provider %s: upstream killed by signal %d", name_of(c), sig);
     else
-        snprintf(why, sizeof why, "provider %s: upstream exited with status %lld while handling the request",
-                 name_of(c), (long long)status);
-    fail_calls(c, MF_RPC_UPSTREAM_LOST, why);
-    mf_idmap_clear(&c->asks);   /* a new process never asked them */
-    if (c->state != U_STOPPING) {
-        c->state = U_DOWN;
+        snprintf(why, sizeof why, "provider %s: upstream exited with status %lld", name_of(c),
+                 (long long)status);
+    char lost[260];
+    snprintf(lost, sizeof lost, "%s while handling the request", why);
+    fail_calls(c, r, MF_RPC_UPSTREAM_LOST, lost);
+    forget_asks_of(c, r);
+    if (c->stopping)
+        return;
+    r->state = U_DOWN;
+    if (was_starting && !any_ready(c)) {
+        /* the start these calls waited for has failed: say so now, not at their deadline */
+        char failed[260];
+        snprintf(failed, sizeof failed, "%s before it answered initialize", why);
+        mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_UNAVAILABLE, failed);
+    }
+    if (!any_ready(c) && c->up) {
+        c->up = false;
         mf_provider_status(c->inst, MF_PROVIDER_DOWN, NULL, why);
     }
 }
 
 static void on_failed(mf_child *ch, const char *reason, void *ud)
 {
-    client *c = ud;
+    replica *r = ud;
+    client *c = r->c;
     (void)ch;
-    if (c->state == U_STOPPING)
+    if (c->stopping)
         return;
-    c->state = U_FAILED;
+    r->state = U_FAILED;
+    if (any_ready(c) || c->failed)
+        return;
+    c->failed = true;
+    c->up = false;
     free(c->failed_reason);
     c->failed_reason = strdup(reason);
-    char why[600];
+    char why[700];
     snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(c), reason);
     mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_UNAVAILABLE, why);
     mf_provider_status(c->inst, MF_PROVIDER_FAILED, NULL, reason);
@@ -380,26 +493,38 @@ static void free_client(client *c)
     free(c->cwd);
     free(c->failed_reason);
     mf_idmap_clear(&c->asks);
-    mf_lines_free(&c->lines);
+    for (int i = 0; i < c->nreplicas; i++)
+        mf_lines_free(&c->replicas[i].lines);
+    free(c->replicas);
     free(c);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    client *c = h->data;
+    replica *r = h->data;
+    client *c = r->c;
+    if (--c->open_timers > 0)
+        return;
     mf_instance *inst = c->inst;
     free_client(c);
     if (inst)   /* NULL when start failed: the instance was never ours to report */
         mf_instance_stopped(inst);
 }
 
+static void close_timers(client *c)
+{
+    for (int i = 0; i < c->nreplicas; i++)
+        uv_close((uv_handle_t *)&c->replicas[i].init_timer, on_timer_closed);
+}
+
 static void on_stopped(mf_child *ch, void *ud)
 {
-    client *c = ud;
+    replica *r = ud;
     (void)ch;
-    c->child = NULL;
-    uv_close((uv_handle_t *)&c->init_timer, on_timer_closed);
+    r->child = NULL;
 }
+
+static void on_sup_stopped(void *ud) { close_timers(ud); }
 
 /* --- role operations ------------------------------------------------------------- */
 
@@ -433,27 +558,47 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     c->inst = inst;
     c->next_id = 1;
     int64_t max_message = STDIO_DEFAULT_MAX_MESSAGE, init_timeout = DEFAULT_INIT_TIMEOUT_MS,
-            max_queue = DEFAULT_MAX_QUEUE;
+            max_queue = DEFAULT_MAX_QUEUE, replicas = 1, maxp = 0;
     const char *cwd = NULL;
     const json_t *env = NULL;
     mf_conf_int(conf, "", "max_message_bytes", 1024, INT64_C(1) << 32, &max_message, NULL);
     mf_conf_int(conf, "", "init_timeout_ms", 1, 3600000, &init_timeout, NULL);
     mf_conf_int(conf, "", "max_queue", 0, 1000000, &max_queue, NULL);
+    mf_conf_int(conf, "", "replicas", 1, MAX_REPLICAS, &replicas, NULL);
+    mf_conf_int(conf, "", "max_processes", 1, 100000, &maxp, NULL);
     mf_conf_string(conf, "", "cwd", false, &cwd, NULL);
     mf_conf_strmap(conf, "", "env", &env, NULL);
-    check_restart(conf, "", &c->spec, NULL);
+    c->sup_spec.intensity = 10;
+    check_restart(conf, "", &c->spec, &c->sup_spec, NULL);
     c->max_message = (size_t)max_message;
     c->init_timeout_ms = (uint64_t)init_timeout;
     c->max_queue = (size_t)max_queue;
     c->argv = strings(json_object_get(conf, "command"));
     c->env = env_list(env);
     c->cwd = cwd ? strdup(cwd) : NULL;
-    mf_lines_init(&c->lines, c->max_message);
-    uv_timer_init(mf_loop(), &c->init_timer);
-    c->init_timer.data = c;
-    c->state = U_STARTING;
-
-    c->spec.name = mf_instance_name(inst);
+    c->sup_spec.name = mf_instance_name(inst);
+    c->sup_spec.max_children = (uint32_t)maxp;
+    c->sup = mf_sup_start(&c->sup_spec, err);
+    c->nreplicas = (int)replicas;
+    c->replicas = calloc((size_t)replicas, sizeof *c->replicas);
+    if (!c->sup || !c->replicas) {
+        if (c->sup)
+            mf_sup_stop(c->sup, NULL, NULL);
+        c->nreplicas = 0;
+        free_client(c);
+        return -1;
+    }
+    for (int i = 0; i < c->nreplicas; i++) {
+        replica *r = &c->replicas[i];
+        r->c = c;
+        r->index = i;
+        r->state = U_STARTING;
+        mf_lines_init(&r->lines, c->max_message);
+        uv_timer_init(mf_loop(), &r->init_timer);
+        r->init_timer.data = r;
+        c->open_timers++;
+    }
+    c->spec.sup = c->sup;
     c->spec.argv = (const char *const *)c->argv;
     c->spec.env = (const char *const *)c->env;
     c->spec.cwd = c->cwd;
@@ -462,12 +607,18 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
         .failed = on_failed, .stopped = on_stopped,
     };
     *self = c;
-    c->child = mf_child_start(&c->spec, &ops, c, err);
-    if (!c->child) {
-        /* the timer handle lives in c: free c only after the loop let go of it */
-        c->inst = NULL;
-        uv_close((uv_handle_t *)&c->init_timer, on_timer_closed);
-        return -1;
+    char name[160];
+    for (int i = 0; i < c->nreplicas; i++) {
+        snprintf(name, sizeof name, c->nreplicas > 1 ? "%s#%d" : "%s", mf_instance_name(inst), i + 1);
+        c->spec.name = name;
+        c->replicas[i].child = mf_child_start(&c->spec, &ops, &c->replicas[i], err);
+        if (!c->replicas[i].child) {
+            /* what started goes; the timers live in c: free c once the loop let go of them */
+            c->inst = NULL;
+            c->stopping = true;
+            mf_sup_stop(c->sup, on_sup_stopped, c);
+            return -1;
+        }
     }
     return 0;
 }
@@ -475,19 +626,20 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
 static void receive(void *self, mf_msg *m)
 {
     client *c = self;
+    replica *r;
     switch (m->kind) {
     case MF_MSG_REQUEST:
         if (!json_is_string(json_object_get(m->json, "method"))) {
             mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_INVALID_REQUEST,
                                        "request without a method"));
             mf_msg_free(m);
-        } else if (c->state == U_READY) {
-            forward(c, m);
-        } else if (c->state == U_FAILED || c->state == U_STOPPING) {
+        } else if ((r = pick(c))) {
+            forward(c, r, m);
+        } else if (c->failed || c->stopping) {
             mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst),
-                                       c->state == U_FAILED ? MF_RPC_UNAVAILABLE : MF_RPC_SHUTTING_DOWN,
+                                       c->failed ? MF_RPC_UNAVAILABLE : MF_RPC_SHUTTING_DOWN,
                                        "provider %s is unavailable: %s", name_of(c),
-                                       c->state == U_FAILED ? c->failed_reason : "stopping"));
+                                       c->stopping ? "stopping" : c->failed_reason));
             mf_msg_free(m);
         } else if (c->queue.len >= c->max_queue) {
             mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_OVERLOADED,
@@ -506,7 +658,7 @@ static void receive(void *self, mf_msg *m)
             json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
                                      "notifications/cancelled", "params", "requestId",
                                      (json_int_t)k->upid, "reason", reason ? reason : "cancelled");
-            send_json(c, note);
+            send_json(k->r, note);
             json_decref(note);
             call_forget(c, k);
         } else {
@@ -515,22 +667,24 @@ static void receive(void *self, mf_msg *m)
         break;
     }
     case MF_MSG_NOTIFY:
-        if (c->state == U_READY)
-            send_json(c, m->json);
+        /* a client's notification (roots changed): every replica hears it */
+        for (int i = 0; i < c->nreplicas; i++)
+            if (c->replicas[i].state == U_READY)
+                send_json(&c->replicas[i], m->json);
         break;
     case MF_MSG_RESPONSE: {
-        /* the answer to a request the upstream made */
-        json_t *id = mf_idmap_take(&c->asks, m->corr);
-        if (id && c->state == U_READY) {
-            json_t *out = json_pack("{s:s,s:o}", "jsonrpc", "2.0", "id", id);
+        /* the answer to a request an upstream made */
+        json_t *who = mf_idmap_take(&c->asks, m->corr);
+        int i = who ? (int)json_integer_value(json_array_get(who, 0)) : -1;
+        if (i >= 0 && i < c->nreplicas && c->replicas[i].state == U_READY) {
+            json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", json_array_get(who, 1));
             json_t *error = json_object_get(m->json, "error");
             json_object_set(out, error ? "error" : "result",
                             error ? error : json_object_get(m->json, "result"));
-            send_json(c, out);
+            send_json(&c->replicas[i], out);
             json_decref(out);
-        } else {
-            json_decref(id);
         }
+        json_decref(who);
         break;
     }
     default:
@@ -542,13 +696,16 @@ static void receive(void *self, mf_msg *m)
 static void stop(void *self)
 {
     client *c = self;
-    c->state = U_STOPPING;
-    uv_timer_stop(&c->init_timer);
+    c->stopping = true;
+    for (int i = 0; i < c->nreplicas; i++) {
+        uv_timer_stop(&c->replicas[i].init_timer);
+        c->replicas[i].state = U_STOPPING;
+    }
     char why[200];
     snprintf(why, sizeof why, "provider %s is shutting down", name_of(c));
     mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_SHUTTING_DOWN, why);
-    fail_calls(c, MF_RPC_SHUTTING_DOWN, why);
-    mf_child_stop(c->child);
+    fail_calls(c, NULL, MF_RPC_SHUTTING_DOWN, why);
+    mf_sup_stop(c->sup, on_sup_stopped, c);
 }
 
 const mf_role_ops stdio_provider_ops = {

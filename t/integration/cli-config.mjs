@@ -117,7 +117,7 @@ const bad = [
 		/: providers\[2\]\.restart\.type: "always"/],
 	["unknown restart key", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { typ = "permanent" } }`),
 		/: providers\[2\]\.restart\.typ: unknown key/],
-	["restart.intensity out of range", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { intensity = 0 } }`),
+	["restart.intensity out of range", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { intensity = -1 } }`),
 		/: providers\[2\]\.restart\.intensity: /],
 	["duplicate provider names", withSecond(`{ name = "a", transport = "stdio", command = { "x" } }`),
 		/: providers\[2\]\.name: .*"a"/],

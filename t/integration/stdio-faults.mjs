@@ -167,12 +167,14 @@ test("upstream that fails after it was listed: -32010 until the cooldown passes,
 	fs.writeFileSync(broken, "");
 	const died = await call(gw, "flaky__die");
 	assert.equal(died.error?.code, -32011, JSON.stringify(died));
-	// Arrives while the supervisor is restarting it: waits, then fails when it gives up.
+	// Arrives while the supervisor is restarting it: waits, and fails with the reason as soon
+	// as the start it waited for fails.
 	const queued = await call(gw, "flaky__pid", {}, { timeout: 10000 });
-	const failedAt = Date.now();
 	assert.equal(queued.error?.code, -32010, JSON.stringify(queued));
-	assert.match(queued.error.message, /provider flaky is unavailable: /);
-	assert.match(gw.stderrText(), /provider failed provider=flaky/);
+	assert.match(queued.error.message, /provider flaky: upstream exited with status 1 before it answered initialize/);
+	await waitFor(() => /provider failed provider=flaky/.test(gw.stderrText()),
+		{ timeout: 5000, what: "the supervisor giving up on flaky" });
+	const failedAt = Date.now();
 
 	const t0 = Date.now();
 	const later = await call(gw, "flaky__echo", { text: "x" });
