@@ -17,7 +17,7 @@
 
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
-    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", NULL,
+    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
@@ -200,7 +200,7 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
 static int check_top(mf_config *c, mf_error *err)
 {
     json_t *r = c->root;
-    const char *level = NULL;
+    const char *level = NULL, *admin = NULL;
     const json_t *dirs = NULL, *plugins = NULL;
     if (!json_is_object(r) && !(json_is_array(r) && json_array_size(r) == 0)) {
         mf_error_set(err, -1, "(top): the file must return a table of settings");
@@ -208,6 +208,7 @@ static int check_top(mf_config *c, mf_error *err)
     }
     if (mf_conf_keys(r, "(top)", top_keys, err) ||
         mf_conf_string(r, "(top)", "log_level", false, &level, err) ||
+        mf_conf_string(r, "(top)", "admin", false, &admin, err) ||
         mf_conf_strings(r, "(top)", "plugin_dirs", false, false, &dirs, err) ||
         mf_conf_strings(r, "(top)", "plugins", false, false, &plugins, err) ||
         mf_conf_int(r, "(top)", "request_timeout_ms", 1, 86400000, &c->request_timeout_ms, err) ||
@@ -225,6 +226,11 @@ static int check_top(mf_config *c, mf_error *err)
         mf_error_set(err, -1, "log_level: \"%s\" is not one of error, warn, info, debug", level);
         return -1;
     }
+    if (admin && !*admin) {
+        mf_error_set(err, -1, "admin: expected the path of a socket");
+        return -1;
+    }
+    c->admin = admin ? resolve(c->dir, admin) : NULL;
     c->plugin_dirs = string_list(dirs, c->dir);
     c->plugins = string_list(plugins, NULL);
     if (check_listeners(c, json_object_get(r, "listen"), err))
@@ -329,6 +335,7 @@ void mf_config_free(mf_config *c)
     free_list(c->plugin_dirs);
     free_list(c->plugins);
     json_decref(c->root);
+    free(c->admin);
     free(c->file);
     free(c->dir);
     free(c);

@@ -34,6 +34,7 @@ typedef struct mf_config {
     int64_t shutdown_ms;
     int64_t page_size;     /* items per page of the lists mcpfed serves */
     int64_t max_processes; /* child processes at once, all supervisors together */
+    char *admin;           /* the admin socket's path, or NULL for none */
     mf_provider_conf *providers;
     size_t nproviders;
     mf_listener_conf *listeners;

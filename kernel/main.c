@@ -7,6 +7,7 @@
 #include "registry.h"
 #include "session.h"
 #include "supervisor.h"
+#include "admin.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -134,6 +135,7 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&sigint_h, NULL);
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
+    mf_admin_stop();
     mf_session_shutdown();
     mf_registry_close();
     mf_calls_close();
@@ -215,6 +217,11 @@ static int serve(const options *o)
     if (!o->stdio && cfg->nlisteners == 0) {
         fprintf(stderr, "mcpfed: nothing to serve: configure listen = { \"http://127.0.0.1:8808/mcp\" } "
                         "or pass --stdio\n");
+        return 1;
+    }
+    mf_admin_kernel_commands();
+    if (mf_admin_start(cfg, &err) != 0) {
+        fprintf(stderr, "mcpfed: %s\n", err.msg);
         return 1;
     }
     transports = calloc(cfg->nlisteners + 1, sizeof *transports);

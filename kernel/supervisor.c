@@ -129,10 +129,11 @@ int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
         mf_error_set(err, -1, "supervisor %s is stopping", s->name);
         return -1;
     }
-    if (!mf_supervision_room(s)) {
-        mf_error_set(err, MF_RPC_OVERLOADED, "process limit reached (%u of max_processes %u, %u of "
-                     "supervisor %s's %u)", processes, max_processes, running_children(s), s->name,
-                     s->spec.max_children);
+    /* its own limit is a configuration matter; the global one is checked at each spawn,
+     * where failing is the supervisor's business and not the whole gateway's */
+    if (s->spec.max_children && running_children(s) >= s->spec.max_children) {
+        mf_error_set(err, MF_RPC_OVERLOADED, "supervisor %s runs %u processes, its max_processes",
+                     s->name, s->spec.max_children);
         return -1;
     }
     int i = sup_core_add(&s->core, child_restart_type(c));

@@ -1,0 +1,92 @@
+/* The admin commands about what the kernel knows: status, providers, sessions and the
+ * supervision tree. */
+#include "build-config.h"
+#include "admin.h"
+#include "call.h"
+#include "registry.h"
+#include "session_int.h"
+#include "supervisor.h"
+
+#include <unistd.h>
+
+static uint64_t started_at;
+
+static void cmd_status(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    size_t up = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ps[i].state == MF_PROVIDER_UP)
+            up++;
+    out->body = json_pack("{s:s,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:b}", "version", PACKAGE_VERSION, "pid",
+                          (int)getpid(), "uptime_ms", (json_int_t)(mf_now() - started_at), "sessions",
+                          (int)mf_session_count(), "providers", (int)n, "providers_up", (int)up,
+                          "calls_in_flight", (int)mf_calls_in_flight(), "processes",
+                          (int)mf_supervision_processes(), "catalog_settled", mf_registry_settled());
+}
+
+static void cmd_providers(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    static const char *const states[] = {"starting", "up", "down", "failed"};
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        mf_provider *p = &ps[i];
+        json_t *counts = json_object();
+        for (int k = 0; k < MF_KINDS; k++)
+            json_object_set_new(counts, mf_kinds[k].result_key, json_integer((json_int_t)json_array_size(p->lists[k].items)));
+        json_t *server = json_object_get(p->init, "serverInfo");
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s?,s:s,s:s?,s:O?,s:o}", "name", p->conf->name,
+                                              "transport", p->conf->transport, "prefix", p->conf->prefix,
+                                              "state", states[p->state], "reason", p->reason, "server",
+                                              server, "listed", counts));
+    }
+    out->body = json_pack("{s:o}", "providers", list);
+}
+
+static void cmd_sessions(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    json_t *list = json_array();
+    session *s, *tmp;
+    HASH_ITER(hh, session_table(), s, tmp) {
+        int inflight = 0, subs = 0;
+        downreq *d;
+        sub *x;
+        DL_COUNT(s->reqs, d, inflight);
+        DL_COUNT(s->subs, x, subs);
+        json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:b,s:O?,s:i,s:i,s:s?}", "id", (json_int_t)s->id,
+                                              "peer", s->peer, "protocol", s->protocol, "initialized",
+                                              s->initialized, "client", s->client_info, "in_flight", inflight,
+                                              "subscriptions", subs, "log_level",
+                                              s->log_level >= 0 ? (const char *[]){"debug", "info", "notice",
+                                                  "warning", "error", "critical", "alert", "emergency"}[s->log_level]
+                                                                : NULL));
+    }
+    out->body = json_pack("{s:o}", "sessions", list);
+}
+
+static void cmd_supervision(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    out->body = mf_supervision_tree();
+}
+
+void mf_admin_kernel_commands(void)
+{
+    started_at = mf_now();
+    mf_admin_command("status", "status", "the gateway at a glance", cmd_status);
+    mf_admin_command("providers", "providers", "every provider, its state and what it lists", cmd_providers);
+    mf_admin_command("sessions", "sessions", "the client sessions", cmd_sessions);
+    mf_admin_command("supervision", "supervision",
+                     "the supervision tree: supervisors, children, pids, states, restarts, last exits",
+                     cmd_supervision);
+}
