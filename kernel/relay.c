@@ -157,13 +157,18 @@ void subscribe(const rctx *r, json_t *params, bool on)
         reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
         return;
     }
+    /* a resource is the same whichever form the client names it by: public or upstream */
+    char *upstream = NULL;
+    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
     session *s = r->s;
-    sub *x;
-    DL_FOREACH(s->subs, x) {
-        if (strcmp(x->uri, uri) == 0)
-            break;
-    }
+    sub *x = NULL;
+    if (p)
+        DL_FOREACH(s->subs, x) {
+            if (x->provider == p && strcmp(x->upstream, upstream) == 0)
+                break;
+        }
     if (!on) {
+        free(upstream);
         if (!x) {
             reply_result(r, json_object());   /* nothing to undo */
             return;
@@ -178,11 +183,10 @@ void subscribe(const rctx *r, json_t *params, bool on)
         return;
     }
     if (x) {
+        free(upstream);
         reply_result(r, json_object());
         return;
     }
-    char *upstream = NULL;
-    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
     if (!p || !p->inst) {
         free(upstream);
         reply_error(r, MF_RPC_RESOURCE_NOT_FOUND, json_pack("{s:s}", "uri", uri), false,

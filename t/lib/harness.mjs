@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
@@ -311,4 +312,69 @@ export async function killAll(...procs) {
 	for (const p of procs) {
 		if (p && !p.exitStatus()) { p.kill("SIGKILL"); await p.waitExit(5000).catch(() => {}); }
 	}
+}
+
+// Record what an official SDK (1.x) client transport receives and sends: install before
+// client.connect(transport), which keeps the onmessage it finds and calls it first.
+// incoming/outgoing are the messages in order; mark() is incoming's length now; when()
+// resolves to the first incoming message from index since on that matches predicate
+// (function or method name), waiting (bounded) for it if need be; nothing is consumed.
+export function recordMessages(transport, label = "client") {
+	const incoming = [];
+	const outgoing = [];
+	const waiters = new Set();
+	transport.onmessage = (msg) => {
+		incoming.push(msg);
+		for (const w of [...waiters]) {
+			if (incoming.length - 1 >= w.since && w.match(msg)) { waiters.delete(w); w.resolve(msg); }
+		}
+	};
+	const send = transport.send.bind(transport);
+	transport.send = (msg, opts) => { outgoing.push(msg); return send(msg, opts); };
+	return {
+		incoming,
+		outgoing,
+		mark: () => incoming.length,
+		when(predicate, { since = 0, timeout = 10000, what } = {}) {
+			const match = matcher(predicate);
+			const found = incoming.slice(since).find(match);
+			if (found) return Promise.resolve(found);
+			let w;
+			const p = new Promise((resolve) => { w = { since, match, resolve }; waiters.add(w); });
+			const desc = `${label}: ${what || (typeof predicate === "string" ? predicate : `a message matching ${predicate}`)}`;
+			return withTimeout(p, timeout, desc, () => `\n--- ${label} received (last 10) ---\n${incoming.slice(-10).map((m) => JSON.stringify(m).slice(0, 300)).join("\n")}`)
+				.finally(() => waiters.delete(w));
+		},
+	};
+}
+
+// One command to a gateway's admin socket (configuration key admin = PATH). The reply is a
+// status line "<code> <length> <reason>", <length> bytes of JSON and "\n"; resolves to
+// { code, reason, body } (body parsed) once all of it has arrived. Rejects when the socket
+// cannot be reached, the reply is malformed, or it is not whole within timeout ms.
+export function admin(socketPath, command, { timeout = 5000 } = {}) {
+	const sock = net.createConnection(socketPath);
+	let buf = Buffer.alloc(0);
+	const reply = new Promise((resolve, reject) => {
+		sock.on("error", reject);
+		sock.on("close", () => reject(new Error(`admin ${socketPath}: closed after ${buf.length} bytes, before a whole reply to ${command}`)));
+		sock.on("data", (d) => {
+			buf = Buffer.concat([buf, d]);
+			const nl = buf.indexOf(10);
+			if (nl < 0) return;
+			const head = buf.subarray(0, nl).toString();
+			const m = /^(\d{3}) (\d+) (.*)$/.exec(head);
+			if (!m) return reject(new Error(`admin ${socketPath}: malformed status line ${JSON.stringify(head)}`));
+			const end = nl + 1 + Number(m[2]);
+			if (buf.length < end + 1) return;
+			if (buf[end] !== 10) return reject(new Error(`admin ${socketPath}: the body of ${command} is not followed by a newline`));
+			try {
+				resolve({ code: Number(m[1]), reason: m[3], body: JSON.parse(buf.subarray(nl + 1, end).toString()) });
+			} catch (e) {
+				reject(new Error(`admin ${socketPath}: the body of ${command} is not JSON: ${e.message}`));
+			}
+		});
+		sock.write(`${command}\n`);
+	});
+	return withTimeout(reply, timeout, `the admin socket's reply to ${command}`).finally(() => sock.destroy());
 }
