@@ -44,6 +44,48 @@ typedef struct mf_role_ops {
     void (*stop)(void *self);
 } mf_role_ops;
 
+/* A circuit breaker, one per target (an upstream replica). The kernel asks it before
+ * each call and tells it how each call it admitted ended. */
+typedef enum mf_breaker_state {
+    MF_BREAKER_CLOSED = 0,
+    MF_BREAKER_OPEN,
+    MF_BREAKER_HALF_OPEN,
+    MF_BREAKER_FORCED_OPEN,   /* an operator's: refuse everything */
+    MF_BREAKER_DISABLED,      /* an operator's or the configuration's: admit everything */
+} mf_breaker_state;
+
+typedef enum mf_breaker_force {
+    MF_BREAKER_AUTO = 0,      /* back to its own rules, from closed */
+    MF_BREAKER_FORCE_OPEN,
+    MF_BREAKER_FORCE_CLOSED,  /* reset to closed, then its own rules */
+    MF_BREAKER_DISABLE,
+} mf_breaker_force;
+
+/* How a call ended: error_code 0 for a result (a tool's isError included), else the
+ * JSON-RPC error code; lost is true for a transport failure or a timeout, which always
+ * count as failures. */
+typedef struct mf_call_outcome {
+    int error_code;
+    bool lost;
+    uint64_t duration_ms;
+} mf_call_outcome;
+
+typedef struct mf_breaker_ops {
+    int (*check)(const json_t *conf, const char *path, mf_error *err);
+    void *(*create)(const json_t *conf, const char *name);
+    void (*destroy)(void *b);
+    /* May a call go now? false: refused (open, forced open, half-open with all its
+     * permitted calls under way). A true must be followed by one record or release. */
+    bool (*acquire)(void *b, uint64_t now_ms);
+    void (*record)(void *b, const mf_call_outcome *o, uint64_t now_ms);
+    /* an admitted call that never went out */
+    void (*release)(void *b);
+    mf_breaker_state (*state)(void *b, uint64_t now_ms);
+    void (*force)(void *b, mf_breaker_force f, uint64_t now_ms);
+    /* its counters, for the admin socket and the routing policy */
+    json_t *(*status)(void *b, uint64_t now_ms);
+} mf_breaker_ops;
+
 typedef struct mf_plugin {
     uint32_t abi_version;
     const char *signature;
@@ -55,6 +97,7 @@ typedef struct mf_plugin {
     void (*unload)(void);
     const mf_role_ops *transport;   /* NULL when the plugin is no transport */
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
+    const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */
