@@ -17,11 +17,14 @@
 
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
-    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", NULL,
+    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", "policy", "policy_instructions",
+    "policy_memory_bytes", "breaker", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
-static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", NULL};
+static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "fallback",
+                                            "weight", "tags", "health", "breaker", NULL};
+static const char *const health_keys[] = {"interval_ms", "timeout_ms", "failures", "successes", NULL};
 
 static bool valid_name(const char *s, size_t max)
 {
@@ -81,6 +84,55 @@ static int print_to_log(lua_State *L)
     return 0;
 }
 
+/* The keys of a provider that routing uses: fallback, weight, tags, health, breaker. */
+static int provider_routing(mf_config *c, mf_provider_conf *p, json_t *t, mf_error *err)
+{
+    const json_t *fallback = NULL, *tags = NULL;
+    if (mf_conf_strings(t, p->path, "fallback", false, false, &fallback, err) ||
+        mf_conf_strings(t, p->path, "tags", false, false, &tags, err))
+        return -1;
+    p->fallback = string_list(fallback, NULL);
+    p->tags = tags ? json_incref((json_t *)tags) : json_array();
+    json_t *w = json_object_get(t, "weight");
+    p->weight = 1;
+    if (w) {
+        if (!json_is_number(w) || json_number_value(w) <= 0) {
+            mf_error_set(err, -1, "%s.weight: expected a number above 0", p->path);
+            return -1;
+        }
+        p->weight = json_number_value(w);
+    }
+    p->health_interval_ms = 10000;
+    p->health_timeout_ms = 5000;
+    p->health_failures = 3;
+    p->health_successes = 1;
+    json_t *h = json_object_get(t, "health");
+    char hp[80];
+    snprintf(hp, sizeof hp, "%s.health", p->path);
+    if (json_is_false(h)) {
+        p->health_interval_ms = 0;
+    } else if (h && (mf_conf_keys(h, hp, health_keys, err) ||
+                     mf_conf_int(h, hp, "interval_ms", 10, 86400000, &p->health_interval_ms, err) ||
+                     mf_conf_int(h, hp, "timeout_ms", 10, 86400000, &p->health_timeout_ms, err) ||
+                     mf_conf_int(h, hp, "failures", 1, 1000, &p->health_failures, err) ||
+                     mf_conf_int(h, hp, "successes", 1, 1000, &p->health_successes, err))) {
+        return -1;
+    }
+    /* breakers: the top-level settings, then the provider's own; false turns them off */
+    json_t *b = json_object_get(t, "breaker");
+    if (json_is_false(b) || !c->breaker) {
+        p->breaker = NULL;
+    } else if (b && !json_is_object(b) && !(json_is_array(b) && json_array_size(b) == 0)) {
+        mf_error_set(err, -1, "%s.breaker: expected a table of breaker settings, or false", p->path);
+        return -1;
+    } else {
+        p->breaker = json_deep_copy(c->breaker);
+        if (json_is_object(b))
+            json_object_update(p->breaker, b);
+    }
+    return 0;
+}
+
 static int check_providers(mf_config *c, json_t *list, mf_error *err)
 {
     if (!json_is_array(list)) {
@@ -130,10 +182,24 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
             mf_error_set(err, -1, "%s.prefix: expected false or 1 to 60 of A-Z a-z 0-9 _ -", p->path);
             return -1;
         }
+        if (provider_routing(c, p, t, err))
+            return -1;
         p->plugin_conf = json_deep_copy(t);
         for (const char *const *k = provider_keys; *k; k++)
             json_object_del(p->plugin_conf, *k);
     }
+    /* fallbacks name providers that exist, and not themselves */
+    for (size_t i = 0; i < c->nproviders; i++)
+        for (char **f = c->providers[i].fallback; f && *f; f++) {
+            if (strcmp(*f, c->providers[i].name) == 0) {
+                mf_error_set(err, -1, "%s.fallback: a provider is no fallback of itself", c->providers[i].path);
+                return -1;
+            }
+            if (!mf_config_provider(c, *f)) {
+                mf_error_set(err, -1, "%s.fallback: no provider is named \"%s\"", c->providers[i].path, *f);
+                return -1;
+            }
+        }
     return 0;
 }
 
@@ -226,6 +292,31 @@ static int check_top(mf_config *c, mf_error *err)
         mf_error_set(err, -1, "log_level: \"%s\" is not one of error, warn, info, debug", level);
         return -1;
     }
+    const char *policy = NULL;
+    if (mf_conf_string(r, "(top)", "policy", false, &policy, err) ||
+        mf_conf_int(r, "(top)", "policy_instructions", 1000, INT64_C(1) << 40, &c->policy_instructions, err) ||
+        mf_conf_int(r, "(top)", "policy_memory_bytes", 65536, INT64_C(1) << 34, &c->policy_memory_bytes, err)) {
+        if (strncmp(err->msg, "(top).", 6) == 0)
+            memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
+        return -1;
+    }
+    if (policy) {
+        c->policy = resolve(c->dir, policy);
+    } else {
+        const char *lua = getenv("MCPFED_LUA_PATH");
+        size_t n = strlen(lua && *lua ? lua : MF_LUA_DIR) + 16;
+        c->policy = malloc(n);
+        snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : MF_LUA_DIR);
+    }
+    json_t *breaker = json_object_get(r, "breaker");
+    if (json_is_false(breaker)) {
+        c->breaker = NULL;
+    } else if (breaker && !json_is_object(breaker) && !(json_is_array(breaker) && json_array_size(breaker) == 0)) {
+        mf_error_set(err, -1, "breaker: expected a table of breaker settings, or false");
+        return -1;
+    } else {
+        c->breaker = json_is_object(breaker) ? json_incref(breaker) : json_object();
+    }
     if (admin && !*admin) {
         mf_error_set(err, -1, "admin: expected the path of a socket");
         return -1;
@@ -253,6 +344,8 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     c->shutdown_ms = 5000;
     c->page_size = 500;
     c->max_processes = 1024;
+    c->policy_instructions = 1000000;
+    c->policy_memory_bytes = 8 * 1024 * 1024;
     const char *label = "embedded default";
     if (file) {
         c->file = realpath(file, NULL);
@@ -323,6 +416,9 @@ void mf_config_free(mf_config *c)
         free(c->providers[i].transport);
         free(c->providers[i].prefix);
         json_decref(c->providers[i].plugin_conf);
+        free_list(c->providers[i].fallback);
+        json_decref(c->providers[i].tags);
+        json_decref(c->providers[i].breaker);
     }
     free(c->providers);
     for (size_t i = 0; i < c->nlisteners; i++) {
@@ -336,6 +432,8 @@ void mf_config_free(mf_config *c)
     free_list(c->plugins);
     json_decref(c->root);
     free(c->admin);
+    free(c->policy);
+    json_decref(c->breaker);
     free(c->file);
     free(c->dir);
     free(c);

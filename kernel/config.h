@@ -12,6 +12,14 @@ typedef struct mf_provider_conf {
     size_t index;          /* 1-based position in the providers list */
     char path[48];         /* "providers[3]", for messages */
     json_t *plugin_conf;   /* the table without the kernel's keys, for the plugin */
+    char **fallback;       /* NULL-terminated provider names, tried after this one */
+    double weight;
+    json_t *tags;          /* array of strings */
+    json_t *breaker;       /* breaker settings (the top-level ones, then its own), or NULL: none */
+    int64_t health_interval_ms;   /* 0: no active health checks */
+    int64_t health_timeout_ms;
+    int64_t health_failures;      /* in a row, to be unhealthy */
+    int64_t health_successes;     /* in a row, to be healthy again */
 } mf_provider_conf;
 
 typedef struct mf_listener_conf {
@@ -35,6 +43,10 @@ typedef struct mf_config {
     int64_t page_size;     /* items per page of the lists mcpfed serves */
     int64_t max_processes; /* child processes at once, all supervisors together */
     char *admin;           /* the admin socket's path, or NULL for none */
+    char *policy;          /* the routing policy's file */
+    int64_t policy_instructions;  /* per decision */
+    int64_t policy_memory_bytes;
+    json_t *breaker;       /* breaker defaults, or NULL when breakers are off */
     mf_provider_conf *providers;
     size_t nproviders;
     mf_listener_conf *listeners;

@@ -1,12 +1,22 @@
-/* Requests forwarded to the provider that owns what they name.
+/* Requests forwarded to the provider that owns what they name, through the routing
+ * policy and the targets' circuit breakers.
  *
- * The upstream gets the client's params with the upstream's own name or URI, without
- * the client's 2026-07-28 envelope (the provider speaks for the gateway, in its
- * upstream's era), and with the client's progress token replaced by the call's
- * correlation, unique across every client, so that progress notifications find their
- * way back and carry the client's own token again. */
+ * The policy ranks the candidate targets: the owner's replicas, then those of its
+ * fallback providers. The call goes to the first whose breaker admits it, within the
+ * provider's deadline; when it fails in a way worth another try, the next target gets it,
+ * within what is left of the deadline: always when it never reached the upstream (the
+ * target was not ready, its queue full, its breaker open), and when the upstream got it
+ * but did not answer (lost, timed out) only if the policy says the call is idempotent (or
+ * it is a read). An upstream's own error answer is final.
+ *
+ * The upstream gets the client's params with the upstream's own name or URI, without the
+ * client's 2026-07-28 envelope (the provider speaks for the gateway, in its upstream's
+ * era), and with the client's progress token replaced by the call's correlation, unique
+ * across every client, so that progress notifications find their way back and carry the
+ * client's own token again. */
 #include "build-config.h"
 #include "session_int.h"
+#include "policy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,8 @@ void downreq_free(downreq *d)
 {
     if (d->corr)
         HASH_DEL(by_corr, d);
+    if (d->target && d->call)
+        d->target->inflight--;
     json_decref(d->id);
     json_decref(d->msg);
     json_decref(d->progress_token);
@@ -33,6 +45,7 @@ void downreq_free(downreq *d)
     json_decref(d->inputs);
     json_decref(d->upstate);
     json_decref(d->stashed);
+    free(d->route);
     free(d);
 }
 
@@ -58,15 +71,31 @@ void downreq_answer(downreq *d, json_t *resp)
     downreq_free(d);
 }
 
+static bool next_target(downreq *d);
+
 static void on_done(void *ud, json_t *resp)
 {
     downreq *d = ud;
     if (d->corr) {
-        HASH_DEL(by_corr, d);   /* the call is over; a resend gets a new one */
+        HASH_DEL(by_corr, d);   /* the call is over; another gets a new one */
         d->corr = 0;
     }
     d->call = NULL;
+    mf_target *t = d->target;
+    json_t *error = json_object_get(resp, "error");
+    int code = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
+    bool never_sent = code == MF_RPC_UNAVAILABLE || code == MF_RPC_OVERLOADED || code == MF_RPC_SHUTTING_DOWN;
+    bool lost = code == MF_RPC_UPSTREAM_LOST || code == MF_RPC_TIMEOUT;
+    if (t) {
+        t->inflight--;
+        if (never_sent)
+            mf_target_release(t);
+        else
+            mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
+    }
     if (mrtr_hold(d, resp))
+        return;
+    if ((never_sent || (lost && d->idempotent)) && d->s && mf_now() < d->deadline && next_target(d))
         return;
     json_t *result = json_object_get(resp, "result");
     const char *type = json_string_value(json_object_get(result, "resultType"));
@@ -75,32 +104,129 @@ static void on_done(void *ud, json_t *resp)
     downreq_answer(d, resp);
 }
 
-static void start_call(downreq *d, const char *method, json_t *params, json_t *caps)
+/* Send d's call (its method, params) to its current target. */
+static void start_call(downreq *d, json_t *params)
 {
-    json_t *req = json_pack("{s:s,s:O,s:o}", "method", method, "params", params, "clientCapabilities",
-                            caps ? json_incref(caps) : json_object());
-    d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s->id, req,
-                            (uint64_t)d->provider->conf->timeout_ms, on_done, d);
+    json_t *meta = json_object_get(params, "_meta");
+    if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
+        json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
+    const char *method = mf_rpc_method(d->msg);
+    json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
+                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
+    uint64_t now = mf_now();
+    d->sent_at = now;
+    d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req,
+                            d->deadline > now ? d->deadline - now : 1, on_done, d);
     if (d->call) {
         d->corr = mf_call_corr(d->call);
         HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
+        if (d->target)
+            d->target->inflight++;
     }
 }
 
-/* Send d's call again, with params (taken over): input gathered from the client. */
+/* Try the next target that takes the call; false when none is left. */
+static bool next_target(downreq *d)
+{
+    while (d->attempt < d->nroute) {
+        mf_target *t = d->route[d->attempt++];
+        if (t->draining || !t->provider->inst)
+            continue;
+        if (!mf_target_acquire(t)) {
+            d->refused++;
+            continue;
+        }
+        d->target = t;
+        d->provider = t->provider;
+        start_call(d, d->upparams);
+        if (d->call)
+            return true;
+        mf_target_release(t);
+    }
+    return false;
+}
+
+/* Send d's call again to the same target, with params (taken over): input gathered from
+ * the client. */
 void resend(downreq *d, json_t *params)
 {
-    const char *method = mf_rpc_method(d->msg);
-    json_t *meta = json_object_get(params, "_meta");
-    if (json_object_get(meta, "progressToken"))   /* the new call's own token */
-        json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
-    start_call(d, method ? method : "tools/call", params, d->s->client_caps);
-    json_decref(params);
+    json_decref(d->upparams);
+    d->upparams = params;
+    if (d->target && !mf_target_acquire(d->target)) {
+        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "circuit breaker open for %s",
+                                                                    d->target->name));
+        downreq_answer(d, err);
+        json_decref(err);
+        return;
+    }
+    start_call(d, params);
     if (!d->call) {
         json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_OVERLOADED, "out of memory"));
         downreq_answer(d, err);
         json_decref(err);
     }
+}
+
+/* --- the routing decision ----------------------------------------------------------- */
+
+static int add_candidates(mf_provider *p, bool fallback, mf_policy_candidate *c, mf_target **t, int n)
+{
+    for (int i = 0; i < p->ntargets && n < MF_POLICY_MAX; i++, n++) {
+        mf_target *x = &p->targets[i];
+        t[n] = x;
+        c[n] = (mf_policy_candidate){
+            .id = n + 1, .provider = p->conf->name, .target = x->name,
+            .healthy = x->up && x->healthy && p->state == MF_PROVIDER_UP, .draining = x->draining,
+            .fallback = fallback, .breaker = mf_target_breaker(x), .inflight = x->inflight,
+            .latency_ms = x->ewma_ms, .p99_ms = mf_target_p99(x), .error_rate = x->error_ewma,
+            .weight = p->conf->weight, .tags = p->conf->tags,
+        };
+    }
+    return n;
+}
+
+/* Rank d's targets with the policy; false (and the client answered) when it refuses. */
+static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method, json_t *params)
+{
+    mf_policy_candidate c[MF_POLICY_MAX];
+    mf_target *t[MF_POLICY_MAX];
+    int n = add_candidates(p, false, c, t, 0);
+    for (char **f = p->conf->fallback; f && *f; f++) {
+        size_t np;
+        mf_provider *ps = mf_registry_providers(&np);
+        for (size_t i = 0; i < np; i++)
+            if (strcmp(ps[i].conf->name, *f) == 0)
+                n = add_candidates(&ps[i], true, c, t, n);
+    }
+    json_t *rp = json_object_get(r->msg, "params");
+    const char *name = json_string_value(json_object_get(rp, "name"));
+    if (!name)
+        name = json_string_value(json_object_get(rp, "uri"));
+    const char *upstream = json_string_value(json_object_get(params, "name"));
+    if (!upstream)
+        upstream = json_string_value(json_object_get(params, "uri"));
+    json_t *args = json_object_get(params, "arguments");
+    json_t *info = r->s->client_info;
+    mf_policy_request req = {
+        .method = method, .name = name, .upstream = upstream, .provider = p->conf->name,
+        .session = r->s->id, .client = json_string_value(json_object_get(info, "name")),
+        .client_version = json_string_value(json_object_get(info, "version")),
+        .protocol = r->modern ? MF_PROTOCOL_MODERN : r->s->protocol,
+        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
+    };
+    mf_policy_decision dec;
+    mf_policy_route(&req, c, n, &dec);
+    if (dec.refused) {
+        reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", dec.reason);
+        return false;
+    }
+    d->route = malloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
+    for (int i = 0; i < dec.n; i++)
+        d->route[i] = t[dec.order[i] - 1];
+    d->nroute = dec.n;
+    /* reads can always go elsewhere; a tool call only when the policy says so */
+    d->idempotent = dec.idempotent || strcmp(method, "tools/call") != 0;
+    return true;
 }
 
 void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
@@ -112,7 +238,6 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
     d->modern = r->modern;
     d->provider = p;
     d->log_level = -1;
-    uint64_t corr = mf_call_next_corr();
     json_t *meta = json_object_get(params, "_meta");
     if (json_is_object(meta)) {
         json_t *kept = json_object();
@@ -121,12 +246,10 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
         json_object_foreach(meta, k, v) {
             if (strcmp(k, MF_META_LOG_LEVEL) == 0 && json_is_string(v))
                 d->log_level = log_level_parse(json_string_value(v));
-            if (strcmp(k, "progressToken") == 0) {
+            if (strcmp(k, "progressToken") == 0)
                 d->progress_token = json_incref(v);
-                json_object_set_new(kept, k, json_integer((json_int_t)corr));
-            } else if (strncmp(k, "io.modelcontextprotocol/", 24) != 0) {
+            if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
                 json_object_set(kept, k, v);
-            }
         }
         if (json_object_size(kept))
             json_object_set_new(params, "_meta", kept);
@@ -137,27 +260,42 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
     }
     if (r->modern && d->log_level < 0)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
-    /* the provider may speak for this client upstream: it gets the client's capabilities */
     d->upparams = params;
     d->caps = r->caps ? json_incref(r->caps) : json_object();
     d->msg = json_pack("{s:s}", "method", method);
+    if (!route(r, d, p, method, params)) {
+        downreq_free(d);
+        return;
+    }
+    d->deadline = mf_now() + (uint64_t)p->conf->timeout_ms;
     DL_APPEND(r->s->reqs, d);
-    start_call(d, method, params, r->caps);
-    if (!d->call) {
+    if (!next_target(d)) {
+        if (d->refused)
+            reply_error(r, MF_RPC_REFUSED, NULL, false,
+                        "circuit breaker open: no target of provider %s can take the call now", p->conf->name);
+        else
+            reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "provider %s: no target can take the call now",
+                        p->conf->name);
         DL_DELETE(r->s->reqs, d);
         downreq_free(d);
-        reply_error(r, MF_RPC_OVERLOADED, NULL, false, "out of memory");
     }
+}
+
+void downreq_cancel(downreq *d, const char *reason)
+{
+    if (d->call) {
+        mf_call_cancel(d->call, reason);
+        if (d->target)
+            mf_target_release(d->target);
+    }
+    mrtr_forget(d);
+    if (d->s)
+        DL_DELETE(d->s->reqs, d);
+    downreq_free(d);
 }
 
 void session_cancel_all(session *s)
 {
     downreq *d, *tmp;
-    DL_FOREACH_SAFE(s->reqs, d, tmp) {
-        if (d->call)
-            mf_call_cancel(d->call, "the client went away");
-        mrtr_forget(d);
-        DL_DELETE(s->reqs, d);
-        downreq_free(d);
-    }
+    DL_FOREACH_SAFE(s->reqs, d, tmp) downreq_cancel(d, "the client went away");
 }

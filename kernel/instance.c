@@ -135,3 +135,13 @@ void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t
     m->related = related;
     mf_send(m);
 }
+
+void mf_provider_targets(mf_instance *inst, int count)
+{
+    mf_send(mf_ctl_new(inst->ep, mf_registry_ep(), "provider.targets", "count:i", (int64_t)count));
+}
+
+void mf_provider_target_status(mf_instance *inst, int index, bool up)
+{
+    mf_send(mf_ctl_new(inst->ep, mf_registry_ep(), "target.status", "index:i up:b", (int64_t)index, up));
+}

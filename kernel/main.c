@@ -8,6 +8,7 @@
 #include "session.h"
 #include "supervisor.h"
 #include "admin.h"
+#include "policy.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -95,6 +96,25 @@ static int check_plugins(const options *o, mf_error *err)
     for (char **name = cfg->plugins; name && *name; name++)
         if (!mf_plugin_load(*name, err))
             return -1;
+    if (cfg->breaker) {
+        mf_module *b = mf_plugin_load("breaker", err);
+        if (!b)
+            return -1;
+        if (!b->desc->breaker) {
+            mf_error_set(err, -1, "breaker: plugin \"breaker\" is no circuit breaker");
+            return -1;
+        }
+        if (b->desc->breaker->check(cfg->breaker, "breaker", err))
+            return -1;
+        for (size_t i = 0; i < cfg->nproviders; i++) {
+            char path[80];
+            snprintf(path, sizeof path, "%s.breaker", cfg->providers[i].path);
+            if (cfg->providers[i].breaker && b->desc->breaker->check(cfg->providers[i].breaker, path, err))
+                return -1;
+        }
+    }
+    if (mf_policy_check(cfg, err))
+        return -1;
     if (cfg->nlisteners) {
         /* the http table is checked once on its own, so its errors name it */
         mf_listener_conf *first = &cfg->listeners[0];
@@ -136,6 +156,7 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
     mf_admin_stop();
+    mf_policy_stop();
     mf_session_shutdown();
     mf_registry_close();
     mf_calls_close();
@@ -237,7 +258,11 @@ static int serve(const options *o)
     uv_timer_init(mf_loop(), &shutdown_timer);
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
             cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
-    if (mf_registry_start(cfg, &err) != 0) {
+    if (mf_router_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0) {
+        mf_error_log("kernel", "start failed", "reason=\"%s\"", mf_log_esc(err.msg, (size_t)-1));
+        exit_code = 1;
+        mf_request_shutdown("start failed");
+    } else if (mf_registry_start(cfg, &err) != 0) {
         mf_error_log("kernel", "start failed", "reason=\"%s\"", mf_log_esc(err.msg, (size_t)-1));
         exit_code = 1;
         mf_request_shutdown("start failed");

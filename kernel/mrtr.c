@@ -66,11 +66,9 @@ static void on_expired(uv_timer_t *t)
     downreq *d = su->d;
     mf_info("mrtr", "the client did not come back with input; call abandoned", "provider=%s",
             d->provider->conf->name);
-    if (d->call)
-        mf_call_cancel(d->call, "the client did not come back with its input");
     refuse_asks(d, "the client did not come back with its input");
     susp_free(su);
-    downreq_free(d);
+    downreq_cancel(d, "the client did not come back with its input");
 }
 
 /* Answer d's client with what the upstream asks, and hold d until it comes back. */
@@ -291,10 +289,8 @@ void mrtr_shutdown(void)
     suspended *su, *tmp;
     HASH_ITER(hh, by_token, su, tmp) {
         downreq *d = su->d;
-        if (d->call)
-            mf_call_cancel(d->call, "the gateway is shutting down");
         refuse_asks(d, "the gateway is shutting down");
         susp_free(su);
-        downreq_free(d);
+        downreq_cancel(d, "the gateway is shutting down");
     }
 }

@@ -184,11 +184,26 @@ static void list_all(mf_provider *p)
     check_settled();
 }
 
+static void on_targets(mf_provider *p, mf_msg *m)
+{
+    if (strcmp(m->verb, "provider.targets") == 0) {
+        p->reports_targets = true;
+        mf_targets_resize(p, (int)mf_ctl_int(m, "count", 1));
+    } else {
+        int i = (int)mf_ctl_int(m, "index", -1);
+        if (i >= 0 && i < p->ntargets)
+            p->targets[i].up = mf_ctl_bool(m, "up", false);
+    }
+}
+
 static void on_status(mf_provider *p, mf_msg *m)
 {
     mf_provider_state st = (mf_provider_state)mf_ctl_int(m, "state", MF_PROVIDER_DOWN);
     const char *reason = mf_ctl_str(m, "reason");
     p->state = st;
+    if (!p->reports_targets)   /* one target: the provider itself */
+        for (int i = 0; i < p->ntargets; i++)
+            p->targets[i].up = st == MF_PROVIDER_UP;
     free(p->reason);
     p->reason = reason ? strdup(reason) : NULL;
     switch (st) {
@@ -220,6 +235,16 @@ static void on_message(void *ud, mf_msg *m)
     }
     if (m->kind == MF_MSG_CONTROL && strcmp(m->verb, "provider.status") == 0) {
         on_status(p, m);
+        mf_msg_free(m);
+        return;
+    }
+    if (m->kind == MF_MSG_CONTROL && strncmp(m->verb, "provider.targets", 16) == 0) {
+        on_targets(p, m);
+        mf_msg_free(m);
+        return;
+    }
+    if (m->kind == MF_MSG_CONTROL && strcmp(m->verb, "target.status") == 0) {
+        on_targets(p, m);
         mf_msg_free(m);
         return;
     }
@@ -260,6 +285,8 @@ int mf_registry_start(const mf_config *cfg, mf_error *err)
             p->lists[k].kind = (mf_kind)k;
             p->lists[k].items = json_array();
         }
+        mf_targets_resize(p, 1);
+        mf_health_start(p);
     }
     for (size_t i = 0; i < nproviders; i++) {
         mf_provider *p = &providers[i];
@@ -301,6 +328,7 @@ void mf_registry_stop(void (*done)(void))
     }
     for (size_t i = 0; i < nproviders; i++) {
         mf_provider *p = &providers[i];
+        mf_health_stop(p);
         for (int k = 0; k < MF_KINDS; k++)
             if (p->lists[k].call) {
                 mf_call_cancel(p->lists[k].call, "gateway shutting down");
@@ -321,6 +349,8 @@ void mf_registry_close(void)
             json_decref(providers[i].lists[k].pending);
         }
         free(providers[i].reason);
+        mf_targets_free(&providers[i]);
+        mf_health_close(&providers[i]);
     }
     free(providers);
     providers = NULL;

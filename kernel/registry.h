@@ -37,6 +37,25 @@ typedef struct mf_listing {
     bool loaded;              /* a listing completed, or the provider offers none */
 } mf_listing;
 
+/* A place a provider's calls can go: one of its replicas. */
+typedef struct mf_target {
+    struct mf_provider *provider;
+    int index;                /* 0-based; the provider names it index + 1 */
+    char name[80];            /* "<provider>#<n>" */
+    bool up;                  /* ready, as its provider says */
+    bool healthy;             /* as the health checks say */
+    bool draining;            /* an operator takes it out of routing */
+    unsigned inflight;
+    double ewma_ms;           /* latency, exponentially weighted */
+    double error_ewma;        /* share of failed calls, exponentially weighted */
+    uint32_t lat[128];        /* recent latencies, for the p99 */
+    unsigned nlat, latpos;
+    uint64_t calls, failures;
+    void *breaker;            /* the breaker plugin's, or NULL */
+    unsigned health_fail, health_ok;
+    void *health_call;
+} mf_target;
+
 typedef struct mf_provider {
     const mf_provider_conf *conf;
     mf_instance *inst;
@@ -45,6 +64,10 @@ typedef struct mf_provider {
     json_t *init;             /* the upstream's initialize result */
     mf_listing lists[MF_KINDS];
     int log_level;            /* the level last asked of the upstream (-1: none) */
+    mf_target *targets;
+    int ntargets;
+    bool reports_targets;     /* its plugin says which targets are ready */
+    uv_timer_t *health_timer;  /* its own allocation: it outlives the providers' array */
 } mf_provider;
 
 /* An item of the public catalog. */
@@ -66,6 +89,25 @@ mf_provider *mf_registry_providers(size_t *n);
 mf_provider *mf_registry_provider_of(mf_ep ep);
 /* Does the provider's upstream declare this server capability? */
 bool mf_provider_offers(const mf_provider *p, const char *capability);
+
+/* router.c: targets, breakers and routing decisions */
+int mf_router_start(const mf_config *cfg, mf_error *err);
+void mf_router_stop(void);
+void mf_targets_resize(mf_provider *p, int n);
+void mf_targets_free(mf_provider *p);
+mf_target *mf_target_find(const char *name);
+/* A call on t ended after duration_ms; error_code 0 for a result; lost: it went out and
+ * no answer came (connection lost, timeout). */
+void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms);
+double mf_target_p99(const mf_target *t);
+const char *mf_target_breaker(const mf_target *t);
+bool mf_target_acquire(mf_target *t);
+void mf_target_release(mf_target *t);
+void mf_target_force(mf_target *t, mf_breaker_force f);
+json_t *mf_target_status(const mf_target *t);
+void mf_health_start(mf_provider *p);
+void mf_health_stop(mf_provider *p);
+void mf_health_close(mf_provider *p);
 
 /* catalog.c: the public catalog, rebuilt from the listings in configuration order. */
 void mf_catalog_rebuild(mf_kind k, mf_provider *providers, size_t n, bool announce);

@@ -443,11 +443,7 @@ static void on_cancelled(session *s, json_t *params)
     DL_FOREACH(s->reqs, d) {
         if (json_equal(d->id, rid)) {
             const char *reason = json_string_value(json_object_get(params, "reason"));
-            if (d->call)
-                mf_call_cancel(d->call, reason ? reason : "cancelled by the client");
-            mrtr_forget(d);
-            DL_DELETE(s->reqs, d);
-            downreq_free(d);
+            downreq_cancel(d, reason ? reason : "cancelled by the client");
             return;
         }
     }

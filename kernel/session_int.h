@@ -22,9 +22,16 @@ typedef struct downreq {
     bool modern;              /* answered in the terms of revision 2026-07-28 */
     int log_level;            /* the level of log messages about it; -1: the session's */
     json_t *progress_token;   /* the client's, restored on progress notifications */
-    mf_provider *provider;
+    mf_provider *provider;    /* of the target the call went to */
     mf_call *call;
     uint64_t corr;            /* the call's, while it is under way */
+    /* routing (forward.c): the targets in the policy's order, and the one tried now */
+    struct mf_target **route;
+    int nroute, attempt;
+    struct mf_target *target;
+    bool idempotent;
+    uint64_t sent_at, deadline;
+    unsigned refused;         /* targets whose breaker refused the call */
     json_t *upparams;         /* what went upstream, to send again with input (mrtr.c) */
     json_t *caps;             /* the client's capabilities for this request */
     /* input-required exchanges (mrtr.c) */
@@ -102,6 +109,8 @@ void park(session *s, json_t *msg, uint64_t tcorr);
 void forward(const rctx *r, mf_provider *p, const char *method, json_t *params);
 downreq *downreq_of_call(uint64_t corr);
 void downreq_free(downreq *d);
+/* Abandon d: its call is cancelled upstream, its client gets no answer. */
+void downreq_cancel(downreq *d, const char *reason);
 void session_cancel_all(session *s);
 
 /* relay.c */

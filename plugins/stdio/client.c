@@ -216,6 +216,16 @@ static replica *pick(client *c)
     return best;
 }
 
+/* The replica the kernel's routing chose, when it is ready; otherwise the choice is ours
+ * (a call waits while its replicas start rather than fail). */
+static replica *chosen(client *c, const mf_msg *m)
+{
+    json_int_t t = json_integer_value(json_object_get(m->json, "target"));
+    if (t < 1 || t > c->nreplicas || c->replicas[t - 1].state != U_READY)
+        return NULL;
+    return &c->replicas[t - 1];
+}
+
 static void forward(client *c, replica *r, mf_msg *m)
 {
     if (mf_child_write_queue(r->child) > MAX_STDIN_BACKLOG) {
@@ -286,6 +296,7 @@ static void on_initialized(replica *r, json_t *msg)
     json_decref(note);
     r->state = U_READY;
     c->failed = false;
+    mf_provider_target_status(c->inst, r->index, true);
     if (!c->up) {
         c->up = true;
         mf_provider_status(c->inst, MF_PROVIDER_UP, result, NULL);
@@ -449,6 +460,8 @@ static void on_exited(mf_child *ch, int64_t status, int sig, void *ud)
     forget_asks_of(c, r);
     if (c->stopping)
         return;
+    if (r->state == U_READY)
+        mf_provider_target_status(c->inst, r->index, false);
     r->state = U_DOWN;
     if (was_starting && !any_ready(c)) {
         /* the start these calls waited for has failed: say so now, not at their deadline */
@@ -607,6 +620,7 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
         .failed = on_failed, .stopped = on_stopped,
     };
     *self = c;
+    mf_provider_targets(inst, c->nreplicas);
     char name[160];
     for (int i = 0; i < c->nreplicas; i++) {
         snprintf(name, sizeof name, c->nreplicas > 1 ? "%s#%d" : "%s", mf_instance_name(inst), i + 1);
@@ -633,7 +647,7 @@ static void receive(void *self, mf_msg *m)
             mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_INVALID_REQUEST,
                                        "request without a method"));
             mf_msg_free(m);
-        } else if ((r = pick(c))) {
+        } else if ((r = chosen(c, m)) || (r = pick(c))) {
             forward(c, r, m);
         } else if (c->failed || c->stopping) {
             mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst),

@@ -126,6 +126,13 @@ typedef enum mf_provider_state {
 
 MF_API void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
                                const char *reason);
+/* A provider with several targets (replicas) says how many, then which are ready; the
+ * kernel's routing policy picks among them and names the target (1-based) in the
+ * "target" member of each request it sends (0: the provider's choice). A provider that
+ * says nothing has one target, ready when the provider is up. */
+MF_API void mf_provider_targets(mf_instance *inst, int count);
+MF_API void mf_provider_target_status(mf_instance *inst, int index, bool up);
+
 /* Hand the kernel a notification from the upstream (taken over). corr is the request it
  * concerns (progress, logging during a call), or 0. A notifications/cancelled about a
  * request the upstream made must name it by the corr it was asked with (below). */

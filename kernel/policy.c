@@ -1,0 +1,418 @@
+/* The routing policy, in Lua.
+ *
+ * The policy file returns a table with route(request, candidates), which returns the
+ * candidate ids in order of preference ({3, 1}), or a table { targets = {...},
+ * idempotent = true }, or nil and a reason to refuse the call.
+ *
+ * It runs in a sandbox: no io, no os but time, clock and date, no require, load or
+ * dofile, no debug; each decision has an instruction budget and the state a memory cap,
+ * and an overrun is an error of that decision, counted, never a stall. A new file (saved
+ * in place, or replaced whole as editors do: the directory is watched) is loaded into a
+ * fresh state and must pass a self-check before it replaces the old one; a broken edit is
+ * logged with its file and line and the old policy keeps deciding. */
+#include "build-config.h"
+#include "policy.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct lstate {
+    lua_State *L;
+    size_t used, cap;          /* bytes, for the memory cap */
+    int route_ref;
+} lstate;
+
+static lstate *current;
+static char *file;
+static char *dir, *base;
+static uint64_t budget = 1000000;
+static size_t memcap = 8u * 1024 * 1024;
+static uv_fs_event_t watcher;
+static uv_timer_t debounce;
+static bool watching;
+static struct {
+    uint64_t decisions, errors, budget_overruns, memory_overruns, reloads, failed_reloads;
+} stats;
+static char last_error[512];
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lstate *s = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        s->used -= old;
+        return NULL;
+    }
+    if (nsize > old && s->used + (nsize - old) > s->cap)
+        return NULL;   /* Lua raises a memory error */
+    void *p = realloc(ptr, nsize);
+    if (p)
+        s->used = s->used - old + nsize;
+    return p;
+}
+
+static void on_budget(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(L, "instruction budget exceeded (%d)", (int)budget);
+}
+
+static int lua_hash(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    lua_pushinteger(L, (lua_Integer)h);
+    return 1;
+}
+
+static int lua_log(lua_State *L)
+{
+    mf_info("policy", "log", "text=\"%s\"", mf_log_esc(luaL_checkstring(L, 1), (size_t)-1));
+    return 0;
+}
+
+/* Only what a routing decision needs. */
+static void sandbox(lua_State *L)
+{
+    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base}, {LUA_TABLIBNAME, luaopen_table},
+                                    {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+                                    {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_OSLIBNAME, luaopen_os}};
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        luaL_requiref(L, libs[i].name, libs[i].func, 1);
+        lua_pop(L, 1);
+    }
+    static const char *const unsafe[] = {"dofile", "loadfile", "load", "require", "collectgarbage", "print", NULL};
+    for (const char *const *u = unsafe; *u; u++) {
+        lua_pushnil(L);
+        lua_setglobal(L, *u);
+    }
+    /* os keeps the clock, nothing that touches the system */
+    lua_getglobal(L, "os");
+    lua_newtable(L);
+    static const char *const keep[] = {"time", "clock", "date", "difftime", NULL};
+    for (const char *const *k = keep; *k; k++) {
+        lua_getfield(L, -2, *k);
+        lua_setfield(L, -2, *k);
+    }
+    lua_setglobal(L, "os");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, lua_hash);
+    lua_setfield(L, -2, "hash");
+    lua_pushcfunction(L, lua_log);
+    lua_setfield(L, -2, "log");
+    lua_setglobal(L, "mcpfed");
+}
+
+static void close_state(lstate *s)
+{
+    if (!s)
+        return;
+    lua_close(s->L);
+    free(s);
+}
+
+/* --- building the arguments ---------------------------------------------------------- */
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void set_bool(lua_State *L, const char *k, bool v)
+{
+    lua_pushboolean(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static void push_request(lua_State *L, const mf_policy_request *r)
+{
+    lua_createtable(L, 0, 10);
+    set_str(L, "method", r->method);
+    set_str(L, "name", r->name);
+    set_str(L, "upstream", r->upstream);
+    set_str(L, "provider", r->provider);
+    set_str(L, "protocol", r->protocol);
+    lua_pushinteger(L, (lua_Integer)r->session);
+    lua_setfield(L, -2, "session");
+    lua_pushinteger(L, (lua_Integer)r->args_size);
+    lua_setfield(L, -2, "args_size");
+    lua_createtable(L, 0, 2);
+    set_str(L, "name", r->client);
+    set_str(L, "version", r->client_version);
+    lua_setfield(L, -2, "client");
+}
+
+static void push_candidates(lua_State *L, const mf_policy_candidate *c, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 14);
+        lua_pushinteger(L, c[i].id);
+        lua_setfield(L, -2, "id");
+        set_str(L, "provider", c[i].provider);
+        set_str(L, "target", c[i].target);
+        set_bool(L, "healthy", c[i].healthy);
+        set_bool(L, "draining", c[i].draining);
+        set_bool(L, "fallback", c[i].fallback);
+        set_str(L, "breaker", c[i].breaker);
+        lua_pushinteger(L, c[i].inflight);
+        lua_setfield(L, -2, "inflight");
+        set_num(L, "latency_ms", c[i].latency_ms);
+        set_num(L, "p99_ms", c[i].p99_ms);
+        set_num(L, "error_rate", c[i].error_rate);
+        set_num(L, "weight", c[i].weight);
+        lua_createtable(L, (int)json_array_size(c[i].tags), 0);
+        size_t k;
+        json_t *tag;
+        json_array_foreach(c[i].tags, k, tag) {
+            lua_pushstring(L, json_string_value(tag));
+            lua_rawseti(L, -2, (lua_Integer)k + 1);
+        }
+        lua_setfield(L, -2, "tags");
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* Read the answer at the top of the stack (and the reason under it for a refusal). */
+static int read_decision(lua_State *L, int n, mf_policy_decision *out, char *why, size_t cap)
+{
+    int top = lua_gettop(L);
+    if (lua_isnil(L, top - 1) || (lua_isboolean(L, top - 1) && !lua_toboolean(L, top - 1))) {
+        out->refused = true;
+        const char *r = lua_tostring(L, top);
+        snprintf(out->reason, sizeof out->reason, "%s", r ? r : "refused by the routing policy");
+        return 0;
+    }
+    int t = top - 1;
+    if (!lua_istable(L, t)) {
+        snprintf(why, cap, "route must return a list of candidate ids, or nil and a reason");
+        return -1;
+    }
+    if (lua_getfield(L, t, "targets") == LUA_TTABLE) {
+        lua_getfield(L, t, "idempotent");
+        out->idempotent = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        t = lua_gettop(L);
+    } else {
+        lua_pop(L, 1);
+    }
+    bool seen[MF_POLICY_MAX + 1] = {false};
+    lua_Integer len = luaL_len(L, t);
+    for (lua_Integer i = 1; i <= len && out->n < MF_POLICY_MAX; i++) {
+        lua_rawgeti(L, t, i);
+        int isnum;
+        lua_Integer id = lua_tointegerx(L, -1, &isnum);
+        lua_pop(L, 1);
+        if (!isnum || id < 1 || id > n) {
+            snprintf(why, cap, "route returned %s at position %lld: not a candidate id",
+                     isnum ? "an id out of range" : "something else", (long long)i);
+            return -1;
+        }
+        if (!seen[id]) {   /* a candidate once, at its first place */
+            seen[id] = true;
+            out->order[out->n++] = (int)id;
+        }
+    }
+    return 0;
+}
+
+/* Call route in s; 0, or -1 with why. */
+static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candidate *c, int n,
+                  mf_policy_decision *out, char *why, size_t cap)
+{
+    lua_State *L = s->L;
+    memset(out, 0, sizeof *out);
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
+    push_request(L, req);
+    push_candidates(L, c, n);
+    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)budget);
+    int rc = lua_pcall(L, 2, 2, 0);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != LUA_OK) {
+        const char *e = lua_tostring(L, -1);
+        snprintf(why, cap, "%s", e ? e : "error");
+        if (rc == LUA_ERRMEM)
+            stats.memory_overruns++;
+        else if (e && strstr(e, "instruction budget exceeded"))
+            stats.budget_overruns++;
+        lua_settop(L, 0);
+        return -1;
+    }
+    rc = read_decision(L, n, out, why, cap);
+    lua_settop(L, 0);
+    return rc;
+}
+
+/* --- loading ------------------------------------------------------------------------- */
+
+static lstate *load(const char *path, mf_error *err)
+{
+    lstate *s = calloc(1, sizeof *s);
+    s->cap = memcap;
+    s->L = lua_newstate(capped_alloc, s);
+    if (!s->L) {
+        free(s);
+        mf_error_set(err, -1, "policy: cannot create a Lua state");
+        return NULL;
+    }
+    sandbox(s->L);
+    lua_State *L = s->L;
+    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)budget);
+    int rc = luaL_loadfile(L, path);
+    if (rc == LUA_OK)
+        rc = lua_pcall(L, 0, 1, 0);
+    lua_sethook(L, NULL, 0, 0);
+    if (rc != LUA_OK) {
+        mf_error_set(err, -1, "policy %s", lua_tostring(L, -1));
+        close_state(s);
+        return NULL;
+    }
+    if (!lua_istable(L, -1) || lua_getfield(L, -1, "route") != LUA_TFUNCTION) {
+        mf_error_set(err, -1, "policy %s: the file must return a table with a route function", path);
+        close_state(s);
+        return NULL;
+    }
+    s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, 0);
+    /* the self-check: a decision over two made-up candidates must come out right */
+    mf_policy_request req = {.method = "tools/call", .name = "selfcheck__tool", .upstream = "tool",
+                             .provider = "selfcheck", .client = "mcpfed-selfcheck", .protocol = "2025-11-25"};
+    mf_policy_candidate c[2] = {
+        {.id = 1, .provider = "selfcheck", .target = "selfcheck#1", .healthy = true, .breaker = "closed", .weight = 1},
+        {.id = 2, .provider = "selfcheck", .target = "selfcheck#2", .healthy = true, .breaker = "closed", .weight = 1},
+    };
+    mf_policy_decision d;
+    char why[400];
+    if (decide(s, &req, c, 2, &d, why, sizeof why) != 0) {
+        mf_error_set(err, -1, "policy %s: self-check failed: %s", path, why);
+        close_state(s);
+        return NULL;
+    }
+    return s;
+}
+
+int mf_policy_reload(mf_error *err)
+{
+    lstate *s = load(file, err);
+    if (!s) {
+        stats.failed_reloads++;
+        snprintf(last_error, sizeof last_error, "%s", err->msg);
+        mf_error_log("policy", "new policy refused; the old one stays", "reason=\"%s\"",
+                     mf_log_esc(err->msg, (size_t)-1));
+        return -1;
+    }
+    close_state(current);
+    current = s;
+    stats.reloads++;
+    last_error[0] = '\0';
+    mf_info("policy", "loaded", "file=%s", file);
+    return 0;
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    (void)t;
+    mf_error err = {0};
+    mf_policy_reload(&err);
+}
+
+static void on_change(uv_fs_event_t *h, const char *name, int events, int status)
+{
+    (void)h;
+    (void)events;
+    /* editors save by replacing the file: watch the directory, act on our file's name */
+    if (status == 0 && name && strcmp(name, base) == 0)
+        uv_timer_start(&debounce, on_debounce, 50, 0);
+}
+
+int mf_policy_check(const mf_config *cfg, mf_error *err)
+{
+    budget = (uint64_t)cfg->policy_instructions;
+    memcap = (size_t)cfg->policy_memory_bytes;
+    lstate *s = load(cfg->policy, err);
+    close_state(s);
+    return s ? 0 : -1;
+}
+
+int mf_policy_start(const mf_config *cfg, mf_error *err)
+{
+    file = strdup(cfg->policy);
+    budget = (uint64_t)cfg->policy_instructions;
+    memcap = (size_t)cfg->policy_memory_bytes;
+    current = load(file, err);
+    if (!current)
+        return -1;
+    mf_info("policy", "loaded", "file=%s", file);
+    char *slash = strrchr(file, '/');
+    dir = slash ? strndup(file, (size_t)(slash - file)) : strdup(".");
+    base = strdup(slash ? slash + 1 : file);
+    uv_timer_init(mf_loop(), &debounce);
+    uv_fs_event_init(mf_loop(), &watcher);
+    watching = uv_fs_event_start(&watcher, on_change, dir, 0) == 0;
+    if (!watching)
+        mf_warn("policy", "cannot watch the policy's directory; reload it by hand", "dir=%s", dir);
+    uv_unref((uv_handle_t *)&watcher);
+    uv_unref((uv_handle_t *)&debounce);
+    return 0;
+}
+
+void mf_policy_stop(void)
+{
+    if (!file)
+        return;
+    uv_close((uv_handle_t *)&watcher, NULL);
+    uv_close((uv_handle_t *)&debounce, NULL);
+    close_state(current);
+    current = NULL;
+    free(file);
+    free(dir);
+    free(base);
+    file = dir = base = NULL;
+}
+
+void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *cands, int n,
+                     mf_policy_decision *out)
+{
+    stats.decisions++;
+    char why[400];
+    if (current && decide(current, req, cands, n, out, why, sizeof why) == 0)
+        return;
+    stats.errors++;
+    snprintf(last_error, sizeof last_error, "%s", current ? why : "no policy");
+    if (stats.errors < 10 || stats.errors % 1000 == 0)
+        mf_warn("policy", "decision failed; candidates keep their order", "errors=%llu reason=\"%s\"",
+                (unsigned long long)stats.errors, mf_log_esc(last_error, (size_t)-1));
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n && i < MF_POLICY_MAX; i++)
+        out->order[out->n++] = cands[i].id;
+}
+
+json_t *mf_policy_status(void)
+{
+    return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", file, "decisions",
+                     (json_int_t)stats.decisions, "errors", (json_int_t)stats.errors, "budget_overruns",
+                     (json_int_t)stats.budget_overruns, "memory_overruns", (json_int_t)stats.memory_overruns,
+                     "reloads", (json_int_t)stats.reloads, "failed_reloads", (json_int_t)stats.failed_reloads,
+                     "memory_bytes", (json_int_t)(current ? current->used : 0), "instruction_budget",
+                     (json_int_t)budget, "last_error", last_error[0] ? last_error : NULL);
+}

@@ -1,0 +1,56 @@
+/* The routing policy: a Lua file users edit while the gateway runs. */
+#ifndef MF_POLICY_H
+#define MF_POLICY_H
+
+#include "config.h"
+
+#define MF_POLICY_MAX 64   /* candidates a decision can rank */
+
+/* What the policy is told of a call. */
+typedef struct mf_policy_request {
+    const char *method;
+    const char *name;          /* public tool or prompt name, or resource URI */
+    const char *upstream;      /* the upstream's name for it */
+    const char *provider;
+    uint64_t session;
+    const char *client;        /* clientInfo.name, or NULL */
+    const char *client_version;
+    const char *protocol;
+    size_t args_size;          /* bytes of the arguments, as JSON */
+} mf_policy_request;
+
+/* What it is told of each candidate target. */
+typedef struct mf_policy_candidate {
+    int id;                    /* 1-based */
+    const char *provider;
+    const char *target;        /* "<provider>#<n>" */
+    bool healthy, draining, fallback;
+    const char *breaker;       /* closed, open, half_open, forced_open, disabled, none */
+    unsigned inflight;
+    double latency_ms, p99_ms, error_rate, weight;
+    json_t *tags;              /* array of strings, or NULL */
+} mf_policy_candidate;
+
+typedef struct mf_policy_decision {
+    int order[MF_POLICY_MAX];  /* candidate ids, best first */
+    int n;
+    bool idempotent;           /* the policy says a failed call may be sent again elsewhere */
+    bool refused;
+    char reason[256];
+} mf_policy_decision;
+
+/* Load the configured policy (file, limits); errors name the file and line. */
+int mf_policy_start(const mf_config *cfg, mf_error *err);
+/* Load and self-check the configured policy, and let it go (mcpfed --check). */
+int mf_policy_check(const mf_config *cfg, mf_error *err);
+void mf_policy_stop(void);
+/* Load the file again; the old policy stays when the new one fails to load or to pass
+ * its self-check. */
+int mf_policy_reload(mf_error *err);
+/* Decide. When the policy fails (error, budget, bad answer) the candidates keep their
+ * order and the failure is counted. */
+void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *cands, int n,
+                     mf_policy_decision *out);
+json_t *mf_policy_status(void);
+
+#endif

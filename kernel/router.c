@@ -1,0 +1,228 @@
+/* Targets, their breakers and health, and the routing decision.
+ *
+ * A provider's targets are its replicas (one, unless its plugin reports more). Each keeps
+ * what the policy may weigh: readiness, health (active pings, at an interval), in-flight
+ * calls, latency (an exponentially weighted mean and the p99 of recent calls), error rate,
+ * weight and tags, and a circuit breaker from the breaker plugin. */
+#include "build-config.h"
+#include "registry.h"
+#include "call.h"
+#include "plugin_loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EWMA 0.2
+
+static const mf_breaker_ops *br_ops;
+
+int mf_router_start(const mf_config *cfg, mf_error *err)
+{
+    if (!cfg->breaker)
+        return 0;
+    mf_module *m = mf_plugin_load("breaker", err);
+    if (!m)
+        return -1;
+    if (!m->desc->breaker) {
+        mf_error_set(err, -1, "plugin \"breaker\" is no circuit breaker");
+        return -1;
+    }
+    br_ops = m->desc->breaker;
+    return 0;
+}
+
+void mf_router_stop(void) { br_ops = NULL; }
+
+/* --- targets -------------------------------------------------------------------------- */
+
+static void target_init(mf_provider *p, int i)
+{
+    mf_target *t = &p->targets[i];
+    memset(t, 0, sizeof *t);
+    t->provider = p;
+    t->index = i;
+    t->healthy = true;
+    snprintf(t->name, sizeof t->name, "%s#%d", p->conf->name, i + 1);
+    if (br_ops && p->conf->breaker)
+        t->breaker = br_ops->create(p->conf->breaker, t->name);
+}
+
+void mf_targets_resize(mf_provider *p, int n)
+{
+    if (n < 1 || n == p->ntargets)
+        return;
+    for (int i = n; i < p->ntargets; i++) {
+        if (p->targets[i].health_call)
+            mf_call_cancel(p->targets[i].health_call, "target removed");
+        if (p->targets[i].breaker)
+            br_ops->destroy(p->targets[i].breaker);
+    }
+    mf_target *t = realloc(p->targets, (size_t)n * sizeof *t);
+    if (!t)
+        return;
+    p->targets = t;
+    for (int i = 0; i < p->ntargets && i < n; i++)
+        t[i].provider = p;   /* moved */
+    for (int i = p->ntargets; i < n; i++)
+        target_init(p, i);
+    p->ntargets = n;
+}
+
+void mf_targets_free(mf_provider *p)
+{
+    for (int i = 0; i < p->ntargets; i++)
+        if (p->targets[i].breaker && br_ops)
+            br_ops->destroy(p->targets[i].breaker);
+    free(p->targets);
+    p->targets = NULL;
+    p->ntargets = 0;
+}
+
+mf_target *mf_target_find(const char *name)
+{
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < ps[i].ntargets; k++)
+            if (strcmp(ps[i].targets[k].name, name) == 0 || (ps[i].ntargets == 1 && strcmp(ps[i].conf->name, name) == 0))
+                return &ps[i].targets[k];
+    return NULL;
+}
+
+void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
+{
+    t->calls++;
+    bool failed = lost || (error_code && error_code != MF_RPC_INVALID_PARAMS && error_code != MF_RPC_METHOD_NOT_FOUND);
+    t->failures += failed;
+    t->error_ewma = t->error_ewma * (1 - EWMA) + (failed ? EWMA : 0);
+    t->ewma_ms = t->calls == 1 ? (double)duration_ms : t->ewma_ms * (1 - EWMA) + EWMA * (double)duration_ms;
+    t->lat[t->latpos] = (uint32_t)(duration_ms > UINT32_MAX ? UINT32_MAX : duration_ms);
+    t->latpos = (t->latpos + 1) % (sizeof t->lat / sizeof t->lat[0]);
+    if (t->nlat < sizeof t->lat / sizeof t->lat[0])
+        t->nlat++;
+    if (t->breaker) {
+        mf_call_outcome o = {error_code, lost, duration_ms};
+        br_ops->record(t->breaker, &o, mf_now());
+    }
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+double mf_target_p99(const mf_target *t)
+{
+    if (!t->nlat)
+        return 0;
+    uint32_t v[128];
+    memcpy(v, t->lat, t->nlat * sizeof *v);
+    qsort(v, t->nlat, sizeof *v, cmp_u32);
+    unsigned i = (unsigned)((t->nlat * 99 + 99) / 100) - 1;
+    return v[i < t->nlat ? i : t->nlat - 1];
+}
+
+const char *mf_target_breaker(const mf_target *t)
+{
+    static const char *const names[] = {"closed", "open", "half_open", "forced_open", "disabled"};
+    return t->breaker ? names[br_ops->state(t->breaker, mf_now())] : "none";
+}
+
+bool mf_target_acquire(mf_target *t) { return !t->breaker || br_ops->acquire(t->breaker, mf_now()); }
+
+void mf_target_release(mf_target *t)
+{
+    if (t->breaker)
+        br_ops->release(t->breaker);
+}
+
+void mf_target_force(mf_target *t, mf_breaker_force f)
+{
+    if (t->breaker)
+        br_ops->force(t->breaker, f, mf_now());
+}
+
+json_t *mf_target_status(const mf_target *t)
+{
+    json_t *j = json_pack("{s:s,s:s,s:b,s:b,s:b,s:i,s:f,s:f,s:f,s:I,s:I,s:s}", "name", t->name, "provider",
+                          t->provider->conf->name, "up", t->up, "healthy", t->healthy, "draining", t->draining,
+                          "inflight", (int)t->inflight, "latency_ms", t->ewma_ms,
+                          "p99_ms", mf_target_p99(t), "error_rate", t->error_ewma, "calls", (json_int_t)t->calls,
+                          "failures", (json_int_t)t->failures, "breaker", mf_target_breaker(t));
+    if (t->breaker)
+        json_object_set_new(j, "breaker_status", br_ops->status(t->breaker, mf_now()));
+    return j;
+}
+
+/* --- health checks ---------------------------------------------------------------------- */
+
+static void on_ping(void *ud, json_t *resp)
+{
+    mf_target *t = ud;
+    t->health_call = NULL;
+    mf_provider *p = t->provider;
+    if (json_object_get(resp, "result")) {
+        t->health_fail = 0;
+        if (++t->health_ok >= (unsigned)p->conf->health_successes && !t->healthy) {
+            t->healthy = true;
+            mf_info("router", "target healthy", "target=%s", t->name);
+        }
+    } else {
+        t->health_ok = 0;
+        if (++t->health_fail >= (unsigned)p->conf->health_failures && t->healthy) {
+            t->healthy = false;
+            json_t *e = json_object_get(resp, "error");
+            mf_warn("router", "target unhealthy", "target=%s reason=\"%s\"", t->name,
+                    mf_log_esc(json_string_value(json_object_get(e, "message")), (size_t)-1));
+        }
+    }
+}
+
+static void on_health_timer(uv_timer_t *h)
+{
+    mf_provider *p = h->data;
+    if (p->state != MF_PROVIDER_UP || !p->inst)
+        return;
+    for (int i = 0; i < p->ntargets; i++) {
+        mf_target *t = &p->targets[i];
+        if (!t->up || t->health_call)
+            continue;
+        json_t *req = json_pack("{s:s,s:{},s:i}", "method", "ping", "params", "target", i + 1);
+        t->health_call = mf_call_start(mf_instance_ep(p->inst), 0, req, (uint64_t)p->conf->health_timeout_ms,
+                                       on_ping, t);
+    }
+}
+
+void mf_health_start(mf_provider *p)
+{
+    p->health_timer = malloc(sizeof *p->health_timer);
+    uv_timer_init(mf_loop(), p->health_timer);
+    p->health_timer->data = p;
+    if (p->conf->health_interval_ms) {
+        uv_timer_start(p->health_timer, on_health_timer, (uint64_t)p->conf->health_interval_ms,
+                       (uint64_t)p->conf->health_interval_ms);
+        uv_unref((uv_handle_t *)p->health_timer);
+    }
+}
+
+static void health_closed(uv_handle_t *h) { free(h); }
+
+void mf_health_close(mf_provider *p)
+{
+    if (p->health_timer)
+        uv_close((uv_handle_t *)p->health_timer, health_closed);
+    p->health_timer = NULL;
+}
+
+void mf_health_stop(mf_provider *p)
+{
+    if (p->health_timer)
+        uv_timer_stop(p->health_timer);
+    for (int i = 0; i < p->ntargets; i++)
+        if (p->targets[i].health_call) {
+            mf_call_cancel(p->targets[i].health_call, "stopping");
+            p->targets[i].health_call = NULL;
+        }
+}
