@@ -6,7 +6,9 @@
 #include "registry.h"
 #include "session_int.h"
 #include "supervisor.h"
+#include "policy.h"
 
+#include <string.h>
 #include <unistd.h>
 
 static uint64_t started_at;
@@ -80,12 +82,96 @@ static void cmd_supervision(int argc, char **argv, mf_admin_reply *out)
     out->body = mf_supervision_tree();
 }
 
+static void cmd_targets(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < ps[i].ntargets; k++)
+            json_array_append_new(list, mf_target_status(&ps[i].targets[k]));
+    out->body = json_pack("{s:o}", "targets", list);
+}
+
+static void cmd_breakers(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < ps[i].ntargets; k++) {
+            json_t *st = mf_target_status(&ps[i].targets[k]);
+            json_array_append_new(list, json_pack("{s:O,s:O,s:O?}", "target", json_object_get(st, "name"),
+                                                  "state", json_object_get(st, "breaker"), "status",
+                                                  json_object_get(st, "breaker_status")));
+            json_decref(st);
+        }
+    out->body = json_pack("{s:o}", "breakers", list);
+}
+
+static mf_target *target_arg(int argc, char **argv, mf_admin_reply *out)
+{
+    mf_target *t = argc >= 2 ? mf_target_find(argv[1]) : NULL;
+    if (!t) {
+        out->code = argc >= 2 ? 404 : 400;
+        out->body = json_pack("{s:s}", "error", argc >= 2 ? "no such target (see targets)" : "which target?");
+    }
+    return t;
+}
+
+static void cmd_drain(int argc, char **argv, mf_admin_reply *out)
+{
+    mf_target *t = target_arg(argc, argv, out);
+    if (!t)
+        return;
+    t->draining = strcmp(argv[0], "drain") == 0;
+    mf_info("admin", t->draining ? "target draining" : "target back in routing", "target=%s", t->name);
+    out->body = mf_target_status(t);
+}
+
+static void cmd_breaker(int argc, char **argv, mf_admin_reply *out)
+{
+    mf_target *t = target_arg(argc, argv, out);
+    if (!t)
+        return;
+    static const struct { const char *word; mf_breaker_force f; } modes[] = {
+        {"open", MF_BREAKER_FORCE_OPEN}, {"close", MF_BREAKER_FORCE_CLOSED}, {"auto", MF_BREAKER_AUTO},
+        {"disable", MF_BREAKER_DISABLE},
+    };
+    for (size_t i = 0; argc >= 3 && i < sizeof modes / sizeof modes[0]; i++)
+        if (strcmp(argv[2], modes[i].word) == 0) {
+            mf_target_force(t, modes[i].f);
+            mf_info("admin", "breaker set", "target=%s mode=%s", t->name, argv[2]);
+            out->body = mf_target_status(t);
+            return;
+        }
+    out->code = 400;
+    out->body = json_pack("{s:s}", "error", "usage: breaker TARGET open|close|auto|disable");
+}
+
+static void cmd_policy(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    out->body = mf_policy_status();
+}
+
 void mf_admin_kernel_commands(void)
 {
     started_at = mf_now();
     mf_admin_command("status", "status", "the gateway at a glance", cmd_status);
     mf_admin_command("providers", "providers", "every provider, its state and what it lists", cmd_providers);
     mf_admin_command("sessions", "sessions", "the client sessions", cmd_sessions);
+    mf_admin_command("targets", "targets", "every target: health, load, latency, errors, breaker", cmd_targets);
+    mf_admin_command("breakers", "breakers", "every target's circuit breaker", cmd_breakers);
+    mf_admin_command("drain", "drain TARGET", "route no new call to a target", cmd_drain);
+    mf_admin_command("undrain", "undrain TARGET", "route calls to a drained target again", cmd_drain);
+    mf_admin_command("breaker", "breaker TARGET open|close|auto|disable", "force a target's breaker", cmd_breaker);
+    mf_admin_command("policy", "policy", "the routing policy: file, decisions, errors, reloads", cmd_policy);
     mf_admin_command("supervision", "supervision",
                      "the supervision tree: supervisors, children, pids, states, restarts, last exits",
                      cmd_supervision);

@@ -23,6 +23,8 @@ typedef struct lstate {
     lua_State *L;
     size_t used, cap;          /* bytes, for the memory cap */
     int route_ref;
+    int request_ref;           /* the request table, filled anew for each decision */
+    int targets_ref;           /* target name -> its candidate table, kept between decisions */
 } lstate;
 
 static lstate *current;
@@ -123,11 +125,14 @@ static void close_state(lstate *s)
 
 /* --- building the arguments ---------------------------------------------------------- */
 
+/* Tables are reused from one decision to the next (building them anew cost more than
+ * the decision itself): every field is set each time, a missing string as nil. */
 static void set_str(lua_State *L, const char *k, const char *v)
 {
-    if (!v)
-        return;
-    lua_pushstring(L, v);
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
     lua_setfield(L, -2, k);
 }
 
@@ -137,59 +142,71 @@ static void set_num(lua_State *L, const char *k, double v)
     lua_setfield(L, -2, k);
 }
 
+static void set_int(lua_State *L, const char *k, lua_Integer v)
+{
+    lua_pushinteger(L, v);
+    lua_setfield(L, -2, k);
+}
+
 static void set_bool(lua_State *L, const char *k, bool v)
 {
     lua_pushboolean(L, v);
     lua_setfield(L, -2, k);
 }
 
-static void push_request(lua_State *L, const mf_policy_request *r)
+static void push_request(lstate *s, const mf_policy_request *r)
 {
-    lua_createtable(L, 0, 10);
+    lua_State *L = s->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->request_ref);
     set_str(L, "method", r->method);
     set_str(L, "name", r->name);
     set_str(L, "upstream", r->upstream);
     set_str(L, "provider", r->provider);
     set_str(L, "protocol", r->protocol);
-    lua_pushinteger(L, (lua_Integer)r->session);
-    lua_setfield(L, -2, "session");
-    lua_pushinteger(L, (lua_Integer)r->args_size);
-    lua_setfield(L, -2, "args_size");
-    lua_createtable(L, 0, 2);
+    set_int(L, "session", (lua_Integer)r->session);
+    set_int(L, "args_size", (lua_Integer)r->args_size);
+    lua_getfield(L, -1, "client");
     set_str(L, "name", r->client);
     set_str(L, "version", r->client_version);
-    lua_setfield(L, -2, "client");
+    lua_pop(L, 1);
 }
 
-static void push_candidates(lua_State *L, const mf_policy_candidate *c, int n)
+static void push_candidates(lstate *s, const mf_policy_candidate *c, int n)
 {
+    lua_State *L = s->L;
     lua_createtable(L, n, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->targets_ref);
     for (int i = 0; i < n; i++) {
-        lua_createtable(L, 0, 14);
-        lua_pushinteger(L, c[i].id);
-        lua_setfield(L, -2, "id");
-        set_str(L, "provider", c[i].provider);
-        set_str(L, "target", c[i].target);
+        if (lua_getfield(L, -1, c[i].target) != LUA_TTABLE) {
+            /* first seen: the fields that never change */
+            lua_pop(L, 1);
+            lua_createtable(L, 0, 14);
+            set_str(L, "provider", c[i].provider);
+            set_str(L, "target", c[i].target);
+            set_num(L, "weight", c[i].weight);
+            lua_createtable(L, (int)json_array_size(c[i].tags), 0);
+            size_t k;
+            json_t *tag;
+            json_array_foreach(c[i].tags, k, tag) {
+                lua_pushstring(L, json_string_value(tag));
+                lua_rawseti(L, -2, (lua_Integer)k + 1);
+            }
+            lua_setfield(L, -2, "tags");
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, c[i].target);
+        }
+        set_int(L, "id", c[i].id);
         set_bool(L, "healthy", c[i].healthy);
         set_bool(L, "draining", c[i].draining);
         set_bool(L, "fallback", c[i].fallback);
         set_str(L, "breaker", c[i].breaker);
-        lua_pushinteger(L, c[i].inflight);
-        lua_setfield(L, -2, "inflight");
+        set_int(L, "inflight", c[i].inflight);
         set_num(L, "latency_ms", c[i].latency_ms);
         set_num(L, "p99_ms", c[i].p99_ms);
         set_num(L, "error_rate", c[i].error_rate);
-        set_num(L, "weight", c[i].weight);
-        lua_createtable(L, (int)json_array_size(c[i].tags), 0);
-        size_t k;
-        json_t *tag;
-        json_array_foreach(c[i].tags, k, tag) {
-            lua_pushstring(L, json_string_value(tag));
-            lua_rawseti(L, -2, (lua_Integer)k + 1);
-        }
-        lua_setfield(L, -2, "tags");
-        lua_rawseti(L, -2, i + 1);
+        lua_rawseti(L, -3, i + 1);
     }
+    lua_pop(L, 1);
 }
 
 /* Read the answer at the top of the stack (and the reason under it for a refusal). */
@@ -243,8 +260,8 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
     memset(out, 0, sizeof *out);
     lua_settop(L, 0);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
-    push_request(L, req);
-    push_candidates(L, c, n);
+    push_request(s, req);
+    push_candidates(s, c, n);
     lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)budget);
     int rc = lua_pcall(L, 2, 2, 0);
     lua_sethook(L, NULL, 0, 0);
@@ -294,6 +311,12 @@ static lstate *load(const char *path, mf_error *err)
     }
     s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_settop(L, 0);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_setfield(L, -2, "client");
+    s->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    s->targets_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* the self-check: a decision over two made-up candidates must come out right */
     mf_policy_request req = {.method = "tools/call", .name = "selfcheck__tool", .upstream = "tool",
                              .provider = "selfcheck", .client = "mcpfed-selfcheck", .protocol = "2025-11-25"};

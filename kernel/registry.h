@@ -50,6 +50,8 @@ typedef struct mf_target {
     double error_ewma;        /* share of failed calls, exponentially weighted */
     uint32_t lat[128];        /* recent latencies, for the p99 */
     unsigned nlat, latpos;
+    double p99;               /* of lat, recomputed when 8 new latencies came in */
+    unsigned since_p99;
     uint64_t calls, failures;
     void *breaker;            /* the breaker plugin's, or NULL */
     unsigned health_fail, health_ok;

@@ -101,6 +101,7 @@ void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duratio
     t->latpos = (t->latpos + 1) % (sizeof t->lat / sizeof t->lat[0]);
     if (t->nlat < sizeof t->lat / sizeof t->lat[0])
         t->nlat++;
+    t->since_p99++;
     if (t->breaker) {
         mf_call_outcome o = {error_code, lost, duration_ms};
         br_ops->record(t->breaker, &o, mf_now());
@@ -117,11 +118,17 @@ double mf_target_p99(const mf_target *t)
 {
     if (!t->nlat)
         return 0;
-    uint32_t v[128];
-    memcpy(v, t->lat, t->nlat * sizeof *v);
-    qsort(v, t->nlat, sizeof *v, cmp_u32);
-    unsigned i = (unsigned)((t->nlat * 99 + 99) / 100) - 1;
-    return v[i < t->nlat ? i : t->nlat - 1];
+    /* sorting on every decision would cost more than the decision: refresh now and then */
+    mf_target *m = (mf_target *)t;
+    if (m->since_p99 >= 8 || (m->since_p99 && m->nlat < 8)) {
+        uint32_t v[128];
+        memcpy(v, t->lat, t->nlat * sizeof *v);
+        qsort(v, t->nlat, sizeof *v, cmp_u32);
+        unsigned i = (unsigned)((t->nlat * 99 + 99) / 100) - 1;
+        m->p99 = v[i < t->nlat ? i : t->nlat - 1];
+        m->since_p99 = 0;
+    }
+    return m->p99;
 }
 
 const char *mf_target_breaker(const mf_target *t)

@@ -8,34 +8,36 @@
 -- This one sends a call to the healthy target with the least work: calls in flight,
 -- weighted by its recent latency and its configured weight. Targets whose breaker is
 -- open go last (the breaker decides when they may be tried again), draining ones never,
--- and the fallback providers' targets only after every target of the owner.
+-- and the fallback providers' targets only after every target of the owner. Ties keep
+-- configuration order.
 local M = {}
 
-local function cost(c)
-  return (c.inflight + 1) * (c.latency_ms + 1) / (c.weight > 0 and c.weight or 1)
-end
-
-local function better(a, b)
-  local ca, cb = cost(a), cost(b)
-  if ca ~= cb then return ca < cb end
-  return a.id < b.id   -- ties stay in configuration order
-end
-
 function M.route(request, candidates)
-  local groups = { {}, {}, {}, {} }   -- owner healthy, owner not, fallback healthy, fallback not
-  for _, c in ipairs(candidates) do
+  local ids, keys, m = {}, {}, 0
+  for i = 1, #candidates do
+    local c = candidates[i]
     if not c.draining then
-      local ready = c.healthy and c.breaker ~= "open" and c.breaker ~= "forced_open"
-      local g = (c.fallback and 2 or 0) + (ready and 1 or 2)
-      table.insert(groups[g], c)
+      local b = c.breaker
+      local ready = c.healthy and b ~= "open" and b ~= "forced_open"
+      -- the group decides first: owner ready, owner not, fallback ready, fallback not
+      local group = (c.fallback and 2 or 0) + (ready and 0 or 1)
+      local w = c.weight > 0 and c.weight or 1
+      m = m + 1
+      ids[m] = c.id
+      keys[m] = group * 1e15 + (c.inflight + 1) * (c.latency_ms + 1) / w
     end
   end
-  local order = {}
-  for _, g in ipairs(groups) do
-    table.sort(g, better)
-    for _, c in ipairs(g) do order[#order + 1] = c.id end
+  -- insertion sort: a handful of targets
+  for i = 2, m do
+    local k, id = keys[i], ids[i]
+    local j = i - 1
+    while j >= 1 and (keys[j] > k or (keys[j] == k and ids[j] > id)) do
+      keys[j + 1], ids[j + 1] = keys[j], ids[j]
+      j = j - 1
+    end
+    keys[j + 1], ids[j + 1] = k, id
   end
-  return order
+  return ids
 end
 
 return M
