@@ -7,6 +7,7 @@
 #include "session_int.h"
 #include "supervisor.h"
 #include "policy.h"
+#include "plugin_loader.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -160,6 +161,68 @@ static void cmd_policy(int argc, char **argv, mf_admin_reply *out)
     out->body = mf_policy_status();
 }
 
+static void cmd_plugins(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    json_t *list = json_array();
+    for (mf_module *m = mf_plugins_list(); m; m = m->next) {
+        json_t *roles = json_array();
+        if (m->desc->transport)
+            json_array_append_new(roles, json_string("transport"));
+        if (m->desc->provider)
+            json_array_append_new(roles, json_string("provider"));
+        if (m->desc->breaker)
+            json_array_append_new(roles, json_string("breaker"));
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:i,s:o}", "name", m->name, "file", m->file,
+                                              "version", m->desc->version, "description", m->desc->description,
+                                              "generation", (int)m->generation, "instances", (int)m->refs,
+                                              "roles", roles));
+    }
+    out->body = json_pack("{s:o}", "plugins", list);
+}
+
+static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    uint64_t calls = 0, failures = 0;
+    unsigned open = 0, healthy = 0, targets = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < ps[i].ntargets; k++) {
+            mf_target *t = &ps[i].targets[k];
+            targets++;
+            calls += t->calls;
+            failures += t->failures;
+            healthy += t->up && t->healthy;
+            open += strcmp(mf_target_breaker(t), "open") == 0 || strcmp(mf_target_breaker(t), "forced_open") == 0;
+        }
+    out->body = json_pack("{s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:o}", "uptime_ms", (json_int_t)(mf_now() - started_at),
+                          "sessions", (int)mf_session_count(), "calls_in_flight", (int)mf_calls_in_flight(),
+                          "processes", (int)mf_supervision_processes(), "targets", (int)targets,
+                          "targets_healthy", (int)healthy, "breakers_open", (int)open, "upstream_calls",
+                          (json_int_t)calls, "upstream_failures", (json_int_t)failures, "policy", mf_policy_status());
+}
+
+static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
+{
+    if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
+        mf_error err = {0};
+        if (mf_policy_reload(&err) != 0) {
+            out->code = 409;
+            out->body = json_pack("{s:s,s:s}", "error", "the new policy was refused; the old one stays",
+                                  "reason", err.msg);
+            return;
+        }
+        out->body = mf_policy_status();
+        return;
+    }
+    out->code = 400;
+    out->body = json_pack("{s:s}", "error", "usage: reload policy");
+}
+
 void mf_admin_kernel_commands(void)
 {
     started_at = mf_now();
@@ -172,6 +235,11 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("undrain", "undrain TARGET", "route calls to a drained target again", cmd_drain);
     mf_admin_command("breaker", "breaker TARGET open|close|auto|disable", "force a target's breaker", cmd_breaker);
     mf_admin_command("policy", "policy", "the routing policy: file, decisions, errors, reloads", cmd_policy);
+    mf_admin_command("plugins", "plugins", "the plugins loaded: file, version, roles, instances", cmd_plugins);
+    mf_admin_command("metrics", "metrics", "counters: sessions, calls, processes, targets, breakers, policy",
+                     cmd_metrics);
+    mf_admin_command("reload", "reload policy", "load the routing policy again (the old stays if it fails)",
+                     cmd_reload);
     mf_admin_command("supervision", "supervision",
                      "the supervision tree: supervisors, children, pids, states, restarts, last exits",
                      cmd_supervision);
