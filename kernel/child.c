@@ -25,6 +25,7 @@
 #define DRAIN_AFTER_EXIT_MS 500
 #define STABLE_AFTER_MS 10000   /* a run this long resets the backoff */
 #define EOF_GRACE_MS 300        /* time to exit on end of input before SIGTERM */
+#define STDOUT_GRACE_MS 200     /* stdout closed: time for the exit to show before killing */
 
 typedef struct proc {
     uv_process_t process;
@@ -103,11 +104,12 @@ static bool is_live(int pid)
 
 /* Reap exited descendants that came to us as orphans; with kill_all, end the living ones
  * too (at shutdown). */
-static void reap_strays(bool kill_all)
+static bool reap_strays(bool kill_all)
 {
+    bool left = false;
     DIR *tasks = opendir("/proc/self/task");
     if (!tasks)
-        return;
+        return false;
     struct dirent *t;
     while ((t = readdir(tasks))) {
         if (t->d_name[0] == '.')
@@ -123,12 +125,16 @@ static void reap_strays(bool kill_all)
                 continue;
             if (kill_all)
                 kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, WNOHANG | __WALL) < 0 && errno == EINTR)
+            int rc;
+            while ((rc = waitpid(pid, NULL, WNOHANG | __WALL)) < 0 && errno == EINTR)
                 ;
+            if (rc == 0)
+                left = true;
         }
         fclose(f);
     }
     closedir(tasks);
+    return left;
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)
@@ -154,7 +160,9 @@ void mf_child_reaper_stop(void)
 {
     if (!reaper_on)
         return;
-    reap_strays(true);
+    /* what is left is killed, and waited for (a bounded while) so none becomes a zombie */
+    for (int i = 0; i < 100 && reap_strays(true); i++)
+        uv_sleep(10);
     uv_close((uv_handle_t *)&sigchld, NULL);
     reaper_on = false;
     free(live);
@@ -275,7 +283,18 @@ static void maybe_finish_exit(proc *p)
         finish_exit(c);
 }
 
-static void on_drain_timeout(uv_timer_t *t) { finish_exit(t->data); }
+static void on_drain_timeout(uv_timer_t *t)
+{
+    mf_child *c = t->data;
+    if (c->state == CH_EXITING) {
+        finish_exit(c);
+    } else if (c->state == CH_RUNNING && c->p && c->p->out_eof && !c->p->exited) {
+        /* still running without its stdout: it can no longer answer anything */
+        mf_warn("supervisor", "child closed its stdout; killing it", "child=%s pid=%d", c->name,
+                c->p->process.pid);
+        kill_group(c->p, SIGKILL);
+    }
+}
 
 static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
 {
@@ -321,12 +340,9 @@ static void on_stdout(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n < 0) {
         uv_read_stop(s);
         p->out_eof = true;
-        if (!p->exited && c && c->p == p && c->state == CH_RUNNING) {
-            /* it can no longer answer anything: a child like that is no use alive */
-            mf_warn("supervisor", "child closed its stdout; killing it", "child=%s pid=%d", c->name,
-                    p->process.pid);
-            kill_group(p, SIGKILL);
-        }
+        if (!p->exited && c && c->p == p && c->state == CH_RUNNING)
+            /* an exit usually follows at once; if none does, it closed stdout and lives on */
+            uv_timer_start(&c->drain_timer, on_drain_timeout, STDOUT_GRACE_MS, 0);
         maybe_finish_exit(p);
     }
 }
@@ -438,6 +454,8 @@ static void start_now(mf_child *c)
         c->state = CH_IDLE;
         snprintf(c->last_exit, sizeof c->last_exit, "%s", failed);
         mf_warn("supervisor", "spawn failed", "child=%s reason=\"%s\"", c->name, mf_log_esc(failed, (size_t)-1));
+        /* whoever waits for this start hears why it will not come now */
+        child_failed(c, c->last_exit);
         sup_on_started(c->sup, c);
         sup_on_exit(c->sup, c, true, c->last_exit);
         return;
@@ -534,6 +552,7 @@ void child_release(mf_child *c)
 }
 
 child_state child_state_of(const mf_child *c) { return c->state; }
+unsigned child_starts(const mf_child *c) { return c->starts; }
 const char *child_name(const mf_child *c) { return c->name; }
 mf_restart child_restart_type(const mf_child *c) { return c->spec.restart; }
 

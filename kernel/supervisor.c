@@ -19,6 +19,7 @@ typedef enum sup_state { S_RUNNING, S_BUSY, S_FAILED, S_STOPPING } sup_state;
 
 typedef struct exit_ev {
     int child;
+    unsigned start;           /* which start of the child exited */
     bool abnormal;
     char reason[200];
 } exit_ev;
@@ -155,7 +156,7 @@ int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
 
 /* --- batches --------------------------------------------------------------------------- */
 
-static void push_event(mf_sup *s, int child, bool abnormal, const char *reason)
+static void push_event(mf_sup *s, int child, unsigned start, bool abnormal, const char *reason)
 {
     if (s->nevents == s->capevents) {
         size_t cap = s->capevents ? s->capevents * 2 : 4;
@@ -167,6 +168,7 @@ static void push_event(mf_sup *s, int child, bool abnormal, const char *reason)
     }
     exit_ev *e = &s->events[s->nevents++];
     e->child = child;
+    e->start = start;
     e->abnormal = abnormal;
     snprintf(e->reason, sizeof e->reason, "%s", reason);
 }
@@ -222,7 +224,7 @@ static void run(mf_sup *s)
             }
             break;
         case SUP_RESTART:
-            if (c) {
+            if (c && child_state_of(c) == CH_IDLE) {
                 uint64_t delay = a->child == s->failing ? child_backoff(c) : 0;
                 child_start_after(c, delay);   /* sup_on_started carries on */
                 return;
@@ -257,7 +259,9 @@ static void run(mf_sup *s)
         memmove(s->events, s->events + 1, (s->nevents - 1) * sizeof *s->events);
         s->nevents--;
         mf_child *c = s->kids[e.child];
-        if (c)
+        /* an exit of a process the batch has since replaced is old news (OTP ignores an
+         * EXIT from a pid that is no longer the child's) */
+        if (c && child_starts(c) == e.start && child_state_of(c) == CH_IDLE)
             sup_on_exit(s, c, e.abnormal, e.reason);
     }
 }
@@ -278,7 +282,7 @@ void sup_on_exit(mf_sup *s, mf_child *c, bool abnormal, const char *reason)
     if (i < 0 || s->state == S_STOPPING || s->state == S_FAILED)
         return;
     if (s->state == S_BUSY) {
-        push_event(s, i, abnormal, reason);
+        push_event(s, i, child_starts(c), abnormal, reason);
         return;
     }
     snprintf(s->last_reason, sizeof s->last_reason, "%s", reason);

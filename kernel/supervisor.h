@@ -25,6 +25,8 @@ void child_failed(mf_child *c, const char *reason);
 /* Free the child (its process is gone); the plugin hears `stopped`. */
 void child_release(mf_child *c);
 child_state child_state_of(const mf_child *c);
+/* How many times it was started: tells one of its processes from the next. */
+unsigned child_starts(const mf_child *c);
 const char *child_name(const mf_child *c);
 mf_restart child_restart_type(const mf_child *c);
 /* JSON of a child for the admin socket */

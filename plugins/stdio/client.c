@@ -273,10 +273,21 @@ static bool any_ready(const client *c)
     return false;
 }
 
+/* Is some replica ready, or on its way (its process started, initialize not answered)? */
+static bool any_alive(const client *c)
+{
+    for (int i = 0; i < c->nreplicas; i++)
+        if (c->replicas[i].state == U_READY || (c->replicas[i].state == U_STARTING && mf_child_pid(c->replicas[i].child)))
+            return true;
+    return false;
+}
+
 static void on_initialized(replica *r, json_t *msg)
 {
     client *c = r->c;
     uv_timer_stop(&r->init_timer);
+    if (!mf_child_pid(r->child))
+        return;   /* it answered while being stopped: it will take no call */
     json_t *result = json_object_get(msg, "result");
     if (!json_is_object(result)) {
         json_t *e = json_object_get(msg, "error");
@@ -483,8 +494,8 @@ static void on_failed(mf_child *ch, const char *reason, void *ud)
     if (c->stopping)
         return;
     r->state = U_FAILED;
-    if (any_ready(c) || c->failed)
-        return;
+    if (any_alive(c) || c->failed)
+        return;   /* the others may still serve */
     c->failed = true;
     c->up = false;
     free(c->failed_reason);

@@ -515,9 +515,9 @@ test("rest_for_one: a sibling killed while the group restarts leaves no process 
 	process.kill(p2, "SIGKILL");
 	assert.equal(startTime(p3) !== null, true, "s#3 was still stopping when s#2 was killed");
 
-	// the end: three supervised children, and nothing else
+	// the end: three supervised children, and nothing else; and it still shuts down
 	let seen;
-	await waitFor(async () => {
+	const settledErr = await waitFor(async () => {
 		const s = await supervisor(gw, "s");
 		const st = await adminOk(gw, "status");
 		const tree = s.children.map((c) => c.pid).sort((a, b) => a - b);
@@ -525,15 +525,25 @@ test("rest_for_one: a sibling killed while the group restarts leaves no process 
 		seen = { state: s.state, tree, kids, processes: st.processes };
 		return s.state === "running" && s.children.every((c) => c.state === "running" && c.pid > 0 && readyLogged(gw, "s", c.pid)) &&
 			st.processes === 3 && JSON.stringify(tree) === JSON.stringify(kids);
-	}, { timeout: 10000, interval: 100, what: "three ready children, the same in the tree and in /proc" })
-		.catch((e) => {
-			const strays = seen?.kids.filter((k) => !seen.tree.includes(k)).map((k) => `${k} (${cmdlineText(k)})`);
-			throw new Error(`${e.message}: last seen ${JSON.stringify(seen)}; children of mcpfed outside the tree: ${strays}${tail(gw)}`);
-		});
+	}, { timeout: 8000, interval: 100, what: "three ready children, the same in the tree and in /proc" }).then(() => null, (e) => e);
+	const strays = (seen?.kids ?? []).filter((k) => !seen.tree.includes(k)).map((k) => `${k} (${cmdlineText(k).slice(0, 60)})`);
+	if (!settledErr) {
+		const answers = await Promise.all(Array.from({ length: 6 }, () => call(gw, "s__pid")));
+		for (const a of answers) assert.ok(seen.tree.includes(Number(textOf(a))), JSON.stringify(a));
+	}
+	const snap = snapshot(childPids(gw.pid));
+	gw.extra.push(...snap.map((x) => x.pid));   // killed after the test, should they outlive the gateway
+	gw.kill("SIGTERM");
+	const exit = await gw.waitExit(8000).catch(() => null);
+	if (!exit) gw.kill("SIGKILL");
+	const left = await waitFor(() => stillAlive(snap).length === 0, { timeout: 3000 }).then(() => [], () => stillAlive(snap));
+	const after = `after SIGTERM the gateway ${exit ? `exited ${JSON.stringify(exit)}` : "had not exited 8 s later"}; ` +
+		`processes left: ${JSON.stringify(left)}`;
+	assert.equal(settledErr, null, `${settledErr?.message}: last seen ${JSON.stringify(seen)}; ` +
+		`children of mcpfed outside the tree: ${strays.join(", ")}; ${after}${tail(gw)}`);
 	for (const p of [p1, p2, p3]) assert.ok(gone(p), `${p} is gone`);
-	const answers = await Promise.all(Array.from({ length: 6 }, () => call(gw, "s__pid")));
-	for (const a of answers) assert.ok(seen.tree.includes(Number(textOf(a))), JSON.stringify(a));
-	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+	assert.deepEqual(exit, { code: 0, signal: null }, after);
+	assert.deepEqual(left, [], after);
 });
 
 // --- g. death before initialize ---------------------------------------------------------------------

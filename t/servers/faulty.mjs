@@ -6,6 +6,14 @@
 // log, report progress, ask the client and block on request), FAULTY_HTTP_PORT=N (serve
 // Streamable HTTP with sessions on 127.0.0.1:N instead of stdio, 0: any port; prints
 // "faulty listening port=N" on stderr).
+// Opt-in knobs for routing tests (unset, echo answers at once with its text alone):
+// FAULTY_SLOW_MS=N (echo waits N ms before answering), FAULTY_SLOW_FILE=PATH (echo waits the
+// ms a line "<pid> <ms>" of that file gives for this process, if one does; read at each call,
+// so a test makes one replica slow and fast again), FAULTY_ECHO_PID=1 (echo's result carries
+// a second text item "pid=<pid>"), FAULTY_ROUTING_TOOLS=1 (adds tool die_once {flag}: the
+// first call, of any process, creates the file flag and exits with status 3 while in flight;
+// later calls answer with their process id).
+import fs from "node:fs";
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -22,6 +30,23 @@ if (env.FAULTY_EXIT_AT_START === "1") process.exit(1);
 const features = env.FAULTY_FEATURES === "1";
 const text = (s) => ({ content: [{ type: "text", text: String(s) }] });
 
+// echo's delay for this process now (FAULTY_SLOW_MS, or this pid's line of FAULTY_SLOW_FILE)
+function slowMs() {
+	let ms = Number(env.FAULTY_SLOW_MS || 0);
+	if (env.FAULTY_SLOW_FILE) {
+		let lines = "";
+		try { lines = fs.readFileSync(env.FAULTY_SLOW_FILE, "utf8"); } catch {}
+		for (const line of lines.split("\n")) {
+			const [pid, n] = line.trim().split(/\s+/);
+			if (Number(pid) === process.pid) ms = Number(n) || 0;
+		}
+	}
+	return ms;
+}
+const echoed = (t) => (env.FAULTY_ECHO_PID === "1"
+	? { content: [{ type: "text", text: String(t) }, { type: "text", text: `pid=${process.pid}` }] }
+	: text(t));
+
 // One server (one per HTTP session).
 function build() {
 	const server = new McpServer({ name: env.FAULTY_NAME || "faulty", version: "1.0.0" },
@@ -29,7 +54,11 @@ function build() {
 	const tool = (name, description, inputSchema, cb) =>
 		server.registerTool(name, { description, inputSchema }, cb);
 
-	tool("echo", "Return text unchanged", { text: z.string() }, ({ text: t }) => text(t));
+	tool("echo", "Return text unchanged", { text: z.string() }, ({ text: t }) => {
+		const ms = slowMs();
+		if (!ms) return echoed(t);
+		return new Promise((resolve) => setTimeout(() => resolve(echoed(t)), ms));
+	});
 
 	tool("sleep", "Wait ms milliseconds, then answer", { ms: z.number() }, ({ ms }, extra) =>
 		new Promise((resolve) => {
@@ -56,6 +85,18 @@ function build() {
 		setTimeout(() => process.exit(4), 50);
 		return text("ok");
 	});
+
+	if (env.FAULTY_ROUTING_TOOLS === "1") {
+		tool("die_once", "The first call (of any process) creates file flag and exits with status 3 in flight; later calls answer the pid",
+			{ flag: z.string() }, ({ flag }) => {
+				try {
+					fs.writeFileSync(flag, String(process.pid), { flag: "wx" });
+				} catch {
+					return text(process.pid);
+				}
+				process.exit(3);
+			});
+	}
 
 	const extra = Number(env.FAULTY_TOOL_COUNT || 0);
 	for (let i = 1; i <= extra; i++) {
