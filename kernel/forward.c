@@ -73,7 +73,7 @@ void downreq_answer(downreq *d, json_t *resp)
 
 static bool next_target(downreq *d);
 
-static void on_done(void *ud, json_t *resp)
+static void on_done(void *ud, json_t *resp, unsigned served_by)
 {
     downreq *d = ud;
     if (d->corr) {
@@ -88,7 +88,17 @@ static void on_done(void *ud, json_t *resp)
     bool lost = code == MF_RPC_UPSTREAM_LOST || code == MF_RPC_TIMEOUT;
     if (t) {
         t->inflight--;
-        if (never_sent)
+        if (served_by && served_by != (unsigned)t->index + 1 && served_by <= (unsigned)d->provider->ntargets &&
+            !never_sent) {
+            /* the provider gave it to another target: the outcome is that one's (its breaker
+             * counts it only if it would have let the call through) */
+            mf_target_release(t);
+            t = d->target = &d->provider->targets[served_by - 1];
+            if (!mf_target_acquire(t))
+                mf_target_outcome_stats(t, code, lost, mf_now() - d->sent_at);
+            else
+                mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
+        } else if (never_sent)
             mf_target_release(t);
         else
             mf_target_outcome(t, code, lost, mf_now() - d->sent_at);

@@ -60,7 +60,26 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void on_budget(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
+    /* from now on every instruction fails, so that a pcall in the policy cannot catch the
+     * error and go on: the decision ends */
+    lua_sethook(L, on_budget, LUA_MASKCOUNT, 1);
     luaL_error(L, "instruction budget exceeded (%d)", (int)budget);
+}
+
+/* setmetatable without finalizers: Lua runs __gc with hooks off, out of the budget's reach */
+static int safe_setmetatable(lua_State *L)
+{
+    if (lua_istable(L, 2)) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "finalizers (__gc) are not allowed in a routing policy");
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
 }
 
 static int lua_hash(lua_State *L)
@@ -113,6 +132,9 @@ static void sandbox(lua_State *L)
     lua_pushcfunction(L, lua_log);
     lua_setfield(L, -2, "log");
     lua_setglobal(L, "mcpfed");
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, safe_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
 }
 
 static void close_state(lstate *s)

@@ -109,8 +109,9 @@ static void listing_done(mf_provider *p, mf_kind k, bool ok)
     }
 }
 
-static void on_list_page(void *ud, json_t *resp)
+static void on_list_page(void *ud, json_t *resp, unsigned served_by)
 {
+    MF_UNUSED(served_by);
     mf_listing *l = ud;
     mf_provider *p = l->owner;
     mf_kind k = l->kind;

@@ -101,6 +101,8 @@ mf_target *mf_target_find(const char *name);
 /* A call on t ended after duration_ms; error_code 0 for a result; lost: it went out and
  * no answer came (connection lost, timeout). */
 void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms);
+/* The same without the breaker: for a call its breaker gave no permission to. */
+void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t duration_ms);
 double mf_target_p99(const mf_target *t);
 const char *mf_target_breaker(const mf_target *t);
 bool mf_target_acquire(mf_target *t);

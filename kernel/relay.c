@@ -31,10 +31,11 @@ int log_level_parse(const char *name)
     return -1;
 }
 
-static void ignore_answer(void *ud, json_t *resp)
+static void ignore_answer(void *ud, json_t *resp, unsigned served_by)
 {
     MF_UNUSED(ud);
     MF_UNUSED(resp);
+    MF_UNUSED(served_by);
 }
 
 /* A request of the kernel's own to a provider, whose answer nobody waits for. */

@@ -90,7 +90,7 @@ mf_target *mf_target_find(const char *name)
     return NULL;
 }
 
-void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
+void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
 {
     t->calls++;
     bool failed = lost || (error_code && error_code != MF_RPC_INVALID_PARAMS && error_code != MF_RPC_METHOD_NOT_FOUND);
@@ -102,6 +102,11 @@ void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duratio
     if (t->nlat < sizeof t->lat / sizeof t->lat[0])
         t->nlat++;
     t->since_p99++;
+}
+
+void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
+{
+    mf_target_outcome_stats(t, error_code, lost, duration_ms);
     if (t->breaker) {
         mf_call_outcome o = {error_code, lost, duration_ms};
         br_ops->record(t->breaker, &o, mf_now());
@@ -165,11 +170,13 @@ json_t *mf_target_status(const mf_target *t)
 
 /* --- health checks ---------------------------------------------------------------------- */
 
-static void on_ping(void *ud, json_t *resp)
+static void on_ping(void *ud, json_t *resp, unsigned served_by)
 {
     mf_target *t = ud;
     t->health_call = NULL;
     mf_provider *p = t->provider;
+    if (served_by && served_by != (unsigned)t->index + 1)
+        return;   /* another replica answered for this one: that tells nothing of its health */
     if (json_object_get(resp, "result")) {
         t->health_fail = 0;
         if (++t->health_ok >= (unsigned)p->conf->health_successes && !t->healthy) {

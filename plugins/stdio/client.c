@@ -375,6 +375,7 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
         mf_msg *out = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to, json_incref(msg));
         out->corr = k->corr;
         out->session = k->session;
+        out->target = (uint32_t)r->index + 1;
         mf_send(out);
         call_forget(c, k);
         break;

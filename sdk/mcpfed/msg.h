@@ -37,6 +37,8 @@ typedef struct mf_msg {
     uint64_t deadline;  /* mf_now() after which an answer is useless; 0 = none */
     uint64_t trace;     /* follows a call across every hop, for logs */
     uint32_t flags;     /* MF_MSGF_* */
+    uint32_t target;    /* on a provider's answer, the target (1-based) that served the
+                         * request (0: not said) */
     json_t *json;       /* payload reference owned by the message, or NULL */
     /* control messages: verb and a msgpack map of fields */
     char *verb;

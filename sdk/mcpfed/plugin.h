@@ -128,7 +128,9 @@ MF_API void mf_provider_status(mf_instance *inst, mf_provider_state state, const
                                const char *reason);
 /* A provider with several targets (replicas) says how many, then which are ready; the
  * kernel's routing policy picks among them and names the target (1-based) in the
- * "target" member of each request it sends (0: the provider's choice). A provider that
+ * "target" member of each request it sends (0: the provider's choice). When another
+ * target serves it (the chosen one was not ready), the answer's mf_msg.target says which,
+ * so that latency, errors and breakers are counted where they happened. A provider that
  * says nothing has one target, ready when the provider is up. */
 MF_API void mf_provider_targets(mf_instance *inst, int count);
 MF_API void mf_provider_target_status(mf_instance *inst, int index, bool up);

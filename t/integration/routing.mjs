@@ -2,8 +2,10 @@
 // (which process answered: faulty's pid tool, or echo with FAULTY_ECHO_PID=1), the admin
 // socket (targets, breakers, drain, breaker, policy) and the log: replicas killed under load,
 // a slow replica's circuit breaker opening and closing again, fallback providers, the policy
-// file edited while the gateway runs, refusals, the policy's sandbox, admin overrides, and
-// retries of idempotent calls.
+// file edited while the gateway runs, refusals and what the policy is told, the policy's
+// sandbox (what it leaves out, instruction and memory budgets, and the ways around a budget
+// that must not stall the gateway), health checks, admin overrides, and retries of
+// idempotent calls.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/routing.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -28,6 +30,8 @@ function start(t, top, { closeTimeout = 8000 } = {}) {
 		for (const { pid } of stillAlive(snap)) {
 			try { process.kill(pid, "SIGKILL"); } catch {}
 		}
+		// under ASan/UBSan, what the sanitizers found on the way out
+		assert.doesNotMatch(gw.stderrText(), /ERROR: (Address|Leak)Sanitizer|runtime error:/, tail(gw));
 	});
 	return gw;
 }
@@ -741,6 +745,35 @@ test("admin: with the default policy, a drained target gets no call and an undra
 	assert.equal(share(await burst(8), pids["p#2"]), 0, "the drained target gets none");
 	await adminOk(gw, "undrain p#2");
 	assert.ok(share(await burst(8), pids["p#2"]) >= 2, "undrained: it takes calls again");
+});
+
+test("a call the policy sends to a replica that is not ready is served by a ready one, and counted there", async (t) => {
+	const hold = path.join(scratchDir(), "hold");
+	const gw = start(t, {
+		policy: policyFile(asGiven),
+		providers: [faulty("p", { replicas: 2, env: { FAULTY_HOLD_FILE: hold } })],
+	});
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#1"]), "the policy's order: p#1 first");
+	fs.writeFileSync(hold, "");
+	process.kill(pids["p#1"], "SIGKILL");
+	await waitFor(async () => {
+		const sup = (await adminOk(gw, "supervision")).supervisors.find((s) => s.name === "p");
+		const c = sup?.children.find((x) => x.name === "p#1");
+		return c && c.pid > 0 && c.pid !== pids["p#1"];
+	}, { timeout: 5000, what: `p#1 restarted${tail(gw)}` });
+	assert.equal((await target(gw, "p#1")).up, false, "p#1 is held before initialize");
+	const before = { p1: await target(gw, "p#1"), p2: await target(gw, "p#2") };
+	assert.deepEqual(await pidCalls(gw, 4), Array(4).fill(pids["p#2"]), "p#2 serves what the policy gave p#1");
+	const after = { p1: await target(gw, "p#1"), p2: await target(gw, "p#2") };
+	assert.equal(after.p1.calls, before.p1.calls, `nothing counted on p#1: ${JSON.stringify(after.p1)}`);
+	assert.equal(after.p2.calls, before.p2.calls + 4, `the four calls counted on p#2: ${JSON.stringify(after.p2)}`);
+	fs.rmSync(hold);
+	await allReady(gw, "p", 2);
+	const p1 = (await adminOk(gw, "supervision")).supervisors.find((s) => s.name === "p").children.find((x) => x.name === "p#1").pid;
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(p1), "ready again, p#1 takes the policy's calls");
+	assert.equal((await target(gw, "p#1")).calls, after.p1.calls + 2);
 });
 
 // --- h. idempotent retries ----------------------------------------------------------------------------

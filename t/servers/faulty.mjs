@@ -12,7 +12,8 @@
 // so a test makes one replica slow and fast again), FAULTY_ECHO_PID=1 (echo's result carries
 // a second text item "pid=<pid>"), FAULTY_ROUTING_TOOLS=1 (adds tool die_once {flag}: the
 // first call, of any process, creates the file flag and exits with status 3 while in flight;
-// later calls answer with their process id).
+// later calls answer with their process id), FAULTY_HOLD_FILE=PATH (while that file exists, a
+// process starting does not read its input, so it stays unready: a replica held down).
 import fs from "node:fs";
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -277,6 +278,8 @@ function addFeatures(server, tool) {
 }
 
 if (env.FAULTY_HTTP_PORT === undefined) {
+	if (env.FAULTY_HOLD_FILE)
+		while (fs.existsSync(env.FAULTY_HOLD_FILE)) await new Promise((resolve) => setTimeout(resolve, 20));
 	await build().connect(new StdioServerTransport());
 } else {
 	const sessions = new Map(); // session id -> transport
