@@ -30,9 +30,23 @@ typedef struct command {
     mf_admin_fn fn;
 } command;
 
+/* A reply to come, in its client's order: text once ready. */
+typedef struct slot {
+    struct client *c;     /* NULL once the client has gone */
+    bool ready;
+    char *text;
+    size_t len;
+    struct slot *next;
+} slot;
+
+struct mf_admin_later {
+    slot *s;
+};
+
 typedef struct client {
     uv_pipe_t pipe;
     mf_lines lines;
+    slot *head, *tail;    /* replies not written yet, in order */
     struct client *prev, *next;
 } client;
 
@@ -74,26 +88,86 @@ static void after_write(uv_write_t *req, int status)
     free(req);
 }
 
-static void send_reply(client *c, int code, json_t *body)
+static void format_reply(slot *s, int code, json_t *body)
 {
     char *text = json_dumps(body, JSON_INDENT(2) | JSON_ENCODE_ANY);
     json_decref(body);
     size_t blen = text ? strlen(text) : 0;
     char head[64];
     int hl = snprintf(head, sizeof head, "%d %zu %s\n", code, blen, reason_of(code));
-    char *buf = malloc((size_t)hl + blen + 1);
-    memcpy(buf, head, (size_t)hl);
+    s->text = malloc((size_t)hl + blen + 1);
+    memcpy(s->text, head, (size_t)hl);
     if (text)
-        memcpy(buf + hl, text, blen);
-    buf[(size_t)hl + blen] = '\n';
+        memcpy(s->text + hl, text, blen);
+    s->text[(size_t)hl + blen] = '\n';
+    s->len = (size_t)hl + blen + 1;
+    s->ready = true;
     free(text);
-    uv_write_t *req = malloc(sizeof *req);
-    req->data = buf;
-    uv_buf_t b = uv_buf_init(buf, (unsigned)((size_t)hl + blen + 1));
-    if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, after_write) != 0) {
-        free(buf);
-        free(req);
+}
+
+/* Write the replies that are ready, in order, up to the first still to come. */
+static void flush(client *c)
+{
+    while (c->head && c->head->ready) {
+        slot *s = c->head;
+        c->head = s->next;
+        if (!c->head)
+            c->tail = NULL;
+        uv_write_t *req = malloc(sizeof *req);
+        req->data = s->text;
+        uv_buf_t b = uv_buf_init(s->text, (unsigned)s->len);
+        if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, after_write) != 0) {
+            free(s->text);
+            free(req);
+        }
+        free(s);
     }
+}
+
+static slot *slot_new(client *c)
+{
+    slot *s = calloc(1, sizeof *s);
+    s->c = c;
+    if (c->tail)
+        c->tail->next = s;
+    else
+        c->head = s;
+    c->tail = s;
+    return s;
+}
+
+static void send_reply(client *c, int code, json_t *body)
+{
+    format_reply(slot_new(c), code, body);
+    flush(c);
+}
+
+static slot *running;   /* the reply slot of the command running now */
+
+mf_admin_later *mf_admin_defer(mf_admin_reply *out)
+{
+    mf_admin_later *l = calloc(1, sizeof *l);
+    l->s = running;
+    out->code = -1;
+    out->body = NULL;
+    return l;
+}
+
+void mf_admin_answer(mf_admin_later *l, int code, json_t *body)
+{
+    slot *s = l->s;
+    free(l);
+    if (!s) {
+        json_decref(body);
+        return;
+    }
+    if (!s->c) {   /* the client has gone */
+        json_decref(body);
+        free(s);
+        return;
+    }
+    format_reply(s, code, body);
+    flush(s->c);
 }
 
 static void cmd_help(int argc, char **argv, mf_admin_reply *out)
@@ -122,8 +196,14 @@ static void on_line(void *ud, const char *line, size_t len)
     for (size_t i = 0; i < ncommands; i++) {
         if (strcmp(commands[i].name, argv[0]) == 0) {
             mf_admin_reply r = {200, NULL};
+            slot *s = slot_new(c);
+            running = s;
             commands[i].fn(argc, argv, &r);
-            send_reply(c, r.code, r.body ? r.body : json_object());
+            running = NULL;
+            if (r.code == -1)   /* deferred: the answer comes (or came) through the handle */
+                return;
+            format_reply(s, r.code, r.body ? r.body : json_object());
+            flush(c);
             return;
         }
     }
@@ -140,6 +220,16 @@ static void client_closed(uv_handle_t *h)
 {
     client *c = h->data;
     mf_lines_free(&c->lines);
+    /* replies still to come are answered into the void */
+    for (slot *s = c->head, *next; s; s = next) {
+        next = s->next;
+        if (s->ready) {
+            free(s->text);
+            free(s);
+        } else {
+            s->c = NULL;
+        }
+    }
     free(c);
 }
 

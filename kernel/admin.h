@@ -14,9 +14,17 @@ typedef struct mf_admin_reply {
 } mf_admin_reply;
 
 typedef void (*mf_admin_fn)(int argc, char **argv, mf_admin_reply *out);
+/* A command that answers later (a reload) takes a handle from mf_admin_defer and answers
+ * through it exactly once, even if the client has gone meanwhile. A client's replies
+ * always come in the order of its commands. */
+typedef struct mf_admin_later mf_admin_later;
+mf_admin_later *mf_admin_defer(mf_admin_reply *out);
+void mf_admin_answer(mf_admin_later *later, int code, json_t *body);
 /* Commands are registered by the kernel part they concern. */
 void mf_admin_command(const char *name, const char *usage, const char *help, mf_admin_fn fn);
 /* admin_commands.c: the kernel's own */
 void mf_admin_kernel_commands(void);
+/* admin_plugins.c: plugins, load, unload, reload */
+void mf_admin_plugin_commands(void);
 
 #endif

@@ -161,27 +161,6 @@ static void cmd_policy(int argc, char **argv, mf_admin_reply *out)
     out->body = mf_policy_status();
 }
 
-static void cmd_plugins(int argc, char **argv, mf_admin_reply *out)
-{
-    (void)argc;
-    (void)argv;
-    json_t *list = json_array();
-    for (mf_module *m = mf_plugins_list(); m; m = m->next) {
-        json_t *roles = json_array();
-        if (m->desc->transport)
-            json_array_append_new(roles, json_string("transport"));
-        if (m->desc->provider)
-            json_array_append_new(roles, json_string("provider"));
-        if (m->desc->breaker)
-            json_array_append_new(roles, json_string("breaker"));
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:i,s:o}", "name", m->name, "file", m->file,
-                                              "version", m->desc->version, "description", m->desc->description,
-                                              "generation", (int)m->generation, "instances", (int)m->refs,
-                                              "roles", roles));
-    }
-    out->body = json_pack("{s:o}", "plugins", list);
-}
-
 static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
 {
     (void)argc;
@@ -206,23 +185,6 @@ static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
                           (json_int_t)calls, "upstream_failures", (json_int_t)failures, "policy", mf_policy_status());
 }
 
-static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
-{
-    if (argc >= 2 && strcmp(argv[1], "policy") == 0) {
-        mf_error err = {0};
-        if (mf_policy_reload(&err) != 0) {
-            out->code = 409;
-            out->body = json_pack("{s:s,s:s}", "error", "the new policy was refused; the old one stays",
-                                  "reason", err.msg);
-            return;
-        }
-        out->body = mf_policy_status();
-        return;
-    }
-    out->code = 400;
-    out->body = json_pack("{s:s}", "error", "usage: reload policy");
-}
-
 void mf_admin_kernel_commands(void)
 {
     started_at = mf_now();
@@ -235,11 +197,8 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("undrain", "undrain TARGET", "route calls to a drained target again", cmd_drain);
     mf_admin_command("breaker", "breaker TARGET open|close|auto|disable", "force a target's breaker", cmd_breaker);
     mf_admin_command("policy", "policy", "the routing policy: file, decisions, errors, reloads", cmd_policy);
-    mf_admin_command("plugins", "plugins", "the plugins loaded: file, version, roles, instances", cmd_plugins);
     mf_admin_command("metrics", "metrics", "counters: sessions, calls, processes, targets, breakers, policy",
                      cmd_metrics);
-    mf_admin_command("reload", "reload policy", "load the routing policy again (the old stays if it fails)",
-                     cmd_reload);
     mf_admin_command("supervision", "supervision",
                      "the supervision tree: supervisors, children, pids, states, restarts, last exits",
                      cmd_supervision);

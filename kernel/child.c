@@ -63,8 +63,11 @@ struct mf_child {
     bool term_sent;
     bool releasing;
     size_t queued;
+    uint64_t id;             /* its handle in a hot swap's state */
     char last_exit[600];
 };
+
+static uint64_t next_child_id = 1;
 
 /* pids spawned whose exit libuv has not reported: not ours to reap */
 static int *live;
@@ -551,6 +554,17 @@ void child_release(mf_child *c)
         ops.stopped(c, ud);
 }
 
+uint64_t mf_child_id(const mf_child *c) { return c->id; }
+
+int child_rebind(mf_child *c, const mf_child_ops *ops, void *ud)
+{
+    if (c->releasing)
+        return -1;
+    c->ops = *ops;
+    c->ud = ud;
+    return 0;
+}
+
 child_state child_state_of(const mf_child *c) { return c->state; }
 unsigned child_starts(const mf_child *c) { return c->starts; }
 const char *child_name(const mf_child *c) { return c->name; }
@@ -596,6 +610,7 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
     c->spec.name = c->spec.cwd = NULL;
     c->ops = *ops;
     c->ud = ud;
+    c->id = next_child_id++;
     uv_timer_init(mf_loop(), &c->timer);
     uv_timer_init(mf_loop(), &c->drain_timer);
     c->timer.data = c->drain_timer.data = c;

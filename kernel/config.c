@@ -18,7 +18,7 @@
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
     "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", "policy", "policy_instructions",
-    "policy_memory_bytes", "breaker", NULL,
+    "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "watch_plugins", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
@@ -282,7 +282,10 @@ static int check_top(mf_config *c, mf_error *err)
         mf_conf_int(r, "(top)", "catalog_wait_ms", 0, 600000, &c->catalog_wait_ms, err) ||
         mf_conf_int(r, "(top)", "shutdown_ms", 0, 600000, &c->shutdown_ms, err) ||
         mf_conf_int(r, "(top)", "page_size", 1, 1000000, &c->page_size, err) ||
-        mf_conf_int(r, "(top)", "max_processes", 1, 1000000, &c->max_processes, err)) {
+        mf_conf_int(r, "(top)", "max_processes", 1, 1000000, &c->max_processes, err) ||
+        mf_conf_int(r, "(top)", "handover_timeout_ms", 10, 600000, &c->handover_timeout_ms, err) ||
+        mf_conf_int(r, "(top)", "drain_timeout_ms", 0, 86400000, &c->drain_timeout_ms, err) ||
+        mf_conf_bool(r, "(top)", "watch_plugins", &c->watch_plugins, err)) {
         /* messages from the checks start with "(top)." : drop that for top-level keys */
         if (strncmp(err->msg, "(top).", 6) == 0)
             memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
@@ -344,6 +347,8 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     c->shutdown_ms = 5000;
     c->page_size = 500;
     c->max_processes = 1024;
+    c->handover_timeout_ms = 5000;
+    c->drain_timeout_ms = 30000;
     c->policy_instructions = 1000000;
     c->policy_memory_bytes = 8 * 1024 * 1024;
     const char *label = "embedded default";

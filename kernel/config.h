@@ -43,6 +43,9 @@ typedef struct mf_config {
     int64_t page_size;     /* items per page of the lists mcpfed serves */
     int64_t max_processes; /* child processes at once, all supervisors together */
     char *admin;           /* the admin socket's path, or NULL for none */
+    int64_t handover_timeout_ms;  /* a hot swap's bound on an instance's handing over */
+    int64_t drain_timeout_ms;     /* ... and on the old generation's draining */
+    bool watch_plugins;    /* reload a plugin whose file changes in a plugin directory */
     char *policy;          /* the routing policy's file */
     int64_t policy_instructions;  /* per decision */
     int64_t policy_memory_bytes;

@@ -4,7 +4,11 @@
  * harmlessly: a send to it fails instead of reaching whoever took the slot next.
  * Messages wait in one FIFO that is drained after I/O callbacks (check phase) and on
  * idle turns, so delivery is asynchronous (no handler ever runs inside mf_send) but
- * adds no wake-up latency. */
+ * adds no wake-up latency.
+ *
+ * For a hot swap, an endpoint can be held (its messages wait, in order, until it is
+ * released) and, once closed, redirected to its successor for a while, so that whatever
+ * was addressed to the old generation still reaches the one that took its work over. */
 #include "build-config.h"
 #include "kernel.h"
 
@@ -19,6 +23,10 @@ typedef struct endpoint {
     char *name;
     mf_handler fn;
     void *ud;
+    bool held;
+    mf_msgq held_msgs;   /* what arrived while held */
+    mf_ep redirect;      /* closed but redirected: where its messages go, until expires */
+    uint64_t expires;
     UT_hash_handle hh;   /* in the by-name table when named */
 } endpoint;
 
@@ -27,6 +35,8 @@ static uint32_t nslots, capslots;
 static uint32_t *free_slots;
 static uint32_t nfree;
 static endpoint *by_name;
+
+static uint32_t nredirects;    /* slots kept for a redirect */
 
 static mf_msg *queue_head, *queue_tail;
 static size_t queued;
@@ -49,6 +59,44 @@ static endpoint *ep_get(mf_ep ep)
 
 static mf_ep ep_handle(uint32_t i) { return ((uint64_t)slots[i]->gen << 32) | i; }
 
+/* Where a message for ep goes: ep itself, or the end of its chain of redirects. */
+static endpoint *ep_route(mf_ep ep, mf_ep *to)
+{
+    for (int hops = 0; ep && hops < 64; hops++) {
+        uint32_t i = EP_INDEX(ep);
+        if (i >= nslots || slots[i]->gen != EP_GEN(ep))
+            return NULL;
+        endpoint *e = slots[i];
+        if (e->alive) {
+            *to = ep;
+            return e;
+        }
+        if (!e->redirect || e->expires <= mf_now())
+            return NULL;
+        ep = e->redirect;
+    }
+    return NULL;
+}
+
+static void free_slot(endpoint *e)
+{
+    e->redirect = 0;
+    free_slots[nfree++] = e->index;
+}
+
+/* Give back the slots whose redirect has expired. */
+static void sweep_redirects(void)
+{
+    uint64_t now = mf_now();
+    for (uint32_t i = 0; i < nslots && nredirects; i++) {
+        endpoint *e = slots[i];
+        if (!e->alive && e->redirect && e->expires <= now) {
+            free_slot(e);
+            nredirects--;
+        }
+    }
+}
+
 mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
 {
     if (name) {
@@ -58,6 +106,8 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
             return 0;
     }
     uint32_t i;
+    if (nredirects)
+        sweep_redirects();
     if (nfree) {
         i = free_slots[--nfree];
     } else {
@@ -93,11 +143,11 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
     return ep_handle(i);
 }
 
-void mf_endpoint_close(mf_ep ep)
+static void on_idle(uv_idle_t *h);
+
+/* Close e; with redirect, its messages go there for ttl_ms. */
+static void close_ep(endpoint *e, mf_ep redirect, uint64_t ttl_ms)
 {
-    endpoint *e = ep_get(ep);
-    if (!e)
-        return;
     if (e->name) {
         HASH_DEL(by_name, e);
         free(e->name);
@@ -106,7 +156,55 @@ void mf_endpoint_close(mf_ep ep)
     e->alive = false;
     e->fn = NULL;
     e->ud = NULL;
-    free_slots[nfree++] = EP_INDEX(ep);
+    e->held = false;
+    if (redirect) {
+        /* the slot stays taken (its generation too) while the redirect lives */
+        e->redirect = redirect;
+        e->expires = mf_now() + ttl_ms;
+        nredirects++;
+    } else {
+        free_slot(e);
+    }
+    /* what waited for it goes where a message sent now would: redirected, or bounced */
+    for (mf_msg *m; (m = mf_msgq_pop(&e->held_msgs));)
+        mf_send(m);
+}
+
+void mf_endpoint_close(mf_ep ep)
+{
+    endpoint *e = ep_get(ep);
+    if (e)
+        close_ep(e, 0, 0);
+}
+
+void mf_endpoint_redirect(mf_ep ep, mf_ep to, uint64_t ttl_ms)
+{
+    endpoint *e = ep_get(ep);
+    if (e)
+        close_ep(e, to, ttl_ms);
+}
+
+void mf_endpoint_hold(mf_ep ep, bool hold)
+{
+    endpoint *e = ep_get(ep);
+    if (!e || e->held == hold)
+        return;
+    e->held = hold;
+    if (hold || !e->held_msgs.head)
+        return;
+    /* released: what waited goes first, ahead of anything sent since */
+    mf_msgq *q = &e->held_msgs;
+    q->tail->next_ = queue_head;
+    if (!queue_head)
+        queue_tail = q->tail;
+    queue_head = q->head;
+    queued += q->len;
+    q->head = q->tail = NULL;
+    q->len = 0;
+    if (!idle_on) {
+        uv_idle_start(&idle, on_idle);
+        idle_on = true;
+    }
 }
 
 mf_ep mf_endpoint_find(const char *name)
@@ -127,7 +225,8 @@ bool mf_endpoint_alive(mf_ep ep) { return ep_get(ep) != NULL; }
 /* A request that cannot be delivered still gets its one answer. */
 static void bounce(mf_msg *m)
 {
-    if (m->kind == MF_MSG_REQUEST && ep_get(m->src)) {
+    mf_ep to;
+    if (m->kind == MF_MSG_REQUEST && ep_route(m->src, &to)) {
         mf_msg *r = mf_msg_reply_error(m, m->dst, MF_RPC_UNAVAILABLE,
                                        "the component that should answer is gone");
         if (r) {
@@ -147,11 +246,17 @@ static void deliver_all(void)
         mf_msg *next = m->next_;
         m->next_ = NULL;
         queued--;
-        endpoint *e = ep_get(m->dst);
-        if (e)
-            e->fn(e->ud, m);
-        else
+        mf_ep to = 0;
+        endpoint *e = ep_route(m->dst, &to);
+        if (!e) {
             bounce(m);
+        } else if (e->held) {
+            m->dst = to;
+            mf_msgq_push(&e->held_msgs, m);
+        } else {
+            m->dst = to;
+            e->fn(e->ud, m);
+        }
         m = next;
     }
     if (!queue_head && idle_on) {
@@ -177,7 +282,8 @@ int mf_send(mf_msg *m)
 {
     if (!m)
         return -1;
-    if (!ep_get(m->dst)) {
+    mf_ep to;
+    if (!ep_route(m->dst, &to)) {
         bounce(m);
         return -1;
     }
@@ -224,6 +330,8 @@ void mf_endpoints_close(void)
     idle_on = false;
     HASH_CLEAR(hh, by_name);
     for (uint32_t i = 0; i < nslots; i++) {
+        for (mf_msg *m; (m = mf_msgq_pop(&slots[i]->held_msgs));)
+            mf_msg_free(m);
         free(slots[i]->name);
         free(slots[i]);
     }
@@ -231,5 +339,5 @@ void mf_endpoints_close(void)
     free(free_slots);
     slots = NULL;
     free_slots = NULL;
-    nslots = capslots = nfree = 0;
+    nslots = capslots = nfree = nredirects = 0;
 }

@@ -2,6 +2,7 @@
 #include "build-config.h"
 #include "instance.h"
 #include "registry.h"
+#include "swap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,14 @@ const mf_role_ops *mf_module_role(const mf_module *m, mf_role role)
     return role == MF_ROLE_TRANSPORT ? m->desc->transport : m->desc->provider;
 }
 
-static const char *role_name(mf_role role)
+const char *mf_role_name(mf_role role)
 {
     return role == MF_ROLE_TRANSPORT ? "transport" : "provider";
+}
+
+bool mf_role_swappable(const mf_role_ops *ops)
+{
+    return ops && ops->save && ops->resume && ops->adopt && ops->drain;
 }
 
 int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, const char *path,
@@ -26,7 +32,7 @@ int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, cons
 {
     const mf_role_ops *ops = mf_module_role(m, role);
     if (!ops) {
-        mf_error_set(err, -1, "%s: plugin \"%s\" is no %s", path, m->name, role_name(role));
+        mf_error_set(err, -1, "%s: plugin \"%s\" is no %s", path, m->name, mf_role_name(role));
         return -1;
     }
     return ops->check ? ops->check(conf, path, err) : 0;
@@ -38,12 +44,13 @@ static void deliver(void *ud, mf_msg *m)
     inst->ops->receive(inst->self, m);
 }
 
-mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, const json_t *conf,
-                               void *owner, mf_error *err)
+/* A new instance with its endpoint, not yet started. */
+static mf_instance *instance_new(mf_module *m, mf_role role, const char *name, const json_t *conf,
+                                 void *owner, mf_error *err)
 {
     const mf_role_ops *ops = mf_module_role(m, role);
     if (!ops) {
-        mf_error_set(err, -1, "plugin \"%s\" is no %s", m->name, role_name(role));
+        mf_error_set(err, -1, "plugin \"%s\" is no %s", m->name, mf_role_name(role));
         return NULL;
     }
     mf_instance *inst = calloc(1, sizeof *inst);
@@ -51,29 +58,73 @@ mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, con
         mf_error_set(err, -1, "out of memory");
         return NULL;
     }
-    char epname[160];
-    snprintf(epname, sizeof epname, "%s:%s", role_name(role), name);
+    /* a successor's endpoint is named after its generation: both live during the swap */
+    char epname[200];
+    if (m->generation > 1)
+        snprintf(epname, sizeof epname, "%s:%s@%u", mf_role_name(role), name, m->generation);
+    else
+        snprintf(epname, sizeof epname, "%s:%s", mf_role_name(role), name);
     inst->mod = m;
     inst->ops = ops;
     inst->role = role;
     inst->owner = owner;
     inst->name = strdup(name);
+    inst->conf = json_incref((json_t *)conf);
     inst->ep = mf_endpoint_open(epname, deliver, inst);
     if (!inst->ep) {
-        mf_error_set(err, -1, "%s \"%s\" already exists", role_name(role), name);
+        mf_error_set(err, -1, "%s \"%s\" already exists", mf_role_name(role), name);
+        json_decref(inst->conf);
         free(inst->name);
         free(inst);
         return NULL;
     }
-    if (ops->start(inst, conf, &inst->self, err) != 0) {
-        mf_endpoint_close(inst->ep);
-        free(inst->name);
-        free(inst);
-        return NULL;
-    }
-    m->refs++;
+    return inst;
+}
+
+static void instance_free(mf_instance *inst)
+{
+    json_decref(inst->conf);
+    free(inst->name);
+    free(inst);
+}
+
+static void instance_add(mf_instance *inst)
+{
+    inst->mod->refs++;
     inst->next = all;
     all = inst;
+}
+
+mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, const json_t *conf,
+                               void *owner, mf_instance **slot, mf_error *err)
+{
+    mf_instance *inst = instance_new(m, role, name, conf, owner, err);
+    if (!inst)
+        return NULL;
+    if (inst->ops->start(inst, conf, &inst->self, err) != 0) {
+        mf_endpoint_close(inst->ep);
+        instance_free(inst);
+        return NULL;
+    }
+    instance_add(inst);
+    inst->slot = slot;
+    if (slot)
+        *slot = inst;
+    return inst;
+}
+
+mf_instance *mf_instance_adopt(mf_instance *old, mf_module *m, const char *state, size_t len,
+                               mf_error *err)
+{
+    mf_instance *inst = instance_new(m, old->role, old->name, old->conf, old->owner, err);
+    if (!inst)
+        return NULL;
+    if (inst->ops->adopt(inst, old->conf, state, len, &inst->self, err) != 0) {
+        mf_endpoint_close(inst->ep);
+        instance_free(inst);
+        return NULL;
+    }
+    instance_add(inst);
     return inst;
 }
 
@@ -81,10 +132,20 @@ void mf_instance_stop(mf_instance *inst, void (*done)(mf_instance *, void *), vo
 {
     if (inst->stopping)
         return;
+    if (inst->phase == MF_SWAP_SAVING)
+        mf_swap_abandon(inst, "the instance is stopping");
     inst->stopping = true;
     inst->on_stopped = done;
     inst->stopped_ud = ud;
     inst->ops->stop(inst->self);
+}
+
+mf_instance *mf_instance_by_ep(mf_ep ep)
+{
+    for (mf_instance *i = all; i; i = i->next)
+        if (i->ep == ep)
+            return i;
+    return NULL;
 }
 
 void mf_instance_stopped(mf_instance *inst)
@@ -94,12 +155,31 @@ void mf_instance_stopped(mf_instance *inst)
         pp = &(*pp)->next;
     if (*pp)
         *pp = inst->next;
-    mf_endpoint_close(inst->ep);
+    if (inst->slot && *inst->slot == inst)
+        *inst->slot = NULL;
+    if (inst->successor)
+        mf_endpoint_redirect(inst->ep, inst->successor, mf_swap_redirect_ms());
+    else
+        mf_endpoint_close(inst->ep);
+    mf_swap_forget(inst);
     inst->mod->refs--;
+    mf_plugin_release(inst->mod);
     if (inst->on_stopped)
         inst->on_stopped(inst, inst->stopped_ud);
-    free(inst->name);
-    free(inst);
+    instance_free(inst);
+}
+
+void mf_instance_saved(mf_instance *inst, const char *state, size_t len, const char *error)
+{
+    mf_swap_on_saved(inst, state, len, error);
+}
+
+int mf_instance_forward(mf_instance *inst, mf_msg *m)
+{
+    if (!m)
+        return -1;
+    m->dst = inst->successor;   /* followed through its own successors, if it has any */
+    return mf_send(m);
 }
 
 const char *mf_instance_name(const mf_instance *inst) { return inst->name; }

@@ -19,6 +19,11 @@ int mf_log_level_parse(const char *s, mf_log_level *out);
 int mf_endpoints_init(void);
 void mf_endpoints_close(void);
 size_t mf_endpoints_queued(void);
+/* Hold: messages for ep wait, in order, until it is released (hold false); they then go
+ * ahead of anything sent since. */
+void mf_endpoint_hold(mf_ep ep, bool hold);
+/* Close ep, but for ttl_ms deliver what is sent to it (or was held for it) to `to`. */
+void mf_endpoint_redirect(mf_ep ep, mf_ep to, uint64_t ttl_ms);
 
 /* msg.c */
 void mf_msg_ctl_release(mf_msg *m);

@@ -9,6 +9,7 @@
 #include "supervisor.h"
 #include "admin.h"
 #include "policy.h"
+#include "swap.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -159,6 +160,8 @@ static void close_kernel(void)
     mf_policy_stop();
     mf_session_shutdown();
     mf_registry_close();
+    mf_router_stop();
+    mf_plugins_stop();
     mf_calls_close();
     mf_child_reaper_stop();
     mf_endpoints_close();
@@ -198,6 +201,7 @@ void mf_request_shutdown(const char *reason)
     mf_info("kernel", "shutting down", "reason=\"%s\"", reason);
     uv_signal_stop(&sigint_h);
     uv_signal_stop(&sigterm_h);
+    mf_swap_shutdown();
     /* a bound on the whole sequence, past every child's own shutdown bound */
     uv_timer_start(&shutdown_timer, on_shutdown_timeout, (uint64_t)cfg->shutdown_ms + 5000, 0);
     uv_unref((uv_handle_t *)&shutdown_timer);
@@ -221,13 +225,14 @@ static void on_signal(uv_signal_t *h, int signum)
 static mf_instance *start_transport(const char *plugin, const char *name, const json_t *conf)
 {
     mf_error err = {0};
-    mf_instance *t = mf_instance_start(mf_plugin_find(plugin), MF_ROLE_TRANSPORT, name, conf, NULL, &err);
+    mf_instance *t = mf_instance_start(mf_plugin_find(plugin), MF_ROLE_TRANSPORT, name, conf, NULL,
+                                       &transports[ntransports], &err);
     if (!t) {
         mf_error_log("kernel", "start failed", "transport=%s reason=\"%s\"", name,
                      mf_log_esc(err.msg, (size_t)-1));
         return NULL;
     }
-    transports[ntransports++] = t;
+    ntransports++;
     transports_running++;
     return t;
 }
@@ -241,6 +246,7 @@ static int serve(const options *o)
         return 1;
     }
     mf_admin_kernel_commands();
+    mf_admin_plugin_commands();
     if (mf_admin_start(cfg, &err) != 0) {
         fprintf(stderr, "mcpfed: %s\n", err.msg);
         return 1;
@@ -249,6 +255,7 @@ static int serve(const options *o)
     mf_calls_init();
     mf_session_init(cfg);
     mf_supervision_init((uint32_t)cfg->max_processes);
+    mf_swap_init(cfg);
     uv_signal_init(mf_loop(), &sigint_h);
     uv_signal_init(mf_loop(), &sigterm_h);
     uv_signal_start(&sigint_h, on_signal, SIGINT);

@@ -181,12 +181,80 @@ static void *open_private_copy(const char *file, const char *name, mf_error *err
 mf_module *mf_plugin_find(const char *name)
 {
     for (mf_module *m = modules; m; m = m->next)
-        if (strcmp(m->name, name) == 0)
+        if (!m->superseded && strcmp(m->name, name) == 0)
             return m;
     return NULL;
 }
 
 mf_module *mf_plugins_list(void) { return modules; }
+
+/* Check file's stamp, map a private copy, check its descriptor, run its load. */
+static mf_module *open_module(const char *file, const char *want, mf_error *err)
+{
+    /* 1. the stamp, from the file, before any code of it is mapped */
+    mf_stamp st;
+    if (mf_elf_read_stamp(file, &st, err))
+        return NULL;
+    if (memcmp(st.magic, MF_STAMP_MAGIC, sizeof MF_STAMP_MAGIC) != 0 ||
+        st.abi_version != MF_ABI_VERSION || strcmp(st.signature, MF_BUILD_SIGNATURE) != 0) {
+        mf_error_set(err, -1,
+                     "plugin %s refused: ABI stamp mismatch: expected abi %u signature %s, "
+                     "found abi %u signature %.*s",
+                     file, MF_ABI_VERSION, MF_BUILD_SIGNATURE, st.abi_version,
+                     (int)sizeof st.signature, st.signature);
+        return NULL;
+    }
+
+    /* 2. a private copy, mapped */
+    lt_dlhandle h = open_private_copy(file, want, err);
+    if (!h)
+        return NULL;
+
+    /* 3. the descriptor must agree with the stamp and the file name */
+    const mf_plugin *desc = lt_dlsym(h, MF_PLUGIN_SYMBOL_NAME);
+    if (!desc) {
+        mf_error_set(err, -1, "plugin %s: no symbol %s", file, MF_PLUGIN_SYMBOL_NAME);
+        lt_dlclose(h);
+        return NULL;
+    }
+    if (desc->abi_version != MF_ABI_VERSION || !desc->signature ||
+        strcmp(desc->signature, MF_BUILD_SIGNATURE) != 0) {
+        mf_error_set(err, -1, "plugin %s refused: descriptor stamp mismatch: expected abi %u "
+                     "signature %s, found abi %u signature %s", file, MF_ABI_VERSION,
+                     MF_BUILD_SIGNATURE, desc->abi_version, desc->signature ? desc->signature : "(none)");
+        lt_dlclose(h);
+        return NULL;
+    }
+    if (!desc->name || strcmp(desc->name, want) != 0) {
+        mf_error_set(err, -1, "plugin %s: its descriptor names it \"%s\"; the file must be named %s.so",
+                     file, desc->name ? desc->name : "", desc->name ? desc->name : "NAME");
+        lt_dlclose(h);
+        return NULL;
+    }
+    if (desc->load && desc->load(err) != 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        mf_error_set(err, -1, "plugin %s: load failed: %s", file, why);
+        lt_dlclose(h);
+        return NULL;
+    }
+    mf_module *m = calloc(1, sizeof *m);
+    m->name = strdup(want);
+    m->file = strdup(file);
+    m->generation = 1;
+    m->handle = h;
+    m->desc = desc;
+    m->loaded_at = mf_now();
+    return m;
+}
+
+static void add_module(mf_module *m)
+{
+    m->next = modules;
+    modules = m;
+    mf_info("plugin", "loaded", "plugin=%s generation=%u file=%s version=%s", m->name, m->generation,
+            m->file, m->desc->version ? m->desc->version : "?");
+}
 
 mf_module *mf_plugin_load(const char *spec, mf_error *err)
 {
@@ -198,68 +266,97 @@ mf_module *mf_plugin_load(const char *spec, mf_error *err)
     char *file = mf_plugin_locate(spec, err);
     if (!file)
         return NULL;
-
-    /* 1. the stamp, from the file, before any code of it is mapped */
-    mf_stamp st;
-    if (mf_elf_read_stamp(file, &st, err))
-        goto fail;
-    if (memcmp(st.magic, MF_STAMP_MAGIC, sizeof MF_STAMP_MAGIC) != 0 ||
-        st.abi_version != MF_ABI_VERSION || strcmp(st.signature, MF_BUILD_SIGNATURE) != 0) {
-        mf_error_set(err, -1,
-                     "plugin %s refused: ABI stamp mismatch: expected abi %u signature %s, "
-                     "found abi %u signature %.*s",
-                     file, MF_ABI_VERSION, MF_BUILD_SIGNATURE, st.abi_version,
-                     (int)sizeof st.signature, st.signature);
-        goto fail;
-    }
-
-    /* 2. a private copy, mapped */
-    lt_dlhandle h = open_private_copy(file, want, err);
-    if (!h)
-        goto fail;
-
-    /* 3. the descriptor must agree with the stamp and the file name */
-    const mf_plugin *desc = lt_dlsym(h, MF_PLUGIN_SYMBOL_NAME);
-    if (!desc) {
-        mf_error_set(err, -1, "plugin %s: no symbol %s", file, MF_PLUGIN_SYMBOL_NAME);
-        lt_dlclose(h);
-        goto fail;
-    }
-    if (desc->abi_version != MF_ABI_VERSION || !desc->signature ||
-        strcmp(desc->signature, MF_BUILD_SIGNATURE) != 0) {
-        mf_error_set(err, -1, "plugin %s refused: descriptor stamp mismatch: expected abi %u "
-                     "signature %s, found abi %u signature %s", file, MF_ABI_VERSION,
-                     MF_BUILD_SIGNATURE, desc->abi_version, desc->signature ? desc->signature : "(none)");
-        lt_dlclose(h);
-        goto fail;
-    }
-    if (!desc->name || strcmp(desc->name, want) != 0) {
-        mf_error_set(err, -1, "plugin %s: its descriptor names it \"%s\"; the file must be named %s.so",
-                     file, desc->name ? desc->name : "", desc->name ? desc->name : "NAME");
-        lt_dlclose(h);
-        goto fail;
-    }
-    if (desc->load && desc->load(err) != 0) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        mf_error_set(err, -1, "plugin %s: load failed: %s", file, why);
-        lt_dlclose(h);
-        goto fail;
-    }
-    m = calloc(1, sizeof *m);
-    m->name = strdup(want);
-    m->file = file;
-    m->generation = 1;
-    m->handle = h;
-    m->desc = desc;
-    m->next = modules;
-    modules = m;
-    mf_info("plugin", "loaded", "plugin=%s file=%s version=%s", m->name, file,
-            desc->version ? desc->version : "?");
-    return m;
-fail:
+    m = open_module(file, want, err);
     free(file);
-    return NULL;
+    if (!m)
+        return NULL;
+    m->spec = strdup(spec);
+    add_module(m);
+    return m;
+}
+
+mf_module *mf_plugin_load_next(mf_module *cur, mf_error *err)
+{
+    /* by name, through the search path, so that a newer file dropped earlier in it wins */
+    char *file = mf_plugin_locate(cur->spec, err);
+    if (!file)
+        return NULL;
+    mf_module *m = open_module(file, cur->name, err);
+    free(file);
+    if (!m)
+        return NULL;
+    m->spec = strdup(cur->spec);
+    m->generation = cur->generation + 1;
+    cur->superseded = true;
+    add_module(m);
+    return m;
+}
+
+static void unload(mf_module *m)
+{
+    for (mf_module **pp = &modules; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    mf_info("plugin", "unloaded", "plugin=%s generation=%u", m->name, m->generation);
+    if (m->desc->unload)
+        m->desc->unload();
+    lt_dlclose(m->handle);
+    free(m->name);
+    free(m->file);
+    free(m->spec);
+    free(m);
+}
+
+void mf_plugin_back(mf_module *next, mf_module *prev)
+{
+    prev->superseded = false;
+    next->superseded = true;
+    mf_plugin_release(next);   /* later: a failed start may have left close callbacks to run */
+}
+
+/* Superseded modules are unloaded on a later turn of the loop: the last of their code that
+ * ran (the callback that said its instance stopped) must have returned first. */
+static uv_idle_t sweeper;
+static bool sweeper_on;
+
+static void on_sweep(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    sweeper_on = false;
+    for (mf_module *m = modules, *next; m; m = next) {
+        next = m->next;
+        if (m->superseded && m->refs == 0)
+            unload(m);
+    }
+}
+
+void mf_plugin_release(mf_module *m)
+{
+    if (!m->superseded || m->refs > 0 || sweeper_on)
+        return;
+    if (!sweeper.loop)
+        uv_idle_init(mf_loop(), &sweeper);
+    uv_idle_start(&sweeper, on_sweep);
+    sweeper_on = true;
+}
+
+void mf_plugins_stop(void)
+{
+    if (sweeper.loop && !uv_is_closing((uv_handle_t *)&sweeper))
+        uv_close((uv_handle_t *)&sweeper, NULL);
+    sweeper_on = true;   /* no more sweeps: what is left goes at shutdown */
+}
+
+int mf_plugin_unload(mf_module *m, mf_error *err)
+{
+    if (m->refs > 0) {
+        mf_error_set(err, -1, "plugin %s is in use (%u users)", m->name, m->refs);
+        return -1;
+    }
+    unload(m);
+    return 0;
 }
 
 void mf_plugins_shutdown(void)
@@ -272,6 +369,7 @@ void mf_plugins_shutdown(void)
         lt_dlclose(m->handle);
         free(m->name);
         free(m->file);
+        free(m->spec);
         free(m);
     }
     free_search();

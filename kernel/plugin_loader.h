@@ -6,22 +6,37 @@
 
 typedef struct mf_module {
     char *name;
+    char *spec;            /* what it was asked by: a name, or a path */
     char *file;            /* the file it was loaded from */
-    unsigned generation;   /* counts loads of this name */
+    unsigned generation;   /* counts loads of this name: 1, then one more per reload */
     void *handle;          /* lt_dlhandle */
     const mf_plugin *desc;
-    unsigned refs;         /* instances running on it */
+    unsigned refs;         /* instances running on it, and the router when it is the breaker */
+    bool superseded;       /* a newer generation took over; unloaded once refs is 0 */
+    uint64_t loaded_at;
     struct mf_module *next;
 } mf_module;
 
 /* dirs: NULL-terminated search list (config plugin_dirs); MCPFED_PLUGIN_PATH and the
  * installed plugin directory are searched after it. */
 int mf_plugins_init(char *const *dirs, mf_error *err);
+/* The loop is about to end: unloads wait for mf_plugins_shutdown. */
+void mf_plugins_stop(void);
 void mf_plugins_shutdown(void);
 /* name is a plugin name ("stdio") or a path to a .so file. Loads it once; later calls
  * return the loaded module. */
 mf_module *mf_plugin_load(const char *name, mf_error *err);
+/* The current generation of a plugin, by name. */
 mf_module *mf_plugin_find(const char *name);
+/* Load the next generation of cur (its file found again as it was first asked for). cur is
+ * superseded from then on: unloaded once nothing runs on it (mf_plugin_release). */
+mf_module *mf_plugin_load_next(mf_module *cur, mf_error *err);
+/* The swap to next did not happen: prev is current again; next goes once unused. */
+void mf_plugin_back(mf_module *next, mf_module *prev);
+/* Something stopped using m: unload it later if it is superseded and unused. */
+void mf_plugin_release(mf_module *m);
+/* Unload m now; -1 if anything uses it. */
+int mf_plugin_unload(mf_module *m, mf_error *err);
 mf_module *mf_plugins_list(void);
 /* Find the file for a plugin name; returns a malloc'd path or NULL with err listing
  * the places searched. */

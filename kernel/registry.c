@@ -42,10 +42,9 @@ bool mf_provider_offers(const mf_provider *p, const char *capability)
 
 mf_provider *mf_registry_provider_of(mf_ep ep)
 {
-    for (size_t i = 0; i < nproviders; i++)
-        if (providers[i].inst && mf_instance_ep(providers[i].inst) == ep)
-            return &providers[i];
-    return NULL;
+    /* by instance, so that an old generation still draining is known too */
+    mf_instance *i = mf_instance_by_ep(ep);
+    return i && i->role == MF_ROLE_PROVIDER ? i->owner : NULL;
 }
 
 static bool provider_loaded(const mf_provider *p)
@@ -294,8 +293,7 @@ int mf_registry_start(const mf_config *cfg, mf_error *err)
         mf_module *mod = mf_plugin_load(p->conf->transport, err);
         if (!mod)
             return -1;
-        p->inst = mf_instance_start(mod, MF_ROLE_PROVIDER, p->conf->name, p->conf->plugin_conf, p, err);
-        if (!p->inst)
+        if (!mf_instance_start(mod, MF_ROLE_PROVIDER, p->conf->name, p->conf->plugin_conf, p, &p->inst, err))
             return -1;
         running++;
     }

@@ -8,6 +8,7 @@
 #include "registry.h"
 #include "call.h"
 #include "plugin_loader.h"
+#include "swap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #define EWMA 0.2
 
 static const mf_breaker_ops *br_ops;
+static mf_module *br_mod;
 
 int mf_router_start(const mf_config *cfg, mf_error *err)
 {
@@ -29,10 +31,82 @@ int mf_router_start(const mf_config *cfg, mf_error *err)
         return -1;
     }
     br_ops = m->desc->breaker;
+    br_mod = m;
+    m->refs++;
     return 0;
 }
 
-void mf_router_stop(void) { br_ops = NULL; }
+void mf_router_stop(void)
+{
+    if (br_mod) {
+        br_mod->refs--;
+        mf_plugin_release(br_mod);
+    }
+    br_ops = NULL;
+    br_mod = NULL;
+}
+
+mf_module *mf_router_breaker_module(void) { return br_mod; }
+
+int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
+{
+    if (prev != br_mod)
+        return 0;
+    const mf_breaker_ops *nops = next->desc->breaker;
+    if (!nops) {
+        mf_error_set(err, -1, "generation %u of plugin %s is no circuit breaker, and the routing uses it",
+                     next->generation, next->name);
+        return -1;
+    }
+    size_t n;
+    mf_provider *ps = mf_registry_providers(&n);
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ps[i].conf->breaker && nops->check(ps[i].conf->breaker, ps[i].conf->path, err))
+            return -1;
+        count += (size_t)ps[i].ntargets;
+    }
+    /* every breaker of the new generation first, carrying the old one's state; then the switch */
+    void **fresh = calloc(count + 1, sizeof *fresh);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < ps[i].ntargets; j++, k++) {
+            mf_target *t = &ps[i].targets[j];
+            if (!t->breaker)
+                continue;
+            size_t len = 0;
+            char *state = br_ops->save && nops->adopt ? br_ops->save(t->breaker, &len) : NULL;
+            fresh[k] = state ? nops->adopt(ps[i].conf->breaker, t->name, state, len)
+                             : nops->create(ps[i].conf->breaker, t->name);
+            free(state);
+            if (!fresh[k]) {
+                mf_error_set(err, -1, "generation %u of plugin %s could not take over the breaker of %s",
+                             next->generation, next->name, t->name);
+                for (size_t x = 0; x < k; x++)
+                    if (fresh[x])
+                        nops->destroy(fresh[x]);
+                free(fresh);
+                return -1;
+            }
+        }
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < ps[i].ntargets; j++, k++) {
+            mf_target *t = &ps[i].targets[j];
+            if (!t->breaker)
+                continue;
+            br_ops->destroy(t->breaker);
+            t->breaker = fresh[k];
+        }
+    free(fresh);
+    br_ops = nops;
+    br_mod = next;
+    next->refs++;
+    prev->refs--;
+    mf_info("router", "circuit breakers handed over", "plugin=%s generation=%u breakers=%zu", next->name,
+            next->generation, count);
+    return 0;
+}
 
 /* --- targets -------------------------------------------------------------------------- */
 

@@ -514,6 +514,13 @@ static void on_message(void *ud, mf_msg *m)
 
 /* --- sessions -------------------------------------------------------------------- */
 
+void mf_sessions_move(mf_ep from, mf_ep to)
+{
+    for (session *s = sessions; s; s = s->hh.next)
+        if (s->transport == from)
+            s->transport = to;
+}
+
 uint64_t mf_session_open(mf_instance *transport, const char *peer)
 {
     session *s = calloc(1, sizeof *s);

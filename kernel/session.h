@@ -20,6 +20,8 @@ void mf_session_from_upstream(struct mf_provider *p, mf_msg *m);
  * (subscriptions, log level). */
 void mf_session_provider_up(struct mf_provider *p);
 size_t mf_session_count(void);
+/* A transport's hot swap: its sessions' messages go to its successor's endpoint. */
+void mf_sessions_move(mf_ep from, mf_ep to);
 
 /* The protocol revisions this gateway speaks, newest first. */
 extern const char *const mf_protocol_versions[];

@@ -43,10 +43,12 @@ struct mf_sup {
     void (*stopped_cb)(void *);
     void *stopped_ud;
     int stop_next;             /* the child being stopped while stopping */
+    uint64_t id;               /* its handle in a hot swap's state */
     mf_sup *next;              /* under the root */
 };
 
 static mf_sup *all;
+static uint64_t next_id = 1;
 static uint32_t max_processes = 1024;
 static unsigned processes;
 
@@ -92,9 +94,29 @@ static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
     sup_core_init(&s->core, s->spec.strategy, s->spec.intensity, s->spec.period_ms);
     uv_timer_init(mf_loop(), &s->timer);
     s->timer.data = s;
+    s->id = next_id++;
     s->next = all;
     all = s;
     return s;
+}
+
+uint64_t mf_sup_id(const mf_sup *s) { return s->id; }
+
+mf_sup *mf_sup_find(uint64_t id)
+{
+    for (mf_sup *s = all; s; s = s->next)
+        if (s->id == id && s->state != S_STOPPING)
+            return s;
+    return NULL;
+}
+
+mf_child *mf_child_rebind(uint64_t id, const mf_child_ops *ops, void *ud)
+{
+    for (mf_sup *s = all; s; s = s->next)
+        for (int i = 0; i < s->core.nchildren; i++)
+            if (s->kids[i] && mf_child_id(s->kids[i]) == id)
+                return child_rebind(s->kids[i], ops, ud) == 0 ? s->kids[i] : NULL;
+    return NULL;
 }
 
 mf_sup *mf_sup_start(const mf_sup_spec *spec, mf_error *err)

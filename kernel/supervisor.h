@@ -29,6 +29,8 @@ child_state child_state_of(const mf_child *c);
 unsigned child_starts(const mf_child *c);
 const char *child_name(const mf_child *c);
 mf_restart child_restart_type(const mf_child *c);
+/* A hot swap's successor takes the child over (its callbacks); -1 once it is going. */
+int child_rebind(mf_child *c, const mf_child_ops *ops, void *ud);
 /* JSON of a child for the admin socket */
 json_t *child_status(const mf_child *c);
 

@@ -89,6 +89,15 @@ MF_API void mf_child_stop(mf_child *c);
  * for any abnormal exit, e.g. when it stopped answering. */
 MF_API void mf_child_kill(mf_child *c, const char *reason);
 MF_API int mf_child_pid(const mf_child *c);   /* 0 when not running */
+
+/* Hot swap: handles for a plugin's state, and the successor taking a child over (its
+ * callbacks go to ops and ud from then on; NULL when no live child has that id) or finding
+ * its supervisor (NULL when none has that id). The process, its pipes and what waits to
+ * be written to it are untouched. */
+MF_API uint64_t mf_child_id(const mf_child *c);
+MF_API mf_child *mf_child_rebind(uint64_t id, const mf_child_ops *ops, void *ud);
+MF_API uint64_t mf_sup_id(const mf_sup *s);
+MF_API mf_sup *mf_sup_find(uint64_t id);
 MF_API unsigned mf_child_restarts(const mf_child *c);
 
 #endif

@@ -17,7 +17,7 @@
 #include <mcpfed/signature.h>
 
 /* Bumped on every incompatible change of the descriptor or the kernel API. */
-#define MF_ABI_VERSION 1
+#define MF_ABI_VERSION 2
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED1"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -42,6 +42,28 @@ typedef struct mf_role_ops {
     /* Stop: answer or fail what is in flight, close every handle, then call
      * mf_instance_stopped(inst) (possibly later, from a callback). */
     void (*stop)(void *self);
+
+    /* Hot swap (`reload NAME`): all four, or none (the role is then not reloadable while
+     * an instance of it runs). The kernel holds the instance's messages from save to the
+     * switch, so nothing arrives meanwhile.
+     *
+     * save: take no new work from outside (stop reading), and once what is under way can
+     * be written down, hand over with mf_instance_saved (from inside save or later): a
+     * state, as msgpack bytes, holding all the successor needs to carry on (sessions,
+     * connections as file descriptors duplicated for it, calls in flight). What the
+     * instance cannot hand over it keeps, and finishes while draining. */
+    void (*save)(void *self);
+    /* The successor failed to start: take everything back (close the duplicated file
+     * descriptors) and go on as before. */
+    void (*resume)(void *self);
+    /* Start as the successor, from the predecessor's state. On failure, leave the state's
+     * file descriptors open: they are still the predecessor's. */
+    int (*adopt)(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self,
+                 mf_error *err);
+    /* The successor runs. Finish what was kept, pass every message about anything else to
+     * the successor with mf_instance_forward, close the handles (not the duplicates handed
+     * over), then mf_instance_stopped. If the drain deadline passes first, stop is called. */
+    void (*drain)(void *self);
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before
@@ -84,6 +106,10 @@ typedef struct mf_breaker_ops {
     void (*force)(void *b, mf_breaker_force f, uint64_t now_ms);
     /* its counters, for the admin socket and the routing policy */
     json_t *(*status)(void *b, uint64_t now_ms);
+    /* Hot swap (optional): its state as msgpack bytes (malloc'd), and a breaker made from
+     * such a state by the next generation. */
+    char *(*save)(void *b, size_t *len);
+    void *(*adopt)(const json_t *conf, const char *name, const char *state, size_t len);
 } mf_breaker_ops;
 
 typedef struct mf_plugin {
@@ -110,8 +136,18 @@ typedef struct mf_plugin {
 /* What an instance knows of itself. */
 MF_API const char *mf_instance_name(const mf_instance *inst);   /* provider or listener name */
 MF_API mf_ep mf_instance_ep(const mf_instance *inst);
-/* The instance finished stopping; the kernel forgets it. */
+/* The instance finished stopping (or draining); the kernel forgets it. */
 MF_API void mf_instance_stopped(mf_instance *inst);
+/* Hot swap: the state for the successor (msgpack bytes, copied), or error (state NULL)
+ * when the instance cannot be handed over now; see mf_role_ops.save. */
+MF_API void mf_instance_saved(mf_instance *inst, const char *state, size_t len, const char *error);
+/* While draining: pass m (taken over) to the successor. -1 when there is none (m is then
+ * answered or dropped as a message for a closed endpoint). */
+MF_API int mf_instance_forward(mf_instance *inst, mf_msg *m);
+/* JSON to msgpack bytes (malloc'd; *len set) and back, for the state of a hot swap.
+ * Strings may hold any bytes. NULL on failure. */
+MF_API char *mf_state_pack(const json_t *state, size_t *len);
+MF_API json_t *mf_state_unpack(const char *buf, size_t len, mf_error *err);
 /* The kernel endpoint that takes session traffic from transports. */
 MF_API mf_ep mf_kernel_ep(void);
 
@@ -153,6 +189,8 @@ MF_API void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, u
 MF_API uint64_t mf_session_open(mf_instance *transport, const char *peer);
 /* End a session: what it has in flight upstream is cancelled. */
 MF_API void mf_session_close(uint64_t session);
+/* At a hot swap's switch, every session of the transport moves to its successor: the
+ * kernel's messages for them go there from then on. */
 
 /* Ask the gateway to shut down in order (e.g. the stdio client closed its input). */
 MF_API void mf_request_shutdown(const char *reason);

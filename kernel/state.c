@@ -1,0 +1,127 @@
+/* The state one generation of a plugin hands to the next, as msgpack: whatever crosses a
+ * generation is bytes, never a pointer into the code being unloaded. Plugins write it as
+ * JSON values and these turn them into msgpack and back. Strings may hold any bytes
+ * (a partial input line, a buffer not parsed yet). */
+#include "build-config.h"
+#include "kernel.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int pack(msgpack_packer *pk, const json_t *v, int depth)
+{
+    if (depth > 64)
+        return -1;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        msgpack_pack_map(pk, json_object_size(v));
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) {
+            size_t n = strlen(k);
+            msgpack_pack_str(pk, n);
+            msgpack_pack_str_body(pk, k, n);
+            if (pack(pk, x, depth + 1))
+                return -1;
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        msgpack_pack_array(pk, json_array_size(v));
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+            if (pack(pk, x, depth + 1))
+                return -1;
+        return 0;
+    }
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, json_string_value(v), n);
+        return 0;
+    }
+    case JSON_INTEGER: return msgpack_pack_int64(pk, json_integer_value(v));
+    case JSON_REAL: return msgpack_pack_double(pk, json_real_value(v));
+    case JSON_TRUE: return msgpack_pack_true(pk);
+    case JSON_FALSE: return msgpack_pack_false(pk);
+    case JSON_NULL: return msgpack_pack_nil(pk);
+    }
+    return -1;
+}
+
+char *mf_state_pack(const json_t *state, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (!state || pack(&pk, state, 0) != 0) {
+        msgpack_sbuffer_destroy(&sb);
+        return NULL;
+    }
+    *len = sb.size;
+    return sb.data;   /* malloc'd by the sbuffer: the caller frees it */
+}
+
+static json_t *unpack(const msgpack_object *o, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL: return json_null();
+    case MSGPACK_OBJECT_BOOLEAN: return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return o->via.u64 > INT64_MAX ? NULL : json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR: return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN: return json_stringn_nocheck(o->via.bin.ptr, o->via.bin.size);
+    case MSGPACK_OBJECT_ARRAY: {
+        json_t *a = json_array();
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            json_t *x = unpack(&o->via.array.ptr[i], depth + 1);
+            if (!x) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, x);
+        }
+        return a;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        json_t *m = json_object();
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            json_t *x = kv->key.type == MSGPACK_OBJECT_STR ? unpack(&kv->val, depth + 1) : NULL;
+            if (!x) {
+                json_decref(m);
+                return NULL;
+            }
+            char key[256];
+            size_t n = kv->key.via.str.size < sizeof key - 1 ? kv->key.via.str.size : sizeof key - 1;
+            memcpy(key, kv->key.via.str.ptr, n);
+            key[n] = '\0';
+            json_object_set_new_nocheck(m, key, x);
+        }
+        return m;
+    }
+    default: return NULL;
+    }
+}
+
+json_t *mf_state_unpack(const char *buf, size_t len, mf_error *err)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    json_t *v = NULL;
+    if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
+        v = unpack(&u.data, 0);
+    msgpack_unpacked_destroy(&u);
+    if (!v)
+        mf_error_set(err, -1, "the state handed over is not valid msgpack of the expected shape");
+    return v;
+}
