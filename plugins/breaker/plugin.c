@@ -174,9 +174,88 @@ static json_t *status(void *p, uint64_t now)
     return j;
 }
 
+/* --- hot swap: the whole state goes to the next generation, window included --- */
+
+static char *save(void *p, size_t *len)
+{
+    br *c = &((breaker *)p)->core;
+    json_t *ring = json_array();
+    for (unsigned i = 0; i < c->ring_len; i++)
+        json_array_append_new(ring, json_pack("[I,i,i,i]", (json_int_t)c->ring[i].epoch, (int)c->ring[i].calls,
+                                              (int)c->ring[i].failures, (int)c->ring[i].slow));
+    json_t *st = json_pack("{s:i,s:o,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:i,s:I,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I}",
+                           "state", (int)c->state, "ring", ring, "head", (int)c->head, "filled", (int)c->filled,
+                           "calls", (int)c->calls, "failures", (int)c->failures, "slow", (int)c->slow,
+                           "opened_at", (json_int_t)c->opened_at, "wait_ms", (json_int_t)c->wait_ms,
+                           "opens_in_a_row", (int)c->opens_in_a_row, "half_since", (json_int_t)c->half_since,
+                           "half_admitted", (int)c->half_admitted, "half_calls", (int)c->half_calls,
+                           "half_failures", (int)c->half_failures, "half_slow", (int)c->half_slow,
+                           "total_calls", (json_int_t)c->total_calls, "total_failures",
+                           (json_int_t)c->total_failures, "total_slow", (json_int_t)c->total_slow,
+                           "total_refused", (json_int_t)c->total_refused);
+    char *buf = mf_state_pack(st, len);
+    json_decref(st);
+    return buf;
+}
+
+static uint64_t u64(const json_t *st, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(st, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static void *adopt(const json_t *conf, const char *name, const char *state, size_t len)
+{
+    json_t *st = mf_state_unpack(state, len, NULL);
+    if (!st)
+        return NULL;
+    breaker *b = create(conf, name);
+    if (!b) {
+        json_decref(st);
+        return NULL;
+    }
+    br *c = &b->core;
+    json_int_t s = json_integer_value(json_object_get(st, "state"));
+    /* an operator's choice stays; so do the rules' own states */
+    if (s >= BR_CLOSED && s <= BR_DISABLED)
+        c->state = (br_state)s;
+    c->opened_at = u64(st, "opened_at");
+    c->wait_ms = u64(st, "wait_ms");
+    c->opens_in_a_row = (unsigned)u64(st, "opens_in_a_row");
+    c->half_since = u64(st, "half_since");
+    c->half_admitted = (unsigned)u64(st, "half_admitted");
+    c->half_calls = (unsigned)u64(st, "half_calls");
+    c->half_failures = (unsigned)u64(st, "half_failures");
+    c->half_slow = (unsigned)u64(st, "half_slow");
+    c->total_calls = u64(st, "total_calls");
+    c->total_failures = u64(st, "total_failures");
+    c->total_slow = u64(st, "total_slow");
+    c->total_refused = u64(st, "total_refused");
+    /* the window, when its shape is unchanged (new settings start it afresh) */
+    json_t *ring = json_object_get(st, "ring");
+    if (json_array_size(ring) == c->ring_len) {
+        for (unsigned i = 0; i < c->ring_len; i++) {
+            json_t *x = json_array_get(ring, i);
+            c->ring[i] = (br_bucket){(uint64_t)json_integer_value(json_array_get(x, 0)),
+                                     (unsigned)json_integer_value(json_array_get(x, 1)),
+                                     (unsigned)json_integer_value(json_array_get(x, 2)),
+                                     (unsigned)json_integer_value(json_array_get(x, 3))};
+        }
+        c->head = (unsigned)u64(st, "head") % c->ring_len;
+        c->filled = (unsigned)u64(st, "filled");
+        if (c->filled > c->ring_len)
+            c->filled = c->ring_len;
+        c->calls = (unsigned)u64(st, "calls");
+        c->failures = (unsigned)u64(st, "failures");
+        c->slow = (unsigned)u64(st, "slow");
+    }
+    json_decref(st);
+    return b;
+}
+
 static const mf_breaker_ops ops = {
     .check = check, .create = create, .destroy = destroy, .acquire = acquire, .record = record,
-    .release = release, .state = state, .force = force, .status = status,
+    .release = release, .state = state, .force = force, .status = status, .save = save, .adopt = adopt,
 };
 
 MF_PLUGIN(.name = "breaker", .version = "1",

@@ -6,12 +6,17 @@
  *   never    never answers
  *   cancels  answers with the number of MF_MSG_CANCEL received so far
  *   fail     answers with a JSON-RPC error {code: 1234}
- */
+ *   gen      answers with an address in this copy of the plugin: tells generations apart
+ *
+ * It hands over on a hot swap (its cancel count) and keeps its slow calls, which it
+ * finishes while draining. Built with LOOPBACK_FAIL_LOAD its module set-up fails, with
+ * LOOPBACK_FAIL_ADOPT it cannot take over from a predecessor (for the reload's refusals). */
 #include <mcpfed/mcpfed.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct pending {
     uv_timer_t timer;
@@ -24,11 +29,12 @@ typedef struct lb {
     mf_instance *inst;
     int cancels;
     pending *slow;
-    bool stopping;
+    bool stopping, saving, draining;
     int open;
 } lb;
 
-static const char *const tools[] = {"echo", "slow", "never", "cancels", "fail"};
+static const char *const tools[] = {"echo", "slow", "never", "cancels", "fail", "gen"};
+static char load_stamp[32];   /* when this copy was set up: one per generation */
 
 static void reply_result(lb *p, const mf_msg *req, json_t *result)
 {
@@ -66,7 +72,7 @@ static void slow_closed(uv_handle_t *h)
     lb *p = q->lb;
     mf_msg_free(q->req);
     free(q);
-    if (--p->open == 0 && p->stopping) {
+    if (--p->open == 0 && (p->stopping || p->draining)) {
         mf_instance *inst = p->inst;
         free(p);
         mf_instance_stopped(inst);
@@ -114,6 +120,8 @@ static void call(lb *p, mf_msg *m)
     } else if (strcmp(name, "cancels") == 0) {
         reply_result(p, m, json_pack("{s:[{s:s,s:I}]}", "content", "type", "text", "count",
                                      (json_int_t)p->cancels));
+    } else if (strcmp(name, "gen") == 0) {
+        reply_result(p, m, json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text", load_stamp));
     } else if (strcmp(name, "fail") == 0) {
         mf_send(mf_msg_reply(m, mf_instance_ep(p->inst),
                              json_pack("{s:{s:i,s:s}}", "error", "code", 1234, "message", "failed on purpose")));
@@ -123,9 +131,21 @@ static void call(lb *p, mf_msg *m)
     mf_msg_free(m);
 }
 
+static bool is_mine(lb *p, uint64_t corr)
+{
+    for (pending *q = p->slow; q; q = q->next)
+        if (q->req->corr == corr)
+            return true;
+    return false;
+}
+
 static void receive(void *self, mf_msg *m)
 {
     lb *p = self;
+    if (p->draining && !(m->kind == MF_MSG_CANCEL && is_mine(p, m->corr))) {
+        mf_instance_forward(p->inst, m);   /* the successor's now */
+        return;
+    }
     if (m->kind == MF_MSG_CANCEL) {
         p->cancels++;
         mf_msg_free(m);
@@ -161,24 +181,98 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     return 0;
 }
 
+static void finish_if_idle(lb *p)
+{
+    if (p->open == 0) {
+        mf_instance *inst = p->inst;
+        free(p);
+        mf_instance_stopped(inst);
+    }
+}
+
 static void stop(void *self)
 {
     lb *p = self;
     p->stopping = true;
     if (p->open == 0) {
-        mf_instance *inst = p->inst;
-        free(p);
-        mf_instance_stopped(inst);
+        finish_if_idle(p);
         return;
     }
     for (pending *q = p->slow; q; q = q->next) {
+        mf_send(mf_msg_reply_error(q->req, mf_instance_ep(p->inst), MF_RPC_SHUTTING_DOWN, "loopback stopping"));
         uv_timer_stop(&q->timer);
         uv_close((uv_handle_t *)&q->timer, slow_closed);
     }
     p->slow = NULL;
 }
 
-static const mf_role_ops provider = {.start = start, .receive = receive, .stop = stop};
+/* --- hot swap: the cancel count goes over; slow calls stay and finish here --- */
 
-MF_PLUGIN(.name = "loopback", .version = "1", .description = "in-process test provider",
+static void save(void *self)
+{
+    lb *p = self;
+    p->saving = true;
+    json_t *st = json_pack("{s:i}", "cancels", p->cancels);
+    size_t len = 0;
+    char *buf = mf_state_pack(st, &len);
+    json_decref(st);
+    mf_instance_saved(p->inst, buf, len, buf ? NULL : "cannot pack the state");
+    free(buf);
+}
+
+static void resume(void *self)
+{
+    lb *p = self;
+    p->saving = false;
+}
+
+static int adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self, mf_error *err)
+{
+#ifdef LOOPBACK_FAIL_ADOPT
+    (void)inst;
+    (void)conf;
+    (void)state;
+    (void)len;
+    (void)self;
+    mf_error_set(err, -1, "deliberate failure to take over");
+    return -1;
+#else
+    json_t *st = mf_state_unpack(state, len, err);
+    if (!st)
+        return -1;
+    lb *p = calloc(1, sizeof *p);
+    p->inst = inst;
+    p->cancels = (int)json_integer_value(json_object_get(st, "cancels"));
+    json_decref(st);
+    (void)conf;
+    *self = p;   /* the kernel knows it is up: nothing to announce */
+    return 0;
+#endif
+}
+
+static void drain(void *self)
+{
+    lb *p = self;
+    p->draining = true;
+    finish_if_idle(p);
+}
+
+static int load(mf_error *err)
+{
+#ifdef LOOPBACK_FAIL_LOAD
+    mf_error_set(err, -1, "deliberate failure to set up");
+    return -1;
+#else
+    (void)err;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    snprintf(load_stamp, sizeof load_stamp, "%lld.%09ld", (long long)ts.tv_sec, ts.tv_nsec);
+    return 0;
+#endif
+}
+
+static const mf_role_ops provider = {.start = start, .receive = receive, .stop = stop, .save = save,
+                                     .resume = resume, .adopt = adopt, .drain = drain};
+
+MF_PLUGIN(.name = "loopback", .version = "1", .description = "in-process test provider", .load = load,
           .provider = &provider);
