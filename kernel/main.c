@@ -201,6 +201,7 @@ void mf_request_shutdown(const char *reason)
     mf_info("kernel", "shutting down", "reason=\"%s\"", reason);
     uv_signal_stop(&sigint_h);
     uv_signal_stop(&sigterm_h);
+    mf_watch_stop();
     mf_swap_shutdown();
     /* a bound on the whole sequence, past every child's own shutdown bound */
     uv_timer_start(&shutdown_timer, on_shutdown_timeout, (uint64_t)cfg->shutdown_ms + 5000, 0);
@@ -256,6 +257,7 @@ static int serve(const options *o)
     mf_session_init(cfg);
     mf_supervision_init((uint32_t)cfg->max_processes);
     mf_swap_init(cfg);
+    mf_watch_start(cfg);
     uv_signal_init(mf_loop(), &sigint_h);
     uv_signal_init(mf_loop(), &sigterm_h);
     uv_signal_start(&sigint_h, on_signal, SIGINT);

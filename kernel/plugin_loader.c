@@ -188,6 +188,8 @@ mf_module *mf_plugin_find(const char *name)
 
 mf_module *mf_plugins_list(void) { return modules; }
 
+char *const *mf_plugin_dirs(void) { return search; }
+
 /* Check file's stamp, map a private copy, check its descriptor, run its load. */
 static mf_module *open_module(const char *file, const char *want, mf_error *err)
 {
@@ -245,6 +247,12 @@ static mf_module *open_module(const char *file, const char *want, mf_error *err)
     m->handle = h;
     m->desc = desc;
     m->loaded_at = mf_now();
+    struct stat st2;
+    if (stat(file, &st2) == 0) {
+        m->ino = st2.st_ino;
+        m->size = st2.st_size;
+        m->mtime_ns = (int64_t)st2.st_mtim.tv_sec * 1000000000 + st2.st_mtim.tv_nsec;
+    }
     return m;
 }
 

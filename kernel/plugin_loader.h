@@ -14,6 +14,8 @@ typedef struct mf_module {
     unsigned refs;         /* instances running on it, and the router when it is the breaker */
     bool superseded;       /* a newer generation took over; unloaded once refs is 0 */
     uint64_t loaded_at;
+    uint64_t ino;          /* the file as it was when loaded, to tell a new one */
+    int64_t size, mtime_ns;
     struct mf_module *next;
 } mf_module;
 
@@ -38,6 +40,8 @@ void mf_plugin_release(mf_module *m);
 /* Unload m now; -1 if anything uses it. */
 int mf_plugin_unload(mf_module *m, mf_error *err);
 mf_module *mf_plugins_list(void);
+/* The directories searched, in order (NULL-terminated). */
+char *const *mf_plugin_dirs(void);
 /* Find the file for a plugin name; returns a malloc'd path or NULL with err listing
  * the places searched. */
 char *mf_plugin_locate(const char *name, mf_error *err);

@@ -20,6 +20,10 @@ void mf_swap_shutdown(void);
 /* How long a replaced endpoint forwards to its successor. */
 uint64_t mf_swap_redirect_ms(void);
 
+/* watch.c: watch_plugins */
+void mf_watch_start(const mf_config *cfg);
+void mf_watch_stop(void);
+
 /* instance.c's */
 void mf_swap_on_saved(mf_instance *inst, const char *state, size_t len, const char *error);
 void mf_swap_abandon(mf_instance *inst, const char *why);

@@ -317,3 +317,36 @@ test("a thousand reloads: memory, file descriptors and mapped plugin copies stay
 	const gens = (await a.send("plugins")).body.plugins.filter((p) => p.name !== "stdio").map((p) => [p.name, p.generation]).sort();
 	assert.deepEqual(gens, [["breaker", 551], ["loopback", 551]]);
 });
+
+// --- watch_plugins --------------------------------------------------------------------------------
+
+test("watch_plugins: a new file in place of a running plugin is swapped in under load; a bad one is refused; a new plugin is loaded", async (t) => {
+	const gw = start(t, { watch_plugins: true });
+	await gw.initialize();
+	await waitFor(() => new RegExp(`info watch: watching plugin directory dir=${gw.dir}`).test(log(gw)), { what: "the watch" });
+	const g1 = await gen(gw);
+	const lg = load(gw, (k, i) => ["lb__echo", { k, i }], { callers: 3 });
+	t.after(() => lg.stop());
+	install(gw.dir, "loopback", built.loopback);
+	await waitFor(() => /info swap: reloaded plugin=loopback generation=2/.test(log(gw)), { timeout: 5000, what: `the reload${tail(gw)}` });
+	assert.notEqual(await gen(gw), g1, "the new file serves");
+	// written in place, in pieces: one reload once the writes are over
+	const whole = fs.readFileSync(built.loopback);
+	const fd = fs.openSync(path.join(gw.dir, "loopback.so"), "w");
+	for (let off = 0; off < whole.length; off += 65536) {
+		fs.writeSync(fd, whole, off, Math.min(65536, whole.length - off));
+		await new Promise((resolve) => setTimeout(resolve, 5));
+	}
+	fs.closeSync(fd);
+	await waitFor(() => /info swap: reloaded plugin=loopback generation=3/.test(log(gw)), { timeout: 5000, what: `the second reload${tail(gw)}` });
+	install(gw.dir, "loopback", built.oddabi);
+	await waitFor(() => /warn swap: reload refused plugin=loopback .*ABI stamp mismatch/.test(log(gw)), { timeout: 5000, what: `the refusal${tail(gw)}` });
+	const g3 = await gen(gw);
+	assert.equal((await current(gw, "loopback")).generation, 3, "the old generation serves on");
+	fs.copyFileSync(built.http, path.join(gw.dir, "http.so"));
+	await waitFor(async () => (await plugin(gw, "http")).length === 1, { timeout: 5000, what: `http loaded${tail(gw)}` });
+	const rs = await lg.stop();
+	assert.deepEqual(failures(rs), [], "no call failed");
+	assert.equal(await gen(gw), g3);
+	assert.equal((log(gw).match(/info swap: reloaded plugin=loopback/g) || []).length, 2, "one reload per new file");
+});
