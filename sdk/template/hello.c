@@ -89,11 +89,52 @@ static void stop(void *self)
     mf_instance_stopped(inst);
 }
 
+/* Hot swap (mcpfedctl reload hello): this instance hands what it has to the next
+ * generation of the plugin. A provider with an upstream would put its connection or its
+ * processes (mf_child_id) and its calls in flight in the state; this one has nothing but
+ * answers at once, so the state is empty and the successor re-reads its settings. */
+static void save(void *self)
+{
+    hello *h = self;
+    json_t *state = json_object();
+    size_t len = 0;
+    char *bytes = mf_state_pack(state, &len);
+    json_decref(state);
+    mf_instance_saved(h->inst, bytes, len, bytes ? NULL : "out of memory");
+    free(bytes);
+}
+
+static void resume(void *self) { (void)self; }   /* it never stopped serving */
+
+static int adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self,
+                 mf_error *err)
+{
+    (void)state;
+    (void)len;
+    (void)err;
+    const char *greeting = "Hello";
+    mf_conf_string(conf, "", "greeting", false, &greeting, NULL);
+    hello *h = calloc(1, sizeof *h);
+    h->inst = inst;
+    h->greeting = strdup(greeting);
+    *self = h;   /* the kernel knows the provider is up: nothing to announce */
+    return 0;
+}
+
+/* Replaced: it kept nothing (it answers every call at once), so it stops now; what is
+ * still sent to it goes to its successor. A provider that kept calls would finish them
+ * first and pass every other message on with mf_instance_forward. */
+static void drain(void *self) { stop(self); }
+
 static const mf_role_ops hello_provider = {
     .check = check,
     .start = start,
     .receive = receive,
     .stop = stop,
+    .save = save,
+    .resume = resume,
+    .adopt = adopt,
+    .drain = drain,
 };
 
 MF_PLUGIN(.name = "hello", .version = "1", .description = "greets; a template for plugins",

@@ -7,10 +7,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { mcpfedBin, startStdio, writeConfig } from "../lib/harness.mjs";
+import { admin, mcpfedBin, scratchDir, startStdio, writeConfig } from "../lib/harness.mjs";
 
 const srcdir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const builddir = process.env.MCPFED_BUILDDIR || path.dirname(mcpfedBin());
+const builddir = path.resolve(process.env.MCPFED_BUILDDIR || path.dirname(mcpfedBin()));
 
 test("the template plugin builds from sdk/ alone and serves its tool", async (t) => {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcpfed-sdk-"));
@@ -28,8 +28,10 @@ test("the template plugin builds from sdk/ alone and serves its tool", async (t)
 	assert.equal(build.status, 0, build.stdout + build.stderr);
 	assert.ok(fs.existsSync(path.join(dir, "hello.so")));
 
+	const sock = path.join(scratchDir(), "admin.sock");
 	const config = writeConfig(`return {
 		plugin_dirs = { ${JSON.stringify(dir)} },
+		admin = ${JSON.stringify(sock)},
 		providers = { { name = "hello", transport = "hello", greeting = "Hi" } },
 	}`);
 	const check = spawnSync(mcpfedBin(), ["--check", "-c", config], { encoding: "utf8" });
@@ -53,6 +55,15 @@ test("the template plugin builds from sdk/ alone and serves its tool", async (t)
 		const noName = await gw.request("tools/call", { name: "hello__greet", arguments: {} });
 		assert.equal(noName.result.isError, true);
 		assert.match(gw.stderrText(), /plugin: loaded plugin=hello/);
+		// it hands over to a fresh load of itself while serving
+		const calls = Array.from({ length: 20 }, (_, i) => gw.request("tools/call", { name: "hello__greet", arguments: { name: `n${i}` } }));
+		const r = await admin(sock, "reload hello");
+		assert.equal(r.code, 200, JSON.stringify(r));
+		assert.equal(r.body.generation, 2);
+		const answers = await Promise.all(calls);
+		assert.deepEqual(answers.map((a) => a.result?.content?.[0]?.text), Array.from({ length: 20 }, (_, i) => `Hi, n${i}!`));
+		const again = await gw.request("tools/call", { name: "hello__greet", arguments: { name: "Bo" } });
+		assert.equal(again.result.content[0].text, "Hi, Bo!");
 	} finally {
 		assert.deepEqual(await gw.close(), { code: 0, signal: null });
 	}
