@@ -19,10 +19,10 @@ static void cmd_status(int argc, char **argv, mf_admin_reply *out)
     (void)argc;
     (void)argv;
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     size_t up = 0;
     for (size_t i = 0; i < n; i++)
-        if (ps[i].state == MF_PROVIDER_UP)
+        if (ps[i]->state == MF_PROVIDER_UP)
             up++;
     out->body = json_pack("{s:s,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:b}", "version", PACKAGE_VERSION, "pid",
                           (int)getpid(), "uptime_ms", (json_int_t)(mf_now() - started_at), "sessions",
@@ -37,10 +37,10 @@ static void cmd_providers(int argc, char **argv, mf_admin_reply *out)
     (void)argv;
     static const char *const states[] = {"starting", "up", "down", "failed"};
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
-        mf_provider *p = &ps[i];
+        mf_provider *p = ps[i];
         json_t *counts = json_object();
         for (int k = 0; k < MF_KINDS; k++)
             json_object_set_new(counts, mf_kinds[k].result_key, json_integer((json_int_t)json_array_size(p->lists[k].items)));
@@ -50,7 +50,13 @@ static void cmd_providers(int argc, char **argv, mf_admin_reply *out)
                                               "state", states[p->state], "reason", p->reason, "server",
                                               server, "listed", counts));
     }
-    out->body = json_pack("{s:o}", "providers", list);
+    /* those a reload took out of routing, finishing their calls */
+    json_t *leaving = json_array();
+    for (mf_provider *p = mf_registry_all(); p; p = p->next_all)
+        if (p->standing == MF_STANDING_RETIRING)
+            json_array_append_new(leaving, json_pack("{s:s,s:i,s:b}", "name", p->conf->name, "calls", (int)p->calls,
+                                                     "stopping", p->inst == NULL || p->inst->stopping));
+    out->body = json_pack("{s:o,s:o}", "providers", list, "leaving", leaving);
 }
 
 static void cmd_sessions(int argc, char **argv, mf_admin_reply *out)
@@ -88,11 +94,11 @@ static void cmd_targets(int argc, char **argv, mf_admin_reply *out)
     (void)argc;
     (void)argv;
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i].ntargets; k++)
-            json_array_append_new(list, mf_target_status(&ps[i].targets[k]));
+        for (int k = 0; k < ps[i]->ntargets; k++)
+            json_array_append_new(list, mf_target_status(&ps[i]->targets[k]));
     out->body = json_pack("{s:o}", "targets", list);
 }
 
@@ -101,11 +107,11 @@ static void cmd_breakers(int argc, char **argv, mf_admin_reply *out)
     (void)argc;
     (void)argv;
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i].ntargets; k++) {
-            json_t *st = mf_target_status(&ps[i].targets[k]);
+        for (int k = 0; k < ps[i]->ntargets; k++) {
+            json_t *st = mf_target_status(&ps[i]->targets[k]);
             json_array_append_new(list, json_pack("{s:O,s:O,s:O?}", "target", json_object_get(st, "name"),
                                                   "state", json_object_get(st, "breaker"), "status",
                                                   json_object_get(st, "breaker_status")));
@@ -166,12 +172,12 @@ static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
     (void)argc;
     (void)argv;
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     uint64_t calls = 0, failures = 0;
     unsigned open = 0, healthy = 0, targets = 0;
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i].ntargets; k++) {
-            mf_target *t = &ps[i].targets[k];
+        for (int k = 0; k < ps[i]->ntargets; k++) {
+            mf_target *t = &ps[i]->targets[k];
             targets++;
             calls += t->calls;
             failures += t->failures;

@@ -3,6 +3,7 @@
 #include "build-config.h"
 #include "admin.h"
 #include "policy.h"
+#include "reconfig.h"
 #include "swap.h"
 
 #include <string.h>
@@ -121,7 +122,11 @@ static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
 {
     if (argc != 2) {
         out->code = 400;
-        out->body = json_pack("{s:s}", "error", "usage: reload NAME | reload policy");
+        out->body = json_pack("{s:s}", "error", "usage: reload NAME | reload policy | reload config");
+        return;
+    }
+    if (strcmp(argv[1], "config") == 0) {
+        mf_reconfig_reload(reload_done, mf_admin_defer(out));
         return;
     }
     if (strcmp(argv[1], "policy") == 0) {
@@ -143,8 +148,9 @@ void mf_admin_plugin_commands(void)
     mf_admin_command("plugins", "plugins", "the plugins loaded: file, generation, roles, instances", cmd_plugins);
     mf_admin_command("load", "load PATH", "load a plugin file (its ABI stamp checked first)", cmd_load);
     mf_admin_command("unload", "unload NAME", "unload a plugin nothing uses", cmd_unload);
-    mf_admin_command("reload", "reload NAME | reload policy",
-                     "swap a plugin for a fresh load of its file while it serves, or load the routing policy "
-                     "again (the old stays if the new fails)",
+    mf_admin_command("reload", "reload NAME | reload policy | reload config",
+                     "swap a plugin for a fresh load of its file while it serves, load the routing policy again "
+                     "(the old stays if the new fails), or read the configuration file again and apply what "
+                     "changed (refused whole if any of it is wrong)",
                      cmd_reload);
 }

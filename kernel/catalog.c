@@ -88,14 +88,14 @@ static void free_entries(entry **table)
     }
 }
 
-void mf_catalog_rebuild(mf_kind k, mf_provider *providers, size_t n, bool announce)
+void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool announce)
 {
     const mf_kind_info *ki = &mf_kinds[k];
     catalog *c = &cats[k];
     entry *table = NULL;
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
-        mf_provider *p = &providers[i];
+        mf_provider *p = providers[i];
         size_t j;
         json_t *item;
         json_array_foreach(p->lists[k].items, j, item) {
@@ -205,16 +205,16 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
         return e->provider;
     }
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     /* "<prefix>+<uri>": the prefix is what comes before the first '+' of the scheme */
     const char *colon = strchr(uri, ':');
     const char *plus = strchr(uri, '+');
     if (plus && (!colon || plus < colon)) {
         for (size_t i = 0; i < n; i++) {
-            const char *pre = ps[i].conf->prefix;
+            const char *pre = ps[i]->conf->prefix;
             if (pre && strlen(pre) == (size_t)(plus - uri) && strncmp(pre, uri, (size_t)(plus - uri)) == 0) {
                 *upstream = strdup(plus + 1);
-                return &ps[i];
+                return ps[i];
             }
         }
     }
@@ -222,17 +222,17 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
      * provider that knows it (a link from a tool result, say), in configuration order */
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++)
-            if ((pass == 1 || !ps[i].conf->prefix) && provider_knows(&ps[i], uri)) {
+            if ((pass == 1 || !ps[i]->conf->prefix) && provider_knows(ps[i], uri)) {
                 *upstream = strdup(uri);
-                return &ps[i];
+                return ps[i];
             }
     /* a URI no listing shows: the one provider that keeps its names and offers resources */
     mf_provider *only = NULL;
     for (size_t i = 0; i < n; i++)
-        if (!ps[i].conf->prefix && mf_provider_offers(&ps[i], "resources")) {
+        if (!ps[i]->conf->prefix && mf_provider_offers(ps[i], "resources")) {
             if (only)
                 return NULL;
-            only = &ps[i];
+            only = ps[i];
         }
     if (only)
         *upstream = strdup(uri);

@@ -26,6 +26,8 @@ static const char *const provider_keys[] = {"name", "transport", "prefix", "time
                                             "weight", "tags", "health", "breaker", NULL};
 static const char *const health_keys[] = {"interval_ms", "timeout_ms", "failures", "successes", NULL};
 
+static void config_free(mf_config *c);
+
 static bool valid_name(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -184,6 +186,7 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
         }
         if (provider_routing(c, p, t, err))
             return -1;
+        p->table = json_incref(t);
         p->plugin_conf = json_deep_copy(t);
         for (const char *const *k = provider_keys; *k; k++)
             json_object_del(p->plugin_conf, *k);
@@ -340,6 +343,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     mf_config *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->refs = 1;
     c->log_level = MF_LOG_INFO;
     c->request_timeout_ms = 60000;
     c->max_message_bytes = 4 * 1024 * 1024;
@@ -356,7 +360,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
         c->file = realpath(file, NULL);
         if (!c->file) {
             mf_error_set(err, -1, "%s: cannot open: %s", file, strerror(errno));
-            mf_config_free(c);
+            config_free(c);
             return NULL;
         }
         label = c->file;   /* the same name in every message, whoever finds the error */
@@ -395,7 +399,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     if (rc != LUA_OK) {
         mf_error_set(err, -1, "%s: %s", label, lua_tostring(L, -1));
         lua_close(L);
-        mf_config_free(c);
+        config_free(c);
         return NULL;
     }
     mf_error cerr = {0};
@@ -406,13 +410,13 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     lua_close(L);
     if (!c->root || check_top(c, &cerr)) {
         mf_error_set(err, -1, "%s: %s", label, cerr.msg);
-        mf_config_free(c);
+        config_free(c);
         return NULL;
     }
     return c;
 }
 
-void mf_config_free(mf_config *c)
+static void config_free(mf_config *c)
 {
     if (!c)
         return;
@@ -421,6 +425,7 @@ void mf_config_free(mf_config *c)
         free(c->providers[i].transport);
         free(c->providers[i].prefix);
         json_decref(c->providers[i].plugin_conf);
+        json_decref(c->providers[i].table);
         free_list(c->providers[i].fallback);
         json_decref(c->providers[i].tags);
         json_decref(c->providers[i].breaker);
@@ -450,4 +455,68 @@ const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name)
         if (strcmp(c->providers[i].name, name) == 0)
             return &c->providers[i];
     return NULL;
+}
+
+mf_config *mf_config_ref(mf_config *c)
+{
+    c->refs++;
+    return c;
+}
+
+void mf_config_unref(mf_config *c)
+{
+    if (c && --c->refs == 0)
+        config_free(c);
+}
+
+static bool json_same(const json_t *a, const json_t *b)
+{
+    return a == b || (a && b && json_equal(a, b));
+}
+
+bool mf_provider_conf_same(const mf_provider_conf *a, const mf_provider_conf *b)
+{
+    /* the breaker settings also come from the top level: compare what they add up to */
+    return json_same(a->table, b->table) && json_same(a->breaker, b->breaker);
+}
+
+bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)
+{
+    return json_same(json_object_get(a->root, key), json_object_get(b->root, key));
+}
+
+const char *const mf_config_fixed_keys[] = {
+    "listen", "http", "admin", "plugin_dirs", "plugins", "max_processes", "max_message_bytes",
+    "shutdown_ms", "watch_plugins", NULL,
+};
+
+#define SWAP(a, b)                                                                             \
+    do {                                                                                       \
+        __typeof__(a) tmp_ = (a);                                                              \
+        (a) = (b);                                                                             \
+        (b) = tmp_;                                                                            \
+    } while (0)
+
+void mf_config_keep_fixed(mf_config *next, mf_config *prev)
+{
+    SWAP(next->listeners, prev->listeners);
+    SWAP(next->nlisteners, prev->nlisteners);
+    SWAP(next->http, prev->http);
+    SWAP(next->admin, prev->admin);
+    SWAP(next->plugin_dirs, prev->plugin_dirs);
+    SWAP(next->plugins, prev->plugins);
+    SWAP(next->max_processes, prev->max_processes);
+    SWAP(next->max_message_bytes, prev->max_message_bytes);
+    SWAP(next->shutdown_ms, prev->shutdown_ms);
+    SWAP(next->watch_plugins, prev->watch_plugins);
+    /* its table too, so that the next reload compares the file with what runs */
+    if (!json_is_object(next->root))
+        return;
+    for (const char *const *k = mf_config_fixed_keys; *k; k++) {
+        json_t *v = json_object_get(prev->root, *k);
+        if (v)
+            json_object_set(next->root, *k, v);
+        else
+            json_object_del(next->root, *k);
+    }
 }

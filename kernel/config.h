@@ -12,6 +12,7 @@ typedef struct mf_provider_conf {
     size_t index;          /* 1-based position in the providers list */
     char path[48];         /* "providers[3]", for messages */
     json_t *plugin_conf;   /* the table without the kernel's keys, for the plugin */
+    json_t *table;         /* the table as written, to tell a changed provider */
     char **fallback;       /* NULL-terminated provider names, tried after this one */
     double weight;
     json_t *tags;          /* array of strings */
@@ -30,6 +31,7 @@ typedef struct mf_listener_conf {
 } mf_listener_conf;
 
 typedef struct mf_config {
+    unsigned refs;         /* main holds one, and each provider its configuration entry is in */
     char *file;            /* NULL for the embedded default */
     char *dir;             /* where relative paths in the file are resolved */
     json_t *root;
@@ -63,9 +65,26 @@ extern const unsigned int mf_default_config_len;
 
 /* Load and check a configuration (file NULL: the embedded default). stdio says whether
  * mcpfed serves stdio too (the file sees it as mcpfed.stdio). On error returns NULL with
- * err naming the file and the key. */
+ * err naming the file and the key. The configuration comes with one reference. */
 mf_config *mf_config_load(const char *file, bool stdio, mf_error *err);
-void mf_config_free(mf_config *c);
+mf_config *mf_config_ref(mf_config *c);
+/* Drop a reference; the last one frees the configuration. */
+void mf_config_unref(mf_config *c);
 const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name);
+/* Do two entries configure the same provider the same way (whatever their position)? */
+bool mf_provider_conf_same(const mf_provider_conf *a, const mf_provider_conf *b);
+/* Is a top-level key's value the same in both (absent counts as a value)? */
+bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key);
+/* The settings that only a restart changes (listen, http, admin, plugin_dirs, plugins,
+ * max_processes, max_message_bytes, shutdown_ms, watch_plugins): next takes prev's, so
+ * that it says what runs, and prev gets next's. */
+void mf_config_keep_fixed(mf_config *next, mf_config *prev);
+extern const char *const mf_config_fixed_keys[];
+
+/* config_plugins.c: load every plugin the configuration names and let each check its
+ * part (providers, listeners, breakers, stdio when served), then the policy. */
+int mf_config_check_plugins(const mf_config *c, bool stdio, mf_error *err);
+/* The stdio transport's settings. */
+json_t *mf_config_stdio_conf(const mf_config *c);
 
 #endif

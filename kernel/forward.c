@@ -36,6 +36,11 @@ void downreq_free(downreq *d)
         HASH_DEL(by_corr, d);
     if (d->target && d->call)
         d->target->inflight--;
+    if (d->using)
+        mf_provider_call_ends(d->using);
+    /* last: this may free a provider that has left */
+    for (int i = 0; i < d->nroute; i++)
+        mf_provider_release(d->route[i]->provider);
     json_decref(d->id);
     json_decref(d->msg);
     json_decref(d->progress_token);
@@ -140,7 +145,7 @@ static bool next_target(downreq *d)
 {
     while (d->attempt < d->nroute) {
         mf_target *t = d->route[d->attempt++];
-        if (t->draining || !t->provider->inst)
+        if (t->draining || !t->provider->inst || t->provider->standing == MF_STANDING_RETIRING)
             continue;
         if (!mf_target_acquire(t)) {
             d->refused++;
@@ -148,6 +153,12 @@ static bool next_target(downreq *d)
         }
         d->target = t;
         d->provider = t->provider;
+        if (d->using != t->provider) {
+            mf_provider_call_begins(t->provider);
+            if (d->using)
+                mf_provider_call_ends(d->using);
+            d->using = t->provider;
+        }
         start_call(d, d->upparams);
         if (d->call)
             return true;
@@ -203,10 +214,10 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
     int n = add_candidates(p, false, c, t, 0);
     for (char **f = p->conf->fallback; f && *f; f++) {
         size_t np;
-        mf_provider *ps = mf_registry_providers(&np);
+        mf_provider **ps = mf_registry_providers(&np);
         for (size_t i = 0; i < np; i++)
-            if (strcmp(ps[i].conf->name, *f) == 0)
-                n = add_candidates(&ps[i], true, c, t, n);
+            if (strcmp(ps[i]->conf->name, *f) == 0)
+                n = add_candidates(ps[i], true, c, t, n);
     }
     json_t *rp = json_object_get(r->msg, "params");
     const char *name = json_string_value(json_object_get(rp, "name"));
@@ -231,8 +242,10 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
         return false;
     }
     d->route = malloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
-    for (int i = 0; i < dec.n; i++)
+    for (int i = 0; i < dec.n; i++) {
         d->route[i] = t[dec.order[i] - 1];
+        mf_provider_hold(d->route[i]->provider);   /* it stays, even if it leaves meanwhile */
+    }
     d->nroute = dec.n;
     /* reads can always go elsewhere; a tool call only when the policy says so */
     d->idempotent = dec.idempotent || strcmp(method, "tools/call") != 0;

@@ -71,6 +71,12 @@ static mf_instance *instance_new(mf_module *m, mf_role role, const char *name, c
     inst->name = strdup(name);
     inst->conf = json_incref((json_t *)conf);
     inst->ep = mf_endpoint_open(epname, deliver, inst);
+    /* a provider a reload restarts with new settings runs beside its predecessor for a while */
+    for (unsigned n = 2; !inst->ep && role == MF_ROLE_PROVIDER && n < 1000; n++) {
+        char alt[220];
+        snprintf(alt, sizeof alt, "%s~%u", epname, n);
+        inst->ep = mf_endpoint_open(alt, deliver, inst);
+    }
     if (!inst->ep) {
         mf_error_set(err, -1, "%s \"%s\" already exists", mf_role_name(role), name);
         json_decref(inst->conf);

@@ -9,6 +9,7 @@
 #include "supervisor.h"
 #include "admin.h"
 #include "policy.h"
+#include "reconfig.h"
 #include "swap.h"
 
 #include <getopt.h>
@@ -23,7 +24,7 @@ typedef struct options {
     bool check;
 } options;
 
-static mf_config *cfg;
+static mf_config *cfg;              /* the configuration in force (a reload replaces it) */
 static mf_instance **transports;   /* stdio and the listeners */
 static size_t ntransports, transports_running;
 static uv_signal_t sigint_h, sigterm_h;
@@ -71,80 +72,6 @@ static int parse_args(int argc, char **argv, options *o)
         fprintf(stderr, "mcpfed: unexpected argument: %s\n", argv[optind]);
         usage(stderr);
         return -1;
-    }
-    return 0;
-}
-
-static json_t *stdio_conf(void)
-{
-    return json_pack("{s:I}", "max_message_bytes", (json_int_t)cfg->max_message_bytes);
-}
-
-/* Load every plugin the configuration names and let each check its part. */
-static int check_plugins(const options *o, mf_error *err)
-{
-    for (size_t i = 0; i < cfg->nproviders; i++) {
-        const mf_provider_conf *p = &cfg->providers[i];
-        mf_error lerr = {0};
-        mf_module *m = mf_plugin_load(p->transport, &lerr);
-        if (!m) {
-            mf_error_set(err, -1, "%s.transport: %s", p->path, lerr.msg);
-            return -1;
-        }
-        if (mf_instance_check(m, MF_ROLE_PROVIDER, p->plugin_conf, p->path, err))
-            return -1;
-    }
-    for (char **name = cfg->plugins; name && *name; name++)
-        if (!mf_plugin_load(*name, err))
-            return -1;
-    if (cfg->breaker) {
-        mf_module *b = mf_plugin_load("breaker", err);
-        if (!b)
-            return -1;
-        if (!b->desc->breaker) {
-            mf_error_set(err, -1, "breaker: plugin \"breaker\" is no circuit breaker");
-            return -1;
-        }
-        if (b->desc->breaker->check(cfg->breaker, "breaker", err))
-            return -1;
-        for (size_t i = 0; i < cfg->nproviders; i++) {
-            char path[80];
-            snprintf(path, sizeof path, "%s.breaker", cfg->providers[i].path);
-            if (cfg->providers[i].breaker && b->desc->breaker->check(cfg->providers[i].breaker, path, err))
-                return -1;
-        }
-    }
-    if (mf_policy_check(cfg, err))
-        return -1;
-    if (cfg->nlisteners) {
-        /* the http table is checked once on its own, so its errors name it */
-        mf_listener_conf *first = &cfg->listeners[0];
-        mf_module *m = mf_plugin_load(first->transport, err);
-        json_t *hc = json_deep_copy(cfg->http);
-        json_object_set_new(hc, "url", json_string(first->url));
-        int rc = m ? mf_instance_check(m, MF_ROLE_TRANSPORT, hc, "http", err) : -1;
-        json_decref(hc);
-        if (rc)
-            return -1;
-    }
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        mf_listener_conf *l = &cfg->listeners[i];
-        mf_error lerr = {0};
-        mf_module *m = mf_plugin_load(l->transport, &lerr);
-        if (!m) {
-            mf_error_set(err, -1, "%s: %s", l->path, lerr.msg);
-            return -1;
-        }
-        if (mf_instance_check(m, MF_ROLE_TRANSPORT, l->plugin_conf, l->path, err))
-            return -1;
-    }
-    if (o->stdio) {
-        mf_module *m = mf_plugin_load("stdio", err);
-        json_t *tc = stdio_conf();
-        int rc = m ? mf_instance_check(m, MF_ROLE_TRANSPORT, tc, "stdio", err) : -1;
-        json_decref(tc);
-        if (rc)
-            return -1;
     }
     return 0;
 }
@@ -203,6 +130,7 @@ void mf_request_shutdown(const char *reason)
     uv_signal_stop(&sigterm_h);
     mf_watch_stop();
     mf_swap_shutdown();
+    mf_reconfig_shutdown();
     /* a bound on the whole sequence, past every child's own shutdown bound */
     uv_timer_start(&shutdown_timer, on_shutdown_timeout, (uint64_t)cfg->shutdown_ms + 5000, 0);
     uv_unref((uv_handle_t *)&shutdown_timer);
@@ -258,6 +186,7 @@ static int serve(const options *o)
     mf_supervision_init((uint32_t)cfg->max_processes);
     mf_swap_init(cfg);
     mf_watch_start(cfg);
+    mf_reconfig_init(&cfg, o->stdio);
     uv_signal_init(mf_loop(), &sigint_h);
     uv_signal_init(mf_loop(), &sigterm_h);
     uv_signal_start(&sigint_h, on_signal, SIGINT);
@@ -281,7 +210,7 @@ static int serve(const options *o)
             ok = start_transport(cfg->listeners[i].transport, cfg->listeners[i].url,
                                  cfg->listeners[i].plugin_conf) != NULL;
         if (ok && o->stdio) {
-            json_t *tc = stdio_conf();
+            json_t *tc = mf_config_stdio_conf(cfg);
             ok = start_transport("stdio", "stdio", tc) != NULL;
             json_decref(tc);
         }
@@ -311,10 +240,10 @@ int main(int argc, char **argv)
     int rc = 1;
     if (mf_loop_init() || mf_endpoints_init()) {
         fprintf(stderr, "mcpfed: cannot initialise the event loop\n");
-        mf_config_free(cfg);
+        mf_config_unref(cfg);
         return 1;
     }
-    if (mf_plugins_init(cfg->plugin_dirs, &err) || check_plugins(&o, &err)) {
+    if (mf_plugins_init(cfg->plugin_dirs, &err) || mf_config_check_plugins(cfg, o.stdio, &err)) {
         fprintf(stderr, "mcpfed: config error: %s: %s\n", cfg->file ? cfg->file : "embedded default",
                 err.msg);
         mf_endpoints_close();
@@ -331,6 +260,6 @@ int main(int argc, char **argv)
 out:
     mf_loop_close();
     mf_plugins_shutdown();
-    mf_config_free(cfg);
+    mf_config_unref(cfg);
     return rc;
 }

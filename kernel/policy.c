@@ -22,6 +22,7 @@
 typedef struct lstate {
     lua_State *L;
     size_t used, cap;          /* bytes, for the memory cap */
+    uint64_t budget;           /* instructions per decision */
     int route_ref;
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
@@ -60,10 +61,12 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void on_budget(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
+    void *ud;
+    lua_getallocf(L, &ud);
     /* from now on every instruction fails, so that a pcall in the policy cannot catch the
      * error and go on: the decision ends */
     lua_sethook(L, on_budget, LUA_MASKCOUNT, 1);
-    luaL_error(L, "instruction budget exceeded (%d)", (int)budget);
+    luaL_error(L, "instruction budget exceeded (%d)", (int)((lstate *)ud)->budget);
 }
 
 /* setmetatable without finalizers: Lua runs __gc with hooks off, out of the budget's reach */
@@ -284,7 +287,7 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
     push_request(s, req);
     push_candidates(s, c, n);
-    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)budget);
+    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)s->budget);
     int rc = lua_pcall(L, 2, 2, 0);
     lua_sethook(L, NULL, 0, 0);
     if (rc != LUA_OK) {
@@ -304,10 +307,11 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
 
 /* --- loading ------------------------------------------------------------------------- */
 
-static lstate *load(const char *path, mf_error *err)
+static lstate *load(const char *path, uint64_t instructions, size_t memory, mf_error *err)
 {
     lstate *s = calloc(1, sizeof *s);
-    s->cap = memcap;
+    s->cap = memory;
+    s->budget = instructions;
     s->L = lua_newstate(capped_alloc, s);
     if (!s->L) {
         free(s);
@@ -316,7 +320,7 @@ static lstate *load(const char *path, mf_error *err)
     }
     sandbox(s->L);
     lua_State *L = s->L;
-    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)budget);
+    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)instructions);
     int rc = luaL_loadfile(L, path);
     if (rc == LUA_OK)
         rc = lua_pcall(L, 0, 1, 0);
@@ -358,7 +362,7 @@ static lstate *load(const char *path, mf_error *err)
 
 int mf_policy_reload(mf_error *err)
 {
-    lstate *s = load(file, err);
+    lstate *s = load(file, budget, memcap, err);
     if (!s) {
         stats.failed_reloads++;
         snprintf(last_error, sizeof last_error, "%s", err->msg);
@@ -390,41 +394,97 @@ static void on_change(uv_fs_event_t *h, const char *name, int events, int status
         uv_timer_start(&debounce, on_debounce, 50, 0);
 }
 
+static lstate *load_configured(const mf_config *cfg, mf_error *err)
+{
+    return load(cfg->policy, (uint64_t)cfg->policy_instructions, (size_t)cfg->policy_memory_bytes, err);
+}
+
 int mf_policy_check(const mf_config *cfg, mf_error *err)
 {
-    budget = (uint64_t)cfg->policy_instructions;
-    memcap = (size_t)cfg->policy_memory_bytes;
-    lstate *s = load(cfg->policy, err);
+    lstate *s = load_configured(cfg, err);
     close_state(s);
     return s ? 0 : -1;
 }
 
-int mf_policy_start(const mf_config *cfg, mf_error *err)
+/* Watch the directory of the policy's file (editors save by replacing it). */
+static void watch(const char *path)
 {
-    file = strdup(cfg->policy);
-    budget = (uint64_t)cfg->policy_instructions;
-    memcap = (size_t)cfg->policy_memory_bytes;
-    current = load(file, err);
-    if (!current)
-        return -1;
-    mf_info("policy", "loaded", "file=%s", file);
+    free(file);
+    free(dir);
+    free(base);
+    file = strdup(path);
     char *slash = strrchr(file, '/');
     dir = slash ? strndup(file, (size_t)(slash - file)) : strdup(".");
     base = strdup(slash ? slash + 1 : file);
-    uv_timer_init(mf_loop(), &debounce);
-    uv_fs_event_init(mf_loop(), &watcher);
+    if (watching)
+        uv_fs_event_stop(&watcher);
     watching = uv_fs_event_start(&watcher, on_change, dir, 0) == 0;
     if (!watching)
         mf_warn("policy", "cannot watch the policy's directory; reload it by hand", "dir=%s", dir);
+}
+
+int mf_policy_start(const mf_config *cfg, mf_error *err)
+{
+    budget = (uint64_t)cfg->policy_instructions;
+    memcap = (size_t)cfg->policy_memory_bytes;
+    current = load_configured(cfg, err);
+    if (!current)
+        return -1;
+    mf_info("policy", "loaded", "file=%s", cfg->policy);
+    uv_timer_init(mf_loop(), &debounce);
+    uv_fs_event_init(mf_loop(), &watcher);
     uv_unref((uv_handle_t *)&watcher);
     uv_unref((uv_handle_t *)&debounce);
+    watch(cfg->policy);
     return 0;
+}
+
+struct mf_policy_next {
+    lstate *s;
+    char *file;
+};
+
+mf_policy_next *mf_policy_prepare(const mf_config *cfg, mf_error *err)
+{
+    lstate *s = load_configured(cfg, err);
+    if (!s)
+        return NULL;
+    mf_policy_next *n = calloc(1, sizeof *n);
+    n->s = s;
+    n->file = strdup(cfg->policy);
+    return n;
+}
+
+void mf_policy_install(mf_policy_next *n)
+{
+    close_state(current);
+    current = n->s;
+    budget = n->s->budget;
+    memcap = n->s->cap;
+    stats.reloads++;
+    last_error[0] = '\0';
+    if (!file || strcmp(file, n->file) != 0)
+        watch(n->file);
+    mf_info("policy", "loaded", "file=%s instructions=%llu memory_bytes=%zu", file,
+            (unsigned long long)budget, memcap);
+    free(n->file);
+    free(n);
+}
+
+void mf_policy_discard(mf_policy_next *n)
+{
+    if (!n)
+        return;
+    close_state(n->s);
+    free(n->file);
+    free(n);
 }
 
 void mf_policy_stop(void)
 {
     if (!file)
         return;
+    watching = false;
     uv_close((uv_handle_t *)&watcher, NULL);
     uv_close((uv_handle_t *)&debounce, NULL);
     close_state(current);

@@ -44,6 +44,12 @@ int mf_policy_start(const mf_config *cfg, mf_error *err);
 /* Load and self-check the configured policy, and let it go (mcpfed --check). */
 int mf_policy_check(const mf_config *cfg, mf_error *err);
 void mf_policy_stop(void);
+/* A configuration's policy (file, limits), loaded and self-checked but not in use yet:
+ * installed in one step when the configuration is applied, or discarded. */
+typedef struct mf_policy_next mf_policy_next;
+mf_policy_next *mf_policy_prepare(const mf_config *cfg, mf_error *err);
+void mf_policy_install(mf_policy_next *n);
+void mf_policy_discard(mf_policy_next *n);
 /* Load the file again; the old policy stays when the new one fails to load or to pass
  * its self-check. */
 int mf_policy_reload(mf_error *err);

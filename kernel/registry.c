@@ -4,7 +4,12 @@
  * what each upstream offers (following its pagination) when it comes up and whenever it
  * says a list changed: tools, prompts, resources and resource templates, as far as its
  * capabilities say it has them. Each new listing rebuilds that part of the public
- * catalog (catalog.c). */
+ * catalog (catalog.c).
+ *
+ * Each provider is an allocation of its own, so that what points to it (targets,
+ * listings, catalog entries, requests under way) stays valid when the set changes: a
+ * reload (reconfig.c) starts providers beside those in routing, then replaces the set in
+ * one step, and the providers it leaves out drain (drain.c). */
 #include "build-config.h"
 #include "registry.h"
 #include "call.h"
@@ -16,21 +21,25 @@
 #define MAX_LIST_PAGES 1000
 
 static mf_ep self;
-static mf_provider *providers;
-static size_t nproviders;
+static mf_provider **active;   /* in routing and the catalog, in configuration order */
+static size_t nactive;
+static mf_provider *all;       /* every provider alive, active or not */
 static uv_timer_t settle_timer;
 static bool settle_timer_on;
 static bool settled;
 static void (*stop_done)(void);
-static size_t running;
+static bool stopping_all;      /* in the loop that stops them: done is called after it */
+static size_t running;         /* instances started and not stopped yet */
 
 mf_ep mf_registry_ep(void) { return self; }
 
-mf_provider *mf_registry_providers(size_t *n)
+mf_provider **mf_registry_providers(size_t *n)
 {
-    *n = nproviders;
-    return providers;
+    *n = nactive;
+    return active;
 }
+
+mf_provider *mf_registry_all(void) { return all; }
 
 bool mf_registry_settled(void) { return settled; }
 
@@ -47,7 +56,7 @@ mf_provider *mf_registry_provider_of(mf_ep ep)
     return i && i->role == MF_ROLE_PROVIDER ? i->owner : NULL;
 }
 
-static bool provider_loaded(const mf_provider *p)
+bool mf_provider_ready(const mf_provider *p)
 {
     if (p->state == MF_PROVIDER_FAILED)
         return true;   /* nothing to wait for: its calls fail at once until it comes back */
@@ -61,8 +70,8 @@ static void check_settled(void)
 {
     if (settled)
         return;
-    for (size_t i = 0; i < nproviders; i++)
-        if (!provider_loaded(&providers[i]))
+    for (size_t i = 0; i < nactive; i++)
+        if (!mf_provider_ready(active[i]))
             return;
     settled = true;
     if (settle_timer_on)
@@ -75,12 +84,31 @@ static void on_settle_timeout(uv_timer_t *t)
     MF_UNUSED(t);
     if (settled)
         return;
-    for (size_t i = 0; i < nproviders; i++)
-        if (!provider_loaded(&providers[i]))
+    for (size_t i = 0; i < nactive; i++)
+        if (!mf_provider_ready(active[i]))
             mf_warn("registry", "provider not ready in time; serving the catalog without it",
-                    "provider=%s", providers[i].conf->name);
+                    "provider=%s", active[i]->conf->name);
     settled = true;
     mf_session_catalog_settled();
+}
+
+/* A listing ended or the provider failed: the catalog may be complete, or a provider
+ * started by a reload ready to take over. */
+static void progress(mf_provider *p)
+{
+    if (p->standing == MF_STANDING_ACTIVE) {
+        check_settled();
+    } else if (p->standing == MF_STANDING_PENDING && p->on_ready && mf_provider_ready(p)) {
+        void (*fn)(mf_provider *, void *) = p->on_ready;
+        p->on_ready = NULL;
+        fn(p, p->ready_ud);
+    }
+}
+
+static void rebuild(mf_provider *p, mf_kind k)
+{
+    if (p->standing == MF_STANDING_ACTIVE)
+        mf_catalog_rebuild(k, active, nactive, settled);
 }
 
 static void list_page(mf_provider *p, mf_kind k, json_t *cursor);
@@ -95,13 +123,13 @@ static void listing_done(mf_provider *p, mf_kind k, bool ok)
         l->pending = NULL;
         mf_info("registry", "listed", "provider=%s list=%s items=%zu pages=%u", p->conf->name,
                 mf_kinds[k].result_key, json_array_size(l->items), l->pages);
-        mf_catalog_rebuild(k, providers, nproviders, settled);
+        rebuild(p, k);
     } else {
         json_decref(l->pending);
         l->pending = NULL;
     }
     l->loaded = true;
-    check_settled();
+    progress(p);
     if (l->relist && p->state == MF_PROVIDER_UP) {
         l->relist = false;
         list_page(p, k, NULL);
@@ -178,10 +206,10 @@ static void list_all(mf_provider *p)
             json_decref(p->lists[k].items);
             p->lists[k].items = json_array();
             p->lists[k].loaded = true;
-            mf_catalog_rebuild((mf_kind)k, providers, nproviders, settled);
+            rebuild(p, (mf_kind)k);
         }
     }
-    check_settled();
+    progress(p);
 }
 
 static void on_targets(mf_provider *p, mf_msg *m)
@@ -206,6 +234,8 @@ static void on_status(mf_provider *p, mf_msg *m)
             p->targets[i].up = st == MF_PROVIDER_UP;
     free(p->reason);
     p->reason = reason ? strdup(reason) : NULL;
+    if (p->standing == MF_STANDING_RETIRING)
+        return;   /* it only finishes its calls: nothing more is asked of it */
     switch (st) {
     case MF_PROVIDER_UP:
         json_decref(p->init);
@@ -213,12 +243,13 @@ static void on_status(mf_provider *p, mf_msg *m)
         p->log_level = -1;   /* a new upstream session has no level yet */
         mf_info("registry", "provider up", "provider=%s", p->conf->name);
         list_all(p);
-        mf_session_provider_up(p);
+        if (p->standing == MF_STANDING_ACTIVE)   /* else when it takes over */
+            mf_session_provider_up(p);
         break;
     case MF_PROVIDER_FAILED:
         mf_warn("registry", "provider failed", "provider=%s reason=\"%s\"", p->conf->name,
                 mf_log_esc(reason, (size_t)-1));
-        check_settled();
+        progress(p);
         break;
     default:
         break;
@@ -252,7 +283,8 @@ static void on_message(void *ud, mf_msg *m)
         const char *method = mf_rpc_method(m->json);
         bool relisted = false;
         for (int k = 0; method && k < MF_KINDS; k++)
-            if (strcmp(method, mf_kinds[k].changed) == 0 && p->state == MF_PROVIDER_UP) {
+            if (strcmp(method, mf_kinds[k].changed) == 0 && p->state == MF_PROVIDER_UP &&
+                p->standing != MF_STANDING_RETIRING) {
                 list_page(p, (mf_kind)k, NULL);
                 relisted = true;
             }
@@ -265,7 +297,74 @@ static void on_message(void *ud, mf_msg *m)
     mf_session_from_upstream(p, m);
 }
 
-int mf_registry_start(const mf_config *cfg, mf_error *err)
+static mf_provider *provider_new(mf_config *cfg, const mf_provider_conf *conf, mf_standing standing)
+{
+    mf_provider *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->conf = conf;
+    p->cfg = mf_config_ref(cfg);
+    p->standing = standing;
+    p->state = MF_PROVIDER_STARTING;
+    p->log_level = -1;
+    for (int k = 0; k < MF_KINDS; k++) {
+        p->lists[k].owner = p;
+        p->lists[k].kind = (mf_kind)k;
+        p->lists[k].items = json_array();
+    }
+    mf_targets_resize(p, 1);
+    mf_health_start(p);
+    p->next_all = all;
+    all = p;
+    return p;
+}
+
+static int provider_launch(mf_provider *p, mf_error *err)
+{
+    mf_module *mod = mf_plugin_load(p->conf->transport, err);
+    if (!mod)
+        return -1;
+    if (!mf_instance_start(mod, MF_ROLE_PROVIDER, p->conf->name, p->conf->plugin_conf, p, &p->inst, err))
+        return -1;
+    running++;
+    return 0;
+}
+
+static void cancel_listings(mf_provider *p, const char *why)
+{
+    for (int k = 0; k < MF_KINDS; k++)
+        if (p->lists[k].call) {
+            mf_call_cancel(p->lists[k].call, why);
+            p->lists[k].call = NULL;
+        }
+}
+
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+void mf_registry_free_provider(mf_provider *p)
+{
+    for (mf_provider **pp = &all; *pp; pp = &(*pp)->next_all)
+        if (*pp == p) {
+            *pp = p->next_all;
+            break;
+        }
+    cancel_listings(p, "provider gone");
+    mf_health_stop(p);
+    mf_health_close(p);
+    if (p->drain_timer)
+        uv_close((uv_handle_t *)p->drain_timer, timer_closed);
+    json_decref(p->init);
+    for (int k = 0; k < MF_KINDS; k++) {
+        json_decref(p->lists[k].items);
+        json_decref(p->lists[k].pending);
+    }
+    free(p->reason);
+    mf_targets_free(p);
+    mf_config_unref(p->cfg);
+    free(p);
+}
+
+int mf_registry_start(mf_config *cfg, mf_error *err)
 {
     self = mf_endpoint_open("registry", on_message, NULL);
     if (!self) {
@@ -273,31 +372,14 @@ int mf_registry_start(const mf_config *cfg, mf_error *err)
         return -1;
     }
     uv_timer_init(mf_loop(), &settle_timer);
-    nproviders = cfg->nproviders;
-    providers = calloc(nproviders ? nproviders : 1, sizeof *providers);
-    for (size_t i = 0; i < nproviders; i++) {
-        mf_provider *p = &providers[i];
-        p->conf = &cfg->providers[i];
-        p->state = MF_PROVIDER_STARTING;
-        p->log_level = -1;
-        for (int k = 0; k < MF_KINDS; k++) {
-            p->lists[k].owner = p;
-            p->lists[k].kind = (mf_kind)k;
-            p->lists[k].items = json_array();
-        }
-        mf_targets_resize(p, 1);
-        mf_health_start(p);
-    }
-    for (size_t i = 0; i < nproviders; i++) {
-        mf_provider *p = &providers[i];
-        mf_module *mod = mf_plugin_load(p->conf->transport, err);
-        if (!mod)
+    nactive = cfg->nproviders;
+    active = calloc(nactive ? nactive : 1, sizeof *active);
+    for (size_t i = 0; i < nactive; i++)
+        active[i] = provider_new(cfg, &cfg->providers[i], MF_STANDING_ACTIVE);
+    for (size_t i = 0; i < nactive; i++)
+        if (provider_launch(active[i], err))
             return -1;
-        if (!mf_instance_start(mod, MF_ROLE_PROVIDER, p->conf->name, p->conf->plugin_conf, p, &p->inst, err))
-            return -1;
-        running++;
-    }
-    if (nproviders && cfg->catalog_wait_ms) {
+    if (nactive && cfg->catalog_wait_ms) {
         uv_timer_start(&settle_timer, on_settle_timeout, (uint64_t)cfg->catalog_wait_ms, 0);
         settle_timer_on = true;
     } else {
@@ -307,13 +389,62 @@ int mf_registry_start(const mf_config *cfg, mf_error *err)
     return 0;
 }
 
+mf_provider *mf_registry_launch(mf_config *cfg, const mf_provider_conf *conf, mf_error *err)
+{
+    if (stop_done) {
+        mf_error_set(err, -1, "the gateway is shutting down");
+        return NULL;
+    }
+    mf_provider *p = provider_new(cfg, conf, MF_STANDING_PENDING);
+    if (!p) {
+        mf_error_set(err, -1, "out of memory");
+        return NULL;
+    }
+    if (provider_launch(p, err)) {
+        mf_registry_free_provider(p);
+        return NULL;
+    }
+    return p;
+}
+
+void mf_provider_move(mf_provider *p, mf_config *cfg, const mf_provider_conf *conf)
+{
+    mf_config *old = p->cfg;
+    p->conf = conf;
+    p->cfg = mf_config_ref(cfg);
+    mf_config_unref(old);
+}
+
+void mf_registry_replace(mf_provider **list, size_t n)
+{
+    free(active);
+    active = list;
+    nactive = n;
+    for (size_t i = 0; i < n; i++) {
+        list[i]->standing = MF_STANDING_ACTIVE;
+        list[i]->on_ready = NULL;
+    }
+    for (int k = 0; k < MF_KINDS; k++)
+        mf_catalog_rebuild((mf_kind)k, active, nactive, settled);
+    check_settled();
+}
+
 static void provider_stopped(mf_instance *inst, void *ud)
 {
     mf_provider *p = ud;
     MF_UNUSED(inst);
     p->inst = NULL;
-    if (--running == 0 && stop_done)
+    running--;
+    if (p->standing == MF_STANDING_RETIRING && p->refs == 0)
+        mf_registry_free_provider(p);
+    if (running == 0 && stop_done && !stopping_all)
         stop_done();
+}
+
+void mf_registry_stop_provider(mf_provider *p)
+{
+    if (p->inst)
+        mf_instance_stop(p->inst, provider_stopped, p);
 }
 
 void mf_registry_stop(void (*done)(void))
@@ -321,39 +452,30 @@ void mf_registry_stop(void (*done)(void))
     stop_done = done;
     if (settle_timer_on)
         uv_timer_stop(&settle_timer);
-    if (running == 0) {
-        done();
-        return;
-    }
-    for (size_t i = 0; i < nproviders; i++) {
-        mf_provider *p = &providers[i];
+    stopping_all = true;
+    for (mf_provider *p = all, *next; p; p = next) {
+        next = p->next_all;
         mf_health_stop(p);
-        for (int k = 0; k < MF_KINDS; k++)
-            if (p->lists[k].call) {
-                mf_call_cancel(p->lists[k].call, "gateway shutting down");
-                p->lists[k].call = NULL;
-            }
-        if (p->inst)
-            mf_instance_stop(p->inst, provider_stopped, p);
+        cancel_listings(p, "gateway shutting down");
+        if (p->drain_timer)
+            uv_timer_stop(p->drain_timer);
+        mf_registry_stop_provider(p);
     }
+    stopping_all = false;
+    if (running == 0)
+        done();
 }
 
 void mf_registry_close(void)
 {
     mf_catalog_free();
-    for (size_t i = 0; i < nproviders; i++) {
-        json_decref(providers[i].init);
-        for (int k = 0; k < MF_KINDS; k++) {
-            json_decref(providers[i].lists[k].items);
-            json_decref(providers[i].lists[k].pending);
-        }
-        free(providers[i].reason);
-        mf_targets_free(&providers[i]);
-        mf_health_close(&providers[i]);
-    }
-    free(providers);
-    providers = NULL;
-    nproviders = 0;
+    while (all)
+        mf_registry_free_provider(all);
+    free(active);
+    active = NULL;
+    nactive = 0;
+    stop_done = NULL;
+    settled = settle_timer_on = false;
     if (self) {
         uv_close((uv_handle_t *)&settle_timer, NULL);
         mf_endpoint_close(self);

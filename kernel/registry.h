@@ -58,8 +58,18 @@ typedef struct mf_target {
     void *health_call;
 } mf_target;
 
+/* Where a provider stands: in routing and the catalog, starting beside the one it is to
+ * replace (a reload), or on its way out. */
+typedef enum mf_standing {
+    MF_STANDING_ACTIVE,
+    MF_STANDING_PENDING,
+    MF_STANDING_RETIRING,
+} mf_standing;
+
 typedef struct mf_provider {
     const mf_provider_conf *conf;
+    mf_config *cfg;           /* the configuration conf is in (a reference) */
+    mf_standing standing;
     mf_instance *inst;
     mf_provider_state state;
     char *reason;             /* why it is down or failed */
@@ -69,7 +79,13 @@ typedef struct mf_provider {
     mf_target *targets;
     int ntargets;
     bool reports_targets;     /* its plugin says which targets are ready */
-    uv_timer_t *health_timer;  /* its own allocation: it outlives the providers' array */
+    uv_timer_t *health_timer;  /* its own allocation: closed after the provider is gone */
+    unsigned refs;            /* requests whose route names its targets (forward.c) */
+    unsigned calls;           /* requests under way on it */
+    uv_timer_t *drain_timer;  /* while retiring */
+    void (*on_ready)(struct mf_provider *p, void *ud);   /* once a pending one has listed */
+    void *ready_ud;
+    struct mf_provider *next_all;
 } mf_provider;
 
 /* An item of the public catalog. */
@@ -81,14 +97,39 @@ typedef struct mf_entry {
 
 mf_ep mf_registry_ep(void);
 /* Start every provider of cfg; errors (a plugin that refuses its config) are returned. */
-int mf_registry_start(const mf_config *cfg, mf_error *err);
-/* Stop every provider; done runs once all have stopped. */
+int mf_registry_start(mf_config *cfg, mf_error *err);
+/* Stop every provider, those leaving too; done runs once all have stopped. */
 void mf_registry_stop(void (*done)(void));
 void mf_registry_close(void);
 /* True once every provider has listed everything once or failed, or the wait ran out. */
 bool mf_registry_settled(void);
-mf_provider *mf_registry_providers(size_t *n);
+/* The providers in routing and the catalog, in configuration order (pointers stay valid
+ * while a provider lives; the array changes on a reload). */
+mf_provider **mf_registry_providers(size_t *n);
+/* Every provider alive: in routing, starting beside another, or leaving. */
+mf_provider *mf_registry_all(void);
 mf_provider *mf_registry_provider_of(mf_ep ep);
+/* A reload: start a provider for conf (an entry of cfg) beside those in routing; it
+ * lists what it offers, then on_ready runs (set it at once; it runs from the loop). */
+mf_provider *mf_registry_launch(mf_config *cfg, const mf_provider_conf *conf, mf_error *err);
+/* Has it listed everything once, or failed? */
+bool mf_provider_ready(const mf_provider *p);
+/* A provider that keeps running takes its entry in the next configuration. */
+void mf_provider_move(mf_provider *p, mf_config *cfg, const mf_provider_conf *conf);
+/* These (taken over) are now the providers in routing: the catalog is rebuilt from them
+ * and sessions told of what changed. Those that were and are not must be retired. */
+void mf_registry_replace(mf_provider **list, size_t n);
+/* drain.c: out of routing, the provider finishes its calls (for at most drain_ms), then
+ * stops and is freed once nothing refers to it. */
+void mf_registry_retire(mf_provider *p, uint64_t drain_ms);
+void mf_provider_hold(mf_provider *p);
+void mf_provider_release(mf_provider *p);
+/* A request starts or ends being under way on p. */
+void mf_provider_call_begins(mf_provider *p);
+void mf_provider_call_ends(mf_provider *p);
+/* registry.c, for drain.c: stop p's instance (counted for shutdown), and free p. */
+void mf_registry_stop_provider(mf_provider *p);
+void mf_registry_free_provider(mf_provider *p);
 /* Does the provider's upstream declare this server capability? */
 bool mf_provider_offers(const mf_provider *p, const char *capability);
 
@@ -114,7 +155,7 @@ void mf_health_stop(mf_provider *p);
 void mf_health_close(mf_provider *p);
 
 /* catalog.c: the public catalog, rebuilt from the listings in configuration order. */
-void mf_catalog_rebuild(mf_kind k, mf_provider *providers, size_t n, bool announce);
+void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool announce);
 void mf_catalog_free(void);
 const mf_entry *mf_catalog_find(mf_kind k, const char *public_name);
 /* The public items (borrowed; replaced, never changed, when the catalog changes). */

@@ -62,9 +62,9 @@ static void update_upstream_levels(void)
     if (want < 0)
         return;   /* nobody asked: leave the upstreams as they are */
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     for (size_t i = 0; i < n; i++) {
-        mf_provider *p = &ps[i];
+        mf_provider *p = ps[i];
         if (p->state == MF_PROVIDER_UP && p->log_level != want && mf_provider_offers(p, "logging")) {
             p->log_level = want;
             tell(p, "logging/setLevel", json_pack("{s:s}", "level", levels[want]));
@@ -487,4 +487,22 @@ void mf_session_provider_up(mf_provider *p)
     }
     json_decref(done);
     update_upstream_levels();
+}
+
+void mf_session_provider_replaced(mf_provider *old, mf_provider *successor)
+{
+    session *s, *tmp;
+    HASH_ITER(hh, session_table(), s, tmp) {
+        sub *x, *t2;
+        DL_FOREACH_SAFE(s->subs, x, t2) {
+            if (x->provider != old)
+                continue;
+            if (successor) {
+                x->provider = successor;   /* subscribed upstream once it is up (mf_session_provider_up) */
+            } else {
+                DL_DELETE(s->subs, x);
+                sub_free(x);
+            }
+        }
+    }
 }

@@ -21,8 +21,8 @@ static mf_module *br_mod;
 
 int mf_router_start(const mf_config *cfg, mf_error *err)
 {
-    if (!cfg->breaker)
-        return 0;
+    if (!cfg->breaker || br_mod)
+        return 0;   /* none wanted, or loaded already (a reload turned breakers on) */
     mf_module *m = mf_plugin_load("breaker", err);
     if (!m)
         return -1;
@@ -58,26 +58,25 @@ int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
                      next->generation, next->name);
         return -1;
     }
-    size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    /* every provider alive has breakers of the old generation, those leaving too */
     size_t count = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ps[i].conf->breaker && nops->check(ps[i].conf->breaker, ps[i].conf->path, err))
+    for (mf_provider *p = mf_registry_all(); p; p = p->next_all) {
+        if (p->conf->breaker && nops->check(p->conf->breaker, p->conf->path, err))
             return -1;
-        count += (size_t)ps[i].ntargets;
+        count += (size_t)p->ntargets;
     }
     /* every breaker of the new generation first, carrying the old one's state; then the switch */
     void **fresh = calloc(count + 1, sizeof *fresh);
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        for (int j = 0; j < ps[i].ntargets; j++, k++) {
-            mf_target *t = &ps[i].targets[j];
+    for (mf_provider *p = mf_registry_all(); p; p = p->next_all)
+        for (int j = 0; j < p->ntargets; j++, k++) {
+            mf_target *t = &p->targets[j];
             if (!t->breaker)
                 continue;
             size_t len = 0;
             char *state = br_ops->save && nops->adopt ? br_ops->save(t->breaker, &len) : NULL;
-            fresh[k] = state ? nops->adopt(ps[i].conf->breaker, t->name, state, len)
-                             : nops->create(ps[i].conf->breaker, t->name);
+            fresh[k] = state ? nops->adopt(p->conf->breaker, t->name, state, len)
+                             : nops->create(p->conf->breaker, t->name);
             free(state);
             if (!fresh[k]) {
                 mf_error_set(err, -1, "generation %u of plugin %s could not take over the breaker of %s",
@@ -90,9 +89,9 @@ int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
             }
         }
     k = 0;
-    for (size_t i = 0; i < n; i++)
-        for (int j = 0; j < ps[i].ntargets; j++, k++) {
-            mf_target *t = &ps[i].targets[j];
+    for (mf_provider *p = mf_registry_all(); p; p = p->next_all)
+        for (int j = 0; j < p->ntargets; j++, k++) {
+            mf_target *t = &p->targets[j];
             if (!t->breaker)
                 continue;
             br_ops->destroy(t->breaker);
@@ -156,11 +155,11 @@ void mf_targets_free(mf_provider *p)
 mf_target *mf_target_find(const char *name)
 {
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i].ntargets; k++)
-            if (strcmp(ps[i].targets[k].name, name) == 0 || (ps[i].ntargets == 1 && strcmp(ps[i].conf->name, name) == 0))
-                return &ps[i].targets[k];
+        for (int k = 0; k < ps[i]->ntargets; k++)
+            if (strcmp(ps[i]->targets[k].name, name) == 0 || (ps[i]->ntargets == 1 && strcmp(ps[i]->conf->name, name) == 0))
+                return &ps[i]->targets[k];
     return NULL;
 }
 

@@ -137,16 +137,16 @@ static json_t *server_capabilities(void)
 static json_t *instructions(void)
 {
     size_t n;
-    mf_provider *ps = mf_registry_providers(&n);
+    mf_provider **ps = mf_registry_providers(&n);
     char *text = NULL;
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *in = json_string_value(json_object_get(ps[i].init, "instructions"));
+        const char *in = json_string_value(json_object_get(ps[i]->init, "instructions"));
         if (!in || !*in)
             continue;
-        size_t add = strlen(ps[i].conf->name) + strlen(in) + 8;
+        size_t add = strlen(ps[i]->conf->name) + strlen(in) + 8;
         text = realloc(text, len + add);
-        len += (size_t)snprintf(text + len, add, "%s%s: %s", len ? "\n\n" : "", ps[i].conf->name, in);
+        len += (size_t)snprintf(text + len, add, "%s%s: %s", len ? "\n\n" : "", ps[i]->conf->name, in);
     }
     json_t *j = text ? json_string(text) : NULL;
     free(text);
@@ -468,10 +468,10 @@ static void on_notification(session *s, json_t *msg)
     } else if (strcmp(method, "notifications/roots/list_changed") == 0) {
         /* the upstreams ask again; what they ask reaches the client it concerns */
         size_t n;
-        mf_provider *ps = mf_registry_providers(&n);
+        mf_provider **ps = mf_registry_providers(&n);
         for (size_t i = 0; i < n; i++)
-            if (ps[i].inst && ps[i].state == MF_PROVIDER_UP)
-                mf_send(mf_msg_new(MF_MSG_NOTIFY, mf_session_self, mf_instance_ep(ps[i].inst),
+            if (ps[i]->inst && ps[i]->state == MF_PROVIDER_UP)
+                mf_send(mf_msg_new(MF_MSG_NOTIFY, mf_session_self, mf_instance_ep(ps[i]->inst),
                                    json_incref(msg)));
     } else {
         mf_debug("session", "notification ignored", "method=%s", method);
@@ -585,6 +585,8 @@ void mf_session_list_changed(int kind)
     }
     json_decref(note);
 }
+
+void mf_session_set_conf(const mf_config *cfg) { mf_session_conf = cfg; }
 
 int mf_session_init(const mf_config *cfg)
 {

@@ -19,6 +19,11 @@ void mf_session_from_upstream(struct mf_provider *p, mf_msg *m);
 /* A provider has a new upstream session: give it what the sessions asked of the old one
  * (subscriptions, log level). */
 void mf_session_provider_up(struct mf_provider *p);
+/* A reload replaced provider old by successor, or removed it (successor NULL): the
+ * subscriptions to it go to successor, or end. */
+void mf_session_provider_replaced(struct mf_provider *old, struct mf_provider *successor);
+/* The configuration in force from now on (page size, request timeout). */
+void mf_session_set_conf(const mf_config *cfg);
 size_t mf_session_count(void);
 /* A transport's hot swap: its sessions' messages go to its successor's endpoint. */
 void mf_sessions_move(mf_ep from, mf_ep to);

@@ -23,6 +23,7 @@ typedef struct downreq {
     int log_level;            /* the level of log messages about it; -1: the session's */
     json_t *progress_token;   /* the client's, restored on progress notifications */
     mf_provider *provider;    /* of the target the call went to */
+    mf_provider *using;       /* the provider it counts as under way on (drain.c) */
     mf_call *call;
     uint64_t corr;            /* the call's, while it is under way */
     /* routing (forward.c): the targets in the policy's order, and the one tried now */

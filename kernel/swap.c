@@ -17,6 +17,7 @@
  * start) leaves the old instance serving: it is told to resume, and the report says why. */
 #include "build-config.h"
 #include "swap.h"
+#include "reconfig.h"
 #include "session.h"
 
 #include <stdlib.h>
@@ -236,6 +237,10 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
         char msg[400];
         snprintf(msg, sizeof msg, "a reload of %s is under way; try again when it is done", current->prev->name);
         reply_now(done, ud, 409, msg);
+        return;
+    }
+    if (mf_reconfig_busy()) {
+        reply_now(done, ud, 409, "a reload of the configuration is under way; try again when it is done");
         return;
     }
     mf_module *prev = mf_plugin_find(name);

@@ -5,9 +5,10 @@
  * once its directory has been quiet about it for a moment; a file that is the one already
  * loaded (same inode, size and time) is left alone, and one that is incomplete is refused
  * by the loader and tried again at its next change. One reload runs at a time: a change
- * that arrives during another waits for it. */
+ * that arrives during another (or during a reload of the configuration) waits for it. */
 #include "build-config.h"
 #include "swap.h"
+#include "reconfig.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ static void on_quiet(uv_timer_t *t)
         forget(p);   /* removed again: nothing to do */
         return;
     }
-    if (mf_swap_busy()) {
+    if (mf_swap_busy() || mf_reconfig_busy()) {
         uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);
         return;
     }

@@ -103,7 +103,8 @@ test("reload of a provider plugin under load: no call fails; slow calls finish o
 	const gw = start(t);
 	await gw.initialize();
 	const g1 = await gen(gw);
-	const lg = load(gw, (k, i) => (k === 0 && i % 3 === 0 ? ["lb__slow", { ms: 150 }] : ["lb__echo", { k, i }]), { callers: 6 });
+	// two callers make slow calls, so that the ten reloads overlap several however fast they go
+	const lg = load(gw, (k, i) => (k < 2 && i % 3 === 0 ? ["lb__slow", { ms: 150 }] : ["lb__echo", { k, i }]), { callers: 6 });
 	const windows = [];
 	for (let r = 0; r < 10; r++) {
 		await new Promise((resolve) => setTimeout(resolve, 60));   // let calls pile up between reloads

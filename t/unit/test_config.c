@@ -61,7 +61,7 @@ Test(config, defaults_and_values)
     cr_assert_null(json_object_get(c->providers[0].plugin_conf, "name"),
                    "the plugin sees only its own keys");
     cr_assert_not_null(json_object_get(c->providers[0].plugin_conf, "command"));
-    mf_config_free(c);
+    mf_config_unref(c);
 }
 
 Test(config, embedded_default_loads)
@@ -69,7 +69,7 @@ Test(config, embedded_default_loads)
     mf_error err = {0};
     mf_config *c = mf_config_load(NULL, false, &err);
     cr_assert_not_null(c, "%s", err.msg);
-    mf_config_free(c);
+    mf_config_unref(c);
 }
 
 Test(config, configs_extend_each_other_with_dofile)
@@ -85,7 +85,7 @@ Test(config, configs_extend_each_other_with_dofile)
     cr_assert_eq(c->log_level, MF_LOG_WARN);
     cr_assert_eq(c->request_timeout_ms, 5);
     cr_assert_eq(c->nproviders, 2);
-    mf_config_free(c);
+    mf_config_unref(c);
 }
 
 Test(config, the_lua_helpers_merge_configurations)
@@ -102,7 +102,7 @@ Test(config, the_lua_helpers_merge_configurations)
     cr_assert_eq(c->log_level, MF_LOG_WARN);
     cr_assert_eq(c->request_timeout_ms, 7);
     cr_assert_eq(c->providers[0].timeout_ms, 3);
-    mf_config_free(c);
+    mf_config_unref(c);
 }
 
 Test(config, errors_name_the_key)
@@ -140,4 +140,38 @@ Test(config, missing_file)
     mf_error err = {0};
     cr_assert_null(mf_config_load("/nonexistent/mcpfed.lua", false, &err));
     cr_assert_not_null(strstr(err.msg, "/nonexistent/mcpfed.lua: cannot open"), "%s", err.msg);
+}
+
+/* What a reload compares: providers by their table and breaker settings, whatever their
+ * position; top-level keys by value; the settings only a restart changes stay as they run. */
+Test(config, a_reload_compares_what_changed)
+{
+    mf_error err = {0};
+    mf_config *a = mf_config_load(write_file("a.lua",
+        "return { shutdown_ms = 100, page_size = 10, breaker = { minimum_calls = 5 }, providers = {\n"
+        " { name = 'x', transport = 'stdio', command = { 'x' } },\n"
+        " { name = 'y', transport = 'stdio', command = { 'y' } } } }"), false, &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    mf_config *b = mf_config_load(write_file("b.lua",
+        "return { shutdown_ms = 200, page_size = 20, breaker = { minimum_calls = 6 }, providers = {\n"
+        " { name = 'y', transport = 'stdio', command = { 'y' }, breaker = { minimum_calls = 5 } },\n"
+        " { name = 'x', transport = 'stdio', command = { 'x' }, env = { K = 'v' } } } }"), false, &err);
+    cr_assert_not_null(b, "%s", err.msg);
+    cr_assert(!mf_provider_conf_same(mf_config_provider(a, "x"), mf_config_provider(b, "x")), "its table differs");
+    cr_assert(!mf_provider_conf_same(mf_config_provider(a, "y"), mf_config_provider(b, "y")),
+              "its table differs, though its breaker settings add up the same");
+    cr_assert(mf_provider_conf_same(mf_config_provider(a, "x"), mf_config_provider(a, "x")));
+    cr_assert(!mf_config_key_same(a, b, "page_size"));
+    cr_assert(mf_config_key_same(a, b, "listen"), "absent in both");
+
+    mf_config_keep_fixed(b, a);
+    cr_assert_eq(b->shutdown_ms, 100, "the running value stays");
+    cr_assert_eq(b->page_size, 20, "what applies live is not touched");
+    cr_assert(mf_config_key_same(a, b, "shutdown_ms"), "the table says what runs");
+
+    cr_assert_eq(mf_config_ref(a), a);
+    mf_config_unref(a);
+    cr_assert_eq(a->refs, 1, "a reference dropped, the configuration stays");
+    mf_config_unref(a);
+    mf_config_unref(b);
 }

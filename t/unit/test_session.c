@@ -113,7 +113,7 @@ static void teardown(void)
     mf_registry_close();
     mf_calls_close();
     mf_plugins_shutdown();
-    mf_config_free(cfg);
+    mf_config_unref(cfg);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", cfgpath);
     cr_assert_eq(system(cmd), 0);
