@@ -401,7 +401,7 @@ static void forget_asks_of(client *c, replica *r)
         if (!who)
             continue;
         if (json_integer_value(json_array_get(who, 0)) != r->index)
-            mf_idmap_put(&c->asks, who);   /* another replica's: keep (under a new key) */
+            swap_idmap_put_at(&c->asks, k, who);   /* another replica's: keep, under the key the kernel knows */
         json_decref(who);
     }
 }
