@@ -1,11 +1,12 @@
 // Hot swap of the stdio plugin (admin `reload stdio`) while it serves, with real processes:
 // the client on the gateway's stdin/stdout and the upstream servers (t/servers/faulty.mjs)
 // carry on across the switch. Under load every call gets exactly one answer and the
-// upstream processes stay the same; replicas keep their ready state and their calls in
-// flight, a replica still starting keeps its initialize deadline; a question the upstream
-// asks the client survives the switch; stdin as a regular file is read on from where the
-// old generation stopped; and a handover that cannot finish in time leaves the old
-// generation serving, with nothing lost.
+// upstream processes stay the same; requests written just before a switch are not refused;
+// replicas keep their ready state and their calls in flight, a replica still starting keeps
+// its initialize request and deadline; a question the upstream asks the client survives the
+// switch; stdin as a regular file is read on from where the old generation stopped; a
+// client slow to read delays the handover until its answers are written, and one that does
+// not read makes it fail in time, leaving the old generation serving with nothing lost.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/swap-stdio.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -192,6 +193,32 @@ test("reload stdio ten times under load: every call answered once, same upstream
 	t.diagnostic(`reloads (admin round trip): ${percentiles(reloads.map((r) => r.end - r.start))}`);
 });
 
+test("a client that writes requests without waiting: none sent just before a switch is refused or lost", async (t) => {
+	// no provider: the kernel answers pings at once, so requests are read in the same loop
+	// turns as the reload commands
+	const gw = start(t, {});
+	await gw.initialize();
+	const base = gw.stdoutLines.length;
+	let sent = 0, running = true;
+	const writer = (async () => {
+		while (running) {
+			if (sent - (gw.stdoutLines.length - base) < 500)
+				for (let i = 0; i < 5; i++) gw.send({ jsonrpc: "2.0", id: `q${sent++}`, method: "ping" });
+			await new Promise((r) => setImmediate(r));
+		}
+	})();
+	for (let k = 0; k < 60; k++) await reloadOk(gw);
+	running = false;
+	await writer;
+	await waitFor(() => gw.stdoutLines.length - base === sent, { timeout: 20000, what: `answers to ${sent} pings${tail(gw)}` });
+	const answers = gw.stdoutLines.slice(base).map((l) => JSON.parse(l));
+	const bad = answers.filter((m) => !m.result);
+	assert.deepEqual(bad.slice(0, 3), [], `${bad.length} of ${sent} pings not answered with a result`);
+	assert.ok(sent > 1000, `pings sent: ${sent}`);
+	assertAnsweredOnce(gw);
+	assertQuietLog(gw);
+});
+
 // --- replicas -------------------------------------------------------------------------------
 
 test("replicas: both processes, their ready state and their calls in flight survive a reload", async (t) => {
@@ -361,43 +388,86 @@ test("stdin as a regular file: reloads while it is read go on from the same offs
 	assert.deepEqual(text.split("\n").filter((l) => / error /.test(l)), [], tail(gw));
 });
 
-// --- a handover that cannot finish ----------------------------------------------------------
+// --- a client slow to read its answers -------------------------------------------------------
+
+// Answers of 200 KiB each (a ping echoes its id) that the client does not read: more than the
+// pipe and the client's own buffer take, less than the transport's high water mark, so they
+// wait in the gateway's write queue while it goes on reading. Resolves once they are queued.
+const big = (i) => `big-${i}-${"x".repeat(200 * 1024)}`;
+async function fillWriteQueue(gw, marker) {
+	gw.child.stdout.pause();
+	for (let i = 0; i < 4; i++) gw.send({ jsonrpc: "2.0", id: big(i), method: "ping" });
+	// handled in order: once the kernel ignored this, the pings are answered
+	gw.send({ jsonrpc: "2.0", method: `notifications/${marker}` });
+	await logged(gw, new RegExp(`notification ignored method=notifications/${marker}`));
+}
+async function bigAnswers(gw) {
+	for (let i = 0; i < 4; i++) {
+		const m = await gw.next((x) => x.id === big(i), { what: `the answer to big ping ${i}` });
+		assert.deepEqual(m.result, {});
+	}
+}
 
 test("a client that does not read its answers: the reload is refused in time, the old generation serves on", async (t) => {
 	// no provider: the transport is the plugin's only instance, so the refusal is whole
 	const gw = start(t, { handover_timeout_ms: 300, log_level: "debug" });
 	await gw.initialize();
-	// answers of 512 KiB each (a ping echoes its id) pile up unread: the write queue stays full
-	gw.child.stdout.pause();
-	const big = (i) => `big-${i}-${"x".repeat(512 * 1024)}`;
-	for (let i = 0; i < 4; i++) gw.send({ jsonrpc: "2.0", id: big(i), method: "ping" });
-	// handled in order: once the kernel ignored this, the pings are answered
-	gw.send({ jsonrpc: "2.0", method: "notifications/swap_test_marker" });
-	await logged(gw, /notification ignored method=notifications\/swap_test_marker/);
+	await fillWriteQueue(gw, "marker_one");
 	const r = await admin(gw.sock, "reload stdio", { timeout: 5000 });
 	assert.equal(r.code, 409, JSON.stringify(r));
 	const item = r.body.instances.find((i) => i.role === "transport");
 	assert.equal(item.result, "refused", JSON.stringify(r.body));
 	assert.match(item.reason, /did not hand over within handover_timeout_ms \(300 ms\)/);
 	assert.match(r.body.outcome, /refused: the old generation keeps serving/);
+	assert.ok(/warn swap: handover refused instance="transport stdio"/.test(log(gw)), tail(gw));
 
-	// reading again, the client gets every answer, whole, and the same generation serves
+	// resumed, it reads its input again while its answers still wait
+	gw.send({ jsonrpc: "2.0", method: "notifications/marker_two" });
+	await logged(gw, /notification ignored method=notifications\/marker_two/);
+	// and once the client reads, it gets every answer, whole, from the same generation
 	gw.child.stdout.resume();
-	for (let i = 0; i < 4; i++) {
-		const m = await gw.next((x) => x.id === big(i), { what: `the answer to big ping ${i}` });
-		assert.deepEqual(m.result, {});
-	}
-	assert.ok(gw.stdoutLines.length >= 5);
-	assert.equal((await gw.request("ping")).result !== undefined, true);
+	await bigAnswers(gw);
+	assert.ok((await gw.request("ping")).result);
 	await waitFor(async () => (await stdioModules(gw)).length === 1, { what: `the refused generation unloaded${tail(gw)}` });
 	const mods = await stdioModules(gw);
 	assert.deepEqual(mods.map((m) => [m.generation, m.state, m.instances.map((i) => `${i.role} ${i.state}`)]),
 		[[1, "current", ["transport running"]]]);
-	assert.ok(/warn swap: handover refused instance="transport stdio"/.test(log(gw)), tail(gw));
 
 	// and once the client keeps up, a reload goes through
 	await reloadOk(gw);
 	assert.ok((await gw.request("ping")).result);
 	assertOnlyJsonRpc(gw);
 	assertAnsweredOnce(gw);
+});
+
+test("a client slow to read: the handover waits for its answers to be written; those held meanwhile follow", async (t) => {
+	const gw = start(t, { log_level: "debug", providers: [faulty("p", { env: { FAULTY_SLOW_MS: "400" } })] });
+	await gw.initialize();
+	await targetsUp(gw, "p", 1);
+	// calls in flight upstream, then answers piling up unread
+	const slow = [1, 2, 3].map((i) => call(gw, "p__echo", { text: `slow${i}` }, { timeout: 15000 }));
+	await fillWriteQueue(gw, "marker_one");
+	const reload = admin(gw.sock, "reload stdio", { timeout: 10000 });
+	// the transport waits for its write queue; the upstream answers meanwhile, to the successor
+	// provider, and the kernel holds those answers for the transport
+	await waitFor(async () => {
+		const [mod] = await stdioModules(gw);
+		return mod.instances.some((i) => i.role === "transport" && i.state === "handing over") &&
+			(await adminOk(gw, "status")).calls_in_flight === 0;
+	}, { what: `the transport handing over with the slow calls answered${tail(gw)}` });
+	gw.child.stdout.resume();
+	const r = await reload;
+	assert.equal(r.code, 200, JSON.stringify(r));
+	assert.equal(r.body.outcome, "swapped");
+	await bigAnswers(gw);
+	assert.deepEqual((await Promise.all(slow)).map(textOf), ["slow1", "slow2", "slow3"]);
+	// what the old generation queued went out whole before anything of its successor
+	const index = (pred) => gw.stdoutLines.findIndex((l) => pred(JSON.parse(l)));
+	const lastBig = Math.max(...[0, 1, 2, 3].map((i) => index((m) => m.id === big(i))));
+	const firstSlow = index((m) => /^slow/.test(m.result?.content?.[0]?.text ?? ""));
+	assert.ok(lastBig < firstSlow, `big answers (last at line ${lastBig}) before the held ones (first at ${firstSlow})`);
+	assert.equal(textOf(await call(gw, "p__echo", { text: "after" })), "after");
+	assertOnlyJsonRpc(gw);
+	assertAnsweredOnce(gw);
+	assertQuietLog(gw);
 });
