@@ -114,14 +114,15 @@ function percentiles(ms) {
 // --- under load -------------------------------------------------------------------------------
 
 test("reload stdio ten times under load: every call answered once, same upstream process, no error", async (t) => {
-	const gw = start(t, { providers: [faulty("p")] });
+	// echo takes 20 ms upstream, so that many calls are in flight at each switch
+	const gw = start(t, { providers: [faulty("p", { env: { FAULTY_SLOW_MS: "20" } })] });
 	await gw.initialize();
 	await targetsUp(gw, "p", 1);
 	const pidsBefore = await upstreamPids(gw, "p");
 	const initialGeneration = (await stdioModules(gw))[0].generation;
 
 	// 8 callers, each its calls one after the other on the one stdin; every fourth call sleeps
-	// upstream, so that calls are in flight at each switch
+	// 150 ms upstream
 	const calls = []; // {start, end, ok, why}
 	let running = true;
 	const caller = async (c) => {
@@ -155,6 +156,8 @@ test("reload stdio ten times under load: every call answered once, same upstream
 		generation = report.generation;
 		const roles = report.instances.map((i) => `${i.role} ${i.name}`).sort();
 		assert.deepEqual(roles, ["provider p", "transport stdio"], JSON.stringify(report));
+		const current = (await stdioModules(gw)).filter((m) => m.state === "current");
+		assert.deepEqual(current.map((m) => m.generation), [generation], "admin plugins: the new generation is current");
 	}
 	await new Promise((r) => setTimeout(r, 300));
 	running = false;
@@ -185,7 +188,7 @@ test("reload stdio ten times under load: every call answered once, same upstream
 	assertQuietLog(gw);
 
 	const overlaps = (c) => reloads.some((r) => c.start <= r.end && c.end >= r.start);
-	for (const [what, slow] of [["echo", false], ["sleep 150", true]]) {
+	for (const [what, slow] of [["echo (20 ms)", false], ["sleep (150 ms)", true]]) {
 		const mine = calls.filter((c) => c.slow === slow);
 		t.diagnostic(`${what} calls overlapping a reload: ${percentiles(mine.filter(overlaps).map((c) => c.end - c.start))}`);
 		t.diagnostic(`${what} calls not overlapping one: ${percentiles(mine.filter((c) => !overlaps(c)).map((c) => c.end - c.start))}`);
