@@ -2,11 +2,12 @@
  * generation of the plugin without noticing.
  *
  * The old instance stops reading and hands over once every byte it queued for stdout is
- * written (so the successor's output cannot interleave with its own) and at least one
- * loop turn has passed since it last sent the kernel anything (so the kernel has taken
- * those messages in under the session's old endpoint). The state: the session, the
- * requests in flight, the unparsed rest of the input, where a regular file was read up
- * to, and duplicates of the fds of stdin and stdout. */
+ * written (so the successor's output cannot interleave with its own) and a loop turn has
+ * passed since it last read: the requests it read may still wait in the kernel's queue,
+ * and delivered after the switch, which moves the session to the successor's endpoint,
+ * they would come from an endpoint the session no longer knows and be refused. The
+ * state: the session, the requests in flight, the unparsed rest of the input, where a
+ * regular file was read up to, and duplicates of the fds of stdin and stdout. */
 #include "server.h"
 #include "swapstate.h"
 
@@ -31,7 +32,8 @@ void server_save(void *self)
         uv_read_stop((uv_stream_t *)&s->in);
         s->reading = false;
     }
-    /* a file read in flight is waited for (server_swap_progress) and its bytes left unread */
+    /* a file read in flight is waited for (server_swap_progress) and its bytes left unread;
+     * the timer fires on a later turn, after the kernel's queue was delivered */
     uv_timer_start(&s->turn, on_turn, 1, 0);
 }
 
@@ -149,9 +151,10 @@ int server_adopt(mf_instance *inst, const json_t *conf, const char *state, size_
     /* our own duplicates: whatever fails below, the state's fds stay open for the predecessor */
     int in = swap_dup((int)in_fd), out = in < 0 ? -1 : swap_dup((int)out_fd);
     if (in < 0 || out < 0) {
+        int e = errno;
         if (in >= 0)
             close(in);
-        return adopt_fail(st, err, strerror(errno));
+        return adopt_fail(st, err, strerror(e));
     }
     server *s = server_new(conf);
     if (!s) {
