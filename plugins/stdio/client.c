@@ -8,67 +8,18 @@
  * when one dies before answering initialize, the calls waiting for it fail too, with the
  * reason. When the supervisor gives up, waiting and new calls fail at once until it is
  * back. */
-#include "stdio.h"
+#include "client.h"
+#include "swapstate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
-#include <utlist.h>
 
 #define UPSTREAM_PROTOCOL "2025-11-25"
 #define DEFAULT_INIT_TIMEOUT_MS 30000
 #define DEFAULT_MAX_QUEUE 4096
 #define MAX_REPLICAS 256
 #define MAX_STDIN_BACKLOG (64u * 1024 * 1024)
-
-typedef enum ustate { U_STARTING, U_READY, U_DOWN, U_FAILED, U_STOPPING } ustate;
-
-struct client;
-
-typedef struct replica {
-    struct client *c;
-    int index;
-    mf_child *child;
-    mf_lines lines;
-    ustate state;
-    int64_t init_id;
-    unsigned inflight;
-    uv_timer_t init_timer;
-} replica;
-
-typedef struct call {
-    int64_t upid;              /* our id on the upstream */
-    uint64_t corr;             /* the kernel's */
-    mf_ep reply_to;
-    uint64_t session;
-    replica *r;
-    UT_hash_handle by_up, by_corr;
-} call;
-
-typedef struct client {
-    mf_instance *inst;
-    mf_sup *sup;
-    replica *replicas;
-    int nreplicas;
-    int open_timers;
-    bool up;                   /* reported up to the kernel */
-    bool failed;
-    bool stopping;
-    int64_t next_id;
-    call *calls_by_up, *calls_by_corr;
-    mf_msgq queue;             /* requests waiting for a ready replica */
-    mf_idmap asks;             /* the upstream's requests the kernel is answering: [replica, id] */
-    size_t max_queue;
-    char *failed_reason;
-    /* configuration */
-    char **argv, **env;
-    char *cwd;
-    size_t max_message;
-    uint64_t init_timeout_ms;
-    mf_child_spec spec;
-    mf_sup_spec sup_spec;
-} client;
 
 static const char *name_of(const client *c) { return mf_instance_name(c->inst); }
 
@@ -306,6 +257,8 @@ static void on_initialized(replica *r, json_t *msg)
     send_json(r, note);
     json_decref(note);
     r->state = U_READY;
+    json_decref(r->init_result);
+    r->init_result = json_incref(result);
     c->failed = false;
     mf_provider_target_status(c->inst, r->index, true);
     if (!c->up) {
@@ -406,7 +359,7 @@ static void on_upstream_overflow(void *ud, size_t bytes)
 
 /* --- supervision callbacks ------------------------------------------------------- */
 
-static void on_init_timeout(uv_timer_t *t)
+void client_on_init_timeout(uv_timer_t *t)
 {
     replica *r = t->data;
     if (r->state == U_STARTING)
@@ -428,7 +381,7 @@ static void on_started(mf_child *ch, void *ud)
                              "clientInfo", "name", "mcpfed", "version", mf_version());
     send_json(r, init);
     json_decref(init);
-    uv_timer_start(&r->init_timer, on_init_timeout, c->init_timeout_ms, 0);
+    uv_timer_start(&r->init_timer, client_on_init_timeout, c->init_timeout_ms, 0);
     if (!c->up)
         mf_provider_status(c->inst, MF_PROVIDER_STARTING, NULL, NULL);
 }
@@ -448,7 +401,7 @@ static void forget_asks_of(client *c, replica *r)
         if (!who)
             continue;
         if (json_integer_value(json_array_get(who, 0)) != r->index)
-            mf_idmap_put(&c->asks, who);   /* another replica's: keep (under a new key) */
+            swap_idmap_put_at(&c->asks, k, who);   /* another replica's: keep, under the key the kernel knows */
         json_decref(who);
     }
 }
@@ -518,8 +471,10 @@ static void free_client(client *c)
     free(c->cwd);
     free(c->failed_reason);
     mf_idmap_clear(&c->asks);
-    for (int i = 0; i < c->nreplicas; i++)
+    for (int i = 0; i < c->nreplicas; i++) {
         mf_lines_free(&c->replicas[i].lines);
+        json_decref(c->replicas[i].init_result);
+    }
     free(c->replicas);
     free(c);
 }
@@ -536,7 +491,7 @@ static void on_timer_closed(uv_handle_t *h)
         mf_instance_stopped(inst);
 }
 
-static void close_timers(client *c)
+void client_close_timers(client *c)
 {
     for (int i = 0; i < c->nreplicas; i++)
         uv_close((uv_handle_t *)&c->replicas[i].init_timer, on_timer_closed);
@@ -549,7 +504,7 @@ static void on_stopped(mf_child *ch, void *ud)
     r->child = NULL;
 }
 
-static void on_sup_stopped(void *ud) { close_timers(ud); }
+static void on_sup_stopped(void *ud) { client_close_timers(ud); }
 
 /* --- role operations ------------------------------------------------------------- */
 
@@ -577,9 +532,16 @@ static char **env_list(const json_t *map)
     return out;
 }
 
-static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+const mf_child_ops stdio_child_ops = {
+    .started = on_started, .output = on_output, .exited = on_exited,
+    .failed = on_failed, .stopped = on_stopped,
+};
+
+client *client_new(mf_instance *inst, const json_t *conf)
 {
     client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
     c->inst = inst;
     c->next_id = 1;
     int64_t max_message = STDIO_DEFAULT_MAX_MESSAGE, init_timeout = DEFAULT_INIT_TIMEOUT_MS,
@@ -603,16 +565,12 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     c->cwd = cwd ? strdup(cwd) : NULL;
     c->sup_spec.name = mf_instance_name(inst);
     c->sup_spec.max_children = (uint32_t)maxp;
-    c->sup = mf_sup_start(&c->sup_spec, err);
-    c->nreplicas = (int)replicas;
     c->replicas = calloc((size_t)replicas, sizeof *c->replicas);
-    if (!c->sup || !c->replicas) {
-        if (c->sup)
-            mf_sup_stop(c->sup, NULL, NULL);
-        c->nreplicas = 0;
+    if (!c->replicas) {
         free_client(c);
-        return -1;
+        return NULL;
     }
+    c->nreplicas = (int)replicas;
     for (int i = 0; i < c->nreplicas; i++) {
         replica *r = &c->replicas[i];
         r->c = c;
@@ -623,21 +581,33 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
         r->init_timer.data = r;
         c->open_timers++;
     }
-    c->spec.sup = c->sup;
     c->spec.argv = (const char *const *)c->argv;
     c->spec.env = (const char *const *)c->env;
     c->spec.cwd = c->cwd;
-    static const mf_child_ops ops = {
-        .started = on_started, .output = on_output, .exited = on_exited,
-        .failed = on_failed, .stopped = on_stopped,
-    };
+    return c;
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    client *c = client_new(inst, conf);
+    if (!c) {
+        mf_error_set(err, -1, "out of memory");
+        return -1;
+    }
+    c->sup = mf_sup_start(&c->sup_spec, err);
+    if (!c->sup) {
+        c->inst = NULL;
+        client_close_timers(c);
+        return -1;
+    }
+    c->spec.sup = c->sup;
     *self = c;
     mf_provider_targets(inst, c->nreplicas);
     char name[160];
     for (int i = 0; i < c->nreplicas; i++) {
         snprintf(name, sizeof name, c->nreplicas > 1 ? "%s#%d" : "%s", mf_instance_name(inst), i + 1);
         c->spec.name = name;
-        c->replicas[i].child = mf_child_start(&c->spec, &ops, &c->replicas[i], err);
+        c->replicas[i].child = mf_child_start(&c->spec, &stdio_child_ops, &c->replicas[i], err);
         if (!c->replicas[i].child) {
             /* what started goes; the timers live in c: free c once the loop let go of them */
             c->inst = NULL;
@@ -653,6 +623,10 @@ static void receive(void *self, mf_msg *m)
 {
     client *c = self;
     replica *r;
+    if (c->handed_over) {
+        mf_instance_forward(c->inst, m);   /* the successor has every call and ask */
+        return;
+    }
     switch (m->kind) {
     case MF_MSG_REQUEST:
         if (!json_is_string(json_object_get(m->json, "method"))) {
@@ -719,9 +693,19 @@ static void receive(void *self, mf_msg *m)
     mf_msg_free(m);
 }
 
+void client_forget_all(client *c)
+{
+    call *k, *tmp;
+    HASH_ITER(by_up, c->calls_by_up, k, tmp)
+        call_forget(c, k);
+    mf_idmap_clear(&c->asks);
+}
+
 static void stop(void *self)
 {
     client *c = self;
+    if (c->handed_over)
+        return;   /* draining: its timers are closing and stop it when closed */
     c->stopping = true;
     for (int i = 0; i < c->nreplicas; i++) {
         uv_timer_stop(&c->replicas[i].init_timer);
@@ -739,4 +723,8 @@ const mf_role_ops stdio_provider_ops = {
     .start = start,
     .receive = receive,
     .stop = stop,
+    .save = client_save,
+    .resume = client_resume,
+    .adopt = client_adopt,
+    .drain = client_drain,
 };

@@ -3,36 +3,11 @@
  * Nothing but JSON-RPC messages, one per line, is ever written to stdout. When stdin
  * ends, what the client still has in flight is answered before the gateway is asked to
  * shut down, so a script that writes its requests and closes its end gets every answer. */
-#include "stdio.h"
+#include "server.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define HIGH_WATER (16u * 1024 * 1024)   /* stop reading while this much waits to be written */
-#define LOW_WATER (1u * 1024 * 1024)
-
-typedef struct outstanding {
-    uint64_t corr;
-    json_t *id;
-    struct outstanding *next;
-} outstanding;
-
-typedef struct server {
-    mf_instance *inst;
-    uint64_t sid;
-    mf_lines lines;
-    union { uv_pipe_t pipe; uv_tty_t tty; } in, out;
-    bool in_stream, out_stream;     /* false: a regular file, read/written with uv_fs */
-    uv_fs_t fsreq;
-    char fsbuf[65536];
-    int64_t in_off;
-    bool reading, eof, stopping, shutdown_asked;
-    int open_handles;
-    uint64_t next_corr;
-    outstanding *pending;           /* requests sent to the kernel and not yet answered */
-    size_t npending;
-} server;
 
 typedef struct wreq {
     uv_write_t req;
@@ -40,21 +15,24 @@ typedef struct wreq {
     char *text;
 } wreq;
 
-static void start_reading(server *s);
-
-static void maybe_finish(server *s)
+void server_maybe_finish(server *s)
 {
-    if (s->eof && s->npending == 0 && !s->shutdown_asked && !s->stopping) {
+    if (s->eof && s->npending == 0 && !s->shutdown_asked && !s->stopping && !s->handed_over) {
         s->shutdown_asked = true;
         mf_request_shutdown("the client closed stdin");
     }
 }
 
 /* One of the handles (or the fs read in flight) is done; the last one frees s. */
-static void release(server *s)
+void server_release(server *s)
 {
     if (--s->open_handles > 0)
         return;
+    /* a regular file a predecessor handed over has no handle to close it */
+    if (!s->in_stream && s->in_fd > STDERR_FILENO)
+        close(s->in_fd);
+    if (!s->out_stream && s->out_fd > STDERR_FILENO)
+        close(s->out_fd);
     mf_instance *inst = s->inst;
     mf_lines_free(&s->lines);
     free(s);
@@ -62,7 +40,7 @@ static void release(server *s)
         mf_instance_stopped(inst);
 }
 
-static void handle_closed(uv_handle_t *h) { release(h->data); }
+void server_handle_closed(uv_handle_t *h) { server_release(h->data); }
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -70,11 +48,15 @@ static void on_written(uv_write_t *req, int status)
     server *s = w->s;
     free(w->text);
     free(w);
+    s->writes--;
     if (status < 0 && status != UV_ECANCELED && !s->stopping)
         mf_warn("stdio", "write to stdout failed", "error=%s", uv_strerror(status));
-    if (!s->reading && !s->eof && !s->stopping &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&s->out) < LOW_WATER)
-        start_reading(s);
+    if (s->saving) {
+        server_swap_progress(s);   /* may hand over: s must not be touched after it */
+        return;
+    }
+    if (!s->reading && uv_stream_get_write_queue_size((uv_stream_t *)&s->out) < LOW_WATER)
+        server_start_reading(s);
 }
 
 static void write_message(server *s, const json_t *msg)
@@ -87,7 +69,7 @@ static void write_message(server *s, const json_t *msg)
         /* a regular file never blocks for long: write it through */
         uv_buf_t b[2] = {uv_buf_init(text, (unsigned)len), uv_buf_init("\n", 1)};
         uv_fs_t req;
-        uv_fs_write(mf_loop(), &req, STDOUT_FILENO, b, 2, -1, NULL);
+        uv_fs_write(mf_loop(), &req, s->out_fd, b, 2, -1, NULL);
         uv_fs_req_cleanup(&req);
         free(text);
         return;
@@ -101,6 +83,7 @@ static void write_message(server *s, const json_t *msg)
         free(w);
         return;
     }
+    s->writes++;
     if (s->reading && s->in_stream &&
         uv_stream_get_write_queue_size((uv_stream_t *)&s->out) > HIGH_WATER) {
         /* the client is not reading its answers: stop taking requests until it does */
@@ -115,7 +98,7 @@ static void write_error(server *s, json_t *reply)
     json_decref(reply);
 }
 
-static void track(server *s, uint64_t corr, json_t *id)
+void server_track(server *s, uint64_t corr, json_t *id)
 {
     outstanding *o = malloc(sizeof *o);
     o->corr = corr;
@@ -165,7 +148,7 @@ static void on_line(void *ud, const char *line, size_t len)
     m->session = s->sid;
     if (kind == MF_RPC_REQUEST) {
         m->corr = ++s->next_corr;
-        track(s, m->corr, json_object_get(msg, "id"));
+        server_track(s, m->corr, json_object_get(msg, "id"));
     }
     mf_send(m);
 }
@@ -184,7 +167,7 @@ static void on_eof(server *s)
     s->eof = true;
     s->reading = false;
     mf_info("stdio", "client closed stdin", "in_flight=%zu", s->npending);
-    maybe_finish(s);
+    server_maybe_finish(s);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -215,21 +198,26 @@ static void on_fs_read(uv_fs_t *req)
     uv_fs_req_cleanup(req);
     s->reading = false;
     if (s->stopping) {
-        release(s);
+        server_release(s);
+        return;
+    }
+    if (s->saving) {
+        /* not fed: the successor reads these bytes again, from in_off */
+        server_swap_progress(s);
         return;
     }
     if (n > 0) {
         s->in_off += n;
         mf_lines_feed(&s->lines, s->fsbuf, (size_t)n, on_line, on_overflow, s);
-        start_reading(s);
+        server_start_reading(s);
     } else {
         on_eof(s);
     }
 }
 
-static void start_reading(server *s)
+void server_start_reading(server *s)
 {
-    if (s->reading || s->eof || s->stopping)
+    if (s->reading || s->eof || s->stopping || s->saving || s->handed_over)
         return;
     s->reading = true;
     if (s->in_stream) {
@@ -237,31 +225,26 @@ static void start_reading(server *s)
     } else {
         uv_buf_t b = uv_buf_init(s->fsbuf, sizeof s->fsbuf);
         s->fsreq.data = s;
-        uv_fs_read(mf_loop(), &s->fsreq, STDIN_FILENO, &b, 1, s->in_off, on_fs_read);
+        uv_fs_read(mf_loop(), &s->fsreq, s->in_fd, &b, 1, s->in_off, on_fs_read);
     }
 }
 
+/* 1: fd is a stream, now wrapped in h; 0: a regular file, read or written with uv_fs. */
 static int open_stream(server *s, int fd, void *h, bool readable, mf_error *err)
 {
     uv_handle_type t = uv_guess_handle(fd);
     int rc;
+    if (t == UV_FILE)
+        return 0;
     if (t == UV_TTY) {
         rc = uv_tty_init(mf_loop(), h, fd, readable);
-    } else if (t == UV_FILE) {
-        return 0;
     } else {
         rc = uv_pipe_init(mf_loop(), h, 0);
-        if (rc == 0) {
+        if (rc == 0 && (rc = uv_pipe_open(h, fd)) != 0) {
             ((uv_handle_t *)h)->data = s;
             s->open_handles++;
-            if ((rc = uv_pipe_open(h, fd)) != 0)
-                uv_close(h, handle_closed);
+            uv_close(h, server_handle_closed);
         }
-        if (rc) {
-            mf_error_set(err, -1, "cannot use fd %d: %s", fd, uv_strerror(rc));
-            return -1;
-        }
-        return 1;
     }
     if (rc) {
         mf_error_set(err, -1, "cannot use fd %d: %s", fd, uv_strerror(rc));
@@ -279,39 +262,74 @@ static int check(const json_t *conf, const char *path, mf_error *err)
            mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err);
 }
 
-static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+server *server_new(const json_t *conf)
 {
     server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
     int64_t max = STDIO_DEFAULT_MAX_MESSAGE;
     mf_conf_int(conf, "stdio", "max_message_bytes", 1024, INT64_C(1) << 32, &max, NULL);
     mf_lines_init(&s->lines, (size_t)max);
-    int in = open_stream(s, STDIN_FILENO, &s->in, true, err);
-    int out = in < 0 ? -1 : open_stream(s, STDOUT_FILENO, &s->out, false, err);
-    if (in < 0 || out < 0) {
-        /* the instance is not ours to report on: free s once its handles are closed */
-        if (in > 0)
-            uv_close((uv_handle_t *)&s->in, handle_closed);
-        s->open_handles++;
-        release(s);
+    s->in_fd = s->out_fd = s->dup_in = s->dup_out = -1;
+    uv_timer_init(mf_loop(), &s->turn);
+    s->turn.data = s;
+    s->open_handles++;
+    return s;
+}
+
+int server_open(server *s, int in_fd, int out_fd, mf_error *err)
+{
+    s->in_fd = in_fd;
+    s->out_fd = out_fd;
+    int in = open_stream(s, in_fd, &s->in, true, err);
+    int out = in < 0 ? -1 : open_stream(s, out_fd, &s->out, false, err);
+    s->in_stream = in > 0;
+    s->out_stream = out > 0;
+    if (in >= 0 && out >= 0)
+        return 0;
+    if (s->in_stream)
+        uv_close((uv_handle_t *)&s->in, server_handle_closed);
+    return -1;
+}
+
+void server_discard(server *s)
+{
+    /* the instance is not ours to report on */
+    s->inst = NULL;
+    s->stopping = true;
+    uv_close((uv_handle_t *)&s->turn, server_handle_closed);
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    server *s = server_new(conf);
+    if (!s) {
+        mf_error_set(err, -1, "out of memory");
+        return -1;
+    }
+    if (server_open(s, STDIN_FILENO, STDOUT_FILENO, err) != 0) {
+        server_discard(s);
         return -1;
     }
     s->inst = inst;
-    s->in_stream = in > 0;
-    s->out_stream = out > 0;
     s->sid = mf_session_open(inst, "stdio");
     *self = s;
-    start_reading(s);
+    server_start_reading(s);
     return 0;
 }
 
 static void receive(void *self, mf_msg *m)
 {
     server *s = self;
+    if (s->handed_over) {
+        mf_instance_forward(s->inst, m);   /* answers, notifications, requests: the successor's */
+        return;
+    }
     if (m->session == s->sid && m->json &&
         (m->kind == MF_MSG_RESPONSE || m->kind == MF_MSG_NOTIFY || m->kind == MF_MSG_REQUEST)) {
         write_message(s, m->json);
         if (m->kind == MF_MSG_RESPONSE && untrack(s, m->corr, NULL))
-            maybe_finish(s);
+            server_maybe_finish(s);
     }
     mf_msg_free(m);
 }
@@ -321,19 +339,22 @@ static void on_out_shutdown(uv_shutdown_t *req, int status)
     server *s = req->handle->data;
     (void)status;
     free(req);
-    uv_close((uv_handle_t *)&s->out, handle_closed);
+    uv_close((uv_handle_t *)&s->out, server_handle_closed);
 }
 
 static void stop(void *self)
 {
     server *s = self;
+    if (s->handed_over)
+        return;   /* draining: its handles are closing and stop it when closed */
     s->stopping = true;
     mf_session_close(s->sid);
     while (s->pending)
         untrack(s, s->pending->corr, NULL);
     s->open_handles++;   /* held until every close below is started */
+    uv_close((uv_handle_t *)&s->turn, server_handle_closed);
     if (s->in_stream)
-        uv_close((uv_handle_t *)&s->in, handle_closed);
+        uv_close((uv_handle_t *)&s->in, server_handle_closed);
     else if (s->reading)
         s->open_handles++;   /* the fs read in flight releases it when it returns */
     if (s->out_stream) {
@@ -341,10 +362,10 @@ static void stop(void *self)
         uv_shutdown_t *req = malloc(sizeof *req);
         if (!req || uv_shutdown(req, (uv_stream_t *)&s->out, on_out_shutdown) != 0) {
             free(req);
-            uv_close((uv_handle_t *)&s->out, handle_closed);
+            uv_close((uv_handle_t *)&s->out, server_handle_closed);
         }
     }
-    release(s);
+    server_release(s);
 }
 
 const mf_role_ops stdio_transport_ops = {
@@ -352,4 +373,8 @@ const mf_role_ops stdio_transport_ops = {
     .start = start,
     .receive = receive,
     .stop = stop,
+    .save = server_save,
+    .resume = server_resume,
+    .adopt = server_adopt,
+    .drain = server_drain,
 };

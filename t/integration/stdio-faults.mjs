@@ -1,13 +1,14 @@
 // Upstream faults behind mcpfed --stdio: an upstream exiting or killed mid-call, one that
-// never answers, one that crash-loops, and gateway shutdown by signal with upstreams that
-// do or do not cooperate.
+// never answers, one that crash-loops, a replica killed while another waits for the client's
+// answer to its question, and gateway shutdown by signal with upstreams that do or do not
+// cooperate.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/stdio-faults.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	assertOnlyJsonRpc, call, childPids, cmdlineText, faulty, faultyAfter, luaConfig, nodeBin, scratchDir, snapshot,
+	admin, assertOnlyJsonRpc, call, childPids, cmdlineText, faulty, faultyAfter, luaConfig, nodeBin, scratchDir, snapshot,
 	startStdio, stillAlive, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
@@ -288,5 +289,30 @@ fs.appendFileSync(marker, "READY\\n");
 	await waitFor(() => stillAlive(snap).length === 0, { timeout: 3000, what: "stubborn upstream gone" });
 	const seen = fs.readFileSync(marker, "utf8");
 	assert.match(seen, /TERM/, `the upstream got SIGTERM first: ${JSON.stringify(seen)}`);
+	assertOnlyJsonRpc(gw);
+});
+
+test("a replica that exits leaves the other replica's question to the client answerable", async (t) => {
+	const sock = path.join(scratchDir(), "admin.sock");
+	const gw = startStdio({
+		config: configOf({ admin: sock, providers: [faulty("f", { replicas: 2, env: { FAULTY_FEATURES: "1" } })] }),
+	});
+	t.after(() => gw.close());
+	await gw.initialize({ capabilities: { sampling: {} } });
+	await waitFor(() => count(gw.stderrText(), "info stdio: upstream ready provider=f ") === 2,
+		{ timeout: 20000, what: "two ready replicas" });
+	// one replica asks the client; the other one is killed meanwhile
+	const asking = call(gw, "f__ask_sampling", { prompt: "still there?" }, { timeout: 15000 });
+	const ask = await gw.next("sampling/createMessage");
+	const idle = (await admin(sock, "targets")).body.targets.find((x) => x.provider === "f" && x.inflight === 0);
+	assert.ok(idle, "a replica with nothing in flight");
+	const sup = (await admin(sock, "supervision")).body.supervisors.find((x) => x.name === "f");
+	const victim = sup.children.find((c) => c.name === idle.name);
+	assert.ok(victim?.pid > 0, JSON.stringify(sup));
+	process.kill(victim.pid, "SIGKILL");
+	await waitFor(() => new RegExp(`child exited child=${idle.name} pid=${victim.pid} `).test(gw.stderrText()),
+		{ what: "the replica's exit" });
+	gw.send({ jsonrpc: "2.0", id: ask.id, result: { role: "assistant", content: { type: "text", text: "yes" }, model: "m" } });
+	assert.equal(textOf(await asking), "sampled: yes");
 	assertOnlyJsonRpc(gw);
 });
