@@ -325,24 +325,40 @@ void mf_plugin_back(mf_module *next, mf_module *prev)
 }
 
 /* Superseded modules are unloaded on a later turn of the loop: the last of their code that
- * ran (the callback that said its instance stopped) must have returned first. */
+ * ran (the callback that said its instance stopped) must have returned first, and the close
+ * callbacks of handles they closed must have run. Those run in the closing phase of the
+ * turn the handles were closed in, which comes after the idle phase of that turn: when a
+ * module is released from a timer (a successor failing to start there), the first idle
+ * phase after is too early, so it is the second one that unloads. */
 static uv_idle_t sweeper;
 static bool sweeper_on;
 
 static void on_sweep(uv_idle_t *h)
 {
-    uv_idle_stop(h);
-    sweeper_on = false;
+    bool waiting = false;
     for (mf_module *m = modules, *next; m; m = next) {
         next = m->next;
-        if (m->superseded && m->refs == 0)
-            unload(m);
+        if (!m->superseded || m->refs > 0)
+            continue;
+        if (m->sweep_turns > 1) {
+            m->sweep_turns--;
+            waiting = true;
+            continue;
+        }
+        unload(m);
+    }
+    if (!waiting) {
+        uv_idle_stop(h);
+        sweeper_on = false;
     }
 }
 
 void mf_plugin_release(mf_module *m)
 {
-    if (!m->superseded || m->refs > 0 || sweeper_on)
+    if (!m->superseded || m->refs > 0)
+        return;
+    m->sweep_turns = 2;
+    if (sweeper_on)
         return;
     if (!sweeper.loop)
         uv_idle_init(mf_loop(), &sweeper);

@@ -13,6 +13,7 @@ typedef struct mf_module {
     const mf_plugin *desc;
     unsigned refs;         /* instances running on it, and the router when it is the breaker */
     bool superseded;       /* a newer generation took over; unloaded once refs is 0 */
+    unsigned sweep_turns;  /* unused: idle phases of the loop to let pass before unloading */
     uint64_t loaded_at;
     uint64_t ino;          /* the file as it was when loaded, to tell a new one */
     int64_t size, mtime_ns;

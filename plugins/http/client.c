@@ -8,9 +8,7 @@
  *
  * Calls wait in a bounded queue while the provider connects; after three failed attempts
  * in a row it is failed and calls are refused at once until an attempt succeeds. */
-#include "http.h"
-#include "hclient.h"
-#include "sse.h"
+#include "client.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,76 +18,7 @@
 #include <uthash.h>
 #include <utlist.h>
 
-#define LEGACY_PROTOCOL "2025-11-25"
-#define FAIL_AFTER 3
-#define DEFAULT_MAX_QUEUE 4096
-/* a bit of mf_msg.flags this plugin keeps for itself on requests it holds: the call
- * already went out once and is waiting to be sent again after a new initialize */
-#define RETRIED_FLAG 0x40000000u
-
-typedef enum era { ERA_UNKNOWN, ERA_MODERN, ERA_LEGACY } era;
-typedef enum pstate { P_CONNECTING, P_READY, P_DOWN, P_FAILED, P_STOPPING } pstate;
-
-typedef struct hprov hprov;
-
-/* One HTTP exchange with the upstream: a call, the handshake, a notification or the
- * GET stream. */
-typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE } xkind;
-
-typedef struct xchg {
-    hprov *p;
-    xkind kind;
-    hc_req *req;
-    long status;
-    bool sse;
-    sse_parser parser;
-    char *body;
-    size_t len, cap;
-    bool too_big;
-    bool answered;
-    /* calls */
-    int64_t upid;
-    mf_msg *msg;            /* the kernel's request, kept for a retry after re-initializing */
-    bool retried;
-    UT_hash_handle hh;      /* by msg->corr */
-    struct xchg *prev, *next;
-} xchg;
-
-struct hprov {
-    mf_instance *inst;
-    /* configuration */
-    char *url;
-    struct curl_slist *headers;   /* configured ones: credentials and the like */
-    char *want;                   /* "auto" or a protocol version */
-    bool insecure;
-    char *ca_file;
-    long connect_timeout_ms;
-    long init_timeout_ms;
-    size_t max_message;
-    size_t max_queue;
-    uint64_t backoff_min_ms, backoff_max_ms;
-    /* state */
-    pstate state;
-    era era;
-    char protocol[16];
-    char *session;                /* Mcp-Session-Id, legacy */
-    json_t *init;
-    int64_t next_id;
-    unsigned failures;
-    char *last_error;
-    xchg *calls;                  /* by corr */
-    xchg *all;                    /* every exchange in flight */
-    mf_msgq queue;                /* calls waiting for the provider to connect */
-    xchg *get;                    /* the session's GET stream */
-    mf_idmap asks;                /* the upstream's requests the kernel is answering */
-    char *last_event_id;
-    long get_retry_ms;
-    uv_timer_t timer;             /* reconnecting, or reopening the GET stream */
-    bool timer_for_get;
-    bool delete_sent;
-};
-
-static const char *name_of(const hprov *p) { return mf_instance_name(p->inst); }
+const char *hp_name(const hprov *p) { return mf_instance_name(p->inst); }
 static void connect_upstream(hprov *p);
 static void exchange_done(xchg *x);
 static void send_call(hprov *p, mf_msg *m, bool retried);
@@ -225,7 +154,7 @@ static xchg *xchg_new(hprov *p, xkind kind)
     return x;
 }
 
-static void xchg_free(xchg *x)
+void hp_xchg_free(xchg *x)
 {
     hprov *p = x->p;
     DL_DELETE(p->all, x);
@@ -324,7 +253,7 @@ static void send_call(hprov *p, mf_msg *m, bool retried)
         x->msg = NULL;
         HASH_DEL(p->calls, x);
         mf_msg_free(m);
-        xchg_free(x);
+        hp_xchg_free(x);
     }
 }
 
@@ -335,7 +264,7 @@ static void post_oneway(hprov *p, json_t *msg)
 {
     xchg *x = xchg_new(p, X_NOTIFY);
     if (post(p, x, msg, NULL, p->init_timeout_ms))
-        xchg_free(x);
+        hp_xchg_free(x);
 }
 
 /* The upstream asks something of a client: ping is ours to answer; the rest goes to the
@@ -349,7 +278,7 @@ static void on_server_request(hprov *p, xchg *x, json_t *msg)
         json_decref(resp);
         return;
     }
-    uint64_t key = mf_idmap_put(&p->asks, id);
+    uint64_t key = asks_put(&p->asks, id);
     mf_provider_ask(p->inst, json_incref(msg), key, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
@@ -375,8 +304,8 @@ static void on_message(xchg *x, json_t *msg)
         uint64_t key;
         if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0) {
             /* the upstream takes back a request it made: name it by our key */
-            if (mf_idmap_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), &key)) {
-                json_decref(mf_idmap_take(&p->asks, key));
+            if (asks_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), &key)) {
+                json_decref(asks_take(&p->asks, key));
                 json_t *note = json_deep_copy(msg);
                 json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
                 mf_provider_notify(p->inst, note, 0);
@@ -390,7 +319,7 @@ static void on_message(xchg *x, json_t *msg)
         on_server_request(p, x, msg);
         break;
     default:
-        mf_warn("http", "upstream sent an invalid JSON-RPC message", "provider=%s", name_of(p));
+        mf_warn("http", "upstream sent an invalid JSON-RPC message", "provider=%s", hp_name(p));
     }
 }
 
@@ -407,7 +336,7 @@ static void on_event(void *ud, const sse_event *e)
         return;   /* priming or keep-alive */
     json_t *msg = mf_rpc_parse(e->data, e->data_len, NULL);
     if (!msg) {
-        mf_warn("http", "upstream sent an event that is not JSON", "provider=%s", name_of(x->p));
+        mf_warn("http", "upstream sent an event that is not JSON", "provider=%s", hp_name(x->p));
         return;
     }
     on_message(x, msg);
@@ -460,7 +389,6 @@ static void on_data(hc_req *r, const char *buf, size_t len, void *ud)
 
 /* --- connecting -------------------------------------------------------------------- */
 
-static void on_timer(uv_timer_t *t);
 
 static void set_error(hprov *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(hprov *p, const char *fmt, ...)
@@ -476,7 +404,7 @@ static void set_error(hprov *p, const char *fmt, ...)
 
 static void connect_failed(hprov *p)
 {
-    if (p->state == P_STOPPING)
+    if (p->state == P_STOPPING || p->draining)
         return;
     p->failures++;
     uint64_t delay = p->backoff_min_ms;
@@ -485,11 +413,11 @@ static void connect_failed(hprov *p)
     if (delay > p->backoff_max_ms)
         delay = p->backoff_max_ms;
     mf_warn("http", "cannot reach the upstream; retrying", "provider=%s url=%s in_ms=%llu reason=\"%s\"",
-            name_of(p), p->url, (unsigned long long)delay, mf_log_esc(p->last_error, (size_t)-1));
+            hp_name(p), p->url, (unsigned long long)delay, mf_log_esc(p->last_error, (size_t)-1));
     if (p->failures >= FAIL_AFTER && p->state != P_FAILED) {
         p->state = P_FAILED;
         char why[600];
-        snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(p), p->last_error);
+        snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p), p->last_error);
         mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_UNAVAILABLE, why);
         mf_provider_status(p->inst, MF_PROVIDER_FAILED, NULL, p->last_error);
     } else if (p->state != P_FAILED) {
@@ -497,10 +425,12 @@ static void connect_failed(hprov *p)
         mf_provider_status(p->inst, MF_PROVIDER_DOWN, NULL, p->last_error);
     }
     p->timer_for_get = false;
-    uv_timer_start(&p->timer, on_timer, delay, 0);
+    uv_timer_start(&p->timer, hp_on_timer, delay, 0);
+    if (p->saving)
+        hp_hand_over(p);
 }
 
-static void open_get(hprov *p)
+void hp_open_get(hprov *p)
 {
     if (p->era != ERA_LEGACY || !p->session || p->get || p->state != P_READY)
         return;
@@ -517,7 +447,7 @@ static void open_get(hprov *p)
     x->req = hc_start(&o, &ops, x, &err);
     curl_slist_free_all(h);
     if (!x->req)
-        xchg_free(x);
+        hp_xchg_free(x);
     else
         p->get = x;
 }
@@ -528,11 +458,14 @@ static void became_ready(hprov *p, json_t *init_result)
     p->failures = 0;
     const char *server = json_string_value(json_object_get(json_object_get(init_result, "serverInfo"), "name"));
     mf_info("http", "upstream ready", "provider=%s url=%s era=%s protocol=%s session=%s server=\"%s\"",
-            name_of(p), p->url, p->era == ERA_MODERN ? "stateless" : "session", p->protocol,
+            hp_name(p), p->url, p->era == ERA_MODERN ? "stateless" : "session", p->protocol,
             p->session ? p->session : "-", mf_log_esc(server, (size_t)-1));
     mf_provider_status(p->inst, MF_PROVIDER_UP, init_result, NULL);
-    open_get(p);
     flush_queue(p);
+    if (p->saving)
+        hp_hand_over(p);   /* the successor opens the GET stream */
+    else
+        hp_open_get(p);
 }
 
 static void start_initialize(hprov *p)
@@ -549,7 +482,7 @@ static void start_initialize(hprov *p)
                             "clientInfo", "name", "mcpfed", "version", mf_version());
     xchg *x = xchg_new(p, X_INITIALIZE);
     if (post(p, x, req, NULL, p->init_timeout_ms)) {
-        xchg_free(x);
+        hp_xchg_free(x);
         set_error(p, "cannot start the initialize request");
         connect_failed(p);
     }
@@ -576,7 +509,7 @@ static void connect_upstream(hprov *p)
     modern_request(req, &extra, NULL);
     xchg *x = xchg_new(p, X_DISCOVER);
     if (post(p, x, req, extra, p->init_timeout_ms)) {
-        xchg_free(x);
+        hp_xchg_free(x);
         set_error(p, "cannot start the discover request");
         connect_failed(p);
     }
@@ -584,11 +517,11 @@ static void connect_upstream(hprov *p)
     json_decref(req);
 }
 
-static void on_timer(uv_timer_t *t)
+void hp_on_timer(uv_timer_t *t)
 {
     hprov *p = t->data;
     if (p->timer_for_get)
-        open_get(p);
+        hp_open_get(p);
     else
         connect_upstream(p);
 }
@@ -674,7 +607,7 @@ static void initialize_done(hprov *p, xchg *x, CURLcode rc, const char *error)
     json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
     xchg *n = xchg_new(p, X_NOTIFY);
     if (post(p, n, note, NULL, p->init_timeout_ms))
-        xchg_free(n);
+        hp_xchg_free(n);
     json_decref(note);
     became_ready(p, result);
 }
@@ -682,13 +615,13 @@ static void initialize_done(hprov *p, xchg *x, CURLcode rc, const char *error)
 /* The upstream forgot our session: initialize again, then send the call once more. */
 static void session_lost(hprov *p)
 {
-    if (p->state != P_READY)
+    if (p->state != P_READY || p->draining)
         return;
     mf_warn("http", "upstream session expired; initializing again", "provider=%s session=%s",
-            name_of(p), p->session ? p->session : "-");
+            hp_name(p), p->session ? p->session : "-");
     if (p->get) {
         hc_cancel(p->get->req);
-        xchg_free(p->get);
+        hp_xchg_free(p->get);
     }
     free(p->last_event_id);
     p->last_event_id = NULL;
@@ -708,6 +641,11 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
     if (gone && !x->retried) {
         x->msg = NULL;   /* taken back for the retry */
         HASH_DEL(p->calls, x);
+        if (p->draining) {
+            /* the session is the successor's now: it renews it and sends the call again */
+            mf_instance_forward(p->inst, m);
+            return;
+        }
         m->flags |= RETRIED_FLAG;   /* it goes out again once, after the new initialize */
         mf_msgq_push_front(&p->queue, m);
         session_lost(p);
@@ -715,13 +653,13 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
     }
     char why[600];
     if (rc != CURLE_OK)
-        snprintf(why, sizeof why, "provider %s: the upstream request failed: %s", name_of(p), error);
+        snprintf(why, sizeof why, "provider %s: the upstream request failed: %s", hp_name(p), error);
     else if (x->too_big)
         snprintf(why, sizeof why, "provider %s: the upstream's answer is larger than max_message_bytes",
-                 name_of(p));
+                 hp_name(p));
     else
         snprintf(why, sizeof why, "provider %s: the upstream answered HTTP %ld without a response",
-                 name_of(p), x->status);
+                 hp_name(p), x->status);
     reply_error(p, m, MF_RPC_UPSTREAM_LOST, why);
     if (rc == CURLE_COULDNT_CONNECT && p->state == P_READY) {
         set_error(p, "%s", error);
@@ -731,7 +669,7 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
 
 static void get_done(hprov *p, xchg *x, CURLcode rc)
 {
-    if (p->state != P_READY)
+    if (p->state != P_READY || p->draining)
         return;
     if (rc == CURLE_OK && x->status == 405)
         return;   /* no GET stream on this server */
@@ -741,7 +679,7 @@ static void get_done(hprov *p, xchg *x, CURLcode rc)
     }
     /* the stream ended: open it again, resuming after the last event seen */
     p->timer_for_get = true;
-    uv_timer_start(&p->timer, on_timer, p->get_retry_ms > 0 ? (uint64_t)p->get_retry_ms : 1000, 0);
+    uv_timer_start(&p->timer, hp_on_timer, p->get_retry_ms > 0 ? (uint64_t)p->get_retry_ms : 1000, 0);
 }
 
 static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud)
@@ -773,15 +711,13 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
     exchange_done(x);
 }
 
-static void stopped_if_idle(hprov *p);
-
 static void exchange_done(xchg *x)
 {
     hprov *p = x->p;
     bool was_delete = x->kind == X_DELETE;
-    xchg_free(x);
-    if (was_delete || p->state == P_STOPPING)
-        stopped_if_idle(p);
+    hp_xchg_free(x);
+    if (was_delete || p->state == P_STOPPING || p->draining)
+        hp_stopped_if_idle(p);
 }
 
 /* --- role operations ---------------------------------------------------------------- */
@@ -796,8 +732,15 @@ static void free_prov(hprov *p)
     free(p->last_error);
     free(p->last_event_id);
     json_decref(p->init);
-    mf_idmap_clear(&p->asks);
+    asks_clear(&p->asks);
     free(p);
+}
+
+static void shut_down(void *ud)
+{
+    mf_instance *inst = ud;
+    if (inst)
+        mf_instance_stopped(inst);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -805,12 +748,11 @@ static void timer_closed(uv_handle_t *h)
     hprov *p = h->data;
     mf_instance *inst = p->inst;
     free_prov(p);
-    hc_shutdown();
-    if (inst)
-        mf_instance_stopped(inst);
+    /* stopped only once libcurl's handles are closed too: this code may be unloaded then */
+    hc_shutdown(shut_down, inst);
 }
 
-static void stopped_if_idle(hprov *p)
+void hp_stopped_if_idle(hprov *p)
 {
     if (p->all)
         return;
@@ -818,11 +760,16 @@ static void stopped_if_idle(hprov *p)
         uv_close((uv_handle_t *)&p->timer, timer_closed);
 }
 
-static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
 {
     if (hc_init(err))
-        return -1;
+        return NULL;
     hprov *p = calloc(1, sizeof *p);
+    if (!p) {
+        mf_error_set(err, -1, "out of memory");
+        hc_shutdown(NULL, NULL);
+        return NULL;
+    }
     p->inst = inst;
     p->next_id = 1;
     const char *url = NULL, *proto = "auto", *ca = NULL;
@@ -862,15 +809,57 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     }
     uv_timer_init(mf_loop(), &p->timer);
     p->timer.data = p;
+    return p;
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    hprov *p = hp_new(inst, conf, err);
+    if (!p)
+        return -1;
     *self = p;
     mf_provider_status(inst, MF_PROVIDER_STARTING, NULL, NULL);
     connect_upstream(p);
     return 0;
 }
 
+void hp_answer_ask(hprov *p, mf_msg *m)
+{
+    json_t *id = asks_take(&p->asks, m->corr);
+    if (id && p->state == P_READY) {
+        json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
+        json_t *error = json_object_get(m->json, "error");
+        json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
+        post_oneway(p, out);
+        json_decref(out);
+    }
+    json_decref(id);
+}
+
+void hp_cancel_call(hprov *p, xchg *x)
+{
+    if (p->era == ERA_LEGACY) {
+        /* the session era cancels with a notification; closing is not enough */
+        json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method", "notifications/cancelled",
+                                 "params", "requestId", (json_int_t)x->upid, "reason", "cancelled");
+        xchg *n = xchg_new(p, X_NOTIFY);
+        if (post(p, n, note, NULL, p->init_timeout_ms))
+            hp_xchg_free(n);
+        json_decref(note);
+    }
+    /* in 2026-07-28 closing the request is the cancellation */
+    if (x->req)
+        hc_cancel(x->req);
+    hp_xchg_free(x);
+}
+
 static void receive(void *self, mf_msg *m)
 {
     hprov *p = self;
+    if (p->draining) {
+        hp_drain_receive(p, m);
+        return;
+    }
     switch (m->kind) {
     case MF_MSG_REQUEST:
         if (!json_is_string(json_object_get(m->json, "method"))) {
@@ -880,7 +869,7 @@ static void receive(void *self, mf_msg *m)
             send_call(p, m, false);
         } else if (p->state == P_FAILED || p->state == P_STOPPING) {
             char why[600];
-            snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(p),
+            snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p),
                      p->state == P_STOPPING ? "stopping" : p->last_error ? p->last_error : "failed");
             reply_error(p, m, p->state == P_STOPPING ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
             mf_msg_free(m);
@@ -891,19 +880,10 @@ static void receive(void *self, mf_msg *m)
             mf_msgq_push(&p->queue, m);
         }
         return;
-    case MF_MSG_RESPONSE: {
+    case MF_MSG_RESPONSE:
         /* the answer to a request the upstream made */
-        json_t *id = mf_idmap_take(&p->asks, m->corr);
-        if (id && p->state == P_READY) {
-            json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
-            json_t *error = json_object_get(m->json, "error");
-            json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
-            post_oneway(p, out);
-            json_decref(out);
-        }
-        json_decref(id);
+        hp_answer_ask(p, m);
         break;
-    }
     case MF_MSG_NOTIFY:
         /* a client's notification for the upstream (roots changed); 2026-07-28 has none */
         if (p->state == P_READY && p->era == ERA_LEGACY)
@@ -912,24 +892,10 @@ static void receive(void *self, mf_msg *m)
     case MF_MSG_CANCEL: {
         xchg *x;
         HASH_FIND(hh, p->calls, &m->corr, sizeof m->corr, x);
-        if (x) {
-            if (p->era == ERA_LEGACY) {
-                /* the session era cancels with a notification; closing is not enough */
-                json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
-                                         "notifications/cancelled", "params", "requestId",
-                                         (json_int_t)x->upid, "reason", "cancelled");
-                xchg *n = xchg_new(p, X_NOTIFY);
-                if (post(p, n, note, NULL, p->init_timeout_ms))
-                    xchg_free(n);
-                json_decref(note);
-            }
-            /* in 2026-07-28 closing the request is the cancellation */
-            if (x->req)
-                hc_cancel(x->req);
-            xchg_free(x);
-        } else {
+        if (x)
+            hp_cancel_call(p, x);
+        else
             mf_msgq_drop(&p->queue, m->corr);   /* still waiting: drop it there */
-        }
         break;
     }
     default:
@@ -941,11 +907,12 @@ static void receive(void *self, mf_msg *m)
 static void stop(void *self)
 {
     hprov *p = self;
-    bool had_session = p->era == ERA_LEGACY && p->session && p->state == P_READY;
+    /* a replaced instance's session is its successor's: it must not end it */
+    bool had_session = p->era == ERA_LEGACY && p->session && p->state == P_READY && !p->draining;
     p->state = P_STOPPING;
     uv_timer_stop(&p->timer);
     char why[200];
-    snprintf(why, sizeof why, "provider %s is shutting down", name_of(p));
+    snprintf(why, sizeof why, "provider %s is shutting down", hp_name(p));
     mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_SHUTTING_DOWN, why);
     xchg *x, *tmp;
     DL_FOREACH_SAFE(p->all, x, tmp) {
@@ -953,7 +920,7 @@ static void stop(void *self)
             reply_error(p, x->msg, MF_RPC_SHUTTING_DOWN, why);
         if (x->req)
             hc_cancel(x->req);
-        xchg_free(x);
+        hp_xchg_free(x);
     }
     if (had_session) {
         /* tell the upstream its session is over; bounded, and nothing waits on it but us */
@@ -965,9 +932,9 @@ static void stop(void *self)
         d->req = hc_start(&o, &ops, d, &err);
         curl_slist_free_all(h);
         if (!d->req)
-            xchg_free(d);
+            hp_xchg_free(d);
     }
-    stopped_if_idle(p);
+    hp_stopped_if_idle(p);
 }
 
 const mf_role_ops http_provider_ops = {
@@ -975,4 +942,8 @@ const mf_role_ops http_provider_ops = {
     .start = start,
     .receive = receive,
     .stop = stop,
+    .save = hp_save,
+    .resume = hp_resume,
+    .adopt = hp_adopt,
+    .drain = hp_drain,
 };

@@ -5,51 +5,12 @@
  * is paused and whatever the client sent after it (pipelined requests) waits in the
  * connection's buffer until the response is done; responses therefore leave in request
  * order. Reading stops while that buffer is over its bound. */
-#include "http.h"
+#include "conn_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef enum conn_state {
-    C_IDLE,       /* between requests */
-    C_READING,    /* a request is arriving */
-    C_HANDLING,   /* the app has it */
-    C_STREAMING,  /* the app is streaming the response */
-} conn_state;
-
-struct http_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;      /* idle between requests, or the deadline of one arriving */
-    http_conns *cs;
-    http_parser parser;
-    http_request req;
-    conn_state state;
-    size_t header_bytes;
-    bool in_value;         /* the last header callback was a value */
-    int error_status;      /* set by a callback that hit a limit */
-    char *inbuf;           /* bytes received but not parsed yet */
-    size_t inlen, incap;
-    size_t queued;         /* bytes handed to uv_write and not written yet */
-    bool reading, closing, close_after, pumping, chunked, notified, eof;
-    bool counted;          /* in cs->count until its handles are closed */
-    int open_handles;
-    char peer[64];
-    void *app_data;
-    http_conn *prev, *next;
-};
-
-struct http_conns {
-    http_limits limits;
-    http_app app;
-    void *app_ud;
-    http_conn *list;
-    size_t count;
-    bool closing;
-    void (*closed_cb)(void *);
-    void *closed_ud;
-};
 
 typedef struct wreq {
     uv_write_t req;
@@ -59,10 +20,8 @@ typedef struct wreq {
 } wreq;
 
 static http_parser_settings settings;
-static void pump(http_conn *c);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
-static void conn_close(http_conn *c);
 
 const char *http_status_text(int status)
 {
@@ -118,7 +77,7 @@ static void request_reset(http_request *r)
     memset(r, 0, sizeof *r);
 }
 
-static int append(char **s, size_t *len, size_t *cap, const char *at, size_t n)
+int conn_append(char **s, size_t *len, size_t *cap, const char *at, size_t n)
 {
     if (*len + n + 1 > *cap) {
         size_t ncap = *cap ? *cap : 64;
@@ -139,7 +98,7 @@ static int append(char **s, size_t *len, size_t *cap, const char *at, size_t n)
 static int append_str(char **s, const char *at, size_t n)
 {
     size_t len = *s ? strlen(*s) : 0, cap = *s ? len + 1 : 0;
-    return append(s, &len, &cap, at, n);
+    return conn_append(s, &len, &cap, at, n);
 }
 
 static int count_header(http_conn *c, size_t n)
@@ -152,15 +111,17 @@ static int count_header(http_conn *c, size_t n)
     return 0;
 }
 
-static void on_request_timeout(uv_timer_t *t);
-
 static int cb_message_begin(http_parser *p)
 {
     http_conn *c = p->data;
     c->state = C_READING;
     c->header_bytes = 0;
     c->in_value = false;
-    uv_timer_start(&c->timer, on_request_timeout, c->cs->limits.request_ms, 0);
+    /* a request parsed again by a successor keeps the deadline it had */
+    uint64_t now = mf_now();
+    if (!c->req_deadline)
+        c->req_deadline = now + c->cs->limits.request_ms;
+    uv_timer_start(&c->timer, conn_on_request_timeout, c->req_deadline > now ? c->req_deadline - now : 1, 0);
     return 0;
 }
 
@@ -225,8 +186,10 @@ static int cb_headers_complete(http_parser *p)
         return -1;
     }
     const char *expect = http_header_get(r, "expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
+    if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1 && !c->continued) {
+        c->continued = true;
         write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
     return 0;
 }
 
@@ -238,7 +201,7 @@ static int cb_body(http_parser *p, const char *at, size_t n)
         c->error_status = 413;
         return -1;
     }
-    return append(&r->body, &r->body_len, &r->body_cap, at, n);
+    return conn_append(&r->body, &r->body_len, &r->body_cap, at, n);
 }
 
 static int cb_message_complete(http_parser *p)
@@ -246,7 +209,7 @@ static int cb_message_complete(http_parser *p)
     http_conn *c = p->data;
     c->req.keep_alive = http_should_keep_alive(p);
     if (!c->req.body)
-        append(&c->req.body, &c->req.body_len, &c->req.body_cap, "", 0);
+        conn_append(&c->req.body, &c->req.body_len, &c->req.body_cap, "", 0);
     c->state = C_HANDLING;
     uv_timer_stop(&c->timer);
     http_parser_pause(p, 1);   /* one request at a time; the rest waits in inbuf */
@@ -259,8 +222,12 @@ static void after_write(uv_write_t *req, int status)
 {
     wreq *w = (wreq *)req;
     http_conn *c = w->c;
+    http_conns *cs = c->cs;
     c->queued -= w->len;
+    cs->queued -= w->len;
     free(w);
+    if (cs->queued == 0 && cs->flushed_cb)
+        cs->flushed_cb(cs->flushed_ud);
     if (status < 0) {
         conn_close(c);
         return;
@@ -308,9 +275,9 @@ static void write_raw(http_conn *c, const char *data, size_t len)
         return;
     }
     c->queued += len;
+    c->cs->queued += len;
 }
 
-static void on_idle_timeout(uv_timer_t *t);
 
 /* The response is complete: on to the next request, or close. */
 static void finish(http_conn *c)
@@ -318,6 +285,9 @@ static void finish(http_conn *c)
     request_reset(&c->req);
     c->state = C_IDLE;
     c->chunked = false;
+    c->continued = false;
+    c->req_deadline = 0;
+    c->rawlen = 0;
     if (c->closing)
         return;
     if (c->close_after) {
@@ -326,8 +296,8 @@ static void finish(http_conn *c)
         return;
     }
     http_parser_pause(&c->parser, 0);
-    uv_timer_start(&c->timer, on_idle_timeout, c->cs->limits.idle_ms, 0);
-    pump(c);
+    uv_timer_start(&c->timer, conn_on_idle_timeout, c->cs->limits.idle_ms, 0);
+    conn_pump(c);
 }
 
 static size_t head(char *buf, size_t cap, http_conn *c, int status, const char *ctype,
@@ -431,19 +401,35 @@ static void refuse(http_conn *c, int status, const char *why)
 }
 
 /* Parse what is buffered; hand complete requests to the app, one at a time. */
-static void pump(http_conn *c)
+void conn_pump(http_conn *c)
 {
-    if (c->pumping)
+    if (c->pumping || c->cs->paused)
         return;
     c->pumping = true;
+    size_t bound = c->cs->limits.max_header_bytes + c->cs->limits.max_body_bytes + 65536;
     while (!c->closing && c->inlen > 0 && (c->state == C_IDLE || c->state == C_READING)) {
+        bool fresh = c->state == C_IDLE;
         size_t n = http_parser_execute(&c->parser, &settings, c->inbuf, c->inlen);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        bool raw_failed = false;
+        if (e == HPE_OK && c->state == C_READING) {
+            /* the request still arriving is kept as sent, for a successor to parse again */
+            if (fresh)
+                c->rawlen = 0;
+            raw_failed = c->rawlen + n > bound ||
+                         conn_append(&c->raw, &c->rawlen, &c->rawcap, c->inbuf, n) != 0;
+        } else {
+            c->rawlen = 0;
+        }
         memmove(c->inbuf, c->inbuf + n, c->inlen - n);
         c->inlen -= n;
         if (e == HPE_PAUSED) {
             c->cs->app.on_request(c->cs->app_ud, c, &c->req);
             continue;   /* the app may have answered already: parse on */
+        }
+        if (raw_failed) {
+            refuse(c, 413, "request too large");
+            break;
         }
         if (e != HPE_OK) {
             if (c->error_status == 431 || e == HPE_HEADER_OVERFLOW)
@@ -456,7 +442,6 @@ static void pump(http_conn *c)
         }
     }
     /* buffered bytes are bounded: stop reading until they are parsed */
-    size_t bound = c->cs->limits.max_header_bytes + c->cs->limits.max_body_bytes + 65536;
     if (c->inlen > bound && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -496,21 +481,21 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (c->state == C_IDLE && c->inlen == 0)
         uv_timer_stop(&c->timer);
-    if (append(&c->inbuf, &c->inlen, &c->incap, buf->base, (size_t)n)) {
+    if (conn_append(&c->inbuf, &c->inlen, &c->incap, buf->base, (size_t)n)) {
         conn_close(c);
         return;
     }
-    pump(c);
+    conn_pump(c);
 }
 
-static void on_request_timeout(uv_timer_t *t)
+void conn_on_request_timeout(uv_timer_t *t)
 {
     http_conn *c = t->data;
     if (c->state == C_READING)
         refuse(c, 408, "the request did not arrive in time");
 }
 
-static void on_idle_timeout(uv_timer_t *t)
+void conn_on_idle_timeout(uv_timer_t *t)
 {
     http_conn *c = t->data;
     if (c->state == C_IDLE)
@@ -519,7 +504,7 @@ static void on_idle_timeout(uv_timer_t *t)
 
 /* --- lifecycle ------------------------------------------------------------------- */
 
-static void handle_closed(uv_handle_t *h)
+void conn_handle_closed(uv_handle_t *h)
 {
     http_conn *c = h->data;
     if (--c->open_handles > 0)
@@ -528,6 +513,7 @@ static void handle_closed(uv_handle_t *h)
     bool counted = c->counted;
     request_reset(&c->req);
     free(c->inbuf);
+    free(c->raw);
     free(c);
     /* a connection counts until its last handle is closed: only then may the owner of
      * the set go, since close callbacks run in no promised order */
@@ -540,7 +526,7 @@ static void handle_closed(uv_handle_t *h)
     }
 }
 
-static void conn_close(http_conn *c)
+void conn_close(http_conn *c)
 {
     if (c->closing)
         return;
@@ -556,8 +542,8 @@ static void conn_close(http_conn *c)
         cs->list = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    uv_close((uv_handle_t *)&c->tcp, handle_closed);
-    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
 
 http_conns *http_conns_new(const http_limits *limits, const http_app *app, void *app_ud)
@@ -576,19 +562,8 @@ http_conns *http_conns_new(const http_limits *limits, const http_app *app, void 
     return cs;
 }
 
-void http_conns_accept(http_conns *cs, uv_stream_t *server)
+void conn_attach(http_conns *cs, http_conn *c)
 {
-    http_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return;
-    uv_tcp_init(mf_loop(), &c->tcp);
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        c->tcp.data = c;
-        c->open_handles = 1;
-        c->cs = cs;
-        uv_close((uv_handle_t *)&c->tcp, handle_closed);
-        return;
-    }
     c->cs = cs;
     c->tcp.data = c;
     c->open_handles = 2;
@@ -617,16 +592,31 @@ void http_conns_accept(http_conns *cs, uv_stream_t *server)
     cs->count++;
     c->counted = true;
     uv_tcp_nodelay(&c->tcp, 1);
+}
+
+void http_conns_accept(http_conns *cs, uv_stream_t *server)
+{
+    http_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    uv_tcp_init(mf_loop(), &c->tcp);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->tcp.data = c;
+        c->open_handles = 1;
+        c->cs = cs;
+        uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+        return;
+    }
+    conn_attach(cs, c);
     if (cs->count > cs->limits.max_connections || cs->closing) {
         c->state = C_HANDLING;
         c->close_after = true;
         http_respond(c, 503, "text/plain", NULL, "too many connections\n", 21);
         return;
     }
-    c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) == 0;
-    uv_timer_start(&c->timer, on_idle_timeout, cs->limits.idle_ms, 0);
+    uv_timer_start(&c->timer, conn_on_idle_timeout, cs->limits.idle_ms, 0);
+    conn_pump(c);   /* starts reading, unless the set is being handed over */
 }
-
 
 void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud)
 {

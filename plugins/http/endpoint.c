@@ -194,7 +194,7 @@ void hreq_free(hreq *h)
         h->hs->get = NULL;
     if (h->hs)
         h->hs->last_active = mf_now();
-    if (h->modern && h->ksid)
+    if (h->modern && h->ksid && !l->handed_over)
         mf_session_close(h->ksid);
     json_decref(h->answers);
     free(h->extra);

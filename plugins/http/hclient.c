@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <utlist.h>
 
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
+    struct sock_ctx *prev, *next;
 } sock_ctx;
 
 struct hc_req {
@@ -28,6 +30,10 @@ static CURLM *multi;
 static uv_timer_t timer;
 static size_t active;
 static int refs;
+static sock_ctx *socks;          /* every poll handle not yet closed */
+static bool timer_open;
+static void (*shut_cb)(void *);  /* shutting down: runs once every handle is closed */
+static void *shut_ud;
 
 size_t hc_active(void) { return active; }
 
@@ -98,7 +104,29 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-static void poll_closed(uv_handle_t *h) { free(h->data); }
+static void shut_if_closed(void)
+{
+    if (timer_open || socks || !shut_cb)
+        return;
+    void (*cb)(void *) = shut_cb;
+    shut_cb = NULL;
+    cb(shut_ud);
+}
+
+static void poll_closed(uv_handle_t *h)
+{
+    sock_ctx *s = h->data;
+    DL_DELETE(socks, s);
+    free(s);
+    shut_if_closed();
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    (void)h;
+    timer_open = false;
+    shut_if_closed();
+}
 
 static int socket_cb(CURL *e, curl_socket_t fd, int action, void *userp, void *socketp)
 {
@@ -123,6 +151,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int action, void *userp, void *s
             return -1;
         }
         s->poll.data = s;
+        DL_APPEND(socks, s);
         curl_multi_assign(multi, fd, s);
     }
     int events = (action == CURL_POLL_IN || action == CURL_POLL_INOUT ? UV_READABLE : 0) |
@@ -146,16 +175,27 @@ int hc_init(mf_error *err)
     /* several streams to one server share a connection where HTTP/2 allows it */
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     uv_timer_init(mf_loop(), &timer);
+    timer_open = true;
     return 0;
 }
 
-void hc_shutdown(void)
+void hc_shutdown(void (*done)(void *ud), void *ud)
 {
-    if (--refs > 0)
+    if (--refs > 0) {
+        if (done)
+            done(ud);
         return;
+    }
     curl_multi_cleanup(multi);
     multi = NULL;
-    uv_close((uv_handle_t *)&timer, NULL);
+    /* sockets libcurl did not give back: their handles must not outlive this code */
+    for (sock_ctx *s = socks; s; s = s->next) {
+        if (!uv_is_closing((uv_handle_t *)&s->poll))
+            uv_close((uv_handle_t *)&s->poll, poll_closed);
+    }
+    shut_cb = done;
+    shut_ud = ud;
+    uv_close((uv_handle_t *)&timer, timer_closed);
     curl_global_cleanup();
 }
 
@@ -242,7 +282,10 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* waiting to multiplex only makes sense where HTTP/2 may be spoken (over TLS): for plain
+     * HTTP the server's answer would tell, and a GET stream's may take as long as it likes */
+    if (strncasecmp(o->url, "https:", 6) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     if (o->timeout_ms)

@@ -32,7 +32,9 @@ typedef struct hc_options {
 } hc_options;
 
 int hc_init(mf_error *err);
-void hc_shutdown(void);
+/* The last user gone, libcurl is cleaned up and done(ud) runs once its handles on the loop
+ * are all closed (at once for any other user); done may be NULL. */
+void hc_shutdown(void (*done)(void *ud), void *ud);
 hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err);
 /* Abandon: no more callbacks. */
 void hc_cancel(hc_req *r);

@@ -67,7 +67,8 @@ void hs_free(hsession *hs)
     listener *l = hs->l;
     HASH_DELETE(hh_id, l->by_id, hs);
     HASH_DELETE(hh_sid, l->by_sid, hs);
-    mf_session_close(hs->sid);
+    if (!l->handed_over)   /* else the kernel's session is a successor's now */
+        mf_session_close(hs->sid);
     while (hs->ring_len)
         drop_oldest(hs);
     free(hs->ring);

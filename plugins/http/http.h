@@ -61,6 +61,24 @@ size_t http_conns_count(const http_conns *cs);
 void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud);
 void http_conns_free(http_conns *cs);
 
+/* Hot swap (conn_swap.c). Paused, a set reads and parses nothing; flushed_cb runs when
+ * (while paused) the last queued byte was written. */
+void http_conns_pause(http_conns *cs);
+void http_conns_unpause(http_conns *cs);
+void http_conns_when_flushed(http_conns *cs, void (*cb)(void *ud), void *ud);
+size_t http_conns_queued(const http_conns *cs);
+http_conn *http_conns_first(http_conns *cs);
+http_conn *http_conn_next(const http_conn *c);
+/* A connection written down for a successor, with *fd a duplicate of its socket (NULL
+ * and *fd -1 on failure). */
+json_t *http_conn_save(const http_conn *c, int *fd);
+/* A connection of the predecessor's on fd (not closed on failure). The set must be paused;
+ * unpausing it parses what arrived and starts reading. */
+http_conn *http_conn_adopt(http_conns *cs, const json_t *st, int fd, mf_error *err);
+/* Close every connection without a word to the client or the app (its successor serves
+ * it on a duplicate of the socket); done runs when all are gone. */
+void http_conns_detach_all(http_conns *cs, void (*done)(void *ud), void *ud);
+
 /* Answer with a whole response. extra holds header lines ("Name: value\r\n"...) or NULL. */
 void http_respond(http_conn *c, int status, const char *content_type, const char *extra,
                   const char *body, size_t len);

@@ -23,6 +23,7 @@ static void on_connection(uv_stream_t *server, int status)
         mf_warn("http", "accept failed", "url=%s error=%s", l->conf.url, uv_strerror(status));
         return;
     }
+    /* while handing over too: the connection waits, unread, for the successor */
     http_conns_accept(l->conns, server);
 }
 
@@ -49,52 +50,54 @@ static void release(listener *l)
     mf_instance *inst = l->inst;
     http_conns_free(l->conns);
     http_server_conf_free(&l->conf);
+    free(l->dups);
     free(l);
     if (inst)
         mf_instance_stopped(inst);
 }
 
-static void handle_closed(uv_handle_t *h) { release(h->data); }
-static void conns_closed(void *ud) { release(ud); }
+void listener_handle_closed(uv_handle_t *h) { release(h->data); }
+void listener_conns_closed(void *ud) { release(ud); }
 
-static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+listener *listener_new(mf_instance *inst, const json_t *conf, mf_error *err)
 {
     listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        mf_error_set(err, -1, "out of memory");
+        return NULL;
+    }
     if (http_server_conf_parse(conf, mf_instance_name(inst), &l->conf, err)) {
         free(l);
-        return -1;
+        return NULL;
     }
     static const http_app app = {ep_on_request, ep_on_close};
     l->conns = http_conns_new(&l->conf.limits, &app, l);
     uv_tcp_init(mf_loop(), &l->tcp);
     uv_timer_init(mf_loop(), &l->sweep);
-    l->tcp.data = l->sweep.data = l;
-    l->open_handles = 2;
-    struct sockaddr_storage sa;
-    bool v6 = strchr(l->conf.host, ':') != NULL;
-    if (v6)
-        uv_ip6_addr(l->conf.host, l->conf.port, (struct sockaddr_in6 *)&sa);
-    else
-        uv_ip4_addr(l->conf.host, l->conf.port, (struct sockaddr_in *)&sa);
-    int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, v6 ? UV_TCP_IPV6ONLY : 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
-    if (rc != 0) {
-        mf_error_set(err, -1, "cannot listen on %s: %s", l->conf.url, uv_strerror(rc));
-        /* the instance is not ours to report: free once the handles are closed */
-        l->open_handles++;   /* the connections' share, never opened */
-        uv_close((uv_handle_t *)&l->tcp, handle_closed);
-        uv_close((uv_handle_t *)&l->sweep, handle_closed);
-        release(l);
-        return -1;
-    }
+    uv_timer_init(mf_loop(), &l->swap_timer);
+    l->tcp.data = l->sweep.data = l->swap_timer.data = l;
+    l->open_handles = 4;   /* three handles, and the connections: released when all are closed */
     l->inst = inst;
-    l->open_handles++;   /* the connections: released when all are closed */
+    return l;
+}
+
+void listener_discard(listener *l)
+{
+    l->inst = NULL;   /* the instance is not ours to report */
+    uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+    uv_close((uv_handle_t *)&l->sweep, listener_handle_closed);
+    uv_close((uv_handle_t *)&l->swap_timer, listener_handle_closed);
+    http_conns_detach_all(l->conns, listener_conns_closed, l);
+}
+
+void listener_running(listener *l, const char *how)
+{
     /* with port 0 the system chose: say which, so the URL can be found */
     struct sockaddr_storage bound;
     int blen = sizeof bound;
     char ip[64] = "", url[128];
     int port = l->conf.port;
+    bool v6 = strchr(l->conf.host, ':') != NULL;
     if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &blen) == 0) {
         if (bound.ss_family == AF_INET6) {
             uv_ip6_name((struct sockaddr_in6 *)&bound, ip, sizeof ip);
@@ -105,11 +108,50 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
         }
     }
     snprintf(url, sizeof url, v6 ? "http://[%s]:%d%s" : "http://%s:%d%s", ip, port, l->conf.path);
-    mf_info("http", "listening", "url=%s", url);
+    mf_info("http", how, "url=%s connections=%zu sessions=%u", url, http_conns_count(l->conns),
+            HASH_CNT(hh_id, l->by_id));
     uint64_t every = l->conf.keepalive_ms && l->conf.keepalive_ms < 1000 ? l->conf.keepalive_ms : 1000;
     if (l->conf.session_idle_ms < every)
         every = l->conf.session_idle_ms;
-    uv_timer_start(&l->sweep, on_sweep, every, every);
+    l->sweep_every = every;
+    listener_sweep_start(l);
+}
+
+void listener_sweep_start(listener *l)
+{
+    uv_timer_start(&l->sweep, on_sweep, l->sweep_every, l->sweep_every);
+}
+
+int listener_listen(listener *l, mf_error *err)
+{
+    int rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
+    if (rc != 0)
+        mf_error_set(err, -1, "cannot listen on %s: %s", l->conf.url, uv_strerror(rc));
+    return rc ? -1 : 0;
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    listener *l = listener_new(inst, conf, err);
+    if (!l)
+        return -1;
+    struct sockaddr_storage sa;
+    bool v6 = strchr(l->conf.host, ':') != NULL;
+    if (v6)
+        uv_ip6_addr(l->conf.host, l->conf.port, (struct sockaddr_in6 *)&sa);
+    else
+        uv_ip4_addr(l->conf.host, l->conf.port, (struct sockaddr_in *)&sa);
+    int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, v6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc != 0) {
+        mf_error_set(err, -1, "cannot listen on %s: %s", l->conf.url, uv_strerror(rc));
+        listener_discard(l);
+        return -1;
+    }
+    if (listener_listen(l, err)) {
+        listener_discard(l);
+        return -1;
+    }
+    listener_running(l, "listening");
     l->last_keepalive = mf_now();
     *self = l;
     return 0;
@@ -117,17 +159,26 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
 
 static void receive(void *self, mf_msg *m)
 {
-    ep_from_kernel(self, m);
+    listener *l = self;
+    if (l->handed_over) {
+        /* replaced: whatever still comes here is its successor's */
+        mf_instance_forward(l->inst, m);
+        return;
+    }
+    ep_from_kernel(l, m);
 }
 
 static void stop(void *self)
 {
     listener *l = self;
+    if (l->handed_over || l->stopping)
+        return;   /* already closing: its handles' callbacks report it stopped */
     l->stopping = true;
-    uv_close((uv_handle_t *)&l->tcp, handle_closed);
-    uv_close((uv_handle_t *)&l->sweep, handle_closed);
+    uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+    uv_close((uv_handle_t *)&l->sweep, listener_handle_closed);
+    uv_close((uv_handle_t *)&l->swap_timer, listener_handle_closed);
     ep_shutdown(l);
-    http_conns_close_all(l->conns, conns_closed, l);
+    http_conns_close_all(l->conns, listener_conns_closed, l);
 }
 
 const mf_role_ops http_transport_ops = {
@@ -135,4 +186,8 @@ const mf_role_ops http_transport_ops = {
     .start = start,
     .receive = receive,
     .stop = stop,
+    .save = srv_save,
+    .resume = srv_resume,
+    .adopt = srv_adopt,
+    .drain = srv_drain,
 };

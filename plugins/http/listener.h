@@ -53,6 +53,7 @@ struct hreq {
     size_t waiting;           /* answers still due */
     json_t *answers;          /* a batch's answers */
     char *extra;              /* headers every answer carries (session, CORS) */
+    int save_conn, save_index;   /* while written down for a successor */
     hreq *prev, *next;
 };
 
@@ -73,9 +74,34 @@ struct listener {
     hreq *reqs;               /* every hreq, for shutdown */
     uint64_t next_corr;
     uint64_t last_keepalive;
+    uint64_t sweep_every;
     bool stopping;
     int open_handles;
+    /* hot swap (server_swap.c) */
+    uv_timer_t swap_timer;    /* hands over once every write queue is empty */
+    bool saving;              /* reading nothing; the kernel holds our messages */
+    bool handed_over;         /* the kernel's sessions are a successor's: never close them */
+    int *dups;                /* sockets duplicated for a successor */
+    size_t ndups;
 };
+
+/* listener.c */
+listener *listener_new(mf_instance *inst, const json_t *conf, mf_error *err);
+/* Close a listener that never ran (or failed to take over); nothing is reported. */
+void listener_discard(listener *l);
+/* It listens: say where, and start its timers. */
+void listener_running(listener *l, const char *how);
+int listener_listen(listener *l, mf_error *err);
+void listener_sweep_start(listener *l);
+void listener_conns_closed(void *ud);
+void listener_handle_closed(uv_handle_t *h);
+
+/* server_swap.c: the role's hot swap operations */
+void srv_save(void *self);
+void srv_resume(void *self);
+int srv_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self,
+              mf_error *err);
+void srv_drain(void *self);
 
 /* endpoint.c: HTTP requests on the MCP endpoint */
 void ep_on_request(void *ud, http_conn *c, http_request *r);

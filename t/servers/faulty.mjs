@@ -14,6 +14,12 @@
 // first call, of any process, creates the file flag and exits with status 3 while in flight;
 // later calls answer with their process id), FAULTY_HOLD_FILE=PATH (while that file exists, a
 // process starting does not read its input, so it stays unready: a replica held down).
+// FAULTY_SWAP_TOOLS=1 adds, for hot swap tests: session_id (the HTTP session the call came in,
+// "none" over stdio), big {bytes} (a text of that many "x"), slow_progress {steps, ms} (a
+// progress notification per step when the call has a progressToken, ms apart, then the answer).
+// Over HTTP, faulty logs on stderr "faulty session initialized id=ID" for each session it
+// starts, and "faulty get-stream open session=ID" / "... closed ..." for the GET streams it
+// serves.
 import fs from "node:fs";
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -86,6 +92,24 @@ function build() {
 		setTimeout(() => process.exit(4), 50);
 		return text("ok");
 	});
+
+	if (env.FAULTY_SWAP_TOOLS === "1") {
+		tool("session_id", "The HTTP session this call came in", {}, (_args, extra) => text(extra.sessionId ?? "none"));
+		tool("big", "Answer a text of bytes 'x'", { bytes: z.number() }, ({ bytes }) => text("x".repeat(bytes)));
+		tool("slow_progress", "Report progress steps times, ms apart (with a progressToken), then answer",
+			{ steps: z.number(), ms: z.number() }, async ({ steps, ms }, extra) => {
+				const token = extra._meta?.progressToken;
+				for (let i = 1; i <= steps; i++) {
+					if (token !== undefined) {
+						await extra.sendNotification({
+							method: "notifications/progress", params: { progressToken: token, progress: i, total: steps },
+						});
+					}
+					await new Promise((resolve) => setTimeout(resolve, ms));
+				}
+				return text(`progressed ${steps}`);
+			});
+	}
 
 	if (env.FAULTY_ROUTING_TOOLS === "1") {
 		tool("die_once", "The first call (of any process) creates file flag and exits with status 3 in flight; later calls answer the pid",
@@ -294,10 +318,23 @@ if (env.FAULTY_HTTP_PORT === undefined) {
 				}
 				t = new StreamableHTTPServerTransport({
 					sessionIdGenerator: () => randomUUID(),
-					onsessioninitialized: (id) => { sessions.set(id, t); },
+					onsessioninitialized: (id) => {
+						sessions.set(id, t);
+						process.stderr.write(`faulty session initialized id=${id}\n`);
+					},
 				});
 				t.onclose = () => { if (t.sessionId) sessions.delete(t.sessionId); };
 				await build().connect(t);
+			}
+			if (req.method === "GET") {
+				const writeHead = res.writeHead.bind(res);
+				res.writeHead = (status, ...rest) => {
+					if (status === 200) {
+						process.stderr.write(`faulty get-stream open session=${sid}\n`);
+						res.on("close", () => process.stderr.write(`faulty get-stream closed session=${sid}\n`));
+					}
+					return writeHead(status, ...rest);
+				};
 			}
 			await t.handleRequest(req, res);
 		} catch (e) {

@@ -1,0 +1,66 @@
+/* Internals of the server side's connections, shared by conn.c (serving) and conn_swap.c
+ * (handing connections to the next generation of the plugin). */
+#ifndef HTTP_CONN_INT_H
+#define HTTP_CONN_INT_H
+
+#include "http.h"
+
+typedef enum conn_state {
+    C_IDLE,       /* between requests */
+    C_READING,    /* a request is arriving */
+    C_HANDLING,   /* the app has it */
+    C_STREAMING,  /* the app is streaming the response */
+} conn_state;
+
+struct http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;      /* idle between requests, or the deadline of one arriving */
+    http_conns *cs;
+    http_parser parser;
+    http_request req;
+    conn_state state;
+    size_t header_bytes;
+    bool in_value;         /* the last header callback was a value */
+    int error_status;      /* set by a callback that hit a limit */
+    char *inbuf;           /* bytes received but not parsed yet */
+    size_t inlen, incap;
+    char *raw;             /* the bytes parsed so far of the request arriving, so that the
+                            * next generation can parse it again from its start */
+    size_t rawlen, rawcap;
+    size_t queued;         /* bytes handed to uv_write and not written yet */
+    bool reading, closing, close_after, pumping, chunked, notified, eof;
+    bool continued;        /* "100 Continue" was sent for the request arriving */
+    uint64_t req_deadline; /* mf_now() by which the request arriving must be whole */
+    bool counted;          /* in cs->count until its handles are closed */
+    int open_handles;
+    char peer[64];
+    void *app_data;
+    http_conn *prev, *next;
+};
+
+struct http_conns {
+    http_limits limits;
+    http_app app;
+    void *app_ud;
+    http_conn *list;
+    size_t count;
+    size_t queued;         /* bytes not yet written, over every connection */
+    bool closing;
+    bool paused;           /* handing over: read and parse nothing */
+    void (*closed_cb)(void *);
+    void *closed_ud;
+    void (*flushed_cb)(void *);   /* while paused: every write queue is empty */
+    void *flushed_ud;
+};
+
+/* conn.c */
+void conn_pump(http_conn *c);
+void conn_close(http_conn *c);
+void conn_handle_closed(uv_handle_t *h);
+void conn_on_idle_timeout(uv_timer_t *t);
+void conn_on_request_timeout(uv_timer_t *t);
+/* c's tcp handle is open on a connected socket: set up the rest and list it. */
+void conn_attach(http_conns *cs, http_conn *c);
+int conn_append(char **s, size_t *len, size_t *cap, const char *at, size_t n);
+
+#endif
