@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <utlist.h>
 
@@ -183,6 +184,10 @@ static void cmd_help(int argc, char **argv, mf_admin_reply *out)
 static void on_line(void *ud, const char *line, size_t len)
 {
     client *c = ud;
+    if (memchr(line, '\0', len)) {
+        send_reply(c, 400, json_pack("{s:s}", "error", "a command is text: the line holds a NUL byte"));
+        return;
+    }
     char buf[MAX_LINE + 1];
     memcpy(buf, line, len);
     buf[len] = '\0';
@@ -278,11 +283,11 @@ static void on_connection(uv_stream_t *srv, int status)
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t len = sizeof cred;
-    bool allowed = uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
-                   getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-                   (cred.uid == geteuid() || cred.uid == 0);
+    bool known = uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+                 getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+    bool allowed = known && (cred.uid == geteuid() || cred.uid == 0);
     if (!allowed || nclients > MAX_CLIENTS) {
-        mf_warn("admin", "connection refused", "uid=%d reason=\"%s\"", allowed ? (int)cred.uid : -1,
+        mf_warn("admin", "connection refused", "uid=%d reason=\"%s\"", known ? (int)cred.uid : -1,
                 allowed ? "too many admin connections" : "another user");
         send_reply(c, 403, json_pack("{s:s}", "error", allowed ? "too many admin connections"
                                                               : "only the gateway's user or root may connect"));
@@ -290,6 +295,21 @@ static void on_connection(uv_stream_t *srv, int status)
         return;
     }
     uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, on_read);
+}
+
+/* Whether something listens on the socket at p: a live gateway's socket is not ours to take. */
+static bool socket_answers(const char *p)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(p) >= sizeof sa.sun_path)
+        return false;
+    strcpy(sa.sun_path, p);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return live;
 }
 
 int mf_admin_start(const mf_config *cfg, mf_error *err)
@@ -311,6 +331,10 @@ int mf_admin_start(const mf_config *cfg, mf_error *err)
             mf_error_set(err, -1, "admin: %s exists and is not a socket", path);
             return -1;
         }
+        if (socket_answers(path)) {
+            mf_error_set(err, -1, "admin: %s is in use by a running gateway", path);
+            return -1;
+        }
         unlink(path);   /* a socket left by a gateway that did not stop in order */
     }
     uv_pipe_init(mf_loop(), &server, 0);
@@ -318,7 +342,7 @@ int mf_admin_start(const mf_config *cfg, mf_error *err)
     int rc = uv_pipe_bind(&server, path);
     umask(old);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&server, 16, on_connection);
+        rc = uv_listen((uv_stream_t *)&server, SOMAXCONN, on_connection);
     if (rc != 0) {
         mf_error_set(err, -1, "admin: cannot listen on %s: %s", path, uv_strerror(rc));
         uv_close((uv_handle_t *)&server, NULL);

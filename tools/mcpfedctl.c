@@ -1,32 +1,35 @@
 /* mcpfedctl: talk to a running mcpfed over its admin socket.
  *
- *   mcpfedctl [--socket PATH] [--json] COMMAND [ARGS...]
+ *   mcpfedctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS...]
  *
  * Sends the command as one line, reads one reply (status line, then a JSON body), and
  * prints it for a person (default) or as the JSON itself (--json). Exits 0 for a 2xx
- * reply, 1 for any other, 2 when the gateway cannot be reached. */
+ * reply, 1 for any other, 2 when the gateway cannot be reached or does not answer in time. */
 #include "build-config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: mcpfedctl [--socket PATH] [--json] COMMAND [ARGS...]\n"
+    fprintf(out, "Usage: mcpfedctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n"
                  "\n"
                  "Talks to a running mcpfed over its admin socket (the configuration's admin key;\n"
                  "default: $MCPFED_SOCKET, else run/mcpfed.sock). 'mcpfedctl help' lists the commands.\n"
                  "\n"
                  "  -s, --socket PATH  the admin socket\n"
                  "  -j, --json         print the reply's JSON as it came\n"
+                 "  -t, --timeout SEC  how long to wait for the reply (default 120)\n"
                  "  -h, --help         print this help\n");
 }
 
@@ -66,15 +69,25 @@ int main(int argc, char **argv)
 {
     const char *sock = getenv("MCPFED_SOCKET");
     bool raw = false;
+    double timeout = 120;
+    char *end;
     static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"timeout", required_argument, NULL, 't'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+s:jt:h", opts, NULL)) != -1) {
         switch (c) {
         case 's': sock = optarg; break;
         case 'j': raw = true; break;
+        case 't':
+            timeout = strtod(optarg, &end);
+            if (*end || !(timeout > 0)) {
+                fprintf(stderr, "mcpfedctl: --timeout wants a positive number of seconds, not %s\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -107,16 +120,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "mcpfedctl: cannot reach mcpfed at %s: %s\n", sock, strerror(errno));
         return 2;
     }
-    if (write(fd, line, n) != (ssize_t)n) {
+    /* a reload waits on handovers; a gateway that never answers must not hold us forever */
+    struct timeval tv = {.tv_sec = (time_t)timeout, .tv_usec = (suseconds_t)((timeout - (time_t)timeout) * 1e6)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* a gateway that refuses us says why, then closes: read that rather than die of SIGPIPE */
+    signal(SIGPIPE, SIG_IGN);
+    if (write(fd, line, n) != (ssize_t)n && errno != EPIPE && errno != ECONNRESET) {
         fprintf(stderr, "mcpfedctl: cannot send: %s\n", strerror(errno));
         return 2;
     }
     /* the status line, then exactly its length of body */
     char head[128];
     size_t hl = 0;
-    while (hl < sizeof head - 1 && read(fd, head + hl, 1) == 1 && head[hl] != '\n')
+    ssize_t r = 0;
+    while (hl < sizeof head - 1 && (r = read(fd, head + hl, 1)) == 1 && head[hl] != '\n')
         hl++;
     head[hl] = '\0';
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        fprintf(stderr, "mcpfedctl: no reply from %s in %g s\n", sock, timeout);
+        return 2;
+    }
     int code = 0;
     size_t len = 0;
     char reason[64] = "";
@@ -124,16 +147,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "mcpfedctl: unexpected reply: %s\n", head);
         return 2;
     }
-    char *body = malloc(len + 1);
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = read(fd, body + got, len - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
+    char *body = len < ((size_t)1 << 30) ? malloc(len + 1) : NULL;
+    if (!body) {
+        fprintf(stderr, "mcpfedctl: a reply of %zu bytes is more than can be held\n", len);
+        return 2;
     }
+    size_t got = 0;
+    while (got < len && (r = read(fd, body + got, len - got)) > 0)
+        got += (size_t)r;
     body[got] = '\0';
     close(fd);
+    if (got < len) {
+        fprintf(stderr, "mcpfedctl: the reply ended after %zu of its %zu bytes%s\n", got, len,
+                r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? " (timed out)" : "");
+        free(body);
+        return 2;
+    }
     if (raw) {
         printf("%s\n", body);
     } else {
