@@ -23,6 +23,8 @@ typedef struct lstate {
     lua_State *L;
     size_t used, cap;          /* bytes, for the memory cap */
     uint64_t budget;           /* instructions per decision */
+    uint64_t spent;            /* of this decision: instructions counted, plus what pattern
+                                * matching was charged */
     int route_ref;
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
@@ -58,15 +60,146 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+/* The count hook fires every HOOK_STEP instructions (or once, for a smaller budget) and
+ * adds them to what the decision spent. */
+#define HOOK_STEP 1000
+
+static int hook_step(const lstate *s)
+{
+    return (int)(s->budget < HOOK_STEP ? s->budget : HOOK_STEP);
+}
+
+static void on_overrun(lua_State *L, lua_Debug *ar);
+
+/* From now on every instruction fails, so that a pcall in the policy cannot catch the
+ * error and go on: the decision ends. */
+static int overrun(lua_State *L, const lstate *s)
+{
+    lua_sethook(L, on_overrun, LUA_MASKCOUNT, 1);
+    return luaL_error(L, "instruction budget exceeded (%d)", (int)s->budget);
+}
+
+static void on_overrun(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    void *ud;
+    lua_getallocf(L, &ud);
+    overrun(L, ud);
+}
+
 static void on_budget(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     void *ud;
     lua_getallocf(L, &ud);
-    /* from now on every instruction fails, so that a pcall in the policy cannot catch the
-     * error and go on: the decision ends */
-    lua_sethook(L, on_budget, LUA_MASKCOUNT, 1);
-    luaL_error(L, "instruction budget exceeded (%d)", (int)((lstate *)ud)->budget);
+    lstate *s = ud;
+    s->spent += (uint64_t)hook_step(s);
+    if (s->spent >= s->budget)
+        overrun(L, s);
+}
+
+static void arm_budget(lstate *s)
+{
+    s->spent = 0;
+    lua_sethook(s->L, on_budget, LUA_MASKCOUNT, hook_step(s));
+}
+
+/* Pattern matching runs in C, where no hook fires, and backtracks: a short pattern can
+ * take longer than any budget ("(.-)(.-)(.-)x" over a long string). So each call is
+ * charged its worst case before it runs: (n+1)^k, n the subject's length and k the
+ * pattern's repetitions (*, +, -), balances (%b) and back-references (%1-%9), plus one
+ * for the start positions an unanchored search tries. A call the rest of the budget
+ * cannot pay for is an overrun. */
+static uint64_t pattern_cost(size_t n, const char *p, size_t plen, bool anchorable, bool plain)
+{
+    unsigned k = 0;
+    size_t i = 0;
+    bool specials = false;
+    if (anchorable && plen > 0 && p[0] == '^')
+        i = 1;
+    else
+        k = 1;
+    for (; i < plen; i++) {
+        char c = p[i];
+        if (c == '%' && i + 1 < plen) {
+            char d = p[++i];
+            specials = true;
+            if (d == 'b' || (d >= '1' && d <= '9'))
+                k++;
+        } else if (c == '[') {   /* a set: skip to its end; its contents repeat nothing */
+            specials = true;
+            if (i + 1 < plen && p[i + 1] == '^')
+                i++;
+            if (i + 1 < plen && p[i + 1] == ']')
+                i++;
+            while (i + 1 < plen && p[++i] != ']')
+                if (p[i] == '%')
+                    i++;
+        } else if (c == '*' || c == '+' || c == '-') {
+            specials = true;
+            k++;
+        } else if (strchr("^$()?.", c)) {
+            specials = true;
+        }
+    }
+    if (plain || !specials)
+        return (uint64_t)n + 1;   /* a plain search */
+    uint64_t cost = 1, per = (uint64_t)n + 1;
+    for (unsigned j = 0; j < k; j++) {
+        if (cost > UINT64_MAX / per)
+            return UINT64_MAX;
+        cost *= per;
+    }
+    return cost;
+}
+
+/* string.find, match, gmatch and gsub, charged before they run; the original is upvalue
+ * 1, which of them upvalue 2. */
+enum { PAT_FIND, PAT_MATCH, PAT_GMATCH, PAT_GSUB };
+
+static int charged_pattern(lua_State *L)
+{
+    size_t n, plen;
+    int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
+    luaL_checklstring(L, 1, &n);
+    const char *pat = luaL_checklstring(L, 2, &plen);
+    if (kind != PAT_GSUB) {   /* where the search starts (gsub's third is its replacement) */
+        lua_Integer init = luaL_optinteger(L, 3, 1);
+        if (init < 0)
+            init = (lua_Integer)n + init + 1;
+        if (init > 1)
+            n = (size_t)(init - 1) <= n ? n - (size_t)(init - 1) : 0;
+    }
+    /* gmatch tries every position whatever the pattern starts with */
+    uint64_t cost = pattern_cost(n, pat, plen, kind != PAT_GMATCH, kind == PAT_FIND && lua_toboolean(L, 4));
+    void *ud;
+    lua_getallocf(L, &ud);
+    lstate *s = ud;
+    if (s->spent >= s->budget || cost >= s->budget - s->spent) {
+        lua_sethook(L, on_overrun, LUA_MASKCOUNT, 1);
+        return luaL_error(L, "instruction budget exceeded (%d): a pattern search over %d bytes may cost more than is left",
+                          (int)s->budget, (int)n);
+    }
+    s->spent += cost;
+    int args = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, args, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static void charge_patterns(lua_State *L)
+{
+    static const char *const names[] = {[PAT_FIND] = "find", [PAT_MATCH] = "match", [PAT_GMATCH] = "gmatch",
+                                        [PAT_GSUB] = "gsub"};
+    lua_getglobal(L, LUA_STRLIBNAME);   /* also the strings' metatable's __index */
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+        lua_getfield(L, -1, names[i]);
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, charged_pattern, 2);
+        lua_setfield(L, -2, names[i]);
+    }
+    lua_pop(L, 1);
 }
 
 /* setmetatable without finalizers: Lua runs __gc with hooks off, out of the budget's reach */
@@ -138,6 +271,7 @@ static void sandbox(lua_State *L)
     lua_getglobal(L, "setmetatable");
     lua_pushcclosure(L, safe_setmetatable, 1);
     lua_setglobal(L, "setmetatable");
+    charge_patterns(L);
 }
 
 static void close_state(lstate *s)
@@ -287,7 +421,7 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
     push_request(s, req);
     push_candidates(s, c, n);
-    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)s->budget);
+    arm_budget(s);
     int rc = lua_pcall(L, 2, 2, 0);
     lua_sethook(L, NULL, 0, 0);
     if (rc != LUA_OK) {
@@ -320,7 +454,7 @@ static lstate *load(const char *path, uint64_t instructions, size_t memory, mf_e
     }
     sandbox(s->L);
     lua_State *L = s->L;
-    lua_sethook(L, on_budget, LUA_MASKCOUNT, (int)instructions);
+    arm_budget(s);
     int rc = luaL_loadfile(L, path);
     if (rc == LUA_OK)
         rc = lua_pcall(L, 0, 1, 0);

@@ -7,8 +7,10 @@
 --
 -- This one sends a call to the healthy target with the least work: calls in flight,
 -- weighted by its recent latency and its configured weight. Targets whose breaker is
--- open go last (the breaker decides when they may be tried again), draining ones never,
--- and the fallback providers' targets only after every target of the owner. Ties keep
+-- open go last (the breaker decides when they may be tried again), draining ones never.
+-- A fallback provider's targets come after the owner's that are ready, but before the
+-- owner's that are not (unhealthy, down, or behind an open breaker): a hung owner whose
+-- pings fail does not keep the calls while a fallback could answer them. Ties keep
 -- configuration order.
 local M = {}
 
@@ -19,8 +21,8 @@ function M.route(request, candidates)
     if not c.draining then
       local b = c.breaker
       local ready = c.healthy and b ~= "open" and b ~= "forced_open"
-      -- the group decides first: owner ready, owner not, fallback ready, fallback not
-      local group = (c.fallback and 2 or 0) + (ready and 0 or 1)
+      -- the group decides first: owner ready, fallback ready, owner not, fallback not
+      local group = (ready and 0 or 2) + (c.fallback and 1 or 0)
       local w = c.weight > 0 and c.weight or 1
       m = m + 1
       ids[m] = c.id

@@ -571,6 +571,43 @@ test("sandbox: a route that loops forever overruns its budget on each decision, 
 	assert.equal(status.errors, 3, JSON.stringify(status));
 });
 
+// Pattern matching runs in C, out of the count hook's reach, and backtracks: each search is
+// charged its worst case up front, so one that could take longer than the budget never starts.
+test("sandbox: a pattern search that would backtrack past the budget is an overrun, not a stall; ordinary patterns route", async (t) => {
+	const { gw, pids } = await misbehavingGateway(t, `      local s = string.rep("a", 5000)
+      if s:find(".-.-.-.-x") then return { 1, 2 } end
+      return { 2, 1 }`, { policy_instructions: 100000 }, { closeTimeout: 1000 });
+	const started = Date.now();
+	await echoesKeepOrder(gw, pids, 3, 5000);
+	assert.ok(Date.now() - started < 3000, `three decisions that would each backtrack for hours took ${Date.now() - started} ms`);
+	const status = await policyStatus(gw);
+	assert.equal(status.budget_overruns, 3, JSON.stringify(status));
+	assert.match(status.last_error, /instruction budget exceeded \(100000\): a pattern search over 5000 bytes/);
+
+	// the pattern functions still work, as methods and as functions, and route by what they find
+	const file = policyFile(`return {
+  route = function(request, candidates)
+    if request.name ~= "p__echo" then return { 1, 2 } end
+    local server, tool = request.name:match("^(%w+)__(.+)$")
+    assert(server == "p" and string.find(tool, "ech", 1, true) and select(2, tool:gsub("[aeiou]", "")) >= 1)
+    local n = 0
+    for _ in string.gmatch("a,b,c", "[^,]+") do n = n + 1 end
+    local want = (tool == "echo" and n == 3) and "p#2" or "p#1"
+    local ids = {}
+    for _, c in ipairs(candidates) do
+      if c.target == want then table.insert(ids, 1, c.id) else ids[#ids + 1] = c.id end
+    end
+    return ids
+  end,
+}
+`);
+	const gw2 = start(t, { policy: file, providers: [faulty("p", { replicas: 2, env: { FAULTY_ECHO_PID: "1" } })] });
+	await gw2.initialize();
+	const pids2 = await allReady(gw2, "p", 2);
+	for (let i = 0; i < 3; i++) assert.equal(echoPid(await call(gw2, "p__echo", { text: `m${i}` })), pids2["p#2"]);
+	assert.equal((await policyStatus(gw2)).errors, 0);
+});
+
 test("sandbox: a route that allocates without end overruns its memory on each decision, counted; calls are still answered", async (t) => {
 	const { gw, pids } = await misbehavingGateway(t,
 		"      local t = {}\n      while true do t[#t + 1] = string.rep(\"x\", 4096) .. #t end",
@@ -669,6 +706,33 @@ test("health: a replica that stops answering pings is unhealthy and the default 
 		{ timeout: 5000, interval: 50, what: `p#2 healthy again${tail(gw)}` });
 	await logged(gw, /info router: target healthy target=p#2/);
 	assert.ok(share(await burst(8), pids["p#2"]) >= 2, "healthy again: it takes calls");
+});
+
+test("health: an owner that hangs (its pings fail) gives way to a ready fallback with the default policy; back, it serves again", async (t) => {
+	const gw = start(t, {
+		providers: [
+			faulty("primary", { fallback: ["backup"], health: { interval_ms: 100, timeout_ms: 300, failures: 2, successes: 1 },
+				env: { FAULTY_NAME: "primary" } }),
+			faulty("backup", { env: { FAULTY_NAME: "backup" } }),
+		],
+	});
+	await gw.initialize();
+	const primary = (await allReady(gw, "primary", 1))["primary#1"];
+	const backup = (await allReady(gw, "backup", 1))["backup#1"];
+	assert.deepEqual(await pidCalls(gw, 3, "primary__pid"), Array(3).fill(primary), "the owner serves while healthy");
+	process.kill(primary, "SIGSTOP");
+	let stopped = true;
+	t.after(() => { if (stopped) try { process.kill(primary, "SIGCONT"); } catch {} });
+	await waitFor(async () => !(await target(gw, "primary#1")).healthy,
+		{ timeout: 5000, interval: 50, what: `primary#1 unhealthy${tail(gw)}` });
+	const started = Date.now();
+	assert.deepEqual(await pidCalls(gw, 4, "primary__pid"), Array(4).fill(backup), "the fallback answers while the owner hangs");
+	assert.ok(Date.now() - started < 2000, `answered at once, not after a timeout: ${Date.now() - started} ms`);
+	process.kill(primary, "SIGCONT");
+	stopped = false;
+	await waitFor(async () => (await target(gw, "primary#1")).healthy,
+		{ timeout: 5000, interval: 50, what: `primary#1 healthy again${tail(gw)}` });
+	assert.deepEqual(await pidCalls(gw, 3, "primary__pid"), Array(3).fill(primary), "healthy again, the owner serves");
 });
 
 // --- g. admin overrides: drain, undrain, breaker -------------------------------------------------
