@@ -310,9 +310,9 @@ static int check_top(mf_config *c, mf_error *err)
         c->policy = resolve(c->dir, policy);
     } else {
         const char *lua = getenv("MCPFED_LUA_PATH");
-        size_t n = strlen(lua && *lua ? lua : MF_LUA_DIR) + 16;
+        size_t n = strlen(lua && *lua ? lua : mf_default_lua_dir()) + 16;
         c->policy = malloc(n);
-        snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : MF_LUA_DIR);
+        snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : mf_default_lua_dir());
     }
     json_t *breaker = json_object_get(r, "breaker");
     if (json_is_false(breaker)) {
@@ -386,7 +386,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     /* require "mcpfed.config" and other helpers from lua/ */
     const char *luadir = getenv("MCPFED_LUA_PATH");
     lua_getglobal(L, "package");
-    lua_pushfstring(L, "%s/?.lua;", luadir && *luadir ? luadir : MF_LUA_DIR);
+    lua_pushfstring(L, "%s/?.lua;", luadir && *luadir ? luadir : mf_default_lua_dir());
     lua_getfield(L, -2, "path");
     lua_concat(L, 2);
     lua_setfield(L, -2, "path");

@@ -81,6 +81,10 @@ bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)
 void mf_config_keep_fixed(mf_config *next, mf_config *prev);
 extern const char *const mf_config_fixed_keys[];
 
+/* paths.c: the plugin and Lua directories to use when nothing says otherwise. */
+const char *mf_default_plugin_dir(void);
+const char *mf_default_lua_dir(void);
+
 /* config_plugins.c: load every plugin the configuration names and let each check its
  * part (providers, listeners, breakers, stdio when served), then the policy. */
 int mf_config_check_plugins(const mf_config *c, bool stdio, mf_error *err);
