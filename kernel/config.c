@@ -22,7 +22,7 @@ static const char *const top_keys[] = {
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
-static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "fallback",
+static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "attempt_timeout_ms", "fallback",
                                             "weight", "tags", "health", "breaker", NULL};
 static const char *const health_keys[] = {"interval_ms", "timeout_ms", "failures", "successes", NULL};
 
@@ -157,7 +157,8 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
         const char *name = NULL, *transport = NULL;
         if (mf_conf_string(t, p->path, "name", true, &name, err) ||
             mf_conf_string(t, p->path, "transport", true, &transport, err) ||
-            mf_conf_int(t, p->path, "timeout_ms", 1, 86400000, &p->timeout_ms, err))
+            mf_conf_int(t, p->path, "timeout_ms", 1, 86400000, &p->timeout_ms, err) ||
+            mf_conf_int(t, p->path, "attempt_timeout_ms", 0, 86400000, &p->attempt_timeout_ms, err))
             return -1;
         if (!valid_name(name, 64)) {
             mf_error_set(err, -1, "%s.name: \"%s\" must be 1 to 64 of A-Z a-z 0-9 _ -", p->path, name);

@@ -9,6 +9,7 @@ typedef struct mf_provider_conf {
     char *transport;       /* the plugin that reaches the upstream */
     char *prefix;          /* NULL: upstream names are kept */
     int64_t timeout_ms;
+    int64_t attempt_timeout_ms;   /* one try's share of timeout_ms when another may follow; 0: all */
     size_t index;          /* 1-based position in the providers list */
     char path[48];         /* "providers[3]", for messages */
     json_t *plugin_conf;   /* the table without the kernel's keys, for the plugin */

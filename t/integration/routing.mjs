@@ -870,6 +870,36 @@ test("idempotent: a call whose first target dies with it is retried on the next 
 	assert.equal((await target(gw, "p#2")).failures, 0);
 });
 
+test("attempt_timeout_ms: an idempotent call to a hung target is tried on the next one in time; without it the deadline is spent on the first", async (t) => {
+	const hung = async (extra) => {
+		const gw = start(t, {
+			policy: policyFile(`return { route = function(request, candidates)
+  if request.name == "p__pid" then return { targets = { 1, 2 }, idempotent = true } end
+  return { 1, 2 }
+end }
+`),
+			providers: [faulty("p", { replicas: 2, timeout_ms: 3000, ...extra })],
+		}, { closeTimeout: 1000 });
+		await gw.initialize();
+		const pids = await allReady(gw, "p", 2);
+		process.kill(pids["p#1"], "SIGSTOP");
+		t.after(() => { try { process.kill(pids["p#1"], "SIGCONT"); } catch {} });
+		const started = Date.now();
+		const res = await call(gw, "p__pid", {}, { timeout: 10000 });
+		const ms = Date.now() - started;
+		process.kill(pids["p#1"], "SIGCONT");
+		return { gw, pids, res, ms };
+	};
+	const withShare = await hung({ attempt_timeout_ms: 400 });
+	assert.equal(pidOf(withShare.res), withShare.pids["p#2"], `p#2 answered: ${JSON.stringify(withShare.res)}`);
+	assert.ok(withShare.ms >= 350 && withShare.ms < 2500, `after about the share: ${withShare.ms} ms`);
+	assert.equal((await target(withShare.gw, "p#1")).failures, 1, "the timed-out try counts against p#1");
+
+	const without = await hung({});
+	assert.equal(without.res.error?.code, -32001, `the deadline passed on p#1: ${JSON.stringify(without.res)}`);
+	assert.ok(without.ms >= 2900, `after the whole deadline: ${without.ms} ms`);
+});
+
 test("not idempotent: a call whose target dies with it is not retried; the client gets -32011", async (t) => {
 	const { gw, res } = await dieOnce(t, false);
 	assert.equal(res.error?.code, -32011, JSON.stringify(res));
