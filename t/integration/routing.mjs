@@ -468,6 +468,55 @@ return {
 	assert.ok(status.decisions >= 5, JSON.stringify(status));
 });
 
+test("reload policy: a good file decides the next calls; a broken one is refused with 409 naming file and line, the old one deciding on", async (t) => {
+	const file = policyFile(prefer("p#1"));
+	const gw = start(t, { policy: file, providers: [faulty("p", { replicas: 2 })] });
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#1"]));
+	fs.writeFileSync(file, prefer("p#2"));
+	const good = await admin(gw.sock, "reload policy");
+	assert.equal(good.code, 200, JSON.stringify(good));
+	assert.ok(good.body.reloads >= 1, JSON.stringify(good.body));
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#2"]), "the reloaded policy decides at once");
+	fs.writeFileSync(file, "return { route = function(request, candidates)\n  return { 1 \nend }\n");
+	const bad = await admin(gw.sock, "reload policy");
+	assert.equal(bad.code, 409, JSON.stringify(bad));
+	assert.match(bad.body.error, /the new policy was refused; the old one stays/);
+	assert.match(JSON.stringify(bad.body), new RegExp(`${path.basename(file)}:3:`), "the reason names file and line");
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#2"]), "the old policy decides on");
+});
+
+// --- the examples in lua/examples ---------------------------------------------------------------
+
+const examplesDir = path.resolve(process.env.MCPFED_LUA_PATH || path.join(import.meta.dirname, "..", "..", "lua"), "examples");
+
+test("every policy in lua/examples loads and passes its self-check", async () => {
+	const files = fs.readdirSync(examplesDir).filter((f) => f.endsWith(".lua"));
+	assert.ok(files.length >= 4, files.join(","));
+	for (const f of files) {
+		const check = startProcess([mcpfedBin(), "--check", "-c", luaConfig({ policy: path.join(examplesDir, f), providers: [faulty("p")] })]);
+		const st = await exited(check);
+		assert.equal(st.code, 0, `${f}: ${check.stderrText()}`);
+	}
+});
+
+test("the canary example sends about 5% of calls to the provider tagged canary, the rest to the stable one", async (t) => {
+	const gw = start(t, {
+		policy: path.join(examplesDir, "canary.lua"),
+		providers: [faulty("s", { fallback: ["n"] }), faulty("n", { tags: ["canary"] })],
+	});
+	await gw.initialize();
+	const stable = (await allReady(gw, "s", 1))["s#1"];
+	const canary = (await allReady(gw, "n", 1))["n#1"];
+	const n = 400;
+	const pids = await Promise.all(Array.from({ length: n }, () => pidCall(gw, "s__pid")));
+	const toCanary = pids.filter((p) => p === canary).length;
+	assert.equal(pids.filter((p) => p === stable).length + toCanary, n, "every call answered by one of the two");
+	// binomial(400, 0.05): 20 expected; 4..44 is more than 3.5 standard deviations either side
+	assert.ok(toCanary >= 4 && toCanary <= 44, `${toCanary} of ${n} calls went to the canary`);
+});
+
 // --- f. the sandbox ---------------------------------------------------------------------------------
 
 // Policies whose top level reaches for what the sandbox leaves out, the message that says so,
