@@ -753,6 +753,26 @@ test("health: a replica that stops answering pings is unhealthy and the default 
 	assert.ok(share(await burst(8), pids["p#2"]) >= 2, "healthy again: it takes calls");
 });
 
+test("health: with checks on, calls that time out count as failed pings and make a target unhealthy before the next ping", async (t) => {
+	const gw = start(t, {
+		policy: policyFile(asGiven),
+		providers: [faulty("p", {
+			replicas: 2, timeout_ms: 300,
+			// the first ping would come after the test: only calls can tell
+			health: { interval_ms: 600000, timeout_ms: 300, failures: 2, successes: 1 },
+		})],
+	}, { closeTimeout: 1000 });
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	process.kill(pids["p#1"], "SIGSTOP");
+	t.after(() => { try { process.kill(pids["p#1"], "SIGCONT"); } catch {} });
+	for (let i = 0; i < 2; i++) assert.equal((await call(gw, "p__pid")).error?.code, -32001, "timed out on p#1");
+	await logged(gw, /warn router: target unhealthy target=p#1 reason="a call timed out"/);
+	assert.equal((await target(gw, "p#1")).healthy, false);
+	assert.equal((await target(gw, "p#2")).healthy, true);
+	process.kill(pids["p#1"], "SIGCONT");
+});
+
 test("health: an owner that hangs (its pings fail) gives way to a ready fallback with the default policy; back, it serves again", async (t) => {
 	const gw = start(t, {
 		providers: [
