@@ -22,6 +22,7 @@ typedef enum era { ERA_UNKNOWN, ERA_MODERN, ERA_LEGACY } era;
 typedef enum pstate { P_CONNECTING, P_READY, P_DOWN, P_FAILED, P_STOPPING } pstate;
 
 typedef struct hprov hprov;
+typedef struct hrep hrep;
 
 /* One HTTP exchange with the upstream: a call, the handshake, a notification or the
  * GET stream. */
@@ -29,6 +30,7 @@ typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE
 
 typedef struct xchg {
     hprov *p;
+    hrep *r;                /* the replica (URL) it goes to */
     xkind kind;
     hc_req *req;
     long status;
@@ -46,10 +48,32 @@ typedef struct xchg {
     struct xchg *prev, *next;
 } xchg;
 
+/* One upstream URL: a target of the provider, with its own upstream session. */
+struct hrep {
+    hprov *p;
+    int index;                    /* 0-based; the kernel's target index + 1 */
+    char *url;
+    pstate state;
+    era era;
+    char protocol[16];
+    char *session;                /* Mcp-Session-Id, legacy */
+    json_t *init;
+    unsigned failures;
+    char *last_error;
+    unsigned inflight;            /* calls sent to it and not yet done */
+    xchg *get;                    /* the session's GET stream */
+    char *last_event_id;
+    long get_retry_ms;
+    uv_timer_t timer;             /* reconnecting, or reopening the GET stream */
+    bool timer_for_get;
+    /* hot swap (client_swap.c) */
+    int64_t timer_left;           /* what the timer had to go when stopped for the handover */
+    bool timer_was_get;
+};
+
 struct hprov {
     mf_instance *inst;
     /* configuration */
-    char *url;
     struct curl_slist *headers;   /* configured ones: credentials and the like */
     char *want;                   /* "auto" or a protocol version */
     bool insecure;
@@ -59,36 +83,27 @@ struct hprov {
     size_t max_message;
     size_t max_queue;
     uint64_t backoff_min_ms, backoff_max_ms;
+    /* the upstreams: one per URL, each a target */
+    hrep *reps;
+    int nreps;
     /* state */
-    pstate state;
-    era era;
-    char protocol[16];
-    char *session;                /* Mcp-Session-Id, legacy */
-    json_t *init;
+    bool failed;                  /* every replica failed: calls are refused at once */
+    bool stopping;
+    int timers_open;              /* the replicas' timers not closed yet */
     int64_t next_id;
-    unsigned failures;
-    char *last_error;
     xchg *calls;                  /* by corr */
     xchg *all;                    /* every exchange in flight */
-    mf_msgq queue;                /* calls waiting for the provider to connect */
-    xchg *get;                    /* the session's GET stream */
+    mf_msgq queue;                /* calls waiting for a replica to connect */
     asks asks;                    /* the upstream's requests the kernel is answering */
-    char *last_event_id;
-    long get_retry_ms;
-    uv_timer_t timer;             /* reconnecting, or reopening the GET stream */
-    bool timer_for_get;
-    bool delete_sent;
     /* hot swap (client_swap.c) */
-    bool saving;                  /* asked to hand over: waits for the handshake under way */
-    bool saved;                   /* handed over: the GET stream and the timer are stopped */
+    bool saving;                  /* asked to hand over: waits for the handshakes under way */
+    bool saved;                   /* handed over: the GET streams and the timers are stopped */
     bool draining;                /* replaced: finishing the exchanges it has in flight */
-    int64_t timer_left;           /* what the timer had to go when stopped for the handover */
-    bool timer_was_get;
 };
 
 /* client.c */
 hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err);
-void hp_open_get(hprov *p);
+void hp_open_get(hrep *r);
 void hp_on_timer(uv_timer_t *t);
 void hp_xchg_free(xchg *x);
 /* Drop a call (the kernel cancelled it), telling the upstream when its era wants that. */
@@ -100,8 +115,8 @@ const char *hp_name(const hprov *p);
 
 /* client_swap.c: the role's hot swap operations */
 void hp_save(void *self);
-/* The handshake under way while saving is over: hand over now. */
-void hp_hand_over(hprov *p);
+/* A handshake that was under way while saving is over: hand over once none is. */
+void hp_hand_over_if_settled(hprov *p);
 void hp_resume(void *self);
 int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self,
              mf_error *err);
