@@ -28,7 +28,8 @@ static const char *name_of(const client *c) { return mf_instance_name(c->inst); 
 static const char *const keys[] = {"command", "env", "cwd", "max_message_bytes", "init_timeout_ms",
                                    "max_queue", "restart", "replicas", "max_processes", NULL};
 static const char *const restart_keys[] = {"type", "strategy", "backoff_min_ms", "backoff_max_ms",
-                                           "intensity", "period_ms", "cooldown_ms", "shutdown_ms", NULL};
+                                           "backoff_reset_ms", "intensity", "period_ms", "cooldown_ms",
+                                           "shutdown_ms", NULL};
 
 static int check_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
                          mf_error *err)
@@ -38,7 +39,7 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         return 0;
     char rp[128];
     snprintf(rp, sizeof rp, "%s.restart", path);
-    int64_t v[6] = {0};
+    int64_t v[7] = {0};
     v[2] = -1;
     const char *type = NULL, *strategy = NULL;
     if (mf_conf_keys(r, rp, restart_keys, err) ||
@@ -49,8 +50,19 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         mf_conf_int(r, rp, "intensity", 0, 100000, &v[2], err) ||
         mf_conf_int(r, rp, "period_ms", 1, 86400000, &v[3], err) ||
         mf_conf_int(r, rp, "cooldown_ms", 1, 86400000, &v[4], err) ||
-        mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err))
+        mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err) ||
+        mf_conf_int(r, rp, "backoff_reset_ms", 1, 86400000, &v[6], err))
         return -1;
+    int64_t bmin = v[0] ? v[0] : 100, bmax = v[1] ? v[1] : 30000;
+    if (bmax < bmin) {
+        if (v[1])
+            mf_error_set(err, -1, "%s.backoff_max_ms: %lld is less than backoff_min_ms (%lld)", rp,
+                         (long long)bmax, (long long)bmin);
+        else
+            mf_error_set(err, -1, "%s.backoff_min_ms: %lld is more than backoff_max_ms (%lld, the default)",
+                         rp, (long long)bmin, (long long)bmax);
+        return -1;
+    }
     static const char *const types[] = {"permanent", "transient", "temporary"};
     static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one"};
     int t = 0, st = 0;
@@ -76,6 +88,7 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         spec->backoff_min_ms = (uint32_t)v[0];
         spec->backoff_max_ms = (uint32_t)v[1];
         spec->shutdown_ms = (uint32_t)v[5];
+        spec->backoff_reset_ms = (uint32_t)v[6];
     }
     if (sup) {
         sup->strategy = (mf_strategy)st;
@@ -257,6 +270,7 @@ static void on_initialized(replica *r, json_t *msg)
     send_json(r, note);
     json_decref(note);
     r->state = U_READY;
+    mf_child_ready(r->child);   /* its start is complete: the next replica's may begin */
     json_decref(r->init_result);
     r->init_result = json_incref(result);
     c->failed = false;
@@ -581,6 +595,7 @@ client *client_new(mf_instance *inst, const json_t *conf)
         r->init_timer.data = r;
         c->open_timers++;
     }
+    c->spec.start_ack = true;   /* started = answered initialize (or exited) */
     c->spec.argv = (const char *const *)c->argv;
     c->spec.env = (const char *const *)c->env;
     c->spec.cwd = c->cwd;

@@ -2,7 +2,8 @@
 // log and /proc: restart intensity and the cool-down, restarts after outside kills, the stop
 // sequence of a child that ignores SIGTERM, process groups and the subreaper, a child that
 // closes its stdout, the three strategies over replicas, a child dying before initialize,
-// max_processes, and the supervision tree itself.
+// max_processes, the supervision tree itself, the restart backoff's cap and reset, replicas
+// starting in order, the gateway's stop order, and SIGTERM from outside as OTP's `shutdown`.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/supervision.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -703,4 +704,157 @@ test("admin: the supervision tree matches /proc; status, providers, sessions, he
 	assertSupervised(gw, r2.children[1].pid, "r#2");
 	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
 	await waitFor(() => !fs.existsSync(gw.sock), { timeout: 2000, what: "the admin socket removed at exit" });
+});
+
+// --- j. backoff, start order, stop order, exit reasons ------------------------------------------------
+
+test("restart backoff: doubles up to backoff_max_ms and stays there; a run of backoff_reset_ms brings it back to backoff_min_ms", async (t) => {
+	const crash = path.join(scratchDir(), "crash");
+	const resetMs = 4000;
+	const gw = start(t, {
+		providers: [faultyAfter("k", 'if [ -e "$CRASH" ]; then exit 3; fi;', {
+			env: { CRASH: crash },
+			restart: { backoff_min_ms: 50, backoff_max_ms: 400, backoff_reset_ms: resetMs, intensity: 1000, period_ms: 60000 },
+		})],
+	});
+	await gw.initialize();
+	const pid1 = (await settled(gw, "k", 1)).children[0].pid;
+	const restarts = (from) => linesFrom(gw, from).filter((l) => /info supervisor: restarting child child=k /.test(l));
+	const delayOf = (line) => Number(/in_ms=(\d+) /.exec(line)[1]);
+
+	// a crash loop: 50, 100, 200, then the cap
+	let mark = log(gw).length;
+	fs.writeFileSync(crash, "");
+	process.kill(pid1, "SIGKILL");
+	await waitFor(() => restarts(mark).length >= 6, { timeout: 10000, what: `six restarts of k${tail(gw)}` });
+	fs.rmSync(crash);
+	const pid2 = (await settled(gw, "k", 1, { cond: (x) => x.children[0].pid !== pid1, what: "k serving again" })).children[0].pid;
+	const loop = restarts(mark);
+	assert.deepEqual(loop.slice(0, 6).map(delayOf), [50, 100, 200, 400, 400, 400], loop.join("\n"));
+	assert.ok(loop.slice(6).every((l) => delayOf(l) === 400), loop.join("\n"));
+	// each delay is kept: the next start comes no sooner
+	const lines = linesFrom(gw, mark);
+	for (const [i, l] of lines.entries()) {
+		if (!/restarting child child=k /.test(l)) continue;
+		const next = lines.slice(i + 1).find((x) => /info supervisor: (child started|spawn failed) child=k /.test(x));
+		assert.ok(next, lines.join("\n"));
+		assert.ok(lineTime(next) - lineTime(l) >= delayOf(l) - 5, `started ${lineTime(next) - lineTime(l)} ms after: ${l}`);
+	}
+
+	// a short run does not reset it (the failures in a row go on: still the cap)
+	const started2 = lineTime(linesFrom(gw).find((l) => l.endsWith(`child started child=k pid=${pid2}`)));
+	mark = log(gw).length;
+	assert.ok(Date.now() - started2 < resetMs, `k ran ${Date.now() - started2} ms before the kill: too slow a machine for this test`);
+	process.kill(pid2, "SIGKILL");
+	const pid3 = (await settled(gw, "k", 1, { cond: (x) => x.children[0].pid !== pid2, what: "k after a short run" })).children[0].pid;
+	assert.deepEqual(restarts(mark).map(delayOf), [400], tail(gw));
+
+	// a run longer than backoff_reset_ms does: the next delay is backoff_min_ms again
+	const started3 = lineTime(linesFrom(gw).find((l) => l.endsWith(`child started child=k pid=${pid3}`)));
+	await new Promise((r) => setTimeout(r, Math.max(0, started3 + resetMs + 200 - Date.now())));   // the run itself is what is tested
+	mark = log(gw).length;
+	process.kill(pid3, "SIGKILL");
+	const s = await settled(gw, "k", 1, { cond: (x) => x.children[0].pid !== pid3, what: "k after a long run" });
+	assert.deepEqual(restarts(mark).map(delayOf), [50], tail(gw));
+	assert.equal(s.children[0].last_exit, "killed by signal 9");
+	assert.equal(textOf(await call(gw, "k__echo", { text: "steady" })), "steady");
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+test("replicas start in order: each once the one before answered initialize, or died trying", async (t) => {
+	// every process waits 0.3 s before it can answer initialize; the very first one to run (s#1)
+	// dies instead, so its start ends in an exit, and s#2 follows that
+	const dir = scratchDir();
+	const gw = start(t, {
+		providers: [faultyAfter("s", 'if mkdir "$ONCE/first" 2>/dev/null; then sleep 0.3; exit 3; fi; sleep 0.3;', {
+			env: { ONCE: dir }, replicas: 3, restart: { backoff_min_ms: 10 },
+		})],
+	});
+	await gw.initialize();
+	const s = await settled(gw, "s", 3);
+	const lines = linesFrom(gw);
+	const at = (re) => firstIndex(lines, re);
+	const started = (name) => at(new RegExp(`info supervisor: child started child=${name} `));
+	const ready = (replica, pid) => at(new RegExp(`info stdio: upstream ready provider=s replica=${replica} pid=${pid} `));
+	const pids = s.children.map((c) => c.pid);
+	const firstExit = at(/info supervisor: child exited child=s#1 pid=\d+ status=3 /);
+	assert.ok(firstExit >= 0, lines.join("\n"));
+	assert.ok(started("s#1") < firstExit && firstExit < started("s#2"), `s#2 started after s#1's start failed:\n${lines.join("\n")}`);
+	assert.ok(ready(1, pids[1]) >= 0 && ready(1, pids[1]) < started("s#3"), `s#3 started after s#2 was ready:\n${lines.join("\n")}`);
+	// s#1's restart waits its turn too: after the starts already under way
+	const restart1 = at(new RegExp(`info supervisor: child started child=s#1 pid=${pids[0]}$`));
+	assert.ok(restart1 > ready(2, pids[2]), `s#1 restarted after s#3 was ready:\n${lines.join("\n")}`);
+	// each start took its 0.3 s: the log says so in time too
+	const t2 = lineTime(lines[started("s#2")]), t3 = lineTime(lines[started("s#3")]);
+	assert.ok(t3 - t2 >= 300, `s#3 started ${t3 - t2} ms after s#2`);
+	const answers = await Promise.all(Array.from({ length: 6 }, () => call(gw, "s__pid")));
+	for (const a of answers) assert.ok(pids.includes(Number(textOf(a))), JSON.stringify(a));
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+test("gateway shutdown: providers stop last started first, one after another; replicas last first", async (t) => {
+	// every child ignores the end of its input and SIGTERM, so each stop takes its full time and
+	// two stops at once would overlap
+	const marker = path.join(scratchDir(), "notes");
+	const shutdownMs = 600;   // each stop: 300 ms after the end of input, SIGTERM, 600 ms, SIGKILL
+	const stubborn = { MARKER: marker, IGNORE_TERM: "1", IGNORE_EOF: "1" };
+	const gw = start(t, {
+		providers: [
+			mini("a", stubborn, { restart: { shutdown_ms: shutdownMs } }),
+			mini("b", stubborn, { replicas: 2, restart: { shutdown_ms: shutdownMs } }),
+		],
+	});
+	await gw.initialize();
+	const a = (await settled(gw, "a", 1)).children[0].pid;
+	const [b1, b2] = (await settled(gw, "b", 2)).children.map((c) => c.pid);
+	const t0 = Date.now();
+	gw.kill("SIGTERM");
+	assert.deepEqual(await gw.waitExit(10000), { code: 0, signal: null }, tail(gw));
+	const elapsed = Date.now() - t0;
+	const order = [["b#2", b2], ["b#1", b1], ["a", a]];
+	const lines = linesFrom(gw);
+	const killedAt = (name, pid) => {
+		const l = lines.find((x) => x.includes(`warn supervisor: child ignored SIGTERM; killing its group child=${name} pid=${pid}`));
+		assert.ok(l, `${name} killed after the wait${tail(gw)}`);
+		return lineTime(l);
+	};
+	const exits = order.map(([name, pid]) => firstIndex(lines, new RegExp(`child exited child=${name} pid=${pid} status=0 signal=9`)));
+	assert.ok(exits.every((i) => i >= 0), tail(gw));
+	assert.deepEqual([...exits].sort((x, y) => x - y), exits, `stopped b#2, b#1, a:\n${lines.join("\n")}`);
+	const notes = markerNotes(marker);
+	const eofOf = (pid) => notes.find((n) => n.what === "EOF" && n.pid === pid)?.at;
+	for (let i = 1; i < order.length; i++) {
+		const [prev, prevPid] = order[i - 1];
+		const [name, pid] = order[i];
+		const eof = eofOf(pid);
+		assert.ok(eof, `${name} saw the end of its input: ${JSON.stringify(notes)}`);
+		assert.ok(eof >= killedAt(prev, prevPid) - 5,
+			`${name}'s stop began ${killedAt(prev, prevPid) - eof} ms before ${prev} was killed: the stops overlap`);
+	}
+	assert.ok(elapsed >= 3 * (300 + shutdownMs) - 100, `three stops one after another took ${elapsed} ms`);
+	for (const [, pid] of order) await waitFor(() => gone(pid), { timeout: 3000, what: `${pid} gone` });
+});
+
+test("a transient child stopped by SIGTERM from outside is not restarted (shutdown); one killed by SIGKILL is", async (t) => {
+	const gw = start(t, {
+		providers: [faulty("tr", { replicas: 2, restart: { type: "transient", backoff_min_ms: 10 } })],
+	});
+	await gw.initialize();
+	const [p1, p2] = (await settled(gw, "tr", 2)).children.map((c) => c.pid);
+	process.kill(p1, "SIGTERM");
+	await waitFor(() => new RegExp(`child exited child=tr#1 pid=${p1} status=0 signal=15`).test(log(gw)),
+		{ timeout: 3000, what: `the exit of tr#1${tail(gw)}` });
+	process.kill(p2, "SIGKILL");
+	const s = await waitFor(async () => {
+		const x = await supervisor(gw, "tr");
+		const [c1, c2] = x.children;
+		return c2.pid && c2.pid !== p2 && c2.state === "running" && readyLogged(gw, "tr", c2.pid) && c1.state === "stopped" && x;
+	}, { timeout: 5000, what: `tr#2 restarted, tr#1 not${tail(gw)}` });
+	assert.deepEqual({ ...s.children[0] },
+		{ name: "tr#1", pid: 0, state: "stopped", restart: "transient", restarts: 0, last_exit: "killed by signal 15" });
+	assert.equal(s.children[1].restarts, 1);
+	assert.equal(count(log(gw), "child started child=tr#1 "), 1, "tr#1 started once");
+	assert.doesNotMatch(log(gw), /restarting child child=tr#1 /);
+	assert.equal(Number(textOf(await call(gw, "tr__pid"))), s.children[1].pid, "the other serves");
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
 });
