@@ -397,6 +397,12 @@ void sup_on_stopped(mf_sup *s, mf_child *c)
         if (s->private_) {
             s->state = S_STOPPING;
             sup_free(s);
+            return;
+        }
+        /* the batch may have been waiting for it (its start, say): it waits no more */
+        if (s->state == S_BUSY && s->pos < s->nbatch && s->batch[s->pos].child == i) {
+            s->pos++;
+            run(s);
         }
     }
 }

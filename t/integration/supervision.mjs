@@ -858,3 +858,93 @@ test("a transient child stopped by SIGTERM from outside is not restarted (shutdo
 	assert.equal(Number(textOf(await call(gw, "tr__pid"))), s.children[1].pid, "the other serves");
 	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
 });
+
+// --- k. a dynamic pool ------------------------------------------------------------------------------
+
+test("simple_one_for_one: scale grows the pool in order and shrinks it, draining the last started, then stopping them last first", async (t) => {
+	const slow = path.join(scratchDir(), "slow");
+	const gw = start(t, {
+		providers: [faulty("p", {
+			replicas: 1, max_processes: 3, env: { FAULTY_SLOW_FILE: slow, FAULTY_ECHO_PID: "1" },
+			restart: { strategy: "simple_one_for_one", backoff_min_ms: 10 },
+		})],
+	});
+	await gw.initialize();
+	const one = await settled(gw, "p", 1);
+	assert.equal(one.strategy, "simple_one_for_one");
+	assert.deepEqual(one.children.map((c) => c.name), ["p#1"]);
+	const p1 = one.children[0].pid;
+
+	// growing: the new children start one after the other
+	let mark = log(gw).length;
+	assert.deepEqual(await adminOk(gw, "scale p 3"), { provider: "p", replicas: 3 });
+	const three = await settled(gw, "p", 3);
+	assert.deepEqual(three.children.map((c) => c.name), ["p#1", "p#2", "p#3"]);
+	assert.equal(three.children[0].pid, p1, "p#1 untouched");
+	let lines = linesFrom(gw, mark);
+	const ready2 = firstIndex(lines, new RegExp(`upstream ready provider=p replica=1 pid=${three.children[1].pid} `));
+	assert.ok(ready2 >= 0 && ready2 < firstIndex(lines, /child started child=p#3 /), `p#3 started once p#2 was ready:\n${lines.join("\n")}`);
+
+	// beyond max_processes: refused, saying so
+	const over = await admin(gw.sock, "scale p 4");
+	assert.equal(over.code, 409, JSON.stringify(over));
+	assert.equal(over.body.error, "provider p: 4 replicas is more than its max_processes (3)");
+	const notPool = await admin(gw.sock, "scale nope 2");
+	assert.equal(notPool.code, 404, JSON.stringify(notPool));
+
+	// a pool's child is restarted alone
+	const [, p2old, p3] = three.children.map((c) => c.pid);
+	process.kill(p2old, "SIGKILL");
+	const after = await settled(gw, "p", 3, { cond: (x) => x.children[1].pid !== p2old, what: "p#2 restarted" });
+	const pids = after.children.map((c) => c.pid);
+	assert.deepEqual([pids[0], pids[2]], [p1, p3], "its siblings keep their processes");
+	assert.equal(after.restarts_in_period, 1);
+
+	// shrinking while every replica is busy: p#3 and p#2 finish their calls, then stop, p#3 first
+	fs.writeFileSync(slow, pids.map((p) => `${p} 1500`).join("\n"));
+	const calls = Array.from({ length: 3 }, (_, i) => call(gw, "p__echo", { text: `c${i}` }, { timeout: 15000 }));
+	await waitFor(async () => (await adminOk(gw, "status")).calls_in_flight === 3, { timeout: 5000, what: "three calls in flight" });
+	mark = log(gw).length;
+	assert.deepEqual(await adminOk(gw, "scale p 1"), { provider: "p", replicas: 1 });
+	const busy = await admin(gw.sock, "scale p 2");
+	assert.equal(busy.code, 409, JSON.stringify(busy));
+	assert.match(busy.body.error, /2 replicas are still finishing their calls/);
+	const answers = await Promise.all(calls);
+	for (const a of answers) assert.ok(a.result, `answered, not cut off: ${JSON.stringify(a)}${tail(gw)}`);
+	const servedBy = answers.map((a) => Number(/pid=(\d+)/.exec(a.result.content[1].text)[1]));
+	assert.deepEqual([...new Set(servedBy)].sort(), [...pids].sort(), `each replica had a call: ${servedBy}`);
+	const small = await waitFor(async () => {
+		const s = await supervisor(gw, "p");
+		return s.children.length === 1 && s;
+	}, { timeout: 8000, what: `the pool down to one${tail(gw)}` });
+	assert.equal(small.children[0].pid, p1);
+	await waitFor(() => /info stdio: pool scaled provider=p replicas=1/.test(log(gw)), { timeout: 3000, what: "pool scaled" });
+	lines = linesFrom(gw, mark);
+	const exited = (i) => firstIndex(lines, new RegExp(`child exited child=p#${i + 1} pid=${pids[i]} status=0 signal=0`));
+	assert.ok(exited(2) >= 0 && exited(1) > exited(2), `p#3 stopped, then p#2, each leaving on its own:\n${lines.join("\n")}`);
+	assert.equal(firstIndex(lines, /child started child=p#/), -1, "a stopped pool child is not restarted");
+	await waitFor(() => gone(pids[1]) && gone(pids[2]), { timeout: 3000, what: "both reaped" });
+	assert.equal((await adminOk(gw, "status")).processes, 1);
+	assert.deepEqual(directChildren(gw.pid), [p1]);
+	fs.rmSync(slow);
+	assert.equal(textOf(await call(gw, "p__echo", { text: "one" })), "one");
+
+	// and it grows again
+	await adminOk(gw, "scale p 2");
+	const two = await settled(gw, "p", 2);
+	assert.equal(two.children[0].pid, p1);
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+test("scale: a provider that is not a pool refuses, naming the strategy", async (t) => {
+	const gw = start(t, { providers: [faulty("f", { replicas: 2 })] });
+	await gw.initialize();
+	await settled(gw, "f", 2);
+	const r = await admin(gw.sock, "scale f 3");
+	assert.equal(r.code, 409, JSON.stringify(r));
+	assert.equal(r.body.error, 'provider f is not a dynamic pool (restart.strategy = "simple_one_for_one")');
+	const bad = await admin(gw.sock, "scale f zero");
+	assert.equal(bad.code, 400, JSON.stringify(bad));
+	assert.equal((await supervisor(gw, "f")).children.length, 2);
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
