@@ -597,7 +597,9 @@ json_t *child_status(const mf_child *c)
     static const char *const states[] = {"stopped", "starting", "running", "exiting", "stopping"};
     static const char *const types[] = {"permanent", "transient", "temporary"};
     return json_pack("{s:s,s:i,s:s,s:s,s:i,s:s}", "name", c->name, "pid", mf_child_pid(c), "state",
-                     c->state == CH_PENDING && c->starts ? "restarting" : states[c->state], "restart",
+                     c->state == CH_PENDING && c->starts ? "restarting"
+                     : c->state == CH_IDLE && !c->starts ? "starting"   /* its turn to start has not come */
+                                                          : states[c->state], "restart",
                      types[c->spec.restart], "restarts", (int)c->restarts, "last_exit", c->last_exit);
 }
 

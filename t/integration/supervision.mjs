@@ -835,6 +835,33 @@ test("gateway shutdown: providers stop last started first, one after another; re
 	for (const [, pid] of order) await waitFor(() => gone(pid), { timeout: 3000, what: `${pid} gone` });
 });
 
+test("a shutdown that outlasts the gateway's own bound kills every child left and exits 1", async (t) => {
+	// two providers whose children ignore SIGTERM for 3 s each: one after the other they need
+	// more than shutdown_ms (100) + 5 s, so the bound ends the sequence
+	const marker = path.join(scratchDir(), "notes");
+	const stubborn = { MARKER: marker, IGNORE_TERM: "1", IGNORE_EOF: "1" };
+	const gw = start(t, {
+		shutdown_ms: 100,
+		providers: [mini("a", stubborn, { restart: { shutdown_ms: 3000 } }), mini("b", stubborn, { restart: { shutdown_ms: 3000 } })],
+	});
+	await gw.initialize();
+	const a = (await settled(gw, "a", 1)).children[0].pid;
+	const b = (await settled(gw, "b", 1)).children[0].pid;
+	const snap = snapshot([a, b]);
+	gw.extra.push(a, b);
+	const t0 = Date.now();
+	gw.kill("SIGTERM");
+	const status = await gw.waitExit(15000);
+	const elapsed = Date.now() - t0;
+	assert.deepEqual(status, { code: 1, signal: null }, tail(gw));
+	assert.match(log(gw), /error kernel: shutdown took too long; killing what is left and exiting/);
+	assert.ok(elapsed >= 5100 - 100 && elapsed < 9000, `exited ${elapsed} ms after SIGTERM`);
+	// b (started last) was stopped first and was gone; a was still in its SIGTERM wait, and is killed
+	assert.match(log(gw), new RegExp(`child exited child=b pid=${b} status=0 signal=9`));
+	assert.doesNotMatch(log(gw), new RegExp(`child exited child=a pid=${a} `));
+	await waitFor(() => stillAlive(snap).length === 0, { timeout: 3000, what: `no child outlives the gateway: ${JSON.stringify(stillAlive(snap))}` });
+});
+
 test("a transient child stopped by SIGTERM from outside is not restarted (shutdown); one killed by SIGKILL is", async (t) => {
 	const gw = start(t, {
 		providers: [faulty("tr", { replicas: 2, restart: { type: "transient", backoff_min_ms: 10 } })],
