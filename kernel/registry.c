@@ -28,7 +28,7 @@ static uv_timer_t settle_timer;
 static bool settle_timer_on;
 static bool settled;
 static void (*stop_done)(void);
-static bool stop_finished;      /* done has been called */
+static bool stop_finished;     /* done has been called */
 static size_t running;         /* instances started and not stopped yet */
 
 mf_ep mf_registry_ep(void) { return self; }
