@@ -9,6 +9,7 @@
 #include "policy.h"
 #include "plugin_loader.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -160,6 +161,42 @@ static void cmd_breaker(int argc, char **argv, mf_admin_reply *out)
     out->body = json_pack("{s:s}", "error", "usage: breaker TARGET open|close|auto|disable");
 }
 
+static void cmd_scale(int argc, char **argv, mf_admin_reply *out)
+{
+    char *end = NULL;
+    long n = argc == 3 ? strtol(argv[2], &end, 10) : 0;
+    if (argc != 3 || !end || *end || n < 1 || n > 100000) {
+        out->code = 400;
+        out->body = json_pack("{s:s}", "error", "usage: scale PROVIDER N (N >= 1)");
+        return;
+    }
+    size_t np;
+    mf_provider **ps = mf_registry_providers(&np);
+    mf_provider *p = NULL;
+    for (size_t i = 0; i < np && !p; i++)
+        if (strcmp(ps[i]->conf->name, argv[1]) == 0)
+            p = ps[i];
+    if (!p || !p->inst) {
+        out->code = 404;
+        out->body = json_pack("{s:s}", "error", p ? "the provider is not running" : "no such provider (see providers)");
+        return;
+    }
+    if (!p->inst->ops->scale) {
+        out->code = 409;
+        out->body = json_pack("{s:s,s:s}", "error", "the provider's transport cannot scale", "transport",
+                              p->conf->transport);
+        return;
+    }
+    mf_error err = {0};
+    if (p->inst->ops->scale(p->inst->self, (int)n, &err) != 0) {
+        out->code = 409;
+        out->body = json_pack("{s:s}", "error", err.msg);
+        return;
+    }
+    mf_info("admin", "scaling", "provider=%s replicas=%ld", p->conf->name, n);
+    out->body = json_pack("{s:s,s:i}", "provider", p->conf->name, "replicas", (int)n);
+}
+
 static void cmd_policy(int argc, char **argv, mf_admin_reply *out)
 {
     (void)argc;
@@ -202,6 +239,8 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("drain", "drain TARGET", "route no new call to a target", cmd_drain);
     mf_admin_command("undrain", "undrain TARGET", "route calls to a drained target again", cmd_drain);
     mf_admin_command("breaker", "breaker TARGET open|close|auto|disable", "force a target's breaker", cmd_breaker);
+    mf_admin_command("scale", "scale PROVIDER N",
+                     "grow or shrink a dynamic pool (restart.strategy = \"simple_one_for_one\")", cmd_scale);
     mf_admin_command("policy", "policy", "the routing policy: file, decisions, errors, reloads", cmd_policy);
     mf_admin_command("metrics", "metrics", "counters: sessions, calls, processes, targets, breakers, policy",
                      cmd_metrics);

@@ -23,7 +23,6 @@
 #include <sys/wait.h>
 
 #define DRAIN_AFTER_EXIT_MS 500
-#define STABLE_AFTER_MS 10000   /* a run this long resets the backoff */
 #define EOF_GRACE_MS 300        /* time to exit on end of input before SIGTERM */
 #define STDOUT_GRACE_MS 200     /* stdout closed: time for the exit to show before killing */
 
@@ -62,6 +61,7 @@ struct mf_child {
     bool terminating;        /* its supervisor is stopping it */
     bool term_sent;
     bool releasing;
+    bool awaiting_start;     /* start_ack: spawned, mf_child_ready not called yet */
     size_t queued;
     uint64_t id;             /* its handle in a hot swap's state */
     char last_exit[600];
@@ -157,6 +157,13 @@ static void reaper_start(void)
     uv_signal_init(mf_loop(), &sigchld);
     uv_signal_start(&sigchld, on_sigchld, SIGCHLD);
     uv_unref((uv_handle_t *)&sigchld);
+}
+
+void mf_child_kill_all(void)
+{
+    for (size_t i = 0; i < nlive; i++)
+        kill(-live[i], SIGKILL);
+    reap_strays(true);
 }
 
 void mf_child_reaper_stop(void)
@@ -261,8 +268,8 @@ static void finish_exit(mf_child *c)
     c->state = CH_IDLE;
     int64_t status = p->exit_status;
     int sig = p->term_signal;
-    if (mf_now() - p->started_at >= STABLE_AFTER_MS)
-        c->consecutive = 0;
+    if (mf_now() - p->started_at >= c->spec.backoff_reset_ms)
+        c->consecutive = 0;   /* a stable run: the next restart comes after backoff_min_ms */
     proc_close(p);
     mf_supervision_note_spawn(-1);
     if (sig)
@@ -271,12 +278,17 @@ static void finish_exit(mf_child *c)
         snprintf(c->last_exit, sizeof c->last_exit, "exited with status %lld", (long long)status);
     if (c->ops.exited)
         c->ops.exited(c, status, sig, c->ud);
+    if (c->awaiting_start) {
+        /* a start that ends in an exit is complete too: the next sibling goes on */
+        c->awaiting_start = false;
+        sup_on_started(c->sup, c);
+    }
     if (c->terminating) {
         c->terminating = false;
         sup_on_stopped(c->sup, c);
         return;
     }
-    sup_on_exit(c->sup, c, sig != 0 || status != 0, c->last_exit);
+    sup_on_exit(c->sup, c, sup_exit_abnormal(status, sig), c->last_exit);
 }
 
 static void maybe_finish_exit(proc *p)
@@ -464,8 +476,18 @@ static void start_now(mf_child *c)
         return;
     }
     mf_info("supervisor", "child started", "child=%s pid=%d", c->name, c->p->process.pid);
+    c->awaiting_start = c->spec.start_ack;
     if (c->ops.started)
         c->ops.started(c, c->ud);
+    if (!c->spec.start_ack)
+        sup_on_started(c->sup, c);
+}
+
+void mf_child_ready(mf_child *c)
+{
+    if (!c->awaiting_start || c->state != CH_RUNNING)
+        return;
+    c->awaiting_start = false;
     sup_on_started(c->sup, c);
 }
 
@@ -575,7 +597,9 @@ json_t *child_status(const mf_child *c)
     static const char *const states[] = {"stopped", "starting", "running", "exiting", "stopping"};
     static const char *const types[] = {"permanent", "transient", "temporary"};
     return json_pack("{s:s,s:i,s:s,s:s,s:i,s:s}", "name", c->name, "pid", mf_child_pid(c), "state",
-                     c->state == CH_PENDING && c->starts ? "restarting" : states[c->state], "restart",
+                     c->state == CH_PENDING && c->starts ? "restarting"
+                     : c->state == CH_IDLE && !c->starts ? "starting"   /* its turn to start has not come */
+                                                          : states[c->state], "restart",
                      types[c->spec.restart], "restarts", (int)c->restarts, "last_exit", c->last_exit);
 }
 
@@ -601,6 +625,8 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
         c->spec.backoff_min_ms = 100;
     if (!c->spec.backoff_max_ms)
         c->spec.backoff_max_ms = 30000;
+    if (!c->spec.backoff_reset_ms)
+        c->spec.backoff_reset_ms = 10000;
     c->argv = dup_list(spec->argv);
     c->env = dup_list(spec->env);
     c->name = strdup(spec->name ? spec->name : spec->argv[0]);

@@ -116,7 +116,8 @@ static void on_transport_stopped(mf_instance *inst, void *ud)
 static void on_shutdown_timeout(uv_timer_t *t)
 {
     MF_UNUSED(t);
-    mf_error_log("kernel", "shutdown took too long; exiting", NULL);
+    mf_error_log("kernel", "shutdown took too long; killing what is left and exiting", NULL);
+    mf_child_kill_all();   /* no child outlives the gateway, even then */
     exit(exit_code ? exit_code : 1);
 }
 

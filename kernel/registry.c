@@ -28,7 +28,7 @@ static uv_timer_t settle_timer;
 static bool settle_timer_on;
 static bool settled;
 static void (*stop_done)(void);
-static bool stopping_all;      /* in the loop that stops them: done is called after it */
+static bool stop_finished;     /* done has been called */
 static size_t running;         /* instances started and not stopped yet */
 
 mf_ep mf_registry_ep(void) { return self; }
@@ -429,6 +429,8 @@ void mf_registry_replace(mf_provider **list, size_t n)
     check_settled();
 }
 
+static void stop_step(void);
+
 static void provider_stopped(mf_instance *inst, void *ud)
 {
     mf_provider *p = ud;
@@ -437,8 +439,8 @@ static void provider_stopped(mf_instance *inst, void *ud)
     running--;
     if (p->standing == MF_STANDING_RETIRING && p->refs == 0)
         mf_registry_free_provider(p);
-    if (running == 0 && stop_done && !stopping_all)
-        stop_done();
+    if (stop_done)
+        stop_step();
 }
 
 void mf_registry_stop_provider(mf_provider *p)
@@ -447,23 +449,52 @@ void mf_registry_stop_provider(mf_provider *p)
         mf_instance_stop(p->inst, provider_stopped, p);
 }
 
+/* The gateway's shutdown stops the providers one after another, last started first (as
+ * a supervisor stops its children), each bounded by its own shutdown waits; done is
+ * called once none runs. A provider already stopping (retiring) is not waited for in
+ * turn, only at the end. */
+static void stop_step(void)
+{
+    static bool in_step, again;
+    if (in_step) {
+        again = true;   /* a stop finished at once: go on in the loop below */
+        return;
+    }
+    in_step = true;
+    do {
+        again = false;
+        mf_provider *p = all;
+        while (p && (!p->inst || p->shutdown_sent))
+            p = p->next_all;
+        if (p) {
+            p->shutdown_sent = true;
+            if (p->inst->stopping)
+                again = true;
+            else
+                mf_instance_stop(p->inst, provider_stopped, p);
+        } else if (running == 0 && !stop_finished && stop_done) {
+            void (*done)(void) = stop_done;
+            stop_finished = true;   /* once */
+            in_step = false;
+            done();
+            return;
+        }
+    } while (again);
+    in_step = false;
+}
+
 void mf_registry_stop(void (*done)(void))
 {
     stop_done = done;
     if (settle_timer_on)
         uv_timer_stop(&settle_timer);
-    stopping_all = true;
-    for (mf_provider *p = all, *next; p; p = next) {
-        next = p->next_all;
+    for (mf_provider *p = all; p; p = p->next_all) {
         mf_health_stop(p);
         cancel_listings(p, "gateway shutting down");
         if (p->drain_timer)
             uv_timer_stop(p->drain_timer);
-        mf_registry_stop_provider(p);
     }
-    stopping_all = false;
-    if (running == 0)
-        done();
+    stop_step();
 }
 
 void mf_registry_close(void)
@@ -475,6 +506,7 @@ void mf_registry_close(void)
     active = NULL;
     nactive = 0;
     stop_done = NULL;
+    stop_finished = false;
     settled = settle_timer_on = false;
     if (self) {
         uv_close((uv_handle_t *)&settle_timer, NULL);

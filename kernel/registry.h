@@ -85,7 +85,8 @@ typedef struct mf_provider {
     uv_timer_t *drain_timer;  /* while retiring */
     void (*on_ready)(struct mf_provider *p, void *ud);   /* once a pending one has listed */
     void *ready_ud;
-    struct mf_provider *next_all;
+    bool shutdown_sent;       /* the gateway's shutdown has asked it to stop */
+    struct mf_provider *next_all;   /* newest first: the reverse of start order */
 } mf_provider;
 
 /* An item of the public catalog. */

@@ -2,6 +2,7 @@
 #include "build-config.h"
 #include "sup_core.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,11 @@ static const char *const strategy_names[] = {"one_for_one", "one_for_all", "rest
                                              "simple_one_for_one"};
 
 const char *mf_strategy_name(mf_strategy s) { return strategy_names[s]; }
+
+bool sup_exit_abnormal(int64_t status, int sig)
+{
+    return sig ? sig != SIGTERM : status != 0;
+}
 
 int mf_strategy_parse(const char *name, mf_strategy *out)
 {

@@ -53,6 +53,11 @@ size_t sup_core_exited(sup_core *s, int c, bool abnormal, uint64_t now, sup_act 
 void sup_core_applied(sup_core *s, const sup_act *a);
 /* Forget the restarts counted so far (after a cool-down, say). */
 void sup_core_reset(sup_core *s);
+/* Whether an exit the supervisor did not ask for is abnormal, as OTP's exit reasons go:
+ * status 0 is `normal`; death by SIGTERM sent from outside is `shutdown` (someone asked
+ * it to stop), normal too; any other status or signal is abnormal. (A SIGTERM that is
+ * the supervisor's own is part of a stop and never comes here.) */
+bool sup_exit_abnormal(int64_t status, int sig);
 const char *mf_strategy_name(mf_strategy s);
 int mf_strategy_parse(const char *name, mf_strategy *out);
 

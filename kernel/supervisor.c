@@ -1,7 +1,9 @@
 /* Supervisors.
  *
  * A supervisor holds children in start order and carries out, one batch at a time, what
- * sup_core decides when one exits: stops (one after the other, last started first),
+ * sup_core decides when one exits, and each child's first start (so a child starts once
+ * the one before it has started: spawned, or with start_ack acknowledged or exited): stops
+ * (one after the other, last started first),
  * restarts (in start order, the first after the failing child's backoff), removals, and
  * giving up. Exits that come while a batch runs wait their turn. Giving up is the
  * kernel's root supervisor's business: the children are stopped, told they failed, and
@@ -59,11 +61,13 @@ void mf_supervision_init(uint32_t max) { max_processes = max ? max : 1024; }
 unsigned mf_supervision_processes(void) { return processes; }
 void mf_supervision_note_spawn(int delta) { processes = (unsigned)((int)processes + delta); }
 
+/* Its children that run or may run again (a child has one process at a time; one
+ * waiting for its first start counts). */
 static unsigned running_children(const mf_sup *s)
 {
     unsigned n = 0;
     for (int i = 0; i < s->core.nchildren; i++)
-        if (s->kids[i] && child_state_of(s->kids[i]) != CH_IDLE)
+        if (s->kids[i] && s->core.children[i].present)
             n++;
     return n;
 }
@@ -73,6 +77,20 @@ bool mf_supervision_room(const mf_sup *s)
     if (processes >= max_processes)
         return false;
     return !s || !s->spec.max_children || running_children(s) < s->spec.max_children;
+}
+
+static int batch_push(mf_sup *s, sup_act a)
+{
+    if (s->nbatch == s->capbatch) {
+        size_t cap = s->capbatch ? s->capbatch * 2 : 8;
+        sup_act *b = realloc(s->batch, cap * sizeof *b);
+        if (!b)
+            return -1;
+        s->batch = b;
+        s->capbatch = cap;
+    }
+    s->batch[s->nbatch++] = a;
+    return 0;
 }
 
 static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
@@ -171,8 +189,21 @@ int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
     }
     s->kids = k;
     s->kids[i] = c;
-    /* ordered start: after the siblings started before it (each spawns on a later turn) */
-    child_start_after(c, 0);
+    /* ordered start: its first start is an action after whatever the supervisor is doing,
+     * so it begins once the siblings before it have started (each on a later loop turn) */
+    if (s->state == S_FAILED)
+        return 0;   /* the cool-down starts it with the others */
+    if (batch_push(s, (sup_act){SUP_RESTART, i}) != 0) {
+        mf_error_set(err, -1, "out of memory");
+        s->kids[i] = NULL;
+        sup_act rm = {SUP_REMOVE, i};
+        sup_core_applied(&s->core, &rm);
+        return -1;
+    }
+    if (s->state == S_RUNNING) {
+        s->state = S_BUSY;
+        run(s);
+    }
     return 0;
 }
 
@@ -203,16 +234,9 @@ static void on_cooldown(uv_timer_t *t)
     mf_info("supervisor", "cool-down over; starting again", "supervisor=%s", s->name);
     sup_core_reset(&s->core);
     s->nbatch = s->pos = 0;
-    for (int i = 0; i < s->core.nchildren; i++) {
-        if (!s->core.children[i].present || !s->kids[i])
-            continue;
-        if (s->nbatch == s->capbatch) {
-            size_t cap = s->capbatch ? s->capbatch * 2 : 8;
-            s->batch = realloc(s->batch, cap * sizeof *s->batch);
-            s->capbatch = cap;
-        }
-        s->batch[s->nbatch++] = (sup_act){SUP_RESTART, i};
-    }
+    for (int i = 0; i < s->core.nchildren; i++)
+        if (s->core.children[i].present && s->kids[i])
+            batch_push(s, (sup_act){SUP_RESTART, i});
     s->failing = -1;
     s->state = S_BUSY;
     run(s);
@@ -256,7 +280,8 @@ static void run(mf_sup *s)
             if (c)
                 child_failed(c, a->child != s->failing ? "stopped with its siblings; temporary: not restarted"
                                 : s->failing_abnormal ? s->last_reason
-                                                      : "exited normally; not restarted");
+                                : strstr(s->last_reason, "signal") ? "stopped by SIGTERM (shutdown); not restarted"
+                                                                   : "exited normally; not restarted");
             break;
         case SUP_ESCALATE: {
             char why[600];
@@ -372,6 +397,12 @@ void sup_on_stopped(mf_sup *s, mf_child *c)
         if (s->private_) {
             s->state = S_STOPPING;
             sup_free(s);
+            return;
+        }
+        /* the batch may have been waiting for it (its start, say): it waits no more */
+        if (s->state == S_BUSY && s->pos < s->nbatch && s->batch[s->pos].child == i) {
+            s->pos++;
+            run(s);
         }
     }
 }

@@ -47,6 +47,8 @@ void sup_remove_child(mf_sup *s, mf_child *c);
 void mf_supervision_init(uint32_t max_processes);
 /* At shutdown: end and reap whatever descendants are left. */
 void mf_child_reaper_stop(void);
+/* The shutdown ran out of time: SIGKILL every child's process group, and the strays. */
+void mf_child_kill_all(void);
 /* Processes running (or about to) in all supervisors. */
 unsigned mf_supervision_processes(void);
 bool mf_supervision_room(const mf_sup *s);

@@ -28,7 +28,8 @@ static const char *name_of(const client *c) { return mf_instance_name(c->inst); 
 static const char *const keys[] = {"command", "env", "cwd", "max_message_bytes", "init_timeout_ms",
                                    "max_queue", "restart", "replicas", "max_processes", NULL};
 static const char *const restart_keys[] = {"type", "strategy", "backoff_min_ms", "backoff_max_ms",
-                                           "intensity", "period_ms", "cooldown_ms", "shutdown_ms", NULL};
+                                           "backoff_reset_ms", "intensity", "period_ms", "cooldown_ms",
+                                           "shutdown_ms", NULL};
 
 static int check_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
                          mf_error *err)
@@ -38,7 +39,7 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         return 0;
     char rp[128];
     snprintf(rp, sizeof rp, "%s.restart", path);
-    int64_t v[6] = {0};
+    int64_t v[7] = {0};
     v[2] = -1;
     const char *type = NULL, *strategy = NULL;
     if (mf_conf_keys(r, rp, restart_keys, err) ||
@@ -49,10 +50,21 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         mf_conf_int(r, rp, "intensity", 0, 100000, &v[2], err) ||
         mf_conf_int(r, rp, "period_ms", 1, 86400000, &v[3], err) ||
         mf_conf_int(r, rp, "cooldown_ms", 1, 86400000, &v[4], err) ||
-        mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err))
+        mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err) ||
+        mf_conf_int(r, rp, "backoff_reset_ms", 1, 86400000, &v[6], err))
         return -1;
+    int64_t bmin = v[0] ? v[0] : 100, bmax = v[1] ? v[1] : 30000;
+    if (bmax < bmin) {
+        if (v[1])
+            mf_error_set(err, -1, "%s.backoff_max_ms: %lld is less than backoff_min_ms (%lld)", rp,
+                         (long long)bmax, (long long)bmin);
+        else
+            mf_error_set(err, -1, "%s.backoff_min_ms: %lld is more than backoff_max_ms (%lld, the default)",
+                         rp, (long long)bmin, (long long)bmax);
+        return -1;
+    }
     static const char *const types[] = {"permanent", "transient", "temporary"};
-    static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one"};
+    static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"};
     int t = 0, st = 0;
     if (type) {
         for (t = 0; t < 3 && strcmp(types[t], type) != 0; t++)
@@ -63,11 +75,11 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         }
     }
     if (strategy) {
-        for (st = 0; st < 3 && strcmp(strategies[st], strategy) != 0; st++)
+        for (st = 0; st < 4 && strcmp(strategies[st], strategy) != 0; st++)
             ;
-        if (st == 3) {
-            mf_error_set(err, -1, "%s.strategy: \"%s\" is not one of one_for_one, one_for_all, rest_for_one",
-                         rp, strategy);
+        if (st == 4) {
+            mf_error_set(err, -1, "%s.strategy: \"%s\" is not one of one_for_one, one_for_all, rest_for_one, "
+                         "simple_one_for_one", rp, strategy);
             return -1;
         }
     }
@@ -76,6 +88,7 @@ static int check_restart(const json_t *conf, const char *path, mf_child_spec *sp
         spec->backoff_min_ms = (uint32_t)v[0];
         spec->backoff_max_ms = (uint32_t)v[1];
         spec->shutdown_ms = (uint32_t)v[5];
+        spec->backoff_reset_ms = (uint32_t)v[6];
     }
     if (sup) {
         sup->strategy = (mf_strategy)st;
@@ -106,6 +119,18 @@ static int check(const json_t *conf, const char *path, mf_error *err)
                      (long long)replicas, (long long)maxp);
         return -1;
     }
+    mf_sup_spec sup = {0};
+    check_restart(conf, path, NULL, &sup, NULL);
+    if (sup.strategy == MF_SIMPLE_ONE_FOR_ONE && !maxp) {
+        mf_error_set(err, -1, "%s.max_processes: required with restart.strategy = \"simple_one_for_one\" "
+                     "(the most replicas the pool may grow to)", path);
+        return -1;
+    }
+    if (maxp > MAX_REPLICAS && sup.strategy == MF_SIMPLE_ONE_FOR_ONE) {
+        mf_error_set(err, -1, "%s.max_processes: %lld is more than a pool may grow to (%d)", path,
+                     (long long)maxp, MAX_REPLICAS);
+        return -1;
+    }
     return 0;
 }
 
@@ -134,13 +159,18 @@ static void reply_error(client *c, const call *k, int code, const char *text)
     }
 }
 
+static void shrink_step(client *c);
+
 static void call_forget(client *c, call *k)
 {
     HASH_DELETE(by_up, c->calls_by_up, k);
     HASH_DELETE(by_corr, c->calls_by_corr, k);
-    if (k->r->inflight)
-        k->r->inflight--;
+    replica *r = k->r;
+    if (r->inflight)
+        r->inflight--;
     free(k);
+    if (r->leaving && !r->inflight)
+        shrink_step(c);
 }
 
 /* Answer every call in flight on r (all replicas when r is NULL) with an error. */
@@ -161,7 +191,7 @@ static replica *pick(client *c)
     replica *best = NULL;
     for (int i = 0; i < c->nreplicas; i++) {
         replica *r = &c->replicas[i];
-        if (r->state == U_READY && (!best || r->inflight < best->inflight))
+        if (r->state == U_READY && !r->leaving && (!best || r->inflight < best->inflight))
             best = r;
     }
     return best;
@@ -172,7 +202,7 @@ static replica *pick(client *c)
 static replica *chosen(client *c, const mf_msg *m)
 {
     json_int_t t = json_integer_value(json_object_get(m->json, "target"));
-    if (t < 1 || t > c->nreplicas || c->replicas[t - 1].state != U_READY)
+    if (t < 1 || t > c->nreplicas || c->replicas[t - 1].state != U_READY || c->replicas[t - 1].leaving)
         return NULL;
     return &c->replicas[t - 1];
 }
@@ -257,10 +287,12 @@ static void on_initialized(replica *r, json_t *msg)
     send_json(r, note);
     json_decref(note);
     r->state = U_READY;
+    mf_child_ready(r->child);   /* its start is complete: the next replica's may begin */
     json_decref(r->init_result);
     r->init_result = json_incref(result);
     c->failed = false;
-    mf_provider_target_status(c->inst, r->index, true);
+    if (!r->leaving)
+        mf_provider_target_status(c->inst, r->index, true);
     if (!c->up) {
         c->up = true;
         mf_provider_status(c->inst, MF_PROVIDER_UP, result, NULL);
@@ -471,7 +503,7 @@ static void free_client(client *c)
     free(c->cwd);
     free(c->failed_reason);
     mf_idmap_clear(&c->asks);
-    for (int i = 0; i < c->nreplicas; i++) {
+    for (int i = 0; i < c->cap; i++) {
         mf_lines_free(&c->replicas[i].lines);
         json_decref(c->replicas[i].init_result);
     }
@@ -493,7 +525,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 void client_close_timers(client *c)
 {
-    for (int i = 0; i < c->nreplicas; i++)
+    for (int i = 0; i < c->cap; i++)
         uv_close((uv_handle_t *)&c->replicas[i].init_timer, on_timer_closed);
 }
 
@@ -502,6 +534,88 @@ static void on_stopped(mf_child *ch, void *ud)
     replica *r = ud;
     (void)ch;
     r->child = NULL;
+    if (r->leaving)
+        shrink_step(r->c);
+}
+
+/* --- a dynamic pool ----------------------------------------------------------------- */
+
+/* Shrinking: the last replica in use goes once it has no call left, then the one before,
+ * until the pool has the size asked for. */
+static void shrink_step(client *c)
+{
+    while (!c->stopping && !c->handed_over && c->nreplicas > c->want) {
+        replica *r = &c->replicas[c->nreplicas - 1];
+        if (r->child) {
+            if (r->inflight || r->stop_sent)
+                return;
+            r->stop_sent = true;
+            mf_info("stdio", "pool replica drained; stopping it", "provider=%s replica=%d", name_of(c), r->index);
+            mf_child_stop(r->child);   /* on_stopped comes back here */
+            return;
+        }
+        json_decref(r->init_result);
+        r->init_result = NULL;
+        r->state = U_STOPPING;
+        r->leaving = r->stop_sent = false;
+        c->nreplicas--;
+        if (c->nreplicas == c->want)
+            mf_info("stdio", "pool scaled", "provider=%s replicas=%d", name_of(c), c->nreplicas);
+    }
+}
+
+static int start_replica(client *c, int i, mf_error *err)
+{
+    char name[160];
+    replica *r = &c->replicas[i];
+    snprintf(name, sizeof name, c->cap > 1 ? "%s#%d" : "%s", mf_instance_name(c->inst), i + 1);
+    c->spec.name = name;
+    r->state = U_STARTING;
+    r->inflight = 0;
+    r->child = mf_child_start(&c->spec, &stdio_child_ops, r, err);
+    c->spec.name = NULL;
+    return r->child ? 0 : -1;
+}
+
+static int scale(void *self, int n, mf_error *err)
+{
+    client *c = self;
+    if (!c->pool) {
+        mf_error_set(err, -1, "provider %s is not a dynamic pool (restart.strategy = \"simple_one_for_one\")",
+                     name_of(c));
+        return -1;
+    }
+    if (c->stopping || c->handed_over) {
+        mf_error_set(err, -1, "provider %s is stopping", name_of(c));
+        return -1;
+    }
+    if (n > c->cap) {
+        mf_error_set(err, MF_RPC_OVERLOADED, "provider %s: %d replicas is more than its max_processes (%d)",
+                     name_of(c), n, c->cap);
+        return -1;
+    }
+    if (c->want < c->nreplicas) {
+        mf_error_set(err, -1, "provider %s: %d replicas are still finishing their calls before they stop",
+                     name_of(c), c->nreplicas - c->want);
+        return -1;
+    }
+    c->want = n;
+    if (n < c->nreplicas) {
+        for (int i = n; i < c->nreplicas; i++) {
+            c->replicas[i].leaving = true;
+            mf_provider_target_status(c->inst, i, false);
+        }
+        shrink_step(c);
+        return 0;
+    }
+    while (c->nreplicas < n) {
+        if (start_replica(c, c->nreplicas, err) != 0) {
+            c->want = c->nreplicas;
+            return -1;
+        }
+        c->nreplicas++;
+    }
+    return 0;
 }
 
 static void on_sup_stopped(void *ud) { client_close_timers(ud); }
@@ -565,13 +679,15 @@ client *client_new(mf_instance *inst, const json_t *conf)
     c->cwd = cwd ? strdup(cwd) : NULL;
     c->sup_spec.name = mf_instance_name(inst);
     c->sup_spec.max_children = (uint32_t)maxp;
-    c->replicas = calloc((size_t)replicas, sizeof *c->replicas);
+    c->pool = c->sup_spec.strategy == MF_SIMPLE_ONE_FOR_ONE;
+    c->cap = c->pool && maxp ? (int)maxp : (int)replicas;
+    c->replicas = calloc((size_t)c->cap, sizeof *c->replicas);
     if (!c->replicas) {
         free_client(c);
         return NULL;
     }
-    c->nreplicas = (int)replicas;
-    for (int i = 0; i < c->nreplicas; i++) {
+    c->nreplicas = c->want = (int)replicas;
+    for (int i = 0; i < c->cap; i++) {
         replica *r = &c->replicas[i];
         r->c = c;
         r->index = i;
@@ -581,6 +697,7 @@ client *client_new(mf_instance *inst, const json_t *conf)
         r->init_timer.data = r;
         c->open_timers++;
     }
+    c->spec.start_ack = true;   /* started = answered initialize (or exited) */
     c->spec.argv = (const char *const *)c->argv;
     c->spec.env = (const char *const *)c->env;
     c->spec.cwd = c->cwd;
@@ -602,13 +719,13 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     }
     c->spec.sup = c->sup;
     *self = c;
-    mf_provider_targets(inst, c->nreplicas);
-    char name[160];
+    /* a pool has a target for each replica it may grow to (the kernel's targets stay put
+     * while requests point at them); those not in use are down */
+    mf_provider_targets(inst, c->cap);
+    for (int i = c->nreplicas; i < c->cap; i++)
+        mf_provider_target_status(inst, i, false);
     for (int i = 0; i < c->nreplicas; i++) {
-        snprintf(name, sizeof name, c->nreplicas > 1 ? "%s#%d" : "%s", mf_instance_name(inst), i + 1);
-        c->spec.name = name;
-        c->replicas[i].child = mf_child_start(&c->spec, &stdio_child_ops, &c->replicas[i], err);
-        if (!c->replicas[i].child) {
+        if (start_replica(c, i, err) != 0) {
             /* what started goes; the timers live in c: free c once the loop let go of them */
             c->inst = NULL;
             c->stopping = true;
@@ -727,4 +844,5 @@ const mf_role_ops stdio_provider_ops = {
     .resume = client_resume,
     .adopt = client_adopt,
     .drain = client_drain,
+    .scale = scale,
 };

@@ -19,6 +19,8 @@ typedef struct replica {
     int64_t init_id;
     json_t *init_result;       /* its answer to initialize, once ready */
     unsigned inflight;
+    bool leaving;              /* a shrinking pool's: takes no new call, stops once idle */
+    bool stop_sent;
     uv_timer_t init_timer;
 } replica;
 
@@ -34,8 +36,10 @@ typedef struct call {
 typedef struct client {
     mf_instance *inst;
     mf_sup *sup;
-    replica *replicas;
-    int nreplicas;
+    replica *replicas;         /* room for cap; the first nreplicas are in use */
+    int nreplicas, cap;
+    bool pool;                 /* restart.strategy = "simple_one_for_one": scaled at run time */
+    int want;                  /* a pool's size asked for; below nreplicas while shrinking */
     int open_timers;
     bool up;                   /* reported up to the kernel */
     bool failed;

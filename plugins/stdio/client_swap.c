@@ -229,6 +229,9 @@ int client_adopt(mf_instance *inst, const json_t *conf, const char *state, size_
     client *c = client_new(inst, conf);
     if (!c)
         return adopt_fail(NULL, st, err, "out of memory");
+    size_t saved = json_array_size(json_object_get(st, "replicas"));
+    if (c->pool && saved >= 1 && saved <= (size_t)c->cap)
+        c->nreplicas = c->want = (int)saved;   /* a pool keeps the size it was scaled to */
     const char *why = check_state(c, st);
     if (why)
         return adopt_fail(c, st, err, why);
@@ -258,8 +261,8 @@ int client_adopt(mf_instance *inst, const json_t *conf, const char *state, size_
     json_decref(st);
     *self = c;
     /* the kernel's targets survive the swap; say again what they are, from this endpoint */
-    mf_provider_targets(inst, c->nreplicas);
-    for (int i = 0; i < c->nreplicas; i++)
-        mf_provider_target_status(inst, i, c->replicas[i].state == U_READY);
+    mf_provider_targets(inst, c->cap);
+    for (int i = 0; i < c->cap; i++)
+        mf_provider_target_status(inst, i, i < c->nreplicas && c->replicas[i].state == U_READY);
     return 0;
 }

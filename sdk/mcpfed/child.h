@@ -57,6 +57,11 @@ typedef struct mf_child_spec {
     uint32_t intensity;          /* restarts allowed in period; 0 means the default 10 */
     uint32_t period_ms;          /* 0 means the default 60000 */
     uint32_t cooldown_ms;        /* after giving up; 0 means the default 60000 */
+    uint32_t backoff_reset_ms;   /* a run this long resets the backoff to backoff_min_ms;
+                                  * 0 means the default 10000 */
+    bool start_ack;              /* a start completes only at mf_child_ready (e.g. an MCP server
+                                  * answered initialize) or at the process's exit; false: once
+                                  * it is spawned. Siblings started after it wait till then */
 } mf_child_spec;
 
 typedef struct mf_child_ops {
@@ -73,8 +78,9 @@ typedef struct mf_child_ops {
     void (*stopped)(mf_child *c, void *ud);
 } mf_child_ops;
 
-/* Start supervising; the first spawn happens on the next loop turn, so no callback runs
- * before this returns, and after the siblings started before it. The spec is copied.
+/* Start supervising; the first spawn happens on a later loop turn, so no callback runs
+ * before this returns, and once the siblings added before it have started (see
+ * start_ack). The spec is copied.
  * Fails when the process limits (the supervisor's, or max_processes) leave no room. */
 MF_API mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, void *ud,
                                 mf_error *err);
@@ -89,6 +95,9 @@ MF_API void mf_child_stop(mf_child *c);
  * for any abnormal exit, e.g. when it stopped answering. */
 MF_API void mf_child_kill(mf_child *c, const char *reason);
 MF_API int mf_child_pid(const mf_child *c);   /* 0 when not running */
+/* With spec.start_ack: the start of its current process is complete (it is ready), so its
+ * supervisor goes on with what follows (the next sibling's start). No effect otherwise. */
+MF_API void mf_child_ready(mf_child *c);
 
 /* Hot swap: handles for a plugin's state, and the successor taking a child over (its
  * callbacks go to ops and ud from then on; NULL when no live child has that id) or finding

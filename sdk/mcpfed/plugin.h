@@ -17,7 +17,7 @@
 #include <mcpfed/signature.h>
 
 /* Bumped on every incompatible change of the descriptor or the kernel API. */
-#define MF_ABI_VERSION 2
+#define MF_ABI_VERSION 3
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED1"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -64,6 +64,11 @@ typedef struct mf_role_ops {
      * the successor with mf_instance_forward, close the handles (not the duplicates handed
      * over), then mf_instance_stopped. If the drain deadline passes first, stop is called. */
     void (*drain)(void *self);
+
+    /* Optional (providers): `scale NAME N` on the admin socket asks for N replicas. Return 0
+     * once the change is under way (new replicas start in order; those beyond N finish
+     * their calls and stop, last started first), or -1 with err saying why not. */
+    int (*scale)(void *self, int replicas, mf_error *err);
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before

@@ -139,7 +139,7 @@ test("every command in help answers with a status line, its length and JSON; tho
 	assert.equal(help.code, 200);
 	const names = help.body.commands.map((c) => c.usage.split(" ")[0]);
 	for (const want of ["help", "status", "plugins", "providers", "targets", "sessions", "breakers", "load", "unload",
-		"reload", "drain", "undrain", "breaker", "metrics", "policy", "supervision"]) {
+		"reload", "drain", "undrain", "breaker", "metrics", "policy", "supervision", "scale"]) {
 		assert.ok(names.includes(want), `help lists ${want}: ${names}`);
 	}
 	for (const c of help.body.commands) assert.ok(c.help.length > 0, `${c.usage} says what it does`);
@@ -152,7 +152,7 @@ test("every command in help answers with a status line, its length and JSON; tho
 	}
 	assert.deepEqual(
 		Object.keys(bare).filter((k) => bare[k] === 400).sort(),
-		["breaker", "drain", "load", "reload", "undrain", "unload"],
+		["breaker", "drain", "load", "reload", "scale", "undrain", "unload"],
 		"the commands that need words");
 	// what the read-only ones report
 	const status = await admin(gw.sock, "status");

@@ -29,7 +29,7 @@ test("--version", () => {
 	for (const flag of ["--version", "-V"]) {
 		const r = run([flag]);
 		assert.equal(r.code, 0, r.stderr);
-		assert.match(r.stdout, /^mcpfed 0\.1\.0 \(plugin ABI 2, [^\s()]+\)\n$/);
+		assert.match(r.stdout, /^mcpfed 0\.1\.0 \(plugin ABI 3, [^\s()]+\)\n$/);
 		assert.equal(r.stderr, "");
 	}
 });
@@ -65,14 +65,16 @@ test("--check on a good configuration", () => {
     { name = "two", transport = "stdio", prefix = false, command = { "true", "x" },
       env = { A = "1" }, cwd = "/", max_message_bytes = 65536, init_timeout_ms = 1000, max_queue = 10,
       restart = { type = "transient", backoff_min_ms = 10, backoff_max_ms = 100, intensity = 3,
-                  period_ms = 1000, cooldown_ms = 1000, shutdown_ms = 100 } },
+                  period_ms = 1000, cooldown_ms = 1000, shutdown_ms = 100, backoff_reset_ms = 5000 } },
     { name = "three", transport = "stdio", prefix = "t3", command = { "true" } },
+    { name = "four", transport = "stdio", command = { "true" }, replicas = 2, max_processes = 8,
+      restart = { strategy = "simple_one_for_one", type = "transient" } },
   },
 }
 `);
 	const r = run(["--check", "-c", cfg]);
 	assert.equal(r.code, 0, r.stderr);
-	assert.equal(r.stdout, `mcpfed: ${cfg}: configuration OK (3 providers)\n`);
+	assert.equal(r.stdout, `mcpfed: ${cfg}: configuration OK (4 providers)\n`);
 	assert.ok(!r.stderr.includes("config error"), r.stderr);
 });
 
@@ -119,6 +121,22 @@ const bad = [
 		/: providers\[2\]\.restart\.typ: unknown key/],
 	["restart.intensity out of range", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { intensity = -1 } }`),
 		/: providers\[2\]\.restart\.intensity: /],
+	["restart.backoff_reset_ms zero", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { backoff_reset_ms = 0 } }`),
+		/: providers\[2\]\.restart\.backoff_reset_ms: /],
+	["restart.backoff_reset_ms not a number", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { backoff_reset_ms = "10s" } }`),
+		/: providers\[2\]\.restart\.backoff_reset_ms: /],
+	["restart.backoff_max_ms below backoff_min_ms", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { backoff_min_ms = 500, backoff_max_ms = 100 } }`),
+		/: providers\[2\]\.restart\.backoff_max_ms: 100 is less than backoff_min_ms \(500\)/],
+	["restart.backoff_min_ms above the default cap", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { backoff_min_ms = 40000 } }`),
+		/: providers\[2\]\.restart\.backoff_min_ms: 40000 is more than backoff_max_ms \(30000, the default\)/],
+	["replicas beyond the provider's max_processes", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, replicas = 3, max_processes = 2 }`),
+		/: providers\[2\]\.replicas: 3 is more than max_processes \(2\)/],
+	["a pool without max_processes", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { strategy = "simple_one_for_one" } }`),
+		/: providers\[2\]\.max_processes: required with restart\.strategy = "simple_one_for_one"/],
+	["restart.strategy wrong", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, restart = { strategy = "one_for_some" } }`),
+		/: providers\[2\]\.restart\.strategy: "one_for_some" is not one of one_for_one, one_for_all, rest_for_one, simple_one_for_one/],
+	["max_processes zero", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, max_processes = 0 }`),
+		/: providers\[2\]\.max_processes: /],
 	["duplicate provider names", withSecond(`{ name = "a", transport = "stdio", command = { "x" } }`),
 		/: providers\[2\]\.name: .*"a"/],
 	["unknown transport plugin", withSecond(`{ name = "b", transport = "nope", command = { "x" } }`),

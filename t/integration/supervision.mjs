@@ -2,7 +2,8 @@
 // log and /proc: restart intensity and the cool-down, restarts after outside kills, the stop
 // sequence of a child that ignores SIGTERM, process groups and the subreaper, a child that
 // closes its stdout, the three strategies over replicas, a child dying before initialize,
-// max_processes, and the supervision tree itself.
+// max_processes, the supervision tree itself, the restart backoff's cap and reset, replicas
+// starting in order, the gateway's stop order, and SIGTERM from outside as OTP's `shutdown`.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/supervision.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -703,4 +704,274 @@ test("admin: the supervision tree matches /proc; status, providers, sessions, he
 	assertSupervised(gw, r2.children[1].pid, "r#2");
 	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
 	await waitFor(() => !fs.existsSync(gw.sock), { timeout: 2000, what: "the admin socket removed at exit" });
+});
+
+// --- j. backoff, start order, stop order, exit reasons ------------------------------------------------
+
+test("restart backoff: doubles up to backoff_max_ms and stays there; a run of backoff_reset_ms brings it back to backoff_min_ms", async (t) => {
+	const crash = path.join(scratchDir(), "crash");
+	const resetMs = 4000;
+	const gw = start(t, {
+		providers: [faultyAfter("k", 'if [ -e "$CRASH" ]; then exit 3; fi;', {
+			env: { CRASH: crash },
+			restart: { backoff_min_ms: 50, backoff_max_ms: 400, backoff_reset_ms: resetMs, intensity: 1000, period_ms: 60000 },
+		})],
+	});
+	await gw.initialize();
+	const pid1 = (await settled(gw, "k", 1)).children[0].pid;
+	const restarts = (from) => linesFrom(gw, from).filter((l) => /info supervisor: restarting child child=k /.test(l));
+	const delayOf = (line) => Number(/in_ms=(\d+) /.exec(line)[1]);
+
+	// a crash loop: 50, 100, 200, then the cap
+	let mark = log(gw).length;
+	fs.writeFileSync(crash, "");
+	process.kill(pid1, "SIGKILL");
+	await waitFor(() => restarts(mark).length >= 6, { timeout: 10000, what: `six restarts of k${tail(gw)}` });
+	fs.rmSync(crash);
+	const pid2 = (await settled(gw, "k", 1, { cond: (x) => x.children[0].pid !== pid1, what: "k serving again" })).children[0].pid;
+	const loop = restarts(mark);
+	assert.deepEqual(loop.slice(0, 6).map(delayOf), [50, 100, 200, 400, 400, 400], loop.join("\n"));
+	assert.ok(loop.slice(6).every((l) => delayOf(l) === 400), loop.join("\n"));
+	// each delay is kept: the next start comes no sooner
+	const lines = linesFrom(gw, mark);
+	for (const [i, l] of lines.entries()) {
+		if (!/restarting child child=k /.test(l)) continue;
+		const next = lines.slice(i + 1).find((x) => /info supervisor: (child started|spawn failed) child=k /.test(x));
+		assert.ok(next, lines.join("\n"));
+		assert.ok(lineTime(next) - lineTime(l) >= delayOf(l) - 5, `started ${lineTime(next) - lineTime(l)} ms after: ${l}`);
+	}
+
+	// a short run does not reset it (the failures in a row go on: still the cap)
+	const started2 = lineTime(linesFrom(gw).find((l) => l.endsWith(`child started child=k pid=${pid2}`)));
+	mark = log(gw).length;
+	assert.ok(Date.now() - started2 < resetMs, `k ran ${Date.now() - started2} ms before the kill: too slow a machine for this test`);
+	process.kill(pid2, "SIGKILL");
+	const pid3 = (await settled(gw, "k", 1, { cond: (x) => x.children[0].pid !== pid2, what: "k after a short run" })).children[0].pid;
+	assert.deepEqual(restarts(mark).map(delayOf), [400], tail(gw));
+
+	// a run longer than backoff_reset_ms does: the next delay is backoff_min_ms again
+	const started3 = lineTime(linesFrom(gw).find((l) => l.endsWith(`child started child=k pid=${pid3}`)));
+	await new Promise((r) => setTimeout(r, Math.max(0, started3 + resetMs + 200 - Date.now())));   // the run itself is what is tested
+	mark = log(gw).length;
+	process.kill(pid3, "SIGKILL");
+	const s = await settled(gw, "k", 1, { cond: (x) => x.children[0].pid !== pid3, what: "k after a long run" });
+	assert.deepEqual(restarts(mark).map(delayOf), [50], tail(gw));
+	assert.equal(s.children[0].last_exit, "killed by signal 9");
+	assert.equal(textOf(await call(gw, "k__echo", { text: "steady" })), "steady");
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+test("replicas start in order: each once the one before answered initialize, or died trying", async (t) => {
+	// every process waits 0.3 s before it can answer initialize; the very first one to run (s#1)
+	// dies instead, so its start ends in an exit, and s#2 follows that
+	const dir = scratchDir();
+	const gw = start(t, {
+		providers: [faultyAfter("s", 'if mkdir "$ONCE/first" 2>/dev/null; then sleep 0.3; exit 3; fi; sleep 0.3;', {
+			env: { ONCE: dir }, replicas: 3, restart: { backoff_min_ms: 10 },
+		})],
+	});
+	await gw.initialize();
+	const s = await settled(gw, "s", 3);
+	const lines = linesFrom(gw);
+	const at = (re) => firstIndex(lines, re);
+	const started = (name) => at(new RegExp(`info supervisor: child started child=${name} `));
+	const ready = (replica, pid) => at(new RegExp(`info stdio: upstream ready provider=s replica=${replica} pid=${pid} `));
+	const pids = s.children.map((c) => c.pid);
+	const firstExit = at(/info supervisor: child exited child=s#1 pid=\d+ status=3 /);
+	assert.ok(firstExit >= 0, lines.join("\n"));
+	assert.ok(started("s#1") < firstExit && firstExit < started("s#2"), `s#2 started after s#1's start failed:\n${lines.join("\n")}`);
+	assert.ok(ready(1, pids[1]) >= 0 && ready(1, pids[1]) < started("s#3"), `s#3 started after s#2 was ready:\n${lines.join("\n")}`);
+	// s#1's restart waits its turn too: after the starts already under way
+	const restart1 = at(new RegExp(`info supervisor: child started child=s#1 pid=${pids[0]}$`));
+	assert.ok(restart1 > ready(2, pids[2]), `s#1 restarted after s#3 was ready:\n${lines.join("\n")}`);
+	// each start took its 0.3 s: the log says so in time too
+	const t2 = lineTime(lines[started("s#2")]), t3 = lineTime(lines[started("s#3")]);
+	assert.ok(t3 - t2 >= 300, `s#3 started ${t3 - t2} ms after s#2`);
+	const answers = await Promise.all(Array.from({ length: 6 }, () => call(gw, "s__pid")));
+	for (const a of answers) assert.ok(pids.includes(Number(textOf(a))), JSON.stringify(a));
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+test("gateway shutdown: providers stop last started first, one after another; replicas last first", async (t) => {
+	// every child ignores the end of its input and SIGTERM, so each stop takes its full time and
+	// two stops at once would overlap
+	const marker = path.join(scratchDir(), "notes");
+	const shutdownMs = 600;   // each stop: 300 ms after the end of input, SIGTERM, 600 ms, SIGKILL
+	const stubborn = { MARKER: marker, IGNORE_TERM: "1", IGNORE_EOF: "1" };
+	const gw = start(t, {
+		providers: [
+			mini("a", stubborn, { restart: { shutdown_ms: shutdownMs } }),
+			mini("b", stubborn, { replicas: 2, restart: { shutdown_ms: shutdownMs } }),
+		],
+	});
+	await gw.initialize();
+	const a = (await settled(gw, "a", 1)).children[0].pid;
+	const [b1, b2] = (await settled(gw, "b", 2)).children.map((c) => c.pid);
+	const t0 = Date.now();
+	gw.kill("SIGTERM");
+	assert.deepEqual(await gw.waitExit(10000), { code: 0, signal: null }, tail(gw));
+	const elapsed = Date.now() - t0;
+	const order = [["b#2", b2], ["b#1", b1], ["a", a]];
+	const lines = linesFrom(gw);
+	const killedAt = (name, pid) => {
+		const l = lines.find((x) => x.includes(`warn supervisor: child ignored SIGTERM; killing its group child=${name} pid=${pid}`));
+		assert.ok(l, `${name} killed after the wait${tail(gw)}`);
+		return lineTime(l);
+	};
+	const exits = order.map(([name, pid]) => firstIndex(lines, new RegExp(`child exited child=${name} pid=${pid} status=0 signal=9`)));
+	assert.ok(exits.every((i) => i >= 0), tail(gw));
+	assert.deepEqual([...exits].sort((x, y) => x - y), exits, `stopped b#2, b#1, a:\n${lines.join("\n")}`);
+	const notes = markerNotes(marker);
+	const eofOf = (pid) => notes.find((n) => n.what === "EOF" && n.pid === pid)?.at;
+	for (let i = 1; i < order.length; i++) {
+		const [prev, prevPid] = order[i - 1];
+		const [name, pid] = order[i];
+		const eof = eofOf(pid);
+		assert.ok(eof, `${name} saw the end of its input: ${JSON.stringify(notes)}`);
+		assert.ok(eof >= killedAt(prev, prevPid) - 5,
+			`${name}'s stop began ${killedAt(prev, prevPid) - eof} ms before ${prev} was killed: the stops overlap`);
+	}
+	assert.ok(elapsed >= 3 * (300 + shutdownMs) - 100, `three stops one after another took ${elapsed} ms`);
+	for (const [, pid] of order) await waitFor(() => gone(pid), { timeout: 3000, what: `${pid} gone` });
+});
+
+test("a shutdown that outlasts the gateway's own bound kills every child left and exits 1", async (t) => {
+	// two providers whose children ignore SIGTERM for 3 s each: one after the other they need
+	// more than shutdown_ms (100) + 5 s, so the bound ends the sequence
+	const marker = path.join(scratchDir(), "notes");
+	const stubborn = { MARKER: marker, IGNORE_TERM: "1", IGNORE_EOF: "1" };
+	const gw = start(t, {
+		shutdown_ms: 100,
+		providers: [mini("a", stubborn, { restart: { shutdown_ms: 3000 } }), mini("b", stubborn, { restart: { shutdown_ms: 3000 } })],
+	});
+	await gw.initialize();
+	const a = (await settled(gw, "a", 1)).children[0].pid;
+	const b = (await settled(gw, "b", 1)).children[0].pid;
+	const snap = snapshot([a, b]);
+	gw.extra.push(a, b);
+	const t0 = Date.now();
+	gw.kill("SIGTERM");
+	const status = await gw.waitExit(15000);
+	const elapsed = Date.now() - t0;
+	assert.deepEqual(status, { code: 1, signal: null }, tail(gw));
+	assert.match(log(gw), /error kernel: shutdown took too long; killing what is left and exiting/);
+	assert.ok(elapsed >= 5100 - 100 && elapsed < 9000, `exited ${elapsed} ms after SIGTERM`);
+	// b (started last) was stopped first and was gone; a was still in its SIGTERM wait, and is killed
+	assert.match(log(gw), new RegExp(`child exited child=b pid=${b} status=0 signal=9`));
+	assert.doesNotMatch(log(gw), new RegExp(`child exited child=a pid=${a} `));
+	await waitFor(() => stillAlive(snap).length === 0, { timeout: 3000, what: `no child outlives the gateway: ${JSON.stringify(stillAlive(snap))}` });
+});
+
+test("a transient child stopped by SIGTERM from outside is not restarted (shutdown); one killed by SIGKILL is", async (t) => {
+	const gw = start(t, {
+		providers: [faulty("tr", { replicas: 2, restart: { type: "transient", backoff_min_ms: 10 } })],
+	});
+	await gw.initialize();
+	const [p1, p2] = (await settled(gw, "tr", 2)).children.map((c) => c.pid);
+	process.kill(p1, "SIGTERM");
+	await waitFor(() => new RegExp(`child exited child=tr#1 pid=${p1} status=0 signal=15`).test(log(gw)),
+		{ timeout: 3000, what: `the exit of tr#1${tail(gw)}` });
+	process.kill(p2, "SIGKILL");
+	const s = await waitFor(async () => {
+		const x = await supervisor(gw, "tr");
+		const [c1, c2] = x.children;
+		return c2.pid && c2.pid !== p2 && c2.state === "running" && readyLogged(gw, "tr", c2.pid) && c1.state === "stopped" && x;
+	}, { timeout: 5000, what: `tr#2 restarted, tr#1 not${tail(gw)}` });
+	assert.deepEqual({ ...s.children[0] },
+		{ name: "tr#1", pid: 0, state: "stopped", restart: "transient", restarts: 0, last_exit: "killed by signal 15" });
+	assert.equal(s.children[1].restarts, 1);
+	assert.equal(count(log(gw), "child started child=tr#1 "), 1, "tr#1 started once");
+	assert.doesNotMatch(log(gw), /restarting child child=tr#1 /);
+	assert.equal(Number(textOf(await call(gw, "tr__pid"))), s.children[1].pid, "the other serves");
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+// --- k. a dynamic pool ------------------------------------------------------------------------------
+
+test("simple_one_for_one: scale grows the pool in order and shrinks it, draining the last started, then stopping them last first", async (t) => {
+	const slow = path.join(scratchDir(), "slow");
+	const gw = start(t, {
+		providers: [faulty("p", {
+			replicas: 1, max_processes: 3, env: { FAULTY_SLOW_FILE: slow, FAULTY_ECHO_PID: "1" },
+			restart: { strategy: "simple_one_for_one", backoff_min_ms: 10 },
+		})],
+	});
+	await gw.initialize();
+	const one = await settled(gw, "p", 1);
+	assert.equal(one.strategy, "simple_one_for_one");
+	assert.deepEqual(one.children.map((c) => c.name), ["p#1"]);
+	const p1 = one.children[0].pid;
+
+	// growing: the new children start one after the other
+	let mark = log(gw).length;
+	assert.deepEqual(await adminOk(gw, "scale p 3"), { provider: "p", replicas: 3 });
+	const three = await settled(gw, "p", 3);
+	assert.deepEqual(three.children.map((c) => c.name), ["p#1", "p#2", "p#3"]);
+	assert.equal(three.children[0].pid, p1, "p#1 untouched");
+	let lines = linesFrom(gw, mark);
+	const ready2 = firstIndex(lines, new RegExp(`upstream ready provider=p replica=1 pid=${three.children[1].pid} `));
+	assert.ok(ready2 >= 0 && ready2 < firstIndex(lines, /child started child=p#3 /), `p#3 started once p#2 was ready:\n${lines.join("\n")}`);
+
+	// beyond max_processes: refused, saying so
+	const over = await admin(gw.sock, "scale p 4");
+	assert.equal(over.code, 409, JSON.stringify(over));
+	assert.equal(over.body.error, "provider p: 4 replicas is more than its max_processes (3)");
+	const notPool = await admin(gw.sock, "scale nope 2");
+	assert.equal(notPool.code, 404, JSON.stringify(notPool));
+
+	// a pool's child is restarted alone
+	const [, p2old, p3] = three.children.map((c) => c.pid);
+	process.kill(p2old, "SIGKILL");
+	const after = await settled(gw, "p", 3, { cond: (x) => x.children[1].pid !== p2old, what: "p#2 restarted" });
+	const pids = after.children.map((c) => c.pid);
+	assert.deepEqual([pids[0], pids[2]], [p1, p3], "its siblings keep their processes");
+	assert.equal(after.restarts_in_period, 1);
+
+	// shrinking while every replica is busy: p#3 and p#2 finish their calls, then stop, p#3 first
+	fs.writeFileSync(slow, pids.map((p) => `${p} 1500`).join("\n"));
+	const calls = Array.from({ length: 3 }, (_, i) => call(gw, "p__echo", { text: `c${i}` }, { timeout: 15000 }));
+	await waitFor(async () => (await adminOk(gw, "status")).calls_in_flight === 3, { timeout: 5000, what: "three calls in flight" });
+	mark = log(gw).length;
+	assert.deepEqual(await adminOk(gw, "scale p 1"), { provider: "p", replicas: 1 });
+	const busy = await admin(gw.sock, "scale p 2");
+	assert.equal(busy.code, 409, JSON.stringify(busy));
+	assert.match(busy.body.error, /2 replicas are still finishing their calls/);
+	const answers = await Promise.all(calls);
+	for (const a of answers) assert.ok(a.result, `answered, not cut off: ${JSON.stringify(a)}${tail(gw)}`);
+	const servedBy = answers.map((a) => Number(/pid=(\d+)/.exec(a.result.content[1].text)[1]));
+	assert.deepEqual([...new Set(servedBy)].sort(), [...pids].sort(), `each replica had a call: ${servedBy}`);
+	const small = await waitFor(async () => {
+		const s = await supervisor(gw, "p");
+		return s.children.length === 1 && s;
+	}, { timeout: 8000, what: `the pool down to one${tail(gw)}` });
+	assert.equal(small.children[0].pid, p1);
+	await waitFor(() => /info stdio: pool scaled provider=p replicas=1/.test(log(gw)), { timeout: 3000, what: "pool scaled" });
+	lines = linesFrom(gw, mark);
+	const exited = (i) => firstIndex(lines, new RegExp(`child exited child=p#${i + 1} pid=${pids[i]} status=0 signal=0`));
+	assert.ok(exited(2) >= 0 && exited(1) > exited(2), `p#3 stopped, then p#2, each leaving on its own:\n${lines.join("\n")}`);
+	assert.equal(firstIndex(lines, /child started child=p#/), -1, "a stopped pool child is not restarted");
+	await waitFor(() => gone(pids[1]) && gone(pids[2]), { timeout: 3000, what: "both reaped" });
+	assert.equal((await adminOk(gw, "status")).processes, 1);
+	assert.deepEqual(directChildren(gw.pid), [p1]);
+	fs.rmSync(slow);
+	assert.equal(textOf(await call(gw, "p__echo", { text: "one" })), "one");
+
+	// and it grows again
+	await adminOk(gw, "scale p 2");
+	const two = await settled(gw, "p", 2);
+	assert.equal(two.children[0].pid, p1);
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
+});
+
+test("scale: a provider that is not a pool refuses, naming the strategy", async (t) => {
+	const gw = start(t, { providers: [faulty("f", { replicas: 2 })] });
+	await gw.initialize();
+	await settled(gw, "f", 2);
+	const r = await admin(gw.sock, "scale f 3");
+	assert.equal(r.code, 409, JSON.stringify(r));
+	assert.equal(r.body.error, 'provider f is not a dynamic pool (restart.strategy = "simple_one_for_one")');
+	const bad = await admin(gw.sock, "scale f zero");
+	assert.equal(bad.code, 400, JSON.stringify(bad));
+	assert.equal((await supervisor(gw, "f")).children.length, 2);
+	assert.deepEqual(await gw.close(), { code: 0, signal: null }, tail(gw));
 });

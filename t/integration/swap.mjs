@@ -183,7 +183,7 @@ test("refused reloads leave the old generation serving: another ABI, a failing s
 		["another ABI", () => {
 			// oddabi under the name loopback.so: its stamp is read before any of it is mapped
 			install(gw.dir, "loopback", built.oddabi);
-		}, /ABI stamp mismatch: expected abi 2 .* found abi 999/],
+		}, /ABI stamp mismatch: expected abi 3 .* found abi 999/],
 		["a set-up that fails", () => install(gw.dir, "loopback", built.failload), /load failed: deliberate failure to set up/],
 		["a successor that cannot take over", () => install(gw.dir, "loopback", built.failadopt),
 			/"name":"lb","result":"refused","reason":"generation \d+ failed to start: deliberate failure to take over"/],

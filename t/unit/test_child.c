@@ -234,3 +234,96 @@ Test(child, a_child_that_exits_at_end_of_input_is_not_signalled)
     cr_assert_eq(r.last_signal, 0, "it left on its own when stdin closed");
     cr_assert_eq(r.last_status, 0);
 }
+
+Test(child, a_transient_child_terminated_from_outside_is_not_restarted)
+{
+    /* OTP: `shutdown` is a normal exit for a transient child; SIGTERM from outside is that */
+    record r = {0};
+    mf_child *c = run("echo ready; exec sleep 300", MF_RESTART_TRANSIENT, &r, NULL);
+    cr_assert(run_until(said_ready, &r, 5000));
+    kill(mf_child_pid(c), SIGTERM);
+    cr_assert(run_until(failed, &r, 5000));
+    cr_assert_eq(r.last_signal, SIGTERM);
+    cr_assert_eq(r.started, 1, "not restarted");
+    cr_assert_str_eq(r.reason, "stopped by SIGTERM (shutdown); not restarted");
+    stop_and_wait(c, &r);
+
+    /* any other signal is abnormal: restarted */
+    record r2 = {0};
+    mf_child_spec spec = {.backoff_min_ms = 10};
+    c = run("echo ready; exec sleep 300", MF_RESTART_TRANSIENT, &r2, &spec);
+    cr_assert(run_until(said_ready, &r2, 5000));
+    kill(mf_child_pid(c), SIGINT);
+    cr_assert(run_until(started_twice, &r2, 5000), "a transient child killed by SIGINT is restarted");
+    cr_assert_eq(r2.last_signal, SIGINT);
+    cr_assert_eq(r2.failed, 0);
+    stop_and_wait(c, &r2);
+}
+
+static void sup_done(void *ud) { *(bool *)ud = true; }
+static bool is_true(void *ud) { return *(bool *)ud; }
+
+static mf_child *child_of(mf_sup *s, const char *script, bool ack, mf_restart restart, record *r,
+                          mf_error *err)
+{
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
+    mf_child_spec spec = {.sup = s, .name = "kid", .argv = argv, .start_ack = ack, .restart = restart};
+    return mf_child_start(&spec, &ops, r, err);
+}
+
+static void stop_sup(mf_sup *s)
+{
+    bool done = false;
+    mf_sup_stop(s, sup_done, &done);
+    cr_assert(run_until(is_true, &done, 10000));
+}
+
+Test(child, a_supervisor_refuses_a_child_beyond_its_max_processes)
+{
+    mf_error err = {0};
+    mf_sup_spec ss = {.name = "capped", .max_children = 2};
+    mf_sup *s = mf_sup_start(&ss, &err);
+    cr_assert_not_null(s);
+    record r[3] = {{0}};
+    const char *sh = "echo ready; exec sleep 300";
+    cr_assert_not_null(child_of(s, sh, false, MF_RESTART_PERMANENT, &r[0], &err), "%s", err.msg);
+    cr_assert_not_null(child_of(s, sh, false, MF_RESTART_PERMANENT, &r[1], &err), "%s", err.msg);
+    cr_assert_null(child_of(s, sh, false, MF_RESTART_PERMANENT, &r[2], &err));
+    cr_assert_eq(err.code, MF_RPC_OVERLOADED);
+    cr_assert_str_eq(err.msg, "supervisor capped runs 2 processes, its max_processes");
+    cr_assert(run_until(said_ready, &r[1], 5000));
+    cr_assert_eq(r[2].started, 0);
+    stop_sup(s);
+    cr_assert_eq(r[0].stopped + r[1].stopped, 2);
+}
+
+static bool never(void *ud)
+{
+    (void)ud;
+    return false;
+}
+
+Test(child, with_start_ack_a_sibling_starts_once_the_start_before_it_completed)
+{
+    mf_error err = {0};
+    mf_sup_spec ss = {.name = "ordered"};
+    mf_sup *s = mf_sup_start(&ss, &err);
+    cr_assert_not_null(s);
+    record r[3] = {{0}};
+    /* a: ready once acknowledged; b: its start ends in an exit, which completes it too */
+    mf_child *a = child_of(s, "echo ready; exec sleep 300", true, MF_RESTART_PERMANENT, &r[0], &err);
+    cr_assert_not_null(a, "%s", err.msg);
+    cr_assert_not_null(child_of(s, "sleep 0.2; exit 0", true, MF_RESTART_TEMPORARY, &r[1], &err), "%s", err.msg);
+    cr_assert_not_null(child_of(s, "echo ready; exec sleep 300", true, MF_RESTART_PERMANENT, &r[2], &err), "%s", err.msg);
+    cr_assert(run_until(said_ready, &r[0], 5000));
+    /* a runs and has said so, but its start is not acknowledged: nothing follows it */
+    cr_assert_not(run_until(never, NULL, 150));
+    cr_assert_eq(r[1].started, 0, "b started before a's start completed");
+    mf_child_ready(a);
+    cr_assert(run_until(started, &r[1], 5000));
+    cr_assert(run_until(said_ready, &r[2], 5000), "c started after b's start ended in its exit");
+    cr_assert_eq(r[1].exited, 1);
+    cr_assert_geq(r[2].start_times[0] - r[1].start_times[0], 200, "c started %llu ms after b",
+                  (unsigned long long)(r[2].start_times[0] - r[1].start_times[0]));
+    stop_sup(s);
+}
