@@ -162,6 +162,8 @@ void hp_xchg_free(xchg *x)
         HASH_DEL(p->calls, x);
     if (p->get == x)
         p->get = NULL;
+    if (p->listen == x)
+        p->listen = NULL;
     if (x->sse)
         sse_parser_free(&x->parser);
     free(x->body);
@@ -230,8 +232,24 @@ static long call_timeout(const mf_msg *m)
     return m->deadline > now ? (long)(m->deadline - now) + 1000 : 0;
 }
 
+xchg *hp_post_modern(hprov *p, xkind kind, json_t *req, long timeout_ms)
+{
+    struct curl_slist *extra = NULL;
+    modern_request(req, &extra, NULL);
+    xchg *x = xchg_new(p, kind);
+    int rc = post(p, x, req, extra, timeout_ms);
+    curl_slist_free_all(extra);
+    if (rc) {
+        hp_xchg_free(x);
+        return NULL;
+    }
+    return x;
+}
+
 static void send_call(hprov *p, mf_msg *m, bool retried)
 {
+    if (p->era == ERA_MODERN && hp_listen_request(p, m))
+        return;
     xchg *x = xchg_new(p, X_CALL);
     x->msg = m;
     x->retried = retried;
@@ -432,6 +450,10 @@ static void connect_failed(hprov *p)
 
 void hp_open_get(hprov *p)
 {
+    if (p->era == ERA_MODERN) {   /* no GET stream in 2026-07-28: a listen instead */
+        hp_listen_open(p);
+        return;
+    }
     if (p->era != ERA_LEGACY || !p->session || p->get || p->state != P_READY)
         return;
     xchg *x = xchg_new(p, X_GET);
@@ -705,6 +727,9 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
             p->get = NULL;
         get_done(p, x, rc);
         break;
+    case X_LISTEN:
+        hp_listen_done(p, x, rc);
+        break;
     default:
         break;
     }
@@ -732,6 +757,7 @@ static void free_prov(hprov *p)
     free(p->last_error);
     free(p->last_event_id);
     json_decref(p->init);
+    json_decref(p->listen_uris);
     asks_clear(&p->asks);
     free(p);
 }

@@ -25,7 +25,7 @@ typedef struct hprov hprov;
 
 /* One HTTP exchange with the upstream: a call, the handshake, a notification or the
  * GET stream. */
-typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE } xkind;
+typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE, X_LISTEN } xkind;
 
 typedef struct xchg {
     hprov *p;
@@ -72,6 +72,9 @@ struct hprov {
     xchg *all;                    /* every exchange in flight */
     mf_msgq queue;                /* calls waiting for the provider to connect */
     xchg *get;                    /* the session's GET stream */
+    xchg *listen;                 /* 2026-07-28: our subscriptions/listen (ulisten.c) */
+    json_t *listen_uris;          /* the upstream URIs it asks updates of (a set) */
+    bool listen_refused;          /* the upstream answered it with an error: not again as is */
     asks asks;                    /* the upstream's requests the kernel is answering */
     char *last_event_id;
     long get_retry_ms;
@@ -97,6 +100,21 @@ void hp_cancel_call(hprov *p, xchg *x);
 void hp_answer_ask(hprov *p, mf_msg *m);
 void hp_stopped_if_idle(hprov *p);
 const char *hp_name(const hprov *p);
+
+/* POST req (a request of ours) to a 2026-07-28 upstream with the envelope and headers, as
+ * an exchange of this kind; NULL if it cannot start. */
+xchg *hp_post_modern(hprov *p, xkind kind, json_t *req, long timeout_ms);
+
+/* ulisten.c: resource subscriptions and list_changed from a 2026-07-28 upstream, through
+ * one subscriptions/listen of ours, opened again whenever what it asks changes */
+void hp_listen_open(hprov *p);
+void hp_listen_close(hprov *p);
+/* resources/subscribe and unsubscribe for a 2026-07-28 upstream: answered here (m is
+ * taken); false for any other request. */
+bool hp_listen_request(hprov *p, mf_msg *m);
+void hp_listen_done(hprov *p, xchg *x, CURLcode rc);
+void hp_listen_save(const hprov *p, json_t *state);
+void hp_listen_adopt(hprov *p, const json_t *state);
 
 /* client_swap.c: the role's hot swap operations */
 void hp_save(void *self);

@@ -51,11 +51,14 @@ void hp_hand_over(hprov *p)
             hc_cancel(p->get->req);
         hp_xchg_free(p->get);
     }
+    hp_listen_close(p);
     p->timer_left = uv_is_active((uv_handle_t *)&p->timer) ? (int64_t)uv_timer_get_due_in(&p->timer) : -1;
     p->timer_was_get = p->timer_for_get;
     uv_timer_stop(&p->timer);
     p->saved = true;
     json_t *st = state_of(p);
+    if (st)
+        hp_listen_save(p, st);
     size_t len = 0;
     char *buf = st ? mf_state_pack(st, &len) : NULL;
     json_decref(st);
@@ -128,6 +131,7 @@ int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t le
     p->last_event_id = s ? strdup(s) : NULL;
     p->get_retry_ms = (long)json_integer_value(json_object_get(st, "get_retry_ms"));
     asks_adopt(&p->asks, json_object_get(st, "asks"));
+    hp_listen_adopt(p, st);
     p->asks.next = (uint64_t)json_integer_value(json_object_get(st, "ask_next"));
     json_int_t left = json_integer_value(json_object_get(st, "timer_left"));
     bool for_get = json_is_true(json_object_get(st, "timer_for_get"));
