@@ -12,7 +12,10 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Client as ModernClient, StreamableHTTPClientTransport as ModernTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport as ModernStdioTransport } from "@modelcontextprotocol/client/stdio";
-import { killAll, logTail, luaConfig, mcpfedBin, nodeBin, serverPath, startProcess, waitFor, withTimeout } from "../lib/harness.mjs";
+import path from "node:path";
+import {
+	admin, killAll, logTail, luaConfig, mcpfedBin, nodeBin, scratchDir, serverPath, startProcess, waitFor, withTimeout,
+} from "../lib/harness.mjs";
 import { startHttpGateway } from "../lib/http.mjs";
 
 const SID = "io.modelcontextprotocol/subscriptionId";
@@ -33,9 +36,9 @@ const providers = (upUrl) => [
 
 // listen-http and conformance federated by an HTTP gateway that has listed both; bounded()
 // and until() say what the gateway logged when they time out.
-async function startAll(t) {
+async function startAll(t, top = {}) {
 	const { up, url: upUrl } = await startListenServer(t);
-	const { gw, urls: [url] } = await startHttpGateway({ listen: ["http://127.0.0.1:0/mcp"], providers: providers(upUrl) },
+	const { gw, urls: [url] } = await startHttpGateway({ listen: ["http://127.0.0.1:0/mcp"], providers: providers(upUrl), ...top },
 		{ listed: ["m", "conf"] });
 	t.after(() => killAll(gw));
 	const bounded = (p, what) => withTimeout(p, 15000, what, () => logTail(gw.stderrText()));
@@ -162,6 +165,41 @@ test("resource subscriptions across eras: a session-era client, a stateless upst
 	await bounded(legacy.unsubscribeResource({ uri: A }), "unsubscribe");
 	await until(() => !lastListenFilter(up)?.resourceSubscriptions, "mcpfed's listen upstream without note://a");
 	await legacy.close();
+});
+
+test("a reload of the http plugin keeps listens and subscriptions, downstream and upstream", async (t) => {
+	const sock = path.join(scratchDir(), "admin.sock");
+	const { up, gw, url, bounded, until } = await startAll(t, { admin: sock });
+	await until(() => admin(sock, "plugins").then((r) => r.code === 200), "the admin socket");
+	const a = modernClient("a");
+	await bounded(a.connect(new ModernTransport(new URL(url))), "a connects");
+	const la = await bounded(a.listen({ resourceSubscriptions: [A] }), "a listens");
+	const legacy = new Client({ name: "legacy", version: "1" });
+	const updated = [];
+	legacy.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => { updated.push(n.params); });
+	await bounded(legacy.connect(new StreamableHTTPClientTransport(new URL(url))), "legacy connects");
+	await bounded(legacy.subscribeResource({ uri: B }), "subscribe note://b");
+	const both = () => ["note://a", "note://b"].every((u) => lastListenFilter(up)?.resourceSubscriptions?.includes(u));
+	await until(both, "mcpfed's listen upstream with both notes");
+	const listens = () => (up.stderrText().match(/listen-http listen /g) || []).length;
+	const before = listens();
+
+	const r = await bounded(admin(sock, "reload http", { timeout: 15000 }), "reload http");
+	assert.equal(r.code, 200, JSON.stringify(r.body));
+	assert.equal(r.body.outcome, "swapped", JSON.stringify(r.body));
+	// the successor opened its own listen upstream, for the same resources
+	await until(() => listens() > before && both(), "the successor's listen upstream");
+
+	await bounded(a.callTool({ name: "m__touch", arguments: { uri: "note://a" } }), "touch a");
+	await bounded(a.callTool({ name: "m__touch", arguments: { uri: "note://b" } }), "touch b");
+	await until(() => a.updates(A).length === 1 && updated.length === 1, "both updates after the reload");
+	assert.deepEqual(updated[0], { uri: B });
+	// and what is released after the reload is released upstream
+	await bounded(legacy.unsubscribeResource({ uri: B }), "unsubscribe note://b");
+	await la.close();
+	await until(() => !lastListenFilter(up)?.resourceSubscriptions, "mcpfed's listen upstream with no resource left");
+	await legacy.close();
+	await a.close();
 });
 
 test("a listen ends with its result when the gateway shuts down", async (t) => {
