@@ -22,7 +22,7 @@ static const char *const top_keys[] = {
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
-static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "fallback",
+static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "attempt_timeout_ms", "fallback",
                                             "weight", "tags", "health", "breaker", NULL};
 static const char *const health_keys[] = {"interval_ms", "timeout_ms", "failures", "successes", NULL};
 
@@ -157,7 +157,8 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
         const char *name = NULL, *transport = NULL;
         if (mf_conf_string(t, p->path, "name", true, &name, err) ||
             mf_conf_string(t, p->path, "transport", true, &transport, err) ||
-            mf_conf_int(t, p->path, "timeout_ms", 1, 86400000, &p->timeout_ms, err))
+            mf_conf_int(t, p->path, "timeout_ms", 1, 86400000, &p->timeout_ms, err) ||
+            mf_conf_int(t, p->path, "attempt_timeout_ms", 0, 86400000, &p->attempt_timeout_ms, err))
             return -1;
         if (!valid_name(name, 64)) {
             mf_error_set(err, -1, "%s.name: \"%s\" must be 1 to 64 of A-Z a-z 0-9 _ -", p->path, name);
@@ -310,9 +311,9 @@ static int check_top(mf_config *c, mf_error *err)
         c->policy = resolve(c->dir, policy);
     } else {
         const char *lua = getenv("MCPFED_LUA_PATH");
-        size_t n = strlen(lua && *lua ? lua : MF_LUA_DIR) + 16;
+        size_t n = strlen(lua && *lua ? lua : mf_default_lua_dir()) + 16;
         c->policy = malloc(n);
-        snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : MF_LUA_DIR);
+        snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : mf_default_lua_dir());
     }
     json_t *breaker = json_object_get(r, "breaker");
     if (json_is_false(breaker)) {
@@ -386,7 +387,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     /* require "mcpfed.config" and other helpers from lua/ */
     const char *luadir = getenv("MCPFED_LUA_PATH");
     lua_getglobal(L, "package");
-    lua_pushfstring(L, "%s/?.lua;", luadir && *luadir ? luadir : MF_LUA_DIR);
+    lua_pushfstring(L, "%s/?.lua;", luadir && *luadir ? luadir : mf_default_lua_dir());
     lua_getfield(L, -2, "path");
     lua_concat(L, 2);
     lua_setfield(L, -2, "path");

@@ -9,6 +9,7 @@ typedef struct mf_provider_conf {
     char *transport;       /* the plugin that reaches the upstream */
     char *prefix;          /* NULL: upstream names are kept */
     int64_t timeout_ms;
+    int64_t attempt_timeout_ms;   /* one try's share of timeout_ms when another may follow; 0: all */
     size_t index;          /* 1-based position in the providers list */
     char path[48];         /* "providers[3]", for messages */
     json_t *plugin_conf;   /* the table without the kernel's keys, for the plugin */
@@ -80,6 +81,10 @@ bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)
  * that it says what runs, and prev gets next's. */
 void mf_config_keep_fixed(mf_config *next, mf_config *prev);
 extern const char *const mf_config_fixed_keys[];
+
+/* paths.c: the plugin and Lua directories to use when nothing says otherwise. */
+const char *mf_default_plugin_dir(void);
+const char *mf_default_lua_dir(void);
 
 /* config_plugins.c: load every plugin the configuration names and let each check its
  * part (providers, listeners, breakers, stdio when served), then the policy. */

@@ -7,7 +7,9 @@
  * within what is left of the deadline: always when it never reached the upstream (the
  * target was not ready, its queue full, its breaker open), and when the upstream got it
  * but did not answer (lost, timed out) only if the policy says the call is idempotent (or
- * it is a read). An upstream's own error answer is final.
+ * it is a read). An upstream's own error answer is final. A try that another may follow
+ * waits at most the provider's attempt_timeout_ms, so that a hung target cannot spend the
+ * whole deadline.
  *
  * The upstream gets the client's params with the upstream's own name or URI, without the
  * client's 2026-07-28 envelope (the provider speaks for the gateway, in its upstream's
@@ -137,8 +139,13 @@ static void start_call(downreq *d, json_t *params)
                             "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
     uint64_t now = mf_now();
     d->sent_at = now;
-    d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req,
-                            d->deadline > now ? d->deadline - now : 1, on_done, d);
+    uint64_t left = d->deadline > now ? d->deadline - now : 1;
+    /* a try that may be followed by another (a call that can be sent again, a target left)
+     * takes only its share, so that a hung target leaves time for the next */
+    uint64_t share = (uint64_t)d->provider->conf->attempt_timeout_ms;
+    if (share && share < left && d->idempotent && d->attempt < d->nroute)
+        left = share;
+    d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req, left, on_done, d);
     if (d->call) {
         d->corr = mf_call_corr(d->call);
         HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);

@@ -6,6 +6,7 @@
  * The copy is unlinked as soon as it is mapped, so nothing is left behind. */
 #include "build-config.h"
 #include "plugin_loader.h"
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +56,7 @@ int mf_plugins_init(char *const *dirs, mf_error *err)
         search[n++] = strdup(tok);
     }
     free(envcopy);
-    search[n++] = strdup(MF_PLUGIN_DIR);
+    search[n++] = strdup(mf_default_plugin_dir());
     search[n] = NULL;
     return 0;
 }

@@ -163,8 +163,33 @@ mf_target *mf_target_find(const char *name)
     return NULL;
 }
 
+/* One sign of t's health, from a ping or from a call: enough in a row of one kind turn
+ * it healthy or unhealthy. */
+static void health_signal(mf_target *t, bool ok, const char *why)
+{
+    const mf_provider_conf *c = t->provider->conf;
+    if (ok) {
+        t->health_fail = 0;
+        if (++t->health_ok >= (unsigned)c->health_successes && !t->healthy) {
+            t->healthy = true;
+            mf_info("router", "target healthy", "target=%s", t->name);
+        }
+    } else {
+        t->health_ok = 0;
+        if (++t->health_fail >= (unsigned)c->health_failures && t->healthy) {
+            t->healthy = false;
+            mf_warn("router", "target unhealthy", "target=%s reason=\"%s\"", t->name, mf_log_esc(why, (size_t)-1));
+        }
+    }
+}
+
 void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
 {
+    /* with health checks on, calls count too: one lost or timed out is a failed ping, one
+     * answered (even with an error: the upstream is there) a good one; without them
+     * nothing would ever bring a target marked unhealthy back */
+    if (t->provider->conf->health_interval_ms)
+        health_signal(t, !lost, error_code == MF_RPC_TIMEOUT ? "a call timed out" : "a call was lost");
     t->calls++;
     bool failed = lost || (error_code && error_code != MF_RPC_INVALID_PARAMS && error_code != MF_RPC_METHOD_NOT_FOUND);
     t->failures += failed;
@@ -247,24 +272,11 @@ static void on_ping(void *ud, json_t *resp, unsigned served_by)
 {
     mf_target *t = ud;
     t->health_call = NULL;
-    mf_provider *p = t->provider;
     if (served_by && served_by != (unsigned)t->index + 1)
         return;   /* another replica answered for this one: that tells nothing of its health */
-    if (json_object_get(resp, "result")) {
-        t->health_fail = 0;
-        if (++t->health_ok >= (unsigned)p->conf->health_successes && !t->healthy) {
-            t->healthy = true;
-            mf_info("router", "target healthy", "target=%s", t->name);
-        }
-    } else {
-        t->health_ok = 0;
-        if (++t->health_fail >= (unsigned)p->conf->health_failures && t->healthy) {
-            t->healthy = false;
-            json_t *e = json_object_get(resp, "error");
-            mf_warn("router", "target unhealthy", "target=%s reason=\"%s\"", t->name,
-                    mf_log_esc(json_string_value(json_object_get(e, "message")), (size_t)-1));
-        }
-    }
+    json_t *e = json_object_get(resp, "error");
+    health_signal(t, json_object_get(resp, "result") != NULL,
+                  json_string_value(json_object_get(e, "message")));
 }
 
 static void on_health_timer(uv_timer_t *h)

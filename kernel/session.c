@@ -126,11 +126,33 @@ static json_t *all_versions(void)
     return v;
 }
 
+/* What the federation offers: tools always (mcpfed serves the list, empty or not), and
+ * each other capability when a provider has offered it (the last time it started, so a
+ * provider down for a moment still counts). The lists change as providers come and go,
+ * so listChanged is always offered. */
 static json_t *server_capabilities(void)
 {
-    return json_pack("{s:{s:b},s:{s:b},s:{s:b,s:b},s:{},s:{}}", "tools", "listChanged", 1, "prompts",
-                     "listChanged", 1, "resources", "subscribe", 1, "listChanged", 1, "logging",
-                     "completions");
+    bool prompts = false, resources = false, subscribe = false, logging = false, completions = false;
+    size_t n;
+    mf_provider **ps = mf_registry_providers(&n);
+    for (size_t i = 0; i < n; i++) {
+        prompts |= mf_provider_offers(ps[i], "prompts");
+        resources |= mf_provider_offers(ps[i], "resources");
+        logging |= mf_provider_offers(ps[i], "logging");
+        completions |= mf_provider_offers(ps[i], "completions");
+        json_t *r = json_object_get(json_object_get(ps[i]->init, "capabilities"), "resources");
+        subscribe |= json_is_true(json_object_get(r, "subscribe"));
+    }
+    json_t *caps = json_pack("{s:{s:b}}", "tools", "listChanged", 1);
+    if (prompts)
+        json_object_set_new(caps, "prompts", json_pack("{s:b}", "listChanged", 1));
+    if (resources)
+        json_object_set_new(caps, "resources", json_pack("{s:b,s:b}", "subscribe", subscribe, "listChanged", 1));
+    if (logging)
+        json_object_set_new(caps, "logging", json_object());
+    if (completions)
+        json_object_set_new(caps, "completions", json_object());
+    return caps;
 }
 
 /* The upstreams' instructions, each under its provider's name. */
@@ -158,6 +180,12 @@ static json_t *instructions(void)
 static void on_initialize(const rctx *r, json_t *params)
 {
     session *s = r->s;
+    /* the capabilities and instructions come from the providers: wait (bounded by
+     * catalog_wait_ms) until each has started once */
+    if (!mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
     const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
     if (!asked) {
         reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
@@ -188,6 +216,10 @@ static void on_initialize(const rctx *r, json_t *params)
 
 static void on_discover(const rctx *r)
 {
+    if (!mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
     json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities",
                                server_capabilities());
     json_t *in = instructions();

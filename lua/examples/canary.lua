@@ -1,7 +1,15 @@
--- Canary: 5% of calls go to targets tagged "canary" (a provider with tags = { "canary" },
--- declared as a fallback of the stable one), chosen by a hash of the session so that one
--- client sees one version; if the canary fails before the upstream got the call, the
--- stable targets take it.
+-- Canary: 5% of calls go to the new version, the rest to the stable one; if the canary
+-- cannot take a call (it fails before the upstream got it), the stable targets do.
+--
+-- The new version runs as a provider of its own with tags = { "canary" }, declared as a
+-- fallback of the stable provider, so that its targets are candidates for the stable
+-- one's calls:
+--
+--   { name = "search", transport = "stdio", command = {...}, fallback = { "search-next" } },
+--   { name = "search-next", transport = "stdio", command = {...}, tags = { "canary" } },
+--
+-- Each call is drawn on its own. To keep each client on one version instead, draw from
+-- the session: mcpfed.hash(tostring(request.session)) % 100 < 5.
 local M = {}
 
 local function is_canary(c)
@@ -16,7 +24,7 @@ function M.route(request, candidates)
       table.insert(is_canary(c) and canary or stable, c.id)
     end
   end
-  local to_canary = mcpfed.hash(tostring(request.session)) % 100 < 5
+  local to_canary = math.random(100) <= 5
   local first, second = stable, canary
   if to_canary and #canary > 0 then first, second = canary, stable end
   local out = {}

@@ -1,5 +1,10 @@
 -- Pin a tool to one provider's targets: calls of "search__web" go to provider "search-eu"
--- only (its replicas, least busy first); everything else follows the default policy.
+-- only (its replicas, least busy first); every other call goes to the least busy healthy
+-- target among its candidates.
+--
+-- A call's candidates are the targets of the provider that owns the tool and of that
+-- provider's fallbacks, so "search-eu" must be one of them: the owner ("search", whose
+-- prefix makes search__web) lists it, { name = "search", ..., fallback = { "search-eu" } }.
 local M = {}
 
 local function least_busy(candidates, keep)

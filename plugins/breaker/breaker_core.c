@@ -21,6 +21,16 @@ void br_init(br *b, const br_settings *s)
         b->s.permitted_half_open = 10;
     if (b->s.open_wait_multiplier < 1)
         b->s.open_wait_multiplier = 1;
+    /* resilience4j: a count-based window cannot wait for more calls than it holds */
+    if (b->s.window == BR_COUNT_BASED && b->s.minimum_calls > b->s.window_size)
+        b->s.minimum_calls = b->s.window_size;
+    static const int default_code = BR_DEFAULT_FAILURE_CODE;
+    const int *codes = s->failure_codes ? s->failure_codes : &default_code;
+    b->ncodes = s->failure_codes ? s->nfailure_codes : 1;
+    b->codes = malloc((b->ncodes ? b->ncodes : 1) * sizeof *b->codes);
+    if (b->ncodes)
+        memcpy(b->codes, codes, b->ncodes * sizeof *b->codes);
+    b->s.failure_codes = NULL;   /* the copy is b->codes */
     b->ring_len = b->s.window_size;
     b->ring = calloc(b->ring_len, sizeof *b->ring);
     b->state = BR_CLOSED;
@@ -29,7 +39,16 @@ void br_init(br *b, const br_settings *s)
 void br_free(br *b)
 {
     free(b->ring);
+    free(b->codes);
     b->ring = NULL;
+    b->codes = NULL;
+}
+
+bool br_is_failure(const br *b, int error_code, bool lost)
+{
+    for (size_t i = 0; !lost && error_code && i < b->ncodes; i++)
+        lost = b->codes[i] == error_code;
+    return lost;
 }
 
 /* --- the sliding window ------------------------------------------------------------ */
@@ -105,22 +124,27 @@ double br_slow_rate(br *b, uint64_t now_ms)
     return c && c >= b->s.minimum_calls ? 100.0 * s / c : -1;
 }
 
-/* Rates at or over their thresholds: failure_rate 0 or slow_call_rate 0 never trips. */
+/* Rates at or over their thresholds (both in (0, 100], as resilience4j requires). */
 static bool over(const br *b, unsigned calls, unsigned failures, unsigned slow)
 {
     if (!calls)
         return false;
-    bool fail = b->s.failure_rate > 0 && 100.0 * failures / calls >= b->s.failure_rate;
-    bool sl = b->s.slow_call_rate > 0 && 100.0 * slow / calls >= b->s.slow_call_rate;
-    return fail || sl;
+    return 100.0 * failures / calls >= b->s.failure_rate || 100.0 * slow / calls >= b->s.slow_call_rate;
+}
+
+/* Half-open decides over its trial calls once it has this many (resilience4j's half-open
+ * metrics: a count-based window of permitted_half_open calls, its minimum capped by it). */
+static unsigned half_minimum(const br *b)
+{
+    unsigned m = b->s.minimum_calls ? b->s.minimum_calls : 1;
+    return m < b->s.permitted_half_open ? m : b->s.permitted_half_open;
 }
 
 /* --- transitions --------------------------------------------------------------------- */
 
-static void to_open(br *b, uint64_t now_ms)
+/* The wait of the next opening, after opens_in_a_row openings without closing. */
+static uint64_t next_wait(const br *b)
 {
-    b->state = BR_OPEN;
-    b->opened_at = now_ms;
     uint64_t wait = b->s.open_wait_ms;
     for (unsigned i = 0; i < b->opens_in_a_row; i++) {
         wait = (uint64_t)((double)wait * b->s.open_wait_multiplier);
@@ -129,7 +153,14 @@ static void to_open(br *b, uint64_t now_ms)
             break;
         }
     }
-    b->wait_ms = wait;
+    return wait;
+}
+
+static void to_open(br *b, uint64_t now_ms)
+{
+    b->state = BR_OPEN;
+    b->opened_at = now_ms;
+    b->wait_ms = next_wait(b);
     b->opens_in_a_row++;
 }
 
@@ -147,19 +178,53 @@ static void to_half_open(br *b, uint64_t now_ms)
     b->half_admitted = b->half_calls = b->half_failures = b->half_slow = 0;
 }
 
-br_state br_state_now(br *b, uint64_t now_ms)
+/* Half-open past half_open_max_wait_ms: resilience4j opens it again from a timer at that
+ * moment, so it counts as open since then. */
+static bool half_expired(const br *b, uint64_t now_ms)
 {
-    if (b->state == BR_OPEN && now_ms - b->opened_at >= b->wait_ms)
-        to_half_open(b, now_ms);
-    if (b->state == BR_HALF_OPEN && b->s.half_open_max_wait_ms &&
-        now_ms - b->half_since >= b->s.half_open_max_wait_ms)
-        to_open(b, now_ms);
+    return b->state == BR_HALF_OPEN && b->s.half_open_max_wait_ms &&
+           now_ms - b->half_since >= b->s.half_open_max_wait_ms;
+}
+
+static void apply_timers(br *b, uint64_t now_ms)
+{
+    if (half_expired(b, now_ms))
+        to_open(b, b->half_since + b->s.half_open_max_wait_ms);
+}
+
+/* The open wait is over once the clock is strictly past its end (resilience4j's isAfter). */
+static bool wait_over(uint64_t opened_at, uint64_t wait_ms, uint64_t now_ms)
+{
+    return now_ms - opened_at > wait_ms;
+}
+
+int64_t br_open_for(const br *b, uint64_t now_ms)
+{
+    uint64_t at = b->opened_at, wait = b->wait_ms;
+    if (half_expired(b, now_ms)) {   /* open again since the limit, with the next wait */
+        at = b->half_since + b->s.half_open_max_wait_ms;
+        wait = next_wait(b);
+    } else if (b->state != BR_OPEN) {
+        return -1;
+    }
+    return wait_over(at, wait, now_ms) ? -1 : (int64_t)(at + wait - now_ms);
+}
+
+br_state br_state_now(const br *b, uint64_t now_ms)
+{
+    if (b->state == BR_OPEN || half_expired(b, now_ms))
+        return br_open_for(b, now_ms) < 0 ? BR_HALF_OPEN : BR_OPEN;
     return b->state;
 }
 
 bool br_acquire(br *b, uint64_t now_ms)
 {
-    switch (br_state_now(b, now_ms)) {
+    apply_timers(b, now_ms);
+    /* open → half-open only here, on a call's request, as resilience4j does without its
+     * automatic transition */
+    if (b->state == BR_OPEN && wait_over(b->opened_at, b->wait_ms, now_ms))
+        to_half_open(b, now_ms);
+    switch (b->state) {
     case BR_CLOSED:
     case BR_DISABLED:
         return true;
@@ -176,6 +241,8 @@ bool br_acquire(br *b, uint64_t now_ms)
     }
 }
 
+/* Only a half-open breaker counts its permits; a release never lifts its trial calls
+ * above permitted_half_open (resilience4j's would, for a permit taken before the change). */
 void br_release(br *b)
 {
     if (b->state == BR_HALF_OPEN && b->half_admitted > b->half_calls)
@@ -184,11 +251,12 @@ void br_release(br *b)
 
 void br_record(br *b, bool failure, uint64_t duration_ms, uint64_t now_ms)
 {
-    bool slow = b->s.slow_call_ms && duration_ms >= b->s.slow_call_ms;
+    bool slow = duration_ms > b->s.slow_call_ms;   /* strictly over, as resilience4j */
     b->total_calls++;
     b->total_failures += failure;
     b->total_slow += slow;
-    switch (br_state_now(b, now_ms)) {
+    apply_timers(b, now_ms);   /* never open → half-open: an outcome is no request for a call */
+    switch (b->state) {
     case BR_CLOSED: {
         window_add(b, failure, slow, now_ms);
         unsigned c, f, s;
@@ -201,7 +269,7 @@ void br_record(br *b, bool failure, uint64_t duration_ms, uint64_t now_ms)
         b->half_calls++;
         b->half_failures += failure;
         b->half_slow += slow;
-        if (b->half_calls >= b->s.permitted_half_open) {
+        if (b->half_calls >= half_minimum(b)) {
             if (over(b, b->half_calls, b->half_failures, b->half_slow))
                 to_open(b, now_ms);
             else

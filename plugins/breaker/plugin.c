@@ -2,7 +2,8 @@
  *
  * Settings (resilience4j's names, and its defaults):
  *   window = "count" | "time", window_size = 100 (calls, or seconds), minimum_calls = 100,
- *   failure_rate = 50, slow_call_ms = 60000, slow_call_rate = 100 (percent),
+ *   failure_rate = 50 (percent, over 0), slow_call_ms = 60000 (slow: longer than that),
+ *   slow_call_rate = 100 (percent, over 0),
  *   open_wait_ms = 60000, open_wait_multiplier = 1, open_wait_max_ms = 0 (no cap),
  *   permitted_half_open = 10, half_open_max_wait_ms = 0 (no limit),
  *   failure_codes = { -32603 }: JSON-RPC error codes that count as failures (a lost call or
@@ -14,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(BR_DEFAULT_FAILURE_CODE == MF_RPC_INTERNAL_ERROR, "failure_codes' default is -32603");
+
 typedef struct breaker {
     br core;
-    int *codes;
-    size_t ncodes;
     char *name;
 } breaker;
 
@@ -31,8 +32,9 @@ static int percent(const json_t *conf, const char *path, const char *key, double
     json_t *v = json_object_get(conf, key);
     if (!v)
         return 0;
-    if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 100) {
-        mf_error_set(err, -1, "%s.%s: expected a percentage from 0 to 100", path, key);
+    /* resilience4j refuses 0: a rate threshold of 0 would open on any call */
+    if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100) {
+        mf_error_set(err, -1, "%s.%s: expected a percentage over 0, at most 100", path, key);
         return -1;
     }
     *out = json_number_value(v);
@@ -42,7 +44,9 @@ static int percent(const json_t *conf, const char *path, const char *key, double
 static int parse(const json_t *conf, const char *path, br_settings *s, json_t **codes, bool *enabled,
                  mf_error *err)
 {
-    *s = (br_settings){BR_COUNT_BASED, 100, 100, 50, 60000, 100, 60000, 1, 0, 10, 0};
+    *s = (br_settings){.window = BR_COUNT_BASED, .window_size = 100, .minimum_calls = 100, .failure_rate = 50,
+                       .slow_call_ms = 60000, .slow_call_rate = 100, .open_wait_ms = 60000,
+                       .open_wait_multiplier = 1, .permitted_half_open = 10};
     const char *window = NULL;
     int64_t v[7] = {100, 100, 60000, 60000, 0, 10, 0};
     double mult = 1;
@@ -50,7 +54,7 @@ static int parse(const json_t *conf, const char *path, br_settings *s, json_t **
     if (mf_conf_keys(conf, path, keys, err) || mf_conf_string(conf, path, "window", false, &window, err) ||
         mf_conf_int(conf, path, "window_size", 1, 100000, &v[0], err) ||
         mf_conf_int(conf, path, "minimum_calls", 1, 100000, &v[1], err) ||
-        mf_conf_int(conf, path, "slow_call_ms", 0, 86400000, &v[2], err) ||
+        mf_conf_int(conf, path, "slow_call_ms", 1, 86400000, &v[2], err) ||
         mf_conf_int(conf, path, "open_wait_ms", 1, 86400000, &v[3], err) ||
         mf_conf_int(conf, path, "open_wait_max_ms", 0, 86400000, &v[4], err) ||
         mf_conf_int(conf, path, "permitted_half_open", 1, 100000, &v[5], err) ||
@@ -110,19 +114,16 @@ static void *create(const json_t *conf, const char *name)
     bool enabled = true;
     if (parse(conf, name, &s, &codes, &enabled, NULL))
         return NULL;
+    size_t n = codes ? json_array_size(codes) : 0;
+    int *list = codes ? calloc(n ? n : 1, sizeof *list) : NULL;
+    for (size_t i = 0; i < n; i++)
+        list[i] = (int)json_integer_value(json_array_get(codes, i));
+    s.failure_codes = list;
+    s.nfailure_codes = n;
     breaker *b = calloc(1, sizeof *b);
     br_init(&b->core, &s);
+    free(list);
     b->name = strdup(name);
-    if (codes) {
-        b->ncodes = json_array_size(codes);
-        b->codes = calloc(b->ncodes ? b->ncodes : 1, sizeof *b->codes);
-        for (size_t i = 0; i < b->ncodes; i++)
-            b->codes[i] = (int)json_integer_value(json_array_get(codes, i));
-    } else {
-        b->ncodes = 1;
-        b->codes = malloc(sizeof *b->codes);
-        b->codes[0] = MF_RPC_INTERNAL_ERROR;
-    }
     if (!enabled)
         br_force(&b->core, 3, 0);
     return b;
@@ -132,7 +133,6 @@ static void destroy(void *p)
 {
     breaker *b = p;
     br_free(&b->core);
-    free(b->codes);
     free(b->name);
     free(b);
 }
@@ -141,11 +141,8 @@ static bool acquire(void *p, uint64_t now) { return br_acquire(&((breaker *)p)->
 
 static void record(void *p, const mf_call_outcome *o, uint64_t now)
 {
-    breaker *b = p;
-    bool failure = o->lost;
-    for (size_t i = 0; !failure && o->error_code && i < b->ncodes; i++)
-        failure = b->codes[i] == o->error_code;
-    br_record(&b->core, failure, o->duration_ms, now);
+    br *c = &((breaker *)p)->core;
+    br_record(c, br_is_failure(c, o->error_code, o->lost), o->duration_ms, now);
 }
 
 static void release(void *p) { br_release(&((breaker *)p)->core); }
@@ -170,7 +167,7 @@ static json_t *status(void *p, uint64_t now)
                           (json_int_t)c->total_calls, "failures", (json_int_t)c->total_failures, "slow",
                           (json_int_t)c->total_slow, "refused", (json_int_t)c->total_refused);
     if (st == BR_OPEN)
-        json_object_set_new(j, "opens_in_ms", json_integer((json_int_t)(c->opened_at + c->wait_ms - now)));
+        json_object_set_new(j, "opens_in_ms", json_integer((json_int_t)br_open_for(c, now)));
     return j;
 }
 

@@ -11,6 +11,7 @@
 typedef struct ask {
     uint64_t key;
     json_t *id;
+    int rep;         /* the replica that asked */
     UT_hash_handle hh;
 } ask;
 
@@ -19,12 +20,12 @@ typedef struct asks {
     uint64_t next;   /* the last key given */
 } asks;
 
-uint64_t asks_put(asks *a, json_t *id);           /* keeps a reference; 0 when out of memory */
-json_t *asks_take(asks *a, uint64_t key);         /* the reference, or NULL */
+uint64_t asks_put(asks *a, json_t *id, int rep);  /* keeps a reference; 0 when out of memory */
+json_t *asks_take(asks *a, uint64_t key, int *rep); /* the reference, or NULL; rep may be NULL */
 bool asks_has(const asks *a, uint64_t key);
-bool asks_key_of(const asks *a, const json_t *id, uint64_t *key);
+bool asks_key_of(const asks *a, const json_t *id, int rep, uint64_t *key);
 void asks_clear(asks *a);
-/* As [[key, id], ...], and back (keys kept). */
+/* As [[key, id, rep], ...], and back (keys kept). */
 json_t *asks_save(const asks *a);
 void asks_adopt(asks *a, const json_t *list);
 

@@ -6,8 +6,14 @@
  * stream for what the server sends unasked, and initialize again when the server says
  * the session is gone (404, or 400 to a request that named the session).
  *
- * Calls wait in a bounded queue while the provider connects; after three failed attempts
- * in a row it is failed and calls are refused at once until an attempt succeeds. */
+ * With `urls`, each URL is a replica: a target of its own for the kernel's routing, with
+ * its own era, session, GET stream and reconnection. A call goes to the replica the routing
+ * chose when it is ready, otherwise to the ready one with the fewest calls in flight.
+ *
+ * Calls wait in a bounded queue while no replica is ready; a replica that failed three
+ * attempts in a row is failed, and when every replica is, calls are refused at once until
+ * an attempt succeeds. A call that failed before its upstream received it (no connection,
+ * no address, not sent) is answered -32010, which lets the kernel try the next target. */
 #include "client.h"
 
 #include <stdarg.h>
@@ -19,20 +25,72 @@
 #include <utlist.h>
 
 const char *hp_name(const hprov *p) { return mf_instance_name(p->inst); }
-static void connect_upstream(hprov *p);
+static void connect_upstream(hrep *r);
 static void exchange_done(xchg *x);
-static void send_call(hprov *p, mf_msg *m, bool retried);
+static void send_call(hrep *r, mf_msg *m, bool retried);
 
 /* --- configuration ------------------------------------------------------------------ */
 
-static const char *const keys[] = {"url", "headers", "protocol", "tls_verify", "ca_file",
+#define MAX_URLS 256
+
+static const char *const keys[] = {"url", "urls", "replicas", "headers", "protocol", "tls_verify", "ca_file",
                                    "connect_timeout_ms", "init_timeout_ms", "max_message_bytes",
                                    "max_queue", "backoff_min_ms", "backoff_max_ms", NULL};
 
+static int check_url(const char *url, const char *path, const char *key, mf_error *err)
+{
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        mf_error_set(err, -1, "%s.%s: \"%s\" must be an http:// or https:// URL", path, key, url);
+        return -1;
+    }
+    return 0;
+}
+
+/* `url`, or `urls` (a non-empty list of them): one of the two. */
+static int check_urls(const json_t *conf, const char *path, mf_error *err)
+{
+    const json_t *urls = json_object_get(conf, "urls");
+    if (json_object_get(conf, "replicas")) {
+        mf_error_set(err, -1, "%s.replicas: the http transport has one replica per URL: list them in urls", path);
+        return -1;
+    }
+    if (!urls) {
+        const char *url = NULL;
+        if (mf_conf_string(conf, path, "url", false, &url, err))
+            return -1;
+        if (!url) {
+            mf_error_set(err, -1, "%s.url: missing (or urls, a list of URLs)", path);
+            return -1;
+        }
+        return check_url(url, path, "url", err);
+    }
+    if (json_object_get(conf, "url")) {
+        mf_error_set(err, -1, "%s.urls: give url or urls, not both", path);
+        return -1;
+    }
+    if (!json_is_array(urls) || json_array_size(urls) == 0 || json_array_size(urls) > MAX_URLS) {
+        mf_error_set(err, -1, "%s.urls: expected a non-empty list of URLs (at most %d)", path, MAX_URLS);
+        return -1;
+    }
+    size_t i;
+    json_t *u;
+    json_array_foreach(urls, i, u) {
+        char key[32];
+        snprintf(key, sizeof key, "urls[%zu]", i + 1);
+        if (!json_is_string(u)) {
+            mf_error_set(err, -1, "%s.%s: expected a string (an http:// or https:// URL)", path, key);
+            return -1;
+        }
+        if (check_url(json_string_value(u), path, key, err))
+            return -1;
+    }
+    return 0;
+}
+
 static int check(const json_t *conf, const char *path, mf_error *err)
 {
-    const char *url = NULL, *proto = NULL;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_string(conf, path, "url", true, &url, err) ||
+    const char *proto = NULL;
+    if (mf_conf_keys(conf, path, keys, err) || check_urls(conf, path, err) ||
         mf_conf_strmap(conf, path, "headers", NULL, err) ||
         mf_conf_string(conf, path, "protocol", false, &proto, err) ||
         mf_conf_bool(conf, path, "tls_verify", NULL, err) ||
@@ -44,10 +102,6 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         mf_conf_int(conf, path, "backoff_min_ms", 1, 3600000, NULL, err) ||
         mf_conf_int(conf, path, "backoff_max_ms", 1, 3600000, NULL, err))
         return -1;
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
-        mf_error_set(err, -1, "%s.url: \"%s\" must be an http:// or https:// URL", path, url);
-        return -1;
-    }
     static const char *const protos[] = {"auto", "2026-07-28", "2025-11-25", "2025-06-18",
                                          "2025-03-26", NULL};
     if (proto) {
@@ -65,23 +119,68 @@ static int check(const json_t *conf, const char *path, mf_error *err)
 
 /* --- answers to the kernel ---------------------------------------------------------- */
 
-static void reply(hprov *p, mf_msg *req, json_t *json)
+/* The answer to req, served by replica r (NULL: by none), whose target the kernel learns. */
+static void reply(hprov *p, hrep *r, mf_msg *req, json_t *json)
 {
-    mf_send(mf_msg_reply(req, mf_instance_ep(p->inst), json));
+    mf_msg *out = mf_msg_reply(req, mf_instance_ep(p->inst), json);
+    if (out && r)
+        out->target = (uint32_t)r->index + 1;
+    mf_send(out);
 }
 
-static void reply_error(hprov *p, mf_msg *req, int code, const char *text)
+static void reply_error(hprov *p, hrep *r, mf_msg *req, int code, const char *text)
 {
-    mf_send(mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text));
+    mf_msg *out = mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text);
+    if (out && r)
+        out->target = (uint32_t)r->index + 1;
+    mf_send(out);
+}
+
+/* The ready replica with the fewest calls in flight. */
+static hrep *pick(hprov *p)
+{
+    hrep *best = NULL;
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        if (r->state == P_READY && (!best || r->inflight < best->inflight))
+            best = r;
+    }
+    return best;
+}
+
+/* The replica the kernel's routing chose (the request's "target"), when it is ready. */
+static hrep *chosen(hprov *p, const mf_msg *m)
+{
+    json_int_t t = json_integer_value(json_object_get(m->json, "target"));
+    if (t < 1 || t > p->nreps || p->reps[t - 1].state != P_READY)
+        return NULL;
+    return &p->reps[t - 1];
+}
+
+static bool any_ready(const hprov *p)
+{
+    for (int i = 0; i < p->nreps; i++)
+        if (p->reps[i].state == P_READY)
+            return true;
+    return false;
+}
+
+static bool all_failed(const hprov *p)
+{
+    for (int i = 0; i < p->nreps; i++)
+        if (p->reps[i].state != P_FAILED)
+            return false;
+    return true;
 }
 
 static void flush_queue(hprov *p)
 {
-    mf_msg *m;
-    while (p->state == P_READY && (m = mf_msgq_pop(&p->queue))) {
+    hrep *r;
+    while (p->queue.len && (r = pick(p))) {
+        mf_msg *m = mf_msgq_pop(&p->queue);
         bool retried = (m->flags & RETRIED_FLAG) != 0;
         m->flags &= ~RETRIED_FLAG;
-        send_call(p, m, retried);
+        send_call(r, m, retried);
     }
 }
 
@@ -121,20 +220,21 @@ static char *encode_header_value(const char *s)
     return out;
 }
 
-static struct curl_slist *base_headers(hprov *p, const char *accept)
+static struct curl_slist *base_headers(hrep *r, const char *accept)
 {
+    hprov *p = r->p;
     struct curl_slist *h = NULL;
     for (struct curl_slist *c = p->headers; c; c = c->next)
         h = curl_slist_append(h, c->data);
     char line[256];
     snprintf(line, sizeof line, "Accept: %s", accept);
     h = curl_slist_append(h, line);
-    if (p->era == ERA_LEGACY && p->session) {
-        snprintf(line, sizeof line, "Mcp-Session-Id: %.200s", p->session);
+    if (r->era == ERA_LEGACY && r->session) {
+        snprintf(line, sizeof line, "Mcp-Session-Id: %.200s", r->session);
         h = curl_slist_append(h, line);
     }
-    if (p->protocol[0]) {
-        snprintf(line, sizeof line, "MCP-Protocol-Version: %s", p->protocol);
+    if (r->protocol[0]) {
+        snprintf(line, sizeof line, "MCP-Protocol-Version: %s", r->protocol);
         h = curl_slist_append(h, line);
     }
     return h;
@@ -145,10 +245,12 @@ static void on_data(hc_req *r, const char *buf, size_t len, void *ud);
 static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud);
 static const hc_ops ops = {on_head, on_data, on_done};
 
-static xchg *xchg_new(hprov *p, xkind kind)
+static xchg *xchg_new(hrep *r, xkind kind)
 {
+    hprov *p = r->p;
     xchg *x = calloc(1, sizeof *x);
     x->p = p;
+    x->r = r;
     x->kind = kind;
     DL_APPEND(p->all, x);
     return x;
@@ -160,8 +262,10 @@ void hp_xchg_free(xchg *x)
     DL_DELETE(p->all, x);
     if (x->kind == X_CALL && x->msg)
         HASH_DEL(p->calls, x);
-    if (p->get == x)
-        p->get = NULL;
+    if (x->kind == X_CALL)
+        x->r->inflight--;
+    if (x->r->get == x)
+        x->r->get = NULL;
     if (p->listen == x)
         p->listen = NULL;
     if (x->sse)
@@ -172,15 +276,17 @@ void hp_xchg_free(xchg *x)
 }
 
 /* POST msg (a JSON-RPC message); extra headers for this one. */
-static int post(hprov *p, xchg *x, const json_t *msg, struct curl_slist *extra, long timeout_ms)
+static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeout_ms)
 {
+    hrep *r = x->r;
+    hprov *p = r->p;
     size_t len;
     char *body = mf_rpc_dump(msg, &len);
-    struct curl_slist *h = base_headers(p, "application/json, text/event-stream");
+    struct curl_slist *h = base_headers(r, "application/json, text/event-stream");
     h = curl_slist_append(h, "Content-Type: application/json");
     for (struct curl_slist *e = extra; e; e = e->next)
         h = curl_slist_append(h, e->data);
-    hc_options o = {.method = "POST", .url = p->url, .headers = h, .body = body, .body_len = len,
+    hc_options o = {.method = "POST", .url = r->url, .headers = h, .body = body, .body_len = len,
                     .timeout_ms = timeout_ms, .connect_timeout_ms = p->connect_timeout_ms,
                     .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
@@ -232,12 +338,12 @@ static long call_timeout(const mf_msg *m)
     return m->deadline > now ? (long)(m->deadline - now) + 1000 : 0;
 }
 
-xchg *hp_post_modern(hprov *p, xkind kind, json_t *req, long timeout_ms)
+xchg *hp_post_modern(hrep *r, xkind kind, json_t *req, long timeout_ms)
 {
     struct curl_slist *extra = NULL;
     modern_request(req, &extra, NULL);
-    xchg *x = xchg_new(p, kind);
-    int rc = post(p, x, req, extra, timeout_ms);
+    xchg *x = xchg_new(r, kind);
+    int rc = post(x, req, extra, timeout_ms);
     curl_slist_free_all(extra);
     if (rc) {
         hp_xchg_free(x);
@@ -246,11 +352,13 @@ xchg *hp_post_modern(hprov *p, xkind kind, json_t *req, long timeout_ms)
     return x;
 }
 
-static void send_call(hprov *p, mf_msg *m, bool retried)
+static void send_call(hrep *r, mf_msg *m, bool retried)
 {
-    if (p->era == ERA_MODERN && hp_listen_request(p, m))
+    hprov *p = r->p;
+    if (r->era == ERA_MODERN && hp_listen_request(r, m))
         return;
-    xchg *x = xchg_new(p, X_CALL);
+    xchg *x = xchg_new(r, X_CALL);
+    r->inflight++;
     x->msg = m;
     x->retried = retried;
     x->upid = p->next_id++;
@@ -261,13 +369,14 @@ static void send_call(hprov *p, mf_msg *m, bool retried)
     if (params)
         json_object_set_new(req, "params", json_deep_copy(params));
     struct curl_slist *extra = NULL;
-    if (p->era == ERA_MODERN)   /* the upstream may ask what this client can answer */
+    if (r->era == ERA_MODERN)   /* the upstream may ask what this client can answer */
         modern_request(req, &extra, json_object_get(m->json, "clientCapabilities"));
-    int rc = post(p, x, req, extra, call_timeout(m));
+    int rc = post(x, req, extra, call_timeout(m));
     curl_slist_free_all(extra);
     json_decref(req);
     if (rc) {
-        reply_error(p, m, MF_RPC_UPSTREAM_LOST, "cannot send the request upstream");
+        /* nothing went out: another target may take it */
+        reply_error(p, r, m, MF_RPC_UNAVAILABLE, "cannot send the request upstream");
         x->msg = NULL;
         HASH_DEL(p->calls, x);
         mf_msg_free(m);
@@ -278,10 +387,10 @@ static void send_call(hprov *p, mf_msg *m, bool retried)
 /* --- what the upstream sends ------------------------------------------------------- */
 
 /* POST a message (a response, a notification) to the upstream; nothing waits for it. */
-static void post_oneway(hprov *p, json_t *msg)
+static void post_oneway(hrep *r, json_t *msg)
 {
-    xchg *x = xchg_new(p, X_NOTIFY);
-    if (post(p, x, msg, NULL, p->init_timeout_ms))
+    xchg *x = xchg_new(r, X_NOTIFY);
+    if (post(x, msg, NULL, r->p->init_timeout_ms))
         hp_xchg_free(x);
 }
 
@@ -292,11 +401,11 @@ static void on_server_request(hprov *p, xchg *x, json_t *msg)
     json_t *id = json_object_get(msg, "id");
     if (strcmp(mf_rpc_method(msg), "ping") == 0) {
         json_t *resp = mf_rpc_result(id, json_object());
-        post_oneway(p, resp);
+        post_oneway(x->r, resp);
         json_decref(resp);
         return;
     }
-    uint64_t key = asks_put(&p->asks, id);
+    uint64_t key = asks_put(&p->asks, id, x->r->index);
     mf_provider_ask(p->inst, json_incref(msg), key, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
@@ -310,20 +419,21 @@ static void on_message(xchg *x, json_t *msg)
             json_t *id = json_object_get(msg, "id");
             if (json_is_integer(id) && json_integer_value(id) == x->upid) {
                 x->answered = true;
-                reply(p, x->msg, json_incref(msg));
+                reply(p, x->r, x->msg, json_incref(msg));
             }
         } else if ((x->kind == X_DISCOVER || x->kind == X_INITIALIZE) && !x->answered) {
             x->answered = true;
-            json_decref(p->init);
-            p->init = json_incref(msg);
+            json_decref(x->r->init);
+            x->r->init = json_incref(msg);
         }
         break;
     case MF_RPC_NOTIFICATION: {
         uint64_t key;
         if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0) {
             /* the upstream takes back a request it made: name it by our key */
-            if (asks_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), &key)) {
-                json_decref(asks_take(&p->asks, key));
+            if (asks_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), x->r->index,
+                            &key)) {
+                json_decref(asks_take(&p->asks, key, NULL));
                 json_t *note = json_deep_copy(msg);
                 json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
                 mf_provider_notify(p->inst, note, 0);
@@ -345,11 +455,11 @@ static void on_event(void *ud, const sse_event *e)
 {
     xchg *x = ud;
     if (x->kind == X_GET && e->id) {
-        free(x->p->last_event_id);
-        x->p->last_event_id = strdup(e->id);
+        free(x->r->last_event_id);
+        x->r->last_event_id = strdup(e->id);
     }
     if (e->retry_ms >= 0 && x->kind == X_GET)
-        x->p->get_retry_ms = e->retry_ms;
+        x->r->get_retry_ms = e->retry_ms;
     if (!e->data_len)
         return;   /* priming or keep-alive */
     json_t *msg = mf_rpc_parse(e->data, e->data_len, NULL);
@@ -372,8 +482,8 @@ static void on_head(hc_req *r, long status, void *ud)
     }
     if (x->kind == X_INITIALIZE) {
         const char *sid = hc_header(r, "mcp-session-id");
-        free(x->p->session);
-        x->p->session = sid ? strdup(sid) : NULL;
+        free(x->r->session);
+        x->r->session = sid ? strdup(sid) : NULL;
     }
 }
 
@@ -407,63 +517,70 @@ static void on_data(hc_req *r, const char *buf, size_t len, void *ud)
 
 /* --- connecting -------------------------------------------------------------------- */
 
-
-static void set_error(hprov *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(hprov *p, const char *fmt, ...)
+static void set_error(hrep *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(hrep *r, const char *fmt, ...)
 {
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    free(p->last_error);
-    p->last_error = strdup(buf);
+    free(r->last_error);
+    r->last_error = strdup(buf);
 }
 
-static void connect_failed(hprov *p)
+static void connect_failed(hrep *r)
 {
-    if (p->state == P_STOPPING || p->draining)
+    hprov *p = r->p;
+    if (p->stopping || p->draining)
         return;
-    p->failures++;
+    r->failures++;
     uint64_t delay = p->backoff_min_ms;
-    for (unsigned i = 1; i < p->failures && delay < p->backoff_max_ms; i++)
+    for (unsigned i = 1; i < r->failures && delay < p->backoff_max_ms; i++)
         delay *= 2;
     if (delay > p->backoff_max_ms)
         delay = p->backoff_max_ms;
-    mf_warn("http", "cannot reach the upstream; retrying", "provider=%s url=%s in_ms=%llu reason=\"%s\"",
-            hp_name(p), p->url, (unsigned long long)delay, mf_log_esc(p->last_error, (size_t)-1));
-    if (p->failures >= FAIL_AFTER && p->state != P_FAILED) {
-        p->state = P_FAILED;
+    mf_warn("http", "cannot reach the upstream; retrying", "provider=%s url=%s in_ms=%llu reason=\"%s\" target=%d",
+            hp_name(p), r->url, (unsigned long long)delay, mf_log_esc(r->last_error, (size_t)-1), r->index + 1);
+    if (r->state == P_READY)
+        mf_provider_target_status(p->inst, r->index, false);
+    if (r->failures >= FAIL_AFTER)
+        r->state = P_FAILED;
+    else if (r->state != P_FAILED)
+        r->state = P_DOWN;
+    if (all_failed(p) && !p->failed) {
+        p->failed = true;
         char why[600];
-        snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p), p->last_error);
+        snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p), r->last_error);
         mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_UNAVAILABLE, why);
-        mf_provider_status(p->inst, MF_PROVIDER_FAILED, NULL, p->last_error);
-    } else if (p->state != P_FAILED) {
-        p->state = P_DOWN;
-        mf_provider_status(p->inst, MF_PROVIDER_DOWN, NULL, p->last_error);
+        mf_provider_status(p->inst, MF_PROVIDER_FAILED, NULL, r->last_error);
+    } else if (!p->failed && !any_ready(p)) {
+        mf_provider_status(p->inst, MF_PROVIDER_DOWN, NULL, r->last_error);
     }
-    p->timer_for_get = false;
-    uv_timer_start(&p->timer, hp_on_timer, delay, 0);
+    hp_listen_lost(r);   /* before its timer is taken for connecting again */
+    r->timer_for_get = false;
+    uv_timer_start(&r->timer, hp_on_timer, delay, 0);
     if (p->saving)
-        hp_hand_over(p);
+        hp_hand_over_if_settled(p);
 }
 
-void hp_open_get(hprov *p)
+void hp_open_get(hrep *r)
 {
-    if (p->era == ERA_MODERN) {   /* no GET stream in 2026-07-28: a listen instead */
-        hp_listen_open(p);
+    hprov *p = r->p;
+    if (r->era == ERA_MODERN) {   /* no GET stream in 2026-07-28: the provider's listen instead */
+        hp_listen_ensure(r);
         return;
     }
-    if (p->era != ERA_LEGACY || !p->session || p->get || p->state != P_READY)
+    if (r->era != ERA_LEGACY || !r->session || r->get || r->state != P_READY)
         return;
-    xchg *x = xchg_new(p, X_GET);
-    struct curl_slist *h = base_headers(p, "text/event-stream");
-    if (p->last_event_id) {
+    xchg *x = xchg_new(r, X_GET);
+    struct curl_slist *h = base_headers(r, "text/event-stream");
+    if (r->last_event_id) {
         char line[300];
-        snprintf(line, sizeof line, "Last-Event-ID: %.250s", p->last_event_id);
+        snprintf(line, sizeof line, "Last-Event-ID: %.250s", r->last_event_id);
         h = curl_slist_append(h, line);
     }
-    hc_options o = {.method = "GET", .url = p->url, .headers = h, .connect_timeout_ms = p->connect_timeout_ms,
+    hc_options o = {.method = "GET", .url = r->url, .headers = h, .connect_timeout_ms = p->connect_timeout_ms,
                     .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
     x->req = hc_start(&o, &ops, x, &err);
@@ -471,69 +588,74 @@ void hp_open_get(hprov *p)
     if (!x->req)
         hp_xchg_free(x);
     else
-        p->get = x;
+        r->get = x;
 }
 
-static void became_ready(hprov *p, json_t *init_result)
+static void became_ready(hrep *r, json_t *init_result)
 {
-    p->state = P_READY;
-    p->failures = 0;
+    hprov *p = r->p;
+    r->state = P_READY;
+    r->failures = 0;
+    p->failed = false;
     const char *server = json_string_value(json_object_get(json_object_get(init_result, "serverInfo"), "name"));
-    mf_info("http", "upstream ready", "provider=%s url=%s era=%s protocol=%s session=%s server=\"%s\"",
-            hp_name(p), p->url, p->era == ERA_MODERN ? "stateless" : "session", p->protocol,
-            p->session ? p->session : "-", mf_log_esc(server, (size_t)-1));
+    mf_info("http", "upstream ready", "provider=%s url=%s era=%s protocol=%s session=%s server=\"%s\" target=%d",
+            hp_name(p), r->url, r->era == ERA_MODERN ? "stateless" : "session", r->protocol,
+            r->session ? r->session : "-", mf_log_esc(server, (size_t)-1), r->index + 1);
+    mf_provider_target_status(p->inst, r->index, true);
     mf_provider_status(p->inst, MF_PROVIDER_UP, init_result, NULL);
     flush_queue(p);
     if (p->saving)
-        hp_hand_over(p);   /* the successor opens the GET stream */
+        hp_hand_over_if_settled(p);   /* the successor opens the GET stream */
     else
-        hp_open_get(p);
+        hp_open_get(r);
 }
 
-static void start_initialize(hprov *p)
+static void start_initialize(hrep *r)
 {
-    p->era = ERA_LEGACY;
-    p->protocol[0] = '\0';
-    free(p->session);
-    p->session = NULL;
+    hprov *p = r->p;
+    r->era = ERA_LEGACY;
+    r->protocol[0] = '\0';
+    free(r->session);
+    r->session = NULL;
     const char *want = strcmp(p->want, "auto") == 0 || strcmp(p->want, MF_PROTOCOL_MODERN) == 0
                            ? LEGACY_PROTOCOL : p->want;
     json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
                             (json_int_t)p->next_id++, "method", "initialize", "params",
                             "protocolVersion", want, "capabilities", mf_client_capabilities(),
                             "clientInfo", "name", "mcpfed", "version", mf_version());
-    xchg *x = xchg_new(p, X_INITIALIZE);
-    if (post(p, x, req, NULL, p->init_timeout_ms)) {
+    xchg *x = xchg_new(r, X_INITIALIZE);
+    if (post(x, req, NULL, p->init_timeout_ms)) {
         hp_xchg_free(x);
-        set_error(p, "cannot start the initialize request");
-        connect_failed(p);
+        set_error(r, "cannot start the initialize request");
+        connect_failed(r);
     }
     json_decref(req);
 }
 
-static void connect_upstream(hprov *p)
+static void connect_upstream(hrep *r)
 {
-    if (p->state == P_STOPPING)
+    hprov *p = r->p;
+    if (p->stopping)
         return;
-    if (p->state != P_FAILED)
-        p->state = P_CONNECTING;
-    json_decref(p->init);
-    p->init = NULL;
+    if (r->state != P_FAILED)
+        r->state = P_CONNECTING;
+    json_decref(r->init);
+    r->init = NULL;
     if (strcmp(p->want, "auto") != 0 && strcmp(p->want, MF_PROTOCOL_MODERN) != 0) {
-        start_initialize(p);
+        start_initialize(r);
         return;
     }
-    p->era = ERA_MODERN;
-    snprintf(p->protocol, sizeof p->protocol, "%s", MF_PROTOCOL_MODERN);
+    r->era = ERA_MODERN;
+    snprintf(r->protocol, sizeof r->protocol, "%s", MF_PROTOCOL_MODERN);
     json_t *req = json_pack("{s:s,s:s,s:s,s:{}}", "jsonrpc", "2.0", "id", "mcpfed-discover",
                             "method", "server/discover", "params");
     struct curl_slist *extra = NULL;
     modern_request(req, &extra, NULL);
-    xchg *x = xchg_new(p, X_DISCOVER);
-    if (post(p, x, req, extra, p->init_timeout_ms)) {
+    xchg *x = xchg_new(r, X_DISCOVER);
+    if (post(x, req, extra, p->init_timeout_ms)) {
         hp_xchg_free(x);
-        set_error(p, "cannot start the discover request");
-        connect_failed(p);
+        set_error(r, "cannot start the discover request");
+        connect_failed(r);
     }
     curl_slist_free_all(extra);
     json_decref(req);
@@ -541,11 +663,11 @@ static void connect_upstream(hprov *p)
 
 void hp_on_timer(uv_timer_t *t)
 {
-    hprov *p = t->data;
-    if (p->timer_for_get)
-        hp_open_get(p);
+    hrep *r = t->data;
+    if (r->timer_for_get)
+        hp_open_get(r);
     else
-        connect_upstream(p);
+        connect_upstream(r);
 }
 
 /* --- finished exchanges ------------------------------------------------------------ */
@@ -566,9 +688,10 @@ static void consume_body(xchg *x)
     json_decref(v);
 }
 
-static void discover_done(hprov *p, xchg *x, CURLcode rc)
+static void discover_done(hrep *r, xchg *x, CURLcode rc)
 {
-    json_t *result = json_object_get(p->init, "result");
+    hprov *p = r->p;
+    json_t *result = json_object_get(r->init, "result");
     json_t *versions = json_object_get(result, "supportedVersions");
     bool modern = false;
     size_t i;
@@ -586,79 +709,97 @@ static void discover_done(hprov *p, xchg *x, CURLcode rc)
         json_t *instr = json_object_get(result, "instructions");
         if (instr)
             json_object_set(init, "instructions", instr);
-        became_ready(p, init);
+        became_ready(r, init);
         json_decref(init);
         return;
     }
     if (rc != CURLE_OK) {
-        set_error(p, "%s", curl_easy_strerror(rc));
-        connect_failed(p);
+        set_error(r, "%s", curl_easy_strerror(rc));
+        connect_failed(r);
         return;
     }
     if (x->status >= 500 || x->status == 401 || x->status == 403) {
         /* not an answer about eras: the server is failing, or wants credentials */
-        set_error(p, "server/discover answered HTTP %ld", x->status);
-        connect_failed(p);
+        set_error(r, "server/discover answered HTTP %ld", x->status);
+        connect_failed(r);
         return;
     }
     if (strcmp(p->want, MF_PROTOCOL_MODERN) == 0) {
-        set_error(p, "the upstream does not speak revision %s", MF_PROTOCOL_MODERN);
-        connect_failed(p);
+        set_error(r, "the upstream does not speak revision %s", MF_PROTOCOL_MODERN);
+        connect_failed(r);
         return;
     }
     /* anything else says: the session era */
-    start_initialize(p);
+    start_initialize(r);
 }
 
-static void initialize_done(hprov *p, xchg *x, CURLcode rc, const char *error)
+static void initialize_done(hrep *r, xchg *x, CURLcode rc, const char *error)
 {
-    json_t *result = json_object_get(p->init, "result");
+    json_t *result = json_object_get(r->init, "result");
     if (rc != CURLE_OK || !json_is_object(result)) {
         if (rc != CURLE_OK)
-            set_error(p, "initialize: %s", error);
-        else if (json_object_get(p->init, "error"))
-            set_error(p, "initialize refused: %s",
-                      json_string_value(json_object_get(json_object_get(p->init, "error"), "message")) ?: "?");
+            set_error(r, "initialize: %s", error);
+        else if (json_object_get(r->init, "error"))
+            set_error(r, "initialize refused: %s",
+                      json_string_value(json_object_get(json_object_get(r->init, "error"), "message")) ?: "?");
         else
-            set_error(p, "initialize answered HTTP %ld without a result", x->status);
-        connect_failed(p);
+            set_error(r, "initialize answered HTTP %ld without a result", x->status);
+        connect_failed(r);
         return;
     }
     const char *version = json_string_value(json_object_get(result, "protocolVersion"));
-    snprintf(p->protocol, sizeof p->protocol, "%s", version ? version : LEGACY_PROTOCOL);
+    snprintf(r->protocol, sizeof r->protocol, "%s", version ? version : LEGACY_PROTOCOL);
     json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
-    xchg *n = xchg_new(p, X_NOTIFY);
-    if (post(p, n, note, NULL, p->init_timeout_ms))
-        hp_xchg_free(n);
+    post_oneway(r, note);
     json_decref(note);
-    became_ready(p, result);
+    became_ready(r, result);
 }
 
 /* The upstream forgot our session: initialize again, then send the call once more. */
-static void session_lost(hprov *p)
+static void session_lost(hrep *r)
 {
-    if (p->state != P_READY || p->draining)
+    hprov *p = r->p;
+    if (r->state != P_READY || p->draining)
         return;
-    mf_warn("http", "upstream session expired; initializing again", "provider=%s session=%s",
-            hp_name(p), p->session ? p->session : "-");
-    if (p->get) {
-        hc_cancel(p->get->req);
-        hp_xchg_free(p->get);
+    mf_warn("http", "upstream session expired; initializing again", "provider=%s session=%s target=%d",
+            hp_name(p), r->session ? r->session : "-", r->index + 1);
+    if (r->get) {
+        hc_cancel(r->get->req);
+        hp_xchg_free(r->get);
     }
-    free(p->last_event_id);
-    p->last_event_id = NULL;
-    p->state = P_CONNECTING;
-    start_initialize(p);
+    free(r->last_event_id);
+    r->last_event_id = NULL;
+    r->state = P_CONNECTING;
+    mf_provider_target_status(p->inst, r->index, false);
+    start_initialize(r);
 }
 
-static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
+/* Did the request fail before the upstream could have received it? Then it was not acted
+ * on, and another target may take it. */
+static bool never_received(CURLcode rc)
 {
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SEND_ERROR:   /* the request did not go out whole */
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
+{
+    hprov *p = r->p;
     mf_msg *m = x->msg;
     if (x->answered)
         return;
     /* 404 is the spec's word for a forgotten session; some servers say 400 (with an
      * error that has no id) to a request naming a session they do not know */
-    bool gone = p->era == ERA_LEGACY && p->session && rc == CURLE_OK &&
+    bool gone = r->era == ERA_LEGACY && r->session && rc == CURLE_OK &&
                 (x->status == 404 || x->status == 400);
     if (gone && !x->retried) {
         x->msg = NULL;   /* taken back for the retry */
@@ -670,10 +811,21 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
         }
         m->flags |= RETRIED_FLAG;   /* it goes out again once, after the new initialize */
         mf_msgq_push_front(&p->queue, m);
-        session_lost(p);
+        session_lost(r);
+        flush_queue(p);   /* another replica that is ready takes it at once */
         return;
     }
     char why[600];
+    if (never_received(rc)) {
+        snprintf(why, sizeof why, "provider %s: the upstream %s did not receive the request: %s", hp_name(p),
+                 r->url, error);
+        reply_error(p, r, m, MF_RPC_UNAVAILABLE, why);
+        if (rc != CURLE_SEND_ERROR && r->state == P_READY) {
+            set_error(r, "%s", error);
+            connect_failed(r);
+        }
+        return;
+    }
     if (rc != CURLE_OK)
         snprintf(why, sizeof why, "provider %s: the upstream request failed: %s", hp_name(p), error);
     else if (x->too_big)
@@ -682,53 +834,55 @@ static void call_done(hprov *p, xchg *x, CURLcode rc, const char *error)
     else
         snprintf(why, sizeof why, "provider %s: the upstream answered HTTP %ld without a response",
                  hp_name(p), x->status);
-    reply_error(p, m, MF_RPC_UPSTREAM_LOST, why);
-    if (rc == CURLE_COULDNT_CONNECT && p->state == P_READY) {
-        set_error(p, "%s", error);
-        connect_failed(p);
-    }
+    reply_error(p, r, m, MF_RPC_UPSTREAM_LOST, why);
 }
 
-static void get_done(hprov *p, xchg *x, CURLcode rc)
+static void get_done(hrep *r, xchg *x, CURLcode rc)
 {
-    if (p->state != P_READY || p->draining)
+    if (r->state != P_READY || r->p->draining)
         return;
     if (rc == CURLE_OK && x->status == 405)
         return;   /* no GET stream on this server */
     if (rc == CURLE_OK && (x->status == 404 || x->status == 400)) {
-        session_lost(p);
+        session_lost(r);
         return;
     }
     /* the stream ended: open it again, resuming after the last event seen */
-    p->timer_for_get = true;
-    uv_timer_start(&p->timer, hp_on_timer, p->get_retry_ms > 0 ? (uint64_t)p->get_retry_ms : 1000, 0);
+    r->timer_for_get = true;
+    uv_timer_start(&r->timer, hp_on_timer, r->get_retry_ms > 0 ? (uint64_t)r->get_retry_ms : 1000, 0);
 }
 
 static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud)
 {
     (void)r;
     xchg *x = ud;
-    hprov *p = x->p;
+    hrep *rp = x->r;
     x->req = NULL;
     x->status = status;
     consume_body(x);
     switch (x->kind) {
-    case X_DISCOVER:
-        discover_done(p, x, rc);
+    case X_DISCOVER:   /* a draining instance's handshake: the successor has its own */
+        if (!x->p->draining)
+            discover_done(rp, x, rc);
         break;
     case X_INITIALIZE:
-        initialize_done(p, x, rc, error);
+        if (!x->p->draining)
+            initialize_done(rp, x, rc, error);
         break;
     case X_CALL:
-        call_done(p, x, rc, error);
+        call_done(rp, x, rc, error);
         break;
     case X_GET:
-        if (p->get == x)
-            p->get = NULL;
-        get_done(p, x, rc);
+        if (rp->get == x)
+            rp->get = NULL;
+        get_done(rp, x, rc);
         break;
     case X_LISTEN:
-        hp_listen_done(p, x, rc);
+        /* an upstream the listen cannot reach is down, as for a call: the listen moves on */
+        if (hp_listen_done(rp, x, rc) && never_received(rc) && rp->state == P_READY) {
+            set_error(rp, "subscriptions/listen: %s", error);
+            connect_failed(rp);
+        }
         break;
     default:
         break;
@@ -741,7 +895,7 @@ static void exchange_done(xchg *x)
     hprov *p = x->p;
     bool was_delete = x->kind == X_DELETE;
     hp_xchg_free(x);
-    if (was_delete || p->state == P_STOPPING || p->draining)
+    if (was_delete || p->stopping || p->draining)
         hp_stopped_if_idle(p);
 }
 
@@ -749,14 +903,18 @@ static void exchange_done(xchg *x)
 
 static void free_prov(hprov *p)
 {
-    free(p->url);
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        free(r->url);
+        free(r->session);
+        free(r->last_error);
+        free(r->last_event_id);
+        json_decref(r->init);
+    }
+    free(p->reps);
     curl_slist_free_all(p->headers);
     free(p->want);
     free(p->ca_file);
-    free(p->session);
-    free(p->last_error);
-    free(p->last_event_id);
-    json_decref(p->init);
     json_decref(p->listen_uris);
     asks_clear(&p->asks);
     free(p);
@@ -771,7 +929,9 @@ static void shut_down(void *ud)
 
 static void timer_closed(uv_handle_t *h)
 {
-    hprov *p = h->data;
+    hprov *p = ((hrep *)h->data)->p;
+    if (--p->timers_open > 0)
+        return;
     mf_instance *inst = p->inst;
     free_prov(p);
     /* stopped only once libcurl's handles are closed too: this code may be unloaded then */
@@ -782,28 +942,36 @@ void hp_stopped_if_idle(hprov *p)
 {
     if (p->all)
         return;
-    if (!uv_is_closing((uv_handle_t *)&p->timer))
-        uv_close((uv_handle_t *)&p->timer, timer_closed);
+    for (int i = 0; i < p->nreps; i++)
+        if (!uv_is_closing((uv_handle_t *)&p->reps[i].timer))
+            uv_close((uv_handle_t *)&p->reps[i].timer, timer_closed);
 }
 
 hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
 {
     if (hc_init(err))
         return NULL;
+    const json_t *urls = json_object_get(conf, "urls");
+    size_t n = json_is_array(urls) && json_array_size(urls) ? json_array_size(urls) : 1;
     hprov *p = calloc(1, sizeof *p);
-    if (!p) {
+    hrep *reps = calloc(n, sizeof *reps);
+    if (!p || !reps) {
+        free(p);
+        free(reps);
         mf_error_set(err, -1, "out of memory");
         hc_shutdown(NULL, NULL);
         return NULL;
     }
     p->inst = inst;
     p->next_id = 1;
+    p->reps = reps;
+    p->nreps = (int)n;
     const char *url = NULL, *proto = "auto", *ca = NULL;
     bool verify = true;
     int64_t connect_ms = 10000, init_ms = 30000, max_message = 4 * 1024 * 1024, max_queue = DEFAULT_MAX_QUEUE,
             bmin = 100, bmax = 30000;
     const json_t *headers = NULL;
-    mf_conf_string(conf, "", "url", true, &url, NULL);
+    mf_conf_string(conf, "", "url", false, &url, NULL);
     mf_conf_string(conf, "", "protocol", false, &proto, NULL);
     mf_conf_string(conf, "", "ca_file", false, &ca, NULL);
     mf_conf_bool(conf, "", "tls_verify", &verify, NULL);
@@ -814,7 +982,16 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
     mf_conf_int(conf, "", "backoff_min_ms", 1, 3600000, &bmin, NULL);
     mf_conf_int(conf, "", "backoff_max_ms", 1, 3600000, &bmax, NULL);
     mf_conf_strmap(conf, "", "headers", &headers, NULL);
-    p->url = strdup(url);
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        const char *u = json_is_array(urls) ? json_string_value(json_array_get(urls, (size_t)i)) : url;
+        r->p = p;
+        r->index = i;
+        r->url = strdup(u ? u : "");
+        uv_timer_init(mf_loop(), &r->timer);
+        r->timer.data = r;
+    }
+    p->timers_open = p->nreps;
     p->want = strdup(proto);
     p->insecure = !verify;
     p->ca_file = ca ? strdup(ca) : NULL;
@@ -833,8 +1010,6 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
             p->headers = curl_slist_append(p->headers, line);
         }
     }
-    uv_timer_init(mf_loop(), &p->timer);
-    p->timer.data = p;
     return p;
 }
 
@@ -844,19 +1019,22 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     if (!p)
         return -1;
     *self = p;
+    mf_provider_targets(inst, p->nreps);
     mf_provider_status(inst, MF_PROVIDER_STARTING, NULL, NULL);
-    connect_upstream(p);
+    for (int i = 0; i < p->nreps; i++)
+        connect_upstream(&p->reps[i]);
     return 0;
 }
 
 void hp_answer_ask(hprov *p, mf_msg *m)
 {
-    json_t *id = asks_take(&p->asks, m->corr);
-    if (id && p->state == P_READY) {
+    int i = -1;
+    json_t *id = asks_take(&p->asks, m->corr, &i);
+    if (id && i >= 0 && i < p->nreps && p->reps[i].state == P_READY) {
         json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
         json_t *error = json_object_get(m->json, "error");
         json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
-        post_oneway(p, out);
+        post_oneway(&p->reps[i], out);
         json_decref(out);
     }
     json_decref(id);
@@ -864,13 +1042,12 @@ void hp_answer_ask(hprov *p, mf_msg *m)
 
 void hp_cancel_call(hprov *p, xchg *x)
 {
-    if (p->era == ERA_LEGACY) {
+    (void)p;
+    if (x->r->era == ERA_LEGACY) {
         /* the session era cancels with a notification; closing is not enough */
         json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method", "notifications/cancelled",
                                  "params", "requestId", (json_int_t)x->upid, "reason", "cancelled");
-        xchg *n = xchg_new(p, X_NOTIFY);
-        if (post(p, n, note, NULL, p->init_timeout_ms))
-            hp_xchg_free(n);
+        post_oneway(x->r, note);
         json_decref(note);
     }
     /* in 2026-07-28 closing the request is the cancellation */
@@ -882,6 +1059,7 @@ void hp_cancel_call(hprov *p, xchg *x)
 static void receive(void *self, mf_msg *m)
 {
     hprov *p = self;
+    hrep *r;
     if (p->draining) {
         hp_drain_receive(p, m);
         return;
@@ -889,18 +1067,18 @@ static void receive(void *self, mf_msg *m)
     switch (m->kind) {
     case MF_MSG_REQUEST:
         if (!json_is_string(json_object_get(m->json, "method"))) {
-            reply_error(p, m, MF_RPC_INVALID_REQUEST, "request without a method");
+            reply_error(p, NULL, m, MF_RPC_INVALID_REQUEST, "request without a method");
             mf_msg_free(m);
-        } else if (p->state == P_READY) {
-            send_call(p, m, false);
-        } else if (p->state == P_FAILED || p->state == P_STOPPING) {
+        } else if (!p->stopping && ((r = chosen(p, m)) || (r = pick(p)))) {
+            send_call(r, m, false);
+        } else if (p->failed || p->stopping) {
             char why[600];
             snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p),
-                     p->state == P_STOPPING ? "stopping" : p->last_error ? p->last_error : "failed");
-            reply_error(p, m, p->state == P_STOPPING ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
+                     p->stopping ? "stopping" : p->reps[0].last_error ? p->reps[0].last_error : "failed");
+            reply_error(p, NULL, m, p->stopping ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
             mf_msg_free(m);
         } else if (p->queue.len >= p->max_queue) {
-            reply_error(p, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
+            reply_error(p, NULL, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
             mf_msg_free(m);
         } else {
             mf_msgq_push(&p->queue, m);
@@ -911,9 +1089,10 @@ static void receive(void *self, mf_msg *m)
         hp_answer_ask(p, m);
         break;
     case MF_MSG_NOTIFY:
-        /* a client's notification for the upstream (roots changed); 2026-07-28 has none */
-        if (p->state == P_READY && p->era == ERA_LEGACY)
-            post_oneway(p, m->json);
+        /* a client's notification for the upstreams (roots changed); 2026-07-28 has none */
+        for (int i = 0; i < p->nreps; i++)
+            if (p->reps[i].state == P_READY && p->reps[i].era == ERA_LEGACY)
+                post_oneway(&p->reps[i], m->json);
         break;
     case MF_MSG_CANCEL: {
         xchg *x;
@@ -930,35 +1109,45 @@ static void receive(void *self, mf_msg *m)
     mf_msg_free(m);
 }
 
+/* Tell the upstream its session is over; bounded, and nothing waits on it but us. */
+static void end_session(hrep *r)
+{
+    hprov *p = r->p;
+    xchg *d = xchg_new(r, X_DELETE);
+    struct curl_slist *h = base_headers(r, "application/json, text/event-stream");
+    hc_options o = {.method = "DELETE", .url = r->url, .headers = h, .timeout_ms = 2000,
+                    .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file};
+    mf_error err = {0};
+    d->req = hc_start(&o, &ops, d, &err);
+    curl_slist_free_all(h);
+    if (!d->req)
+        hp_xchg_free(d);
+}
+
 static void stop(void *self)
 {
     hprov *p = self;
-    /* a replaced instance's session is its successor's: it must not end it */
-    bool had_session = p->era == ERA_LEGACY && p->session && p->state == P_READY && !p->draining;
-    p->state = P_STOPPING;
-    uv_timer_stop(&p->timer);
+    /* a replaced instance's sessions are its successor's: it must not end them */
+    bool ends_sessions = !p->draining;
+    p->stopping = true;
     char why[200];
     snprintf(why, sizeof why, "provider %s is shutting down", hp_name(p));
     mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_SHUTTING_DOWN, why);
     xchg *x, *tmp;
     DL_FOREACH_SAFE(p->all, x, tmp) {
         if (x->kind == X_CALL && x->msg && !x->answered)
-            reply_error(p, x->msg, MF_RPC_SHUTTING_DOWN, why);
+            reply_error(p, x->r, x->msg, MF_RPC_SHUTTING_DOWN, why);
         if (x->req)
             hc_cancel(x->req);
         hp_xchg_free(x);
     }
-    if (had_session) {
-        /* tell the upstream its session is over; bounded, and nothing waits on it but us */
-        xchg *d = xchg_new(p, X_DELETE);
-        struct curl_slist *h = base_headers(p, "application/json, text/event-stream");
-        hc_options o = {.method = "DELETE", .url = p->url, .headers = h, .timeout_ms = 2000,
-                        .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file};
-        mf_error err = {0};
-        d->req = hc_start(&o, &ops, d, &err);
-        curl_slist_free_all(h);
-        if (!d->req)
-            hp_xchg_free(d);
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        bool had_session = ends_sessions && r->era == ERA_LEGACY && r->session && r->state == P_READY;
+        r->state = P_STOPPING;
+        uv_timer_stop(&r->timer);
+        if (had_session)
+            end_session(r);
     }
     hp_stopped_if_idle(p);
 }

@@ -1,24 +1,30 @@
 /* The http provider handed from one generation of the plugin to the next (hot swap).
  *
- * What goes to the successor is the upstream's session: its era, Mcp-Session-Id,
- * negotiated version and initialize result, the next request id, the upstream's requests
- * still waiting for a client's answer, and where the GET stream stopped (Last-Event-ID).
- * The successor does not initialize again. A handshake under way is waited for (within
- * the kernel's handover deadline), so that the state handed over is settled.
+ * What goes to the successor is each replica's upstream session (one per URL): its era,
+ * Mcp-Session-Id, negotiated version and initialize result, where its GET stream stopped
+ * (Last-Event-ID) and its reconnection timer; then the next request id and the upstreams'
+ * requests still waiting for a client's answer, each with the replica that asked, and the
+ * set of URIs the provider's subscriptions/listen asks updates of (2026-07-28 replicas).
+ * The successor does not initialize again. Handshakes under way are waited for (within the
+ * kernel's handover deadline), so that the state handed over is settled.
  *
  * libcurl's transfers cannot move: their callbacks are in this generation's code. So the
  * predecessor keeps the calls it has in flight, answers them (and their cancels) while
  * draining, forwards every other message to its successor, and stops when the last one
- * is done. The GET stream is closed before the state is written down and opened again by
- * the generation that goes on, from the last event seen: no notification is delivered by
- * both. Keys of the upstream's requests are split between the two: the successor counts
- * from far above the keys its predecessor may still give while it drains. */
+ * is done. The GET streams and the listen are closed before the state is written down and
+ * opened again by the generation that goes on (a GET stream from the last event seen, the
+ * listen for the set handed over): no notification is delivered by both. Keys of the
+ * upstream's requests are split between the two: the successor counts from far above the
+ * keys its predecessor may still give while it drains. */
 #include "client.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define STATE_VERSION 1
+/* 3: every replica ("replicas") and the listen's URI set ("listen_uris", when there is one);
+ * 2: every replica, no listen; 1: one upstream, its fields (and "listen_uris") at the top
+ * level. The listen's set is read at the top level whatever the version. */
+#define STATE_VERSION 3
 #define ASK_KEYS_APART (UINT64_C(1) << 32)
 
 static const char *const state_names[] = {"connecting", "ready", "down", "failed", "stopping"};
@@ -32,38 +38,53 @@ static int index_of(const char *const *names, size_t n, const char *s)
     return -1;
 }
 
-static json_t *state_of(const hprov *p)
+static json_t *rep_state(const hrep *r)
 {
-    return json_pack("{s:i,s:s,s:s,s:s,s:s?,s:O?,s:I,s:i,s:s?,s:s?,s:I,s:I,s:b,s:o,s:I}", "v", STATE_VERSION, "state",
-                     state_names[p->state], "era", era_names[p->era], "protocol", p->protocol, "session", p->session,
-                     "init", p->init, "next_id", (json_int_t)p->next_id, "failures", (int)p->failures, "last_error",
-                     p->last_error, "last_event_id", p->last_event_id, "get_retry_ms", (json_int_t)p->get_retry_ms,
-                     "timer_left", (json_int_t)p->timer_left, "timer_for_get", p->timer_was_get, "asks",
-                     asks_save(&p->asks), "ask_next", (json_int_t)(p->asks.next + ASK_KEYS_APART));
+    return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:O?,s:i,s:s?,s:s?,s:I,s:I,s:b}", "url", r->url, "state",
+                     state_names[r->state], "era", era_names[r->era], "protocol", r->protocol, "session", r->session,
+                     "init", r->init, "failures", (int)r->failures, "last_error", r->last_error, "last_event_id",
+                     r->last_event_id, "get_retry_ms", (json_int_t)r->get_retry_ms, "timer_left",
+                     (json_int_t)r->timer_left, "timer_for_get", r->timer_was_get);
 }
 
-void hp_hand_over(hprov *p)
+static json_t *state_of(const hprov *p)
 {
-    p->saving = false;
-    /* closed here, opened again by whichever generation goes on, from the last event seen */
-    if (p->get) {
-        if (p->get->req)
-            hc_cancel(p->get->req);
-        hp_xchg_free(p->get);
-    }
-    hp_listen_close(p);
-    p->timer_left = uv_is_active((uv_handle_t *)&p->timer) ? (int64_t)uv_timer_get_due_in(&p->timer) : -1;
-    p->timer_was_get = p->timer_for_get;
-    uv_timer_stop(&p->timer);
-    p->saved = true;
-    json_t *st = state_of(p);
+    json_t *reps = json_array();
+    for (int i = 0; i < p->nreps; i++)
+        json_array_append_new(reps, rep_state(&p->reps[i]));
+    json_t *st = json_pack("{s:i,s:o,s:I,s:o,s:I}", "v", STATE_VERSION, "replicas", reps, "next_id",
+                           (json_int_t)p->next_id, "asks", asks_save(&p->asks), "ask_next",
+                           (json_int_t)(p->asks.next + ASK_KEYS_APART));
     if (st)
         hp_listen_save(p, st);
+    return st;
+}
+
+static void hand_over(hprov *p)
+{
+    p->saving = false;
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        /* closed here, opened again by whichever generation goes on, from the last event seen */
+        if (r->get) {
+            if (r->get->req)
+                hc_cancel(r->get->req);
+            hp_xchg_free(r->get);
+        }
+        r->timer_left = uv_is_active((uv_handle_t *)&r->timer) ? (int64_t)uv_timer_get_due_in(&r->timer) : -1;
+        if (r->timer_left < 0 && r->state == P_FAILED)
+            r->timer_left = 0;   /* an attempt of a failed replica is under way: the successor makes its own */
+        r->timer_was_get = r->timer_for_get;
+        uv_timer_stop(&r->timer);
+    }
+    hp_listen_close(p);   /* the generation that goes on opens its own */
+    p->saved = true;
+    json_t *st = state_of(p);
     size_t len = 0;
     char *buf = st ? mf_state_pack(st, &len) : NULL;
     json_decref(st);
-    mf_debug("http", "handing over", "provider=%s session=%s calls_kept=%u state_bytes=%zu", hp_name(p),
-             p->session ? p->session : "-", HASH_CNT(hh, p->calls), len);
+    mf_debug("http", "handing over", "provider=%s replicas=%d calls_kept=%u state_bytes=%zu", hp_name(p), p->nreps,
+             HASH_CNT(hh, p->calls), len);
     /* the successor may start, and this instance drain or resume, before this returns */
     if (buf)
         mf_instance_saved(p->inst, buf, len, NULL);
@@ -72,15 +93,21 @@ void hp_hand_over(hprov *p)
     free(buf);
 }
 
+void hp_hand_over_if_settled(hprov *p)
+{
+    for (int i = 0; i < p->nreps; i++)
+        if (p->reps[i].state == P_CONNECTING) {
+            mf_debug("http", "handover waits for the handshake", "provider=%s target=%d", hp_name(p), i + 1);
+            return;
+        }
+    hand_over(p);
+}
+
 void hp_save(void *self)
 {
     hprov *p = self;
     p->saving = true;
-    if (p->state == P_CONNECTING) {
-        mf_debug("http", "handover waits for the handshake", "provider=%s", hp_name(p));
-        return;
-    }
-    hp_hand_over(p);
+    hp_hand_over_if_settled(p);
 }
 
 void hp_resume(void *self)
@@ -91,11 +118,40 @@ void hp_resume(void *self)
         return;   /* still connecting: nothing was stopped */
     p->saved = false;
     mf_info("http", "handover abandoned; serving on", "provider=%s", hp_name(p));
-    if (p->timer_left >= 0 && !p->timer_was_get) {
-        p->timer_for_get = false;
-        uv_timer_start(&p->timer, hp_on_timer, (uint64_t)p->timer_left, 0);
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        if (r->timer_left >= 0 && !r->timer_was_get) {
+            r->timer_for_get = false;
+            uv_timer_start(&r->timer, hp_on_timer, (uint64_t)r->timer_left, 0);
+        }
+        hp_open_get(r);
     }
-    hp_open_get(p);
+}
+
+/* A replica's part of the state; false when it is of no use. */
+static bool adopt_rep(hrep *r, const json_t *st)
+{
+    int ps = index_of(state_names, 5, json_string_value(json_object_get(st, "state")));
+    int ei = index_of(era_names, 3, json_string_value(json_object_get(st, "era")));
+    const char *url = json_string_value(json_object_get(st, "url"));
+    if (ps < 0 || ps == P_CONNECTING || ps == P_STOPPING || ei < 0 || (url && strcmp(url, r->url) != 0))
+        return false;
+    r->state = (pstate)ps;
+    r->era = (era)ei;
+    snprintf(r->protocol, sizeof r->protocol, "%s", json_string_value(json_object_get(st, "protocol")) ?: "");
+    const char *s = json_string_value(json_object_get(st, "session"));
+    r->session = s ? strdup(s) : NULL;
+    json_t *init = json_object_get(st, "init");
+    r->init = json_is_null(init) ? NULL : json_incref(init);
+    r->failures = (unsigned)json_integer_value(json_object_get(st, "failures"));
+    s = json_string_value(json_object_get(st, "last_error"));
+    r->last_error = s ? strdup(s) : NULL;
+    s = json_string_value(json_object_get(st, "last_event_id"));
+    r->last_event_id = s ? strdup(s) : NULL;
+    r->get_retry_ms = (long)json_integer_value(json_object_get(st, "get_retry_ms"));
+    r->timer_left = json_integer_value(json_object_get(st, "timer_left"));
+    r->timer_was_get = json_is_true(json_object_get(st, "timer_for_get"));
+    return true;
 }
 
 int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self, mf_error *err)
@@ -103,44 +159,45 @@ int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t le
     json_t *st = mf_state_unpack(state, len, err);
     if (!st)
         return -1;
-    int ps = index_of(state_names, 5, json_string_value(json_object_get(st, "state")));
-    int ei = index_of(era_names, 3, json_string_value(json_object_get(st, "era")));
-    if (json_integer_value(json_object_get(st, "v")) != STATE_VERSION || ps < 0 || ps == P_CONNECTING ||
-        ps == P_STOPPING || ei < 0) {
-        mf_error_set(err, -1, "the predecessor's state is of another version, or unsettled");
+    json_int_t v = json_integer_value(json_object_get(st, "v"));
+    json_t *reps = v == 1 ? json_pack("[O]", st) : json_incref(json_object_get(st, "replicas"));
+    hprov *p = NULL;
+    bool ok = v >= 1 && v <= STATE_VERSION && json_is_array(reps);
+    if (ok && !(p = hp_new(inst, conf, err))) {
+        json_decref(reps);
         json_decref(st);
         return -1;
     }
-    hprov *p = hp_new(inst, conf, err);
-    if (!p) {
+    ok = ok && json_array_size(reps) == (size_t)p->nreps;
+    for (int i = 0; ok && i < p->nreps; i++)
+        ok = adopt_rep(&p->reps[i], json_array_get(reps, (size_t)i));
+    json_decref(reps);
+    if (!ok) {
+        mf_error_set(err, -1, "the predecessor's state is of another version, of other URLs, or unsettled");
         json_decref(st);
+        if (p) {
+            p->inst = NULL;
+            hp_stopped_if_idle(p);   /* freed once its timers are closed */
+        }
         return -1;
     }
-    p->state = (pstate)ps;
-    p->era = (era)ei;
-    snprintf(p->protocol, sizeof p->protocol, "%s", json_string_value(json_object_get(st, "protocol")) ?: "");
-    const char *s = json_string_value(json_object_get(st, "session"));
-    p->session = s ? strdup(s) : NULL;
-    json_t *init = json_object_get(st, "init");
-    p->init = json_is_null(init) ? NULL : json_incref(init);
     p->next_id = (int64_t)json_integer_value(json_object_get(st, "next_id"));
-    p->failures = (unsigned)json_integer_value(json_object_get(st, "failures"));
-    s = json_string_value(json_object_get(st, "last_error"));
-    p->last_error = s ? strdup(s) : NULL;
-    s = json_string_value(json_object_get(st, "last_event_id"));
-    p->last_event_id = s ? strdup(s) : NULL;
-    p->get_retry_ms = (long)json_integer_value(json_object_get(st, "get_retry_ms"));
     asks_adopt(&p->asks, json_object_get(st, "asks"));
     hp_listen_adopt(p, st);
     p->asks.next = (uint64_t)json_integer_value(json_object_get(st, "ask_next"));
-    json_int_t left = json_integer_value(json_object_get(st, "timer_left"));
-    bool for_get = json_is_true(json_object_get(st, "timer_for_get"));
     json_decref(st);
-    if (left >= 0 && !for_get)
-        uv_timer_start(&p->timer, hp_on_timer, (uint64_t)left, 0);   /* the next attempt to connect */
-    hp_open_get(p);
-    mf_info("http", "upstream taken over", "provider=%s url=%s protocol=%s session=%s", hp_name(p), p->url,
-            p->protocol[0] ? p->protocol : "-", p->session ? p->session : "-");
+    mf_provider_targets(inst, p->nreps);
+    p->failed = true;
+    for (int i = 0; i < p->nreps; i++) {
+        hrep *r = &p->reps[i];
+        p->failed = p->failed && r->state == P_FAILED;
+        mf_provider_target_status(inst, i, r->state == P_READY);
+        if (r->timer_left >= 0 && !r->timer_was_get)
+            uv_timer_start(&r->timer, hp_on_timer, (uint64_t)r->timer_left, 0);   /* the next attempt to connect */
+        hp_open_get(r);
+        mf_info("http", "upstream taken over", "provider=%s url=%s protocol=%s session=%s target=%d", hp_name(p),
+                r->url, r->protocol[0] ? r->protocol : "-", r->session ? r->session : "-", i + 1);
+    }
     *self = p;
     return 0;
 }

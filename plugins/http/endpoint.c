@@ -492,12 +492,18 @@ static void on_get(listener *l, http_conn *c, http_request *r)
         hs_replay(hs, c, stream, after);
         hreq *post;
         DL_FOREACH(l->reqs, post) {
-            if (post->hs == hs && post->kind == HR_POST && post->streaming && post->stream == stream &&
-                !post->c)
+            if (post->hs == hs && post->kind == HR_POST && post->streaming && post->stream == stream)
                 break;
         }
         if (post) {
-            /* the waiting request takes over this connection */
+            /* the waiting request takes over this connection; a client that resumes has lost
+             * the one it had, even when the gateway has not seen that one close: its stream
+             * is ended there */
+            if (post->c) {
+                http_conn *stale = post->c;
+                http_conn_set_app_data(stale, NULL);
+                http_stream_end(stale);
+            }
             http_conn_set_app_data(c, post);
             post->c = c;
             h->c = NULL;

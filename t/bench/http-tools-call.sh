@@ -10,7 +10,7 @@
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
-build=${1:-$top/build}
+build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
 duration=${DURATION:-10}
 connections=${CONNECTIONS:-64}
 upstream=${UPSTREAM:-loopback}

@@ -4,6 +4,6 @@
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
-build=${1:-$top/build}
+build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
 make -s -C "$build" t/bench/routing plugins/breaker/breaker.la
 MCPFED_PLUGIN_PATH="$build/plugins" exec "$build/t/bench/routing" "${2:-$top/lua/policy.lua}" "${3:-4}" "${4:-200000}"

@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { faulty, killAll, logTail, waitFor, withTimeout } from "../lib/harness.mjs";
-import { ACCEPT_BOTH, callMsg, initMsg as initializeMsg, parseSseEvent, startHttpGateway } from "../lib/http.mjs";
+import { callMsg, endpointClient, initMsg as initializeMsg, startHttpGateway } from "../lib/http.mjs";
 
 const SHORT_IDLE_MS = 500;
 let gw;
@@ -30,74 +30,7 @@ after(() => killAll(gw));
 
 // --- HTTP helpers -------------------------------------------------------------------------
 
-// POST one JSON-RPC message (or batch): {status, headers, text, json}.
-async function post(msg, { session, version, headers = {}, to = url } = {}) {
-	const h = sessionHeaders({ Accept: ACCEPT_BOTH, "Content-Type": "application/json", ...headers }, session, version);
-	const res = await bounded(fetch(to, { method: "POST", headers: h, body: JSON.stringify(msg) }), `POST ${JSON.stringify(msg).slice(0, 80)}`);
-	return answer(res);
-}
-
-async function plain(method, { session, version, headers = {}, to = url } = {}) {
-	const h = sessionHeaders({ ...headers }, session, version);
-	const res = await bounded(fetch(to, { method, headers: h }), `${method} ${to}`);
-	return answer(res);
-}
-
-// h with Mcp-Session-Id and MCP-Protocol-Version added where given.
-function sessionHeaders(h, session, version) {
-	if (session) h["Mcp-Session-Id"] = session;
-	if (version) h["MCP-Protocol-Version"] = version;
-	return h;
-}
-
-// A whole response read (bounded): {status, headers, text, json}.
-async function answer(res) {
-	const text = await bounded(res.text(), "a response body");
-	let json;
-	try { json = JSON.parse(text); } catch {}
-	return { status: res.status, headers: res.headers, text, json };
-}
-
-// An open GET stream: status, and next() for its SSE events ({id, event, data, json}).
-async function openStream({ session, version = "2025-11-25", lastEventId, to = url } = {}) {
-	const ac = new AbortController();
-	const h = { Accept: "text/event-stream", "Mcp-Session-Id": session, "MCP-Protocol-Version": version };
-	if (lastEventId !== undefined) h["Last-Event-ID"] = lastEventId;
-	const res = await bounded(fetch(to, { method: "GET", headers: h, signal: ac.signal }), "GET stream");
-	if (res.status !== 200) return { ...(await answer(res)), close() { ac.abort(); } };
-	const reader = res.body.getReader();
-	const decoder = new TextDecoder();
-	let buf = "";
-	let pending = null;
-	let done = false;
-	const seen = [];
-	const s = {
-		status: res.status,
-		headers: res.headers,
-		seen,
-		async next(ms = 5000, what = "an SSE event") {
-			for (;;) {
-				const end = buf.indexOf("\n\n");
-				if (end >= 0) {
-					const ev = parseSseEvent(buf.slice(0, end));
-					buf = buf.slice(end + 2);
-					if (Object.keys(ev).length === 0) continue; // a keep-alive comment
-					if (ev.data) ev.json = JSON.parse(ev.data);
-					seen.push(ev);
-					return ev;
-				}
-				if (done) return null;
-				pending ??= reader.read();
-				const r = await bounded(pending, `${what} (seen so far: ${JSON.stringify(seen)})`, ms);
-				pending = null;
-				if (r.done) done = true;
-				else buf += decoder.decode(r.value, { stream: true }).replace(/\r\n?/g, "\n");
-			}
-		},
-		close() { ac.abort(); },
-	};
-	return s;
-}
+const { post, plain, openStream } = endpointClient(() => url, bounded);
 
 const initMsg = (id, protocolVersion = "2025-11-25") => initializeMsg(id, protocolVersion, "http-session");
 

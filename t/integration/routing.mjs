@@ -468,6 +468,55 @@ return {
 	assert.ok(status.decisions >= 5, JSON.stringify(status));
 });
 
+test("reload policy: a good file decides the next calls; a broken one is refused with 409 naming file and line, the old one deciding on", async (t) => {
+	const file = policyFile(prefer("p#1"));
+	const gw = start(t, { policy: file, providers: [faulty("p", { replicas: 2 })] });
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#1"]));
+	fs.writeFileSync(file, prefer("p#2"));
+	const good = await admin(gw.sock, "reload policy");
+	assert.equal(good.code, 200, JSON.stringify(good));
+	assert.ok(good.body.reloads >= 1, JSON.stringify(good.body));
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#2"]), "the reloaded policy decides at once");
+	fs.writeFileSync(file, "return { route = function(request, candidates)\n  return { 1 \nend }\n");
+	const bad = await admin(gw.sock, "reload policy");
+	assert.equal(bad.code, 409, JSON.stringify(bad));
+	assert.match(bad.body.error, /the new policy was refused; the old one stays/);
+	assert.match(JSON.stringify(bad.body), new RegExp(`${path.basename(file)}:3:`), "the reason names file and line");
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#2"]), "the old policy decides on");
+});
+
+// --- the examples in lua/examples ---------------------------------------------------------------
+
+const examplesDir = path.resolve(process.env.MCPFED_LUA_PATH || path.join(import.meta.dirname, "..", "..", "lua"), "examples");
+
+test("every policy in lua/examples loads and passes its self-check", async () => {
+	const files = fs.readdirSync(examplesDir).filter((f) => f.endsWith(".lua"));
+	assert.ok(files.length >= 4, files.join(","));
+	for (const f of files) {
+		const check = startProcess([mcpfedBin(), "--check", "-c", luaConfig({ policy: path.join(examplesDir, f), providers: [faulty("p")] })]);
+		const st = await exited(check);
+		assert.equal(st.code, 0, `${f}: ${check.stderrText()}`);
+	}
+});
+
+test("the canary example sends about 5% of calls to the provider tagged canary, the rest to the stable one", async (t) => {
+	const gw = start(t, {
+		policy: path.join(examplesDir, "canary.lua"),
+		providers: [faulty("s", { fallback: ["n"] }), faulty("n", { tags: ["canary"] })],
+	});
+	await gw.initialize();
+	const stable = (await allReady(gw, "s", 1))["s#1"];
+	const canary = (await allReady(gw, "n", 1))["n#1"];
+	const n = 400;
+	const pids = await Promise.all(Array.from({ length: n }, () => pidCall(gw, "s__pid")));
+	const toCanary = pids.filter((p) => p === canary).length;
+	assert.equal(pids.filter((p) => p === stable).length + toCanary, n, "every call answered by one of the two");
+	// binomial(400, 0.05): 20 expected; 4..44 is more than 3.5 standard deviations either side
+	assert.ok(toCanary >= 4 && toCanary <= 44, `${toCanary} of ${n} calls went to the canary`);
+});
+
 // --- f. the sandbox ---------------------------------------------------------------------------------
 
 // Policies whose top level reaches for what the sandbox leaves out, the message that says so,
@@ -704,6 +753,26 @@ test("health: a replica that stops answering pings is unhealthy and the default 
 	assert.ok(share(await burst(8), pids["p#2"]) >= 2, "healthy again: it takes calls");
 });
 
+test("health: with checks on, calls that time out count as failed pings and make a target unhealthy before the next ping", async (t) => {
+	const gw = start(t, {
+		policy: policyFile(asGiven),
+		providers: [faulty("p", {
+			replicas: 2, timeout_ms: 300,
+			// the first ping would come after the test: only calls can tell
+			health: { interval_ms: 600000, timeout_ms: 300, failures: 2, successes: 1 },
+		})],
+	}, { closeTimeout: 1000 });
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	process.kill(pids["p#1"], "SIGSTOP");
+	t.after(() => { try { process.kill(pids["p#1"], "SIGCONT"); } catch {} });
+	for (let i = 0; i < 2; i++) assert.equal((await call(gw, "p__pid")).error?.code, -32001, "timed out on p#1");
+	await logged(gw, /warn router: target unhealthy target=p#1 reason="a call timed out"/);
+	assert.equal((await target(gw, "p#1")).healthy, false);
+	assert.equal((await target(gw, "p#2")).healthy, true);
+	process.kill(pids["p#1"], "SIGCONT");
+});
+
 test("health: an owner that hangs (its pings fail) gives way to a ready fallback with the default policy; back, it serves again", async (t) => {
 	const gw = start(t, {
 		providers: [
@@ -868,6 +937,36 @@ test("idempotent: a call whose first target dies with it is retried on the next 
 	const p1 = await target(gw, "p#1");
 	assert.equal(p1.failures, 1, `the lost call counts against p#1: ${JSON.stringify(p1)}`);
 	assert.equal((await target(gw, "p#2")).failures, 0);
+});
+
+test("attempt_timeout_ms: an idempotent call to a hung target is tried on the next one in time; without it the deadline is spent on the first", async (t) => {
+	const hung = async (extra) => {
+		const gw = start(t, {
+			policy: policyFile(`return { route = function(request, candidates)
+  if request.name == "p__pid" then return { targets = { 1, 2 }, idempotent = true } end
+  return { 1, 2 }
+end }
+`),
+			providers: [faulty("p", { replicas: 2, timeout_ms: 3000, ...extra })],
+		}, { closeTimeout: 1000 });
+		await gw.initialize();
+		const pids = await allReady(gw, "p", 2);
+		process.kill(pids["p#1"], "SIGSTOP");
+		t.after(() => { try { process.kill(pids["p#1"], "SIGCONT"); } catch {} });
+		const started = Date.now();
+		const res = await call(gw, "p__pid", {}, { timeout: 10000 });
+		const ms = Date.now() - started;
+		process.kill(pids["p#1"], "SIGCONT");
+		return { gw, pids, res, ms };
+	};
+	const withShare = await hung({ attempt_timeout_ms: 400 });
+	assert.equal(pidOf(withShare.res), withShare.pids["p#2"], `p#2 answered: ${JSON.stringify(withShare.res)}`);
+	assert.ok(withShare.ms >= 350 && withShare.ms < 2500, `after about the share: ${withShare.ms} ms`);
+	assert.equal((await target(withShare.gw, "p#1")).failures, 1, "the timed-out try counts against p#1");
+
+	const without = await hung({});
+	assert.equal(without.res.error?.code, -32001, `the deadline passed on p#1: ${JSON.stringify(without.res)}`);
+	assert.ok(without.ms >= 2900, `after the whole deadline: ${without.ms} ms`);
 });
 
 test("not idempotent: a call whose target dies with it is not retried; the client gets -32011", async (t) => {

@@ -210,14 +210,15 @@ test("tools/list_changed: re-listed, the client notified only when the public ca
 	assertOnlyJsonRpc(gw);
 });
 
-test("tools/list and tools/call wait until every provider has listed its tools", async (t) => {
+test("initialize, tools/list and tools/call wait until every provider has listed its tools", async (t) => {
 	const slow = faultyAfter("slow", "sleep 0.5;");
 	const gw = startStdio({ config: configOf({ providers: [faulty("f"), slow] }) });
 	t.after(() => gw.close());
-	await gw.initialize();
 	const t0 = Date.now();
-	// Sent at once, before the slow upstream can have answered initialize.
-	const [echo, list] = await Promise.all([call(gw, "slow__echo", { text: "waited" }), listAll(gw)]);
+	// Sent at once, before the slow upstream can have answered initialize: initialize waits too,
+	// since the capabilities it answers are the providers'.
+	const init = gw.initialize();
+	const [echo, list] = await Promise.all([call(gw, "slow__echo", { text: "waited" }), listAll(gw), init]);
 	assert.equal(textOf(echo), "waited", JSON.stringify(echo));
 	const names = assertCatalogSane(list);
 	assert.ok(names.includes("slow__echo") && names.includes("f__echo"), names.join(","));
@@ -241,4 +242,23 @@ test("catalog_wait_ms bounds the wait for a provider that never comes up", async
 	assert.equal(textOf(await call(gw, "f__echo", { text: "no wait now" })), "no wait now");
 	assert.ok(Date.now() - t1 < 500, "later calls do not wait again");
 	assert.deepEqual(await gw.close(), { code: 0, signal: null });
+});
+
+test("initialize answers the providers' capabilities merged: tools always, the rest only when some provider offers them", async (t) => {
+	const capsOf = async (providers) => {
+		const gw = startStdio({ config: configOf({ providers }) });
+		t.after(() => gw.close());
+		return (await gw.initialize()).capabilities;
+	};
+	// tools only (faulty without its extra features)
+	assert.deepEqual(await capsOf([faulty("f")]), { tools: { listChanged: true } });
+	// one of two offers prompts, logging and subscribable resources
+	assert.deepEqual(await capsOf([faulty("f"), faulty("g", { env: { FAULTY_FEATURES: "1" } })]), {
+		tools: { listChanged: true },
+		prompts: { listChanged: true },
+		resources: { subscribe: true, listChanged: true },
+		logging: {},
+	});
+	// no provider at all: still a server of (no) tools
+	assert.deepEqual(await capsOf([]), { tools: { listChanged: true } });
 });

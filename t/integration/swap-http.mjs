@@ -428,7 +428,8 @@ test("provider: a reload during the upstream handshake waits for it, and the suc
 	}) });
 	gw.sock = sock;
 	t.after(() => killAll(gw));
-	await gw.initialize();
+	// initialize is answered once the provider has started (its capabilities count)
+	const initialized = gw.initialize();
 	await waitFor(() => proxy.held > 0, { timeout: 10000, what: "the provider's first request, held" });
 	const reloading = reload(gw);
 	// both generations are listed now: the old one's provider waits for its handshake
@@ -438,6 +439,7 @@ test("provider: a reload during the upstream handshake waits for it, and the suc
 	const r = await reloading;
 	assert.equal(r.code, 200, JSON.stringify(r.body));
 	assert.equal(r.body.instances[0].result, "swapped", JSON.stringify(r.body));
+	await initialized;
 	await waitFor(() => /registry: listed provider=up list=tools /.test(gw.stderrText()), { timeout: 10000, what: `the tools of up${tail(gw)}` });
 	const first = textOf(await call(gw, "up__session_id"));
 	assert.match(first, /^[0-9a-f-]{36}$/);

@@ -60,3 +60,79 @@ export async function startHttpGateway(top, { timeout = 10000, listed = [], list
 		throw new Error(`${e.message}${logTail(gw.stderrText(), 4000)}`);
 	}
 }
+
+// fetch helpers for one MCP endpoint: urlOf() is its URL (read at each request, so a test
+// may set it in before()), bounded(promise, what, ms) bounds each wait. Every helper takes
+// { session, version, headers, to } (to: another URL).
+//   post(msg): POST one JSON-RPC message or batch, read whole: {status, headers, text, json}
+//   plain(method): the same without a body (GET, DELETE)
+//   openStream({ session, version, lastEventId, to, headers }): a GET stream: status, headers
+//     and next(ms, what) for its SSE events ({id, event, data, json}; null once it ended); an
+//     answer other than 200 is read whole instead; close() drops it either way.
+//   sseOf(res): next() over the SSE body of a fetch Response already made.
+export function endpointClient(urlOf, bounded) {
+	const sessionHeaders = (h, session, version) => {
+		if (session) h["Mcp-Session-Id"] = session;
+		if (version) h["MCP-Protocol-Version"] = version;
+		return h;
+	};
+	const answer = async (res) => {
+		const text = await bounded(res.text(), "a response body");
+		let json;
+		try { json = JSON.parse(text); } catch {}
+		return { status: res.status, headers: res.headers, text, json };
+	};
+	const sseOf = (res, ac) => {
+		const reader = res.body.getReader();
+		const decoder = new TextDecoder();
+		let buf = "";
+		let pending = null;
+		let done = false;
+		const seen = [];
+		return {
+			status: res.status,
+			headers: res.headers,
+			seen,
+			async next(ms = 5000, what = "an SSE event") {
+				for (;;) {
+					const end = buf.indexOf("\n\n");
+					if (end >= 0) {
+						const ev = parseSseEvent(buf.slice(0, end));
+						buf = buf.slice(end + 2);
+						if (Object.keys(ev).length === 0) continue; // a keep-alive comment
+						if (ev.data) ev.json = JSON.parse(ev.data);
+						seen.push(ev);
+						return ev;
+					}
+					if (done) return null;
+					pending ??= reader.read();
+					const r = await bounded(pending, `${what} (seen so far: ${JSON.stringify(seen)})`, ms);
+					pending = null;
+					if (r.done) done = true;
+					else buf += decoder.decode(r.value, { stream: true }).replace(/\r\n?/g, "\n");
+				}
+			},
+			close() { ac?.abort(); },
+		};
+	};
+	const post = async (msg, { session, version, headers = {}, to = urlOf(), signal } = {}) => {
+		const h = sessionHeaders({ Accept: ACCEPT_BOTH, "Content-Type": "application/json", ...headers }, session, version);
+		const res = await bounded(fetch(to, { method: "POST", headers: h, body: JSON.stringify(msg), signal }),
+			`POST ${JSON.stringify(msg).slice(0, 80)}`);
+		return signal ? res : answer(res);
+	};
+	const plain = async (method, { session, version, headers = {}, to = urlOf() } = {}) => {
+		const h = sessionHeaders({ ...headers }, session, version);
+		const res = await bounded(fetch(to, { method, headers: h }), `${method} ${to}`);
+		return answer(res);
+	};
+	const openStream = async ({ session, version = "2025-11-25", lastEventId, to = urlOf(), headers = {} } = {}) => {
+		const ac = new AbortController();
+		const h = { Accept: "text/event-stream", "Mcp-Session-Id": session, "MCP-Protocol-Version": version, ...headers };
+		if (lastEventId !== undefined) h["Last-Event-ID"] = lastEventId;
+		const res = await bounded(fetch(to, { method: "GET", headers: h, signal: ac.signal }), "GET stream");
+		if (res.status !== 200) return { ...(await answer(res)), close() { ac.abort(); } };
+		return sseOf(res, ac);
+	};
+	return { post, plain, openStream, answer, sseOf };
+}

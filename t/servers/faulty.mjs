@@ -18,8 +18,10 @@
 // "none" over stdio), big {bytes} (a text of that many "x"), slow_progress {steps, ms} (a
 // progress notification per step when the call has a progressToken, ms apart, then the answer).
 // Over HTTP, faulty logs on stderr "faulty session initialized id=ID" for each session it
-// starts, and "faulty get-stream open session=ID" / "... closed ..." for the GET streams it
-// serves.
+// starts, "faulty get-stream open session=ID" / "... closed ..." for the GET streams it
+// serves and "faulty unknown session=ID" for each request it answers 404; its tool
+// forget_sessions forgets every session, as a server that expired them would (answers
+// 'forgot <count>').
 import fs from "node:fs";
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -35,6 +37,7 @@ const env = process.env;
 if (env.FAULTY_EXIT_AT_START === "1") process.exit(1);
 
 const features = env.FAULTY_FEATURES === "1";
+const httpSessions = new Map(); // over HTTP: session id -> transport
 const text = (s) => ({ content: [{ type: "text", text: String(s) }] });
 
 // echo's delay for this process now (FAULTY_SLOW_MS, or this pid's line of FAULTY_SLOW_FILE)
@@ -92,6 +95,14 @@ function build() {
 		setTimeout(() => process.exit(4), 50);
 		return text("ok");
 	});
+
+	if (env.FAULTY_HTTP_PORT !== undefined) {
+		tool("forget_sessions", "Forget every HTTP session (their requests get 404 from now on)", {}, () => {
+			const n = httpSessions.size;
+			httpSessions.clear();
+			return text(`forgot ${n}`);
+		});
+	}
 
 	if (env.FAULTY_SWAP_TOOLS === "1") {
 		tool("session_id", "The HTTP session this call came in", {}, (_args, extra) => text(extra.sessionId ?? "none"));
@@ -306,13 +317,14 @@ if (env.FAULTY_HTTP_PORT === undefined) {
 		while (fs.existsSync(env.FAULTY_HOLD_FILE)) await new Promise((resolve) => setTimeout(resolve, 20));
 	await build().connect(new StdioServerTransport());
 } else {
-	const sessions = new Map(); // session id -> transport
+	const sessions = httpSessions;
 	const web = http.createServer(async (req, res) => {
 		try {
 			const sid = req.headers["mcp-session-id"];
 			let t = sid === undefined ? undefined : sessions.get(sid);
 			if (!t) {
 				if (sid !== undefined || req.method !== "POST") {
+					if (sid !== undefined) process.stderr.write(`faulty unknown session=${sid}\n`);
 					res.writeHead(sid === undefined ? 400 : 404).end();
 					return;
 				}

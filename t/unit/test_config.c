@@ -64,6 +64,19 @@ Test(config, defaults_and_values)
     mf_config_unref(c);
 }
 
+Test(config, unset_settings_take_their_documented_defaults)
+{
+    mf_error err = {0};
+    mf_config *c = mf_config_load(
+        write_file("d.lua", "return { providers = { { name = 'a', transport = 'stdio', command = { 'x' } } } }"),
+        false, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->request_timeout_ms, 60000, "a call may take a minute");
+    cr_assert_eq(c->providers[0].timeout_ms, 60000, "a provider's deadline is the request timeout");
+    cr_assert_eq(c->catalog_wait_ms, 10000);
+    mf_config_unref(c);
+}
+
 Test(config, embedded_default_loads)
 {
     mf_error err = {0};
