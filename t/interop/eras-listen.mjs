@@ -3,8 +3,9 @@
 // updates come through a subscriptions/listen mcpfed opens) and conformance.mjs (1.x SDK
 // over stdio, session era: mcpfed subscribes with resources/subscribe; its watched resource
 // changes 100 ms after each subscribe). Clients: the 2.x SDK pinned to 2026-07-28 (listen)
-// and the 1.x SDK (resources/subscribe). Also the rest of the stateless era's requests
-// other than tools: resources, prompts, completion.
+// and the 1.x SDK (resources/subscribe). Also one listen upstream for a provider with two
+// 2026-07-28 replicas (urls), moved when its replica dies, and the rest of the stateless
+// era's requests other than tools: resources, prompts, completion.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
@@ -200,6 +201,62 @@ test("a reload of the http plugin keeps listens and subscriptions, downstream an
 	await until(() => !lastListenFilter(up)?.resourceSubscriptions, "mcpfed's listen upstream with no resource left");
 	await legacy.close();
 	await a.close();
+});
+
+test("replicas of a 2026-07-28 upstream: one listen for the provider, moved when its replica dies", async (t) => {
+	const servers = [await startListenServer(t), await startListenServer(t)];
+	const { gw, urls: [url] } = await startHttpGateway({ listen: ["http://127.0.0.1:0/mcp"],
+		providers: [{ name: "m", transport: "http", urls: servers.map((s) => s.url) }] }, { listed: ["m"] });
+	t.after(() => killAll(gw));
+	const bounded = (p, what) => withTimeout(p, 15000, what, () => logTail(gw.stderrText()));
+	const until = (fn, what) => waitFor(fn, { timeout: 10000, what })
+		.catch((e) => { throw new Error(`${e.message}${logTail(gw.stderrText())}`); });
+	const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+	await until(() => (gw.stderrText().match(/http: upstream ready provider=m .*era=stateless/g) || []).length === 2,
+		"both replicas ready");
+	const listens = (s, re = /./) => s.up.stderrText().split("\n").filter((l) => l.startsWith("listen-http listen ") && re.test(l)).length;
+	const naming = (s) => listens(s, /"note:\/\/a"/);
+	// an update made behind the gateway, as a replica of a shared service would publish it
+	const touchOn = async (s) => {
+		const direct = new ModernClient({ name: "backend", version: "1" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+		await bounded(direct.connect(new ModernTransport(new URL(s.url))), "a client of the upstream itself");
+		await bounded(direct.callTool({ name: "touch", arguments: { uri: "note://a" } }), "touch note://a upstream");
+		await direct.close();
+	};
+
+	const c = modernClient("c");
+	await bounded(c.connect(new ModernTransport(new URL(url))), "connect");
+	const l = await bounded(c.listen({ resourceSubscriptions: [A] }), "listen");
+	assert.deepEqual(l.honoredFilter, { resourceSubscriptions: [A] });
+	await until(() => servers.some((s) => naming(s) === 1), "mcpfed's listen upstream names note://a");
+	await sleep(300);
+	const carrier = servers.find((s) => naming(s) === 1);
+	const other = servers.find((s) => s !== carrier);
+	assert.equal(listens(other), 0, "one listen for the provider: none on the other replica");
+	assert.equal(naming(carrier), 1);
+
+	// both replicas publish the update: the client hears of it once, not once per replica
+	await touchOn(carrier);
+	await touchOn(other);
+	await until(() => c.updates(A).length >= 1, "the update");
+	await sleep(500);
+	assert.equal(c.updates(A).length, 1, JSON.stringify(c.got));
+	const sid = c.updates(A)[0].params._meta?.[SID];
+	assert.equal(typeof sid, "string");
+
+	// the replica carrying the listen dies: the listen is opened on the other, for the same set
+	await killAll(carrier.up);
+	await until(() => naming(other) === 1, "mcpfed's listen moved to the other replica");
+	await sleep(300);
+	assert.equal(listens(other), 1, "opened there once");
+	await touchOn(other);
+	await until(() => c.updates(A).length >= 2, "the update after the replica died");
+	await sleep(500);
+	assert.equal(c.updates(A).length, 2, JSON.stringify(c.got));
+	assert.equal(c.updates(A)[1].params._meta?.[SID], sid, "on the client's same listen");
+	await l.close();
+	await c.close();
+	assert.doesNotMatch(gw.stderrText(), /ERROR/);
 });
 
 test("a listen ends with its result when the gateway shuts down", async (t) => {
