@@ -70,6 +70,13 @@ void downreq_answer(downreq *d, json_t *resp)
             json_t *m = modern_result(result);
             json_decref(result);
             result = m;
+            /* a read is cacheable in 2026-07-28: the upstream's terms, or "ask again" */
+            if (strcmp(mf_rpc_method(d->msg) ?: "", "resources/read") == 0) {
+                if (!json_is_integer(json_object_get(result, "ttlMs")))
+                    json_object_set_new(result, "ttlMs", json_integer(0));
+                if (!json_is_string(json_object_get(result, "cacheScope")))
+                    json_object_set_new(result, "cacheScope", json_string("private"));
+            }
         }
         out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "result", result);
     }

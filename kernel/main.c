@@ -29,6 +29,7 @@ static mf_instance **transports;   /* stdio and the listeners */
 static size_t ntransports, transports_running;
 static uv_signal_t sigint_h, sigterm_h;
 static uv_timer_t shutdown_timer;
+static uv_timer_t stop_timer;   /* stops the transports a turn after the listens ended */
 static bool shutting_down;
 static int exit_code;
 
@@ -83,6 +84,7 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&sigint_h, NULL);
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
+    uv_close((uv_handle_t *)&stop_timer, NULL);
     mf_admin_stop();
     mf_policy_stop();
     mf_session_shutdown();
@@ -121,6 +123,18 @@ static void on_shutdown_timeout(uv_timer_t *t)
     exit(exit_code ? exit_code : 1);
 }
 
+static void stop_transports(uv_timer_t *t)
+{
+    MF_UNUSED(t);
+    if (transports_running == 0) {
+        transports_stopped();
+        return;
+    }
+    for (size_t i = 0; i < ntransports; i++)
+        if (transports[i])
+            mf_instance_stop(transports[i], on_transport_stopped, NULL);
+}
+
 void mf_request_shutdown(const char *reason)
 {
     if (shutting_down)
@@ -135,13 +149,12 @@ void mf_request_shutdown(const char *reason)
     /* a bound on the whole sequence, past every child's own shutdown bound */
     uv_timer_start(&shutdown_timer, on_shutdown_timeout, (uint64_t)cfg->shutdown_ms + 5000, 0);
     uv_unref((uv_handle_t *)&shutdown_timer);
-    if (transports_running == 0) {
-        transports_stopped();
-        return;
-    }
-    for (size_t i = 0; i < ntransports; i++)
-        if (transports[i])
-            mf_instance_stop(transports[i], on_transport_stopped, NULL);
+    /* open listens end with their result, which the transports deliver before they stop:
+     * the kernel hands messages over at the end of this turn, the timer runs on the next */
+    if (mf_session_end_listens() > 0)
+        uv_timer_start(&stop_timer, stop_transports, 0, 0);
+    else
+        stop_transports(NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -195,6 +208,7 @@ static int serve(const options *o)
     uv_unref((uv_handle_t *)&sigint_h);
     uv_unref((uv_handle_t *)&sigterm_h);
     uv_timer_init(mf_loop(), &shutdown_timer);
+    uv_timer_init(mf_loop(), &stop_timer);
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
             cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
     if (mf_router_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0) {

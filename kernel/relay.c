@@ -38,8 +38,7 @@ static void ignore_answer(void *ud, json_t *resp, unsigned served_by)
     MF_UNUSED(served_by);
 }
 
-/* A request of the kernel's own to a provider, whose answer nobody waits for. */
-static void tell(mf_provider *p, const char *method, json_t *params)
+void tell(mf_provider *p, const char *method, json_t *params)
 {
     if (!p->inst || p->state != MF_PROVIDER_UP) {
         json_decref(params);
@@ -130,7 +129,7 @@ static void on_progress(mf_provider *p, json_t *note)
 
 /* --- subscriptions --------------------------------------------------------------------- */
 
-static bool anyone_subscribed(const mf_provider *p, const char *upstream, const sub *except)
+bool anyone_subscribed(const mf_provider *p, const char *upstream, const sub *except)
 {
     session *s, *tmp;
     HASH_ITER(hh, session_table(), s, tmp) {
@@ -143,7 +142,7 @@ static bool anyone_subscribed(const mf_provider *p, const char *upstream, const 
     return false;
 }
 
-static void sub_free(sub *x)
+void sub_free(sub *x)
 {
     free(x->uri);
     free(x->upstream);
@@ -165,7 +164,7 @@ void subscribe(const rctx *r, json_t *params, bool on)
     sub *x = NULL;
     if (p)
         DL_FOREACH(s->subs, x) {
-            if (x->provider == p && strcmp(x->upstream, upstream) == 0)
+            if (!x->ls && x->provider == p && strcmp(x->upstream, upstream) == 0)
                 break;
         }
     if (!on) {
@@ -215,9 +214,20 @@ static void on_updated(mf_provider *p, json_t *note)
     HASH_ITER(hh, session_table(), s, tmp) {
         sub *x;
         DL_FOREACH(s->subs, x) {
-            if (x->provider == p && strcmp(x->upstream, uri) == 0) {
-                json_t *out = json_deep_copy(note);
-                json_object_set_new(json_object_get(out, "params"), "uri", json_string(x->uri));
+            if (x->provider != p || strcmp(x->upstream, uri) != 0)
+                continue;
+            json_t *out = json_deep_copy(note);
+            json_t *params = json_object_get(out, "params");
+            json_object_set_new(params, "uri", json_string(x->uri));
+            /* the upstream's own listen id, if it has one, is no client's */
+            json_t *meta = json_object_get(params, "_meta");
+            json_object_del(meta, MF_META_SUBSCRIPTION_ID);
+            if (json_is_object(meta) && json_object_size(meta) == 0)
+                json_object_del(params, "_meta");
+            if (x->ls) {
+                listen_updated(x->ls, params);
+                json_decref(out);
+            } else {
                 send_to(s, MF_MSG_NOTIFY, 0, out);
             }
         }
@@ -451,6 +461,7 @@ void mf_session_from_upstream(mf_provider *p, mf_msg *m)
 
 void relay_session_closed(session *s)
 {
+    listen_session_closed(s);
     relay *x, *tmp;
     DL_FOREACH_SAFE(s->relays, x, tmp) {
         /* input collected for a call goes with the call, which the session cancels */

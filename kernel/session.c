@@ -462,6 +462,8 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
         subscribe(&r, params, true);
     else if (!r.modern && strcmp(method, "resources/unsubscribe") == 0)
         subscribe(&r, params, false);
+    else if (r.modern && strcmp(method, "subscriptions/listen") == 0)
+        listen_open(&r, params);
     else if (!r.modern && strcmp(method, "logging/setLevel") == 0)
         set_log_level(&r, params);
     else
@@ -471,6 +473,8 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
 static void on_cancelled(session *s, json_t *params)
 {
     json_t *rid = json_object_get(params, "requestId");
+    if (listen_cancel(s, rid))
+        return;
     downreq *d;
     DL_FOREACH(s->reqs, d) {
         if (json_equal(d->id, rid)) {
@@ -614,6 +618,7 @@ void mf_session_list_changed(int kind)
     HASH_ITER(hh, sessions, s, tmp) {
         if (s->initialized)
             send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
+        listen_list_changed(s, kind, note);
     }
     json_decref(note);
 }

@@ -25,6 +25,9 @@ void mf_session_provider_replaced(struct mf_provider *old, struct mf_provider *s
 /* The configuration in force from now on (page size, request timeout). */
 void mf_session_set_conf(const mf_config *cfg);
 size_t mf_session_count(void);
+/* The gateway is shutting down: end every subscriptions/listen with its complete result
+ * (before the transports stop, so that it reaches the clients); how many there were. */
+size_t mf_session_end_listens(void);
 /* A transport's hot swap: its sessions' messages go to its successor's endpoint. */
 void mf_sessions_move(mf_ep from, mf_ep to);
 

@@ -13,6 +13,9 @@
 
 typedef struct session session;
 
+/* The key of _meta that tags what belongs to a subscriptions/listen stream. */
+#define MF_META_SUBSCRIPTION_ID "io.modelcontextprotocol/subscriptionId"
+
 /* A client's request under way. */
 typedef struct downreq {
     session *s;
@@ -58,11 +61,21 @@ typedef struct relay {
     struct relay *prev, *next;
 } relay;
 
+/* An open subscriptions/listen request (listen.c). */
+typedef struct lstream {
+    session *s;
+    json_t *id;               /* the client's request id: the subscription's id */
+    uint64_t tcorr;           /* the transport's correlation: the request's stream */
+    bool lists[3];            /* tools, prompts, resources list_changed */
+    struct lstream *prev, *next;
+} lstream;
+
 /* A resource a session subscribed to. */
 typedef struct sub {
     char *uri;                /* as the client named it */
     mf_provider *provider;
     char *upstream;
+    lstream *ls;              /* the listen it belongs to; NULL: resources/subscribe */
     struct sub *prev, *next;
 } sub;
 
@@ -79,6 +92,7 @@ struct session {
     relay *relays;
     uint64_t next_relay;
     sub *subs;
+    lstream *listens;
     UT_hash_handle hh;
 };
 
@@ -120,6 +134,21 @@ void relay_session_closed(session *s);
 int log_level_parse(const char *name);
 void subscribe(const rctx *r, json_t *params, bool on);
 void set_log_level(const rctx *r, json_t *params);
+/* A request of the kernel's own to a provider, whose answer nobody waits for. */
+void tell(mf_provider *p, const char *method, json_t *params);
+/* Does any session but through except want upstream of p? */
+bool anyone_subscribed(const mf_provider *p, const char *upstream, const sub *except);
+void sub_free(sub *x);
+
+/* listen.c: subscriptions/listen */
+void listen_open(const rctx *r, json_t *params);
+/* The client cancelled request_id: true if it was a listen of s (now ended). */
+bool listen_cancel(session *s, json_t *request_id);
+void listen_session_closed(session *s);
+/* A list of the catalog changed: the listens of s that opted in get note, tagged. */
+void listen_list_changed(session *s, int kind, json_t *note);
+/* notifications/resources/updated on l's stream (params with the public URI). */
+void listen_updated(lstream *l, json_t *params);
 
 /* mrtr.c: input-required exchanges, the requests a server makes in 2026-07-28 */
 /* An upstream asks a 2026-07-28 client something while serving d: answer d with an

@@ -266,6 +266,8 @@ void hp_xchg_free(xchg *x)
         x->r->inflight--;
     if (x->r->get == x)
         x->r->get = NULL;
+    if (p->listen == x)
+        p->listen = NULL;
     if (x->sse)
         sse_parser_free(&x->parser);
     free(x->body);
@@ -336,9 +338,25 @@ static long call_timeout(const mf_msg *m)
     return m->deadline > now ? (long)(m->deadline - now) + 1000 : 0;
 }
 
+xchg *hp_post_modern(hrep *r, xkind kind, json_t *req, long timeout_ms)
+{
+    struct curl_slist *extra = NULL;
+    modern_request(req, &extra, NULL);
+    xchg *x = xchg_new(r, kind);
+    int rc = post(x, req, extra, timeout_ms);
+    curl_slist_free_all(extra);
+    if (rc) {
+        hp_xchg_free(x);
+        return NULL;
+    }
+    return x;
+}
+
 static void send_call(hrep *r, mf_msg *m, bool retried)
 {
     hprov *p = r->p;
+    if (r->era == ERA_MODERN && hp_listen_request(r, m))
+        return;
     xchg *x = xchg_new(r, X_CALL);
     r->inflight++;
     x->msg = m;
@@ -539,6 +557,7 @@ static void connect_failed(hrep *r)
     } else if (!p->failed && !any_ready(p)) {
         mf_provider_status(p->inst, MF_PROVIDER_DOWN, NULL, r->last_error);
     }
+    hp_listen_lost(r);   /* before its timer is taken for connecting again */
     r->timer_for_get = false;
     uv_timer_start(&r->timer, hp_on_timer, delay, 0);
     if (p->saving)
@@ -548,6 +567,10 @@ static void connect_failed(hrep *r)
 void hp_open_get(hrep *r)
 {
     hprov *p = r->p;
+    if (r->era == ERA_MODERN) {   /* no GET stream in 2026-07-28: the provider's listen instead */
+        hp_listen_ensure(r);
+        return;
+    }
     if (r->era != ERA_LEGACY || !r->session || r->get || r->state != P_READY)
         return;
     xchg *x = xchg_new(r, X_GET);
@@ -854,6 +877,13 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
             rp->get = NULL;
         get_done(rp, x, rc);
         break;
+    case X_LISTEN:
+        /* an upstream the listen cannot reach is down, as for a call: the listen moves on */
+        if (hp_listen_done(rp, x, rc) && never_received(rc) && rp->state == P_READY) {
+            set_error(rp, "subscriptions/listen: %s", error);
+            connect_failed(rp);
+        }
+        break;
     default:
         break;
     }
@@ -885,6 +915,7 @@ static void free_prov(hprov *p)
     curl_slist_free_all(p->headers);
     free(p->want);
     free(p->ca_file);
+    json_decref(p->listen_uris);
     asks_clear(&p->asks);
     free(p);
 }

@@ -24,9 +24,9 @@ typedef enum pstate { P_CONNECTING, P_READY, P_DOWN, P_FAILED, P_STOPPING } psta
 typedef struct hprov hprov;
 typedef struct hrep hrep;
 
-/* One HTTP exchange with the upstream: a call, the handshake, a notification or the
- * GET stream. */
-typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE } xkind;
+/* One HTTP exchange with the upstream: a call, the handshake, a notification, the GET
+ * stream or the subscriptions/listen. */
+typedef enum xkind { X_CALL, X_DISCOVER, X_INITIALIZE, X_NOTIFY, X_GET, X_DELETE, X_LISTEN } xkind;
 
 typedef struct xchg {
     hprov *p;
@@ -94,6 +94,12 @@ struct hprov {
     xchg *calls;                  /* by corr */
     xchg *all;                    /* every exchange in flight */
     mf_msgq queue;                /* calls waiting for a replica to connect */
+    /* 2026-07-28: the provider's one subscriptions/listen (ulisten.c), on a replica of that
+     * era (listen->r), whatever the number of such replicas */
+    xchg *listen;
+    json_t *listen_uris;          /* the upstream URIs it asks updates of (a set) */
+    bool listen_stale;            /* the one open asks for another set: open it again */
+    bool listen_refused;          /* the upstream answered it with an error: not again as is */
     asks asks;                    /* the upstream's requests the kernel is answering */
     /* hot swap (client_swap.c) */
     bool saving;                  /* asked to hand over: waits for the handshakes under way */
@@ -112,6 +118,26 @@ void hp_cancel_call(hprov *p, xchg *x);
 void hp_answer_ask(hprov *p, mf_msg *m);
 void hp_stopped_if_idle(hprov *p);
 const char *hp_name(const hprov *p);
+
+/* POST req (a request of ours) to a 2026-07-28 upstream with the envelope and headers, as
+ * an exchange of this kind; NULL if it cannot start. */
+xchg *hp_post_modern(hrep *r, xkind kind, json_t *req, long timeout_ms);
+
+/* ulisten.c: resource subscriptions and list_changed from 2026-07-28 upstreams, through
+ * one subscriptions/listen of the provider's, on one of its ready replicas of that era,
+ * opened again whenever what it asks changes */
+/* Replica r (2026-07-28) is ready: open the listen on it unless one is open as it should be. */
+void hp_listen_ensure(hrep *r);
+void hp_listen_close(hprov *p);
+/* Replica r is no longer ready: the listen it carried (or was to open) moves to another. */
+void hp_listen_lost(hrep *r);
+/* resources/subscribe and unsubscribe routed to replica r (2026-07-28): answered here from
+ * the provider's set (m is taken); false for any other request. */
+bool hp_listen_request(hrep *r, mf_msg *m);
+/* The listen x on replica r ended: true when it was the provider's current one. */
+bool hp_listen_done(hrep *r, xchg *x, CURLcode rc);
+void hp_listen_save(const hprov *p, json_t *state);
+void hp_listen_adopt(hprov *p, const json_t *state);
 
 /* client_swap.c: the role's hot swap operations */
 void hp_save(void *self);

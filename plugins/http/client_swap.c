@@ -3,23 +3,28 @@
  * What goes to the successor is each replica's upstream session (one per URL): its era,
  * Mcp-Session-Id, negotiated version and initialize result, where its GET stream stopped
  * (Last-Event-ID) and its reconnection timer; then the next request id and the upstreams'
- * requests still waiting for a client's answer, each with the replica that asked. The
- * successor does not initialize again. Handshakes under way are waited for (within the
+ * requests still waiting for a client's answer, each with the replica that asked, and the
+ * set of URIs the provider's subscriptions/listen asks updates of (2026-07-28 replicas).
+ * The successor does not initialize again. Handshakes under way are waited for (within the
  * kernel's handover deadline), so that the state handed over is settled.
  *
  * libcurl's transfers cannot move: their callbacks are in this generation's code. So the
  * predecessor keeps the calls it has in flight, answers them (and their cancels) while
  * draining, forwards every other message to its successor, and stops when the last one
- * is done. The GET stream is closed before the state is written down and opened again by
- * the generation that goes on, from the last event seen: no notification is delivered by
- * both. Keys of the upstream's requests are split between the two: the successor counts
- * from far above the keys its predecessor may still give while it drains. */
+ * is done. The GET streams and the listen are closed before the state is written down and
+ * opened again by the generation that goes on (a GET stream from the last event seen, the
+ * listen for the set handed over): no notification is delivered by both. Keys of the
+ * upstream's requests are split between the two: the successor counts from far above the
+ * keys its predecessor may still give while it drains. */
 #include "client.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define STATE_VERSION 2   /* 1: one upstream, its fields at the top level */
+/* 3: every replica ("replicas") and the listen's URI set ("listen_uris", when there is one);
+ * 2: every replica, no listen; 1: one upstream, its fields (and "listen_uris") at the top
+ * level. The listen's set is read at the top level whatever the version. */
+#define STATE_VERSION 3
 #define ASK_KEYS_APART (UINT64_C(1) << 32)
 
 static const char *const state_names[] = {"connecting", "ready", "down", "failed", "stopping"};
@@ -47,9 +52,12 @@ static json_t *state_of(const hprov *p)
     json_t *reps = json_array();
     for (int i = 0; i < p->nreps; i++)
         json_array_append_new(reps, rep_state(&p->reps[i]));
-    return json_pack("{s:i,s:o,s:I,s:o,s:I}", "v", STATE_VERSION, "replicas", reps, "next_id",
-                     (json_int_t)p->next_id, "asks", asks_save(&p->asks), "ask_next",
-                     (json_int_t)(p->asks.next + ASK_KEYS_APART));
+    json_t *st = json_pack("{s:i,s:o,s:I,s:o,s:I}", "v", STATE_VERSION, "replicas", reps, "next_id",
+                           (json_int_t)p->next_id, "asks", asks_save(&p->asks), "ask_next",
+                           (json_int_t)(p->asks.next + ASK_KEYS_APART));
+    if (st)
+        hp_listen_save(p, st);
+    return st;
 }
 
 static void hand_over(hprov *p)
@@ -69,6 +77,7 @@ static void hand_over(hprov *p)
         r->timer_was_get = r->timer_for_get;
         uv_timer_stop(&r->timer);
     }
+    hp_listen_close(p);   /* the generation that goes on opens its own */
     p->saved = true;
     json_t *st = state_of(p);
     size_t len = 0;
@@ -153,7 +162,7 @@ int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t le
     json_int_t v = json_integer_value(json_object_get(st, "v"));
     json_t *reps = v == 1 ? json_pack("[O]", st) : json_incref(json_object_get(st, "replicas"));
     hprov *p = NULL;
-    bool ok = (v == 1 || v == STATE_VERSION) && json_is_array(reps);
+    bool ok = v >= 1 && v <= STATE_VERSION && json_is_array(reps);
     if (ok && !(p = hp_new(inst, conf, err))) {
         json_decref(reps);
         json_decref(st);
@@ -174,6 +183,7 @@ int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t le
     }
     p->next_id = (int64_t)json_integer_value(json_object_get(st, "next_id"));
     asks_adopt(&p->asks, json_object_get(st, "asks"));
+    hp_listen_adopt(p, st);
     p->asks.next = (uint64_t)json_integer_value(json_object_get(st, "ask_next"));
     json_decref(st);
     mf_provider_targets(inst, p->nreps);

@@ -40,6 +40,12 @@ static void on_sweep(uv_timer_t *t)
             if (hs->get && hs->get->c)
                 http_stream_write(hs->get->c, ": keepalive\n\n", 13);
         }
+        /* and on every 2026-07-28 stream: a subscriptions/listen may be quiet for long */
+        hreq *h;
+        DL_FOREACH(l->reqs, h) {
+            if (h->modern && h->streaming && h->c)
+                http_stream_write(h->c, ": keepalive\n\n", 13);
+        }
     }
 }
 

@@ -98,14 +98,16 @@ static void write_error(server *s, json_t *reply)
     json_decref(reply);
 }
 
-void server_track(server *s, uint64_t corr, json_t *id)
+void server_track(server *s, uint64_t corr, json_t *id, bool listen)
 {
     outstanding *o = malloc(sizeof *o);
     o->corr = corr;
     o->id = json_incref(id);
+    o->listen = listen;
     o->next = s->pending;
     s->pending = o;
-    s->npending++;
+    if (!listen)
+        s->npending++;
 }
 
 static bool untrack(server *s, uint64_t corr, const json_t *id)
@@ -114,9 +116,10 @@ static bool untrack(server *s, uint64_t corr, const json_t *id)
         outstanding *o = *pp;
         if ((corr && o->corr == corr) || (!corr && id && json_equal(o->id, id))) {
             *pp = o->next;
+            if (!o->listen)
+                s->npending--;
             json_decref(o->id);
             free(o);
-            s->npending--;
             return true;
         }
     }
@@ -148,7 +151,10 @@ static void on_line(void *ud, const char *line, size_t len)
     m->session = s->sid;
     if (kind == MF_RPC_REQUEST) {
         m->corr = ++s->next_corr;
-        server_track(s, m->corr, json_object_get(msg, "id"));
+        /* a listen stays open until cancelled: the end of input does not wait for it (the
+         * shutdown that follows ends it with its result) */
+        server_track(s, m->corr, json_object_get(msg, "id"),
+                     strcmp(mf_rpc_method(msg), "subscriptions/listen") == 0);
     }
     mf_send(m);
 }

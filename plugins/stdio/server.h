@@ -10,6 +10,7 @@
 typedef struct outstanding {
     uint64_t corr;
     json_t *id;
+    bool listen;                    /* subscriptions/listen: open until cancelled, not waited for */
     struct outstanding *next;
 } outstanding;
 
@@ -27,7 +28,7 @@ typedef struct server {
     int open_handles;               /* handles and the fs read in flight; the last frees s */
     uint64_t next_corr;
     outstanding *pending;           /* requests sent to the kernel and not yet answered */
-    size_t npending;
+    size_t npending;                /* of them, those an end of input waits for (not listens) */
     unsigned writes;                /* uv_write requests not called back yet */
     /* hot swap (server_swap.c) */
     uv_timer_t turn;                /* a save hands over one loop turn later at the earliest */
@@ -43,7 +44,7 @@ int server_open(server *s, int in_fd, int out_fd, mf_error *err);
 /* Give up a server that never served: free it once its handles are closed. */
 void server_discard(server *s);
 void server_start_reading(server *s);
-void server_track(server *s, uint64_t corr, json_t *id);
+void server_track(server *s, uint64_t corr, json_t *id, bool listen);
 void server_maybe_finish(server *s);
 void server_release(server *s);
 void server_handle_closed(uv_handle_t *h);

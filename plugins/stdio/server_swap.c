@@ -50,7 +50,7 @@ static json_t *state_of(server *s)
 {
     json_t *pending = json_array();
     for (outstanding *o = s->pending; o; o = o->next)
-        json_array_append_new(pending, json_pack("[o,O]", swap_u64_new(o->corr), o->id ? o->id : json_null()));
+        json_array_append_new(pending, json_pack("[o,O,b]", swap_u64_new(o->corr), o->id ? o->id : json_null(), o->listen));
     return json_pack("{s:i,s:o,s:o,s:o,s:b,s:b,s:b,s:b,s:I,s:i,s:i,s:o}", "v", STDIO_STATE_VERSION, "session",
                      swap_u64_new(s->sid), "next_corr", swap_u64_new(s->next_corr), "pending", pending, "eof",
                      s->eof, "shutdown_asked", s->shutdown_asked, "in_stream", s->in_stream, "out_stream",
@@ -179,7 +179,8 @@ int server_adopt(mf_instance *inst, const json_t *conf, const char *state, size_
     /* saved newest first: tracked back in the same order */
     for (size_t i = json_array_size(pending); i-- > 0;) {
         json_t *p = json_array_get(pending, i);
-        server_track(s, (uint64_t)json_integer_value(json_array_get(p, 0)), json_array_get(p, 1));
+        server_track(s, (uint64_t)json_integer_value(json_array_get(p, 0)), json_array_get(p, 1),
+                     json_is_true(json_array_get(p, 2)));
     }
     json_decref(st);
     *self = s;
