@@ -674,6 +674,8 @@ static void answer(listener *l, hreq *h, mf_msg *m)
         return;
     }
     h->waiting--;
+    if (!h->c)
+        mf_debug("http", "an answer for a request whose connection has gone", "session=%s", hs ? hs->id : "-");
     if (h->streaming) {
         write_event(h, m->json);
         if (h->c)
@@ -721,6 +723,8 @@ void ep_from_kernel(listener *l, mf_msg *m)
             HASH_DEL(l->corrs, e);
             free(e);
             answer(l, h, m);
+        } else {
+            mf_debug("http", "an answer for a request no longer here", "corr=%llu", (unsigned long long)m->corr);
         }
     } else if (m->kind == MF_MSG_NOTIFY || m->kind == MF_MSG_REQUEST) {
         if (h) {
