@@ -10,7 +10,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import {
-	admin, call, faulty, logTail, luaConfig, mcpfedBin, scratchDir, startStdio, textOf, waitFor, withTimeout,
+	admin, closeAfter, call, faulty, logTail, luaConfig, mcpfedBin, scratchDir, startStdio, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
 const ctlBin = () => path.join(path.dirname(mcpfedBin()), "tools", "mcpfedctl");
@@ -26,10 +26,7 @@ async function start(t, top = {}) {
 	gw.sock = sock;
 	gw.dir = dir;
 	gw.config = config;
-	t.after(async () => {
-		if (!gw.exitStatus()) await gw.close({ timeout: 8000 }).catch(() => {});
-		assert.doesNotMatch(gw.stderrText(), /ERROR: (Address|Leak)Sanitizer|runtime error:/, logTail(gw.stderrText()));
-	});
+	closeAfter(t, gw);
 	await gw.initialize();
 	await waitFor(async () => (await admin(sock, "status").catch(() => ({ body: {} }))).body.catalog_settled === true,
 		{ what: `the catalog settled${logTail(gw.stderrText())}` });

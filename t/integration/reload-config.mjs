@@ -14,8 +14,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	admin, call, childPids, faulty, faultyAfter, logTail, lua, luaConfig, scratchDir, snapshot, startStdio, startTime,
-	stillAlive, textOf, waitFor,
+	admin, closeAfter, call, faulty, faultyAfter, logTail, lua, luaConfig, scratchDir, startStdio, startTime,
+	textOf, waitFor,
 } from "../lib/harness.mjs";
 
 const log = (gw) => gw.stderrText();
@@ -36,15 +36,7 @@ function start(t, top) {
 	gw.file = file;
 	gw.write = (next) => fs.writeFileSync(file, `return ${lua({ ...base, ...next })}\n`);
 	gw.writeText = (text) => fs.writeFileSync(file, text);
-	t.after(async () => {
-		const snap = snapshot(childPids(gw.pid));
-		if (!gw.exitStatus()) await gw.close({ timeout: 8000 }).catch(() => {});
-		for (const { pid } of stillAlive(snap)) {
-			try { process.kill(pid, "SIGKILL"); } catch {}
-		}
-		assert.doesNotMatch(log(gw), /ERROR: (Address|Leak)Sanitizer|runtime error:/, tail(gw));
-	});
-	return gw;
+	return closeAfter(t, gw);
 }
 
 async function adminOk(gw, command) {

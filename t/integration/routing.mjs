@@ -12,8 +12,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	admin, call, childPids, faulty, faultyAfter, logTail, luaConfig, mcpfedBin, scratchDir, snapshot, startProcess,
-	startStdio, stillAlive, textOf, waitFor, withTimeout,
+	admin, closeAfter, call, faulty, faultyAfter, logTail, luaConfig, mcpfedBin, scratchDir, startProcess,
+	startStdio, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
 // --- the gateway ------------------------------------------------------------------------------
@@ -24,16 +24,7 @@ function start(t, top, { closeTimeout = 8000 } = {}) {
 	const sock = path.join(scratchDir(), "admin.sock");
 	const gw = startStdio({ config: luaConfig({ log_level: "info", admin: sock, ...top }) });
 	gw.sock = sock;
-	t.after(async () => {
-		const snap = snapshot(childPids(gw.pid));
-		if (!gw.exitStatus()) await gw.close({ timeout: closeTimeout }).catch(() => {});
-		for (const { pid } of stillAlive(snap)) {
-			try { process.kill(pid, "SIGKILL"); } catch {}
-		}
-		// under ASan/UBSan, what the sanitizers found on the way out
-		assert.doesNotMatch(gw.stderrText(), /ERROR: (Address|Leak)Sanitizer|runtime error:/, tail(gw));
-	});
-	return gw;
+	return closeAfter(t, gw, { timeout: closeTimeout });
 }
 
 const log = (gw) => gw.stderrText();

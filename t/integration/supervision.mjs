@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	admin, call, childPids, cmdlineText, faulty, faultyAfter, logTail, luaConfig, nodeBin, procStat, scratchDir,
+	admin, call, childPids, cmdlineText, directChildren, faulty, faultyAfter, logTail, luaConfig, nodeBin, procStat, scratchDir,
 	snapshot, startStdio, startTime, stillAlive, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
@@ -77,18 +77,6 @@ function settled(gw, name, n, { cond = () => true, timeout = 15000, what } = {})
 
 // --- /proc -------------------------------------------------------------------------------------
 
-// The direct children of pid, from /proc/<pid>/task/*/children.
-function directChildren(pid) {
-	const out = [];
-	let tasks = [];
-	try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return out; }
-	for (const task of tasks) {
-		try {
-			out.push(...fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number));
-		} catch {}
-	}
-	return out;
-}
 const zombieChildren = (pid) => directChildren(pid).filter((k) => procStat(k)?.[0] === "Z");
 const noZombies = (gw) => waitFor(() => zombieChildren(gw.pid).length === 0,
 	{ timeout: 3000, what: `no zombie children of mcpfed (zombies: ${zombieChildren(gw.pid)})` });

@@ -14,8 +14,8 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import {
-	admin, assertOnlyJsonRpc, call, childPids, faulty, isJsonRpcLine, logTail, luaConfig, mcpfedBin, scratchDir, snapshot,
-	startStdio, stillAlive, textOf, waitFor, withTimeout,
+	admin, closeAfter, assertOnlyJsonRpc, call, faulty, isJsonRpcLine, logTail, luaConfig, mcpfedBin, scratchDir,
+	startStdio, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 
 // --- the gateway ------------------------------------------------------------------------------
@@ -26,25 +26,13 @@ const count = (text, re) => (text.match(new RegExp(re, "g")) || []).length;
 const logged = (gw, re, timeout = 5000) =>
 	waitFor(() => re.test(log(gw)), { timeout, what: `${re} in the log${tail(gw)}` });
 
-// After a test: the gateway is closed (killed if it does not exit in time), whatever it started
-// is killed, and what the sanitizers found on the way out fails the test.
-function cleanup(t, gw) {
-	t.after(async () => {
-		const snap = snapshot(childPids(gw.pid));
-		if (!gw.exitStatus()) await gw.close({ timeout: 8000 }).catch(() => {});
-		for (const { pid } of stillAlive(snap)) {
-			try { process.kill(pid, "SIGKILL"); } catch {}
-		}
-		assert.doesNotMatch(log(gw), /ERROR: (Address|Leak)Sanitizer|runtime error:/, tail(gw));
-	});
-}
 
 // mcpfed --stdio with an admin socket of its own.
 function start(t, top) {
 	const sock = path.join(scratchDir(), "admin.sock");
 	const gw = startStdio({ config: luaConfig({ log_level: "info", admin: sock, ...top }) });
 	gw.sock = sock;
-	cleanup(t, gw);
+	closeAfter(t, gw);
 	return gw;
 }
 
@@ -343,7 +331,7 @@ function runWithFiles(t, file, top) {
 		close: async () => { child.kill("SIGKILL"); await exited; },
 	};
 	exited.then((s) => { gw.exitStatus = () => s; });
-	cleanup(t, gw);
+	closeAfter(t, gw);
 	return { gw, exited };
 }
 

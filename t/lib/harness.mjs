@@ -126,6 +126,20 @@ export const snapshot = (pids) => pids.map((pid) => ({ pid, start: startTime(pid
 // The processes of a snapshot that still run (a reused pid does not count).
 export const stillAlive = (snap) => snap.filter(({ pid, start }) => start !== null && startTime(pid) === start);
 
+// The direct children of pid, from /proc/<pid>/task/*/children (cheaper than childPids, and
+// it sees zombies not reaped yet).
+export function directChildren(pid) {
+	const out = [];
+	let tasks = [];
+	try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return out; }
+	for (const task of tasks) {
+		try {
+			out.push(...fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number));
+		} catch {}
+	}
+	return out;
+}
+
 // Descendants of pid (children, grandchildren, ...) from /proc/*/stat.
 export function childPids(pid) {
 	const kids = new Map();
@@ -304,6 +318,21 @@ export function startProcess(argv, env = {}) {
 export function startStdio({ config, args = [], env = {} } = {}) {
 	const argv = [mcpfedBin(), "--stdio", ...(config ? ["-c", config] : []), ...args];
 	return startProcess(argv, env);
+}
+
+// After test t: gw is closed (killed if it does not exit in timeout ms), whatever it started
+// and left is killed, and what the sanitizers found on the way out (under ASan/UBSan) fails
+// the test.
+export function closeAfter(t, gw, { timeout = 8000 } = {}) {
+	t.after(async () => {
+		const snap = snapshot(childPids(gw.pid));
+		if (!gw.exitStatus()) await gw.close({ timeout }).catch(() => {});
+		for (const { pid } of stillAlive(snap)) {
+			try { process.kill(pid, "SIGKILL"); } catch {}
+		}
+		assert.doesNotMatch(gw.stderrText(), /ERROR: (Address|Leak)Sanitizer|runtime error:/, logTail(gw.stderrText(), 4000));
+	});
+	return gw;
 }
 
 // SIGKILL each started process (startProcess) that still runs, one after the other, and wait

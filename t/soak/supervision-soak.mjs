@@ -14,7 +14,7 @@ import http from "node:http";
 import path from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import {
-	admin, childPids, faulty, logTail, procStat, scratchDir, snapshot, stillAlive, waitFor, withTimeout,
+	admin, childPids, directChildren, faulty, logTail, procStat, scratchDir, snapshot, stillAlive, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 import { ACCEPT_BOTH, startHttpGateway } from "../lib/http.mjs";
 
@@ -37,17 +37,6 @@ const META = {
 
 // --- /proc -------------------------------------------------------------------------------------
 
-function directChildren(pid) {
-	const out = [];
-	let tasks = [];
-	try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return out; }
-	for (const task of tasks) {
-		try {
-			out.push(...fs.readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").split(/\s+/).filter(Boolean).map(Number));
-		} catch {}
-	}
-	return out;
-}
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
 const fdCount = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
 // TCP connections whose local end is port (the gateway's side), established or half-closed by
