@@ -301,6 +301,18 @@ mf_module *mf_plugin_load_next(mf_module *cur, mf_error *err)
     return m;
 }
 
+/* Run m's unload hook, unmap it and free it (it is off the list already). */
+static void module_free(mf_module *m)
+{
+    if (m->desc->unload)
+        m->desc->unload();
+    lt_dlclose(m->handle);
+    free(m->name);
+    free(m->file);
+    free(m->spec);
+    free(m);
+}
+
 static void unload(mf_module *m)
 {
     for (mf_module **pp = &modules; *pp; pp = &(*pp)->next)
@@ -309,13 +321,7 @@ static void unload(mf_module *m)
             break;
         }
     mf_info("plugin", "unloaded", "plugin=%s generation=%u", m->name, m->generation);
-    if (m->desc->unload)
-        m->desc->unload();
-    lt_dlclose(m->handle);
-    free(m->name);
-    free(m->file);
-    free(m->spec);
-    free(m);
+    module_free(m);
 }
 
 void mf_plugin_back(mf_module *next, mf_module *prev)
@@ -389,13 +395,7 @@ void mf_plugins_shutdown(void)
     while (modules) {
         mf_module *m = modules;
         modules = m->next;
-        if (m->desc->unload)
-            m->desc->unload();
-        lt_dlclose(m->handle);
-        free(m->name);
-        free(m->file);
-        free(m->spec);
-        free(m);
+        module_free(m);
     }
     free_search();
     if (ltdl_up) {

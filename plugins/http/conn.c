@@ -618,7 +618,7 @@ void http_conns_accept(http_conns *cs, uv_stream_t *server)
     conn_pump(c);   /* starts reading, unless the set is being handed over */
 }
 
-void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud)
+void conns_end_all(http_conns *cs, bool detach, void (*done)(void *ud), void *ud)
 {
     cs->closing = true;
     cs->closed_cb = done;
@@ -630,12 +630,20 @@ void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud)
     }
     for (http_conn *c = cs->list, *next; c; c = next) {
         next = c->next;
-        /* idle ones go now; one with a response under way goes once it is written */
-        if (c->state == C_IDLE || c->state == C_READING)
+        if (detach) {
+            c->notified = true;   /* the successor serves its client: nobody is told it closed */
             conn_close(c);
-        else
-            c->close_after = true;
+        } else if (c->state == C_IDLE || c->state == C_READING) {
+            conn_close(c);   /* idle ones go now */
+        } else {
+            c->close_after = true;   /* one with a response under way, once it is written */
+        }
     }
+}
+
+void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud)
+{
+    conns_end_all(cs, false, done, ud);
 }
 
 void http_conns_free(http_conns *cs) { free(cs); }

@@ -56,6 +56,10 @@ struct http_conns {
 /* conn.c */
 void conn_pump(http_conn *c);
 void conn_close(http_conn *c);
+/* Close every connection of cs and call done once all are closed: detach drops them at once
+ * (their clients are served on by a successor), otherwise each goes once its response is
+ * written. */
+void conns_end_all(http_conns *cs, bool detach, void (*done)(void *ud), void *ud);
 void conn_handle_closed(uv_handle_t *h);
 void conn_on_idle_timeout(uv_timer_t *t);
 void conn_on_request_timeout(uv_timer_t *t);

@@ -136,17 +136,5 @@ http_conn *http_conn_adopt(http_conns *cs, const json_t *st, int fd, mf_error *e
 
 void http_conns_detach_all(http_conns *cs, void (*done)(void *ud), void *ud)
 {
-    cs->closing = true;
-    cs->closed_cb = done;
-    cs->closed_ud = ud;
-    if (cs->count == 0) {
-        cs->closed_cb = NULL;
-        done(ud);
-        return;
-    }
-    for (http_conn *c = cs->list, *next; c; c = next) {
-        next = c->next;
-        c->notified = true;   /* the successor serves its client: nobody is told it closed */
-        conn_close(c);
-    }
+    conns_end_all(cs, true, done, ud);
 }

@@ -25,15 +25,21 @@ static int check(const json_t *conf, const char *path, mf_error *err)
            mf_conf_string(conf, path, "greeting", false, NULL, err);
 }
 
-static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+/* An instance of the provider on inst, with its settings (checked already). */
+static hello *make(mf_instance *inst, const json_t *conf)
 {
-    (void)err;
     const char *greeting = "Hello";
     mf_conf_string(conf, "", "greeting", false, &greeting, NULL);
     hello *h = calloc(1, sizeof *h);
     h->inst = inst;
     h->greeting = strdup(greeting);
-    *self = h;
+    return h;
+}
+
+static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *err)
+{
+    (void)err;
+    *self = make(inst, conf);
     /* in-process: up at once. A provider with an upstream says so once it answered. */
     json_t *init = json_pack("{s:s,s:{s:{}},s:{s:s,s:s}}", "protocolVersion", "2025-11-25",
                              "capabilities", "tools", "serverInfo", "name", "hello", "version", "1");
@@ -112,12 +118,7 @@ static int adopt(mf_instance *inst, const json_t *conf, const char *state, size_
     (void)state;
     (void)len;
     (void)err;
-    const char *greeting = "Hello";
-    mf_conf_string(conf, "", "greeting", false, &greeting, NULL);
-    hello *h = calloc(1, sizeof *h);
-    h->inst = inst;
-    h->greeting = strdup(greeting);
-    *self = h;   /* the kernel knows the provider is up: nothing to announce */
+    *self = make(inst, conf);   /* the kernel knows the provider is up: nothing to announce */
     return 0;
 }
 
