@@ -511,6 +511,13 @@ void conn_handle_closed(uv_handle_t *h)
         return;
     http_conns *cs = c->cs;
     bool counted = c->counted;
+    /* the app hears of the close only here, from the loop, never from inside one of its
+     * own calls (a response that closes the connection, a failed write): what it frees
+     * then cannot be what the call it is in still uses */
+    if (counted && !c->notified) {
+        c->notified = true;
+        cs->app.on_close(cs->app_ud, c);
+    }
     request_reset(&c->req);
     free(c->inbuf);
     free(c->raw);
@@ -531,10 +538,6 @@ void conn_close(http_conn *c)
     if (c->closing)
         return;
     c->closing = true;
-    if (!c->notified) {
-        c->notified = true;
-        c->cs->app.on_close(c->cs->app_ud, c);
-    }
     http_conns *cs = c->cs;
     if (c->prev)
         c->prev->next = c->next;

@@ -42,12 +42,20 @@ const char *http_header_get(const http_request *r, const char *lower_name);
 typedef struct http_conn http_conn;
 typedef struct http_server http_server;
 
-/* What the MCP layer provides to the connection layer. */
+/* What the MCP layer provides to the connection layer.
+ *
+ * Ownership: the connection layer owns every http_conn and frees it only after on_close
+ * has returned; the app may keep a pointer to a connection until then (writes to one that
+ * is closing do nothing). on_close is called once per connection, and only from the loop
+ * (a close callback), never from inside an http_* call the app makes: a response that
+ * closes the connection (Connection: close, HTTP/1.0, a failed write) returns to the app
+ * with everything it holds still there, and the app releases what belongs to the
+ * connection in on_close alone. */
 typedef struct http_app {
     /* A complete request; the app answers it exactly once (respond, or stream_start then
      * stream_end), now or later. The request stays valid until then. */
     void (*on_request)(void *app, http_conn *c, http_request *r);
-    /* The connection is going away; a stream on it is over. */
+    /* The connection has closed; a stream on it is over. c is freed when this returns. */
     void (*on_close)(void *app, http_conn *c);
 } http_app;
 

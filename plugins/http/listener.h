@@ -39,6 +39,14 @@ struct hsession {
 
 typedef enum hreq_kind { HR_POST, HR_GET } hreq_kind;
 
+/* A request in flight. Ownership: the endpoint owns it and hreq_free is its one release,
+ * called when its exchange is complete (answered, stream ended, cancelled, its session or
+ * the listener ending) or from ep_on_close when its connection is gone and it cannot go
+ * on (a GET stream, a 2026-07-28 request); a session-era POST outlives its connection
+ * (c = NULL). hreq_free unhooks it from c, so a close reported later finds nothing. The
+ * connection layer reports a close only from the loop, never from inside an http_* call
+ * (http.h): code that answers h on h->c and then frees h frees it once, even when the
+ * answer closed the connection. */
 struct hreq {
     listener *l;
     http_conn *c;             /* NULL once the client went away */
