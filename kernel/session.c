@@ -5,7 +5,8 @@
  * (initialize, ping, server/discover), the lists (from the catalog, in pages with cursors
  * it mints), and forwards the rest to the provider that owns the tool, prompt or resource
  * (forward.c). Each request gets exactly one answer: the provider's, a timeout, or an
- * error saying why not; a cancelled request gets none.
+ * error saying why not; a cancelled request gets none, and its transport an MF_MSG_CANCEL
+ * saying so.
  *
  * A request is of revision 2026-07-28 when its params._meta names a protocol version (and
  * server/discover always is): it needs no session, its envelope is checked, and its
@@ -470,23 +471,37 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
         reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
 }
 
+/* The transport holds what it needs to deliver the answer of tcorr (an HTTP request kept
+ * open, say): none will come, it may let go. */
+static void tell_no_answer(session *s, uint64_t tcorr, const char *reason)
+{
+    if (tcorr)
+        send_to(s, MF_MSG_CANCEL, tcorr, json_pack("{s:s}", "reason", reason));
+}
+
 static void on_cancelled(session *s, json_t *params)
 {
     json_t *rid = json_object_get(params, "requestId");
     if (listen_cancel(s, rid))
         return;
+    const char *reason = json_string_value(json_object_get(params, "reason"));
+    if (!reason)
+        reason = "cancelled by the client";
     downreq *d;
     DL_FOREACH(s->reqs, d) {
         if (json_equal(d->id, rid)) {
-            const char *reason = json_string_value(json_object_get(params, "reason"));
-            downreq_cancel(d, reason ? reason : "cancelled by the client");
+            uint64_t tcorr = d->tcorr;
+            downreq_cancel(d, reason);
+            tell_no_answer(s, tcorr, reason);
             return;
         }
     }
     DL_FOREACH(parked, d) {
         if (d->s == s && json_equal(d->id, rid)) {
+            uint64_t tcorr = d->tcorr;
             DL_DELETE(parked, d);
             downreq_free(d);
+            tell_no_answer(s, tcorr, reason);
             return;
         }
     }

@@ -221,6 +221,8 @@ static void forward(listener *l, hreq *h, json_t *msg, mf_rpc_kind kind)
     mf_send(m);
 }
 
+static void complete(hreq *h, const mf_msg *m);
+
 /* --- POST -------------------------------------------------------------------------- */
 
 static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg, const char *hv)
@@ -313,13 +315,8 @@ static void post_batch(listener *l, http_conn *c, http_request *r, json_t *arr, 
             forward(l, h, m, k);
         }
     }
-    if (h->waiting == 0) {
-        if (json_array_size(h->answers))
-            send_json(c, 200, h->extra, h->answers);
-        else
-            http_respond(c, 202, NULL, h->extra, "", 0);
-        hreq_free(h);
-    }
+    if (h->waiting == 0)
+        complete(h, NULL);
 }
 
 static hsession *session_of(listener *l, http_conn *c, http_request *r, const char *extra)
@@ -647,13 +644,50 @@ static void write_event(hreq *h, const json_t *msg)
     free(text);
 }
 
-static void answer(listener *l, hreq *h, mf_msg *m)
+/* The last thing h waited for is here: m, its answer (NULL when nothing more is to be
+ * written: a batch's answers are in h->answers or already streamed, or the kernel said the
+ * request was cancelled). The exchange ends and h goes.
+ *
+ * A cancelled request gets no JSON-RPC answer (the client asked for none) but its HTTP
+ * exchange must still end: a stream ends with the events it had; a POST not yet streaming
+ * gets 202 Accepted with no body, the answer the transport gives to what has no JSON-RPC
+ * response, which both the TypeScript and the Python SDK clients take as "nothing to read"
+ * (a 204, or 200 without a content type, is an error to them). */
+static void complete(hreq *h, const mf_msg *m)
 {
-    (void)l;
+    http_conn *c = h->c;
+    if (!c)
+        mf_debug("http", "an answer for a request whose connection has gone", "session=%s",
+                 h->hs ? h->hs->id : "-");
+    else if (h->streaming)
+        http_stream_end(c);
+    else if (h->batch && json_array_size(h->answers))
+        send_json(c, 200, h->extra, h->answers);
+    else if (m)
+        send_json(c, h->modern ? modern_status(m) : 200, h->extra, m->json);
+    else
+        http_respond(c, 202, NULL, h->extra, "", 0);
+    /* c may be closing now; it is still there until ep_on_close, which no longer finds h */
+    hreq_free(h);
+}
+
+/* Write a batch's answers collected so far as events of its stream. */
+static void flush_answers(hreq *h)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(h->answers, i, a) write_event(h, a);
+    json_array_clear(h->answers);
+}
+
+/* An answer for h from the kernel, or NULL: the kernel dropped the request (the client
+ * cancelled it) and no answer will come. */
+static void answer(hreq *h, const mf_msg *m)
+{
     hsession *hs = h->hs;
     bool failed_init = false;
     if (h->initialize) {
-        json_t *result = json_object_get(m->json, "result");
+        json_t *result = m ? json_object_get(m->json, "result") : NULL;
         if (result) {
             hs->ready = true;
             snprintf(hs->protocol, sizeof hs->protocol, "%s",
@@ -664,26 +698,14 @@ static void answer(listener *l, hreq *h, mf_msg *m)
             failed_init = true;
         }
     }
-    if (h->batch) {
-        json_array_append(h->answers, m->json);
-        if (--h->waiting > 0)
-            return;
-        if (h->c)
-            send_json(h->c, 200, h->extra, h->answers);
-        hreq_free(h);
-        return;
-    }
     h->waiting--;
-    if (!h->c)
-        mf_debug("http", "an answer for a request whose connection has gone", "session=%s", hs ? hs->id : "-");
-    if (h->streaming) {
-        write_event(h, m->json);
-        if (h->c)
-            http_stream_end(h->c);
-    } else if (h->c) {
-        send_json(h->c, h->modern ? modern_status(m) : 200, h->extra, m->json);
-    }
-    hreq_free(h);
+    if (m && h->streaming)
+        write_event(h, m->json);   /* a batch's too: a stream carries each answer as it comes */
+    else if (m && h->batch)
+        json_array_append(h->answers, m->json);
+    if (h->batch && h->waiting > 0)
+        return;
+    complete(h, h->batch || h->streaming ? NULL : m);
     if (failed_init)
         hs_free(hs);
 }
@@ -696,6 +718,8 @@ static void related(hreq *h, const json_t *msg)
             h->stream = h->hs->next_stream++;
         start_stream(h);
         send_priming(h);
+        if (h->batch)
+            flush_answers(h);   /* from now on the batch's answers go out as events */
     }
     write_event(h, msg);
 }
@@ -705,10 +729,10 @@ static void unrelated(hsession *hs, const json_t *msg)
 {
     size_t len;
     char *text = hs_record(hs, 0, msg, &len);
-    if (text && hs->get && hs->get->c) {
-        http_stream_write(hs->get->c, text, len);
+    /* counted as delivered only when written: a stream whose connection is closing is not
+     * told, and the event is replayed when the client comes back */
+    if (text && hs->get && hs->get->c && http_stream_write(hs->get->c, text, len) == 0)
         hs->delivered0 = hs->next_seq - 1;
-    }
     free(text);
 }
 
@@ -718,11 +742,12 @@ void ep_from_kernel(listener *l, mf_msg *m)
     if (m->corr)
         HASH_FIND(hh, l->corrs, &m->corr, sizeof m->corr, e);
     hreq *h = e ? e->h : NULL;
-    if (m->kind == MF_MSG_RESPONSE) {
+    if (m->kind == MF_MSG_RESPONSE || m->kind == MF_MSG_CANCEL) {
+        /* a cancel: the client cancelled the request and the kernel sends no answer */
         if (e) {
             HASH_DEL(l->corrs, e);
             free(e);
-            answer(l, h, m);
+            answer(h, m->kind == MF_MSG_RESPONSE ? m : NULL);
         } else {
             mf_debug("http", "an answer for a request no longer here", "corr=%llu", (unsigned long long)m->corr);
         }

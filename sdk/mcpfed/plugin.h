@@ -190,7 +190,9 @@ MF_API void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, u
 /* Transports open a session per downstream client (or per stateless request) and tag
  * every message they send to mf_kernel_ep() with it. The kernel answers on the
  * instance's endpoint with MF_MSG_RESPONSE (same corr as the request), MF_MSG_NOTIFY
- * and MF_MSG_REQUEST, each carrying a complete JSON-RPC message ready to write. */
+ * and MF_MSG_REQUEST, each carrying a complete JSON-RPC message ready to write. A request
+ * the client cancelled (notifications/cancelled) gets no answer: instead an MF_MSG_CANCEL
+ * with its corr says that none will come, so that the transport can let it go. */
 MF_API uint64_t mf_session_open(mf_instance *transport, const char *peer);
 /* End a session: what it has in flight upstream is cancelled. */
 MF_API void mf_session_close(uint64_t session);
