@@ -61,7 +61,7 @@ async function expectEnd(conn, mode, res, { alwaysCloses = false } = {}) {
 
 // One request in mode on a connection of its own, its whole answer, and the end above.
 async function exchange(mode, req, opts) {
-	const conn = await rawConnect(url, bounded);
+	const conn = await rawConnect(url, bounded, log);
 	try {
 		conn.send({ version: mode.version, connection: mode.connection, ...req });
 		const res = await conn.response();
@@ -101,7 +101,7 @@ async function newSession(mode, version = V) {
 
 // A GET stream on sid whose priming event has arrived: { conn, res }.
 async function openGet(mode, sid, lastEventId) {
-	const conn = await rawConnect(url, bounded);
+	const conn = await rawConnect(url, bounded, log);
 	const headers = { Accept: "text/event-stream", "Mcp-Session-Id": sid, "MCP-Protocol-Version": V };
 	if (lastEventId) headers["Last-Event-ID"] = lastEventId;
 	conn.send({ method: "GET", version: mode.version, connection: mode.connection, headers });

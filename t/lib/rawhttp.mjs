@@ -3,7 +3,8 @@
 // answer (Content-Length, chunked, or until close), and whether the server closed the
 // connection afterwards.
 //
-//   const conn = await rawConnect(url, bounded)       bounded(promise, what, ms) bounds waits
+//   const conn = await rawConnect(url, bounded, detail)
+//     bounded(promise, what, ms) bounds each wait; detail() is appended to errors (a log tail)
 //   conn.send({ method, path, version, connection, headers, body })
 //     writes a request: version "1.1" (default) or "1.0"; connection "close", "keep-alive"
 //     or undefined (no header); Host and Content-Length are added
@@ -19,7 +20,7 @@
 import net from "node:net";
 import { parseSseEvent } from "./http.mjs";
 
-export async function rawConnect(url, bounded) {
+export async function rawConnect(url, bounded, detail = () => "") {
 	const u = new URL(url);
 	const sock = net.connect(Number(u.port), u.hostname.replace(/^\[|\]$/g, ""));
 	let buf = Buffer.alloc(0);
@@ -58,7 +59,7 @@ export async function rawConnect(url, bounded) {
 				buf = buf.subarray(i + 4);
 				return t;
 			}, "a response head", ms);
-			if (text === undefined) throw new Error(`the server closed the connection before answering${error ? ` (${error.message})` : ""}`);
+			if (text === undefined) throw new Error(`the server closed the connection before answering${error ? ` (${error.message})` : ""}${detail()}`);
 			const [statusLine, ...lines] = text.split("\r\n");
 			const m = /^HTTP\/(\d\.\d) (\d{3}) ?(.*)$/.exec(statusLine);
 			if (!m) throw new Error(`not a status line: ${JSON.stringify(statusLine)}`);
@@ -124,7 +125,7 @@ export async function rawConnect(url, bounded) {
 		while (!res.complete) {
 			const more = await until(() => step(res), `${what} (so far: ${JSON.stringify(res.raw.toString().slice(-400))})`, ms);
 			if (more === undefined) {
-				if (res.framing !== "close") throw new Error(`the server closed the connection within a response (${res.framing}): ${res.raw.toString().slice(-400)}`);
+				if (res.framing !== "close") throw new Error(`the server closed the connection within a response (${res.framing}): ${res.raw.toString().slice(-400)}${detail()}`);
 				res.complete = true;
 			} else if (more === false) {
 				res.complete = true;
