@@ -18,8 +18,7 @@ typedef enum mf_msg_kind {
     MF_MSG_REQUEST = 1, /* wants exactly one MF_MSG_RESPONSE carrying the same corr */
     MF_MSG_RESPONSE,    /* json holds "result" or "error" */
     MF_MSG_NOTIFY,      /* json is a JSON-RPC notification */
-    MF_MSG_CANCEL,      /* the request with this corr is abandoned: send no answer (to a
-                         * provider), or none will come (to a transport) */
+    MF_MSG_CANCEL,      /* the request with this corr is abandoned: send no answer */
     MF_MSG_CONTROL,     /* kernel control message: verb and msgpack map */
 } mf_msg_kind;
 
