@@ -18,6 +18,7 @@
  * client's own token again. */
 #include "build-config.h"
 #include "session_int.h"
+#include "param_headers.h"
 #include "policy.h"
 
 #include <stdlib.h>
@@ -48,6 +49,7 @@ void downreq_free(downreq *d)
     json_decref(d->progress_token);
     json_decref(d->upparams);
     json_decref(d->caps);
+    json_decref(d->param_headers);
     json_decref(d->asks);
     json_decref(d->inputs);
     json_decref(d->upstate);
@@ -137,6 +139,8 @@ static void start_call(downreq *d, json_t *params)
     const char *method = mf_rpc_method(d->msg);
     json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
                             "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
+    if (d->param_headers)
+        json_object_set(req, "paramHeaders", d->param_headers);
     uint64_t now = mf_now();
     d->sent_at = now;
     uint64_t left = d->deadline > now ? d->deadline - now : 1;
@@ -299,6 +303,8 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
     d->upparams = params;
     d->caps = r->caps ? json_incref(r->caps) : json_object();
+    if (r->tool)
+        d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
     d->msg = json_pack("{s:s}", "method", method);
     if (!route(r, d, p, method, params)) {
         downreq_free(d);
