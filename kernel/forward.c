@@ -65,7 +65,17 @@ void downreq_answer(downreq *d, json_t *resp)
     json_t *error = json_object_get(resp, "error");
     json_t *out;
     if (error) {
-        out = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", d->id, "error", error);
+        json_t *e = json_copy(error);
+        json_int_t code = json_integer_value(json_object_get(e, "code"));
+        const char *uri = json_string_value(json_object_get(d->msg, "uri"));
+        if (d->modern && uri && (code == MF_RPC_RESOURCE_NOT_FOUND || code == MF_RPC_INVALID_PARAMS) &&
+            !json_object_get(e, "data")) {
+            /* SEP-2164: an unknown resource is -32602 naming the URI the client asked for; a
+             * session-era upstream says -32002, or names none */
+            json_object_set_new(e, "code", json_integer(MF_RPC_INVALID_PARAMS));
+            json_object_set_new(e, "data", json_pack("{s:s}", "uri", uri));
+        }
+        out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "error", e);
     } else {
         json_t *result = mf_catalog_publish_uris(d->provider, json_object_get(resp, "result"));
         if (d->modern) {
@@ -306,6 +316,8 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
     if (r->tool)
         d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
     d->msg = json_pack("{s:s}", "method", method);
+    if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
+        json_object_set(d->msg, "uri", json_object_get(json_object_get(r->msg, "params"), "uri"));
     if (!route(r, d, p, method, params)) {
         downreq_free(d);
         return;
