@@ -12,7 +12,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { killAll, nodeBin, serverPath, startProcess, waitFor } from "../lib/harness.mjs";
+import { killAll, nodeBin, serverPath } from "../lib/harness.mjs";
+import { startHttpServer } from "../lib/http.mjs";
 import { cliOf, runConformance, totals } from "./run.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -33,15 +34,13 @@ const SCORED = [
 const PENDING = ["json-schema-2020-12", "http-header-validation", "http-custom-header-server-validation"];
 
 test("MCP conformance suite, requirement set 2026-07-28, against mcpfed over Streamable HTTP", { timeout: 240000 }, async (t) => {
-	const modern = startProcess([nodeBin(), serverPath("conformance-modern.mjs")]);
-	t.after(() => killAll(modern));
-	const port = (await waitFor(() => /conformance-modern listening port=(\d+)/.exec(modern.stderrText()),
-		{ timeout: 10000, what: "conformance-modern listening" }))[1];
+	const modern = await startHttpServer("conformance-modern");
+	t.after(() => killAll(modern.proc));
 	const summary = await runConformance(t, {
 		cli: cliOf("conformance-2026"),
 		args: ["--requirements", "2026-07-28", "--expected-failures", path.join(here, "expected-failures-2026.yml")],
 		providers: [
-			{ name: "modern", transport: "http", url: `http://127.0.0.1:${port}/mcp`, prefix: false },
+			{ name: "modern", transport: "http", url: modern.url, prefix: false },
 			{ name: "conf", transport: "stdio", command: [nodeBin(), serverPath("conformance.mjs")], prefix: false },
 		],
 		probeTool: "test_input_required_result_elicitation",

@@ -9,17 +9,16 @@
 // Upstream: t/servers/sse-shapes.mjs.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { killAll, logTail, nodeBin, serverPath, startProcess, waitFor, withTimeout } from "../lib/harness.mjs";
-import { endpointClient, parseSseEvent, startHttpGateway } from "../lib/http.mjs";
+import { killAll, logTail, withTimeout } from "../lib/harness.mjs";
+import { endpointClient, parseSseEvent, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 
 let up, gw, url;
 before(async () => {
-	up = startProcess([nodeBin(), serverPath("sse-shapes.mjs")]);
-	const m = await waitFor(() => /sse-shapes listening port=(\d+)/.exec(up.stderrText()),
-		{ timeout: 10000, what: "sse-shapes listening" });
+	const s = await startHttpServer("sse-shapes");
+	up = s.proc;
 	({ gw, urls: [url] } = await startHttpGateway({
 		listen: ["http://127.0.0.1:0/mcp"],
-		providers: [{ name: "s", transport: "http", url: `http://127.0.0.1:${m[1]}/mcp`, prefix: false }],
+		providers: [{ name: "s", transport: "http", url: s.url, prefix: false }],
 	}, { listed: ["s"] }));
 });
 after(() => killAll(gw, up));

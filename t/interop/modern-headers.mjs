@@ -7,8 +7,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { killAll, logTail, nodeBin, serverPath, startProcess, waitFor, withTimeout } from "../lib/harness.mjs";
-import { parseSseEvent, startHttpGateway } from "../lib/http.mjs";
+import { killAll, logTail, withTimeout } from "../lib/harness.mjs";
+import { parseSseEvent, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 
 const V = "2026-07-28";
 const envelope = (caps = {}) => ({
@@ -52,12 +52,11 @@ const call = (name, args, opts) => post("tools/call", { name, arguments: args },
 const upstreamParams = (tool) => [...up.stderrText().matchAll(new RegExp(`conformance-modern params ${tool} (.*)`, "g"))].map((x) => JSON.parse(x[1]));
 
 before(async () => {
-	up = startProcess([nodeBin(), serverPath("conformance-modern.mjs")]);
-	const m = await waitFor(() => /conformance-modern listening port=(\d+)/.exec(up.stderrText()),
-		{ timeout: 10000, what: "conformance-modern listening" });
+	const s = await startHttpServer("conformance-modern");
+	up = s.proc;
 	({ gw, urls: [url] } = await startHttpGateway({
 		listen: ["http://127.0.0.1:0/mcp"],
-		providers: [{ name: "cm", transport: "http", url: `http://127.0.0.1:${m[1]}/mcp` }],
+		providers: [{ name: "cm", transport: "http", url: s.url }],
 	}, { listed: ["cm"] }));
 });
 after(() => killAll(gw, up));
