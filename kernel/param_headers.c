@@ -7,6 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An RFC 9110 token: what a header name may be. A declaration whose name is none is
+ * ignored (it could not be sent, and must not break the request line). */
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return false;
+    return true;
+}
+
 typedef void (*decl_fn)(void *ud, const char *header, const char *type, const json_t *value);
 
 /* Call fn for each x-mcp-header declaration reachable from schema through "properties"
@@ -20,7 +32,7 @@ static void each_decl(const json_t *schema, const json_t *value, decl_fn fn, voi
             continue;
         const json_t *v = json_is_object(value) ? json_object_get(value, k) : NULL;
         const char *header = json_string_value(json_object_get(sub, "x-mcp-header"));
-        if (header && *header)
+        if (header && is_token(header))
             fn(ud, header, json_string_value(json_object_get(sub, "type")), v);
         each_decl(sub, v, fn, ud);
     }

@@ -18,13 +18,15 @@ static const char *const schema =
     "\"on\":{\"type\":\"boolean\",\"x-mcp-header\":\"On\"},"
     "\"where\":{\"type\":\"object\",\"properties\":{\"zone\":{\"type\":\"string\",\"x-mcp-header\":\"Zone\"}}},"
     "\"list\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"x-mcp-header\":\"Item\"}},"
+    "\"bad\":{\"type\":\"string\",\"x-mcp-header\":\"X\\r\\nInjected: 1\"},"
     "\"plain\":{\"type\":\"string\"}}}";
 
+/* not under items, and not under a name that is no header name */
 Test(param_headers, values_as_text_through_properties_only)
 {
     json_t *t = tool(schema);
     json_t *args = json_loads("{\"region\":\"eu\",\"n\":42,\"on\":false,\"where\":{\"zone\":\"b\"},"
-                              "\"list\":[\"x\"],\"plain\":\"p\"}", 0, NULL);
+                              "\"list\":[\"x\"],\"bad\":\"b\",\"plain\":\"p\"}", 0, NULL);
     json_t *h = mf_param_headers(t, args);
     json_t *want = json_loads("{\"Region\":\"eu\",\"N\":\"42\",\"On\":\"false\",\"Zone\":\"b\"}", 0, NULL);
     cr_assert(json_equal(h, want), "%s", json_dumps(h, JSON_COMPACT));
