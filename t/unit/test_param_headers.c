@@ -38,7 +38,9 @@ Test(param_headers, values_as_text_through_properties_only)
     cr_assert_null(mf_param_headers(t, args));
     json_decref(args);
     json_t *bare = tool("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}");
-    cr_assert_null(mf_param_headers(bare, json_object()));
+    json_t *none = json_object();
+    cr_assert_null(mf_param_headers(bare, none));
+    json_decref(none);
     json_decref(bare);
     json_decref(t);
 }
