@@ -124,6 +124,7 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
             x->e.name = name;
             x->e.upstream = up;
             x->e.provider = p;
+            x->e.item = item;
             HASH_ADD_KEYPTR(hh, table, x->name, strlen(x->name), x);
             json_t *pub = json_copy(item);
             json_object_set_new(pub, ki->name_key, json_string(name));

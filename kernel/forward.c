@@ -18,6 +18,7 @@
  * client's own token again. */
 #include "build-config.h"
 #include "session_int.h"
+#include "param_headers.h"
 #include "policy.h"
 
 #include <stdlib.h>
@@ -48,6 +49,7 @@ void downreq_free(downreq *d)
     json_decref(d->progress_token);
     json_decref(d->upparams);
     json_decref(d->caps);
+    json_decref(d->param_headers);
     json_decref(d->asks);
     json_decref(d->inputs);
     json_decref(d->upstate);
@@ -63,7 +65,17 @@ void downreq_answer(downreq *d, json_t *resp)
     json_t *error = json_object_get(resp, "error");
     json_t *out;
     if (error) {
-        out = json_pack("{s:s,s:O,s:O}", "jsonrpc", "2.0", "id", d->id, "error", error);
+        json_t *e = json_copy(error);
+        json_int_t code = json_integer_value(json_object_get(e, "code"));
+        const char *uri = json_string_value(json_object_get(d->msg, "uri"));
+        if (d->modern && uri && (code == MF_RPC_RESOURCE_NOT_FOUND || code == MF_RPC_INVALID_PARAMS) &&
+            !json_object_get(e, "data")) {
+            /* SEP-2164: an unknown resource is -32602 naming the URI the client asked for; a
+             * session-era upstream says -32002, or names none */
+            json_object_set_new(e, "code", json_integer(MF_RPC_INVALID_PARAMS));
+            json_object_set_new(e, "data", json_pack("{s:s}", "uri", uri));
+        }
+        out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "error", e);
     } else {
         json_t *result = mf_catalog_publish_uris(d->provider, json_object_get(resp, "result"));
         if (d->modern) {
@@ -137,6 +149,8 @@ static void start_call(downreq *d, json_t *params)
     const char *method = mf_rpc_method(d->msg);
     json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
                             "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
+    if (d->param_headers)
+        json_object_set(req, "paramHeaders", d->param_headers);
     uint64_t now = mf_now();
     d->sent_at = now;
     uint64_t left = d->deadline > now ? d->deadline - now : 1;
@@ -299,7 +313,11 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
     d->upparams = params;
     d->caps = r->caps ? json_incref(r->caps) : json_object();
+    if (r->tool)
+        d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
     d->msg = json_pack("{s:s}", "method", method);
+    if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
+        json_object_set(d->msg, "uri", json_object_get(json_object_get(r->msg, "params"), "uri"));
     if (!route(r, d, p, method, params)) {
         downreq_free(d);
         return;

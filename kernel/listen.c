@@ -122,7 +122,9 @@ void listen_open(const rctx *r, json_t *params)
     mf_info("listen", "opened", "session=%llu lists=%s%s%s resources=%zu", (unsigned long long)s->id,
             l->lists[0] ? "t" : "-", l->lists[1] ? "p" : "-", l->lists[2] ? "r" : "-",
             json_array_size(json_object_get(honoured, "resourceSubscriptions")));
-    deliver(l, "notifications/subscriptions/acknowledged", json_pack("{s:o}", "notifications", honoured));
+    json_t *ack = json_pack("{s:o}", "notifications", honoured);
+    deliver(l, "notifications/subscriptions/acknowledged", ack);   /* deliver copies what it is lent */
+    json_decref(ack);
 }
 
 /* Forget l and the subscriptions it made; the upstream is unsubscribed from what nobody

@@ -94,6 +94,7 @@ typedef struct mf_entry {
     const char *name;         /* public name or URI */
     const char *upstream;     /* the upstream's */
     mf_provider *provider;
+    const json_t *item;       /* the upstream's definition (borrowed from its list) */
 } mf_entry;
 
 mf_ep mf_registry_ep(void);

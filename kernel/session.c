@@ -13,6 +13,7 @@
  * answer says resultType. Everything else is the session era. */
 #include "build-config.h"
 #include "session_int.h"
+#include "param_headers.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -333,9 +334,21 @@ static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params
     const mf_entry *e = named(r, k, method, json_string_value(json_object_get(params, "name")), what);
     if (!e)
         return;
+    rctx rt = *r;
+    if (k == MF_KIND_TOOLS) {
+        rt.tool = e->item;
+        /* over HTTP the transport passes the Mcp-Param-* headers it was sent */
+        json_t *given = json_object_get(r->msg, "paramHeaders");
+        char why[300];
+        if (r->modern && json_is_object(given) &&
+            !mf_param_headers_agree(e->item, json_object_get(params, "arguments"), given, why, sizeof why)) {
+            reply_error(r, MF_RPC_HEADER_MISMATCH, NULL, true, "the request headers and body disagree: %s", why);
+            return;
+        }
+    }
     json_t *up = json_copy(params);
     json_object_set_new(up, "name", json_string(e->upstream));
-    forward(r, e->provider, method, up);
+    forward(&rt, e->provider, method, up);
 }
 
 static void resource_not_found(const rctx *r, const char *uri)

@@ -38,6 +38,7 @@ typedef struct downreq {
     unsigned refused;         /* targets whose breaker refused the call */
     json_t *upparams;         /* what went upstream, to send again with input (mrtr.c) */
     json_t *caps;             /* the client's capabilities for this request */
+    json_t *param_headers;    /* the arguments its tool mirrors in headers (param_headers.h) */
     /* input-required exchanges (mrtr.c) */
     json_t *asks;             /* key -> [provider ep, corr] of upstream requests waiting */
     json_t *inputs;           /* key -> the client's answers, collected for the upstream */
@@ -104,6 +105,7 @@ typedef struct rctx {
     uint64_t tcorr;
     bool modern;
     json_t *caps;             /* the client's capabilities for this request */
+    const json_t *tool;       /* the tool a tools/call names (borrowed), else NULL */
 } rctx;
 
 /* session.c */

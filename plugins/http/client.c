@@ -298,6 +298,17 @@ static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeo
 
 /* The envelope and headers of revision 2026-07-28 for a request of ours, on behalf of a
  * client with caps (NULL: none). */
+/* Append "<name>: <value>" to a request's headers, the value encoded as headers need. */
+static void add_header(struct curl_slist **extra, const char *name, const char *value)
+{
+    char *v = encode_header_value(value);
+    char *hl = malloc(strlen(name) + strlen(v) + 3);
+    sprintf(hl, "%s: %s", name, v);
+    *extra = curl_slist_append(*extra, hl);
+    free(hl);
+    free(v);
+}
+
 static json_t *modern_request(json_t *req, struct curl_slist **extra, json_t *caps)
 {
     json_t *params = json_object_get(req, "params");
@@ -320,14 +331,8 @@ static json_t *modern_request(json_t *req, struct curl_slist **extra, json_t *ca
     const char *key = strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ? "name"
                       : strcmp(method, "resources/read") == 0 ? "uri" : NULL;
     const char *name = key ? json_string_value(json_object_get(params, key)) : NULL;
-    if (name) {
-        char *v = encode_header_value(name);
-        char *hl = malloc(strlen(v) + 16);
-        sprintf(hl, "Mcp-Name: %s", v);
-        *extra = curl_slist_append(*extra, hl);
-        free(hl);
-        free(v);
-    }
+    if (name)
+        add_header(extra, "Mcp-Name", name);
     return req;
 }
 
@@ -369,8 +374,18 @@ static void send_call(hrep *r, mf_msg *m, bool retried)
     if (params)
         json_object_set_new(req, "params", json_deep_copy(params));
     struct curl_slist *extra = NULL;
-    if (r->era == ERA_MODERN)   /* the upstream may ask what this client can answer */
+    if (r->era == ERA_MODERN) {   /* the upstream may ask what this client can answer */
         modern_request(req, &extra, json_object_get(m->json, "clientCapabilities"));
+        /* SEP-2243: the arguments the tool mirrors in headers, as the kernel found them */
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(m->json, "paramHeaders"), k, v) {
+            char name[300];
+            snprintf(name, sizeof name, "Mcp-Param-%.280s", k);
+            if (json_is_string(v))
+                add_header(&extra, name, json_string_value(v));
+        }
+    }
     int rc = post(x, req, extra, call_timeout(m));
     curl_slist_free_all(extra);
     json_decref(req);

@@ -103,35 +103,86 @@ static int b64val(int c)
     return -1;
 }
 
-/* Header values that are not plain ASCII arrive as "=?base64?...?="; NULL if malformed. */
-static char *header_value_decoded(const char *v)
+/* RFC 9110 5.5: the optional whitespace around a field value is not part of it. */
+static const char *ows_trimmed(const char *v, size_t *len)
 {
+    while (*v == ' ' || *v == '\t')
+        v++;
     size_t n = strlen(v);
-    if (n < 11 || strncasecmp(v, "=?base64?", 9) != 0 || strcmp(v + n - 2, "?=") != 0)
-        return strdup(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return v;
+}
+
+/* Header values that are not plain ASCII arrive as "=?base64?...?=" (canonical base64 of
+ * UTF-8, padded); anything else is the value itself. NULL if the base64 is malformed. */
+static char *header_value_decoded(const char *raw)
+{
+    size_t n;
+    const char *v = ows_trimmed(raw, &n);
+    if (n < 11 || strncasecmp(v, "=?base64?", 9) != 0 || strncmp(v + n - 2, "?=", 2) != 0)
+        return strndup(v, n);
     const char *b = v + 9;
     size_t bl = n - 11;
-    char *out = malloc(bl * 3 / 4 + 4);
+    if (bl % 4)
+        return NULL;
+    char *out = malloc(bl / 4 * 3 + 1);
     size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < bl; i++) {
-        if (b[i] == '=')
-            break;
-        int x = b64val((unsigned char)b[i]);
-        if (x < 0) {
+    for (size_t i = 0; i < bl; i += 4) {
+        int x[4];
+        bool last = i + 4 == bl;
+        for (int k = 0; k < 4; k++)
+            x[k] = b64val((unsigned char)b[i + k]);
+        /* "=" may only pad the last quantum: "xx==" or "xxx=" */
+        bool pad2 = last && b[i + 2] == '=' && b[i + 3] == '=';
+        bool pad1 = last && !pad2 && b[i + 3] == '=';
+        if (x[0] < 0 || x[1] < 0 || (x[2] < 0 && !pad2) || (x[3] < 0 && !pad1 && !pad2)) {
             free(out);
             return NULL;
         }
-        acc = (acc << 6) | (unsigned)x;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
+        unsigned acc = (unsigned)x[0] << 18 | (unsigned)x[1] << 12 | (pad2 ? 0u : (unsigned)x[2] << 6) |
+                       (pad1 || pad2 ? 0u : (unsigned)x[3]);
+        out[o++] = (char)(acc >> 16);
+        if (!pad2)
+            out[o++] = (char)(acc >> 8 & 0xff);
+        if (!pad1 && !pad2)
+            out[o++] = (char)(acc & 0xff);
     }
     out[o] = '\0';
+    if (strlen(out) != o) {   /* a NUL inside is no header value */
+        free(out);
+        return NULL;
+    }
     return out;
+}
+
+/* Does header name carry exactly want, once its surrounding whitespace is dropped? */
+static bool header_is(const http_request *r, const char *name, const char *want)
+{
+    const char *v = http_header_get(r, name);
+    if (!v)
+        return false;
+    size_t n;
+    v = ows_trimmed(v, &n);
+    return n == strlen(want) && strncmp(v, want, n) == 0;
+}
+
+/* SEP-2243: the Mcp-Param-<Name> headers, decoded, for the kernel to hold against the
+ * arguments of the tool that declares them: {lower-case name: value, or null when its
+ * encoding is malformed}. */
+static json_t *param_headers(const http_request *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const http_header *h = &r->headers[i];
+        if (strncmp(h->name, "mcp-param-", 10) != 0 || !h->name[10])
+            continue;
+        char *d = header_value_decoded(h->value);
+        json_object_set_new(o, h->name + 10, d ? json_string(d) : json_null());
+        free(d);
+    }
+    return o;
 }
 
 /* Headers every answer to this request carries: the session, and CORS for an allowed
@@ -242,14 +293,14 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
                    "Invalid _meta envelope: missing the required per-request envelope key(s): _meta");
         goto out;
     }
-    if (strcmp(env, hv) != 0) {
+    if (!header_is(r, "mcp-protocol-version", env)) {
         snprintf(why, sizeof why, "the request headers and body disagree: the body names protocol "
                  "version %.40s but the MCP-Protocol-Version header names %.40s", env, hv);
         send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH, why);
         goto out;
     }
     const char *mm = http_header_get(r, "mcp-method");
-    if (!mm || strcmp(mm, method) != 0) {
+    if (!header_is(r, "mcp-method", method)) {
         snprintf(why, sizeof why, mm ? "the Mcp-Method header (%.60s) does not match the method"
                                      : "the required Mcp-Method header is absent%.0s", mm ? mm : "");
         send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH, why);
@@ -271,6 +322,8 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
             goto out;
         }
     }
+    if (strcmp(method, "tools/call") == 0)
+        json_object_set_new(msg, "paramHeaders", param_headers(r));
     hreq *h = hreq_new(l, c, NULL, HR_POST);
     h->modern = true;
     h->extra = extra;
@@ -624,8 +677,13 @@ static int modern_status(const mf_msg *m)
     if (m->flags & MF_MSGF_MALFORMED)
         return 400;
     json_t *e = json_object_get(m->json, "error");
-    if (e && json_integer_value(json_object_get(e, "code")) == MF_RPC_METHOD_NOT_FOUND)
+    json_int_t code = json_integer_value(json_object_get(e, "code"));
+    if (e && code == MF_RPC_METHOD_NOT_FOUND)
         return 404;
+    /* SEP-2575: a request refused for a capability its client did not declare is a bad
+     * request, whoever refused it (an upstream's refusal comes back as its error) */
+    if (e && code == MF_RPC_MISSING_CLIENT_CAPABILITY)
+        return 400;
     return 200;
 }
 

@@ -1,5 +1,4 @@
-/* Server-sent events. Lines end in LF or CRLF (a lone CR as line end never occurs in MCP
- * streams and is not supported). */
+/* Server-sent events. Lines end in LF, CRLF or a lone CR, as the format allows. */
 #include "sse.h"
 
 #include <stdio.h>
@@ -99,18 +98,36 @@ static void on_line(void *ud, const char *line, size_t len)
 
 static void handle_line(sse_parser *p, const char *line, size_t len)
 {
-    if (len && line[len - 1] == '\r')
-        len--;
     if (len == 0)
         dispatch(p);   /* an empty line ends the event */
     else
         on_line(p, line, len);
 }
 
+/* The first CR or LF in buf, or NULL. */
+static const char *line_end(const char *buf, size_t len)
+{
+    const char *lf = memchr(buf, '\n', len);
+    const char *cr = memchr(buf, '\r', lf ? (size_t)(lf - buf) : len);
+    return cr ? cr : lf;
+}
+
 void sse_parser_feed(sse_parser *p, const char *buf, size_t len)
 {
+    if (!p->started && len) {
+        p->started = true;
+        if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {   /* a byte order mark first is not text */
+            buf += 3;
+            len -= 3;
+        }
+    }
+    if (len && p->after_cr && *buf == '\n') {   /* the LF of a CRLF split between reads */
+        buf++;
+        len--;
+    }
+    p->after_cr = false;
     while (len) {
-        const char *nl = memchr(buf, '\n', len);
+        const char *nl = line_end(buf, len);
         size_t chunk = nl ? (size_t)(nl - buf) : len;
         if (p->skip_line) {
             if (nl)
@@ -144,8 +161,11 @@ void sse_parser_feed(sse_parser *p, const char *buf, size_t len)
         }
         if (!nl)
             break;
-        buf = nl + 1;
-        len -= chunk + 1;
+        size_t end = *nl == '\r' && chunk + 1 < len && nl[1] == '\n' ? 2 : 1;
+        if (*nl == '\r' && chunk + 1 == len)
+            p->after_cr = true;
+        buf = nl + end;
+        len -= chunk + end;
     }
 }
 

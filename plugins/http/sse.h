@@ -24,6 +24,8 @@ typedef struct sse_parser {
     size_t max;
     bool overflow;
     bool skip_line;
+    bool after_cr;      /* the last byte fed was a CR: a LF first in the next read ends nothing */
+    bool started;       /* bytes were fed: a byte order mark is no longer first */
     sse_fn fn;
     void *ud;
 } sse_parser;

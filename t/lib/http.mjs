@@ -1,6 +1,6 @@
 // Helpers for the tests of mcpfed's Streamable HTTP listener: start a gateway that listens,
 // JSON-RPC messages to post, and SSE event blocks.
-import { logTail, luaConfig, mcpfedBin, startProcess, waitFor } from "./harness.mjs";
+import { logTail, luaConfig, mcpfedBin, nodeBin, serverPath, startProcess, waitFor } from "./harness.mjs";
 
 export const ACCEPT_BOTH = "application/json, text/event-stream";
 
@@ -135,4 +135,18 @@ export function endpointClient(urlOf, bounded) {
 		return sseOf(res, ac);
 	};
 	return { post, plain, openStream, answer, sseOf };
+}
+
+// Start the HTTP test server t/servers/<name>.mjs (it prints "<name> listening port=N" on
+// stderr) and resolve to { proc, url } once it listens: url is its MCP endpoint.
+export async function startHttpServer(name, { timeout = 10000 } = {}) {
+	const proc = startProcess([nodeBin(), serverPath(`${name}.mjs`)]);
+	try {
+		const m = await waitFor(() => new RegExp(`${name} listening port=(\\d+)`).exec(proc.stderrText()),
+			{ timeout, what: `${name} listening` });
+		return { proc, url: `http://127.0.0.1:${m[1]}/mcp` };
+	} catch (e) {
+		proc.kill("SIGKILL");
+		throw new Error(`${e.message}\n--- ${name} stderr ---\n${proc.stderrText()}`);
+	}
 }
