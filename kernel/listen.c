@@ -29,7 +29,7 @@ static bool offers_subscribe(const mf_provider *p)
     return json_is_true(json_object_get(res, "subscribe"));
 }
 
-/* A notification on l's stream: tagged with its id. */
+/* A notification on l's stream: tagged with its id. params stays the caller's. */
 static void deliver(lstream *l, const char *method, json_t *params)
 {
     json_t *p = json_is_object(params) ? json_deep_copy(params) : json_object();
@@ -122,7 +122,9 @@ void listen_open(const rctx *r, json_t *params)
     mf_info("listen", "opened", "session=%llu lists=%s%s%s resources=%zu", (unsigned long long)s->id,
             l->lists[0] ? "t" : "-", l->lists[1] ? "p" : "-", l->lists[2] ? "r" : "-",
             json_array_size(json_object_get(honoured, "resourceSubscriptions")));
-    deliver(l, "notifications/subscriptions/acknowledged", json_pack("{s:o}", "notifications", honoured));
+    json_t *ack = json_pack("{s:o}", "notifications", honoured);
+    deliver(l, "notifications/subscriptions/acknowledged", ack);
+    json_decref(ack);
 }
 
 /* Forget l and the subscriptions it made; the upstream is unsubscribed from what nobody
