@@ -93,47 +93,6 @@ static bool is_json_type(const char *ct)
     return ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ';
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* Header values that are not plain ASCII arrive as "=?base64?...?="; NULL if malformed. */
-static char *header_value_decoded(const char *v)
-{
-    size_t n = strlen(v);
-    if (n < 11 || strncasecmp(v, "=?base64?", 9) != 0 || strcmp(v + n - 2, "?=") != 0)
-        return strdup(v);
-    const char *b = v + 9;
-    size_t bl = n - 11;
-    char *out = malloc(bl * 3 / 4 + 4);
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < bl; i++) {
-        if (b[i] == '=')
-            break;
-        int x = b64val((unsigned char)b[i]);
-        if (x < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)x;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 /* Headers every answer to this request carries: the session, and CORS for an allowed
  * browser origin. */
 static char *extra_headers(listener *l, const http_request *r, const hsession *hs)
@@ -257,12 +216,8 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
                                ? "name"
                            : strcmp(method, "resources/read") == 0 ? "uri" : NULL;
     if (name_key) {
-        const char *body_name = json_string_value(json_object_get(json_object_get(msg, "params"), name_key));
         const char *mn = http_header_get(r, "mcp-name");
-        char *decoded = mn ? header_value_decoded(mn) : NULL;
-        bool ok = decoded && body_name && strcmp(decoded, body_name) == 0;
-        free(decoded);
-        if (!ok) {
+        if (!http_mcp_name_matches(mn, json_object_get(json_object_get(msg, "params"), name_key))) {
             send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH,
                        mn ? "the Mcp-Name header does not match the request's name"
                           : "the required Mcp-Name header is absent");

@@ -28,5 +28,12 @@ void http_server_conf_free(http_server_conf *c);
 /* Origin and Host checks against DNS rebinding (origin.c). NULL: allowed; else why not. */
 const char *http_check_origin(const http_server_conf *c, const char *origin);
 const char *http_check_host(const http_server_conf *c, const char *host);
+/* Whether host (a Host header's host part: a name, an IPv4 literal or a bracketed IPv6
+ * literal) can only mean this machine. */
+bool http_is_loopback_host(const char *host);
+
+/* Whether an Mcp-Name header (plain, or "=?base64?...?=") names exactly the JSON string
+ * body_name, byte for byte (mcpname.c); false if either is absent or malformed. */
+bool http_mcp_name_matches(const char *header, const json_t *body_name);
 
 #endif
