@@ -65,6 +65,8 @@ void listen_open(const rctx *r, json_t *params)
                         "subscriptions/listen: notifications.resourceSubscriptions must be an array of URIs");
             return;
         }
+        if (refuse_nul(r, "subscriptions/listen", u, "a URI of notifications.resourceSubscriptions"))
+            return;
     }
     if (json_array_size(uris) && !mf_registry_settled()) {
         /* which upstream has a URI, and whether it takes subscriptions, is known once
