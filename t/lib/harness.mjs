@@ -23,7 +23,8 @@ const live = new Set(); // started processes not yet exited
 // What the sanitizers write when they find something (a leak is found at exit).
 export const sanitizerReport = /ERROR: (Address|Leak)Sanitizer|runtime error:/;
 const reports = []; // [command, stderr] of every finished process whose stderr holds one
-const isGateway = (child) => child.spawnargs[0] === mcpfedBin();
+// (run directly, or by a shell that execs it)
+const isGateway = (child) => child.spawnargs.includes(mcpfedBin());
 
 // A gateway still running once the tests are done is stopped in order (SIGTERM), so that
 // under the sanitizers the leak checker looks at it too; SIGKILL if it takes too long.
@@ -38,7 +39,8 @@ process.on("beforeExit", async () => {
 // it belonged to and whether or not that test looked at the process's log.
 process.on("exit", () => {
 	for (const [cmd, text] of reports) {
-		process.stderr.write(`\n--- sanitizer report of ${cmd} ---\n${text.slice(-8000)}\n`);
+		const from = Math.max(0, text.search(sanitizerReport) - 2000);
+		process.stderr.write(`\n--- sanitizer report of ${cmd} ---\n${text.slice(from, from + 40000)}\n`);
 		process.exitCode = 1;
 	}
 	for (const child of live) {
