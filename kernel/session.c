@@ -58,6 +58,8 @@ static json_t *server_info(void)
     return json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
 }
 
+/* result (left to the caller) as a 2026-07-28 result: a copy with resultType and the
+ * server's _meta. */
 json_t *modern_result(json_t *result)
 {
     json_t *r = json_is_object(result) ? json_copy(result) : json_object();
