@@ -13,12 +13,14 @@ import path from "node:path";
 import { admin, faulty, killAll, logTail, scratchDir, withTimeout } from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
 
-// p__pid and p__sleep meet hostile code; every other call is routed plainly
-const policy = `local big = string.rep("x", 2 * 1024 * 1024)
-local upper = string.rep("X", 2 * 1024 * 1024 - 1) .. "Y"   -- differs at the very end
+// p__pid and p__sleep meet hostile code; every other call is routed plainly (so is loading
+// the file: its top level and self-check must fit the time budget too, under the sanitizers)
+const policy = `local big, upper
 return {
   route = function(request, candidates)
     if request.name == "p__pid" then
+      big = big or string.rep("x", 2 * 1024 * 1024)
+      upper = upper or string.rep("X", 2 * 1024 * 1024 - 1) .. "Y"   -- differs at the very end
       for i = 1, 1e9 do   -- about 10 instructions a turn, each turn megabytes of C work
         local u = big:upper()
         if u == upper then break end
@@ -91,9 +93,9 @@ test("a policy doing megabytes of C work per instruction is cut off by its time 
 	// for the sanitizers and a machine busy enough to give the gateway a tenth of a processor.
 	const worst = Math.max(...latencies);
 	t.diagnostic(`${HOSTILE} hostile calls: ${elapsed} ms; bystander: ${latencies.length} answers, worst ${worst} ms, median ${latencies.sort((a, b) => a - b)[latencies.length >> 1]} ms`);
-	assert.ok(elapsed < 4000 * HOSTILE, `${HOSTILE} hostile calls took ${elapsed} ms${logTail(gw.stderrText())}`);
+	assert.ok(elapsed < 5000 * HOSTILE, `${HOSTILE} hostile calls took ${elapsed} ms${logTail(gw.stderrText())}`);
 	assert.ok(latencies.length >= HOSTILE, `the bystander was answered ${latencies.length} times`);
-	assert.ok(worst < 4000, `the bystander waited up to ${worst} ms for an answer (${latencies.join(", ")})`);
+	assert.ok(worst < 5000, `the bystander waited up to ${worst} ms for an answer (${latencies.join(", ")})`);
 
 	const status = (await admin(sock, "policy")).body;
 	assert.equal(status.time_overruns, HOSTILE, JSON.stringify(status));
