@@ -99,11 +99,11 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
         size_t j;
         json_t *item;
         json_array_foreach(p->lists[k].items, j, item) {
-            const char *up = json_string_value(json_object_get(item, ki->name_key));
+            const char *up = mf_name_text(json_object_get(item, ki->name_key));
             bool renamed;
             char *name = up ? public_name(k, p, up, &renamed) : NULL;
             if (!name) {
-                mf_warn("registry", "item without a name ignored", "provider=%s list=%s",
+                mf_warn("registry", "item without a name (a string with no NUL) ignored", "provider=%s list=%s",
                         p->conf->name, ki->result_key);
                 continue;
             }
@@ -186,12 +186,12 @@ static bool provider_knows(const mf_provider *p, const char *uri)
     size_t i;
     json_t *item;
     json_array_foreach(p->lists[MF_KIND_RESOURCES].items, i, item) {
-        const char *u = json_string_value(json_object_get(item, "uri"));
+        const char *u = mf_name_text(json_object_get(item, "uri"));
         if (u && strcmp(u, uri) == 0)
             return true;
     }
     json_array_foreach(p->lists[MF_KIND_TEMPLATES].items, i, item) {
-        const char *t = json_string_value(json_object_get(item, "uriTemplate"));
+        const char *t = mf_name_text(json_object_get(item, "uriTemplate"));
         if (t && template_matches(t, uri))
             return true;
     }

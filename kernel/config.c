@@ -18,7 +18,7 @@
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
     "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", "policy", "policy_instructions",
-    "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "watch_plugins", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "watch_plugins", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
@@ -302,6 +302,7 @@ static int check_top(mf_config *c, mf_error *err)
     const char *policy = NULL;
     if (mf_conf_string(r, "(top)", "policy", false, &policy, err) ||
         mf_conf_int(r, "(top)", "policy_instructions", 1000, INT64_C(1) << 40, &c->policy_instructions, err) ||
+        mf_conf_int(r, "(top)", "policy_time_ms", 1, 60000, &c->policy_time_ms, err) ||
         mf_conf_int(r, "(top)", "policy_memory_bytes", 65536, INT64_C(1) << 34, &c->policy_memory_bytes, err)) {
         if (strncmp(err->msg, "(top).", 6) == 0)
             memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
@@ -355,6 +356,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     c->handover_timeout_ms = 5000;
     c->drain_timeout_ms = 30000;
     c->policy_instructions = 1000000;
+    c->policy_time_ms = 100;
     c->policy_memory_bytes = 8 * 1024 * 1024;
     const char *label = "embedded default";
     if (file) {

@@ -51,6 +51,7 @@ typedef struct mf_config {
     bool watch_plugins;    /* reload a plugin whose file changes in a plugin directory */
     char *policy;          /* the routing policy's file */
     int64_t policy_instructions;  /* per decision */
+    int64_t policy_time_ms;       /* per decision */
     int64_t policy_memory_bytes;
     json_t *breaker;       /* breaker defaults, or NULL when breakers are off */
     mf_provider_conf *providers;

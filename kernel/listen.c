@@ -29,7 +29,7 @@ static bool offers_subscribe(const mf_provider *p)
     return json_is_true(json_object_get(res, "subscribe"));
 }
 
-/* A notification on l's stream: tagged with its id. */
+/* A notification on l's stream: tagged with its id. params stays the caller's. */
 static void deliver(lstream *l, const char *method, json_t *params)
 {
     json_t *p = json_is_object(params) ? json_deep_copy(params) : json_object();
@@ -65,6 +65,8 @@ void listen_open(const rctx *r, json_t *params)
                         "subscriptions/listen: notifications.resourceSubscriptions must be an array of URIs");
             return;
         }
+        if (refuse_nul(r, "subscriptions/listen", u, "a URI of notifications.resourceSubscriptions"))
+            return;
     }
     if (json_array_size(uris) && !mf_registry_settled()) {
         /* which upstream has a URI, and whether it takes subscriptions, is known once

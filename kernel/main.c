@@ -2,6 +2,7 @@
 #include "build-config.h"
 #include "call.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "instance.h"
 #include "plugin_loader.h"
 #include "registry.h"
@@ -211,6 +212,7 @@ static int serve(const options *o)
     uv_timer_init(mf_loop(), &stop_timer);
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
             cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
+    mf_fd_limits_init(cfg);
     if (mf_router_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0) {
         mf_error_log("kernel", "start failed", "reason=\"%s\"", mf_log_esc(err.msg, (size_t)-1));
         exit_code = 1;

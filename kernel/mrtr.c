@@ -87,8 +87,10 @@ static void answer_input_required(downreq *d)
     uv_timer_init(mf_loop(), &su->timer);
     su->timer.data = su;
     uv_timer_start(&su->timer, on_expired, (uint64_t)mf_session_conf->request_timeout_ms, 0);
-    json_t *result = modern_result(json_pack("{s:s,s:o,s:s}", "resultType", "input_required",
-                                             "inputRequests", requests, "requestState", su->token));
+    json_t *asked = json_pack("{s:s,s:o,s:s}", "resultType", "input_required", "inputRequests", requests,
+                              "requestState", su->token);
+    json_t *result = modern_result(asked);   /* a copy: asked stays ours */
+    json_decref(asked);
     send_to(d->s, MF_MSG_RESPONSE, d->tcorr, mf_rpc_result(d->id, result));
     /* the client's request is answered; the call goes on, attached to no client */
     DL_DELETE(d->s->reqs, d);

@@ -23,6 +23,12 @@ static uint32_t fnv1a(const char *s, size_t n)
     return h;
 }
 
+const char *mf_name_text(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
 int mf_public_name(const char *prefix, const char *upstream, char *out)
 {
     if (!upstream || !*upstream)

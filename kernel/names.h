@@ -13,4 +13,9 @@
  * (characters replaced, or shortened), 0 if not, -1 if upstream is empty. */
 int mf_public_name(const char *prefix, const char *upstream, char *out);
 
+/* The text of v if it is a string that can be a name or a URI, NULL if it is not a string
+ * or holds a NUL byte: names are compared as C strings, which would take such a one for
+ * its part before the NUL. */
+const char *mf_name_text(const json_t *v);
+
 #endif

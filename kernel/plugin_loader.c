@@ -301,12 +301,13 @@ mf_module *mf_plugin_load_next(mf_module *cur, mf_error *err)
     return m;
 }
 
-/* Run m's unload hook, unmap it and free it (it is off the list already). */
-static void module_free(mf_module *m)
+/* Run m's unload hook, unmap it (with unmap) and free it (it is off the list already). */
+static void module_free(mf_module *m, bool unmap)
 {
     if (m->desc->unload)
         m->desc->unload();
-    lt_dlclose(m->handle);
+    if (unmap)
+        lt_dlclose(m->handle);
     free(m->name);
     free(m->file);
     free(m->spec);
@@ -321,7 +322,7 @@ static void unload(mf_module *m)
             break;
         }
     mf_info("plugin", "unloaded", "plugin=%s generation=%u", m->name, m->generation);
-    module_free(m);
+    module_free(m, true);
 }
 
 void mf_plugin_back(mf_module *next, mf_module *prev)
@@ -390,15 +391,23 @@ int mf_plugin_unload(mf_module *m, mf_error *err)
     return 0;
 }
 
+/* Under AddressSanitizer the plugins stay mapped at exit, so that the leak report made
+ * then can name their functions. */
+#ifdef __SANITIZE_ADDRESS__
+#define UNMAP_AT_EXIT false
+#else
+#define UNMAP_AT_EXIT true
+#endif
+
 void mf_plugins_shutdown(void)
 {
     while (modules) {
         mf_module *m = modules;
         modules = m->next;
-        module_free(m);
+        module_free(m, UNMAP_AT_EXIT);
     }
     free_search();
-    if (ltdl_up) {
+    if (ltdl_up && UNMAP_AT_EXIT) {
         lt_dlexit();
         ltdl_up = false;
     }

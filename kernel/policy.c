@@ -5,8 +5,11 @@
  * idempotent = true }, or nil and a reason to refuse the call.
  *
  * It runs in a sandbox: no io, no os but time, clock and date, no require, load or
- * dofile, no debug; each decision has an instruction budget and the state a memory cap,
- * and an overrun is an error of that decision, counted, never a stall. A new file (saved
+ * dofile, no debug; each decision has an instruction budget and a time budget, and the
+ * state a memory cap, and an overrun is an error of that decision, counted, never a stall.
+ * Counting instructions alone is not enough: one instruction can be C work over megabytes
+ * (a comparison, a concatenation, string.rep or upper, table.concat), so the clock is read
+ * every few instructions and at each large allocation. A new file (saved
  * in place, or replaced whole as editors do: the directory is watched) is loaded into a
  * fresh state and must pass a self-check before it replaces the old one; a broken edit is
  * logged with its file and line and the old policy keeps deciding. */
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct lstate {
     lua_State *L;
@@ -25,6 +29,11 @@ typedef struct lstate {
     uint64_t budget;           /* instructions per decision */
     uint64_t spent;            /* of this decision: instructions counted, plus what pattern
                                 * matching was charged */
+    uint64_t time_ns;          /* per decision */
+    uint64_t deadline;         /* uv_hrtime() by which the running decision must end; 0 when
+                                * none runs */
+    uint64_t cpu_start;        /* the loop thread's CPU time when it began */
+    bool late;                 /* the running decision went past its deadline */
     int route_ref;
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
@@ -34,14 +43,38 @@ static lstate *current;
 static char *file;
 static char *dir, *base;
 static uint64_t budget = 1000000;
+static uint64_t time_ms = 100;
 static size_t memcap = 8u * 1024 * 1024;
 static uv_fs_event_t watcher;
 static uv_timer_t debounce;
 static bool watching;
 static struct {
-    uint64_t decisions, errors, budget_overruns, memory_overruns, reloads, failed_reloads;
+    uint64_t decisions, errors, budget_overruns, time_overruns, memory_overruns, reloads, failed_reloads;
 } stats;
 static char last_error[512];
+
+static void on_overrun(lua_State *L, lua_Debug *ar);
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Whether the running decision is past its deadline (then it is late for good). What
+ * counts is the CPU time it took, so that a busy machine taking the processor away does not
+ * end a decision; the cheap wall clock is read first, as no less time than that has passed. */
+static bool past_deadline(lstate *s)
+{
+    if (!s->late && s->deadline && uv_hrtime() >= s->deadline && thread_cpu_ns() - s->cpu_start >= s->time_ns)
+        s->late = true;
+    return s->late;
+}
+
+/* An allocation at least this large is C work over a long string or table: the clock is
+ * read then, besides every HOOK_STEP instructions. */
+#define BIG_ALLOC 65536
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -54,28 +87,33 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > old && s->used + (nsize - old) > s->cap)
         return NULL;   /* Lua raises a memory error */
+    if (nsize >= old + BIG_ALLOC && past_deadline(s)) {
+        lua_sethook(s->L, on_overrun, LUA_MASKCOUNT, 1);   /* and the error sticks */
+        return NULL;
+    }
     void *p = realloc(ptr, nsize);
     if (p)
         s->used = s->used - old + nsize;
     return p;
 }
 
-/* The count hook fires every HOOK_STEP instructions (or once, for a smaller budget) and
- * adds them to what the decision spent. */
-#define HOOK_STEP 1000
+/* The count hook fires every HOOK_STEP instructions (or once, for a smaller budget), adds
+ * them to what the decision spent and reads the clock. Small, because one instruction may
+ * handle megabytes. */
+#define HOOK_STEP 100
 
 static int hook_step(const lstate *s)
 {
     return (int)(s->budget < HOOK_STEP ? s->budget : HOOK_STEP);
 }
 
-static void on_overrun(lua_State *L, lua_Debug *ar);
-
 /* From now on every instruction fails, so that a pcall in the policy cannot catch the
  * error and go on: the decision ends. */
 static int overrun(lua_State *L, const lstate *s)
 {
     lua_sethook(L, on_overrun, LUA_MASKCOUNT, 1);
+    if (s->late)
+        return luaL_error(L, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
     return luaL_error(L, "instruction budget exceeded (%d)", (int)s->budget);
 }
 
@@ -94,14 +132,23 @@ static void on_budget(lua_State *L, lua_Debug *ar)
     lua_getallocf(L, &ud);
     lstate *s = ud;
     s->spent += (uint64_t)hook_step(s);
-    if (s->spent >= s->budget)
+    if (s->spent >= s->budget || past_deadline(s))
         overrun(L, s);
 }
 
 static void arm_budget(lstate *s)
 {
     s->spent = 0;
+    s->late = false;
+    s->deadline = uv_hrtime() + s->time_ns;
+    s->cpu_start = thread_cpu_ns();
     lua_sethook(s->L, on_budget, LUA_MASKCOUNT, hook_step(s));
+}
+
+static void disarm_budget(lstate *s)
+{
+    lua_sethook(s->L, NULL, 0, 0);
+    s->deadline = 0;
 }
 
 /* Pattern matching runs in C, where no hook fires, and backtracks: a short pattern can
@@ -175,6 +222,8 @@ static int charged_pattern(lua_State *L)
     void *ud;
     lua_getallocf(L, &ud);
     lstate *s = ud;
+    if (past_deadline(s))
+        return overrun(L, s);
     if (s->spent >= s->budget || cost >= s->budget - s->spent) {
         lua_sethook(L, on_overrun, LUA_MASKCOUNT, 1);
         return luaL_error(L, "instruction budget exceeded (%d): a pattern search over %d bytes may cost more than is left",
@@ -423,14 +472,18 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
     push_candidates(s, c, n);
     arm_budget(s);
     int rc = lua_pcall(L, 2, 2, 0);
-    lua_sethook(L, NULL, 0, 0);
+    disarm_budget(s);
     if (rc != LUA_OK) {
         const char *e = lua_tostring(L, -1);
         snprintf(why, cap, "%s", e ? e : "error");
-        if (rc == LUA_ERRMEM)
+        if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
+            snprintf(why, cap, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
+            stats.time_overruns++;
+        } else if (rc == LUA_ERRMEM) {
             stats.memory_overruns++;
-        else if (e && strstr(e, "instruction budget exceeded"))
+        } else if (e && strstr(e, "instruction budget exceeded")) {
             stats.budget_overruns++;
+        }
         lua_settop(L, 0);
         return -1;
     }
@@ -441,11 +494,12 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
 
 /* --- loading ------------------------------------------------------------------------- */
 
-static lstate *load(const char *path, uint64_t instructions, size_t memory, mf_error *err)
+static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t memory, mf_error *err)
 {
     lstate *s = calloc(1, sizeof *s);
     s->cap = memory;
     s->budget = instructions;
+    s->time_ns = ms * 1000000;
     s->L = lua_newstate(capped_alloc, s);
     if (!s->L) {
         free(s);
@@ -458,9 +512,12 @@ static lstate *load(const char *path, uint64_t instructions, size_t memory, mf_e
     int rc = luaL_loadfile(L, path);
     if (rc == LUA_OK)
         rc = lua_pcall(L, 0, 1, 0);
-    lua_sethook(L, NULL, 0, 0);
+    disarm_budget(s);
     if (rc != LUA_OK) {
-        mf_error_set(err, -1, "policy %s", lua_tostring(L, -1));
+        if (s->late)
+            mf_error_set(err, -1, "policy %s: time budget exceeded (%d ms)", path, (int)ms);
+        else
+            mf_error_set(err, -1, "policy %s", lua_tostring(L, -1));
         close_state(s);
         return NULL;
     }
@@ -496,7 +553,7 @@ static lstate *load(const char *path, uint64_t instructions, size_t memory, mf_e
 
 int mf_policy_reload(mf_error *err)
 {
-    lstate *s = load(file, budget, memcap, err);
+    lstate *s = load(file, budget, time_ms, memcap, err);
     if (!s) {
         stats.failed_reloads++;
         snprintf(last_error, sizeof last_error, "%s", err->msg);
@@ -530,7 +587,8 @@ static void on_change(uv_fs_event_t *h, const char *name, int events, int status
 
 static lstate *load_configured(const mf_config *cfg, mf_error *err)
 {
-    return load(cfg->policy, (uint64_t)cfg->policy_instructions, (size_t)cfg->policy_memory_bytes, err);
+    return load(cfg->policy, (uint64_t)cfg->policy_instructions, (uint64_t)cfg->policy_time_ms,
+                (size_t)cfg->policy_memory_bytes, err);
 }
 
 int mf_policy_check(const mf_config *cfg, mf_error *err)
@@ -560,6 +618,7 @@ static void watch(const char *path)
 int mf_policy_start(const mf_config *cfg, mf_error *err)
 {
     budget = (uint64_t)cfg->policy_instructions;
+    time_ms = (uint64_t)cfg->policy_time_ms;
     memcap = (size_t)cfg->policy_memory_bytes;
     current = load_configured(cfg, err);
     if (!current)
@@ -594,13 +653,14 @@ void mf_policy_install(mf_policy_next *n)
     close_state(current);
     current = n->s;
     budget = n->s->budget;
+    time_ms = n->s->time_ns / 1000000;
     memcap = n->s->cap;
     stats.reloads++;
     last_error[0] = '\0';
     if (!file || strcmp(file, n->file) != 0)
         watch(n->file);
-    mf_info("policy", "loaded", "file=%s instructions=%llu memory_bytes=%zu", file,
-            (unsigned long long)budget, memcap);
+    mf_info("policy", "loaded", "file=%s instructions=%llu time_ms=%llu memory_bytes=%zu", file,
+            (unsigned long long)budget, (unsigned long long)time_ms, memcap);
     free(n->file);
     free(n);
 }
@@ -648,9 +708,10 @@ void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *ca
 
 json_t *mf_policy_status(void)
 {
-    return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", file, "decisions",
+    return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", file, "decisions",
                      (json_int_t)stats.decisions, "errors", (json_int_t)stats.errors, "budget_overruns",
-                     (json_int_t)stats.budget_overruns, "memory_overruns", (json_int_t)stats.memory_overruns,
+                     (json_int_t)stats.budget_overruns, "time_overruns", (json_int_t)stats.time_overruns,
+                     "time_budget_ms", (json_int_t)time_ms, "memory_overruns", (json_int_t)stats.memory_overruns,
                      "reloads", (json_int_t)stats.reloads, "failed_reloads", (json_int_t)stats.failed_reloads,
                      "memory_bytes", (json_int_t)(current ? current->used : 0), "instruction_budget",
                      (json_int_t)budget, "last_error", last_error[0] ? last_error : NULL);

@@ -30,7 +30,7 @@
 /* applied at the switch (the breaker defaults through the providers whose settings they change) */
 static const char *const live_keys[] = {
     "log_level", "request_timeout_ms", "page_size", "catalog_wait_ms", "policy", "policy_instructions",
-    "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", NULL,
 };
 
 typedef struct plan {
@@ -121,7 +121,7 @@ static mf_provider *in_routing(const char *name)
 static bool same_policy(const mf_config *a, const mf_config *b)
 {
     return strcmp(a->policy, b->policy) == 0 && a->policy_instructions == b->policy_instructions &&
-           a->policy_memory_bytes == b->policy_memory_bytes;
+           a->policy_time_ms == b->policy_time_ms && a->policy_memory_bytes == b->policy_memory_bytes;
 }
 
 /* Everything that can fail, before anything changes: the checks, the policy, and the

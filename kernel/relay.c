@@ -152,6 +152,8 @@ void sub_free(sub *x)
 void subscribe(const rctx *r, json_t *params, bool on)
 {
     const char *method = on ? "resources/subscribe" : "resources/unsubscribe";
+    if (refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
+        return;
     const char *uri = json_string_value(json_object_get(params, "uri"));
     if (!uri) {
         reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);

@@ -14,6 +14,7 @@
 #include "build-config.h"
 #include "session_int.h"
 #include "param_headers.h"
+#include "names.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +60,8 @@ static json_t *server_info(void)
     return json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
 }
 
+/* result (left to the caller) as a 2026-07-28 result: a copy with resultType and the
+ * server's _meta. */
 json_t *modern_result(json_t *result)
 {
     json_t *r = json_is_object(result) ? json_copy(result) : json_object();
@@ -105,6 +108,15 @@ void reply_error(const rctx *r, int code, json_t *data, bool malformed, const ch
     m->corr = r->tcorr;
     m->flags = malformed ? MF_MSGF_MALFORMED : 0;
     mf_send(m);
+}
+
+bool refuse_nul(const rctx *r, const char *method, const json_t *v, const char *field)
+{
+    if (!json_is_string(v) || mf_name_text(v))
+        return false;
+    reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: %s holds a NUL character, which no name or URI has",
+                method, field);
+    return true;
 }
 
 /* Until every provider listed its catalog once, requests that depend on it wait. */
@@ -308,9 +320,12 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
 
 /* The entry a request names, or an answer saying it is unknown (or parked until the
  * catalog is complete). */
-static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const char *name,
-                             const char *what)
+static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const json_t *v,
+                             const char *field, const char *what)
 {
+    if (refuse_nul(r, method, v, field))
+        return NULL;
+    const char *name = json_string_value(v);
     if (!name) {
         reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.name must be a string", method);
         return NULL;
@@ -331,7 +346,7 @@ static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params
 {
     if (r->modern && mrtr_resume(r, params))
         return;
-    const mf_entry *e = named(r, k, method, json_string_value(json_object_get(params, "name")), what);
+    const mf_entry *e = named(r, k, method, json_object_get(params, "name"), "params.name", what);
     if (!e)
         return;
     rctx rt = *r;
@@ -361,6 +376,8 @@ static void resource_not_found(const rctx *r, const char *uri)
 static void on_read(const rctx *r, const char *method, json_t *params)
 {
     if (r->modern && mrtr_resume(r, params))
+        return;
+    if (refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
         return;
     const char *uri = json_string_value(json_object_get(params, "uri"));
     if (!uri) {
@@ -393,8 +410,8 @@ static void on_complete(const rctx *r, json_t *params)
     json_t *upref = json_object_get(up, "ref");
     mf_provider *p = NULL;
     if (type && strcmp(type, "ref/prompt") == 0) {
-        const mf_entry *e = named(r, MF_KIND_PROMPTS, "completion/complete",
-                                  json_string_value(json_object_get(ref, "name")), "prompt");
+        const mf_entry *e = named(r, MF_KIND_PROMPTS, "completion/complete", json_object_get(ref, "name"),
+                                  "params.ref.name", "prompt");
         if (!e) {
             json_decref(up);
             return;
@@ -402,6 +419,10 @@ static void on_complete(const rctx *r, json_t *params)
         json_object_set_new(upref, "name", json_string(e->upstream));
         p = e->provider;
     } else if (type && strcmp(type, "ref/resource") == 0) {
+        if (refuse_nul(r, "completion/complete", json_object_get(ref, "uri"), "params.ref.uri")) {
+            json_decref(up);
+            return;
+        }
         const char *uri = json_string_value(json_object_get(ref, "uri"));
         const mf_entry *e = uri ? mf_catalog_find(MF_KIND_TEMPLATES, uri) : NULL;
         char *upstream = NULL;

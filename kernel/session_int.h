@@ -119,6 +119,10 @@ void reply_error(const rctx *r, int code, json_t *data, bool malformed, const ch
     __attribute__((format(printf, 5, 6)));
 json_t *modern_result(json_t *result);
 void park(session *s, json_t *msg, uint64_t tcorr);
+/* Whether v, the name or URI at field of method's params, is a string holding a NUL byte;
+ * if so r is answered -32602 (no name has one; compared as a C string, it would be taken
+ * for its part before the NUL). */
+bool refuse_nul(const rctx *r, const char *method, const json_t *v, const char *field);
 
 /* forward.c */
 /* Forward method with params (taken over) to p for request r; the answer goes back to the

@@ -518,6 +518,8 @@ void conn_handle_closed(uv_handle_t *h)
         c->notified = true;
         cs->app.on_close(cs->app_ud, c);
     }
+    if (c->slot)
+        mf_conn_slot_give();
     request_reset(&c->req);
     free(c->inbuf);
     free(c->raw);
@@ -611,7 +613,8 @@ void http_conns_accept(http_conns *cs, uv_stream_t *server)
         return;
     }
     conn_attach(cs, c);
-    if (cs->count > cs->limits.max_connections || cs->closing) {
+    /* beyond max_connections, or what the file descriptor limit leaves for clients */
+    if (cs->count > cs->limits.max_connections || cs->closing || !(c->slot = mf_conn_slot_take())) {
         c->state = C_HANDLING;
         c->close_after = true;
         http_respond(c, 503, "text/plain", NULL, "too many connections\n", 21);

@@ -32,6 +32,7 @@ struct http_conn {
     bool continued;        /* "100 Continue" was sent for the request arriving */
     uint64_t req_deadline; /* mf_now() by which the request arriving must be whole */
     bool counted;          /* in cs->count until its handles are closed */
+    bool slot;             /* holds one of the kernel's client connection slots (mf_conn_slot_take) */
     int open_handles;
     char peer[64];
     void *app_data;

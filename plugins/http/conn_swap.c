@@ -109,6 +109,7 @@ http_conn *http_conn_adopt(http_conns *cs, const json_t *st, int fd, mf_error *e
         return NULL;
     }
     conn_attach(cs, c);
+    c->slot = mf_conn_slot_take();   /* the predecessor gives its own back as it closes */
     const char *peer = json_string_value(json_object_get(st, "peer"));
     if (peer)
         snprintf(c->peer, sizeof c->peer, "%s", peer);

@@ -93,70 +93,6 @@ static bool is_json_type(const char *ct)
     return ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ';
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-/* RFC 9110 5.5: the optional whitespace around a field value is not part of it. */
-static const char *ows_trimmed(const char *v, size_t *len)
-{
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
-    *len = n;
-    return v;
-}
-
-/* Header values that are not plain ASCII arrive as "=?base64?...?=" (canonical base64 of
- * UTF-8, padded); anything else is the value itself. NULL if the base64 is malformed. */
-static char *header_value_decoded(const char *raw)
-{
-    size_t n;
-    const char *v = ows_trimmed(raw, &n);
-    if (n < 11 || strncasecmp(v, "=?base64?", 9) != 0 || strncmp(v + n - 2, "?=", 2) != 0)
-        return strndup(v, n);
-    const char *b = v + 9;
-    size_t bl = n - 11;
-    if (bl % 4)
-        return NULL;
-    char *out = malloc(bl / 4 * 3 + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < bl; i += 4) {
-        int x[4];
-        bool last = i + 4 == bl;
-        for (int k = 0; k < 4; k++)
-            x[k] = b64val((unsigned char)b[i + k]);
-        /* "=" may only pad the last quantum: "xx==" or "xxx=" */
-        bool pad2 = last && b[i + 2] == '=' && b[i + 3] == '=';
-        bool pad1 = last && !pad2 && b[i + 3] == '=';
-        if (x[0] < 0 || x[1] < 0 || (x[2] < 0 && !pad2) || (x[3] < 0 && !pad1 && !pad2)) {
-            free(out);
-            return NULL;
-        }
-        unsigned acc = (unsigned)x[0] << 18 | (unsigned)x[1] << 12 | (pad2 ? 0u : (unsigned)x[2] << 6) |
-                       (pad1 || pad2 ? 0u : (unsigned)x[3]);
-        out[o++] = (char)(acc >> 16);
-        if (!pad2)
-            out[o++] = (char)(acc >> 8 & 0xff);
-        if (!pad1 && !pad2)
-            out[o++] = (char)(acc & 0xff);
-    }
-    out[o] = '\0';
-    if (strlen(out) != o) {   /* a NUL inside is no header value */
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
 /* Does header name carry exactly want, once its surrounding whitespace is dropped? */
 static bool header_is(const http_request *r, const char *name, const char *want)
 {
@@ -164,7 +100,7 @@ static bool header_is(const http_request *r, const char *name, const char *want)
     if (!v)
         return false;
     size_t n;
-    v = ows_trimmed(v, &n);
+    v = http_ows_trimmed(v, &n);
     return n == strlen(want) && strncmp(v, want, n) == 0;
 }
 
@@ -178,8 +114,10 @@ static json_t *param_headers(const http_request *r)
         const http_header *h = &r->headers[i];
         if (strncmp(h->name, "mcp-param-", 10) != 0 || !h->name[10])
             continue;
-        char *d = header_value_decoded(h->value);
-        json_object_set_new(o, h->name + 10, d ? json_string(d) : json_null());
+        size_t len;
+        char *d = http_header_value_decoded(h->value, &len);
+        /* a NUL inside is no header value */
+        json_object_set_new(o, h->name + 10, d && strlen(d) == len ? json_string(d) : json_null());
         free(d);
     }
     return o;
@@ -310,12 +248,8 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
                                ? "name"
                            : strcmp(method, "resources/read") == 0 ? "uri" : NULL;
     if (name_key) {
-        const char *body_name = json_string_value(json_object_get(json_object_get(msg, "params"), name_key));
         const char *mn = http_header_get(r, "mcp-name");
-        char *decoded = mn ? header_value_decoded(mn) : NULL;
-        bool ok = decoded && body_name && strcmp(decoded, body_name) == 0;
-        free(decoded);
-        if (!ok) {
+        if (!http_mcp_name_matches(mn, json_object_get(json_object_get(msg, "params"), name_key))) {
             send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH,
                        mn ? "the Mcp-Name header does not match the request's name"
                           : "the required Mcp-Name header is absent");

@@ -28,5 +28,17 @@ void http_server_conf_free(http_server_conf *c);
 /* Origin and Host checks against DNS rebinding (origin.c). NULL: allowed; else why not. */
 const char *http_check_origin(const http_server_conf *c, const char *origin);
 const char *http_check_host(const http_server_conf *c, const char *host);
+/* Whether host (a Host header's host part: a name, an IPv4 literal or a bracketed IPv6
+ * literal) can only mean this machine. */
+bool http_is_loopback_host(const char *host);
+
+/* header_values.c: a value without the optional whitespace around it (not terminated:
+ * *len says how long); a value decoded from "=?base64?...?=" when it has that form
+ * (malloc'd, *len its length, which may hold NUL bytes; NULL if the base64 is malformed);
+ * and whether an Mcp-Name header names exactly the JSON string body_name, byte for byte
+ * (false if either is absent or malformed). */
+const char *http_ows_trimmed(const char *v, size_t *len);
+char *http_header_value_decoded(const char *raw, size_t *len);
+bool http_mcp_name_matches(const char *header, const json_t *body_name);
 
 #endif

@@ -34,4 +34,12 @@ MF_API const char *mf_version(void);
 /* Milliseconds on the loop's monotonic clock. */
 MF_API uint64_t mf_now(void);
 
+/* Client connections share the process's file descriptors with what keeps the gateway
+ * working (the admin socket, upstreams, plugin reloads), for which a reserve is kept. A
+ * transport takes a slot for each client connection it keeps open and gives it back once the
+ * connection is closed; false: none is left, so answer that the gateway is busy (HTTP 503)
+ * and close. */
+MF_API bool mf_conn_slot_take(void);
+MF_API void mf_conn_slot_give(void);
+
 #endif

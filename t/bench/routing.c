@@ -45,6 +45,7 @@ int main(int argc, char **argv)
     mf_config cfg = {0};
     cfg.policy = (char *)policy;
     cfg.policy_instructions = 1000000;
+    cfg.policy_time_ms = 100;
     cfg.policy_memory_bytes = 8 << 20;
     cfg.breaker = json_pack("{s:i,s:i}", "window_size", 100, "minimum_calls", 20);
     if (mf_router_start(&cfg, &err) || mf_policy_start(&cfg, &err)) {

@@ -336,6 +336,19 @@ test("Host evil.example.com on a loopback listener: 403", async () => {
 	assert.equal(ok.status, 200, ok.body);
 });
 
+// DNS rebinding: a name that merely starts like a loopback address resolves wherever its owner
+// says; only the name localhost and loopback IP literals are taken for this machine.
+test("a name that looks like loopback (127.attacker.example) is refused as Host and as Origin: 403; loopback literals are served", async () => {
+	for (const host of ["127.attacker.example", `127.0.0.1.nip.io:${port}`, "localhost.attacker.example"]) {
+		assertRpcError(await once(post(initMsg(), { Host: host })), 403);
+		assertRpcError(await once(post(initMsg(), { Origin: `http://${host}` })), 403);
+	}
+	for (const host of [`127.0.0.1:${port}`, `127.1.2.3:${port}`, `LOCALHOST:${port}`]) {
+		const ok = await once(post(initMsg(), { Host: host, Origin: `http://${host}` }));
+		assert.equal(ok.status, 200, `${host}: ${ok.body}`);
+	}
+});
+
 test("a client sending one byte per 100 ms gets 408 after read_timeout_ms, then close", async () => {
 	const c = await RawConn.open();
 	const data = Buffer.from(post(initMsg())); // ~250 bytes: 25 s at this pace

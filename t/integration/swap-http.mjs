@@ -624,11 +624,12 @@ test("resume: a client that does not read makes the handover time out; the old g
 const openFds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
 
 test("resume: a successor that cannot take the sockets over fails; the duplicates are closed and all goes on", async (t) => {
-	// a soft limit on descriptors that the predecessor's duplicates fit in, and the successor's not
+	// a limit on descriptors (soft and hard: the gateway raises its soft limit to the hard one) that
+	// the predecessor's duplicates fit in, and the successor's not
 	const LIMIT = 160;
 	const sock = path.join(scratchDir(), "admin.sock");
 	const config = luaConfig({ log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"], providers: [upstreamOf("f")] });
-	const gw = startProcess(["/bin/sh", "-c", `ulimit -Sn ${LIMIT} && exec "$0" -c "$1"`, mcpfedBin(), config]);
+	const gw = startProcess(["/bin/sh", "-c", `ulimit -Sn ${LIMIT} && ulimit -Hn ${LIMIT} && exec "$0" -c "$1"`, mcpfedBin(), config]);
 	gw.sock = sock;
 	t.after(() => killAll(gw));
 	const url = (await waitFor(() => / info http: listening url=(\S+)/.exec(gw.stderrText())?.[1] || gw.exitStatus(),

@@ -20,8 +20,29 @@ export const binPath = (pkgBin) => path.join(tDir, "node_modules", ".bin", pkgBi
 const tmpDirs = [];
 const live = new Set(); // started processes not yet exited
 
-// Processes are unref'd (see startProcess), so make sure none outlives the test file.
+// What the sanitizers write when they find something (a leak is found at exit).
+export const sanitizerReport = /ERROR: (Address|Leak)Sanitizer|runtime error:/;
+const reports = []; // [command, stderr] of every finished process whose stderr holds one
+// (run directly, or by a shell that execs it)
+const isGateway = (child) => child.spawnargs.includes(mcpfedBin());
+
+// A gateway still running once the tests are done is stopped in order (SIGTERM), so that
+// under the sanitizers the leak checker looks at it too; SIGKILL if it takes too long.
+let stopping = false;
+process.on("beforeExit", async () => {
+	if (stopping) return;
+	stopping = true;
+	await Promise.all([...live].filter(isGateway).map((child) => stopGently(child)));
+});
+
+// Any sanitizer report of a process the tests started fails the test file, whichever test
+// it belonged to and whether or not that test looked at the process's log.
 process.on("exit", () => {
+	for (const [cmd, text] of reports) {
+		const from = Math.max(0, text.search(sanitizerReport) - 2000);
+		process.stderr.write(`\n--- sanitizer report of ${cmd} ---\n${text.slice(from, from + 40000)}\n`);
+		process.exitCode = 1;
+	}
 	for (const child of live) {
 		for (const pid of [...childPids(child.pid), child.pid]) {
 			try { process.kill(pid, "SIGKILL"); } catch {}
@@ -184,7 +205,10 @@ const matcher = (p) => (typeof p === "string" ? (m) => m.method === p : p || (()
 
 // Spawn argv with piped stdio; env is merged over process.env.
 export function startProcess(argv, env = {}) {
-	const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+	env = { ...process.env, ...env };
+	// under AddressSanitizer, the leak checker is on unless said otherwise
+	if (!/detect_leaks=/.test(env.ASAN_OPTIONS || "")) env.ASAN_OPTIONS = [env.ASAN_OPTIONS, "detect_leaks=1"].filter(Boolean).join(":");
+	const child = spawn(argv[0], argv.slice(1), { env, stdio: ["pipe", "pipe", "pipe"] });
 	// Unref'd so a test that forgets close() cannot keep the test process alive; pending
 	// waits still hold the event loop through their timers.
 	child.unref();
@@ -228,6 +252,10 @@ export function startProcess(argv, env = {}) {
 			else queue.push(msg);
 		})
 		.on("close", () => fail(new Error(`stdout of ${argv[0]} closed (process ${exitStatus ? `exited ${JSON.stringify(exitStatus)}` : "still running"})${tail()}`)));
+	child.mfClosed = new Promise((resolve) => child.on("close", () => {
+		if (sanitizerReport.test(stderr)) reports.push([argv.join(" "), stderr]);
+		resolve();
+	}));
 	child.on("exit", (code, signal) => {
 		exitStatus = { code, signal };
 		live.delete(child);
@@ -303,13 +331,17 @@ export function startProcess(argv, env = {}) {
 		// End stdin and wait for exit; SIGKILL if it does not exit in time.
 		async close({ timeout = 10000 } = {}) {
 			child.stdin.end();
+			let status;
 			try {
-				return await gw.waitExit(timeout);
+				status = await gw.waitExit(timeout);
 			} catch (e) {
 				if (spawnError) throw e;
 				child.kill("SIGKILL");
-				return gw.waitExit(5000);
+				status = await gw.waitExit(5000);
 			}
+			// and its log read to the end (what the sanitizers say at exit included)
+			await withTimeout(child.mfClosed, 3000, "the end of its output").catch(() => {});
+			return status;
 		},
 	};
 	return gw;
@@ -330,16 +362,37 @@ export function closeAfter(t, gw, { timeout = 8000 } = {}) {
 		for (const { pid } of stillAlive(snap)) {
 			try { process.kill(pid, "SIGKILL"); } catch {}
 		}
-		assert.doesNotMatch(gw.stderrText(), /ERROR: (Address|Leak)Sanitizer|runtime error:/, logTail(gw.stderrText(), 4000));
+		assert.doesNotMatch(gw.stderrText(), sanitizerReport, logTail(gw.stderrText(), 4000));
 	});
 	return gw;
 }
 
-// SIGKILL each started process (startProcess) that still runs, one after the other, and wait
-// (bounded) for it to exit; for after() hooks that only clean up.
+// SIGTERM child, and SIGKILL it if it has not exited within timeout ms; resolves once it exited.
+function stopGently(child, timeout = 10000) {
+	const exited = child.mfClosed; // its log read to the end, too
+	if (child.exitCode !== null || child.signalCode !== null) return exited;
+	child.kill("SIGTERM");
+	let timer;
+	const late = new Promise((resolve) => { timer = setTimeout(resolve, timeout); });
+	return Promise.race([exited, late]).then(() => {
+		clearTimeout(timer);
+		if (child.exitCode === null && child.signalCode === null) {
+			child.kill("SIGKILL");
+			return withTimeout(exited, 5000, "the end of a killed process").catch(() => {});
+		}
+	});
+}
+
+// Stop each started process (startProcess) that still runs, one after the other, and wait
+// (bounded) for it to exit; for after() hooks that only clean up. A gateway is stopped in
+// order (SIGTERM, then SIGKILL after 10 s), so that the sanitizers check it at exit;
+// anything else is killed.
 export async function killAll(...procs) {
 	for (const p of procs) {
-		if (p && !p.exitStatus()) { p.kill("SIGKILL"); await p.waitExit(5000).catch(() => {}); }
+		if (!p || p.exitStatus()) continue;
+		if (isGateway(p.child)) { await stopGently(p.child); continue; }
+		p.kill("SIGKILL");
+		await p.waitExit(5000).catch(() => {});
 	}
 }
 

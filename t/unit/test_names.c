@@ -50,3 +50,23 @@ Test(names, exactly_sixty_four_is_kept)
     cr_assert_eq(mf_public_name("ab", up, out), 0);   /* 2 + 2 + 60 = 64 */
     cr_assert_eq(strlen(out), 64);
 }
+
+Test(names, a_string_with_a_nul_is_no_name)
+{
+    json_t *v = json_stringn("up__t0\0-anything", 16);
+    cr_assert_null(mf_name_text(v), "taken for \"%s\"", mf_name_text(v));
+    json_decref(v);
+    v = json_stringn("file:///a\0b", 11);
+    cr_assert_null(mf_name_text(v));
+    json_decref(v);
+    v = json_stringn("\0", 1);
+    cr_assert_null(mf_name_text(v));
+    json_decref(v);
+    v = json_string("up__t0");
+    cr_assert_str_eq(mf_name_text(v), "up__t0");
+    json_decref(v);
+    v = json_integer(1);
+    cr_assert_null(mf_name_text(v), "not a string");
+    json_decref(v);
+    cr_assert_null(mf_name_text(NULL));
+}
