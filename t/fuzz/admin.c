@@ -8,6 +8,7 @@
  * answer or the connection ends; nothing the client does stops the socket from answering
  * the next client; a reload under way ends. Between inputs the routing is put back
  * (undrain, breaker auto, one replica), so that no input depends on the ones before. */
+#define _GNU_SOURCE 1   /* memmem */
 #include "build-config.h"
 #include "kernel.h"
 #include "swap.h"
@@ -53,6 +54,12 @@ static void exchange(const char *text, size_t len, bool by_line, fuzz_out *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t steer = fuzz_take_byte(&data, &size);
+    /* Each plugin generation a (re)load maps stays mapped here (gateway.c), and its fresh
+     * coverage counters look new to the fuzzer every time: past a few dozen, inputs that
+     * may load a plugin are skipped (the corpus replays still run them all). */
+    static unsigned loads;
+    if (memmem(data, size, "load", 4) && ++loads > 50)
+        return 0;
     fuzz_out out = {0};
     exchange((const char *)data, size, steer & 1, &out);
     fuzz_out_free(&out);
