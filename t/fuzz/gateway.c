@@ -82,15 +82,7 @@ static void gateway_stop(void)
     }
     mf_registry_stop(providers_stopped);
     fuzz_run_until(is_stopped, NULL, 5000);
-    mf_admin_stop();
-    mf_policy_stop();
-    mf_session_shutdown();
-    mf_registry_close();
-    mf_router_stop();
-    mf_plugins_stop();
-    mf_calls_close();
-    mf_child_reaper_stop();
-    mf_endpoints_close();
+    mf_services_close();
     mf_loop_close();
     mf_plugins_shutdown();
     mf_config_unref(cfg);

@@ -34,7 +34,7 @@ static uv_tcp_t server;
 static uv_timer_t later;
 static int port;
 static pending *queue;
-static size_t requests, closes;
+static size_t closes;
 
 static void on_later(uv_timer_t *t);
 
@@ -69,7 +69,6 @@ static void on_later(uv_timer_t *t)
 static void app_request(void *app, http_conn *c, http_request *r)
 {
     (void)app;
-    requests++;
     FUZZ_ASSERT(r->path && r->target && r->body);
     const char *ctype = http_header_get(r, "content-type");
     if (strcmp(r->path, "/later") == 0) {

@@ -5,7 +5,9 @@
  * resumption, Connection: close, HTTP/1.0, pipelining.
  *
  * Input: one steering byte, then segments separated by "\n~~\n", each sent in turn and
- * its answers read before the next. A segment starting with '!' goes on a new connection.
+ * its answers read before the next. A segment starting with '!' goes on a new connection
+ * (the others closed); one starting with '+' on a new connection too, while the others
+ * stay open (a GET stream, say), up to four.
  * In a segment, @SID@ stands for the last Mcp-Session-Id the gateway gave, @EID@ for the
  * last event id it sent, @PORT@ for its port, and @LEN@ for the length of what follows
  * the segment's blank line (so that Content-Length can stay right while the body changes).
@@ -160,21 +162,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t steer = fuzz_take_byte(&data, &size);
     state st = {"none", "0"};
-    int fd = -1;
+    int fds[4], nfds = 0;
     fuzz_out out = {0};
     const char *p = (const char *)data, *end = p + size;
     while (p < end) {
         const char *sep = memmem(p, (size_t)(end - p), SEP, strlen(SEP));
         const char *segend = sep ? sep : end;
-        bool fresh = fd < 0 || (segend > p && *p == '!');
-        if (segend > p && *p == '!')
-            p++;
-        if (fresh) {
-            if (fd >= 0)
-                close(fd);
-            fd = fuzz_connect_tcp(fuzz_gateway_port());
-            FUZZ_ASSERT(fd >= 0);
+        char mode = segend > p && (*p == '!' || *p == '+') ? *p++ : 0;
+        if (mode == '!')
+            while (nfds)
+                close(fds[--nfds]);
+        if (nfds == 0 || (mode == '+' && nfds < 4)) {
+            fds[nfds] = fuzz_connect_tcp(fuzz_gateway_port());
+            FUZZ_ASSERT(fds[nfds] >= 0);
+            nfds++;
         }
+        int fd = fds[nfds - 1];
         size_t n;
         char *seg = expand(&st, p, (size_t)(segend - p), &n);
         bool last = !sep;
@@ -197,8 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         p = sep ? sep + strlen(SEP) : end;
     }
     fuzz_out_free(&out);
-    if (fd >= 0)
-        close(fd);
+    while (nfds)
+        close(fds[--nfds]);
     fuzz_settle(-1, NULL);
     delete_sessions();
     /* what is still under way ends by the provider's deadline (300 ms) at the latest */

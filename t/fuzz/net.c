@@ -29,6 +29,7 @@ int fuzz_connect_tcp(int port)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "fuzz: cannot connect to 127.0.0.1:%d: %s\n", port, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
