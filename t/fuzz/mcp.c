@@ -32,6 +32,38 @@
 
 #define SEP "\n~~\n"
 
+/* An answer after which the connection closes (Connection: close, HTTP/1.0, or a client
+ * that shut its side) frees the endpoint's request twice: the inputs in t/fuzz/pending/mcp
+ * show it. Until that is fixed such inputs are skipped, so that fuzzing finds what else
+ * there is; set MCPFED_FUZZ_CLOSE=1 to fuzz them too. */
+static bool skip_close(void)
+{
+    static int skip = -1;
+    if (skip < 0) {
+        const char *v = getenv("MCPFED_FUZZ_CLOSE");
+        skip = !(v && *v == '1');
+    }
+    return skip;
+}
+
+static bool closes_after_answer(const char *seg, size_t n)
+{
+    for (const char *p = seg; p && p < seg + n; p = memchr(p, '\n', (size_t)(seg + n - p))) {
+        if (*p == '\n')
+            p++;
+        const char *eol = memchr(p, '\n', (size_t)(seg + n - p));
+        size_t line = (size_t)((eol ? eol : seg + n) - p);
+        if (line >= 11 && strncasecmp(p, "connection:", 11) == 0 &&
+            memmem(p, line, "close", 5) != NULL)
+            return true;
+        if (line >= 8 && memmem(p, line, "HTTP/1.0", 8) != NULL)
+            return true;
+        if (line >= 8 && memmem(p, line, "HTTP/1.1", 8) == NULL && memmem(p, line, "HTTP/", 5) != NULL)
+            return true;   /* any other version may be read as 1.0 */
+    }
+    return false;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -161,6 +193,11 @@ static void delete_sessions(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t steer = fuzz_take_byte(&data, &size);
+    if (skip_close()) {
+        if (closes_after_answer((const char *)data, size))
+            return 0;
+        steer &= (uint8_t)~1;   /* no half-close either */
+    }
     state st = {"none", "0"};
     int fds[4], nfds = 0;
     fuzz_out out = {0};
