@@ -18,6 +18,9 @@ int mf_log_level_parse(const char *s, mf_log_level *out);
 /* endpoint.c */
 int mf_endpoints_init(void);
 void mf_endpoints_close(void);
+/* services.c: close every kernel service (admin socket, policy, sessions, registry,
+ * router, plugins, calls, child reaper, endpoints) once nothing runs on them. */
+void mf_services_close(void);
 size_t mf_endpoints_queued(void);
 /* Hold: messages for ep wait, in order, until it is released (hold false); they then go
  * ahead of anything sent since. */

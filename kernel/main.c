@@ -86,15 +86,7 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
     uv_close((uv_handle_t *)&stop_timer, NULL);
-    mf_admin_stop();
-    mf_policy_stop();
-    mf_session_shutdown();
-    mf_registry_close();
-    mf_router_stop();
-    mf_plugins_stop();
-    mf_calls_close();
-    mf_child_reaper_stop();
-    mf_endpoints_close();
+    mf_services_close();
 }
 
 static void providers_stopped(void)

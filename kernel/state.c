@@ -102,7 +102,8 @@ static json_t *unpack(const msgpack_object *o, int depth)
             }
             char key[256];
             size_t n = kv->key.via.str.size < sizeof key - 1 ? kv->key.via.str.size : sizeof key - 1;
-            memcpy(key, kv->key.via.str.ptr, n);
+            if (n)   /* an empty key may come with no pointer at all */
+                memcpy(key, kv->key.via.str.ptr, n);
             key[n] = '\0';
             json_object_set_new_nocheck(m, key, x);
         }
@@ -112,13 +113,82 @@ static json_t *unpack(const msgpack_object *o, int depth)
     }
 }
 
+static uint64_t be(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    while (n--)
+        v = v << 8 | *p++;
+    return v;
+}
+
+/* Is one whole msgpack object at the start of p? msgpack-c allocates room for all the
+ * elements a container's header declares before it reads them, so a few hostile bytes
+ * declaring 2^32 of them would ask for tens of gigabytes: every element must be there
+ * first. Ext types are refused here as unpack() refuses them. */
+static bool whole_object(const unsigned char *p, size_t len)
+{
+    uint64_t need = 1;   /* objects still to read */
+    size_t i = 0;
+    while (need > 0) {
+        if (i >= len)
+            return false;
+        unsigned b = p[i++];
+        uint64_t elems = 0;   /* objects this one contains */
+        size_t lenbytes = 0;  /* size of a length or count field */
+        uint64_t skip = 0;    /* payload bytes */
+        bool counted = false; /* the field counts elements (2 per map entry) */
+        unsigned per = 1;
+        if (b <= 0x7f || b >= 0xe0)
+            ;   /* fixint */
+        else if (b <= 0x8f)
+            elems = 2 * (b & 0x0f);
+        else if (b <= 0x9f)
+            elems = b & 0x0f;
+        else if (b <= 0xbf)
+            skip = b & 0x1f;
+        else
+            switch (b) {
+            case 0xc0: case 0xc2: case 0xc3: break;
+            case 0xc4: case 0xd9: lenbytes = 1; break;
+            case 0xc5: case 0xda: lenbytes = 2; break;
+            case 0xc6: case 0xdb: lenbytes = 4; break;
+            case 0xca: case 0xce: case 0xd2: skip = 4; break;
+            case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xdc: lenbytes = 2; counted = true; break;
+            case 0xdd: lenbytes = 4; counted = true; break;
+            case 0xde: lenbytes = 2; counted = true; per = 2; break;
+            case 0xdf: lenbytes = 4; counted = true; per = 2; break;
+            default: return false;   /* never used (0xc1), or an ext type */
+            }
+        if (lenbytes) {
+            if (len - i < lenbytes)
+                return false;
+            uint64_t n = be(p + i, lenbytes);
+            i += lenbytes;
+            if (counted)
+                elems = n * per;
+            else
+                skip = n;
+        }
+        /* each element takes a byte at least */
+        if (skip > len - i || elems > len - i)
+            return false;
+        i += (size_t)skip;
+        need = need - 1 + elems;
+    }
+    return true;
+}
+
 json_t *mf_state_unpack(const char *buf, size_t len, mf_error *err)
 {
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
     json_t *v = NULL;
-    if (msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
+    if (buf && whole_object((const unsigned char *)buf, len) &&
+        msgpack_unpack_next(&u, buf, len, &off) == MSGPACK_UNPACK_SUCCESS && off == len)
         v = unpack(&u.data, 0);
     msgpack_unpacked_destroy(&u);
     if (!v)
