@@ -33,40 +33,6 @@
 
 #define SEP "\n~~\n"
 
-/* Two known faults of the endpoint are skipped until they are fixed, so that fuzzing
- * finds what else there is (MCPFED_FUZZ_ALL=1 fuzzes them too; the inputs of
- * t/fuzz/pending/mcp show them):
- * - an answer after which the connection closes (Connection: close, HTTP/1.0, or a client
- *   that shut its side) frees the endpoint's request twice;
- * - a call the client cancels (notifications/cancelled) keeps its POST waiting for ever. */
-static bool skip_known(void)
-{
-    static int skip = -1;
-    if (skip < 0) {
-        const char *v = getenv("MCPFED_FUZZ_ALL");
-        skip = !(v && *v == '1');
-    }
-    return skip;
-}
-
-static bool closes_after_answer(const char *seg, size_t n)
-{
-    for (const char *p = seg; p && p < seg + n; p = memchr(p, '\n', (size_t)(seg + n - p))) {
-        if (*p == '\n')
-            p++;
-        const char *eol = memchr(p, '\n', (size_t)(seg + n - p));
-        size_t line = (size_t)((eol ? eol : seg + n) - p);
-        if (line >= 11 && strncasecmp(p, "connection:", 11) == 0 &&
-            memmem(p, line, "close", 5) != NULL)
-            return true;
-        if (line >= 8 && memmem(p, line, "HTTP/1.0", 8) != NULL)
-            return true;
-        if (line >= 8 && memmem(p, line, "HTTP/1.1", 8) == NULL && memmem(p, line, "HTTP/", 5) != NULL)
-            return true;   /* any other version may be read as 1.0 */
-    }
-    return false;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -206,11 +172,6 @@ static void delete_sessions(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t steer = fuzz_take_byte(&data, &size);
-    if (skip_known()) {
-        if (closes_after_answer((const char *)data, size) || memmem(data, size, "cancelled", 9))
-            return 0;
-        steer &= (uint8_t)~1;   /* no half-close either */
-    }
     state st = {"none", "0"};
     int fds[4], nfds = 0;
     fuzz_out out = {0};
