@@ -55,5 +55,8 @@ mf_instance *mf_instances(void);
 /* The instance (of any generation still alive) behind an endpoint. */
 mf_instance *mf_instance_by_ep(mf_ep ep);
 bool mf_role_swappable(const mf_role_ops *ops);
+/* Where providers' status, targets, notifications and requests go: the endpoint of the
+ * layer that keeps providers, which says so when it opens it (hosting calls up into none). */
+void mf_instance_provider_sink(mf_ep ep);
 
 #endif

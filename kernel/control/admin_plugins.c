@@ -3,6 +3,7 @@
 #include "build-config.h"
 #include "admin.h"
 #include "policy.h"
+#include "registry.h"
 #include "reconfig.h"
 #include "swap.h"
 

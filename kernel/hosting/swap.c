@@ -17,9 +17,8 @@
  * start) leaves the old instance serving: it is told to resume, and the report says why. */
 #include "build-config.h"
 #include "swap.h"
-#include "reconfig.h"
-#include "session.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +57,50 @@ void mf_swap_init(const mf_config *cfg)
 uint64_t mf_swap_redirect_ms(void) { return redirect_ms; }
 
 bool mf_swap_busy(void) { return current != NULL; }
+
+static const mf_swap_observer *observers[8];
+static size_t nobservers;
+
+void mf_swap_observe(const mf_swap_observer *o)
+{
+    for (size_t i = 0; i < nobservers; i++) {
+        if (observers[i] == o)
+            return;
+        assert(!(o->prepare && observers[i]->prepare));
+    }
+    assert(nobservers < sizeof observers / sizeof *observers);
+    observers[nobservers++] = o;
+}
+
+static const char *observers_busy(void)
+{
+    for (size_t i = 0; i < nobservers; i++) {
+        const char *why = observers[i]->busy ? observers[i]->busy() : NULL;
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
+const char *mf_swap_blocked(void)
+{
+    return current ? "a reload of a plugin is under way" : observers_busy();
+}
+
+static int observers_prepare(mf_module *prev, mf_module *next, mf_error *err)
+{
+    for (size_t i = 0; i < nobservers; i++)
+        if (observers[i]->prepare && observers[i]->prepare(prev, next, err) != 0)
+            return -1;
+    return 0;
+}
+
+static void observers_transport_moved(mf_ep from, mf_ep to)
+{
+    for (size_t i = 0; i < nobservers; i++)
+        if (observers[i]->transport_moved)
+            observers[i]->transport_moved(from, to);
+}
 
 static const char *inst_label(const mf_instance *inst, char *buf, size_t cap)
 {
@@ -147,7 +190,7 @@ static void switch_to(item *it, mf_instance *succ, size_t state_len)
     mf_instance *inst = it->inst;
     swap *sw = it->sw;
     if (inst->role == MF_ROLE_TRANSPORT)
-        mf_sessions_move(inst->ep, succ->ep);
+        observers_transport_moved(inst->ep, succ->ep);
     succ->slot = inst->slot;
     if (inst->slot)
         *inst->slot = succ;
@@ -239,8 +282,11 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
         reply_now(done, ud, 409, msg);
         return;
     }
-    if (mf_reconfig_busy()) {
-        reply_now(done, ud, 409, "a reload of the configuration is under way; try again when it is done");
+    const char *busy = observers_busy();
+    if (busy) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s; try again when it is done", busy);
+        reply_now(done, ud, 409, msg);
         return;
     }
     mf_module *prev = mf_plugin_find(name);
@@ -302,7 +348,7 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
             return;
         }
     }
-    if (mf_router_swap_breakers(prev, next, &err) != 0) {
+    if (observers_prepare(prev, next, &err) != 0) {
         free(insts);
         mf_plugin_back(next, prev);
         char msg[1200];

@@ -21,6 +21,8 @@ static mf_module *br_mod;
 
 int mf_router_start(const mf_config *cfg, mf_error *err)
 {
+    static const mf_swap_observer breakers_follow = { .prepare = mf_router_swap_breakers };
+    mf_swap_observe(&breakers_follow);
     if (!cfg->breaker || br_mod)
         return 0;   /* none wanted, or loaded already (a reload turned breakers on) */
     mf_module *m = mf_plugin_load("breaker", err);

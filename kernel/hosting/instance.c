@@ -1,7 +1,6 @@
 /* Instances of plugin roles, each behind an endpoint of its own. */
 #include "build-config.h"
 #include "instance.h"
-#include "registry.h"
 #include "swap.h"
 
 #include <stdio.h>
@@ -9,6 +8,9 @@
 #include <string.h>
 
 static mf_instance *all;
+static mf_ep provider_sink;   /* whoever keeps providers, as it said (mf_instance_provider_sink) */
+
+void mf_instance_provider_sink(mf_ep ep) { provider_sink = ep; }
 
 mf_instance *mf_instances(void) { return all; }
 
@@ -195,7 +197,7 @@ mf_ep mf_instance_ep(const mf_instance *inst) { return inst->ep; }
 void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
                         const char *reason)
 {
-    mf_msg *m = mf_ctl_new(inst->ep, mf_registry_ep(), "provider.status", "state:i reason:s",
+    mf_msg *m = mf_ctl_new(inst->ep, provider_sink, "provider.status", "state:i reason:s",
                            (int64_t)state, reason);
     if (!m)
         return;
@@ -205,7 +207,7 @@ void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t
 
 void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
 {
-    mf_msg *m = mf_msg_new(MF_MSG_NOTIFY, inst->ep, mf_registry_ep(), notification);
+    mf_msg *m = mf_msg_new(MF_MSG_NOTIFY, inst->ep, provider_sink, notification);
     if (!m)
         return;
     m->corr = corr;
@@ -214,7 +216,7 @@ void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
 
 void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t related)
 {
-    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, inst->ep, mf_registry_ep(), request);
+    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, inst->ep, provider_sink, request);
     if (!m)
         return;
     m->corr = corr;
@@ -224,10 +226,10 @@ void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t
 
 void mf_provider_targets(mf_instance *inst, int count)
 {
-    mf_send(mf_ctl_new(inst->ep, mf_registry_ep(), "provider.targets", "count:i", (int64_t)count));
+    mf_send(mf_ctl_new(inst->ep, provider_sink, "provider.targets", "count:i", (int64_t)count));
 }
 
 void mf_provider_target_status(mf_instance *inst, int index, bool up)
 {
-    mf_send(mf_ctl_new(inst->ep, mf_registry_ep(), "target.status", "index:i up:b", (int64_t)index, up));
+    mf_send(mf_ctl_new(inst->ep, provider_sink, "target.status", "index:i up:b", (int64_t)index, up));
 }

@@ -154,6 +154,12 @@ json_t *mf_target_status(const mf_target *t);
 void mf_health_start(mf_provider *p);
 void mf_health_stop(mf_provider *p);
 void mf_health_close(mf_provider *p);
+/* The routing's circuit breakers move to the breaker plugin's next generation (a hot
+ * swap's prepare step, registered by mf_router_start); 0 when done (or prev is not the
+ * breaker in use), -1 with err and nothing changed. */
+int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err);
+/* The breaker plugin the router uses, or NULL. */
+mf_module *mf_router_breaker_module(void);
 
 /* catalog.c: the public catalog, rebuilt from the listings in configuration order. */
 void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool announce);

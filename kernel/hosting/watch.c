@@ -8,7 +8,6 @@
  * that arrives during another (or during a reload of the configuration) waits for it. */
 #include "build-config.h"
 #include "swap.h"
-#include "reconfig.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +70,7 @@ static void on_quiet(uv_timer_t *t)
         forget(p);   /* removed again: nothing to do */
         return;
     }
-    if (mf_swap_busy() || mf_reconfig_busy()) {
+    if (mf_swap_blocked()) {
         uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);
         return;
     }

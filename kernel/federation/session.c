@@ -12,6 +12,7 @@
  * answer says resultType. Everything else is the session era. */
 #include "build-config.h"
 #include "session_int.h"
+#include "swap.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -627,6 +628,9 @@ void mf_session_set_conf(const mf_config *cfg) { mf_session_conf = cfg; }
 
 int mf_session_init(const mf_config *cfg)
 {
+    /* a transport's successor takes over its sessions */
+    static const mf_swap_observer sessions_follow = { .transport_moved = mf_sessions_move };
+    mf_swap_observe(&sessions_follow);
     mf_session_conf = cfg;
     mf_session_self = mf_endpoint_open("session", on_message, NULL);
     return mf_session_self ? 0 : -1;

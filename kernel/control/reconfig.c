@@ -51,13 +51,21 @@ static mf_config **current;
 static bool serve_stdio;
 static plan *busy;
 
+static const char *reload_blocks_swap(void)
+{
+    return busy ? "a reload of the configuration is under way" : NULL;
+}
+
 void mf_reconfig_init(mf_config **cur, bool stdio)
 {
+    static const mf_swap_observer swap_waits = { .busy = reload_blocks_swap };
+    mf_swap_observe(&swap_waits);
     current = cur;
     serve_stdio = stdio;
 }
 
 bool mf_reconfig_busy(void) { return busy != NULL; }
+
 
 static mf_module **plugins_loaded(void)
 {

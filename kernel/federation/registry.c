@@ -367,6 +367,7 @@ void mf_registry_free_provider(mf_provider *p)
 int mf_registry_start(mf_config *cfg, mf_error *err)
 {
     self = mf_endpoint_open("registry", on_message, NULL);
+    mf_instance_provider_sink(self);
     if (!self) {
         mf_error_set(err, -1, "registry endpoint taken");
         return -1;
@@ -512,5 +513,6 @@ void mf_registry_close(void)
         uv_close((uv_handle_t *)&settle_timer, NULL);
         mf_endpoint_close(self);
         self = 0;
+        mf_instance_provider_sink(0);
     }
 }
