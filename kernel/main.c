@@ -62,8 +62,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 'c': o->config = optarg; break;
         case 's': o->stdio = true; break;
         case 'k': o->check = true; break;
-        case 'V': printf("mcpfed %s (plugin ABI %d, %s)\n", PACKAGE_VERSION, MF_ABI_VERSION,
-                         MF_BUILD_SIGNATURE);
+        case 'V': printf("mcpfed %s (plugin SDK %d.%d)\n", PACKAGE_VERSION, MF_SDK_MAJOR, MF_SDK_MINOR);
                   exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;

@@ -61,7 +61,6 @@ int mf_elf_read_stamp(const char *file, mf_stamp *out, mf_error *err)
             mf_error_set(err, -1, "%s: truncated ABI stamp", file);
             goto out;
         }
-        out->signature[sizeof out->signature - 1] = '\0';
         rc = 0;
         goto out;
     }

@@ -191,6 +191,17 @@ mf_module *mf_plugins_list(void) { return modules; }
 
 char *const *mf_plugin_dirs(void) { return search; }
 
+int mf_sdk_refuses(const char *file, const char *where, unsigned major, unsigned minor, mf_error *err)
+{
+    if (major == MF_SDK_MAJOR && minor <= MF_SDK_MINOR)
+        return 0;
+    mf_error_set(err, -1, "plugin %s refused: its %s says SDK %u.%u, this kernel speaks SDK %d.%d (%s)",
+                 file, where, major, minor, MF_SDK_MAJOR, MF_SDK_MINOR,
+                 major != MF_SDK_MAJOR ? "another major version: rebuild the plugin against this SDK"
+                                       : "a newer minor version than this kernel's: upgrade mcpfed");
+    return -1;
+}
+
 /* Check file's stamp, map a private copy, check its descriptor, run its load. */
 static mf_module *open_module(const char *file, const char *want, mf_error *err)
 {
@@ -198,15 +209,15 @@ static mf_module *open_module(const char *file, const char *want, mf_error *err)
     mf_stamp st;
     if (mf_elf_read_stamp(file, &st, err))
         return NULL;
-    if (memcmp(st.magic, MF_STAMP_MAGIC, sizeof MF_STAMP_MAGIC) != 0 ||
-        st.abi_version != MF_ABI_VERSION || strcmp(st.signature, MF_BUILD_SIGNATURE) != 0) {
-        mf_error_set(err, -1,
-                     "plugin %s refused: ABI stamp mismatch: expected abi %u signature %s, "
-                     "found abi %u signature %.*s",
-                     file, MF_ABI_VERSION, MF_BUILD_SIGNATURE, st.abi_version,
-                     (int)sizeof st.signature, st.signature);
+    if (memcmp(st.magic, MF_STAMP_MAGIC, sizeof MF_STAMP_MAGIC) != 0) {
+        mf_error_set(err, -1, "plugin %s refused: its stamp is of another SDK generation (magic \"%.*s\", "
+                     "this kernel's is \"%s\"); rebuild it against SDK %d.%d", file,
+                     (int)strnlen(st.magic, sizeof st.magic), st.magic, MF_STAMP_MAGIC, MF_SDK_MAJOR,
+                     MF_SDK_MINOR);
         return NULL;
     }
+    if (mf_sdk_refuses(file, "stamp", st.sdk_major, st.sdk_minor, err))
+        return NULL;
 
     /* 2. a private copy, mapped */
     lt_dlhandle h = open_private_copy(file, want, err);
@@ -220,11 +231,9 @@ static mf_module *open_module(const char *file, const char *want, mf_error *err)
         lt_dlclose(h);
         return NULL;
     }
-    if (desc->abi_version != MF_ABI_VERSION || !desc->signature ||
-        strcmp(desc->signature, MF_BUILD_SIGNATURE) != 0) {
-        mf_error_set(err, -1, "plugin %s refused: descriptor stamp mismatch: expected abi %u "
-                     "signature %s, found abi %u signature %s", file, MF_ABI_VERSION,
-                     MF_BUILD_SIGNATURE, desc->abi_version, desc->signature ? desc->signature : "(none)");
+    if (desc->sdk_major != st.sdk_major || desc->sdk_minor != st.sdk_minor) {
+        mf_error_set(err, -1, "plugin %s refused: its descriptor says SDK %u.%u, its stamp SDK %u.%u",
+                     file, desc->sdk_major, desc->sdk_minor, st.sdk_major, st.sdk_minor);
         lt_dlclose(h);
         return NULL;
     }

@@ -47,5 +47,8 @@ char *const *mf_plugin_dirs(void);
  * the places searched. */
 char *mf_plugin_locate(const char *name, mf_error *err);
 int mf_elf_read_stamp(const char *file, mf_stamp *out, mf_error *err);
+/* 0 when a plugin built against SDK major.minor loads into this kernel; else -1 with err
+ * naming both versions (where: "stamp" or "descriptor"). */
+int mf_sdk_refuses(const char *file, const char *where, unsigned major, unsigned minor, mf_error *err);
 
 #endif
