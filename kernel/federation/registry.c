@@ -214,7 +214,7 @@ static void list_all(mf_provider *p)
 
 static void on_targets(mf_provider *p, mf_msg *m)
 {
-    if (strcmp(m->verb, "provider.targets") == 0) {
+    if (mf_ctl_verb(m) == MF_CTL_PROVIDER_TARGETS) {
         p->reports_targets = true;
         mf_targets_resize(p, (int)mf_ctl_int(m, "count", 1));
     } else {
@@ -264,20 +264,18 @@ static void on_message(void *ud, mf_msg *m)
         mf_msg_free(m);
         return;
     }
-    if (m->kind == MF_MSG_CONTROL && strcmp(m->verb, "provider.status") == 0) {
+    switch (mf_ctl_verb(m)) {
+    case MF_CTL_PROVIDER_STATUS:
         on_status(p, m);
         mf_msg_free(m);
         return;
-    }
-    if (m->kind == MF_MSG_CONTROL && strncmp(m->verb, "provider.targets", 16) == 0) {
+    case MF_CTL_PROVIDER_TARGETS:
+    case MF_CTL_TARGET_STATUS:
         on_targets(p, m);
         mf_msg_free(m);
         return;
-    }
-    if (m->kind == MF_MSG_CONTROL && strcmp(m->verb, "target.status") == 0) {
-        on_targets(p, m);
-        mf_msg_free(m);
-        return;
+    default:
+        break;
     }
     if (m->kind == MF_MSG_NOTIFY) {
         const char *method = mf_rpc_method(m->json);

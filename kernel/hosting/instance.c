@@ -197,7 +197,7 @@ mf_ep mf_instance_ep(const mf_instance *inst) { return inst->ep; }
 void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
                         const char *reason)
 {
-    mf_msg *m = mf_ctl_new(inst->ep, provider_sink, "provider.status", "state:i reason:s",
+    mf_msg *m = mf_ctl_new(inst->ep, provider_sink, MF_CTL_PROVIDER_STATUS, "state:i reason:s",
                            (int64_t)state, reason);
     if (!m)
         return;
@@ -226,10 +226,10 @@ void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t
 
 void mf_provider_targets(mf_instance *inst, int count)
 {
-    mf_send(mf_ctl_new(inst->ep, provider_sink, "provider.targets", "count:i", (int64_t)count));
+    mf_send(mf_ctl_new(inst->ep, provider_sink, MF_CTL_PROVIDER_TARGETS, "count:i", (int64_t)count));
 }
 
 void mf_provider_target_status(mf_instance *inst, int index, bool up)
 {
-    mf_send(mf_ctl_new(inst->ep, provider_sink, "target.status", "index:i up:b", (int64_t)index, up));
+    mf_send(mf_ctl_new(inst->ep, provider_sink, MF_CTL_TARGET_STATUS, "index:i up:b", (int64_t)index, up));
 }

@@ -55,6 +55,14 @@ mf_instance *mf_instances(void);
 /* The instance (of any generation still alive) behind an endpoint. */
 mf_instance *mf_instance_by_ep(mf_ep ep);
 bool mf_role_swappable(const mf_role_ops *ops);
+/* The control messages hosting sends to the provider sink for a provider's plugin
+ * (mf_provider_status, mf_provider_targets, mf_provider_target_status), and their fields. */
+enum {
+    MF_CTL_PROVIDER_STATUS = 1,   /* state:i reason:s, and the json of an UP */
+    MF_CTL_PROVIDER_TARGETS,      /* count:i */
+    MF_CTL_TARGET_STATUS,         /* index:i up:b */
+};
+
 /* Where providers' status, targets, notifications and requests go: the endpoint of the
  * layer that keeps providers, which says so when it opens it (hosting calls up into none). */
 void mf_instance_provider_sink(mf_ep ep);

@@ -194,7 +194,7 @@ void mf_endpoint_hold(mf_ep ep, bool hold)
         return;
     /* released: what waited goes first, ahead of anything sent since */
     mf_msgq *q = &e->held_msgs;
-    q->tail->next_ = queue_head;
+    MF_MSG_NEXT(q->tail) = queue_head;
     if (!queue_head)
         queue_tail = q->tail;
     queue_head = q->head;
@@ -243,8 +243,8 @@ static void deliver_all(void)
     mf_msg *m = queue_head;
     queue_head = queue_tail = NULL;
     while (m) {
-        mf_msg *next = m->next_;
-        m->next_ = NULL;
+        mf_msg *next = MF_MSG_NEXT(m);
+        MF_MSG_NEXT(m) = NULL;
         queued--;
         mf_ep to = 0;
         endpoint *e = ep_route(m->dst, &to);
@@ -287,9 +287,9 @@ int mf_send(mf_msg *m)
         bounce(m);
         return -1;
     }
-    m->next_ = NULL;
+    MF_MSG_NEXT(m) = NULL;
     if (queue_tail)
-        queue_tail->next_ = m;
+        MF_MSG_NEXT(queue_tail) = m;
     else
         queue_head = m;
     queue_tail = m;
@@ -320,7 +320,7 @@ void mf_endpoints_close(void)
 {
     while (queue_head) {
         mf_msg *m = queue_head;
-        queue_head = m->next_;
+        queue_head = MF_MSG_NEXT(m);
         mf_msg_free(m);
     }
     queue_tail = NULL;

@@ -10,11 +10,12 @@
 
 mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json)
 {
-    mf_msg *m = calloc(1, sizeof *m);
-    if (!m) {
+    mf_msg_priv *p = calloc(1, sizeof *p);
+    if (!p) {
         json_decref(json);
         return NULL;
     }
+    mf_msg *m = &p->pub;
     m->kind = kind;
     m->src = src;
     m->dst = dst;
@@ -45,10 +46,11 @@ mf_msg *mf_msg_reply_error(const mf_msg *req, mf_ep self, int code, const char *
 
 void mf_msg_ctl_release(mf_msg *m)
 {
-    if (m->ctl_unpacked_) {
-        msgpack_unpacked_destroy(m->ctl_unpacked_);
-        free(m->ctl_unpacked_);
-        m->ctl_unpacked_ = NULL;
+    mf_msg_priv *p = mf_msg_priv_of(m);
+    if (p->ctl_unpacked) {
+        msgpack_unpacked_destroy(p->ctl_unpacked);
+        free(p->ctl_unpacked);
+        p->ctl_unpacked = NULL;
     }
 }
 
@@ -58,18 +60,17 @@ void mf_msg_free(mf_msg *m)
         return;
     json_decref(m->json);
     mf_msg_ctl_release(m);
-    free(m->verb);
-    free(m->ctl);
-    free(m);
+    free(mf_msg_priv_of(m)->ctl);
+    free(mf_msg_priv_of(m));
 }
 
 /* --- queues ---------------------------------------------------------------------- */
 
 void mf_msgq_push(mf_msgq *q, mf_msg *m)
 {
-    m->next_ = NULL;
+    MF_MSG_NEXT(m) = NULL;
     if (q->tail)
-        q->tail->next_ = m;
+        MF_MSG_NEXT(q->tail) = m;
     else
         q->head = m;
     q->tail = m;
@@ -78,7 +79,7 @@ void mf_msgq_push(mf_msgq *q, mf_msg *m)
 
 void mf_msgq_push_front(mf_msgq *q, mf_msg *m)
 {
-    m->next_ = q->head;
+    MF_MSG_NEXT(m) = q->head;
     q->head = m;
     if (!q->tail)
         q->tail = m;
@@ -90,10 +91,10 @@ mf_msg *mf_msgq_pop(mf_msgq *q)
     mf_msg *m = q->head;
     if (!m)
         return NULL;
-    q->head = m->next_;
+    q->head = MF_MSG_NEXT(m);
     if (!q->head)
         q->tail = NULL;
-    m->next_ = NULL;
+    MF_MSG_NEXT(m) = NULL;
     q->len--;
     return m;
 }
@@ -101,13 +102,13 @@ mf_msg *mf_msgq_pop(mf_msgq *q)
 bool mf_msgq_drop(mf_msgq *q, uint64_t corr)
 {
     mf_msg *prev = NULL;
-    for (mf_msg *m = q->head; m; prev = m, m = m->next_) {
+    for (mf_msg *m = q->head; m; prev = m, m = MF_MSG_NEXT(m)) {
         if (m->kind != MF_MSG_REQUEST || m->corr != corr)
             continue;
         if (prev)
-            prev->next_ = m->next_;
+            MF_MSG_NEXT(prev) = MF_MSG_NEXT(m);
         else
-            q->head = m->next_;
+            q->head = MF_MSG_NEXT(m);
         if (q->tail == m)
             q->tail = prev;
         q->len--;
@@ -129,7 +130,7 @@ void mf_msgq_fail(mf_msgq *q, mf_ep self, int code, const char *why)
 
 /* --- control messages ------------------------------------------------------------ */
 
-mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...)
+mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, uint32_t verb, const char *fmt, ...)
 {
     /* count fields first: a msgpack map carries its size up front */
     size_t nfields = 0;
@@ -184,31 +185,38 @@ mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...)
         msgpack_sbuffer_destroy(&sb);
         return NULL;
     }
-    m->verb = strdup(verb);
-    m->ctl = sb.data;   /* taken over from the buffer */
-    m->ctl_len = sb.size;
+    mf_msg_priv *pm = mf_msg_priv_of(m);
+    pm->verb = verb;
+    pm->ctl = sb.data;   /* taken over from the buffer */
+    pm->ctl_len = sb.size;
     return m;
+}
+
+uint32_t mf_ctl_verb(mf_msg *m)
+{
+    return m->kind == MF_MSG_CONTROL ? mf_msg_priv_of(m)->verb : 0;
 }
 
 static const msgpack_object *ctl_field(mf_msg *m, const char *key)
 {
-    if (!m->ctl)
+    mf_msg_priv *pm = mf_msg_priv_of(m);
+    if (!pm->ctl)
         return NULL;
-    if (!m->ctl_unpacked_) {
+    if (!pm->ctl_unpacked) {
         msgpack_unpacked *u = malloc(sizeof *u);
         if (!u)
             return NULL;
         msgpack_unpacked_init(u);
         size_t off = 0;
-        if (msgpack_unpack_next(u, m->ctl, m->ctl_len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        if (msgpack_unpack_next(u, pm->ctl, pm->ctl_len, &off) != MSGPACK_UNPACK_SUCCESS ||
             u->data.type != MSGPACK_OBJECT_MAP) {
             msgpack_unpacked_destroy(u);
             free(u);
             return NULL;
         }
-        m->ctl_unpacked_ = u;
+        pm->ctl_unpacked = u;
     }
-    const msgpack_object_map *map = &((msgpack_unpacked *)m->ctl_unpacked_)->data.via.map;
+    const msgpack_object_map *map = &((msgpack_unpacked *)pm->ctl_unpacked)->data.via.map;
     size_t klen = strlen(key);
     for (uint32_t i = 0; i < map->size; i++) {
         const msgpack_object *k = &map->ptr[i].key;
@@ -225,7 +233,7 @@ const char *mf_ctl_str(mf_msg *m, const char *key)
     if (!o || o->type != MSGPACK_OBJECT_STR)
         return NULL;
     /* strings in the zone are not terminated: keep a terminated copy in the zone */
-    msgpack_zone *zone = ((msgpack_unpacked *)m->ctl_unpacked_)->zone;
+    msgpack_zone *zone = ((msgpack_unpacked *)mf_msg_priv_of(m)->ctl_unpacked)->zone;
     char *s = msgpack_zone_malloc(zone, o->via.str.size + 1);
     if (!s)
         return NULL;
