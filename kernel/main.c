@@ -193,7 +193,7 @@ static int serve(const options *o)
         fprintf(stderr, "mcpfed: %s\n", err.msg);
         return 1;
     }
-    transports = calloc(cfg->nlisteners + 1, sizeof *transports);
+    transports = mf_xcalloc(cfg->nlisteners + 1, sizeof *transports);
     mf_calls_init();
     mf_session_init(cfg);
     mf_supervision_init((uint32_t)cfg->max_processes);
@@ -240,6 +240,11 @@ static int serve(const options *o)
 
 int main(int argc, char **argv)
 {
+    /* before anything allocates through jansson or libuv */
+    if (mf_alloc_init() != 0) {
+        fprintf(stderr, "mcpfed: cannot set the allocator\n");
+        return 1;
+    }
     options o = {0};
     if (parse_args(argc, argv, &o))
         return 2;

@@ -45,9 +45,9 @@ static bool valid_name(const char *s, size_t max)
 static char *resolve(const char *dir, const char *p)
 {
     if (p[0] == '/' || !dir)
-        return strdup(p);
+        return mf_xstrdup(p);
     size_t n = strlen(dir) + strlen(p) + 2;
-    char *out = malloc(n);
+    char *out = mf_xmalloc(n);
     if (out)
         snprintf(out, n, "%s/%s", dir, p);
     return out;
@@ -56,10 +56,10 @@ static char *resolve(const char *dir, const char *p)
 static char **string_list(const json_t *arr, const char *dir)
 {
     size_t n = arr ? json_array_size(arr) : 0;
-    char **out = calloc(n + 1, sizeof *out);
+    char **out = mf_xcalloc(n + 1, sizeof *out);
     for (size_t i = 0; out && i < n; i++)
         out[i] = dir ? resolve(dir, json_string_value(json_array_get(arr, i)))
-                     : strdup(json_string_value(json_array_get(arr, i)));
+                     : mf_xstrdup(json_string_value(json_array_get(arr, i)));
     return out;
 }
 
@@ -142,7 +142,7 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
         return -1;
     }
     c->nproviders = json_array_size(list);
-    c->providers = calloc(c->nproviders ? c->nproviders : 1, sizeof *c->providers);
+    c->providers = mf_xcalloc(c->nproviders ? c->nproviders : 1, sizeof *c->providers);
     if (!c->providers)
         return -1;
     for (size_t i = 0; i < c->nproviders; i++) {
@@ -170,17 +170,17 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
                              p->path, name, k + 1);
                 return -1;
             }
-        p->name = strdup(name);
-        p->transport = strdup(transport);
+        p->name = mf_xstrdup(name);
+        p->transport = mf_xstrdup(transport);
         if (!p->timeout_ms)
             p->timeout_ms = c->request_timeout_ms;
         json_t *prefix = json_object_get(t, "prefix");
         if (!prefix) {
-            p->prefix = strdup(name);
+            p->prefix = mf_xstrdup(name);
         } else if (json_is_false(prefix)) {
             p->prefix = NULL;
         } else if (json_is_string(prefix) && valid_name(json_string_value(prefix), 60)) {
-            p->prefix = strdup(json_string_value(prefix));
+            p->prefix = mf_xstrdup(json_string_value(prefix));
         } else {
             mf_error_set(err, -1, "%s.prefix: expected false or 1 to 60 of A-Z a-z 0-9 _ -", p->path);
             return -1;
@@ -234,7 +234,7 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
         return -1;
     }
     c->nlisteners = json_array_size(list);
-    c->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *c->listeners);
+    c->listeners = mf_xcalloc(c->nlisteners ? c->nlisteners : 1, sizeof *c->listeners);
     for (size_t i = 0; i < c->nlisteners; i++) {
         mf_listener_conf *l = &c->listeners[i];
         json_t *e = json_array_get(list, i);
@@ -251,8 +251,8 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
             mf_error_set(err, -1, "%s: \"%s\": the URL must start with http:// (or ws://)", l->path, url);
             return -1;
         }
-        l->url = strdup(url);
-        l->transport = strdup(plugin);
+        l->url = mf_xstrdup(url);
+        l->transport = mf_xstrdup(plugin);
         /* the listener's settings: the http defaults, then its own */
         l->plugin_conf = json_deep_copy(c->http);
         if (own)
@@ -312,7 +312,7 @@ static int check_top(mf_config *c, mf_error *err)
     } else {
         const char *lua = getenv("MCPFED_LUA_PATH");
         size_t n = strlen(lua && *lua ? lua : mf_default_lua_dir()) + 16;
-        c->policy = malloc(n);
+        c->policy = mf_xmalloc(n);
         snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : mf_default_lua_dir());
     }
     json_t *breaker = json_object_get(r, "breaker");
@@ -341,7 +341,7 @@ static int check_top(mf_config *c, mf_error *err)
 
 mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
 {
-    mf_config *c = calloc(1, sizeof *c);
+    mf_config *c = mf_xcalloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->refs = 1;
@@ -366,10 +366,10 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
         }
         label = c->file;   /* the same name in every message, whoever finds the error */
         char *slash = strrchr(c->file, '/');
-        c->dir = strndup(c->file, slash > c->file ? (size_t)(slash - c->file) : 1);
+        c->dir = mf_xstrndup(c->file, slash > c->file ? (size_t)(slash - c->file) : 1);
     } else {
         char cwd[PATH_MAX];
-        c->dir = strdup(getcwd(cwd, sizeof cwd) ? cwd : "/");
+        c->dir = mf_xstrdup(getcwd(cwd, sizeof cwd) ? cwd : "/");
     }
 
     lua_State *L = luaL_newstate();

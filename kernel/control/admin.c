@@ -96,7 +96,7 @@ static void format_reply(slot *s, int code, json_t *body)
     size_t blen = text ? strlen(text) : 0;
     char head[64];
     int hl = snprintf(head, sizeof head, "%d %zu %s\n", code, blen, reason_of(code));
-    s->text = malloc((size_t)hl + blen + 1);
+    s->text = mf_xmalloc((size_t)hl + blen + 1);
     memcpy(s->text, head, (size_t)hl);
     if (text)
         memcpy(s->text + hl, text, blen);
@@ -114,7 +114,7 @@ static void flush(client *c)
         c->head = s->next;
         if (!c->head)
             c->tail = NULL;
-        uv_write_t *req = malloc(sizeof *req);
+        uv_write_t *req = mf_xmalloc(sizeof *req);
         req->data = s->text;
         uv_buf_t b = uv_buf_init(s->text, (unsigned)s->len);
         if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, after_write) != 0) {
@@ -127,7 +127,7 @@ static void flush(client *c)
 
 static slot *slot_new(client *c)
 {
-    slot *s = calloc(1, sizeof *s);
+    slot *s = mf_xcalloc(1, sizeof *s);
     s->c = c;
     if (c->tail)
         c->tail->next = s;
@@ -147,7 +147,7 @@ static slot *running;   /* the reply slot of the command running now */
 
 mf_admin_later *mf_admin_defer(mf_admin_reply *out)
 {
-    mf_admin_later *l = calloc(1, sizeof *l);
+    mf_admin_later *l = mf_xcalloc(1, sizeof *l);
     l->s = running;
     out->code = -1;
     out->body = NULL;
@@ -270,7 +270,7 @@ static void on_connection(uv_stream_t *srv, int status)
 {
     if (status < 0)
         return;
-    client *c = calloc(1, sizeof *c);
+    client *c = mf_xcalloc(1, sizeof *c);
     uv_pipe_init(mf_loop(), &c->pipe, 0);
     c->pipe.data = c;
     mf_lines_init(&c->lines, MAX_LINE);
@@ -317,9 +317,9 @@ int mf_admin_start(const mf_config *cfg, mf_error *err)
     mf_admin_command("help", "help", "list the commands", cmd_help);
     if (!cfg->admin)
         return 0;
-    path = strdup(cfg->admin);
+    path = mf_xstrdup(cfg->admin);
     /* its directory, private, if it is not there yet */
-    char *dir = strdup(path), *slash = strrchr(dir, '/');
+    char *dir = mf_xstrdup(path), *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
         mkdir(dir, 0700);

@@ -72,7 +72,7 @@ static mf_module **plugins_loaded(void)
     size_t n = 0;
     for (mf_module *m = mf_plugins_list(); m; m = m->next)
         n++;
-    mf_module **l = calloc(n + 1, sizeof *l);
+    mf_module **l = mf_xcalloc(n + 1, sizeof *l);
     n = 0;
     for (mf_module *m = mf_plugins_list(); m; m = m->next)
         l[n++] = m;
@@ -164,7 +164,7 @@ static void take_over(plan *pl, json_t *removed)
 {
     size_t n;
     mf_provider **ps = mf_registry_providers(&n);
-    mf_provider **leaving = calloc(n + 1, sizeof *leaving);
+    mf_provider **leaving = mf_xcalloc(n + 1, sizeof *leaving);
     size_t nleaving = 0;
     for (size_t i = 0; i < n; i++) {
         bool stays = false;
@@ -173,7 +173,7 @@ static void take_over(plan *pl, json_t *removed)
         if (!stays)
             leaving[nleaving++] = ps[i];
     }
-    mf_provider **list = calloc(pl->n ? pl->n : 1, sizeof *list);
+    mf_provider **list = mf_xcalloc(pl->n ? pl->n : 1, sizeof *list);
     for (size_t j = 0; j < pl->n; j++)
         list[j] = pl->fresh[j] ? pl->fresh[j] : pl->kept[j];
     mf_registry_replace(list, pl->n);
@@ -280,11 +280,11 @@ void mf_reconfig_reload(mf_reconfig_done done, void *ud)
         refuse(done, ud, prev->file, err.msg);
         return;
     }
-    plan *pl = calloc(1, sizeof *pl);
+    plan *pl = mf_xcalloc(1, sizeof *pl);
     pl->next = next;
     pl->n = next->nproviders;
-    pl->kept = calloc(pl->n + 1, sizeof *pl->kept);
-    pl->fresh = calloc(pl->n + 1, sizeof *pl->fresh);
+    pl->kept = mf_xcalloc(pl->n + 1, sizeof *pl->kept);
+    pl->fresh = mf_xcalloc(pl->n + 1, sizeof *pl->fresh);
     pl->before = plugins_loaded();
     pl->done = done;
     pl->ud = ud;
@@ -306,7 +306,7 @@ void mf_reconfig_reload(mf_reconfig_done done, void *ud)
             pl->fresh[j]->ready_ud = pl;
             pl->waiting++;
         }
-    pl->timer = malloc(sizeof *pl->timer);
+    pl->timer = mf_xmalloc(sizeof *pl->timer);
     uv_timer_init(mf_loop(), pl->timer);
     pl->timer->data = pl;
     uv_timer_start(pl->timer, on_wait_over, pl->waiting ? (uint64_t)next->catalog_wait_ms : 0, 0);

@@ -57,9 +57,9 @@ uint64_t mf_catalog_generation(mf_kind k) { return cats[k].generation; }
 char *mf_catalog_public_uri(const mf_provider *p, const char *upstream_uri)
 {
     if (!p->conf->prefix)
-        return strdup(upstream_uri);
+        return mf_xstrdup(upstream_uri);
     size_t n = strlen(p->conf->prefix) + strlen(upstream_uri) + 2;
-    char *out = malloc(n);
+    char *out = mf_xmalloc(n);
     snprintf(out, n, "%s+%s", p->conf->prefix, upstream_uri);
     return out;
 }
@@ -75,7 +75,7 @@ static char *public_name(mf_kind k, const mf_provider *p, const char *up, bool *
     if (changed < 0)
         return NULL;
     *renamed = changed > 0;
-    return strdup(buf);
+    return mf_xstrdup(buf);
 }
 
 static void free_entries(entry **table)
@@ -119,7 +119,7 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
             if (renamed)
                 mf_info("registry", "renamed to a valid public name", "provider=%s upstream=\"%s\" public=%s",
                         p->conf->name, mf_log_esc(up, (size_t)-1), name);
-            entry *x = calloc(1, sizeof *x);
+            entry *x = mf_xcalloc(1, sizeof *x);
             x->name = name;
             x->e.name = name;
             x->e.upstream = up;
@@ -201,7 +201,7 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
 {
     const mf_entry *e = mf_catalog_find(MF_KIND_RESOURCES, uri);
     if (e) {
-        *upstream = strdup(e->upstream);
+        *upstream = mf_xstrdup(e->upstream);
         return e->provider;
     }
     size_t n;
@@ -213,7 +213,7 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
         for (size_t i = 0; i < n; i++) {
             const char *pre = ps[i]->conf->prefix;
             if (pre && strlen(pre) == (size_t)(plus - uri) && strncmp(pre, uri, (size_t)(plus - uri)) == 0) {
-                *upstream = strdup(plus + 1);
+                *upstream = mf_xstrdup(plus + 1);
                 return ps[i];
             }
         }
@@ -223,7 +223,7 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++)
             if ((pass == 1 || !ps[i]->conf->prefix) && provider_knows(ps[i], uri)) {
-                *upstream = strdup(uri);
+                *upstream = mf_xstrdup(uri);
                 return ps[i];
             }
     /* a URI no listing shows: the one provider that keeps its names and offers resources */
@@ -235,7 +235,7 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
             only = ps[i];
         }
     if (only)
-        *upstream = strdup(uri);
+        *upstream = mf_xstrdup(uri);
     return only;
 }
 

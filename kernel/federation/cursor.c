@@ -33,7 +33,7 @@ char *cursor_mint(mf_kind k, uint64_t generation, size_t offset)
     char buf[96];
     snprintf(buf, sizeof buf, "mf1.%u.%" PRIx64 ".%zx.%016" PRIx64, (unsigned)k, generation, offset,
              check_of((unsigned)k, generation, offset));
-    return strdup(buf);
+    return mf_xstrdup(buf);
 }
 
 int cursor_check(const char *cursor, mf_kind k, uint64_t generation, size_t *offset, const char **why)
@@ -62,7 +62,7 @@ char *state_mint(uint64_t id)
 {
     char buf[64];
     snprintf(buf, sizeof buf, "mfr1.%" PRIx64 ".%016" PRIx64, id, check_of(0xffu, id, 0));
-    return strdup(buf);
+    return mf_xstrdup(buf);
 }
 
 bool state_check(const char *state)

@@ -36,7 +36,7 @@ void mf_registry_retire(mf_provider *p, uint64_t drain_ms)
         }
     mf_info("registry", "provider leaving", "provider=%s calls=%u drain_ms=%llu", p->conf->name, p->calls,
             (unsigned long long)drain_ms);
-    p->drain_timer = malloc(sizeof *p->drain_timer);
+    p->drain_timer = mf_xmalloc(sizeof *p->drain_timer);
     uv_timer_init(mf_loop(), p->drain_timer);
     p->drain_timer->data = p;
     /* stopped from the loop even when idle: whoever retires it still uses it now */

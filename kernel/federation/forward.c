@@ -255,7 +255,7 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
         reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", dec.reason);
         return false;
     }
-    d->route = malloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
+    d->route = mf_xmalloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
     for (int i = 0; i < dec.n; i++) {
         d->route[i] = t[dec.order[i] - 1];
         mf_provider_hold(d->route[i]->provider);   /* it stays, even if it leaves meanwhile */
@@ -268,7 +268,7 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
 
 void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
 {
-    downreq *d = calloc(1, sizeof *d);
+    downreq *d = mf_xcalloc(1, sizeof *d);
     d->s = r->s;
     d->id = json_incref(r->id);
     d->tcorr = r->tcorr;

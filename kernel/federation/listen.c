@@ -73,7 +73,7 @@ void listen_open(const rctx *r, json_t *params)
         return;
     }
     session *s = r->s;
-    lstream *l = calloc(1, sizeof *l);
+    lstream *l = mf_xcalloc(1, sizeof *l);
     l->s = s;
     l->id = json_incref(r->id);
     l->tcorr = r->tcorr;
@@ -104,8 +104,8 @@ void listen_open(const rctx *r, json_t *params)
             free(upstream);
             continue;
         }
-        x = calloc(1, sizeof *x);
-        x->uri = strdup(uri);
+        x = mf_xcalloc(1, sizeof *x);
+        x->uri = mf_xstrdup(uri);
         x->provider = p;
         x->upstream = upstream;
         x->ls = l;

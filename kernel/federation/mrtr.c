@@ -78,7 +78,7 @@ static void answer_input_required(downreq *d)
     const char *key;
     json_t *a;
     json_object_foreach(d->asks, key, a) json_object_set(requests, key, json_object_get(a, "request"));
-    suspended *su = calloc(1, sizeof *su);
+    suspended *su = mf_xcalloc(1, sizeof *su);
     su->token = state_mint(next_state++);
     su->d = d;
     su->provider = d->provider;
@@ -247,7 +247,7 @@ bool mrtr_on_result(downreq *d, json_t *result)
     json_object_foreach(reqs, key, req) {
         relay *x = relay_new(d->s, 0, 0);
         x->collector = d;
-        x->key = strdup(key);
+        x->key = mf_xstrdup(key);
         json_t *out = json_pack("{s:s,s:I,s:O,s:O}", "jsonrpc", "2.0", "id", (json_int_t)x->id, "method",
                                 json_object_get(req, "method"), "params",
                                 json_object_get(req, "params") ?: json_object());

@@ -443,7 +443,7 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
 
 static lstate *load(const char *path, uint64_t instructions, size_t memory, mf_error *err)
 {
-    lstate *s = calloc(1, sizeof *s);
+    lstate *s = mf_xcalloc(1, sizeof *s);
     s->cap = memory;
     s->budget = instructions;
     s->L = lua_newstate(capped_alloc, s);
@@ -546,10 +546,10 @@ static void watch(const char *path)
     free(file);
     free(dir);
     free(base);
-    file = strdup(path);
+    file = mf_xstrdup(path);
     char *slash = strrchr(file, '/');
-    dir = slash ? strndup(file, (size_t)(slash - file)) : strdup(".");
-    base = strdup(slash ? slash + 1 : file);
+    dir = slash ? mf_xstrndup(file, (size_t)(slash - file)) : mf_xstrdup(".");
+    base = mf_xstrdup(slash ? slash + 1 : file);
     if (watching)
         uv_fs_event_stop(&watcher);
     watching = uv_fs_event_start(&watcher, on_change, dir, 0) == 0;
@@ -583,9 +583,9 @@ mf_policy_next *mf_policy_prepare(const mf_config *cfg, mf_error *err)
     lstate *s = load_configured(cfg, err);
     if (!s)
         return NULL;
-    mf_policy_next *n = calloc(1, sizeof *n);
+    mf_policy_next *n = mf_xcalloc(1, sizeof *n);
     n->s = s;
-    n->file = strdup(cfg->policy);
+    n->file = mf_xstrdup(cfg->policy);
     return n;
 }
 

@@ -233,7 +233,7 @@ static void on_status(mf_provider *p, mf_msg *m)
         for (int i = 0; i < p->ntargets; i++)
             p->targets[i].up = st == MF_PROVIDER_UP;
     free(p->reason);
-    p->reason = reason ? strdup(reason) : NULL;
+    p->reason = reason ? mf_xstrdup(reason) : NULL;
     if (p->standing == MF_STANDING_RETIRING)
         return;   /* it only finishes its calls: nothing more is asked of it */
     switch (st) {
@@ -297,7 +297,7 @@ static void on_message(void *ud, mf_msg *m)
 
 static mf_provider *provider_new(mf_config *cfg, const mf_provider_conf *conf, mf_standing standing)
 {
-    mf_provider *p = calloc(1, sizeof *p);
+    mf_provider *p = mf_xcalloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->conf = conf;
@@ -372,7 +372,7 @@ int mf_registry_start(mf_config *cfg, mf_error *err)
     }
     uv_timer_init(mf_loop(), &settle_timer);
     nactive = cfg->nproviders;
-    active = calloc(nactive ? nactive : 1, sizeof *active);
+    active = mf_xcalloc(nactive ? nactive : 1, sizeof *active);
     for (size_t i = 0; i < nactive; i++)
         active[i] = provider_new(cfg, &cfg->providers[i], MF_STANDING_ACTIVE);
     for (size_t i = 0; i < nactive; i++)

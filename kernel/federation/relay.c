@@ -193,8 +193,8 @@ void subscribe(const rctx *r, json_t *params, bool on)
                     "Resource not found: %s", uri);
         return;
     }
-    x = calloc(1, sizeof *x);
-    x->uri = strdup(uri);
+    x = mf_xcalloc(1, sizeof *x);
+    x->uri = mf_xstrdup(uri);
     x->provider = p;
     x->upstream = upstream;
     bool first = !anyone_subscribed(p, upstream, NULL);
@@ -278,7 +278,7 @@ static void on_relay_timeout(uv_timer_t *t)
 
 relay *relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
 {
-    relay *x = calloc(1, sizeof *x);
+    relay *x = mf_xcalloc(1, sizeof *x);
     x->s = s;
     x->id = s->next_relay++;
     x->provider_ep = provider_ep;

@@ -68,7 +68,7 @@ int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
         count += (size_t)p->ntargets;
     }
     /* every breaker of the new generation first, carrying the old one's state; then the switch */
-    void **fresh = calloc(count + 1, sizeof *fresh);
+    void **fresh = mf_xcalloc(count + 1, sizeof *fresh);
     size_t k = 0;
     for (mf_provider *p = mf_registry_all(); p; p = p->next_all)
         for (int j = 0; j < p->ntargets; j++, k++) {
@@ -133,7 +133,7 @@ void mf_targets_resize(mf_provider *p, int n)
         if (p->targets[i].breaker)
             br_ops->destroy(p->targets[i].breaker);
     }
-    mf_target *t = realloc(p->targets, (size_t)n * sizeof *t);
+    mf_target *t = mf_xrealloc(p->targets, (size_t)n * sizeof *t);
     if (!t)
         return;
     p->targets = t;
@@ -298,7 +298,7 @@ static void on_health_timer(uv_timer_t *h)
 
 void mf_health_start(mf_provider *p)
 {
-    p->health_timer = malloc(sizeof *p->health_timer);
+    p->health_timer = mf_xmalloc(sizeof *p->health_timer);
     uv_timer_init(mf_loop(), p->health_timer);
     p->health_timer->data = p;
     if (p->conf->health_interval_ms) {

@@ -109,7 +109,7 @@ void reply_error(const rctx *r, int code, json_t *data, bool malformed, const ch
 /* Until every provider listed its catalog once, requests that depend on it wait. */
 void park(session *s, json_t *msg, uint64_t tcorr)
 {
-    downreq *d = calloc(1, sizeof *d);
+    downreq *d = mf_xcalloc(1, sizeof *d);
     d->s = s;
     d->id = json_incref(json_object_get(msg, "id"));
     d->msg = json_incref(msg);
@@ -168,7 +168,7 @@ static json_t *instructions(void)
         if (!in || !*in)
             continue;
         size_t add = strlen(ps[i]->conf->name) + strlen(in) + 8;
-        text = realloc(text, len + add);
+        text = mf_xrealloc(text, len + add);
         len += (size_t)snprintf(text + len, add, "%s%s: %s", len ? "\n\n" : "", ps[i]->conf->name, in);
     }
     json_t *j = text ? json_string(text) : NULL;
@@ -394,7 +394,7 @@ static void on_complete(const rctx *r, json_t *params)
         char *upstream = NULL;
         if (e) {
             p = e->provider;
-            upstream = strdup(e->upstream);
+            upstream = mf_xstrdup(e->upstream);
         } else if (uri) {
             p = mf_catalog_resolve_uri(uri, &upstream);
         }
@@ -560,12 +560,12 @@ void mf_sessions_move(mf_ep from, mf_ep to)
 
 uint64_t mf_session_open(mf_instance *transport, const char *peer)
 {
-    session *s = calloc(1, sizeof *s);
+    session *s = mf_xcalloc(1, sizeof *s);
     if (!s)
         return 0;
     s->id = next_session++;
     s->transport = mf_instance_ep(transport);
-    s->peer = strdup(peer ? peer : "?");
+    s->peer = mf_xstrdup(peer ? peer : "?");
     s->log_level = -1;
     s->client_caps = json_object();
     s->next_relay = 1;

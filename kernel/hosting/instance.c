@@ -55,7 +55,7 @@ static mf_instance *instance_new(mf_module *m, mf_role role, const char *name, c
         mf_error_set(err, -1, "plugin \"%s\" is no %s", m->name, mf_role_name(role));
         return NULL;
     }
-    mf_instance *inst = calloc(1, sizeof *inst);
+    mf_instance *inst = mf_xcalloc(1, sizeof *inst);
     if (!inst) {
         mf_error_set(err, -1, "out of memory");
         return NULL;
@@ -70,7 +70,7 @@ static mf_instance *instance_new(mf_module *m, mf_role role, const char *name, c
     inst->ops = ops;
     inst->role = role;
     inst->owner = owner;
-    inst->name = strdup(name);
+    inst->name = mf_xstrdup(name);
     inst->conf = json_incref((json_t *)conf);
     inst->ep = mf_endpoint_open(epname, deliver, inst);
     /* a provider a reload restarts with new settings runs beside its predecessor for a while */

@@ -39,24 +39,24 @@ int mf_plugins_init(char *const *dirs, mf_error *err)
     ltdl_up = true;
     free_search();
     size_t n = 0, cap = 8;
-    search = calloc(cap, sizeof *search);
+    search = mf_xcalloc(cap, sizeof *search);
     const char *env = getenv("MCPFED_PLUGIN_PATH");
-    char *envcopy = env ? strdup(env) : NULL;
+    char *envcopy = env ? mf_xstrdup(env) : NULL;
     char *save = NULL;
     /* the order: configuration, environment, installed */
     for (size_t i = 0; dirs && dirs[i]; i++) {
         if (n + 2 >= cap)
-            search = realloc(search, (cap *= 2) * sizeof *search);
-        search[n++] = strdup(dirs[i]);
+            search = mf_xrealloc(search, (cap *= 2) * sizeof *search);
+        search[n++] = mf_xstrdup(dirs[i]);
     }
     for (char *tok = envcopy ? strtok_r(envcopy, ":", &save) : NULL; tok;
          tok = strtok_r(NULL, ":", &save)) {
         if (n + 2 >= cap)
-            search = realloc(search, (cap *= 2) * sizeof *search);
-        search[n++] = strdup(tok);
+            search = mf_xrealloc(search, (cap *= 2) * sizeof *search);
+        search[n++] = mf_xstrdup(tok);
     }
     free(envcopy);
-    search[n++] = strdup(mf_default_plugin_dir());
+    search[n++] = mf_xstrdup(mf_default_plugin_dir());
     search[n] = NULL;
     return 0;
 }
@@ -71,7 +71,7 @@ char *mf_plugin_locate(const char *name, mf_error *err)
 {
     if (strchr(name, '/')) {
         if (is_file(name))
-            return strdup(name);
+            return mf_xstrdup(name);
         mf_error_set(err, -1, "plugin file %s: %s", name, strerror(errno));
         return NULL;
     }
@@ -88,7 +88,7 @@ char *mf_plugin_locate(const char *name, mf_error *err)
             else
                 snprintf(path, sizeof path, "%s/.libs/%s.so", *d, name);
             if (is_file(path))
-                return strdup(path);
+                return mf_xstrdup(path);
         }
         tl += (size_t)snprintf(tried + tl, tl < sizeof tried ? sizeof tried - tl : 0, "%s%s",
                                tl ? ", " : "", *d);
@@ -250,9 +250,9 @@ static mf_module *open_module(const char *file, const char *want, mf_error *err)
         lt_dlclose(h);
         return NULL;
     }
-    mf_module *m = calloc(1, sizeof *m);
-    m->name = strdup(want);
-    m->file = strdup(file);
+    mf_module *m = mf_xcalloc(1, sizeof *m);
+    m->name = mf_xstrdup(want);
+    m->file = mf_xstrdup(file);
     m->generation = 1;
     m->handle = h;
     m->desc = desc;
@@ -288,7 +288,7 @@ mf_module *mf_plugin_load(const char *spec, mf_error *err)
     free(file);
     if (!m)
         return NULL;
-    m->spec = strdup(spec);
+    m->spec = mf_xstrdup(spec);
     add_module(m);
     return m;
 }
@@ -303,7 +303,7 @@ mf_module *mf_plugin_load_next(mf_module *cur, mf_error *err)
     free(file);
     if (!m)
         return NULL;
-    m->spec = strdup(cur->spec);
+    m->spec = mf_xstrdup(cur->spec);
     m->generation = cur->generation + 1;
     cur->superseded = true;
     add_module(m);

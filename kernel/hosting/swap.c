@@ -207,7 +207,7 @@ static void switch_to(item *it, mf_instance *succ, size_t state_len)
                                                inst->name, "result", "swapped", "state_bytes", (json_int_t)state_len,
                                                "handover_ms", (json_int_t)took));
     sw->swapped++;
-    inst->drain_timer = malloc(sizeof *inst->drain_timer);
+    inst->drain_timer = mf_xmalloc(sizeof *inst->drain_timer);
     uv_timer_init(mf_loop(), inst->drain_timer);
     inst->drain_timer->data = inst;
     uv_timer_start(inst->drain_timer, on_drain_deadline, drain_ms, 0);
@@ -301,7 +301,7 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
     for (mf_instance *i = mf_instances(); i; i = i->next)
         if (i->mod == prev && i->phase == MF_SWAP_NONE && !i->stopping)
             n++;
-    mf_instance **insts = calloc(n + 1, sizeof *insts);
+    mf_instance **insts = mf_xcalloc(n + 1, sizeof *insts);
     n = 0;
     char label[200];
     for (mf_instance *i = mf_instances(); i; i = i->next) {
@@ -356,7 +356,7 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
         reply_now(done, ud, 409, msg);
         return;
     }
-    swap *sw = calloc(1, sizeof *sw);
+    swap *sw = mf_xcalloc(1, sizeof *sw);
     sw->prev = prev;
     sw->next = next;
     sw->items = json_array();
@@ -372,7 +372,7 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
     sw->pending = (int)n + 1;   /* held until every save is asked, in case saves answer at once */
     for (size_t k = 0; k < n; k++) {
         mf_instance *inst = insts[k];
-        item *it = calloc(1, sizeof *it);
+        item *it = mf_xcalloc(1, sizeof *it);
         it->sw = sw;
         it->inst = inst;
         it->started = mf_now();

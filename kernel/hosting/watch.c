@@ -110,10 +110,10 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
     pending *p;
     HASH_FIND_STR(waiting, name, p);
     if (!p) {
-        p = calloc(1, sizeof *p);
-        p->name = strdup(name);
+        p = mf_xcalloc(1, sizeof *p);
+        p->name = mf_xstrdup(name);
         size_t len = strlen(w->dir) + n + 2;
-        p->file = malloc(len);
+        p->file = mf_xmalloc(len);
         snprintf(p->file, len, "%s/%s", w->dir, filename);
         uv_timer_init(mf_loop(), &p->timer);
         p->timer.data = p;
@@ -130,8 +130,8 @@ void mf_watch_start(const mf_config *cfg)
         struct stat st;
         if (stat(*d, &st) != 0 || !S_ISDIR(st.st_mode))
             continue;
-        dir_watch *w = calloc(1, sizeof *w);
-        w->dir = strdup(*d);
+        dir_watch *w = mf_xcalloc(1, sizeof *w);
+        w->dir = mf_xstrdup(*d);
         uv_fs_event_init(mf_loop(), &w->ev);
         w->ev.data = w;
         if (uv_fs_event_start(&w->ev, on_event, w->dir, 0) != 0) {

@@ -42,7 +42,7 @@ static tclass *class_for(uint64_t timeout)
     for (size_t i = 0; i < nclasses; i++)
         if (classes[i].timeout == timeout)
             return &classes[i];
-    tclass *n = realloc(classes, (nclasses + 1) * sizeof *n);
+    tclass *n = mf_xrealloc(classes, (nclasses + 1) * sizeof *n);
     if (!n)
         return NULL;
     /* the calls point at their class: fix them after the move */
@@ -173,7 +173,7 @@ void mf_calls_close(void)
 mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t timeout_ms,
                        mf_call_fn fn, void *ud)
 {
-    mf_call *c = calloc(1, sizeof *c);
+    mf_call *c = mf_xcalloc(1, sizeof *c);
     tclass *k = c ? class_for(timeout_ms) : NULL;
     if (!k) {
         free(c);

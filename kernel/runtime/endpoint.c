@@ -113,17 +113,17 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
     } else {
         if (nslots == capslots) {
             uint32_t ncap = capslots ? capslots * 2 : 64;
-            endpoint **ns = realloc(slots, ncap * sizeof *ns);
+            endpoint **ns = mf_xrealloc(slots, ncap * sizeof *ns);
             if (ns)
                 slots = ns;
-            uint32_t *nf = realloc(free_slots, ncap * sizeof *nf);
+            uint32_t *nf = mf_xrealloc(free_slots, ncap * sizeof *nf);
             if (nf)
                 free_slots = nf;
             if (!ns || !nf)
                 return 0;
             capslots = ncap;
         }
-        endpoint *fresh = calloc(1, sizeof *fresh);
+        endpoint *fresh = mf_xcalloc(1, sizeof *fresh);
         if (!fresh)
             return 0;
         fresh->index = nslots;
@@ -137,7 +137,7 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
     e->alive = true;
     e->fn = fn;
     e->ud = ud;
-    e->name = name ? strdup(name) : NULL;
+    e->name = name ? mf_xstrdup(name) : NULL;
     if (e->name)
         HASH_ADD_KEYPTR(hh, by_name, e->name, strlen(e->name), e);
     return ep_handle(i);

@@ -6,6 +6,10 @@
 
 #define MF_UNUSED(x) (void)(x)
 
+/* alloc.c: jansson and libuv allocate through mf_xmalloc and friends; before any use
+ * of either. */
+int mf_alloc_init(void);
+
 /* loop.c */
 int mf_loop_init(void);
 void mf_loop_run(void);

@@ -35,7 +35,7 @@ static bool append(mf_lines *l, const char *data, size_t n)
         size_t cap = l->cap ? l->cap : 4096;
         while (cap < l->len + n)
             cap *= 2;
-        char *b = realloc(l->buf, cap);
+        char *b = mf_xrealloc(l->buf, cap);
         if (!b)
             return false;
         l->buf = b;

@@ -10,7 +10,7 @@
 
 mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json)
 {
-    mf_msg_priv *p = calloc(1, sizeof *p);
+    mf_msg_priv *p = mf_xcalloc(1, sizeof *p);
     if (!p) {
         json_decref(json);
         return NULL;
@@ -203,7 +203,7 @@ static const msgpack_object *ctl_field(mf_msg *m, const char *key)
     if (!pm->ctl)
         return NULL;
     if (!pm->ctl_unpacked) {
-        msgpack_unpacked *u = malloc(sizeof *u);
+        msgpack_unpacked *u = mf_xmalloc(sizeof *u);
         if (!u)
             return NULL;
         msgpack_unpacked_init(u);

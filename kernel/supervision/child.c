@@ -79,7 +79,7 @@ static void live_add(int pid)
 {
     if (nlive == caplive) {
         size_t cap = caplive ? caplive * 2 : 32;
-        int *l = realloc(live, cap * sizeof *l);
+        int *l = mf_xrealloc(live, cap * sizeof *l);
         if (!l)
             return;
         live = l;
@@ -185,9 +185,9 @@ static char **dup_list(const char *const *l)
     size_t n = 0;
     while (l && l[n])
         n++;
-    char **out = calloc(n + 1, sizeof *out);
+    char **out = mf_xcalloc(n + 1, sizeof *out);
     for (size_t i = 0; out && i < n; i++)
-        out[i] = strdup(l[i]);
+        out[i] = mf_xstrdup(l[i]);
     return out;
 }
 
@@ -207,7 +207,7 @@ static char **merged_env(char **extra)
         n++;
     while (extra && extra[m])
         m++;
-    char **out = calloc(n + m + 1, sizeof *out);
+    char **out = mf_xcalloc(n + m + 1, sizeof *out);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const char *eq = strchr(environ[i], '=');
@@ -397,7 +397,7 @@ static const char *spawn(mf_child *c, char *why, size_t cap)
         snprintf(why, cap, "cannot start %s: the limit of max_processes is reached", c->argv[0]);
         return why;
     }
-    proc *p = calloc(1, sizeof *p);
+    proc *p = mf_xcalloc(1, sizeof *p);
     if (!p) {
         snprintf(why, cap, "out of memory");
         return why;
@@ -613,7 +613,7 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
         return NULL;
     }
     reaper_start();
-    mf_child *c = calloc(1, sizeof *c);
+    mf_child *c = mf_xcalloc(1, sizeof *c);
     if (!c) {
         mf_error_set(err, -1, "out of memory");
         return NULL;
@@ -629,8 +629,8 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
         c->spec.backoff_reset_ms = 10000;
     c->argv = dup_list(spec->argv);
     c->env = dup_list(spec->env);
-    c->name = strdup(spec->name ? spec->name : spec->argv[0]);
-    c->cwd = spec->cwd ? strdup(spec->cwd) : NULL;
+    c->name = mf_xstrdup(spec->name ? spec->name : spec->argv[0]);
+    c->cwd = spec->cwd ? mf_xstrdup(spec->cwd) : NULL;
     c->spec.argv = NULL;
     c->spec.env = NULL;
     c->spec.name = c->spec.cwd = NULL;
@@ -670,7 +670,7 @@ int mf_child_write(mf_child *c, const char *buf, size_t len)
     proc *p = c->p;
     if (!p || c->state != CH_RUNNING || !p->in_open)
         return -1;
-    write_req *w = malloc(sizeof *w + len);
+    write_req *w = mf_xmalloc(sizeof *w + len);
     if (!w)
         return -1;
     memcpy(w->data, buf, len);

@@ -32,7 +32,7 @@ void sup_core_init(sup_core *s, mf_strategy strategy, unsigned intensity, uint64
     s->strategy = strategy;
     s->intensity = intensity;
     s->period_ms = period_ms;
-    s->history = calloc(intensity + 1, sizeof *s->history);
+    s->history = mf_xcalloc(intensity + 1, sizeof *s->history);
 }
 
 void sup_core_free(sup_core *s)
@@ -46,7 +46,7 @@ int sup_core_add(sup_core *s, mf_restart restart)
 {
     if (s->nchildren == s->cap) {
         int ncap = s->cap ? s->cap * 2 : 4;
-        sup_core_child *c = realloc(s->children, (size_t)ncap * sizeof *c);
+        sup_core_child *c = mf_xrealloc(s->children, (size_t)ncap * sizeof *c);
         if (!c)
             return -1;
         s->children = c;

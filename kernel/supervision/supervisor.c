@@ -83,7 +83,7 @@ static int batch_push(mf_sup *s, sup_act a)
 {
     if (s->nbatch == s->capbatch) {
         size_t cap = s->capbatch ? s->capbatch * 2 : 8;
-        sup_act *b = realloc(s->batch, cap * sizeof *b);
+        sup_act *b = mf_xrealloc(s->batch, cap * sizeof *b);
         if (!b)
             return -1;
         s->batch = b;
@@ -95,7 +95,7 @@ static int batch_push(mf_sup *s, sup_act a)
 
 static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
 {
-    mf_sup *s = calloc(1, sizeof *s);
+    mf_sup *s = mf_xcalloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->spec = *spec;
@@ -105,7 +105,7 @@ static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
         s->spec.period_ms = 60000;
     if (!s->spec.cooldown_ms)
         s->spec.cooldown_ms = 60000;
-    s->name = strdup(spec->name ? spec->name : "supervisor");
+    s->name = mf_xstrdup(spec->name ? spec->name : "supervisor");
     s->spec.name = s->name;
     s->private_ = private_;
     s->failing = -1;
@@ -182,7 +182,7 @@ int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
         mf_error_set(err, -1, "out of memory");
         return -1;
     }
-    mf_child **k = realloc(s->kids, (size_t)s->core.cap * sizeof *k);
+    mf_child **k = mf_xrealloc(s->kids, (size_t)s->core.cap * sizeof *k);
     if (!k) {
         mf_error_set(err, -1, "out of memory");
         return -1;
@@ -213,7 +213,7 @@ static void push_event(mf_sup *s, int child, unsigned start, bool abnormal, cons
 {
     if (s->nevents == s->capevents) {
         size_t cap = s->capevents ? s->capevents * 2 : 4;
-        exit_ev *e = realloc(s->events, cap * sizeof *e);
+        exit_ev *e = mf_xrealloc(s->events, cap * sizeof *e);
         if (!e)
             return;
         s->events = e;
@@ -335,7 +335,7 @@ void sup_on_exit(mf_sup *s, mf_child *c, bool abnormal, const char *reason)
     snprintf(s->last_reason, sizeof s->last_reason, "%s", reason);
     size_t cap = (size_t)s->core.nchildren * 2 + 2;
     if (cap > s->capbatch) {
-        s->batch = realloc(s->batch, cap * sizeof *s->batch);
+        s->batch = mf_xrealloc(s->batch, cap * sizeof *s->batch);
         s->capbatch = cap;
     }
     s->nbatch = sup_core_exited(&s->core, i, abnormal, mf_now(), s->batch);
