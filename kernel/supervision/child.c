@@ -281,14 +281,14 @@ static void finish_exit(mf_child *c)
     if (c->awaiting_start) {
         /* a start that ends in an exit is complete too: the next sibling goes on */
         c->awaiting_start = false;
-        sup_on_started(c->sup, c);
+        mf_sup_on_started(c->sup, c);
     }
     if (c->terminating) {
         c->terminating = false;
-        sup_on_stopped(c->sup, c);
+        mf_sup_on_stopped(c->sup, c);
         return;
     }
-    sup_on_exit(c->sup, c, sup_exit_abnormal(status, sig), c->last_exit);
+    mf_sup_on_exit(c->sup, c, mf_sup_exit_abnormal(status, sig), c->last_exit);
 }
 
 static void maybe_finish_exit(proc *p)
@@ -449,7 +449,7 @@ static const char *spawn(mf_child *c, char *why, size_t cap)
 
 static void on_timer(uv_timer_t *t);
 
-void child_start_after(mf_child *c, uint64_t delay_ms)
+void mf_sup_child_start_after(mf_child *c, uint64_t delay_ms)
 {
     c->state = CH_PENDING;
     c->terminating = false;
@@ -470,9 +470,9 @@ static void start_now(mf_child *c)
         snprintf(c->last_exit, sizeof c->last_exit, "%s", failed);
         mf_warn("supervisor", "spawn failed", "child=%s reason=\"%s\"", c->name, mf_log_esc(failed, (size_t)-1));
         /* whoever waits for this start hears why it will not come now */
-        child_failed(c, c->last_exit);
-        sup_on_started(c->sup, c);
-        sup_on_exit(c->sup, c, true, c->last_exit);
+        mf_sup_child_failed(c, c->last_exit);
+        mf_sup_on_started(c->sup, c);
+        mf_sup_on_exit(c->sup, c, true, c->last_exit);
         return;
     }
     mf_info("supervisor", "child started", "child=%s pid=%d", c->name, c->p->process.pid);
@@ -480,7 +480,7 @@ static void start_now(mf_child *c)
     if (c->ops.started)
         c->ops.started(c, c->ud);
     if (!c->spec.start_ack)
-        sup_on_started(c->sup, c);
+        mf_sup_on_started(c->sup, c);
 }
 
 void mf_child_ready(mf_child *c)
@@ -488,15 +488,15 @@ void mf_child_ready(mf_child *c)
     if (!c->awaiting_start || c->state != CH_RUNNING)
         return;
     c->awaiting_start = false;
-    sup_on_started(c->sup, c);
+    mf_sup_on_started(c->sup, c);
 }
 
-void child_terminate(mf_child *c)
+void mf_sup_child_terminate(mf_child *c)
 {
     if (c->state == CH_IDLE || c->state == CH_PENDING) {
         uv_timer_stop(&c->timer);
         c->state = CH_IDLE;
-        sup_on_stopped(c->sup, c);
+        mf_sup_on_stopped(c->sup, c);
         return;
     }
     c->terminating = true;
@@ -536,7 +536,7 @@ static void on_timer(uv_timer_t *t)
     kill_group(c->p, SIGKILL);
 }
 
-uint64_t child_backoff(mf_child *c)
+uint64_t mf_sup_child_backoff(mf_child *c)
 {
     c->consecutive++;
     uint64_t d = c->spec.backoff_min_ms;
@@ -545,7 +545,7 @@ uint64_t child_backoff(mf_child *c)
     return d < c->spec.backoff_max_ms ? d : c->spec.backoff_max_ms;
 }
 
-void child_failed(mf_child *c, const char *reason)
+void mf_sup_child_failed(mf_child *c, const char *reason)
 {
     if (c->ops.failed)
         c->ops.failed(c, reason, c->ud);
@@ -563,7 +563,7 @@ static void timer_closed(uv_handle_t *h)
     }
 }
 
-void child_release(mf_child *c)
+void mf_sup_child_release(mf_child *c)
 {
     if (c->releasing)
         return;
@@ -578,7 +578,7 @@ void child_release(mf_child *c)
 
 uint64_t mf_child_id(const mf_child *c) { return c->id; }
 
-int child_rebind(mf_child *c, const mf_child_ops *ops, void *ud)
+int mf_sup_child_rebind(mf_child *c, const mf_child_ops *ops, void *ud)
 {
     if (c->releasing)
         return -1;
@@ -587,12 +587,12 @@ int child_rebind(mf_child *c, const mf_child_ops *ops, void *ud)
     return 0;
 }
 
-child_state child_state_of(const mf_child *c) { return c->state; }
-unsigned child_starts(const mf_child *c) { return c->starts; }
-const char *child_name(const mf_child *c) { return c->name; }
-mf_restart child_restart_type(const mf_child *c) { return c->spec.restart; }
+child_state mf_sup_child_state_of(const mf_child *c) { return c->state; }
+unsigned mf_sup_child_starts(const mf_child *c) { return c->starts; }
+const char *mf_sup_child_name(const mf_child *c) { return c->name; }
+mf_restart mf_sup_child_restart_type(const mf_child *c) { return c->spec.restart; }
 
-json_t *child_status(const mf_child *c)
+json_t *mf_sup_child_status(const mf_child *c)
 {
     static const char *const states[] = {"stopped", "starting", "running", "exiting", "stopping"};
     static const char *const types[] = {"permanent", "transient", "temporary"};
@@ -642,8 +642,8 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
     c->timer.data = c->drain_timer.data = c;
     c->timers_open = 2;
     c->state = CH_IDLE;
-    c->sup = spec->sup ? spec->sup : sup_private(spec, err);
-    if (!c->sup || sup_adopt(c->sup, c, err) != 0) {
+    c->sup = spec->sup ? spec->sup : mf_sup_private(spec, err);
+    if (!c->sup || mf_sup_adopt(c->sup, c, err) != 0) {
         mf_sup *priv = spec->sup ? NULL : c->sup;
         c->ops.stopped = NULL;
         c->releasing = true;
@@ -707,5 +707,5 @@ void mf_child_stop(mf_child *c)
 {
     if (c->releasing)
         return;
-    sup_remove_child(c->sup, c);
+    mf_sup_remove_child(c->sup, c);
 }

@@ -11,7 +11,7 @@ static const char *const strategy_names[] = {"one_for_one", "one_for_all", "rest
 
 const char *mf_strategy_name(mf_strategy s) { return strategy_names[s]; }
 
-bool sup_exit_abnormal(int64_t status, int sig)
+bool mf_sup_exit_abnormal(int64_t status, int sig)
 {
     return sig ? sig != SIGTERM : status != 0;
 }
@@ -26,7 +26,7 @@ int mf_strategy_parse(const char *name, mf_strategy *out)
     return -1;
 }
 
-void sup_core_init(sup_core *s, mf_strategy strategy, unsigned intensity, uint64_t period_ms)
+void mf_sup_core_init(sup_core *s, mf_strategy strategy, unsigned intensity, uint64_t period_ms)
 {
     memset(s, 0, sizeof *s);
     s->strategy = strategy;
@@ -35,14 +35,14 @@ void sup_core_init(sup_core *s, mf_strategy strategy, unsigned intensity, uint64
     s->history = mf_xcalloc(intensity + 1, sizeof *s->history);
 }
 
-void sup_core_free(sup_core *s)
+void mf_sup_core_free(sup_core *s)
 {
     free(s->history);
     free(s->children);
     memset(s, 0, sizeof *s);
 }
 
-int sup_core_add(sup_core *s, mf_restart restart)
+int mf_sup_core_add(sup_core *s, mf_restart restart)
 {
     if (s->nchildren == s->cap) {
         int ncap = s->cap ? s->cap * 2 : 4;
@@ -56,7 +56,7 @@ int sup_core_add(sup_core *s, mf_restart restart)
     return s->nchildren++;
 }
 
-void sup_core_reset(sup_core *s) { s->nhistory = 0; }
+void mf_sup_core_reset(sup_core *s) { s->nhistory = 0; }
 
 /* Count one restart; false when that makes more than intensity within the period. */
 static bool count_restart(sup_core *s, uint64_t now)
@@ -77,7 +77,7 @@ static bool wants_restart(mf_restart r, bool abnormal)
     return r == MF_RESTART_PERMANENT || (r == MF_RESTART_TRANSIENT && abnormal);
 }
 
-size_t sup_core_exited(sup_core *s, int c, bool abnormal, uint64_t now, sup_act *out)
+size_t mf_sup_core_exited(sup_core *s, int c, bool abnormal, uint64_t now, sup_act *out)
 {
     size_t n = 0;
     sup_core_child *ch = &s->children[c];
@@ -116,7 +116,7 @@ size_t sup_core_exited(sup_core *s, int c, bool abnormal, uint64_t now, sup_act 
     return n;
 }
 
-void sup_core_applied(sup_core *s, const sup_act *a)
+void mf_sup_core_applied(sup_core *s, const sup_act *a)
 {
     sup_core_child *ch = &s->children[a->child];
     switch (a->kind) {

@@ -42,22 +42,22 @@ typedef struct sup_core {
     int nchildren, cap;
 } sup_core;
 
-void sup_core_init(sup_core *s, mf_strategy strategy, unsigned intensity, uint64_t period_ms);
-void sup_core_free(sup_core *s);
+void mf_sup_core_init(sup_core *s, mf_strategy strategy, unsigned intensity, uint64_t period_ms);
+void mf_sup_core_free(sup_core *s);
 /* Add a child (running); returns its number. */
-int sup_core_add(sup_core *s, mf_restart restart);
+int mf_sup_core_add(sup_core *s, mf_restart restart);
 /* Child c exited by itself (not stopped by the supervisor): the actions to take, in
  * order, written to out (room for 2 * nchildren + 1). Returns how many. */
-size_t sup_core_exited(sup_core *s, int c, bool abnormal, uint64_t now, sup_act *out);
+size_t mf_sup_core_exited(sup_core *s, int c, bool abnormal, uint64_t now, sup_act *out);
 /* Mark the effect of an action done (a stop finished, a restart happened). */
-void sup_core_applied(sup_core *s, const sup_act *a);
+void mf_sup_core_applied(sup_core *s, const sup_act *a);
 /* Forget the restarts counted so far (after a cool-down, say). */
-void sup_core_reset(sup_core *s);
+void mf_sup_core_reset(sup_core *s);
 /* Whether an exit the supervisor did not ask for is abnormal, as OTP's exit reasons go:
  * status 0 is `normal`; death by SIGTERM sent from outside is `shutdown` (someone asked
  * it to stop), normal too; any other status or signal is abnormal. (A SIGTERM that is
  * the supervisor's own is part of a stop and never comes here.) */
-bool sup_exit_abnormal(int64_t status, int sig);
+bool mf_sup_exit_abnormal(int64_t status, int sig);
 const char *mf_strategy_name(mf_strategy s);
 int mf_strategy_parse(const char *name, mf_strategy *out);
 

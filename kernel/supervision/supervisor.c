@@ -109,7 +109,7 @@ static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
     s->spec.name = s->name;
     s->private_ = private_;
     s->failing = -1;
-    sup_core_init(&s->core, s->spec.strategy, s->spec.intensity, s->spec.period_ms);
+    mf_sup_core_init(&s->core, s->spec.strategy, s->spec.intensity, s->spec.period_ms);
     uv_timer_init(mf_loop(), &s->timer);
     s->timer.data = s;
     s->id = next_id++;
@@ -133,7 +133,7 @@ mf_child *mf_child_rebind(uint64_t id, const mf_child_ops *ops, void *ud)
     for (mf_sup *s = all; s; s = s->next)
         for (int i = 0; i < s->core.nchildren; i++)
             if (s->kids[i] && mf_child_id(s->kids[i]) == id)
-                return child_rebind(s->kids[i], ops, ud) == 0 ? s->kids[i] : NULL;
+                return mf_sup_child_rebind(s->kids[i], ops, ud) == 0 ? s->kids[i] : NULL;
     return NULL;
 }
 
@@ -145,7 +145,7 @@ mf_sup *mf_sup_start(const mf_sup_spec *spec, mf_error *err)
     return s;
 }
 
-mf_sup *sup_private(const mf_child_spec *spec, mf_error *err)
+mf_sup *mf_sup_private(const mf_child_spec *spec, mf_error *err)
 {
     mf_sup_spec ss = {.name = spec->name, .strategy = MF_ONE_FOR_ONE,
                       .intensity = spec->intensity ? spec->intensity : 10,
@@ -164,7 +164,7 @@ static int index_of(const mf_sup *s, const mf_child *c)
     return -1;
 }
 
-int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
+int mf_sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
 {
     if (s->state == S_STOPPING) {
         mf_error_set(err, -1, "supervisor %s is stopping", s->name);
@@ -177,7 +177,7 @@ int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
                      s->name, s->spec.max_children);
         return -1;
     }
-    int i = sup_core_add(&s->core, child_restart_type(c));
+    int i = mf_sup_core_add(&s->core, mf_sup_child_restart_type(c));
     if (i < 0) {
         mf_error_set(err, -1, "out of memory");
         return -1;
@@ -197,7 +197,7 @@ int sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
         mf_error_set(err, -1, "out of memory");
         s->kids[i] = NULL;
         sup_act rm = {SUP_REMOVE, i};
-        sup_core_applied(&s->core, &rm);
+        mf_sup_core_applied(&s->core, &rm);
         return -1;
     }
     if (s->state == S_RUNNING) {
@@ -232,7 +232,7 @@ static void on_cooldown(uv_timer_t *t)
     if (s->state != S_FAILED)
         return;
     mf_info("supervisor", "cool-down over; starting again", "supervisor=%s", s->name);
-    sup_core_reset(&s->core);
+    mf_sup_core_reset(&s->core);
     s->nbatch = s->pos = 0;
     for (int i = 0; i < s->core.nchildren; i++)
         if (s->core.children[i].present && s->kids[i])
@@ -252,7 +252,7 @@ static void give_up(mf_sup *s, const char *reason)
     /* the root's way: the children are told, and start again after the cool-down */
     for (int i = 0; i < s->core.nchildren; i++)
         if (s->core.children[i].present && s->kids[i])
-            child_failed(s->kids[i], reason);
+            mf_sup_child_failed(s->kids[i], reason);
     uv_timer_start(&s->timer, on_cooldown, s->spec.cooldown_ms, 0);
 }
 
@@ -264,21 +264,21 @@ static void run(mf_sup *s)
         mf_child *c = s->kids[a->child];
         switch (a->kind) {
         case SUP_STOP:
-            if (c && child_state_of(c) != CH_IDLE) {
-                child_terminate(c);   /* sup_on_stopped carries on */
+            if (c && mf_sup_child_state_of(c) != CH_IDLE) {
+                mf_sup_child_terminate(c);   /* sup_on_stopped carries on */
                 return;
             }
             break;
         case SUP_RESTART:
-            if (c && child_state_of(c) == CH_IDLE) {
-                uint64_t delay = a->child == s->failing ? child_backoff(c) : 0;
-                child_start_after(c, delay);   /* sup_on_started carries on */
+            if (c && mf_sup_child_state_of(c) == CH_IDLE) {
+                uint64_t delay = a->child == s->failing ? mf_sup_child_backoff(c) : 0;
+                mf_sup_child_start_after(c, delay);   /* sup_on_started carries on */
                 return;
             }
             break;
         case SUP_REMOVE:
             if (c)
-                child_failed(c, a->child != s->failing ? "stopped with its siblings; temporary: not restarted"
+                mf_sup_child_failed(c, a->child != s->failing ? "stopped with its siblings; temporary: not restarted"
                                 : s->failing_abnormal ? s->last_reason
                                 : strstr(s->last_reason, "signal") ? "stopped by SIGTERM (shutdown); not restarted"
                                                                    : "exited normally; not restarted");
@@ -287,13 +287,13 @@ static void run(mf_sup *s)
             char why[600];
             snprintf(why, sizeof why, "more than %u restarts in %u ms; last: %s", s->spec.intensity,
                      s->spec.period_ms, s->last_reason);
-            sup_core_applied(&s->core, a);
+            mf_sup_core_applied(&s->core, a);
             s->pos++;
             give_up(s, why);
             return;
         }
         }
-        sup_core_applied(&s->core, a);
+        mf_sup_core_applied(&s->core, a);
         s->pos++;
     }
     if (s->state != S_BUSY)
@@ -308,28 +308,28 @@ static void run(mf_sup *s)
         mf_child *c = s->kids[e.child];
         /* an exit of a process the batch has since replaced is old news (OTP ignores an
          * EXIT from a pid that is no longer the child's) */
-        if (c && child_starts(c) == e.start && child_state_of(c) == CH_IDLE)
-            sup_on_exit(s, c, e.abnormal, e.reason);
+        if (c && mf_sup_child_starts(c) == e.start && mf_sup_child_state_of(c) == CH_IDLE)
+            mf_sup_on_exit(s, c, e.abnormal, e.reason);
     }
 }
 
-void sup_on_started(mf_sup *s, mf_child *c)
+void mf_sup_on_started(mf_sup *s, mf_child *c)
 {
     if (s->state == S_BUSY && s->pos < s->nbatch && s->batch[s->pos].kind == SUP_RESTART &&
         s->kids[s->batch[s->pos].child] == c) {
-        sup_core_applied(&s->core, &s->batch[s->pos]);
+        mf_sup_core_applied(&s->core, &s->batch[s->pos]);
         s->pos++;
         run(s);
     }
 }
 
-void sup_on_exit(mf_sup *s, mf_child *c, bool abnormal, const char *reason)
+void mf_sup_on_exit(mf_sup *s, mf_child *c, bool abnormal, const char *reason)
 {
     int i = index_of(s, c);
     if (i < 0 || s->state == S_STOPPING || s->state == S_FAILED)
         return;
     if (s->state == S_BUSY) {
-        push_event(s, i, child_starts(c), abnormal, reason);
+        push_event(s, i, mf_sup_child_starts(c), abnormal, reason);
         return;
     }
     snprintf(s->last_reason, sizeof s->last_reason, "%s", reason);
@@ -338,7 +338,7 @@ void sup_on_exit(mf_sup *s, mf_child *c, bool abnormal, const char *reason)
         s->batch = mf_xrealloc(s->batch, cap * sizeof *s->batch);
         s->capbatch = cap;
     }
-    s->nbatch = sup_core_exited(&s->core, i, abnormal, mf_now(), s->batch);
+    s->nbatch = mf_sup_core_exited(&s->core, i, abnormal, mf_now(), s->batch);
     s->pos = 0;
     s->failing = i;
     s->failing_abnormal = abnormal;
@@ -359,7 +359,7 @@ static void sup_free(mf_sup *s)
         }
     void (*cb)(void *) = s->stopped_cb;
     void *ud = s->stopped_ud;
-    sup_core_free(&s->core);
+    mf_sup_core_free(&s->core);
     free(s->kids);
     free(s->batch);
     free(s->events);
@@ -369,20 +369,20 @@ static void sup_free(mf_sup *s)
         cb(ud);
 }
 
-void sup_on_stopped(mf_sup *s, mf_child *c)
+void mf_sup_on_stopped(mf_sup *s, mf_child *c)
 {
     if (s->state == S_STOPPING) {
         int i = index_of(s, c);
         if (i >= 0) {
             s->kids[i] = NULL;
-            child_release(c);
+            mf_sup_child_release(c);
         }
         stop_next(s);
         return;
     }
     if (s->state == S_BUSY && s->pos < s->nbatch && s->batch[s->pos].kind == SUP_STOP &&
         s->kids[s->batch[s->pos].child] == c) {
-        sup_core_applied(&s->core, &s->batch[s->pos]);
+        mf_sup_core_applied(&s->core, &s->batch[s->pos]);
         s->pos++;
         run(s);
         return;
@@ -391,9 +391,9 @@ void sup_on_stopped(mf_sup *s, mf_child *c)
     int i = index_of(s, c);
     if (i >= 0) {
         sup_act rm = {SUP_REMOVE, i};
-        sup_core_applied(&s->core, &rm);
+        mf_sup_core_applied(&s->core, &rm);
         s->kids[i] = NULL;
-        child_release(c);
+        mf_sup_child_release(c);
         if (s->private_) {
             s->state = S_STOPPING;
             sup_free(s);
@@ -414,12 +414,12 @@ static void stop_next(mf_sup *s)
         mf_child *c = s->kids[s->stop_next--];
         if (!c)
             continue;
-        if (child_state_of(c) == CH_IDLE || child_state_of(c) == CH_PENDING) {
+        if (mf_sup_child_state_of(c) == CH_IDLE || mf_sup_child_state_of(c) == CH_PENDING) {
             s->kids[s->stop_next + 1] = NULL;
-            child_release(c);
+            mf_sup_child_release(c);
             continue;
         }
-        child_terminate(c);   /* sup_on_stopped comes back here */
+        mf_sup_child_terminate(c);   /* sup_on_stopped comes back here */
         return;
     }
     sup_free(s);
@@ -437,17 +437,17 @@ void mf_sup_stop(mf_sup *s, void (*done)(void *ud), void *ud)
     stop_next(s);
 }
 
-void sup_remove_child(mf_sup *s, mf_child *c)
+void mf_sup_remove_child(mf_sup *s, mf_child *c)
 {
     if (s->private_) {
         mf_sup_stop(s, NULL, NULL);
         return;
     }
-    if (child_state_of(c) == CH_IDLE || child_state_of(c) == CH_PENDING) {
-        sup_on_stopped(s, c);
+    if (mf_sup_child_state_of(c) == CH_IDLE || mf_sup_child_state_of(c) == CH_PENDING) {
+        mf_sup_on_stopped(s, c);
         return;
     }
-    child_terminate(c);   /* sup_on_stopped forgets it */
+    mf_sup_child_terminate(c);   /* sup_on_stopped forgets it */
 }
 
 /* --- the admin socket's view --------------------------------------------------------------- */
@@ -460,7 +460,7 @@ json_t *mf_supervision_tree(void)
         json_t *kids = json_array();
         for (int i = 0; i < s->core.nchildren; i++)
             if (s->kids[i])
-                json_array_append_new(kids, child_status(s->kids[i]));
+                json_array_append_new(kids, mf_sup_child_status(s->kids[i]));
         json_array_append_new(sups, json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:o}", "name", s->name,
                                               "strategy", mf_strategy_name(s->spec.strategy), "state",
                                               states[s->state], "intensity", (int)s->spec.intensity,
