@@ -1,18 +1,16 @@
 /* Instances of plugin roles, each behind an endpoint of its own. */
 #include "build-config.h"
 #include "instance.h"
-#include "swap.h"
+#include "hosting.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static mf_instance *all;
-static mf_ep provider_sink;   /* whoever keeps providers, as it said (mf_instance_provider_sink) */
 
-void mf_instance_provider_sink(mf_ep ep) { provider_sink = ep; }
+void mf_instance_provider_sink(mf_ep ep) { mf_host.provider_sink = ep; }
 
-mf_instance *mf_instances(void) { return all; }
+mf_instance *mf_instances(void) { return mf_host.instances; }
 
 const mf_role_ops *mf_module_role(const mf_module *m, mf_role role)
 {
@@ -99,8 +97,8 @@ static void instance_free(mf_instance *inst)
 static void instance_add(mf_instance *inst)
 {
     inst->mod->refs++;
-    inst->next = all;
-    all = inst;
+    inst->next = mf_host.instances;
+    mf_host.instances = inst;
 }
 
 mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, const json_t *conf,
@@ -150,7 +148,7 @@ void mf_instance_stop(mf_instance *inst, void (*done)(mf_instance *, void *), vo
 
 mf_instance *mf_instance_by_ep(mf_ep ep)
 {
-    for (mf_instance *i = all; i; i = i->next)
+    for (mf_instance *i = mf_host.instances; i; i = i->next)
         if (i->ep == ep)
             return i;
     return NULL;
@@ -158,7 +156,7 @@ mf_instance *mf_instance_by_ep(mf_ep ep)
 
 void mf_instance_stopped(mf_instance *inst)
 {
-    mf_instance **pp = &all;
+    mf_instance **pp = &mf_host.instances;
     while (*pp && *pp != inst)
         pp = &(*pp)->next;
     if (*pp)
@@ -197,7 +195,7 @@ mf_ep mf_instance_ep(const mf_instance *inst) { return inst->ep; }
 void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
                         const char *reason)
 {
-    mf_msg *m = mf_ctl_new(inst->ep, provider_sink, MF_CTL_PROVIDER_STATUS, "state:i reason:s",
+    mf_msg *m = mf_ctl_new(inst->ep, mf_host.provider_sink, MF_CTL_PROVIDER_STATUS, "state:i reason:s",
                            (int64_t)state, reason);
     if (!m)
         return;
@@ -207,7 +205,7 @@ void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t
 
 void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
 {
-    mf_msg *m = mf_msg_new(MF_MSG_NOTIFY, inst->ep, provider_sink, notification);
+    mf_msg *m = mf_msg_new(MF_MSG_NOTIFY, inst->ep, mf_host.provider_sink, notification);
     if (!m)
         return;
     m->corr = corr;
@@ -216,7 +214,7 @@ void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
 
 void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t related)
 {
-    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, inst->ep, provider_sink, request);
+    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, inst->ep, mf_host.provider_sink, request);
     if (!m)
         return;
     m->corr = corr;
@@ -226,10 +224,10 @@ void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t
 
 void mf_provider_targets(mf_instance *inst, int count)
 {
-    mf_send(mf_ctl_new(inst->ep, provider_sink, MF_CTL_PROVIDER_TARGETS, "count:i", (int64_t)count));
+    mf_send(mf_ctl_new(inst->ep, mf_host.provider_sink, MF_CTL_PROVIDER_TARGETS, "count:i", (int64_t)count));
 }
 
 void mf_provider_target_status(mf_instance *inst, int index, bool up)
 {
-    mf_send(mf_ctl_new(inst->ep, provider_sink, MF_CTL_TARGET_STATUS, "index:i up:b", (int64_t)index, up));
+    mf_send(mf_ctl_new(inst->ep, mf_host.provider_sink, MF_CTL_TARGET_STATUS, "index:i up:b", (int64_t)index, up));
 }

@@ -6,6 +6,7 @@
  * The copy is unlinked as soon as it is mapped, so nothing is left behind. */
 #include "build-config.h"
 #include "plugin_loader.h"
+#include "hosting.h"
 #include "config.h"
 
 #include <errno.h>
@@ -17,47 +18,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static mf_module *modules;
-static char **search;       /* NULL-terminated */
-static unsigned loads;
-static bool ltdl_up;
 
 static void free_search(void)
 {
-    for (char **p = search; p && *p; p++)
+    for (char **p = mf_host.search; p && *p; p++)
         free(*p);
-    free(search);
-    search = NULL;
+    free(mf_host.search);
+    mf_host.search = NULL;
 }
 
 int mf_plugins_init(char *const *dirs, mf_error *err)
 {
-    if (!ltdl_up && lt_dlinit() != 0) {
+    if (!mf_host.ltdl_up && lt_dlinit() != 0) {
         mf_error_set(err, -1, "cannot initialise libltdl: %s", lt_dlerror());
         return -1;
     }
-    ltdl_up = true;
+    mf_host.ltdl_up = true;
     free_search();
     size_t n = 0, cap = 8;
-    search = mf_xcalloc(cap, sizeof *search);
+    mf_host.search = mf_xcalloc(cap, sizeof *mf_host.search);
     const char *env = getenv("MCPFED_PLUGIN_PATH");
     char *envcopy = env ? mf_xstrdup(env) : NULL;
     char *save = NULL;
     /* the order: configuration, environment, installed */
     for (size_t i = 0; dirs && dirs[i]; i++) {
         if (n + 2 >= cap)
-            search = mf_xrealloc(search, (cap *= 2) * sizeof *search);
-        search[n++] = mf_xstrdup(dirs[i]);
+            mf_host.search = mf_xrealloc(mf_host.search, (cap *= 2) * sizeof *mf_host.search);
+        mf_host.search[n++] = mf_xstrdup(dirs[i]);
     }
     for (char *tok = envcopy ? strtok_r(envcopy, ":", &save) : NULL; tok;
          tok = strtok_r(NULL, ":", &save)) {
         if (n + 2 >= cap)
-            search = mf_xrealloc(search, (cap *= 2) * sizeof *search);
-        search[n++] = mf_xstrdup(tok);
+            mf_host.search = mf_xrealloc(mf_host.search, (cap *= 2) * sizeof *mf_host.search);
+        mf_host.search[n++] = mf_xstrdup(tok);
     }
     free(envcopy);
-    search[n++] = mf_xstrdup(mf_default_plugin_dir());
-    search[n] = NULL;
+    mf_host.search[n++] = mf_xstrdup(mf_default_plugin_dir());
+    mf_host.search[n] = NULL;
     return 0;
 }
 
@@ -79,7 +76,7 @@ char *mf_plugin_locate(const char *name, mf_error *err)
     char path[4096];
     char tried[1024] = "";
     size_t tl = 0;
-    for (char **d = search; d && *d; d++) {
+    for (char **d = mf_host.search; d && *d; d++) {
         for (int shape = 0; shape < 3; shape++) {
             if (shape == 0)
                 snprintf(path, sizeof path, "%s/%s.so", *d, name);
@@ -163,7 +160,7 @@ static void *open_private_copy(const char *file, const char *name, mf_error *err
         mf_error_set(err, -1, "cannot create a private directory %s: %s", dir, strerror(errno));
         return NULL;
     }
-    snprintf(priv, sizeof priv, "%s/%s.%u.so", dir, name, ++loads);
+    snprintf(priv, sizeof priv, "%s/%s.%u.so", dir, name, ++mf_host.loads);
     lt_dlhandle h = NULL;
     if (copy_file(file, priv, err) == 0) {
         lt_dladvise advise;
@@ -181,15 +178,15 @@ static void *open_private_copy(const char *file, const char *name, mf_error *err
 
 mf_module *mf_plugin_find(const char *name)
 {
-    for (mf_module *m = modules; m; m = m->next)
+    for (mf_module *m = mf_host.modules; m; m = m->next)
         if (!m->superseded && strcmp(m->name, name) == 0)
             return m;
     return NULL;
 }
 
-mf_module *mf_plugins_list(void) { return modules; }
+mf_module *mf_plugins_list(void) { return mf_host.modules; }
 
-char *const *mf_plugin_dirs(void) { return search; }
+char *const *mf_plugin_dirs(void) { return mf_host.search; }
 
 int mf_sdk_refuses(const char *file, const char *where, unsigned major, unsigned minor, mf_error *err)
 {
@@ -268,8 +265,8 @@ static mf_module *open_module(const char *file, const char *want, mf_error *err)
 
 static void add_module(mf_module *m)
 {
-    m->next = modules;
-    modules = m;
+    m->next = mf_host.modules;
+    mf_host.modules = m;
     mf_info("plugin", "loaded", "plugin=%s generation=%u file=%s version=%s", m->name, m->generation,
             m->file, m->desc->version ? m->desc->version : "?");
 }
@@ -324,7 +321,7 @@ static void module_free(mf_module *m)
 
 static void unload(mf_module *m)
 {
-    for (mf_module **pp = &modules; *pp; pp = &(*pp)->next)
+    for (mf_module **pp = &mf_host.modules; *pp; pp = &(*pp)->next)
         if (*pp == m) {
             *pp = m->next;
             break;
@@ -346,13 +343,11 @@ void mf_plugin_back(mf_module *next, mf_module *prev)
  * turn the handles were closed in, which comes after the idle phase of that turn: when a
  * module is released from a timer (a successor failing to start there), the first idle
  * phase after is too early, so it is the second one that unloads. */
-static uv_idle_t sweeper;
-static bool sweeper_on;
 
 static void on_sweep(uv_idle_t *h)
 {
     bool waiting = false;
-    for (mf_module *m = modules, *next; m; m = next) {
+    for (mf_module *m = mf_host.modules, *next; m; m = next) {
         next = m->next;
         if (!m->superseded || m->refs > 0)
             continue;
@@ -365,7 +360,7 @@ static void on_sweep(uv_idle_t *h)
     }
     if (!waiting) {
         uv_idle_stop(h);
-        sweeper_on = false;
+        mf_host.sweeper_on = false;
     }
 }
 
@@ -374,19 +369,19 @@ void mf_plugin_release(mf_module *m)
     if (!m->superseded || m->refs > 0)
         return;
     m->sweep_turns = 2;
-    if (sweeper_on)
+    if (mf_host.sweeper_on)
         return;
-    if (!sweeper.loop)
-        uv_idle_init(mf_loop(), &sweeper);
-    uv_idle_start(&sweeper, on_sweep);
-    sweeper_on = true;
+    if (!mf_host.sweeper.loop)
+        uv_idle_init(mf_loop(), &mf_host.sweeper);
+    uv_idle_start(&mf_host.sweeper, on_sweep);
+    mf_host.sweeper_on = true;
 }
 
 void mf_plugins_stop(void)
 {
-    if (sweeper.loop && !uv_is_closing((uv_handle_t *)&sweeper))
-        uv_close((uv_handle_t *)&sweeper, NULL);
-    sweeper_on = true;   /* no more sweeps: what is left goes at shutdown */
+    if (mf_host.sweeper.loop && !uv_is_closing((uv_handle_t *)&mf_host.sweeper))
+        uv_close((uv_handle_t *)&mf_host.sweeper, NULL);
+    mf_host.sweeper_on = true;   /* no more sweeps: what is left goes at shutdown */
 }
 
 int mf_plugin_unload(mf_module *m, mf_error *err)
@@ -401,14 +396,14 @@ int mf_plugin_unload(mf_module *m, mf_error *err)
 
 void mf_plugins_shutdown(void)
 {
-    while (modules) {
-        mf_module *m = modules;
-        modules = m->next;
+    while (mf_host.modules) {
+        mf_module *m = mf_host.modules;
+        mf_host.modules = m->next;
         module_free(m);
     }
     free_search();
-    if (ltdl_up) {
+    if (mf_host.ltdl_up) {
         lt_dlexit();
-        ltdl_up = false;
+        mf_host.ltdl_up = false;
     }
 }

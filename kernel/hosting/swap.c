@@ -16,7 +16,7 @@
  * Anything that fails before the switch (save refused or too slow, the successor's
  * start) leaves the old instance serving: it is told to resume, and the report says why. */
 #include "build-config.h"
-#include "swap.h"
+#include "hosting.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -38,44 +38,42 @@ typedef struct mf_swap_item {
     uint64_t started;
 } item;
 
-static swap *current;
-static uint64_t handover_ms = 5000, drain_ms = 30000, redirect_ms = 120000;
+/* the hosting layer's state; swap.c's part is set by mf_swap_init */
+mf_hosting mf_host = {.handover_ms = 5000, .drain_ms = 30000, .redirect_ms = 120000};
 
 void mf_swap_init(const mf_config *cfg)
 {
-    handover_ms = (uint64_t)cfg->handover_timeout_ms;
-    drain_ms = (uint64_t)cfg->drain_timeout_ms;
+    mf_host.handover_ms = (uint64_t)cfg->handover_timeout_ms;
+    mf_host.drain_ms = (uint64_t)cfg->drain_timeout_ms;
     /* a replaced endpoint may still be named by anything started before the switch: calls
      * and their cancels, the upstream's questions; the longest of them bounds its redirect */
     int64_t longest = cfg->request_timeout_ms;
     for (size_t i = 0; i < cfg->nproviders; i++)
         if (cfg->providers[i].timeout_ms > longest)
             longest = cfg->providers[i].timeout_ms;
-    redirect_ms = drain_ms + (uint64_t)longest + 10000;
+    mf_host.redirect_ms = mf_host.drain_ms + (uint64_t)longest + 10000;
 }
 
-uint64_t mf_swap_redirect_ms(void) { return redirect_ms; }
+uint64_t mf_swap_redirect_ms(void) { return mf_host.redirect_ms; }
 
-bool mf_swap_busy(void) { return current != NULL; }
+bool mf_swap_busy(void) { return mf_host.swap != NULL; }
 
-static const mf_swap_observer *observers[8];
-static size_t nobservers;
 
 void mf_swap_observe(const mf_swap_observer *o)
 {
-    for (size_t i = 0; i < nobservers; i++) {
-        if (observers[i] == o)
+    for (size_t i = 0; i < mf_host.nobservers; i++) {
+        if (mf_host.observers[i] == o)
             return;
-        assert(!(o->prepare && observers[i]->prepare));
+        assert(!(o->prepare && mf_host.observers[i]->prepare));
     }
-    assert(nobservers < sizeof observers / sizeof *observers);
-    observers[nobservers++] = o;
+    assert(mf_host.nobservers < sizeof mf_host.observers / sizeof *mf_host.observers);
+    mf_host.observers[mf_host.nobservers++] = o;
 }
 
 static const char *observers_busy(void)
 {
-    for (size_t i = 0; i < nobservers; i++) {
-        const char *why = observers[i]->busy ? observers[i]->busy() : NULL;
+    for (size_t i = 0; i < mf_host.nobservers; i++) {
+        const char *why = mf_host.observers[i]->busy ? mf_host.observers[i]->busy() : NULL;
         if (why)
             return why;
     }
@@ -84,22 +82,22 @@ static const char *observers_busy(void)
 
 const char *mf_swap_blocked(void)
 {
-    return current ? "a reload of a plugin is under way" : observers_busy();
+    return mf_host.swap ? "a reload of a plugin is under way" : observers_busy();
 }
 
 static int observers_prepare(mf_module *prev, mf_module *next, mf_error *err)
 {
-    for (size_t i = 0; i < nobservers; i++)
-        if (observers[i]->prepare && observers[i]->prepare(prev, next, err) != 0)
+    for (size_t i = 0; i < mf_host.nobservers; i++)
+        if (mf_host.observers[i]->prepare && mf_host.observers[i]->prepare(prev, next, err) != 0)
             return -1;
     return 0;
 }
 
 static void observers_transport_moved(mf_ep from, mf_ep to)
 {
-    for (size_t i = 0; i < nobservers; i++)
-        if (observers[i]->transport_moved)
-            observers[i]->transport_moved(from, to);
+    for (size_t i = 0; i < mf_host.nobservers; i++)
+        if (mf_host.observers[i]->transport_moved)
+            mf_host.observers[i]->transport_moved(from, to);
 }
 
 static const char *inst_label(const mf_instance *inst, char *buf, size_t cap)
@@ -110,7 +108,7 @@ static const char *inst_label(const mf_instance *inst, char *buf, size_t cap)
 
 static void finish(swap *sw)
 {
-    current = NULL;
+    mf_host.swap = NULL;
     int code = 200;
     const char *outcome = "swapped";
     if (sw->swapped == 0 && sw->refused > 0) {
@@ -210,7 +208,7 @@ static void switch_to(item *it, mf_instance *succ, size_t state_len)
     inst->drain_timer = mf_xmalloc(sizeof *inst->drain_timer);
     uv_timer_init(mf_loop(), inst->drain_timer);
     inst->drain_timer->data = inst;
-    uv_timer_start(inst->drain_timer, on_drain_deadline, drain_ms, 0);
+    uv_timer_start(inst->drain_timer, on_drain_deadline, mf_host.drain_ms, 0);
     /* what was held goes to the old instance, which forwards what it no longer owns */
     mf_endpoint_hold(inst->ep, false);
     item_done(it);
@@ -247,7 +245,7 @@ static void on_handover_deadline(uv_timer_t *t)
     item *it = t->data;
     char why[200];
     snprintf(why, sizeof why, "it did not hand over within handover_timeout_ms (%llu ms)",
-             (unsigned long long)handover_ms);
+             (unsigned long long)mf_host.handover_ms);
     refuse(it, why);
 }
 
@@ -276,9 +274,9 @@ static void reply_now(mf_swap_done done, void *ud, int code, const char *msg)
 
 void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
 {
-    if (current) {
+    if (mf_host.swap) {
         char msg[400];
-        snprintf(msg, sizeof msg, "a reload of %s is under way; try again when it is done", current->prev->name);
+        snprintf(msg, sizeof msg, "a reload of %s is under way; try again when it is done", mf_host.swap->prev->name);
         reply_now(done, ud, 409, msg);
         return;
     }
@@ -363,7 +361,7 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
     sw->done = done;
     sw->ud = ud;
     sw->started = mf_now();
-    current = sw;
+    mf_host.swap = sw;
     if (n == 0) {
         free(insts);
         finish(sw);
@@ -378,7 +376,7 @@ void mf_swap_reload(const char *name, mf_swap_done done, void *ud)
         it->started = mf_now();
         uv_timer_init(mf_loop(), &it->timer);
         it->timer.data = it;
-        uv_timer_start(&it->timer, on_handover_deadline, handover_ms, 0);
+        uv_timer_start(&it->timer, on_handover_deadline, mf_host.handover_ms, 0);
         inst->phase = MF_SWAP_SAVING;
         inst->swap = it;
         mf_endpoint_hold(inst->ep, true);

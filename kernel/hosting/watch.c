@@ -7,7 +7,7 @@
  * by the loader and tried again at its next change. One reload runs at a time: a change
  * that arrives during another (or during a reload of the configuration) waits for it. */
 #include "build-config.h"
-#include "swap.h"
+#include "hosting.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +29,6 @@ typedef struct pending {
     UT_hash_handle hh;
 } pending;
 
-static dir_watch *dirs;
-static pending *waiting;
 
 static void pending_closed(uv_handle_t *h)
 {
@@ -42,7 +40,7 @@ static void pending_closed(uv_handle_t *h)
 
 static void forget(pending *p)
 {
-    HASH_DEL(waiting, p);
+    HASH_DEL(mf_host.waiting, p);
     uv_close((uv_handle_t *)&p->timer, pending_closed);
 }
 
@@ -108,7 +106,7 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)(n - 3), filename);
     pending *p;
-    HASH_FIND_STR(waiting, name, p);
+    HASH_FIND_STR(mf_host.waiting, name, p);
     if (!p) {
         p = mf_xcalloc(1, sizeof *p);
         p->name = mf_xstrdup(name);
@@ -117,7 +115,7 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
         snprintf(p->file, len, "%s/%s", w->dir, filename);
         uv_timer_init(mf_loop(), &p->timer);
         p->timer.data = p;
-        HASH_ADD_KEYPTR(hh, waiting, p->name, strlen(p->name), p);
+        HASH_ADD_KEYPTR(hh, mf_host.waiting, p->name, strlen(p->name), p);
     }
     uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);   /* again: wait for the writes to end */
 }
@@ -142,8 +140,8 @@ void mf_watch_start(const mf_config *cfg)
             continue;
         }
         mf_info("watch", "watching plugin directory", "dir=%s", w->dir);
-        w->next = dirs;
-        dirs = w;
+        w->next = mf_host.dirs;
+        mf_host.dirs = w;
     }
 }
 
@@ -156,12 +154,12 @@ static void dir_closed(uv_handle_t *h)
 
 void mf_watch_stop(void)
 {
-    while (dirs) {
-        dir_watch *w = dirs;
-        dirs = w->next;
+    while (mf_host.dirs) {
+        dir_watch *w = mf_host.dirs;
+        mf_host.dirs = w->next;
         uv_close((uv_handle_t *)&w->ev, dir_closed);
     }
     pending *p, *tmp;
-    HASH_ITER(hh, waiting, p, tmp)
+    HASH_ITER(hh, mf_host.waiting, p, tmp)
         forget(p);
 }

@@ -5,6 +5,7 @@
  * removal, and one loop timer serves them all. */
 #include "build-config.h"
 #include "call.h"
+#include "runtime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,30 +29,24 @@ typedef struct tclass {
     mf_call *head, *tail;
 } tclass;
 
-static mf_ep self;
-static mf_call *by_corr;
-static tclass *classes;
-static size_t nclasses;
-static uv_timer_t timer;
-static uint64_t armed_for;   /* deadline the timer is set for; 0 = idle */
-static uint64_t next_corr = 1;
-static size_t in_flight;
+/* the table, in the runtime's state */
+#define C (mf_rt.calls)
 
 static tclass *class_for(uint64_t timeout)
 {
-    for (size_t i = 0; i < nclasses; i++)
-        if (classes[i].timeout == timeout)
-            return &classes[i];
-    tclass *n = mf_xrealloc(classes, (nclasses + 1) * sizeof *n);
+    for (size_t i = 0; i < C.nclasses; i++)
+        if (C.classes[i].timeout == timeout)
+            return &C.classes[i];
+    tclass *n = mf_xrealloc(C.classes, (C.nclasses + 1) * sizeof *n);
     if (!n)
         return NULL;
     /* the calls point at their class: fix them after the move */
-    for (size_t i = 0; i < nclasses; i++)
+    for (size_t i = 0; i < C.nclasses; i++)
         for (mf_call *c = n[i].head; c; c = c->next)
             c->cls = &n[i];
-    classes = n;
-    classes[nclasses] = (tclass){.timeout = timeout};
-    return &classes[nclasses++];
+    C.classes = n;
+    C.classes[C.nclasses] = (tclass){.timeout = timeout};
+    return &C.classes[C.nclasses++];
 }
 
 static void unlink_call(mf_call *c)
@@ -65,8 +60,8 @@ static void unlink_call(mf_call *c)
         c->next->prev = c->prev;
     else
         k->tail = c->prev;
-    HASH_DEL(by_corr, c);
-    in_flight--;
+    HASH_DEL(C.by_corr, c);
+    C.in_flight--;
 }
 
 static void on_timer(uv_timer_t *t);
@@ -74,25 +69,25 @@ static void on_timer(uv_timer_t *t);
 static void arm(void)
 {
     uint64_t earliest = 0;
-    for (size_t i = 0; i < nclasses; i++)
-        if (classes[i].head && (!earliest || classes[i].head->deadline < earliest))
-            earliest = classes[i].head->deadline;
+    for (size_t i = 0; i < C.nclasses; i++)
+        if (C.classes[i].head && (!earliest || C.classes[i].head->deadline < earliest))
+            earliest = C.classes[i].head->deadline;
     if (!earliest) {
-        uv_timer_stop(&timer);
-        armed_for = 0;
+        uv_timer_stop(&C.timer);
+        C.armed_for = 0;
         return;
     }
-    if (earliest == armed_for)
+    if (earliest == C.armed_for)
         return;
     uint64_t now = mf_now();
-    uv_timer_start(&timer, on_timer, earliest > now ? earliest - now : 0, 0);
-    armed_for = earliest;
+    uv_timer_start(&C.timer, on_timer, earliest > now ? earliest - now : 0, 0);
+    C.armed_for = earliest;
 }
 
 static void expire(mf_call *c)
 {
     unlink_call(c);
-    mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, self, c->dst,
+    mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, C.self, c->dst,
                                 json_pack("{s:s}", "reason", "timed out"));
     if (cancel) {
         cancel->corr = c->corr;
@@ -109,11 +104,11 @@ static void expire(mf_call *c)
 static void on_timer(uv_timer_t *t)
 {
     MF_UNUSED(t);
-    armed_for = 0;
+    C.armed_for = 0;
     uint64_t now = mf_now();
-    for (size_t i = 0; i < nclasses; i++)
-        while (classes[i].head && classes[i].head->deadline <= now)
-            expire(classes[i].head);
+    for (size_t i = 0; i < C.nclasses; i++)
+        while (C.classes[i].head && C.classes[i].head->deadline <= now)
+            expire(C.classes[i].head);
     arm();
 }
 
@@ -122,7 +117,7 @@ static void on_message(void *ud, mf_msg *m)
     MF_UNUSED(ud);
     mf_call *c = NULL;
     if (m->kind == MF_MSG_RESPONSE)
-        HASH_FIND(hh, by_corr, &m->corr, sizeof m->corr, c);
+        HASH_FIND(hh, C.by_corr, &m->corr, sizeof m->corr, c);
     if (!c) {
         /* late answer to a call that timed out or was cancelled */
         mf_debug("calls", "answer for no call", "corr=%llu", (unsigned long long)m->corr);
@@ -149,25 +144,25 @@ static void on_message(void *ud, mf_msg *m)
 
 int mf_calls_init(void)
 {
-    self = mf_endpoint_open("calls", on_message, NULL);
-    if (!self)
+    C.self = mf_endpoint_open("calls", on_message, NULL);
+    if (!C.self)
         return -1;
-    return uv_timer_init(mf_loop(), &timer);
+    return uv_timer_init(mf_loop(), &C.timer);
 }
 
 void mf_calls_close(void)
 {
     mf_call *c, *tmp;
-    HASH_ITER(hh, by_corr, c, tmp) {
-        HASH_DEL(by_corr, c);
+    HASH_ITER(hh, C.by_corr, c, tmp) {
+        HASH_DEL(C.by_corr, c);
         free(c);
     }
-    free(classes);
-    classes = NULL;
-    nclasses = 0;
-    in_flight = 0;
-    uv_close((uv_handle_t *)&timer, NULL);
-    mf_endpoint_close(self);
+    free(C.classes);
+    C.classes = NULL;
+    C.nclasses = 0;
+    C.in_flight = 0;
+    uv_close((uv_handle_t *)&C.timer, NULL);
+    mf_endpoint_close(C.self);
 }
 
 mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t timeout_ms,
@@ -180,7 +175,7 @@ mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t ti
         json_decref(request);
         return NULL;
     }
-    c->corr = next_corr++;
+    c->corr = C.next_corr++;
     c->dst = dst;
     c->timeout = timeout_ms;
     c->deadline = mf_now() + timeout_ms;
@@ -193,11 +188,11 @@ mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t ti
     else
         k->head = c;
     k->tail = c;
-    HASH_ADD(hh, by_corr, corr, sizeof c->corr, c);
-    in_flight++;
-    if (!armed_for || c->deadline < armed_for)
+    HASH_ADD(hh, C.by_corr, corr, sizeof c->corr, c);
+    C.in_flight++;
+    if (!C.armed_for || c->deadline < C.armed_for)
         arm();
-    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, self, dst, request);
+    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, C.self, dst, request);
     if (m) {
         m->corr = c->corr;
         m->session = session;
@@ -213,7 +208,7 @@ void mf_call_cancel(mf_call *c, const char *reason)
 {
     bool was_head = c->cls->head == c;
     unlink_call(c);
-    mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, self, c->dst, json_pack("{s:s}", "reason", reason));
+    mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, C.self, c->dst, json_pack("{s:s}", "reason", reason));
     if (cancel) {
         cancel->corr = c->corr;
         mf_send(cancel);
@@ -225,12 +220,12 @@ void mf_call_cancel(mf_call *c, const char *reason)
 
 uint64_t mf_call_corr(const mf_call *c) { return c->corr; }
 
-size_t mf_calls_in_flight(void) { return in_flight; }
+size_t mf_calls_in_flight(void) { return C.in_flight; }
 
 mf_call *mf_call_find(uint64_t corr)
 {
     mf_call *c;
-    HASH_FIND(hh, by_corr, &corr, sizeof corr, c);
+    HASH_FIND(hh, C.by_corr, &corr, sizeof corr, c);
     return c;
 }
 
@@ -238,4 +233,4 @@ void *mf_call_ud(const mf_call *c) { return c->ud; }
 
 mf_ep mf_call_dst(const mf_call *c) { return c->dst; }
 
-uint64_t mf_call_next_corr(void) { return next_corr; }
+uint64_t mf_call_next_corr(void) { return C.next_corr; }

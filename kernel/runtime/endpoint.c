@@ -10,7 +10,7 @@
  * released) and, once closed, redirected to its successor for a while, so that whatever
  * was addressed to the old generation still reaches the one that took its work over. */
 #include "build-config.h"
-#include "kernel.h"
+#include "runtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,19 +30,8 @@ typedef struct endpoint {
     UT_hash_handle hh;   /* in the by-name table when named */
 } endpoint;
 
-static endpoint **slots;  /* each endpoint stays at its address for the table's sake */
-static uint32_t nslots, capslots;
-static uint32_t *free_slots;
-static uint32_t nfree;
-static endpoint *by_name;
-
-static uint32_t nredirects;    /* slots kept for a redirect */
-
-static mf_msg *queue_head, *queue_tail;
-static size_t queued;
-static uv_idle_t idle;
-static uv_check_t check;
-static bool idle_on;
+/* the table, in the runtime's state */
+#define T (mf_rt.endpoints)
 
 #define EP_INDEX(ep) ((uint32_t)((ep) & 0xffffffffu))
 #define EP_GEN(ep) ((uint32_t)((ep) >> 32))
@@ -52,21 +41,21 @@ static endpoint *ep_get(mf_ep ep)
     if (ep == 0)
         return NULL;
     uint32_t i = EP_INDEX(ep);
-    if (i >= nslots || !slots[i]->alive || slots[i]->gen != EP_GEN(ep))
+    if (i >= T.nslots || !T.slots[i]->alive || T.slots[i]->gen != EP_GEN(ep))
         return NULL;
-    return slots[i];
+    return T.slots[i];
 }
 
-static mf_ep ep_handle(uint32_t i) { return ((uint64_t)slots[i]->gen << 32) | i; }
+static mf_ep ep_handle(uint32_t i) { return ((uint64_t)T.slots[i]->gen << 32) | i; }
 
 /* Where a message for ep goes: ep itself, or the end of its chain of redirects. */
 static endpoint *ep_route(mf_ep ep, mf_ep *to)
 {
     for (int hops = 0; ep && hops < 64; hops++) {
         uint32_t i = EP_INDEX(ep);
-        if (i >= nslots || slots[i]->gen != EP_GEN(ep))
+        if (i >= T.nslots || T.slots[i]->gen != EP_GEN(ep))
             return NULL;
-        endpoint *e = slots[i];
+        endpoint *e = T.slots[i];
         if (e->alive) {
             *to = ep;
             return e;
@@ -81,18 +70,18 @@ static endpoint *ep_route(mf_ep ep, mf_ep *to)
 static void free_slot(endpoint *e)
 {
     e->redirect = 0;
-    free_slots[nfree++] = e->index;
+    T.free_slots[T.nfree++] = e->index;
 }
 
 /* Give back the slots whose redirect has expired. */
 static void sweep_redirects(void)
 {
     uint64_t now = mf_now();
-    for (uint32_t i = 0; i < nslots && nredirects; i++) {
-        endpoint *e = slots[i];
+    for (uint32_t i = 0; i < T.nslots && T.nredirects; i++) {
+        endpoint *e = T.slots[i];
         if (!e->alive && e->redirect && e->expires <= now) {
             free_slot(e);
-            nredirects--;
+            T.nredirects--;
         }
     }
 }
@@ -101,36 +90,36 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
 {
     if (name) {
         endpoint *found;
-        HASH_FIND_STR(by_name, name, found);
+        HASH_FIND_STR(T.by_name, name, found);
         if (found)
             return 0;
     }
     uint32_t i;
-    if (nredirects)
+    if (T.nredirects)
         sweep_redirects();
-    if (nfree) {
-        i = free_slots[--nfree];
+    if (T.nfree) {
+        i = T.free_slots[--T.nfree];
     } else {
-        if (nslots == capslots) {
-            uint32_t ncap = capslots ? capslots * 2 : 64;
-            endpoint **ns = mf_xrealloc(slots, ncap * sizeof *ns);
+        if (T.nslots == T.capslots) {
+            uint32_t ncap = T.capslots ? T.capslots * 2 : 64;
+            endpoint **ns = mf_xrealloc(T.slots, ncap * sizeof *ns);
             if (ns)
-                slots = ns;
-            uint32_t *nf = mf_xrealloc(free_slots, ncap * sizeof *nf);
+                T.slots = ns;
+            uint32_t *nf = mf_xrealloc(T.free_slots, ncap * sizeof *nf);
             if (nf)
-                free_slots = nf;
+                T.free_slots = nf;
             if (!ns || !nf)
                 return 0;
-            capslots = ncap;
+            T.capslots = ncap;
         }
         endpoint *fresh = mf_xcalloc(1, sizeof *fresh);
         if (!fresh)
             return 0;
-        fresh->index = nslots;
-        slots[nslots] = fresh;
-        i = nslots++;
+        fresh->index = T.nslots;
+        T.slots[T.nslots] = fresh;
+        i = T.nslots++;
     }
-    endpoint *e = slots[i];
+    endpoint *e = T.slots[i];
     e->gen++;
     if (e->gen == 0)
         e->gen = 1;   /* handle 0 must stay "none" */
@@ -139,7 +128,7 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
     e->ud = ud;
     e->name = name ? mf_xstrdup(name) : NULL;
     if (e->name)
-        HASH_ADD_KEYPTR(hh, by_name, e->name, strlen(e->name), e);
+        HASH_ADD_KEYPTR(hh, T.by_name, e->name, strlen(e->name), e);
     return ep_handle(i);
 }
 
@@ -149,7 +138,7 @@ static void on_idle(uv_idle_t *h);
 static void close_ep(endpoint *e, mf_ep redirect, uint64_t ttl_ms)
 {
     if (e->name) {
-        HASH_DEL(by_name, e);
+        HASH_DEL(T.by_name, e);
         free(e->name);
         e->name = NULL;
     }
@@ -161,7 +150,7 @@ static void close_ep(endpoint *e, mf_ep redirect, uint64_t ttl_ms)
         /* the slot stays taken (its generation too) while the redirect lives */
         e->redirect = redirect;
         e->expires = mf_now() + ttl_ms;
-        nredirects++;
+        T.nredirects++;
     } else {
         free_slot(e);
     }
@@ -194,23 +183,23 @@ void mf_endpoint_hold(mf_ep ep, bool hold)
         return;
     /* released: what waited goes first, ahead of anything sent since */
     mf_msgq *q = &e->held_msgs;
-    MF_MSG_NEXT(q->tail) = queue_head;
-    if (!queue_head)
-        queue_tail = q->tail;
-    queue_head = q->head;
-    queued += q->len;
+    MF_MSG_NEXT(q->tail) = T.queue_head;
+    if (!T.queue_head)
+        T.queue_tail = q->tail;
+    T.queue_head = q->head;
+    T.queued += q->len;
     q->head = q->tail = NULL;
     q->len = 0;
-    if (!idle_on) {
-        uv_idle_start(&idle, on_idle);
-        idle_on = true;
+    if (!T.idle_on) {
+        uv_idle_start(&T.idle, on_idle);
+        T.idle_on = true;
     }
 }
 
 mf_ep mf_endpoint_find(const char *name)
 {
     endpoint *found;
-    HASH_FIND_STR(by_name, name, found);
+    HASH_FIND_STR(T.by_name, name, found);
     return found ? ((uint64_t)found->gen << 32) | found->index : 0;
 }
 
@@ -240,12 +229,12 @@ static void bounce(mf_msg *m)
 static void deliver_all(void)
 {
     /* take the current batch; what handlers send now waits for the next round */
-    mf_msg *m = queue_head;
-    queue_head = queue_tail = NULL;
+    mf_msg *m = T.queue_head;
+    T.queue_head = T.queue_tail = NULL;
     while (m) {
         mf_msg *next = MF_MSG_NEXT(m);
         MF_MSG_NEXT(m) = NULL;
-        queued--;
+        T.queued--;
         mf_ep to = 0;
         endpoint *e = ep_route(m->dst, &to);
         if (!e) {
@@ -259,9 +248,9 @@ static void deliver_all(void)
         }
         m = next;
     }
-    if (!queue_head && idle_on) {
-        uv_idle_stop(&idle);
-        idle_on = false;
+    if (!T.queue_head && T.idle_on) {
+        uv_idle_stop(&T.idle);
+        T.idle_on = false;
     }
 }
 
@@ -274,7 +263,7 @@ static void on_idle(uv_idle_t *h)
 static void on_check(uv_check_t *h)
 {
     MF_UNUSED(h);
-    if (queue_head)
+    if (T.queue_head)
         deliver_all();
 }
 
@@ -288,56 +277,56 @@ int mf_send(mf_msg *m)
         return -1;
     }
     MF_MSG_NEXT(m) = NULL;
-    if (queue_tail)
-        MF_MSG_NEXT(queue_tail) = m;
+    if (T.queue_tail)
+        MF_MSG_NEXT(T.queue_tail) = m;
     else
-        queue_head = m;
-    queue_tail = m;
-    queued++;
-    if (!idle_on) {
+        T.queue_head = m;
+    T.queue_tail = m;
+    T.queued++;
+    if (!T.idle_on) {
         /* an active idle handle makes the loop poll without blocking */
-        uv_idle_start(&idle, on_idle);
-        idle_on = true;
+        uv_idle_start(&T.idle, on_idle);
+        T.idle_on = true;
     }
     return 0;
 }
 
-size_t mf_endpoints_queued(void) { return queued; }
+size_t mf_endpoints_queued(void) { return T.queued; }
 
 int mf_endpoints_init(void)
 {
-    int rc = uv_idle_init(mf_loop(), &idle);
+    int rc = uv_idle_init(mf_loop(), &T.idle);
     if (rc == 0)
-        rc = uv_check_init(mf_loop(), &check);
+        rc = uv_check_init(mf_loop(), &T.check);
     if (rc == 0)
-        rc = uv_check_start(&check, on_check);
+        rc = uv_check_start(&T.check, on_check);
     if (rc == 0)
-        uv_unref((uv_handle_t *)&check);
+        uv_unref((uv_handle_t *)&T.check);
     return rc;
 }
 
 void mf_endpoints_close(void)
 {
-    while (queue_head) {
-        mf_msg *m = queue_head;
-        queue_head = MF_MSG_NEXT(m);
+    while (T.queue_head) {
+        mf_msg *m = T.queue_head;
+        T.queue_head = MF_MSG_NEXT(m);
         mf_msg_free(m);
     }
-    queue_tail = NULL;
-    queued = 0;
-    uv_close((uv_handle_t *)&idle, NULL);
-    uv_close((uv_handle_t *)&check, NULL);
-    idle_on = false;
-    HASH_CLEAR(hh, by_name);
-    for (uint32_t i = 0; i < nslots; i++) {
-        for (mf_msg *m; (m = mf_msgq_pop(&slots[i]->held_msgs));)
+    T.queue_tail = NULL;
+    T.queued = 0;
+    uv_close((uv_handle_t *)&T.idle, NULL);
+    uv_close((uv_handle_t *)&T.check, NULL);
+    T.idle_on = false;
+    HASH_CLEAR(hh, T.by_name);
+    for (uint32_t i = 0; i < T.nslots; i++) {
+        for (mf_msg *m; (m = mf_msgq_pop(&T.slots[i]->held_msgs));)
             mf_msg_free(m);
-        free(slots[i]->name);
-        free(slots[i]);
+        free(T.slots[i]->name);
+        free(T.slots[i]);
     }
-    free(slots);
-    free(free_slots);
-    slots = NULL;
-    free_slots = NULL;
-    nslots = capslots = nfree = nredirects = 0;
+    free(T.slots);
+    free(T.free_slots);
+    T.slots = NULL;
+    T.free_slots = NULL;
+    T.nslots = T.capslots = T.nfree = T.nredirects = 0;
 }

@@ -1,6 +1,6 @@
 /* One line per event on stderr: "<UTC time> <level> <component>: <message> k=v ...". */
 #include "build-config.h"
-#include "kernel.h"
+#include "runtime.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,12 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static mf_log_level current = MF_LOG_INFO;
 static const char *const names[] = {"error", "warn", "info", "debug"};
 
-void mf_log_set_level(mf_log_level level) { current = level; }
+void mf_log_set_level(mf_log_level level) { mf_rt.log_level = level; }
 
-bool mf_log_enabled(mf_log_level level) { return level <= current; }
+bool mf_log_enabled(mf_log_level level) { return level <= mf_rt.log_level; }
 
 int mf_log_level_parse(const char *s, mf_log_level *out)
 {
@@ -28,7 +27,7 @@ int mf_log_level_parse(const char *s, mf_log_level *out)
 
 void mf_log(mf_log_level level, const char *component, const char *message, const char *kv, ...)
 {
-    if (level > current)
+    if (level > mf_rt.log_level)
         return;
     char line[4096];
     struct timeval tv;

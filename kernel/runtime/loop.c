@@ -1,21 +1,24 @@
 /* The one event loop everything runs on. */
 #include "build-config.h"
-#include "kernel.h"
+#include "runtime.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
-static uv_loop_t loop;
+mf_runtime mf_rt = {
+    .log_level = MF_LOG_INFO,
+    .calls = {.next_corr = 1},
+};
 
-uv_loop_t *mf_loop(void) { return &loop; }
+uv_loop_t *mf_loop(void) { return &mf_rt.loop; }
 
 const char *mf_version(void) { return PACKAGE_VERSION; }
 
-uint64_t mf_now(void) { return uv_now(&loop); }
+uint64_t mf_now(void) { return uv_now(&mf_rt.loop); }
 
-int mf_loop_init(void) { return uv_loop_init(&loop); }
+int mf_loop_init(void) { return uv_loop_init(&mf_rt.loop); }
 
-void mf_loop_run(void) { uv_run(&loop, UV_RUN_DEFAULT); }
+void mf_loop_run(void) { uv_run(&mf_rt.loop, UV_RUN_DEFAULT); }
 
 static void close_any(uv_handle_t *h, void *arg)
 {
@@ -27,10 +30,10 @@ static void close_any(uv_handle_t *h, void *arg)
 /* Close whatever is left (a bug elsewhere otherwise) so the loop can be closed cleanly. */
 void mf_loop_close(void)
 {
-    if (uv_loop_close(&loop) == UV_EBUSY) {
-        uv_walk(&loop, close_any, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
+    if (uv_loop_close(&mf_rt.loop) == UV_EBUSY) {
+        uv_walk(&mf_rt.loop, close_any, NULL);
+        uv_run(&mf_rt.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&mf_rt.loop);
     }
 }
 

@@ -11,7 +11,7 @@
  * mcpfed is a child subreaper: descendants whose parents died are reparented to it, and
  * reaped here when they exit, so no zombie outlives its family. */
 #include "build-config.h"
-#include "supervisor.h"
+#include "supervision.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -67,40 +67,33 @@ struct mf_child {
     char last_exit[600];
 };
 
-static uint64_t next_child_id = 1;
-
-/* pids spawned whose exit libuv has not reported: not ours to reap */
-static int *live;
-static size_t nlive, caplive;
-static uv_signal_t sigchld;
-static bool reaper_on;
 
 static void live_add(int pid)
 {
-    if (nlive == caplive) {
-        size_t cap = caplive ? caplive * 2 : 32;
-        int *l = mf_xrealloc(live, cap * sizeof *l);
+    if (mf_supv.nlive == mf_supv.caplive) {
+        size_t cap = mf_supv.caplive ? mf_supv.caplive * 2 : 32;
+        int *l = mf_xrealloc(mf_supv.live, cap * sizeof *l);
         if (!l)
             return;
-        live = l;
-        caplive = cap;
+        mf_supv.live = l;
+        mf_supv.caplive = cap;
     }
-    live[nlive++] = pid;
+    mf_supv.live[mf_supv.nlive++] = pid;
 }
 
 static void live_del(int pid)
 {
-    for (size_t i = 0; i < nlive; i++)
-        if (live[i] == pid) {
-            live[i] = live[--nlive];
+    for (size_t i = 0; i < mf_supv.nlive; i++)
+        if (mf_supv.live[i] == pid) {
+            mf_supv.live[i] = mf_supv.live[--mf_supv.nlive];
             return;
         }
 }
 
 static bool is_live(int pid)
 {
-    for (size_t i = 0; i < nlive; i++)
-        if (live[i] == pid)
+    for (size_t i = 0; i < mf_supv.nlive; i++)
+        if (mf_supv.live[i] == pid)
             return true;
     return false;
 }
@@ -149,35 +142,35 @@ static void on_sigchld(uv_signal_t *h, int sig)
 
 static void reaper_start(void)
 {
-    if (reaper_on)
+    if (mf_supv.reaper_on)
         return;
-    reaper_on = true;
+    mf_supv.reaper_on = true;
     /* orphans of our children become ours to reap, whatever init does */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    uv_signal_init(mf_loop(), &sigchld);
-    uv_signal_start(&sigchld, on_sigchld, SIGCHLD);
-    uv_unref((uv_handle_t *)&sigchld);
+    uv_signal_init(mf_loop(), &mf_supv.sigchld);
+    uv_signal_start(&mf_supv.sigchld, on_sigchld, SIGCHLD);
+    uv_unref((uv_handle_t *)&mf_supv.sigchld);
 }
 
 void mf_child_kill_all(void)
 {
-    for (size_t i = 0; i < nlive; i++)
-        kill(-live[i], SIGKILL);
+    for (size_t i = 0; i < mf_supv.nlive; i++)
+        kill(-mf_supv.live[i], SIGKILL);
     reap_strays(true);
 }
 
 void mf_child_reaper_stop(void)
 {
-    if (!reaper_on)
+    if (!mf_supv.reaper_on)
         return;
     /* what is left is killed, and waited for (a bounded while) so none becomes a zombie */
     for (int i = 0; i < 100 && reap_strays(true); i++)
         uv_sleep(10);
-    uv_close((uv_handle_t *)&sigchld, NULL);
-    reaper_on = false;
-    free(live);
-    live = NULL;
-    nlive = caplive = 0;
+    uv_close((uv_handle_t *)&mf_supv.sigchld, NULL);
+    mf_supv.reaper_on = false;
+    free(mf_supv.live);
+    mf_supv.live = NULL;
+    mf_supv.nlive = mf_supv.caplive = 0;
 }
 
 static char **dup_list(const char *const *l)
@@ -636,7 +629,7 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
     c->spec.name = c->spec.cwd = NULL;
     c->ops = *ops;
     c->ud = ud;
-    c->id = next_child_id++;
+    c->id = mf_supv.next_child_id++;
     uv_timer_init(mf_loop(), &c->timer);
     uv_timer_init(mf_loop(), &c->drain_timer);
     c->timer.data = c->drain_timer.data = c;

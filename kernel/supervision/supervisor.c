@@ -11,7 +11,7 @@
  *
  * Every supervisor hangs under the root, which the admin socket shows as a tree. */
 #include "build-config.h"
-#include "supervisor.h"
+#include "supervision.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,17 +49,15 @@ struct mf_sup {
     mf_sup *next;              /* under the root */
 };
 
-static mf_sup *all;
-static uint64_t next_id = 1;
-static uint32_t max_processes = 1024;
-static unsigned processes;
+/* the supervision layer's state */
+mf_supervision mf_supv = {.next_sup_id = 1, .max_processes = 1024, .next_child_id = 1};
 
 static void run(mf_sup *s);
 static void stop_next(mf_sup *s);
 
-void mf_supervision_init(uint32_t max) { max_processes = max ? max : 1024; }
-unsigned mf_supervision_processes(void) { return processes; }
-void mf_supervision_note_spawn(int delta) { processes = (unsigned)((int)processes + delta); }
+void mf_supervision_init(uint32_t max) { mf_supv.max_processes = max ? max : 1024; }
+unsigned mf_supervision_processes(void) { return mf_supv.processes; }
+void mf_supervision_note_spawn(int delta) { mf_supv.processes = (unsigned)((int)mf_supv.processes + delta); }
 
 /* Its children that run or may run again (a child has one process at a time; one
  * waiting for its first start counts). */
@@ -74,7 +72,7 @@ static unsigned running_children(const mf_sup *s)
 
 bool mf_supervision_room(const mf_sup *s)
 {
-    if (processes >= max_processes)
+    if (mf_supv.processes >= mf_supv.max_processes)
         return false;
     return !s || !s->spec.max_children || running_children(s) < s->spec.max_children;
 }
@@ -112,9 +110,9 @@ static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
     mf_sup_core_init(&s->core, s->spec.strategy, s->spec.intensity, s->spec.period_ms);
     uv_timer_init(mf_loop(), &s->timer);
     s->timer.data = s;
-    s->id = next_id++;
-    s->next = all;
-    all = s;
+    s->id = mf_supv.next_sup_id++;
+    s->next = mf_supv.sups;
+    mf_supv.sups = s;
     return s;
 }
 
@@ -122,7 +120,7 @@ uint64_t mf_sup_id(const mf_sup *s) { return s->id; }
 
 mf_sup *mf_sup_find(uint64_t id)
 {
-    for (mf_sup *s = all; s; s = s->next)
+    for (mf_sup *s = mf_supv.sups; s; s = s->next)
         if (s->id == id && s->state != S_STOPPING)
             return s;
     return NULL;
@@ -130,7 +128,7 @@ mf_sup *mf_sup_find(uint64_t id)
 
 mf_child *mf_child_rebind(uint64_t id, const mf_child_ops *ops, void *ud)
 {
-    for (mf_sup *s = all; s; s = s->next)
+    for (mf_sup *s = mf_supv.sups; s; s = s->next)
         for (int i = 0; i < s->core.nchildren; i++)
             if (s->kids[i] && mf_child_id(s->kids[i]) == id)
                 return mf_sup_child_rebind(s->kids[i], ops, ud) == 0 ? s->kids[i] : NULL;
@@ -352,7 +350,7 @@ static void sup_closed(uv_handle_t *h) { free(h->data); }
 
 static void sup_free(mf_sup *s)
 {
-    for (mf_sup **pp = &all; *pp; pp = &(*pp)->next)
+    for (mf_sup **pp = &mf_supv.sups; *pp; pp = &(*pp)->next)
         if (*pp == s) {
             *pp = s->next;
             break;
@@ -456,7 +454,7 @@ json_t *mf_supervision_tree(void)
 {
     static const char *const states[] = {"running", "restarting", "failed", "stopping"};
     json_t *sups = json_array();
-    for (mf_sup *s = all; s; s = s->next) {
+    for (mf_sup *s = mf_supv.sups; s; s = s->next) {
         json_t *kids = json_array();
         for (int i = 0; i < s->core.nchildren; i++)
             if (s->kids[i])
@@ -468,5 +466,5 @@ json_t *mf_supervision_tree(void)
                                               "restarts_in_period", (int)s->core.nhistory, "children", kids));
     }
     return json_pack("{s:s,s:s,s:i,s:i,s:o}", "name", "root", "strategy", "one_for_one", "processes",
-                     (int)processes, "max_processes", (int)max_processes, "supervisors", sups);
+                     (int)mf_supv.processes, "max_processes", (int)mf_supv.max_processes, "supervisors", sups);
 }
