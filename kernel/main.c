@@ -3,6 +3,7 @@
 #include "call.h"
 #include "config.h"
 #include "fdlimit.h"
+#include "services.h"
 #include "instance.h"
 #include "plugin_loader.h"
 #include "registry.h"
@@ -63,8 +64,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 'c': o->config = optarg; break;
         case 's': o->stdio = true; break;
         case 'k': o->check = true; break;
-        case 'V': printf("mcpfed %s (plugin ABI %d, %s)\n", PACKAGE_VERSION, MF_ABI_VERSION,
-                         MF_BUILD_SIGNATURE);
+        case 'V': printf("mcpfed %s (plugin SDK %d.%d)\n", PACKAGE_VERSION, MF_SDK_MAJOR, MF_SDK_MINOR);
                   exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -187,7 +187,7 @@ static int serve(const options *o)
         fprintf(stderr, "mcpfed: %s\n", err.msg);
         return 1;
     }
-    transports = calloc(cfg->nlisteners + 1, sizeof *transports);
+    transports = mf_xcalloc(cfg->nlisteners + 1, sizeof *transports);
     mf_calls_init();
     mf_session_init(cfg);
     mf_supervision_init((uint32_t)cfg->max_processes);
@@ -235,6 +235,11 @@ static int serve(const options *o)
 
 int main(int argc, char **argv)
 {
+    /* before anything allocates through jansson or libuv */
+    if (mf_alloc_init() != 0) {
+        fprintf(stderr, "mcpfed: cannot set the allocator\n");
+        return 1;
+    }
     options o = {0};
     if (parse_args(argc, argv, &o))
         return 2;

@@ -25,6 +25,14 @@ typedef struct mf_error {
 MF_API void mf_error_set(mf_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Memory. A failed allocation ends mcpfed with a message instead of returning NULL, so
+ * callers need no failure path (the kernel does the same for jansson and libuv). */
+MF_API void *mf_xmalloc(size_t n);
+MF_API void *mf_xcalloc(size_t count, size_t size);
+MF_API void *mf_xrealloc(void *p, size_t n);
+MF_API char *mf_xstrdup(const char *s);
+MF_API char *mf_xstrndup(const char *s, size_t n);
+
 /* The kernel's event loop; plugins put their handles on it and never run it. */
 MF_API uv_loop_t *mf_loop(void);
 

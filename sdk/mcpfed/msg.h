@@ -1,17 +1,19 @@
-/* Messages and endpoints: the only way plugins and kernel parts talk to each other.
+/* Messages: the only way plugins and the kernel talk to each other.
  *
- * An endpoint is a named mailbox with a handler. A message is a small header plus a
- * payload: a JSON-RPC object (jansson, reference-counted and treated as immutable once
- * sent) or, for control messages, msgpack bytes. Sending hands the message over: the
- * sender must not touch it afterwards, the receiving handler owns it and frees it.
- * Delivery happens on a later turn of the loop, in send order. */
+ * Each instance of a plugin has an endpoint, a mailbox the kernel delivers to (its
+ * role's receive). A message is a small header plus a payload, a JSON-RPC object
+ * (jansson, reference-counted and treated as immutable once sent). Sending hands the
+ * message over: the sender must not touch it afterwards, the receiving handler owns it
+ * and frees it. Delivery happens on a later turn of the loop, in send order. A plugin
+ * addresses only the kernel (mf_kernel_ep, or the sender of what it answers), never
+ * another plugin. */
 #ifndef MCPFED_MSG_H
 #define MCPFED_MSG_H
 
 #include <mcpfed/base.h>
 
-/* An endpoint handle; 0 means none. Handles are never reused, so a stale one is
- * detected instead of reaching a newer endpoint. */
+/* An endpoint handle; 0 means none. A handle carries its slot's generation, so a stale
+ * one fails to send instead of reaching the endpoint that reused the slot. */
 typedef uint64_t mf_ep;
 
 typedef enum mf_msg_kind {
@@ -19,7 +21,7 @@ typedef enum mf_msg_kind {
     MF_MSG_RESPONSE,    /* json holds "result" or "error" */
     MF_MSG_NOTIFY,      /* json is a JSON-RPC notification */
     MF_MSG_CANCEL,      /* the request with this corr is abandoned: send no answer */
-    MF_MSG_CONTROL,     /* kernel control message: verb and msgpack map */
+    MF_MSG_CONTROL,     /* between parts of the kernel; a plugin never receives one */
 } mf_msg_kind;
 
 /* The answer says the request itself was malformed (its envelope, not its handling):
@@ -40,25 +42,7 @@ typedef struct mf_msg {
     uint32_t target;    /* on a provider's answer, the target (1-based) that served the
                          * request (0: not said) */
     json_t *json;       /* payload reference owned by the message, or NULL */
-    /* control messages: verb and a msgpack map of fields */
-    char *verb;
-    char *ctl;
-    size_t ctl_len;
-    /* kernel private */
-    struct mf_msg *next_;
-    void *ctl_unpacked_;
-} mf_msg;
-
-typedef void (*mf_handler)(void *ud, mf_msg *m);
-
-/* Open an endpoint. name may be NULL (anonymous); a taken name gives 0. */
-MF_API mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud);
-/* Close it: later sends to it fail; messages already queued for it are bounced
- * (requests answered with an error to their sender, the rest dropped). */
-MF_API void mf_endpoint_close(mf_ep ep);
-MF_API mf_ep mf_endpoint_find(const char *name);
-MF_API const char *mf_endpoint_name(mf_ep ep);
-MF_API bool mf_endpoint_alive(mf_ep ep);
+} mf_msg;               /* the kernel keeps more after it: make one only with mf_msg_new */
 
 /* json is a reference the message takes over (NULL allowed). */
 MF_API mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json);
@@ -87,14 +71,5 @@ MF_API mf_msg *mf_msgq_pop(mf_msgq *q);   /* NULL when empty */
 MF_API bool mf_msgq_drop(mf_msgq *q, uint64_t corr);
 /* Answer every request held with an error from self, and free everything. */
 MF_API void mf_msgq_fail(mf_msgq *q, mf_ep self, int code, const char *why);
-
-/* Control messages. fmt lists the fields as "key:type" words, types s (const char *),
- * i (int64_t), b (bool), e.g. mf_ctl_new(src, dst, "provider.down", "reason:s pid:i", r, p). */
-MF_API mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, const char *verb, const char *fmt, ...);
-/* Read a field of a control message: a string (NULL if absent or not a string; valid as
- * long as m lives), an integer or a boolean (def if absent). */
-MF_API const char *mf_ctl_str(mf_msg *m, const char *key);
-MF_API int64_t mf_ctl_int(mf_msg *m, const char *key, int64_t def);
-MF_API bool mf_ctl_bool(mf_msg *m, const char *key, bool def);
 
 #endif

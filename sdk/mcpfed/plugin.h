@@ -14,19 +14,27 @@
 
 #include <mcpfed/base.h>
 #include <mcpfed/msg.h>
-#include <mcpfed/signature.h>
 
-/* Bumped on every incompatible change of the descriptor or the kernel API. */
-#define MF_ABI_VERSION 3
+/* The SDK's version. A plugin loads into a kernel of the same major version whose minor
+ * is at least the plugin's. A minor version only adds: a function, or an operation in one
+ * of the reserved slots at the end of a descriptor or ops table (a plugin built before it
+ * has NULL there, so the kernel treats the operation as absent). Anything else, a field
+ * moved or a type changed, is a new major version. Comments and new declarations change
+ * neither, so a plugin keeps loading into the kernels built after it. */
+#define MF_SDK_MAJOR 4
+#define MF_SDK_MINOR 0
 #define MF_STAMP_SECTION ".mcpfed_stamp"
-#define MF_STAMP_MAGIC "MCPFED1"
+#define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
 #define MF_PLUGIN_SYMBOL_NAME "mcpfed_plugin"
+/* Room for operations a minor version adds. */
+#define MF_RESERVED_OPS 8
 
 typedef struct mf_stamp {
     char magic[8];
-    uint32_t abi_version;
-    char signature[60];
+    uint16_t sdk_major;
+    uint16_t sdk_minor;
+    uint32_t reserved[3];
 } mf_stamp;
 
 typedef struct mf_instance mf_instance;
@@ -69,6 +77,8 @@ typedef struct mf_role_ops {
      * once the change is under way (new replicas start in order; those beyond N finish
      * their calls and stop, last started first), or -1 with err saying why not. */
     int (*scale)(void *self, int replicas, mf_error *err);
+
+    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before
@@ -115,11 +125,13 @@ typedef struct mf_breaker_ops {
      * such a state by the next generation. */
     char *(*save)(void *b, size_t *len);
     void *(*adopt)(const json_t *conf, const char *name, const char *state, size_t len);
+
+    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
 } mf_breaker_ops;
 
 typedef struct mf_plugin {
-    uint32_t abi_version;
-    const char *signature;
+    uint16_t sdk_major;         /* MF_SDK_MAJOR and MF_SDK_MINOR it was built with */
+    uint16_t sdk_minor;
     const char *name;           /* must equal the file name without ".so" */
     const char *version;
     const char *description;
@@ -129,14 +141,16 @@ typedef struct mf_plugin {
     const mf_role_ops *transport;   /* NULL when the plugin is no transport */
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
     const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
+
+    const void *reserved[MF_RESERVED_OPS];   /* for later minor versions; leave NULL */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */
 #define MF_PLUGIN(...)                                                                     \
     __attribute__((used, section(MF_STAMP_SECTION))) static const mf_stamp mf_plugin_stamp_ = \
-        {MF_STAMP_MAGIC, MF_ABI_VERSION, MF_BUILD_SIGNATURE};                              \
+        {MF_STAMP_MAGIC, MF_SDK_MAJOR, MF_SDK_MINOR, {0, 0, 0}};                           \
     MF_EXTERN_C __attribute__((visibility("default"))) const mf_plugin MF_PLUGIN_SYMBOL = {  \
-        .abi_version = MF_ABI_VERSION, .signature = MF_BUILD_SIGNATURE, __VA_ARGS__}
+        .sdk_major = MF_SDK_MAJOR, .sdk_minor = MF_SDK_MINOR, __VA_ARGS__}
 
 /* What an instance knows of itself. */
 MF_API const char *mf_instance_name(const mf_instance *inst);   /* provider or listener name */

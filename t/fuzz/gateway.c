@@ -2,6 +2,7 @@
  * of kernel/main.c, without its signals and command line. */
 #include "build-config.h"
 #include "kernel.h"
+#include "services.h"
 #include "admin.h"
 #include "call.h"
 #include "config.h"

@@ -1,5 +1,6 @@
 /* Plugins that must be refused, one build of this file per way of being wrong:
- * ODD_SIGNATURE (another SDK), ODD_ABI (another ABI version), ODD_NAME (descriptor and
+ * ODD_MINOR (built against a newer minor SDK version than the kernel's), ODD_MAJOR
+ * (another major SDK version), ODD_NAME (descriptor and
  * file disagree), ODD_LOAD (its load function fails). Each has a constructor that leaves
  * a marker file, so a test can prove no code of a refused plugin ran. */
 #include <mcpfed/mcpfed.h>
@@ -18,14 +19,15 @@ __attribute__((constructor)) static void leave_marker(void)
     }
 }
 
-#if defined(ODD_SIGNATURE)
-#undef MF_BUILD_SIGNATURE
-#define MF_BUILD_SIGNATURE "mcpfed-0123456789abcdef-x86_64"
-#define NAME "oddsig"
-#elif defined(ODD_ABI)
-#undef MF_ABI_VERSION
-#define MF_ABI_VERSION 999
-#define NAME "oddabi"
+enum { sdk_major = MF_SDK_MAJOR, sdk_minor = MF_SDK_MINOR };
+#if defined(ODD_MINOR)
+#undef MF_SDK_MINOR
+#define MF_SDK_MINOR (sdk_minor + 1)
+#define NAME "oddminor"
+#elif defined(ODD_MAJOR)
+#undef MF_SDK_MAJOR
+#define MF_SDK_MAJOR (sdk_major + 1)
+#define NAME "oddmajor"
 #elif defined(ODD_NAME)
 #define NAME "somethingelse"
 #elif defined(ODD_LOAD)

@@ -23,6 +23,7 @@ static inline bool run_until(bool (*pred)(void *), void *ud, uint64_t ms)
 
 static inline void kernel_up(void)
 {
+    cr_assert_eq(mf_alloc_init(), 0);
     cr_assert_eq(mf_loop_init(), 0);
     cr_assert_eq(mf_endpoints_init(), 0);
 }

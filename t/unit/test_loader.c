@@ -51,20 +51,51 @@ Test(loader, loads_stdio_with_both_roles_once)
     cr_assert_eq(mf_plugin_find("stdio"), m);
 }
 
-Test(loader, refuses_another_sdk_before_running_its_code)
+Test(loader, refuses_a_newer_minor_sdk_before_running_its_code)
 {
     char want[300];
-    snprintf(want, sizeof want, "ABI stamp mismatch: expected abi %d signature %s, found abi %d signature "
-             "mcpfed-0123456789abcdef-x86_64", MF_ABI_VERSION, MF_BUILD_SIGNATURE, MF_ABI_VERSION);
-    expect_refused("oddsig", want);
-    expect_refused("oddsig", "oddsig.so");
+    snprintf(want, sizeof want, "its stamp says SDK %d.%d, this kernel speaks SDK %d.%d (a newer minor version",
+             MF_SDK_MAJOR, MF_SDK_MINOR + 1, MF_SDK_MAJOR, MF_SDK_MINOR);
+    expect_refused("oddminor", want);
+    expect_refused("oddminor", "oddminor.so");
     cr_assert_neq(access(marker, F_OK), 0, "the refused plugin's constructor must not have run");
 }
 
-Test(loader, refuses_another_abi_version_before_running_its_code)
+Test(loader, refuses_another_major_sdk_before_running_its_code)
 {
-    expect_refused("oddabi", "found abi 999");
+    char want[300];
+    snprintf(want, sizeof want, "its stamp says SDK %d.%d, this kernel speaks SDK %d.%d (another major version",
+             MF_SDK_MAJOR + 1, MF_SDK_MINOR, MF_SDK_MAJOR, MF_SDK_MINOR);
+    expect_refused("oddmajor", want);
     cr_assert_neq(access(marker, F_OK), 0);
+}
+
+Test(loader, takes_plugins_of_the_same_major_up_to_its_minor)
+{
+    mf_error err = {0};
+    for (unsigned minor = 0; minor <= MF_SDK_MINOR; minor++)
+        cr_assert_eq(mf_sdk_refuses("p.so", "stamp", MF_SDK_MAJOR, minor, &err), 0, "minor %u: %s", minor,
+                     err.msg);
+    cr_assert_neq(mf_sdk_refuses("p.so", "stamp", MF_SDK_MAJOR, MF_SDK_MINOR + 1, &err), 0);
+    cr_assert_neq(mf_sdk_refuses("p.so", "stamp", MF_SDK_MAJOR - 1, 0, &err), 0);
+    cr_assert_not_null(strstr(err.msg, "another major version"), "%s", err.msg);
+}
+
+Test(loader, refuses_a_stamp_of_another_generation)
+{
+    /* a copy of a good plugin whose stamp's magic is the former one's */
+    mf_error err = {0};
+    char *file = mf_plugin_locate("loopback", &err);
+    cr_assert_not_null(file, "%s", err.msg);
+    char dir[] = "/tmp/mcpfed-loader-XXXXXX", path[128], cmd[600];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/loopback.so", dir);
+    snprintf(cmd, sizeof cmd, "sed 's/MCPFED2/MCPFED1/' %s > %s", file, path);
+    cr_assert_eq(system(cmd), 0);
+    expect_refused(path, "its stamp is of another SDK generation (magic \"MCPFED1\"");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+    free(file);
 }
 
 Test(loader, refuses_a_descriptor_that_names_another_plugin)

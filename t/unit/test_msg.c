@@ -122,10 +122,10 @@ Test(msg, responses_and_notifications_never_bounce)
 
 Test(msg, control_fields_round_trip_through_msgpack)
 {
-    mf_msg *m = mf_ctl_new(1, 2, "provider.status", "state:i reason:s up:b missing:s",
+    mf_msg *m = mf_ctl_new(1, 2, 7, "state:i reason:s up:b missing:s",
                            (int64_t)-3, "it broke \"badly\"", true, (const char *)NULL);
-    cr_assert_str_eq(m->verb, "provider.status");
-    cr_assert_gt(m->ctl_len, 0);
+    cr_assert_eq(mf_ctl_verb(m), 7);
+    cr_assert_gt(mf_msg_priv_of(m)->ctl_len, 0);
     cr_assert_eq(mf_ctl_int(m, "state", 0), -3);
     cr_assert_str_eq(mf_ctl_str(m, "reason"), "it broke \"badly\"");
     cr_assert(mf_ctl_bool(m, "up", false));
@@ -134,6 +134,9 @@ Test(msg, control_fields_round_trip_through_msgpack)
     cr_assert_eq(mf_ctl_int(m, "absent", 42), 42);
     cr_assert_eq(mf_ctl_int(m, "reason", 9), 9, "a string is no integer");
     mf_msg_free(m);
+    mf_msg *plain = mf_msg_new(MF_MSG_NOTIFY, 1, 2, NULL);
+    cr_assert_eq(mf_ctl_verb(plain), 0, "a message that is no control message has no verb");
+    mf_msg_free(plain);
 }
 
 Test(msg, many_endpoints_grow_the_table)

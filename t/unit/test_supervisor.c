@@ -10,7 +10,7 @@
 static sup_core s;
 static sup_act acts[64];
 
-static void teardown(void) { sup_core_free(&s); }
+static void teardown(void) { mf_sup_core_free(&s); }
 
 /* The actions as text, e.g. "stop 2, stop 0, restart 0, restart 1, restart 2". */
 static const char *show(size_t n)
@@ -27,17 +27,17 @@ static const char *show(size_t n)
 
 static const char *exit_of(int child, bool abnormal, uint64_t now)
 {
-    size_t n = sup_core_exited(&s, child, abnormal, now, acts);
+    size_t n = mf_sup_core_exited(&s, child, abnormal, now, acts);
     for (size_t i = 0; i < n; i++)
-        sup_core_applied(&s, &acts[i]);
+        mf_sup_core_applied(&s, &acts[i]);
     return show(n);
 }
 
 static void children(mf_strategy st, unsigned intensity, uint64_t period, const mf_restart *types, int n)
 {
-    sup_core_init(&s, st, intensity, period);
+    mf_sup_core_init(&s, st, intensity, period);
     for (int i = 0; i < n; i++)
-        cr_assert_eq(sup_core_add(&s, types[i]), i);
+        cr_assert_eq(mf_sup_core_add(&s, types[i]), i);
 }
 
 TestSuite(supervisor, .fini = teardown);
@@ -50,7 +50,7 @@ Test(supervisor, restart_types)
     children(MF_ONE_FOR_ONE, 10, 60000, types, 3);
     cr_assert_str_eq(exit_of(0, false, 0), "restart 0", "permanent: restarted even after a normal exit");
     cr_assert_str_eq(exit_of(1, false, 1), "remove 1", "transient: not restarted after a normal exit");
-    sup_core_free(&s);
+    mf_sup_core_free(&s);
     children(MF_ONE_FOR_ONE, 10, 60000, types, 3);
     cr_assert_str_eq(exit_of(1, true, 0), "restart 1", "transient: restarted after an abnormal exit");
     cr_assert_str_eq(exit_of(2, true, 1), "remove 2", "temporary: never restarted");
@@ -136,7 +136,7 @@ Test(supervisor, simple_one_for_one_is_one_for_one_over_a_pool)
     children(MF_SIMPLE_ONE_FOR_ONE, 10, 60000, types, 4);
     cr_assert_str_eq(exit_of(2, true, 0), "restart 2");
     cr_assert_str_eq(exit_of(3, false, 1), "remove 3");
-    cr_assert_eq(sup_core_add(&s, T), 4, "children join the pool at any time");
+    cr_assert_eq(mf_sup_core_add(&s, T), 4, "children join the pool at any time");
 }
 
 /* OTP's rules as a table: strategy x the children's restart types x which child exits and
@@ -192,7 +192,7 @@ Test(supervisor, the_table_of_otp_rules)
         /* what was restarted counts once, whatever the group; a removal counts nothing */
         cr_expect_eq(s.nhistory, strstr(u->expect, "restart") ? 1u : 0u, "%s %s child %d: intensity count %u",
                      mf_strategy_name(u->strategy), u->types, u->child, s.nhistory);
-        sup_core_free(&s);
+        mf_sup_core_free(&s);
     }
 }
 
@@ -212,12 +212,12 @@ Test(supervisor, intensity_accounting_over_a_mix_of_exits)
 
 Test(supervisor, exit_reasons_as_otp_has_them)
 {
-    cr_assert_not(sup_exit_abnormal(0, 0), "status 0: normal");
-    cr_assert(sup_exit_abnormal(1, 0), "any other status: abnormal");
-    cr_assert_not(sup_exit_abnormal(0, SIGTERM), "SIGTERM from outside: shutdown, normal");
-    cr_assert(sup_exit_abnormal(0, SIGKILL), "SIGKILL: killed, abnormal");
-    cr_assert(sup_exit_abnormal(0, SIGINT));
-    cr_assert(sup_exit_abnormal(0, SIGSEGV));
+    cr_assert_not(mf_sup_exit_abnormal(0, 0), "status 0: normal");
+    cr_assert(mf_sup_exit_abnormal(1, 0), "any other status: abnormal");
+    cr_assert_not(mf_sup_exit_abnormal(0, SIGTERM), "SIGTERM from outside: shutdown, normal");
+    cr_assert(mf_sup_exit_abnormal(0, SIGKILL), "SIGKILL: killed, abnormal");
+    cr_assert(mf_sup_exit_abnormal(0, SIGINT));
+    cr_assert(mf_sup_exit_abnormal(0, SIGSEGV));
 }
 
 Test(supervisor, strategy_names)

@@ -1,0 +1,290 @@
+/* The public catalog: every provider's tools, prompts, resources and resource templates
+ * under the names clients see.
+ *
+ * Tools and prompts are named "<prefix>__<name>" (names.c). A resource URI, and a
+ * template, is "<prefix>+<upstream URI>": the provider's prefix joined to the upstream's
+ * URI by '+', the way "git+https:" joins schemes, so that two providers' URIs never
+ * collide and the upstream's URI comes back exactly by cutting at the first '+'. With
+ * prefix = false names and URIs are the upstream's own. An item whose public name another
+ * provider took first (in configuration order) is left out, with a warning. */
+#include "build-config.h"
+#include "registry.h"
+#include "names.h"
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+const mf_kind_info mf_kinds[MF_KINDS] = {
+    {"tools/list", "tools", "name", "tools", "notifications/tools/list_changed"},
+    {"prompts/list", "prompts", "name", "prompts", "notifications/prompts/list_changed"},
+    {"resources/list", "resources", "uri", "resources", "notifications/resources/list_changed"},
+    {"resources/templates/list", "resourceTemplates", "uriTemplate", "resources",
+     "notifications/resources/list_changed"},
+};
+
+typedef struct entry {
+    mf_entry e;
+    char *name;
+    UT_hash_handle hh;
+} entry;
+
+typedef struct catalog {
+    entry *by_name;
+    json_t *items;
+    uint64_t generation;
+} catalog;
+
+static catalog cats[MF_KINDS];
+
+const mf_entry *mf_catalog_find(mf_kind k, const char *public_name)
+{
+    entry *x;
+    HASH_FIND_STR(cats[k].by_name, public_name, x);
+    return x ? &x->e : NULL;
+}
+
+json_t *mf_catalog_items(mf_kind k)
+{
+    if (!cats[k].items)
+        cats[k].items = json_array();
+    return cats[k].items;
+}
+
+uint64_t mf_catalog_generation(mf_kind k) { return cats[k].generation; }
+
+char *mf_catalog_public_uri(const mf_provider *p, const char *upstream_uri)
+{
+    if (!p->conf->prefix)
+        return mf_xstrdup(upstream_uri);
+    size_t n = strlen(p->conf->prefix) + strlen(upstream_uri) + 2;
+    char *out = mf_xmalloc(n);
+    snprintf(out, n, "%s+%s", p->conf->prefix, upstream_uri);
+    return out;
+}
+
+/* The public name of an item, or NULL when it has none usable. */
+static char *public_name(mf_kind k, const mf_provider *p, const char *up, bool *renamed)
+{
+    *renamed = false;
+    if (k == MF_KIND_RESOURCES || k == MF_KIND_TEMPLATES)
+        return *up ? mf_catalog_public_uri(p, up) : NULL;
+    char buf[MF_NAME_MAX + 1];
+    int changed = mf_public_name(p->conf->prefix, up, buf);
+    if (changed < 0)
+        return NULL;
+    *renamed = changed > 0;
+    return mf_xstrdup(buf);
+}
+
+static void free_entries(entry **table)
+{
+    entry *x, *tmp;
+    HASH_ITER(hh, *table, x, tmp) {
+        HASH_DEL(*table, x);
+        free(x->name);
+        free(x);
+    }
+}
+
+void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool announce)
+{
+    const mf_kind_info *ki = &mf_kinds[k];
+    catalog *c = &cats[k];
+    entry *table = NULL;
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++) {
+        mf_provider *p = providers[i];
+        size_t j;
+        json_t *item;
+        json_array_foreach(p->lists[k].items, j, item) {
+            const char *up = mf_name_text(json_object_get(item, ki->name_key));
+            bool renamed;
+            char *name = up ? public_name(k, p, up, &renamed) : NULL;
+            if (!name) {
+                mf_warn("registry", "item without a name (a string with no NUL) ignored", "provider=%s list=%s",
+                        p->conf->name, ki->result_key);
+                continue;
+            }
+            entry *dup;
+            HASH_FIND_STR(table, name, dup);
+            if (dup) {
+                mf_warn("registry", "name collision; the first in configuration order wins",
+                        "list=%s name=\"%s\" kept=%s hidden=%s", ki->result_key,
+                        mf_log_esc(name, (size_t)-1), dup->e.provider->conf->name, p->conf->name);
+                free(name);
+                continue;
+            }
+            if (renamed)
+                mf_info("registry", "renamed to a valid public name", "provider=%s upstream=\"%s\" public=%s",
+                        p->conf->name, mf_log_esc(up, (size_t)-1), name);
+            entry *x = mf_xcalloc(1, sizeof *x);
+            x->name = name;
+            x->e.name = name;
+            x->e.upstream = up;
+            x->e.provider = p;
+            x->e.item = item;
+            HASH_ADD_KEYPTR(hh, table, x->name, strlen(x->name), x);
+            json_t *pub = json_copy(item);
+            json_object_set_new(pub, ki->name_key, json_string(name));
+            json_array_append_new(items, pub);
+        }
+    }
+    bool changed = !c->items || !json_equal(c->items, items);
+    free_entries(&c->by_name);
+    c->by_name = table;
+    json_decref(c->items);
+    c->items = items;
+    if (changed) {
+        c->generation++;
+        if (announce)
+            mf_session_list_changed(k);
+    }
+}
+
+void mf_catalog_free(void)
+{
+    for (int k = 0; k < MF_KINDS; k++) {
+        free_entries(&cats[k].by_name);
+        json_decref(cats[k].items);
+        cats[k].items = NULL;
+        cats[k].generation = 0;
+    }
+}
+
+/* --- resolving URIs ----------------------------------------------------------------- */
+
+/* Does uri match an RFC 6570 template? Variables match any run of characters (a simple
+ * expression stops at '/'); enough to say which provider a URI belongs to. */
+static bool template_matches(const char *t, const char *u)
+{
+    while (*t) {
+        if (*t == '{') {
+            const char *close = strchr(t, '}');
+            if (!close)
+                return false;
+            bool reserved = t[1] == '+' || t[1] == '#' || t[1] == '/';
+            const char *rest = close + 1;
+            for (const char *v = u;; v++) {
+                if (template_matches(rest, v))
+                    return true;
+                if (!*v || (!reserved && *v == '/'))
+                    return false;
+            }
+        }
+        if (*t != *u)
+            return false;
+        t++;
+        u++;
+    }
+    return *u == '\0';
+}
+
+static bool provider_knows(const mf_provider *p, const char *uri)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(p->lists[MF_KIND_RESOURCES].items, i, item) {
+        const char *u = mf_name_text(json_object_get(item, "uri"));
+        if (u && strcmp(u, uri) == 0)
+            return true;
+    }
+    json_array_foreach(p->lists[MF_KIND_TEMPLATES].items, i, item) {
+        const char *t = mf_name_text(json_object_get(item, "uriTemplate"));
+        if (t && template_matches(t, uri))
+            return true;
+    }
+    return false;
+}
+
+mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
+{
+    const mf_entry *e = mf_catalog_find(MF_KIND_RESOURCES, uri);
+    if (e) {
+        *upstream = mf_xstrdup(e->upstream);
+        return e->provider;
+    }
+    size_t n;
+    mf_provider **ps = mf_registry_providers(&n);
+    /* "<prefix>+<uri>": the prefix is what comes before the first '+' of the scheme */
+    const char *colon = strchr(uri, ':');
+    const char *plus = strchr(uri, '+');
+    if (plus && (!colon || plus < colon)) {
+        for (size_t i = 0; i < n; i++) {
+            const char *pre = ps[i]->conf->prefix;
+            if (pre && strlen(pre) == (size_t)(plus - uri) && strncmp(pre, uri, (size_t)(plus - uri)) == 0) {
+                *upstream = mf_xstrdup(plus + 1);
+                return ps[i];
+            }
+        }
+    }
+    /* the upstream's own URI: a provider that keeps its names and knows it, then any
+     * provider that knows it (a link from a tool result, say), in configuration order */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++)
+            if ((pass == 1 || !ps[i]->conf->prefix) && provider_knows(ps[i], uri)) {
+                *upstream = mf_xstrdup(uri);
+                return ps[i];
+            }
+    /* a URI no listing shows: the one provider that keeps its names and offers resources */
+    mf_provider *only = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!ps[i]->conf->prefix && mf_provider_offers(ps[i], "resources")) {
+            if (only)
+                return NULL;
+            only = ps[i];
+        }
+    if (only)
+        *upstream = mf_xstrdup(uri);
+    return only;
+}
+
+/* --- URIs inside results ------------------------------------------------------------ */
+
+static void publish_field(const mf_provider *p, json_t *obj, const char *key)
+{
+    const char *u = json_string_value(json_object_get(obj, key));
+    if (!u)
+        return;
+    char *pub = mf_catalog_public_uri(p, u);
+    json_object_set_new(obj, key, json_string(pub));
+    free(pub);
+}
+
+static void publish_content(const mf_provider *p, json_t *content)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(content, i, item) {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (!type)
+            continue;
+        if (strcmp(type, "resource_link") == 0)
+            publish_field(p, item, "uri");
+        else if (strcmp(type, "resource") == 0 && json_is_object(json_object_get(item, "resource")))
+            publish_field(p, json_object_get(item, "resource"), "uri");
+    }
+}
+
+json_t *mf_catalog_publish_uris(const mf_provider *p, json_t *result)
+{
+    if (!p->conf->prefix || !json_is_object(result))
+        return json_incref(result);
+    json_t *r = json_deep_copy(result);
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(r, "contents"), i, item) publish_field(p, item, "uri");
+    publish_content(p, json_object_get(r, "content"));
+    json_array_foreach(json_object_get(r, "messages"), i, item) {
+        json_t *c = json_object_get(item, "content");
+        if (json_is_array(c))
+            publish_content(p, c);
+        else if (json_is_object(c)) {
+            json_t *wrap = json_pack("[O]", c);
+            publish_content(p, wrap);
+            json_decref(wrap);
+        }
+    }
+    return r;
+}

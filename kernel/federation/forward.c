@@ -1,0 +1,356 @@
+/* Requests forwarded to the provider that owns what they name, through the routing
+ * policy and the targets' circuit breakers.
+ *
+ * The policy ranks the candidate targets: the owner's replicas, then those of its
+ * fallback providers. The call goes to the first whose breaker admits it, within the
+ * provider's deadline; when it fails in a way worth another try, the next target gets it,
+ * within what is left of the deadline: always when it never reached the upstream (the
+ * target was not ready, its queue full, its breaker open), and when the upstream got it
+ * but did not answer (lost, timed out) only if the policy says the call is idempotent (or
+ * it is a read). An upstream's own error answer is final. A try that another may follow
+ * waits at most the provider's attempt_timeout_ms, so that a hung target cannot spend the
+ * whole deadline.
+ *
+ * The upstream gets the client's params with the upstream's own name or URI, without the
+ * client's 2026-07-28 envelope (the provider speaks for the gateway, in its upstream's
+ * era), and with the client's progress token replaced by the call's correlation, unique
+ * across every client, so that progress notifications find their way back and carry the
+ * client's own token again. */
+#include "build-config.h"
+#include "session_int.h"
+#include "param_headers.h"
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static downreq *by_corr;
+
+downreq *downreq_of_call(uint64_t corr)
+{
+    downreq *d;
+    HASH_FIND(hh, by_corr, &corr, sizeof corr, d);
+    return d;
+}
+
+void downreq_free(downreq *d)
+{
+    if (d->corr)
+        HASH_DEL(by_corr, d);
+    if (d->target && d->call)
+        d->target->inflight--;
+    if (d->using)
+        mf_provider_call_ends(d->using);
+    /* last: this may free a provider that has left */
+    for (int i = 0; i < d->nroute; i++)
+        mf_provider_release(d->route[i]->provider);
+    json_decref(d->id);
+    json_decref(d->msg);
+    json_decref(d->progress_token);
+    json_decref(d->upparams);
+    json_decref(d->caps);
+    json_decref(d->param_headers);
+    json_decref(d->asks);
+    json_decref(d->inputs);
+    json_decref(d->upstate);
+    json_decref(d->stashed);
+    free(d->route);
+    free(d);
+}
+
+/* Answer d's client with the upstream's answer resp, and forget d. */
+void downreq_answer(downreq *d, json_t *resp)
+{
+    session *s = d->s;
+    json_t *error = json_object_get(resp, "error");
+    json_t *out;
+    if (error) {
+        json_t *e = json_copy(error);
+        json_int_t code = json_integer_value(json_object_get(e, "code"));
+        const char *uri = json_string_value(json_object_get(d->msg, "uri"));
+        if (d->modern && uri && (code == MF_RPC_RESOURCE_NOT_FOUND || code == MF_RPC_INVALID_PARAMS) &&
+            !json_object_get(e, "data")) {
+            /* SEP-2164: an unknown resource is -32602 naming the URI the client asked for; a
+             * session-era upstream says -32002, or names none */
+            json_object_set_new(e, "code", json_integer(MF_RPC_INVALID_PARAMS));
+            json_object_set_new(e, "data", json_pack("{s:s}", "uri", uri));
+        }
+        out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "error", e);
+    } else {
+        json_t *result = mf_catalog_publish_uris(d->provider, json_object_get(resp, "result"));
+        if (d->modern) {
+            json_t *m = modern_result(result);
+            json_decref(result);
+            result = m;
+            /* a read is cacheable in 2026-07-28: the upstream's terms, or "ask again" */
+            if (strcmp(mf_rpc_method(d->msg) ?: "", "resources/read") == 0) {
+                if (!json_is_integer(json_object_get(result, "ttlMs")))
+                    json_object_set_new(result, "ttlMs", json_integer(0));
+                if (!json_is_string(json_object_get(result, "cacheScope")))
+                    json_object_set_new(result, "cacheScope", json_string("private"));
+            }
+        }
+        out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "result", result);
+    }
+    send_to(s, MF_MSG_RESPONSE, d->tcorr, out);
+    DL_DELETE(s->reqs, d);
+    downreq_free(d);
+}
+
+static bool next_target(downreq *d);
+
+static void on_done(void *ud, json_t *resp, unsigned served_by)
+{
+    downreq *d = ud;
+    if (d->corr) {
+        HASH_DEL(by_corr, d);   /* the call is over; another gets a new one */
+        d->corr = 0;
+    }
+    d->call = NULL;
+    mf_target *t = d->target;
+    json_t *error = json_object_get(resp, "error");
+    int code = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
+    bool never_sent = code == MF_RPC_UNAVAILABLE || code == MF_RPC_OVERLOADED || code == MF_RPC_SHUTTING_DOWN;
+    bool lost = code == MF_RPC_UPSTREAM_LOST || code == MF_RPC_TIMEOUT;
+    if (t) {
+        t->inflight--;
+        if (served_by && served_by != (unsigned)t->index + 1 && served_by <= (unsigned)d->provider->ntargets &&
+            !never_sent) {
+            /* the provider gave it to another target: the outcome is that one's (its breaker
+             * counts it only if it would have let the call through) */
+            mf_target_release(t);
+            t = d->target = &d->provider->targets[served_by - 1];
+            if (!mf_target_acquire(t))
+                mf_target_outcome_stats(t, code, lost, mf_now() - d->sent_at);
+            else
+                mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
+        } else if (never_sent)
+            mf_target_release(t);
+        else
+            mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
+    }
+    if (mrtr_hold(d, resp))
+        return;
+    if ((never_sent || (lost && d->idempotent)) && d->s && mf_now() < d->deadline && next_target(d))
+        return;
+    json_t *result = json_object_get(resp, "result");
+    const char *type = json_string_value(json_object_get(result, "resultType"));
+    if (type && strcmp(type, "input_required") == 0 && !d->modern && mrtr_on_result(d, result))
+        return;
+    downreq_answer(d, resp);
+}
+
+/* Send d's call (its method, params) to its current target. */
+static void start_call(downreq *d, json_t *params)
+{
+    json_t *meta = json_object_get(params, "_meta");
+    if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
+        json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
+    const char *method = mf_rpc_method(d->msg);
+    json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
+                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
+    if (d->param_headers)
+        json_object_set(req, "paramHeaders", d->param_headers);
+    uint64_t now = mf_now();
+    d->sent_at = now;
+    uint64_t left = d->deadline > now ? d->deadline - now : 1;
+    /* a try that may be followed by another (a call that can be sent again, a target left)
+     * takes only its share, so that a hung target leaves time for the next */
+    uint64_t share = (uint64_t)d->provider->conf->attempt_timeout_ms;
+    if (share && share < left && d->idempotent && d->attempt < d->nroute)
+        left = share;
+    d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req, left, on_done, d);
+    if (d->call) {
+        d->corr = mf_call_corr(d->call);
+        HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
+        if (d->target)
+            d->target->inflight++;
+    }
+}
+
+/* Try the next target that takes the call; false when none is left. */
+static bool next_target(downreq *d)
+{
+    while (d->attempt < d->nroute) {
+        mf_target *t = d->route[d->attempt++];
+        if (t->draining || !t->provider->inst || t->provider->standing == MF_STANDING_RETIRING)
+            continue;
+        if (!mf_target_acquire(t)) {
+            d->refused++;
+            continue;
+        }
+        d->target = t;
+        d->provider = t->provider;
+        if (d->using != t->provider) {
+            mf_provider_call_begins(t->provider);
+            if (d->using)
+                mf_provider_call_ends(d->using);
+            d->using = t->provider;
+        }
+        start_call(d, d->upparams);
+        if (d->call)
+            return true;
+        mf_target_release(t);
+    }
+    return false;
+}
+
+/* Send d's call again to the same target, with params (taken over): input gathered from
+ * the client. */
+void resend(downreq *d, json_t *params)
+{
+    json_decref(d->upparams);
+    d->upparams = params;
+    if (d->target && !mf_target_acquire(d->target)) {
+        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "circuit breaker open for %s",
+                                                                    d->target->name));
+        downreq_answer(d, err);
+        json_decref(err);
+        return;
+    }
+    start_call(d, params);
+    if (!d->call) {
+        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_OVERLOADED, "out of memory"));
+        downreq_answer(d, err);
+        json_decref(err);
+    }
+}
+
+/* --- the routing decision ----------------------------------------------------------- */
+
+static int add_candidates(mf_provider *p, bool fallback, mf_policy_candidate *c, mf_target **t, int n)
+{
+    for (int i = 0; i < p->ntargets && n < MF_POLICY_MAX; i++, n++) {
+        mf_target *x = &p->targets[i];
+        t[n] = x;
+        c[n] = (mf_policy_candidate){
+            .id = n + 1, .provider = p->conf->name, .target = x->name,
+            .healthy = x->up && x->healthy && p->state == MF_PROVIDER_UP, .draining = x->draining,
+            .fallback = fallback, .breaker = mf_target_breaker(x), .inflight = x->inflight,
+            .latency_ms = x->ewma_ms, .p99_ms = mf_target_p99(x), .error_rate = x->error_ewma,
+            .weight = p->conf->weight, .tags = p->conf->tags,
+        };
+    }
+    return n;
+}
+
+/* Rank d's targets with the policy; false (and the client answered) when it refuses. */
+static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method, json_t *params)
+{
+    mf_policy_candidate c[MF_POLICY_MAX];
+    mf_target *t[MF_POLICY_MAX];
+    int n = add_candidates(p, false, c, t, 0);
+    for (char **f = p->conf->fallback; f && *f; f++) {
+        size_t np;
+        mf_provider **ps = mf_registry_providers(&np);
+        for (size_t i = 0; i < np; i++)
+            if (strcmp(ps[i]->conf->name, *f) == 0)
+                n = add_candidates(ps[i], true, c, t, n);
+    }
+    json_t *rp = json_object_get(r->msg, "params");
+    const char *name = json_string_value(json_object_get(rp, "name"));
+    if (!name)
+        name = json_string_value(json_object_get(rp, "uri"));
+    const char *upstream = json_string_value(json_object_get(params, "name"));
+    if (!upstream)
+        upstream = json_string_value(json_object_get(params, "uri"));
+    json_t *args = json_object_get(params, "arguments");
+    json_t *info = r->s->client_info;
+    mf_policy_request req = {
+        .method = method, .name = name, .upstream = upstream, .provider = p->conf->name,
+        .session = r->s->id, .client = json_string_value(json_object_get(info, "name")),
+        .client_version = json_string_value(json_object_get(info, "version")),
+        .protocol = r->modern ? MF_PROTOCOL_MODERN : r->s->protocol,
+        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
+    };
+    mf_policy_decision dec;
+    mf_policy_route(&req, c, n, &dec);
+    if (dec.refused) {
+        reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", dec.reason);
+        return false;
+    }
+    d->route = mf_xmalloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
+    for (int i = 0; i < dec.n; i++) {
+        d->route[i] = t[dec.order[i] - 1];
+        mf_provider_hold(d->route[i]->provider);   /* it stays, even if it leaves meanwhile */
+    }
+    d->nroute = dec.n;
+    /* reads can always go elsewhere; a tool call only when the policy says so */
+    d->idempotent = dec.idempotent || strcmp(method, "tools/call") != 0;
+    return true;
+}
+
+void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
+{
+    downreq *d = mf_xcalloc(1, sizeof *d);
+    d->s = r->s;
+    d->id = json_incref(r->id);
+    d->tcorr = r->tcorr;
+    d->modern = r->modern;
+    d->provider = p;
+    d->log_level = -1;
+    json_t *meta = json_object_get(params, "_meta");
+    if (json_is_object(meta)) {
+        json_t *kept = json_object();
+        const char *k;
+        json_t *v;
+        json_object_foreach(meta, k, v) {
+            if (strcmp(k, MF_META_LOG_LEVEL) == 0 && json_is_string(v))
+                d->log_level = log_level_parse(json_string_value(v));
+            if (strcmp(k, "progressToken") == 0)
+                d->progress_token = json_incref(v);
+            if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
+                json_object_set(kept, k, v);
+        }
+        if (json_object_size(kept))
+            json_object_set_new(params, "_meta", kept);
+        else {
+            json_object_del(params, "_meta");
+            json_decref(kept);
+        }
+    }
+    if (r->modern && d->log_level < 0)
+        d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
+    d->upparams = params;
+    d->caps = r->caps ? json_incref(r->caps) : json_object();
+    if (r->tool)
+        d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
+    d->msg = json_pack("{s:s}", "method", method);
+    if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
+        json_object_set(d->msg, "uri", json_object_get(json_object_get(r->msg, "params"), "uri"));
+    if (!route(r, d, p, method, params)) {
+        downreq_free(d);
+        return;
+    }
+    d->deadline = mf_now() + (uint64_t)p->conf->timeout_ms;
+    DL_APPEND(r->s->reqs, d);
+    if (!next_target(d)) {
+        if (d->refused)
+            reply_error(r, MF_RPC_REFUSED, NULL, false,
+                        "circuit breaker open: no target of provider %s can take the call now", p->conf->name);
+        else
+            reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "provider %s: no target can take the call now",
+                        p->conf->name);
+        DL_DELETE(r->s->reqs, d);
+        downreq_free(d);
+    }
+}
+
+void downreq_cancel(downreq *d, const char *reason)
+{
+    if (d->call) {
+        mf_call_cancel(d->call, reason);
+        if (d->target)
+            mf_target_release(d->target);
+    }
+    mrtr_forget(d);
+    if (d->s)
+        DL_DELETE(d->s->reqs, d);
+    downreq_free(d);
+}
+
+void session_cancel_all(session *s)
+{
+    downreq *d, *tmp;
+    DL_FOREACH_SAFE(s->reqs, d, tmp) downreq_cancel(d, "the client went away");
+}

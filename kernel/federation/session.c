@@ -1,0 +1,699 @@
+/* The session layer.
+ *
+ * A transport opens a session per downstream client and hands every message it reads to
+ * the "session" endpoint, tagged with the session. This layer answers the lifecycle
+ * (initialize, ping, server/discover), the lists (from the catalog, in pages with cursors
+ * it mints), and forwards the rest to the provider that owns the tool, prompt or resource
+ * (forward.c). Each request gets exactly one answer: the provider's, a timeout, or an
+ * error saying why not; a cancelled request gets none, and its transport an MF_MSG_CANCEL
+ * saying so.
+ *
+ * A request is of revision 2026-07-28 when its params._meta names a protocol version (and
+ * server/discover always is): it needs no session, its envelope is checked, and its
+ * answer says resultType. Everything else is the session era. */
+#include "build-config.h"
+#include "session_int.h"
+#include "param_headers.h"
+#include "names.h"
+#include "swap.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const mf_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
+                                            "2024-11-05", NULL};
+/* Revisions without a session: each request carries its version in params._meta. */
+static const char *const modern_versions[] = {MF_PROTOCOL_MODERN, NULL};
+
+mf_ep mf_session_self;
+const mf_config *mf_session_conf;
+static session *sessions;
+static uint64_t next_session = 1;
+static downreq *parked;       /* requests waiting for the catalog */
+
+mf_ep mf_kernel_ep(void) { return mf_session_self; }
+size_t mf_session_count(void) { return HASH_COUNT(sessions); }
+session *session_table(void) { return sessions; }
+
+session *session_find(uint64_t id)
+{
+    session *s;
+    HASH_FIND(hh, sessions, &id, sizeof id, s);
+    return s;
+}
+
+void send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
+{
+    mf_msg *m = mf_msg_new(kind, mf_session_self, s->transport, json);
+    if (!m)
+        return;
+    m->session = s->id;
+    m->corr = tcorr;
+    mf_send(m);
+}
+
+/* --- answering ----------------------------------------------------------------------- */
+
+static json_t *server_info(void)
+{
+    return json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
+}
+
+/* result (left to the caller) as a 2026-07-28 result: a copy with resultType and the
+ * server's _meta. */
+json_t *modern_result(json_t *result)
+{
+    json_t *r = json_is_object(result) ? json_copy(result) : json_object();
+    if (!json_object_get(r, "resultType"))
+        json_object_set_new(r, "resultType", json_string("complete"));
+    json_t *meta = json_object_get(r, "_meta");
+    meta = json_is_object(meta) ? json_copy(meta) : json_object();
+    json_object_set_new(meta, MF_META_SERVER_INFO, server_info());
+    json_object_set_new(r, "_meta", meta);
+    return r;
+}
+
+/* Lists and discovery are cacheable results in 2026-07-28; the catalog can change at any
+ * time, so clients are told to check again each time. */
+static json_t *cacheable(json_t *result)
+{
+    json_object_set_new(result, "ttlMs", json_integer(0));
+    json_object_set_new(result, "cacheScope", json_string("private"));
+    return result;
+}
+
+void reply_result(const rctx *r, json_t *result)
+{
+    if (r->modern) {
+        json_t *m = modern_result(result);
+        json_decref(result);
+        result = m;
+    }
+    send_to(r->s, MF_MSG_RESPONSE, r->tcorr, mf_rpc_result(r->id, result));
+}
+
+void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, r->s->transport,
+                           mf_rpc_error(r->id, code, text, data));
+    if (!m)
+        return;
+    m->session = r->s->id;
+    m->corr = r->tcorr;
+    m->flags = malformed ? MF_MSGF_MALFORMED : 0;
+    mf_send(m);
+}
+
+bool refuse_nul(const rctx *r, const char *method, const json_t *v, const char *field)
+{
+    if (!json_is_string(v) || mf_name_text(v))
+        return false;
+    reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: %s holds a NUL character, which no name or URI has",
+                method, field);
+    return true;
+}
+
+/* Until every provider listed its catalog once, requests that depend on it wait. */
+void park(session *s, json_t *msg, uint64_t tcorr)
+{
+    downreq *d = mf_xcalloc(1, sizeof *d);
+    d->s = s;
+    d->id = json_incref(json_object_get(msg, "id"));
+    d->msg = json_incref(msg);
+    d->tcorr = tcorr;
+    DL_APPEND(parked, d);
+}
+
+static json_t *all_versions(void)
+{
+    json_t *v = json_array();
+    for (const char *const *p = modern_versions; *p; p++)
+        json_array_append_new(v, json_string(*p));
+    for (const char *const *p = mf_protocol_versions; *p; p++)
+        json_array_append_new(v, json_string(*p));
+    return v;
+}
+
+/* What the federation offers: tools always (mcpfed serves the list, empty or not), and
+ * each other capability when a provider has offered it (the last time it started, so a
+ * provider down for a moment still counts). The lists change as providers come and go,
+ * so listChanged is always offered. */
+static json_t *server_capabilities(void)
+{
+    bool prompts = false, resources = false, subscribe = false, logging = false, completions = false;
+    size_t n;
+    mf_provider **ps = mf_registry_providers(&n);
+    for (size_t i = 0; i < n; i++) {
+        prompts |= mf_provider_offers(ps[i], "prompts");
+        resources |= mf_provider_offers(ps[i], "resources");
+        logging |= mf_provider_offers(ps[i], "logging");
+        completions |= mf_provider_offers(ps[i], "completions");
+        json_t *r = json_object_get(json_object_get(ps[i]->init, "capabilities"), "resources");
+        subscribe |= json_is_true(json_object_get(r, "subscribe"));
+    }
+    json_t *caps = json_pack("{s:{s:b}}", "tools", "listChanged", 1);
+    if (prompts)
+        json_object_set_new(caps, "prompts", json_pack("{s:b}", "listChanged", 1));
+    if (resources)
+        json_object_set_new(caps, "resources", json_pack("{s:b,s:b}", "subscribe", subscribe, "listChanged", 1));
+    if (logging)
+        json_object_set_new(caps, "logging", json_object());
+    if (completions)
+        json_object_set_new(caps, "completions", json_object());
+    return caps;
+}
+
+/* The upstreams' instructions, each under its provider's name. */
+static json_t *instructions(void)
+{
+    size_t n;
+    mf_provider **ps = mf_registry_providers(&n);
+    char *text = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *in = json_string_value(json_object_get(ps[i]->init, "instructions"));
+        if (!in || !*in)
+            continue;
+        size_t add = strlen(ps[i]->conf->name) + strlen(in) + 8;
+        text = mf_xrealloc(text, len + add);
+        len += (size_t)snprintf(text + len, add, "%s%s: %s", len ? "\n\n" : "", ps[i]->conf->name, in);
+    }
+    json_t *j = text ? json_string(text) : NULL;
+    free(text);
+    return j;
+}
+
+/* --- lifecycle ------------------------------------------------------------------ */
+
+static void on_initialize(const rctx *r, json_t *params)
+{
+    session *s = r->s;
+    /* the capabilities and instructions come from the providers: wait (bounded by
+     * catalog_wait_ms) until each has started once */
+    if (!mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
+    const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
+    if (!asked) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+                    "initialize: params.protocolVersion must be a string");
+        return;
+    }
+    /* the client's version when we speak it, else our newest: the client decides then */
+    const char *chosen = mf_protocol_versions[0];
+    for (const char *const *v = mf_protocol_versions; *v; v++)
+        if (strcmp(*v, asked) == 0)
+            chosen = *v;
+    snprintf(s->protocol, sizeof s->protocol, "%s", chosen);
+    json_decref(s->client_info);
+    json_decref(s->client_caps);
+    s->client_info = json_incref(json_object_get(params, "clientInfo"));
+    json_t *caps = json_object_get(params, "capabilities");
+    s->client_caps = json_is_object(caps) ? json_incref(caps) : json_object();
+    const char *cname = json_string_value(json_object_get(s->client_info, "name"));
+    mf_info("session", "initialize", "session=%llu peer=%s client=\"%s\" protocol=%s",
+            (unsigned long long)s->id, s->peer, mf_log_esc(cname, (size_t)-1), chosen);
+    json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
+                               server_capabilities(), "serverInfo", server_info());
+    json_t *in = instructions();
+    if (in)
+        json_object_set_new(result, "instructions", in);
+    reply_result(r, result);
+}
+
+static void on_discover(const rctx *r)
+{
+    if (!mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
+    json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities",
+                               server_capabilities());
+    json_t *in = instructions();
+    if (in)
+        json_object_set_new(result, "instructions", in);
+    reply_result(r, cacheable(result));
+}
+
+/* Check the per-request envelope of revision 2026-07-28; answer and return false when it
+ * is unusable. */
+static bool envelope_ok(const rctx *r, json_t *params)
+{
+    json_t *meta = json_object_get(params, "_meta");
+    const char *version = json_string_value(json_object_get(meta, MF_META_PROTOCOL_VERSION));
+    if (!version) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+                    "Invalid _meta envelope: " MF_META_PROTOCOL_VERSION " must be a string");
+        return false;
+    }
+    bool known = false;
+    for (const char *const *v = modern_versions; *v && !known; v++)
+        known = strcmp(*v, version) == 0;
+    if (!known) {
+        reply_error(r, MF_RPC_UNSUPPORTED_VERSION,
+                    json_pack("{s:o,s:s}", "supported", all_versions(), "requested", version), true,
+                    "Unsupported protocol version: %s", version);
+        return false;
+    }
+    if (!json_is_object(json_object_get(meta, MF_META_CLIENT_CAPABILITIES))) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+                    "Invalid _meta envelope for protocol revision %s: " MF_META_CLIENT_CAPABILITIES
+                    ": missing", version);
+        return false;
+    }
+    json_t *info = json_object_get(meta, MF_META_CLIENT_INFO);
+    if (info && !json_is_object(info)) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+                    "Invalid _meta envelope: " MF_META_CLIENT_INFO " must be an object");
+        return false;
+    }
+    return true;
+}
+
+/* --- lists ------------------------------------------------------------------------ */
+
+static void on_list(const rctx *r, mf_kind k, json_t *params)
+{
+    json_t *cursor = json_object_get(params, "cursor");
+    size_t offset = 0;
+    uint64_t gen = mf_catalog_generation(k);
+    if (cursor && !json_is_null(cursor)) {
+        const char *why = "a cursor must be a string";
+        if (!json_is_string(cursor) ||
+            cursor_check(json_string_value(cursor), k, gen, &offset, &why) != 0) {
+            reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: invalid cursor: %s",
+                        mf_kinds[k].list_method, why);
+            return;
+        }
+    }
+    if (!mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
+    json_t *items = mf_catalog_items(k);
+    size_t total = json_array_size(items), size = (size_t)mf_session_conf->page_size;
+    json_t *result;
+    if (offset == 0 && total <= size) {
+        result = json_pack("{s:O}", mf_kinds[k].result_key, items);   /* shared, not copied */
+    } else {
+        json_t *page = json_array();
+        for (size_t i = offset; i < total && i < offset + size; i++)
+            json_array_append(page, json_array_get(items, i));
+        result = json_pack("{s:o}", mf_kinds[k].result_key, page);
+        if (offset + size < total) {
+            char *next = cursor_mint(k, gen, offset + size);
+            json_object_set_new(result, "nextCursor", json_string(next));
+            free(next);
+        }
+    }
+    reply_result(r, r->modern ? cacheable(result) : result);
+}
+
+/* --- routed requests -------------------------------------------------------------- */
+
+/* The entry a request names, or an answer saying it is unknown (or parked until the
+ * catalog is complete). */
+static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const json_t *v,
+                             const char *field, const char *what)
+{
+    if (refuse_nul(r, method, v, field))
+        return NULL;
+    const char *name = json_string_value(v);
+    if (!name) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.name must be a string", method);
+        return NULL;
+    }
+    const mf_entry *e = mf_catalog_find(k, name);
+    if (!e && !mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return NULL;
+    }
+    if (!e || !e->provider->inst) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown %s: %s", what, name);
+        return NULL;
+    }
+    return e;
+}
+
+static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params, const char *what)
+{
+    if (r->modern && mrtr_resume(r, params))
+        return;
+    const mf_entry *e = named(r, k, method, json_object_get(params, "name"), "params.name", what);
+    if (!e)
+        return;
+    rctx rt = *r;
+    if (k == MF_KIND_TOOLS) {
+        rt.tool = e->item;
+        /* over HTTP the transport passes the Mcp-Param-* headers it was sent */
+        json_t *given = json_object_get(r->msg, "paramHeaders");
+        char why[300];
+        if (r->modern && json_is_object(given) &&
+            !mf_param_headers_agree(e->item, json_object_get(params, "arguments"), given, why, sizeof why)) {
+            reply_error(r, MF_RPC_HEADER_MISMATCH, NULL, true, "the request headers and body disagree: %s", why);
+            return;
+        }
+    }
+    json_t *up = json_copy(params);
+    json_object_set_new(up, "name", json_string(e->upstream));
+    forward(&rt, e->provider, method, up);
+}
+
+static void resource_not_found(const rctx *r, const char *uri)
+{
+    /* -32002 in the session era; 2026-07-28 says -32602 */
+    reply_error(r, r->modern ? MF_RPC_INVALID_PARAMS : MF_RPC_RESOURCE_NOT_FOUND,
+                json_pack("{s:s}", "uri", uri), false, "Resource not found: %s", uri);
+}
+
+static void on_read(const rctx *r, const char *method, json_t *params)
+{
+    if (r->modern && mrtr_resume(r, params))
+        return;
+    if (refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
+        return;
+    const char *uri = json_string_value(json_object_get(params, "uri"));
+    if (!uri) {
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
+        return;
+    }
+    char *upstream = NULL;
+    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
+    if (!p && !mf_registry_settled()) {
+        park(r->s, r->msg, r->tcorr);
+        return;
+    }
+    if (!p || !p->inst) {
+        free(upstream);
+        resource_not_found(r, uri);
+        return;
+    }
+    json_t *up = json_copy(params);
+    json_object_set_new(up, "uri", json_string(upstream));
+    free(upstream);
+    forward(r, p, method, up);
+}
+
+/* completion/complete goes to the owner of the prompt or resource template it is about. */
+static void on_complete(const rctx *r, json_t *params)
+{
+    json_t *ref = json_object_get(params, "ref");
+    const char *type = json_string_value(json_object_get(ref, "type"));
+    json_t *up = json_deep_copy(params);
+    json_t *upref = json_object_get(up, "ref");
+    mf_provider *p = NULL;
+    if (type && strcmp(type, "ref/prompt") == 0) {
+        const mf_entry *e = named(r, MF_KIND_PROMPTS, "completion/complete", json_object_get(ref, "name"),
+                                  "params.ref.name", "prompt");
+        if (!e) {
+            json_decref(up);
+            return;
+        }
+        json_object_set_new(upref, "name", json_string(e->upstream));
+        p = e->provider;
+    } else if (type && strcmp(type, "ref/resource") == 0) {
+        if (refuse_nul(r, "completion/complete", json_object_get(ref, "uri"), "params.ref.uri")) {
+            json_decref(up);
+            return;
+        }
+        const char *uri = json_string_value(json_object_get(ref, "uri"));
+        const mf_entry *e = uri ? mf_catalog_find(MF_KIND_TEMPLATES, uri) : NULL;
+        char *upstream = NULL;
+        if (e) {
+            p = e->provider;
+            upstream = mf_xstrdup(e->upstream);
+        } else if (uri) {
+            p = mf_catalog_resolve_uri(uri, &upstream);
+        }
+        if (!p || !p->inst) {
+            free(upstream);
+            json_decref(up);
+            if (!p && !mf_registry_settled())
+                park(r->s, r->msg, r->tcorr);
+            else
+                reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown resource template: %s",
+                            uri ? uri : "(none)");
+            return;
+        }
+        json_object_set_new(upref, "uri", json_string(upstream));
+        free(upstream);
+    } else {
+        json_decref(up);
+        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+                    "completion/complete: params.ref.type must be ref/prompt or ref/resource");
+        return;
+    }
+    forward(r, p, "completion/complete", up);
+}
+
+/* --- dispatch -------------------------------------------------------------------- */
+
+static void on_request(session *s, json_t *msg, uint64_t tcorr)
+{
+    rctx r = {.s = s, .id = json_object_get(msg, "id"), .msg = msg, .tcorr = tcorr};
+    const char *method = mf_rpc_method(msg);
+    json_t *params = json_object_get(msg, "params");
+    if (params && !json_is_object(params)) {
+        reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
+        return;
+    }
+    json_t *meta = json_object_get(params, "_meta");
+    r.modern = json_object_get(meta, MF_META_PROTOCOL_VERSION) != NULL ||
+               strcmp(method, "server/discover") == 0;
+    if (r.modern && !envelope_ok(&r, params))
+        return;
+    r.caps = r.modern ? json_object_get(meta, MF_META_CLIENT_CAPABILITIES) : s->client_caps;
+
+    if (r.modern && strcmp(method, "server/discover") == 0)
+        on_discover(&r);
+    else if (!r.modern && strcmp(method, "initialize") == 0)
+        on_initialize(&r, params);
+    else if (!r.modern && strcmp(method, "ping") == 0)
+        reply_result(&r, json_object());
+    else if (strcmp(method, "tools/list") == 0)
+        on_list(&r, MF_KIND_TOOLS, params);
+    else if (strcmp(method, "prompts/list") == 0)
+        on_list(&r, MF_KIND_PROMPTS, params);
+    else if (strcmp(method, "resources/list") == 0)
+        on_list(&r, MF_KIND_RESOURCES, params);
+    else if (strcmp(method, "resources/templates/list") == 0)
+        on_list(&r, MF_KIND_TEMPLATES, params);
+    else if (strcmp(method, "tools/call") == 0)
+        by_name(&r, MF_KIND_TOOLS, method, params, "tool");
+    else if (strcmp(method, "prompts/get") == 0)
+        by_name(&r, MF_KIND_PROMPTS, method, params, "prompt");
+    else if (strcmp(method, "resources/read") == 0)
+        on_read(&r, method, params);
+    else if (strcmp(method, "completion/complete") == 0)
+        on_complete(&r, params);
+    else if (!r.modern && strcmp(method, "resources/subscribe") == 0)
+        subscribe(&r, params, true);
+    else if (!r.modern && strcmp(method, "resources/unsubscribe") == 0)
+        subscribe(&r, params, false);
+    else if (r.modern && strcmp(method, "subscriptions/listen") == 0)
+        listen_open(&r, params);
+    else if (!r.modern && strcmp(method, "logging/setLevel") == 0)
+        set_log_level(&r, params);
+    else
+        reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
+}
+
+/* The transport holds what it needs to deliver the answer of tcorr (an HTTP request kept
+ * open, say): none will come, it may let go. */
+static void tell_no_answer(session *s, uint64_t tcorr, const char *reason)
+{
+    if (tcorr)
+        send_to(s, MF_MSG_CANCEL, tcorr, json_pack("{s:s}", "reason", reason));
+}
+
+static void on_cancelled(session *s, json_t *params)
+{
+    json_t *rid = json_object_get(params, "requestId");
+    if (listen_cancel(s, rid))
+        return;
+    const char *reason = json_string_value(json_object_get(params, "reason"));
+    if (!reason)
+        reason = "cancelled by the client";
+    downreq *d;
+    DL_FOREACH(s->reqs, d) {
+        if (json_equal(d->id, rid)) {
+            uint64_t tcorr = d->tcorr;
+            downreq_cancel(d, reason);
+            tell_no_answer(s, tcorr, reason);
+            return;
+        }
+    }
+    DL_FOREACH(parked, d) {
+        if (d->s == s && json_equal(d->id, rid)) {
+            uint64_t tcorr = d->tcorr;
+            DL_DELETE(parked, d);
+            downreq_free(d);
+            tell_no_answer(s, tcorr, reason);
+            return;
+        }
+    }
+    mf_debug("session", "cancel for an unknown request ignored", "session=%llu",
+             (unsigned long long)s->id);
+}
+
+static void on_notification(session *s, json_t *msg)
+{
+    const char *method = mf_rpc_method(msg);
+    if (strcmp(method, "notifications/initialized") == 0) {
+        s->initialized = true;
+    } else if (strcmp(method, "notifications/cancelled") == 0) {
+        on_cancelled(s, json_object_get(msg, "params"));
+    } else if (strcmp(method, "notifications/roots/list_changed") == 0) {
+        /* the upstreams ask again; what they ask reaches the client it concerns */
+        size_t n;
+        mf_provider **ps = mf_registry_providers(&n);
+        for (size_t i = 0; i < n; i++)
+            if (ps[i]->inst && ps[i]->state == MF_PROVIDER_UP)
+                mf_send(mf_msg_new(MF_MSG_NOTIFY, mf_session_self, mf_instance_ep(ps[i]->inst),
+                                   json_incref(msg)));
+    } else {
+        mf_debug("session", "notification ignored", "method=%s", method);
+    }
+}
+
+static void on_message(void *ud, mf_msg *m)
+{
+    MF_UNUSED(ud);
+    session *s = session_find(m->session);
+    if (!s || s->transport != m->src) {
+        if (m->kind == MF_MSG_REQUEST) {
+            mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, m->src,
+                                   mf_rpc_error(json_object_get(m->json, "id"), MF_RPC_INVALID_REQUEST,
+                                                "Unknown session", NULL));
+            if (r) {
+                r->session = m->session;
+                r->corr = m->corr;
+                mf_send(r);
+            }
+        }
+        mf_msg_free(m);
+        return;
+    }
+    switch (m->kind) {
+    case MF_MSG_REQUEST:
+        on_request(s, m->json, m->corr);
+        break;
+    case MF_MSG_NOTIFY:
+        on_notification(s, m->json);
+        break;
+    case MF_MSG_RESPONSE:
+        relay_response(s, m->json);
+        break;
+    default:
+        break;
+    }
+    mf_msg_free(m);
+}
+
+/* --- sessions -------------------------------------------------------------------- */
+
+void mf_sessions_move(mf_ep from, mf_ep to)
+{
+    for (session *s = sessions; s; s = s->hh.next)
+        if (s->transport == from)
+            s->transport = to;
+}
+
+uint64_t mf_session_open(mf_instance *transport, const char *peer)
+{
+    session *s = mf_xcalloc(1, sizeof *s);
+    if (!s)
+        return 0;
+    s->id = next_session++;
+    s->transport = mf_instance_ep(transport);
+    s->peer = mf_xstrdup(peer ? peer : "?");
+    s->log_level = -1;
+    s->client_caps = json_object();
+    s->next_relay = 1;
+    HASH_ADD(hh, sessions, id, sizeof s->id, s);
+    mf_debug("session", "opened", "session=%llu peer=%s", (unsigned long long)s->id, s->peer);
+    return s->id;
+}
+
+static void session_free(session *s)
+{
+    relay_session_closed(s);
+    session_cancel_all(s);
+    downreq *d, *tmp;
+    DL_FOREACH_SAFE(parked, d, tmp) {
+        if (d->s == s) {
+            DL_DELETE(parked, d);
+            downreq_free(d);
+        }
+    }
+    HASH_DEL(sessions, s);
+    json_decref(s->client_info);
+    json_decref(s->client_caps);
+    free(s->peer);
+    free(s);
+}
+
+void mf_session_close(uint64_t id)
+{
+    session *s = session_find(id);
+    if (!s)
+        return;
+    mf_debug("session", "closed", "session=%llu", (unsigned long long)id);
+    session_free(s);
+}
+
+void mf_session_catalog_settled(void)
+{
+    downreq *d, *tmp;
+    DL_FOREACH_SAFE(parked, d, tmp) {
+        DL_DELETE(parked, d);
+        on_request(d->s, d->msg, d->tcorr);
+        downreq_free(d);
+    }
+}
+
+void mf_session_list_changed(int kind)
+{
+    const char *method = mf_kinds[kind].changed;
+    json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
+    session *s, *tmp;
+    HASH_ITER(hh, sessions, s, tmp) {
+        if (s->initialized)
+            send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
+        listen_list_changed(s, kind, note);
+    }
+    json_decref(note);
+}
+
+void mf_session_set_conf(const mf_config *cfg) { mf_session_conf = cfg; }
+
+int mf_session_init(const mf_config *cfg)
+{
+    /* a transport's successor takes over its sessions */
+    static const mf_swap_observer sessions_follow = { .transport_moved = mf_sessions_move };
+    mf_swap_observe(&sessions_follow);
+    mf_session_conf = cfg;
+    mf_session_self = mf_endpoint_open("session", on_message, NULL);
+    return mf_session_self ? 0 : -1;
+}
+
+void mf_session_shutdown(void)
+{
+    mrtr_shutdown();
+    session *s, *tmp;
+    HASH_ITER(hh, sessions, s, tmp) {
+        session_free(s);
+    }
+    if (mf_session_self) {
+        mf_endpoint_close(mf_session_self);
+        mf_session_self = 0;
+    }
+}

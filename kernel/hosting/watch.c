@@ -1,0 +1,165 @@
+/* watch_plugins: a plugin file that appears or changes in a plugin directory is loaded, or
+ * reloaded (hot swap) when a plugin of that name runs.
+ *
+ * Files are written in steps (a copy in place is many writes), so a name is acted on only
+ * once its directory has been quiet about it for a moment; a file that is the one already
+ * loaded (same inode, size and time) is left alone, and one that is incomplete is refused
+ * by the loader and tried again at its next change. One reload runs at a time: a change
+ * that arrives during another (or during a reload of the configuration) waits for it. */
+#include "build-config.h"
+#include "hosting.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uthash.h>
+
+#define QUIET_MS 250
+
+typedef struct dir_watch {
+    uv_fs_event_t ev;
+    char *dir;
+    struct dir_watch *next;
+} dir_watch;
+
+typedef struct pending {
+    char *name;          /* plugin name */
+    char *file;
+    uv_timer_t timer;
+    UT_hash_handle hh;
+} pending;
+
+
+static void pending_closed(uv_handle_t *h)
+{
+    pending *p = h->data;
+    free(p->name);
+    free(p->file);
+    free(p);
+}
+
+static void forget(pending *p)
+{
+    HASH_DEL(mf_host.waiting, p);
+    uv_close((uv_handle_t *)&p->timer, pending_closed);
+}
+
+static bool same_file(const mf_module *m, const char *file)
+{
+    struct stat st;
+    if (stat(file, &st) != 0)
+        return false;
+    int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    return m->ino == st.st_ino && m->size == st.st_size && m->mtime_ns == mtime;
+}
+
+static void reloaded(void *ud, int code, json_t *report)
+{
+    MF_UNUSED(ud);
+    MF_UNUSED(code);
+    json_decref(report);   /* swap.c has logged the outcome */
+}
+
+static void on_quiet(uv_timer_t *t)
+{
+    pending *p = t->data;
+    struct stat st;
+    if (stat(p->file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        forget(p);   /* removed again: nothing to do */
+        return;
+    }
+    if (mf_swap_blocked()) {
+        uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);
+        return;
+    }
+    mf_module *m = mf_plugin_find(p->name);
+    if (m && same_file(m, p->file)) {
+        forget(p);
+        return;
+    }
+    if (m) {
+        /* the file the loader would take now, not necessarily this one (an earlier directory wins) */
+        mf_error err = {0};
+        char *chosen = mf_plugin_locate(m->spec, &err);
+        bool ours = chosen && strcmp(chosen, p->file) == 0;
+        free(chosen);
+        if (ours) {
+            mf_info("watch", "plugin file changed; reloading", "plugin=%s file=%s", p->name, p->file);
+            mf_swap_reload(p->name, reloaded, NULL);
+        }
+    } else {
+        mf_error err = {0};
+        if (!mf_plugin_load(p->file, &err))
+            mf_warn("watch", "new plugin file refused", "file=%s reason=\"%s\"", p->file,
+                    mf_log_esc(err.msg, (size_t)-1));
+    }
+    forget(p);
+}
+
+static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    MF_UNUSED(events);
+    dir_watch *w = h->data;
+    size_t n = filename ? strlen(filename) : 0;
+    if (status < 0 || n <= 3 || strcmp(filename + n - 3, ".so") != 0 || filename[0] == '.')
+        return;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)(n - 3), filename);
+    pending *p;
+    HASH_FIND_STR(mf_host.waiting, name, p);
+    if (!p) {
+        p = mf_xcalloc(1, sizeof *p);
+        p->name = mf_xstrdup(name);
+        size_t len = strlen(w->dir) + n + 2;
+        p->file = mf_xmalloc(len);
+        snprintf(p->file, len, "%s/%s", w->dir, filename);
+        uv_timer_init(mf_loop(), &p->timer);
+        p->timer.data = p;
+        HASH_ADD_KEYPTR(hh, mf_host.waiting, p->name, strlen(p->name), p);
+    }
+    uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);   /* again: wait for the writes to end */
+}
+
+void mf_watch_start(const mf_config *cfg)
+{
+    if (!cfg->watch_plugins)
+        return;
+    for (char *const *d = mf_plugin_dirs(); d && *d; d++) {
+        struct stat st;
+        if (stat(*d, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        dir_watch *w = mf_xcalloc(1, sizeof *w);
+        w->dir = mf_xstrdup(*d);
+        uv_fs_event_init(mf_loop(), &w->ev);
+        w->ev.data = w;
+        if (uv_fs_event_start(&w->ev, on_event, w->dir, 0) != 0) {
+            mf_warn("watch", "cannot watch a plugin directory", "dir=%s", w->dir);
+            uv_close((uv_handle_t *)&w->ev, NULL);
+            free(w->dir);
+            free(w);
+            continue;
+        }
+        mf_info("watch", "watching plugin directory", "dir=%s", w->dir);
+        w->next = mf_host.dirs;
+        mf_host.dirs = w;
+    }
+}
+
+static void dir_closed(uv_handle_t *h)
+{
+    dir_watch *w = h->data;
+    free(w->dir);
+    free(w);
+}
+
+void mf_watch_stop(void)
+{
+    while (mf_host.dirs) {
+        dir_watch *w = mf_host.dirs;
+        mf_host.dirs = w->next;
+        uv_close((uv_handle_t *)&w->ev, dir_closed);
+    }
+    pending *p, *tmp;
+    HASH_ITER(hh, mf_host.waiting, p, tmp)
+        forget(p);
+}
