@@ -6,7 +6,7 @@
 #include "services.h"
 #include "instance.h"
 #include "plugin_loader.h"
-#include "registry.h"
+#include "router.h"
 #include "session.h"
 #include "supervisor.h"
 #include "admin.h"

@@ -7,7 +7,8 @@
 #
 # With a build (BUILDDIR, or $MCPFED_BUILDDIR under make check) the objects are checked
 # too: a function a layer calls must be defined in a layer it may use, which catches a
-# declaration written by hand where no include shows it.
+# declaration written by hand where no include shows it; and every symbol a kernel file
+# shares with the others carries the mf_ prefix.
 #
 # Run with no argument it first proves that it catches a violation, on a copy.
 set -u
@@ -118,6 +119,12 @@ check_calls() {
 				print o ": the " l " layer calls " $2 " of the " layer[$2] " layer"
 			}' "$defs" -
 	done > "$defs.bad"
+	# what the kernel's files share carries the kernel's prefix
+	for o in "$build"/kernel/*/.libs/*.o; do
+		[ -e "$o" ] || continue
+		nm --defined-only -g "$o" | awk -v o="${o#"$build"/}" 'NF == 3 && $3 !~ /^mf_/ {
+			print o ": " $3 " is shared between kernel files without the mf_ prefix" }'
+	done >> "$defs.bad"
 	if [ -s "$defs.bad" ]; then
 		cat "$defs.bad"
 		bad=1

@@ -3,8 +3,8 @@
 #include "build-config.h"
 #include "admin.h"
 #include "call.h"
-#include "registry.h"
-#include "session_int.h"
+#include "router.h"
+#include "session.h"
 #include "supervisor.h"
 #include "policy.h"
 #include "plugin_loader.h"
@@ -64,24 +64,7 @@ static void cmd_sessions(int argc, char **argv, mf_admin_reply *out)
 {
     (void)argc;
     (void)argv;
-    json_t *list = json_array();
-    session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
-        int inflight = 0, subs = 0, listens = 0;
-        downreq *d;
-        sub *x;
-        lstream *l;
-        DL_COUNT(s->reqs, d, inflight);
-        DL_COUNT(s->subs, x, subs);
-        DL_COUNT(s->listens, l, listens);
-        json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:b,s:O?,s:i,s:i,s:i,s:s?}", "id", (json_int_t)s->id,
-                                              "peer", s->peer, "protocol", s->protocol, "initialized",
-                                              s->initialized, "client", s->client_info, "in_flight", inflight,
-                                              "subscriptions", subs, "listens", listens, "log_level",
-                                              s->log_level >= 0 ? (const char *[]){"debug", "info", "notice",
-                                                  "warning", "error", "critical", "alert", "emergency"}[s->log_level]
-                                                                : NULL));
-    }
+    json_t *list = mf_sessions_status();
     out->body = json_pack("{s:o}", "sessions", list);
 }
 

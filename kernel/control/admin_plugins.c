@@ -3,7 +3,7 @@
 #include "build-config.h"
 #include "admin.h"
 #include "policy.h"
-#include "registry.h"
+#include "router.h"
 #include "reconfig.h"
 #include "swap.h"
 

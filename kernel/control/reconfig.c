@@ -19,7 +19,7 @@
 #include "reconfig.h"
 #include "plugin_loader.h"
 #include "policy.h"
-#include "registry.h"
+#include "router.h"
 #include "session.h"
 #include "swap.h"
 

@@ -6,7 +6,7 @@
 #include "call.h"
 #include "plugin_loader.h"
 #include "policy.h"
-#include "registry.h"
+#include "router.h"
 #include "session.h"
 #include "supervisor.h"
 

@@ -2,7 +2,7 @@
  * where the next page starts, with a keyed check so that a cursor mcpfed did not mint is
  * refused, and one minted for a list that has changed since is refused as stale. */
 #include "build-config.h"
-#include "session_int.h"
+#include "cursor.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,7 +28,7 @@ static uint64_t check_of(unsigned kind, uint64_t gen, uint64_t offset)
     return h;
 }
 
-char *cursor_mint(mf_kind k, uint64_t generation, size_t offset)
+char *mf_cursor_mint(mf_kind k, uint64_t generation, size_t offset)
 {
     char buf[96];
     snprintf(buf, sizeof buf, "mf1.%u.%" PRIx64 ".%zx.%016" PRIx64, (unsigned)k, generation, offset,
@@ -36,7 +36,7 @@ char *cursor_mint(mf_kind k, uint64_t generation, size_t offset)
     return mf_xstrdup(buf);
 }
 
-int cursor_check(const char *cursor, mf_kind k, uint64_t generation, size_t *offset, const char **why)
+int mf_cursor_check(const char *cursor, mf_kind k, uint64_t generation, size_t *offset, const char **why)
 {
     unsigned kind;
     uint64_t gen, off, mac;
@@ -58,14 +58,14 @@ int cursor_check(const char *cursor, mf_kind k, uint64_t generation, size_t *off
     return 0;
 }
 
-char *state_mint(uint64_t id)
+char *mf_request_state_mint(uint64_t id)
 {
     char buf[64];
     snprintf(buf, sizeof buf, "mfr1.%" PRIx64 ".%016" PRIx64, id, check_of(0xffu, id, 0));
     return mf_xstrdup(buf);
 }
 
-bool state_check(const char *state)
+bool mf_request_state_check(const char *state)
 {
     uint64_t id, mac;
     int used = 0;

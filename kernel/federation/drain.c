@@ -6,7 +6,7 @@
  * Requests still name its targets in their routes after that, so it is freed only once
  * the last of them lets go (refs). */
 #include "build-config.h"
-#include "registry.h"
+#include "router.h"
 #include "call.h"
 
 #include <stdlib.h>

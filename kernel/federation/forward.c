@@ -17,7 +17,10 @@
  * across every client, so that progress notifications find their way back and carry the
  * client's own token again. */
 #include "build-config.h"
-#include "session_int.h"
+#include "forward.h"
+#include "relay.h"
+#include "mrtr.h"
+#include "router.h"
 #include "param_headers.h"
 #include "policy.h"
 
@@ -26,14 +29,14 @@
 
 static downreq *by_corr;
 
-downreq *downreq_of_call(uint64_t corr)
+downreq *mf_downreq_of_call(uint64_t corr)
 {
     downreq *d;
     HASH_FIND(hh, by_corr, &corr, sizeof corr, d);
     return d;
 }
 
-void downreq_free(downreq *d)
+void mf_downreq_free(downreq *d)
 {
     if (d->corr)
         HASH_DEL(by_corr, d);
@@ -59,7 +62,7 @@ void downreq_free(downreq *d)
 }
 
 /* Answer d's client with the upstream's answer resp, and forget d. */
-void downreq_answer(downreq *d, json_t *resp)
+void mf_downreq_answer(downreq *d, json_t *resp)
 {
     session *s = d->s;
     json_t *error = json_object_get(resp, "error");
@@ -79,7 +82,7 @@ void downreq_answer(downreq *d, json_t *resp)
     } else {
         json_t *result = mf_catalog_publish_uris(d->provider, json_object_get(resp, "result"));
         if (d->modern) {
-            json_t *m = modern_result(result);
+            json_t *m = mf_modern_result(result);
             json_decref(result);
             result = m;
             /* a read is cacheable in 2026-07-28: the upstream's terms, or "ask again" */
@@ -92,9 +95,9 @@ void downreq_answer(downreq *d, json_t *resp)
         }
         out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "result", result);
     }
-    send_to(s, MF_MSG_RESPONSE, d->tcorr, out);
+    mf_send_to(s, MF_MSG_RESPONSE, d->tcorr, out);
     DL_DELETE(s->reqs, d);
-    downreq_free(d);
+    mf_downreq_free(d);
 }
 
 static bool next_target(downreq *d);
@@ -129,15 +132,15 @@ static void on_done(void *ud, json_t *resp, unsigned served_by)
         else
             mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
     }
-    if (mrtr_hold(d, resp))
+    if (mf_mrtr_hold(d, resp))
         return;
     if ((never_sent || (lost && d->idempotent)) && d->s && mf_now() < d->deadline && next_target(d))
         return;
     json_t *result = json_object_get(resp, "result");
     const char *type = json_string_value(json_object_get(result, "resultType"));
-    if (type && strcmp(type, "input_required") == 0 && !d->modern && mrtr_on_result(d, result))
+    if (type && strcmp(type, "input_required") == 0 && !d->modern && mf_mrtr_on_result(d, result))
         return;
-    downreq_answer(d, resp);
+    mf_downreq_answer(d, resp);
 }
 
 /* Send d's call (its method, params) to its current target. */
@@ -197,21 +200,21 @@ static bool next_target(downreq *d)
 
 /* Send d's call again to the same target, with params (taken over): input gathered from
  * the client. */
-void resend(downreq *d, json_t *params)
+void mf_resend(downreq *d, json_t *params)
 {
     json_decref(d->upparams);
     d->upparams = params;
     if (d->target && !mf_target_acquire(d->target)) {
         json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "circuit breaker open for %s",
                                                                     d->target->name));
-        downreq_answer(d, err);
+        mf_downreq_answer(d, err);
         json_decref(err);
         return;
     }
     start_call(d, params);
     if (!d->call) {
         json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_OVERLOADED, "out of memory"));
-        downreq_answer(d, err);
+        mf_downreq_answer(d, err);
         json_decref(err);
     }
 }
@@ -266,7 +269,7 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
     mf_policy_decision dec;
     mf_policy_route(&req, c, n, &dec);
     if (dec.refused) {
-        reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", dec.reason);
+        mf_reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", dec.reason);
         return false;
     }
     d->route = mf_xmalloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
@@ -280,7 +283,7 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
     return true;
 }
 
-void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
+void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
 {
     downreq *d = mf_xcalloc(1, sizeof *d);
     d->s = r->s;
@@ -296,7 +299,7 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
         json_t *v;
         json_object_foreach(meta, k, v) {
             if (strcmp(k, MF_META_LOG_LEVEL) == 0 && json_is_string(v))
-                d->log_level = log_level_parse(json_string_value(v));
+                d->log_level = mf_mcp_log_level_parse(json_string_value(v));
             if (strcmp(k, "progressToken") == 0)
                 d->progress_token = json_incref(v);
             if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
@@ -319,38 +322,38 @@ void forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
     if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
         json_object_set(d->msg, "uri", json_object_get(json_object_get(r->msg, "params"), "uri"));
     if (!route(r, d, p, method, params)) {
-        downreq_free(d);
+        mf_downreq_free(d);
         return;
     }
     d->deadline = mf_now() + (uint64_t)p->conf->timeout_ms;
     DL_APPEND(r->s->reqs, d);
     if (!next_target(d)) {
         if (d->refused)
-            reply_error(r, MF_RPC_REFUSED, NULL, false,
+            mf_reply_error(r, MF_RPC_REFUSED, NULL, false,
                         "circuit breaker open: no target of provider %s can take the call now", p->conf->name);
         else
-            reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "provider %s: no target can take the call now",
+            mf_reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "provider %s: no target can take the call now",
                         p->conf->name);
         DL_DELETE(r->s->reqs, d);
-        downreq_free(d);
+        mf_downreq_free(d);
     }
 }
 
-void downreq_cancel(downreq *d, const char *reason)
+void mf_downreq_cancel(downreq *d, const char *reason)
 {
     if (d->call) {
         mf_call_cancel(d->call, reason);
         if (d->target)
             mf_target_release(d->target);
     }
-    mrtr_forget(d);
+    mf_mrtr_forget(d);
     if (d->s)
         DL_DELETE(d->s->reqs, d);
-    downreq_free(d);
+    mf_downreq_free(d);
 }
 
-void session_cancel_all(session *s)
+void mf_session_cancel_all(session *s)
 {
     downreq *d, *tmp;
-    DL_FOREACH_SAFE(s->reqs, d, tmp) downreq_cancel(d, "the client went away");
+    DL_FOREACH_SAFE(s->reqs, d, tmp) mf_downreq_cancel(d, "the client went away");
 }

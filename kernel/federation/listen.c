@@ -14,7 +14,8 @@
  * while any client of either era is, and what it sends comes back under the URI the
  * client named. */
 #include "build-config.h"
-#include "session_int.h"
+#include "listen.h"
+#include "relay.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,23 +38,23 @@ static void deliver(lstream *l, const char *method, json_t *params)
     meta = json_is_object(meta) ? json_copy(meta) : json_object();
     json_object_set(meta, MF_META_SUBSCRIPTION_ID, l->id);
     json_object_set_new(p, "_meta", meta);
-    send_to(l->s, MF_MSG_NOTIFY, l->tcorr,
+    mf_send_to(l->s, MF_MSG_NOTIFY, l->tcorr,
             json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", method, "params", p));
 }
 
-void listen_updated(lstream *l, json_t *params) { deliver(l, "notifications/resources/updated", params); }
+void mf_listen_updated(lstream *l, json_t *params) { deliver(l, "notifications/resources/updated", params); }
 
-void listen_open(const rctx *r, json_t *params)
+void mf_listen_open(const rctx *r, json_t *params)
 {
     json_t *want = json_object_get(params, "notifications");
     if (want && !json_is_object(want)) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "subscriptions/listen: params.notifications must be an object");
         return;
     }
     json_t *uris = json_object_get(want, "resourceSubscriptions");
     if (uris && !json_is_array(uris)) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "subscriptions/listen: notifications.resourceSubscriptions must be an array of URIs");
         return;
     }
@@ -61,17 +62,17 @@ void listen_open(const rctx *r, json_t *params)
     json_t *u;
     json_array_foreach(uris, i, u) {
         if (!json_is_string(u)) {
-            reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+            mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                         "subscriptions/listen: notifications.resourceSubscriptions must be an array of URIs");
             return;
         }
-        if (refuse_nul(r, "subscriptions/listen", u, "a URI of notifications.resourceSubscriptions"))
+        if (mf_refuse_nul(r, "subscriptions/listen", u, "a URI of notifications.resourceSubscriptions"))
             return;
     }
     if (json_array_size(uris) && !mf_registry_settled()) {
         /* which upstream has a URI, and whether it takes subscriptions, is known once
          * every provider came up (or failed): wait for that */
-        park(r->s, r->msg, r->tcorr);
+        mf_park(r->s, r->msg, r->tcorr);
         return;
     }
     session *s = r->s;
@@ -111,10 +112,10 @@ void listen_open(const rctx *r, json_t *params)
         x->provider = p;
         x->upstream = upstream;
         x->ls = l;
-        bool first = !anyone_subscribed(p, upstream, NULL);
+        bool first = !mf_anyone_subscribed(p, upstream, NULL);
         DL_APPEND(s->subs, x);
         if (first)
-            tell(p, "resources/subscribe", json_pack("{s:s}", "uri", upstream));
+            mf_tell(p, "resources/subscribe", json_pack("{s:s}", "uri", upstream));
     }
     if (json_array_size(taken))
         json_object_set_new(honoured, "resourceSubscriptions", taken);
@@ -139,14 +140,14 @@ static void listen_end(lstream *l, bool graceful)
         if (x->ls != l)
             continue;
         DL_DELETE(s->subs, x);
-        if (!anyone_subscribed(x->provider, x->upstream, NULL))
-            tell(x->provider, "resources/unsubscribe", json_pack("{s:s}", "uri", x->upstream));
-        sub_free(x);
+        if (!mf_anyone_subscribed(x->provider, x->upstream, NULL))
+            mf_tell(x->provider, "resources/unsubscribe", json_pack("{s:s}", "uri", x->upstream));
+        mf_sub_free(x);
     }
     if (graceful) {
-        json_t *result = modern_result(NULL);
+        json_t *result = mf_modern_result(NULL);
         json_object_set(json_object_get(result, "_meta"), MF_META_SUBSCRIPTION_ID, l->id);
-        send_to(s, MF_MSG_RESPONSE, l->tcorr, mf_rpc_result(l->id, result));
+        mf_send_to(s, MF_MSG_RESPONSE, l->tcorr, mf_rpc_result(l->id, result));
     }
     mf_debug("listen", "ended", "session=%llu graceful=%d", (unsigned long long)s->id, graceful);
     DL_DELETE(s->listens, l);
@@ -154,7 +155,7 @@ static void listen_end(lstream *l, bool graceful)
     free(l);
 }
 
-bool listen_cancel(session *s, json_t *request_id)
+bool mf_listen_cancel(session *s, json_t *request_id)
 {
     lstream *l;
     DL_FOREACH(s->listens, l) {
@@ -166,13 +167,13 @@ bool listen_cancel(session *s, json_t *request_id)
     return false;
 }
 
-void listen_session_closed(session *s)
+void mf_listen_session_closed(session *s)
 {
     while (s->listens)
         listen_end(s->listens, false);
 }
 
-void listen_list_changed(session *s, int kind, json_t *note)
+void mf_listen_list_changed(session *s, int kind, json_t *note)
 {
     lstream *l;
     DL_FOREACH(s->listens, l) {
@@ -186,7 +187,7 @@ size_t mf_session_end_listens(void)
 {
     size_t n = 0;
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         while (s->listens) {
             listen_end(s->listens, true);
             n++;

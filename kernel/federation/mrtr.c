@@ -13,7 +13,9 @@
  * own, collects the answers, and sends the call again with inputResponses and the
  * upstream's requestState, until the upstream completes (at most MAX_ROUNDS times). */
 #include "build-config.h"
-#include "session_int.h"
+#include "mrtr.h"
+#include "cursor.h"
+#include "router.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +55,7 @@ static void refuse_asks(downreq *d, const char *why)
     const char *key;
     json_t *a;
     json_object_foreach(d->asks, key, a) {
-        answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
+        mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
                         (uint64_t)json_integer_value(json_object_get(a, "corr")),
                         json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "%s", why)));
     }
@@ -68,7 +70,7 @@ static void on_expired(uv_timer_t *t)
             d->provider->conf->name);
     refuse_asks(d, "the client did not come back with its input");
     susp_free(su);
-    downreq_cancel(d, "the client did not come back with its input");
+    mf_downreq_cancel(d, "the client did not come back with its input");
 }
 
 /* Answer d's client with what the upstream asks, and hold d until it comes back. */
@@ -79,7 +81,7 @@ static void answer_input_required(downreq *d)
     json_t *a;
     json_object_foreach(d->asks, key, a) json_object_set(requests, key, json_object_get(a, "request"));
     suspended *su = mf_xcalloc(1, sizeof *su);
-    su->token = state_mint(next_state++);
+    su->token = mf_request_state_mint(next_state++);
     su->d = d;
     su->provider = d->provider;
     d->susp = su;
@@ -89,23 +91,23 @@ static void answer_input_required(downreq *d)
     uv_timer_start(&su->timer, on_expired, (uint64_t)mf_session_conf->request_timeout_ms, 0);
     json_t *asked = json_pack("{s:s,s:o,s:s}", "resultType", "input_required", "inputRequests", requests,
                               "requestState", su->token);
-    json_t *result = modern_result(asked);   /* a copy: asked stays ours */
+    json_t *result = mf_modern_result(asked);   /* a copy: asked stays ours */
     json_decref(asked);
-    send_to(d->s, MF_MSG_RESPONSE, d->tcorr, mf_rpc_result(d->id, result));
+    mf_send_to(d->s, MF_MSG_RESPONSE, d->tcorr, mf_rpc_result(d->id, result));
     /* the client's request is answered; the call goes on, attached to no client */
     DL_DELETE(d->s->reqs, d);
     d->s = NULL;
 }
 
-void mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
+void mf_mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
 {
     const char *method = mf_rpc_method(request);
-    const char *cap = method ? capability_for(method) : NULL;
+    const char *cap = method ? mf_capability_for(method) : NULL;
     if (!cap || !json_object_get(d->caps, cap)) {
         /* never ask a client what it did not say it can answer */
         char why[256];
         snprintf(why, sizeof why, "the client does not support %.100s", method ? method : "that request");
-        answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_METHOD_NOT_FOUND, "%s", why)));
+        mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_METHOD_NOT_FOUND, "%s", why)));
         return;
     }
     if (!d->asks)
@@ -121,7 +123,7 @@ void mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
     /* else the client is away: this is asked when it comes back */
 }
 
-downreq *mrtr_only_suspended(const mf_provider *p)
+downreq *mf_mrtr_only_suspended(const mf_provider *p)
 {
     downreq *found = NULL;
     suspended *su, *tmp;
@@ -135,15 +137,15 @@ downreq *mrtr_only_suspended(const mf_provider *p)
     return found;
 }
 
-bool mrtr_resume(const rctx *r, json_t *params)
+bool mf_mrtr_resume(const rctx *r, json_t *params)
 {
     const char *state = json_string_value(json_object_get(params, "requestState"));
     if (!state || strncmp(state, "mfr1.", 5) != 0)
         return false;   /* not ours: the upstream's own, passed through */
     suspended *su;
     HASH_FIND_STR(by_token, state, su);
-    if (!su || !state_check(state)) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+    if (!su || !mf_request_state_check(state)) {
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "requestState is unknown or expired: call again without it");
         return true;
     }
@@ -156,7 +158,7 @@ bool mrtr_resume(const rctx *r, json_t *params)
         json_t *answer = json_object_get(inputs, key);
         if (!answer)
             continue;
-        answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
+        mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
                         (uint64_t)json_integer_value(json_object_get(a, "corr")),
                         json_pack("{s:O}", "result", answer));
         json_object_del(d->asks, key);
@@ -172,7 +174,7 @@ bool mrtr_resume(const rctx *r, json_t *params)
         json_t *resp = d->stashed;
         d->stashed = NULL;
         refuse_asks(d, "the call is over");
-        downreq_answer(d, resp);
+        mf_downreq_answer(d, resp);
         json_decref(resp);
     } else if (json_object_size(d->asks)) {
         answer_input_required(d);   /* still unanswered, or asked meanwhile */
@@ -180,7 +182,7 @@ bool mrtr_resume(const rctx *r, json_t *params)
     return true;
 }
 
-bool mrtr_hold(downreq *d, json_t *resp)
+bool mf_mrtr_hold(downreq *d, json_t *resp)
 {
     if (d->s)
         return false;
@@ -202,26 +204,26 @@ static size_t collecting(const downreq *d, const relay *except)
     return n;
 }
 
-void mrtr_forget(downreq *d)
+void mf_mrtr_forget(downreq *d)
 {
     if (!d->s)
         return;
     relay *x, *tmp;
     DL_FOREACH_SAFE(d->s->relays, x, tmp) {
         if (x->collector == d)
-            relay_drop(x);
+            mf_relay_drop(x);
     }
 }
 
 static void fail_call(downreq *d, int code, const char *text)
 {
-    mrtr_forget(d);
+    mf_mrtr_forget(d);
     json_t *e = json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", text));
-    downreq_answer(d, e);
+    mf_downreq_answer(d, e);
     json_decref(e);
 }
 
-bool mrtr_on_result(downreq *d, json_t *result)
+bool mf_mrtr_on_result(downreq *d, json_t *result)
 {
     if (++d->rounds > MAX_ROUNDS) {
         fail_call(d, MF_RPC_INTERNAL_ERROR, "the server asked for input more than 8 times");
@@ -237,7 +239,7 @@ bool mrtr_on_result(downreq *d, json_t *result)
     /* first check it can all be asked, so that nothing is asked in vain */
     json_object_foreach(reqs, key, req) {
         const char *method = json_string_value(json_object_get(req, "method"));
-        const char *cap = method ? capability_for(method) : NULL;
+        const char *cap = method ? mf_capability_for(method) : NULL;
         if (!cap || !json_object_get(d->s->client_caps, cap)) {
             char why[256];
             snprintf(why, sizeof why, "the server needs %.100s, which this client does not support",
@@ -247,32 +249,32 @@ bool mrtr_on_result(downreq *d, json_t *result)
         }
     }
     json_object_foreach(reqs, key, req) {
-        relay *x = relay_new(d->s, 0, 0);
+        relay *x = mf_relay_new(d->s, 0, 0);
         x->collector = d;
         x->key = mf_xstrdup(key);
         json_t *out = json_pack("{s:s,s:I,s:O,s:O}", "jsonrpc", "2.0", "id", (json_int_t)x->id, "method",
                                 json_object_get(req, "method"), "params",
                                 json_object_get(req, "params") ?: json_object());
-        send_to(d->s, MF_MSG_REQUEST, d->tcorr, out);
+        mf_send_to(d->s, MF_MSG_REQUEST, d->tcorr, out);
     }
     if (!collecting(d, NULL)) {
         /* nothing to ask: only the state to send back */
         json_t *params = json_deep_copy(d->upparams);
         if (d->upstate)
             json_object_set(params, "requestState", d->upstate);
-        resend(d, params);
+        mf_resend(d, params);
     }
     return true;
 }
 
-void mrtr_collected(relay *x, json_t *msg)
+void mf_mrtr_collected(relay *x, json_t *msg)
 {
     downreq *d = x->collector;
     json_t *error = json_object_get(msg, "error");
     if (error) {
-        mrtr_forget(d);
+        mf_mrtr_forget(d);
         json_t *e = json_pack("{s:O}", "error", error);
-        downreq_answer(d, e);   /* the client declined: its error ends the call */
+        mf_downreq_answer(d, e);   /* the client declined: its error ends the call */
         json_decref(e);
         return;
     }
@@ -283,16 +285,16 @@ void mrtr_collected(relay *x, json_t *msg)
     json_object_set(params, "inputResponses", d->inputs);
     if (d->upstate)
         json_object_set(params, "requestState", d->upstate);
-    resend(d, params);
+    mf_resend(d, params);
 }
 
-void mrtr_shutdown(void)
+void mf_mrtr_shutdown(void)
 {
     suspended *su, *tmp;
     HASH_ITER(hh, by_token, su, tmp) {
         downreq *d = su->d;
         refuse_asks(d, "the gateway is shutting down");
         susp_free(su);
-        downreq_cancel(d, "the gateway is shutting down");
+        mf_downreq_cancel(d, "the gateway is shutting down");
     }
 }

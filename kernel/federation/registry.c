@@ -11,7 +11,7 @@
  * reload (reconfig.c) starts providers beside those in routing, then replaces the set in
  * one step, and the providers it leaves out drain (drain.c). */
 #include "build-config.h"
-#include "registry.h"
+#include "router.h"
 #include "call.h"
 #include "session.h"
 

@@ -13,7 +13,10 @@
  * any client is, and asked for the most verbose level any client asked for; what comes
  * back is filtered per client. */
 #include "build-config.h"
-#include "session_int.h"
+#include "relay.h"
+#include "listen.h"
+#include "mrtr.h"
+#include "router.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,7 @@ static const char *const levels[] = {"debug", "info", "notice", "warning", "erro
                                      "critical", "alert", "emergency"};
 #define NLEVELS (int)(sizeof levels / sizeof levels[0])
 
-int log_level_parse(const char *name)
+int mf_mcp_log_level_parse(const char *name)
 {
     for (int i = 0; name && i < NLEVELS; i++)
         if (strcmp(levels[i], name) == 0)
@@ -38,7 +41,7 @@ static void ignore_answer(void *ud, json_t *resp, unsigned served_by)
     MF_UNUSED(served_by);
 }
 
-void tell(mf_provider *p, const char *method, json_t *params)
+void mf_tell(mf_provider *p, const char *method, json_t *params)
 {
     if (!p->inst || p->state != MF_PROVIDER_UP) {
         json_decref(params);
@@ -54,7 +57,7 @@ static void update_upstream_levels(void)
 {
     int want = -1;
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         if (s->log_level >= 0 && (want < 0 || s->log_level < want))
             want = s->log_level;
     }
@@ -66,48 +69,48 @@ static void update_upstream_levels(void)
         mf_provider *p = ps[i];
         if (p->state == MF_PROVIDER_UP && p->log_level != want && mf_provider_offers(p, "logging")) {
             p->log_level = want;
-            tell(p, "logging/setLevel", json_pack("{s:s}", "level", levels[want]));
+            mf_tell(p, "logging/setLevel", json_pack("{s:s}", "level", levels[want]));
         }
     }
 }
 
-void set_log_level(const rctx *r, json_t *params)
+void mf_set_log_level(const rctx *r, json_t *params)
 {
     const char *name = json_string_value(json_object_get(params, "level"));
-    int level = log_level_parse(name);
+    int level = mf_mcp_log_level_parse(name);
     if (level < 0) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "logging/setLevel: level must be one of debug, info, notice, warning, error, "
                     "critical, alert, emergency");
         return;
     }
     r->s->log_level = level;
     update_upstream_levels();
-    reply_result(r, json_object());
+    mf_reply_result(r, json_object());
 }
 
 static bool admits(int level_wanted, const char *level)
 {
-    int l = log_level_parse(level);
+    int l = mf_mcp_log_level_parse(level);
     return level_wanted >= 0 && level_wanted < NLEVELS && (l < 0 || l >= level_wanted);
 }
 
 static void on_log(mf_provider *p, json_t *note, uint64_t related)
 {
     const char *level = json_string_value(json_object_get(json_object_get(note, "params"), "level"));
-    downreq *d = related ? downreq_of_call(related) : NULL;
+    downreq *d = related ? mf_downreq_of_call(related) : NULL;
     if (d && d->provider == p) {
         /* about one call: its client only, at the call's level or the client's */
         int want = d->log_level >= 0 ? d->log_level : d->s->log_level >= 0 ? d->s->log_level : 0;
         if (admits(want, level))
-            send_to(d->s, MF_MSG_NOTIFY, d->tcorr, json_incref(note));
+            mf_send_to(d->s, MF_MSG_NOTIFY, d->tcorr, json_incref(note));
         return;
     }
     /* about nothing in particular: every client that asked for this level */
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         if (s->initialized && admits(s->log_level, level))
-            send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
+            mf_send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
     }
 }
 
@@ -117,22 +120,22 @@ static void on_progress(mf_provider *p, json_t *note)
 {
     json_t *params = json_object_get(note, "params");
     json_t *token = json_object_get(params, "progressToken");
-    downreq *d = json_is_integer(token) ? downreq_of_call((uint64_t)json_integer_value(token)) : NULL;
+    downreq *d = json_is_integer(token) ? mf_downreq_of_call((uint64_t)json_integer_value(token)) : NULL;
     if (!d || d->provider != p || !d->progress_token) {
         mf_debug("relay", "progress for no call", "provider=%s", p->conf->name);
         return;
     }
     json_t *out = json_deep_copy(note);
     json_object_set(json_object_get(out, "params"), "progressToken", d->progress_token);
-    send_to(d->s, MF_MSG_NOTIFY, d->tcorr, out);
+    mf_send_to(d->s, MF_MSG_NOTIFY, d->tcorr, out);
 }
 
 /* --- subscriptions --------------------------------------------------------------------- */
 
-bool anyone_subscribed(const mf_provider *p, const char *upstream, const sub *except)
+bool mf_anyone_subscribed(const mf_provider *p, const char *upstream, const sub *except)
 {
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         sub *x;
         DL_FOREACH(s->subs, x) {
             if (x != except && x->provider == p && strcmp(x->upstream, upstream) == 0)
@@ -142,21 +145,21 @@ bool anyone_subscribed(const mf_provider *p, const char *upstream, const sub *ex
     return false;
 }
 
-void sub_free(sub *x)
+void mf_sub_free(sub *x)
 {
     free(x->uri);
     free(x->upstream);
     free(x);
 }
 
-void subscribe(const rctx *r, json_t *params, bool on)
+void mf_subscribe(const rctx *r, json_t *params, bool on)
 {
     const char *method = on ? "resources/subscribe" : "resources/unsubscribe";
-    if (refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
+    if (mf_refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
         return;
     const char *uri = json_string_value(json_object_get(params, "uri"));
     if (!uri) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
         return;
     }
     /* a resource is the same whichever form the client names it by: public or upstream */
@@ -172,26 +175,26 @@ void subscribe(const rctx *r, json_t *params, bool on)
     if (!on) {
         free(upstream);
         if (!x) {
-            reply_result(r, json_object());   /* nothing to undo */
+            mf_reply_result(r, json_object());   /* nothing to undo */
             return;
         }
         DL_DELETE(s->subs, x);
-        bool last = !anyone_subscribed(x->provider, x->upstream, NULL);
+        bool last = !mf_anyone_subscribed(x->provider, x->upstream, NULL);
         if (last)
-            forward(r, x->provider, method, json_pack("{s:s}", "uri", x->upstream));
+            mf_forward(r, x->provider, method, json_pack("{s:s}", "uri", x->upstream));
         else
-            reply_result(r, json_object());
-        sub_free(x);
+            mf_reply_result(r, json_object());
+        mf_sub_free(x);
         return;
     }
     if (x) {
         free(upstream);
-        reply_result(r, json_object());
+        mf_reply_result(r, json_object());
         return;
     }
     if (!p || !p->inst) {
         free(upstream);
-        reply_error(r, MF_RPC_RESOURCE_NOT_FOUND, json_pack("{s:s}", "uri", uri), false,
+        mf_reply_error(r, MF_RPC_RESOURCE_NOT_FOUND, json_pack("{s:s}", "uri", uri), false,
                     "Resource not found: %s", uri);
         return;
     }
@@ -199,12 +202,12 @@ void subscribe(const rctx *r, json_t *params, bool on)
     x->uri = mf_xstrdup(uri);
     x->provider = p;
     x->upstream = upstream;
-    bool first = !anyone_subscribed(p, upstream, NULL);
+    bool first = !mf_anyone_subscribed(p, upstream, NULL);
     DL_APPEND(s->subs, x);
     if (first)
-        forward(r, p, method, json_pack("{s:s}", "uri", upstream));
+        mf_forward(r, p, method, json_pack("{s:s}", "uri", upstream));
     else
-        reply_result(r, json_object());
+        mf_reply_result(r, json_object());
 }
 
 static void on_updated(mf_provider *p, json_t *note)
@@ -213,7 +216,7 @@ static void on_updated(mf_provider *p, json_t *note)
     if (!uri)
         return;
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         sub *x;
         DL_FOREACH(s->subs, x) {
             if (x->provider != p || strcmp(x->upstream, uri) != 0)
@@ -227,10 +230,10 @@ static void on_updated(mf_provider *p, json_t *note)
             if (json_is_object(meta) && json_object_size(meta) == 0)
                 json_object_del(params, "_meta");
             if (x->ls) {
-                listen_updated(x->ls, params);
+                mf_listen_updated(x->ls, params);
                 json_decref(out);
             } else {
-                send_to(s, MF_MSG_NOTIFY, 0, out);
+                mf_send_to(s, MF_MSG_NOTIFY, 0, out);
             }
         }
     }
@@ -238,7 +241,7 @@ static void on_updated(mf_provider *p, json_t *note)
 
 /* --- requests for clients --------------------------------------------------------------- */
 
-void answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
+void mf_answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
 {
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, provider, json);
     if (m) {
@@ -249,7 +252,7 @@ void answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
 
 static void refuse_ask(mf_ep provider, uint64_t pcorr, int code, const char *why)
 {
-    answer_provider(provider, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
+    mf_answer_provider(provider, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
 }
 
 static void relay_closed(uv_handle_t *h)
@@ -259,7 +262,7 @@ static void relay_closed(uv_handle_t *h)
     free(x);
 }
 
-void relay_drop(relay *x)
+void mf_relay_drop(relay *x)
 {
     DL_DELETE(x->s->relays, x);
     uv_close((uv_handle_t *)&x->timer, relay_closed);
@@ -270,15 +273,15 @@ static void on_relay_timeout(uv_timer_t *t)
     relay *x = t->data;
     if (x->collector) {
         json_t *e = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_TIMEOUT, "the client did not answer in time"));
-        mrtr_collected(x, e);
+        mf_mrtr_collected(x, e);
         json_decref(e);
     } else {
         refuse_ask(x->provider_ep, x->pcorr, MF_RPC_TIMEOUT, "the client did not answer in time");
     }
-    relay_drop(x);
+    mf_relay_drop(x);
 }
 
-relay *relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
+relay *mf_relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
 {
     relay *x = mf_xcalloc(1, sizeof *x);
     x->s = s;
@@ -295,7 +298,7 @@ relay *relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
 /* The client an upstream's request is for, or NULL with why. */
 static session *attribute(mf_provider *p, uint64_t related, downreq **dout, const char **why)
 {
-    downreq *d = related ? downreq_of_call(related) : NULL;
+    downreq *d = related ? mf_downreq_of_call(related) : NULL;
     if (d && d->provider == p) {
         *dout = d;
         return d->s;
@@ -303,7 +306,7 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
     *dout = NULL;
     session *one = NULL, *s, *tmp;
     int busy = 0;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         downreq *x;
         DL_FOREACH(s->reqs, x) {
             if (x->provider == p) {
@@ -316,12 +319,12 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
         }
     }
     if (busy == 1) {
-        if (*dout && downreq_of_call((*dout)->corr) != *dout)
+        if (*dout && mf_downreq_of_call((*dout)->corr) != *dout)
             *dout = NULL;
         return one;
     }
     *dout = NULL;
-    if (!busy && (*dout = mrtr_only_suspended(p)))
+    if (!busy && (*dout = mf_mrtr_only_suspended(p)))
         return NULL;   /* a 2026-07-28 call waiting for its client: it is the one */
     if (busy > 1) {
         *why = "several clients have calls under way on this server: the gateway cannot tell which "
@@ -330,7 +333,7 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
     }
     /* nothing under way: the only client there is, if there is one */
     int count = 0;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         if (s->initialized) {
             count++;
             one = s;
@@ -344,7 +347,7 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
     return NULL;
 }
 
-const char *capability_for(const char *method)
+const char *mf_capability_for(const char *method)
 {
     if (strcmp(method, "sampling/createMessage") == 0)
         return "sampling";
@@ -359,7 +362,7 @@ static void on_ask(mf_provider *p, mf_msg *m)
 {
     mf_ep from = m->src;
     const char *method = mf_rpc_method(m->json);
-    const char *cap = method ? capability_for(method) : NULL;
+    const char *cap = method ? mf_capability_for(method) : NULL;
     char why[512];
     if (!cap) {
         snprintf(why, sizeof why, "Method not found: %s", method ? method : "(none)");
@@ -371,7 +374,7 @@ static void on_ask(mf_provider *p, mf_msg *m)
     session *s = attribute(p, m->related, &d, &reason);
     if (d && (d->modern || !s)) {
         /* 2026-07-28 takes no requests from servers: the call answers input-required */
-        mrtr_ask_modern(d, from, m->corr, m->json);
+        mf_mrtr_ask_modern(d, from, m->corr, m->json);
         return;
     }
     if (!s) {
@@ -385,14 +388,14 @@ static void on_ask(mf_provider *p, mf_msg *m)
         refuse_ask(from, m->corr, MF_RPC_METHOD_NOT_FOUND, why);
         return;
     }
-    relay *x = relay_new(s, from, m->corr);
+    relay *x = mf_relay_new(s, from, m->corr);
     json_t *out = json_copy(m->json);
     json_object_set_new(out, "jsonrpc", json_string("2.0"));
     json_object_set_new(out, "id", json_integer((json_int_t)x->id));
-    send_to(s, MF_MSG_REQUEST, d ? d->tcorr : 0, out);
+    mf_send_to(s, MF_MSG_REQUEST, d ? d->tcorr : 0, out);
 }
 
-void relay_response(session *s, json_t *msg)
+void mf_relay_response(session *s, json_t *msg)
 {
     json_t *id = json_object_get(msg, "id");
     relay *x;
@@ -405,15 +408,15 @@ void relay_response(session *s, json_t *msg)
         return;
     }
     if (x->collector) {
-        mrtr_collected(x, msg);
-        relay_drop(x);
+        mf_mrtr_collected(x, msg);
+        mf_relay_drop(x);
         return;
     }
     json_t *error = json_object_get(msg, "error");
-    answer_provider(x->provider_ep, x->pcorr,
+    mf_answer_provider(x->provider_ep, x->pcorr,
                     error ? json_pack("{s:O}", "error", error)
                           : json_pack("{s:O}", "result", json_object_get(msg, "result") ?: json_null()));
-    relay_drop(x);
+    mf_relay_drop(x);
 }
 
 /* An upstream takes back a request it made of a client. */
@@ -424,14 +427,14 @@ static void on_upstream_cancel(mf_provider *p, json_t *note)
         return;
     mf_ep ep = mf_instance_ep(p->inst);
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         relay *x;
         DL_FOREACH(s->relays, x) {
             if (x->provider_ep == ep && x->pcorr == (uint64_t)json_integer_value(rid)) {
                 json_t *out = json_deep_copy(note);
                 json_object_set_new(json_object_get(out, "params"), "requestId", json_integer((json_int_t)x->id));
-                send_to(s, MF_MSG_NOTIFY, 0, out);
-                relay_drop(x);
+                mf_send_to(s, MF_MSG_NOTIFY, 0, out);
+                mf_relay_drop(x);
                 return;
             }
         }
@@ -461,22 +464,22 @@ void mf_session_from_upstream(mf_provider *p, mf_msg *m)
     mf_msg_free(m);
 }
 
-void relay_session_closed(session *s)
+void mf_relay_session_closed(session *s)
 {
-    listen_session_closed(s);
+    mf_listen_session_closed(s);
     relay *x, *tmp;
     DL_FOREACH_SAFE(s->relays, x, tmp) {
         /* input collected for a call goes with the call, which the session cancels */
         if (!x->collector)
             refuse_ask(x->provider_ep, x->pcorr, MF_RPC_UNAVAILABLE, "the client went away");
-        relay_drop(x);
+        mf_relay_drop(x);
     }
     sub *y, *t2;
     DL_FOREACH_SAFE(s->subs, y, t2) {
         DL_DELETE(s->subs, y);
-        if (!anyone_subscribed(y->provider, y->upstream, NULL))
-            tell(y->provider, "resources/unsubscribe", json_pack("{s:s}", "uri", y->upstream));
-        sub_free(y);
+        if (!mf_anyone_subscribed(y->provider, y->upstream, NULL))
+            mf_tell(y->provider, "resources/unsubscribe", json_pack("{s:s}", "uri", y->upstream));
+        mf_sub_free(y);
     }
     int had = s->log_level;
     s->log_level = -1;
@@ -489,12 +492,12 @@ void mf_session_provider_up(mf_provider *p)
     /* the new upstream session knows nothing of the old one's subscriptions */
     json_t *done = json_object();
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         sub *x;
         DL_FOREACH(s->subs, x) {
             if (x->provider == p && !json_object_get(done, x->upstream)) {
                 json_object_set_new(done, x->upstream, json_true());
-                tell(p, "resources/subscribe", json_pack("{s:s}", "uri", x->upstream));
+                mf_tell(p, "resources/subscribe", json_pack("{s:s}", "uri", x->upstream));
             }
         }
     }
@@ -505,7 +508,7 @@ void mf_session_provider_up(mf_provider *p)
 void mf_session_provider_replaced(mf_provider *old, mf_provider *successor)
 {
     session *s, *tmp;
-    HASH_ITER(hh, session_table(), s, tmp) {
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
         sub *x, *t2;
         DL_FOREACH_SAFE(s->subs, x, t2) {
             if (x->provider != old)
@@ -514,7 +517,7 @@ void mf_session_provider_replaced(mf_provider *old, mf_provider *successor)
                 x->provider = successor;   /* subscribed upstream once it is up (mf_session_provider_up) */
             } else {
                 DL_DELETE(s->subs, x);
-                sub_free(x);
+                mf_sub_free(x);
             }
         }
     }

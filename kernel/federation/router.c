@@ -1,11 +1,12 @@
-/* Targets, their breakers and health, and the routing decision.
+/* Targets, their breakers and health: what a routing decision weighs. The decision itself
+ * is the policy's (policy.c), asked and carried out by forward.c.
  *
  * A provider's targets are its replicas (one, unless its plugin reports more). Each keeps
  * what the policy may weigh: readiness, health (active pings, at an interval), in-flight
  * calls, latency (an exponentially weighted mean and the p99 of recent calls), error rate,
  * weight and tags, and a circuit breaker from the breaker plugin. */
 #include "build-config.h"
-#include "registry.h"
+#include "router.h"
 #include "call.h"
 #include "plugin_loader.h"
 #include "swap.h"

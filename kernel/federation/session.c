@@ -12,7 +12,13 @@
  * server/discover always is): it needs no session, its envelope is checked, and its
  * answer says resultType. Everything else is the session era. */
 #include "build-config.h"
-#include "session_int.h"
+#include "downstream.h"
+#include "forward.h"
+#include "relay.h"
+#include "listen.h"
+#include "mrtr.h"
+#include "cursor.h"
+#include "router.h"
 #include "param_headers.h"
 #include "names.h"
 #include "swap.h"
@@ -35,16 +41,16 @@ static downreq *parked;       /* requests waiting for the catalog */
 
 mf_ep mf_kernel_ep(void) { return mf_session_self; }
 size_t mf_session_count(void) { return HASH_COUNT(sessions); }
-session *session_table(void) { return sessions; }
+session *mf_session_table(void) { return sessions; }
 
-session *session_find(uint64_t id)
+session *mf_session_find(uint64_t id)
 {
     session *s;
     HASH_FIND(hh, sessions, &id, sizeof id, s);
     return s;
 }
 
-void send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
+void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
 {
     mf_msg *m = mf_msg_new(kind, mf_session_self, s->transport, json);
     if (!m)
@@ -63,7 +69,7 @@ static json_t *server_info(void)
 
 /* result (left to the caller) as a 2026-07-28 result: a copy with resultType and the
  * server's _meta. */
-json_t *modern_result(json_t *result)
+json_t *mf_modern_result(json_t *result)
 {
     json_t *r = json_is_object(result) ? json_copy(result) : json_object();
     if (!json_object_get(r, "resultType"))
@@ -84,17 +90,17 @@ static json_t *cacheable(json_t *result)
     return result;
 }
 
-void reply_result(const rctx *r, json_t *result)
+void mf_reply_result(const rctx *r, json_t *result)
 {
     if (r->modern) {
-        json_t *m = modern_result(result);
+        json_t *m = mf_modern_result(result);
         json_decref(result);
         result = m;
     }
-    send_to(r->s, MF_MSG_RESPONSE, r->tcorr, mf_rpc_result(r->id, result));
+    mf_send_to(r->s, MF_MSG_RESPONSE, r->tcorr, mf_rpc_result(r->id, result));
 }
 
-void reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
 {
     char text[512];
     va_list ap;
@@ -111,17 +117,17 @@ void reply_error(const rctx *r, int code, json_t *data, bool malformed, const ch
     mf_send(m);
 }
 
-bool refuse_nul(const rctx *r, const char *method, const json_t *v, const char *field)
+bool mf_refuse_nul(const rctx *r, const char *method, const json_t *v, const char *field)
 {
     if (!json_is_string(v) || mf_name_text(v))
         return false;
-    reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: %s holds a NUL character, which no name or URI has",
+    mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: %s holds a NUL character, which no name or URI has",
                 method, field);
     return true;
 }
 
 /* Until every provider listed its catalog once, requests that depend on it wait. */
-void park(session *s, json_t *msg, uint64_t tcorr)
+void mf_park(session *s, json_t *msg, uint64_t tcorr)
 {
     downreq *d = mf_xcalloc(1, sizeof *d);
     d->s = s;
@@ -198,12 +204,12 @@ static void on_initialize(const rctx *r, json_t *params)
     /* the capabilities and instructions come from the providers: wait (bounded by
      * catalog_wait_ms) until each has started once */
     if (!mf_registry_settled()) {
-        park(r->s, r->msg, r->tcorr);
+        mf_park(r->s, r->msg, r->tcorr);
         return;
     }
     const char *asked = json_string_value(json_object_get(params, "protocolVersion"));
     if (!asked) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "initialize: params.protocolVersion must be a string");
         return;
     }
@@ -226,13 +232,13 @@ static void on_initialize(const rctx *r, json_t *params)
     json_t *in = instructions();
     if (in)
         json_object_set_new(result, "instructions", in);
-    reply_result(r, result);
+    mf_reply_result(r, result);
 }
 
 static void on_discover(const rctx *r)
 {
     if (!mf_registry_settled()) {
-        park(r->s, r->msg, r->tcorr);
+        mf_park(r->s, r->msg, r->tcorr);
         return;
     }
     json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities",
@@ -240,7 +246,7 @@ static void on_discover(const rctx *r)
     json_t *in = instructions();
     if (in)
         json_object_set_new(result, "instructions", in);
-    reply_result(r, cacheable(result));
+    mf_reply_result(r, cacheable(result));
 }
 
 /* Check the per-request envelope of revision 2026-07-28; answer and return false when it
@@ -250,7 +256,7 @@ static bool envelope_ok(const rctx *r, json_t *params)
     json_t *meta = json_object_get(params, "_meta");
     const char *version = json_string_value(json_object_get(meta, MF_META_PROTOCOL_VERSION));
     if (!version) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
                     "Invalid _meta envelope: " MF_META_PROTOCOL_VERSION " must be a string");
         return false;
     }
@@ -258,20 +264,20 @@ static bool envelope_ok(const rctx *r, json_t *params)
     for (const char *const *v = modern_versions; *v && !known; v++)
         known = strcmp(*v, version) == 0;
     if (!known) {
-        reply_error(r, MF_RPC_UNSUPPORTED_VERSION,
+        mf_reply_error(r, MF_RPC_UNSUPPORTED_VERSION,
                     json_pack("{s:o,s:s}", "supported", all_versions(), "requested", version), true,
                     "Unsupported protocol version: %s", version);
         return false;
     }
     if (!json_is_object(json_object_get(meta, MF_META_CLIENT_CAPABILITIES))) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
                     "Invalid _meta envelope for protocol revision %s: " MF_META_CLIENT_CAPABILITIES
                     ": missing", version);
         return false;
     }
     json_t *info = json_object_get(meta, MF_META_CLIENT_INFO);
     if (info && !json_is_object(info)) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, true,
                     "Invalid _meta envelope: " MF_META_CLIENT_INFO " must be an object");
         return false;
     }
@@ -288,14 +294,14 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
     if (cursor && !json_is_null(cursor)) {
         const char *why = "a cursor must be a string";
         if (!json_is_string(cursor) ||
-            cursor_check(json_string_value(cursor), k, gen, &offset, &why) != 0) {
-            reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: invalid cursor: %s",
+            mf_cursor_check(json_string_value(cursor), k, gen, &offset, &why) != 0) {
+            mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: invalid cursor: %s",
                         mf_kinds[k].list_method, why);
             return;
         }
     }
     if (!mf_registry_settled()) {
-        park(r->s, r->msg, r->tcorr);
+        mf_park(r->s, r->msg, r->tcorr);
         return;
     }
     json_t *items = mf_catalog_items(k);
@@ -309,12 +315,12 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
             json_array_append(page, json_array_get(items, i));
         result = json_pack("{s:o}", mf_kinds[k].result_key, page);
         if (offset + size < total) {
-            char *next = cursor_mint(k, gen, offset + size);
+            char *next = mf_cursor_mint(k, gen, offset + size);
             json_object_set_new(result, "nextCursor", json_string(next));
             free(next);
         }
     }
-    reply_result(r, r->modern ? cacheable(result) : result);
+    mf_reply_result(r, r->modern ? cacheable(result) : result);
 }
 
 /* --- routed requests -------------------------------------------------------------- */
@@ -324,20 +330,20 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
 static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const json_t *v,
                              const char *field, const char *what)
 {
-    if (refuse_nul(r, method, v, field))
+    if (mf_refuse_nul(r, method, v, field))
         return NULL;
     const char *name = json_string_value(v);
     if (!name) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.name must be a string", method);
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.name must be a string", method);
         return NULL;
     }
     const mf_entry *e = mf_catalog_find(k, name);
     if (!e && !mf_registry_settled()) {
-        park(r->s, r->msg, r->tcorr);
+        mf_park(r->s, r->msg, r->tcorr);
         return NULL;
     }
     if (!e || !e->provider->inst) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown %s: %s", what, name);
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown %s: %s", what, name);
         return NULL;
     }
     return e;
@@ -345,7 +351,7 @@ static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const
 
 static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params, const char *what)
 {
-    if (r->modern && mrtr_resume(r, params))
+    if (r->modern && mf_mrtr_resume(r, params))
         return;
     const mf_entry *e = named(r, k, method, json_object_get(params, "name"), "params.name", what);
     if (!e)
@@ -358,37 +364,37 @@ static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params
         char why[300];
         if (r->modern && json_is_object(given) &&
             !mf_param_headers_agree(e->item, json_object_get(params, "arguments"), given, why, sizeof why)) {
-            reply_error(r, MF_RPC_HEADER_MISMATCH, NULL, true, "the request headers and body disagree: %s", why);
+            mf_reply_error(r, MF_RPC_HEADER_MISMATCH, NULL, true, "the request headers and body disagree: %s", why);
             return;
         }
     }
     json_t *up = json_copy(params);
     json_object_set_new(up, "name", json_string(e->upstream));
-    forward(&rt, e->provider, method, up);
+    mf_forward(&rt, e->provider, method, up);
 }
 
 static void resource_not_found(const rctx *r, const char *uri)
 {
     /* -32002 in the session era; 2026-07-28 says -32602 */
-    reply_error(r, r->modern ? MF_RPC_INVALID_PARAMS : MF_RPC_RESOURCE_NOT_FOUND,
+    mf_reply_error(r, r->modern ? MF_RPC_INVALID_PARAMS : MF_RPC_RESOURCE_NOT_FOUND,
                 json_pack("{s:s}", "uri", uri), false, "Resource not found: %s", uri);
 }
 
 static void on_read(const rctx *r, const char *method, json_t *params)
 {
-    if (r->modern && mrtr_resume(r, params))
+    if (r->modern && mf_mrtr_resume(r, params))
         return;
-    if (refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
+    if (mf_refuse_nul(r, method, json_object_get(params, "uri"), "params.uri"))
         return;
     const char *uri = json_string_value(json_object_get(params, "uri"));
     if (!uri) {
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.uri must be a string", method);
         return;
     }
     char *upstream = NULL;
     mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
     if (!p && !mf_registry_settled()) {
-        park(r->s, r->msg, r->tcorr);
+        mf_park(r->s, r->msg, r->tcorr);
         return;
     }
     if (!p || !p->inst) {
@@ -399,7 +405,7 @@ static void on_read(const rctx *r, const char *method, json_t *params)
     json_t *up = json_copy(params);
     json_object_set_new(up, "uri", json_string(upstream));
     free(upstream);
-    forward(r, p, method, up);
+    mf_forward(r, p, method, up);
 }
 
 /* completion/complete goes to the owner of the prompt or resource template it is about. */
@@ -420,7 +426,7 @@ static void on_complete(const rctx *r, json_t *params)
         json_object_set_new(upref, "name", json_string(e->upstream));
         p = e->provider;
     } else if (type && strcmp(type, "ref/resource") == 0) {
-        if (refuse_nul(r, "completion/complete", json_object_get(ref, "uri"), "params.ref.uri")) {
+        if (mf_refuse_nul(r, "completion/complete", json_object_get(ref, "uri"), "params.ref.uri")) {
             json_decref(up);
             return;
         }
@@ -437,9 +443,9 @@ static void on_complete(const rctx *r, json_t *params)
             free(upstream);
             json_decref(up);
             if (!p && !mf_registry_settled())
-                park(r->s, r->msg, r->tcorr);
+                mf_park(r->s, r->msg, r->tcorr);
             else
-                reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown resource template: %s",
+                mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "Unknown resource template: %s",
                             uri ? uri : "(none)");
             return;
         }
@@ -447,11 +453,11 @@ static void on_complete(const rctx *r, json_t *params)
         free(upstream);
     } else {
         json_decref(up);
-        reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "completion/complete: params.ref.type must be ref/prompt or ref/resource");
         return;
     }
-    forward(r, p, "completion/complete", up);
+    mf_forward(r, p, "completion/complete", up);
 }
 
 /* --- dispatch -------------------------------------------------------------------- */
@@ -462,7 +468,7 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params");
     if (params && !json_is_object(params)) {
-        reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
+        mf_reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
         return;
     }
     json_t *meta = json_object_get(params, "_meta");
@@ -477,7 +483,7 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
     else if (!r.modern && strcmp(method, "initialize") == 0)
         on_initialize(&r, params);
     else if (!r.modern && strcmp(method, "ping") == 0)
-        reply_result(&r, json_object());
+        mf_reply_result(&r, json_object());
     else if (strcmp(method, "tools/list") == 0)
         on_list(&r, MF_KIND_TOOLS, params);
     else if (strcmp(method, "prompts/list") == 0)
@@ -495,15 +501,15 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
     else if (strcmp(method, "completion/complete") == 0)
         on_complete(&r, params);
     else if (!r.modern && strcmp(method, "resources/subscribe") == 0)
-        subscribe(&r, params, true);
+        mf_subscribe(&r, params, true);
     else if (!r.modern && strcmp(method, "resources/unsubscribe") == 0)
-        subscribe(&r, params, false);
+        mf_subscribe(&r, params, false);
     else if (r.modern && strcmp(method, "subscriptions/listen") == 0)
-        listen_open(&r, params);
+        mf_listen_open(&r, params);
     else if (!r.modern && strcmp(method, "logging/setLevel") == 0)
-        set_log_level(&r, params);
+        mf_set_log_level(&r, params);
     else
-        reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
+        mf_reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
 }
 
 /* The transport holds what it needs to deliver the answer of tcorr (an HTTP request kept
@@ -511,13 +517,13 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
 static void tell_no_answer(session *s, uint64_t tcorr, const char *reason)
 {
     if (tcorr)
-        send_to(s, MF_MSG_CANCEL, tcorr, json_pack("{s:s}", "reason", reason));
+        mf_send_to(s, MF_MSG_CANCEL, tcorr, json_pack("{s:s}", "reason", reason));
 }
 
 static void on_cancelled(session *s, json_t *params)
 {
     json_t *rid = json_object_get(params, "requestId");
-    if (listen_cancel(s, rid))
+    if (mf_listen_cancel(s, rid))
         return;
     const char *reason = json_string_value(json_object_get(params, "reason"));
     if (!reason)
@@ -526,7 +532,7 @@ static void on_cancelled(session *s, json_t *params)
     DL_FOREACH(s->reqs, d) {
         if (json_equal(d->id, rid)) {
             uint64_t tcorr = d->tcorr;
-            downreq_cancel(d, reason);
+            mf_downreq_cancel(d, reason);
             tell_no_answer(s, tcorr, reason);
             return;
         }
@@ -535,7 +541,7 @@ static void on_cancelled(session *s, json_t *params)
         if (d->s == s && json_equal(d->id, rid)) {
             uint64_t tcorr = d->tcorr;
             DL_DELETE(parked, d);
-            downreq_free(d);
+            mf_downreq_free(d);
             tell_no_answer(s, tcorr, reason);
             return;
         }
@@ -567,7 +573,7 @@ static void on_notification(session *s, json_t *msg)
 static void on_message(void *ud, mf_msg *m)
 {
     MF_UNUSED(ud);
-    session *s = session_find(m->session);
+    session *s = mf_session_find(m->session);
     if (!s || s->transport != m->src) {
         if (m->kind == MF_MSG_REQUEST) {
             mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, m->src,
@@ -590,7 +596,7 @@ static void on_message(void *ud, mf_msg *m)
         on_notification(s, m->json);
         break;
     case MF_MSG_RESPONSE:
-        relay_response(s, m->json);
+        mf_relay_response(s, m->json);
         break;
     default:
         break;
@@ -625,13 +631,13 @@ uint64_t mf_session_open(mf_instance *transport, const char *peer)
 
 static void session_free(session *s)
 {
-    relay_session_closed(s);
-    session_cancel_all(s);
+    mf_relay_session_closed(s);
+    mf_session_cancel_all(s);
     downreq *d, *tmp;
     DL_FOREACH_SAFE(parked, d, tmp) {
         if (d->s == s) {
             DL_DELETE(parked, d);
-            downreq_free(d);
+            mf_downreq_free(d);
         }
     }
     HASH_DEL(sessions, s);
@@ -643,7 +649,7 @@ static void session_free(session *s)
 
 void mf_session_close(uint64_t id)
 {
-    session *s = session_find(id);
+    session *s = mf_session_find(id);
     if (!s)
         return;
     mf_debug("session", "closed", "session=%llu", (unsigned long long)id);
@@ -656,7 +662,7 @@ void mf_session_catalog_settled(void)
     DL_FOREACH_SAFE(parked, d, tmp) {
         DL_DELETE(parked, d);
         on_request(d->s, d->msg, d->tcorr);
-        downreq_free(d);
+        mf_downreq_free(d);
     }
 }
 
@@ -667,8 +673,8 @@ void mf_session_list_changed(int kind)
     session *s, *tmp;
     HASH_ITER(hh, sessions, s, tmp) {
         if (s->initialized)
-            send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
-        listen_list_changed(s, kind, note);
+            mf_send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
+        mf_listen_list_changed(s, kind, note);
     }
     json_decref(note);
 }
@@ -687,7 +693,7 @@ int mf_session_init(const mf_config *cfg)
 
 void mf_session_shutdown(void)
 {
-    mrtr_shutdown();
+    mf_mrtr_shutdown();
     session *s, *tmp;
     HASH_ITER(hh, sessions, s, tmp) {
         session_free(s);
@@ -696,4 +702,27 @@ void mf_session_shutdown(void)
         mf_endpoint_close(mf_session_self);
         mf_session_self = 0;
     }
+}
+
+json_t *mf_sessions_status(void)
+{
+    json_t *list = json_array();
+    session *s, *tmp;
+    HASH_ITER(hh, sessions, s, tmp) {
+        int inflight = 0, subs = 0, listens = 0;
+        downreq *d;
+        sub *x;
+        lstream *l;
+        DL_COUNT(s->reqs, d, inflight);
+        DL_COUNT(s->subs, x, subs);
+        DL_COUNT(s->listens, l, listens);
+        json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:b,s:O?,s:i,s:i,s:i,s:s?}", "id", (json_int_t)s->id,
+                                              "peer", s->peer, "protocol", s->protocol, "initialized",
+                                              s->initialized, "client", s->client_info, "in_flight", inflight,
+                                              "subscriptions", subs, "listens", listens, "log_level",
+                                              s->log_level >= 0 ? (const char *[]){"debug", "info", "notice",
+                                                  "warning", "error", "critical", "alert", "emergency"}[s->log_level]
+                                                                : NULL));
+    }
+    return list;
 }

@@ -8,7 +8,7 @@
 #include "kernel.h"
 #include "config.h"
 #include "policy.h"
-#include "registry.h"
+#include "router.h"
 #include "plugin_loader.h"
 
 #include <stdio.h>

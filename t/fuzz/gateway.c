@@ -10,7 +10,7 @@
 #include "plugin_loader.h"
 #include "policy.h"
 #include "reconfig.h"
-#include "registry.h"
+#include "router.h"
 #include "session.h"
 #include "supervisor.h"
 #include "swap.h"

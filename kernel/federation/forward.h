@@ -1,0 +1,54 @@
+/* Requests forwarded to providers, through the policy and the breakers (forward.c). */
+#ifndef MF_FORWARD_H
+#define MF_FORWARD_H
+
+#include "call.h"
+#include "downstream.h"
+
+/* A client's request under way. */
+typedef struct downreq {
+    session *s;
+    json_t *id;               /* the client's id, echoed as it came */
+    json_t *msg;              /* the whole request, while it waits for the catalog */
+    uint64_t tcorr;           /* the transport's correlation for the answer */
+    bool modern;              /* answered in the terms of revision 2026-07-28 */
+    int log_level;            /* the level of log messages about it; -1: the session's */
+    json_t *progress_token;   /* the client's, restored on progress notifications */
+    mf_provider *provider;    /* of the target the call went to */
+    mf_provider *using;       /* the provider it counts as under way on (drain.c) */
+    mf_call *call;
+    uint64_t corr;            /* the call's, while it is under way */
+    /* routing (forward.c): the targets in the policy's order, and the one tried now */
+    struct mf_target **route;
+    int nroute, attempt;
+    struct mf_target *target;
+    bool idempotent;
+    uint64_t sent_at, deadline;
+    unsigned refused;         /* targets whose breaker refused the call */
+    json_t *upparams;         /* what went upstream, to send again with input (mrtr.c) */
+    json_t *caps;             /* the client's capabilities for this request */
+    json_t *param_headers;    /* the arguments its tool mirrors in headers (param_headers.h) */
+    /* input-required exchanges (mrtr.c) */
+    json_t *asks;             /* key -> [provider ep, corr] of upstream requests waiting */
+    json_t *inputs;           /* key -> the client's answers, collected for the upstream */
+    json_t *upstate;          /* the upstream's requestState, echoed */
+    unsigned rounds;
+    json_t *stashed;          /* the answer that came while nobody waited for it */
+    struct suspended *susp;   /* while waiting for the client to come back */
+    struct downreq *prev, *next;
+    UT_hash_handle hh;        /* by corr */
+} downreq;
+
+/* Forward method with params (taken over) to p for request r; the answer goes back to the
+ * client with its own id, URIs in it made public. */
+void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params);
+downreq *mf_downreq_of_call(uint64_t corr);
+void mf_downreq_free(downreq *d);
+/* Abandon d: its call is cancelled upstream, its client gets no answer. */
+void mf_downreq_cancel(downreq *d, const char *reason);
+void mf_session_cancel_all(session *s);
+
+void mf_resend(downreq *d, json_t *params);
+void mf_downreq_answer(downreq *d, json_t *resp);
+
+#endif

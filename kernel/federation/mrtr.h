@@ -1,0 +1,25 @@
+/* Input-required exchanges: the requests a server makes in revision 2026-07-28 (mrtr.c). */
+#ifndef MF_MRTR_H
+#define MF_MRTR_H
+
+#include "relay.h"
+
+/* An upstream asks a 2026-07-28 client something while serving d: answer d with an
+ * input-required result and keep the call going until the client comes back. */
+void mf_mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request);
+/* A 2026-07-28 request that comes back with input for a call of ours: true if handled. */
+bool mf_mrtr_resume(const rctx *r, json_t *params);
+/* An upstream's input-required result for d, a client of the session era: ask the client
+ * and send the call again with its answers. True if handled. */
+bool mf_mrtr_on_result(downreq *d, json_t *result);
+/* d's call answered while d waits for its client to come back: keep it. True if so. */
+bool mf_mrtr_hold(downreq *d, json_t *resp);
+/* The client answered a relay that collects input for a call. */
+void mf_mrtr_collected(relay *x, json_t *msg);
+/* The suspended call made with this provider, if exactly one (for attribution). */
+downreq *mf_mrtr_only_suspended(const mf_provider *p);
+/* Forget what d collects from its client (d is going away). */
+void mf_mrtr_forget(downreq *d);
+void mf_mrtr_shutdown(void);
+
+#endif
