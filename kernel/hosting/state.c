@@ -5,9 +5,11 @@
 #include "build-config.h"
 #include "kernel.h"
 
+#include <fcntl.h>
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int pack(msgpack_packer *pk, const json_t *v, int depth)
 {
@@ -194,4 +196,23 @@ json_t *mf_state_unpack(const char *buf, size_t len, mf_error *err)
     if (!v)
         mf_error_set(err, -1, "the state handed over is not valid msgpack of the expected shape");
     return v;
+}
+
+int mf_fd_dup(int fd)
+{
+    return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+int mf_fd_dup_handle(const uv_handle_t *h)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno(h, &fd) != 0)
+        return -1;
+    return mf_fd_dup(fd);
+}
+
+void mf_fd_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }

@@ -31,18 +31,7 @@ static void emit(const char *line, size_t n, mf_line_fn on_line, void *ud)
 
 static bool append(mf_lines *l, const char *data, size_t n)
 {
-    if (l->len + n > l->cap) {
-        size_t cap = l->cap ? l->cap : 4096;
-        while (cap < l->len + n)
-            cap *= 2;
-        char *b = mf_xrealloc(l->buf, cap);
-        if (!b)
-            return false;
-        l->buf = b;
-        l->cap = cap;
-    }
-    memcpy(l->buf + l->len, data, n);
-    l->len += n;
+    mf_buf_append(&l->buf, &l->len, &l->cap, data, n);
     return true;
 }
 

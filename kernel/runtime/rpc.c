@@ -190,6 +190,48 @@ bool mf_idmap_key_of(const mf_idmap *m, const json_t *id, uint64_t *key)
     return false;
 }
 
+bool mf_idmap_has(const mf_idmap *m, uint64_t key)
+{
+    for (mf_idmap_entry *e = m->head; e; e = e->next)
+        if (e->key == key)
+            return true;
+    return false;
+}
+
+void mf_idmap_put_at(mf_idmap *m, uint64_t key, json_t *id)
+{
+    mf_idmap_entry *e = mf_xmalloc(sizeof *e);
+    e->key = key;
+    e->id = json_incref(id);
+    e->next = m->head;
+    m->head = e;
+    if (key > m->next)
+        m->next = key;
+}
+
+json_t *mf_idmap_save(const mf_idmap *m)
+{
+    json_t *list = json_array();
+    for (mf_idmap_entry *e = m->head; e; e = e->next)
+        json_array_append_new(list, json_pack("[I,O]", (json_int_t)e->key, e->id));
+    return list;
+}
+
+int mf_idmap_adopt(mf_idmap *m, const json_t *saved)
+{
+    if (!json_is_array(saved))
+        return -1;
+    size_t i;
+    json_t *x;
+    json_array_foreach(saved, i, x) {
+        json_t *key = json_array_get(x, 0), *id = json_array_get(x, 1);
+        if (json_array_size(x) != 2 || !json_is_integer(key) || json_integer_value(key) <= 0)
+            return -1;
+        mf_idmap_put_at(m, (uint64_t)json_integer_value(key), id);
+    }
+    return 0;
+}
+
 void mf_idmap_clear(mf_idmap *m)
 {
     while (m->head) {

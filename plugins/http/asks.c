@@ -1,80 +1,60 @@
-/* Requests an upstream made of a client, by local key. */
+/* Requests an upstream made of a client, by local key: the SDK's id map, each value the
+ * upstream's id and the replica that asked. */
 #include "asks.h"
-
-#include <stdlib.h>
 
 uint64_t asks_put(asks *a, json_t *id, int rep)
 {
-    ask *e = malloc(sizeof *e);
-    if (!e)
-        return 0;
-    e->key = ++a->next;
-    e->id = json_incref(id);
-    e->rep = rep;
-    HASH_ADD(hh, a->map, key, sizeof e->key, e);
-    return e->key;
+    json_t *v = json_pack("[O,i]", id, rep);
+    uint64_t key = mf_idmap_put(&a->map, v);
+    json_decref(v);
+    return key;
 }
 
 json_t *asks_take(asks *a, uint64_t key, int *rep)
 {
-    ask *e;
-    HASH_FIND(hh, a->map, &key, sizeof key, e);
-    if (!e)
+    json_t *v = mf_idmap_take(&a->map, key);
+    if (!v)
         return NULL;
-    json_t *id = e->id;
+    json_t *id = json_incref(json_array_get(v, 0));
     if (rep)
-        *rep = e->rep;
-    HASH_DEL(a->map, e);
-    free(e);
+        *rep = (int)json_integer_value(json_array_get(v, 1));
+    json_decref(v);
     return id;
 }
 
-bool asks_has(const asks *a, uint64_t key)
-{
-    ask *e;
-    HASH_FIND(hh, a->map, &key, sizeof key, e);
-    return e != NULL;
-}
+bool asks_has(const asks *a, uint64_t key) { return mf_idmap_has(&a->map, key); }
 
 bool asks_key_of(const asks *a, const json_t *id, int rep, uint64_t *key)
 {
-    for (ask *e = a->map; e; e = e->hh.next)
-        if (e->rep == rep && json_equal(e->id, id)) {
-            *key = e->key;
-            return true;
-        }
-    return false;
+    json_t *v = json_pack("[O,i]", id, rep);
+    bool found = mf_idmap_key_of(&a->map, v, key);
+    json_decref(v);
+    return found;
 }
 
-void asks_clear(asks *a)
-{
-    ask *e, *tmp;
-    HASH_ITER(hh, a->map, e, tmp) {
-        HASH_DEL(a->map, e);
-        json_decref(e->id);
-        free(e);
-    }
-}
+void asks_clear(asks *a) { mf_idmap_clear(&a->map); }
 
-json_t *asks_save(const asks *a)
-{
-    json_t *list = json_array();
-    for (ask *e = a->map; e; e = e->hh.next)
-        json_array_append_new(list, json_pack("[I,O,i]", (json_int_t)e->key, e->id, e->rep));
-    return list;
-}
+json_t *asks_save(const asks *a) { return mf_idmap_save(&a->map); }
 
-void asks_adopt(asks *a, const json_t *list)
+int asks_adopt(asks *a, const json_t *saved)
 {
+    if (saved && !json_is_array(saved))
+        return -1;
+    /* states before version 4 wrote [key, id, replica] */
+    json_t *pairs = json_array();
     size_t i;
     json_t *x;
-    json_array_foreach(list, i, x) {
-        ask *e = malloc(sizeof *e);
-        if (!e)
-            return;
-        e->key = (uint64_t)json_integer_value(json_array_get(x, 0));
-        e->id = json_incref(json_array_get(x, 1));
-        e->rep = (int)json_integer_value(json_array_get(x, 2));   /* absent: the first */
-        HASH_ADD(hh, a->map, key, sizeof e->key, e);
+    json_array_foreach(saved, i, x) {
+        json_t *v = json_array_size(x) == 3 ? json_pack("[O,O]", json_array_get(x, 1), json_array_get(x, 2))
+                                            : json_incref(json_array_get(x, 1));
+        if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 1))) {
+            json_decref(v);
+            json_decref(pairs);
+            return -1;
+        }
+        json_array_append_new(pairs, json_pack("[O,o]", json_array_get(x, 0), v));
     }
+    int rc = mf_idmap_adopt(&a->map, pairs);
+    json_decref(pairs);
+    return rc;
 }

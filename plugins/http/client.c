@@ -514,20 +514,7 @@ static void on_data(hc_req *r, const char *buf, size_t len, void *ud)
         x->too_big = true;
         return;
     }
-    if (x->len + len + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 4096;
-        while (cap < x->len + len + 1)
-            cap *= 2;
-        char *b = realloc(x->body, cap);
-        if (!b) {
-            x->too_big = true;
-            return;
-        }
-        x->body = b;
-        x->cap = cap;
-    }
-    memcpy(x->body + x->len, buf, len);
-    x->len += len;
+    mf_buf_append(&x->body, &x->len, &x->cap, buf, len);
 }
 
 /* --- connecting -------------------------------------------------------------------- */

@@ -24,7 +24,7 @@
 /* 3: every replica ("replicas") and the listen's URI set ("listen_uris", when there is one);
  * 2: every replica, no listen; 1: one upstream, its fields (and "listen_uris") at the top
  * level. The listen's set is read at the top level whatever the version. */
-#define STATE_VERSION 3
+#define STATE_VERSION 4   /* 4: asks as [key, [id, replica]] */
 #define ASK_KEYS_APART (UINT64_C(1) << 32)
 
 static const char *const state_names[] = {"connecting", "ready", "down", "failed", "stopping"};
@@ -54,7 +54,7 @@ static json_t *state_of(const hprov *p)
         json_array_append_new(reps, rep_state(&p->reps[i]));
     json_t *st = json_pack("{s:i,s:o,s:I,s:o,s:I}", "v", STATE_VERSION, "replicas", reps, "next_id",
                            (json_int_t)p->next_id, "asks", asks_save(&p->asks), "ask_next",
-                           (json_int_t)(p->asks.next + ASK_KEYS_APART));
+                           (json_int_t)(p->asks.map.next + ASK_KEYS_APART));
     if (st)
         hp_listen_save(p, st);
     return st;
@@ -171,6 +171,7 @@ int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t le
     ok = ok && json_array_size(reps) == (size_t)p->nreps;
     for (int i = 0; ok && i < p->nreps; i++)
         ok = adopt_rep(&p->reps[i], json_array_get(reps, (size_t)i));
+    ok = ok && asks_adopt(&p->asks, json_object_get(st, "asks")) == 0;
     json_decref(reps);
     if (!ok) {
         mf_error_set(err, -1, "the predecessor's state is of another version, of other URLs, or unsettled");
@@ -182,9 +183,8 @@ int hp_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t le
         return -1;
     }
     p->next_id = (int64_t)json_integer_value(json_object_get(st, "next_id"));
-    asks_adopt(&p->asks, json_object_get(st, "asks"));
     hp_listen_adopt(p, st);
-    p->asks.next = (uint64_t)json_integer_value(json_object_get(st, "ask_next"));
+    p->asks.map.next = (uint64_t)json_integer_value(json_object_get(st, "ask_next"));
     json_decref(st);
     mf_provider_targets(inst, p->nreps);
     p->failed = true;

@@ -79,19 +79,7 @@ static void request_reset(http_request *r)
 
 int conn_append(char **s, size_t *len, size_t *cap, const char *at, size_t n)
 {
-    if (*len + n + 1 > *cap) {
-        size_t ncap = *cap ? *cap : 64;
-        while (ncap < *len + n + 1)
-            ncap *= 2;
-        char *p = realloc(*s, ncap);
-        if (!p)
-            return -1;
-        *s = p;
-        *cap = ncap;
-    }
-    memcpy(*s + *len, at, n);
-    *len += n;
-    (*s)[*len] = '\0';
+    mf_buf_append(s, len, cap, at, n);
     return 0;
 }
 

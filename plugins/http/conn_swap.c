@@ -7,7 +7,6 @@
  * yet parsed, and where its exchange stands. A request still arriving is kept as the
  * bytes it came as, and parsed again from its start by the successor. */
 #include "conn_int.h"
-#include "swap_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,14 +50,14 @@ static const char *state_name(const http_conn *c)
 
 json_t *http_conn_save(const http_conn *c, int *fd)
 {
-    *fd = swap_dup_handle((const uv_handle_t *)&c->tcp);
+    *fd = mf_fd_dup_handle((const uv_handle_t *)&c->tcp);
     if (*fd < 0)
         return NULL;
     /* unparsed input: the request arriving as it was sent, then what followed it */
     size_t pre = c->state == C_READING ? c->rawlen : 0;
     char *in = malloc(pre + c->inlen + 1);
     if (!in) {
-        swap_close_fd(*fd);
+        mf_fd_close(*fd);
         *fd = -1;
         return NULL;
     }
@@ -78,7 +77,7 @@ json_t *http_conn_save(const http_conn *c, int *fd)
                            (json_int_t)idle_left);
     free(in);
     if (!st) {
-        swap_close_fd(*fd);
+        mf_fd_close(*fd);
         *fd = -1;
     }
     return st;

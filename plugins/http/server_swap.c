@@ -8,7 +8,6 @@
  * predecessor's are untouched; once it runs, the predecessor closes its handles (the
  * original descriptors only) and forwards whatever still reaches it. */
 #include "listener.h"
-#include "swap_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,7 @@ static void add_dup(listener *l, int fd)
 {
     int *d = realloc(l->dups, (l->ndups + 1) * sizeof *d);
     if (!d) {
-        swap_close_fd(fd);
+        mf_fd_close(fd);
         return;
     }
     l->dups = d;
@@ -31,7 +30,7 @@ static void add_dup(listener *l, int fd)
 static void close_dups(listener *l)
 {
     for (size_t i = 0; i < l->ndups; i++)
-        swap_close_fd(l->dups[i]);
+        mf_fd_close(l->dups[i]);
     free(l->dups);
     l->dups = NULL;
     l->ndups = 0;
@@ -63,7 +62,7 @@ static json_t *req_save(const hreq *h)
 /* The listener as its successor needs it; the duplicated sockets are in l->dups. */
 static json_t *state_of(listener *l, const char **why)
 {
-    int lfd = swap_dup_handle((const uv_handle_t *)&l->tcp);
+    int lfd = mf_fd_dup_handle((const uv_handle_t *)&l->tcp);
     if (lfd < 0) {
         *why = "cannot duplicate the listening socket";
         return NULL;
@@ -307,12 +306,12 @@ static int adopt_state(listener *l, const json_t *st, mf_error *err)
     json_array_foreach(cj, i, j) {
         if (rc)
             break;
-        int fd = swap_dup((int)json_integer_value(json_object_get(j, "fd")));
+        int fd = mf_fd_dup((int)json_integer_value(json_object_get(j, "fd")));
         conns[i] = fd < 0 ? NULL : http_conn_adopt(l->conns, j, fd, err);
         if (!conns[i]) {
             if (fd < 0)
                 mf_error_set(err, -1, "cannot duplicate a connection's socket");
-            swap_close_fd(fd);
+            mf_fd_close(fd);
             rc = -1;
         }
     }
@@ -366,10 +365,10 @@ int srv_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t l
     }
     /* the adopted connections wait until everything they refer to is there */
     http_conns_pause(l->conns);
-    int lfd = swap_dup((int)json_integer_value(json_object_get(st, "fd")));
+    int lfd = mf_fd_dup((int)json_integer_value(json_object_get(st, "fd")));
     int rc = lfd < 0 ? UV_EBADF : uv_tcp_open(&l->tcp, lfd);
     if (rc != 0) {
-        swap_close_fd(lfd);   /* not the handle's: closing it would not */
+        mf_fd_close(lfd);   /* not the handle's: closing it would not */
         mf_error_set(err, -1, "cannot take over the listening socket of %s: %s", l->conf.url, uv_strerror(rc));
     } else if (listener_listen(l, err) || adopt_state(l, st, err)) {
         rc = -1;
@@ -383,10 +382,10 @@ int srv_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t l
         return -1;
     }
     /* running: the predecessor's duplicates are ours to close, we hold our own */
-    swap_close_fd((int)json_integer_value(json_object_get(st, "fd")));
+    mf_fd_close((int)json_integer_value(json_object_get(st, "fd")));
     size_t i;
     json_t *j;
-    json_array_foreach(json_object_get(st, "conns"), i, j) swap_close_fd((int)json_integer_value(json_object_get(j, "fd")));
+    json_array_foreach(json_object_get(st, "conns"), i, j) mf_fd_close((int)json_integer_value(json_object_get(j, "fd")));
     json_decref(st);
     listener_running(l, "listening, taken over");
     /* reading starts on the next turn, after the switch: a request parsed now would name

@@ -43,21 +43,8 @@ static void add_data(sse_parser *p, const char *v, size_t n)
         p->overflow = true;
         return;
     }
-    if (p->data_len + n + 2 > p->data_cap) {
-        size_t cap = p->data_cap ? p->data_cap : 1024;
-        while (cap < p->data_len + n + 2)
-            cap *= 2;
-        char *d = realloc(p->data, cap);
-        if (!d) {
-            p->overflow = true;
-            return;
-        }
-        p->data = d;
-        p->data_cap = cap;
-    }
-    memcpy(p->data + p->data_len, v, n);
-    p->data_len += n;
-    p->data[p->data_len++] = '\n';
+    mf_buf_append(&p->data, &p->data_len, &p->data_cap, v, n);
+    mf_buf_append(&p->data, &p->data_len, &p->data_cap, "\n", 1);
 }
 
 static void on_line(void *ud, const char *line, size_t len)
@@ -139,20 +126,7 @@ void sse_parser_feed(sse_parser *p, const char *buf, size_t len)
             p->overflow = true;
             p->skip_line = !nl;
         } else {
-            if (p->line_len + chunk > p->line_cap) {
-                size_t cap = p->line_cap ? p->line_cap : 256;
-                while (cap < p->line_len + chunk)
-                    cap *= 2;
-                char *l = realloc(p->line, cap);
-                if (!l) {
-                    p->overflow = true;
-                    return;
-                }
-                p->line = l;
-                p->line_cap = cap;
-            }
-            memcpy(p->line + p->line_len, buf, chunk);
-            p->line_len += chunk;
+            mf_buf_append(&p->line, &p->line_len, &p->line_cap, buf, chunk);
             if (nl) {
                 size_t n = p->line_len;
                 p->line_len = 0;

@@ -433,7 +433,7 @@ static void forget_asks_of(client *c, replica *r)
         if (!who)
             continue;
         if (json_integer_value(json_array_get(who, 0)) != r->index)
-            swap_idmap_put_at(&c->asks, k, who);   /* another replica's: keep, under the key the kernel knows */
+            mf_idmap_put_at(&c->asks, k, who);   /* another replica's: keep, under the key the kernel knows */
         json_decref(who);
     }
 }

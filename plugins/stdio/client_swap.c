@@ -46,21 +46,6 @@ static json_t *calls_state(const client *c)
     return calls;
 }
 
-/* [key, [replica, upstream id]] for each; the map is left as it was */
-static json_t *asks_state(client *c)
-{
-    json_t *asks = json_array();
-    for (uint64_t k = 1; k <= c->asks.next; k++) {
-        json_t *who = mf_idmap_take(&c->asks, k);
-        if (!who)
-            continue;
-        json_array_append_new(asks, json_pack("[o,O]", swap_u64_new(k), who));
-        swap_idmap_put_at(&c->asks, k, who);
-        json_decref(who);
-    }
-    return asks;
-}
-
 /* the waiting requests, in order; the queue is left as it was */
 static json_t *queue_state(client *c)
 {
@@ -82,7 +67,7 @@ static json_t *state_of(client *c)
     return json_pack("{s:i,s:o,s:I,s:b,s:b,s:s?,s:o,s:o,s:o,s:o}", "v", STDIO_STATE_VERSION, "sup",
                      swap_u64_new(mf_sup_id(c->sup)), "next_id", (json_int_t)c->next_id, "up", c->up, "failed",
                      c->failed, "failed_reason", c->failed_reason, "replicas", replicas, "calls", calls_state(c),
-                     "asks", asks_state(c), "queue", queue_state(c));
+                     "asks", mf_idmap_save(&c->asks), "queue", queue_state(c));
 }
 
 void client_save(void *self)
@@ -148,6 +133,11 @@ static const char *check_state(const client *c, const json_t *st)
         if (ri < 0 || ri >= c->nreplicas)
             return "a call names no replica";
     }
+    mf_idmap probe = {0};
+    int asks_bad = mf_idmap_adopt(&probe, json_object_get(st, "asks"));
+    mf_idmap_clear(&probe);
+    if (asks_bad)
+        return "the upstream's requests are not a list of [key, id]";
     return NULL;
 }
 
@@ -182,13 +172,6 @@ static void load_calls(client *c, const json_t *calls)
     }
 }
 
-static void load_asks(client *c, const json_t *asks)
-{
-    size_t i;
-    json_t *a;
-    json_array_foreach(asks, i, a)
-        swap_idmap_put_at(&c->asks, (uint64_t)json_integer_value(json_array_get(a, 0)), json_array_get(a, 1));
-}
 
 static void load_replica(replica *r, const json_t *j)
 {
@@ -252,7 +235,7 @@ int client_adopt(mf_instance *inst, const json_t *conf, const char *state, size_
     for (int i = 0; i < c->nreplicas; i++)
         load_replica(&c->replicas[i], json_array_get(replicas, (size_t)i));
     load_calls(c, json_object_get(st, "calls"));
-    load_asks(c, json_object_get(st, "asks"));
+    mf_idmap_adopt(&c->asks, json_object_get(st, "asks"));   /* checked above */
     c->next_id = json_integer_value(json_object_get(st, "next_id"));
     c->up = json_is_true(json_object_get(st, "up"));
     c->failed = json_is_true(json_object_get(st, "failed"));

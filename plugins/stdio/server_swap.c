@@ -61,8 +61,8 @@ static json_t *state_of(server *s)
 static void hand_over(server *s)
 {
     s->saving = false;
-    s->dup_in = swap_dup(s->in_fd);
-    s->dup_out = s->dup_in < 0 ? -1 : swap_dup(s->out_fd);
+    s->dup_in = mf_fd_dup(s->in_fd);
+    s->dup_out = s->dup_in < 0 ? -1 : mf_fd_dup(s->out_fd);
     if (s->dup_in < 0 || s->dup_out < 0) {
         char why[200];
         snprintf(why, sizeof why, "cannot duplicate stdin and stdout: %s", strerror(errno));
@@ -149,7 +149,7 @@ int server_adopt(mf_instance *inst, const json_t *conf, const char *state, size_
         in_fd <= STDERR_FILENO || out_fd <= STDERR_FILENO)
         return adopt_fail(st, err, "the state handed over is not one this version reads");
     /* our own duplicates: whatever fails below, the state's fds stay open for the predecessor */
-    int in = swap_dup((int)in_fd), out = in < 0 ? -1 : swap_dup((int)out_fd);
+    int in = mf_fd_dup((int)in_fd), out = in < 0 ? -1 : mf_fd_dup((int)out_fd);
     if (in < 0 || out < 0) {
         int e = errno;
         if (in >= 0)

@@ -73,17 +73,6 @@ mf_msg *swap_msg_load(const json_t *saved, mf_ep self)
     return m;
 }
 
-void swap_idmap_put_at(mf_idmap *m, uint64_t key, json_t *id)
-{
-    /* mf_idmap_put takes the key after next: set next just below it, then back */
-    uint64_t next = m->next;
-    m->next = key - 1;
-    mf_idmap_put(m, id);
-    m->next = next > key ? next : key;
-}
-
-int swap_dup(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 3); }
-
 void swap_null_stdio(int fd)
 {
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -24,13 +24,7 @@ void swap_lines_load(mf_lines *l, const json_t *saved);
 json_t *swap_msg_save(const mf_msg *m);
 mf_msg *swap_msg_load(const json_t *saved, mf_ep self);
 
-/* Put id (a new reference is kept) in m under the given key, as if mf_idmap_put had made
- * it: a key the kernel already knows must not change. */
-void swap_idmap_put_at(mf_idmap *m, uint64_t key, json_t *id);
 
-/* A duplicate of fd for a successor: close-on-exec (no upstream process inherits it) and
- * never one of 0, 1, 2. -1 with errno on failure. */
-int swap_dup(int fd);
 /* fd (one of 0, 1, 2) no longer serves: point it at /dev/null, so no later open() takes
  * it and writes to stdout cannot reach the client. */
 void swap_null_stdio(int fd);

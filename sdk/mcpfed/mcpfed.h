@@ -3,6 +3,7 @@
 #define MCPFED_H
 
 #include <mcpfed/base.h>
+#include <mcpfed/buf.h>
 #include <mcpfed/log.h>
 #include <mcpfed/msg.h>
 #include <mcpfed/rpc.h>

@@ -166,6 +166,13 @@ MF_API int mf_instance_forward(mf_instance *inst, mf_msg *m);
 /* JSON to msgpack bytes (malloc'd; *len set) and back, for the state of a hot swap.
  * Strings may hold any bytes. NULL on failure. */
 MF_API char *mf_state_pack(const json_t *state, size_t *len);
+/* A file descriptor for the successor's state: a duplicate of fd (or of the one under the
+ * libuv handle h), close-on-exec so that upstream processes never inherit it, and never
+ * 0, 1 or 2, which the gateway may have closed; -1 on failure. mf_fd_close closes one
+ * that was not handed over (-1 is ignored). */
+MF_API int mf_fd_dup(int fd);
+MF_API int mf_fd_dup_handle(const uv_handle_t *h);
+MF_API void mf_fd_close(int fd);
 MF_API json_t *mf_state_unpack(const char *buf, size_t len, mf_error *err);
 /* The kernel endpoint that takes session traffic from transports. */
 MF_API mf_ep mf_kernel_ep(void);

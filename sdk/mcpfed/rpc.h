@@ -82,6 +82,15 @@ MF_API uint64_t mf_idmap_put(mf_idmap *m, json_t *id);          /* keeps a refer
 MF_API json_t *mf_idmap_take(mf_idmap *m, uint64_t key);        /* the reference, or NULL */
 MF_API bool mf_idmap_key_of(const mf_idmap *m, const json_t *id, uint64_t *key);
 MF_API void mf_idmap_clear(mf_idmap *m);
+MF_API bool mf_idmap_has(const mf_idmap *m, uint64_t key);
+/* Put id under a key given before (a predecessor's, in a hot swap): later keys come after
+ * it. Keeps a reference. */
+MF_API void mf_idmap_put_at(mf_idmap *m, uint64_t key, json_t *id);
+/* For a successor: [[key, id], ...] (new references; the map is unchanged). */
+MF_API json_t *mf_idmap_save(const mf_idmap *m);
+/* Take a saved map's entries (as mf_idmap_save wrote them) into m; -1 if saved is not of
+ * that shape (entries before the bad one are kept). */
+MF_API int mf_idmap_adopt(mf_idmap *m, const json_t *saved);
 
 /* The "method" of a request or notification, or NULL. */
 MF_API const char *mf_rpc_method(const json_t *msg);

@@ -86,3 +86,46 @@ Test(rpc, results_keep_the_id_type)
     json_decref(sid);
     json_decref(nid);
 }
+
+Test(rpc, an_id_map_is_saved_and_adopted_with_its_keys)
+{
+    mf_idmap m = {0};
+    json_t *a = json_string("a"), *b = json_integer(7);
+    uint64_t ka = mf_idmap_put(&m, a), kb = mf_idmap_put(&m, b);
+    cr_assert(mf_idmap_has(&m, ka) && mf_idmap_has(&m, kb) && !mf_idmap_has(&m, kb + 1));
+    json_t *saved = mf_idmap_save(&m);
+    mf_idmap next = {0};
+    cr_assert_eq(mf_idmap_adopt(&next, saved), 0);
+    json_t *got = mf_idmap_take(&next, kb);
+    cr_assert(json_equal(got, b), "the id comes back under its key");
+    json_decref(got);
+    cr_assert_gt(mf_idmap_put(&next, a), kb, "a new key comes after the adopted ones");
+    json_t *bad = json_pack("[[s,s]]", "x", "y");
+    mf_idmap scratch = {0};
+    cr_assert_neq(mf_idmap_adopt(&scratch, bad), 0, "a key that is no number is refused");
+    json_t *obj = json_object();
+    cr_assert_neq(mf_idmap_adopt(&scratch, obj), 0);
+    json_decref(obj);
+    json_decref(bad);
+    mf_idmap_clear(&scratch);
+    mf_idmap_clear(&next);
+    mf_idmap_clear(&m);
+    json_decref(saved);
+    json_decref(a);
+    json_decref(b);
+}
+
+Test(rpc, a_growable_buffer_stays_terminated)
+{
+    char *data = NULL;
+    size_t len = 0, cap = 0;
+    mf_buf_append(&data, &len, &cap, "", 0);
+    cr_assert_str_eq(data, "");
+    for (int i = 0; i < 1000; i++)
+        mf_buf_append(&data, &len, &cap, "abc", 3);
+    cr_assert_eq(len, 3000);
+    cr_assert_geq(cap, 3001);
+    cr_assert_eq(data[2999], 'c');
+    cr_assert_eq(data[3000], '\0');
+    free(data);
+}
