@@ -188,20 +188,16 @@ static json_t *column_value(sqlite3_stmt *st, int i)
 }
 
 /* Run one reading statement; a tool result either way. */
-static json_t *run_sql(const sqlcfg *c, th_job *job, const char *dbname, const char *sql, const json_t *params,
+static json_t *run_sql(const sqlcfg *c, th_job *job, const json_t *args, const char *sql, const json_t *params,
                        int64_t max_rows)
 {
-    const char *file = NULL;
-    if (!dbname) {
-        if (json_object_size(c->databases) != 1)
-            return th_fail("the argument \"database\" is required: this provider has several databases");
-        file = json_string_value(json_object_iter_value(json_object_iter(c->databases)));
-    } else if (!(file = json_string_value(json_object_get(c->databases, dbname)))) {
-        return th_fail("no database named \"%s\"", dbname);
-    }
+    json_t *err = NULL;
+    const char *file = th_arg_pick(args, "database", c->databases, &err);
+    if (!file)
+        return err;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        json_t *r = th_fail("cannot open the database %s: %s", dbname ? dbname : "", db ? sqlite3_errmsg(db) : "no memory");
+        json_t *r = th_fail("cannot open the database: %s", db ? sqlite3_errmsg(db) : "no memory");
         sqlite3_close(db);
         return r;
     }
@@ -280,23 +276,19 @@ out:
 static json_t *t_query(const void *cfg, const json_t *args, th_job *job)
 {
     const sqlcfg *c = cfg;
-    const char *db = NULL, *sql = NULL;
+    const char *sql = NULL;
     json_t *err = NULL;
     const json_t *params = json_object_get(args, "params");
-    if (!th_arg_string(args, "database", false, &db, &err) || !th_arg_string(args, "sql", true, &sql, &err))
+    if (!th_arg_string(args, "sql", true, &sql, &err))
         return err;
     if (params && !json_is_array(params) && !json_is_object(params))
         return th_fail("the argument \"params\" must be an array (for ?) or an object (for :name)");
-    return run_sql(c, job, db, sql, params, c->max_rows);
+    return run_sql(c, job, args, sql, params, c->max_rows);
 }
 
 static json_t *t_tables(const void *cfg, const json_t *args, th_job *job)
 {
-    const char *db = NULL;
-    json_t *err = NULL;
-    if (!th_arg_string(args, "database", false, &db, &err))
-        return err;
-    return run_sql(cfg, job, db,
+    return run_sql(cfg, job, args,
                    "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') "
                    "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
                    NULL, ((const sqlcfg *)cfg)->max_rows);
@@ -304,13 +296,13 @@ static json_t *t_tables(const void *cfg, const json_t *args, th_job *job)
 
 static json_t *t_schema(const void *cfg, const json_t *args, th_job *job)
 {
-    const char *db = NULL, *table = NULL;
+    const char *table = NULL;
     json_t *err = NULL;
-    if (!th_arg_string(args, "database", false, &db, &err) || !th_arg_string(args, "table", true, &table, &err))
+    if (!th_arg_string(args, "table", true, &table, &err))
         return err;
     /* the pragma, not pragma_table_info(): the table-valued form asks the authorizer for more */
     char *sql = sqlite3_mprintf("PRAGMA table_info(\"%w\")", table);
-    json_t *r = run_sql(cfg, job, db, sql, NULL, ((const sqlcfg *)cfg)->max_rows);
+    json_t *r = run_sql(cfg, job, args, sql, NULL, ((const sqlcfg *)cfg)->max_rows);
     sqlite3_free(sql);
     json_t *sc = json_object_get(r, "structuredContent");
     if (sc && json_array_size(json_object_get(sc, "rows")) == 0) {
@@ -322,14 +314,14 @@ static json_t *t_schema(const void *cfg, const json_t *args, th_job *job)
 
 static json_t *t_sample(const void *cfg, const json_t *args, th_job *job)
 {
-    const char *db = NULL, *table = NULL;
+    const char *table = NULL;
     int64_t n = 5;
     json_t *err = NULL;
-    if (!th_arg_string(args, "database", false, &db, &err) || !th_arg_string(args, "table", true, &table, &err) ||
+    if (!th_arg_string(args, "table", true, &table, &err) ||
         !th_arg_int(args, "rows", 1, 100, &n, &err))
         return err;
     char *sql = sqlite3_mprintf("SELECT * FROM \"%w\" LIMIT %lld", table, (long long)n);
-    json_t *r = run_sql(cfg, job, db, sql, NULL, n);
+    json_t *r = run_sql(cfg, job, args, sql, NULL, n);
     sqlite3_free(sql);
     return r;
 }

@@ -109,6 +109,21 @@ bool th_arg_int(const json_t *args, const char *key, int64_t min, int64_t max, i
     return true;
 }
 
+const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, json_t **err)
+{
+    const char *name = NULL, *v = NULL;
+    if (!th_arg_string(args, key, false, &name, err))
+        return NULL;
+    if (!name) {
+        if (json_object_size(map) == 1)
+            return json_string_value(json_object_iter_value(json_object_iter((json_t *)map)));
+        *err = th_fail("the argument \"%s\" is required: there are several", key);
+    } else if (!(v = json_string_value(json_object_get(map, name)))) {
+        *err = th_fail("no %s named \"%s\"", key, name);
+    }
+    return v;
+}
+
 /* --- the loop's side --- */
 
 static void reply(host *h, const mf_msg *req, json_t *result)

@@ -59,6 +59,10 @@ json_t *th_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool th_arg_string(const json_t *args, const char *key, bool required, const char **out, json_t **err);
 bool th_arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *out, json_t **err);
 
+/* The value named by the optional argument `key` in map (names from the configuration), or
+ * its only value when the argument is left out; NULL with *err set otherwise. */
+const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, json_t **err);
+
 /* The provider role of a tool host kind. */
 #define TH_ROLE(kind_, check_)                                                                   \
     static int th_start_(mf_instance *i, const json_t *c, void **s, mf_error *e)               \
