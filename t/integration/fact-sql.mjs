@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { call, closeAfter, killAll, logTail, luaConfig, scratchDir, startStdio, textOf } from "../lib/harness.mjs";
+import { admin, call, closeAfter, killAll, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
 
 function makeDb() {
@@ -145,4 +145,19 @@ test("sql over HTTP: the same tools through a Streamable HTTP listener", async (
 	assert.deepEqual(r.json.result.structuredContent.rows, [["apple"], ["plum"]], r.text);
 	const w = await post(callMsg(3, "facts__query", { sql: "DELETE FROM items" }), { session, version });
 	assert.equal(w.json.result.isError, true, w.text);
+});
+
+test("reload sql while a query runs: the old generation finishes it, the new one serves", async (t) => {
+	const sock = path.join(scratchDir(), "admin.sock");
+	const gw = closeAfter(t, startStdio({ config: luaConfig({ log_level: "info", admin: sock, providers: [facts({ max_ms: 1500 })] }) }));
+	await gw.initialize();
+	const slow = call(gw, "facts__query", { sql: slowSql }, { timeout: 8000 });
+	await waitFor(async () => (await admin(sock, "status")).body.calls_in_flight === 1, { timeout: 5000, what: "the query in flight" });
+	const r = await admin(sock, "reload sql");
+	assert.equal(r.code, 200, JSON.stringify(r));
+	assert.equal(r.body.outcome, "swapped", JSON.stringify(r.body));
+	assert.deepEqual(sc(await call(gw, "facts__query", { sql: "SELECT 2" })).rows, [[2]]);
+	refused(await slow, /past its time limit/);
+	await waitFor(() => /info swap: old generation drained instance="provider facts"/.test(gw.stderrText()),
+		{ timeout: 5000, what: `the old generation drained${logTail(gw.stderrText())}` });
 });
