@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,14 +20,18 @@ static atomic_bool no_openat2;
 
 #define MAX_DEPTH 256
 
-/* A link met on the way (ELOOP, or ENOTDIR for one where a directory should be) is
- * refused whatever it points to. */
-static int walk(int rootfd, const char *rel, int flags)
+/* A link met on the way is refused whatever it points to: ELOOP from O_NOFOLLOW at the
+ * end; on the way, O_PATH | O_NOFOLLOW opens the link itself, which O_DIRECTORY refuses. */
+int fb_open_walk(int rootfd, const char *rel, int flags)
 {
     char *copy = strdup(rel), *save = NULL, *parts[MAX_DEPTH];
     int n = 0;
     if (!copy)
         return -ENOMEM;
+    if (rel[0] == '/') {
+        free(copy);
+        return -EXDEV;
+    }
     for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
         if (strcmp(c, ".") == 0)
             continue;
@@ -41,13 +46,14 @@ static int walk(int rootfd, const char *rel, int flags)
         int f = i == n - 1 ? flags | O_NOFOLLOW | O_CLOEXEC : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
         fd = openat(cur, parts[i], f);
         e = errno;
+        struct stat st;
+        if (fd < 0 && (e == ELOOP || (e == ENOTDIR && fstatat(cur, parts[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                      S_ISLNK(st.st_mode))))
+            e = EXDEV;
         if (cur != rootfd)
             close(cur);
-        if (fd < 0) {
-            if (e == ELOOP)
-                e = EXDEV;
+        if (fd < 0)
             break;
-        }
         cur = fd;
     }
     free(copy);
@@ -56,9 +62,7 @@ static int walk(int rootfd, const char *rel, int flags)
 
 int fb_open_beneath(int rootfd, const char *rel, int flags)
 {
-    if (rel[0] == '/')
-        return -EXDEV;
-    if (!atomic_load(&no_openat2)) {
+    if (!atomic_load(&no_openat2)) {   /* an absolute path is refused with EXDEV too */
         struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
         long fd = syscall(SYS_openat2, rootfd, rel[0] ? rel : ".", &how, sizeof how);
@@ -68,5 +72,5 @@ int fb_open_beneath(int rootfd, const char *rel, int flags)
             return -errno;
         atomic_store(&no_openat2, true);
     }
-    return walk(rootfd, rel, flags);
+    return fb_open_walk(rootfd, rel, flags);
 }

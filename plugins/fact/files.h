@@ -6,5 +6,8 @@
  * symbolic link, no magic link out of it. flags as for openat (O_CLOEXEC is added). A file
  * descriptor, or -errno: -EXDEV when the path would leave the root. */
 int fb_open_beneath(int rootfd, const char *rel, int flags);
+/* The same without openat2 (what fb_open_beneath falls back to where the kernel lacks it):
+ * ".." and every symbolic link on the way are refused with -EXDEV. */
+int fb_open_walk(int rootfd, const char *rel, int flags);
 
 #endif
