@@ -118,6 +118,8 @@ test("sql and files side by side, over HTTP and stdio", async (t) => {
 	assert.deepEqual(r.json.result.structuredContent.rows, [[3]], r.text);
 	r = await post(callMsg(5, "docs__read", { path: "../secret.txt" }), { session, version });
 	assert.equal(r.json.result.isError, true, r.text);
+	r = await post(callMsg(6, "facts__query", { sql: "DELETE FROM kv" }), { session, version });
+	assert.equal(r.json.result.isError, true, r.text);
 
 	const sg = closeAfter(t, startStdio({ config: luaConfig({ providers }) }));
 	await sg.initialize();

@@ -1,14 +1,14 @@
-// The sql tool provider (plugins/fact/sql.c) through the real gateway, on stdio and over
-// HTTP: its tools listed under the provider's prefix, their results, and its refusals
-// (writes, two statements, ATTACH, a writable pragma, an oversized answer, a query past its
-// time limit, a call cancelled mid-query). The database is made here, with node:sqlite.
+// The sql tool provider (plugins/fact/sql.c) through the real gateway on stdio (over HTTP:
+// t/integration/fact-files.mjs): its tools listed under the provider's prefix, their
+// results, and its refusals (writes, two statements, ATTACH, a writable pragma, an oversized
+// answer, a query past its time limit, a call cancelled mid-query); a reload while a query
+// runs. The database is made here, with node:sqlite.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/fact-sql.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { admin, call, closeAfter, killAll, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
-import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
 
 function makeDb() {
 	const file = path.join(scratchDir(), "sales.db");
@@ -130,21 +130,6 @@ test("sql checks its configuration, naming the key", async () => {
 		assert.notEqual(st.code, 0);
 		assert.match(gw.stderrText(), re, logTail(gw.stderrText()));
 	}
-});
-
-test("sql over HTTP: the same tools through a Streamable HTTP listener", async (t) => {
-	const { gw, urls } = await startHttpGateway({ listen: ["http://127.0.0.1:0/mcp"], providers: [facts()] }, { listed: ["facts"] });
-	t.after(() => killAll(gw));
-	const bounded = (p, what, ms = 5000) => Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms).unref())]);
-	const { post } = endpointClient(() => urls[0], bounded);
-	const init = await post(initMsg(1));
-	const session = init.headers.get("mcp-session-id");
-	const version = "2025-11-25";
-	await post({ jsonrpc: "2.0", method: "notifications/initialized" }, { session, version });
-	const r = await post(callMsg(2, "facts__query", { sql: "SELECT name FROM cheap ORDER BY name" }), { session, version });
-	assert.deepEqual(r.json.result.structuredContent.rows, [["apple"], ["plum"]], r.text);
-	const w = await post(callMsg(3, "facts__query", { sql: "DELETE FROM items" }), { session, version });
-	assert.equal(w.json.result.isError, true, w.text);
 });
 
 test("reload sql while a query runs: the old generation finishes it, the new one serves", async (t) => {
