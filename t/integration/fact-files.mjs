@@ -126,3 +126,15 @@ test("sql and files side by side, over HTTP and stdio", async (t) => {
 	assert.deepEqual(sc(await call(sg, "facts__tables", {})).rows, [["kv", "table"]]);
 	assert.equal(sc(await call(sg, "docs__list", { path: "sub/deeper" })).entries[0].name, "c.txt");
 });
+
+test("the example etc/examples/facts.lua: the shop database and the examples folder", async (t) => {
+	const config = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../../etc/examples/facts.lua");
+	const gw = closeAfter(t, startStdio({ config }));
+	await gw.initialize();
+	const r = await call(gw, "shop__query", { sql: "SELECT category, revenue_cents FROM revenue_by_category ORDER BY category" });
+	assert.deepEqual(sc(r).rows, [["coffee", 2490 * 3 + 390 * 3 + 5900], ["tea", 650 + 3200]], JSON.stringify(r));
+	const list = await call(gw, "examples__list", {});
+	assert.ok(sc(list).entries.some((e) => e.name === "shop.sql"), JSON.stringify(list));
+	const found = await call(gw, "examples__search", { pattern: "CREATE VIEW", path: "shop.sql" });
+	assert.equal(sc(found).matches.length, 1);
+});
