@@ -110,7 +110,10 @@ test("sql stops a query past max_ms, and a query the client cancels", async (t) 
 	const gw2 = start(t, facts({ max_ms: 60000 }), { UV_THREADPOOL_SIZE: "1" });
 	await gw2.initialize();
 	gw2.send({ jsonrpc: "2.0", id: "slow", method: "tools/call", params: { name: "facts__query", arguments: { sql: slowSql } } });
-	await new Promise((resolve) => setTimeout(resolve, 200));   // let it start; nothing to await here
+	// The query's start on the pool thread sends nothing to wait for: give it a moment. Were
+	// the cancel to come first, the call would be dropped before it ran and this test would
+	// prove less, not fail.
+	await new Promise((resolve) => setTimeout(resolve, 200));
 	gw2.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "slow" } });
 	const t1 = Date.now();
 	const r = await call(gw2, "facts__query", { sql: "SELECT 7" }, { timeout: 5000 });
