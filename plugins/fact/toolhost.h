@@ -1,0 +1,91 @@
+/* The tool host: what the in-process tool providers (sql, files) share. A provider of this
+ * kind answers tools/list from a static table and runs each tools/call on libuv's thread
+ * pool, never on the loop; the answer is sent from the after-work callback, on the loop.
+ * A call the kernel cancels (MF_MSG_CANCEL, its deadline included) is flagged for the
+ * tool to see and, where the tool can, interrupted; it then gets no answer. */
+#ifndef FACT_TOOLHOST_H
+#define FACT_TOOLHOST_H
+
+#include <mcpfed/mcpfed.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct th_job th_job;
+
+typedef struct th_tool {
+    const char *name;
+    const char *description;
+    const char *input_schema;    /* JSON text */
+    const char *output_schema;   /* JSON text, or NULL when the result has no fixed shape */
+    /* On a pool thread: cfg is the instance's configuration (read-only), args the call's
+     * arguments (the job's own copy). Returns a CallToolResult (th_result, th_fail). */
+    json_t *(*run)(const void *cfg, const json_t *args, th_job *job);
+} th_tool;
+
+typedef struct th_kind {
+    const char *name;            /* serverInfo.name */
+    const th_tool *tools;
+    size_t ntools;
+    /* the instance's configuration from its table, already checked; NULL with err set */
+    void *(*configure)(const json_t *conf, mf_error *err);
+    void (*release)(void *cfg);
+    /* the time limit of a call, from the configuration (0: only the kernel's deadline) */
+    uint64_t (*max_ms)(const void *cfg);
+} th_kind;
+
+/* A job as a tool sees it. */
+struct th_job {
+    atomic_bool stop;            /* cancelled, or the provider is stopping */
+    uint64_t deadline_ns;        /* uv_hrtime() past which the tool gives up (0: none) */
+    /* what th_interrupt calls, on the loop, while the tool runs (set with th_job_on_stop) */
+    pthread_mutex_t lock;
+    void (*on_stop)(void *arg);
+    void *on_stop_arg;
+};
+
+/* Whether the job must end now: stopped, or past its deadline. */
+bool th_job_over(th_job *job);
+bool th_job_late(const th_job *job);
+/* Register (fn non-NULL) or clear what interrupts the tool's work from the loop. */
+void th_job_on_stop(th_job *job, void (*fn)(void *), void *arg);
+
+/* Results: a text content and, when structured is given (taken over), structuredContent
+ * with the same JSON as the text. th_fail: a tool error (isError) with a message. */
+json_t *th_result(json_t *structured);
+json_t *th_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Argument getters for tools: false with *err set to a tool error naming the key. */
+bool th_arg_string(const json_t *args, const char *key, bool required, const char **out, json_t **err);
+bool th_arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *out, json_t **err);
+
+/* The value named by the optional argument `key` in map (names from the configuration), or
+ * its only value when the argument is left out; NULL with *err set otherwise. */
+const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, json_t **err);
+
+/* The provider role of a tool host kind. */
+#define TH_ROLE(kind_, check_)                                                                   \
+    static int th_start_(mf_instance *i, const json_t *c, void **s, mf_error *e)               \
+    {                                                                                          \
+        return th_start(&(kind_), i, c, s, e);                                                 \
+    }                                                                                          \
+    static int th_adopt_(mf_instance *i, const json_t *c, const char *st, size_t n, void **s,  \
+                         mf_error *e)                                                          \
+    {                                                                                          \
+        return th_adopt(&(kind_), i, c, st, n, s, e);                                          \
+    }                                                                                          \
+    static const mf_role_ops th_role_ = {.check = (check_), .start = th_start_,                \
+                                         .receive = th_receive, .stop = th_stop,               \
+                                         .save = th_save, .resume = th_resume,                 \
+                                         .adopt = th_adopt_, .drain = th_drain}
+
+int th_start(const th_kind *kind, mf_instance *inst, const json_t *conf, void **self, mf_error *err);
+int th_adopt(const th_kind *kind, mf_instance *inst, const json_t *conf, const char *state, size_t len,
+             void **self, mf_error *err);
+void th_receive(void *self, mf_msg *m);
+void th_stop(void *self);
+void th_save(void *self);
+void th_resume(void *self);
+void th_drain(void *self);
+
+#endif
