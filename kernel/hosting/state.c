@@ -79,8 +79,9 @@ static json_t *unpack(const msgpack_object *o, int depth)
     case MSGPACK_OBJECT_NEGATIVE_INTEGER: return json_integer((json_int_t)o->via.i64);
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64: return json_real(o->via.f64);
-    case MSGPACK_OBJECT_STR: return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-    case MSGPACK_OBJECT_BIN: return json_stringn_nocheck(o->via.bin.ptr, o->via.bin.size);
+    /* an empty string may come with no pointer at all, which jansson takes for no string */
+    case MSGPACK_OBJECT_STR: return json_stringn_nocheck(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
+    case MSGPACK_OBJECT_BIN: return json_stringn_nocheck(o->via.bin.size ? o->via.bin.ptr : "", o->via.bin.size);
     case MSGPACK_OBJECT_ARRAY: {
         json_t *a = json_array();
         for (uint32_t i = 0; i < o->via.array.size; i++) {

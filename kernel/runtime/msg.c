@@ -237,7 +237,8 @@ const char *mf_ctl_str(mf_msg *m, const char *key)
     char *s = msgpack_zone_malloc(zone, o->via.str.size + 1);
     if (!s)
         return NULL;
-    memcpy(s, o->via.str.ptr, o->via.str.size);
+    if (o->via.str.size)   /* an empty string may come with no pointer */
+        memcpy(s, o->via.str.ptr, o->via.str.size);
     s[o->via.str.size] = '\0';
     return s;
 }
