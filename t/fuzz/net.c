@@ -23,12 +23,33 @@ static int finish_socket(int fd)
     return fd;
 }
 
+/* A connect a signal interrupted (the gateway in process has its own, SIGCHLD among them)
+ * goes on in the background: wait for it to finish, then for its outcome. */
+static int connect_done(int fd, int rc)
+{
+    if (rc == 0 || errno != EINTR)
+        return rc;
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int n;
+    do
+        n = poll(&pfd, 1, 10000);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return -1;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return -1;
+    errno = err;
+    return err ? -1 : 0;
+}
+
 int fuzz_connect_tcp(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd < 0 || connect_done(fd, connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0) {
         fprintf(stderr, "fuzz: cannot connect to 127.0.0.1:%d: %s\n", port, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -42,7 +63,7 @@ int fuzz_connect_unix(const char *path)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    if (fd < 0 || connect_done(fd, connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0) {
         if (fd >= 0)
             close(fd);
         return -1;
