@@ -9,5 +9,9 @@ return {
     -- The reference MCP server, fetched and run by npx on first use.
     { name = "everything", transport = "stdio",
       command = { "npx", "-y", "@modelcontextprotocol/server-everything" } },
+    -- Tools mcpfed runs itself, with no network: read-only SQL over the example shop
+    -- database, and the example files, read-only.
+    { name = "shop", transport = "sql", databases = { shop = mcpfed.examples_dir .. "/shop.db" } },
+    { name = "examples", transport = "files", roots = { examples = mcpfed.examples_dir } },
   },
 }

@@ -383,6 +383,8 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     lua_setfield(L, -2, "version");
     lua_pushstring(L, c->dir);
     lua_setfield(L, -2, "config_dir");
+    lua_pushstring(L, mf_examples_dir());
+    lua_setfield(L, -2, "examples_dir");
     lua_pushboolean(L, stdio);
     lua_setfield(L, -2, "stdio");
     lua_setglobal(L, "mcpfed");

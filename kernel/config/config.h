@@ -86,6 +86,8 @@ extern const char *const mf_config_fixed_keys[];
 /* paths.c: the plugin and Lua directories to use when nothing says otherwise. */
 const char *mf_default_plugin_dir(void);
 const char *mf_default_lua_dir(void);
+/* The example files (databases, Python tools) the embedded default serves. */
+const char *mf_examples_dir(void);
 
 /* config_plugins.c: load every plugin the configuration names and let each check its
  * part (providers, listeners, breakers, stdio when served), then the policy. */

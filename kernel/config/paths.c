@@ -39,3 +39,8 @@ const char *mf_default_lua_dir(void)
 {
     return uninstalled() ? MF_SOURCE_DIR "/lua" : MF_LUA_DIR;
 }
+
+const char *mf_examples_dir(void)
+{
+    return uninstalled() ? MF_SOURCE_DIR "/etc/examples" : MF_EXAMPLES_DIR;
+}

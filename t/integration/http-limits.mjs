@@ -170,6 +170,18 @@ test("the embedded default configuration listens on 127.0.0.1:8808 only", async 
 	const r = await post(initMsg(1, V, "default-config"), { to: "http://127.0.0.1:8808/mcp" });
 	assert.equal(r.status, 200, r.text + dlog());
 	assert.equal(r.json.result.serverInfo.name, "mcpfed");
+	// beside the upstream, the tools mcpfed serves itself: SQL over the example shop
+	// database and the example files, which answer with no network
+	const sh = { session: r.headers.get("mcp-session-id"), version: V, to: "http://127.0.0.1:8808/mcp" };
+	await post({ jsonrpc: "2.0", method: "notifications/initialized" }, sh);
+	const list = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, sh);
+	const names = list.json.result.tools.map((x) => x.name);
+	for (const n of ["everything__echo", "shop__query", "shop__tables", "examples__read", "examples__search"])
+		assert.ok(names.includes(n), `${n} in the default's tools: ${names}`);
+	const tables = await post({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "shop__tables", arguments: {} } }, sh);
+	assert.ok(tables.json.result.structuredContent.rows.some((row) => row[0] === "products"), tables.text);
+	const read = await post({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "examples__read", arguments: { path: "shop.sql" } } }, sh);
+	assert.match(read.json.result.content[0].text, /CREATE TABLE/, read.text);
 	d.kill("SIGTERM");
 	assert.deepEqual(await d.waitExit(10000), { code: 0, signal: null }, dlog());
 });
