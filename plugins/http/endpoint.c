@@ -14,6 +14,8 @@
  * stream that ends with the response. */
 #include "listener.h"
 
+#include <ctype.h>
+#include <mcpfed/buf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,31 @@ static bool header_is(const http_request *r, const char *name, const char *want)
     size_t n;
     v = http_ows_trimmed(v, &n);
     return n == strlen(want) && strncmp(v, want, n) == 0;
+}
+
+/* A preflight names the headers the page will send; the Mcp-Param-<Name> headers (SEP-2243)
+ * carry a tool's parameter names, so they cannot be listed in advance: each requested one
+ * that is a well-formed token is allowed back, as ", Name" pieces (possibly ""). */
+static char *preflight_param_headers(const http_request *r)
+{
+    const char *req = http_header_get(r, "access-control-request-headers");
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    mf_buf_append(&out, &len, &cap, "", 0);
+    while (req && *req) {
+        size_t skip = strspn(req, " \t,");
+        req += skip;
+        size_t n = strcspn(req, " \t,");
+        bool token = n > 10 && strncasecmp(req, "mcp-param-", 10) == 0;
+        for (size_t i = 0; token && i < n; i++)
+            token = isalnum((unsigned char)req[i]) || strchr("!#$%&'*+-.^_`|~", req[i]);
+        if (token && len + n < 4096) {
+            mf_buf_append(&out, &len, &cap, ", ", 2);
+            mf_buf_append(&out, &len, &cap, req, n);
+        }
+        req += n;
+    }
+    return out;
 }
 
 /* SEP-2243: the Mcp-Param-<Name> headers, decoded, for the kernel to hold against the
@@ -573,14 +600,18 @@ void ep_on_request(void *ud, http_conn *c, http_request *r)
         break;
     case HTTP_OPTIONS: {
         char *extra = extra_headers(l, r, NULL);
-        char buf[1400];
-        snprintf(buf, sizeof buf,
+        char *params = preflight_param_headers(r);
+        size_t n = strlen(extra) + strlen(params) + 400;
+        char *buf = mf_xmalloc(n);
+        snprintf(buf, n,
                  "%sAllow: GET, POST, DELETE, OPTIONS\r\n"
                  "Access-Control-Allow-Methods: GET, POST, DELETE\r\n"
                  "Access-Control-Allow-Headers: Content-Type, Accept, Authorization, Mcp-Session-Id, "
-                 "MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID\r\n"
-                 "Access-Control-Max-Age: 86400\r\n", extra);
+                 "MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID%s\r\n"
+                 "Access-Control-Max-Age: 86400\r\n", extra, params);
         http_respond(c, 204, NULL, buf, "", 0);
+        free(buf);
+        free(params);
         free(extra);
         break;
     }

@@ -479,6 +479,15 @@ test("OPTIONS: 204 with CORS headers for a loopback origin", async () => {
 	assert.match(r.headers["access-control-allow-headers"] || "", /Mcp-Session-Id/i);
 });
 
+test("OPTIONS: the Mcp-Param-* headers a page asks for are allowed back, other unknown ones are not", async () => {
+	const r = await once(request("OPTIONS", "/mcp", { Origin: `http://localhost:${port}`, "Access-Control-Request-Method": "POST",
+		"Access-Control-Request-Headers": "content-type,mcp-param-region, Mcp-Param-Max_Rows,x-evil,mcp-param-,mcp-param-a\"b" }));
+	assert.equal(r.status, 204);
+	const allowed = (r.headers["access-control-allow-headers"] || "").split(/\s*,\s*/).map((h) => h.toLowerCase());
+	for (const h of ["content-type", "mcp-param-region", "mcp-param-max_rows"]) assert.ok(allowed.includes(h), `${h} in ${allowed}`);
+	for (const h of ["x-evil", "mcp-param-", "mcp-param-a\"b"]) assert.ok(!allowed.includes(h), `${h} not in ${allowed}`);
+});
+
 test("PUT: 405 with Allow", async () => {
 	const r = await once(request("PUT", "/mcp", { "Content-Type": "application/json" }, "{}"));
 	assert.equal(r.status, 405, r.body);
