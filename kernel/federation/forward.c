@@ -3,7 +3,8 @@
  *
  * The policy ranks the candidate targets: the owner's replicas, then those of its
  * fallback providers. The call goes to the first whose breaker admits it, within the
- * provider's deadline; when it fails in a way worth another try, the next target gets it,
+ * provider's deadline, and the provider sends it to exactly that target: the choice is
+ * the kernel's alone. When it fails in a way worth another try, the next target gets it,
  * within what is left of the deadline: always when it never reached the upstream (the
  * target was not ready, its queue full, its breaker open), and when the upstream got it
  * but did not answer (lost, timed out) only if the policy says the call is idempotent (or
@@ -102,7 +103,7 @@ void mf_downreq_answer(downreq *d, json_t *resp)
 
 static bool next_target(downreq *d);
 
-static void on_done(void *ud, json_t *resp, unsigned served_by)
+static void on_done(void *ud, json_t *resp)
 {
     downreq *d = ud;
     if (d->corr) {
@@ -117,17 +118,9 @@ static void on_done(void *ud, json_t *resp, unsigned served_by)
     bool lost = code == MF_RPC_UPSTREAM_LOST || code == MF_RPC_TIMEOUT;
     if (t) {
         t->inflight--;
-        if (served_by && served_by != (unsigned)t->index + 1 && served_by <= (unsigned)d->provider->ntargets &&
-            !never_sent) {
-            /* the provider gave it to another target: the outcome is that one's (its breaker
-             * counts it only if it would have let the call through) */
-            mf_target_release(t);
-            t = d->target = &d->provider->targets[served_by - 1];
-            if (!mf_target_acquire(t))
-                mf_target_outcome_stats(t, code, lost, mf_now() - d->sent_at);
-            else
-                mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
-        } else if (never_sent)
+        /* a call that never reached the upstream (the target could not take it now) is no
+         * outcome: its permit goes back, and the next target gets the call */
+        if (never_sent)
             mf_target_release(t);
         else
             mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
@@ -143,6 +136,17 @@ static void on_done(void *ud, json_t *resp, unsigned served_by)
     mf_downreq_answer(d, resp);
 }
 
+/* May the provider hold d's call until its target is ready (starting, restarting)? Only
+ * when no target ranked after it could take the call now; otherwise the provider answers
+ * at once that it cannot (-32010) and the next one gets it. */
+static bool may_wait(const downreq *d)
+{
+    for (int i = d->attempt; i < d->nroute; i++)
+        if (mf_target_available(d->route[i]))
+            return false;
+    return true;
+}
+
 /* Send d's call (its method, params) to its current target. */
 static void start_call(downreq *d, json_t *params)
 {
@@ -150,8 +154,9 @@ static void start_call(downreq *d, json_t *params)
     if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
     const char *method = mf_rpc_method(d->msg);
-    json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
-                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
+    json_t *req = json_pack("{s:s,s:O,s:O,s:i,s:b}", "method", method ? method : "tools/call", "params", params,
+                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0,
+                            "wait", may_wait(d));
     if (d->param_headers)
         json_object_set(req, "paramHeaders", d->param_headers);
     uint64_t now = mf_now();

@@ -136,9 +136,8 @@ static void listing_done(mf_provider *p, mf_kind k, bool ok)
     }
 }
 
-static void on_list_page(void *ud, json_t *resp, unsigned served_by)
+static void on_list_page(void *ud, json_t *resp)
 {
-    MF_UNUSED(served_by);
     mf_listing *l = ud;
     mf_provider *p = l->owner;
     mf_kind k = l->kind;

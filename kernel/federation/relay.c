@@ -34,11 +34,10 @@ int mf_mcp_log_level_parse(const char *name)
     return -1;
 }
 
-static void ignore_answer(void *ud, json_t *resp, unsigned served_by)
+static void ignore_answer(void *ud, json_t *resp)
 {
     MF_UNUSED(ud);
     MF_UNUSED(resp);
-    MF_UNUSED(served_by);
 }
 
 void mf_tell(mf_provider *p, const char *method, json_t *params)

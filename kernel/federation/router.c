@@ -186,7 +186,7 @@ static void health_signal(mf_target *t, bool ok, const char *why)
     }
 }
 
-void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
+void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
 {
     /* with health checks on, calls count too: one lost or timed out is a failed ping, one
      * answered (even with an error: the upstream is there) a good one; without them
@@ -203,11 +203,6 @@ void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t d
     if (t->nlat < sizeof t->lat / sizeof t->lat[0])
         t->nlat++;
     t->since_p99++;
-}
-
-void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
-{
-    mf_target_outcome_stats(t, error_code, lost, duration_ms);
     if (t->breaker) {
         mf_call_outcome o = {error_code, lost, duration_ms};
         br_ops->record(t->breaker, &o, mf_now());
@@ -245,6 +240,17 @@ const char *mf_target_breaker(const mf_target *t)
 
 bool mf_target_acquire(mf_target *t) { return !t->breaker || br_ops->acquire(t->breaker, mf_now()); }
 
+bool mf_target_available(const mf_target *t)
+{
+    const mf_provider *p = t->provider;
+    if (!t->up || t->draining || !p->inst || p->standing == MF_STANDING_RETIRING || p->state != MF_PROVIDER_UP)
+        return false;
+    if (!t->breaker)
+        return true;
+    mf_breaker_state st = br_ops->state(t->breaker, mf_now());
+    return st != MF_BREAKER_OPEN && st != MF_BREAKER_FORCED_OPEN;
+}
+
 void mf_target_release(mf_target *t)
 {
     if (t->breaker)
@@ -271,12 +277,10 @@ json_t *mf_target_status(const mf_target *t)
 
 /* --- health checks ---------------------------------------------------------------------- */
 
-static void on_ping(void *ud, json_t *resp, unsigned served_by)
+static void on_ping(void *ud, json_t *resp)
 {
     mf_target *t = ud;
     t->health_call = NULL;
-    if (served_by && served_by != (unsigned)t->index + 1)
-        return;   /* another replica answered for this one: that tells nothing of its health */
     json_t *e = json_object_get(resp, "error");
     health_signal(t, json_object_get(resp, "result") != NULL,
                   json_string_value(json_object_get(e, "message")));

@@ -96,7 +96,7 @@ static void expire(mf_call *c)
     json_t *err = json_pack("{s:o}", "error",
                             mf_rpc_error_body(MF_RPC_TIMEOUT, "Request timed out after %llu ms",
                                               (unsigned long long)c->timeout));
-    c->fn(c->ud, err, 0);
+    c->fn(c->ud, err);
     json_decref(err);
     free(c);
 }
@@ -131,10 +131,10 @@ static void on_message(void *ud, mf_msg *m)
         (!json_object_get(r, "result") && !json_is_object(json_object_get(r, "error")))) {
         json_t *bad = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_INTERNAL_ERROR,
                                 "malformed answer from the provider"));
-        c->fn(c->ud, bad, m->target);
+        c->fn(c->ud, bad);
         json_decref(bad);
     } else {
-        c->fn(c->ud, r, m->target);
+        c->fn(c->ud, r);
     }
     free(c);
     mf_msg_free(m);

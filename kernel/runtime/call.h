@@ -6,9 +6,8 @@
 #include "kernel.h"
 
 typedef struct mf_call mf_call;
-/* response is the answer's JSON-RPC object holding "result" or "error" (borrowed);
- * served_by the target (1-based) the answer says served it, 0 when it does not say. */
-typedef void (*mf_call_fn)(void *ud, json_t *response, unsigned served_by);
+/* response is the answer's JSON-RPC object holding "result" or "error" (borrowed). */
+typedef void (*mf_call_fn)(void *ud, json_t *response);
 
 int mf_calls_init(void);
 void mf_calls_close(void);

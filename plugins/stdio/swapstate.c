@@ -42,11 +42,10 @@ void swap_lines_load(mf_lines *l, const json_t *saved)
 json_t *swap_msg_save(const mf_msg *m)
 {
     char *text = m->json ? json_dumps(m->json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:s?}", "kind", (int)m->kind, "src",
+    json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:s?}", "kind", (int)m->kind, "src",
                           swap_u64_new(m->src), "session", swap_u64_new(m->session), "corr", swap_u64_new(m->corr),
                           "related", swap_u64_new(m->related), "deadline", swap_u64_new(m->deadline), "trace",
-                          swap_u64_new(m->trace), "flags", (json_int_t)m->flags, "target", (json_int_t)m->target,
-                          "json", text);
+                          swap_u64_new(m->trace), "flags", (json_int_t)m->flags, "json", text);
     free(text);
     return o;
 }
@@ -69,7 +68,6 @@ mf_msg *swap_msg_load(const json_t *saved, mf_ep self)
     m->deadline = swap_u64(saved, "deadline");
     m->trace = swap_u64(saved, "trace");
     m->flags = (uint32_t)json_integer_value(json_object_get(saved, "flags"));
-    m->target = (uint32_t)json_integer_value(json_object_get(saved, "target"));
     return m;
 }
 

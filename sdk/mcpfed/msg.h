@@ -39,8 +39,8 @@ typedef struct mf_msg {
     uint64_t deadline;  /* mf_now() after which an answer is useless; 0 = none */
     uint64_t trace;     /* follows a call across every hop, for logs */
     uint32_t flags;     /* MF_MSGF_* */
-    uint32_t target;    /* on a provider's answer, the target (1-based) that served the
-                         * request (0: not said) */
+    uint32_t reserved;  /* 0; keeps the layout of SDK 4.0, where it named the target that
+                         * served an answer */
     json_t *json;       /* payload reference owned by the message, or NULL */
 } mf_msg;               /* the kernel keeps more after it: make one only with mf_msg_new */
 
