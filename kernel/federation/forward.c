@@ -168,12 +168,10 @@ static void start_call(downreq *d, json_t *params)
     if (share && share < left && d->idempotent && d->attempt < d->nroute)
         left = share;
     d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req, left, on_done, d);
-    if (d->call) {
-        d->corr = mf_call_corr(d->call);
-        HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
-        if (d->target)
-            d->target->inflight++;
-    }
+    d->corr = mf_call_corr(d->call);
+    HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
+    if (d->target)
+        d->target->inflight++;
 }
 
 /* Try the next target that takes the call; false when none is left. */
@@ -196,9 +194,7 @@ static bool next_target(downreq *d)
             d->using = t->provider;
         }
         start_call(d, d->upparams);
-        if (d->call)
-            return true;
-        mf_target_release(t);
+        return true;
     }
     return false;
 }
@@ -217,11 +213,6 @@ void mf_resend(downreq *d, json_t *params)
         return;
     }
     start_call(d, params);
-    if (!d->call) {
-        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_OVERLOADED, "out of memory"));
-        mf_downreq_answer(d, err);
-        json_decref(err);
-    }
 }
 
 /* --- the routing decision ----------------------------------------------------------- */

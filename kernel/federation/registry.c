@@ -297,8 +297,6 @@ static void on_message(void *ud, mf_msg *m)
 static mf_provider *provider_new(mf_config *cfg, const mf_provider_conf *conf, mf_standing standing)
 {
     mf_provider *p = mf_xcalloc(1, sizeof *p);
-    if (!p)
-        return NULL;
     p->conf = conf;
     p->cfg = mf_config_ref(cfg);
     p->standing = standing;
@@ -394,10 +392,6 @@ mf_provider *mf_registry_launch(mf_config *cfg, const mf_provider_conf *conf, mf
         return NULL;
     }
     mf_provider *p = provider_new(cfg, conf, MF_STANDING_PENDING);
-    if (!p) {
-        mf_error_set(err, -1, "out of memory");
-        return NULL;
-    }
     if (provider_launch(p, err)) {
         mf_registry_free_provider(p);
         return NULL;

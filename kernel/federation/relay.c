@@ -243,10 +243,8 @@ static void on_updated(mf_provider *p, json_t *note)
 void mf_answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
 {
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, provider, json);
-    if (m) {
-        m->corr = pcorr;
-        mf_send(m);
-    }
+    m->corr = pcorr;
+    mf_send(m);
 }
 
 static void refuse_ask(mf_ep provider, uint64_t pcorr, int code, const char *why)

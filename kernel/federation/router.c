@@ -135,8 +135,6 @@ void mf_targets_resize(mf_provider *p, int n)
             br_ops->destroy(p->targets[i].breaker);
     }
     mf_target *t = mf_xrealloc(p->targets, (size_t)n * sizeof *t);
-    if (!t)
-        return;
     p->targets = t;
     for (int i = 0; i < p->ntargets && i < n; i++)
         t[i].provider = p;   /* moved */

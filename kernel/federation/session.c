@@ -53,8 +53,6 @@ session *mf_session_find(uint64_t id)
 void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
 {
     mf_msg *m = mf_msg_new(kind, mf_session_self, s->transport, json);
-    if (!m)
-        return;
     m->session = s->id;
     m->corr = tcorr;
     mf_send(m);
@@ -109,8 +107,6 @@ void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const
     va_end(ap);
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, r->s->transport,
                            mf_rpc_error(r->id, code, text, data));
-    if (!m)
-        return;
     m->session = r->s->id;
     m->corr = r->tcorr;
     m->flags = malformed ? MF_MSGF_MALFORMED : 0;
@@ -616,8 +612,6 @@ void mf_sessions_move(mf_ep from, mf_ep to)
 uint64_t mf_session_open(mf_instance *transport, const char *peer)
 {
     session *s = mf_xcalloc(1, sizeof *s);
-    if (!s)
-        return 0;
     s->id = next_session++;
     s->transport = mf_instance_ep(transport);
     s->peer = mf_xstrdup(peer ? peer : "?");

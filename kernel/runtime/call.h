@@ -12,7 +12,8 @@ typedef void (*mf_call_fn)(void *ud, json_t *response);
 int mf_calls_init(void);
 void mf_calls_close(void);
 /* Send request (a {"method", "params"} object, taken over) to dst; fn runs once with the
- * answer, or with a timeout error after timeout_ms (and dst gets MF_MSG_CANCEL). */
+ * answer, or with a timeout error after timeout_ms (and dst gets MF_MSG_CANCEL). Never
+ * NULL. */
 mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t timeout_ms,
                        mf_call_fn fn, void *ud);
 /* Abandon: dst gets MF_MSG_CANCEL (json carries reason); fn is not called. */

@@ -155,11 +155,9 @@ static void reply_error(client *c, const call *k, int code, const char *text)
 {
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to,
                            json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", text)));
-    if (m) {
-        m->corr = k->corr;
-        m->session = k->session;
-        mf_send(m);
-    }
+    m->corr = k->corr;
+    m->session = k->session;
+    mf_send(m);
 }
 
 static void shrink_step(client *c);

@@ -60,8 +60,6 @@ mf_msg *swap_msg_load(const json_t *saved, mf_ep self)
     if (text && !(payload = json_loads(text, JSON_DECODE_ANY, NULL)))
         return NULL;
     mf_msg *m = mf_msg_new((mf_msg_kind)kind, (mf_ep)swap_u64(saved, "src"), self, payload);
-    if (!m)
-        return NULL;
     m->session = swap_u64(saved, "session");
     m->corr = swap_u64(saved, "corr");
     m->related = swap_u64(saved, "related");

@@ -44,7 +44,8 @@ typedef struct mf_msg {
     json_t *json;       /* payload reference owned by the message, or NULL */
 } mf_msg;               /* the kernel keeps more after it: make one only with mf_msg_new */
 
-/* json is a reference the message takes over (NULL allowed). */
+/* json is a reference the message takes over (NULL allowed). Never NULL: memory is
+ * mf_xmalloc's (base.h). */
 MF_API mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json);
 /* A response to req (to req->src, same session and corr), taking json over. */
 MF_API mf_msg *mf_msg_reply(const mf_msg *req, mf_ep self, json_t *json);
