@@ -24,23 +24,22 @@
 #include "router.h"
 #include "param_headers.h"
 #include "policy.h"
+#include "federation.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static downreq *by_corr;
-
 downreq *mf_downreq_of_call(uint64_t corr)
 {
     downreq *d;
-    HASH_FIND(hh, by_corr, &corr, sizeof corr, d);
+    HASH_FIND(hh, mf_fed.forwarded, &corr, sizeof corr, d);
     return d;
 }
 
 void mf_downreq_free(downreq *d)
 {
     if (d->corr)
-        HASH_DEL(by_corr, d);
+        HASH_DEL(mf_fed.forwarded, d);
     if (d->target && d->call)
         d->target->inflight--;
     if (d->using)
@@ -107,7 +106,7 @@ static void on_done(void *ud, json_t *resp)
 {
     downreq *d = ud;
     if (d->corr) {
-        HASH_DEL(by_corr, d);   /* the call is over; another gets a new one */
+        HASH_DEL(mf_fed.forwarded, d);   /* the call is over; another gets a new one */
         d->corr = 0;
     }
     d->call = NULL;
@@ -169,7 +168,7 @@ static void start_call(downreq *d, json_t *params)
         left = share;
     d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req, left, on_done, d);
     d->corr = mf_call_corr(d->call);
-    HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
+    HASH_ADD(hh, mf_fed.forwarded, corr, sizeof d->corr, d);
     if (d->target)
         d->target->inflight++;
 }

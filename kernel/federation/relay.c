@@ -17,6 +17,7 @@
 #include "listen.h"
 #include "mrtr.h"
 #include "router.h"
+#include "federation.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,7 +243,7 @@ static void on_updated(mf_provider *p, json_t *note)
 
 void mf_answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
 {
-    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, provider, json);
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_fed.sessions.self, provider, json);
     m->corr = pcorr;
     mf_send(m);
 }
@@ -287,7 +288,7 @@ relay *mf_relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
     x->pcorr = pcorr;
     uv_timer_init(mf_loop(), &x->timer);
     x->timer.data = x;
-    uv_timer_start(&x->timer, on_relay_timeout, (uint64_t)mf_session_conf->request_timeout_ms, 0);
+    uv_timer_start(&x->timer, on_relay_timeout, (uint64_t)mf_fed.sessions.conf->request_timeout_ms, 0);
     DL_APPEND(s->relays, x);
     return x;
 }
