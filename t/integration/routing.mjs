@@ -867,9 +867,18 @@ test("admin: with the default policy, a drained target gets no call and an undra
 	assert.ok(share(await burst(8), pids["p#2"]) >= 2, "undrained: it takes calls again");
 });
 
-// Kill p#1 and hold its restart before initialize (FAULTY_HOLD_FILE): resolves once the new
-// process runs and its target is down.
-async function holdRestart(gw, pids, hold) {
+// A gateway with two replicas of p in the order given (p#1 first), which started once;
+// then p#1 is killed and its restart held before initialize (FAULTY_HOLD_FILE, removed to
+// let it go on): resolves once the new process runs and its target is down.
+async function heldRestart(t) {
+	const hold = path.join(scratchDir(), "hold");
+	const gw = start(t, {
+		policy: policyFile(asGiven),
+		providers: [faulty("p", { replicas: 2, env: { FAULTY_HOLD_FILE: hold } })],
+	});
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#1"]), "the policy's order: p#1 first");
 	fs.writeFileSync(hold, "");
 	process.kill(pids["p#1"], "SIGKILL");
 	await waitFor(async () => {
@@ -878,6 +887,7 @@ async function holdRestart(gw, pids, hold) {
 		return c && c.pid > 0 && c.pid !== pids["p#1"];
 	}, { timeout: 5000, what: `p#1 restarted${tail(gw)}` });
 	assert.equal((await target(gw, "p#1")).up, false, "p#1 is held before initialize");
+	return { gw, pids, hold };
 }
 // What the admin socket counts on a target and its breaker.
 const counters = async (gw, name) => {
@@ -887,15 +897,7 @@ const counters = async (gw, name) => {
 };
 
 test("a call the policy sends to a replica that is not ready goes to the next target, and is counted once, there", async (t) => {
-	const hold = path.join(scratchDir(), "hold");
-	const gw = start(t, {
-		policy: policyFile(asGiven),
-		providers: [faulty("p", { replicas: 2, env: { FAULTY_HOLD_FILE: hold } })],
-	});
-	await gw.initialize();
-	const pids = await allReady(gw, "p", 2);
-	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#1"]), "the policy's order: p#1 first");
-	await holdRestart(gw, pids, hold);
+	const { gw, pids, hold } = await heldRestart(t);
 	const before = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
 	assert.deepEqual(await pidCalls(gw, 4), Array(4).fill(pids["p#2"]), "p#2 serves what the policy gave p#1 first");
 	const after = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
@@ -911,14 +913,7 @@ test("a call the policy sends to a replica that is not ready goes to the next ta
 });
 
 test("a replica that is not ready never hands its call to one whose breaker is open: the call waits for its own replica", async (t) => {
-	const hold = path.join(scratchDir(), "hold");
-	const gw = start(t, {
-		policy: policyFile(asGiven),
-		providers: [faulty("p", { replicas: 2, env: { FAULTY_HOLD_FILE: hold } })],
-	});
-	await gw.initialize();
-	const pids = await allReady(gw, "p", 2);
-	await holdRestart(gw, pids, hold);
+	const { gw, hold } = await heldRestart(t);
 	await adminOk(gw, "breaker p#2 open");
 	const before = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
 	// p#2 can take nothing (its breaker is forced open): the call waits for p#1's restart
