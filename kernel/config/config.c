@@ -48,8 +48,7 @@ static char *resolve(const char *dir, const char *p)
         return mf_xstrdup(p);
     size_t n = strlen(dir) + strlen(p) + 2;
     char *out = mf_xmalloc(n);
-    if (out)
-        snprintf(out, n, "%s/%s", dir, p);
+    snprintf(out, n, "%s/%s", dir, p);
     return out;
 }
 
@@ -57,7 +56,7 @@ static char **string_list(const json_t *arr, const char *dir)
 {
     size_t n = arr ? json_array_size(arr) : 0;
     char **out = mf_xcalloc(n + 1, sizeof *out);
-    for (size_t i = 0; out && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         out[i] = dir ? resolve(dir, json_string_value(json_array_get(arr, i)))
                      : mf_xstrdup(json_string_value(json_array_get(arr, i)));
     return out;
@@ -143,8 +142,6 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
     }
     c->nproviders = json_array_size(list);
     c->providers = mf_xcalloc(c->nproviders ? c->nproviders : 1, sizeof *c->providers);
-    if (!c->providers)
-        return -1;
     for (size_t i = 0; i < c->nproviders; i++) {
         mf_provider_conf *p = &c->providers[i];
         json_t *t = json_array_get(list, i);
@@ -343,8 +340,6 @@ static int check_top(mf_config *c, mf_error *err)
 mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
 {
     mf_config *c = mf_xcalloc(1, sizeof *c);
-    if (!c)
-        return NULL;
     c->refs = 1;
     c->log_level = MF_LOG_INFO;
     c->request_timeout_ms = 60000;

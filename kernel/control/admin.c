@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "build-config.h"
 #include "admin.h"
+#include "control.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,14 +23,13 @@
 #include <unistd.h>
 #include <utlist.h>
 
+/* the control layer's state, which the admin socket's file defines */
+mf_control mf_ctrl = {.fds = {.slots = SIZE_MAX}};
+#define ADM (mf_ctrl.admin)
+
 #define MAX_LINE 4096
 #define MAX_ARGS 16
 #define MAX_CLIENTS 64
-
-typedef struct command {
-    const char *name, *usage, *help;
-    mf_admin_fn fn;
-} command;
 
 /* A reply to come, in its client's order: text once ready. */
 typedef struct slot {
@@ -51,23 +51,15 @@ typedef struct client {
     struct client *prev, *next;
 } client;
 
-static command commands[64];
-static size_t ncommands;
-static uv_pipe_t server;
-static bool listening;
-static char *path;
-static client *clients;
-static size_t nclients;
-
 void mf_admin_command(const char *name, const char *usage, const char *help, mf_admin_fn fn)
 {
-    for (size_t i = 0; i < ncommands; i++)
-        if (strcmp(commands[i].name, name) == 0) {
-            commands[i] = (command){name, usage, help, fn};
+    for (size_t i = 0; i < ADM.ncommands; i++)
+        if (strcmp(ADM.commands[i].name, name) == 0) {
+            ADM.commands[i] = (mf_admin_entry){name, usage, help, fn};
             return;
         }
-    if (ncommands < sizeof commands / sizeof commands[0])
-        commands[ncommands++] = (command){name, usage, help, fn};
+    if (ADM.ncommands < sizeof ADM.commands / sizeof ADM.commands[0])
+        ADM.commands[ADM.ncommands++] = (mf_admin_entry){name, usage, help, fn};
 }
 
 static const char *reason_of(int code)
@@ -143,12 +135,10 @@ static void send_reply(client *c, int code, json_t *body)
     flush(c);
 }
 
-static slot *running;   /* the reply slot of the command running now */
-
 mf_admin_later *mf_admin_defer(mf_admin_reply *out)
 {
     mf_admin_later *l = mf_xcalloc(1, sizeof *l);
-    l->s = running;
+    l->s = ADM.running;
     out->code = -1;
     out->body = NULL;
     return l;
@@ -176,8 +166,9 @@ static void cmd_help(int argc, char **argv, mf_admin_reply *out)
     (void)argc;
     (void)argv;
     json_t *list = json_array();
-    for (size_t i = 0; i < ncommands; i++)
-        json_array_append_new(list, json_pack("{s:s,s:s}", "usage", commands[i].usage, "help", commands[i].help));
+    for (size_t i = 0; i < ADM.ncommands; i++)
+        json_array_append_new(list, json_pack("{s:s,s:s}", "usage", ADM.commands[i].usage, "help",
+                                              ADM.commands[i].help));
     out->body = json_pack("{s:o}", "commands", list);
 }
 
@@ -198,13 +189,13 @@ static void on_line(void *ud, const char *line, size_t len)
         argv[argc++] = tok;
     if (argc == 0)
         return;
-    for (size_t i = 0; i < ncommands; i++) {
-        if (strcmp(commands[i].name, argv[0]) == 0) {
+    for (size_t i = 0; i < ADM.ncommands; i++) {
+        if (strcmp(ADM.commands[i].name, argv[0]) == 0) {
             mf_admin_reply r = {200, NULL};
             slot *s = slot_new(c);
-            running = s;
-            commands[i].fn(argc, argv, &r);
-            running = NULL;
+            ADM.running = s;
+            ADM.commands[i].fn(argc, argv, &r);
+            ADM.running = NULL;
             if (r.code == -1)   /* deferred: the answer comes (or came) through the handle */
                 return;
             format_reply(s, r.code, r.body ? r.body : json_object());
@@ -242,8 +233,8 @@ static void client_close(client *c)
 {
     if (uv_is_closing((uv_handle_t *)&c->pipe))
         return;
-    DL_DELETE(clients, c);
-    nclients--;
+    DL_DELETE(ADM.clients, c);
+    ADM.nclients--;
     uv_close((uv_handle_t *)&c->pipe, client_closed);
 }
 
@@ -251,9 +242,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)h;
     (void)suggested;
-    static char slab[8192];
-    buf->base = slab;
-    buf->len = sizeof slab;
+    buf->base = ADM.slab;
+    buf->len = sizeof ADM.slab;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -278,15 +268,15 @@ static void on_connection(uv_stream_t *srv, int status)
         uv_close((uv_handle_t *)&c->pipe, client_closed);
         return;
     }
-    DL_APPEND(clients, c);
-    nclients++;
+    DL_APPEND(ADM.clients, c);
+    ADM.nclients++;
     uv_os_fd_t fd;
     struct ucred cred;
     socklen_t len = sizeof cred;
     bool known = uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
                  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
     bool allowed = known && (cred.uid == geteuid() || cred.uid == 0);
-    if (!allowed || nclients > MAX_CLIENTS) {
+    if (!allowed || ADM.nclients > MAX_CLIENTS) {
         mf_warn("admin", "connection refused", "uid=%d reason=\"%s\"", known ? (int)cred.uid : -1,
                 allowed ? "too many admin connections" : "another user");
         send_reply(c, 403, json_pack("{s:s}", "error", allowed ? "too many admin connections"
@@ -317,52 +307,52 @@ int mf_admin_start(const mf_config *cfg, mf_error *err)
     mf_admin_command("help", "help", "list the commands", cmd_help);
     if (!cfg->admin)
         return 0;
-    path = mf_xstrdup(cfg->admin);
+    ADM.path = mf_xstrdup(cfg->admin);
     /* its directory, private, if it is not there yet */
-    char *dir = mf_xstrdup(path), *slash = strrchr(dir, '/');
+    char *dir = mf_xstrdup(ADM.path), *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = '\0';
         mkdir(dir, 0700);
     }
     free(dir);
     struct stat st;
-    if (lstat(path, &st) == 0) {
+    if (lstat(ADM.path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            mf_error_set(err, -1, "admin: %s exists and is not a socket", path);
+            mf_error_set(err, -1, "admin: %s exists and is not a socket", ADM.path);
             return -1;
         }
-        if (socket_answers(path)) {
-            mf_error_set(err, -1, "admin: %s is in use by a running gateway", path);
+        if (socket_answers(ADM.path)) {
+            mf_error_set(err, -1, "admin: %s is in use by a running gateway", ADM.path);
             return -1;
         }
-        unlink(path);   /* a socket left by a gateway that did not stop in order */
+        unlink(ADM.path);   /* a socket left by a gateway that did not stop in order */
     }
-    uv_pipe_init(mf_loop(), &server, 0);
+    uv_pipe_init(mf_loop(), &ADM.server, 0);
     mode_t old = umask(0177);   /* 0600 from the start: no window where others could connect */
-    int rc = uv_pipe_bind(&server, path);
+    int rc = uv_pipe_bind(&ADM.server, ADM.path);
     umask(old);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&server, SOMAXCONN, on_connection);
+        rc = uv_listen((uv_stream_t *)&ADM.server, SOMAXCONN, on_connection);
     if (rc != 0) {
-        mf_error_set(err, -1, "admin: cannot listen on %s: %s", path, uv_strerror(rc));
-        uv_close((uv_handle_t *)&server, NULL);
+        mf_error_set(err, -1, "admin: cannot listen on %s: %s", ADM.path, uv_strerror(rc));
+        uv_close((uv_handle_t *)&ADM.server, NULL);
         return -1;
     }
-    chmod(path, 0600);
-    listening = true;
-    mf_info("admin", "listening", "socket=%s", path);
+    chmod(ADM.path, 0600);
+    ADM.listening = true;
+    mf_info("admin", "listening", "socket=%s", ADM.path);
     return 0;
 }
 
 void mf_admin_stop(void)
 {
-    while (clients)
-        client_close(clients);
-    if (listening) {
-        uv_close((uv_handle_t *)&server, NULL);
-        unlink(path);
-        listening = false;
+    while (ADM.clients)
+        client_close(ADM.clients);
+    if (ADM.listening) {
+        uv_close((uv_handle_t *)&ADM.server, NULL);
+        unlink(ADM.path);
+        ADM.listening = false;
     }
-    free(path);
-    path = NULL;
+    free(ADM.path);
+    ADM.path = NULL;
 }

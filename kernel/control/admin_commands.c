@@ -8,12 +8,11 @@
 #include "supervisor.h"
 #include "policy.h"
 #include "plugin_loader.h"
+#include "control.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static uint64_t started_at;
 
 static void cmd_status(int argc, char **argv, mf_admin_reply *out)
 {
@@ -26,7 +25,7 @@ static void cmd_status(int argc, char **argv, mf_admin_reply *out)
         if (ps[i]->state == MF_PROVIDER_UP)
             up++;
     out->body = json_pack("{s:s,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:b}", "version", PACKAGE_VERSION, "pid",
-                          (int)getpid(), "uptime_ms", (json_int_t)(mf_now() - started_at), "sessions",
+                          (int)getpid(), "uptime_ms", (json_int_t)(mf_now() - mf_ctrl.started_at), "sessions",
                           (int)mf_session_count(), "providers", (int)n, "providers_up", (int)up,
                           "calls_in_flight", (int)mf_calls_in_flight(), "processes",
                           (int)mf_supervision_processes(), "catalog_settled", mf_registry_settled());
@@ -206,7 +205,8 @@ static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
             healthy += t->up && t->healthy;
             open += strcmp(mf_target_breaker(t), "open") == 0 || strcmp(mf_target_breaker(t), "forced_open") == 0;
         }
-    out->body = json_pack("{s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:o}", "uptime_ms", (json_int_t)(mf_now() - started_at),
+    out->body = json_pack("{s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:o}", "uptime_ms",
+                          (json_int_t)(mf_now() - mf_ctrl.started_at),
                           "sessions", (int)mf_session_count(), "calls_in_flight", (int)mf_calls_in_flight(),
                           "processes", (int)mf_supervision_processes(), "targets", (int)targets,
                           "targets_healthy", (int)healthy, "breakers_open", (int)open, "upstream_calls",
@@ -215,7 +215,7 @@ static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
 
 void mf_admin_kernel_commands(void)
 {
-    started_at = mf_now();
+    mf_ctrl.started_at = mf_now();
     mf_admin_command("status", "status", "the gateway at a glance", cmd_status);
     mf_admin_command("providers", "providers", "every provider, its state and what it lists", cmd_providers);
     mf_admin_command("sessions", "sessions", "the client sessions", cmd_sessions);

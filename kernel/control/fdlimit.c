@@ -5,15 +5,13 @@
  * the rest as slots that transports take and give back. */
 #include "build-config.h"
 #include "fdlimit.h"
+#include "control.h"
 
 #include <stdint.h>
 #include <sys/resource.h>
 
 #define RESERVE_BASE 48          /* the loop, the admin socket and a few of its clients, plugins */
 #define RESERVE_PER_UPSTREAM 8   /* one replica's pipes or connections, with room for a restart */
-
-static size_t slots = SIZE_MAX;
-static size_t taken;
 
 /* Replicas (stdio) or URLs (http) of every provider: one upstream each. */
 static size_t upstreams(const mf_config *cfg)
@@ -48,24 +46,24 @@ void mf_fd_limits_init(const mf_config *cfg)
         return;
     }
     size_t reserve = RESERVE_BASE + RESERVE_PER_UPSTREAM * upstreams(cfg);
-    slots = rl.rlim_cur > reserve ? (size_t)rl.rlim_cur - reserve : 0;
+    mf_ctrl.fds.slots = rl.rlim_cur > reserve ? (size_t)rl.rlim_cur - reserve : 0;
     mf_info("kernel", "file descriptors", "limit=%llu reserved=%zu client_connections=%zu",
-            (unsigned long long)rl.rlim_cur, reserve, slots);
-    if (slots == 0)
+            (unsigned long long)rl.rlim_cur, reserve, mf_ctrl.fds.slots);
+    if (mf_ctrl.fds.slots == 0)
         mf_warn("kernel", "the file descriptor limit leaves nothing for client connections; raise it (ulimit -n)",
                 "limit=%llu reserved=%zu", (unsigned long long)rl.rlim_cur, reserve);
 }
 
 bool mf_conn_slot_take(void)
 {
-    if (taken >= slots)
+    if (mf_ctrl.fds.taken >= mf_ctrl.fds.slots)
         return false;
-    taken++;
+    mf_ctrl.fds.taken++;
     return true;
 }
 
 void mf_conn_slot_give(void)
 {
-    if (taken > 0)
-        taken--;
+    if (mf_ctrl.fds.taken > 0)
+        mf_ctrl.fds.taken--;
 }

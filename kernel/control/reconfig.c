@@ -22,10 +22,13 @@
 #include "router.h"
 #include "session.h"
 #include "swap.h"
+#include "control.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define RC (mf_ctrl.reconfig)
 
 /* applied at the switch (the breaker defaults through the providers whose settings they change) */
 static const char *const live_keys[] = {
@@ -47,25 +50,20 @@ typedef struct plan {
     uint64_t started;
 } plan;
 
-static mf_config **current;
-static bool serve_stdio;
-static plan *busy;
-
 static const char *reload_blocks_swap(void)
 {
-    return busy ? "a reload of the configuration is under way" : NULL;
+    return RC.busy ? "a reload of the configuration is under way" : NULL;
 }
 
 void mf_reconfig_init(mf_config **cur, bool stdio)
 {
     static const mf_swap_observer swap_waits = { .busy = reload_blocks_swap };
     mf_swap_observe(&swap_waits);
-    current = cur;
-    serve_stdio = stdio;
+    RC.current = cur;
+    RC.serve_stdio = stdio;
 }
 
-bool mf_reconfig_busy(void) { return busy != NULL; }
-
+bool mf_reconfig_busy(void) { return RC.busy != NULL; }
 
 static mf_module **plugins_loaded(void)
 {
@@ -137,7 +135,7 @@ static bool same_policy(const mf_config *a, const mf_config *b)
 static int prepare(plan *pl, const mf_config *prev, mf_error *err)
 {
     mf_config *next = pl->next;
-    if (mf_config_check_plugins(next, serve_stdio, err))
+    if (mf_config_check_plugins(next, RC.serve_stdio, err))
         return -1;
     if (!same_policy(prev, next) && !(pl->policy = mf_policy_prepare(next, err)))
         return -1;
@@ -201,7 +199,7 @@ static json_t *differing(const mf_config *a, const mf_config *b, const char *con
 
 static void switch_over(plan *pl)
 {
-    mf_config *prev = *current, *next = pl->next;
+    mf_config *prev = *RC.current, *next = pl->next;
     json_t *added = json_array(), *changed = json_array(), *unchanged = json_array(), *removed = json_array();
     json_t *late = json_array();
     for (size_t j = 0; j < pl->n; j++) {
@@ -236,7 +234,7 @@ static void switch_over(plan *pl)
         mf_policy_install(pl->policy);
         pl->policy = NULL;
     }
-    *current = next;
+    *RC.current = next;
     pl->next = NULL;
     mf_config_unref(prev);
 
@@ -250,7 +248,7 @@ static void switch_over(plan *pl)
                                late, "applied", applied, "restart_needed", restart, "ms", (json_int_t)ms);
     mf_reconfig_done done = pl->done;
     void *ud = pl->ud;
-    busy = NULL;
+    RC.busy = NULL;
     plan_free(pl);
     done(ud, 200, report);
 }
@@ -267,15 +265,15 @@ static void on_ready(mf_provider *p, void *ud)
 
 void mf_reconfig_reload(mf_reconfig_done done, void *ud)
 {
-    if (busy || mf_swap_busy()) {
-        done(ud, 409, json_pack("{s:s}", "error", busy ? "a reload of the configuration is under way; try again "
+    if (RC.busy || mf_swap_busy()) {
+        done(ud, 409, json_pack("{s:s}", "error", RC.busy ? "a reload of the configuration is under way; try again "
                                                          "when it is done"
                                                        : "a plugin reload is under way; try again when it is done"));
         return;
     }
-    mf_config *prev = *current;
+    mf_config *prev = *RC.current;
     mf_error err = {0};
-    mf_config *next = mf_config_load(prev->file, serve_stdio, &err);
+    mf_config *next = mf_config_load(prev->file, RC.serve_stdio, &err);
     if (!next) {
         refuse(done, ud, prev->file, err.msg);
         return;
@@ -299,7 +297,7 @@ void mf_reconfig_reload(mf_reconfig_done done, void *ud)
         refuse(done, ud, prev->file, reason);
         return;
     }
-    busy = pl;
+    RC.busy = pl;
     for (size_t j = 0; j < pl->n; j++)
         if (pl->fresh[j]) {
             pl->fresh[j]->on_ready = on_ready;
@@ -314,10 +312,10 @@ void mf_reconfig_reload(mf_reconfig_done done, void *ud)
 
 void mf_reconfig_shutdown(void)
 {
-    plan *pl = busy;
+    plan *pl = RC.busy;
     if (!pl)
         return;
-    busy = NULL;
+    RC.busy = NULL;
     for (size_t j = 0; j < pl->n; j++)
         if (pl->fresh[j])
             pl->fresh[j]->on_ready = NULL;   /* stopped with the others by the registry */

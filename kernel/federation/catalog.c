@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "names.h"
 #include "session.h"
+#include "federation.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,35 +25,29 @@ const mf_kind_info mf_kinds[MF_KINDS] = {
      "notifications/resources/list_changed"},
 };
 
-typedef struct entry {
+typedef struct mf_catalog_entry {
     mf_entry e;
     char *name;
     UT_hash_handle hh;
 } entry;
 
-typedef struct catalog {
-    entry *by_name;
-    json_t *items;
-    uint64_t generation;
-} catalog;
-
-static catalog cats[MF_KINDS];
+typedef mf_catalog_kind catalog;   /* in the federation's state */
 
 const mf_entry *mf_catalog_find(mf_kind k, const char *public_name)
 {
     entry *x;
-    HASH_FIND_STR(cats[k].by_name, public_name, x);
+    HASH_FIND_STR(mf_fed.catalog[k].by_name, public_name, x);
     return x ? &x->e : NULL;
 }
 
 json_t *mf_catalog_items(mf_kind k)
 {
-    if (!cats[k].items)
-        cats[k].items = json_array();
-    return cats[k].items;
+    if (!mf_fed.catalog[k].items)
+        mf_fed.catalog[k].items = json_array();
+    return mf_fed.catalog[k].items;
 }
 
-uint64_t mf_catalog_generation(mf_kind k) { return cats[k].generation; }
+uint64_t mf_catalog_generation(mf_kind k) { return mf_fed.catalog[k].generation; }
 
 char *mf_catalog_public_uri(const mf_provider *p, const char *upstream_uri)
 {
@@ -91,7 +86,7 @@ static void free_entries(entry **table)
 void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool announce)
 {
     const mf_kind_info *ki = &mf_kinds[k];
-    catalog *c = &cats[k];
+    catalog *c = &mf_fed.catalog[k];
     entry *table = NULL;
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -146,10 +141,10 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
 void mf_catalog_free(void)
 {
     for (int k = 0; k < MF_KINDS; k++) {
-        free_entries(&cats[k].by_name);
-        json_decref(cats[k].items);
-        cats[k].items = NULL;
-        cats[k].generation = 0;
+        free_entries(&mf_fed.catalog[k].by_name);
+        json_decref(mf_fed.catalog[k].items);
+        mf_fed.catalog[k].items = NULL;
+        mf_fed.catalog[k].generation = 0;
     }
 }
 

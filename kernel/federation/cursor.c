@@ -3,23 +3,21 @@
  * refused, and one minted for a list that has changed since is refused as stale. */
 #include "build-config.h"
 #include "cursor.h"
+#include "federation.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 
-static uint64_t key;
-
 static uint64_t check_of(unsigned kind, uint64_t gen, uint64_t offset)
 {
-    if (!key) {
-        if (getrandom(&key, sizeof key, 0) != (ssize_t)sizeof key || !key)
-            key = uv_hrtime() | 1;
-    }
+    uint64_t *key = &mf_fed.cursor_key;
+    if (!*key && (getrandom(key, sizeof *key, 0) != (ssize_t)sizeof *key || !*key))
+        *key = uv_hrtime() | 1;
     /* FNV-1a over the key and the fields: not a secret, a seal against made-up cursors */
     uint64_t h = 1469598103934665603ull;
-    uint64_t parts[4] = {key, kind, gen, offset};
+    uint64_t parts[4] = {mf_fed.cursor_key, kind, gen, offset};
     for (int i = 0; i < 4; i++)
         for (int b = 0; b < 8; b++) {
             h ^= (parts[i] >> (8 * b)) & 0xff;

@@ -47,8 +47,6 @@ typedef struct rctx {
     const json_t *tool;       /* the tool a tools/call names (borrowed), else NULL */
 } rctx;
 
-extern mf_ep mf_session_self;
-extern const mf_config *mf_session_conf;
 session *mf_session_find(uint64_t id);
 session *mf_session_table(void);
 void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json);

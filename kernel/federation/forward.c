@@ -3,7 +3,8 @@
  *
  * The policy ranks the candidate targets: the owner's replicas, then those of its
  * fallback providers. The call goes to the first whose breaker admits it, within the
- * provider's deadline; when it fails in a way worth another try, the next target gets it,
+ * provider's deadline, and the provider sends it to exactly that target: the choice is
+ * the kernel's alone. When it fails in a way worth another try, the next target gets it,
  * within what is left of the deadline: always when it never reached the upstream (the
  * target was not ready, its queue full, its breaker open), and when the upstream got it
  * but did not answer (lost, timed out) only if the policy says the call is idempotent (or
@@ -23,23 +24,22 @@
 #include "router.h"
 #include "param_headers.h"
 #include "policy.h"
+#include "federation.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static downreq *by_corr;
-
 downreq *mf_downreq_of_call(uint64_t corr)
 {
     downreq *d;
-    HASH_FIND(hh, by_corr, &corr, sizeof corr, d);
+    HASH_FIND(hh, mf_fed.forwarded, &corr, sizeof corr, d);
     return d;
 }
 
 void mf_downreq_free(downreq *d)
 {
     if (d->corr)
-        HASH_DEL(by_corr, d);
+        HASH_DEL(mf_fed.forwarded, d);
     if (d->target && d->call)
         d->target->inflight--;
     if (d->using)
@@ -102,11 +102,11 @@ void mf_downreq_answer(downreq *d, json_t *resp)
 
 static bool next_target(downreq *d);
 
-static void on_done(void *ud, json_t *resp, unsigned served_by)
+static void on_done(void *ud, json_t *resp)
 {
     downreq *d = ud;
     if (d->corr) {
-        HASH_DEL(by_corr, d);   /* the call is over; another gets a new one */
+        HASH_DEL(mf_fed.forwarded, d);   /* the call is over; another gets a new one */
         d->corr = 0;
     }
     d->call = NULL;
@@ -117,17 +117,9 @@ static void on_done(void *ud, json_t *resp, unsigned served_by)
     bool lost = code == MF_RPC_UPSTREAM_LOST || code == MF_RPC_TIMEOUT;
     if (t) {
         t->inflight--;
-        if (served_by && served_by != (unsigned)t->index + 1 && served_by <= (unsigned)d->provider->ntargets &&
-            !never_sent) {
-            /* the provider gave it to another target: the outcome is that one's (its breaker
-             * counts it only if it would have let the call through) */
-            mf_target_release(t);
-            t = d->target = &d->provider->targets[served_by - 1];
-            if (!mf_target_acquire(t))
-                mf_target_outcome_stats(t, code, lost, mf_now() - d->sent_at);
-            else
-                mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
-        } else if (never_sent)
+        /* a call that never reached the upstream (the target could not take it now) is no
+         * outcome: its permit goes back, and the next target gets the call */
+        if (never_sent)
             mf_target_release(t);
         else
             mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
@@ -143,6 +135,17 @@ static void on_done(void *ud, json_t *resp, unsigned served_by)
     mf_downreq_answer(d, resp);
 }
 
+/* May the provider hold d's call until its target is ready (starting, restarting)? Only
+ * when no target ranked after it could take the call now; otherwise the provider answers
+ * at once that it cannot (-32010) and the next one gets it. */
+static bool may_wait(const downreq *d)
+{
+    for (int i = d->attempt; i < d->nroute; i++)
+        if (mf_target_available(d->route[i]))
+            return false;
+    return true;
+}
+
 /* Send d's call (its method, params) to its current target. */
 static void start_call(downreq *d, json_t *params)
 {
@@ -150,8 +153,9 @@ static void start_call(downreq *d, json_t *params)
     if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
     const char *method = mf_rpc_method(d->msg);
-    json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
-                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
+    json_t *req = json_pack("{s:s,s:O,s:O,s:i,s:b}", "method", method ? method : "tools/call", "params", params,
+                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0,
+                            "wait", may_wait(d));
     if (d->param_headers)
         json_object_set(req, "paramHeaders", d->param_headers);
     uint64_t now = mf_now();
@@ -163,12 +167,10 @@ static void start_call(downreq *d, json_t *params)
     if (share && share < left && d->idempotent && d->attempt < d->nroute)
         left = share;
     d->call = mf_call_start(mf_instance_ep(d->provider->inst), d->s ? d->s->id : 0, req, left, on_done, d);
-    if (d->call) {
-        d->corr = mf_call_corr(d->call);
-        HASH_ADD(hh, by_corr, corr, sizeof d->corr, d);
-        if (d->target)
-            d->target->inflight++;
-    }
+    d->corr = mf_call_corr(d->call);
+    HASH_ADD(hh, mf_fed.forwarded, corr, sizeof d->corr, d);
+    if (d->target)
+        d->target->inflight++;
 }
 
 /* Try the next target that takes the call; false when none is left. */
@@ -191,9 +193,7 @@ static bool next_target(downreq *d)
             d->using = t->provider;
         }
         start_call(d, d->upparams);
-        if (d->call)
-            return true;
-        mf_target_release(t);
+        return true;
     }
     return false;
 }
@@ -212,11 +212,6 @@ void mf_resend(downreq *d, json_t *params)
         return;
     }
     start_call(d, params);
-    if (!d->call) {
-        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_OVERLOADED, "out of memory"));
-        mf_downreq_answer(d, err);
-        json_decref(err);
-    }
 }
 
 /* --- the routing decision ----------------------------------------------------------- */

@@ -16,10 +16,13 @@
 #include "mrtr.h"
 #include "cursor.h"
 #include "router.h"
+#include "federation.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MR (mf_fed.mrtr)
 
 #define MAX_ROUNDS 8
 
@@ -31,10 +34,6 @@ typedef struct suspended {
     UT_hash_handle hh;
 } suspended;
 
-static suspended *by_token;
-static uint64_t next_state = 1;
-static unsigned next_key = 1;
-
 static void susp_closed(uv_handle_t *h)
 {
     suspended *su = h->data;
@@ -44,7 +43,7 @@ static void susp_closed(uv_handle_t *h)
 
 static void susp_free(suspended *su)
 {
-    HASH_DEL(by_token, su);
+    HASH_DEL(MR.by_token, su);
     su->d->susp = NULL;
     uv_close((uv_handle_t *)&su->timer, susp_closed);
 }
@@ -81,14 +80,14 @@ static void answer_input_required(downreq *d)
     json_t *a;
     json_object_foreach(d->asks, key, a) json_object_set(requests, key, json_object_get(a, "request"));
     suspended *su = mf_xcalloc(1, sizeof *su);
-    su->token = mf_request_state_mint(next_state++);
+    su->token = mf_request_state_mint(MR.next_state++);
     su->d = d;
     su->provider = d->provider;
     d->susp = su;
-    HASH_ADD_KEYPTR(hh, by_token, su->token, strlen(su->token), su);
+    HASH_ADD_KEYPTR(hh, MR.by_token, su->token, strlen(su->token), su);
     uv_timer_init(mf_loop(), &su->timer);
     su->timer.data = su;
-    uv_timer_start(&su->timer, on_expired, (uint64_t)mf_session_conf->request_timeout_ms, 0);
+    uv_timer_start(&su->timer, on_expired, (uint64_t)mf_fed.sessions.conf->request_timeout_ms, 0);
     json_t *asked = json_pack("{s:s,s:o,s:s}", "resultType", "input_required", "inputRequests", requests,
                               "requestState", su->token);
     json_t *result = mf_modern_result(asked);   /* a copy: asked stays ours */
@@ -113,7 +112,7 @@ void mf_mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
     if (!d->asks)
         d->asks = json_object();
     char key[24];
-    snprintf(key, sizeof key, "mf%u", next_key++);
+    snprintf(key, sizeof key, "mf%u", MR.next_key++);
     json_t *req = json_pack("{s:O,s:O}", "method", json_object_get(request, "method"), "params",
                             json_object_get(request, "params") ?: json_object());
     json_object_set_new(d->asks, key, json_pack("{s:I,s:I,s:o}", "ep", (json_int_t)from, "corr",
@@ -127,7 +126,7 @@ downreq *mf_mrtr_only_suspended(const mf_provider *p)
 {
     downreq *found = NULL;
     suspended *su, *tmp;
-    HASH_ITER(hh, by_token, su, tmp) {
+    HASH_ITER(hh, MR.by_token, su, tmp) {
         if (su->provider == p) {
             if (found)
                 return NULL;
@@ -143,7 +142,7 @@ bool mf_mrtr_resume(const rctx *r, json_t *params)
     if (!state || strncmp(state, "mfr1.", 5) != 0)
         return false;   /* not ours: the upstream's own, passed through */
     suspended *su;
-    HASH_FIND_STR(by_token, state, su);
+    HASH_FIND_STR(MR.by_token, state, su);
     if (!su || !mf_request_state_check(state)) {
         mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
                     "requestState is unknown or expired: call again without it");
@@ -291,7 +290,7 @@ void mf_mrtr_collected(relay *x, json_t *msg)
 void mf_mrtr_shutdown(void)
 {
     suspended *su, *tmp;
-    HASH_ITER(hh, by_token, su, tmp) {
+    HASH_ITER(hh, MR.by_token, su, tmp) {
         downreq *d = su->d;
         refuse_asks(d, "the gateway is shutting down");
         susp_free(su);

@@ -15,6 +15,7 @@
  * logged with its file and line and the old policy keeps deciding. */
 #include "build-config.h"
 #include "policy.h"
+#include "federation.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -39,19 +40,7 @@ typedef struct lstate {
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
 } lstate;
 
-static lstate *current;
-static char *file;
-static char *dir, *base;
-static uint64_t budget = 1000000;
-static uint64_t time_ms = 100;
-static size_t memcap = 8u * 1024 * 1024;
-static uv_fs_event_t watcher;
-static uv_timer_t debounce;
-static bool watching;
-static struct {
-    uint64_t decisions, errors, budget_overruns, time_overruns, memory_overruns, reloads, failed_reloads;
-} stats;
-static char last_error[512];
+#define POL (mf_fed.policy)
 
 static void on_overrun(lua_State *L, lua_Debug *ar);
 
@@ -478,11 +467,11 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
         snprintf(why, cap, "%s", e ? e : "error");
         if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
             snprintf(why, cap, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
-            stats.time_overruns++;
+            POL.stats.time_overruns++;
         } else if (rc == LUA_ERRMEM) {
-            stats.memory_overruns++;
+            POL.stats.memory_overruns++;
         } else if (e && strstr(e, "instruction budget exceeded")) {
-            stats.budget_overruns++;
+            POL.stats.budget_overruns++;
         }
         lua_settop(L, 0);
         return -1;
@@ -553,19 +542,19 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
 
 int mf_policy_reload(mf_error *err)
 {
-    lstate *s = load(file, budget, time_ms, memcap, err);
+    lstate *s = load(POL.file, POL.budget, POL.time_ms, POL.memcap, err);
     if (!s) {
-        stats.failed_reloads++;
-        snprintf(last_error, sizeof last_error, "%s", err->msg);
+        POL.stats.failed_reloads++;
+        snprintf(POL.last_error, sizeof POL.last_error, "%s", err->msg);
         mf_error_log("policy", "new policy refused; the old one stays", "reason=\"%s\"",
                      mf_log_esc(err->msg, (size_t)-1));
         return -1;
     }
-    close_state(current);
-    current = s;
-    stats.reloads++;
-    last_error[0] = '\0';
-    mf_info("policy", "loaded", "file=%s", file);
+    close_state(POL.current);
+    POL.current = s;
+    POL.stats.reloads++;
+    POL.last_error[0] = '\0';
+    mf_info("policy", "loaded", "file=%s", POL.file);
     return 0;
 }
 
@@ -581,8 +570,8 @@ static void on_change(uv_fs_event_t *h, const char *name, int events, int status
     (void)h;
     (void)events;
     /* editors save by replacing the file: watch the directory, act on our file's name */
-    if (status == 0 && name && strcmp(name, base) == 0)
-        uv_timer_start(&debounce, on_debounce, 50, 0);
+    if (status == 0 && name && strcmp(name, POL.base) == 0)
+        uv_timer_start(&POL.debounce, on_debounce, 50, 0);
 }
 
 static lstate *load_configured(const mf_config *cfg, mf_error *err)
@@ -601,33 +590,33 @@ int mf_policy_check(const mf_config *cfg, mf_error *err)
 /* Watch the directory of the policy's file (editors save by replacing it). */
 static void watch(const char *path)
 {
-    free(file);
-    free(dir);
-    free(base);
-    file = mf_xstrdup(path);
-    char *slash = strrchr(file, '/');
-    dir = slash ? mf_xstrndup(file, (size_t)(slash - file)) : mf_xstrdup(".");
-    base = mf_xstrdup(slash ? slash + 1 : file);
-    if (watching)
-        uv_fs_event_stop(&watcher);
-    watching = uv_fs_event_start(&watcher, on_change, dir, 0) == 0;
-    if (!watching)
-        mf_warn("policy", "cannot watch the policy's directory; reload it by hand", "dir=%s", dir);
+    free(POL.file);
+    free(POL.dir);
+    free(POL.base);
+    POL.file = mf_xstrdup(path);
+    char *slash = strrchr(POL.file, '/');
+    POL.dir = slash ? mf_xstrndup(POL.file, (size_t)(slash - POL.file)) : mf_xstrdup(".");
+    POL.base = mf_xstrdup(slash ? slash + 1 : POL.file);
+    if (POL.watching)
+        uv_fs_event_stop(&POL.watcher);
+    POL.watching = uv_fs_event_start(&POL.watcher, on_change, POL.dir, 0) == 0;
+    if (!POL.watching)
+        mf_warn("policy", "cannot watch the policy's directory; reload it by hand", "dir=%s", POL.dir);
 }
 
 int mf_policy_start(const mf_config *cfg, mf_error *err)
 {
-    budget = (uint64_t)cfg->policy_instructions;
-    time_ms = (uint64_t)cfg->policy_time_ms;
-    memcap = (size_t)cfg->policy_memory_bytes;
-    current = load_configured(cfg, err);
-    if (!current)
+    POL.budget = (uint64_t)cfg->policy_instructions;
+    POL.time_ms = (uint64_t)cfg->policy_time_ms;
+    POL.memcap = (size_t)cfg->policy_memory_bytes;
+    POL.current = load_configured(cfg, err);
+    if (!POL.current)
         return -1;
     mf_info("policy", "loaded", "file=%s", cfg->policy);
-    uv_timer_init(mf_loop(), &debounce);
-    uv_fs_event_init(mf_loop(), &watcher);
-    uv_unref((uv_handle_t *)&watcher);
-    uv_unref((uv_handle_t *)&debounce);
+    uv_timer_init(mf_loop(), &POL.debounce);
+    uv_fs_event_init(mf_loop(), &POL.watcher);
+    uv_unref((uv_handle_t *)&POL.watcher);
+    uv_unref((uv_handle_t *)&POL.debounce);
     watch(cfg->policy);
     return 0;
 }
@@ -650,17 +639,17 @@ mf_policy_next *mf_policy_prepare(const mf_config *cfg, mf_error *err)
 
 void mf_policy_install(mf_policy_next *n)
 {
-    close_state(current);
-    current = n->s;
-    budget = n->s->budget;
-    time_ms = n->s->time_ns / 1000000;
-    memcap = n->s->cap;
-    stats.reloads++;
-    last_error[0] = '\0';
-    if (!file || strcmp(file, n->file) != 0)
+    close_state(POL.current);
+    POL.current = n->s;
+    POL.budget = n->s->budget;
+    POL.time_ms = n->s->time_ns / 1000000;
+    POL.memcap = n->s->cap;
+    POL.stats.reloads++;
+    POL.last_error[0] = '\0';
+    if (!POL.file || strcmp(POL.file, n->file) != 0)
         watch(n->file);
-    mf_info("policy", "loaded", "file=%s instructions=%llu time_ms=%llu memory_bytes=%zu", file,
-            (unsigned long long)budget, (unsigned long long)time_ms, memcap);
+    mf_info("policy", "loaded", "file=%s instructions=%llu time_ms=%llu memory_bytes=%zu", POL.file,
+            (unsigned long long)POL.budget, (unsigned long long)POL.time_ms, POL.memcap);
     free(n->file);
     free(n);
 }
@@ -676,31 +665,31 @@ void mf_policy_discard(mf_policy_next *n)
 
 void mf_policy_stop(void)
 {
-    if (!file)
+    if (!POL.file)
         return;
-    watching = false;
-    uv_close((uv_handle_t *)&watcher, NULL);
-    uv_close((uv_handle_t *)&debounce, NULL);
-    close_state(current);
-    current = NULL;
-    free(file);
-    free(dir);
-    free(base);
-    file = dir = base = NULL;
+    POL.watching = false;
+    uv_close((uv_handle_t *)&POL.watcher, NULL);
+    uv_close((uv_handle_t *)&POL.debounce, NULL);
+    close_state(POL.current);
+    POL.current = NULL;
+    free(POL.file);
+    free(POL.dir);
+    free(POL.base);
+    POL.file = POL.dir = POL.base = NULL;
 }
 
 void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *cands, int n,
                      mf_policy_decision *out)
 {
-    stats.decisions++;
+    POL.stats.decisions++;
     char why[400];
-    if (current && decide(current, req, cands, n, out, why, sizeof why) == 0)
+    if (POL.current && decide(POL.current, req, cands, n, out, why, sizeof why) == 0)
         return;
-    stats.errors++;
-    snprintf(last_error, sizeof last_error, "%s", current ? why : "no policy");
-    if (stats.errors < 10 || stats.errors % 1000 == 0)
+    POL.stats.errors++;
+    snprintf(POL.last_error, sizeof POL.last_error, "%s", POL.current ? why : "no policy");
+    if (POL.stats.errors < 10 || POL.stats.errors % 1000 == 0)
         mf_warn("policy", "decision failed; candidates keep their order", "errors=%llu reason=\"%s\"",
-                (unsigned long long)stats.errors, mf_log_esc(last_error, (size_t)-1));
+                (unsigned long long)POL.stats.errors, mf_log_esc(POL.last_error, (size_t)-1));
     memset(out, 0, sizeof *out);
     for (int i = 0; i < n && i < MF_POLICY_MAX; i++)
         out->order[out->n++] = cands[i].id;
@@ -708,11 +697,11 @@ void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *ca
 
 json_t *mf_policy_status(void)
 {
-    return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", file, "decisions",
-                     (json_int_t)stats.decisions, "errors", (json_int_t)stats.errors, "budget_overruns",
-                     (json_int_t)stats.budget_overruns, "time_overruns", (json_int_t)stats.time_overruns,
-                     "time_budget_ms", (json_int_t)time_ms, "memory_overruns", (json_int_t)stats.memory_overruns,
-                     "reloads", (json_int_t)stats.reloads, "failed_reloads", (json_int_t)stats.failed_reloads,
-                     "memory_bytes", (json_int_t)(current ? current->used : 0), "instruction_budget",
-                     (json_int_t)budget, "last_error", last_error[0] ? last_error : NULL);
+    return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", POL.file, "decisions",
+                     (json_int_t)POL.stats.decisions, "errors", (json_int_t)POL.stats.errors, "budget_overruns",
+                     (json_int_t)POL.stats.budget_overruns, "time_overruns", (json_int_t)POL.stats.time_overruns,
+                     "time_budget_ms", (json_int_t)POL.time_ms, "memory_overruns", (json_int_t)POL.stats.memory_overruns,
+                     "reloads", (json_int_t)POL.stats.reloads, "failed_reloads", (json_int_t)POL.stats.failed_reloads,
+                     "memory_bytes", (json_int_t)(POL.current ? POL.current->used : 0), "instruction_budget",
+                     (json_int_t)POL.budget, "last_error", POL.last_error[0] ? POL.last_error : NULL);
 }

@@ -14,34 +14,32 @@
 #include "router.h"
 #include "call.h"
 #include "session.h"
+#include "federation.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* the federation's state, which the registry's file defines */
+mf_federation mf_fed = {
+    .sessions = {.next_id = 1},
+    .mrtr = {.next_state = 1, .next_key = 1},
+    .policy = {.budget = 1000000, .time_ms = 100, .memcap = 8u * 1024 * 1024},
+};
+#define REG (mf_fed.registry)
+
 #define MAX_LIST_PAGES 1000
 
-static mf_ep self;
-static mf_provider **active;   /* in routing and the catalog, in configuration order */
-static size_t nactive;
-static mf_provider *all;       /* every provider alive, active or not */
-static uv_timer_t settle_timer;
-static bool settle_timer_on;
-static bool settled;
-static void (*stop_done)(void);
-static bool stop_finished;     /* done has been called */
-static size_t running;         /* instances started and not stopped yet */
-
-mf_ep mf_registry_ep(void) { return self; }
+mf_ep mf_registry_ep(void) { return REG.self; }
 
 mf_provider **mf_registry_providers(size_t *n)
 {
-    *n = nactive;
-    return active;
+    *n = REG.nactive;
+    return REG.active;
 }
 
-mf_provider *mf_registry_all(void) { return all; }
+mf_provider *mf_registry_all(void) { return REG.all; }
 
-bool mf_registry_settled(void) { return settled; }
+bool mf_registry_settled(void) { return REG.settled; }
 
 bool mf_provider_offers(const mf_provider *p, const char *capability)
 {
@@ -68,27 +66,27 @@ bool mf_provider_ready(const mf_provider *p)
 
 static void check_settled(void)
 {
-    if (settled)
+    if (REG.settled)
         return;
-    for (size_t i = 0; i < nactive; i++)
-        if (!mf_provider_ready(active[i]))
+    for (size_t i = 0; i < REG.nactive; i++)
+        if (!mf_provider_ready(REG.active[i]))
             return;
-    settled = true;
-    if (settle_timer_on)
-        uv_timer_stop(&settle_timer);
+    REG.settled = true;
+    if (REG.settle_timer_on)
+        uv_timer_stop(&REG.settle_timer);
     mf_session_catalog_settled();
 }
 
 static void on_settle_timeout(uv_timer_t *t)
 {
     MF_UNUSED(t);
-    if (settled)
+    if (REG.settled)
         return;
-    for (size_t i = 0; i < nactive; i++)
-        if (!mf_provider_ready(active[i]))
+    for (size_t i = 0; i < REG.nactive; i++)
+        if (!mf_provider_ready(REG.active[i]))
             mf_warn("registry", "provider not ready in time; serving the catalog without it",
-                    "provider=%s", active[i]->conf->name);
-    settled = true;
+                    "provider=%s", REG.active[i]->conf->name);
+    REG.settled = true;
     mf_session_catalog_settled();
 }
 
@@ -108,7 +106,7 @@ static void progress(mf_provider *p)
 static void rebuild(mf_provider *p, mf_kind k)
 {
     if (p->standing == MF_STANDING_ACTIVE)
-        mf_catalog_rebuild(k, active, nactive, settled);
+        mf_catalog_rebuild(k, REG.active, REG.nactive, REG.settled);
 }
 
 static void list_page(mf_provider *p, mf_kind k, json_t *cursor);
@@ -136,9 +134,8 @@ static void listing_done(mf_provider *p, mf_kind k, bool ok)
     }
 }
 
-static void on_list_page(void *ud, json_t *resp, unsigned served_by)
+static void on_list_page(void *ud, json_t *resp)
 {
-    MF_UNUSED(served_by);
     mf_listing *l = ud;
     mf_provider *p = l->owner;
     mf_kind k = l->kind;
@@ -298,8 +295,6 @@ static void on_message(void *ud, mf_msg *m)
 static mf_provider *provider_new(mf_config *cfg, const mf_provider_conf *conf, mf_standing standing)
 {
     mf_provider *p = mf_xcalloc(1, sizeof *p);
-    if (!p)
-        return NULL;
     p->conf = conf;
     p->cfg = mf_config_ref(cfg);
     p->standing = standing;
@@ -312,8 +307,8 @@ static mf_provider *provider_new(mf_config *cfg, const mf_provider_conf *conf, m
     }
     mf_targets_resize(p, 1);
     mf_health_start(p);
-    p->next_all = all;
-    all = p;
+    p->next_all = REG.all;
+    REG.all = p;
     return p;
 }
 
@@ -324,7 +319,7 @@ static int provider_launch(mf_provider *p, mf_error *err)
         return -1;
     if (!mf_instance_start(mod, MF_ROLE_PROVIDER, p->conf->name, p->conf->plugin_conf, p, &p->inst, err))
         return -1;
-    running++;
+    REG.running++;
     return 0;
 }
 
@@ -341,7 +336,7 @@ static void timer_closed(uv_handle_t *h) { free(h); }
 
 void mf_registry_free_provider(mf_provider *p)
 {
-    for (mf_provider **pp = &all; *pp; pp = &(*pp)->next_all)
+    for (mf_provider **pp = &REG.all; *pp; pp = &(*pp)->next_all)
         if (*pp == p) {
             *pp = p->next_all;
             break;
@@ -364,25 +359,25 @@ void mf_registry_free_provider(mf_provider *p)
 
 int mf_registry_start(mf_config *cfg, mf_error *err)
 {
-    self = mf_endpoint_open("registry", on_message, NULL);
-    mf_instance_provider_sink(self);
-    if (!self) {
+    REG.self = mf_endpoint_open("registry", on_message, NULL);
+    mf_instance_provider_sink(REG.self);
+    if (!REG.self) {
         mf_error_set(err, -1, "registry endpoint taken");
         return -1;
     }
-    uv_timer_init(mf_loop(), &settle_timer);
-    nactive = cfg->nproviders;
-    active = mf_xcalloc(nactive ? nactive : 1, sizeof *active);
-    for (size_t i = 0; i < nactive; i++)
-        active[i] = provider_new(cfg, &cfg->providers[i], MF_STANDING_ACTIVE);
-    for (size_t i = 0; i < nactive; i++)
-        if (provider_launch(active[i], err))
+    uv_timer_init(mf_loop(), &REG.settle_timer);
+    REG.nactive = cfg->nproviders;
+    REG.active = mf_xcalloc(REG.nactive ? REG.nactive : 1, sizeof *REG.active);
+    for (size_t i = 0; i < REG.nactive; i++)
+        REG.active[i] = provider_new(cfg, &cfg->providers[i], MF_STANDING_ACTIVE);
+    for (size_t i = 0; i < REG.nactive; i++)
+        if (provider_launch(REG.active[i], err))
             return -1;
-    if (nactive && cfg->catalog_wait_ms) {
-        uv_timer_start(&settle_timer, on_settle_timeout, (uint64_t)cfg->catalog_wait_ms, 0);
-        settle_timer_on = true;
+    if (REG.nactive && cfg->catalog_wait_ms) {
+        uv_timer_start(&REG.settle_timer, on_settle_timeout, (uint64_t)cfg->catalog_wait_ms, 0);
+        REG.settle_timer_on = true;
     } else {
-        settled = true;
+        REG.settled = true;
     }
     check_settled();
     return 0;
@@ -390,15 +385,11 @@ int mf_registry_start(mf_config *cfg, mf_error *err)
 
 mf_provider *mf_registry_launch(mf_config *cfg, const mf_provider_conf *conf, mf_error *err)
 {
-    if (stop_done) {
+    if (REG.stop_done) {
         mf_error_set(err, -1, "the gateway is shutting down");
         return NULL;
     }
     mf_provider *p = provider_new(cfg, conf, MF_STANDING_PENDING);
-    if (!p) {
-        mf_error_set(err, -1, "out of memory");
-        return NULL;
-    }
     if (provider_launch(p, err)) {
         mf_registry_free_provider(p);
         return NULL;
@@ -416,15 +407,15 @@ void mf_provider_move(mf_provider *p, mf_config *cfg, const mf_provider_conf *co
 
 void mf_registry_replace(mf_provider **list, size_t n)
 {
-    free(active);
-    active = list;
-    nactive = n;
+    free(REG.active);
+    REG.active = list;
+    REG.nactive = n;
     for (size_t i = 0; i < n; i++) {
         list[i]->standing = MF_STANDING_ACTIVE;
         list[i]->on_ready = NULL;
     }
     for (int k = 0; k < MF_KINDS; k++)
-        mf_catalog_rebuild((mf_kind)k, active, nactive, settled);
+        mf_catalog_rebuild((mf_kind)k, REG.active, REG.nactive, REG.settled);
     check_settled();
 }
 
@@ -435,10 +426,10 @@ static void provider_stopped(mf_instance *inst, void *ud)
     mf_provider *p = ud;
     MF_UNUSED(inst);
     p->inst = NULL;
-    running--;
+    REG.running--;
     if (p->standing == MF_STANDING_RETIRING && p->refs == 0)
         mf_registry_free_provider(p);
-    if (stop_done)
+    if (REG.stop_done)
         stop_step();
 }
 
@@ -454,40 +445,39 @@ void mf_registry_stop_provider(mf_provider *p)
  * turn, only at the end. */
 static void stop_step(void)
 {
-    static bool in_step, again;
-    if (in_step) {
-        again = true;   /* a stop finished at once: go on in the loop below */
+    if (REG.stop_in_step) {
+        REG.stop_again = true;   /* a stop finished at once: go on in the loop below */
         return;
     }
-    in_step = true;
+    REG.stop_in_step = true;
     do {
-        again = false;
-        mf_provider *p = all;
+        REG.stop_again = false;
+        mf_provider *p = REG.all;
         while (p && (!p->inst || p->shutdown_sent))
             p = p->next_all;
         if (p) {
             p->shutdown_sent = true;
             if (p->inst->stopping)
-                again = true;
+                REG.stop_again = true;
             else
                 mf_instance_stop(p->inst, provider_stopped, p);
-        } else if (running == 0 && !stop_finished && stop_done) {
-            void (*done)(void) = stop_done;
-            stop_finished = true;   /* once */
-            in_step = false;
+        } else if (REG.running == 0 && !REG.stop_finished && REG.stop_done) {
+            void (*done)(void) = REG.stop_done;
+            REG.stop_finished = true;   /* once */
+            REG.stop_in_step = false;
             done();
             return;
         }
-    } while (again);
-    in_step = false;
+    } while (REG.stop_again);
+    REG.stop_in_step = false;
 }
 
 void mf_registry_stop(void (*done)(void))
 {
-    stop_done = done;
-    if (settle_timer_on)
-        uv_timer_stop(&settle_timer);
-    for (mf_provider *p = all; p; p = p->next_all) {
+    REG.stop_done = done;
+    if (REG.settle_timer_on)
+        uv_timer_stop(&REG.settle_timer);
+    for (mf_provider *p = REG.all; p; p = p->next_all) {
         mf_health_stop(p);
         cancel_listings(p, "gateway shutting down");
         if (p->drain_timer)
@@ -499,18 +489,18 @@ void mf_registry_stop(void (*done)(void))
 void mf_registry_close(void)
 {
     mf_catalog_free();
-    while (all)
-        mf_registry_free_provider(all);
-    free(active);
-    active = NULL;
-    nactive = 0;
-    stop_done = NULL;
-    stop_finished = false;
-    settled = settle_timer_on = false;
-    if (self) {
-        uv_close((uv_handle_t *)&settle_timer, NULL);
-        mf_endpoint_close(self);
-        self = 0;
+    while (REG.all)
+        mf_registry_free_provider(REG.all);
+    free(REG.active);
+    REG.active = NULL;
+    REG.nactive = 0;
+    REG.stop_done = NULL;
+    REG.stop_finished = false;
+    REG.settled = REG.settle_timer_on = false;
+    if (REG.self) {
+        uv_close((uv_handle_t *)&REG.settle_timer, NULL);
+        mf_endpoint_close(REG.self);
+        REG.self = 0;
         mf_instance_provider_sink(0);
     }
 }

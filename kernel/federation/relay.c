@@ -17,6 +17,7 @@
 #include "listen.h"
 #include "mrtr.h"
 #include "router.h"
+#include "federation.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +35,10 @@ int mf_mcp_log_level_parse(const char *name)
     return -1;
 }
 
-static void ignore_answer(void *ud, json_t *resp, unsigned served_by)
+static void ignore_answer(void *ud, json_t *resp)
 {
     MF_UNUSED(ud);
     MF_UNUSED(resp);
-    MF_UNUSED(served_by);
 }
 
 void mf_tell(mf_provider *p, const char *method, json_t *params)
@@ -243,11 +243,9 @@ static void on_updated(mf_provider *p, json_t *note)
 
 void mf_answer_provider(mf_ep provider, uint64_t pcorr, json_t *json)
 {
-    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, provider, json);
-    if (m) {
-        m->corr = pcorr;
-        mf_send(m);
-    }
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_fed.sessions.self, provider, json);
+    m->corr = pcorr;
+    mf_send(m);
 }
 
 static void refuse_ask(mf_ep provider, uint64_t pcorr, int code, const char *why)
@@ -290,7 +288,7 @@ relay *mf_relay_new(session *s, mf_ep provider_ep, uint64_t pcorr)
     x->pcorr = pcorr;
     uv_timer_init(mf_loop(), &x->timer);
     x->timer.data = x;
-    uv_timer_start(&x->timer, on_relay_timeout, (uint64_t)mf_session_conf->request_timeout_ms, 0);
+    uv_timer_start(&x->timer, on_relay_timeout, (uint64_t)mf_fed.sessions.conf->request_timeout_ms, 0);
     DL_APPEND(s->relays, x);
     return x;
 }

@@ -10,21 +10,21 @@
 #include "call.h"
 #include "plugin_loader.h"
 #include "swap.h"
+#include "federation.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EWMA 0.2
+#define BRK (mf_fed.breakers)
 
-static const mf_breaker_ops *br_ops;
-static mf_module *br_mod;
+#define EWMA 0.2
 
 int mf_router_start(const mf_config *cfg, mf_error *err)
 {
     static const mf_swap_observer breakers_follow = { .prepare = mf_router_swap_breakers };
     mf_swap_observe(&breakers_follow);
-    if (!cfg->breaker || br_mod)
+    if (!cfg->breaker || BRK.mod)
         return 0;   /* none wanted, or loaded already (a reload turned breakers on) */
     mf_module *m = mf_plugin_load("breaker", err);
     if (!m)
@@ -33,27 +33,27 @@ int mf_router_start(const mf_config *cfg, mf_error *err)
         mf_error_set(err, -1, "plugin \"breaker\" is no circuit breaker");
         return -1;
     }
-    br_ops = m->desc->breaker;
-    br_mod = m;
+    BRK.ops = m->desc->breaker;
+    BRK.mod = m;
     m->refs++;
     return 0;
 }
 
 void mf_router_stop(void)
 {
-    if (br_mod) {
-        br_mod->refs--;
-        mf_plugin_release(br_mod);
+    if (BRK.mod) {
+        BRK.mod->refs--;
+        mf_plugin_release(BRK.mod);
     }
-    br_ops = NULL;
-    br_mod = NULL;
+    BRK.ops = NULL;
+    BRK.mod = NULL;
 }
 
-mf_module *mf_router_breaker_module(void) { return br_mod; }
+mf_module *mf_router_breaker_module(void) { return BRK.mod; }
 
 int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
 {
-    if (prev != br_mod)
+    if (prev != BRK.mod)
         return 0;
     const mf_breaker_ops *nops = next->desc->breaker;
     if (!nops) {
@@ -77,7 +77,7 @@ int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
             if (!t->breaker)
                 continue;
             size_t len = 0;
-            char *state = br_ops->save && nops->adopt ? br_ops->save(t->breaker, &len) : NULL;
+            char *state = BRK.ops->save && nops->adopt ? BRK.ops->save(t->breaker, &len) : NULL;
             fresh[k] = state ? nops->adopt(p->conf->breaker, t->name, state, len)
                              : nops->create(p->conf->breaker, t->name);
             free(state);
@@ -97,12 +97,12 @@ int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
             mf_target *t = &p->targets[j];
             if (!t->breaker)
                 continue;
-            br_ops->destroy(t->breaker);
+            BRK.ops->destroy(t->breaker);
             t->breaker = fresh[k];
         }
     free(fresh);
-    br_ops = nops;
-    br_mod = next;
+    BRK.ops = nops;
+    BRK.mod = next;
     next->refs++;
     prev->refs--;
     mf_info("router", "circuit breakers handed over", "plugin=%s generation=%u breakers=%zu", next->name,
@@ -120,8 +120,8 @@ static void target_init(mf_provider *p, int i)
     t->index = i;
     t->healthy = true;
     snprintf(t->name, sizeof t->name, "%s#%d", p->conf->name, i + 1);
-    if (br_ops && p->conf->breaker)
-        t->breaker = br_ops->create(p->conf->breaker, t->name);
+    if (BRK.ops && p->conf->breaker)
+        t->breaker = BRK.ops->create(p->conf->breaker, t->name);
 }
 
 void mf_targets_resize(mf_provider *p, int n)
@@ -132,11 +132,9 @@ void mf_targets_resize(mf_provider *p, int n)
         if (p->targets[i].health_call)
             mf_call_cancel(p->targets[i].health_call, "target removed");
         if (p->targets[i].breaker)
-            br_ops->destroy(p->targets[i].breaker);
+            BRK.ops->destroy(p->targets[i].breaker);
     }
     mf_target *t = mf_xrealloc(p->targets, (size_t)n * sizeof *t);
-    if (!t)
-        return;
     p->targets = t;
     for (int i = 0; i < p->ntargets && i < n; i++)
         t[i].provider = p;   /* moved */
@@ -148,8 +146,8 @@ void mf_targets_resize(mf_provider *p, int n)
 void mf_targets_free(mf_provider *p)
 {
     for (int i = 0; i < p->ntargets; i++)
-        if (p->targets[i].breaker && br_ops)
-            br_ops->destroy(p->targets[i].breaker);
+        if (p->targets[i].breaker && BRK.ops)
+            BRK.ops->destroy(p->targets[i].breaker);
     free(p->targets);
     p->targets = NULL;
     p->ntargets = 0;
@@ -186,7 +184,7 @@ static void health_signal(mf_target *t, bool ok, const char *why)
     }
 }
 
-void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
+void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
 {
     /* with health checks on, calls count too: one lost or timed out is a failed ping, one
      * answered (even with an error: the upstream is there) a good one; without them
@@ -203,14 +201,9 @@ void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t d
     if (t->nlat < sizeof t->lat / sizeof t->lat[0])
         t->nlat++;
     t->since_p99++;
-}
-
-void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms)
-{
-    mf_target_outcome_stats(t, error_code, lost, duration_ms);
     if (t->breaker) {
         mf_call_outcome o = {error_code, lost, duration_ms};
-        br_ops->record(t->breaker, &o, mf_now());
+        BRK.ops->record(t->breaker, &o, mf_now());
     }
 }
 
@@ -240,21 +233,32 @@ double mf_target_p99(const mf_target *t)
 const char *mf_target_breaker(const mf_target *t)
 {
     static const char *const names[] = {"closed", "open", "half_open", "forced_open", "disabled"};
-    return t->breaker ? names[br_ops->state(t->breaker, mf_now())] : "none";
+    return t->breaker ? names[BRK.ops->state(t->breaker, mf_now())] : "none";
 }
 
-bool mf_target_acquire(mf_target *t) { return !t->breaker || br_ops->acquire(t->breaker, mf_now()); }
+bool mf_target_acquire(mf_target *t) { return !t->breaker || BRK.ops->acquire(t->breaker, mf_now()); }
+
+bool mf_target_available(const mf_target *t)
+{
+    const mf_provider *p = t->provider;
+    if (!t->up || t->draining || !p->inst || p->standing == MF_STANDING_RETIRING || p->state != MF_PROVIDER_UP)
+        return false;
+    if (!t->breaker)
+        return true;
+    mf_breaker_state st = BRK.ops->state(t->breaker, mf_now());
+    return st != MF_BREAKER_OPEN && st != MF_BREAKER_FORCED_OPEN;
+}
 
 void mf_target_release(mf_target *t)
 {
     if (t->breaker)
-        br_ops->release(t->breaker);
+        BRK.ops->release(t->breaker);
 }
 
 void mf_target_force(mf_target *t, mf_breaker_force f)
 {
     if (t->breaker)
-        br_ops->force(t->breaker, f, mf_now());
+        BRK.ops->force(t->breaker, f, mf_now());
 }
 
 json_t *mf_target_status(const mf_target *t)
@@ -265,18 +269,16 @@ json_t *mf_target_status(const mf_target *t)
                           "p99_ms", mf_target_p99(t), "error_rate", t->error_ewma, "calls", (json_int_t)t->calls,
                           "failures", (json_int_t)t->failures, "breaker", mf_target_breaker(t));
     if (t->breaker)
-        json_object_set_new(j, "breaker_status", br_ops->status(t->breaker, mf_now()));
+        json_object_set_new(j, "breaker_status", BRK.ops->status(t->breaker, mf_now()));
     return j;
 }
 
 /* --- health checks ---------------------------------------------------------------------- */
 
-static void on_ping(void *ud, json_t *resp, unsigned served_by)
+static void on_ping(void *ud, json_t *resp)
 {
     mf_target *t = ud;
     t->health_call = NULL;
-    if (served_by && served_by != (unsigned)t->index + 1)
-        return;   /* another replica answered for this one: that tells nothing of its health */
     json_t *e = json_object_get(resp, "error");
     health_signal(t, json_object_get(resp, "result") != NULL,
                   json_string_value(json_object_get(e, "message")));

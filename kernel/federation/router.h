@@ -32,13 +32,15 @@ void mf_targets_resize(mf_provider *p, int n);
 void mf_targets_free(mf_provider *p);
 mf_target *mf_target_find(const char *name);
 /* A call on t ended after duration_ms; error_code 0 for a result; lost: it went out and
- * no answer came (connection lost, timeout). */
+ * no answer came (connection lost, timeout). Recorded once, on the target that served it,
+ * whose breaker permit it was sent with. */
 void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duration_ms);
-/* The same without the breaker: for a call its breaker gave no permission to. */
-void mf_target_outcome_stats(mf_target *t, int error_code, bool lost, uint64_t duration_ms);
 double mf_target_p99(const mf_target *t);
 const char *mf_target_breaker(const mf_target *t);
 bool mf_target_acquire(mf_target *t);
+/* Could t take a call now, as far as the kernel knows: ready, in routing, its breaker not
+ * open. A read: no permit is taken. */
+bool mf_target_available(const mf_target *t);
 void mf_target_release(mf_target *t);
 void mf_target_force(mf_target *t, mf_breaker_force f);
 json_t *mf_target_status(const mf_target *t);

@@ -22,39 +22,34 @@
 #include "param_headers.h"
 #include "names.h"
 #include "swap.h"
+#include "federation.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define SES (mf_fed.sessions)
+
 const char *const mf_protocol_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26",
                                             "2024-11-05", NULL};
 /* Revisions without a session: each request carries its version in params._meta. */
 static const char *const modern_versions[] = {MF_PROTOCOL_MODERN, NULL};
 
-mf_ep mf_session_self;
-const mf_config *mf_session_conf;
-static session *sessions;
-static uint64_t next_session = 1;
-static downreq *parked;       /* requests waiting for the catalog */
-
-mf_ep mf_kernel_ep(void) { return mf_session_self; }
-size_t mf_session_count(void) { return HASH_COUNT(sessions); }
-session *mf_session_table(void) { return sessions; }
+mf_ep mf_kernel_ep(void) { return SES.self; }
+size_t mf_session_count(void) { return HASH_COUNT(SES.all); }
+session *mf_session_table(void) { return SES.all; }
 
 session *mf_session_find(uint64_t id)
 {
     session *s;
-    HASH_FIND(hh, sessions, &id, sizeof id, s);
+    HASH_FIND(hh, SES.all, &id, sizeof id, s);
     return s;
 }
 
 void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
 {
-    mf_msg *m = mf_msg_new(kind, mf_session_self, s->transport, json);
-    if (!m)
-        return;
+    mf_msg *m = mf_msg_new(kind, SES.self, s->transport, json);
     m->session = s->id;
     m->corr = tcorr;
     mf_send(m);
@@ -107,10 +102,8 @@ void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, r->s->transport,
+    mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, SES.self, r->s->transport,
                            mf_rpc_error(r->id, code, text, data));
-    if (!m)
-        return;
     m->session = r->s->id;
     m->corr = r->tcorr;
     m->flags = malformed ? MF_MSGF_MALFORMED : 0;
@@ -134,7 +127,7 @@ void mf_park(session *s, json_t *msg, uint64_t tcorr)
     d->id = json_incref(json_object_get(msg, "id"));
     d->msg = json_incref(msg);
     d->tcorr = tcorr;
-    DL_APPEND(parked, d);
+    DL_APPEND(SES.parked, d);
 }
 
 static json_t *all_versions(void)
@@ -305,7 +298,7 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
         return;
     }
     json_t *items = mf_catalog_items(k);
-    size_t total = json_array_size(items), size = (size_t)mf_session_conf->page_size;
+    size_t total = json_array_size(items), size = (size_t)SES.conf->page_size;
     json_t *result;
     if (offset == 0 && total <= size) {
         result = json_pack("{s:O}", mf_kinds[k].result_key, items);   /* shared, not copied */
@@ -537,10 +530,10 @@ static void on_cancelled(session *s, json_t *params)
             return;
         }
     }
-    DL_FOREACH(parked, d) {
+    DL_FOREACH(SES.parked, d) {
         if (d->s == s && json_equal(d->id, rid)) {
             uint64_t tcorr = d->tcorr;
-            DL_DELETE(parked, d);
+            DL_DELETE(SES.parked, d);
             mf_downreq_free(d);
             tell_no_answer(s, tcorr, reason);
             return;
@@ -563,7 +556,7 @@ static void on_notification(session *s, json_t *msg)
         mf_provider **ps = mf_registry_providers(&n);
         for (size_t i = 0; i < n; i++)
             if (ps[i]->inst && ps[i]->state == MF_PROVIDER_UP)
-                mf_send(mf_msg_new(MF_MSG_NOTIFY, mf_session_self, mf_instance_ep(ps[i]->inst),
+                mf_send(mf_msg_new(MF_MSG_NOTIFY, SES.self, mf_instance_ep(ps[i]->inst),
                                    json_incref(msg)));
     } else {
         mf_debug("session", "notification ignored", "method=%s", method);
@@ -576,7 +569,7 @@ static void on_message(void *ud, mf_msg *m)
     session *s = mf_session_find(m->session);
     if (!s || s->transport != m->src) {
         if (m->kind == MF_MSG_REQUEST) {
-            mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, mf_session_self, m->src,
+            mf_msg *r = mf_msg_new(MF_MSG_RESPONSE, SES.self, m->src,
                                    mf_rpc_error(json_object_get(m->json, "id"), MF_RPC_INVALID_REQUEST,
                                                 "Unknown session", NULL));
             if (r) {
@@ -608,7 +601,7 @@ static void on_message(void *ud, mf_msg *m)
 
 void mf_sessions_move(mf_ep from, mf_ep to)
 {
-    for (session *s = sessions; s; s = s->hh.next)
+    for (session *s = SES.all; s; s = s->hh.next)
         if (s->transport == from)
             s->transport = to;
 }
@@ -616,15 +609,13 @@ void mf_sessions_move(mf_ep from, mf_ep to)
 uint64_t mf_session_open(mf_instance *transport, const char *peer)
 {
     session *s = mf_xcalloc(1, sizeof *s);
-    if (!s)
-        return 0;
-    s->id = next_session++;
+    s->id = SES.next_id++;
     s->transport = mf_instance_ep(transport);
     s->peer = mf_xstrdup(peer ? peer : "?");
     s->log_level = -1;
     s->client_caps = json_object();
     s->next_relay = 1;
-    HASH_ADD(hh, sessions, id, sizeof s->id, s);
+    HASH_ADD(hh, SES.all, id, sizeof s->id, s);
     mf_debug("session", "opened", "session=%llu peer=%s", (unsigned long long)s->id, s->peer);
     return s->id;
 }
@@ -634,13 +625,13 @@ static void session_free(session *s)
     mf_relay_session_closed(s);
     mf_session_cancel_all(s);
     downreq *d, *tmp;
-    DL_FOREACH_SAFE(parked, d, tmp) {
+    DL_FOREACH_SAFE(SES.parked, d, tmp) {
         if (d->s == s) {
-            DL_DELETE(parked, d);
+            DL_DELETE(SES.parked, d);
             mf_downreq_free(d);
         }
     }
-    HASH_DEL(sessions, s);
+    HASH_DEL(SES.all, s);
     json_decref(s->client_info);
     json_decref(s->client_caps);
     free(s->peer);
@@ -659,8 +650,8 @@ void mf_session_close(uint64_t id)
 void mf_session_catalog_settled(void)
 {
     downreq *d, *tmp;
-    DL_FOREACH_SAFE(parked, d, tmp) {
-        DL_DELETE(parked, d);
+    DL_FOREACH_SAFE(SES.parked, d, tmp) {
+        DL_DELETE(SES.parked, d);
         on_request(d->s, d->msg, d->tcorr);
         mf_downreq_free(d);
     }
@@ -671,7 +662,7 @@ void mf_session_list_changed(int kind)
     const char *method = mf_kinds[kind].changed;
     json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
     session *s, *tmp;
-    HASH_ITER(hh, sessions, s, tmp) {
+    HASH_ITER(hh, SES.all, s, tmp) {
         if (s->initialized)
             mf_send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
         mf_listen_list_changed(s, kind, note);
@@ -679,28 +670,28 @@ void mf_session_list_changed(int kind)
     json_decref(note);
 }
 
-void mf_session_set_conf(const mf_config *cfg) { mf_session_conf = cfg; }
+void mf_session_set_conf(const mf_config *cfg) { SES.conf = cfg; }
 
 int mf_session_init(const mf_config *cfg)
 {
     /* a transport's successor takes over its sessions */
     static const mf_swap_observer sessions_follow = { .transport_moved = mf_sessions_move };
     mf_swap_observe(&sessions_follow);
-    mf_session_conf = cfg;
-    mf_session_self = mf_endpoint_open("session", on_message, NULL);
-    return mf_session_self ? 0 : -1;
+    SES.conf = cfg;
+    SES.self = mf_endpoint_open("session", on_message, NULL);
+    return SES.self ? 0 : -1;
 }
 
 void mf_session_shutdown(void)
 {
     mf_mrtr_shutdown();
     session *s, *tmp;
-    HASH_ITER(hh, sessions, s, tmp) {
+    HASH_ITER(hh, SES.all, s, tmp) {
         session_free(s);
     }
-    if (mf_session_self) {
-        mf_endpoint_close(mf_session_self);
-        mf_session_self = 0;
+    if (SES.self) {
+        mf_endpoint_close(SES.self);
+        SES.self = 0;
     }
 }
 
@@ -708,7 +699,7 @@ json_t *mf_sessions_status(void)
 {
     json_t *list = json_array();
     session *s, *tmp;
-    HASH_ITER(hh, sessions, s, tmp) {
+    HASH_ITER(hh, SES.all, s, tmp) {
         int inflight = 0, subs = 0, listens = 0;
         downreq *d;
         sub *x;

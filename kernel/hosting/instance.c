@@ -54,10 +54,6 @@ static mf_instance *instance_new(mf_module *m, mf_role role, const char *name, c
         return NULL;
     }
     mf_instance *inst = mf_xcalloc(1, sizeof *inst);
-    if (!inst) {
-        mf_error_set(err, -1, "out of memory");
-        return NULL;
-    }
     /* a successor's endpoint is named after its generation: both live during the swap */
     char epname[200];
     if (m->generation > 1)
@@ -197,8 +193,6 @@ void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t
 {
     mf_msg *m = mf_ctl_new(inst->ep, mf_host.provider_sink, MF_CTL_PROVIDER_STATUS, "state:i reason:s",
                            (int64_t)state, reason);
-    if (!m)
-        return;
     m->json = info ? json_incref((json_t *)info) : NULL;
     mf_send(m);
 }
@@ -206,8 +200,6 @@ void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t
 void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
 {
     mf_msg *m = mf_msg_new(MF_MSG_NOTIFY, inst->ep, mf_host.provider_sink, notification);
-    if (!m)
-        return;
     m->corr = corr;
     mf_send(m);
 }
@@ -215,8 +207,6 @@ void mf_provider_notify(mf_instance *inst, json_t *notification, uint64_t corr)
 void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, uint64_t related)
 {
     mf_msg *m = mf_msg_new(MF_MSG_REQUEST, inst->ep, mf_host.provider_sink, request);
-    if (!m)
-        return;
     m->corr = corr;
     m->related = related;
     mf_send(m);

@@ -38,8 +38,6 @@ static tclass *class_for(uint64_t timeout)
         if (C.classes[i].timeout == timeout)
             return &C.classes[i];
     tclass *n = mf_xrealloc(C.classes, (C.nclasses + 1) * sizeof *n);
-    if (!n)
-        return NULL;
     /* the calls point at their class: fix them after the move */
     for (size_t i = 0; i < C.nclasses; i++)
         for (mf_call *c = n[i].head; c; c = c->next)
@@ -89,14 +87,12 @@ static void expire(mf_call *c)
     unlink_call(c);
     mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, C.self, c->dst,
                                 json_pack("{s:s}", "reason", "timed out"));
-    if (cancel) {
-        cancel->corr = c->corr;
-        mf_send(cancel);
-    }
+    cancel->corr = c->corr;
+    mf_send(cancel);
     json_t *err = json_pack("{s:o}", "error",
                             mf_rpc_error_body(MF_RPC_TIMEOUT, "Request timed out after %llu ms",
                                               (unsigned long long)c->timeout));
-    c->fn(c->ud, err, 0);
+    c->fn(c->ud, err);
     json_decref(err);
     free(c);
 }
@@ -131,10 +127,10 @@ static void on_message(void *ud, mf_msg *m)
         (!json_object_get(r, "result") && !json_is_object(json_object_get(r, "error")))) {
         json_t *bad = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_INTERNAL_ERROR,
                                 "malformed answer from the provider"));
-        c->fn(c->ud, bad, m->target);
+        c->fn(c->ud, bad);
         json_decref(bad);
     } else {
-        c->fn(c->ud, r, m->target);
+        c->fn(c->ud, r);
     }
     free(c);
     mf_msg_free(m);
@@ -169,12 +165,7 @@ mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t ti
                        mf_call_fn fn, void *ud)
 {
     mf_call *c = mf_xcalloc(1, sizeof *c);
-    tclass *k = c ? class_for(timeout_ms) : NULL;
-    if (!k) {
-        free(c);
-        json_decref(request);
-        return NULL;
-    }
+    tclass *k = class_for(timeout_ms);
     c->corr = C.next_corr++;
     c->dst = dst;
     c->timeout = timeout_ms;
@@ -193,14 +184,12 @@ mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t ti
     if (!C.armed_for || c->deadline < C.armed_for)
         arm();
     mf_msg *m = mf_msg_new(MF_MSG_REQUEST, C.self, dst, request);
-    if (m) {
-        m->corr = c->corr;
-        m->session = session;
-        m->deadline = c->deadline;
-        m->trace = c->corr;
-        /* an undeliverable request is answered by the kernel: fn still runs exactly once */
-        mf_send(m);
-    }
+    m->corr = c->corr;
+    m->session = session;
+    m->deadline = c->deadline;
+    m->trace = c->corr;
+    /* an undeliverable request is answered by the kernel: fn still runs exactly once */
+    mf_send(m);
     return c;
 }
 
@@ -209,10 +198,8 @@ void mf_call_cancel(mf_call *c, const char *reason)
     bool was_head = c->cls->head == c;
     unlink_call(c);
     mf_msg *cancel = mf_msg_new(MF_MSG_CANCEL, C.self, c->dst, json_pack("{s:s}", "reason", reason));
-    if (cancel) {
-        cancel->corr = c->corr;
-        mf_send(cancel);
-    }
+    cancel->corr = c->corr;
+    mf_send(cancel);
     free(c);
     if (was_head)
         arm();

@@ -6,14 +6,14 @@
 #include "kernel.h"
 
 typedef struct mf_call mf_call;
-/* response is the answer's JSON-RPC object holding "result" or "error" (borrowed);
- * served_by the target (1-based) the answer says served it, 0 when it does not say. */
-typedef void (*mf_call_fn)(void *ud, json_t *response, unsigned served_by);
+/* response is the answer's JSON-RPC object holding "result" or "error" (borrowed). */
+typedef void (*mf_call_fn)(void *ud, json_t *response);
 
 int mf_calls_init(void);
 void mf_calls_close(void);
 /* Send request (a {"method", "params"} object, taken over) to dst; fn runs once with the
- * answer, or with a timeout error after timeout_ms (and dst gets MF_MSG_CANCEL). */
+ * answer, or with a timeout error after timeout_ms (and dst gets MF_MSG_CANCEL). Never
+ * NULL. */
 mf_call *mf_call_start(mf_ep dst, uint64_t session, json_t *request, uint64_t timeout_ms,
                        mf_call_fn fn, void *ud);
 /* Abandon: dst gets MF_MSG_CANCEL (json carries reason); fn is not called. */

@@ -102,19 +102,11 @@ mf_ep mf_endpoint_open(const char *name, mf_handler fn, void *ud)
     } else {
         if (T.nslots == T.capslots) {
             uint32_t ncap = T.capslots ? T.capslots * 2 : 64;
-            endpoint **ns = mf_xrealloc(T.slots, ncap * sizeof *ns);
-            if (ns)
-                T.slots = ns;
-            uint32_t *nf = mf_xrealloc(T.free_slots, ncap * sizeof *nf);
-            if (nf)
-                T.free_slots = nf;
-            if (!ns || !nf)
-                return 0;
+            T.slots = mf_xrealloc(T.slots, ncap * sizeof *T.slots);
+            T.free_slots = mf_xrealloc(T.free_slots, ncap * sizeof *T.free_slots);
             T.capslots = ncap;
         }
         endpoint *fresh = mf_xcalloc(1, sizeof *fresh);
-        if (!fresh)
-            return 0;
         fresh->index = T.nslots;
         T.slots[T.nslots] = fresh;
         i = T.nslots++;
@@ -218,10 +210,8 @@ static void bounce(mf_msg *m)
     if (m->kind == MF_MSG_REQUEST && ep_route(m->src, &to)) {
         mf_msg *r = mf_msg_reply_error(m, m->dst, MF_RPC_UNAVAILABLE,
                                        "the component that should answer is gone");
-        if (r) {
-            r->src = 0;
-            mf_send(r);
-        }
+        r->src = 0;
+        mf_send(r);
     }
     mf_msg_free(m);
 }

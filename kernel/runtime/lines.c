@@ -29,12 +29,6 @@ static void emit(const char *line, size_t n, mf_line_fn on_line, void *ud)
         on_line(ud, line, n);
 }
 
-static bool append(mf_lines *l, const char *data, size_t n)
-{
-    mf_buf_append(&l->buf, &l->len, &l->cap, data, n);
-    return true;
-}
-
 void mf_lines_feed(mf_lines *l, const char *data, size_t n, mf_line_fn on_line,
                    mf_overflow_fn on_overflow, void *ud)
 {
@@ -50,11 +44,13 @@ void mf_lines_feed(mf_lines *l, const char *data, size_t n, mf_line_fn on_line,
         }
         if (l->discarding) {
             l->dropped += chunk;
-        } else if (l->len + chunk > l->max || !append(l, data, chunk)) {
-            /* over the bound (or out of memory): drop the whole line */
+        } else if (l->len + chunk > l->max) {
+            /* over the bound: drop the whole line */
             l->discarding = true;
             l->dropped = l->len + chunk;
             l->len = 0;
+        } else {
+            mf_buf_append(&l->buf, &l->len, &l->cap, data, chunk);
         }
         if (!nl)
             break;

@@ -11,10 +11,6 @@
 mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json)
 {
     mf_msg_priv *p = mf_xcalloc(1, sizeof *p);
-    if (!p) {
-        json_decref(json);
-        return NULL;
-    }
     mf_msg *m = &p->pub;
     m->kind = kind;
     m->src = src;
@@ -26,11 +22,9 @@ mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json)
 mf_msg *mf_msg_reply(const mf_msg *req, mf_ep self, json_t *json)
 {
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, self, req->src, json);
-    if (m) {
-        m->session = req->session;
-        m->corr = req->corr;
-        m->trace = req->trace;
-    }
+    m->session = req->session;
+    m->corr = req->corr;
+    m->trace = req->trace;
     return m;
 }
 
@@ -181,10 +175,6 @@ mf_msg *mf_ctl_new(mf_ep src, mf_ep dst, uint32_t verb, const char *fmt, ...)
     }
     va_end(ap);
     mf_msg *m = mf_msg_new(MF_MSG_CONTROL, src, dst, NULL);
-    if (!m) {
-        msgpack_sbuffer_destroy(&sb);
-        return NULL;
-    }
     mf_msg_priv *pm = mf_msg_priv_of(m);
     pm->verb = verb;
     pm->ctl = sb.data;   /* taken over from the buffer */
@@ -204,8 +194,6 @@ static const msgpack_object *ctl_field(mf_msg *m, const char *key)
         return NULL;
     if (!pm->ctl_unpacked) {
         msgpack_unpacked *u = mf_xmalloc(sizeof *u);
-        if (!u)
-            return NULL;
         msgpack_unpacked_init(u);
         size_t off = 0;
         if (msgpack_unpack_next(u, pm->ctl, pm->ctl_len, &off) != MSGPACK_UNPACK_SUCCESS ||

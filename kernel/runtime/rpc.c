@@ -158,8 +158,6 @@ struct mf_idmap_entry {
 uint64_t mf_idmap_put(mf_idmap *m, json_t *id)
 {
     mf_idmap_entry *e = mf_xmalloc(sizeof *e);
-    if (!e)
-        return 0;
     e->key = ++m->next;
     e->id = json_incref(id);
     e->next = m->head;

@@ -72,10 +72,7 @@ static void live_add(int pid)
 {
     if (mf_supv.nlive == mf_supv.caplive) {
         size_t cap = mf_supv.caplive ? mf_supv.caplive * 2 : 32;
-        int *l = mf_xrealloc(mf_supv.live, cap * sizeof *l);
-        if (!l)
-            return;
-        mf_supv.live = l;
+        mf_supv.live = mf_xrealloc(mf_supv.live, cap * sizeof *mf_supv.live);
         mf_supv.caplive = cap;
     }
     mf_supv.live[mf_supv.nlive++] = pid;
@@ -179,7 +176,7 @@ static char **dup_list(const char *const *l)
     while (l && l[n])
         n++;
     char **out = mf_xcalloc(n + 1, sizeof *out);
-    for (size_t i = 0; out && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         out[i] = mf_xstrdup(l[i]);
     return out;
 }
@@ -391,10 +388,6 @@ static const char *spawn(mf_child *c, char *why, size_t cap)
         return why;
     }
     proc *p = mf_xcalloc(1, sizeof *p);
-    if (!p) {
-        snprintf(why, cap, "out of memory");
-        return why;
-    }
     p->owner = c;
     mf_lines_init(&p->errlines, 8192);
     uv_loop_t *loop = mf_loop();
@@ -607,10 +600,6 @@ mf_child *mf_child_start(const mf_child_spec *spec, const mf_child_ops *ops, voi
     }
     reaper_start();
     mf_child *c = mf_xcalloc(1, sizeof *c);
-    if (!c) {
-        mf_error_set(err, -1, "out of memory");
-        return NULL;
-    }
     c->spec = *spec;
     if (!c->spec.shutdown_ms)
         c->spec.shutdown_ms = 5000;
@@ -664,8 +653,6 @@ int mf_child_write(mf_child *c, const char *buf, size_t len)
     if (!p || c->state != CH_RUNNING || !p->in_open)
         return -1;
     write_req *w = mf_xmalloc(sizeof *w + len);
-    if (!w)
-        return -1;
     memcpy(w->data, buf, len);
     w->len = len;
     w->owner = c;

@@ -46,10 +46,7 @@ int mf_sup_core_add(sup_core *s, mf_restart restart)
 {
     if (s->nchildren == s->cap) {
         int ncap = s->cap ? s->cap * 2 : 4;
-        sup_core_child *c = mf_xrealloc(s->children, (size_t)ncap * sizeof *c);
-        if (!c)
-            return -1;
-        s->children = c;
+        s->children = mf_xrealloc(s->children, (size_t)ncap * sizeof *s->children);
         s->cap = ncap;
     }
     s->children[s->nchildren] = (sup_core_child){restart, true, true};

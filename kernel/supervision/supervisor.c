@@ -77,25 +77,18 @@ bool mf_supervision_room(const mf_sup *s)
     return !s || !s->spec.max_children || running_children(s) < s->spec.max_children;
 }
 
-static int batch_push(mf_sup *s, sup_act a)
+static void batch_push(mf_sup *s, sup_act a)
 {
     if (s->nbatch == s->capbatch) {
-        size_t cap = s->capbatch ? s->capbatch * 2 : 8;
-        sup_act *b = mf_xrealloc(s->batch, cap * sizeof *b);
-        if (!b)
-            return -1;
-        s->batch = b;
-        s->capbatch = cap;
+        s->capbatch = s->capbatch ? s->capbatch * 2 : 8;
+        s->batch = mf_xrealloc(s->batch, s->capbatch * sizeof *s->batch);
     }
     s->batch[s->nbatch++] = a;
-    return 0;
 }
 
 static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
 {
     mf_sup *s = mf_xcalloc(1, sizeof *s);
-    if (!s)
-        return NULL;
     s->spec = *spec;
     if (!s->spec.intensity && !private_)
         s->spec.intensity = 10;
@@ -137,10 +130,8 @@ mf_child *mf_child_rebind(uint64_t id, const mf_child_ops *ops, void *ud)
 
 mf_sup *mf_sup_start(const mf_sup_spec *spec, mf_error *err)
 {
-    mf_sup *s = sup_new(spec, false);
-    if (!s)
-        mf_error_set(err, -1, "out of memory");
-    return s;
+    MF_UNUSED(err);   /* nothing fails: memory is mf_xmalloc's */
+    return sup_new(spec, false);
 }
 
 mf_sup *mf_sup_private(const mf_child_spec *spec, mf_error *err)
@@ -148,10 +139,8 @@ mf_sup *mf_sup_private(const mf_child_spec *spec, mf_error *err)
     mf_sup_spec ss = {.name = spec->name, .strategy = MF_ONE_FOR_ONE,
                       .intensity = spec->intensity ? spec->intensity : 10,
                       .period_ms = spec->period_ms, .cooldown_ms = spec->cooldown_ms};
-    mf_sup *s = sup_new(&ss, true);
-    if (!s)
-        mf_error_set(err, -1, "out of memory");
-    return s;
+    MF_UNUSED(err);
+    return sup_new(&ss, true);
 }
 
 static int index_of(const mf_sup *s, const mf_child *c)
@@ -176,28 +165,13 @@ int mf_sup_adopt(mf_sup *s, mf_child *c, mf_error *err)
         return -1;
     }
     int i = mf_sup_core_add(&s->core, mf_sup_child_restart_type(c));
-    if (i < 0) {
-        mf_error_set(err, -1, "out of memory");
-        return -1;
-    }
-    mf_child **k = mf_xrealloc(s->kids, (size_t)s->core.cap * sizeof *k);
-    if (!k) {
-        mf_error_set(err, -1, "out of memory");
-        return -1;
-    }
-    s->kids = k;
+    s->kids = mf_xrealloc(s->kids, (size_t)s->core.cap * sizeof *s->kids);
     s->kids[i] = c;
     /* ordered start: its first start is an action after whatever the supervisor is doing,
      * so it begins once the siblings before it have started (each on a later loop turn) */
     if (s->state == S_FAILED)
         return 0;   /* the cool-down starts it with the others */
-    if (batch_push(s, (sup_act){SUP_RESTART, i}) != 0) {
-        mf_error_set(err, -1, "out of memory");
-        s->kids[i] = NULL;
-        sup_act rm = {SUP_REMOVE, i};
-        mf_sup_core_applied(&s->core, &rm);
-        return -1;
-    }
+    batch_push(s, (sup_act){SUP_RESTART, i});
     if (s->state == S_RUNNING) {
         s->state = S_BUSY;
         run(s);
@@ -211,10 +185,7 @@ static void push_event(mf_sup *s, int child, unsigned start, bool abnormal, cons
 {
     if (s->nevents == s->capevents) {
         size_t cap = s->capevents ? s->capevents * 2 : 4;
-        exit_ev *e = mf_xrealloc(s->events, cap * sizeof *e);
-        if (!e)
-            return;
-        s->events = e;
+        s->events = mf_xrealloc(s->events, cap * sizeof *s->events);
         s->capevents = cap;
     }
     exit_ev *e = &s->events[s->nevents++];

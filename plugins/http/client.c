@@ -8,12 +8,16 @@
  *
  * With `urls`, each URL is a replica: a target of its own for the kernel's routing, with
  * its own era, session, GET stream and reconnection. A call goes to the replica the routing
- * chose when it is ready, otherwise to the ready one with the fewest calls in flight.
+ * named, and to no other: when that replica is not connected, the call is answered -32010
+ * at once so that the kernel tries its next target, unless the kernel said it may wait (no
+ * other target could take it); then it waits for that replica in a bounded queue. The
+ * kernel's own requests, which name no target, go to the ready replica with the fewest
+ * calls in flight, or wait for one.
  *
- * Calls wait in a bounded queue while no replica is ready; a replica that failed three
- * attempts in a row is failed, and when every replica is, calls are refused at once until
- * an attempt succeeds. A call that failed before its upstream received it (no connection,
- * no address, not sent) is answered -32010, which lets the kernel try the next target. */
+ * A replica that failed three attempts in a row is failed: the calls waiting for it are
+ * answered -32010, and when every replica is, calls are refused at once until an attempt
+ * succeeds. A call that failed before its upstream received it (no connection, no address,
+ * not sent) is answered -32010 too, which lets the kernel try the next target. */
 #include "client.h"
 
 #include <stdarg.h>
@@ -119,24 +123,13 @@ static int check(const json_t *conf, const char *path, mf_error *err)
 
 /* --- answers to the kernel ---------------------------------------------------------- */
 
-/* The answer to req, served by replica r (NULL: by none), whose target the kernel learns. */
-static void reply(hprov *p, hrep *r, mf_msg *req, json_t *json)
+static void reply_error(hprov *p, mf_msg *req, int code, const char *text)
 {
-    mf_msg *out = mf_msg_reply(req, mf_instance_ep(p->inst), json);
-    if (out && r)
-        out->target = (uint32_t)r->index + 1;
-    mf_send(out);
+    mf_send(mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text));
 }
 
-static void reply_error(hprov *p, hrep *r, mf_msg *req, int code, const char *text)
-{
-    mf_msg *out = mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text);
-    if (out && r)
-        out->target = (uint32_t)r->index + 1;
-    mf_send(out);
-}
-
-/* The ready replica with the fewest calls in flight. */
+/* The ready replica with the fewest calls in flight: for the kernel's own requests, which
+ * are for the provider as a whole. */
 static hrep *pick(hprov *p)
 {
     hrep *best = NULL;
@@ -148,13 +141,52 @@ static hrep *pick(hprov *p)
     return best;
 }
 
-/* The replica the kernel's routing chose (the request's "target"), when it is ready. */
-static hrep *chosen(hprov *p, const mf_msg *m)
+/* The target the kernel named in request m (1-based; 0 for none). */
+static json_int_t target_of(const mf_msg *m)
 {
-    json_int_t t = json_integer_value(json_object_get(m->json, "target"));
-    if (t < 1 || t > p->nreps || p->reps[t - 1].state != P_READY)
+    return json_integer_value(json_object_get(m->json, "target"));
+}
+
+/* The replica that serves m now: the one the kernel named when it is ready, or for a
+ * request that names none, any ready one; NULL when it must wait or be refused. */
+static hrep *server_of(hprov *p, const mf_msg *m)
+{
+    json_int_t t = target_of(m);
+    if (!t)
+        return pick(p);
+    return t >= 1 && t <= p->nreps && p->reps[t - 1].state == P_READY ? &p->reps[t - 1] : NULL;
+}
+
+/* Why the replica m names cannot take it, or NULL when m may wait for it: it is
+ * connecting and the kernel said no other target could take the call. */
+static const char *cannot_wait(const hprov *p, const mf_msg *m)
+{
+    json_int_t t = target_of(m);
+    if (!t)
         return NULL;
-    return &p->reps[t - 1];
+    if (t < 1 || t > p->nreps)
+        return "does not exist";
+    if (p->reps[t - 1].state == P_FAILED)
+        return "has failed";
+    if (!json_is_true(json_object_get(m->json, "wait")))
+        return "is not connected";
+    return NULL;
+}
+
+/* Answer the requests waiting for replica r with an error; the others keep waiting, in
+ * order. */
+static void fail_waiting(hprov *p, const hrep *r, int code, const char *why)
+{
+    mf_msgq keep = {0};
+    for (mf_msg *m; (m = mf_msgq_pop(&p->queue));) {
+        if (target_of(m) == r->index + 1) {
+            reply_error(p, m, code, why);
+            mf_msg_free(m);
+        } else {
+            mf_msgq_push(&keep, m);
+        }
+    }
+    p->queue = keep;
 }
 
 static bool any_ready(const hprov *p)
@@ -173,15 +205,21 @@ static bool all_failed(const hprov *p)
     return true;
 }
 
+/* Send the waiting requests whose replica is ready; the others keep waiting, in order. */
 static void flush_queue(hprov *p)
 {
-    hrep *r;
-    while (p->queue.len && (r = pick(p))) {
-        mf_msg *m = mf_msgq_pop(&p->queue);
+    mf_msgq keep = {0};
+    for (mf_msg *m; (m = mf_msgq_pop(&p->queue));) {
+        hrep *r = server_of(p, m);
+        if (!r) {
+            mf_msgq_push(&keep, m);
+            continue;
+        }
         bool retried = (m->flags & RETRIED_FLAG) != 0;
         m->flags &= ~RETRIED_FLAG;
         send_call(r, m, retried);
     }
+    p->queue = keep;
 }
 
 /* --- requests -------------------------------------------------------------------- */
@@ -391,7 +429,7 @@ static void send_call(hrep *r, mf_msg *m, bool retried)
     json_decref(req);
     if (rc) {
         /* nothing went out: another target may take it */
-        reply_error(p, r, m, MF_RPC_UNAVAILABLE, "cannot send the request upstream");
+        reply_error(p, m, MF_RPC_UNAVAILABLE, "cannot send the request upstream");
         x->msg = NULL;
         HASH_DEL(p->calls, x);
         mf_msg_free(m);
@@ -434,7 +472,7 @@ static void on_message(xchg *x, json_t *msg)
             json_t *id = json_object_get(msg, "id");
             if (json_is_integer(id) && json_integer_value(id) == x->upid) {
                 x->answered = true;
-                reply(p, x->r, x->msg, json_incref(msg));
+                mf_send(mf_msg_reply(x->msg, mf_instance_ep(p->inst), json_incref(msg)));
             }
         } else if ((x->kind == X_DISCOVER || x->kind == X_INITIALIZE) && !x->answered) {
             x->answered = true;
@@ -546,9 +584,13 @@ static void connect_failed(hrep *r)
             hp_name(p), r->url, (unsigned long long)delay, mf_log_esc(r->last_error, (size_t)-1), r->index + 1);
     if (r->state == P_READY)
         mf_provider_target_status(p->inst, r->index, false);
-    if (r->failures >= FAIL_AFTER)
+    if (r->failures >= FAIL_AFTER && r->state != P_FAILED) {
         r->state = P_FAILED;
-    else if (r->state != P_FAILED)
+        char why[600];
+        snprintf(why, sizeof why, "provider %s: the upstream %s is unavailable: %s", hp_name(p), r->url,
+                 r->last_error);
+        fail_waiting(p, r, MF_RPC_UNAVAILABLE, why);
+    } else if (r->state != P_FAILED)
         r->state = P_DOWN;
     if (all_failed(p) && !p->failed) {
         p->failed = true;
@@ -757,7 +799,8 @@ static void initialize_done(hrep *r, xchg *x, CURLcode rc, const char *error)
     became_ready(r, result);
 }
 
-/* The upstream forgot our session: initialize again, then send the call once more. */
+/* The upstream forgot our session: initialize again, then send the call once more, to
+ * the same replica (the call waits for it: the kernel named it). */
 static void session_lost(hrep *r)
 {
     hprov *p = r->p;
@@ -814,14 +857,13 @@ static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
         m->flags |= RETRIED_FLAG;   /* it goes out again once, after the new initialize */
         mf_msgq_push_front(&p->queue, m);
         session_lost(r);
-        flush_queue(p);   /* another replica that is ready takes it at once */
         return;
     }
     char why[600];
     if (never_received(rc)) {
         snprintf(why, sizeof why, "provider %s: the upstream %s did not receive the request: %s", hp_name(p),
                  r->url, error);
-        reply_error(p, r, m, MF_RPC_UNAVAILABLE, why);
+        reply_error(p, m, MF_RPC_UNAVAILABLE, why);
         if (rc != CURLE_SEND_ERROR && r->state == P_READY) {
             set_error(r, "%s", error);
             connect_failed(r);
@@ -836,7 +878,7 @@ static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
     else
         snprintf(why, sizeof why, "provider %s: the upstream answered HTTP %ld without a response",
                  hp_name(p), x->status);
-    reply_error(p, r, m, MF_RPC_UPSTREAM_LOST, why);
+    reply_error(p, m, MF_RPC_UPSTREAM_LOST, why);
 }
 
 static void get_done(hrep *r, xchg *x, CURLcode rc)
@@ -1058,33 +1100,43 @@ void hp_cancel_call(hprov *p, xchg *x)
     hp_xchg_free(x);
 }
 
+/* A request from the kernel: sent to its replica, held for it, or answered at once. */
+static void take_request(hprov *p, mf_msg *m)
+{
+    hrep *r;
+    const char *cannot;
+    char why[600];
+    if (!json_is_string(json_object_get(m->json, "method")))
+        reply_error(p, m, MF_RPC_INVALID_REQUEST, "request without a method");
+    else if (!p->stopping && (r = server_of(p, m))) {
+        send_call(r, m, false);
+        return;
+    } else if (p->failed || p->stopping) {
+        snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p),
+                 p->stopping ? "stopping" : p->reps[0].last_error ? p->reps[0].last_error : "failed");
+        reply_error(p, m, p->stopping ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
+    } else if ((cannot = cannot_wait(p, m))) {   /* never sent: the kernel tries its next target */
+        snprintf(why, sizeof why, "provider %s: replica %lld %s", hp_name(p), (long long)target_of(m), cannot);
+        reply_error(p, m, MF_RPC_UNAVAILABLE, why);
+    } else if (p->queue.len >= p->max_queue)
+        reply_error(p, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
+    else {
+        mf_msgq_push(&p->queue, m);
+        return;
+    }
+    mf_msg_free(m);
+}
+
 static void receive(void *self, mf_msg *m)
 {
     hprov *p = self;
-    hrep *r;
     if (p->draining) {
         hp_drain_receive(p, m);
         return;
     }
     switch (m->kind) {
     case MF_MSG_REQUEST:
-        if (!json_is_string(json_object_get(m->json, "method"))) {
-            reply_error(p, NULL, m, MF_RPC_INVALID_REQUEST, "request without a method");
-            mf_msg_free(m);
-        } else if (!p->stopping && ((r = chosen(p, m)) || (r = pick(p)))) {
-            send_call(r, m, false);
-        } else if (p->failed || p->stopping) {
-            char why[600];
-            snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p),
-                     p->stopping ? "stopping" : p->reps[0].last_error ? p->reps[0].last_error : "failed");
-            reply_error(p, NULL, m, p->stopping ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
-            mf_msg_free(m);
-        } else if (p->queue.len >= p->max_queue) {
-            reply_error(p, NULL, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
-            mf_msg_free(m);
-        } else {
-            mf_msgq_push(&p->queue, m);
-        }
+        take_request(p, m);
         return;
     case MF_MSG_RESPONSE:
         /* the answer to a request the upstream made */
@@ -1138,7 +1190,7 @@ static void stop(void *self)
     xchg *x, *tmp;
     DL_FOREACH_SAFE(p->all, x, tmp) {
         if (x->kind == X_CALL && x->msg && !x->answered)
-            reply_error(p, x->r, x->msg, MF_RPC_SHUTTING_DOWN, why);
+            reply_error(p, x->msg, MF_RPC_SHUTTING_DOWN, why);
         if (x->req)
             hc_cancel(x->req);
         hp_xchg_free(x);

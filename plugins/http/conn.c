@@ -77,16 +77,10 @@ static void request_reset(http_request *r)
     memset(r, 0, sizeof *r);
 }
 
-int conn_append(char **s, size_t *len, size_t *cap, const char *at, size_t n)
-{
-    mf_buf_append(s, len, cap, at, n);
-    return 0;
-}
-
-static int append_str(char **s, const char *at, size_t n)
+static void append_str(char **s, const char *at, size_t n)
 {
     size_t len = *s ? strlen(*s) : 0, cap = *s ? len + 1 : 0;
-    return conn_append(s, &len, &cap, at, n);
+    mf_buf_append(s, &len, &cap, at, n);
 }
 
 static int count_header(http_conn *c, size_t n)
@@ -116,7 +110,10 @@ static int cb_message_begin(http_parser *p)
 static int cb_url(http_parser *p, const char *at, size_t n)
 {
     http_conn *c = p->data;
-    return count_header(c, n) || append_str(&c->req.target, at, n);
+    if (count_header(c, n))
+        return -1;
+    append_str(&c->req.target, at, n);
+    return 0;
 }
 
 static int cb_header_field(http_parser *p, const char *at, size_t n)
@@ -139,8 +136,7 @@ static int cb_header_field(http_parser *p, const char *at, size_t n)
     }
     http_header *h = &r->headers[r->nheaders - 1];
     size_t old = h->name ? strlen(h->name) : 0;
-    if (append_str(&h->name, at, n))
-        return -1;
+    append_str(&h->name, at, n);
     for (size_t i = old; h->name[i]; i++)
         h->name[i] = (char)tolower((unsigned char)h->name[i]);
     return 0;
@@ -152,7 +148,8 @@ static int cb_header_value(http_parser *p, const char *at, size_t n)
     if (count_header(c, n) || c->req.nheaders == 0)
         return -1;
     c->in_value = true;
-    return append_str(&c->req.headers[c->req.nheaders - 1].value, at, n);
+    append_str(&c->req.headers[c->req.nheaders - 1].value, at, n);
+    return 0;
 }
 
 static void write_raw(http_conn *c, const char *data, size_t len);
@@ -189,7 +186,8 @@ static int cb_body(http_parser *p, const char *at, size_t n)
         c->error_status = 413;
         return -1;
     }
-    return conn_append(&r->body, &r->body_len, &r->body_cap, at, n);
+    mf_buf_append(&r->body, &r->body_len, &r->body_cap, at, n);
+    return 0;
 }
 
 static int cb_message_complete(http_parser *p)
@@ -197,7 +195,7 @@ static int cb_message_complete(http_parser *p)
     http_conn *c = p->data;
     c->req.keep_alive = http_should_keep_alive(p);
     if (!c->req.body)
-        conn_append(&c->req.body, &c->req.body_len, &c->req.body_cap, "", 0);
+        mf_buf_append(&c->req.body, &c->req.body_len, &c->req.body_cap, "", 0);
     c->state = C_HANDLING;
     uv_timer_stop(&c->timer);
     http_parser_pause(p, 1);   /* one request at a time; the rest waits in inbuf */
@@ -404,8 +402,9 @@ void conn_pump(http_conn *c)
             /* the request still arriving is kept as sent, for a successor to parse again */
             if (fresh)
                 c->rawlen = 0;
-            raw_failed = c->rawlen + n > bound ||
-                         conn_append(&c->raw, &c->rawlen, &c->rawcap, c->inbuf, n) != 0;
+            raw_failed = c->rawlen + n > bound;
+            if (!raw_failed)
+                mf_buf_append(&c->raw, &c->rawlen, &c->rawcap, c->inbuf, n);
         } else {
             c->rawlen = 0;
         }
@@ -469,10 +468,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (c->state == C_IDLE && c->inlen == 0)
         uv_timer_stop(&c->timer);
-    if (conn_append(&c->inbuf, &c->inlen, &c->incap, buf->base, (size_t)n)) {
-        conn_close(c);
-        return;
-    }
+    mf_buf_append(&c->inbuf, &c->inlen, &c->incap, buf->base, (size_t)n);
     conn_pump(c);
 }
 

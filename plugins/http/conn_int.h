@@ -66,6 +66,5 @@ void conn_on_idle_timeout(uv_timer_t *t);
 void conn_on_request_timeout(uv_timer_t *t);
 /* c's tcp handle is open on a connected socket: set up the rest and list it. */
 void conn_attach(http_conns *cs, http_conn *c);
-int conn_append(char **s, size_t *len, size_t *cap, const char *at, size_t n);
 
 #endif

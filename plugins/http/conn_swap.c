@@ -122,12 +122,8 @@ http_conn *http_conn_adopt(http_conns *cs, const json_t *st, int fd, mf_error *e
     /* the version of the request being answered decides the framing of its response */
     c->parser.http_major = (unsigned short)json_integer_value(json_object_get(st, "major"));
     c->parser.http_minor = (unsigned short)json_integer_value(json_object_get(st, "minor"));
-    if (json_string_length(in) &&
-        conn_append(&c->inbuf, &c->inlen, &c->incap, json_string_value(in), json_string_length(in))) {
-        mf_error_set(err, -1, "out of memory");
-        conn_close(c);
-        return NULL;
-    }
+    if (json_string_length(in))
+        mf_buf_append(&c->inbuf, &c->inlen, &c->incap, json_string_value(in), json_string_length(in));
     json_int_t idle_left = json_integer_value(json_object_get(st, "idle_left"));
     if (c->state == C_IDLE && c->inlen == 0 && idle_left >= 0)
         uv_timer_start(&c->timer, conn_on_idle_timeout, idle_left > 0 ? (uint64_t)idle_left : 1, 0);

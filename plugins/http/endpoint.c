@@ -223,8 +223,6 @@ static void forward(listener *l, hreq *h, json_t *msg, mf_rpc_kind kind)
     mf_msg_kind mk = kind == MF_RPC_REQUEST ? MF_MSG_REQUEST
                      : kind == MF_RPC_NOTIFICATION ? MF_MSG_NOTIFY : MF_MSG_RESPONSE;
     mf_msg *m = mf_msg_new(mk, mf_instance_ep(l->inst), mf_kernel_ep(), json_incref(msg));
-    if (!m)
-        return;
     m->session = h->ksid;
     if (kind == MF_RPC_REQUEST) {
         corr_entry *e = malloc(sizeof *e);

@@ -173,8 +173,6 @@ bool hp_listen_request(hrep *r, mf_msg *m)
         }
         out = mf_msg_reply(m, self, json_pack("{s:s,s:i,s:{}}", "jsonrpc", "2.0", "id", 0, "result"));
     }
-    if (out)
-        out->target = (uint32_t)r->index + 1;
     mf_send(out);
     mf_msg_free(m);
     return true;

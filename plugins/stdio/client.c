@@ -2,12 +2,15 @@
  * spoken to over their stdin and stdout.
  *
  * The replicas are the children of one supervisor, with the provider's restart settings
- * (strategy, intensity, period, cool-down). A call goes to the ready replica with the
- * fewest calls in flight; calls that arrive while none is ready wait in a bounded queue.
- * When a replica exits, every call it had in flight is answered with an error at once;
- * when one dies before answering initialize, the calls waiting for it fail too, with the
- * reason. When the supervisor gives up, waiting and new calls fail at once until it is
- * back. */
+ * (strategy, intensity, period, cool-down). A call goes to the replica the kernel's routing
+ * named (its target), and to no other: when that replica cannot take it now, the call is
+ * answered -32010 at once so that the kernel tries its next target, unless the kernel said
+ * it may wait (no other target could take it) and the replica is starting or restarting;
+ * then it waits in a bounded queue. The kernel's own requests, which name no target, go
+ * to the ready replica with the fewest calls in flight, or wait for one. When a replica
+ * exits, every call it had in flight is answered with an error at once; when one dies
+ * before answering initialize, the calls waiting for it fail too, with the reason. When
+ * the supervisor gives up, waiting and new calls fail at once until it is back. */
 #include "client.h"
 #include "swapstate.h"
 
@@ -152,11 +155,9 @@ static void reply_error(client *c, const call *k, int code, const char *text)
 {
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to,
                            json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", text)));
-    if (m) {
-        m->corr = k->corr;
-        m->session = k->session;
-        mf_send(m);
-    }
+    m->corr = k->corr;
+    m->session = k->session;
+    mf_send(m);
 }
 
 static void shrink_step(client *c);
@@ -185,26 +186,74 @@ static void fail_calls(client *c, replica *r, int code, const char *text)
     }
 }
 
-/* The ready replica with the fewest calls in flight. */
+static bool takes_calls(const replica *r)
+{
+    return r->state == U_READY && !r->leaving;
+}
+
+/* The ready replica with the fewest calls in flight: for the kernel's own requests, which
+ * are for the provider as a whole. */
 static replica *pick(client *c)
 {
     replica *best = NULL;
     for (int i = 0; i < c->nreplicas; i++) {
         replica *r = &c->replicas[i];
-        if (r->state == U_READY && !r->leaving && (!best || r->inflight < best->inflight))
+        if (takes_calls(r) && (!best || r->inflight < best->inflight))
             best = r;
     }
     return best;
 }
 
-/* The replica the kernel's routing chose, when it is ready; otherwise the choice is ours
- * (a call waits while its replicas start rather than fail). */
-static replica *chosen(client *c, const mf_msg *m)
+/* The target the kernel named in request m (1-based; 0 for none). */
+static json_int_t target_of(const mf_msg *m)
 {
-    json_int_t t = json_integer_value(json_object_get(m->json, "target"));
-    if (t < 1 || t > c->nreplicas || c->replicas[t - 1].state != U_READY || c->replicas[t - 1].leaving)
+    return json_integer_value(json_object_get(m->json, "target"));
+}
+
+/* The replica that serves m now: the one the kernel named when it is ready, or for a
+ * request that names none, any ready one; NULL when it must wait or be refused. */
+static replica *server_of(client *c, const mf_msg *m)
+{
+    json_int_t t = target_of(m);
+    if (!t)
+        return pick(c);
+    return t >= 1 && t <= c->nreplicas && takes_calls(&c->replicas[t - 1]) ? &c->replicas[t - 1] : NULL;
+}
+
+/* Why the replica m names cannot take it, or NULL when m may wait for it: it is starting
+ * or restarting and the kernel said no other target could take the call. */
+static const char *cannot_wait(const client *c, const mf_msg *m)
+{
+    json_int_t t = target_of(m);
+    if (!t)
         return NULL;
-    return &c->replicas[t - 1];
+    if (t < 1 || t > c->nreplicas)
+        return "is not in use";
+    const replica *r = &c->replicas[t - 1];
+    if (r->leaving)
+        return "is leaving the pool";
+    if (r->state != U_STARTING && r->state != U_DOWN)
+        return "has failed";
+    if (!json_is_true(json_object_get(m->json, "wait")))
+        return r->state == U_STARTING ? "is starting" : "is restarting";
+    return NULL;
+}
+
+/* Answer the requests waiting for replica r (when r is not NULL) and, when untargeted,
+ * those that name no replica, with an error; the others keep waiting, in order. */
+static void fail_waiting(client *c, const replica *r, bool untargeted, int code, const char *why)
+{
+    mf_msgq keep = {0};
+    for (mf_msg *m; (m = mf_msgq_pop(&c->queue));) {
+        json_int_t t = target_of(m);
+        if ((!t && untargeted) || (r && t == r->index + 1)) {
+            mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), code, "%s", why));
+            mf_msg_free(m);
+        } else {
+            mf_msgq_push(&keep, m);
+        }
+    }
+    c->queue = keep;
 }
 
 static void forward(client *c, replica *r, mf_msg *m)
@@ -239,11 +288,18 @@ static void forward(client *c, replica *r, mf_msg *m)
     mf_msg_free(m);
 }
 
+/* Send the waiting requests whose replica is ready; the others keep waiting, in order. */
 static void flush_queue(client *c)
 {
-    replica *r;
-    while (c->queue.len && (r = pick(c)))
-        forward(c, r, mf_msgq_pop(&c->queue));
+    mf_msgq keep = {0};
+    for (mf_msg *m; (m = mf_msgq_pop(&c->queue));) {
+        replica *r = server_of(c, m);
+        if (r)
+            forward(c, r, m);
+        else
+            mf_msgq_push(&keep, m);
+    }
+    c->queue = keep;
 }
 
 static bool any_ready(const client *c)
@@ -360,7 +416,6 @@ static void on_upstream_line(void *ud, const char *line, size_t len)
         mf_msg *out = mf_msg_new(MF_MSG_RESPONSE, mf_instance_ep(c->inst), k->reply_to, json_incref(msg));
         out->corr = k->corr;
         out->session = k->session;
-        out->target = (uint32_t)r->index + 1;
         mf_send(out);
         call_forget(c, k);
         break;
@@ -460,11 +515,12 @@ static void on_exited(mf_child *ch, int64_t status, int sig, void *ud)
     if (r->state == U_READY)
         mf_provider_target_status(c->inst, r->index, false);
     r->state = U_DOWN;
-    if (was_starting && !any_ready(c)) {
-        /* the start these calls waited for has failed: say so now, not at their deadline */
+    if (was_starting) {
+        /* the start these calls waited for has failed: say so now, not at their deadline
+         * (those for any replica wait on while another is ready) */
         char failed[260];
         snprintf(failed, sizeof failed, "%s before it answered initialize", why);
-        mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_UNAVAILABLE, failed);
+        fail_waiting(c, r, !any_ready(c), MF_RPC_UNAVAILABLE, failed);
     }
     if (!any_ready(c) && c->up) {
         c->up = false;
@@ -480,14 +536,15 @@ static void on_failed(mf_child *ch, const char *reason, void *ud)
     if (c->stopping)
         return;
     r->state = U_FAILED;
+    char why[700];
+    snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(c), reason);
+    fail_waiting(c, r, false, MF_RPC_UNAVAILABLE, why);
     if (any_alive(c) || c->failed)
         return;   /* the others may still serve */
     c->failed = true;
     c->up = false;
     free(c->failed_reason);
     c->failed_reason = strdup(reason);
-    char why[700];
-    snprintf(why, sizeof why, "provider %s is unavailable: %s", name_of(c), reason);
     mf_msgq_fail(&c->queue, mf_instance_ep(c->inst), MF_RPC_UNAVAILABLE, why);
     mf_provider_status(c->inst, MF_PROVIDER_FAILED, NULL, reason);
 }
@@ -601,9 +658,12 @@ static int scale(void *self, int n, mf_error *err)
     }
     c->want = n;
     if (n < c->nreplicas) {
+        char why[200];
+        snprintf(why, sizeof why, "provider %s: the replica is leaving the pool", name_of(c));
         for (int i = n; i < c->nreplicas; i++) {
             c->replicas[i].leaving = true;
             mf_provider_target_status(c->inst, i, false);
+            fail_waiting(c, &c->replicas[i], false, MF_RPC_UNAVAILABLE, why);
         }
         shrink_step(c);
         return 0;
@@ -736,36 +796,44 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     return 0;
 }
 
+/* A request from the kernel: sent to its replica, held for it, or answered at once. */
+static void take_request(client *c, mf_msg *m)
+{
+    replica *r;
+    const char *why;
+    mf_ep self = mf_instance_ep(c->inst);
+    if (!json_is_string(json_object_get(m->json, "method")))
+        mf_send(mf_msg_reply_error(m, self, MF_RPC_INVALID_REQUEST, "request without a method"));
+    else if ((r = server_of(c, m))) {
+        forward(c, r, m);
+        return;
+    } else if (c->failed || c->stopping)
+        mf_send(mf_msg_reply_error(m, self, c->failed ? MF_RPC_UNAVAILABLE : MF_RPC_SHUTTING_DOWN,
+                                   "provider %s is unavailable: %s", name_of(c),
+                                   c->stopping ? "stopping" : c->failed_reason));
+    else if ((why = cannot_wait(c, m)))   /* never sent: the kernel tries its next target */
+        mf_send(mf_msg_reply_error(m, self, MF_RPC_UNAVAILABLE, "provider %s: replica %lld %s", name_of(c),
+                                   (long long)target_of(m), why));
+    else if (c->queue.len >= c->max_queue)
+        mf_send(mf_msg_reply_error(m, self, MF_RPC_OVERLOADED, "provider %s is starting and %zu calls already wait for it",
+                                   name_of(c), c->queue.len));
+    else {
+        mf_msgq_push(&c->queue, m);
+        return;
+    }
+    mf_msg_free(m);
+}
+
 static void receive(void *self, mf_msg *m)
 {
     client *c = self;
-    replica *r;
     if (c->handed_over) {
         mf_instance_forward(c->inst, m);   /* the successor has every call and ask */
         return;
     }
     switch (m->kind) {
     case MF_MSG_REQUEST:
-        if (!json_is_string(json_object_get(m->json, "method"))) {
-            mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_INVALID_REQUEST,
-                                       "request without a method"));
-            mf_msg_free(m);
-        } else if ((r = chosen(c, m)) || (r = pick(c))) {
-            forward(c, r, m);
-        } else if (c->failed || c->stopping) {
-            mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst),
-                                       c->failed ? MF_RPC_UNAVAILABLE : MF_RPC_SHUTTING_DOWN,
-                                       "provider %s is unavailable: %s", name_of(c),
-                                       c->stopping ? "stopping" : c->failed_reason));
-            mf_msg_free(m);
-        } else if (c->queue.len >= c->max_queue) {
-            mf_send(mf_msg_reply_error(m, mf_instance_ep(c->inst), MF_RPC_OVERLOADED,
-                                       "provider %s is starting and %zu calls already wait for it",
-                                       name_of(c), c->queue.len));
-            mf_msg_free(m);
-        } else {
-            mf_msgq_push(&c->queue, m);
-        }
+        take_request(c, m);
         return;
     case MF_MSG_CANCEL: {
         call *k;

@@ -42,11 +42,10 @@ void swap_lines_load(mf_lines *l, const json_t *saved)
 json_t *swap_msg_save(const mf_msg *m)
 {
     char *text = m->json ? json_dumps(m->json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:s?}", "kind", (int)m->kind, "src",
+    json_t *o = json_pack("{s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:s?}", "kind", (int)m->kind, "src",
                           swap_u64_new(m->src), "session", swap_u64_new(m->session), "corr", swap_u64_new(m->corr),
                           "related", swap_u64_new(m->related), "deadline", swap_u64_new(m->deadline), "trace",
-                          swap_u64_new(m->trace), "flags", (json_int_t)m->flags, "target", (json_int_t)m->target,
-                          "json", text);
+                          swap_u64_new(m->trace), "flags", (json_int_t)m->flags, "json", text);
     free(text);
     return o;
 }
@@ -61,15 +60,12 @@ mf_msg *swap_msg_load(const json_t *saved, mf_ep self)
     if (text && !(payload = json_loads(text, JSON_DECODE_ANY, NULL)))
         return NULL;
     mf_msg *m = mf_msg_new((mf_msg_kind)kind, (mf_ep)swap_u64(saved, "src"), self, payload);
-    if (!m)
-        return NULL;
     m->session = swap_u64(saved, "session");
     m->corr = swap_u64(saved, "corr");
     m->related = swap_u64(saved, "related");
     m->deadline = swap_u64(saved, "deadline");
     m->trace = swap_u64(saved, "trace");
     m->flags = (uint32_t)json_integer_value(json_object_get(saved, "flags"));
-    m->target = (uint32_t)json_integer_value(json_object_get(saved, "target"));
     return m;
 }
 

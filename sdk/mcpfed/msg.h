@@ -39,12 +39,13 @@ typedef struct mf_msg {
     uint64_t deadline;  /* mf_now() after which an answer is useless; 0 = none */
     uint64_t trace;     /* follows a call across every hop, for logs */
     uint32_t flags;     /* MF_MSGF_* */
-    uint32_t target;    /* on a provider's answer, the target (1-based) that served the
-                         * request (0: not said) */
+    uint32_t reserved;  /* 0; keeps the layout of SDK 4.0, where it named the target that
+                         * served an answer */
     json_t *json;       /* payload reference owned by the message, or NULL */
 } mf_msg;               /* the kernel keeps more after it: make one only with mf_msg_new */
 
-/* json is a reference the message takes over (NULL allowed). */
+/* json is a reference the message takes over (NULL allowed). Never NULL: memory is
+ * mf_xmalloc's (base.h). */
 MF_API mf_msg *mf_msg_new(mf_msg_kind kind, mf_ep src, mf_ep dst, json_t *json);
 /* A response to req (to req->src, same session and corr), taking json over. */
 MF_API mf_msg *mf_msg_reply(const mf_msg *req, mf_ep self, json_t *json);

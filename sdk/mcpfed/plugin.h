@@ -188,12 +188,17 @@ typedef enum mf_provider_state {
 
 MF_API void mf_provider_status(mf_instance *inst, mf_provider_state state, const json_t *info,
                                const char *reason);
-/* A provider with several targets (replicas) says how many, then which are ready; the
- * kernel's routing policy picks among them and names the target (1-based) in the
- * "target" member of each request it sends (0: the provider's choice). When another
- * target serves it (the chosen one was not ready), the answer's mf_msg.target says which,
- * so that latency, errors and breakers are counted where they happened. A provider that
- * says nothing has one target, ready when the provider is up. */
+/* A provider with several targets (replicas) says how many, then which are ready. The
+ * kernel's routing decides where each call goes and names the target (1-based) in the
+ * request's "target" member; the provider sends it to that target and no other, so that
+ * latency, errors and breakers are counted where the call ran. A target that cannot take
+ * a call now (starting, restarting, disconnected, leaving a shrinking pool) gets it
+ * answered at once with MF_RPC_UNAVAILABLE, and the kernel tries the next target it
+ * ranked; but when the request's "wait" member is true (no target ranked after it could
+ * take the call), a target that is starting or restarting may hold it, within its
+ * deadline, until it is ready. A request without "target" (the kernel's own: listings,
+ * subscriptions) is for the provider as a whole: any ready replica may serve it. A
+ * provider that says nothing has one target, ready when the provider is up. */
 MF_API void mf_provider_targets(mf_instance *inst, int count);
 MF_API void mf_provider_target_status(mf_instance *inst, int index, bool up);
 

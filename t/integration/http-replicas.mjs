@@ -173,11 +173,16 @@ test("a URL at a closed port from the start: its target is down, calls go to the
 	const gw = await gateway(t, [dead, up.url], { policy: inOrderPolicy() }, { health: false, backoff_min_ms: 50, backoff_max_ms: 200 });
 	await waitFor(() => /warn http: cannot reach the upstream; retrying provider=up .* target=1\n/.test(gw.stderrText()),
 		{ timeout: 10000, what: `up#1 refused${tail(gw)}` });
+	const before = await targets(gw);
 	for (let i = 0; i < 5; i++) {
 		const res = await call(gw, "up__pid");
 		assert.equal(Number(textOf(res)), up.child.pid, JSON.stringify(res));
 	}
-	assert.deepEqual((await targets(gw)).map((x) => [x.name, x.up]), [["up#1", false], ["up#2", true]]);
+	const after = await targets(gw);
+	assert.deepEqual(after.map((x) => [x.name, x.up]), [["up#1", false], ["up#2", true]]);
+	// each call counted once, on the target that served it; the one it could not reach, none
+	assert.deepEqual(after.map((x) => [x.calls - before.find((y) => y.name === x.name).calls, x.failures, x.inflight]),
+		[[0, 0, 0], [5, 0, 0]], JSON.stringify(after));
 	await shutdown(gw);
 });
 

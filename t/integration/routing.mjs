@@ -867,7 +867,10 @@ test("admin: with the default policy, a drained target gets no call and an undra
 	assert.ok(share(await burst(8), pids["p#2"]) >= 2, "undrained: it takes calls again");
 });
 
-test("a call the policy sends to a replica that is not ready is served by a ready one, and counted there", async (t) => {
+// A gateway with two replicas of p in the order given (p#1 first), which started once;
+// then p#1 is killed and its restart held before initialize (FAULTY_HOLD_FILE, removed to
+// let it go on): resolves once the new process runs and its target is down.
+async function heldRestart(t) {
 	const hold = path.join(scratchDir(), "hold");
 	const gw = start(t, {
 		policy: policyFile(asGiven),
@@ -884,16 +887,47 @@ test("a call the policy sends to a replica that is not ready is served by a read
 		return c && c.pid > 0 && c.pid !== pids["p#1"];
 	}, { timeout: 5000, what: `p#1 restarted${tail(gw)}` });
 	assert.equal((await target(gw, "p#1")).up, false, "p#1 is held before initialize");
-	const before = { p1: await target(gw, "p#1"), p2: await target(gw, "p#2") };
-	assert.deepEqual(await pidCalls(gw, 4), Array(4).fill(pids["p#2"]), "p#2 serves what the policy gave p#1");
-	const after = { p1: await target(gw, "p#1"), p2: await target(gw, "p#2") };
-	assert.equal(after.p1.calls, before.p1.calls, `nothing counted on p#1: ${JSON.stringify(after.p1)}`);
-	assert.equal(after.p2.calls, before.p2.calls + 4, `the four calls counted on p#2: ${JSON.stringify(after.p2)}`);
+	return { gw, pids, hold };
+}
+// What the admin socket counts on a target and its breaker.
+const counters = async (gw, name) => {
+	const t = await target(gw, name);
+	const b = (await breakerOf(gw, name)).status;
+	return { calls: t.calls, failures: t.failures, breakerCalls: b.calls, breakerFailures: b.failures, refused: b.refused };
+};
+
+test("a call the policy sends to a replica that is not ready goes to the next target, and is counted once, there", async (t) => {
+	const { gw, pids, hold } = await heldRestart(t);
+	const before = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
+	assert.deepEqual(await pidCalls(gw, 4), Array(4).fill(pids["p#2"]), "p#2 serves what the policy gave p#1 first");
+	const after = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
+	assert.deepEqual(after.p1, before.p1, "nothing counted on p#1, which could not take the calls, nor on its breaker");
+	assert.deepEqual(after.p2, { ...before.p2, calls: before.p2.calls + 4, breakerCalls: before.p2.breakerCalls + 4 },
+		"each call counted once on p#2 and its breaker, none refused");
+	assert.equal((await target(gw, "p#1")).inflight + (await target(gw, "p#2")).inflight, 0, "no call left in flight");
 	fs.rmSync(hold);
 	await allReady(gw, "p", 2);
 	const p1 = (await adminOk(gw, "supervision")).supervisors.find((s) => s.name === "p").children.find((x) => x.name === "p#1").pid;
 	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(p1), "ready again, p#1 takes the policy's calls");
 	assert.equal((await target(gw, "p#1")).calls, after.p1.calls + 2);
+});
+
+test("a replica that is not ready never hands its call to one whose breaker is open: the call waits for its own replica", async (t) => {
+	const { gw, hold } = await heldRestart(t);
+	await adminOk(gw, "breaker p#2 open");
+	const before = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
+	// p#2 can take nothing (its breaker is forced open): the call waits for p#1's restart
+	const pending = call(gw, "p__pid", {}, { timeout: 15000 });
+	await waitFor(async () => (await target(gw, "p#1")).inflight === 1, { timeout: 5000, what: `the call held for p#1${tail(gw)}` });
+	fs.rmSync(hold);
+	const res = await pending;
+	assert.ok(res.result && !res.result.isError, `answered: ${JSON.stringify(res)}${tail(gw)}`);
+	const p1 = (await adminOk(gw, "supervision")).supervisors.find((s) => s.name === "p").children.find((x) => x.name === "p#1").pid;
+	assert.equal(pidOf(res), p1, "the restarted p#1 served it, not p#2 behind its open breaker");
+	const after = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
+	assert.deepEqual(after.p2, before.p2, "nothing ran or counted on p#2");
+	assert.deepEqual(after.p1, { ...before.p1, calls: before.p1.calls + 1, breakerCalls: before.p1.breakerCalls + 1 },
+		"counted once on p#1 and its breaker");
 });
 
 // --- h. idempotent retries ----------------------------------------------------------------------------
