@@ -102,17 +102,21 @@ static void store_default(const mf_setting *s, void *out)
     }
 }
 
-static int check_items(const json_t *v, const mf_setting *s)
+/* 0: good; 1: not a list of the right length; -1: an item named in err. */
+static int check_items(const json_t *v, const char *kp, const mf_setting *s, mf_error *err)
 {
     size_t i;
     json_t *item;
     if (!json_is_array(v) || ((s->flags & MF_SET_NONEMPTY) && json_array_size(v) == 0))
-        return -1;
+        return 1;
     if (s->type == MF_SET_STRINGS && s->max > 0 && json_array_size(v) > (size_t)s->max)
-        return -1;
+        return 1;
     json_array_foreach(v, i, item) {
-        if (s->type == MF_SET_STRINGS ? !json_is_string(item) : !json_is_integer(item))
+        if (s->type == MF_SET_STRINGS ? !json_is_string(item) : !json_is_integer(item)) {
+            mf_error_set(err, -1, "%s[%zu]: expected %s", kp, i + 1,
+                         s->type == MF_SET_STRINGS ? "a string" : "an integer");
             return -1;
+        }
     }
     return 0;
 }
@@ -197,10 +201,12 @@ static int check_value(const json_t *v, const char *kp, const mf_setting *s, voi
         if (p)
             *(bool *)p = json_is_true(v);
         return 0;
-    case MF_SET_STRINGS: case MF_SET_INTS:
-        if (check_items(v, s))
-            return 1;
+    case MF_SET_STRINGS: case MF_SET_INTS: {
+        int rc = check_items(v, kp, s, err);
+        if (rc)
+            return rc;
         break;
+    }
     case MF_SET_MAP: {
         if (!is_table(v) || ((s->flags & MF_SET_NONEMPTY) && json_object_size(v) == 0))
             return 1;

@@ -147,8 +147,9 @@ Test(settings, types_are_checked)
     expect("{\"rate\":\"x\"}", "p[2].rate: expected a number above 0, at most 100");
     expect("{\"on\":1}", "p[2].on: expected true or false");
     expect("{\"names\":\"a\"}", "p[2].names: expected a non-empty list of strings (at most 3)");
-    expect("{\"names\":[\"a\",2]}", "p[2].names: expected a non-empty list of strings (at most 3)");
-    expect("{\"codes\":[\"x\"]}", "p[2].codes: expected a list of integers");
+    expect("{\"names\":[\"a\",2]}", "p[2].names[2]: expected a string");
+    expect("{\"codes\":[\"x\"]}", "p[2].codes[1]: expected an integer");
+    expect("{\"codes\":{\"a\":1}}", "p[2].codes: expected a list of integers");
     expect("{\"env\":[\"A=1\"]}", "p[2].env: expected a table of name = \"value\"");
     expect("{\"env\":{\"A\":1}}", "p[2].env.A: expected a string");
     expect("{\"restart\":\"x\"}", "p[2].restart: expected a table of settings, or false");
