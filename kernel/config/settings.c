@@ -72,7 +72,7 @@ static void expectation(const mf_setting *s, char *out, size_t cap)
             snprintf(out, cap, "a %slist of strings%s", ne, off);
         break;
     case MF_SET_INTS: snprintf(out, cap, "a %slist of integers%s", ne, off); break;
-    case MF_SET_MAP: snprintf(out, cap, "a %stable of name = \"value\"%s", ne, off); break;
+    case MF_SET_MAP: snprintf(out, cap, "a %smap of names to strings%s", ne, off); break;
     case MF_SET_TABLE: snprintf(out, cap, "a table of settings%s", off); break;
     case MF_SET_LIST: snprintf(out, cap, "a %slist of tables%s", ne, off); break;
     case MF_SET_STRING: case MF_SET_ENUM: snprintf(out, cap, "a string%s", off); break;
@@ -249,7 +249,7 @@ static const char *type_phrase(mf_setting_type t)
     case MF_SET_BOOL: return "true or false";
     case MF_SET_STRINGS: return "a list of strings";
     case MF_SET_INTS: return "a list of integers";
-    case MF_SET_MAP: return "a table of name = \"value\"";
+    case MF_SET_MAP: return "a map of names to strings";
     case MF_SET_TABLE: return "a table";
     case MF_SET_LIST: return "a list of tables";
     default: return "a value";

@@ -150,7 +150,7 @@ Test(settings, types_are_checked)
     expect("{\"names\":[\"a\",2]}", "p[2].names[2]: expected a string");
     expect("{\"codes\":[\"x\"]}", "p[2].codes[1]: expected an integer");
     expect("{\"codes\":{\"a\":1}}", "p[2].codes: expected a list of integers");
-    expect("{\"env\":[\"A=1\"]}", "p[2].env: expected a table of name = \"value\"");
+    expect("{\"env\":[\"A=1\"]}", "p[2].env: expected a map of names to strings");
     expect("{\"env\":{\"A\":1}}", "p[2].env.A: expected a string");
     expect("{\"restart\":\"x\"}", "p[2].restart: expected a table of settings, or false");
     expect("{\"items\":{\"name\":\"x\"}}", "p[2].items: expected a list of tables");
