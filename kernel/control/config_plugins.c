@@ -13,14 +13,6 @@ json_t *mf_config_stdio_conf(const mf_config *c)
     return json_pack("{s:I}", "max_message_bytes", (json_int_t)c->max_message_bytes);
 }
 
-/* The breaker plugin's table first, then its check. */
-static int check_breaker(const mf_plugin *d, const json_t *conf, const char *path, mf_error *err)
-{
-    if (d->breaker_settings && mf_settings_check(conf, path, d->breaker_settings, NULL, err))
-        return -1;
-    return d->breaker->check ? d->breaker->check(conf, path, err) : 0;
-}
-
 static int check_breakers(const mf_config *c, mf_error *err)
 {
     mf_module *b = mf_plugin_load("breaker", err);
@@ -30,12 +22,12 @@ static int check_breakers(const mf_config *c, mf_error *err)
         mf_error_set(err, -1, "breaker: plugin \"breaker\" is no circuit breaker");
         return -1;
     }
-    if (check_breaker(b->desc, c->breaker, "breaker", err))
+    if (mf_breaker_check(b->desc, c->breaker, "breaker", err))
         return -1;
     for (size_t i = 0; i < c->nproviders; i++) {
         char path[80];
         snprintf(path, sizeof path, "%s.breaker", c->providers[i].path);
-        if (c->providers[i].breaker && check_breaker(b->desc, c->providers[i].breaker, path, err))
+        if (c->providers[i].breaker && mf_breaker_check(b->desc, c->providers[i].breaker, path, err))
             return -1;
     }
     return 0;

@@ -48,6 +48,13 @@ int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, cons
     return ops->check ? ops->check(conf, path, err) : 0;
 }
 
+int mf_breaker_check(const mf_plugin *d, const json_t *conf, const char *path, mf_error *err)
+{
+    if (d->breaker_settings && mf_settings_check(conf, path, d->breaker_settings, NULL, err))
+        return -1;
+    return d->breaker->check ? d->breaker->check(conf, path, err) : 0;
+}
+
 static void deliver(void *ud, mf_msg *m)
 {
     mf_instance *inst = ud;

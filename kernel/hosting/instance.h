@@ -45,6 +45,8 @@ const char *mf_role_name(mf_role role);
 /* Check conf against the role's settings table, then the plugin's own check. */
 int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, const char *path,
                       mf_error *err);
+/* Check a breaker's settings: the breaker plugin d's table, then its check. */
+int mf_breaker_check(const mf_plugin *d, const json_t *conf, const char *path, mf_error *err);
 /* Start an instance; *slot points to it from now on (and to its successors). */
 mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, const json_t *conf,
                                void *owner, mf_instance **slot, mf_error *err);
