@@ -302,8 +302,8 @@ static int check_top(mf_config *c, mf_error *err)
     const char *level = json_string_value(json_object_get(r, "log_level"));
     const char *admin = json_string_value(json_object_get(r, "admin"));
     const char *policy = json_string_value(json_object_get(r, "policy"));
-    if (level)
-        mf_log_level_parse(level, &c->log_level);   /* one of them: checked */
+    /* one of the table's choices, or its default */
+    mf_log_level_parse(level ? level : mf_settings_find(mf_top_settings, "log_level")->def, &c->log_level);
     if (policy) {
         c->policy = resolve(c->dir, policy);
     } else {
@@ -334,8 +334,7 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     mf_config *c = mf_xcalloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->refs = 1;
-    c->log_level = MF_LOG_INFO;   /* the rest of the defaults come from mf_top_settings */
+    c->refs = 1;   /* the defaults come from mf_top_settings */
     const char *label = "embedded default";
     if (file) {
         c->file = realpath(file, NULL);
