@@ -3,6 +3,7 @@
 #include "call.h"
 #include "config.h"
 #include "fdlimit.h"
+#include "help_config.h"
 #include "services.h"
 #include "instance.h"
 #include "plugin_loader.h"
@@ -24,6 +25,7 @@ typedef struct options {
     const char *config;
     bool stdio;
     bool check;
+    bool help_config;
 } options;
 
 static mf_config *cfg;              /* the configuration in force (a reload replaces it) */
@@ -38,13 +40,14 @@ static int exit_code;
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: mcpfed [-c FILE] [--stdio] [--check] [--version] [--help]\n"
+            "Usage: mcpfed [-c FILE] [--stdio] [--check] [--help-config] [--version] [--help]\n"
             "\n"
             "A federating gateway for the Model Context Protocol.\n"
             "\n"
             "  -c, --config FILE  configuration (Lua); default: the embedded etc/mcpfed.lua\n"
             "      --stdio        serve one MCP client on standard input and output\n"
             "      --check        check the configuration and its plugins, then exit\n"
+            "      --help-config  print every setting of mcpfed and of the plugins found, then exit\n"
             "  -V, --version      print the version and exit\n"
             "  -h, --help         print this help and exit\n"
             "\n"
@@ -56,7 +59,8 @@ static int parse_args(int argc, char **argv, options *o)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"stdio", no_argument, NULL, 's'},
         {"check", no_argument, NULL, 'k'},        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {"help-config", no_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:Vh", longopts, NULL)) != -1) {
@@ -64,6 +68,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 'c': o->config = optarg; break;
         case 's': o->stdio = true; break;
         case 'k': o->check = true; break;
+        case 'H': o->help_config = true; break;
         case 'V': printf("mcpfed %s (plugin SDK %d.%d)\n", PACKAGE_VERSION, MF_SDK_MAJOR, MF_SDK_MINOR);
                   exit(0);
         case 'h': usage(stdout); exit(0);
@@ -252,6 +257,18 @@ int main(int argc, char **argv)
     }
     mf_log_set_level(cfg->log_level);
     int rc = 1;
+    if (o.help_config) {
+        /* the plugins of the configuration's directories too */
+        if (mf_plugins_init(cfg->plugin_dirs, &err)) {
+            fprintf(stderr, "mcpfed: %s\n", err.msg);
+        } else {
+            mf_help_config(stdout);
+            rc = 0;
+        }
+        mf_plugins_shutdown();
+        mf_config_unref(cfg);
+        return rc;
+    }
     if (mf_loop_init() || mf_endpoints_init()) {
         fprintf(stderr, "mcpfed: cannot initialise the event loop\n");
         mf_config_unref(cfg);

@@ -1,6 +1,7 @@
 /* Configuration loading. The file is Lua returning a table, so configurations can
  * compute values and dofile() each other; the table is converted to JSON and checked
- * here for the kernel's keys. Each plugin checks its own keys (mf_role_ops.check). */
+ * here against the kernel's settings tables (mf_top_settings, mf_provider_settings). Each
+ * plugin's keys are checked against its own tables and by its check (config_plugins.c). */
 #include "build-config.h"
 #include "config.h"
 #include "luajson.h"
@@ -15,16 +16,81 @@
 #include <strings.h>
 #include <unistd.h>
 
-static const char *const top_keys[] = {
-    "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
-    "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", "policy", "policy_instructions",
-    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "watch_plugins", NULL,
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static const mf_setting health_settings[] = {
+    {"interval_ms", MF_SET_DURATION, .def = "10000", .min = 10, .max = 86400000,
+     .at = MF_AT(mf_provider_conf, health_interval_ms), .doc = "how often each target is pinged"},
+    {"timeout_ms", MF_SET_DURATION, .def = "5000", .min = 10, .max = 86400000,
+     .at = MF_AT(mf_provider_conf, health_timeout_ms), .doc = "how long a ping may take"},
+    {"failures", MF_SET_INT, .def = "3", .min = 1, .max = 1000, .at = MF_AT(mf_provider_conf, health_failures),
+     .doc = "failed pings in a row that make a target unhealthy"},
+    {"successes", MF_SET_INT, .def = "1", .min = 1, .max = 1000, .at = MF_AT(mf_provider_conf, health_successes),
+     .doc = "good pings in a row that make it healthy again"},
+    {0},
 };
 
-/* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
-static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "attempt_timeout_ms", "fallback",
-                                            "weight", "tags", "health", "breaker", NULL};
-static const char *const health_keys[] = {"interval_ms", "timeout_ms", "failures", "successes", NULL};
+/* A provider's keys the kernel owns; the rest belong to its transport plugin. */
+const mf_setting mf_provider_settings[] = {
+    {"name", MF_SET_STRING, MF_SET_REQUIRED, .doc = "unique; 1 to 64 of A-Z a-z 0-9 _ -"},
+    {"transport", MF_SET_STRING, MF_SET_REQUIRED, .doc = "the plugin that reaches the upstream"},
+    {"prefix", MF_SET_STRING, MF_SET_OR_FALSE, .def_doc = "the name",
+     .doc = "of the public names (1 to 60 of A-Z a-z 0-9 _ -); false keeps the upstream's"},
+    {"timeout_ms", MF_SET_DURATION, .def_doc = "request_timeout_ms", .min = 1, .max = 86400000,
+     .at = MF_AT(mf_provider_conf, timeout_ms), .doc = "deadline of each call, all its tries together"},
+    {"attempt_timeout_ms", MF_SET_DURATION, .def = "0", .min = 0, .max = 86400000,
+     .at = MF_AT(mf_provider_conf, attempt_timeout_ms),
+     .doc = "one try's bound when another target may follow (0: none)"},
+    {"fallback", MF_SET_STRINGS, .def = "{}", .doc = "providers whose targets take calls this one's cannot"},
+    {"weight", MF_SET_NUMBER, MF_SET_ABOVE_MIN, .def = "1", .nmin = 0, .at = MF_AT(mf_provider_conf, weight),
+     .doc = "what the routing policy may weigh"},
+    {"tags", MF_SET_STRINGS, .def = "{}", .doc = "what the routing policy may match"},
+    {"health", MF_SET_TABLE, MF_SET_OR_FALSE, .def = "{}", .sub = health_settings,
+     .doc = "active health checks (MCP ping); false turns them off"},
+    {"breaker", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "the top-level breaker",
+     .doc = "breaker settings over the top-level ones; false: none"},
+    {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
+    {0},
+};
+
+const mf_setting mf_top_settings[] = {
+    {"log_level", MF_SET_ENUM, .def = "info", .choices = log_levels, .doc = "the least severe level logged"},
+    {"plugin_dirs", MF_SET_STRINGS, .def = "{}", .doc = "directories searched for plugins first"},
+    {"plugins", MF_SET_STRINGS, .def = "{}", .doc = "plugins loaded at start besides those in use"},
+    {"request_timeout_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000,
+     .at = MF_AT(mf_config, request_timeout_ms), .doc = "how long a call may take (then -32001)"},
+    {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
+     .at = MF_AT(mf_config, max_message_bytes), .doc = "the longest message a client may send"},
+    {"catalog_wait_ms", MF_SET_DURATION, .def = "10000", .min = 0, .max = 600000,
+     .at = MF_AT(mf_config, catalog_wait_ms), .doc = "how long lists and calls wait for providers to list"},
+    {"page_size", MF_SET_INT, .def = "500", .min = 1, .max = 1000000, .at = MF_AT(mf_config, page_size),
+     .doc = "items per page of the lists mcpfed serves"},
+    {"max_processes", MF_SET_INT, .def = "1024", .min = 1, .max = 1000000, .at = MF_AT(mf_config, max_processes),
+     .doc = "child processes at once, all providers together"},
+    {"admin", MF_SET_STRING, .doc = "path of the admin socket, relative to the file's directory"},
+    {"policy", MF_SET_STRING, .def_doc = "lua/policy.lua of the installation", .doc = "the routing policy (Lua)"},
+    {"policy_instructions", MF_SET_INT, .def = "1000000", .min = 1000, .max = INT64_C(1) << 40,
+     .at = MF_AT(mf_config, policy_instructions), .doc = "each routing decision's instruction budget"},
+    {"policy_time_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 60000, .at = MF_AT(mf_config, policy_time_ms),
+     .doc = "each routing decision's time budget"},
+    {"policy_memory_bytes", MF_SET_BYTES, .def = "8388608", .min = 65536, .max = INT64_C(1) << 34,
+     .at = MF_AT(mf_config, policy_memory_bytes), .doc = "the routing policy's memory cap"},
+    {"breaker", MF_SET_TABLE, MF_SET_OR_FALSE, .def = "{}",
+     .doc = "circuit breaker settings for every target (the breaker plugin's); false: none"},
+    {"shutdown_ms", MF_SET_DURATION, .def = "5000", .min = 0, .max = 600000, .at = MF_AT(mf_config, shutdown_ms),
+     .doc = "bound on an orderly shutdown beyond the upstreams' own"},
+    {"handover_timeout_ms", MF_SET_DURATION, .def = "5000", .min = 10, .max = 600000,
+     .at = MF_AT(mf_config, handover_timeout_ms), .doc = "a plugin reload's bound on an instance's handing over"},
+    {"drain_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 0, .max = 86400000,
+     .at = MF_AT(mf_config, drain_timeout_ms), .doc = "how long what a reload replaced may take to finish"},
+    {"watch_plugins", MF_SET_BOOL, .def = "false", .at = MF_AT(mf_config, watch_plugins),
+     .doc = "reload a plugin whose file changes in a plugin directory"},
+    {"providers", MF_SET_LIST, .def = "{}", .sub = mf_provider_settings,
+     .doc = "the upstream servers, in order of precedence"},
+    {"listen", MF_SET_VALUE, .def = "{}", .doc = "URLs to serve, each a string or a table with url and settings"},
+    {"http", MF_SET_TABLE, .def = "{}", .doc = "settings for every listener (the http transport's)"},
+    {0},
+};
 
 static void config_free(mf_config *c);
 
@@ -85,61 +151,27 @@ static int print_to_log(lua_State *L)
     return 0;
 }
 
-/* The keys of a provider that routing uses: fallback, weight, tags, health, breaker. */
-static int provider_routing(mf_config *c, mf_provider_conf *p, json_t *t, mf_error *err)
+/* What the table cannot say of a provider's routing keys: fallback, tags, health, breaker. */
+static void provider_routing(mf_config *c, mf_provider_conf *p, json_t *t)
 {
-    const json_t *fallback = NULL, *tags = NULL;
-    if (mf_conf_strings(t, p->path, "fallback", false, false, &fallback, err) ||
-        mf_conf_strings(t, p->path, "tags", false, false, &tags, err))
-        return -1;
-    p->fallback = string_list(fallback, NULL);
-    p->tags = tags ? json_incref((json_t *)tags) : json_array();
-    json_t *w = json_object_get(t, "weight");
-    p->weight = 1;
-    if (w) {
-        if (!json_is_number(w) || json_number_value(w) <= 0) {
-            mf_error_set(err, -1, "%s.weight: expected a number above 0", p->path);
-            return -1;
-        }
-        p->weight = json_number_value(w);
-    }
-    p->health_interval_ms = 10000;
-    p->health_timeout_ms = 5000;
-    p->health_failures = 3;
-    p->health_successes = 1;
-    json_t *h = json_object_get(t, "health");
-    char hp[80];
-    snprintf(hp, sizeof hp, "%s.health", p->path);
-    if (json_is_false(h)) {
+    json_t *tags = json_object_get(t, "tags");
+    p->fallback = string_list(json_object_get(t, "fallback"), NULL);
+    p->tags = json_is_array(tags) ? json_incref(tags) : json_array();
+    if (json_is_false(json_object_get(t, "health")))
         p->health_interval_ms = 0;
-    } else if (h && (mf_conf_keys(h, hp, health_keys, err) ||
-                     mf_conf_int(h, hp, "interval_ms", 10, 86400000, &p->health_interval_ms, err) ||
-                     mf_conf_int(h, hp, "timeout_ms", 10, 86400000, &p->health_timeout_ms, err) ||
-                     mf_conf_int(h, hp, "failures", 1, 1000, &p->health_failures, err) ||
-                     mf_conf_int(h, hp, "successes", 1, 1000, &p->health_successes, err))) {
-        return -1;
-    }
     /* breakers: the top-level settings, then the provider's own; false turns them off */
     json_t *b = json_object_get(t, "breaker");
     if (json_is_false(b) || !c->breaker) {
         p->breaker = NULL;
-    } else if (b && !json_is_object(b) && !(json_is_array(b) && json_array_size(b) == 0)) {
-        mf_error_set(err, -1, "%s.breaker: expected a table of breaker settings, or false", p->path);
-        return -1;
     } else {
         p->breaker = json_deep_copy(c->breaker);
         if (json_is_object(b))
             json_object_update(p->breaker, b);
     }
-    return 0;
 }
 
 static int check_providers(mf_config *c, json_t *list, mf_error *err)
 {
-    if (!json_is_array(list)) {
-        mf_error_set(err, -1, "providers: expected a list of provider tables");
-        return -1;
-    }
     c->nproviders = json_array_size(list);
     c->providers = mf_xcalloc(c->nproviders ? c->nproviders : 1, sizeof *c->providers);
     for (size_t i = 0; i < c->nproviders; i++) {
@@ -147,16 +179,11 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
         json_t *t = json_array_get(list, i);
         p->index = i + 1;
         snprintf(p->path, sizeof p->path, "providers[%zu]", i + 1);
-        if (!json_is_object(t)) {
-            mf_error_set(err, -1, "%s: expected a table", p->path);
+        /* checked as a whole with the top level; this fills the entry */
+        if (mf_settings_check(t, p->path, mf_provider_settings, p, err))
             return -1;
-        }
-        const char *name = NULL, *transport = NULL;
-        if (mf_conf_string(t, p->path, "name", true, &name, err) ||
-            mf_conf_string(t, p->path, "transport", true, &transport, err) ||
-            mf_conf_int(t, p->path, "timeout_ms", 1, 86400000, &p->timeout_ms, err) ||
-            mf_conf_int(t, p->path, "attempt_timeout_ms", 0, 86400000, &p->attempt_timeout_ms, err))
-            return -1;
+        const char *name = json_string_value(json_object_get(t, "name"));
+        const char *transport = json_string_value(json_object_get(t, "transport"));
         if (!valid_name(name, 64)) {
             mf_error_set(err, -1, "%s.name: \"%s\" must be 1 to 64 of A-Z a-z 0-9 _ -", p->path, name);
             return -1;
@@ -176,18 +203,18 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
             p->prefix = mf_xstrdup(name);
         } else if (json_is_false(prefix)) {
             p->prefix = NULL;
-        } else if (json_is_string(prefix) && valid_name(json_string_value(prefix), 60)) {
+        } else if (valid_name(json_string_value(prefix), 60)) {
             p->prefix = mf_xstrdup(json_string_value(prefix));
         } else {
             mf_error_set(err, -1, "%s.prefix: expected false or 1 to 60 of A-Z a-z 0-9 _ -", p->path);
             return -1;
         }
-        if (provider_routing(c, p, t, err))
-            return -1;
+        provider_routing(c, p, t);
         p->table = json_incref(t);
         p->plugin_conf = json_deep_copy(t);
-        for (const char *const *k = provider_keys; *k; k++)
-            json_object_del(p->plugin_conf, *k);
+        for (const mf_setting *k = mf_provider_settings; k->type != MF_SET_END; k++)
+            if (k->name)
+                json_object_del(p->plugin_conf, k->name);
     }
     /* fallbacks name providers that exist, and not themselves */
     for (size_t i = 0; i < c->nproviders; i++)
@@ -219,10 +246,6 @@ static const char *scheme_plugin(const char *url)
 static int check_listeners(mf_config *c, json_t *list, mf_error *err)
 {
     json_t *http = json_object_get(c->root, "http");
-    if (http && !json_is_object(http) && !(json_is_array(http) && json_array_size(http) == 0)) {
-        mf_error_set(err, -1, "http: expected a table of settings");
-        return -1;
-    }
     c->http = json_is_object(http) ? json_incref(http) : json_object();
     if (!list)
         return 0;
@@ -267,44 +290,17 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
 static int check_top(mf_config *c, mf_error *err)
 {
     json_t *r = c->root;
-    const char *level = NULL, *admin = NULL;
-    const json_t *dirs = NULL, *plugins = NULL;
     if (!json_is_object(r) && !(json_is_array(r) && json_array_size(r) == 0)) {
         mf_error_set(err, -1, "(top): the file must return a table of settings");
         return -1;
     }
-    if (mf_conf_keys(r, "(top)", top_keys, err) ||
-        mf_conf_string(r, "(top)", "log_level", false, &level, err) ||
-        mf_conf_string(r, "(top)", "admin", false, &admin, err) ||
-        mf_conf_strings(r, "(top)", "plugin_dirs", false, false, &dirs, err) ||
-        mf_conf_strings(r, "(top)", "plugins", false, false, &plugins, err) ||
-        mf_conf_int(r, "(top)", "request_timeout_ms", 1, 86400000, &c->request_timeout_ms, err) ||
-        mf_conf_int(r, "(top)", "max_message_bytes", 1024, INT64_C(1) << 32, &c->max_message_bytes, err) ||
-        mf_conf_int(r, "(top)", "catalog_wait_ms", 0, 600000, &c->catalog_wait_ms, err) ||
-        mf_conf_int(r, "(top)", "shutdown_ms", 0, 600000, &c->shutdown_ms, err) ||
-        mf_conf_int(r, "(top)", "page_size", 1, 1000000, &c->page_size, err) ||
-        mf_conf_int(r, "(top)", "max_processes", 1, 1000000, &c->max_processes, err) ||
-        mf_conf_int(r, "(top)", "handover_timeout_ms", 10, 600000, &c->handover_timeout_ms, err) ||
-        mf_conf_int(r, "(top)", "drain_timeout_ms", 0, 86400000, &c->drain_timeout_ms, err) ||
-        mf_conf_bool(r, "(top)", "watch_plugins", &c->watch_plugins, err)) {
-        /* messages from the checks start with "(top)." : drop that for top-level keys */
-        if (strncmp(err->msg, "(top).", 6) == 0)
-            memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
+    if (mf_settings_check(r, "", mf_top_settings, c, err))
         return -1;
-    }
-    if (level && mf_log_level_parse(level, &c->log_level)) {
-        mf_error_set(err, -1, "log_level: \"%s\" is not one of error, warn, info, debug", level);
-        return -1;
-    }
-    const char *policy = NULL;
-    if (mf_conf_string(r, "(top)", "policy", false, &policy, err) ||
-        mf_conf_int(r, "(top)", "policy_instructions", 1000, INT64_C(1) << 40, &c->policy_instructions, err) ||
-        mf_conf_int(r, "(top)", "policy_time_ms", 1, 60000, &c->policy_time_ms, err) ||
-        mf_conf_int(r, "(top)", "policy_memory_bytes", 65536, INT64_C(1) << 34, &c->policy_memory_bytes, err)) {
-        if (strncmp(err->msg, "(top).", 6) == 0)
-            memmove(err->msg, err->msg + 6, strlen(err->msg + 6) + 1);
-        return -1;
-    }
+    const char *level = json_string_value(json_object_get(r, "log_level"));
+    const char *admin = json_string_value(json_object_get(r, "admin"));
+    const char *policy = json_string_value(json_object_get(r, "policy"));
+    /* one of the table's choices, or its default */
+    mf_log_level_parse(level ? level : mf_settings_find(mf_top_settings, "log_level")->def, &c->log_level);
     if (policy) {
         c->policy = resolve(c->dir, policy);
     } else {
@@ -314,21 +310,14 @@ static int check_top(mf_config *c, mf_error *err)
         snprintf(c->policy, n, "%s/policy.lua", lua && *lua ? lua : mf_default_lua_dir());
     }
     json_t *breaker = json_object_get(r, "breaker");
-    if (json_is_false(breaker)) {
-        c->breaker = NULL;
-    } else if (breaker && !json_is_object(breaker) && !(json_is_array(breaker) && json_array_size(breaker) == 0)) {
-        mf_error_set(err, -1, "breaker: expected a table of breaker settings, or false");
-        return -1;
-    } else {
-        c->breaker = json_is_object(breaker) ? json_incref(breaker) : json_object();
-    }
+    c->breaker = json_is_false(breaker) ? NULL : json_is_object(breaker) ? json_incref(breaker) : json_object();
     if (admin && !*admin) {
         mf_error_set(err, -1, "admin: expected the path of a socket");
         return -1;
     }
     c->admin = admin ? resolve(c->dir, admin) : NULL;
-    c->plugin_dirs = string_list(dirs, c->dir);
-    c->plugins = string_list(plugins, NULL);
+    c->plugin_dirs = string_list(json_object_get(r, "plugin_dirs"), c->dir);
+    c->plugins = string_list(json_object_get(r, "plugins"), NULL);
     if (check_listeners(c, json_object_get(r, "listen"), err))
         return -1;
     json_t *providers = json_object_get(r, "providers");
@@ -340,19 +329,7 @@ static int check_top(mf_config *c, mf_error *err)
 mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
 {
     mf_config *c = mf_xcalloc(1, sizeof *c);
-    c->refs = 1;
-    c->log_level = MF_LOG_INFO;
-    c->request_timeout_ms = 60000;
-    c->max_message_bytes = 4 * 1024 * 1024;
-    c->catalog_wait_ms = 10000;
-    c->shutdown_ms = 5000;
-    c->page_size = 500;
-    c->max_processes = 1024;
-    c->handover_timeout_ms = 5000;
-    c->drain_timeout_ms = 30000;
-    c->policy_instructions = 1000000;
-    c->policy_time_ms = 100;
-    c->policy_memory_bytes = 8 * 1024 * 1024;
+    c->refs = 1;   /* the defaults come from mf_top_settings */
     const char *label = "embedded default";
     if (file) {
         c->file = realpath(file, NULL);

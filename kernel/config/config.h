@@ -4,6 +4,8 @@
 
 #include "kernel.h"
 
+#include <stdio.h>
+
 typedef struct mf_provider_conf {
     char *name;
     char *transport;       /* the plugin that reaches the upstream */
@@ -82,6 +84,17 @@ bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)
  * that it says what runs, and prev gets next's. */
 void mf_config_keep_fixed(mf_config *next, mf_config *prev);
 extern const char *const mf_config_fixed_keys[];
+
+/* The kernel's settings tables (config.c): the top level, and a provider's own keys (the
+ * rest of a provider's table belongs to its transport plugin). */
+extern const mf_setting mf_top_settings[];
+extern const mf_setting mf_provider_settings[];
+
+/* settings.c: print a table for --help-config, one key a line ("[section]" first):
+ * name, type, default, bounds, doc, separated by tabs; nested tables' keys by their path. */
+void mf_settings_describe(FILE *out, const char *section, const mf_setting *table);
+/* A key's default as the docs write it: "60000", "\"info\"", "{}", words, "required", "none". */
+void mf_setting_default_text(const mf_setting *s, char *out, size_t cap);
 
 /* paths.c: the plugin and Lua directories to use when nothing says otherwise. */
 const char *mf_default_plugin_dir(void);

@@ -22,12 +22,12 @@ static int check_breakers(const mf_config *c, mf_error *err)
         mf_error_set(err, -1, "breaker: plugin \"breaker\" is no circuit breaker");
         return -1;
     }
-    if (b->desc->breaker->check(c->breaker, "breaker", err))
+    if (mf_breaker_check(b->desc, c->breaker, "breaker", err))
         return -1;
     for (size_t i = 0; i < c->nproviders; i++) {
         char path[80];
         snprintf(path, sizeof path, "%s.breaker", c->providers[i].path);
-        if (c->providers[i].breaker && b->desc->breaker->check(c->providers[i].breaker, path, err))
+        if (c->providers[i].breaker && mf_breaker_check(b->desc, c->providers[i].breaker, path, err))
             return -1;
     }
     return 0;

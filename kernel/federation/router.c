@@ -64,7 +64,7 @@ int mf_router_swap_breakers(mf_module *prev, mf_module *next, mf_error *err)
     /* every provider alive has breakers of the old generation, those leaving too */
     size_t count = 0;
     for (mf_provider *p = mf_registry_all(); p; p = p->next_all) {
-        if (p->conf->breaker && nops->check(p->conf->breaker, p->conf->path, err))
+        if (p->conf->breaker && mf_breaker_check(next->desc, p->conf->breaker, p->conf->path, err))
             return -1;
         count += (size_t)p->ntargets;
     }

@@ -17,6 +17,12 @@ const mf_role_ops *mf_module_role(const mf_module *m, mf_role role)
     return role == MF_ROLE_TRANSPORT ? m->desc->transport : m->desc->provider;
 }
 
+const mf_setting *mf_module_settings(const mf_module *m, mf_role role)
+{
+    /* a plugin built before SDK 4.1 has NULL there (the slots were reserved) */
+    return role == MF_ROLE_TRANSPORT ? m->desc->transport_settings : m->desc->provider_settings;
+}
+
 const char *mf_role_name(mf_role role)
 {
     return role == MF_ROLE_TRANSPORT ? "transport" : "provider";
@@ -35,7 +41,18 @@ int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, cons
         mf_error_set(err, -1, "%s: plugin \"%s\" is no %s", path, m->name, mf_role_name(role));
         return -1;
     }
+    /* the table first, then what only the plugin's code can say */
+    const mf_setting *settings = mf_module_settings(m, role);
+    if (settings && mf_settings_check(conf, path, settings, NULL, err))
+        return -1;
     return ops->check ? ops->check(conf, path, err) : 0;
+}
+
+int mf_breaker_check(const mf_plugin *d, const json_t *conf, const char *path, mf_error *err)
+{
+    if (d->breaker_settings && mf_settings_check(conf, path, d->breaker_settings, NULL, err))
+        return -1;
+    return d->breaker->check ? d->breaker->check(conf, path, err) : 0;
 }
 
 static void deliver(void *ud, mf_msg *m)

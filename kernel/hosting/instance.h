@@ -39,10 +39,14 @@ struct mf_instance {
 };
 
 const mf_role_ops *mf_module_role(const mf_module *m, mf_role role);
+/* The role's settings table, or NULL when the plugin has none. */
+const mf_setting *mf_module_settings(const mf_module *m, mf_role role);
 const char *mf_role_name(mf_role role);
-/* Check conf against the plugin's rules for role. */
+/* Check conf against the role's settings table, then the plugin's own check. */
 int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, const char *path,
                       mf_error *err);
+/* Check a breaker's settings: the breaker plugin d's table, then its check. */
+int mf_breaker_check(const mf_plugin *d, const json_t *conf, const char *path, mf_error *err);
 /* Start an instance; *slot points to it from now on (and to its successors). */
 mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, const json_t *conf,
                                void *owner, mf_instance **slot, mf_error *err);

@@ -9,6 +9,7 @@
 #include "hosting.h"
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ltdl.h>
@@ -199,8 +200,9 @@ int mf_sdk_refuses(const char *file, const char *where, unsigned major, unsigned
     return -1;
 }
 
-/* Check file's stamp, map a private copy, check its descriptor, run its load. */
-static mf_module *open_module(const char *file, const char *want, mf_error *err)
+/* Check file's stamp, map a private copy, check its descriptor (none of its code runs but
+ * its constructors). */
+static lt_dlhandle open_checked(const char *file, const char *want, const mf_plugin **out, mf_error *err)
 {
     /* 1. the stamp, from the file, before any code of it is mapped */
     mf_stamp st;
@@ -240,6 +242,17 @@ static mf_module *open_module(const char *file, const char *want, mf_error *err)
         lt_dlclose(h);
         return NULL;
     }
+    *out = desc;
+    return h;
+}
+
+/* ... then run its load. */
+static mf_module *open_module(const char *file, const char *want, mf_error *err)
+{
+    const mf_plugin *desc = NULL;
+    lt_dlhandle h = open_checked(file, want, &desc, err);
+    if (!h)
+        return NULL;
     if (desc->load && desc->load(err) != 0) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
@@ -420,4 +433,70 @@ void mf_plugins_shutdown(void)
         lt_dlexit();
         mf_host.ltdl_up = false;
     }
+}
+
+/* --- the plugins in the search directories, for --help-config ------------------------ */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names of the plugins in dir, in each shape mf_plugin_locate finds (NAME.so,
+ * NAME/.libs/NAME.so, .libs/NAME.so), appended to names. */
+static void scan_dir(const char *dir, char ***names, size_t *n, size_t *cap)
+{
+    for (int shape = 0; shape < 2; shape++) {
+        char d[4096];
+        snprintf(d, sizeof d, shape == 0 ? "%s" : "%s/.libs", dir);
+        DIR *dh = opendir(d);
+        struct dirent *e;
+        while (dh && (e = readdir(dh))) {
+            char name[256], sub[8448];
+            size_t len = strlen(e->d_name);
+            if (e->d_name[0] == '.')
+                continue;
+            if (len > 3 && strcmp(e->d_name + len - 3, ".so") == 0) {
+                base_name(e->d_name, name, sizeof name);
+            } else if (shape == 0) {
+                snprintf(sub, sizeof sub, "%s/%s/.libs/%s.so", d, e->d_name, e->d_name);
+                if (!is_file(sub))
+                    continue;
+                snprintf(name, sizeof name, "%s", e->d_name);
+            } else {
+                continue;
+            }
+            if (*n + 1 >= *cap)
+                *names = mf_xrealloc(*names, (*cap = *cap * 2 + 8) * sizeof **names);
+            (*names)[(*n)++] = mf_xstrdup(name);
+        }
+        if (dh)
+            closedir(dh);
+    }
+}
+
+void mf_plugins_describe(mf_describe_fn fn, void *ud)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    for (char **d = mf_host.search; d && *d; d++)
+        scan_dir(*d, &names, &n, &cap);
+    if (n)
+        qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+            continue;
+        mf_error err = {0};
+        const mf_plugin *desc = NULL;
+        /* the file a load by this name would take */
+        char *file = mf_plugin_locate(names[i], &err);
+        lt_dlhandle h = file ? open_checked(file, names[i], &desc, &err) : NULL;
+        fn(names[i], desc, h ? NULL : err.msg, ud);
+        if (h)
+            lt_dlclose(h);
+        free(file);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }

@@ -46,6 +46,11 @@ char *const *mf_plugin_dirs(void);
 /* Find the file for a plugin name; returns a malloc'd path or NULL with err listing
  * the places searched. */
 char *mf_plugin_locate(const char *name, mf_error *err);
+/* Every plugin in the search directories, by name (once each, the file a load would take),
+ * in name order: fn gets its descriptor, read without running its load, or why it cannot
+ * be loaded (desc NULL). */
+typedef void (*mf_describe_fn)(const char *name, const mf_plugin *desc, const char *error, void *ud);
+void mf_plugins_describe(mf_describe_fn fn, void *ud);
 int mf_elf_read_stamp(const char *file, mf_stamp *out, mf_error *err);
 /* 0 when a plugin built against SDK major.minor loads into this kernel; else -1 with err
  * naming both versions (where: "stamp" or "descriptor"). */

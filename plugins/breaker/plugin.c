@@ -1,13 +1,6 @@
-/* breaker.so: circuit breakers for the targets mcpfed routes calls to.
- *
- * Settings (resilience4j's names, and its defaults):
- *   window = "count" | "time", window_size = 100 (calls, or seconds), minimum_calls = 100,
- *   failure_rate = 50 (percent, over 0), slow_call_ms = 60000 (slow: longer than that),
- *   slow_call_rate = 100 (percent, over 0),
- *   open_wait_ms = 60000, open_wait_multiplier = 1, open_wait_max_ms = 0 (no cap),
- *   permitted_half_open = 10, half_open_max_wait_ms = 0 (no limit),
- *   failure_codes = { -32603 }: JSON-RPC error codes that count as failures (a lost call or
- *   a timeout always does), enabled = true. */
+/* breaker.so: circuit breakers for the targets mcpfed routes calls to. Its settings (the
+ * table breaker_settings) have resilience4j's names and defaults; a lost call or a timeout
+ * always counts as a failure, whatever failure_codes says. */
 #include <mcpfed/mcpfed.h>
 
 #include "breaker_core.h"
@@ -22,98 +15,65 @@ typedef struct breaker {
     char *name;
 } breaker;
 
-static const char *const keys[] = {"window", "window_size", "minimum_calls", "failure_rate",
-                                   "slow_call_ms", "slow_call_rate", "open_wait_ms",
-                                   "open_wait_multiplier", "open_wait_max_ms", "permitted_half_open",
-                                   "half_open_max_wait_ms", "failure_codes", "enabled", NULL};
+/* The settings as the table fills them. */
+typedef struct settings {
+    int window;   /* br_window */
+    int64_t window_size, minimum_calls, slow_call_ms, open_wait_ms, open_wait_max_ms, permitted_half_open,
+        half_open_max_wait_ms;
+    double failure_rate, slow_call_rate, open_wait_multiplier;
+    const json_t *failure_codes;
+    bool enabled;
+} settings;
 
-static int percent(const json_t *conf, const char *path, const char *key, double *out, mf_error *err)
-{
-    json_t *v = json_object_get(conf, key);
-    if (!v)
-        return 0;
-    /* resilience4j refuses 0: a rate threshold of 0 would open on any call */
-    if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 100) {
-        mf_error_set(err, -1, "%s.%s: expected a percentage over 0, at most 100", path, key);
-        return -1;
-    }
-    *out = json_number_value(v);
-    return 0;
-}
+static const char *const windows[] = {"count", "time", NULL};
 
-static int parse(const json_t *conf, const char *path, br_settings *s, json_t **codes, bool *enabled,
-                 mf_error *err)
-{
-    *s = (br_settings){.window = BR_COUNT_BASED, .window_size = 100, .minimum_calls = 100, .failure_rate = 50,
-                       .slow_call_ms = 60000, .slow_call_rate = 100, .open_wait_ms = 60000,
-                       .open_wait_multiplier = 1, .permitted_half_open = 10};
-    const char *window = NULL;
-    int64_t v[7] = {100, 100, 60000, 60000, 0, 10, 0};
-    double mult = 1;
-    const json_t *list = NULL;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_string(conf, path, "window", false, &window, err) ||
-        mf_conf_int(conf, path, "window_size", 1, 100000, &v[0], err) ||
-        mf_conf_int(conf, path, "minimum_calls", 1, 100000, &v[1], err) ||
-        mf_conf_int(conf, path, "slow_call_ms", 1, 86400000, &v[2], err) ||
-        mf_conf_int(conf, path, "open_wait_ms", 1, 86400000, &v[3], err) ||
-        mf_conf_int(conf, path, "open_wait_max_ms", 0, 86400000, &v[4], err) ||
-        mf_conf_int(conf, path, "permitted_half_open", 1, 100000, &v[5], err) ||
-        mf_conf_int(conf, path, "half_open_max_wait_ms", 0, 86400000, &v[6], err) ||
-        percent(conf, path, "failure_rate", &s->failure_rate, err) ||
-        percent(conf, path, "slow_call_rate", &s->slow_call_rate, err) ||
-        mf_conf_bool(conf, path, "enabled", enabled, err))
-        return -1;
-    json_t *m = json_object_get(conf, "open_wait_multiplier");
-    if (m) {
-        if (!json_is_number(m) || json_number_value(m) < 1 || json_number_value(m) > 100) {
-            mf_error_set(err, -1, "%s.open_wait_multiplier: expected a number from 1 to 100", path);
-            return -1;
-        }
-        mult = json_number_value(m);
-    }
-    if (window && strcmp(window, "count") != 0 && strcmp(window, "time") != 0) {
-        mf_error_set(err, -1, "%s.window: \"%s\" is not count or time", path, window);
-        return -1;
-    }
-    list = json_object_get(conf, "failure_codes");
-    if (list) {
-        bool ok = json_is_array(list);
-        size_t i;
-        json_t *c;
-        json_array_foreach(list, i, c) ok = ok && json_is_integer(c);
-        if (!ok) {
-            mf_error_set(err, -1, "%s.failure_codes: expected a list of JSON-RPC error codes", path);
-            return -1;
-        }
-    }
-    s->window = window && strcmp(window, "time") == 0 ? BR_TIME_BASED : BR_COUNT_BASED;
-    s->window_size = (unsigned)v[0];
-    s->minimum_calls = (unsigned)v[1];
-    s->slow_call_ms = (uint64_t)v[2];
-    s->open_wait_ms = (uint64_t)v[3];
-    s->open_wait_max_ms = (uint64_t)v[4];
-    s->permitted_half_open = (unsigned)v[5];
-    s->half_open_max_wait_ms = (uint64_t)v[6];
-    s->open_wait_multiplier = mult;
-    if (codes)
-        *codes = (json_t *)list;
-    return 0;
-}
-
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    br_settings s;
-    bool enabled = true;
-    return parse(conf, path, &s, NULL, &enabled, err);
-}
+/* resilience4j refuses a rate of 0, which would open on any call */
+#define S(field) MF_AT(settings, field)
+static const mf_setting breaker_settings[] = {
+    {"window", MF_SET_ENUM, .def = "count", .choices = windows, .at = S(window),
+     .doc = "the sliding window counts calls, or seconds"},
+    {"window_size", MF_SET_INT, .def = "100", .min = 1, .max = 100000, .at = S(window_size),
+     .doc = "the window's calls, or seconds"},
+    {"minimum_calls", MF_SET_INT, .def = "100", .min = 1, .max = 100000, .at = S(minimum_calls),
+     .doc = "calls in the window before the rates count"},
+    {"failure_rate", MF_SET_NUMBER, MF_SET_ABOVE_MIN, .def = "50", .nmin = 0, .nmax = 100, .at = S(failure_rate),
+     .doc = "percent of failed calls that opens the breaker"},
+    {"slow_call_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000, .at = S(slow_call_ms),
+     .doc = "a call that takes longer is slow"},
+    {"slow_call_rate", MF_SET_NUMBER, MF_SET_ABOVE_MIN, .def = "100", .nmin = 0, .nmax = 100,
+     .at = S(slow_call_rate), .doc = "percent of slow calls that opens the breaker"},
+    {"open_wait_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000, .at = S(open_wait_ms),
+     .doc = "how long an open breaker waits before a trial call"},
+    {"open_wait_multiplier", MF_SET_NUMBER, .def = "1", .nmin = 1, .nmax = 100, .at = S(open_wait_multiplier),
+     .doc = "the wait grows by this each time the breaker opens again"},
+    {"open_wait_max_ms", MF_SET_DURATION, .def = "0", .min = 0, .max = 86400000, .at = S(open_wait_max_ms),
+     .doc = "the wait's cap (0: none)"},
+    {"permitted_half_open", MF_SET_INT, .def = "10", .min = 1, .max = 100000, .at = S(permitted_half_open),
+     .doc = "trial calls while half-open"},
+    {"half_open_max_wait_ms", MF_SET_DURATION, .def = "0", .min = 0, .max = 86400000,
+     .at = S(half_open_max_wait_ms), .doc = "half-open longer than this opens again (0: no limit)"},
+    {"failure_codes", MF_SET_INTS, .def = "{ -32603 }", .at = S(failure_codes),
+     .doc = "JSON-RPC error codes that count as failures"},
+    {"enabled", MF_SET_BOOL, .def = "true", .at = S(enabled), .doc = "false: every call is admitted, nothing counted"},
+    {0},
+};
+#undef S
 
 static void *create(const json_t *conf, const char *name)
 {
-    br_settings s;
-    json_t *codes = NULL;
-    bool enabled = true;
-    if (parse(conf, name, &s, &codes, &enabled, NULL))
+    settings st;
+    if (mf_settings_check(conf, name, breaker_settings, &st, NULL))
         return NULL;
+    br_settings s = {
+        .window = (br_window)st.window, .window_size = (unsigned)st.window_size,
+        .minimum_calls = (unsigned)st.minimum_calls, .failure_rate = st.failure_rate,
+        .slow_call_ms = (uint64_t)st.slow_call_ms, .slow_call_rate = st.slow_call_rate,
+        .open_wait_ms = (uint64_t)st.open_wait_ms, .open_wait_multiplier = st.open_wait_multiplier,
+        .open_wait_max_ms = (uint64_t)st.open_wait_max_ms, .permitted_half_open = (unsigned)st.permitted_half_open,
+        .half_open_max_wait_ms = (uint64_t)st.half_open_max_wait_ms,
+    };
+    const json_t *codes = st.failure_codes;
+    bool enabled = st.enabled;
     size_t n = codes ? json_array_size(codes) : 0;
     int *list = codes ? calloc(n ? n : 1, sizeof *list) : NULL;
     for (size_t i = 0; i < n; i++)
@@ -251,10 +211,10 @@ static void *adopt(const json_t *conf, const char *name, const char *state, size
 }
 
 static const mf_breaker_ops ops = {
-    .check = check, .create = create, .destroy = destroy, .acquire = acquire, .record = record,
+    .create = create, .destroy = destroy, .acquire = acquire, .record = record,
     .release = release, .state = state, .force = force, .status = status, .save = save, .adopt = adopt,
 };
 
 MF_PLUGIN(.name = "breaker", .version = "1",
           .description = "circuit breakers with resilience4j's semantics, one per target",
-          .breaker = &ops);
+          .breaker = &ops, .breaker_settings = breaker_settings);

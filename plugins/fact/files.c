@@ -27,33 +27,20 @@ typedef struct filecfg {
 
 enum { MAX_ENTRIES = 10000, MAX_SEARCH_DEPTH = 32, MAX_LINE_SHOWN = 400 };
 
-static const char *const keys[] = {"roots", "max_bytes", "max_ms", NULL};
-
-static int read_conf(const json_t *conf, const char *path, filecfg *c, mf_error *err)
-{
-    const json_t *roots = NULL;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_strmap(conf, path, "roots", &roots, err) ||
-        mf_conf_int(conf, path, "max_bytes", 1024, 1 << 30, &c->max_bytes, err) ||
-        mf_conf_int(conf, path, "max_ms", 1, 86400000, &c->max_ms, err))
-        return -1;
-    if (!json_is_object(roots) || json_object_size(roots) == 0) {
-        mf_error_set(err, -1, "%s.roots: expected a map of names to directories", path);
-        return -1;
-    }
-    c->roots = (json_t *)roots;
-    return 0;
-}
-
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    filecfg c = {0};
-    return read_conf(conf, path, &c, err);
-}
+static const mf_setting settings[] = {
+    {"roots", MF_SET_MAP, MF_SET_REQUIRED | MF_SET_NONEMPTY, .at = MF_AT(filecfg, roots),
+     .doc = "a map of names to directories"},
+    {"max_bytes", MF_SET_BYTES, .def = "1048576", .min = 1024, .max = 1 << 30, .at = MF_AT(filecfg, max_bytes),
+     .doc = "the largest file read whole or searched, and the largest range"},
+    {"max_ms", MF_SET_DURATION, .def = "5000", .min = 1, .max = 86400000, .at = MF_AT(filecfg, max_ms),
+     .doc = "how long a call may run"},
+    {0},
+};
 
 static void *configure(const json_t *conf, mf_error *err)
 {
-    filecfg c = {.max_bytes = 1048576, .max_ms = 5000};
-    if (read_conf(conf, "provider", &c, err))
+    filecfg c;
+    if (mf_settings_check(conf, "provider", settings, &c, err))
         return NULL;
     filecfg *p = mf_xmalloc(sizeof *p);
     *p = c;
@@ -420,7 +407,7 @@ static const th_tool tools[] = {
 static const th_kind kind = {.name = "files", .tools = tools, .ntools = sizeof tools / sizeof tools[0],
                              .configure = configure, .release = release, .max_ms = max_ms};
 
-TH_ROLE(kind, check);
+TH_ROLE(kind, NULL);
 
 MF_PLUGIN(.name = "files", .version = "1", .description = "list, read and search files under configured roots",
-          .provider = &th_role_);
+          .provider = &th_role_, .provider_settings = settings);

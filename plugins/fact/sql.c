@@ -19,39 +19,27 @@ typedef struct sqlcfg {
     int64_t max_rows, max_bytes, max_ms;
 } sqlcfg;
 
-static const char *const keys[] = {"databases", "max_rows", "max_bytes", "max_ms", NULL};
-
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    const json_t *dbs = NULL;
-    int64_t n = 0;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_strmap(conf, path, "databases", &dbs, err) ||
-        mf_conf_int(conf, path, "max_rows", 1, 1000000, &n, err) ||
-        mf_conf_int(conf, path, "max_bytes", 1024, 1 << 30, &n, err) ||
-        mf_conf_int(conf, path, "max_ms", 1, 86400000, &n, err))
-        return -1;
-    if (!json_is_object(dbs) || json_object_size(dbs) == 0) {
-        mf_error_set(err, -1, "%s.databases: expected a map of names to SQLite database files", path);
-        return -1;
-    }
-    return 0;
-}
+static const mf_setting settings[] = {
+    {"databases", MF_SET_MAP, MF_SET_REQUIRED | MF_SET_NONEMPTY, .at = MF_AT(sqlcfg, databases),
+     .doc = "a map of names to SQLite database files"},
+    {"max_rows", MF_SET_INT, .def = "1000", .min = 1, .max = 1000000, .at = MF_AT(sqlcfg, max_rows),
+     .doc = "rows a result holds at most (then truncated)"},
+    {"max_bytes", MF_SET_BYTES, .def = "1048576", .min = 1024, .max = 1 << 30, .at = MF_AT(sqlcfg, max_bytes),
+     .doc = "a larger result is refused"},
+    {"max_ms", MF_SET_DURATION, .def = "5000", .min = 1, .max = 86400000, .at = MF_AT(sqlcfg, max_ms),
+     .doc = "how long a statement may run"},
+    {0},
+};
 
 static void *configure(const json_t *conf, mf_error *err)
 {
-    if (check(conf, "provider", err))
+    sqlcfg c;
+    if (mf_settings_check(conf, "provider", settings, &c, err))
         return NULL;
-    sqlcfg *c = mf_xcalloc(1, sizeof *c);
-    const json_t *dbs = NULL;
-    c->max_rows = 1000;
-    c->max_bytes = 1048576;
-    c->max_ms = 5000;
-    mf_conf_strmap(conf, "provider", "databases", &dbs, err);
-    mf_conf_int(conf, "provider", "max_rows", 1, 1000000, &c->max_rows, err);
-    mf_conf_int(conf, "provider", "max_bytes", 1024, 1 << 30, &c->max_bytes, err);
-    mf_conf_int(conf, "provider", "max_ms", 1, 86400000, &c->max_ms, err);
-    c->databases = json_deep_copy(dbs);
-    return c;
+    sqlcfg *p = mf_xmalloc(sizeof *p);
+    *p = c;
+    p->databases = json_deep_copy(c.databases);
+    return p;
 }
 
 static void release(void *cfg)
@@ -353,7 +341,7 @@ static const th_tool tools[] = {
 static const th_kind kind = {.name = "sql", .tools = tools, .ntools = sizeof tools / sizeof tools[0],
                              .configure = configure, .release = release, .max_ms = max_ms};
 
-TH_ROLE(kind, check);
+TH_ROLE(kind, NULL);
 
 MF_PLUGIN(.name = "sql", .version = "1", .description = "read-only SQL over SQLite databases",
-          .provider = &th_role_);
+          .provider = &th_role_, .provider_settings = settings);

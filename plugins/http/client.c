@@ -37,9 +37,42 @@ static void send_call(hrep *r, mf_msg *m, bool retried);
 
 #define MAX_URLS 256
 
-static const char *const keys[] = {"url", "urls", "replicas", "headers", "protocol", "tls_verify", "ca_file",
-                                   "connect_timeout_ms", "init_timeout_ms", "max_message_bytes",
-                                   "max_queue", "backoff_min_ms", "backoff_max_ms", NULL};
+typedef struct settings {
+    const char *url, *protocol, *ca_file;
+    const json_t *urls, *headers;
+    bool tls_verify;
+    int64_t connect_timeout_ms, init_timeout_ms, max_message_bytes, max_queue, backoff_min_ms, backoff_max_ms;
+} settings;
+
+static const char *const protocols[] = {"auto", "2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", NULL};
+
+#define S(field) MF_AT(settings, field)
+const mf_setting http_provider_settings[] = {
+    {"url", MF_SET_STRING, .def_doc = "required (or urls)", .at = S(url),
+     .doc = "the upstream's MCP endpoint, http:// or https://"},
+    {"urls", MF_SET_STRINGS, MF_SET_NONEMPTY, .max = MAX_URLS, .at = S(urls),
+     .doc = "instead of url: endpoints of identical upstreams, a replica each"},
+    {"replicas", MF_SET_VALUE, .doc = "refused: one replica per URL, listed in urls"},
+    {"headers", MF_SET_MAP, .def = "{}", .at = S(headers), .doc = "sent with every request"},
+    {"protocol", MF_SET_STRING, .def = "auto", .choices = protocols, .at = S(protocol),
+     .doc = "auto (server/discover, else initialize), or a revision to insist on"},
+    {"tls_verify", MF_SET_BOOL, .def = "true", .at = S(tls_verify), .doc = "verify TLS certificates"},
+    {"ca_file", MF_SET_STRING, .def_doc = "system", .at = S(ca_file), .doc = "a CA bundle"},
+    {"connect_timeout_ms", MF_SET_DURATION, .def = "10000", .min = 1, .max = 600000, .at = S(connect_timeout_ms),
+     .doc = "connecting"},
+    {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 600000, .at = S(init_timeout_ms),
+     .doc = "the discover/initialize exchange"},
+    {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
+     .at = S(max_message_bytes), .doc = "the largest answer accepted"},
+    {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = S(max_queue),
+     .doc = "calls that may wait while the provider connects"},
+    {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000, .at = S(backoff_min_ms),
+     .doc = "the first reconnection delay"},
+    {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000, .at = S(backoff_max_ms),
+     .doc = "the reconnection delay's cap"},
+    {0},
+};
+#undef S
 
 static int check_url(const char *url, const char *path, const char *key, mf_error *err)
 {
@@ -50,73 +83,33 @@ static int check_url(const char *url, const char *path, const char *key, mf_erro
     return 0;
 }
 
-/* `url`, or `urls` (a non-empty list of them): one of the two. */
-static int check_urls(const json_t *conf, const char *path, mf_error *err)
+/* What the table cannot say: `url` or `urls`, one of the two, and their schemes. */
+static int check(const json_t *conf, const char *path, mf_error *err)
 {
-    const json_t *urls = json_object_get(conf, "urls");
+    settings st = {0};
+    mf_settings_check(conf, path, http_provider_settings, &st, NULL);
     if (json_object_get(conf, "replicas")) {
         mf_error_set(err, -1, "%s.replicas: the http transport has one replica per URL: list them in urls", path);
         return -1;
     }
-    if (!urls) {
-        const char *url = NULL;
-        if (mf_conf_string(conf, path, "url", false, &url, err))
-            return -1;
-        if (!url) {
+    if (!st.urls) {
+        if (!st.url) {
             mf_error_set(err, -1, "%s.url: missing (or urls, a list of URLs)", path);
             return -1;
         }
-        return check_url(url, path, "url", err);
+        return check_url(st.url, path, "url", err);
     }
-    if (json_object_get(conf, "url")) {
+    if (st.url) {
         mf_error_set(err, -1, "%s.urls: give url or urls, not both", path);
-        return -1;
-    }
-    if (!json_is_array(urls) || json_array_size(urls) == 0 || json_array_size(urls) > MAX_URLS) {
-        mf_error_set(err, -1, "%s.urls: expected a non-empty list of URLs (at most %d)", path, MAX_URLS);
         return -1;
     }
     size_t i;
     json_t *u;
-    json_array_foreach(urls, i, u) {
+    json_array_foreach(st.urls, i, u) {
         char key[32];
         snprintf(key, sizeof key, "urls[%zu]", i + 1);
-        if (!json_is_string(u)) {
-            mf_error_set(err, -1, "%s.%s: expected a string (an http:// or https:// URL)", path, key);
-            return -1;
-        }
         if (check_url(json_string_value(u), path, key, err))
             return -1;
-    }
-    return 0;
-}
-
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    const char *proto = NULL;
-    if (mf_conf_keys(conf, path, keys, err) || check_urls(conf, path, err) ||
-        mf_conf_strmap(conf, path, "headers", NULL, err) ||
-        mf_conf_string(conf, path, "protocol", false, &proto, err) ||
-        mf_conf_bool(conf, path, "tls_verify", NULL, err) ||
-        mf_conf_string(conf, path, "ca_file", false, NULL, err) ||
-        mf_conf_int(conf, path, "connect_timeout_ms", 1, 600000, NULL, err) ||
-        mf_conf_int(conf, path, "init_timeout_ms", 1, 600000, NULL, err) ||
-        mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err) ||
-        mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
-        mf_conf_int(conf, path, "backoff_min_ms", 1, 3600000, NULL, err) ||
-        mf_conf_int(conf, path, "backoff_max_ms", 1, 3600000, NULL, err))
-        return -1;
-    static const char *const protos[] = {"auto", "2026-07-28", "2025-11-25", "2025-06-18",
-                                         "2025-03-26", NULL};
-    if (proto) {
-        bool ok = false;
-        for (const char *const *q = protos; *q && !ok; q++)
-            ok = strcmp(*q, proto) == 0;
-        if (!ok) {
-            mf_error_set(err, -1, "%s.protocol: \"%s\" is not one of auto, 2026-07-28, 2025-11-25, "
-                         "2025-06-18, 2025-03-26", path, proto);
-            return -1;
-        }
     }
     return 0;
 }
@@ -1010,22 +1003,10 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
     p->next_id = 1;
     p->reps = reps;
     p->nreps = (int)n;
-    const char *url = NULL, *proto = "auto", *ca = NULL;
-    bool verify = true;
-    int64_t connect_ms = 10000, init_ms = 30000, max_message = 4 * 1024 * 1024, max_queue = DEFAULT_MAX_QUEUE,
-            bmin = 100, bmax = 30000;
-    const json_t *headers = NULL;
-    mf_conf_string(conf, "", "url", false, &url, NULL);
-    mf_conf_string(conf, "", "protocol", false, &proto, NULL);
-    mf_conf_string(conf, "", "ca_file", false, &ca, NULL);
-    mf_conf_bool(conf, "", "tls_verify", &verify, NULL);
-    mf_conf_int(conf, "", "connect_timeout_ms", 1, 600000, &connect_ms, NULL);
-    mf_conf_int(conf, "", "init_timeout_ms", 1, 600000, &init_ms, NULL);
-    mf_conf_int(conf, "", "max_message_bytes", 1024, INT64_C(1) << 32, &max_message, NULL);
-    mf_conf_int(conf, "", "max_queue", 0, 1000000, &max_queue, NULL);
-    mf_conf_int(conf, "", "backoff_min_ms", 1, 3600000, &bmin, NULL);
-    mf_conf_int(conf, "", "backoff_max_ms", 1, 3600000, &bmax, NULL);
-    mf_conf_strmap(conf, "", "headers", &headers, NULL);
+    settings st = {0};
+    mf_settings_check(conf, "", http_provider_settings, &st, NULL);
+    const char *url = st.url;
+    const json_t *headers = st.headers;
     for (int i = 0; i < p->nreps; i++) {
         hrep *r = &p->reps[i];
         const char *u = json_is_array(urls) ? json_string_value(json_array_get(urls, (size_t)i)) : url;
@@ -1036,15 +1017,15 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
         r->timer.data = r;
     }
     p->timers_open = p->nreps;
-    p->want = strdup(proto);
-    p->insecure = !verify;
-    p->ca_file = ca ? strdup(ca) : NULL;
-    p->connect_timeout_ms = (long)connect_ms;
-    p->init_timeout_ms = (long)init_ms;
-    p->max_message = (size_t)max_message;
-    p->max_queue = (size_t)max_queue;
-    p->backoff_min_ms = (uint64_t)bmin;
-    p->backoff_max_ms = (uint64_t)bmax;
+    p->want = strdup(st.protocol);
+    p->insecure = !st.tls_verify;
+    p->ca_file = st.ca_file ? strdup(st.ca_file) : NULL;
+    p->connect_timeout_ms = (long)st.connect_timeout_ms;
+    p->init_timeout_ms = (long)st.init_timeout_ms;
+    p->max_message = (size_t)st.max_message_bytes;
+    p->max_queue = (size_t)st.max_queue;
+    p->backoff_min_ms = (uint64_t)st.backoff_min_ms;
+    p->backoff_max_ms = (uint64_t)st.backoff_max_ms;
     if (json_is_object(headers)) {
         const char *k;
         json_t *v;

@@ -13,7 +13,6 @@
 
 #define LEGACY_PROTOCOL "2025-11-25"
 #define FAIL_AFTER 3
-#define DEFAULT_MAX_QUEUE 4096
 /* a bit of mf_msg.flags this plugin keeps for itself on requests it holds: the call
  * already went out once and is waiting to be sent again after a new initialize */
 #define RETRIED_FLAG 0x40000000u

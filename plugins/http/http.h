@@ -8,6 +8,8 @@
 
 extern const mf_role_ops http_transport_ops;   /* listener.c */
 extern const mf_role_ops http_provider_ops;    /* client.c */
+extern const mf_setting http_transport_settings[];   /* server_conf.c */
+extern const mf_setting http_provider_settings[];    /* client.c */
 
 /* --- limits of the server side (config keys of the same names) -------------------- */
 typedef struct http_limits {

@@ -5,11 +5,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const keys[] = {
-    "url", "max_header_bytes", "max_body_bytes", "idle_timeout_ms", "read_timeout_ms",
-    "max_write_queue_bytes", "max_connections", "session_idle_ms", "max_sessions",
-    "replay_events", "replay_bytes", "sse_keepalive_ms", "allowed_origins", "allowed_hosts", NULL,
+typedef struct settings {
+    const char *url;
+    int64_t max_header_bytes, max_body_bytes, idle_timeout_ms, read_timeout_ms, max_write_queue_bytes,
+        max_connections, session_idle_ms, max_sessions, replay_events, replay_bytes, sse_keepalive_ms;
+    const json_t *allowed_origins, *allowed_hosts;
+} settings;
+
+#define S(field) MF_AT(settings, field)
+const mf_setting http_transport_settings[] = {
+    {"url", MF_SET_STRING, MF_SET_REQUIRED, .at = S(url),
+     .doc = "http://ADDRESS:PORT/PATH, a literal IPv4 or [IPv6] address (in a listen entry)"},
+    {"max_header_bytes", MF_SET_BYTES, .def = "16384", .min = 256, .max = 1024 * 1024, .at = S(max_header_bytes),
+     .doc = "request line and headers (then 431)"},
+    {"max_body_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32, .at = S(max_body_bytes),
+     .doc = "a request's body (then 413)"},
+    {"read_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 86400000, .at = S(read_timeout_ms),
+     .doc = "a request must arrive whole within this (then 408)"},
+    {"idle_timeout_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000, .at = S(idle_timeout_ms),
+     .doc = "a kept-alive connection with no request is closed after this"},
+    {"max_write_queue_bytes", MF_SET_BYTES, .def = "16777216", .min = 4096, .max = INT64_C(1) << 32,
+     .at = S(max_write_queue_bytes), .doc = "a client this far behind in reading is disconnected"},
+    {"max_connections", MF_SET_INT, .def = "20000", .min = 1, .max = 10000000, .at = S(max_connections),
+     .doc = "connections at once (then 503)"},
+    {"session_idle_ms", MF_SET_DURATION, .def = "1800000", .min = 1, .max = INT64_C(1) << 40,
+     .at = S(session_idle_ms), .doc = "a session idle this long ends"},
+    {"max_sessions", MF_SET_INT, .def = "10000", .min = 1, .max = 10000000, .at = S(max_sessions),
+     .doc = "sessions at once (then initialize gets 503)"},
+    {"replay_events", MF_SET_INT, .def = "256", .min = 0, .max = 1000000, .at = S(replay_events),
+     .doc = "events kept per session for Last-Event-ID"},
+    {"replay_bytes", MF_SET_BYTES, .def = "1048576", .min = 0, .max = INT64_C(1) << 32, .at = S(replay_bytes),
+     .doc = "bytes of events kept per session"},
+    {"sse_keepalive_ms", MF_SET_DURATION, .def = "15000", .min = 0, .max = 86400000, .at = S(sse_keepalive_ms),
+     .doc = "a comment on open streams this often (0: never)"},
+    {"allowed_origins", MF_SET_STRINGS, .def_doc = "loopback origins", .at = S(allowed_origins),
+     .doc = "browser origins allowed to call; \"*\": any"},
+    {"allowed_hosts", MF_SET_STRINGS, .def_doc = "loopback names on a loopback listener, else any",
+     .at = S(allowed_hosts), .doc = "Host values allowed"},
+    {0},
 };
+#undef S
 
 static char **strings(const json_t *arr)
 {
@@ -87,44 +122,27 @@ static int parse_url(const char *url, const char *path, http_server_conf *o, mf_
 int http_server_conf_parse(const json_t *conf, const char *path, http_server_conf *o, mf_error *err)
 {
     memset(o, 0, sizeof *o);
-    int64_t v[12] = {16384, 4 * 1024 * 1024, 60000, 30000, 16 * 1024 * 1024, 20000,
-                     1800000, 10000, 256, 1024 * 1024, 15000, 0};
-    const char *url = NULL;
-    const json_t *origins = NULL, *hosts = NULL;
-    if (mf_conf_keys(conf, path, keys, err) ||
-        mf_conf_string(conf, path, "url", true, &url, err) ||
-        mf_conf_int(conf, path, "max_header_bytes", 256, 1024 * 1024, &v[0], err) ||
-        mf_conf_int(conf, path, "max_body_bytes", 1024, INT64_C(1) << 32, &v[1], err) ||
-        mf_conf_int(conf, path, "idle_timeout_ms", 1, 86400000, &v[2], err) ||
-        mf_conf_int(conf, path, "read_timeout_ms", 1, 86400000, &v[3], err) ||
-        mf_conf_int(conf, path, "max_write_queue_bytes", 4096, INT64_C(1) << 32, &v[4], err) ||
-        mf_conf_int(conf, path, "max_connections", 1, 10000000, &v[5], err) ||
-        mf_conf_int(conf, path, "session_idle_ms", 1, INT64_C(1) << 40, &v[6], err) ||
-        mf_conf_int(conf, path, "max_sessions", 1, 10000000, &v[7], err) ||
-        mf_conf_int(conf, path, "replay_events", 0, 1000000, &v[8], err) ||
-        mf_conf_int(conf, path, "replay_bytes", 0, INT64_C(1) << 32, &v[9], err) ||
-        mf_conf_int(conf, path, "sse_keepalive_ms", 0, 86400000, &v[10], err) ||
-        mf_conf_strings(conf, path, "allowed_origins", false, false, &origins, err) ||
-        mf_conf_strings(conf, path, "allowed_hosts", false, false, &hosts, err))
+    settings st;
+    if (mf_settings_check(conf, path, http_transport_settings, &st, err))
         return -1;
-    if (parse_url(url, path, o, err)) {
+    if (parse_url(st.url, path, o, err)) {
         free(o->path);
         o->path = NULL;
         return -1;
     }
-    o->url = strdup(url);
+    o->url = strdup(st.url);
     o->limits = (http_limits){
-        .max_header_bytes = (size_t)v[0], .max_body_bytes = (size_t)v[1],
-        .idle_ms = (uint64_t)v[2], .request_ms = (uint64_t)v[3],
-        .max_write_queue = (size_t)v[4], .max_connections = (size_t)v[5],
+        .max_header_bytes = (size_t)st.max_header_bytes, .max_body_bytes = (size_t)st.max_body_bytes,
+        .idle_ms = (uint64_t)st.idle_timeout_ms, .request_ms = (uint64_t)st.read_timeout_ms,
+        .max_write_queue = (size_t)st.max_write_queue_bytes, .max_connections = (size_t)st.max_connections,
     };
-    o->session_idle_ms = (uint64_t)v[6];
-    o->max_sessions = (size_t)v[7];
-    o->replay_events = (size_t)v[8];
-    o->replay_bytes = (size_t)v[9];
-    o->keepalive_ms = (uint64_t)v[10];
-    o->allowed_origins = strings(origins);
-    o->allowed_hosts = strings(hosts);
+    o->session_idle_ms = (uint64_t)st.session_idle_ms;
+    o->max_sessions = (size_t)st.max_sessions;
+    o->replay_events = (size_t)st.replay_events;
+    o->replay_bytes = (size_t)st.replay_bytes;
+    o->keepalive_ms = (uint64_t)st.sse_keepalive_ms;
+    o->allowed_origins = strings(st.allowed_origins);
+    o->allowed_hosts = strings(st.allowed_hosts);
     return 0;
 }
 

@@ -19,8 +19,6 @@
 #include <string.h>
 
 #define UPSTREAM_PROTOCOL "2025-11-25"
-#define DEFAULT_INIT_TIMEOUT_MS 30000
-#define DEFAULT_MAX_QUEUE 4096
 #define MAX_REPLICAS 256
 #define MAX_STDIN_BACKLOG (64u * 1024 * 1024)
 
@@ -28,110 +26,95 @@ static const char *name_of(const client *c) { return mf_instance_name(c->inst); 
 
 /* --- configuration --------------------------------------------------------------- */
 
-static const char *const keys[] = {"command", "env", "cwd", "max_message_bytes", "init_timeout_ms",
-                                   "max_queue", "restart", "replicas", "max_processes", NULL};
-static const char *const restart_keys[] = {"type", "strategy", "backoff_min_ms", "backoff_max_ms",
-                                           "backoff_reset_ms", "intensity", "period_ms", "cooldown_ms",
-                                           "shutdown_ms", NULL};
+/* A provider's settings, as the table below fills them. */
+typedef struct settings {
+    const json_t *command, *env;
+    const char *cwd;
+    int64_t max_message_bytes, init_timeout_ms, max_queue, replicas, max_processes;
+    int type, strategy;   /* indexes in restart_types and strategies: mf_restart and mf_strategy */
+    int64_t backoff_min_ms, backoff_max_ms, backoff_reset_ms, intensity, period_ms, cooldown_ms, shutdown_ms;
+} settings;
 
-static int check_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
-                         mf_error *err)
+static const char *const restart_types[] = {"permanent", "transient", "temporary", NULL};
+static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one", NULL};
+
+static const mf_setting restart_settings[] = {
+    {"type", MF_SET_ENUM, .def = "permanent", .choices = restart_types, .at = MF_AT(settings, type),
+     .doc = "which exits are restarted: always, only abnormal ones, or none"},
+    {"strategy", MF_SET_ENUM, .def = "one_for_one", .choices = strategies, .at = MF_AT(settings, strategy),
+     .doc = "which replicas a restart takes along; simple_one_for_one: a dynamic pool"},
+    {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000,
+     .at = MF_AT(settings, backoff_min_ms), .doc = "the first restart delay"},
+    {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000,
+     .at = MF_AT(settings, backoff_max_ms), .doc = "the restart delay's cap (not below backoff_min_ms)"},
+    {"backoff_reset_ms", MF_SET_DURATION, .def = "10000", .min = 1, .max = 86400000,
+     .at = MF_AT(settings, backoff_reset_ms), .doc = "a run this long resets the delay"},
+    {"intensity", MF_SET_INT, .def = "10", .min = 0, .max = 100000, .at = MF_AT(settings, intensity),
+     .doc = "restarts within period_ms beyond which the supervisor gives up"},
+    {"period_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000, .at = MF_AT(settings, period_ms),
+     .doc = "the period of intensity"},
+    {"cooldown_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000,
+     .at = MF_AT(settings, cooldown_ms), .doc = "a supervisor that gave up starts again after this"},
+    {"shutdown_ms", MF_SET_DURATION, .def = "5000", .min = 1, .max = 600000, .at = MF_AT(settings, shutdown_ms),
+     .doc = "SIGTERM to SIGKILL when a replica is stopped"},
+    {0},
+};
+
+const mf_setting stdio_provider_settings[] = {
+    {"command", MF_SET_STRINGS, MF_SET_REQUIRED | MF_SET_NONEMPTY, .at = MF_AT(settings, command),
+     .doc = "the program and its arguments"},
+    {"env", MF_SET_MAP, .def = "{}", .at = MF_AT(settings, env), .doc = "variables added to mcpfed's environment"},
+    {"cwd", MF_SET_STRING, .def_doc = "mcpfed's", .at = MF_AT(settings, cwd), .doc = "the upstream's working directory"},
+    {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
+     .at = MF_AT(settings, max_message_bytes), .doc = "the longest line the upstream may write"},
+    {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000,
+     .at = MF_AT(settings, init_timeout_ms), .doc = "how long the upstream may take to answer initialize"},
+    {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = MF_AT(settings, max_queue),
+     .doc = "calls that may wait while the upstream starts"},
+    {"replicas", MF_SET_INT, .def = "1", .min = 1, .max = MAX_REPLICAS, .at = MF_AT(settings, replicas),
+     .doc = "identical upstream processes, each a target"},
+    {"max_processes", MF_SET_INT, .min = 1, .max = 100000, .at = MF_AT(settings, max_processes),
+     .doc = "processes this provider may run at once (a pool's most replicas)"},
+    {"restart", MF_SET_TABLE, .def = "{}", .sub = restart_settings, .doc = "how replicas are restarted"},
+    {0},
+};
+
+
+/* conf checked against the table: its settings, defaults filled. */
+static void read_settings(const json_t *conf, settings *st)
 {
-    json_t *r = json_object_get(conf, "restart");
-    if (!r)
-        return 0;
-    char rp[128];
-    snprintf(rp, sizeof rp, "%s.restart", path);
-    int64_t v[7] = {0};
-    v[2] = -1;
-    const char *type = NULL, *strategy = NULL;
-    if (mf_conf_keys(r, rp, restart_keys, err) ||
-        mf_conf_string(r, rp, "type", false, &type, err) ||
-        mf_conf_string(r, rp, "strategy", false, &strategy, err) ||
-        mf_conf_int(r, rp, "backoff_min_ms", 1, 3600000, &v[0], err) ||
-        mf_conf_int(r, rp, "backoff_max_ms", 1, 3600000, &v[1], err) ||
-        mf_conf_int(r, rp, "intensity", 0, 100000, &v[2], err) ||
-        mf_conf_int(r, rp, "period_ms", 1, 86400000, &v[3], err) ||
-        mf_conf_int(r, rp, "cooldown_ms", 1, 86400000, &v[4], err) ||
-        mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err) ||
-        mf_conf_int(r, rp, "backoff_reset_ms", 1, 86400000, &v[6], err))
-        return -1;
-    int64_t bmin = v[0] ? v[0] : 100, bmax = v[1] ? v[1] : 30000;
-    if (bmax < bmin) {
-        if (v[1])
-            mf_error_set(err, -1, "%s.backoff_max_ms: %lld is less than backoff_min_ms (%lld)", rp,
-                         (long long)bmax, (long long)bmin);
-        else
-            mf_error_set(err, -1, "%s.backoff_min_ms: %lld is more than backoff_max_ms (%lld, the default)",
-                         rp, (long long)bmin, (long long)bmax);
-        return -1;
-    }
-    static const char *const types[] = {"permanent", "transient", "temporary"};
-    static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"};
-    int t = 0, st = 0;
-    if (type) {
-        for (t = 0; t < 3 && strcmp(types[t], type) != 0; t++)
-            ;
-        if (t == 3) {
-            mf_error_set(err, -1, "%s.type: \"%s\" is not one of permanent, transient, temporary", rp, type);
-            return -1;
-        }
-    }
-    if (strategy) {
-        for (st = 0; st < 4 && strcmp(strategies[st], strategy) != 0; st++)
-            ;
-        if (st == 4) {
-            mf_error_set(err, -1, "%s.strategy: \"%s\" is not one of one_for_one, one_for_all, rest_for_one, "
-                         "simple_one_for_one", rp, strategy);
-            return -1;
-        }
-    }
-    if (spec) {
-        spec->restart = (mf_restart)t;
-        spec->backoff_min_ms = (uint32_t)v[0];
-        spec->backoff_max_ms = (uint32_t)v[1];
-        spec->shutdown_ms = (uint32_t)v[5];
-        spec->backoff_reset_ms = (uint32_t)v[6];
-    }
-    if (sup) {
-        sup->strategy = (mf_strategy)st;
-        /* intensity 0 is OTP's "no restart at all": keep it apart from "not set" */
-        sup->intensity = v[2] < 0 ? 10 : v[2] == 0 ? 0 : (uint32_t)v[2];
-        sup->period_ms = (uint32_t)v[3];
-        sup->cooldown_ms = (uint32_t)v[4];
-    }
-    return 0;
+    memset(st, 0, sizeof *st);
+    mf_settings_check(conf, "", stdio_provider_settings, st, NULL);
 }
 
+/* What the table cannot say. */
 static int check(const json_t *conf, const char *path, mf_error *err)
 {
-    int64_t replicas = 1, maxp = 0;
-    if (mf_conf_keys(conf, path, keys, err) ||
-        mf_conf_strings(conf, path, "command", true, true, NULL, err) ||
-        mf_conf_strmap(conf, path, "env", NULL, err) ||
-        mf_conf_string(conf, path, "cwd", false, NULL, err) ||
-        mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err) ||
-        mf_conf_int(conf, path, "init_timeout_ms", 1, 3600000, NULL, err) ||
-        mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
-        mf_conf_int(conf, path, "replicas", 1, MAX_REPLICAS, &replicas, err) ||
-        mf_conf_int(conf, path, "max_processes", 1, 100000, &maxp, err) ||
-        check_restart(conf, path, NULL, NULL, err))
-        return -1;
-    if (maxp && replicas > maxp) {
-        mf_error_set(err, -1, "%s.replicas: %lld is more than max_processes (%lld)", path,
-                     (long long)replicas, (long long)maxp);
+    settings st;
+    read_settings(conf, &st);
+    if (st.backoff_max_ms < st.backoff_min_ms) {
+        const json_t *r = json_object_get(conf, "restart");
+        if (json_object_get(r, "backoff_max_ms"))
+            mf_error_set(err, -1, "%s.restart.backoff_max_ms: %lld is less than backoff_min_ms (%lld)", path,
+                         (long long)st.backoff_max_ms, (long long)st.backoff_min_ms);
+        else
+            mf_error_set(err, -1, "%s.restart.backoff_min_ms: %lld is more than backoff_max_ms (%lld, the default)",
+                         path, (long long)st.backoff_min_ms, (long long)st.backoff_max_ms);
         return -1;
     }
-    mf_sup_spec sup = {0};
-    check_restart(conf, path, NULL, &sup, NULL);
-    if (sup.strategy == MF_SIMPLE_ONE_FOR_ONE && !maxp) {
+    if (st.max_processes && st.replicas > st.max_processes) {
+        mf_error_set(err, -1, "%s.replicas: %lld is more than max_processes (%lld)", path,
+                     (long long)st.replicas, (long long)st.max_processes);
+        return -1;
+    }
+    if (st.strategy == MF_SIMPLE_ONE_FOR_ONE && !st.max_processes) {
         mf_error_set(err, -1, "%s.max_processes: required with restart.strategy = \"simple_one_for_one\" "
                      "(the most replicas the pool may grow to)", path);
         return -1;
     }
-    if (maxp > MAX_REPLICAS && sup.strategy == MF_SIMPLE_ONE_FOR_ONE) {
+    if (st.max_processes > MAX_REPLICAS && st.strategy == MF_SIMPLE_ONE_FOR_ONE) {
         mf_error_set(err, -1, "%s.max_processes: %lld is more than a pool may grow to (%d)", path,
-                     (long long)maxp, MAX_REPLICAS);
+                     (long long)st.max_processes, MAX_REPLICAS);
         return -1;
     }
     return 0;
@@ -718,25 +701,24 @@ client *client_new(mf_instance *inst, const json_t *conf)
         return NULL;
     c->inst = inst;
     c->next_id = 1;
-    int64_t max_message = STDIO_DEFAULT_MAX_MESSAGE, init_timeout = DEFAULT_INIT_TIMEOUT_MS,
-            max_queue = DEFAULT_MAX_QUEUE, replicas = 1, maxp = 0;
-    const char *cwd = NULL;
-    const json_t *env = NULL;
-    mf_conf_int(conf, "", "max_message_bytes", 1024, INT64_C(1) << 32, &max_message, NULL);
-    mf_conf_int(conf, "", "init_timeout_ms", 1, 3600000, &init_timeout, NULL);
-    mf_conf_int(conf, "", "max_queue", 0, 1000000, &max_queue, NULL);
-    mf_conf_int(conf, "", "replicas", 1, MAX_REPLICAS, &replicas, NULL);
-    mf_conf_int(conf, "", "max_processes", 1, 100000, &maxp, NULL);
-    mf_conf_string(conf, "", "cwd", false, &cwd, NULL);
-    mf_conf_strmap(conf, "", "env", &env, NULL);
-    c->sup_spec.intensity = 10;
-    check_restart(conf, "", &c->spec, &c->sup_spec, NULL);
-    c->max_message = (size_t)max_message;
-    c->init_timeout_ms = (uint64_t)init_timeout;
-    c->max_queue = (size_t)max_queue;
-    c->argv = strings(json_object_get(conf, "command"));
-    c->env = env_list(env);
-    c->cwd = cwd ? strdup(cwd) : NULL;
+    settings st;
+    read_settings(conf, &st);
+    int64_t replicas = st.replicas, maxp = st.max_processes;
+    c->spec.restart = (mf_restart)st.type;
+    c->spec.backoff_min_ms = (uint32_t)st.backoff_min_ms;
+    c->spec.backoff_max_ms = (uint32_t)st.backoff_max_ms;
+    c->spec.shutdown_ms = (uint32_t)st.shutdown_ms;
+    c->spec.backoff_reset_ms = (uint32_t)st.backoff_reset_ms;
+    c->sup_spec.strategy = (mf_strategy)st.strategy;
+    c->sup_spec.intensity = (uint32_t)st.intensity;
+    c->sup_spec.period_ms = (uint32_t)st.period_ms;
+    c->sup_spec.cooldown_ms = (uint32_t)st.cooldown_ms;
+    c->max_message = (size_t)st.max_message_bytes;
+    c->init_timeout_ms = (uint64_t)st.init_timeout_ms;
+    c->max_queue = (size_t)st.max_queue;
+    c->argv = strings(st.command);
+    c->env = env_list(st.env);
+    c->cwd = st.cwd ? strdup(st.cwd) : NULL;
     c->sup_spec.name = mf_instance_name(inst);
     c->sup_spec.max_children = (uint32_t)maxp;
     c->pool = c->sup_spec.strategy == MF_SIMPLE_ONE_FOR_ONE;

@@ -261,21 +261,25 @@ static int open_stream(server *s, int fd, void *h, bool readable, mf_error *err)
     return 1;
 }
 
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    static const char *const keys[] = {"max_message_bytes", NULL};
-    return mf_conf_keys(conf, path, keys, err) ||
-           mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err);
-}
+typedef struct settings {
+    int64_t max_message_bytes;
+} settings;
+
+/* The kernel makes this table from its own top-level max_message_bytes. */
+const mf_setting stdio_transport_settings[] = {
+    {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
+     .at = MF_AT(settings, max_message_bytes), .doc = "the longest message the client may send"},
+    {0},
+};
 
 server *server_new(const json_t *conf)
 {
     server *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    int64_t max = STDIO_DEFAULT_MAX_MESSAGE;
-    mf_conf_int(conf, "stdio", "max_message_bytes", 1024, INT64_C(1) << 32, &max, NULL);
-    mf_lines_init(&s->lines, (size_t)max);
+    settings st;
+    mf_settings_check(conf, "stdio", stdio_transport_settings, &st, NULL);
+    mf_lines_init(&s->lines, (size_t)st.max_message_bytes);
     s->in_fd = s->out_fd = s->dup_in = s->dup_out = -1;
     uv_timer_init(mf_loop(), &s->turn);
     s->turn.data = s;
@@ -375,7 +379,6 @@ static void stop(void *self)
 }
 
 const mf_role_ops stdio_transport_ops = {
-    .check = check,
     .start = start,
     .receive = receive,
     .stop = stop,

@@ -6,7 +6,8 @@
 
 extern const mf_role_ops stdio_transport_ops;   /* server.c: serve the client on our stdio */
 extern const mf_role_ops stdio_provider_ops;    /* client.c: run an upstream server as a child */
+extern const mf_setting stdio_transport_settings[];
+extern const mf_setting stdio_provider_settings[];
 
-#define STDIO_DEFAULT_MAX_MESSAGE (4u * 1024 * 1024)
 
 #endif

@@ -10,6 +10,7 @@
 #include <mcpfed/lines.h>
 #include <mcpfed/child.h>
 #include <mcpfed/conf.h>
+#include <mcpfed/settings.h>
 #include <mcpfed/plugin.h>
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <mcpfed/base.h>
 #include <mcpfed/msg.h>
+#include <mcpfed/settings.h>
 
 /* The SDK's version. A plugin loads into a kernel of the same major version whose minor
  * is at least the plugin's. A minor version only adds: a function, or an operation in one
@@ -22,7 +23,7 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 0
+#define MF_SDK_MINOR 1
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -142,7 +143,14 @@ typedef struct mf_plugin {
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
     const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
 
-    const void *reserved[MF_RESERVED_OPS];   /* for later minor versions; leave NULL */
+    /* Since 4.1: each role's settings (mcpfed/settings.h), or NULL. The kernel checks an
+     * instance's table against them before the role's check, and --help-config prints
+     * them without running the plugin. */
+    const mf_setting *transport_settings;
+    const mf_setting *provider_settings;
+    const mf_setting *breaker_settings;
+
+    const void *reserved[MF_RESERVED_OPS - 3];   /* for later minor versions; leave NULL */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */

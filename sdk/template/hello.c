@@ -17,22 +17,28 @@ typedef struct hello {
     char *greeting;
 } hello;
 
-/* Check the provider's table (without the kernel's keys) and name any bad key. */
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    static const char *const keys[] = {"greeting", NULL};
-    return mf_conf_keys(conf, path, keys, err) ||
-           mf_conf_string(conf, path, "greeting", false, NULL, err);
-}
+/* The provider's keys (the kernel's own keys of a provider are not among them), once:
+ * the kernel checks the configuration against this table, naming a bad key, and
+ * `mcpfed --help-config` prints it. A role's check is only needed for what a table cannot
+ * say (a bound that depends on another key). */
+typedef struct settings {
+    const char *greeting;
+} settings;
+
+static const mf_setting hello_settings[] = {
+    {"greeting", MF_SET_STRING, .def = "Hello", .at = MF_AT(settings, greeting),
+     .doc = "what greet says before the name"},
+    {0},
+};
 
 /* An instance of the provider on inst, with its settings (checked already). */
 static hello *make(mf_instance *inst, const json_t *conf)
 {
-    const char *greeting = "Hello";
-    mf_conf_string(conf, "", "greeting", false, &greeting, NULL);
+    settings st;
+    mf_settings_check(conf, "", hello_settings, &st, NULL);   /* fills the defaults too */
     hello *h = calloc(1, sizeof *h);
     h->inst = inst;
-    h->greeting = strdup(greeting);
+    h->greeting = strdup(st.greeting);
     return h;
 }
 
@@ -128,7 +134,6 @@ static int adopt(mf_instance *inst, const json_t *conf, const char *state, size_
 static void drain(void *self) { stop(self); }
 
 static const mf_role_ops hello_provider = {
-    .check = check,
     .start = start,
     .receive = receive,
     .stop = stop,
@@ -139,4 +144,4 @@ static const mf_role_ops hello_provider = {
 };
 
 MF_PLUGIN(.name = "hello", .version = "1", .description = "greets; a template for plugins",
-          .provider = &hello_provider);
+          .provider = &hello_provider, .provider_settings = hello_settings);

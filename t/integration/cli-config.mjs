@@ -39,7 +39,7 @@ test("--help prints usage on stdout and exits 0", () => {
 		const r = run([flag]);
 		assert.equal(r.code, 0, r.stderr);
 		assert.match(r.stdout, /^Usage: mcpfed /);
-		for (const opt of ["-c", "--stdio", "--check", "--version", "--help"]) assert.ok(r.stdout.includes(opt), opt);
+		for (const opt of ["-c", "--stdio", "--check", "--help-config", "--version", "--help"]) assert.ok(r.stdout.includes(opt), opt);
 		assert.equal(r.stderr, "");
 	}
 });
@@ -108,7 +108,7 @@ const bad = [
 	["command empty", withSecond(`{ name = "b", transport = "stdio", command = {} }`),
 		/: providers\[2\]\.command: expected a non-empty list of strings/],
 	["command not strings", withSecond(`{ name = "b", transport = "stdio", command = { 1, 2 } }`),
-		/: providers\[2\]\.command: expected a non-empty list of strings/],
+		/: providers\[2\]\.command\[1\]: expected a string/],
 	["command a string", withSecond(`{ name = "b", transport = "stdio", command = "node x.js" }`),
 		/: providers\[2\]\.command: /],
 	["env not a map", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, env = "A=1" }`),
@@ -151,13 +151,31 @@ const bad = [
 	["timeout_ms not a number", withSecond(`{ name = "b", transport = "stdio", command = { "x" }, timeout_ms = "soon" }`),
 		/: providers\[2\]\.timeout_ms: /],
 	["breaker failure_rate 0 (resilience4j wants over 0)",
-		`return { breaker = { failure_rate = 0 }, providers = { ${PROVIDER_A} } }\n`, /: breaker\.failure_rate: expected a percentage over 0/],
+		`return { breaker = { failure_rate = 0 }, providers = { ${PROVIDER_A} } }\n`, /: breaker\.failure_rate: expected a number above 0, at most 100/],
 	["provider breaker slow_call_rate 0",
 		withSecond(`{ name = "b", transport = "stdio", command = { "x" }, breaker = { slow_call_rate = 0 } }`),
-		/: providers\[2\]\.breaker\.slow_call_rate: expected a percentage over 0/],
+		/: providers\[2\]\.breaker\.slow_call_rate: expected a number above 0, at most 100/],
 	["breaker slow_call_ms 0", `return { breaker = { slow_call_ms = 0 }, providers = { ${PROVIDER_A} } }\n`,
 		/: breaker\.slow_call_ms: /],
-	["log_level wrong", `return { log_level = "loud" }\n`, /: log_level: "loud"/],
+	["breaker window wrong", `return { breaker = { window = "sliding" }, providers = { ${PROVIDER_A} } }\n`,
+		/: breaker\.window: "sliding" is not one of count, time/],
+	["provider health nested key out of range",
+		withSecond(`{ name = "b", transport = "stdio", command = { "x" }, health = { failures = 0 } }`),
+		/: providers\[2\]\.health\.failures: expected an integer from 1 to 1000, not 0/],
+	["provider health unknown key",
+		withSecond(`{ name = "b", transport = "stdio", command = { "x" }, health = { interval = 5 } }`),
+		/: providers\[2\]\.health\.interval: unknown key/],
+	["stdio init_timeout_ms out of range",
+		withSecond(`{ name = "b", transport = "stdio", command = { "x" }, init_timeout_ms = 0 }`),
+		/: providers\[2\]\.init_timeout_ms: expected an integer from 1 to 3600000, not 0/],
+	["http listener setting out of range", `return { listen = { "http://127.0.0.1:0/mcp" }, http = { max_header_bytes = 10 } }\n`,
+		/: http\.max_header_bytes: expected an integer from 256 to 1048576, not 10/],
+	["a listener's own unknown key", `return { listen = { { url = "http://127.0.0.1:0/mcp", max_bodybytes = 1 } } }\n`,
+		/: listen\[1\]\.max_bodybytes: unknown key/],
+	["http upstream protocol wrong",
+		withSecond(`{ name = "b", transport = "http", url = "http://127.0.0.1:1/mcp", protocol = "2024-01-01" }`),
+		/: providers\[2\]\.protocol: "2024-01-01" is not one of auto, 2026-07-28, 2025-11-25, 2025-06-18, 2025-03-26/],
+	["log_level wrong", `return { log_level = "loud" }\n`, /: log_level: "loud" is not one of error, warn, info, debug/],
 	["max_message_bytes below 1024", `return { max_message_bytes = 10 }\n`, /: max_message_bytes: /],
 	["request_timeout_ms not an integer", `return { request_timeout_ms = "x" }\n`, /: request_timeout_ms: /],
 	["providers not a list", `return { providers = "a" }\n`, /: providers: /],

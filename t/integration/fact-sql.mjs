@@ -124,7 +124,7 @@ test("sql stops a query past max_ms, and a query the client cancels", async (t) 
 
 test("sql checks its configuration, naming the key", async () => {
 	for (const [extra, re] of [
-		[{ databases: {} }, /providers\[1\]\.databases: expected a map/],
+		[{ databases: {} }, /providers\[1\]\.databases: expected a non-empty map of names to strings/],
 		[{ max_rows: 0 }, /providers\[1\]\.max_rows/],
 		[{ bogus: 1 }, /providers\[1\]\.bogus|bogus/],
 	]) {

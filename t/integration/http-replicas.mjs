@@ -221,10 +221,10 @@ test("reload http: every replica keeps its upstream session and its GET stream m
 // --- configuration errors ---------------------------------------------------------------------------
 
 const bad = [
-	["urls empty", `urls = {}`, /providers\[1\]\.urls: expected a non-empty list of URLs/],
+	["urls empty", `urls = {}`, /providers\[1\]\.urls: expected a non-empty list of strings \(at most 256\)/],
 	["urls with a non-string", `urls = { "http://127.0.0.1:1/mcp", 5 }`, /providers\[1\]\.urls\[2\]: expected a string/],
 	["urls with a bad URL", `urls = { "http://127.0.0.1:1/mcp", "ftp://x/mcp" }`, /providers\[1\]\.urls\[2\]: "ftp:\/\/x\/mcp" must be an http:\/\/ or https:\/\/ URL/],
-	["urls a map", `urls = { a = "http://127.0.0.1:1/mcp" }`, /providers\[1\]\.urls: expected a non-empty list of URLs/],
+	["urls a map", `urls = { a = "http://127.0.0.1:1/mcp" }`, /providers\[1\]\.urls: expected a non-empty list of strings \(at most 256\)/],
 	["url and urls", `url = "http://127.0.0.1:1/mcp", urls = { "http://127.0.0.1:2/mcp" }`, /providers\[1\]\.urls: give url or urls, not both/],
 	["neither url nor urls", ``, /providers\[1\]\.url: missing \(or urls, a list of URLs\)/],
 	["replicas with http", `url = "http://127.0.0.1:1/mcp", replicas = 2`, /providers\[1\]\.replicas: the http transport has one replica per URL: list them in urls/],

@@ -2,7 +2,9 @@
  * ODD_MINOR (built against a newer minor SDK version than the kernel's), ODD_MAJOR
  * (another major SDK version), ODD_NAME (descriptor and
  * file disagree), ODD_LOAD (its load function fails). Each has a constructor that leaves
- * a marker file, so a test can prove no code of a refused plugin ran. */
+ * a marker file, so a test can prove no code of a refused plugin ran. And one that must
+ * load: ODD_OLD, built against SDK 4.0 (before settings tables), whose provider role
+ * checks its keys itself. */
 #include <mcpfed/mcpfed.h>
 
 #include <fcntl.h>
@@ -32,6 +34,10 @@ enum { sdk_major = MF_SDK_MAJOR, sdk_minor = MF_SDK_MINOR };
 #define NAME "somethingelse"
 #elif defined(ODD_LOAD)
 #define NAME "oddload"
+#elif defined(ODD_OLD)
+#undef MF_SDK_MINOR
+#define MF_SDK_MINOR 0
+#define NAME "oldminor"
 #endif
 
 static int load(mf_error *err)
@@ -45,4 +51,18 @@ static int load(mf_error *err)
 #endif
 }
 
+#ifdef ODD_OLD
+static int check(const json_t *conf, const char *path, mf_error *err)
+{
+    if (json_object_get(conf, "bad")) {
+        mf_error_set(err, -1, "%s.bad: refused by the plugin's own check", path);
+        return -1;
+    }
+    return 0;
+}
+
+static const mf_role_ops provider = {.check = check};
+MF_PLUGIN(.name = NAME, .version = "0", .load = load, .provider = &provider);
+#else
 MF_PLUGIN(.name = NAME, .version = "0", .load = load);
+#endif

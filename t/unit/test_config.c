@@ -74,6 +74,33 @@ Test(config, unset_settings_take_their_documented_defaults)
     cr_assert_eq(c->request_timeout_ms, 60000, "a call may take a minute");
     cr_assert_eq(c->providers[0].timeout_ms, 60000, "a provider's deadline is the request timeout");
     cr_assert_eq(c->catalog_wait_ms, 10000);
+    cr_assert_eq(c->max_message_bytes, 4194304);
+    cr_assert_eq(c->page_size, 500);
+    cr_assert_eq(c->max_processes, 1024);
+    cr_assert_eq(c->shutdown_ms, 5000);
+    cr_assert_eq(c->handover_timeout_ms, 5000);
+    cr_assert_eq(c->drain_timeout_ms, 30000);
+    cr_assert_eq(c->policy_instructions, 1000000);
+    cr_assert_eq(c->policy_time_ms, 100);
+    cr_assert_eq(c->policy_memory_bytes, 8388608);
+    cr_assert(!c->watch_plugins);
+    cr_assert_eq(c->log_level, MF_LOG_INFO);
+    cr_assert_not_null(c->breaker, "breakers are on, with their own defaults");
+    cr_assert_eq(c->providers[0].attempt_timeout_ms, 0);
+    cr_assert(c->providers[0].weight == 1);
+    cr_assert_eq(c->providers[0].health_interval_ms, 10000, "the health table's defaults, with no table");
+    cr_assert_eq(c->providers[0].health_timeout_ms, 5000);
+    cr_assert_eq(c->providers[0].health_failures, 3);
+    cr_assert_eq(c->providers[0].health_successes, 1);
+    mf_config_unref(c);
+    c = mf_config_load(write_file("e.lua", "return { providers = { { name = 'a', transport = 'stdio', command = { 'x' },"
+                                           " health = { failures = 5 } }, { name = 'b', transport = 'stdio',"
+                                           " command = { 'x' }, health = false, weight = 2.5 } } }"), false, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    cr_assert_eq(c->providers[0].health_failures, 5);
+    cr_assert_eq(c->providers[0].health_interval_ms, 10000, "unset keys of a table given keep their defaults");
+    cr_assert_eq(c->providers[1].health_interval_ms, 0, "health = false turns the checks off");
+    cr_assert(c->providers[1].weight == 2.5);
     mf_config_unref(c);
 }
 
@@ -122,8 +149,8 @@ Test(config, errors_name_the_key)
 {
     expect_error("return { lisen = 1 }", "lisen: unknown key");
     expect_error("return { request_timeout_ms = 'soon' }", "request_timeout_ms: expected an integer");
-    expect_error("return { request_timeout_ms = 0 }", "request_timeout_ms: 0 is out of range");
-    expect_error("return { max_message_bytes = 10 }", "max_message_bytes: 10 is out of range");
+    expect_error("return { request_timeout_ms = 0 }", "request_timeout_ms: expected an integer from 1 to 86400000, not 0");
+    expect_error("return { max_message_bytes = 10 }", "max_message_bytes: expected an integer from 1024 to 4294967296, not 10");
     expect_error("return { log_level = 'loud' }", "log_level: \"loud\" is not one of");
     expect_error("return { plugin_dirs = 'x' }", "plugin_dirs: expected a list of strings");
     expect_error("return { providers = { name = 'x' } }", "providers: expected a list");
@@ -135,6 +162,18 @@ Test(config, errors_name_the_key)
                  "providers[2].name: \"a\" is already the name of providers[1]");
     expect_error("return { providers = { { name = 'a', transport = 'stdio', prefix = true } } }", "providers[1].prefix:");
     expect_error("return { providers = { { name = 'a', transport = 'stdio', timeout_ms = -1 } } }", "providers[1].timeout_ms:");
+    expect_error("return { watch_plugins = 1 }", "watch_plugins: expected true or false");
+    expect_error("return { http = 3 }", "http: expected a table of settings");
+    expect_error("return { breaker = 'on' }", "breaker: expected a table of settings, or false");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', weight = 0 } } }",
+                 "providers[1].weight: expected a number above 0");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio' }, { name = 'b', transport = 'stdio',"
+                 " health = { interval_ms = 5 } } } }",
+                 "providers[2].health.interval_ms: expected an integer from 10 to 86400000, not 5");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', health = { intervalms = 5 } } } }",
+                 "providers[1].health.intervalms: unknown key");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', health = 'on' } } }",
+                 "providers[1].health: expected a table of settings, or false");
 }
 
 Test(config, lua_errors_and_shapes)

@@ -70,6 +70,40 @@ Test(loader, refuses_another_major_sdk_before_running_its_code)
     cr_assert_neq(access(marker, F_OK), 0);
 }
 
+/* SDK 4.1 added the settings tables in slots 4.0 reserved: a 4.0 plugin loads, has none,
+ * and its own check still decides. */
+Test(loader, loads_a_plugin_of_an_older_minor_which_has_no_settings_tables)
+{
+    mf_error err = {0};
+    mf_module *m = mf_plugin_load("oldminor", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_eq(m->desc->sdk_minor, 0);
+    cr_assert_null(mf_module_settings(m, MF_ROLE_PROVIDER));
+    json_t *conf = json_pack("{s:i}", "anything", 1);
+    cr_assert_eq(mf_instance_check(m, MF_ROLE_PROVIDER, conf, "providers[1]", &err), 0, "%s", err.msg);
+    json_object_set_new(conf, "bad", json_true());
+    cr_assert_eq(mf_instance_check(m, MF_ROLE_PROVIDER, conf, "providers[1]", &err), -1);
+    cr_assert_str_eq(err.msg, "providers[1].bad: refused by the plugin's own check");
+    json_decref(conf);
+}
+
+/* A plugin of this minor: the kernel checks its table first, then its own check. */
+Test(loader, checks_a_role_against_its_settings_table)
+{
+    mf_error err = {0};
+    mf_module *m = mf_plugin_load("stdio", &err);
+    cr_assert_not_null(m, "%s", err.msg);
+    cr_assert_not_null(mf_module_settings(m, MF_ROLE_PROVIDER));
+    json_t *conf = json_pack("{s:[s],s:{s:i}}", "command", "x", "restart", "intensity", -1);
+    cr_assert_eq(mf_instance_check(m, MF_ROLE_PROVIDER, conf, "providers[3]", &err), -1);
+    cr_assert_str_eq(err.msg, "providers[3].restart.intensity: expected an integer from 0 to 100000, not -1");
+    json_decref(conf);
+    conf = json_pack("{s:[s],s:i,s:i}", "command", "x", "replicas", 3, "max_processes", 2);
+    cr_assert_eq(mf_instance_check(m, MF_ROLE_PROVIDER, conf, "providers[3]", &err), -1);
+    cr_assert_str_eq(err.msg, "providers[3].replicas: 3 is more than max_processes (2)", "then the plugin's check");
+    json_decref(conf);
+}
+
 Test(loader, takes_plugins_of_the_same_major_up_to_its_minor)
 {
     mf_error err = {0};
