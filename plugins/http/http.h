@@ -17,6 +17,11 @@ typedef struct http_limits {
     uint64_t request_ms;         /* a request must arrive whole within this: 408 */
     size_t max_write_queue;      /* a client this far behind in reading is dropped */
     size_t max_connections;      /* beyond: 503 and close */
+    /* WebSocket connections (websocket.c) */
+    size_t ws_max_frame;         /* a frame's payload: closed with 1009 beyond */
+    size_t ws_max_message;       /* a message, its fragments together: 1009 beyond */
+    uint64_t ws_ping_ms;         /* a ping this often (0: none) */
+    uint64_t ws_idle_ms;         /* nothing received (a pong included) this long: closed */
 } http_limits;
 
 /* --- one parsed request ------------------------------------------------------------ */
@@ -57,6 +62,8 @@ typedef struct http_app {
     void (*on_request)(void *app, http_conn *c, http_request *r);
     /* The connection has closed; a stream on it is over. c is freed when this returns. */
     void (*on_close)(void *app, http_conn *c);
+    /* A WebSocket text message, whole and valid UTF-8 (after http_ws_accept). */
+    void (*on_ws_message)(void *app, http_conn *c, const char *text, size_t len);
 } http_app;
 
 typedef struct http_conns http_conns;   /* all connections of a listener */
@@ -101,5 +108,21 @@ const char *http_conn_peer(const http_conn *c);
 void *http_conn_app_data(const http_conn *c);
 void http_conn_set_app_data(http_conn *c, void *p);
 const char *http_status_text(int status);
+
+/* --- WebSocket (websocket.c, RFC 6455 with wslay's framing) -------------------------- */
+/* Whether r asks to upgrade to WebSocket; then why the handshake cannot be accepted
+ * (NULL: it can), and the status to refuse it with. */
+bool http_ws_wanted(const http_request *r);
+const char *http_ws_refusal(const http_request *r, int *status);
+/* Answer r with 101 Switching Protocols (naming protocol, if not NULL): from here c
+ * carries frames, its text messages go to the app's on_ws_message, and on_close still
+ * ends it. */
+void http_ws_accept(http_conn *c, const http_request *r, const char *protocol);
+bool http_conn_is_ws(const http_conn *c);
+/* One text message. -1 when the connection is closing. */
+int http_ws_send(http_conn *c, const char *text, size_t len);
+/* Begin the close handshake with code and a reason (UTF-8, at most 123 bytes); the TCP
+ * connection is closed once the close frame is written. */
+void http_ws_close(http_conn *c, uint16_t code, const char *reason);
 
 #endif

@@ -8,7 +8,8 @@
 static const char *const keys[] = {
     "url", "max_header_bytes", "max_body_bytes", "idle_timeout_ms", "read_timeout_ms",
     "max_write_queue_bytes", "max_connections", "session_idle_ms", "max_sessions",
-    "replay_events", "replay_bytes", "sse_keepalive_ms", "allowed_origins", "allowed_hosts", NULL,
+    "replay_events", "replay_bytes", "sse_keepalive_ms", "allowed_origins", "allowed_hosts",
+    "ws_ping_interval_ms", "ws_idle_timeout_ms", "ws_max_frame_bytes", "ws_max_message_bytes", NULL,
 };
 
 static char **strings(const json_t *arr)
@@ -29,15 +30,17 @@ static void free_strings(char **l)
     free(l);
 }
 
-/* "http://127.0.0.1:8808/mcp" or "http://[::1]:8808/mcp": literal addresses only. */
+/* "http://127.0.0.1:8808/mcp" or "http://[::1]:8808/mcp": literal addresses only;
+ * "ws://..." the same for a listener of WebSocket upgrades only. */
 static int parse_url(const char *url, const char *path, http_server_conf *o, mf_error *err)
 {
-    if (strncmp(url, "http://", 7) != 0) {
-        mf_error_set(err, -1, "%s.url: \"%s\" must start with http:// (put a TLS proxy in front "
-                     "for https)", path, url);
+    o->ws_only = strncmp(url, "ws://", 5) == 0;
+    if (strncmp(url, "http://", 7) != 0 && !o->ws_only) {
+        mf_error_set(err, -1, "%s.url: \"%s\" must start with http:// or ws:// (put a TLS proxy in "
+                     "front for https and wss)", path, url);
         return -1;
     }
-    const char *p = url + 7, *hend, *portp;
+    const char *p = url + (o->ws_only ? 5 : 7), *hend, *portp;
     if (*p == '[') {
         hend = strchr(p, ']');
         if (!hend) {
@@ -87,8 +90,8 @@ static int parse_url(const char *url, const char *path, http_server_conf *o, mf_
 int http_server_conf_parse(const json_t *conf, const char *path, http_server_conf *o, mf_error *err)
 {
     memset(o, 0, sizeof *o);
-    int64_t v[12] = {16384, 4 * 1024 * 1024, 60000, 30000, 16 * 1024 * 1024, 20000,
-                     1800000, 10000, 256, 1024 * 1024, 15000, 0};
+    int64_t v[16] = {16384, 4 * 1024 * 1024, 60000, 30000, 16 * 1024 * 1024, 20000,
+                     1800000, 10000, 256, 1024 * 1024, 15000, 25000, 60000, -1, -1, 0};
     const char *url = NULL;
     const json_t *origins = NULL, *hosts = NULL;
     if (mf_conf_keys(conf, path, keys, err) ||
@@ -104,6 +107,10 @@ int http_server_conf_parse(const json_t *conf, const char *path, http_server_con
         mf_conf_int(conf, path, "replay_events", 0, 1000000, &v[8], err) ||
         mf_conf_int(conf, path, "replay_bytes", 0, INT64_C(1) << 32, &v[9], err) ||
         mf_conf_int(conf, path, "sse_keepalive_ms", 0, 86400000, &v[10], err) ||
+        mf_conf_int(conf, path, "ws_ping_interval_ms", 0, 86400000, &v[11], err) ||
+        mf_conf_int(conf, path, "ws_idle_timeout_ms", 0, 86400000, &v[12], err) ||
+        mf_conf_int(conf, path, "ws_max_frame_bytes", 125, INT64_C(1) << 32, &v[13], err) ||
+        mf_conf_int(conf, path, "ws_max_message_bytes", 125, INT64_C(1) << 32, &v[14], err) ||
         mf_conf_strings(conf, path, "allowed_origins", false, false, &origins, err) ||
         mf_conf_strings(conf, path, "allowed_hosts", false, false, &hosts, err))
         return -1;
@@ -117,7 +124,11 @@ int http_server_conf_parse(const json_t *conf, const char *path, http_server_con
         .max_header_bytes = (size_t)v[0], .max_body_bytes = (size_t)v[1],
         .idle_ms = (uint64_t)v[2], .request_ms = (uint64_t)v[3],
         .max_write_queue = (size_t)v[4], .max_connections = (size_t)v[5],
+        /* a message is at most a request body, unless said otherwise; a frame at most a message */
+        .ws_max_message = (size_t)(v[14] >= 0 ? v[14] : v[1]),
+        .ws_ping_ms = (uint64_t)v[11], .ws_idle_ms = (uint64_t)v[12],
     };
+    o->limits.ws_max_frame = v[13] >= 0 ? (size_t)v[13] : o->limits.ws_max_message;
     o->session_idle_ms = (uint64_t)v[6];
     o->max_sessions = (size_t)v[7];
     o->replay_events = (size_t)v[8];

@@ -134,7 +134,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     http_limits limits = {.max_header_bytes = 2048, .max_body_bytes = 8192, .idle_ms = 200,
                           .request_ms = 200, .max_write_queue = 1 << 20, .max_connections = 4};
-    http_app app = {app_request, app_close};
+    http_app app = {app_request, app_close, NULL};   /* never upgrades */
     conns = http_conns_new(&limits, &app, NULL);
     struct sockaddr_in sa;
     uv_ip4_addr("127.0.0.1", 0, &sa);

@@ -1,0 +1,7 @@
+#include "http.h"
+
+/* The same server as http.so (a ws:// listener takes WebSocket upgrades only); the
+ * provider reaches upstream servers over WebSocket. */
+MF_PLUGIN(.name = "ws", .version = "1",
+          .description = "MCP over WebSocket: serve clients on ws:// listeners",
+          .transport = &http_transport_ops);
