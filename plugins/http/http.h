@@ -8,6 +8,7 @@
 
 extern const mf_role_ops http_transport_ops;   /* listener.c */
 extern const mf_role_ops http_provider_ops;    /* client.c */
+extern const mf_role_ops ws_provider_ops;      /* ws_client.c */
 
 /* --- limits of the server side (config keys of the same names) -------------------- */
 typedef struct http_limits {
@@ -119,6 +120,8 @@ const char *http_ws_refusal(const http_request *r, int *status);
  * ends it. */
 void http_ws_accept(http_conn *c, const http_request *r, const char *protocol);
 bool http_conn_is_ws(const http_conn *c);
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key (28 characters and a NUL). */
+void http_ws_accept_value(const char *key, char out[32]);
 /* One text message. -1 when the connection is closing. */
 int http_ws_send(http_conn *c, const char *text, size_t len);
 /* Begin the close handshake with code and a reason (UTF-8, at most 123 bytes); the TCP

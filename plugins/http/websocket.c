@@ -105,7 +105,7 @@ const char *http_ws_refusal(const http_request *r, int *status)
     return NULL;
 }
 
-static void accept_value(const char *key, char out[32])
+void http_ws_accept_value(const char *key, char out[32])
 {
     char in[64];
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -390,7 +390,7 @@ void http_ws_accept(http_conn *c, const http_request *r, const char *protocol)
     if (c->state != C_HANDLING)
         return;
     char acc[32], head[512];
-    accept_value(http_header_get(r, "sec-websocket-key"), acc);
+    http_ws_accept_value(http_header_get(r, "sec-websocket-key"), acc);
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Accept: %s\r\n%s%s%s\r\n", acc, protocol ? "Sec-WebSocket-Protocol: " : "",

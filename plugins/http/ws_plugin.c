@@ -3,5 +3,5 @@
 /* The same server as http.so (a ws:// listener takes WebSocket upgrades only); the
  * provider reaches upstream servers over WebSocket. */
 MF_PLUGIN(.name = "ws", .version = "1",
-          .description = "MCP over WebSocket: serve clients on ws:// listeners",
-          .transport = &http_transport_ops);
+          .description = "MCP over WebSocket: serve clients on ws:// listeners, reach upstream servers",
+          .transport = &http_transport_ops, .provider = &ws_provider_ops);

@@ -11,7 +11,10 @@ import crypto from "node:crypto";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { WebSocketClientTransport } from "@modelcontextprotocol/sdk/client/websocket.js";
-import { admin, killAll, logTail, nodeBin, recordMessages, scratchDir, serverPath, waitFor, withTimeout } from "../lib/harness.mjs";
+import {
+	admin, call, killAll, logTail, luaConfig, nodeBin, recordMessages, scratchDir, serverPath, startProcess, startStdio, textOf,
+	waitFor, withTimeout,
+} from "../lib/harness.mjs";
 import { startHttpGateway } from "../lib/http.mjs";
 import { rawWsSession } from "../lib/rawws.mjs";
 
@@ -30,11 +33,11 @@ async function gateway(t) {
 	return { gw, wsUrl: urls[0], httpUrl: urls[1] };
 }
 
-async function reloadOk(gw, name) {
+async function reloadOk(gw, name, want = 1) {
 	const r = await admin(gw.sock, `reload ${name}`, { timeout: 15000 });
 	assert.equal(r.code, 200, `reload ${name}: ${JSON.stringify(r.body)}${tail(gw)}`);
 	assert.equal(r.body.outcome, "swapped", JSON.stringify(r.body));
-	assert.equal(r.body.instances.filter((i) => i.result === "swapped").length, 1, JSON.stringify(r.body));
+	assert.equal(r.body.instances.filter((i) => i.result === "swapped").length, want, JSON.stringify(r.body));
 }
 
 async function sdkClient(url, bounded) {
@@ -119,4 +122,31 @@ test("a frame half received at the switch, and a fragmented message with a ping 
 	f = await R.next();
 	assert.equal(f.json.id, 3, `nothing else came first: ${JSON.stringify(f.json)}`);
 	R.destroy();
+});
+
+test("the ws provider: calls in flight finish on the old generation, subscriptions move to the new one", async (t) => {
+	const up = startProcess([nodeBin(), serverPath("ws-server.mjs")]);
+	t.after(() => killAll(up));
+	const port = (await waitFor(() => /ws-server listening port=(\d+)/.exec(up.stderrText()), { timeout: 10000, what: "ws-server" }))[1];
+	const sock = path.join(scratchDir(), "admin.sock");
+	const gw = startStdio({
+		config: luaConfig({
+			log_level: "info", admin: sock,
+			providers: [{ name: "w", transport: "ws", url: `ws://127.0.0.1:${port}/mcp` }],
+		}),
+	});
+	gw.sock = sock;
+	t.after(() => killAll(gw));
+	await gw.initialize({ capabilities: {}, clientInfo: { name: "S", version: "1" } });
+	await waitFor(() => /registry: listed provider=w list=tools /.test(gw.stderrText()), { timeout: 10000, what: "w listed" });
+	assert.deepEqual((await gw.request("resources/subscribe", { uri: "w+ws://res/b" })).result, {});
+	for (let round = 0; round < 2; round++) {
+		const slow = call(gw, "w__sleep", { ms: 300 }, { timeout: 10000 });
+		await reloadOk(gw, "ws");
+		assert.equal(textOf(await slow), "slept 300", `round ${round}: the call in flight finished`);
+		await waitFor(() => (gw.stderrText().match(/ws: upstream ready provider=w .*subscriptions=1/g) || []).length === round + 1,
+			{ timeout: 10000, what: `the successor's connection, subscribed${tail(gw)}` });
+		assert.equal(textOf(await call(gw, "w__echo", { text: `after ${round}` })), `after ${round}`);
+		assert.equal(textOf(await call(gw, "w__subscriptions")), JSON.stringify(["ws://res/b"]));
+	}
 });
