@@ -31,60 +31,23 @@ static void send_call(hrep *r, mf_msg *m, bool retried);
 
 /* --- configuration ------------------------------------------------------------------ */
 
-#define MAX_URLS 256
-
 static const char *const keys[] = {"url", "urls", "replicas", "headers", "protocol", "tls_verify", "ca_file",
                                    "connect_timeout_ms", "init_timeout_ms", "max_message_bytes",
                                    "max_queue", "backoff_min_ms", "backoff_max_ms", NULL};
 
-static int check_url(const char *url, const char *path, const char *key, mf_error *err)
+static bool http_url(const char *url)
 {
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
-        mf_error_set(err, -1, "%s.%s: \"%s\" must be an http:// or https:// URL", path, key, url);
-        return -1;
-    }
-    return 0;
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
 }
 
 /* `url`, or `urls` (a non-empty list of them): one of the two. */
 static int check_urls(const json_t *conf, const char *path, mf_error *err)
 {
-    const json_t *urls = json_object_get(conf, "urls");
     if (json_object_get(conf, "replicas")) {
         mf_error_set(err, -1, "%s.replicas: the http transport has one replica per URL: list them in urls", path);
         return -1;
     }
-    if (!urls) {
-        const char *url = NULL;
-        if (mf_conf_string(conf, path, "url", false, &url, err))
-            return -1;
-        if (!url) {
-            mf_error_set(err, -1, "%s.url: missing (or urls, a list of URLs)", path);
-            return -1;
-        }
-        return check_url(url, path, "url", err);
-    }
-    if (json_object_get(conf, "url")) {
-        mf_error_set(err, -1, "%s.urls: give url or urls, not both", path);
-        return -1;
-    }
-    if (!json_is_array(urls) || json_array_size(urls) == 0 || json_array_size(urls) > MAX_URLS) {
-        mf_error_set(err, -1, "%s.urls: expected a non-empty list of URLs (at most %d)", path, MAX_URLS);
-        return -1;
-    }
-    size_t i;
-    json_t *u;
-    json_array_foreach(urls, i, u) {
-        char key[32];
-        snprintf(key, sizeof key, "urls[%zu]", i + 1);
-        if (!json_is_string(u)) {
-            mf_error_set(err, -1, "%s.%s: expected a string (an http:// or https:// URL)", path, key);
-            return -1;
-        }
-        if (check_url(json_string_value(u), path, key, err))
-            return -1;
-    }
-    return 0;
+    return http_check_urls(conf, path, http_url, "an http:// or https:// URL", err);
 }
 
 static int check(const json_t *conf, const char *path, mf_error *err)
@@ -420,8 +383,7 @@ static void on_server_request(hprov *p, xchg *x, json_t *msg)
         json_decref(resp);
         return;
     }
-    uint64_t key = asks_put(&p->asks, id, x->r->index);
-    mf_provider_ask(p->inst, json_incref(msg), key, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+    asks_forward(&p->asks, p->inst, msg, x->r->index, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
 /* One message from the upstream, in a response body or an SSE event. */
@@ -442,22 +404,12 @@ static void on_message(xchg *x, json_t *msg)
             x->r->init = json_incref(msg);
         }
         break;
-    case MF_RPC_NOTIFICATION: {
-        uint64_t key;
-        if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0) {
-            /* the upstream takes back a request it made: name it by our key */
-            if (asks_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), x->r->index,
-                            &key)) {
-                json_decref(asks_take(&p->asks, key, NULL));
-                json_t *note = json_deep_copy(msg);
-                json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
-                mf_provider_notify(p->inst, note, 0);
-            }
-            break;
-        }
-        mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+    case MF_RPC_NOTIFICATION:
+        if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
+            asks_cancelled(&p->asks, p->inst, msg, x->r->index);   /* the upstream takes one back */
+        else
+            mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
         break;
-    }
     case MF_RPC_REQUEST:
         on_server_request(p, x, msg);
         break;
@@ -1031,15 +983,10 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
 void hp_answer_ask(hprov *p, mf_msg *m)
 {
     int i = -1;
-    json_t *id = asks_take(&p->asks, m->corr, &i);
-    if (id && i >= 0 && i < p->nreps && p->reps[i].state == P_READY) {
-        json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
-        json_t *error = json_object_get(m->json, "error");
-        json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
+    json_t *out = asks_answer(&p->asks, m, &i);
+    if (out && i >= 0 && i < p->nreps && p->reps[i].state == P_READY)
         post_oneway(&p->reps[i], out);
-        json_decref(out);
-    }
-    json_decref(id);
+    json_decref(out);
 }
 
 void hp_cancel_call(hprov *p, xchg *x)

@@ -10,6 +10,14 @@ extern const mf_role_ops http_transport_ops;   /* listener.c */
 extern const mf_role_ops http_provider_ops;    /* client.c */
 extern const mf_role_ops ws_provider_ops;      /* ws_client.c */
 
+/* urls.c: a provider's `url`, or `urls` (a non-empty list of them), each accepted by ok:
+ * one of the two; what names the URLs in messages ("an http:// or https:// URL"). */
+int http_check_urls(const json_t *conf, const char *path, bool (*ok)(const char *url), const char *what,
+                    mf_error *err);
+
+/* urls.c: a predecessor's state (hot swap), NULL with err set unless of this version. */
+json_t *http_state_unpack(const char *state, size_t len, json_int_t version, mf_error *err);
+
 /* --- limits of the server side (config keys of the same names) -------------------- */
 typedef struct http_limits {
     size_t max_header_bytes;     /* request line and headers: 431 beyond */

@@ -350,14 +350,9 @@ static void on_adopted(uv_timer_t *t)
 
 int srv_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self, mf_error *err)
 {
-    json_t *st = mf_state_unpack(state, len, err);
+    json_t *st = http_state_unpack(state, len, STATE_VERSION, err);
     if (!st)
         return -1;
-    if (json_integer_value(json_object_get(st, "v")) != STATE_VERSION) {
-        mf_error_set(err, -1, "the predecessor's state is of another version");
-        json_decref(st);
-        return -1;
-    }
     listener *l = listener_new(inst, conf, err);
     if (!l) {
         json_decref(st);

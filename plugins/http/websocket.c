@@ -16,6 +16,7 @@
  * takes everything, and the connection's write queue is empty before a handover. */
 #include "conn_int.h"
 #include "utf8.h"
+#include "ws_feed.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -122,15 +123,22 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     (void)flags;
     http_conn *c = ud;
     ws_link *w = c->ws;
-    if (w->feedlen == 0) {
+    ssize_t n = ws_feed_take(ctx, &w->feed, &w->feedlen, buf, len);
+    if (n > 0)   /* kept until a message ends, for a successor (see above) */
+        mf_buf_append(&w->raw, &w->rawlen, &w->rawcap, buf, (size_t)n);
+    return n;
+}
+
+ssize_t ws_feed_take(wslay_event_context_ptr ctx, const uint8_t **feed, size_t *left, uint8_t *buf, size_t len)
+{
+    if (*left == 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    size_t n = len < w->feedlen ? len : w->feedlen;
-    memcpy(buf, w->feed, n);
-    mf_buf_append(&w->raw, &w->rawlen, &w->rawcap, w->feed, n);
-    w->feed += n;
-    w->feedlen -= n;
+    size_t n = len < *left ? len : *left;
+    memcpy(buf, *feed, n);
+    *feed += n;
+    *left -= n;
     return (ssize_t)n;
 }
 

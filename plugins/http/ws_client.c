@@ -11,6 +11,7 @@
  * A hot swap hands over the subscriptions and the next request id; the successor opens
  * connections of its own while the predecessor finishes the calls it has in flight on its
  * connections, then closes them. */
+#include "asks.h"
 #include "http.h"
 #include "ws_upstream.h"
 
@@ -20,7 +21,6 @@
 #include <string.h>
 #include <uthash.h>
 
-#define MAX_URLS 256
 #define FAIL_AFTER 3
 #define STATE_VERSION 1
 
@@ -64,7 +64,7 @@ struct wprov {
     int64_t next_id;
     wcall *by_up, *by_corr;
     mf_msgq queue;            /* calls waiting for a first connection */
-    mf_idmap asks;            /* the upstreams' requests: [replica, id] */
+    asks asks;                /* the upstreams' requests */
     bool stopping, draining;
     bool failed;              /* said so to the kernel: every replica failed */
     int timers_open;
@@ -78,20 +78,9 @@ static const char *const keys[] = {"url", "urls", "headers", "tls_verify", "ca_f
                                    "init_timeout_ms", "max_message_bytes", "max_queue", "backoff_min_ms",
                                    "backoff_max_ms", NULL};
 
-static int check_url(const char *url, const char *path, const char *key, mf_error *err)
-{
-    if (!wsu_url_ok(url)) {
-        mf_error_set(err, -1, "%s.%s: \"%s\" must be a ws:// or wss:// URL", path, key, url);
-        return -1;
-    }
-    return 0;
-}
-
 static int check(const json_t *conf, const char *path, mf_error *err)
 {
-    const json_t *urls = json_object_get(conf, "urls");
-    const char *url = NULL;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_string(conf, path, "url", false, &url, err) ||
+    if (mf_conf_keys(conf, path, keys, err) ||
         mf_conf_strmap(conf, path, "headers", NULL, err) || mf_conf_bool(conf, path, "tls_verify", NULL, err) ||
         mf_conf_string(conf, path, "ca_file", false, NULL, err) ||
         mf_conf_int(conf, path, "connect_timeout_ms", 1, 600000, NULL, err) ||
@@ -101,30 +90,7 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         mf_conf_int(conf, path, "backoff_min_ms", 1, 3600000, NULL, err) ||
         mf_conf_int(conf, path, "backoff_max_ms", 1, 3600000, NULL, err))
         return -1;
-    if (!url == !urls) {
-        mf_error_set(err, -1, url ? "%s.urls: give url or urls, not both" : "%s.url: missing (or urls, a list of URLs)",
-                     path);
-        return -1;
-    }
-    if (url)
-        return check_url(url, path, "url", err);
-    if (!json_is_array(urls) || json_array_size(urls) == 0 || json_array_size(urls) > MAX_URLS) {
-        mf_error_set(err, -1, "%s.urls: expected a non-empty list of URLs (at most %d)", path, MAX_URLS);
-        return -1;
-    }
-    size_t i;
-    json_t *u;
-    json_array_foreach(urls, i, u) {
-        char key[32];
-        snprintf(key, sizeof key, "urls[%zu]", i + 1);
-        if (!json_is_string(u)) {
-            mf_error_set(err, -1, "%s.%s: expected a string (a ws:// or wss:// URL)", path, key);
-            return -1;
-        }
-        if (check_url(json_string_value(u), path, key, err))
-            return -1;
-    }
-    return 0;
+    return http_check_urls(conf, path, wsu_url_ok, "a ws:// or wss:// URL", err);
 }
 
 /* --- answers to the kernel ------------------------------------------------------------------ */
@@ -311,34 +277,16 @@ static void became_ready(wrep *r, json_t *msg)
     flush_queue(p);
 }
 
+/* The upstream asks something of a client: ping is ours to answer; the rest the kernel's. */
 static void on_upstream_request(wrep *r, json_t *msg)
 {
-    json_t *id = json_object_get(msg, "id");
     if (strcmp(mf_rpc_method(msg), "ping") == 0) {
-        json_t *reply = mf_rpc_result(id, json_object());
+        json_t *reply = mf_rpc_result(json_object_get(msg, "id"), json_object());
         send_json(r, reply);
         json_decref(reply);
         return;
     }
-    json_t *who = json_pack("[i,O]", r->index, id);
-    uint64_t key = mf_idmap_put(&r->p->asks, who);
-    json_decref(who);
-    mf_provider_ask(r->p->inst, json_incref(msg), key, 0);
-}
-
-static void on_upstream_cancel(wrep *r, json_t *msg)
-{
-    uint64_t key;
-    json_t *who = json_pack("[i,O]", r->index,
-                            json_object_get(json_object_get(msg, "params"), "requestId") ?: json_null());
-    bool known = mf_idmap_key_of(&r->p->asks, who, &key);
-    json_decref(who);
-    if (!known)
-        return;
-    json_decref(mf_idmap_take(&r->p->asks, key));
-    json_t *note = json_deep_copy(msg);
-    json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
-    mf_provider_notify(r->p->inst, note, 0);
+    asks_forward(&r->p->asks, r->p->inst, msg, r->index, 0);
 }
 
 static void on_message(void *ud, const char *text, size_t len)
@@ -372,7 +320,7 @@ static void on_message(void *ud, const char *text, size_t len)
     }
     case MF_RPC_NOTIFICATION:
         if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
-            on_upstream_cancel(r, msg);
+            asks_cancelled(&p->asks, p->inst, msg, r->index);   /* the upstream takes one back */
         else
             mf_provider_notify(p->inst, json_incref(msg), 0);
         break;
@@ -446,7 +394,7 @@ static void free_prov(wprov *p)
         free(p->reps[i].url);
         json_decref(p->reps[i].subs);
     }
-    mf_idmap_clear(&p->asks);
+    asks_clear(&p->asks);
     json_decref(p->headers);
     free(p->ca_file);
     free(p->reps);
@@ -530,16 +478,11 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
 
 static void answer_ask(wprov *p, mf_msg *m)
 {
-    json_t *who = mf_idmap_take(&p->asks, m->corr);
-    json_int_t i = json_integer_value(json_array_get(who, 0));
-    if (who && i >= 0 && i < p->nreps && p->reps[i].state == R_READY) {
-        json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", json_array_get(who, 1));
-        json_t *error = json_object_get(m->json, "error");
-        json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
+    int i = -1;
+    json_t *out = asks_answer(&p->asks, m, &i);
+    if (out && i >= 0 && i < p->nreps && p->reps[i].state == R_READY)
         send_json(&p->reps[i], out);
-        json_decref(out);
-    }
-    json_decref(who);
+    json_decref(out);
 }
 
 static void cancel_call(wprov *p, wcall *k)
@@ -677,14 +620,9 @@ static void resume(void *self) { (void)self; }
 
 static int adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self, mf_error *err)
 {
-    json_t *st = mf_state_unpack(state, len, err);
+    json_t *st = http_state_unpack(state, len, STATE_VERSION, err);
     if (!st)
         return -1;
-    if (json_integer_value(json_object_get(st, "v")) != STATE_VERSION) {
-        mf_error_set(err, -1, "the predecessor's state is of another version");
-        json_decref(st);
-        return -1;
-    }
     wprov *p = prov_new(inst, conf, err);
     if (!p) {
         json_decref(st);

@@ -6,6 +6,7 @@
 #include "ws_upstream.h"
 #include "http.h"
 #include "utf8.h"
+#include "ws_feed.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -237,15 +238,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 {
     (void)flags;
     wsu *w = ud;
-    if (w->feedlen == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = len < w->feedlen ? len : w->feedlen;
-    memcpy(buf, w->feed, n);
-    w->feed += n;
-    w->feedlen -= n;
-    return (ssize_t)n;
+    return ws_feed_take(ctx, &w->feed, &w->feedlen, buf, len);
 }
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)

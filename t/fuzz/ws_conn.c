@@ -12,19 +12,15 @@
  * application hears of each end once; nothing is left behind. */
 #include "build-config.h"
 #include "kernel.h"
-#include "../../plugins/http/http.h"
 #include "../../plugins/http/utf8.h"
+#include "conns.h"
 #include "fuzz.h"
-#include "net.h"
 
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define MAX_MESSAGE 4096
 
 static http_conns *conns;
-static uv_tcp_t server;
 static int port;
 static size_t closes;
 
@@ -55,55 +51,17 @@ static void app_close(void *app, http_conn *c)
     closes++;
 }
 
-static void on_connection(uv_stream_t *s, int status)
-{
-    if (status == 0)
-        http_conns_accept(conns, s);
-}
-
-static void all_closed(void *ud) { *(bool *)ud = true; }
-static bool is_true(void *ud) { return *(bool *)ud; }
-
-static void teardown(void)
-{
-    bool done = false;
-    http_conns_close_all(conns, all_closed, &done);
-    fuzz_run_until(is_true, &done, 2000);
-    http_conns_free(conns);
-    uv_close((uv_handle_t *)&server, NULL);
-    mf_endpoints_close();
-    mf_loop_close();
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    mf_log_set_level(MF_LOG_ERROR);
-    if (mf_loop_init() || mf_endpoints_init())
-        abort();
     http_limits limits = {.max_header_bytes = 2048, .max_body_bytes = 8192, .idle_ms = 200,
                           .request_ms = 200, .max_write_queue = 1 << 20, .max_connections = 4,
                           .ws_max_frame = 2048, .ws_max_message = MAX_MESSAGE, .ws_ping_ms = 100,
                           .ws_idle_ms = 300};
     http_app app = {app_request, app_close, app_message};
-    conns = http_conns_new(&limits, &app, NULL);
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", 0, &sa);
-    uv_tcp_init(mf_loop(), &server);
-    if (uv_tcp_bind(&server, (struct sockaddr *)&sa, 0) ||
-        uv_listen((uv_stream_t *)&server, 64, on_connection) || (port = fuzz_port_of(&server)) <= 0) {
-        fprintf(stderr, "fuzz_ws_conn: cannot listen\n");
-        exit(1);
-    }
-    atexit(teardown);
+    conns = fuzz_conns_start(&limits, &app, &port);
     return 0;
-}
-
-static bool none_left(void *ud)
-{
-    (void)ud;
-    return http_conns_count(conns) == 0;
 }
 
 static const char handshake[] =
@@ -113,27 +71,8 @@ static const char handshake[] =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t steer = fuzz_take_byte(&data, &size);
     size_t closed = closes;
-    int fd = fuzz_connect_tcp(port);
-    FUZZ_ASSERT(fd >= 0);
-    fuzz_out out = {0};
-    if (fuzz_write_all(fd, handshake, sizeof handshake - 1) == 0) {
-        size_t step = (steer & 2) ? (size_t)1 << ((steer >> 2) & 7) : size;
-        for (size_t off = 0; off < size; off += step) {
-            size_t n = size - off < step ? size - off : step;
-            if (fuzz_write_all(fd, (const char *)data + off, n))
-                break;
-            if (step < size)
-                fuzz_settle(fd, &out);
-        }
-    }
-    if (steer & 1)
-        shutdown(fd, SHUT_WR);
-    fuzz_settle((steer & 0x20) ? -1 : fd, &out);
-    close(fd);
-    FUZZ_ASSERT(fuzz_run_until(none_left, NULL, 3000));
+    FUZZ_ASSERT(fuzz_conns_client(conns, port, handshake, data, size));
     FUZZ_ASSERT(closes == closed + 1);
-    fuzz_out_free(&out);
     return 0;
 }

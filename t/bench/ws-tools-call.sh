@@ -1,0 +1,65 @@
+#!/bin/sh
+# Benchmark: tools/call over WebSocket against the same over HTTP, through one gateway that
+# serves both on one port (an http:// listener takes the upgrade), over 1 connection and
+# over 64.
+#
+#   t/bench/ws-tools-call.sh [BUILD_DIR]
+#
+# Env: DURATION (seconds per run, default 10), UPSTREAM ("loopback": an in-process provider
+# that answers at once, measuring the gateway alone; "stdio": a Node.js MCP server).
+# WebSocket: t/bench/ws-load.mjs (one session per connection, one call in flight on each);
+# HTTP: wrk with t/bench/tools-call.lua, in the session era (one session, one request in
+# flight per connection), as the WebSocket clients are. Needs wrk (Debian package wrk).
+# Prints one line per run and mcpfed's peak RSS.
+set -eu
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+top=$(dirname "$(dirname "$here")")
+build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
+duration=${DURATION:-10}
+upstream=${UPSTREAM:-loopback}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
+
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+case $upstream in
+loopback) provider='{ name = "lb", transport = "loopback" }'; tool=lb__echo ;;
+stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
+*) echo "UPSTREAM is loopback or stdio" >&2; exit 2 ;;
+esac
+cat > "$work/bench.lua" <<LUA
+return {
+  log_level = "info",
+  plugin_dirs = { "$build/plugins", "$build/t/plugins" },
+  listen = { { url = "http://127.0.0.1:0/mcp", ws_ping_interval_ms = 0 } },
+  providers = { $provider },
+}
+LUA
+"$build/mcpfed" -c "$work/bench.lua" 2>"$work/log" &
+pid=$!
+i=0
+until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
+	i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
+done
+sed -i 's/log_level = "info"/log_level = "warn"/' "$work/bench.lua"
+session=$(curl -s -i -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+	-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+	| tr -d '\r' | awk 'tolower($1)=="mcp-session-id:"{print $2}')
+curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+	-H "Mcp-Session-Id: $session" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+# the first call waits for the catalog: make it before measuring
+curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+	-H "Mcp-Session-Id: $session" -d "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{}}}"
+echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2) upstream=$upstream duration=${duration}s"
+for c in 1 64; do
+	timeout $((duration + 60)) "$top/t/node" "$here/ws-load.mjs" "ws://${url#http://}" "$tool" "$c" "$duration"
+	out=$(MCPFED_SESSION=$session MCPFED_TOOL=$tool timeout $((duration + 60)) wrk -t1 -c"$c" -d"${duration}s" --latency \
+		-s "$here/tools-call.lua" "$url")
+	rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+	p50=$(echo "$out" | awk '$1=="50%"{print $2}')
+	p90=$(echo "$out" | awk '$1=="90%"{print $2}')
+	p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+	n=$(echo "$out" | awk '/requests in/{print $1}')
+	echo "http      connections=$c requests=$n req/s=$rps latency p50=$p50 p90=$p90 p99=$p99"
+done
+grep -E '^(VmHWM|VmRSS)' "/proc/$pid/status"
