@@ -386,7 +386,7 @@ static void on_post(listener *l, http_conn *c, http_request *r)
         if (http_header_get(r, "mcp-session-id")) {
             send_error(c, 400, extra, json_object_get(msg, "id"), MF_RPC_INVALID_REQUEST,
                        "Invalid Request: initialize starts a session and must not name one");
-        } else if (HASH_CNT(hh_id, l->by_id) >= l->conf.max_sessions) {
+        } else if (HASH_CNT(hh_id, l->by_id) + ep_ws_sessions(l) >= l->conf.max_sessions) {
             send_error(c, 503, extra, json_object_get(msg, "id"), MF_RPC_OVERLOADED,
                        "too many sessions");
         } else {

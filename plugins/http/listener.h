@@ -134,6 +134,8 @@ void hs_sweep(listener *l);
 
 /* ws_endpoint.c: MCP over WebSocket connections */
 void ep_ws_upgrade(listener *l, http_conn *c, http_request *r);
+/* Open WebSocket sessions: they count against max_sessions with the HTTP ones. */
+size_t ep_ws_sessions(listener *l);
 void ep_ws_message(void *ud, http_conn *c, const char *text, size_t len);
 /* m for a WebSocket connection: true when it was one's (m is then still the caller's). */
 bool ep_ws_from_kernel(listener *l, hreq *h, corr_entry *e, const mf_msg *m);

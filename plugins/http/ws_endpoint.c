@@ -40,6 +40,14 @@ static bool offers_mcp(const http_request *r, bool *offered, char *names, size_t
     return mcp;
 }
 
+size_t ep_ws_sessions(listener *l)
+{
+    size_t n = 0;
+    hreq *h;
+    DL_FOREACH(l->reqs, h) n += h->kind == HR_WS;
+    return n;
+}
+
 void ep_ws_upgrade(listener *l, http_conn *c, http_request *r)
 {
     int status = 400;
@@ -58,6 +66,11 @@ void ep_ws_upgrade(listener *l, http_conn *c, http_request *r)
                 status, (int)strcspn(why, "\n"), why);
         http_respond(c, status, "text/plain", status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL, why,
                      strlen(why));
+        return;
+    }
+    if (HASH_CNT(hh_id, l->by_id) + ep_ws_sessions(l) >= l->conf.max_sessions) {
+        static const char busy[] = "too many sessions\n";
+        http_respond(c, 503, "text/plain", NULL, busy, sizeof busy - 1);
         return;
     }
     hreq *h = hreq_new(l, c, NULL, HR_WS);
@@ -80,7 +93,7 @@ void ep_ws_message(void *ud, http_conn *c, const char *text, size_t len)
 {
     listener *l = ud;
     hreq *h = http_conn_app_data(c);
-    if (!h || h->kind != HR_WS || l->saving)
+    if (!h || h->kind != HR_WS)
         return;
     json_t *reply = NULL;
     json_t *msg = mf_rpc_parse(text, len, &reply);

@@ -7,7 +7,8 @@
 #
 # Env: DURATION (seconds per run, default 10), UPSTREAM ("loopback": an in-process provider
 # that answers at once, measuring the gateway alone; "stdio": a Node.js MCP server).
-# WebSocket: t/bench/ws-load.mjs (one session per connection, one call in flight on each);
+# WebSocket: t/bench/ws-load (ws_load.c: one session per connection, one call in flight on
+# each, one thread);
 # HTTP: wrk with t/bench/tools-call.lua, in the session era (one session, one request in
 # flight per connection), as the WebSocket clients are. Needs wrk (Debian package wrk).
 # Prints one line per run and mcpfed's peak RSS.
@@ -18,7 +19,7 @@ build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
 duration=${DURATION:-10}
 upstream=${UPSTREAM:-loopback}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
+make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la t/bench/ws-load
 
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -52,7 +53,8 @@ curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Acce
 	-H "Mcp-Session-Id: $session" -d "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"$tool\",\"arguments\":{}}}"
 echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2) upstream=$upstream duration=${duration}s"
 for c in 1 64; do
-	timeout $((duration + 60)) "$top/t/node" "$here/ws-load.mjs" "ws://${url#http://}" "$tool" "$c" "$duration"
+	hostport=${url#http://}; hostport=${hostport%%/*}
+	timeout $((duration + 60)) "$build/t/bench/ws-load" "${hostport%:*}" "${hostport##*:}" "/${url#http://*/}" "$tool" "$c" "$duration"
 	out=$(MCPFED_SESSION=$session MCPFED_TOOL=$tool timeout $((duration + 60)) wrk -t1 -c"$c" -d"${duration}s" --latency \
 		-s "$here/tools-call.lua" "$url")
 	rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')

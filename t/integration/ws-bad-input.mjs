@@ -14,7 +14,7 @@ const LIMITS = {
 	max_write_queue_bytes: 65536,
 };
 
-let gw, url, quietUrl, B;
+let gw, url, quietUrl, fewUrl, B;
 let nextId = 100;
 const log = () => logTail(gw?.stderrText(), 3000);
 const bounded = (p, what, ms = 5000) => withTimeout(p, ms, what, log);
@@ -26,12 +26,14 @@ before(async () => {
 			{ url: "ws://127.0.0.1:0/mcp", ...LIMITS },
 			// no pings: a client that stops reading is dropped for its queue, not for silence
 			{ url: "ws://127.0.0.1:0/quiet", max_write_queue_bytes: 65536, ws_ping_interval_ms: 0, ws_idle_timeout_ms: 0 },
+			{ url: "http://127.0.0.1:0/few", max_sessions: 1 },
 		],
 		providers: [faulty("f", { env: { FAULTY_SWAP_TOOLS: "1" } })],
 	}, { listed: ["f"] });
 	gw = started.gw;
 	url = started.urls[0];
 	quietUrl = started.urls[1];
+	fewUrl = started.urls[2];
 	B = await rawWsSession(url, bounded);
 });
 
@@ -201,4 +203,24 @@ test("a client that stops reading is dropped past max_write_queue_bytes; B is no
 	await waitFor(() => /client not reading; connection dropped/.test(gw.stderrText()), { timeout: 10000, what: `the drop${log()}` });
 	await bStillServes("after a client that stopped reading");
 	ws.destroy();
+});
+
+test("max_sessions counts WebSocket and HTTP sessions together: beyond, 503", async () => {
+	const first = await rawWsSession(fewUrl, bounded);
+	const second = await rawWs(fewUrl, bounded);
+	assert.equal((await second.handshake()).status, 503);
+	const init = await fetch(fewUrl, {
+		method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+		body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize",
+			params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "h", version: "1" } } }),
+	});
+	assert.equal(init.status, 503, "an HTTP initialize too");
+	first.destroy();
+	// the session ends with its connection: the place is free again
+	await waitFor(async () => {
+		const again = await rawWs(fewUrl, bounded);
+		const ok = (await again.handshake()).status === 101;
+		again.destroy();
+		return ok;
+	}, { timeout: 5000, what: "a place once the first session closed" });
 });
