@@ -537,9 +537,7 @@ static void receive(void *self, mf_msg *m)
                 return;
             }
         }
-        if (mf_instance_forward(p->inst, m) == 0)
-            return;
-        mf_msg_free(m);
+        mf_instance_forward(p->inst, m);   /* taken over either way */
         return;
     }
     switch (m->kind) {
