@@ -15,6 +15,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { faulty, killAll, logTail, recordMessages, withTimeout } from "../lib/harness.mjs";
 import { startHttpGateway } from "../lib/http.mjs";
+import { rawWs } from "../lib/rawws.mjs";
 
 let gw, wsUrl, httpUrl;
 const log = () => logTail(gw?.stderrText(), 4000);
@@ -115,4 +116,18 @@ test("a ws:// listener answers plain HTTP with 426", async () => {
 	const res = await bounded(fetch(wsUrl.replace(/^ws:/, "http:"), { method: "POST", body: "{}" }), "POST to ws://");
 	assert.equal(res.status, 426);
 	assert.equal(res.headers.get("upgrade"), "websocket");
+});
+
+test("2026-07-28 requests carry their envelope over WebSocket, with no initialize", async () => {
+	const ws = await rawWs(wsUrl, bounded);
+	assert.equal((await ws.handshake()).status, 101);
+	const _meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
+	const d = await ws.request({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta } });
+	assert.ok(d.result, JSON.stringify(d));
+	const r = await ws.request({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "f__echo", arguments: { text: "modern" }, _meta } });
+	assert.equal(r.result?.content?.[0]?.text, "modern", JSON.stringify(r));
+	const bad = await ws.request({ jsonrpc: "2.0", id: 3, method: "tools/call",
+		params: { name: "f__echo", arguments: { text: "x" }, _meta: { "io.modelcontextprotocol/protocolVersion": 7 } } });
+	assert.equal(bad.error?.code, -32602, JSON.stringify(bad));
+	ws.destroy();
 });
