@@ -21,28 +21,9 @@ upstream=${UPSTREAM:-loopback}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la t/bench/ws-load
 
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-case $upstream in
-loopback) provider='{ name = "lb", transport = "loopback" }'; tool=lb__echo ;;
-stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
-*) echo "UPSTREAM is loopback or stdio" >&2; exit 2 ;;
-esac
-cat > "$work/bench.lua" <<LUA
-return {
-  log_level = "info",
-  plugin_dirs = { "$build/plugins", "$build/t/plugins" },
-  listen = { { url = "http://127.0.0.1:0/mcp", ws_ping_interval_ms = 0 } },
-  providers = { $provider },
-}
-LUA
-"$build/mcpfed" -c "$work/bench.lua" 2>"$work/log" &
-pid=$!
-i=0
-until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
-done
-sed -i 's/log_level = "info"/log_level = "warn"/' "$work/bench.lua"
+. "$here/gateway.sh"
+# one port for both: the WebSocket clients upgrade on the http:// listener's MCP path
+start_gateway "$build" "$top" '{ url = "http://127.0.0.1:0/mcp", ws_ping_interval_ms = 0 }' "$upstream"
 session=$(curl -s -i -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 	-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
 	| tr -d '\r' | awk 'tolower($1)=="mcp-session-id:"{print $2}')
