@@ -9,12 +9,9 @@ import { faulty, killAll, logTail, waitFor, withTimeout } from "../lib/harness.m
 import { startHttpGateway } from "../lib/http.mjs";
 import { rawWs, rawWsSession } from "../lib/rawws.mjs";
 
-const LIMITS = {
-	ws_ping_interval_ms: 100, ws_idle_timeout_ms: 600, ws_max_frame_bytes: 4096, ws_max_message_bytes: 8192,
-	max_write_queue_bytes: 65536,
-};
+const LIMITS = { ws_max_frame_bytes: 4096, ws_max_message_bytes: 8192, max_write_queue_bytes: 65536 };
 
-let gw, url, quietUrl, fewUrl, B;
+let gw, url, quietUrl, fewUrl, pingsUrl, B;
 let nextId = 100;
 const log = () => logTail(gw?.stderrText(), 3000);
 const bounded = (p, what, ms = 5000) => withTimeout(p, ms, what, log);
@@ -27,6 +24,9 @@ before(async () => {
 			// no pings: a client that stops reading is dropped for its queue, not for silence
 			{ url: "ws://127.0.0.1:0/quiet", max_write_queue_bytes: 65536, ws_ping_interval_ms: 0, ws_idle_timeout_ms: 0 },
 			{ url: "http://127.0.0.1:0/few", max_sessions: 1 },
+			// pings often, silence short: on a listener of its own, so that a gateway slowed down
+			// (sanitizers, a loaded machine) never takes B's late pong for silence
+			{ url: "ws://127.0.0.1:0/pings", ws_ping_interval_ms: 100, ws_idle_timeout_ms: 600 },
 		],
 		providers: [faulty("f", { env: { FAULTY_SWAP_TOOLS: "1" } })],
 	}, { listed: ["f"] });
@@ -34,6 +34,7 @@ before(async () => {
 	url = started.urls[0];
 	quietUrl = started.urls[1];
 	fewUrl = started.urls[2];
+	pingsUrl = started.urls[3];
 	B = await rawWsSession(url, bounded);
 });
 
@@ -100,7 +101,7 @@ test("a close in the middle of a fragmented message is answered, then the TCP cl
 });
 
 test("a client that never answers pings is closed with 1008 after ws_idle_timeout_ms", async () => {
-	const ws = await rawWs(url, bounded, { autoPong: false });
+	const ws = await rawWs(pingsUrl, bounded, { autoPong: false });
 	assert.equal((await ws.handshake()).status, 101);
 	const started = Date.now();
 	let pings = 0;
