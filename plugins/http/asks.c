@@ -34,6 +34,34 @@ bool asks_key_of(const asks *a, const json_t *id, int rep, uint64_t *key)
 
 void asks_clear(asks *a) { mf_idmap_clear(&a->map); }
 
+json_t *asks_answer(asks *a, const mf_msg *m, int *rep)
+{
+    json_t *id = asks_take(a, m->corr, rep);
+    if (!id)
+        return NULL;
+    json_t *out = json_pack("{s:s,s:o}", "jsonrpc", "2.0", "id", id);
+    json_t *error = json_object_get(m->json, "error");
+    json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
+    return out;
+}
+
+void asks_forward(asks *a, mf_instance *inst, const json_t *msg, int rep, uint64_t related)
+{
+    uint64_t key = asks_put(a, json_object_get(msg, "id"), rep);
+    mf_provider_ask(inst, json_deep_copy(msg), key, related);
+}
+
+void asks_cancelled(asks *a, mf_instance *inst, const json_t *msg, int rep)
+{
+    uint64_t key;
+    if (!asks_key_of(a, json_object_get(json_object_get(msg, "params"), "requestId"), rep, &key))
+        return;
+    json_decref(asks_take(a, key, NULL));
+    json_t *note = json_deep_copy(msg);
+    json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
+    mf_provider_notify(inst, note, 0);
+}
+
 json_t *asks_save(const asks *a) { return mf_idmap_save(&a->map); }
 
 int asks_adopt(asks *a, const json_t *saved)

@@ -15,6 +15,15 @@ json_t *asks_take(asks *a, uint64_t key, int *rep); /* the reference, or NULL; r
 bool asks_has(const asks *a, uint64_t key);
 bool asks_key_of(const asks *a, const json_t *id, int rep, uint64_t *key);
 void asks_clear(asks *a);
+/* The upstream's replica rep asks something of a client (msg, not ping): keyed, and handed
+ * to the kernel with the request it came with (related, or 0). */
+void asks_forward(asks *a, mf_instance *inst, const json_t *msg, int rep, uint64_t related);
+/* The upstream's replica rep takes back a request it made (notifications/cancelled): the
+ * kernel is told, naming it by our key; nothing when the request is not known. */
+void asks_cancelled(asks *a, mf_instance *inst, const json_t *msg, int rep);
+/* The kernel's answer m (MF_MSG_RESPONSE, key m->corr) as the response to send the upstream,
+ * with the replica that asked in *rep; NULL when the key is not known. */
+json_t *asks_answer(asks *a, const mf_msg *m, int *rep);
 /* For a successor, and back (keys kept); -1 if the saved list is not of that shape. */
 json_t *asks_save(const asks *a);
 int asks_adopt(asks *a, const json_t *saved);

@@ -35,52 +35,26 @@ static void send_call(hrep *r, mf_msg *m, bool retried);
 
 /* --- configuration ------------------------------------------------------------------ */
 
-#define MAX_URLS 256
-
 typedef struct settings {
-    const char *url, *protocol, *ca_file;
-    const json_t *urls, *headers;
-    bool tls_verify;
-    int64_t connect_timeout_ms, init_timeout_ms, max_message_bytes, max_queue, backoff_min_ms, backoff_max_ms;
+    http_upstream_settings up;
+    const char *protocol;
 } settings;
 
 static const char *const protocols[] = {"auto", "2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
 #define S(field) MF_AT(settings, field)
 const mf_setting http_provider_settings[] = {
-    {"url", MF_SET_STRING, .def_doc = "required (or urls)", .at = S(url),
-     .doc = "the upstream's MCP endpoint, http:// or https://"},
-    {"urls", MF_SET_STRINGS, MF_SET_NONEMPTY, .max = MAX_URLS, .at = S(urls),
-     .doc = "instead of url: endpoints of identical upstreams, a replica each"},
+    HTTP_UPSTREAM_SETTINGS(S, "http:// or https://", "connecting"),
     {"replicas", MF_SET_VALUE, .doc = "refused: one replica per URL, listed in urls"},
-    {"headers", MF_SET_MAP, .def = "{}", .at = S(headers), .doc = "sent with every request"},
     {"protocol", MF_SET_STRING, .def = "auto", .choices = protocols, .at = S(protocol),
      .doc = "auto (server/discover, else initialize), or a revision to insist on"},
-    {"tls_verify", MF_SET_BOOL, .def = "true", .at = S(tls_verify), .doc = "verify TLS certificates"},
-    {"ca_file", MF_SET_STRING, .def_doc = "system", .at = S(ca_file), .doc = "a CA bundle"},
-    {"connect_timeout_ms", MF_SET_DURATION, .def = "10000", .min = 1, .max = 600000, .at = S(connect_timeout_ms),
-     .doc = "connecting"},
-    {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 600000, .at = S(init_timeout_ms),
-     .doc = "the discover/initialize exchange"},
-    {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
-     .at = S(max_message_bytes), .doc = "the largest answer accepted"},
-    {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = S(max_queue),
-     .doc = "calls that may wait while the provider connects"},
-    {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000, .at = S(backoff_min_ms),
-     .doc = "the first reconnection delay"},
-    {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000, .at = S(backoff_max_ms),
-     .doc = "the reconnection delay's cap"},
     {0},
 };
 #undef S
 
-static int check_url(const char *url, const char *path, const char *key, mf_error *err)
+static bool http_url(const char *url)
 {
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
-        mf_error_set(err, -1, "%s.%s: \"%s\" must be an http:// or https:// URL", path, key, url);
-        return -1;
-    }
-    return 0;
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
 }
 
 /* What the table cannot say: `url` or `urls`, one of the two, and their schemes. */
@@ -92,26 +66,7 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         mf_error_set(err, -1, "%s.replicas: the http transport has one replica per URL: list them in urls", path);
         return -1;
     }
-    if (!st.urls) {
-        if (!st.url) {
-            mf_error_set(err, -1, "%s.url: missing (or urls, a list of URLs)", path);
-            return -1;
-        }
-        return check_url(st.url, path, "url", err);
-    }
-    if (st.url) {
-        mf_error_set(err, -1, "%s.urls: give url or urls, not both", path);
-        return -1;
-    }
-    size_t i;
-    json_t *u;
-    json_array_foreach(st.urls, i, u) {
-        char key[32];
-        snprintf(key, sizeof key, "urls[%zu]", i + 1);
-        if (check_url(json_string_value(u), path, key, err))
-            return -1;
-    }
-    return 0;
+    return http_check_urls(&st.up, path, http_url, "an http:// or https:// URL", err);
 }
 
 /* --- answers to the kernel ---------------------------------------------------------- */
@@ -451,8 +406,7 @@ static void on_server_request(hprov *p, xchg *x, json_t *msg)
         json_decref(resp);
         return;
     }
-    uint64_t key = asks_put(&p->asks, id, x->r->index);
-    mf_provider_ask(p->inst, json_incref(msg), key, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+    asks_forward(&p->asks, p->inst, msg, x->r->index, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
 /* One message from the upstream, in a response body or an SSE event. */
@@ -473,22 +427,12 @@ static void on_message(xchg *x, json_t *msg)
             x->r->init = json_incref(msg);
         }
         break;
-    case MF_RPC_NOTIFICATION: {
-        uint64_t key;
-        if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0) {
-            /* the upstream takes back a request it made: name it by our key */
-            if (asks_key_of(&p->asks, json_object_get(json_object_get(msg, "params"), "requestId"), x->r->index,
-                            &key)) {
-                json_decref(asks_take(&p->asks, key, NULL));
-                json_t *note = json_deep_copy(msg);
-                json_object_set_new(json_object_get(note, "params"), "requestId", json_integer((json_int_t)key));
-                mf_provider_notify(p->inst, note, 0);
-            }
-            break;
-        }
-        mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+    case MF_RPC_NOTIFICATION:
+        if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
+            asks_cancelled(&p->asks, p->inst, msg, x->r->index);   /* the upstream takes one back */
+        else
+            mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
         break;
-    }
     case MF_RPC_REQUEST:
         on_server_request(p, x, msg);
         break;
@@ -1005,8 +949,8 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
     p->nreps = (int)n;
     settings st = {0};
     mf_settings_check(conf, "", http_provider_settings, &st, NULL);
-    const char *url = st.url;
-    const json_t *headers = st.headers;
+    const char *url = st.up.url;
+    const json_t *headers = st.up.headers;
     for (int i = 0; i < p->nreps; i++) {
         hrep *r = &p->reps[i];
         const char *u = json_is_array(urls) ? json_string_value(json_array_get(urls, (size_t)i)) : url;
@@ -1018,14 +962,14 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
     }
     p->timers_open = p->nreps;
     p->want = strdup(st.protocol);
-    p->insecure = !st.tls_verify;
-    p->ca_file = st.ca_file ? strdup(st.ca_file) : NULL;
-    p->connect_timeout_ms = (long)st.connect_timeout_ms;
-    p->init_timeout_ms = (long)st.init_timeout_ms;
-    p->max_message = (size_t)st.max_message_bytes;
-    p->max_queue = (size_t)st.max_queue;
-    p->backoff_min_ms = (uint64_t)st.backoff_min_ms;
-    p->backoff_max_ms = (uint64_t)st.backoff_max_ms;
+    p->insecure = !st.up.tls_verify;
+    p->ca_file = st.up.ca_file ? strdup(st.up.ca_file) : NULL;
+    p->connect_timeout_ms = (long)st.up.connect_timeout_ms;
+    p->init_timeout_ms = (long)st.up.init_timeout_ms;
+    p->max_message = (size_t)st.up.max_message_bytes;
+    p->max_queue = (size_t)st.up.max_queue;
+    p->backoff_min_ms = (uint64_t)st.up.backoff_min_ms;
+    p->backoff_max_ms = (uint64_t)st.up.backoff_max_ms;
     if (json_is_object(headers)) {
         const char *k;
         json_t *v;
@@ -1054,15 +998,10 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
 void hp_answer_ask(hprov *p, mf_msg *m)
 {
     int i = -1;
-    json_t *id = asks_take(&p->asks, m->corr, &i);
-    if (id && i >= 0 && i < p->nreps && p->reps[i].state == P_READY) {
-        json_t *out = json_pack("{s:s,s:O}", "jsonrpc", "2.0", "id", id);
-        json_t *error = json_object_get(m->json, "error");
-        json_object_set(out, error ? "error" : "result", error ? error : json_object_get(m->json, "result"));
+    json_t *out = asks_answer(&p->asks, m, &i);
+    if (out && i >= 0 && i < p->nreps && p->reps[i].state == P_READY)
         post_oneway(&p->reps[i], out);
-        json_decref(out);
-    }
-    json_decref(id);
+    json_decref(out);
 }
 
 void hp_cancel_call(hprov *p, xchg *x)

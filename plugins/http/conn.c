@@ -27,6 +27,7 @@ const char *http_status_text(int status)
 {
     switch (status) {
     case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 202: return "Accepted";
     case 204: return "No Content";
@@ -41,6 +42,7 @@ const char *http_status_text(int status)
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 421: return "Misdirected Request";
+    case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -152,8 +154,6 @@ static int cb_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
-static void write_raw(http_conn *c, const char *data, size_t len);
-
 static int cb_headers_complete(http_parser *p)
 {
     http_conn *c = p->data;
@@ -173,7 +173,7 @@ static int cb_headers_complete(http_parser *p)
     const char *expect = http_header_get(r, "expect");
     if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1 && !c->continued) {
         c->continued = true;
-        write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        conn_write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     return 0;
 }
@@ -222,7 +222,7 @@ static void after_write(uv_write_t *req, int status)
         conn_close(c);
 }
 
-static void write_raw(http_conn *c, const char *data, size_t len)
+void conn_write_raw(http_conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0)
         return;
@@ -264,6 +264,14 @@ static void write_raw(http_conn *c, const char *data, size_t len)
     c->cs->queued += len;
 }
 
+
+void conn_request_done(http_conn *c)
+{
+    request_reset(&c->req);
+    c->continued = false;
+    c->req_deadline = 0;
+    c->rawlen = 0;
+}
 
 /* The response is complete: on to the next request, or close. */
 static void finish(http_conn *c)
@@ -309,12 +317,12 @@ void http_respond(http_conn *c, int status, const char *ctype, const char *extra
     size_t hl = head(small, sizeof small, c, status, ctype, extra, framing);
     if (hl + len <= sizeof small) {
         memcpy(small + hl, body, len);
-        write_raw(c, small, hl + len);
+        conn_write_raw(c, small, hl + len);
     } else {
         char *buf = malloc(hl + len + 512);
         size_t h2 = head(buf, hl + 512, c, status, ctype, extra, framing);
         memcpy(buf + h2, body, len);
-        write_raw(c, buf, h2 + len);
+        conn_write_raw(c, buf, h2 + len);
         free(buf);
     }
     finish(c);
@@ -334,7 +342,7 @@ void http_stream_start(http_conn *c, int status, const char *ctype, const char *
     size_t hl = head(buf, sizeof buf, c, status, ctype, extra,
                      c->chunked ? "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
                                 : "Cache-Control: no-cache\r\n");
-    write_raw(c, buf, hl);
+    conn_write_raw(c, buf, hl);
     c->state = C_STREAMING;
 }
 
@@ -343,7 +351,7 @@ int http_stream_write(http_conn *c, const char *data, size_t len)
     if (c->state != C_STREAMING || c->closing)
         return -1;
     if (!c->chunked) {
-        write_raw(c, data, len);
+        conn_write_raw(c, data, len);
         return c->closing ? -1 : 0;
     }
     char size[24];
@@ -356,7 +364,7 @@ int http_stream_write(http_conn *c, const char *data, size_t len)
     memcpy(buf, size, (size_t)n);
     memcpy(buf + n, data, len);
     memcpy(buf + n + len, "\r\n", 2);
-    write_raw(c, buf, total);
+    conn_write_raw(c, buf, total);
     if (buf != stackbuf)
         free(buf);
     return c->closing ? -1 : 0;
@@ -367,7 +375,7 @@ void http_stream_end(http_conn *c)
     if (c->state != C_STREAMING)
         return;
     if (c->chunked)
-        write_raw(c, "0\r\n\r\n", 5);
+        conn_write_raw(c, "0\r\n\r\n", 5);
     finish(c);
 }
 
@@ -428,14 +436,24 @@ void conn_pump(http_conn *c)
             break;
         }
     }
+    c->pumping = false;
+    if (c->state == C_WEBSOCKET && !c->closing) {
+        ws_pump(c);
+        return;
+    }
+    conn_read_more(c);
+}
+
+void conn_read_more(http_conn *c)
+{
     /* buffered bytes are bounded: stop reading until they are parsed */
+    size_t bound = c->cs->limits.max_header_bytes + c->cs->limits.max_body_bytes + 65536;
     if (c->inlen > bound && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
-    } else if (c->inlen <= bound && !c->reading && !c->eof && !c->closing) {
+    } else if (c->inlen <= bound && !c->reading && !c->eof && !c->closing && !c->cs->paused) {
         c->reading = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read) == 0;
     }
-    c->pumping = false;
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -504,6 +522,7 @@ void conn_handle_closed(uv_handle_t *h)
     }
     if (c->slot)
         mf_conn_slot_give();
+    ws_free(c);
     request_reset(&c->req);
     free(c->inbuf);
     free(c->raw);
@@ -623,6 +642,8 @@ void conns_end_all(http_conns *cs, bool detach, void (*done)(void *ud), void *ud
         if (detach) {
             c->notified = true;   /* the successor serves its client: nobody is told it closed */
             conn_close(c);
+        } else if (c->state == C_WEBSOCKET) {
+            http_ws_close(c, 1001, "the gateway is shutting down");   /* closed once written */
         } else if (c->state == C_IDLE || c->state == C_READING) {
             conn_close(c);   /* idle ones go now */
         } else {

@@ -10,7 +10,10 @@ typedef enum conn_state {
     C_READING,    /* a request is arriving */
     C_HANDLING,   /* the app has it */
     C_STREAMING,  /* the app is streaming the response */
+    C_WEBSOCKET,  /* upgraded: frames both ways (websocket.c) */
 } conn_state;
+
+typedef struct ws_link ws_link;
 
 struct http_conn {
     uv_tcp_t tcp;
@@ -36,6 +39,7 @@ struct http_conn {
     int open_handles;
     char peer[64];
     void *app_data;
+    ws_link *ws;           /* upgraded to WebSocket */
     http_conn *prev, *next;
 };
 
@@ -66,5 +70,21 @@ void conn_on_idle_timeout(uv_timer_t *t);
 void conn_on_request_timeout(uv_timer_t *t);
 /* c's tcp handle is open on a connected socket: set up the rest and list it. */
 void conn_attach(http_conns *cs, http_conn *c);
+/* The request is answered by an upgrade: forget it. */
+void conn_request_done(http_conn *c);
+void conn_write_raw(http_conn *c, const char *data, size_t len);
+/* Start reading again if the buffered input allows it. */
+void conn_read_more(http_conn *c);
+
+/* websocket.c */
+/* Feed the buffered input to the WebSocket layer. */
+void ws_pump(http_conn *c);
+/* The connection is going: free the WebSocket state. */
+void ws_free(http_conn *c);
+/* Hot swap: the bytes received and not yet a whole message, for the successor to feed
+ * again (written down with the connection); and a connection of the predecessor's made a
+ * WebSocket again. */
+const char *ws_unparsed(const http_conn *c, size_t *len);
+int ws_adopt(http_conn *c);
 
 #endif

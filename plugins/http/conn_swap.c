@@ -45,7 +45,8 @@ void http_conns_when_flushed(http_conns *cs, void (*cb)(void *ud), void *ud)
 static const char *state_name(const http_conn *c)
 {
     /* a request arriving starts again from its first byte: the connection is idle */
-    return c->state == C_HANDLING ? "handling" : c->state == C_STREAMING ? "streaming" : "idle";
+    return c->state == C_HANDLING ? "handling" : c->state == C_STREAMING ? "streaming"
+           : c->state == C_WEBSOCKET ? "websocket" : "idle";
 }
 
 json_t *http_conn_save(const http_conn *c, int *fd)
@@ -55,6 +56,9 @@ json_t *http_conn_save(const http_conn *c, int *fd)
         return NULL;
     /* unparsed input: the request arriving as it was sent, then what followed it */
     size_t pre = c->state == C_READING ? c->rawlen : 0;
+    const char *prebytes = c->raw;
+    if (c->state == C_WEBSOCKET)   /* the message arriving, fed again from its first frame */
+        prebytes = ws_unparsed(c, &pre);
     char *in = malloc(pre + c->inlen + 1);
     if (!in) {
         mf_fd_close(*fd);
@@ -62,7 +66,7 @@ json_t *http_conn_save(const http_conn *c, int *fd)
         return NULL;
     }
     if (pre)
-        memcpy(in, c->raw, pre);
+        memcpy(in, prebytes, pre);
     if (c->inlen)
         memcpy(in + pre, c->inbuf, c->inlen);
     int64_t idle_left = -1;
@@ -113,6 +117,11 @@ http_conn *http_conn_adopt(http_conns *cs, const json_t *st, int fd, mf_error *e
     if (peer)
         snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->state = strcmp(state, "handling") == 0 ? C_HANDLING : strcmp(state, "streaming") == 0 ? C_STREAMING : C_IDLE;
+    if (strcmp(state, "websocket") == 0 && ws_adopt(c) != 0) {
+        mf_error_set(err, -1, "out of memory");
+        conn_close(c);
+        return NULL;
+    }
     c->req.keep_alive = json_is_true(json_object_get(st, "keep_alive"));
     c->close_after = json_is_true(json_object_get(st, "close_after"));
     c->chunked = json_is_true(json_object_get(st, "chunked"));

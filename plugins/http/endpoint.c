@@ -168,7 +168,7 @@ static char *extra_headers(listener *l, const http_request *r, const hsession *h
 
 /* --- requests in flight ------------------------------------------------------------ */
 
-static hreq *hreq_new(listener *l, http_conn *c, hsession *hs, hreq_kind kind)
+hreq *hreq_new(listener *l, http_conn *c, hsession *hs, hreq_kind kind)
 {
     hreq *h = calloc(1, sizeof *h);
     h->l = l;
@@ -210,15 +210,14 @@ void hreq_free(hreq *h)
         h->hs->get = NULL;
     if (h->hs)
         h->hs->last_active = mf_now();
-    if (h->modern && h->ksid && !l->handed_over)
+    if ((h->modern || h->kind == HR_WS) && h->ksid && !l->handed_over)
         mf_session_close(h->ksid);
     json_decref(h->answers);
     free(h->extra);
     free(h);
 }
 
-/* Hand a message to the kernel; a request gets a correlation that leads back to h. */
-static void forward(listener *l, hreq *h, json_t *msg, mf_rpc_kind kind)
+void ep_forward(listener *l, hreq *h, json_t *msg, mf_rpc_kind kind)
 {
     mf_msg_kind mk = kind == MF_RPC_REQUEST ? MF_MSG_REQUEST
                      : kind == MF_RPC_NOTIFICATION ? MF_MSG_NOTIFY : MF_MSG_RESPONSE;
@@ -287,7 +286,7 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
     h->modern = true;
     h->extra = extra;
     h->ksid = mf_session_open(l->inst, http_conn_peer(c));
-    forward(l, h, msg, MF_RPC_REQUEST);
+    ep_forward(l, h, msg, MF_RPC_REQUEST);
     return;
 out:
     free(extra);
@@ -324,7 +323,7 @@ static void post_batch(listener *l, http_conn *c, http_request *r, json_t *arr, 
             json_array_append_new(h->answers, mf_rpc_error(json_object_get(m, "id"),
                                   MF_RPC_INVALID_REQUEST, "initialize cannot be part of a batch", NULL));
         } else {
-            forward(l, h, m, k);
+            ep_forward(l, h, m, k);
         }
     }
     if (h->waiting == 0)
@@ -412,7 +411,7 @@ static void on_post(listener *l, http_conn *c, http_request *r)
         if (http_header_get(r, "mcp-session-id")) {
             send_error(c, 400, extra, json_object_get(msg, "id"), MF_RPC_INVALID_REQUEST,
                        "Invalid Request: initialize starts a session and must not name one");
-        } else if (HASH_CNT(hh_id, l->by_id) >= l->conf.max_sessions) {
+        } else if (HASH_CNT(hh_id, l->by_id) + ep_ws_sessions(l) >= l->conf.max_sessions) {
             send_error(c, 503, extra, json_object_get(msg, "id"), MF_RPC_OVERLOADED,
                        "too many sessions");
         } else {
@@ -420,7 +419,7 @@ static void on_post(listener *l, http_conn *c, http_request *r)
             hreq *h = hreq_new(l, c, hs, HR_POST);
             h->initialize = true;
             h->extra = extra_headers(l, r, hs);
-            forward(l, h, msg, kind);
+            ep_forward(l, h, msg, kind);
         }
         json_decref(msg);
         goto out;
@@ -430,10 +429,10 @@ static void on_post(listener *l, http_conn *c, http_request *r)
         if (kind == MF_RPC_REQUEST) {
             hreq *h = hreq_new(l, c, hs, HR_POST);
             h->extra = extra_headers(l, r, hs);
-            forward(l, h, msg, kind);
+            ep_forward(l, h, msg, kind);
         } else {
             hreq tmp = {.ksid = hs->sid};
-            forward(l, &tmp, msg, kind);
+            ep_forward(l, &tmp, msg, kind);
             http_respond(c, 202, NULL, extra, "", 0);
         }
     }
@@ -586,6 +585,15 @@ void ep_on_request(void *ud, http_conn *c, http_request *r)
         send_error(c, 403, NULL, NULL, -32000, text);
         return;
     }
+    if (http_ws_wanted(r)) {
+        ep_ws_upgrade(l, c, r);
+        return;
+    }
+    if (l->conf.ws_only) {
+        static const char text[] = "this endpoint speaks WebSocket only: send GET with Upgrade: websocket\n";
+        http_respond(c, 426, "text/plain", "Upgrade: websocket\r\n", text, sizeof text - 1);
+        return;
+    }
     switch (r->method) {
     case HTTP_POST:
         on_post(l, c, r);
@@ -625,7 +633,7 @@ void ep_on_close(void *ud, http_conn *c)
     if (!h)
         return;
     h->c = NULL;
-    if (h->kind == HR_GET || h->modern) {
+    if (h->kind == HR_GET || h->kind == HR_WS || h->modern) {
         /* a stream with no client is over; in 2026-07-28 a closed request is cancelled */
         hreq_free(h);
     }
@@ -763,6 +771,10 @@ void ep_from_kernel(listener *l, mf_msg *m)
     if (m->corr)
         HASH_FIND(hh, l->corrs, &m->corr, sizeof m->corr, e);
     hreq *h = e ? e->h : NULL;
+    if (ep_ws_from_kernel(l, h, e, m)) {
+        mf_msg_free(m);
+        return;
+    }
     if (m->kind == MF_MSG_RESPONSE || m->kind == MF_MSG_CANCEL) {
         /* a cancel: the client cancelled the request and the kernel sends no answer */
         if (e) {

@@ -10,6 +10,52 @@ extern const mf_role_ops http_transport_ops;   /* listener.c */
 extern const mf_role_ops http_provider_ops;    /* client.c */
 extern const mf_setting http_transport_settings[];   /* server_conf.c */
 extern const mf_setting http_provider_settings[];    /* client.c */
+extern const mf_role_ops ws_provider_ops;      /* ws_client.c */
+extern const mf_setting ws_provider_settings[];      /* ws_client.c */
+
+/* --- what the http and ws providers' settings share -------------------------------- */
+#define HTTP_MAX_URLS 256
+
+/* The keys both providers have, filled by their tables (HTTP_UPSTREAM_SETTINGS). */
+typedef struct http_upstream_settings {
+    const char *url, *ca_file;
+    const json_t *urls, *headers;
+    bool tls_verify;
+    int64_t connect_timeout_ms, init_timeout_ms, max_message_bytes, max_queue, backoff_min_ms, backoff_max_ms;
+} http_upstream_settings;
+
+/* The rows of those keys in a provider's table; S(field) is MF_AT of the provider's
+ * settings struct, which holds an http_upstream_settings named `up`; what says what a URL
+ * is ("http:// or https://") and connecting what connecting means. */
+#define HTTP_UPSTREAM_SETTINGS(S, what, connecting) \
+    {"url", MF_SET_STRING, .def_doc = "required (or urls)", .at = S(up.url), \
+     .doc = "the upstream's MCP endpoint, " what}, \
+    {"urls", MF_SET_STRINGS, MF_SET_NONEMPTY, .max = HTTP_MAX_URLS, .at = S(up.urls), \
+     .doc = "instead of url: endpoints of identical upstreams, a replica each"}, \
+    {"headers", MF_SET_MAP, .def = "{}", .at = S(up.headers), .doc = "sent with every request"}, \
+    {"tls_verify", MF_SET_BOOL, .def = "true", .at = S(up.tls_verify), .doc = "verify TLS certificates"}, \
+    {"ca_file", MF_SET_STRING, .def_doc = "system", .at = S(up.ca_file), .doc = "a CA bundle"}, \
+    {"connect_timeout_ms", MF_SET_DURATION, .def = "10000", .min = 1, .max = 600000, \
+     .at = S(up.connect_timeout_ms), .doc = connecting}, \
+    {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 600000, .at = S(up.init_timeout_ms), \
+     .doc = "the discover/initialize exchange"}, \
+    {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32, \
+     .at = S(up.max_message_bytes), .doc = "the largest answer accepted"}, \
+    {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = S(up.max_queue), \
+     .doc = "requests that may wait while the provider connects"}, \
+    {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000, .at = S(up.backoff_min_ms), \
+     .doc = "the first reconnection delay"}, \
+    {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000, .at = S(up.backoff_max_ms), \
+     .doc = "the reconnection delay's cap"}
+
+/* urls.c: a provider's `url`, or `urls` (the table checked their types; one of the two
+ * must be given), each accepted by ok; what names the URLs in messages ("an http:// or
+ * https:// URL"). */
+int http_check_urls(const http_upstream_settings *st, const char *path, bool (*ok)(const char *url),
+                    const char *what, mf_error *err);
+
+/* urls.c: a predecessor's state (hot swap), NULL with err set unless of this version. */
+json_t *http_state_unpack(const char *state, size_t len, json_int_t version, mf_error *err);
 
 /* --- limits of the server side (config keys of the same names) -------------------- */
 typedef struct http_limits {
@@ -19,6 +65,11 @@ typedef struct http_limits {
     uint64_t request_ms;         /* a request must arrive whole within this: 408 */
     size_t max_write_queue;      /* a client this far behind in reading is dropped */
     size_t max_connections;      /* beyond: 503 and close */
+    /* WebSocket connections (websocket.c) */
+    size_t ws_max_frame;         /* a frame's payload: closed with 1009 beyond */
+    size_t ws_max_message;       /* a message, its fragments together: 1009 beyond */
+    uint64_t ws_ping_ms;         /* a ping this often (0: none) */
+    uint64_t ws_idle_ms;         /* nothing received (a pong included) this long: closed */
 } http_limits;
 
 /* --- one parsed request ------------------------------------------------------------ */
@@ -59,6 +110,8 @@ typedef struct http_app {
     void (*on_request)(void *app, http_conn *c, http_request *r);
     /* The connection has closed; a stream on it is over. c is freed when this returns. */
     void (*on_close)(void *app, http_conn *c);
+    /* A WebSocket text message, whole and valid UTF-8 (after http_ws_accept). */
+    void (*on_ws_message)(void *app, http_conn *c, const char *text, size_t len);
 } http_app;
 
 typedef struct http_conns http_conns;   /* all connections of a listener */
@@ -103,5 +156,23 @@ const char *http_conn_peer(const http_conn *c);
 void *http_conn_app_data(const http_conn *c);
 void http_conn_set_app_data(http_conn *c, void *p);
 const char *http_status_text(int status);
+
+/* --- WebSocket (websocket.c, RFC 6455 with wslay's framing) -------------------------- */
+/* Whether r asks to upgrade to WebSocket; then why the handshake cannot be accepted
+ * (NULL: it can), and the status to refuse it with. */
+bool http_ws_wanted(const http_request *r);
+const char *http_ws_refusal(const http_request *r, int *status);
+/* Answer r with 101 Switching Protocols (naming protocol, if not NULL): from here c
+ * carries frames, its text messages go to the app's on_ws_message, and on_close still
+ * ends it. */
+void http_ws_accept(http_conn *c, const http_request *r, const char *protocol);
+bool http_conn_is_ws(const http_conn *c);
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key (28 characters and a NUL). */
+void http_ws_accept_value(const char *key, char out[32]);
+/* One text message. -1 when the connection is closing. */
+int http_ws_send(http_conn *c, const char *text, size_t len);
+/* Begin the close handshake with code and a reason (UTF-8, at most 123 bytes); the TCP
+ * connection is closed once the close frame is written. */
+void http_ws_close(http_conn *c, uint16_t code, const char *reason);
 
 #endif

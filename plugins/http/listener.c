@@ -76,7 +76,7 @@ listener *listener_new(mf_instance *inst, const json_t *conf, mf_error *err)
         free(l);
         return NULL;
     }
-    static const http_app app = {ep_on_request, ep_on_close};
+    static const http_app app = {ep_on_request, ep_on_close, ep_ws_message};
     l->conns = http_conns_new(&l->conf.limits, &app, l);
     uv_tcp_init(mf_loop(), &l->tcp);
     uv_timer_init(mf_loop(), &l->sweep);
@@ -113,7 +113,8 @@ void listener_running(listener *l, const char *how)
             port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
         }
     }
-    snprintf(url, sizeof url, v6 ? "http://[%s]:%d%s" : "http://%s:%d%s", ip, port, l->conf.path);
+    snprintf(url, sizeof url, v6 ? "%s://[%s]:%d%s" : "%s://%s:%d%s", l->conf.ws_only ? "ws" : "http", ip, port,
+             l->conf.path);
     mf_info("http", how, "url=%s connections=%zu sessions=%u", url, http_conns_count(l->conns),
             HASH_CNT(hh_id, l->by_id));
     uint64_t every = l->conf.keepalive_ms && l->conf.keepalive_ms < 1000 ? l->conf.keepalive_ms : 1000;

@@ -37,7 +37,9 @@ struct hsession {
     UT_hash_handle hh_id, hh_sid;
 };
 
-typedef enum hreq_kind { HR_POST, HR_GET } hreq_kind;
+/* HR_WS: a WebSocket connection, one kernel session for as long as it is open; its
+ * requests' correlations lead to it. */
+typedef enum hreq_kind { HR_POST, HR_GET, HR_WS } hreq_kind;
 
 /* A request in flight. Ownership: the endpoint owns it and hreq_free is its one release,
  * called when its exchange is complete (answered, stream ended, cancelled, its session or
@@ -130,8 +132,19 @@ uint64_t hs_replay(hsession *hs, http_conn *c, uint32_t stream, uint64_t after);
 bool hs_priming_wanted(const hsession *hs);
 void hs_sweep(listener *l);
 
+/* ws_endpoint.c: MCP over WebSocket connections */
+void ep_ws_upgrade(listener *l, http_conn *c, http_request *r);
+/* Open WebSocket sessions: they count against max_sessions with the HTTP ones. */
+size_t ep_ws_sessions(listener *l);
+void ep_ws_message(void *ud, http_conn *c, const char *text, size_t len);
+/* m for a WebSocket connection: true when it was one's (m is then still the caller's). */
+bool ep_ws_from_kernel(listener *l, hreq *h, corr_entry *e, const mf_msg *m);
+
 /* helpers shared by the files */
+hreq *hreq_new(listener *l, http_conn *c, hsession *hs, hreq_kind kind);
 void hreq_free(hreq *h);
+/* Hand a message to the kernel in h's session; a request gets a correlation leading to h. */
+void ep_forward(listener *l, hreq *h, json_t *msg, mf_rpc_kind kind);
 void send_json(http_conn *c, int status, const char *extra, const json_t *body);
 void send_error(http_conn *c, int status, const char *extra, json_t *id, int code, const char *msg);
 

@@ -11,6 +11,7 @@ typedef struct http_server_conf {
     int port;
     char *path;            /* the MCP endpoint */
     bool loopback;
+    bool ws_only;          /* a ws:// listener: WebSocket upgrades only */
     http_limits limits;
     uint64_t session_idle_ms;
     size_t max_sessions;

@@ -8,14 +8,15 @@
 typedef struct settings {
     const char *url;
     int64_t max_header_bytes, max_body_bytes, idle_timeout_ms, read_timeout_ms, max_write_queue_bytes,
-        max_connections, session_idle_ms, max_sessions, replay_events, replay_bytes, sse_keepalive_ms;
+        max_connections, session_idle_ms, max_sessions, replay_events, replay_bytes, sse_keepalive_ms,
+        ws_ping_interval_ms, ws_idle_timeout_ms, ws_max_frame_bytes, ws_max_message_bytes;
     const json_t *allowed_origins, *allowed_hosts;
 } settings;
 
 #define S(field) MF_AT(settings, field)
 const mf_setting http_transport_settings[] = {
     {"url", MF_SET_STRING, MF_SET_REQUIRED, .at = S(url),
-     .doc = "http://ADDRESS:PORT/PATH, a literal IPv4 or [IPv6] address (in a listen entry)"},
+     .doc = "http:// or ws://ADDRESS:PORT/PATH, a literal IPv4 or [IPv6] address (in a listen entry)"},
     {"max_header_bytes", MF_SET_BYTES, .def = "16384", .min = 256, .max = 1024 * 1024, .at = S(max_header_bytes),
      .doc = "request line and headers (then 431)"},
     {"max_body_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32, .at = S(max_body_bytes),
@@ -42,6 +43,14 @@ const mf_setting http_transport_settings[] = {
      .doc = "browser origins allowed to call; \"*\": any"},
     {"allowed_hosts", MF_SET_STRINGS, .def_doc = "loopback names on a loopback listener, else any",
      .at = S(allowed_hosts), .doc = "Host values allowed"},
+    {"ws_ping_interval_ms", MF_SET_DURATION, .def = "25000", .min = 0, .max = 86400000, .at = S(ws_ping_interval_ms),
+     .doc = "WebSocket: a ping this often (0: none)"},
+    {"ws_idle_timeout_ms", MF_SET_DURATION, .def = "60000", .min = 0, .max = 86400000, .at = S(ws_idle_timeout_ms),
+     .doc = "WebSocket: a connection silent this long, pongs included, is closed with 1008 (0: never)"},
+    {"ws_max_message_bytes", MF_SET_BYTES, .def_doc = "max_body_bytes", .min = 125, .max = INT64_C(1) << 32,
+     .at = S(ws_max_message_bytes), .doc = "WebSocket: a message, its fragments together (then 1009)"},
+    {"ws_max_frame_bytes", MF_SET_BYTES, .def_doc = "ws_max_message_bytes", .min = 125, .max = INT64_C(1) << 32,
+     .at = S(ws_max_frame_bytes), .doc = "WebSocket: one frame's payload (then 1009)"},
     {0},
 };
 #undef S
@@ -64,15 +73,17 @@ static void free_strings(char **l)
     free(l);
 }
 
-/* "http://127.0.0.1:8808/mcp" or "http://[::1]:8808/mcp": literal addresses only. */
+/* "http://127.0.0.1:8808/mcp" or "http://[::1]:8808/mcp": literal addresses only;
+ * "ws://..." the same for a listener of WebSocket upgrades only. */
 static int parse_url(const char *url, const char *path, http_server_conf *o, mf_error *err)
 {
-    if (strncmp(url, "http://", 7) != 0) {
-        mf_error_set(err, -1, "%s.url: \"%s\" must start with http:// (put a TLS proxy in front "
-                     "for https)", path, url);
+    o->ws_only = strncmp(url, "ws://", 5) == 0;
+    if (strncmp(url, "http://", 7) != 0 && !o->ws_only) {
+        mf_error_set(err, -1, "%s.url: \"%s\" must start with http:// or ws:// (put a TLS proxy in "
+                     "front for https and wss)", path, url);
         return -1;
     }
-    const char *p = url + 7, *hend, *portp;
+    const char *p = url + (o->ws_only ? 5 : 7), *hend, *portp;
     if (*p == '[') {
         hend = strchr(p, ']');
         if (!hend) {
@@ -122,7 +133,8 @@ static int parse_url(const char *url, const char *path, http_server_conf *o, mf_
 int http_server_conf_parse(const json_t *conf, const char *path, http_server_conf *o, mf_error *err)
 {
     memset(o, 0, sizeof *o);
-    settings st;
+    /* the WebSocket sizes have no constant default: -1 until a key says otherwise */
+    settings st = {.ws_max_frame_bytes = -1, .ws_max_message_bytes = -1};
     if (mf_settings_check(conf, path, http_transport_settings, &st, err))
         return -1;
     if (parse_url(st.url, path, o, err)) {
@@ -135,7 +147,11 @@ int http_server_conf_parse(const json_t *conf, const char *path, http_server_con
         .max_header_bytes = (size_t)st.max_header_bytes, .max_body_bytes = (size_t)st.max_body_bytes,
         .idle_ms = (uint64_t)st.idle_timeout_ms, .request_ms = (uint64_t)st.read_timeout_ms,
         .max_write_queue = (size_t)st.max_write_queue_bytes, .max_connections = (size_t)st.max_connections,
+        /* a message is at most a request body, unless said otherwise; a frame at most a message */
+        .ws_max_message = (size_t)(st.ws_max_message_bytes >= 0 ? st.ws_max_message_bytes : st.max_body_bytes),
+        .ws_ping_ms = (uint64_t)st.ws_ping_interval_ms, .ws_idle_ms = (uint64_t)st.ws_idle_timeout_ms,
     };
+    o->limits.ws_max_frame = st.ws_max_frame_bytes >= 0 ? (size_t)st.ws_max_frame_bytes : o->limits.ws_max_message;
     o->session_idle_ms = (uint64_t)st.session_idle_ms;
     o->max_sessions = (size_t)st.max_sessions;
     o->replay_events = (size_t)st.replay_events;

@@ -53,7 +53,7 @@ static json_t *session_save(const hsession *hs)
 static json_t *req_save(const hreq *h)
 {
     return json_pack("{s:i,s:s?,s:I,s:s,s:b,s:b,s:b,s:b,s:i,s:I,s:O?,s:s?,s:b}", "conn", h->save_conn, "session",
-                     h->hs ? h->hs->id : NULL, "ksid", (json_int_t)h->ksid, "kind", h->kind == HR_GET ? "get" : "post",
+                     h->hs ? h->hs->id : NULL, "ksid", (json_int_t)h->ksid, "kind", h->kind == HR_GET ? "get" : h->kind == HR_WS ? "ws" : "post",
                      "modern", h->modern, "streaming", h->streaming, "initialize", h->initialize, "batch", h->batch,
                      "stream", (int)h->stream, "waiting", (json_int_t)h->waiting, "answers", h->answers, "extra",
                      h->extra, "get", h->hs && h->hs->get == h);
@@ -262,7 +262,7 @@ static hreq *req_adopt(listener *l, const json_t *j, http_conn **conns, size_t n
     h->hs = hs;
     h->ksid = (uint64_t)json_integer_value(json_object_get(j, "ksid"));
     const char *kind = json_string_value(json_object_get(j, "kind"));
-    h->kind = kind && strcmp(kind, "get") == 0 ? HR_GET : HR_POST;
+    h->kind = kind && strcmp(kind, "get") == 0 ? HR_GET : kind && strcmp(kind, "ws") == 0 ? HR_WS : HR_POST;
     h->modern = json_is_true(json_object_get(j, "modern"));
     h->streaming = json_is_true(json_object_get(j, "streaming"));
     h->initialize = json_is_true(json_object_get(j, "initialize"));
@@ -350,14 +350,9 @@ static void on_adopted(uv_timer_t *t)
 
 int srv_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t len, void **self, mf_error *err)
 {
-    json_t *st = mf_state_unpack(state, len, err);
+    json_t *st = http_state_unpack(state, len, STATE_VERSION, err);
     if (!st)
         return -1;
-    if (json_integer_value(json_object_get(st, "v")) != STATE_VERSION) {
-        mf_error_set(err, -1, "the predecessor's state is of another version");
-        json_decref(st);
-        return -1;
-    }
     listener *l = listener_new(inst, conf, err);
     if (!l) {
         json_decref(st);

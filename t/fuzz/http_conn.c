@@ -15,13 +15,10 @@
  * application is told of each end once; nothing is left behind. */
 #include "build-config.h"
 #include "kernel.h"
-#include "../../plugins/http/http.h"
+#include "conns.h"
 #include "fuzz.h"
-#include "net.h"
 
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 typedef struct pending {
     http_conn *c;
@@ -30,7 +27,6 @@ typedef struct pending {
 } pending;
 
 static http_conns *conns;
-static uv_tcp_t server;
 static uv_timer_t later;
 static int port;
 static pending *queue;
@@ -104,81 +100,26 @@ static void app_close(void *app, http_conn *c)
     }
 }
 
-static void on_connection(uv_stream_t *s, int status)
-{
-    if (status == 0)
-        http_conns_accept(conns, s);
-}
-
-static void all_closed(void *ud) { *(bool *)ud = true; }
-static bool is_true(void *ud) { return *(bool *)ud; }
-
-static void teardown(void)
-{
-    bool done = false;
-    http_conns_close_all(conns, all_closed, &done);
-    fuzz_run_until(is_true, &done, 2000);
-    http_conns_free(conns);
-    uv_close((uv_handle_t *)&server, NULL);
-    uv_close((uv_handle_t *)&later, NULL);
-    mf_endpoints_close();
-    mf_loop_close();
-}
+static void teardown(void) { uv_close((uv_handle_t *)&later, NULL); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    mf_log_set_level(MF_LOG_ERROR);
-    if (mf_loop_init() || mf_endpoints_init())
-        abort();
     http_limits limits = {.max_header_bytes = 2048, .max_body_bytes = 8192, .idle_ms = 200,
                           .request_ms = 200, .max_write_queue = 1 << 20, .max_connections = 4};
-    http_app app = {app_request, app_close};
-    conns = http_conns_new(&limits, &app, NULL);
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", 0, &sa);
-    uv_tcp_init(mf_loop(), &server);
+    http_app app = {app_request, app_close, NULL};   /* never upgrades */
+    conns = fuzz_conns_start(&limits, &app, &port);
     uv_timer_init(mf_loop(), &later);
-    if (uv_tcp_bind(&server, (struct sockaddr *)&sa, 0) ||
-        uv_listen((uv_stream_t *)&server, 64, on_connection) || (port = fuzz_port_of(&server)) <= 0) {
-        fprintf(stderr, "fuzz_http_conn: cannot listen\n");
-        exit(1);
-    }
-    atexit(teardown);
+    atexit(teardown);   /* before the set's: exit handlers run last first */
     return 0;
-}
-
-static bool none_left(void *ud)
-{
-    (void)ud;
-    return http_conns_count(conns) == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t steer = fuzz_take_byte(&data, &size);
     size_t closed = closes;
-    int fd = fuzz_connect_tcp(port);
-    FUZZ_ASSERT(fd >= 0);
-    fuzz_out out = {0};
-    size_t step = (steer & 2) ? (size_t)1 << ((steer >> 2) & 7) : size;
-    for (size_t off = 0; off < size; off += step) {
-        size_t n = size - off < step ? size - off : step;
-        if (fuzz_write_all(fd, (const char *)data + off, n))
-            break;
-        if (step < size)
-            fuzz_settle(fd, &out);
-    }
-    if (steer & 1)
-        shutdown(fd, SHUT_WR);
-    /* leaving at once (bit 5) the answers are left unread, but the server has run */
-    fuzz_settle((steer & 0x20) ? -1 : fd, &out);
-    close(fd);
-    /* the server notices the client left, or its timeouts end the connection */
-    FUZZ_ASSERT(fuzz_run_until(none_left, NULL, 3000));
+    FUZZ_ASSERT(fuzz_conns_client(conns, port, "", data, size));
     FUZZ_ASSERT(queue == NULL);
     FUZZ_ASSERT(closes == closed + 1);   /* the application heard of the end once */
-    fuzz_out_free(&out);
     return 0;
 }

@@ -1,7 +1,8 @@
 // README.md's configuration tables against the settings tables themselves, as
 // `mcpfed --help-config` prints them: every key of mcpfed and of each plugin built in
 // plugins/ is in the README's table for its role (`<!-- settings: SECTION -->` before it),
-// every key there exists, and each default is the same. Also --help-config's own shape.
+// every key there exists, and each default is the same (a marker may name several sections,
+// comma-separated, for one table). Also --help-config's own shape.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_BUILDDIR=build t/run-node-test t/integration/readme-config.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -49,7 +50,8 @@ export function parseReadme(text) {
 		const m = /^<!-- settings: (.+) -->$/.exec(lines[i]);
 		if (!m) continue;
 		const keys = new Map();
-		sections.set(m[1], keys);
+		// one table may serve several sections: "<!-- settings: http transport, ws transport -->"
+		for (const sec of m[1].split(/,\s*/)) sections.set(sec, keys);
 		let j = i + 1;
 		for (; j < lines.length && lines[j].startsWith("|"); j++) {
 			if (j < i + 3) continue;   // the header and its rule
@@ -79,7 +81,7 @@ test("--help-config prints the kernel's tables and each plugin's, one key a line
 	assert.equal(r.stderr, "", "every shipped plugin loads");
 	const s = parseHelp(r.stdout);
 	for (const sec of ["kernel", "kernel provider", "stdio provider", "stdio transport", "http provider",
-		"http transport", "breaker breaker", "sql provider", "files provider"])
+		"http transport", "ws provider", "ws transport", "breaker breaker", "sql provider", "files provider"])
 		assert.ok(s.has(sec), `section ${sec} in\n${r.stdout}`);
 	assert.deepEqual(s.get("kernel").get("request_timeout_ms"),
 		{ type: "duration (ms)", def: "60000", bounds: "1..86400000", doc: "how long a call may take (then -32001)" });
