@@ -21,56 +21,24 @@
 #include <unistd.h>
 
 typedef struct filecfg {
-    json_t *roots;   /* name -> directory */
-    int64_t max_bytes, max_ms;
+    th_limits lim;         /* first */
+    const json_t *roots;   /* name -> directory */
 } filecfg;
 
 enum { MAX_ENTRIES = 10000, MAX_SEARCH_DEPTH = 32, MAX_LINE_SHOWN = 400 };
 
 static const char *const keys[] = {"roots", "max_bytes", "max_ms", NULL};
 
-static int read_conf(const json_t *conf, const char *path, filecfg *c, mf_error *err)
+static int read_conf(const json_t *conf, const char *path, void *cfg, mf_error *err)
 {
-    const json_t *roots = NULL;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_strmap(conf, path, "roots", &roots, err) ||
-        mf_conf_int(conf, path, "max_bytes", 1024, 1 << 30, &c->max_bytes, err) ||
-        mf_conf_int(conf, path, "max_ms", 1, 86400000, &c->max_ms, err))
+    filecfg *c = cfg;
+    if (mf_conf_keys(conf, path, keys, err) || mf_conf_strmap(conf, path, "roots", &c->roots, err))
         return -1;
-    if (!json_is_object(roots) || json_object_size(roots) == 0) {
+    if (!json_is_object(c->roots) || json_object_size(c->roots) == 0) {
         mf_error_set(err, -1, "%s.roots: expected a map of names to directories", path);
         return -1;
     }
-    c->roots = (json_t *)roots;
     return 0;
-}
-
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    filecfg c = {0};
-    return read_conf(conf, path, &c, err);
-}
-
-static void *configure(const json_t *conf, mf_error *err)
-{
-    filecfg c = {.max_bytes = 1048576, .max_ms = 5000};
-    if (read_conf(conf, "provider", &c, err))
-        return NULL;
-    filecfg *p = mf_xmalloc(sizeof *p);
-    *p = c;
-    p->roots = json_deep_copy(c.roots);
-    return p;
-}
-
-static void release(void *cfg)
-{
-    filecfg *c = cfg;
-    json_decref(c->roots);
-    free(c);
-}
-
-static uint64_t max_ms(const void *cfg)
-{
-    return (uint64_t)((const filecfg *)cfg)->max_ms;
 }
 
 /* --- opening beneath a root --- */
@@ -213,7 +181,7 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
     int64_t offset = -1, length = -1, line = -1, lines = 0;
     json_t *err = NULL;
     if (!th_arg_int(args, "offset", 0, INT64_MAX, &offset, &err) ||
-        !th_arg_int(args, "length", 1, c->max_bytes, &length, &err) ||
+        !th_arg_int(args, "length", 1, c->lim.max_bytes, &length, &err) ||
         !th_arg_int(args, "line", 1, INT64_MAX, &line, &err) || !th_arg_int(args, "lines", 1, INT64_MAX, &lines, &err))
         return err;
     if (line > 0 && (offset >= 0 || length > 0))
@@ -232,7 +200,7 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
             close(fd);
             return th_fail("%s is no regular file", path);
         }
-        size_t want = (size_t)(length > 0 ? length : c->max_bytes);
+        size_t want = (size_t)(length > 0 ? length : c->lim.max_bytes);
         buf = mf_xmalloc(want + 1);
         ssize_t r = pread(fd, buf, want, offset > 0 ? offset : 0);
         n = r > 0 ? (size_t)r : 0;
@@ -240,7 +208,7 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
         to = n;
     } else {
         /* a line range, or the whole file, reads the whole file */
-        if (!(buf = slurp(fd, path, line > 0 ? 16 * c->max_bytes : c->max_bytes, &n, &err))) {
+        if (!(buf = slurp(fd, path, line > 0 ? 16 * c->lim.max_bytes : c->lim.max_bytes, &n, &err))) {
             close(fd);
             return err;
         }
@@ -254,9 +222,9 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
     json_t *r;
     if (!is_text(buf, n))
         r = th_fail("refused: %s is binary (not UTF-8 text)", path);
-    else if (to - from > (size_t)c->max_bytes)
+    else if (to - from > (size_t)c->lim.max_bytes)
         r = th_fail("refused: the lines asked for hold %zu bytes, over max_bytes (%lld)", to - from,
-                    (long long)c->max_bytes);
+                    (long long)c->lim.max_bytes);
     else
         r = th_result(json_pack("{s:s,s:I,s:s%}", "path", path, "size", (json_int_t)st.st_size, "text", buf + from,
                                 to - from));
@@ -347,7 +315,7 @@ static void search_dir(search *s, int dfd, const char *rel, int depth)
 static json_t *t_search(const void *cfg, const json_t *args, th_job *job)
 {
     const filecfg *c = cfg;
-    search s = {.job = job, .max_bytes = c->max_bytes, .max_matches = 100};
+    search s = {.job = job, .max_bytes = c->lim.max_bytes, .max_matches = 100};
     const char *path;
     json_t *err = NULL;
     const json_t *rx = json_object_get(args, "regex"), *ic = json_object_get(args, "ignore_case");
@@ -418,9 +386,9 @@ static const th_tool tools[] = {
 };
 
 static const th_kind kind = {.name = "files", .tools = tools, .ntools = sizeof tools / sizeof tools[0],
-                             .configure = configure, .release = release, .max_ms = max_ms};
+                             .conf_size = sizeof(filecfg), .read_conf = read_conf};
 
-TH_ROLE(kind, check);
+TH_ROLE(kind);
 
 MF_PLUGIN(.name = "files", .version = "1", .description = "list, read and search files under configured roots",
           .provider = &th_role_);

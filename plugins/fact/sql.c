@@ -15,55 +15,25 @@
 #include <string.h>
 
 typedef struct sqlcfg {
-    json_t *databases;   /* name -> path */
-    int64_t max_rows, max_bytes, max_ms;
+    th_limits lim;       /* first */
+    const json_t *databases;   /* name -> path */
+    int64_t max_rows;
 } sqlcfg;
 
 static const char *const keys[] = {"databases", "max_rows", "max_bytes", "max_ms", NULL};
 
-static int check(const json_t *conf, const char *path, mf_error *err)
+static int read_conf(const json_t *conf, const char *path, void *cfg, mf_error *err)
 {
-    const json_t *dbs = NULL;
-    int64_t n = 0;
-    if (mf_conf_keys(conf, path, keys, err) || mf_conf_strmap(conf, path, "databases", &dbs, err) ||
-        mf_conf_int(conf, path, "max_rows", 1, 1000000, &n, err) ||
-        mf_conf_int(conf, path, "max_bytes", 1024, 1 << 30, &n, err) ||
-        mf_conf_int(conf, path, "max_ms", 1, 86400000, &n, err))
+    sqlcfg *c = cfg;
+    c->max_rows = 1000;
+    if (mf_conf_keys(conf, path, keys, err) || mf_conf_strmap(conf, path, "databases", &c->databases, err) ||
+        mf_conf_int(conf, path, "max_rows", 1, 1000000, &c->max_rows, err))
         return -1;
-    if (!json_is_object(dbs) || json_object_size(dbs) == 0) {
+    if (!json_is_object(c->databases) || json_object_size(c->databases) == 0) {
         mf_error_set(err, -1, "%s.databases: expected a map of names to SQLite database files", path);
         return -1;
     }
     return 0;
-}
-
-static void *configure(const json_t *conf, mf_error *err)
-{
-    if (check(conf, "provider", err))
-        return NULL;
-    sqlcfg *c = mf_xcalloc(1, sizeof *c);
-    const json_t *dbs = NULL;
-    c->max_rows = 1000;
-    c->max_bytes = 1048576;
-    c->max_ms = 5000;
-    mf_conf_strmap(conf, "provider", "databases", &dbs, err);
-    mf_conf_int(conf, "provider", "max_rows", 1, 1000000, &c->max_rows, err);
-    mf_conf_int(conf, "provider", "max_bytes", 1024, 1 << 30, &c->max_bytes, err);
-    mf_conf_int(conf, "provider", "max_ms", 1, 86400000, &c->max_ms, err);
-    c->databases = json_deep_copy(dbs);
-    return c;
-}
-
-static void release(void *cfg)
-{
-    sqlcfg *c = cfg;
-    json_decref(c->databases);
-    free(c);
-}
-
-static uint64_t max_ms(const void *cfg)
-{
-    return (uint64_t)((const sqlcfg *)cfg)->max_ms;
 }
 
 /* --- the guard --- */
@@ -247,9 +217,9 @@ static json_t *run_sql(const sqlcfg *c, th_job *job, const json_t *args, const c
             json_array_append_new(row, column_value(st, i));
         }
         json_array_append_new(rows, row);
-        if (bytes > (size_t)c->max_bytes) {
+        if (bytes > (size_t)c->lim.max_bytes) {
             result = th_fail("refused: the result exceeds max_bytes (%lld bytes); select fewer rows or columns",
-                             (long long)c->max_bytes);
+                             (long long)c->lim.max_bytes);
             goto out;
         }
     }
@@ -351,9 +321,9 @@ static const th_tool tools[] = {
 };
 
 static const th_kind kind = {.name = "sql", .tools = tools, .ntools = sizeof tools / sizeof tools[0],
-                             .configure = configure, .release = release, .max_ms = max_ms};
+                             .conf_size = sizeof(sqlcfg), .read_conf = read_conf};
 
-TH_ROLE(kind, check);
+TH_ROLE(kind);
 
 MF_PLUGIN(.name = "sql", .version = "1", .description = "read-only SQL over SQLite databases",
           .provider = &th_role_);

@@ -124,6 +124,43 @@ const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, 
     return v;
 }
 
+/* --- the configuration --- */
+
+/* The configuration read from conf (a copy of it kept when keep), or NULL with err set. */
+static void *read_conf(const th_kind *kind, const json_t *conf, const char *path, bool keep, mf_error *err)
+{
+    th_limits *lim = mf_xcalloc(1, kind->conf_size);
+    lim->max_bytes = 1048576;
+    lim->max_ms = 5000;
+    lim->conf = keep ? json_deep_copy(conf) : json_incref((json_t *)conf);
+    if (!json_is_object(lim->conf) ||
+        mf_conf_int(lim->conf, path, "max_bytes", 1024, 1 << 30, &lim->max_bytes, err) ||
+        mf_conf_int(lim->conf, path, "max_ms", 1, 86400000, &lim->max_ms, err) ||
+        kind->read_conf(lim->conf, path, lim, err)) {
+        if (!json_is_object(lim->conf))
+            mf_error_set(err, -1, "%s: expected a table", path);
+        json_decref(lim->conf);
+        free(lim);
+        return NULL;
+    }
+    return lim;
+}
+
+static void release_conf(void *cfg)
+{
+    json_decref(((th_limits *)cfg)->conf);
+    free(cfg);
+}
+
+int th_check(const th_kind *kind, const json_t *conf, const char *path, mf_error *err)
+{
+    void *cfg = read_conf(kind, conf, path, false, err);
+    if (!cfg)
+        return -1;
+    release_conf(cfg);
+    return 0;
+}
+
 /* --- the loop's side --- */
 
 static void reply(host *h, const mf_msg *req, json_t *result)
@@ -136,7 +173,7 @@ static void finish_if_idle(host *h)
     if (h->jobs || !(h->stopping || h->draining))
         return;
     mf_instance *inst = h->inst;
-    h->kind->release(h->cfg);
+    release_conf(h->cfg);
     json_decref(h->tools);
     free(h);
     mf_instance_stopped(inst);
@@ -210,7 +247,7 @@ static void call(host *h, mf_msg *m)
         j->req = m;
         j->tool = tool;
         j->args = args ? json_deep_copy(args) : json_object();
-        uint64_t now = mf_now(), limit = h->kind->max_ms ? h->kind->max_ms(h->cfg) : 0, until = 0;
+        uint64_t now = mf_now(), limit = (uint64_t)((const th_limits *)h->cfg)->max_ms, until = 0;
         if (limit)
             until = now + limit;
         if (m->deadline && (!until || m->deadline < until))
@@ -288,7 +325,7 @@ static json_t *tool_list(const th_kind *k)
 
 static host *host_new(const th_kind *kind, mf_instance *inst, const json_t *conf, mf_error *err)
 {
-    void *cfg = kind->configure(conf, err);
+    void *cfg = read_conf(kind, conf, "provider", true, err);
     if (!cfg)
         return NULL;
     host *h = mf_xcalloc(1, sizeof *h);

@@ -23,15 +23,25 @@ typedef struct th_tool {
     json_t *(*run)(const void *cfg, const json_t *args, th_job *job);
 } th_tool;
 
+/* The limits every tool provider's configuration starts with: the host reads them (the
+ * keys max_bytes and max_ms, 1 MiB and 5000 ms unless set) and applies max_ms to each call
+ * as its deadline; max_bytes is each tool's to apply to what it reads. */
+typedef struct th_limits {
+    int64_t max_bytes, max_ms;
+    json_t *conf;                /* the table (the host's copy): what the kind borrows from it
+                                  * lives as long as the configuration */
+} th_limits;
+
 typedef struct th_kind {
     const char *name;            /* serverInfo.name */
     const th_tool *tools;
     size_t ntools;
-    /* the instance's configuration from its table, already checked; NULL with err set */
-    void *(*configure)(const json_t *conf, mf_error *err);
-    void (*release)(void *cfg);
-    /* the time limit of a call, from the configuration (0: only the kernel's deadline) */
-    uint64_t (*max_ms)(const void *cfg);
+    /* The configuration: conf_size bytes starting with a th_limits. read_conf checks the
+     * instance's table and fills cfg (zeroed, its limits read), borrowing strings and
+     * tables from conf; 0, or -1 with err set. The host checks with it too (path names
+     * the table), and releases the configuration. */
+    size_t conf_size;
+    int (*read_conf)(const json_t *conf, const char *path, void *cfg, mf_error *err);
 } th_kind;
 
 /* A job as a tool sees it. */
@@ -64,7 +74,11 @@ bool th_arg_int(const json_t *args, const char *key, int64_t min, int64_t max, i
 const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, json_t **err);
 
 /* The provider role of a tool host kind. */
-#define TH_ROLE(kind_, check_)                                                                   \
+#define TH_ROLE(kind_)                                                                           \
+    static int th_check_(const json_t *c, const char *p, mf_error *e)                          \
+    {                                                                                          \
+        return th_check(&(kind_), c, p, e);                                                    \
+    }                                                                                          \
     static int th_start_(mf_instance *i, const json_t *c, void **s, mf_error *e)               \
     {                                                                                          \
         return th_start(&(kind_), i, c, s, e);                                                 \
@@ -74,11 +88,12 @@ const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, 
     {                                                                                          \
         return th_adopt(&(kind_), i, c, st, n, s, e);                                          \
     }                                                                                          \
-    static const mf_role_ops th_role_ = {.check = (check_), .start = th_start_,                \
+    static const mf_role_ops th_role_ = {.check = th_check_, .start = th_start_,                \
                                          .receive = th_receive, .stop = th_stop,               \
                                          .save = th_save, .resume = th_resume,                 \
                                          .adopt = th_adopt_, .drain = th_drain}
 
+int th_check(const th_kind *kind, const json_t *conf, const char *path, mf_error *err);
 int th_start(const th_kind *kind, mf_instance *inst, const json_t *conf, void **self, mf_error *err);
 int th_adopt(const th_kind *kind, mf_instance *inst, const json_t *conf, const char *state, size_t len,
              void **self, mf_error *err);
