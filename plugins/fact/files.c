@@ -366,14 +366,14 @@ static const th_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"entries\":{\"type\":\"array\","
      "\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
      "\"size\":{\"type\":\"integer\"}}}},\"truncated\":{\"type\":\"boolean\"}},\"required\":[\"path\",\"entries\"]}",
-     t_list},
+     t_list, NULL},
     {"read", "Read a text file under a root, whole or a range: bytes (offset, length) or lines (line, lines).",
      "{\"type\":\"object\",\"properties\":{" ROOT_ARG "," PATH_ARG ",\"offset\":{\"type\":\"integer\",\"minimum\":0},"
      "\"length\":{\"type\":\"integer\",\"minimum\":1},\"line\":{\"type\":\"integer\",\"minimum\":1},"
      "\"lines\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"path\"]}",
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"size\":{\"type\":\"integer\"},"
      "\"text\":{\"type\":\"string\"}},\"required\":[\"path\",\"text\"]}",
-     t_read},
+     t_read, NULL},
     {"search", "Search the text files under a path for lines holding a substring, or matching a POSIX "
                "extended regular expression (regex: true).",
      "{\"type\":\"object\",\"properties\":{" ROOT_ARG "," PATH_ARG ",\"pattern\":{\"type\":\"string\"},"
@@ -382,7 +382,7 @@ static const th_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
      "\"properties\":{\"path\":{\"type\":\"string\"},\"line\":{\"type\":\"integer\"},\"text\":{\"type\":\"string\"}}}},"
      "\"truncated\":{\"type\":\"boolean\"}},\"required\":[\"matches\",\"truncated\"]}",
-     t_search},
+     t_search, NULL},
 };
 
 static const th_kind kind = {.name = "files", .tools = tools, .ntools = sizeof tools / sizeof tools[0],

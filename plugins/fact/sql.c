@@ -308,16 +308,16 @@ static const th_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{" DB_ARG ",\"sql\":{\"type\":\"string\"},"
      "\"params\":{\"type\":[\"array\",\"object\"],\"description\":\"values for ? (array) or :name (object)\"}},"
      "\"required\":[\"sql\"]}",
-     ROWS_OUT, t_query},
+     ROWS_OUT, t_query, NULL},
     {"tables", "List the tables and views of a database.",
-     "{\"type\":\"object\",\"properties\":{" DB_ARG "}}", ROWS_OUT, t_tables},
+     "{\"type\":\"object\",\"properties\":{" DB_ARG "}}", ROWS_OUT, t_tables, NULL},
     {"schema", "Describe the columns of a table or view (cid, name, type, notnull, dflt_value, pk).",
      "{\"type\":\"object\",\"properties\":{" DB_ARG ",\"table\":{\"type\":\"string\"}},\"required\":[\"table\"]}",
-     ROWS_OUT, t_schema},
+     ROWS_OUT, t_schema, NULL},
     {"sample", "Return the first rows of a table or view (5 unless rows says, at most 100).",
      "{\"type\":\"object\",\"properties\":{" DB_ARG ",\"table\":{\"type\":\"string\"},"
      "\"rows\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100}},\"required\":[\"table\"]}",
-     ROWS_OUT, t_sample},
+     ROWS_OUT, t_sample, NULL},
 };
 
 static const th_kind kind = {.name = "sql", .tools = tools, .ntools = sizeof tools / sizeof tools[0],

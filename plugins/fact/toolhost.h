@@ -1,6 +1,8 @@
-/* The tool host: what the in-process tool providers (sql, files) share. A provider of this
- * kind answers tools/list from a static table and runs each tools/call on libuv's thread
- * pool, never on the loop; the answer is sent from the after-work callback, on the loop.
+/* The tool host: what the in-process tool providers (sql, files, fetch) share. A provider
+ * of this kind answers tools/list from a static table and runs each tools/call either on
+ * libuv's thread pool (work that blocks: SQLite, the file system), answered from the
+ * after-work callback, or on the loop itself (work libuv or libcurl drive without
+ * blocking), answered when the tool says it is done.
  * A call the kernel cancels (MF_MSG_CANCEL, its deadline included) is flagged for the
  * tool to see and, where the tool can, interrupted; it then gets no answer. */
 #ifndef FACT_TOOLHOST_H
@@ -21,6 +23,10 @@ typedef struct th_tool {
     /* On a pool thread: cfg is the instance's configuration (read-only), args the call's
      * arguments (the job's own copy). Returns a CallToolResult (th_result, th_fail). */
     json_t *(*run)(const void *cfg, const json_t *args, th_job *job);
+    /* Or, when set, on the loop: start the work and end it, from here or a later callback,
+     * with th_job_done. The stop (cancel, deadline, the provider stopping) calls what
+     * th_job_on_stop registered, on the loop; that must end the work with th_job_done too. */
+    void (*start)(const void *cfg, const json_t *args, th_job *job);
 } th_tool;
 
 /* The limits every tool provider's configuration starts with: the host reads them (the
@@ -42,6 +48,10 @@ typedef struct th_kind {
      * the table), and releases the configuration. */
     size_t conf_size;
     int (*read_conf)(const json_t *conf, const char *path, void *cfg, mf_error *err);
+    /* Optional: what the tools share while an instance runs, opened as it starts; closed
+     * once it is stopped and its calls are over, done(arg) running when that is complete. */
+    int (*open)(mf_error *err);
+    void (*close)(void (*done)(void *arg), void *arg);
 } th_kind;
 
 /* A job as a tool sees it. */
@@ -53,6 +63,9 @@ struct th_job {
     void (*on_stop)(void *arg);
     void *on_stop_arg;
 };
+
+/* A tool on the loop ends its job: the answer (result taken; NULL: stopped, an error). */
+void th_job_done(th_job *job, json_t *result);
 
 /* Whether the job must end now: stopped, or past its deadline. */
 bool th_job_over(th_job *job);
