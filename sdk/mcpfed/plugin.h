@@ -22,7 +22,7 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 0
+#define MF_SDK_MINOR 1   /* 1: mf_plugin.default_instance */
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -129,6 +129,16 @@ typedef struct mf_breaker_ops {
     void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
 } mf_breaker_ops;
 
+/* A provider plugin that needs no settings may declare an instance of itself (SDK 4.1).
+ * When its file appears in a plugin directory the gateway watches (watch_plugins), the
+ * gateway loads it and starts that instance as a provider, its tools joining the catalog
+ * under its name as prefix, with no configuration entry; a new file hot-swaps it, and
+ * deleting the file takes the provider out of the catalog and stops it once its calls are
+ * over. Its provider role's check must accept an empty table. */
+typedef struct mf_default_instance {
+    const char *name;           /* the provider's name (its tools' prefix); NULL: the plugin's */
+} mf_default_instance;
+
 typedef struct mf_plugin {
     uint16_t sdk_major;         /* MF_SDK_MAJOR and MF_SDK_MINOR it was built with */
     uint16_t sdk_minor;
@@ -141,8 +151,10 @@ typedef struct mf_plugin {
     const mf_role_ops *transport;   /* NULL when the plugin is no transport */
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
     const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
+    /* 4.1: an instance that runs when the plugin is dropped in (see above), or NULL */
+    const mf_default_instance *default_instance;
 
-    const void *reserved[MF_RESERVED_OPS];   /* for later minor versions; leave NULL */
+    const void *reserved[MF_RESERVED_OPS - 1];   /* for later minor versions; leave NULL */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */
