@@ -8,7 +8,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { call, closeAfter, luaConfig, startStdio, textOf, withTimeout } from "../lib/harness.mjs";
+import path from "node:path";
+import { admin, call, closeAfter, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor, withTimeout } from "../lib/harness.mjs";
 
 const hits = new Map(); // path -> requests seen
 const arrived = new Map(); // path -> resolvers waiting for its next request
@@ -42,7 +43,7 @@ before(async () => {
 			res.writeHead(200, { "content-type": "text/plain" });
 			for (let i = 0; i < 10; i++) res.write("y".repeat(1000));
 			return res.end();
-		case "/slow": case "/hang":
+		case "/slow": case "/hang": case "/held":
 			res.writeHead(200, { "content-type": "text/plain" });
 			res.write("a start, and nothing more");
 			return; // never ends: the call's deadline or its cancel must
@@ -165,6 +166,23 @@ test("fetch: the call's deadline and its cancel end the transfer", async (t) => 
 	const r = await call(gw2, "web__get", { url: `${base}/text` });
 	assert.equal(sc(r).status, 200);
 	assert.equal(gw2.unconsumed().filter((m) => m.id === "hang").length, 0, "no answer to the cancelled call");
+});
+
+test("reload fetch while a transfer runs: the old generation finishes it, closes libcurl and is unloaded", async (t) => {
+	const sock = path.join(scratchDir(), "admin.sock");
+	const gw = closeAfter(t, startStdio({ config: luaConfig({ log_level: "info", admin: sock, providers: [web({ max_ms: 1500 })] }) }));
+	await gw.initialize();
+	const seen = once(arrived, "/held");
+	const held = call(gw, "web__get", { url: `${base}/held` }, { timeout: 8000 });
+	await withTimeout(seen, 5000, "the transfer at the server");
+	const r = await admin(sock, "reload fetch");
+	assert.equal(r.code, 200, JSON.stringify(r));
+	assert.equal(r.body.outcome, "swapped", JSON.stringify(r.body));
+	assert.equal(sc(await call(gw, "web__get", { url: `${base}/text` })).status, 200, "the new generation serves");
+	refused(await held, /past the call's time limit/);
+	await waitFor(() => /info plugin: unloaded plugin=fetch generation=1/.test(gw.stderrText()),
+		{ timeout: 5000, what: `the old generation unloaded${logTail(gw.stderrText())}` });
+	assert.equal(sc(await call(gw, "web__get", { url: `${base}/json` })).json.a, 1);
 });
 
 test("fetch checks its configuration, naming the key", async () => {
