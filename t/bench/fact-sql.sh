@@ -10,19 +10,11 @@
 # of etc/examples/shop.db's products),
 # UV_THREADPOOL_SIZE (libuv's pool, where queries run; default 4). Needs wrk (Debian
 # package wrk). Prints wrk's latency distribution for each and mcpfed's peak RSS.
-set -eu
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-top=$(dirname "$(dirname "$here")")
-build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
-duration=${DURATION:-10}
-connections=${CONNECTIONS:-64}
+. "$(dirname -- "$0")/gateway.sh"
 default_args='{"sql":"SELECT name, price_cents FROM products WHERE category = ? ORDER BY price_cents","params":["coffee"]}'
 args=${ARGS:-$default_args}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 make -s -C "$build" mcpfed plugins/http/http.la plugins/sql/sql.la t/plugins/loopback.la
 
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 cat > "$work/bench.lua" <<LUA
 return {
   log_level = "info",
@@ -34,12 +26,7 @@ return {
   },
 }
 LUA
-"$build/mcpfed" -c "$work/bench.lua" 2>"$work/log" &
-pid=$!
-i=0
-until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
-done
+start_gateway "$work/bench.lua"
 # the catalog has both tools once this answers; show one answer
 curl -s -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 	-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: facts__query' \

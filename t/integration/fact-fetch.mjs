@@ -9,7 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import path from "node:path";
-import { admin, call, closeAfter, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor, withTimeout } from "../lib/harness.mjs";
+import { admin, assertToolError as refused, call, closeAfter, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor, withTimeout } from "../lib/harness.mjs";
 
 const hits = new Map(); // path -> requests seen
 const arrived = new Map(); // path -> resolvers waiting for its next request
@@ -61,11 +61,6 @@ function start(t, provider = web()) {
 	return closeAfter(t, startStdio({ config: luaConfig({ log_level: "info", providers: [provider] }) }));
 }
 const sc = (res) => res.result?.structuredContent;
-function refused(res, re) {
-	assert.equal(res.error, undefined, JSON.stringify(res));
-	assert.equal(res.result.isError, true, JSON.stringify(res));
-	assert.match(textOf(res), re);
-}
 
 test("fetch: text, JSON and binary bodies with status and headers; a 404 is a tool error carrying the answer", async (t) => {
 	const gw = start(t);

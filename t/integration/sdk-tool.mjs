@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { admin, call, closeAfter, logTail, mcpfedBin, scratchDir, startStdio, textOf, waitFor, writeConfig } from "../lib/harness.mjs";
+import { admin, assertToolError, call, closeAfter, logTail, mcpfedBin, scratchDir, startStdio, textOf, waitFor, writeConfig } from "../lib/harness.mjs";
 
 const srcdir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const builddir = path.resolve(process.env.MCPFED_BUILDDIR || path.dirname(mcpfedBin()));
@@ -58,7 +58,7 @@ test("a tool plugin dropped in serves with no configuration entry; replaced, it 
 	assert.deepEqual(await names(gw), ["tool__count", "tool__wait"]);
 	let r = await call(gw, "tool__count", { text: "two words\nand été" });
 	assert.deepEqual(r.result.structuredContent, { words: 4, lines: 1, chars: 17 });
-	refused(await call(gw, "tool__count", {}), /needs a "text"/);
+	assertToolError(await call(gw, "tool__count", {}), /needs a "text"/);
 	// a reload of the configuration, which names no such provider, keeps it
 	const rc = await admin(sock, "reload config");
 	assert.equal(rc.code, 200, JSON.stringify(rc));
@@ -99,8 +99,3 @@ test("a tool plugin dropped in serves with no configuration entry; replaced, it 
 	await gw.next("notifications/tools/list_changed", { timeout: 10000, what: `list_changed after the second drop-in${log()}` });
 	assert.deepEqual(await names(gw), ["tool__count", "tool__wait"]);
 });
-
-function refused(res, re) {
-	assert.equal(res.result?.isError, true, JSON.stringify(res));
-	assert.match(textOf(res), re);
-}
