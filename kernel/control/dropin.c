@@ -84,6 +84,8 @@ static void join(void)
         mf_warn("dropin", "plugin dropped in did not come up; not served", "plugin=%s provider=%s reason=\"%s\"",
                 m->name, p->conf->name, mf_log_esc(p->reason ? p->reason : "not up in catalog_wait_ms", (size_t)-1));
         mf_registry_retire(p, 0);
+        if (m == mf_plugin_find(m->name))
+            mf_plugin_retire(m);   /* unloaded once its instance is gone */
         return;
     }
     set_routing(NULL, p);
@@ -119,6 +121,14 @@ mf_provider *mf_routing_named(const char *name)
     return NULL;
 }
 
+/* A plugin dropped in that does not run is unloaded, unless something else uses it, so that
+ * the next file dropped in is loaded afresh (and not taken for a new version to swap in). */
+static void not_started(mf_module *m)
+{
+    if (m->refs == 0)
+        mf_plugin_retire(m);
+}
+
 static void loaded(mf_module *m)
 {
     const mf_plugin *d = m->desc;
@@ -128,6 +138,7 @@ static void loaded(mf_module *m)
     if (mf_routing_named(name)) {
         mf_warn("dropin", "plugin dropped in not started: a provider has its name", "plugin=%s provider=%s",
                 m->name, name);
+        not_started(m);
         return;
     }
     mf_error err = {0};
@@ -139,6 +150,7 @@ static void loaded(mf_module *m)
         mf_warn("dropin", "plugin dropped in not started", "plugin=%s reason=\"%s\"", m->name,
                 mf_log_esc(err.msg, (size_t)-1));
         mf_config_unref(c);
+        not_started(m);
         return;
     }
     starting = p;

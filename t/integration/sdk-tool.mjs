@@ -4,7 +4,7 @@
 // catalog (list_changed) and answer, and stay across a reload of the configuration; a new copy of the file hot-swaps it while a call is
 // in flight, which finishes; deleting the file takes its tools away (list_changed) while a
 // call in flight finishes, and the plugin is unloaded.
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -34,19 +34,23 @@ function install(dir, from) {
 
 const names = async (gw) => (await gw.request("tools/list")).result.tools.map((x) => x.name).filter((n) => n.startsWith("tool__")).sort();
 
-test("a tool plugin dropped in serves with no configuration entry; replaced, it hot-swaps; deleted, it leaves after its calls", async (t) => {
-	const work = fs.mkdtempSync(path.join(os.tmpdir(), "mcpfed-tool-"));
-	const watched = path.join(work, "plugins");
-	fs.mkdirSync(watched);
-	t.after(() => fs.rmSync(work, { recursive: true, force: true }));
-	const built = build(work);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "mcpfed-tool-"));
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+const built = build(work);
 
+// a gateway watching a directory of its own; providers: Lua text
+function start(t, providers = "") {
+	const watched = fs.mkdtempSync(path.join(work, "plugins-"));
 	const sock = path.join(scratchDir(), "admin.sock");
 	const config = writeConfig(`return {
 		log_level = "info", plugin_dirs = { ${JSON.stringify(watched)} }, watch_plugins = true,
-		admin = ${JSON.stringify(sock)}, drain_timeout_ms = 20000,
+		admin = ${JSON.stringify(sock)}, drain_timeout_ms = 20000, providers = { ${providers} },
 	}`);
-	const gw = closeAfter(t, startStdio({ config }));
+	return { gw: closeAfter(t, startStdio({ config })), watched, sock };
+}
+
+test("a tool plugin dropped in serves with no configuration entry; replaced, it hot-swaps; deleted, it leaves after its calls", async (t) => {
+	const { gw, watched, sock } = start(t);
 	const log = () => logTail(gw.stderrText(), 4000);
 	await gw.initialize();
 	assert.deepEqual(await names(gw), []);
@@ -98,4 +102,18 @@ test("a tool plugin dropped in serves with no configuration entry; replaced, it 
 	install(watched, built);
 	await gw.next("notifications/tools/list_changed", { timeout: 10000, what: `list_changed after the second drop-in${log()}` });
 	assert.deepEqual(await names(gw), ["tool__count", "tool__wait"]);
+});
+
+test("a tool plugin dropped in whose name a provider has is not started, and is unloaded", async (t) => {
+	const { gw, watched, sock } = start(t, `{ name = "tool", transport = "loopback" }`);
+	const log = () => logTail(gw.stderrText(), 4000);
+	await gw.initialize();
+	const before = await gw.request("tools/list");
+	await waitFor(() => gw.stderrText().includes(`watching plugin directory dir=${watched}`), { what: "the watch" });
+	install(watched, built);
+	await waitFor(() => /warn dropin: plugin dropped in not started: a provider has its name plugin=tool provider=tool/.test(gw.stderrText()),
+		{ timeout: 10000, what: `the refusal${log()}` });
+	await waitFor(async () => !(await admin(sock, "plugins")).body.plugins.some((p) => p.name === "tool"),
+		{ timeout: 10000, what: `the plugin unloaded${log()}` });
+	assert.deepEqual((await gw.request("tools/list")).result, before.result, "the catalog is as it was");
 });
