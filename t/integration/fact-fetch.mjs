@@ -7,7 +7,10 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/fact-fetch.mjs
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 import { admin, assertToolError as refused, call, closeAfter, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor, withTimeout } from "../lib/harness.mjs";
 
@@ -139,6 +142,42 @@ test("fetch refuses a body over max_bytes, with or without Content-Length", asyn
 	refused(await call(gw, "web__get", { url: `${base}/bigchunked` }), /exceeds max_bytes/);
 	const r = await call(gw, "web__get", { url: `${base}/text` });
 	assert.equal(sc(r).status, 200, "and goes on serving");
+});
+
+test("fetch: a server that is not there is a tool error", async (t) => {
+	const gone = http.createServer();
+	await new Promise((resolve) => gone.listen(0, "127.0.0.1", resolve));
+	const closedPort = gone.address().port;
+	await new Promise((resolve) => gone.close(resolve));
+	const gw = start(t, web({ allow: [`127.0.0.1:${closedPort}`] }));
+	await gw.initialize();
+	refused(await call(gw, "web__get", { url: `http://127.0.0.1:${closedPort}/x` }), /cannot fetch .*connect/i);
+});
+
+let openssl = true;
+try { execFileSync("openssl", ["version"], { stdio: "ignore" }); } catch { openssl = false; }
+
+test("fetch verifies TLS: a self-signed server is refused, and reached with its certificate as ca_file",
+	{ skip: !openssl && "the openssl command is not installed (Debian package openssl)" }, async (t) => {
+	const dir = scratchDir();
+	const key = path.join(dir, "key.pem");
+	const cert = path.join(dir, "cert.pem");
+	execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+		"-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+	const tls = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
+		res.writeHead(200, { "content-type": "application/json" });
+		res.end('{"secure":true}');
+	});
+	await new Promise((resolve) => tls.listen(0, "127.0.0.1", resolve));
+	t.after(() => { tls.closeAllConnections(); tls.close(); });
+	const url = `https://127.0.0.1:${tls.address().port}/`;
+	const allow = [`127.0.0.1:${tls.address().port}`];
+	const gw = start(t, web({ allow }));
+	await gw.initialize();
+	refused(await call(gw, "web__get", { url }), /cannot fetch .*certificate/i);
+	const gw2 = start(t, web({ allow, ca_file: cert }));
+	await gw2.initialize();
+	assert.deepEqual(sc(await call(gw2, "web__get", { url })).json, { secure: true });
 });
 
 test("fetch: the call's deadline and its cancel end the transfer", async (t) => {
