@@ -2,8 +2,9 @@
 // HTTP server of this test on loopback: text, JSON and binary bodies with status and headers,
 // a non-2xx answer; the refusals (a host or port outside the allowlist, a scheme other than
 // http(s), a redirect to a host outside it, a redirect loop, an oversized body with and
-// without Content-Length); a server too slow for the call's deadline and a call cancelled
-// mid-transfer, both seen to end the transfer at the server.
+// without Content-Length, a server not there, a self-signed certificate without ca_file); a
+// server too slow for the call's deadline and a call cancelled mid-transfer, both seen to end
+// the transfer at the server; a reload while a transfer runs.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/fact-fetch.mjs
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
