@@ -7,19 +7,11 @@
 # in-process provider that answers at once, measuring the gateway alone; "stdio": a Node.js
 # MCP server over stdio), ERA ("stateless" for 2026-07-28, "session" for 2025-11-25).
 # Needs wrk (Debian package wrk). Prints wrk's latency distribution and mcpfed's peak RSS.
-set -eu
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-top=$(dirname "$(dirname "$here")")
-build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
-duration=${DURATION:-10}
-connections=${CONNECTIONS:-64}
+. "$(dirname -- "$0")/gateway.sh"
 upstream=${UPSTREAM:-loopback}
 era=${ERA:-stateless}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
 
-work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 case $upstream in
 loopback) provider='{ name = "lb", transport = "loopback" }'; tool=lb__echo ;;
 stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
@@ -35,12 +27,7 @@ return {
 LUA
 # a warn-level log has no listening line: ask for info only to learn the port
 sed -i 's/log_level = "warn"/log_level = "info"/' "$work/bench.lua"
-"$build/mcpfed" -c "$work/bench.lua" 2>"$work/log" &
-pid=$!
-i=0
-until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
-done
+start_gateway "$work/bench.lua"
 # wait until the catalog has the tool (the first call waits for it anyway)
 curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 	-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/list' \

@@ -1,0 +1,24 @@
+# What the HTTP benchmarks share (sourced): where things are, the common settings, and a
+# gateway started on a configuration, listening on a free port.
+#   here, top, build ($1 or top/build), duration (DURATION, 10), connections (CONNECTIONS, 64)
+#   start_gateway CONFIG: runs mcpfed (pid), sets url once it listens; stopped on exit
+set -eu
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+top=$(dirname "$(dirname "$here")")
+build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
+duration=${DURATION:-10}
+connections=${CONNECTIONS:-64}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+work=$(mktemp -d)
+pid=
+trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
+
+# The configuration must log at info: its listening line tells the port.
+start_gateway() {
+	"$build/mcpfed" -c "$1" 2>"$work/log" &
+	pid=$!
+	i=0
+	until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
+		i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
+	done
+}
