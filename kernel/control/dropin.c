@@ -8,6 +8,7 @@
  * a provider of the same name, which then takes over. */
 #include "build-config.h"
 #include "dropin.h"
+#include "control.h"
 #include "plugin_loader.h"
 #include "reconfig.h"
 #include "registry.h"
@@ -23,14 +24,11 @@ typedef struct dropin {
     struct dropin *next;
 } dropin;
 
-static dropin *running;          /* in routing */
-static mf_provider *starting;    /* started, not yet in routing (one at a time) */
-static mf_module *starting_mod;
-static uv_timer_t *wait_timer;
+#define DI (mf_ctrl.dropin)
 
 bool mf_dropin_is(const mf_provider *p)
 {
-    for (dropin *d = running; d; d = d->next)
+    for (dropin *d = DI.running; d; d = d->next)
         if (d->p == p)
             return true;
     return false;
@@ -44,20 +42,20 @@ static void dropin_free(dropin *d)
 
 static const char *dropin_busy(void)
 {
-    return starting ? "a plugin dropped in is starting" : NULL;
+    return DI.starting ? "a plugin dropped in is starting" : NULL;
 }
 
-bool mf_dropin_busy(void) { return starting != NULL; }
+bool mf_dropin_busy(void) { return DI.starting != NULL; }
 
 static void timer_closed(uv_handle_t *h) { free(h); }
 
 static void stop_waiting(void)
 {
-    if (wait_timer)
-        uv_close((uv_handle_t *)wait_timer, timer_closed);
-    wait_timer = NULL;
-    starting = NULL;
-    starting_mod = NULL;
+    if (DI.wait_timer)
+        uv_close((uv_handle_t *)DI.wait_timer, timer_closed);
+    DI.wait_timer = NULL;
+    DI.starting = NULL;
+    DI.starting_mod = NULL;
 }
 
 /* Routing without p, or with p added. */
@@ -77,8 +75,8 @@ static void set_routing(mf_provider *out, mf_provider *in)
 
 static void join(void)
 {
-    mf_provider *p = starting;
-    mf_module *m = starting_mod;
+    mf_provider *p = DI.starting;
+    mf_module *m = DI.starting_mod;
     stop_waiting();
     if (p->state != MF_PROVIDER_UP) {
         mf_warn("dropin", "plugin dropped in did not come up; not served", "plugin=%s provider=%s reason=\"%s\"",
@@ -93,8 +91,8 @@ static void join(void)
     dropin *d = mf_xcalloc(1, sizeof *d);
     d->p = p;
     d->plugin = mf_xstrdup(m->name);
-    d->next = running;
-    running = d;
+    d->next = DI.running;
+    DI.running = d;
     mf_info("dropin", "plugin dropped in; its provider serves", "plugin=%s provider=%s", m->name, p->conf->name);
 }
 
@@ -108,7 +106,7 @@ static void on_ready(mf_provider *p, void *ud)
 {
     MF_UNUSED(p);
     MF_UNUSED(ud);
-    uv_timer_start(wait_timer, on_wait_over, 0, 0);   /* from the loop, not inside the registry */
+    uv_timer_start(DI.wait_timer, on_wait_over, 0, 0);   /* from the loop, not inside the registry */
 }
 
 mf_provider *mf_routing_named(const char *name)
@@ -142,7 +140,7 @@ static void loaded(mf_module *m)
         return;
     }
     mf_error err = {0};
-    mf_config *c = mf_config_dropin(mf_reconfig_current(), name, m->name, &err);
+    mf_config *c = mf_config_dropin(*mf_ctrl.reconfig.current, name, m->name, &err);
     mf_provider *p = NULL;
     if (c && mf_instance_check(m, MF_ROLE_PROVIDER, c->providers[0].plugin_conf, c->providers[0].path, &err) == 0)
         p = mf_registry_launch(c, &c->providers[0], &err);
@@ -153,18 +151,18 @@ static void loaded(mf_module *m)
         not_started(m);
         return;
     }
-    starting = p;
-    starting_mod = m;
+    DI.starting = p;
+    DI.starting_mod = m;
     p->on_ready = on_ready;
-    wait_timer = mf_xmalloc(sizeof *wait_timer);
-    uv_timer_init(mf_loop(), wait_timer);
-    uv_timer_start(wait_timer, on_wait_over, (uint64_t)c->catalog_wait_ms, 0);
+    DI.wait_timer = mf_xmalloc(sizeof *DI.wait_timer);
+    uv_timer_init(mf_loop(), DI.wait_timer);
+    uv_timer_start(DI.wait_timer, on_wait_over, (uint64_t)c->catalog_wait_ms, 0);
     mf_config_unref(c);   /* the provider holds it */
 }
 
 static void removed(mf_module *m)
 {
-    for (dropin **dp = &running; *dp; dp = &(*dp)->next) {
+    for (dropin **dp = &DI.running; *dp; dp = &(*dp)->next) {
         dropin *d = *dp;
         if (strcmp(d->plugin, m->name) != 0)
             continue;
@@ -183,7 +181,7 @@ static void removed(mf_module *m)
 
 void mf_dropin_forget(const mf_provider *p)
 {
-    for (dropin **dp = &running; *dp; dp = &(*dp)->next)
+    for (dropin **dp = &DI.running; *dp; dp = &(*dp)->next)
         if ((*dp)->p == p) {
             dropin *d = *dp;
             *dp = d->next;
@@ -202,12 +200,12 @@ void mf_dropin_init(void)
 
 void mf_dropin_shutdown(void)
 {
-    if (starting)
-        starting->on_ready = NULL;   /* stopped with the others by the registry */
+    if (DI.starting)
+        DI.starting->on_ready = NULL;   /* stopped with the others by the registry */
     stop_waiting();
-    while (running) {
-        dropin *d = running;
-        running = d->next;
+    while (DI.running) {
+        dropin *d = DI.running;
+        DI.running = d->next;
         dropin_free(d);
     }
 }

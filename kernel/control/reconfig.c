@@ -67,8 +67,6 @@ void mf_reconfig_init(mf_config **cur, bool stdio)
 
 bool mf_reconfig_busy(void) { return RC.busy != NULL; }
 
-mf_config *mf_reconfig_current(void) { return *RC.current; }
-
 
 static mf_module **plugins_loaded(void)
 {

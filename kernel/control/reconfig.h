@@ -15,8 +15,6 @@ void mf_reconfig_init(mf_config **current, bool stdio);
  * it starts have taken over (or catalog_wait_ms passed), or at once when it is refused. */
 void mf_reconfig_reload(mf_reconfig_done done, void *ud);
 bool mf_reconfig_busy(void);
-/* The configuration in force. */
-mf_config *mf_reconfig_current(void);
 /* Shutdown: a reload under way is called off and answered; nothing of it applies. */
 void mf_reconfig_shutdown(void);
 
