@@ -182,12 +182,8 @@ static void receive(void *self, mf_msg *m)
     mf_msg_free(m);
 }
 
-/* No settings: only an empty table is right. */
-static int check(const json_t *conf, const char *path, mf_error *err)
-{
-    static const char *const keys[] = {NULL};
-    return mf_conf_keys(conf, path, keys, err);
-}
+/* No settings: the kernel refuses any key against this empty table, naming it. */
+static const mf_setting tool_settings[] = {{0}};
 
 static tool *make(mf_instance *inst)
 {
@@ -255,7 +251,7 @@ static void drain(void *self)
 }
 
 static const mf_role_ops tool_provider = {
-    .check = check, .start = start, .receive = receive, .stop = stop,
+    .start = start, .receive = receive, .stop = stop,
     .save = save, .resume = resume, .adopt = adopt, .drain = drain,
 };
 
@@ -263,4 +259,5 @@ static const mf_role_ops tool_provider = {
 static const mf_default_instance tool_instance = {.name = NULL};
 
 MF_PLUGIN(.name = "tool", .version = "1", .description = "counts words, and waits; a template for tool plugins",
-          .provider = &tool_provider, .default_instance = &tool_instance);
+          .provider = &tool_provider, .provider_settings = tool_settings,
+          .default_instance = &tool_instance);
