@@ -3,7 +3,8 @@
 // gateway, with no configuration entry: its default instance starts, its tools join the
 // catalog (list_changed) and answer, and stay across a reload of the configuration; a new copy of the file hot-swaps it while a call is
 // in flight, which finishes; deleting the file takes its tools away (list_changed) while a
-// call in flight finishes, and the plugin is unloaded.
+// call in flight finishes, and the plugin is unloaded. Its settings table, empty, refuses
+// a key given to it as a configured provider.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -116,4 +117,15 @@ test("a tool plugin dropped in whose name a provider has is not started, and is 
 	await waitFor(async () => !(await admin(sock, "plugins")).body.plugins.some((p) => p.name === "tool"),
 		{ timeout: 10000, what: `the plugin unloaded${log()}` });
 	assert.deepEqual((await gw.request("tools/list")).result, before.result, "the catalog is as it was");
+});
+
+test("the template's settings table is empty: a key given to it is refused, named", async () => {
+	const dir = fs.mkdtempSync(path.join(work, "plugins-"));
+	fs.copyFileSync(built, path.join(dir, "tool.so"));
+	const config = writeConfig(`return { plugin_dirs = { ${JSON.stringify(dir)} },
+		providers = { { name = "t", transport = "tool", colour = "blue" } } }`);
+	const gw = startStdio({ config });
+	const st = await gw.waitExit(10000);
+	assert.notEqual(st.code, 0, "refused");
+	assert.match(gw.stderrText(), /providers\[1\]\.colour/);
 });
