@@ -426,6 +426,26 @@ static void config_free(mf_config *c)
     free(c);
 }
 
+mf_config *mf_config_dropin(const mf_config *base, const char *name, const char *transport, mf_error *err)
+{
+    mf_config *c = mf_xcalloc(1, sizeof *c);
+    c->refs = 1;
+    c->dir = mf_xstrdup(base->dir);
+    c->request_timeout_ms = base->request_timeout_ms;
+    c->catalog_wait_ms = base->catalog_wait_ms;
+    c->drain_timeout_ms = base->drain_timeout_ms;
+    c->breaker = base->breaker ? json_deep_copy(base->breaker) : NULL;
+    json_t *list = json_pack("[{s:s,s:s}]", "name", name, "transport", transport);
+    int rc = check_providers(c, list, err);
+    json_decref(list);
+    if (rc) {
+        config_free(c);
+        return NULL;
+    }
+    snprintf(c->providers[0].path, sizeof c->providers[0].path, "plugin %.40s", transport);
+    return c;
+}
+
 const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name)
 {
     for (size_t i = 0; i < c->nproviders; i++)

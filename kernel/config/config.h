@@ -75,6 +75,9 @@ mf_config *mf_config_ref(mf_config *c);
 /* Drop a reference; the last one frees the configuration. */
 void mf_config_unref(mf_config *c);
 const mf_provider_conf *mf_config_provider(const mf_config *c, const char *name);
+/* A configuration of one provider, `name` on the plugin `transport` with no settings, for
+ * a plugin's default instance; the defaults it inherits (timeouts, breakers) are base's. */
+mf_config *mf_config_dropin(const mf_config *base, const char *name, const char *transport, mf_error *err);
 /* Do two entries configure the same provider the same way (whatever their position)? */
 bool mf_provider_conf_same(const mf_provider_conf *a, const mf_provider_conf *b);
 /* Is a top-level key's value the same in both (absent counts as a value)? */

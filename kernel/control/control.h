@@ -1,6 +1,6 @@
 /* What the control layer keeps, in one place: the admin socket with its commands and
  * clients, the descriptors client connections may take, the configuration reload under
- * way. Its files reach it through mf_ctrl; only they include this. */
+ * way, the plugins dropped in. Its files reach it through mf_ctrl; only they include this. */
 #ifndef MF_CONTROL_H
 #define MF_CONTROL_H
 
@@ -38,6 +38,13 @@ typedef struct mf_control {
         bool serve_stdio;
         struct plan *busy;        /* the reload under way */
     } reconfig;
+    /* dropin.c: providers of plugins dropped in */
+    struct {
+        struct dropin *running;   /* in routing */
+        struct mf_provider *starting;   /* started, not yet in routing (one at a time) */
+        struct mf_module *starting_mod;
+        uv_timer_t *wait_timer;
+    } dropin;
 } mf_control;
 
 extern mf_control mf_ctrl;

@@ -17,6 +17,7 @@
  * changes keep their running values, and the report lists them as restart_needed. */
 #include "build-config.h"
 #include "reconfig.h"
+#include "dropin.h"
 #include "plugin_loader.h"
 #include "policy.h"
 #include "router.h"
@@ -61,9 +62,11 @@ void mf_reconfig_init(mf_config **cur, bool stdio)
     mf_swap_observe(&swap_waits);
     RC.current = cur;
     RC.serve_stdio = stdio;
+    mf_dropin_init();
 }
 
 bool mf_reconfig_busy(void) { return RC.busy != NULL; }
+
 
 static mf_module **plugins_loaded(void)
 {
@@ -114,16 +117,6 @@ static void refuse(mf_reconfig_done done, void *ud, const char *file, const char
                             "reason", reason));
 }
 
-static mf_provider *in_routing(const char *name)
-{
-    size_t n;
-    mf_provider **ps = mf_registry_providers(&n);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(ps[i]->conf->name, name) == 0)
-            return ps[i];
-    return NULL;
-}
-
 static bool same_policy(const mf_config *a, const mf_config *b)
 {
     return strcmp(a->policy, b->policy) == 0 && a->policy_instructions == b->policy_instructions &&
@@ -143,7 +136,7 @@ static int prepare(plan *pl, const mf_config *prev, mf_error *err)
         return -1;
     for (size_t j = 0; j < pl->n; j++) {
         const mf_provider_conf *c = &next->providers[j];
-        pl->kept[j] = in_routing(c->name);
+        pl->kept[j] = mf_routing_named(c->name);
         if (pl->kept[j] && mf_provider_conf_same(pl->kept[j]->conf, c))
             continue;
         mf_error lerr = {0};
@@ -156,25 +149,37 @@ static int prepare(plan *pl, const mf_config *prev, mf_error *err)
     return 0;
 }
 
-/* The new set goes into routing; those it leaves out (removed, or replaced by a fresh
- * one) retire. */
+static bool named(const plan *pl, const mf_provider *p)
+{
+    for (size_t j = 0; j < pl->n; j++)
+        if (pl->kept[j] == p)
+            return true;
+    return false;
+}
+
+/* The new set goes into routing, with the providers of plugins dropped in that it does
+ * not name; those it leaves out (removed, or replaced by a fresh one) retire. */
 static void take_over(plan *pl, json_t *removed)
 {
     size_t n;
     mf_provider **ps = mf_registry_providers(&n);
     mf_provider **leaving = mf_xcalloc(n + 1, sizeof *leaving);
-    size_t nleaving = 0;
+    mf_provider **list = mf_xcalloc(pl->n + n + 1, sizeof *list);
+    size_t nleaving = 0, k = 0;
+    for (size_t j = 0; j < pl->n; j++)
+        list[k++] = pl->fresh[j] ? pl->fresh[j] : pl->kept[j];
     for (size_t i = 0; i < n; i++) {
-        bool stays = false;
+        bool stays = false, dropped_in = mf_dropin_is(ps[i]);
         for (size_t j = 0; j < pl->n && !stays; j++)
             stays = !pl->fresh[j] && pl->kept[j] == ps[i];
-        if (!stays)
+        if (dropped_in && !named(pl, ps[i]))
+            list[k++] = ps[i];
+        else if (dropped_in)
+            mf_dropin_forget(ps[i]);   /* the configuration's from now on */
+        if (!stays && !(dropped_in && !named(pl, ps[i])))
             leaving[nleaving++] = ps[i];
     }
-    mf_provider **list = mf_xcalloc(pl->n ? pl->n : 1, sizeof *list);
-    for (size_t j = 0; j < pl->n; j++)
-        list[j] = pl->fresh[j] ? pl->fresh[j] : pl->kept[j];
-    mf_registry_replace(list, pl->n);
+    mf_registry_replace(list, k);
     for (size_t i = 0; i < nleaving; i++) {
         mf_provider *successor = NULL;
         for (size_t j = 0; j < pl->n && !successor; j++)
@@ -265,10 +270,11 @@ static void on_ready(mf_provider *p, void *ud)
 
 void mf_reconfig_reload(mf_reconfig_done done, void *ud)
 {
-    if (RC.busy || mf_swap_busy()) {
+    if (RC.busy || mf_swap_busy() || mf_dropin_busy()) {
         done(ud, 409, json_pack("{s:s}", "error", RC.busy ? "a reload of the configuration is under way; try again "
                                                          "when it is done"
-                                                       : "a plugin reload is under way; try again when it is done"));
+                                                       : "a plugin reload or a plugin dropped in is under way; try "
+                                                         "again when it is done"));
         return;
     }
     mf_config *prev = *RC.current;
@@ -312,6 +318,7 @@ void mf_reconfig_reload(mf_reconfig_done done, void *ud)
 
 void mf_reconfig_shutdown(void)
 {
+    mf_dropin_shutdown();
     plan *pl = RC.busy;
     if (!pl)
         return;

@@ -8,7 +8,8 @@
 typedef void (*mf_reconfig_done)(void *ud, int code, json_t *report);
 
 /* *current is the configuration in force (its owner's reference); a reload puts the new
- * one there and drops the old one's reference. stdio: whether mcpfed serves stdio. */
+ * one there and drops the old one's reference. stdio: whether mcpfed serves stdio. The
+ * plugins dropped in are watched for from then on (dropin.h). */
 void mf_reconfig_init(mf_config **current, bool stdio);
 /* Read the file *current came from and apply what differs; done runs once the providers
  * it starts have taken over (or catalog_wait_ms passed), or at once when it is refused. */

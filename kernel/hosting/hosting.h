@@ -26,6 +26,7 @@ typedef struct mf_hosting {
     /* watch.c */
     struct dir_watch *dirs;
     struct pending *waiting;      /* changed files, until their directory is quiet */
+    const struct mf_watch_observer *watcher;
 } mf_hosting;
 
 extern mf_hosting mf_host;

@@ -378,6 +378,12 @@ static void on_sweep(uv_idle_t *h)
     }
 }
 
+void mf_plugin_retire(mf_module *m)
+{
+    m->superseded = true;
+    mf_plugin_release(m);
+}
+
 void mf_plugin_release(mf_module *m)
 {
     if (!m->superseded || m->refs > 0)

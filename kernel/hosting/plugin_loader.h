@@ -38,6 +38,9 @@ mf_module *mf_plugin_load_next(mf_module *cur, mf_error *err);
 void mf_plugin_back(mf_module *next, mf_module *prev);
 /* Something stopped using m: unload it later if it is superseded and unused. */
 void mf_plugin_release(mf_module *m);
+/* m is not to be used any more (its file is gone): no longer found by name, unloaded
+ * once nothing runs on it. */
+void mf_plugin_retire(mf_module *m);
 /* Unload m now; -1 if anything uses it. */
 int mf_plugin_unload(mf_module *m, mf_error *err);
 mf_module *mf_plugins_list(void);

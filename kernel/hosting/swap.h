@@ -43,6 +43,15 @@ const char *mf_swap_blocked(void);
 /* watch.c: watch_plugins */
 void mf_watch_start(const mf_config *cfg);
 void mf_watch_stop(void);
+/* What a layer above hosting does when a watched plugin directory changes. */
+typedef struct mf_watch_observer {
+    /* a new plugin file was loaded (m, no instance of it running yet) */
+    void (*loaded)(mf_module *m);
+    /* the file m was loaded from is gone */
+    void (*removed)(mf_module *m);
+} mf_watch_observer;
+/* One observer (the last registered); o must outlive the process. */
+void mf_watch_observe(const mf_watch_observer *o);
 
 /* instance.c's */
 void mf_swap_on_saved(mf_instance *inst, const char *state, size_t len, const char *error);

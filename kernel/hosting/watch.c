@@ -4,7 +4,9 @@
  * Files are written in steps (a copy in place is many writes), so a name is acted on only
  * once its directory has been quiet about it for a moment; a file that is the one already
  * loaded (same inode, size and time) is left alone, and one that is incomplete is refused
- * by the loader and tried again at its next change. One reload runs at a time: a change
+ * by the loader and tried again at its next change. A new plugin loaded, or the file of a
+ * loaded one removed, is told to the observer (control/dropin.c starts and retires
+ * default instances). One reload runs at a time: a change
  * that arrives during another (or during a reload of the configuration) waits for it. */
 #include "build-config.h"
 #include "hosting.h"
@@ -64,15 +66,20 @@ static void on_quiet(uv_timer_t *t)
 {
     pending *p = t->data;
     struct stat st;
-    if (stat(p->file, &st) != 0 || !S_ISREG(st.st_mode)) {
-        forget(p);   /* removed again: nothing to do */
-        return;
-    }
     if (mf_swap_blocked()) {
         uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);
         return;
     }
     mf_module *m = mf_plugin_find(p->name);
+    if (stat(p->file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        /* gone: the plugin loaded from it goes too, where an observer takes it away */
+        if (m && strcmp(m->file, p->file) == 0 && mf_host.watcher && mf_host.watcher->removed) {
+            mf_info("watch", "plugin file removed", "plugin=%s file=%s", p->name, p->file);
+            mf_host.watcher->removed(m);
+        }
+        forget(p);
+        return;
+    }
     if (m && same_file(m, p->file)) {
         forget(p);
         return;
@@ -89,9 +96,12 @@ static void on_quiet(uv_timer_t *t)
         }
     } else {
         mf_error err = {0};
-        if (!mf_plugin_load(p->file, &err))
+        m = mf_plugin_load(p->file, &err);
+        if (!m)
             mf_warn("watch", "new plugin file refused", "file=%s reason=\"%s\"", p->file,
                     mf_log_esc(err.msg, (size_t)-1));
+        else if (mf_host.watcher && mf_host.watcher->loaded)
+            mf_host.watcher->loaded(m);
     }
     forget(p);
 }
@@ -118,6 +128,11 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
         HASH_ADD_KEYPTR(hh, mf_host.waiting, p->name, strlen(p->name), p);
     }
     uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);   /* again: wait for the writes to end */
+}
+
+void mf_watch_observe(const mf_watch_observer *o)
+{
+    mf_host.watcher = o;
 }
 
 void mf_watch_start(const mf_config *cfg)

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 typedef struct filecfg {
-    json_t *roots;   /* name -> directory */
-    int64_t max_bytes, max_ms;
+    th_limits lim;         /* first */
+    const json_t *roots;   /* name -> directory */
 } filecfg;
 
 enum { MAX_ENTRIES = 10000, MAX_SEARCH_DEPTH = 32, MAX_LINE_SHOWN = 400 };
@@ -30,35 +30,9 @@ enum { MAX_ENTRIES = 10000, MAX_SEARCH_DEPTH = 32, MAX_LINE_SHOWN = 400 };
 static const mf_setting settings[] = {
     {"roots", MF_SET_MAP, MF_SET_REQUIRED | MF_SET_NONEMPTY, .at = MF_AT(filecfg, roots),
      .doc = "a map of names to directories"},
-    {"max_bytes", MF_SET_BYTES, .def = "1048576", .min = 1024, .max = 1 << 30, .at = MF_AT(filecfg, max_bytes),
-     .doc = "the largest file read whole or searched, and the largest range"},
-    {"max_ms", MF_SET_DURATION, .def = "5000", .min = 1, .max = 86400000, .at = MF_AT(filecfg, max_ms),
-     .doc = "how long a call may run"},
+    TH_LIMITS("the largest file read whole or searched, and the largest range", "how long a call may run"),
     {0},
 };
-
-static void *configure(const json_t *conf, mf_error *err)
-{
-    filecfg c;
-    if (mf_settings_check(conf, "provider", settings, &c, err))
-        return NULL;
-    filecfg *p = mf_xmalloc(sizeof *p);
-    *p = c;
-    p->roots = json_deep_copy(c.roots);
-    return p;
-}
-
-static void release(void *cfg)
-{
-    filecfg *c = cfg;
-    json_decref(c->roots);
-    free(c);
-}
-
-static uint64_t max_ms(const void *cfg)
-{
-    return (uint64_t)((const filecfg *)cfg)->max_ms;
-}
 
 /* --- opening beneath a root --- */
 
@@ -200,7 +174,7 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
     int64_t offset = -1, length = -1, line = -1, lines = 0;
     json_t *err = NULL;
     if (!th_arg_int(args, "offset", 0, INT64_MAX, &offset, &err) ||
-        !th_arg_int(args, "length", 1, c->max_bytes, &length, &err) ||
+        !th_arg_int(args, "length", 1, c->lim.max_bytes, &length, &err) ||
         !th_arg_int(args, "line", 1, INT64_MAX, &line, &err) || !th_arg_int(args, "lines", 1, INT64_MAX, &lines, &err))
         return err;
     if (line > 0 && (offset >= 0 || length > 0))
@@ -219,7 +193,7 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
             close(fd);
             return th_fail("%s is no regular file", path);
         }
-        size_t want = (size_t)(length > 0 ? length : c->max_bytes);
+        size_t want = (size_t)(length > 0 ? length : c->lim.max_bytes);
         buf = mf_xmalloc(want + 1);
         ssize_t r = pread(fd, buf, want, offset > 0 ? offset : 0);
         n = r > 0 ? (size_t)r : 0;
@@ -227,7 +201,7 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
         to = n;
     } else {
         /* a line range, or the whole file, reads the whole file */
-        if (!(buf = slurp(fd, path, line > 0 ? 16 * c->max_bytes : c->max_bytes, &n, &err))) {
+        if (!(buf = slurp(fd, path, line > 0 ? 16 * c->lim.max_bytes : c->lim.max_bytes, &n, &err))) {
             close(fd);
             return err;
         }
@@ -241,9 +215,9 @@ static json_t *t_read(const void *cfg, const json_t *args, th_job *job)
     json_t *r;
     if (!is_text(buf, n))
         r = th_fail("refused: %s is binary (not UTF-8 text)", path);
-    else if (to - from > (size_t)c->max_bytes)
+    else if (to - from > (size_t)c->lim.max_bytes)
         r = th_fail("refused: the lines asked for hold %zu bytes, over max_bytes (%lld)", to - from,
-                    (long long)c->max_bytes);
+                    (long long)c->lim.max_bytes);
     else
         r = th_result(json_pack("{s:s,s:I,s:s%}", "path", path, "size", (json_int_t)st.st_size, "text", buf + from,
                                 to - from));
@@ -334,7 +308,7 @@ static void search_dir(search *s, int dfd, const char *rel, int depth)
 static json_t *t_search(const void *cfg, const json_t *args, th_job *job)
 {
     const filecfg *c = cfg;
-    search s = {.job = job, .max_bytes = c->max_bytes, .max_matches = 100};
+    search s = {.job = job, .max_bytes = c->lim.max_bytes, .max_matches = 100};
     const char *path;
     json_t *err = NULL;
     const json_t *rx = json_object_get(args, "regex"), *ic = json_object_get(args, "ignore_case");
@@ -385,14 +359,14 @@ static const th_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"entries\":{\"type\":\"array\","
      "\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
      "\"size\":{\"type\":\"integer\"}}}},\"truncated\":{\"type\":\"boolean\"}},\"required\":[\"path\",\"entries\"]}",
-     t_list},
+     t_list, NULL},
     {"read", "Read a text file under a root, whole or a range: bytes (offset, length) or lines (line, lines).",
      "{\"type\":\"object\",\"properties\":{" ROOT_ARG "," PATH_ARG ",\"offset\":{\"type\":\"integer\",\"minimum\":0},"
      "\"length\":{\"type\":\"integer\",\"minimum\":1},\"line\":{\"type\":\"integer\",\"minimum\":1},"
      "\"lines\":{\"type\":\"integer\",\"minimum\":1}},\"required\":[\"path\"]}",
      "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},\"size\":{\"type\":\"integer\"},"
      "\"text\":{\"type\":\"string\"}},\"required\":[\"path\",\"text\"]}",
-     t_read},
+     t_read, NULL},
     {"search", "Search the text files under a path for lines holding a substring, or matching a POSIX "
                "extended regular expression (regex: true).",
      "{\"type\":\"object\",\"properties\":{" ROOT_ARG "," PATH_ARG ",\"pattern\":{\"type\":\"string\"},"
@@ -401,13 +375,13 @@ static const th_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
      "\"properties\":{\"path\":{\"type\":\"string\"},\"line\":{\"type\":\"integer\"},\"text\":{\"type\":\"string\"}}}},"
      "\"truncated\":{\"type\":\"boolean\"}},\"required\":[\"matches\",\"truncated\"]}",
-     t_search},
+     t_search, NULL},
 };
 
 static const th_kind kind = {.name = "files", .tools = tools, .ntools = sizeof tools / sizeof tools[0],
-                             .configure = configure, .release = release, .max_ms = max_ms};
+                             .conf_size = sizeof(filecfg), .settings = settings};
 
-TH_ROLE(kind, NULL);
+TH_ROLE(kind);
 
 MF_PLUGIN(.name = "files", .version = "1", .description = "list, read and search files under configured roots",
           .provider = &th_role_, .provider_settings = settings);

@@ -15,8 +15,9 @@
 #include <string.h>
 
 typedef struct sqlcfg {
-    json_t *databases;   /* name -> path */
-    int64_t max_rows, max_bytes, max_ms;
+    th_limits lim;       /* first */
+    const json_t *databases;   /* name -> path */
+    int64_t max_rows;
 } sqlcfg;
 
 static const mf_setting settings[] = {
@@ -24,35 +25,9 @@ static const mf_setting settings[] = {
      .doc = "a map of names to SQLite database files"},
     {"max_rows", MF_SET_INT, .def = "1000", .min = 1, .max = 1000000, .at = MF_AT(sqlcfg, max_rows),
      .doc = "rows a result holds at most (then truncated)"},
-    {"max_bytes", MF_SET_BYTES, .def = "1048576", .min = 1024, .max = 1 << 30, .at = MF_AT(sqlcfg, max_bytes),
-     .doc = "a larger result is refused"},
-    {"max_ms", MF_SET_DURATION, .def = "5000", .min = 1, .max = 86400000, .at = MF_AT(sqlcfg, max_ms),
-     .doc = "how long a statement may run"},
+    TH_LIMITS("a larger result is refused", "how long a statement may run"),
     {0},
 };
-
-static void *configure(const json_t *conf, mf_error *err)
-{
-    sqlcfg c;
-    if (mf_settings_check(conf, "provider", settings, &c, err))
-        return NULL;
-    sqlcfg *p = mf_xmalloc(sizeof *p);
-    *p = c;
-    p->databases = json_deep_copy(c.databases);
-    return p;
-}
-
-static void release(void *cfg)
-{
-    sqlcfg *c = cfg;
-    json_decref(c->databases);
-    free(c);
-}
-
-static uint64_t max_ms(const void *cfg)
-{
-    return (uint64_t)((const sqlcfg *)cfg)->max_ms;
-}
 
 /* --- the guard --- */
 
@@ -235,9 +210,9 @@ static json_t *run_sql(const sqlcfg *c, th_job *job, const json_t *args, const c
             json_array_append_new(row, column_value(st, i));
         }
         json_array_append_new(rows, row);
-        if (bytes > (size_t)c->max_bytes) {
+        if (bytes > (size_t)c->lim.max_bytes) {
             result = th_fail("refused: the result exceeds max_bytes (%lld bytes); select fewer rows or columns",
-                             (long long)c->max_bytes);
+                             (long long)c->lim.max_bytes);
             goto out;
         }
     }
@@ -326,22 +301,22 @@ static const th_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{" DB_ARG ",\"sql\":{\"type\":\"string\"},"
      "\"params\":{\"type\":[\"array\",\"object\"],\"description\":\"values for ? (array) or :name (object)\"}},"
      "\"required\":[\"sql\"]}",
-     ROWS_OUT, t_query},
+     ROWS_OUT, t_query, NULL},
     {"tables", "List the tables and views of a database.",
-     "{\"type\":\"object\",\"properties\":{" DB_ARG "}}", ROWS_OUT, t_tables},
+     "{\"type\":\"object\",\"properties\":{" DB_ARG "}}", ROWS_OUT, t_tables, NULL},
     {"schema", "Describe the columns of a table or view (cid, name, type, notnull, dflt_value, pk).",
      "{\"type\":\"object\",\"properties\":{" DB_ARG ",\"table\":{\"type\":\"string\"}},\"required\":[\"table\"]}",
-     ROWS_OUT, t_schema},
+     ROWS_OUT, t_schema, NULL},
     {"sample", "Return the first rows of a table or view (5 unless rows says, at most 100).",
      "{\"type\":\"object\",\"properties\":{" DB_ARG ",\"table\":{\"type\":\"string\"},"
      "\"rows\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100}},\"required\":[\"table\"]}",
-     ROWS_OUT, t_sample},
+     ROWS_OUT, t_sample, NULL},
 };
 
 static const th_kind kind = {.name = "sql", .tools = tools, .ntools = sizeof tools / sizeof tools[0],
-                             .configure = configure, .release = release, .max_ms = max_ms};
+                             .conf_size = sizeof(sqlcfg), .settings = settings};
 
-TH_ROLE(kind, NULL);
+TH_ROLE(kind);
 
 MF_PLUGIN(.name = "sql", .version = "1", .description = "read-only SQL over SQLite databases",
           .provider = &th_role_, .provider_settings = settings);

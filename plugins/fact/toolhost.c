@@ -27,6 +27,7 @@ struct host {
     json_t *tools;           /* the tools/list result */
     job *jobs;
     bool stopping, draining;
+    bool stopping_jobs;      /* th_stop is going through the jobs: the host stays */
 };
 
 /* --- what tools use, on their thread --- */
@@ -49,10 +50,17 @@ void th_job_on_stop(th_job *j, void (*fn)(void *), void *arg)
     pthread_mutex_unlock(&j->lock);
 }
 
-/* on the loop */
+/* on the loop; a tool that runs on the loop ends here, and j may be gone after */
 static void interrupt(job *j)
 {
     atomic_store(&j->pub.stop, true);
+    if (j->tool->start) {
+        void (*fn)(void *) = j->pub.on_stop;
+        j->pub.on_stop = NULL;
+        if (fn)
+            fn(j->pub.on_stop_arg);
+        return;
+    }
     uv_cancel((uv_req_t *)&j->work);   /* not started yet: it never will */
     pthread_mutex_lock(&j->pub.lock);
     if (j->pub.on_stop)
@@ -124,6 +132,37 @@ const char *th_arg_pick(const json_t *args, const char *key, const json_t *map, 
     return v;
 }
 
+/* --- the configuration --- */
+
+/* The configuration read from conf (a copy of it kept when keep), or NULL with err set. */
+static void *read_conf(const th_kind *kind, const json_t *conf, const char *path, bool keep, mf_error *err)
+{
+    th_limits *lim = mf_xcalloc(1, kind->conf_size);
+    lim->conf = keep ? json_deep_copy(conf) : json_incref((json_t *)conf);
+    if (mf_settings_check(lim->conf, path, kind->settings, lim, err) ||
+        (kind->read_conf && kind->read_conf(lim->conf, path, lim, err))) {
+        json_decref(lim->conf);
+        free(lim);
+        return NULL;
+    }
+    return lim;
+}
+
+static void release_conf(void *cfg)
+{
+    json_decref(((th_limits *)cfg)->conf);
+    free(cfg);
+}
+
+int th_check(const th_kind *kind, const json_t *conf, const char *path, mf_error *err)
+{
+    void *cfg = read_conf(kind, conf, path, false, err);
+    if (!cfg)
+        return -1;
+    release_conf(cfg);
+    return 0;
+}
+
 /* --- the loop's side --- */
 
 static void reply(host *h, const mf_msg *req, json_t *result)
@@ -131,15 +170,24 @@ static void reply(host *h, const mf_msg *req, json_t *result)
     mf_send(mf_msg_reply(req, mf_instance_ep(h->inst), json_pack("{s:o}", "result", result)));
 }
 
+static void stopped(void *inst)
+{
+    mf_instance_stopped(inst);
+}
+
 static void finish_if_idle(host *h)
 {
-    if (h->jobs || !(h->stopping || h->draining))
+    if (h->jobs || !(h->stopping || h->draining) || h->stopping_jobs)
         return;
     mf_instance *inst = h->inst;
-    h->kind->release(h->cfg);
+    const th_kind *kind = h->kind;
+    release_conf(h->cfg);
     json_decref(h->tools);
     free(h);
-    mf_instance_stopped(inst);
+    if (kind->close)
+        kind->close(stopped, inst);   /* stopped once what the tools used is closed */
+    else
+        mf_instance_stopped(inst);
 }
 
 static void work(uv_work_t *w)
@@ -160,26 +208,43 @@ static void unlink_job(host *h, job *j)
         }
 }
 
-static void after_work(uv_work_t *w, int status)
+/* The job is over: its answer (result taken, NULL: it was stopped) unless it had one. */
+static void job_end(job *j, json_t *result)
 {
-    job *j = w->data;
     host *h = j->h;
     if (!j->answered) {
-        if (status == UV_ECANCELED || !j->result)
+        if (!result)
             mf_send(mf_msg_reply_error(j->req, mf_instance_ep(h->inst), MF_RPC_INTERNAL_ERROR,
                                        "the call was stopped"));
         else {
-            reply(h, j->req, j->result);
-            j->result = NULL;
+            reply(h, j->req, result);
+            result = NULL;
         }
     }
     unlink_job(h, j);
-    json_decref(j->result);
+    json_decref(result);
     json_decref(j->args);
     mf_msg_free(j->req);
     pthread_mutex_destroy(&j->pub.lock);
     free(j);
     finish_if_idle(h);
+}
+
+static void after_work(uv_work_t *w, int status)
+{
+    job *j = w->data;
+    json_t *result = j->result;
+    j->result = NULL;
+    if (status == UV_ECANCELED) {
+        json_decref(result);
+        result = NULL;
+    }
+    job_end(j, result);
+}
+
+void th_job_done(th_job *pub, json_t *result)
+{
+    job_end((job *)pub, result);
 }
 
 static const th_tool *tool_named(const th_kind *k, const char *name)
@@ -210,7 +275,7 @@ static void call(host *h, mf_msg *m)
         j->req = m;
         j->tool = tool;
         j->args = args ? json_deep_copy(args) : json_object();
-        uint64_t now = mf_now(), limit = h->kind->max_ms ? h->kind->max_ms(h->cfg) : 0, until = 0;
+        uint64_t now = mf_now(), limit = (uint64_t)((const th_limits *)h->cfg)->max_ms, until = 0;
         if (limit)
             until = now + limit;
         if (m->deadline && (!until || m->deadline < until))
@@ -220,7 +285,10 @@ static void call(host *h, mf_msg *m)
         j->work.data = j;
         j->next = h->jobs;
         h->jobs = j;
-        uv_queue_work(mf_loop(), &j->work, work, after_work);
+        if (tool->start)
+            tool->start(h->cfg, j->args, &j->pub);   /* it ends with th_job_done */
+        else
+            uv_queue_work(mf_loop(), &j->work, work, after_work);
         return;   /* the request is the job's */
     }
     mf_msg_free(m);
@@ -288,9 +356,13 @@ static json_t *tool_list(const th_kind *k)
 
 static host *host_new(const th_kind *kind, mf_instance *inst, const json_t *conf, mf_error *err)
 {
-    void *cfg = kind->configure(conf, err);
+    void *cfg = read_conf(kind, conf, "provider", true, err);
     if (!cfg)
         return NULL;
+    if (kind->open && kind->open(err)) {
+        release_conf(cfg);
+        return NULL;
+    }
     host *h = mf_xcalloc(1, sizeof *h);
     h->kind = kind;
     h->inst = inst;
@@ -316,13 +388,17 @@ void th_stop(void *self)
 {
     host *h = self;
     h->stopping = true;
-    for (job *j = h->jobs; j; j = j->next)
+    h->stopping_jobs = true;
+    for (job *j = h->jobs, *next; j; j = next) {
+        next = j->next;   /* a tool on the loop ends in interrupt */
         if (!j->answered) {
             mf_send(mf_msg_reply_error(j->req, mf_instance_ep(h->inst), MF_RPC_SHUTTING_DOWN,
                                        "%s is stopping", mf_instance_name(h->inst)));
             j->answered = true;
             interrupt(j);
         }
+    }
+    h->stopping_jobs = false;
     finish_if_idle(h);
 }
 

@@ -257,6 +257,19 @@ const char *hc_header(const hc_req *r, const char *name)
     return NULL;
 }
 
+const char *hc_header_at(const hc_req *r, size_t i)
+{
+    return i < r->nresp ? r->resp_headers[i] : NULL;
+}
+
+const char *hc_redirect(const hc_req *r)
+{
+    char *url = NULL;
+    if (curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &url) != CURLE_OK)
+        return NULL;
+    return url;
+}
+
 hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err)
 {
     hc_req *r = calloc(1, sizeof *r);

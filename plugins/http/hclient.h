@@ -1,7 +1,9 @@
-/* HTTP requests to upstreams: libcurl's multi interface driven by the kernel's loop.
+/* HTTP requests from plugins (the http provider's upstreams, the fetch tool): libcurl's
+ * multi interface driven by the kernel's loop.
  * No thread and no blocking call: curl tells which sockets to watch and when its timer is
  * due; the loop tells curl when a socket is ready. One multi handle serves every
- * provider, so connections to the same server are reused across them. */
+ * provider of the plugin that compiles this in, so connections to the same server are
+ * reused across them. */
 #ifndef HTTP_HCLIENT_H
 #define HTTP_HCLIENT_H
 
@@ -40,6 +42,12 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
 void hc_cancel(hc_req *r);
 /* A response header (name case-insensitive), valid until on_done returns. */
 const char *hc_header(const hc_req *r, const char *name);
+/* The i-th response header line ("name: value"), or NULL past the last; valid until on_done
+ * returns. */
+const char *hc_header_at(const hc_req *r, size_t i);
+/* Where a redirect response points, made absolute against the request's URL (NULL when
+ * it is no redirect); valid until on_done returns. Redirects are never followed here. */
+const char *hc_redirect(const hc_req *r);
 size_t hc_active(void);
 
 #endif

@@ -130,6 +130,16 @@ typedef struct mf_breaker_ops {
     void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
 } mf_breaker_ops;
 
+/* A provider plugin that needs no settings may declare an instance of itself (SDK 4.1).
+ * When its file appears in a plugin directory the gateway watches (watch_plugins), the
+ * gateway loads it and starts that instance as a provider, its tools joining the catalog
+ * under its name as prefix, with no configuration entry; a new file hot-swaps it, and
+ * deleting the file takes the provider out of the catalog and stops it once its calls are
+ * over. Its provider role's check must accept an empty table. */
+typedef struct mf_default_instance {
+    const char *name;           /* the provider's name (its tools' prefix); NULL: the plugin's */
+} mf_default_instance;
+
 typedef struct mf_plugin {
     uint16_t sdk_major;         /* MF_SDK_MAJOR and MF_SDK_MINOR it was built with */
     uint16_t sdk_minor;
@@ -143,14 +153,16 @@ typedef struct mf_plugin {
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
     const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
 
-    /* Since 4.1: each role's settings (mcpfed/settings.h), or NULL. The kernel checks an
-     * instance's table against them before the role's check, and --help-config prints
-     * them without running the plugin. */
+    /* Since 4.1, in four of the reserved slots: each role's settings (mcpfed/settings.h),
+     * or NULL (the kernel checks an instance's table against them before the role's check,
+     * and --help-config prints them without running the plugin); and an instance that runs
+     * when the plugin is dropped in (see above), or NULL. */
     const mf_setting *transport_settings;
     const mf_setting *provider_settings;
     const mf_setting *breaker_settings;
+    const mf_default_instance *default_instance;
 
-    const void *reserved[MF_RESERVED_OPS - 3];   /* for later minor versions; leave NULL */
+    const void *reserved[MF_RESERVED_OPS - 4];   /* for later minor versions; leave NULL */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */

@@ -7,19 +7,13 @@
 # in-process provider that answers at once, measuring the gateway alone; "stdio": a Node.js
 # MCP server over stdio), ERA ("stateless" for 2026-07-28, "session" for 2025-11-25).
 # Needs wrk (Debian package wrk). Prints wrk's latency distribution and mcpfed's peak RSS.
-set -eu
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-top=$(dirname "$(dirname "$here")")
-build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
-duration=${DURATION:-10}
-connections=${CONNECTIONS:-64}
+. "$(dirname -- "$0")/gateway.sh"
 upstream=${UPSTREAM:-loopback}
 era=${ERA:-stateless}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
 
-. "$here/gateway.sh"
-start_gateway "$build" "$top" '"http://127.0.0.1:0/mcp"' "$upstream"
+bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
+start_gateway "$work/bench.lua"
 # wait until the catalog has the tool (the first call waits for it anyway)
 curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 	-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/list' \

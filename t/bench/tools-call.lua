@@ -3,30 +3,35 @@
 local session = os.getenv("MCPFED_SESSION")
 if session == "" then session = nil end
 local tool = os.getenv("MCPFED_TOOL") or "lb__echo"
+-- the arguments, as JSON text; by default {"n": the request's number}
+local args = os.getenv("MCPFED_ARGS")
+if args == "" then args = nil end
 local counter = 0
 
 request = function()
   counter = counter + 1
   local body, headers
   if session then
-    body = string.format('{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":{"n":%d}}}',
-      counter, tool, counter)
+    body = string.format('{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":%s}}',
+      counter, tool, args or string.format('{"n":%d}', counter))
     headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
       ["Mcp-Session-Id"] = session, ["MCP-Protocol-Version"] = "2025-11-25" }
   else
-    body = string.format('{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":{"n":%d},' ..
+    body = string.format('{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"%s","arguments":%s,' ..
       '"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}',
-      counter, tool, counter)
+      counter, tool, args or string.format('{"n":%d}', counter))
     headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
       ["MCP-Protocol-Version"] = "2026-07-28", ["Mcp-Method"] = "tools/call", ["Mcp-Name"] = tool }
   end
   return wrk.format("POST", nil, headers, body)
 end
 
--- every answer must be a result: each thread counts anything else
+-- every answer must be a result, and no tool error: each thread counts anything else
 bad = 0
 response = function(status, headers, body)
-  if status ~= 200 or not body:find('"result"', 1, true) then bad = bad + 1 end
+  if status ~= 200 or not body:find('"result"', 1, true) or body:find('"isError":true', 1, true) then
+    bad = bad + 1
+  end
 end
 
 local threads = {}

@@ -12,18 +12,13 @@
 # HTTP: wrk with t/bench/tools-call.lua, in the session era (one session, one request in
 # flight per connection), as the WebSocket clients are. Needs wrk (Debian package wrk).
 # Prints one line per run and mcpfed's peak RSS.
-set -eu
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-top=$(dirname "$(dirname "$here")")
-build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
-duration=${DURATION:-10}
+. "$(dirname -- "$0")/gateway.sh"
 upstream=${UPSTREAM:-loopback}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la t/bench/ws-load
 
-. "$here/gateway.sh"
 # one port for both: the WebSocket clients upgrade on the http:// listener's MCP path
-start_gateway "$build" "$top" '{ url = "http://127.0.0.1:0/mcp", ws_ping_interval_ms = 0 }' "$upstream"
+bench_config '{ url = "http://127.0.0.1:0/mcp", ws_ping_interval_ms = 0 }' "$upstream"
+start_gateway "$work/bench.lua"
 session=$(curl -s -i -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 	-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
 	| tr -d '\r' | awk 'tolower($1)=="mcp-session-id:"{print $2}')

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { call, closeAfter, killAll, luaConfig, scratchDir, startStdio, textOf } from "../lib/harness.mjs";
+import { assertToolError as refused, call, closeAfter, killAll, luaConfig, scratchDir, startStdio, textOf } from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
 
 const top = scratchDir();
@@ -28,11 +28,6 @@ fs.symlinkSync("a.txt", path.join(root, "in-link"));
 
 const docs = { name: "docs", transport: "files", roots: { r: root }, max_bytes: 4096 };
 const sc = (res) => res.result?.structuredContent;
-function refused(res, re) {
-	assert.equal(res.error, undefined, JSON.stringify(res));
-	assert.equal(res.result.isError, true, JSON.stringify(res));
-	assert.match(textOf(res), re);
-}
 
 function start(t) {
 	return closeAfter(t, startStdio({ config: luaConfig({ log_level: "info", providers: [docs] }) }));

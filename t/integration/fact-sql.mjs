@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { admin, call, closeAfter, killAll, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
+import { admin, assertToolError as refused, call, closeAfter, killAll, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
 
 function makeDb() {
 	const file = path.join(scratchDir(), "sales.db");
@@ -33,11 +33,6 @@ function start(t, provider = facts(), env = {}) {
 	return closeAfter(t, gw);
 }
 const sc = (res) => res.result?.structuredContent;
-function refused(res, re) {
-	assert.equal(res.error, undefined, JSON.stringify(res));
-	assert.equal(res.result.isError, true, JSON.stringify(res));
-	assert.match(textOf(res), re);
-}
 
 test("sql over stdio: tools listed with schemas; query, tables, schema, sample", async (t) => {
 	const gw = start(t);

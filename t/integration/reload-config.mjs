@@ -276,7 +276,8 @@ test("a provider removed and added back while it drains: the old one finishes it
 	const gw = start(t, { providers: [faulty("a"), faulty("b")] });
 	await gw.initialize();
 	const oldPid = await pidOf(gw, "b");
-	const inFlight = call(gw, "b__sleep", { ms: 1500 }, { timeout: 15000 });
+	// long enough to outlast two reloads, each of which starts an upstream process
+	const inFlight = call(gw, "b__sleep", { ms: 8000 }, { timeout: 20000 });
 	await waitFor(async () => (await target(gw, "b#1")).inflight === 1, { what: `b's call in flight${tail(gw)}` });
 
 	gw.write({ providers: [faulty("a")] });
@@ -291,7 +292,7 @@ test("a provider removed and added back while it drains: the old one finishes it
 	await echoOk(gw, "b__echo", "new b");
 	assert.equal(startTime(oldPid) !== null, true, "the old b still runs its call");
 
-	assert.equal(textOf(await inFlight), "slept 1500", "the old b's call completes");
+	assert.equal(textOf(await inFlight), "slept 8000", "the old b's call completes");
 	await gone(gw, oldPid, "the old b's process");
 	await waitFor(async () => (await adminOk(gw, "providers")).leaving.length === 0, { what: `nothing leaving${tail(gw)}` });
 	assert.equal(await pidOf(gw, "b"), newPid);

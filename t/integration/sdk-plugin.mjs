@@ -15,7 +15,7 @@ const builddir = path.resolve(process.env.MCPFED_BUILDDIR || path.dirname(mcpfed
 test("the template plugin builds from sdk/ alone and serves its tool", async (t) => {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mcpfed-sdk-"));
 	t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-	for (const f of ["hello.c", "Makefile"]) fs.copyFileSync(path.join(srcdir, "sdk", "template", f), path.join(dir, f));
+	for (const f of ["hello.c", "tool.c", "Makefile"]) fs.copyFileSync(path.join(srcdir, "sdk", "template", f), path.join(dir, f));
 
 	// only the SDK's pkg-config file tells the compiler where mcpfed's headers are
 	const cflags = execFileSync("pkg-config", ["--cflags", "mcpfed"], {

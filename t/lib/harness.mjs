@@ -87,6 +87,14 @@ export const faultyAfter = (name, prelude, extra = {}) => faulty(name, {
 // The text of the first content item of a JSON-RPC tools/call response.
 export const textOf = (res) => res.result?.content?.[0]?.text;
 
+// A tools/call answered with a tool error (a result with isError, not a JSON-RPC error)
+// whose first text matches re.
+export function assertToolError(res, re) {
+	assert.equal(res.error, undefined, JSON.stringify(res));
+	assert.equal(res.result?.isError, true, JSON.stringify(res));
+	assert.match(textOf(res), re);
+}
+
 // tools/call over a startProcess/startStdio peer; opts as for request().
 export const call = (gw, name, args = {}, opts) => gw.request("tools/call", { name, arguments: args }, opts);
 
