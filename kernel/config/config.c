@@ -18,12 +18,12 @@
 static const char *const top_keys[] = {
     "log_level", "plugin_dirs", "plugins", "request_timeout_ms", "max_message_bytes",
     "catalog_wait_ms", "shutdown_ms", "providers", "listen", "http", "page_size", "max_processes", "admin", "policy", "policy_instructions",
-    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "watch_plugins", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "watch_plugins", "cache", NULL,
 };
 
 /* keys of a provider entry the kernel owns; the rest belong to its transport plugin */
 static const char *const provider_keys[] = {"name", "transport", "prefix", "timeout_ms", "attempt_timeout_ms", "fallback",
-                                            "weight", "tags", "health", "breaker", NULL};
+                                            "weight", "tags", "health", "breaker", "cache", NULL};
 static const char *const health_keys[] = {"interval_ms", "timeout_ms", "failures", "successes", NULL};
 
 static void config_free(mf_config *c);
@@ -132,6 +132,13 @@ static int provider_routing(mf_config *c, mf_provider_conf *p, json_t *t, mf_err
         if (json_is_object(b))
             json_object_update(p->breaker, b);
     }
+    /* the result cache: the provider's settings (the cache plugin checks them), unless the
+     * top level turns the cache off */
+    json_t *cache = json_object_get(t, "cache");
+    if (!cache || !c->cache)
+        p->cache = NULL;
+    else   /* Lua's {} arrives as an empty list */
+        p->cache = json_is_array(cache) && json_array_size(cache) == 0 ? json_object() : json_incref(cache);
     return 0;
 }
 
@@ -325,6 +332,15 @@ static int check_top(mf_config *c, mf_error *err)
     } else {
         c->breaker = json_is_object(breaker) ? json_incref(breaker) : json_object();
     }
+    json_t *cache = json_object_get(r, "cache");
+    if (json_is_false(cache)) {
+        c->cache = NULL;
+    } else if (cache && !json_is_object(cache) && !(json_is_array(cache) && json_array_size(cache) == 0)) {
+        mf_error_set(err, -1, "cache: expected a table of cache settings, or false");
+        return -1;
+    } else {
+        c->cache = json_is_object(cache) ? json_incref(cache) : json_object();
+    }
     if (admin && !*admin) {
         mf_error_set(err, -1, "admin: expected the path of a socket");
         return -1;
@@ -432,6 +448,7 @@ static void config_free(mf_config *c)
         free_list(c->providers[i].fallback);
         json_decref(c->providers[i].tags);
         json_decref(c->providers[i].breaker);
+        json_decref(c->providers[i].cache);
     }
     free(c->providers);
     for (size_t i = 0; i < c->nlisteners; i++) {
@@ -447,6 +464,7 @@ static void config_free(mf_config *c)
     free(c->admin);
     free(c->policy);
     json_decref(c->breaker);
+    json_decref(c->cache);
     free(c->file);
     free(c->dir);
     free(c);

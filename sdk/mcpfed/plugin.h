@@ -22,7 +22,8 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 0
+/* Minor 1 added the result cache role (mf_cache_ops, mf_plugin.cache). */
+#define MF_SDK_MINOR 1
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -129,6 +130,46 @@ typedef struct mf_breaker_ops {
     void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
 } mf_breaker_ops;
 
+/* A result cache (minor version 1): the kernel asks it before it routes a tools/call and
+ * hands it each shareable result. The kernel keeps the calls in flight and coalesces
+ * identical ones; the cache keeps results, keyed by the public tool name and the canonical
+ * form of the arguments, each for its time to live, within a byte cap. */
+typedef struct mf_cache_ops {
+    /* The top-level settings ("cache" of the configuration), and a provider's
+     * ("providers[N].cache"): 0, or -1 with err naming the key. */
+    int (*check)(const json_t *conf, const char *path, mf_error *err);
+    int (*check_provider)(const json_t *conf, const char *path, mf_error *err);
+    /* The cache, from checked settings; settings changed by a configuration reload are
+     * applied with configure (entries over a smaller cap are evicted). */
+    void *(*create)(const json_t *conf);
+    void (*configure)(void *c, const json_t *conf);
+    void (*destroy)(void *c);
+    /* How long a result of tool (the upstream's name) of a provider with these settings
+     * is kept: 0 when it is not cached. */
+    uint64_t (*ttl_ms)(void *c, const json_t *provider_conf, const char *tool);
+    /* The key of a call of public tool name with args (an object, or NULL for none):
+     * malloc'd bytes, *len set; equal for arguments that differ only in key order,
+     * whitespace and the spelling of numbers. NULL when args are no object. */
+    char *(*key)(void *c, const char *tool, const json_t *args, size_t *len);
+    /* The result kept under key (a new reference), or NULL; counts a hit or a miss. */
+    json_t *(*lookup)(void *c, const char *key, size_t len, uint64_t now_ms);
+    /* Keep result (borrowed) under key for ttl_ms; tool names it in the figures. */
+    void (*store)(void *c, const char *key, size_t len, const char *tool, const json_t *result,
+                  uint64_t ttl_ms, uint64_t now_ms);
+    /* A call of tool was answered with another's upstream call: counted. */
+    void (*coalesced)(void *c, const char *tool);
+    /* Drop the entries of tool (NULL: all); how many went. */
+    size_t (*clear)(void *c, const char *tool);
+    /* entries, bytes, hits, misses, evictions, coalesced, and the same per tool */
+    json_t *(*status)(void *c, uint64_t now_ms);
+    /* Hot swap (optional): the entries and figures as msgpack bytes (malloc'd), and a
+     * cache made from such a state by the next generation (NULL if it cannot be read). */
+    char *(*save)(void *c, size_t *len);
+    void *(*adopt)(const json_t *conf, const char *state, size_t len, uint64_t now_ms);
+
+    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
+} mf_cache_ops;
+
 typedef struct mf_plugin {
     uint16_t sdk_major;         /* MF_SDK_MAJOR and MF_SDK_MINOR it was built with */
     uint16_t sdk_minor;
@@ -141,8 +182,9 @@ typedef struct mf_plugin {
     const mf_role_ops *transport;   /* NULL when the plugin is no transport */
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
     const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
+    const mf_cache_ops *cache;      /* NULL when the plugin is no result cache (minor 1) */
 
-    const void *reserved[MF_RESERVED_OPS];   /* for later minor versions; leave NULL */
+    const void *reserved[MF_RESERVED_OPS - 1];   /* for later minor versions; leave NULL */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */

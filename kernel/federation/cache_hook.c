@@ -1,0 +1,376 @@
+/* The result cache on a tools/call's path.
+ *
+ * Before routing, a call of a tool whose provider caches it (`cache` in the provider's
+ * settings) is looked up by its public name and canonical arguments; a hit is answered at
+ * once, with the caller's own id and in the caller's era. A miss becomes the leader of a
+ * flight: identical calls that arrive while it is under way wait for its answer instead of
+ * going upstream, and each gets that answer with its own id. A caller that cancels leaves
+ * the flight; a leader whose client leaves goes on for the others, and the last one
+ * leaving cancels the upstream call.
+ *
+ * What is kept and shared: a result (not a JSON-RPC error, not isError, complete) of a call
+ * during which the upstream asked no client anything (sampling, elicitation, roots, input
+ * required): such a result depends on that client's answers. Waiters of a call that turned
+ * out so are sent back through the session layer as if they had just arrived, and go
+ * upstream on their own. A failed leader's error goes to every waiter, and is not kept.
+ * A call that asks for progress is answered from the cache but never waits for another's
+ * call (it would see no progress); its result is kept. A 2026-07-28 retry carrying
+ * requestState or inputResponses is not looked up. */
+#include "build-config.h"
+#include "cache_hook.h"
+#include "forward.h"
+#include "swap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct flight flight;
+
+/* A cached call's part of its downreq. */
+typedef struct mf_cached {
+    downreq *d;
+    char *key;
+    size_t len;
+    char *tool;               /* the public name */
+    uint64_t ttl;
+    flight *flight;           /* the flight it leads or waits for */
+    bool leads;
+    bool personal;            /* the upstream asked its client something */
+    bool orphan;              /* a leader whose client left; it goes on for the waiters */
+    json_t *msg;              /* a waiter's request, to send again */
+    struct mf_cached *prev, *next;
+} mf_cached;
+
+struct flight {
+    char *key;
+    size_t len;
+    downreq *leader;
+    downreq **waiters;
+    size_t n, cap;
+    bool listed;              /* in the table of flights (a personal one is not: new calls go alone) */
+    UT_hash_handle hh;
+};
+
+static const mf_cache_ops *ops;
+static mf_module *mod;
+static void *cache;
+static json_t *settings;
+static flight *flights;
+static mf_cached *all;        /* every cached call under way */
+
+/* --- the plugin, and its hot swap ---------------------------------------------------- */
+
+static int swap_cache(mf_module *prev, mf_module *next, mf_error *err)
+{
+    if (prev != mod)
+        return 0;
+    const mf_cache_ops *nops = next->desc->cache;
+    if (!nops) {
+        mf_error_set(err, -1, "generation %u of plugin %s is no result cache, and the gateway uses it",
+                     next->generation, next->name);
+        return -1;
+    }
+    if (nops->check(settings, "cache", err))
+        return -1;
+    size_t len = 0;
+    char *state = ops->save && nops->adopt ? ops->save(cache, &len) : NULL;
+    void *fresh = state ? nops->adopt(settings, state, len, mf_now()) : nops->create(settings);
+    free(state);
+    if (!fresh) {
+        mf_error_set(err, -1, "generation %u of plugin %s could not take over the cache's entries",
+                     next->generation, next->name);
+        return -1;
+    }
+    ops->destroy(cache);
+    cache = fresh;
+    ops = nops;
+    mod = next;
+    next->refs++;
+    prev->refs--;
+    json_t *st = ops->status(cache, mf_now());
+    mf_info("cache", "entries handed over", "plugin=%s generation=%u entries=%lld", next->name, next->generation,
+            (long long)json_integer_value(json_object_get(st, "entries")));
+    json_decref(st);
+    return 0;
+}
+
+/* Does cfg cache anything? */
+static bool wanted(const mf_config *cfg)
+{
+    if (!cfg->cache)
+        return false;
+    if (json_object_get(cfg->root, "cache"))
+        return true;   /* asked for at the top level (not false: cfg->cache would be NULL) */
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        if (cfg->providers[i].cache)
+            return true;
+    return false;
+}
+
+int mf_cache_start(const mf_config *cfg, mf_error *err)
+{
+    static const mf_swap_observer entries_follow = {.prepare = swap_cache};
+    mf_swap_observe(&entries_follow);
+    if (mod || !wanted(cfg))
+        return 0;
+    mf_module *m = mf_plugin_load("cache", err);
+    if (!m)
+        return -1;
+    if (!m->desc->cache) {
+        mf_error_set(err, -1, "plugin \"cache\" is no result cache");
+        return -1;
+    }
+    void *c = m->desc->cache->create(cfg->cache);
+    if (!c) {
+        mf_error_set(err, -1, "cache: the plugin refused its settings");
+        return -1;
+    }
+    ops = m->desc->cache;
+    mod = m;
+    cache = c;
+    m->refs++;
+    json_decref(settings);
+    settings = json_incref(cfg->cache);
+    return 0;
+}
+
+void mf_cache_configure(const mf_config *cfg)
+{
+    if (!mod || !cfg->cache)
+        return;
+    json_decref(settings);
+    settings = json_incref(cfg->cache);
+    ops->configure(cache, settings);
+}
+
+void mf_cache_stop(void)
+{
+    if (mod) {
+        ops->destroy(cache);
+        mod->refs--;
+        mf_plugin_release(mod);
+    }
+    json_decref(settings);
+    settings = NULL;
+    cache = NULL;
+    ops = NULL;
+    mod = NULL;
+}
+
+mf_module *mf_cache_module(void) { return mod; }
+
+/* --- flights --------------------------------------------------------------------------- */
+
+static void unlist(flight *f)
+{
+    if (f->listed)
+        HASH_DEL(flights, f);
+    f->listed = false;
+}
+
+static void cached_free(mf_cached *c)
+{
+    DL_DELETE(all, c);
+    json_decref(c->msg);
+    free(c->key);
+    free(c->tool);
+    free(c);
+}
+
+/* w (a waiter) goes through the session layer again, as the request it came as. */
+static void send_again(downreq *w)
+{
+    session *s = w->s;
+    json_t *msg = json_incref(w->cache->msg);
+    uint64_t tcorr = w->tcorr;
+    DL_DELETE(s->reqs, w);
+    mf_downreq_free(w);
+    mf_msg *m = mf_msg_new(MF_MSG_REQUEST, s->transport, mf_session_self, msg);
+    if (!m)
+        return;
+    m->session = s->id;
+    m->corr = tcorr;
+    mf_send(m);
+}
+
+/* The flight ends: each waiter gets resp, or (resp NULL) is sent again. */
+static void land(flight *f, json_t *resp)
+{
+    unlist(f);
+    for (size_t i = 0; i < f->n; i++) {
+        downreq *w = f->waiters[i];
+        cached_free(w->cache);   /* answered as itself: nothing of it to keep */
+        w->cache = NULL;
+        if (resp)
+            mf_downreq_answer(w, resp);
+        else
+            send_again(w);
+    }
+    free(f->waiters);
+    free(f->key);
+    free(f);
+}
+
+bool mf_cache_before(const rctx *r, downreq *d, const char *upstream_tool)
+{
+    const json_t *pconf = d->provider->conf->cache;
+    json_t *params = d->upparams;
+    if (!ops || !pconf || !r->tool || json_object_get(params, "requestState") ||
+        json_object_get(params, "inputResponses"))
+        return false;
+    uint64_t ttl = ops->ttl_ms(cache, pconf, upstream_tool);
+    const char *name = json_string_value(json_object_get(json_object_get(r->msg, "params"), "name"));
+    if (!ttl || !name)
+        return false;
+    size_t len = 0;
+    char *key = ops->key(cache, name, json_object_get(params, "arguments"), &len);
+    if (!key)
+        return false;   /* arguments that are no object: the upstream says what is wrong */
+    json_t *hit = ops->lookup(cache, key, len, mf_now());
+    if (hit) {
+        free(key);
+        DL_APPEND(r->s->reqs, d);
+        json_t *resp = json_pack("{s:o}", "result", hit);
+        mf_downreq_answer(d, resp);
+        json_decref(resp);
+        return true;
+    }
+    mf_cached *c = mf_xcalloc(1, sizeof *c);
+    c->d = d;
+    c->key = key;
+    c->len = len;
+    c->tool = mf_xstrdup(name);
+    c->ttl = ttl;
+    d->cache = c;
+    DL_APPEND(all, c);
+    if (d->progress_token)
+        return false;   /* it goes on its own, to see its progress */
+    flight *f;
+    HASH_FIND(hh, flights, key, len, f);
+    if (f) {
+        if (f->n == f->cap) {
+            f->cap = f->cap ? 2 * f->cap : 4;
+            f->waiters = mf_xrealloc(f->waiters, f->cap * sizeof *f->waiters);
+        }
+        f->waiters[f->n++] = d;
+        c->flight = f;
+        c->msg = json_incref(r->msg);
+        ops->coalesced(cache, name);
+        DL_APPEND(r->s->reqs, d);
+        return true;
+    }
+    f = mf_xcalloc(1, sizeof *f);
+    f->key = mf_xmalloc(len);
+    memcpy(f->key, key, len);
+    f->len = len;
+    f->leader = d;
+    f->listed = true;
+    HASH_ADD_KEYPTR(hh, flights, f->key, f->len, f);
+    c->flight = f;
+    c->leads = true;
+    return false;
+}
+
+/* May resp, the answer of d's call, be kept and given to others? */
+static bool shareable(const downreq *d, const json_t *resp)
+{
+    const json_t *result = json_object_get(resp, "result");
+    const char *type = json_string_value(json_object_get(result, "resultType"));
+    return json_is_object(result) && !json_object_get(resp, "error") && !d->cache->personal && !d->rounds &&
+           !d->asks && !d->inputs && (!type || strcmp(type, "complete") == 0);
+}
+
+bool mf_cache_answer(downreq *d, json_t *resp)
+{
+    mf_cached *c = d->cache;
+    if (!c)
+        return false;
+    bool share = shareable(d, resp);
+    bool failed = json_object_get(resp, "error") ||
+                  json_is_true(json_object_get(json_object_get(resp, "result"), "isError"));
+    if (share && !failed)
+        ops->store(cache, c->key, c->len, c->tool, json_object_get(resp, "result"), c->ttl, mf_now());
+    flight *f = c->leads ? c->flight : NULL;
+    c->flight = NULL;
+    bool orphan = c->orphan;
+    if (f)
+        /* a failed leader's error is every waiter's; an answer for the leader's client alone
+         * is nobody else's: they go again */
+        land(f, share || failed ? resp : NULL);
+    if (!orphan)
+        return false;
+    mf_downreq_free(d);
+    return true;
+}
+
+bool mf_cache_keeps(downreq *d)
+{
+    mf_cached *c = d->cache;
+    if (!c || !c->leads || !c->flight || c->flight->n == 0 || !d->s)
+        return false;
+    /* its client goes; the call stays, answered to nobody but the waiters */
+    DL_DELETE(d->s->reqs, d);
+    d->s = NULL;
+    d->log_level = 99;   /* no log message is this call's any more */
+    c->orphan = true;
+    return true;
+}
+
+void mf_cache_leave(downreq *d)
+{
+    mf_cached *c = d->cache;
+    if (!c)
+        return;
+    d->cache = NULL;
+    flight *f = c->flight;
+    cached_free(c);
+    if (!f)
+        return;
+    if (f->leader == d) {
+        /* gone without an answer (refused before it went out, or stopped): the waiters
+         * go on their own */
+        land(f, NULL);
+        return;
+    }
+    for (size_t i = 0; i < f->n; i++)
+        if (f->waiters[i] == d) {
+            f->waiters[i] = f->waiters[--f->n];
+            break;
+        }
+    downreq *l = f->leader;
+    if (f->n == 0 && l && l->cache && l->cache->orphan)
+        mf_downreq_cancel(l, "every caller of the call left");   /* the last one out */
+}
+
+void mf_cache_asked(mf_provider *p, downreq *d)
+{
+    for (mf_cached *c = all; c; c = c->next) {
+        if (d ? c->d != d : c->d->provider != p)
+            continue;
+        c->personal = true;
+        if (c->flight && c->leads)
+            unlist(c->flight);   /* calls from now on go alone */
+    }
+}
+
+/* --- the admin socket -------------------------------------------------------------------- */
+
+json_t *mf_cache_status(void)
+{
+    if (!ops)
+        return json_pack("{s:b}", "enabled", 0);
+    json_t *st = ops->status(cache, mf_now());
+    unsigned in_flight = HASH_COUNT(flights);
+    json_object_set_new(st, "enabled", json_true());
+    json_object_set_new(st, "in_flight", json_integer(in_flight));
+    return st;
+}
+
+long mf_cache_clear(const char *tool)
+{
+    if (!ops)
+        return -1;
+    size_t n = ops->clear(cache, tool);
+    mf_info("cache", "cleared", "tool=%s entries=%zu", tool ? tool : "(all)", n);
+    return (long)n;
+}
