@@ -40,11 +40,26 @@ static json_t *normal(const json_t *v)
     return json_incref((json_t *)v);
 }
 
+/* Does v hold a real anywhere? Most arguments do not, and need no copy. */
+static bool has_real(const json_t *v)
+{
+    if (json_is_real(v))
+        return true;
+    size_t i;
+    json_t *x;
+    const char *k;
+    if (json_is_array(v))
+        json_array_foreach(v, i, x) if (has_real(x)) return true;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, k, x) if (has_real(x)) return true;
+    return false;
+}
+
 char *cache_canon_key(const char *tool, const json_t *args, size_t *len)
 {
     if (args && !json_is_object(args))
         return NULL;
-    json_t *n = args ? normal(args) : json_object();
+    json_t *n = !args ? json_object() : has_real(args) ? normal(args) : json_incref((json_t *)args);
     /* 17 significant digits read back as the same double: one double, one spelling */
     char *text = json_dumps(n, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
     json_decref(n);
