@@ -1,6 +1,7 @@
 /* The result cache on a tools/call's path.
  *
- * Before routing, a call of a tool whose provider caches it (`cache` in the provider's
+ * Once the routing policy admitted it (a policy may refuse a tool to some clients, cached
+ * or not), and before it goes to a target, a call of a tool whose provider caches it (`cache` in the provider's
  * settings) is looked up by its public name and canonical arguments; a hit is answered at
  * once, with the caller's own id and in the caller's era. A miss becomes the leader of a
  * flight: identical calls that arrive while it is under way wait for its answer instead of

@@ -19,7 +19,8 @@ void mf_cache_configure(const mf_config *cfg);
 void mf_cache_stop(void);
 mf_module *mf_cache_module(void);
 
-/* forward.c, for a request d (upparams and provider set) before it is routed: true when it
+/* forward.c, for a request d (upparams and provider set) that the policy admitted, before
+ * it goes to a target: true when it
  * is answered from the cache (d is then answered and freed) or waits for an identical call
  * in flight (d is then the session's, without a call of its own). */
 bool mf_cache_before(const struct rctx *r, struct downreq *d, const char *upstream_tool);

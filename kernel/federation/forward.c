@@ -325,12 +325,12 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
     d->msg = json_pack("{s:s}", "method", method);
     if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
         json_object_set(d->msg, "uri", json_object_get(json_object_get(r->msg, "params"), "uri"));
-    if (mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
-        return;
     if (!route(r, d, p, method, params)) {
         mf_downreq_free(d);
         return;
     }
+    if (mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
+        return;
     d->deadline = mf_now() + (uint64_t)p->conf->timeout_ms;
     DL_APPEND(r->s->reqs, d);
     if (!next_target(d)) {

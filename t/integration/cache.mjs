@@ -11,6 +11,7 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/cache.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import {
@@ -258,4 +259,28 @@ test("FACT tools are cached too (sql)", async (t) => {
 	// tables is not in tools
 	await call(gw, "facts__tables", {});
 	assert.equal((await gw.admin("cache")).tools.facts__tables, undefined);
+});
+
+test("the routing policy decides before the cache: a cached tool it refuses stays refused", async (t) => {
+	const dir = scratchDir();
+	const policy = path.join(dir, "policy.lua");
+	// admits up__counted once, then refuses it
+	fs.writeFileSync(policy, `local M, n = {}, 0
+function M.route(request, candidates)
+  if request.name == "up__counted" then
+    n = n + 1
+    if n > 1 then return nil, "counted once is enough" end
+  end
+  local ids = {}
+  for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
+  return ids
+end
+return M
+`);
+	const gw = await start(t, { policy });
+	assert.match(textOf(await call(gw, "up__counted", { a: 1 })), /^counted 1 /);
+	const refused = await call(gw, "up__counted", { a: 1 });
+	assert.equal(refused.error?.code, -32013, JSON.stringify(refused));
+	assert.match(refused.error.message, /counted once is enough/);
+	assert.equal((await gw.admin("cache")).hits, 0);
 });
