@@ -15,7 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import {
-	admin, call, closeAfter, faulty, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor,
+	admin, call, closeAfter, faulty, logTail, lua, luaConfig, scratchDir, startStdio, textOf, waitFor,
 } from "../lib/harness.mjs";
 
 const cached = ["counted", "fails", "counted_big", "gate", "ask_sampling"];
@@ -283,4 +283,55 @@ return M
 	assert.equal(refused.error?.code, -32013, JSON.stringify(refused));
 	assert.match(refused.error.message, /counted once is enough/);
 	assert.equal((await gw.admin("cache")).hits, 0);
+});
+
+test("reload config turns the cache on, and a smaller max_bytes applies at once", async (t) => {
+	const sock = path.join(scratchDir(), "mcpfed.sock");
+	const top = (extra) => ({ admin: sock, providers: [faulty("up", { env: { FAULTY_CACHE_TOOLS: "1" }, ...extra.up })], ...extra.top });
+	const file = luaConfig(top({}));
+	const gw = startStdio({ config: file });
+	closeAfter(t, gw);
+	await gw.initialize();
+	const reload = async (extra) => {
+		fs.writeFileSync(file, `return ${lua(top(extra))}\n`);
+		const r = await admin(sock, "reload config", { timeout: 20000 });
+		assert.equal(r.code, 200, `reload config: ${JSON.stringify(r)}${logTail(gw.stderrText())}`);
+		return r.body;
+	};
+	assert.equal((await admin(sock, "cache")).body.enabled, false);
+	assert.match(textOf(await call(gw, "up__counted", { a: 1 })), /^counted 1 /);
+	const r = await reload({ up: { cache: { tools: ["counted"] } }, top: { cache: { max_bytes: 100000 } } });
+	assert.deepEqual(r.providers.changed, ["up"], JSON.stringify(r));
+	assert.ok(r.applied.includes("cache"), JSON.stringify(r));
+	assert.match(textOf(await call(gw, "up__counted", { a: 1 })), /^counted 1 /, "a fresh upstream");
+	assert.match(textOf(await call(gw, "up__counted", { a: 1 })), /^counted 1 /, "a hit");
+	let st = (await admin(sock, "cache")).body;
+	assert.equal(st.entries, 1);
+	assert.equal(st.max_bytes, 100000);
+	await reload({ up: { cache: { tools: ["counted"] } }, top: { cache: { max_bytes: 0 } } });
+	st = (await admin(sock, "cache")).body;
+	assert.equal(st.max_bytes, 0);
+	assert.equal(st.entries, 0, "evicted to fit");
+	// a top-level false turns caching off for every provider, this one unchanged (not restarted)
+	const off = await reload({ up: { cache: { tools: ["counted"] } }, top: { cache: false } });
+	assert.deepEqual(off.providers.unchanged, ["up"]);
+	assert.match(textOf(await call(gw, "up__counted", { a: 2 })), /^counted 2 /);
+	assert.match(textOf(await call(gw, "up__counted", { a: 2 })), /^counted 3 /, "not cached");
+});
+
+test("configuration errors name the key", async (t) => {
+	const bad = [
+		[{ cache: { max_bytes: -1 } }, /cache\.max_bytes/],
+		[{ cache: { size: 1 } }, /cache\.size/],
+		[{ cache: 5 }, /cache: expected a table/],
+		[{ providers: [up("up", { cache: { ttl_ms: 0 } })] }, /providers\[1\]\.cache\.ttl_ms/],
+		[{ providers: [up("up", { cache: { tools: "counted" } })] }, /providers\[1\]\.cache\.tools/],
+		[{ providers: [up("up", { cache: { ttl: 5 } })] }, /providers\[1\]\.cache\.ttl/],
+	];
+	for (const [top, re] of bad) {
+		const gw = startStdio({ config: luaConfig({ providers: [up("up")], ...top }), args: ["--check"] });
+		const status = await gw.waitExit(10000);
+		assert.equal(status.code, 1, JSON.stringify(top));
+		assert.match(gw.stderrText(), re);
+	}
 });
