@@ -39,15 +39,18 @@ typedef struct mf_cached {
     bool personal;            /* the upstream asked its client something */
     bool orphan;              /* a leader whose client left; it goes on for the waiters */
     json_t *msg;              /* a waiter's request, to send again */
-    struct mf_cached *prev, *next;
+    mf_provider *provider;    /* a waiter's, kept here: it has no call under way there, so
+                               * it must not count as a client the upstream may be asking */
+    struct mf_cached *prev, *next;     /* in all */
+    struct mf_cached *wprev, *wnext;   /* among its flight's waiters */
 } mf_cached;
 
 struct flight {
     char *key;
     size_t len;
     downreq *leader;
-    downreq **waiters;
-    size_t n, cap;
+    mf_cached *waiters;       /* in order of arrival */
+    size_t n;
     bool listed;              /* in the table of flights (a personal one is not: new calls go alone) */
     UT_hash_handle hh;
 };
@@ -184,6 +187,7 @@ static void send_again(downreq *w)
     session *s = w->s;
     json_t *msg = json_incref(w->cache->msg);
     uint64_t tcorr = w->tcorr;
+    w->cache->flight = NULL;
     DL_DELETE(s->reqs, w);
     mf_downreq_free(w);
     mf_msg *m = mf_msg_new(MF_MSG_REQUEST, s->transport, mf_session_self, msg);
@@ -198,16 +202,19 @@ static void send_again(downreq *w)
 static void land(flight *f, json_t *resp)
 {
     unlist(f);
-    for (size_t i = 0; i < f->n; i++) {
-        downreq *w = f->waiters[i];
-        cached_free(w->cache);   /* answered as itself: nothing of it to keep */
-        w->cache = NULL;
-        if (resp)
+    mf_cached *c, *tmp;
+    DL_FOREACH_SAFE2(f->waiters, c, tmp, wnext) {
+        downreq *w = c->d;
+        DL_DELETE2(f->waiters, c, wprev, wnext);
+        w->provider = c->provider;
+        if (resp) {
+            cached_free(c);   /* answered as itself: nothing of it to keep */
+            w->cache = NULL;
             mf_downreq_answer(w, resp);
-        else
+        } else {
             send_again(w);
+        }
     }
-    free(f->waiters);
     free(f->key);
     free(f);
 }
@@ -249,12 +256,11 @@ bool mf_cache_before(const rctx *r, downreq *d, const char *upstream_tool)
     flight *f;
     HASH_FIND(hh, flights, key, len, f);
     if (f) {
-        if (f->n == f->cap) {
-            f->cap = f->cap ? 2 * f->cap : 4;
-            f->waiters = mf_xrealloc(f->waiters, f->cap * sizeof *f->waiters);
-        }
-        f->waiters[f->n++] = d;
+        DL_APPEND2(f->waiters, c, wprev, wnext);
+        f->n++;
         c->flight = f;
+        c->provider = d->provider;
+        d->provider = NULL;
         c->msg = json_incref(r->msg);
         ops->coalesced(cache, name);
         DL_APPEND(r->s->reqs, d);
@@ -272,32 +278,27 @@ bool mf_cache_before(const rctx *r, downreq *d, const char *upstream_tool)
     return false;
 }
 
-/* May resp, the answer of d's call, be kept and given to others? */
-static bool shareable(const downreq *d, const json_t *resp)
-{
-    const json_t *result = json_object_get(resp, "result");
-    const char *type = json_string_value(json_object_get(result, "resultType"));
-    return json_is_object(result) && !json_object_get(resp, "error") && !d->cache->personal && !d->rounds &&
-           !d->asks && !d->inputs && (!type || strcmp(type, "complete") == 0);
-}
-
 bool mf_cache_answer(downreq *d, json_t *resp)
 {
     mf_cached *c = d->cache;
     if (!c)
         return false;
-    bool share = shareable(d, resp);
-    bool failed = json_object_get(resp, "error") ||
-                  json_is_true(json_object_get(json_object_get(resp, "result"), "isError"));
-    if (share && !failed)
-        ops->store(cache, c->key, c->len, c->tool, json_object_get(resp, "result"), c->ttl, mf_now());
+    /* the upstream asked d's client something: the answer, whatever it is, is that client's */
+    bool personal = c->personal || d->rounds || d->asks || d->inputs;
+    const json_t *result = json_object_get(resp, "result");
+    const char *type = json_string_value(json_object_get(result, "resultType"));
+    bool failed = json_object_get(resp, "error") || json_is_true(json_object_get(result, "isError"));
+    bool complete = json_is_object(result) && (!type || strcmp(type, "complete") == 0);
+    if (!personal && !failed && complete)
+        ops->store(cache, c->key, c->len, c->tool, result, c->ttl, mf_now());
     flight *f = c->leads ? c->flight : NULL;
     c->flight = NULL;
     bool orphan = c->orphan;
     if (f)
-        /* a failed leader's error is every waiter's; an answer for the leader's client alone
-         * is nobody else's: they go again */
-        land(f, share || failed ? resp : NULL);
+        /* a failed leader's error is every waiter's; an answer that is not the same for
+         * everyone (input required, or the leader's client was asked) is nobody else's:
+         * they go again, each on its own */
+        land(f, !personal && (failed || complete) ? resp : NULL);
     if (!orphan)
         return false;
     mf_downreq_free(d);
@@ -324,6 +325,10 @@ void mf_cache_leave(downreq *d)
         return;
     d->cache = NULL;
     flight *f = c->flight;
+    if (f && f->leader != d) {
+        DL_DELETE2(f->waiters, c, wprev, wnext);
+        f->n--;
+    }
     cached_free(c);
     if (!f)
         return;
@@ -333,11 +338,6 @@ void mf_cache_leave(downreq *d)
         land(f, NULL);
         return;
     }
-    for (size_t i = 0; i < f->n; i++)
-        if (f->waiters[i] == d) {
-            f->waiters[i] = f->waiters[--f->n];
-            break;
-        }
     downreq *l = f->leader;
     if (f->n == 0 && l && l->cache && l->cache->orphan)
         mf_downreq_cancel(l, "every caller of the call left");   /* the last one out */
@@ -346,7 +346,7 @@ void mf_cache_leave(downreq *d)
 void mf_cache_asked(mf_provider *p, downreq *d)
 {
     for (mf_cached *c = all; c; c = c->next) {
-        if (d ? c->d != d : c->d->provider != p)
+        if (d ? c->d != d : c->d->provider != p)   /* (a waiter's provider is NULL) */
             continue;
         c->personal = true;
         if (c->flight && c->leads)

@@ -223,6 +223,17 @@ test("a call during which the upstream asked its client is not kept nor shared",
 	await answerSampling("two");
 	assert.equal(textOf(await second), "sampled: two", "not served from the cache");
 	assert.equal((await gw.admin("cache")).entries, 0);
+	// a call that waited for such a call goes again, on its own: two requests in one write,
+	// so that the second joins the first before the upstream asks anything
+	const req = (id) => JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "up__ask_sampling", arguments: { prompt: "q" } } });
+	gw.sendRaw(`${req("L")}\n${req("W")}\n`);
+	await answerSampling("three");
+	assert.equal(textOf(await gw.next((m) => m.id === "L", { what: "L's answer" })), "sampled: three");
+	await answerSampling("four");
+	assert.equal(textOf(await gw.next((m) => m.id === "W", { what: "W's answer" })), "sampled: four");
+	const st = await gw.admin("cache");
+	assert.equal(st.coalesced, 1);
+	assert.equal(st.entries, 0);
 });
 
 test("admin: cache with bad words, and a gateway without a cache", async (t) => {
@@ -334,4 +345,39 @@ test("configuration errors name the key", async (t) => {
 		assert.equal(status.code, 1, JSON.stringify(top));
 		assert.match(gw.stderrText(), re);
 	}
+});
+
+test("a caller waiting for another client's call is not asked for, nor counted as busy upstream", async (t) => {
+	// the leader's client (stdio, with sampling) and a waiter's (HTTP): the upstream's question,
+	// which names no request, has one client with a call under way, the leader's
+	const sock = path.join(scratchDir(), "mcpfed.sock");
+	const gw = startStdio({ config: luaConfig({ admin: sock, listen: ["http://127.0.0.1:0/mcp"], providers: [up("up", {
+		cache: { tools: ["gate_ask"] } })] }) });
+	closeAfter(t, gw);
+	await gw.initialize({ capabilities: { sampling: {} } });
+	const url = await waitFor(() => /listening url=(\S+)/.exec(gw.stderrText())?.[1], { what: "the HTTP listener" });
+	const post = async (body, session) => {
+		const res = await fetch(url, { method: "POST", body: JSON.stringify(body), headers: {
+			"Content-Type": "application/json", Accept: "application/json, text/event-stream", ...(session ? { "Mcp-Session-Id": session } : {}),
+		} });
+		return { session: res.headers.get("mcp-session-id"), text: await res.text() };
+	};
+	const { session } = await post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "b", version: "1" } } });
+	await post({ jsonrpc: "2.0", method: "notifications/initialized" }, session);
+	const leader = gw.request("tools/call", { name: "up__gate_ask", arguments: { key: "g" } });
+	await waitFor(async () => textOf(await call(gw, "up__gated", { key: "g" })) === "1", { what: "the leader upstream" });
+	const waiter = post({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "up__gate_ask", arguments: { key: "g" } } }, session);
+	await waitFor(async () => (await admin(sock, "cache")).body.coalesced === 1, { what: "the waiter" });
+	await call(gw, "up__open", { key: "g" });
+	const ask = await gw.next("sampling/createMessage", { what: "the question, for the leader's client" });
+	gw.send({ jsonrpc: "2.0", id: ask.id, result: { role: "assistant", model: "m", content: { type: "text", text: "mine" } } });
+	assert.equal(textOf(await leader), "sampled: mine");
+	// the waiter goes again on its own; its client cannot answer a sampling: it gets that error
+	await waitFor(async () => textOf(await call(gw, "up__gated", { key: "g" })) === "1", { what: "the waiter upstream" });
+	await call(gw, "up__open", { key: "g" });
+	const answer = JSON.parse((await waiter).text.replace(/^[\s\S]*?data: /, "").split("\n")[0]);
+	assert.equal(answer.id, 2);
+	assert.equal(answer.result.isError, true, JSON.stringify(answer));
+	assert.doesNotMatch(textOf(answer), /mine/);
+	assert.equal(textOf(await call(gw, "up__calls", { tool: "gate_ask" })), "2");
 });

@@ -16,7 +16,8 @@
 // process starting does not read its input, so it stays unready: a replica held down).
 // FAULTY_CACHE_TOOLS=1 adds, for result cache tests, tools that count their calls: counted
 // {a,b,c}, fails (isError), counted_big {bytes}, gate {key} (answers once open {key} is
-// called; gated {key} says how many wait) and calls {tool} (how many calls a tool had).
+// called; gated {key} says how many wait), gate_ask {key} (the same, then asks the client
+// for a sampling) and calls {tool} (how many calls a tool had).
 // FAULTY_SWAP_TOOLS=1 adds, for hot swap tests: session_id (the HTTP session the call came in,
 // "none" over stdio), big {bytes} (a text of that many "x"), slow_progress {steps, ms} (a
 // progress notification per step when the call has a progressToken, ms apart, then the answer).
@@ -158,6 +159,16 @@ function build() {
 				const done = () => resolve(text(`gate ${key} ${n}`));
 				set.add(done);
 				extra.signal.addEventListener("abort", () => { set.delete(done); count("gate_cancelled"); resolve(text("cancelled")); });
+			}));
+		tool("gate_ask", "Counted; once open {key} is called, ask the client for a completion (no related request id); answers 'sampled: <text>'",
+			{ key: z.string() }, ({ key }) => new Promise((resolve) => {
+				count("gate_ask");
+				const set = gates.get(key) ?? new Set();
+				gates.set(key, set);
+				set.add(() => server.server.createMessage({
+					messages: [{ role: "user", content: { type: "text", text: key } }], maxTokens: 50,
+				}).then((res) => resolve(text(`sampled: ${res.content?.text}`)),
+					(e) => resolve({ isError: true, ...text(`error ${e.code}: ${e.message}`) })));
 			}));
 		tool("open", "Answer every waiting call of gate {key}; answers 'opened <count>'", { key: z.string() }, ({ key }) => {
 			const set = gates.get(key) ?? new Set();
