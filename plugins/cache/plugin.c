@@ -42,7 +42,7 @@ static int parse_provider(const json_t *conf, const char *path, int64_t *ttl, co
     *ttl = DEFAULT_TTL_MS;
     *tools = NULL;
     return mf_conf_keys(conf, path, provider_keys, err) ||
-           mf_conf_int(conf, path, "ttl_ms", 1, INT64_C(30) * 86400000, ttl, err) ||
+           mf_conf_int(conf, path, "ttl_ms", 1, (int64_t)CS_MAX_TTL_MS, ttl, err) ||
            mf_conf_strings(conf, path, "tools", false, false, tools, err)
                ? -1
                : 0;

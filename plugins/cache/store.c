@@ -160,6 +160,8 @@ void cs_put(cstore *c, const char *key, size_t len, const char *tool, json_t *re
     uint64_t bytes = cost(len, result);
     if (bytes > c->max_bytes || !ttl_ms)
         return;
+    if (ttl_ms > CS_MAX_TTL_MS)
+        ttl_ms = CS_MAX_TTL_MS;
     insert(c, key, len, tool, result, bytes, now + ttl_ms, true);
 }
 
@@ -280,6 +282,8 @@ void cs_load(cstore *c, const json_t *st, uint64_t now)
         json_int_t expires = json_integer_value(exp);
         if (expires <= 0 || (uint64_t)expires <= now)
             continue;
+        if ((uint64_t)expires - now > CS_MAX_TTL_MS)
+            expires = (json_int_t)(now + CS_MAX_TTL_MS);
         uint64_t bytes = cost(len, result);
         if (bytes > c->max_bytes)
             continue;

@@ -8,6 +8,9 @@
 
 typedef struct cstore cstore;
 
+/* The longest time to live: 30 days. */
+#define CS_MAX_TTL_MS (UINT64_C(30) * 86400000)
+
 cstore *cs_new(uint64_t max_bytes);
 void cs_free(cstore *c);
 /* A new cap: least recently used entries go until the rest fits. */
@@ -30,7 +33,7 @@ uint64_t cs_bytes(const cstore *c);
 json_t *cs_status(cstore *c, uint64_t now);
 /* Everything as JSON for the next generation (entries most recently used first), and
  * back: an entry or a figure that is malformed is passed over; expired entries are
- * dropped. */
+ * dropped, and none lives longer than CS_MAX_TTL_MS from now. */
 json_t *cs_save(const cstore *c);
 void cs_load(cstore *c, const json_t *state, uint64_t now);
 

@@ -273,6 +273,16 @@ Test(state, malformed_states_are_read_as_far_as_they_make_sense)
         cs_free(c);
         json_decref(st);
     }
+    /* an expiry beyond the longest time to live is brought back to it */
+    json_t *far = json_loads("{\"version\":1,\"entries\":[[\"tool\\u0000x\",\"tool\",{},9000000000000000]]}",
+                             JSON_ALLOW_NUL, NULL);
+    cr_assert(far);
+    cstore *f = cs_new(1 << 20);
+    cs_load(f, far, 10);
+    cr_expect(has(f, "x", 10 + CS_MAX_TTL_MS - 1));
+    cr_expect_not(has(f, "x", 10 + CS_MAX_TTL_MS));
+    cs_free(f);
+    json_decref(far);
     /* one good entry among bad ones is kept, with its tool */
     json_t *st = json_loads("{\"version\":1,\"entries\":[7,[\"t\\u0000{}\",\"t\",{\"content\":[]},99999]]}", JSON_ALLOW_NUL, NULL);
     cstore *c = cs_new(1 << 20);
