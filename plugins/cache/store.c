@@ -224,6 +224,15 @@ static void counts_save(json_t *o, uint64_t hits, uint64_t misses, uint64_t evic
         json_object_set_new(o, counters[i], json_integer((json_int_t)v[i]));
 }
 
+/* Is the text UTF-8, as every key and tool name made from JSON is? (A saved state's strings
+ * may hold any bytes; what is no JSON string could not be saved again.) */
+static bool utf8(const char *s, size_t len)
+{
+    json_t *probe = json_stringn(s, len);
+    json_decref(probe);
+    return probe != NULL;
+}
+
 /* A figure of a saved state: a non-negative integer, else 0. */
 static uint64_t figure(const json_t *o, const char *k)
 {
@@ -258,7 +267,7 @@ void cs_load(cstore *c, const json_t *st, uint64_t now)
     const char *name;
     json_t *o;
     json_object_foreach(json_object_get(st, "tools"), name, o) {
-        if (!*name)
+        if (!*name || !utf8(name, strlen(name)))
             continue;
         tstats *t = tool_of(c, name);
         uint64_t *theirs[] = {&t->hits, &t->misses, &t->evictions, &t->expired, &t->coalesced};
@@ -277,7 +286,7 @@ void cs_load(cstore *c, const json_t *st, uint64_t now)
         size_t len = json_string_length(k), tl = strlen(json_string_value(tool));
         /* a key is its tool's name, a NUL, then the arguments */
         if (tl == 0 || len <= tl || memcmp(key, json_string_value(tool), tl + 1) != 0 ||
-            json_string_length(tool) != tl)
+            json_string_length(tool) != tl || !utf8(key, len))
             continue;
         json_int_t expires = json_integer_value(exp);
         if (expires <= 0 || (uint64_t)expires <= now)

@@ -273,6 +273,15 @@ Test(state, malformed_states_are_read_as_far_as_they_make_sense)
         cs_free(c);
         json_decref(st);
     }
+    /* a key that is not UTF-8 came from no JSON: passed over (it could not be saved again) */
+    json_t *odd = json_pack("{s:i,s:[[o,s,{},I]]}", "version", 1, "entries", json_stringn_nocheck("tool\0\xdd\x01", 7),
+                            "tool", (json_int_t)99999);
+    cr_assert(odd);
+    cstore *o = cs_new(1 << 20);
+    cs_load(o, odd, 10);
+    cr_expect_eq(cs_entries(o), 0);
+    cs_free(o);
+    json_decref(odd);
     /* an expiry beyond the longest time to live is brought back to it */
     json_t *far = json_loads("{\"version\":1,\"entries\":[[\"tool\\u0000x\",\"tool\",{},9000000000000000]]}",
                              JSON_ALLOW_NUL, NULL);
