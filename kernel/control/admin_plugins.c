@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "policy.h"
 #include "router.h"
+#include "cache_hook.h"
 #include "reconfig.h"
 #include "swap.h"
 
@@ -18,6 +19,8 @@ static json_t *module_json(const mf_module *m)
         json_array_append_new(roles, json_string("provider"));
     if (m->desc->breaker)
         json_array_append_new(roles, json_string("breaker"));
+    if (m->desc->cache)
+        json_array_append_new(roles, json_string("cache"));
     json_t *insts = json_array();
     for (mf_instance *i = mf_instances(); i; i = i->next)
         if (i->mod == m)
@@ -27,6 +30,9 @@ static json_t *module_json(const mf_module *m)
                                                                                          : "running"));
     if (mf_router_breaker_module() == m)
         json_array_append_new(insts, json_pack("{s:s,s:s,s:s}", "role", "breaker", "name", "routing", "state",
+                                               "running"));
+    if (mf_cache_module() == m)
+        json_array_append_new(insts, json_pack("{s:s,s:s,s:s}", "role", "cache", "name", "tools/call", "state",
                                                "running"));
     return json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:s,s:i,s:o,s:o}", "name", m->name, "file", m->file, "version",
                      m->desc->version, "description", m->desc->description, "generation", (int)m->generation,
@@ -97,6 +103,8 @@ static void cmd_unload(int argc, char **argv, mf_admin_reply *out)
                                       i->name);
         if (mf_router_breaker_module() == m && w < sizeof who - 200)
             w += (size_t)snprintf(who + w, sizeof who - w, "%sthe circuit breakers of the routing", w ? ", " : "");
+        if (mf_cache_module() == m && w < sizeof who - 200)
+            w += (size_t)snprintf(who + w, sizeof who - w, "%sthe result cache", w ? ", " : "");
         char msg[1700];
         snprintf(msg, sizeof msg, "plugin %s is in use by %s; it stays loaded", m->name, who);
         out->code = 409;

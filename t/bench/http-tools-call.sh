@@ -11,15 +11,14 @@ set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
 build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
-duration=${DURATION:-10}
-connections=${CONNECTIONS:-64}
 upstream=${UPSTREAM:-loopback}
 era=${ERA:-stateless}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+. "$here/gateway.sh"
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
 
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+pid=
+trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 case $upstream in
 loopback) provider='{ name = "lb", transport = "loopback" }'; tool=lb__echo ;;
 stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
@@ -35,24 +34,13 @@ return {
 LUA
 # a warn-level log has no listening line: ask for info only to learn the port
 sed -i 's/log_level = "warn"/log_level = "info"/' "$work/bench.lua"
-"$build/mcpfed" -c "$work/bench.lua" 2>"$work/log" &
-pid=$!
-i=0
-until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
-done
+bench_start "$work/bench.lua" "$work/log"
 # wait until the catalog has the tool (the first call waits for it anyway)
 curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 	-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/list' \
 	-d '{"jsonrpc":"2.0","id":0,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}'
 session=
-if [ "$era" = session ]; then
-	session=$(curl -s -i -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-		-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
-		| tr -d '\r' | awk 'tolower($1)=="mcp-session-id:"{print $2}')
-	curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-		-H "Mcp-Session-Id: $session" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-fi
+[ "$era" != session ] || bench_session
 echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2) upstream=$upstream era=$era connections=$connections duration=${duration}s"
 MCPFED_SESSION=$session MCPFED_TOOL=$tool wrk -t1 -c"$connections" -d"${duration}s" --latency \
 	-s "${WRK_SCRIPT:-$here/tools-call.lua}" "$url"
