@@ -10,6 +10,7 @@
  * back. */
 #include "client.h"
 #include "swapstate.h"
+#include "restart.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,79 +28,6 @@ static const char *name_of(const client *c) { return mf_instance_name(c->inst); 
 
 static const char *const keys[] = {"command", "env", "cwd", "max_message_bytes", "init_timeout_ms",
                                    "max_queue", "restart", "replicas", "max_processes", NULL};
-static const char *const restart_keys[] = {"type", "strategy", "backoff_min_ms", "backoff_max_ms",
-                                           "backoff_reset_ms", "intensity", "period_ms", "cooldown_ms",
-                                           "shutdown_ms", NULL};
-
-static int check_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
-                         mf_error *err)
-{
-    json_t *r = json_object_get(conf, "restart");
-    if (!r)
-        return 0;
-    char rp[128];
-    snprintf(rp, sizeof rp, "%s.restart", path);
-    int64_t v[7] = {0};
-    v[2] = -1;
-    const char *type = NULL, *strategy = NULL;
-    if (mf_conf_keys(r, rp, restart_keys, err) ||
-        mf_conf_string(r, rp, "type", false, &type, err) ||
-        mf_conf_string(r, rp, "strategy", false, &strategy, err) ||
-        mf_conf_int(r, rp, "backoff_min_ms", 1, 3600000, &v[0], err) ||
-        mf_conf_int(r, rp, "backoff_max_ms", 1, 3600000, &v[1], err) ||
-        mf_conf_int(r, rp, "intensity", 0, 100000, &v[2], err) ||
-        mf_conf_int(r, rp, "period_ms", 1, 86400000, &v[3], err) ||
-        mf_conf_int(r, rp, "cooldown_ms", 1, 86400000, &v[4], err) ||
-        mf_conf_int(r, rp, "shutdown_ms", 1, 600000, &v[5], err) ||
-        mf_conf_int(r, rp, "backoff_reset_ms", 1, 86400000, &v[6], err))
-        return -1;
-    int64_t bmin = v[0] ? v[0] : 100, bmax = v[1] ? v[1] : 30000;
-    if (bmax < bmin) {
-        if (v[1])
-            mf_error_set(err, -1, "%s.backoff_max_ms: %lld is less than backoff_min_ms (%lld)", rp,
-                         (long long)bmax, (long long)bmin);
-        else
-            mf_error_set(err, -1, "%s.backoff_min_ms: %lld is more than backoff_max_ms (%lld, the default)",
-                         rp, (long long)bmin, (long long)bmax);
-        return -1;
-    }
-    static const char *const types[] = {"permanent", "transient", "temporary"};
-    static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one"};
-    int t = 0, st = 0;
-    if (type) {
-        for (t = 0; t < 3 && strcmp(types[t], type) != 0; t++)
-            ;
-        if (t == 3) {
-            mf_error_set(err, -1, "%s.type: \"%s\" is not one of permanent, transient, temporary", rp, type);
-            return -1;
-        }
-    }
-    if (strategy) {
-        for (st = 0; st < 4 && strcmp(strategies[st], strategy) != 0; st++)
-            ;
-        if (st == 4) {
-            mf_error_set(err, -1, "%s.strategy: \"%s\" is not one of one_for_one, one_for_all, rest_for_one, "
-                         "simple_one_for_one", rp, strategy);
-            return -1;
-        }
-    }
-    if (spec) {
-        spec->restart = (mf_restart)t;
-        spec->backoff_min_ms = (uint32_t)v[0];
-        spec->backoff_max_ms = (uint32_t)v[1];
-        spec->shutdown_ms = (uint32_t)v[5];
-        spec->backoff_reset_ms = (uint32_t)v[6];
-    }
-    if (sup) {
-        sup->strategy = (mf_strategy)st;
-        /* intensity 0 is OTP's "no restart at all": keep it apart from "not set" */
-        sup->intensity = v[2] < 0 ? 10 : v[2] == 0 ? 0 : (uint32_t)v[2];
-        sup->period_ms = (uint32_t)v[3];
-        sup->cooldown_ms = (uint32_t)v[4];
-    }
-    return 0;
-}
-
 static int check(const json_t *conf, const char *path, mf_error *err)
 {
     int64_t replicas = 1, maxp = 0;
@@ -112,7 +40,7 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
         mf_conf_int(conf, path, "replicas", 1, MAX_REPLICAS, &replicas, err) ||
         mf_conf_int(conf, path, "max_processes", 1, 100000, &maxp, err) ||
-        check_restart(conf, path, NULL, NULL, err))
+        restart_check(conf, path, NULL, NULL, err))
         return -1;
     if (maxp && replicas > maxp) {
         mf_error_set(err, -1, "%s.replicas: %lld is more than max_processes (%lld)", path,
@@ -120,7 +48,7 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         return -1;
     }
     mf_sup_spec sup = {0};
-    check_restart(conf, path, NULL, &sup, NULL);
+    restart_check(conf, path, NULL, &sup, NULL);
     if (sup.strategy == MF_SIMPLE_ONE_FOR_ONE && !maxp) {
         mf_error_set(err, -1, "%s.max_processes: required with restart.strategy = \"simple_one_for_one\" "
                      "(the most replicas the pool may grow to)", path);
@@ -670,7 +598,7 @@ client *client_new(mf_instance *inst, const json_t *conf)
     mf_conf_string(conf, "", "cwd", false, &cwd, NULL);
     mf_conf_strmap(conf, "", "env", &env, NULL);
     c->sup_spec.intensity = 10;
-    check_restart(conf, "", &c->spec, &c->sup_spec, NULL);
+    restart_check(conf, "", &c->spec, &c->sup_spec, NULL);
     c->max_message = (size_t)max_message;
     c->init_timeout_ms = (uint64_t)init_timeout;
     c->max_queue = (size_t)max_queue;

@@ -22,7 +22,7 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 0
+#define MF_SDK_MINOR 1
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -78,7 +78,13 @@ typedef struct mf_role_ops {
      * their calls and stop, last started first), or -1 with err saying why not. */
     int (*scale)(void *self, int replicas, mf_error *err);
 
-    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
+    /* Optional (providers, SDK 4.1): `reload NAME` on the admin socket, where NAME is this
+     * instance rather than a plugin, loads again what the instance runs (e.g. a module of
+     * tools) while it serves. done runs exactly once, from inside reload or later, with
+     * 200 or a refusal (409: what ran before keeps running) and a report (taken over). */
+    void (*reload)(void *self, void (*done)(void *ud, int code, json_t *report), void *ud);
+
+    void (*reserved[MF_RESERVED_OPS - 1])(void);   /* for later minor versions; leave NULL */
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before
