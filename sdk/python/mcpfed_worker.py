@@ -42,6 +42,7 @@ __all__ = ["tool", "Context", "Image", "Result", "tools", "serve"]
 MAX_FRAME = 64 * 1024 * 1024
 
 _registry = {}
+_current = None   # the Worker serving
 
 
 class Image:
@@ -241,14 +242,18 @@ class Worker:
         elif kind == "batch":
             self._start(cid, f.get("tool"), f.get("items") or [], True)
         elif kind == "cancel" and cid in self.calls:
-            ctx, task = self.calls[cid]
+            ctx, task, in_thread = self.calls[cid]
             ctx._cancel.set()
-            task.cancel()
+            # a thread cannot be stopped from outside: the function sees ctx.cancelled, and
+            # its call ends when the function does (or the worker is killed)
+            if not in_thread:
+                task.cancel()
 
     def _start(self, cid, name, args, batch):
         ctx = Context(self, cid)
         task = self.loop.create_task(self._run(cid, name, args, batch, ctx))
-        self.calls[cid] = (ctx, task)
+        t = _registry.get(name)
+        self.calls[cid] = (ctx, task, bool(t) and not t["is_async"])
 
     async def _invoke(self, t, args, ctx):
         fn = t["fn"]
@@ -315,10 +320,12 @@ def load_module(path):
 
 def serve(module_path, rfd=0, wfd=1):
     """Import the module, say hello, and serve frames until stdin ends."""
-    # the frames own stdout: what tools print goes to stderr
+    # the frames own stdout: what tools print, from Python or C, goes to stderr
+    global _current
     out = os.dup(wfd)
+    os.dup2(2, wfd)
     sys.stdout = sys.stderr
-    worker = Worker(rfd, out)
+    worker = _current = Worker(rfd, out)
     try:
         load_module(module_path)
     except BaseException as e:   # SyntaxError, ImportError, SystemExit of the module...
