@@ -146,6 +146,7 @@ static void on_started(mf_child *ch, void *ud)
     w->state = W_STARTING;
     w->killed = false;
     w->started_at = mf_now();
+    w->pool->failed = false;   /* back after the cool-down */
     prov_report(w->pool->p);
 }
 
@@ -199,6 +200,10 @@ static void on_failed(mf_child *ch, const char *reason, void *ud)
     w->state = W_FAILED;
     if (pl->p->stopping || pl->stopping)
         return;
+    if (pl == pl->p->next) {   /* a reload's pool that cannot start */
+        prov_reload_end(pl->p, pl, pl->error ? pl->error : reason, pl->traceback);
+        return;
+    }
     for (int i = 0; i < pl->n; i++)
         if (pl->workers[i].state != W_FAILED)
             return;   /* the others may still serve */
