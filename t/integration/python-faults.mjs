@@ -79,8 +79,8 @@ test("a worker that writes bytes that are no frame is killed and restarted; mcpf
 	assert.equal((await call(gw, "py__add", { a: 2 })).result.structuredContent.result, 3);
 });
 
-test("restarts within the intensity are made; past it the pool gives up and calls fail at once", async (t) => {
-	const restart = { intensity: 2, period_ms: 30000, backoff_min_ms: 10, backoff_max_ms: 20, cooldown_ms: 60000 };
+test("restarts within the intensity are made; past it the pool gives up, calls fail at once until the cool-down", async (t) => {
+	const restart = { intensity: 2, period_ms: 30000, backoff_min_ms: 10, backoff_max_ms: 20, cooldown_ms: 1500 };
 	const gw = start(t, { restart });
 	await gw.initialize();
 	await pyReady(gw);
@@ -96,6 +96,12 @@ test("restarts within the intensity are made; past it the pool gives up and call
 	assert.ok(after.error, JSON.stringify(after));
 	assert.match(after.error.message, /more than 2 restarts in 30000 ms/, logTail(gw.stderrText()));
 	assert.ok(Date.now() - t0 < 1000, "at once, not at a deadline");
+	// after the cool-down the pool is back, and a worker lost then is restarted as before
+	await waitFor(async () => (await call(gw, "py__add", { a: 5 })).result?.structuredContent?.result === 6,
+		{ timeout: 6000, interval: 100, what: "the pool back after its cool-down" });
+	assert.equal((await call(gw, "py__crash", {})).error?.code, -32011);
+	const again = await call(gw, "py__add", { a: 6 }, { timeout: 5000 });
+	assert.equal(again.result?.structuredContent?.result, 7, JSON.stringify(again));
 });
 
 test("a module that cannot be imported: the provider fails with the reason; a bad setting is refused", async (t) => {
