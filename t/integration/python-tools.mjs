@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { call, closeAfter, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
+import { call, closeAfter, luaConfig, scratchDir, serverPath, startStdio, textOf, waitFor } from "../lib/harness.mjs";
 import { pyProvider, pyReady } from "../lib/python.mjs";
 
 function start(t, extra = {}) {
@@ -111,4 +111,42 @@ test("python tools: calls to a batch tool arriving together go to the worker as 
 	});
 	assert.ok(invocations.size < n / 4, `${n} calls in ${invocations.size} invocations`);
 	assert.ok(invocations.size >= Math.ceil(n / 16), `${invocations.size} invocations for batches of at most 16`);
+});
+
+test("the example modules: the standard library's tools and NumPy's batch tool", async (t) => {
+	const examples = path.resolve(serverPath("."), "..", "..", "etc", "examples");
+	const gw = closeAfter(t, startStdio({ config: luaConfig({ log_level: "info", providers: [
+		{ name: "std", transport: "python", module: path.join(examples, "tools.py") },
+		{ name: "vec", transport: "python", module: path.join(examples, "vectors.py"), batch_window_ms: 20 },
+	] }) }));
+	await gw.initialize();
+	await pyReady(gw, "std__");
+	await pyReady(gw, "vec__");
+	const sc = async (name, args) => {
+		const r = await call(gw, name, args);
+		assert.equal(r.result?.isError, undefined, JSON.stringify(r));
+		return r.result.structuredContent;
+	};
+	assert.deepEqual(await sc("std__stats", { numbers: [4, 1, 3, 2] }), { count: 4, sum: 10, min: 1, max: 4, mean: 2.5, median: 2.5, stdev: 1.118033988749895, quartiles: [1.25, 2.5, 3.75] });
+	assert.equal(textOf(await call(gw, "std__diff", { a: "x\ny\n", b: "x\nz\n" })), "--- a\n+++ b\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n");
+	assert.deepEqual(await sc("std__date_add", { date: "2024-02-28", days: 2 }), { date: "2024-03-01", weekday: "Friday" });
+	assert.deepEqual(await sc("std__date_diff", { start: "2026-12-01", end: "2026-12-25" }), { days: 24, weeks: 24 / 7, weekdays: 18 });
+	assert.deepEqual((await sc("std__json_query", { document: '{"a":[{"b":1},{"b":2}]}', path: "$.a[*].b" })).matches, [1, 2]);
+	const bad = await call(gw, "std__json_query", { document: "{", path: "$" });
+	assert.equal(bad.result.isError, true);
+	assert.match(textOf(bad), /the document is not JSON/);
+
+	assert.deepEqual(await sc("vec__solve", { a: [[2, 0], [0, 4]], b: [2, 2] }), { x: [1, 0.5], rank: 2 });
+	assert.equal((await sc("vec__describe", { values: [1, 2, 3, 4, 5] })).percentiles.p50, 3);
+	const queries = Array.from({ length: 12 }, (_, i) => [Math.cos(i), Math.sin(i)]);
+	const candidates = [[1, 0], [0, 1], [-1, 0], [0, -1]];
+	const rs = await Promise.all(queries.map((q) => call(gw, "vec__similarity", { query: q, candidates, top: 1 })));
+	rs.forEach((r, i) => {
+		const [x, y] = queries[i];
+		const want = Math.abs(x) >= Math.abs(y) ? (x >= 0 ? 0 : 2) : (y >= 0 ? 1 : 3);
+		assert.deepEqual(r.result.structuredContent.indexes, [want], `query ${i}`);
+	});
+	const mismatch = await call(gw, "vec__similarity", { query: [1, 2, 3], candidates });
+	assert.equal(mismatch.result.isError, true);
+	assert.match(textOf(mismatch), /candidates must be vectors of length 3/);
 });
