@@ -33,7 +33,7 @@ int worker_send(worker *w, const json_t *frame)
 bool pool_any_ready(const pool *pl)
 {
     for (int i = 0; pl && i < pl->n; i++)
-        if (pl->workers[i].state == W_READY)
+        if (pl->workers[i].state == W_READY && !pl->workers[i].killed)
             return true;
     return false;
 }
@@ -52,7 +52,7 @@ worker *pool_pick(pool *pl)
     worker *best = NULL;
     for (int i = 0; pl && !pl->stopping && i < pl->n; i++) {
         worker *w = &pl->workers[i];
-        if (w->state == W_READY && (!best || w->inflight < best->inflight))
+        if (w->state == W_READY && !w->killed && (!best || w->inflight < best->inflight))
             best = w;
     }
     return best;
