@@ -1,6 +1,6 @@
 /* The python provider's settings. */
 #include "py.h"
-#include "../stdio/restart.h"
+#include "../stdio/child_conf.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -29,10 +29,10 @@ int py_check(const json_t *conf, const char *path, mf_error *err)
         mf_conf_int(conf, path, "init_timeout_ms", 1, 3600000, NULL, err) ||
         mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
         mf_conf_int(conf, path, "max_message_bytes", 1024, INT64_C(1) << 32, NULL, err) ||
-        restart_check(conf, path, NULL, NULL, err))
+        child_conf_restart(conf, path, NULL, NULL, err))
         return -1;
     mf_sup_spec sup = {0};
-    restart_check(conf, path, NULL, &sup, NULL);
+    child_conf_restart(conf, path, NULL, &sup, NULL);
     if (sup.strategy == MF_SIMPLE_ONE_FOR_ONE) {
         mf_error_set(err, -1, "%s.restart.strategy: a pool of workers has a fixed size (workers); "
                      "simple_one_for_one is not for it", path);
@@ -59,21 +59,6 @@ static const char *default_worker(void)
             return MF_SOURCE_DIR "/sdk/python/mcpfed_worker.py";
     }
     return MF_PYTHON_DIR "/mcpfed_worker.py";
-}
-
-static char **env_list(const json_t *map)
-{
-    size_t n = json_is_object(map) ? json_object_size(map) : 0, i = 0;
-    char **out = mf_xcalloc(n + 1, sizeof *out);
-    const char *k;
-    json_t *v;
-    if (n)
-        json_object_foreach((json_t *)map, k, v) {
-            size_t len = strlen(k) + json_string_length(v) + 2;
-            out[i] = mf_xmalloc(len);
-            snprintf(out[i++], len, "%s=%s", k, json_string_value(v));
-        }
-    return out;
 }
 
 static char *dup_or(const char *s, const char *dflt)
@@ -109,11 +94,11 @@ int py_conf_load(pyconf *c, const json_t *conf, const char *name)
     c->python = dup_or(python, PY_DEFAULT_PYTHON);
     c->worker = dup_or(worker_py, default_worker());
     c->cwd = dup_or(cwd, NULL);
-    c->env = env_list(env);
+    c->env = child_conf_env(env);
     c->workers = (int)workers;
     c->max_message = (size_t)mm;
     c->sup_spec.intensity = 10;
-    restart_check(conf, "", &c->spec, &c->sup_spec, NULL);
+    child_conf_restart(conf, "", &c->spec, &c->sup_spec, NULL);
     c->sup_spec.name = name;
     c->spec.start_ack = true;   /* started = said hello (or exited) */
     c->spec.env = (const char *const *)c->env;

@@ -10,7 +10,7 @@
  * back. */
 #include "client.h"
 #include "swapstate.h"
-#include "restart.h"
+#include "child_conf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +40,7 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         mf_conf_int(conf, path, "max_queue", 0, 1000000, NULL, err) ||
         mf_conf_int(conf, path, "replicas", 1, MAX_REPLICAS, &replicas, err) ||
         mf_conf_int(conf, path, "max_processes", 1, 100000, &maxp, err) ||
-        restart_check(conf, path, NULL, NULL, err))
+        child_conf_restart(conf, path, NULL, NULL, err))
         return -1;
     if (maxp && replicas > maxp) {
         mf_error_set(err, -1, "%s.replicas: %lld is more than max_processes (%lld)", path,
@@ -48,7 +48,7 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         return -1;
     }
     mf_sup_spec sup = {0};
-    restart_check(conf, path, NULL, &sup, NULL);
+    child_conf_restart(conf, path, NULL, &sup, NULL);
     if (sup.strategy == MF_SIMPLE_ONE_FOR_ONE && !maxp) {
         mf_error_set(err, -1, "%s.max_processes: required with restart.strategy = \"simple_one_for_one\" "
                      "(the most replicas the pool may grow to)", path);
@@ -559,21 +559,6 @@ static char **strings(const json_t *arr)
     return out;
 }
 
-static char **env_list(const json_t *map)
-{
-    size_t n = json_is_object(map) ? json_object_size(map) : 0, i = 0;
-    char **out = calloc(n + 1, sizeof *out);
-    const char *k;
-    json_t *v;
-    if (n)
-        json_object_foreach((json_t *)map, k, v) {
-            size_t len = strlen(k) + json_string_length(v) + 2;
-            out[i] = malloc(len);
-            snprintf(out[i++], len, "%s=%s", k, json_string_value(v));
-        }
-    return out;
-}
-
 const mf_child_ops stdio_child_ops = {
     .started = on_started, .output = on_output, .exited = on_exited,
     .failed = on_failed, .stopped = on_stopped,
@@ -598,12 +583,12 @@ client *client_new(mf_instance *inst, const json_t *conf)
     mf_conf_string(conf, "", "cwd", false, &cwd, NULL);
     mf_conf_strmap(conf, "", "env", &env, NULL);
     c->sup_spec.intensity = 10;
-    restart_check(conf, "", &c->spec, &c->sup_spec, NULL);
+    child_conf_restart(conf, "", &c->spec, &c->sup_spec, NULL);
     c->max_message = (size_t)max_message;
     c->init_timeout_ms = (uint64_t)init_timeout;
     c->max_queue = (size_t)max_queue;
     c->argv = strings(json_object_get(conf, "command"));
-    c->env = env_list(env);
+    c->env = child_conf_env(env);
     c->cwd = cwd ? strdup(cwd) : NULL;
     c->sup_spec.name = mf_instance_name(inst);
     c->sup_spec.max_children = (uint32_t)maxp;

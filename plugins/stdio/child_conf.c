@@ -1,15 +1,16 @@
-/* The restart.* settings of supervised children (restart.h). */
-#include "restart.h"
+/* Settings of supervised children (child_conf.h). */
+#include "child_conf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const restart_keys[] = {"type", "strategy", "backoff_min_ms", "backoff_max_ms",
                                            "backoff_reset_ms", "intensity", "period_ms", "cooldown_ms",
                                            "shutdown_ms", NULL};
 
-int restart_check(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
-                  mf_error *err)
+int child_conf_restart(const json_t *conf, const char *path, mf_child_spec *spec, mf_sup_spec *sup,
+                       mf_error *err)
 {
     json_t *r = json_object_get(conf, "restart");
     if (!r)
@@ -75,4 +76,19 @@ int restart_check(const json_t *conf, const char *path, mf_child_spec *spec, mf_
         sup->cooldown_ms = (uint32_t)v[4];
     }
     return 0;
+}
+
+char **child_conf_env(const json_t *map)
+{
+    size_t n = json_is_object(map) ? json_object_size(map) : 0, i = 0;
+    char **out = mf_xcalloc(n + 1, sizeof *out);
+    const char *k;
+    json_t *v;
+    if (n)
+        json_object_foreach((json_t *)map, k, v) {
+            size_t len = strlen(k) + json_string_length(v) + 2;
+            out[i] = mf_xmalloc(len);
+            snprintf(out[i++], len, "%s=%s", k, json_string_value(v));
+        }
+    return out;
 }
