@@ -127,6 +127,16 @@ static void reload_done(void *ud, int code, json_t *report)
     mf_admin_answer(ud, code, report);
 }
 
+/* The running provider instance called name whose plugin can reload what it runs. */
+static mf_instance *reloadable_provider(const char *name)
+{
+    for (mf_instance *i = mf_instances(); i; i = i->next)
+        if (i->role == MF_ROLE_PROVIDER && i->phase == MF_SWAP_NONE && !i->stopping && i->ops->reload &&
+            strcmp(i->name, name) == 0)
+            return i;
+    return NULL;
+}
+
 static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
 {
     if (argc != 2) {
@@ -149,6 +159,12 @@ static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
         out->body = mf_policy_status();
         return;
     }
+    /* a plugin's name first (its code), then a provider's (what the provider runs) */
+    mf_instance *inst = mf_plugin_find(argv[1]) ? NULL : reloadable_provider(argv[1]);
+    if (inst) {
+        inst->ops->reload(inst->self, reload_done, mf_admin_defer(out));
+        return;
+    }
     mf_swap_reload(argv[1], reload_done, mf_admin_defer(out));
 }
 
@@ -158,7 +174,9 @@ void mf_admin_plugin_commands(void)
     mf_admin_command("load", "load PATH", "load a plugin file (its ABI stamp checked first)", cmd_load);
     mf_admin_command("unload", "unload NAME", "unload a plugin nothing uses", cmd_unload);
     mf_admin_command("reload", "reload NAME | reload policy | reload config",
-                     "swap a plugin for a fresh load of its file while it serves, load the routing policy again "
+                     "swap a plugin for a fresh load of its file while it serves (NAME a plugin), load again what "
+                     "a provider runs where its plugin can (NAME a provider: a python provider's module), load the "
+                     "routing policy again "
                      "(the old stays if the new fails), or read the configuration file again and apply what "
                      "changed (refused whole if any of it is wrong)",
                      cmd_reload);

@@ -79,7 +79,13 @@ typedef struct mf_role_ops {
      * their calls and stop, last started first), or -1 with err saying why not. */
     int (*scale)(void *self, int replicas, mf_error *err);
 
-    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
+    /* Optional (providers, SDK 4.1): `reload NAME` on the admin socket, where NAME is this
+     * instance rather than a plugin, loads again what the instance runs (e.g. a module of
+     * tools) while it serves. done runs exactly once, from inside reload or later, with
+     * 200 or a refusal (409: what ran before keeps running) and a report (taken over). */
+    void (*reload)(void *self, void (*done)(void *ud, int code, json_t *report), void *ud);
+
+    void (*reserved[MF_RESERVED_OPS - 1])(void);   /* for later minor versions; leave NULL */
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before
