@@ -8,6 +8,7 @@
 #include "instance.h"
 #include "plugin_loader.h"
 #include "router.h"
+#include "cache_hook.h"
 #include "session.h"
 #include "supervisor.h"
 #include "admin.h"
@@ -210,7 +211,7 @@ static int serve(const options *o)
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
             cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
     mf_fd_limits_init(cfg);
-    if (mf_router_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0) {
+    if (mf_router_start(cfg, &err) != 0 || mf_cache_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0) {
         mf_error_log("kernel", "start failed", "reason=\"%s\"", mf_log_esc(err.msg, (size_t)-1));
         exit_code = 1;
         mf_request_shutdown("start failed");

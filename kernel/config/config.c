@@ -49,6 +49,8 @@ const mf_setting mf_provider_settings[] = {
      .doc = "active health checks (MCP ping); false turns them off"},
     {"breaker", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "the top-level breaker",
      .doc = "breaker settings over the top-level ones; false: none"},
+    {"cache", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "none",
+     .doc = "result cache settings (the cache plugin's); a table turns caching on for it"},
     {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
     {0},
 };
@@ -77,6 +79,8 @@ const mf_setting mf_top_settings[] = {
      .at = MF_AT(mf_config, policy_memory_bytes), .doc = "the routing policy's memory cap"},
     {"breaker", MF_SET_TABLE, MF_SET_OR_FALSE, .def = "{}",
      .doc = "circuit breaker settings for every target (the breaker plugin's); false: none"},
+    {"cache", MF_SET_TABLE, MF_SET_OR_FALSE, .def = "{}",
+     .doc = "the result cache's settings (the cache plugin's); false: no provider's results are cached"},
     {"shutdown_ms", MF_SET_DURATION, .def = "5000", .min = 0, .max = 600000, .at = MF_AT(mf_config, shutdown_ms),
      .doc = "bound on an orderly shutdown beyond the upstreams' own"},
     {"handover_timeout_ms", MF_SET_DURATION, .def = "5000", .min = 10, .max = 600000,
@@ -151,7 +155,8 @@ static int print_to_log(lua_State *L)
     return 0;
 }
 
-/* What the table cannot say of a provider's routing keys: fallback, tags, health, breaker. */
+/* What the table cannot say of a provider's routing keys: fallback, tags, health, breaker,
+ * cache. */
 static void provider_routing(mf_config *c, mf_provider_conf *p, json_t *t)
 {
     json_t *tags = json_object_get(t, "tags");
@@ -168,6 +173,13 @@ static void provider_routing(mf_config *c, mf_provider_conf *p, json_t *t)
         if (json_is_object(b))
             json_object_update(p->breaker, b);
     }
+    /* the result cache: the provider's settings (the cache plugin checks them), unless the
+     * top level turns the cache off */
+    json_t *cache = json_object_get(t, "cache");
+    if (!cache || json_is_false(cache) || !c->cache)
+        p->cache = NULL;
+    else   /* Lua's {} arrives as an empty list */
+        p->cache = json_is_object(cache) ? json_incref(cache) : json_object();
 }
 
 static int check_providers(mf_config *c, json_t *list, mf_error *err)
@@ -311,6 +323,8 @@ static int check_top(mf_config *c, mf_error *err)
     }
     json_t *breaker = json_object_get(r, "breaker");
     c->breaker = json_is_false(breaker) ? NULL : json_is_object(breaker) ? json_incref(breaker) : json_object();
+    json_t *cache = json_object_get(r, "cache");
+    c->cache = json_is_false(cache) ? NULL : json_is_object(cache) ? json_incref(cache) : json_object();
     if (admin && !*admin) {
         mf_error_set(err, -1, "admin: expected the path of a socket");
         return -1;
@@ -406,6 +420,7 @@ static void config_free(mf_config *c)
         free_list(c->providers[i].fallback);
         json_decref(c->providers[i].tags);
         json_decref(c->providers[i].breaker);
+        json_decref(c->providers[i].cache);
     }
     free(c->providers);
     for (size_t i = 0; i < c->nlisteners; i++) {
@@ -421,6 +436,7 @@ static void config_free(mf_config *c)
     free(c->admin);
     free(c->policy);
     json_decref(c->breaker);
+    json_decref(c->cache);
     free(c->file);
     free(c->dir);
     free(c);

@@ -20,6 +20,7 @@ typedef struct mf_provider_conf {
     double weight;
     json_t *tags;          /* array of strings */
     json_t *breaker;       /* breaker settings (the top-level ones, then its own), or NULL: none */
+    json_t *cache;         /* its result cache settings (the cache plugin's), or NULL: none */
     int64_t health_interval_ms;   /* 0: no active health checks */
     int64_t health_timeout_ms;
     int64_t health_failures;      /* in a row, to be unhealthy */
@@ -56,6 +57,7 @@ typedef struct mf_config {
     int64_t policy_time_ms;       /* per decision */
     int64_t policy_memory_bytes;
     json_t *breaker;       /* breaker defaults, or NULL when breakers are off */
+    json_t *cache;         /* the result cache's settings, or NULL when it is off */
     mf_provider_conf *providers;
     size_t nproviders;
     mf_listener_conf *listeners;

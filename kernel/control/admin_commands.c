@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "call.h"
 #include "router.h"
+#include "cache_hook.h"
 #include "session.h"
 #include "supervisor.h"
 #include "policy.h"
@@ -188,6 +189,26 @@ static void cmd_policy(int argc, char **argv, mf_admin_reply *out)
     out->body = mf_policy_status();
 }
 
+static void cmd_cache(int argc, char **argv, mf_admin_reply *out)
+{
+    if (argc == 1) {
+        out->body = mf_cache_status();
+        return;
+    }
+    if (strcmp(argv[1], "clear") != 0 || argc > 3) {
+        out->code = 400;
+        out->body = json_pack("{s:s}", "error", "usage: cache [clear [TOOL]]");
+        return;
+    }
+    long n = mf_cache_clear(argc == 3 ? argv[2] : NULL);
+    if (n < 0) {
+        out->code = 409;
+        out->body = json_pack("{s:s}", "error", "no result cache is configured");
+        return;
+    }
+    out->body = json_pack("{s:s?,s:I}", "tool", argc == 3 ? argv[2] : NULL, "cleared", (json_int_t)n);
+}
+
 static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
 {
     (void)argc;
@@ -211,6 +232,7 @@ static void cmd_metrics(int argc, char **argv, mf_admin_reply *out)
                           "processes", (int)mf_supervision_processes(), "targets", (int)targets,
                           "targets_healthy", (int)healthy, "breakers_open", (int)open, "upstream_calls",
                           (json_int_t)calls, "upstream_failures", (json_int_t)failures, "policy", mf_policy_status());
+    json_object_set_new(out->body, "cache", mf_cache_status());
 }
 
 void mf_admin_kernel_commands(void)
@@ -227,7 +249,10 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("scale", "scale PROVIDER N",
                      "grow or shrink a dynamic pool (restart.strategy = \"simple_one_for_one\")", cmd_scale);
     mf_admin_command("policy", "policy", "the routing policy: file, decisions, errors, reloads", cmd_policy);
-    mf_admin_command("metrics", "metrics", "counters: sessions, calls, processes, targets, breakers, policy",
+    mf_admin_command("cache", "cache [clear [TOOL]]",
+                     "the result cache: entries, bytes, hits, misses, evictions, coalesced, per tool; or drop entries",
+                     cmd_cache);
+    mf_admin_command("metrics", "metrics", "counters: sessions, calls, processes, targets, breakers, policy, cache",
                      cmd_metrics);
     mf_admin_command("supervision", "supervision",
                      "the supervision tree: supervisors, children, pids, states, restarts, last exits",

@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "policy.h"
 #include "router.h"
+#include "cache_hook.h"
 #include "reconfig.h"
 #include "swap.h"
 
@@ -18,6 +19,8 @@ static json_t *module_json(const mf_module *m)
         json_array_append_new(roles, json_string("provider"));
     if (m->desc->breaker)
         json_array_append_new(roles, json_string("breaker"));
+    if (m->desc->cache)
+        json_array_append_new(roles, json_string("cache"));
     json_t *insts = json_array();
     for (mf_instance *i = mf_instances(); i; i = i->next)
         if (i->mod == m)
@@ -27,6 +30,9 @@ static json_t *module_json(const mf_module *m)
                                                                                          : "running"));
     if (mf_router_breaker_module() == m)
         json_array_append_new(insts, json_pack("{s:s,s:s,s:s}", "role", "breaker", "name", "routing", "state",
+                                               "running"));
+    if (mf_cache_module() == m)
+        json_array_append_new(insts, json_pack("{s:s,s:s,s:s}", "role", "cache", "name", "tools/call", "state",
                                                "running"));
     return json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:s,s:i,s:o,s:o}", "name", m->name, "file", m->file, "version",
                      m->desc->version, "description", m->desc->description, "generation", (int)m->generation,
@@ -97,6 +103,8 @@ static void cmd_unload(int argc, char **argv, mf_admin_reply *out)
                                       i->name);
         if (mf_router_breaker_module() == m && w < sizeof who - 200)
             w += (size_t)snprintf(who + w, sizeof who - w, "%sthe circuit breakers of the routing", w ? ", " : "");
+        if (mf_cache_module() == m && w < sizeof who - 200)
+            w += (size_t)snprintf(who + w, sizeof who - w, "%sthe result cache", w ? ", " : "");
         char msg[1700];
         snprintf(msg, sizeof msg, "plugin %s is in use by %s; it stays loaded", m->name, who);
         out->code = 409;
@@ -117,6 +125,16 @@ static void cmd_unload(int argc, char **argv, mf_admin_reply *out)
 static void reload_done(void *ud, int code, json_t *report)
 {
     mf_admin_answer(ud, code, report);
+}
+
+/* The running provider instance called name whose plugin can reload what it runs. */
+static mf_instance *reloadable_provider(const char *name)
+{
+    for (mf_instance *i = mf_instances(); i; i = i->next)
+        if (i->role == MF_ROLE_PROVIDER && i->phase == MF_SWAP_NONE && !i->stopping && i->ops->reload &&
+            strcmp(i->name, name) == 0)
+            return i;
+    return NULL;
 }
 
 static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
@@ -141,6 +159,12 @@ static void cmd_reload(int argc, char **argv, mf_admin_reply *out)
         out->body = mf_policy_status();
         return;
     }
+    /* a plugin's name first (its code), then a provider's (what the provider runs) */
+    mf_instance *inst = mf_plugin_find(argv[1]) ? NULL : reloadable_provider(argv[1]);
+    if (inst) {
+        inst->ops->reload(inst->self, reload_done, mf_admin_defer(out));
+        return;
+    }
     mf_swap_reload(argv[1], reload_done, mf_admin_defer(out));
 }
 
@@ -150,7 +174,9 @@ void mf_admin_plugin_commands(void)
     mf_admin_command("load", "load PATH", "load a plugin file (its ABI stamp checked first)", cmd_load);
     mf_admin_command("unload", "unload NAME", "unload a plugin nothing uses", cmd_unload);
     mf_admin_command("reload", "reload NAME | reload policy | reload config",
-                     "swap a plugin for a fresh load of its file while it serves, load the routing policy again "
+                     "swap a plugin for a fresh load of its file while it serves (NAME a plugin), load again what "
+                     "a provider runs where its plugin can (NAME a provider: a python provider's module), load the "
+                     "routing policy again "
                      "(the old stays if the new fails), or read the configuration file again and apply what "
                      "changed (refused whole if any of it is wrong)",
                      cmd_reload);

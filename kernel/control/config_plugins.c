@@ -33,6 +33,32 @@ static int check_breakers(const mf_config *c, mf_error *err)
     return 0;
 }
 
+/* The cache plugin's settings: the top level's and each provider's. */
+static int check_cache(const mf_config *c, mf_error *err)
+{
+    bool used = json_object_get(c->root, "cache") != NULL;
+    for (size_t i = 0; i < c->nproviders; i++)
+        used |= c->providers[i].cache != NULL;
+    if (!used)
+        return 0;
+    mf_module *m = mf_plugin_load("cache", err);
+    if (!m)
+        return -1;
+    if (!m->desc->cache) {
+        mf_error_set(err, -1, "cache: plugin \"cache\" is no result cache");
+        return -1;
+    }
+    if (mf_cache_check(m->desc, false, c->cache, "cache", err))
+        return -1;
+    for (size_t i = 0; i < c->nproviders; i++) {
+        char path[80];
+        snprintf(path, sizeof path, "%s.cache", c->providers[i].path);
+        if (c->providers[i].cache && mf_cache_check(m->desc, true, c->providers[i].cache, path, err))
+            return -1;
+    }
+    return 0;
+}
+
 static int check_listeners(const mf_config *c, mf_error *err)
 {
     if (c->nlisteners) {
@@ -77,6 +103,8 @@ int mf_config_check_plugins(const mf_config *c, bool stdio, mf_error *err)
         if (!mf_plugin_load(*name, err))
             return -1;
     if (c->breaker && check_breakers(c, err))
+        return -1;
+    if (c->cache && check_cache(c, err))
         return -1;
     if (mf_policy_check(c, err) || check_listeners(c, err))
         return -1;

@@ -30,6 +30,8 @@ static void plugin(const char *name, const mf_plugin *d, const char *error, void
     role(out, name, "transport", d->transport, d->transport_settings);
     role(out, name, "provider", d->provider, d->provider_settings);
     role(out, name, "breaker", d->breaker, d->breaker_settings);
+    role(out, name, "cache", d->cache, d->cache_settings);
+    role(out, name, "cache provider", d->cache, d->cache_provider_settings);
 }
 
 void mf_help_config(FILE *out)

@@ -21,6 +21,7 @@
 #include "plugin_loader.h"
 #include "policy.h"
 #include "router.h"
+#include "cache_hook.h"
 #include "session.h"
 #include "swap.h"
 #include "control.h"
@@ -34,7 +35,7 @@
 /* applied at the switch (the breaker defaults through the providers whose settings they change) */
 static const char *const live_keys[] = {
     "log_level", "request_timeout_ms", "page_size", "catalog_wait_ms", "policy", "policy_instructions",
-    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", NULL,
 };
 
 typedef struct plan {
@@ -132,7 +133,7 @@ static int prepare(plan *pl, const mf_config *prev, mf_error *err)
         return -1;
     if (!same_policy(prev, next) && !(pl->policy = mf_policy_prepare(next, err)))
         return -1;
-    if (mf_router_start(next, err))
+    if (mf_router_start(next, err) || mf_cache_start(next, err))
         return -1;
     for (size_t j = 0; j < pl->n; j++) {
         const mf_provider_conf *c = &next->providers[j];
@@ -234,6 +235,7 @@ static void switch_over(plan *pl)
     mf_config_keep_fixed(next, prev);
     mf_log_set_level(next->log_level);
     mf_session_set_conf(next);
+    mf_cache_configure(next);
     mf_swap_init(next);
     if (pl->policy) {
         mf_policy_install(pl->policy);

@@ -7,6 +7,7 @@
 #include "plugin_loader.h"
 #include "policy.h"
 #include "router.h"
+#include "cache_hook.h"
 #include "session.h"
 #include "supervisor.h"
 
@@ -15,6 +16,7 @@ void mf_services_close(void)
     mf_admin_stop();
     mf_policy_stop();
     mf_session_shutdown();
+    mf_cache_stop();
     mf_registry_close();
     mf_router_stop();
     mf_plugins_stop();

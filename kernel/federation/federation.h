@@ -1,6 +1,6 @@
 /* What the federation keeps, in one place: the providers and their settling, the catalog,
  * the downstream sessions and the requests they forwarded, the input-required calls held
- * for a retry, the routing's breakers and its policy. Its files reach it through mf_fed; a
+ * for a retry, the routing's breakers and its policy, the result cache. Its files reach it through mf_fed; a
  * design with a loop per core would have one of these for each loop. Only the
  * federation's own files include this. */
 #ifndef MF_FEDERATION_H
@@ -74,6 +74,15 @@ typedef struct mf_federation {
         mf_policy_stats stats;
         char last_error[512];
     } policy;
+    /* cache_hook.c: the result cache plugin, its cache, and the cached calls under way */
+    struct {
+        const mf_cache_ops *ops;
+        mf_module *mod;
+        void *cache;
+        json_t *settings;
+        struct mf_cache_flight *flights;   /* by key */
+        struct mf_cached *all;             /* every cached call under way */
+    } cache;
 } mf_federation;
 
 extern mf_federation mf_fed;

@@ -25,6 +25,7 @@
 #include "param_headers.h"
 #include "policy.h"
 #include "federation.h"
+#include "cache_hook.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ downreq *mf_downreq_of_call(uint64_t corr)
 
 void mf_downreq_free(downreq *d)
 {
+    mf_cache_leave(d);
     if (d->corr)
         HASH_DEL(mf_fed.forwarded, d);
     if (d->target && d->call)
@@ -64,6 +66,8 @@ void mf_downreq_free(downreq *d)
 /* Answer d's client with the upstream's answer resp, and forget d. */
 void mf_downreq_answer(downreq *d, json_t *resp)
 {
+    if (mf_cache_answer(d, resp))
+        return;
     session *s = d->s;
     json_t *error = json_object_get(resp, "error");
     json_t *out;
@@ -320,6 +324,8 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
         mf_downreq_free(d);
         return;
     }
+    if (mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
+        return;
     d->deadline = mf_now() + (uint64_t)p->conf->timeout_ms;
     DL_APPEND(r->s->reqs, d);
     if (!next_target(d)) {
@@ -336,6 +342,8 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
 
 void mf_downreq_cancel(downreq *d, const char *reason)
 {
+    if (mf_cache_keeps(d))
+        return;
     if (d->call) {
         mf_call_cancel(d->call, reason);
         if (d->target)

@@ -183,7 +183,9 @@ bool mf_mrtr_resume(const rctx *r, json_t *params)
 
 bool mf_mrtr_hold(downreq *d, json_t *resp)
 {
-    if (d->s)
+    /* only a call waiting for its client to come back; one whose client left while others
+     * wait for the same call (the result cache's) is answered to them */
+    if (d->s || !d->susp)
         return false;
     json_decref(d->stashed);
     d->stashed = json_incref(resp);

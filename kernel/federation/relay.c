@@ -14,6 +14,7 @@
  * back is filtered per client. */
 #include "build-config.h"
 #include "relay.h"
+#include "cache_hook.h"
 #include "listen.h"
 #include "mrtr.h"
 #include "router.h"
@@ -370,6 +371,9 @@ static void on_ask(mf_provider *p, mf_msg *m)
     downreq *d = NULL;
     const char *reason = NULL;
     session *s = attribute(p, m->related, &d, &reason);
+    /* the call's answer is this client's alone; when the call is not known for sure, the
+     * answer of any call on p may be */
+    mf_cache_asked(p, m->related && d && mf_downreq_of_call(m->related) == d ? d : NULL);
     if (d && (d->modern || !s)) {
         /* 2026-07-28 takes no requests from servers: the call answers input-required */
         mf_mrtr_ask_modern(d, from, m->corr, m->json);

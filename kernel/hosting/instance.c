@@ -55,6 +55,15 @@ int mf_breaker_check(const mf_plugin *d, const json_t *conf, const char *path, m
     return d->breaker->check ? d->breaker->check(conf, path, err) : 0;
 }
 
+int mf_cache_check(const mf_plugin *d, bool provider, const json_t *conf, const char *path, mf_error *err)
+{
+    const mf_setting *table = provider ? d->cache_provider_settings : d->cache_settings;
+    int (*check)(const json_t *, const char *, mf_error *) = provider ? d->cache->check_provider : d->cache->check;
+    if (table && mf_settings_check(conf, path, table, NULL, err))
+        return -1;
+    return check ? check(conf, path, err) : 0;
+}
+
 static void deliver(void *ud, mf_msg *m)
 {
     mf_instance *inst = ud;

@@ -47,6 +47,9 @@ int mf_instance_check(const mf_module *m, mf_role role, const json_t *conf, cons
                       mf_error *err);
 /* Check a breaker's settings: the breaker plugin d's table, then its check. */
 int mf_breaker_check(const mf_plugin *d, const json_t *conf, const char *path, mf_error *err);
+/* Check the result cache's settings, the top level's or (provider) a provider's: the cache
+ * plugin d's table, then its check, if any. */
+int mf_cache_check(const mf_plugin *d, bool provider, const json_t *conf, const char *path, mf_error *err);
 /* Start an instance; *slot points to it from now on (and to its successors). */
 mf_instance *mf_instance_start(mf_module *m, mf_role role, const char *name, const json_t *conf,
                                void *owner, mf_instance **slot, mf_error *err);

@@ -64,7 +64,6 @@ void mf_swap_observe(const mf_swap_observer *o)
     for (size_t i = 0; i < mf_host.nobservers; i++) {
         if (mf_host.observers[i] == o)
             return;
-        assert(!(o->prepare && mf_host.observers[i]->prepare));
     }
     assert(mf_host.nobservers < sizeof mf_host.observers / sizeof *mf_host.observers);
     mf_host.observers[mf_host.nobservers++] = o;

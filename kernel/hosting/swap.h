@@ -34,8 +34,9 @@ typedef struct mf_swap_observer {
     void (*transport_moved)(mf_ep from, mf_ep to);
 } mf_swap_observer;
 
-/* Register o (again: no effect). At most one observer may prepare: undoing one layer's
- * move because a later layer refused has had no use yet. */
+/* Register o (again: no effect). Several may prepare, each for a plugin of its own (the
+ * router's breakers, the result cache), found by name: a reload swaps one plugin, so at
+ * most one of them acts, and none has another's move to undo. */
 void mf_swap_observe(const mf_swap_observer *o);
 /* Why a reload must wait (a reload of a plugin or of what an observer guards), or NULL. */
 const char *mf_swap_blocked(void);

@@ -13,6 +13,7 @@
  * the supervisor gives up, waiting and new calls fail at once until it is back. */
 #include "client.h"
 #include "swapstate.h"
+#include "child_conf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,37 +29,12 @@ static const char *name_of(const client *c) { return mf_instance_name(c->inst); 
 
 /* A provider's settings, as the table below fills them. */
 typedef struct settings {
+    child_restart restart;
     const json_t *command, *env;
     const char *cwd;
     int64_t max_message_bytes, init_timeout_ms, max_queue, replicas, max_processes;
-    int type, strategy;   /* indexes in restart_types and strategies: mf_restart and mf_strategy */
-    int64_t backoff_min_ms, backoff_max_ms, backoff_reset_ms, intensity, period_ms, cooldown_ms, shutdown_ms;
 } settings;
-
-static const char *const restart_types[] = {"permanent", "transient", "temporary", NULL};
-static const char *const strategies[] = {"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one", NULL};
-
-static const mf_setting restart_settings[] = {
-    {"type", MF_SET_ENUM, .def = "permanent", .choices = restart_types, .at = MF_AT(settings, type),
-     .doc = "which exits are restarted: always, only abnormal ones, or none"},
-    {"strategy", MF_SET_ENUM, .def = "one_for_one", .choices = strategies, .at = MF_AT(settings, strategy),
-     .doc = "which replicas a restart takes along; simple_one_for_one: a dynamic pool"},
-    {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000,
-     .at = MF_AT(settings, backoff_min_ms), .doc = "the first restart delay"},
-    {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000,
-     .at = MF_AT(settings, backoff_max_ms), .doc = "the restart delay's cap (not below backoff_min_ms)"},
-    {"backoff_reset_ms", MF_SET_DURATION, .def = "10000", .min = 1, .max = 86400000,
-     .at = MF_AT(settings, backoff_reset_ms), .doc = "a run this long resets the delay"},
-    {"intensity", MF_SET_INT, .def = "10", .min = 0, .max = 100000, .at = MF_AT(settings, intensity),
-     .doc = "restarts within period_ms beyond which the supervisor gives up"},
-    {"period_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000, .at = MF_AT(settings, period_ms),
-     .doc = "the period of intensity"},
-    {"cooldown_ms", MF_SET_DURATION, .def = "60000", .min = 1, .max = 86400000,
-     .at = MF_AT(settings, cooldown_ms), .doc = "a supervisor that gave up starts again after this"},
-    {"shutdown_ms", MF_SET_DURATION, .def = "5000", .min = 1, .max = 600000, .at = MF_AT(settings, shutdown_ms),
-     .doc = "SIGTERM to SIGKILL when a replica is stopped"},
-    {0},
-};
+CHILD_RESTART_FIRST(settings);
 
 const mf_setting stdio_provider_settings[] = {
     {"command", MF_SET_STRINGS, MF_SET_REQUIRED | MF_SET_NONEMPTY, .at = MF_AT(settings, command),
@@ -75,7 +51,7 @@ const mf_setting stdio_provider_settings[] = {
      .doc = "identical upstream processes, each a target"},
     {"max_processes", MF_SET_INT, .min = 1, .max = 100000, .at = MF_AT(settings, max_processes),
      .doc = "processes this provider may run at once (a pool's most replicas)"},
-    {"restart", MF_SET_TABLE, .def = "{}", .sub = restart_settings, .doc = "how replicas are restarted"},
+    {"restart", MF_SET_TABLE, .def = "{}", .sub = child_restart_settings, .doc = "how replicas are restarted"},
     {0},
 };
 
@@ -92,27 +68,19 @@ static int check(const json_t *conf, const char *path, mf_error *err)
 {
     settings st;
     read_settings(conf, &st);
-    if (st.backoff_max_ms < st.backoff_min_ms) {
-        const json_t *r = json_object_get(conf, "restart");
-        if (json_object_get(r, "backoff_max_ms"))
-            mf_error_set(err, -1, "%s.restart.backoff_max_ms: %lld is less than backoff_min_ms (%lld)", path,
-                         (long long)st.backoff_max_ms, (long long)st.backoff_min_ms);
-        else
-            mf_error_set(err, -1, "%s.restart.backoff_min_ms: %lld is more than backoff_max_ms (%lld, the default)",
-                         path, (long long)st.backoff_min_ms, (long long)st.backoff_max_ms);
+    if (child_conf_check(&st.restart, conf, path, err))
         return -1;
-    }
     if (st.max_processes && st.replicas > st.max_processes) {
         mf_error_set(err, -1, "%s.replicas: %lld is more than max_processes (%lld)", path,
                      (long long)st.replicas, (long long)st.max_processes);
         return -1;
     }
-    if (st.strategy == MF_SIMPLE_ONE_FOR_ONE && !st.max_processes) {
+    if (st.restart.strategy == MF_SIMPLE_ONE_FOR_ONE && !st.max_processes) {
         mf_error_set(err, -1, "%s.max_processes: required with restart.strategy = \"simple_one_for_one\" "
                      "(the most replicas the pool may grow to)", path);
         return -1;
     }
-    if (st.max_processes > MAX_REPLICAS && st.strategy == MF_SIMPLE_ONE_FOR_ONE) {
+    if (st.max_processes > MAX_REPLICAS && st.restart.strategy == MF_SIMPLE_ONE_FOR_ONE) {
         mf_error_set(err, -1, "%s.max_processes: %lld is more than a pool may grow to (%d)", path,
                      (long long)st.max_processes, MAX_REPLICAS);
         return -1;
@@ -674,21 +642,6 @@ static char **strings(const json_t *arr)
     return out;
 }
 
-static char **env_list(const json_t *map)
-{
-    size_t n = json_is_object(map) ? json_object_size(map) : 0, i = 0;
-    char **out = calloc(n + 1, sizeof *out);
-    const char *k;
-    json_t *v;
-    if (n)
-        json_object_foreach((json_t *)map, k, v) {
-            size_t len = strlen(k) + json_string_length(v) + 2;
-            out[i] = malloc(len);
-            snprintf(out[i++], len, "%s=%s", k, json_string_value(v));
-        }
-    return out;
-}
-
 const mf_child_ops stdio_child_ops = {
     .started = on_started, .output = on_output, .exited = on_exited,
     .failed = on_failed, .stopped = on_stopped,
@@ -704,20 +657,12 @@ client *client_new(mf_instance *inst, const json_t *conf)
     settings st;
     read_settings(conf, &st);
     int64_t replicas = st.replicas, maxp = st.max_processes;
-    c->spec.restart = (mf_restart)st.type;
-    c->spec.backoff_min_ms = (uint32_t)st.backoff_min_ms;
-    c->spec.backoff_max_ms = (uint32_t)st.backoff_max_ms;
-    c->spec.shutdown_ms = (uint32_t)st.shutdown_ms;
-    c->spec.backoff_reset_ms = (uint32_t)st.backoff_reset_ms;
-    c->sup_spec.strategy = (mf_strategy)st.strategy;
-    c->sup_spec.intensity = (uint32_t)st.intensity;
-    c->sup_spec.period_ms = (uint32_t)st.period_ms;
-    c->sup_spec.cooldown_ms = (uint32_t)st.cooldown_ms;
+    child_conf_apply(&st.restart, &c->spec, &c->sup_spec);
     c->max_message = (size_t)st.max_message_bytes;
     c->init_timeout_ms = (uint64_t)st.init_timeout_ms;
     c->max_queue = (size_t)st.max_queue;
     c->argv = strings(st.command);
-    c->env = env_list(st.env);
+    c->env = child_conf_env(st.env);
     c->cwd = st.cwd ? strdup(st.cwd) : NULL;
     c->sup_spec.name = mf_instance_name(inst);
     c->sup_spec.max_children = (uint32_t)maxp;

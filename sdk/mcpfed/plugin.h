@@ -79,7 +79,13 @@ typedef struct mf_role_ops {
      * their calls and stop, last started first), or -1 with err saying why not. */
     int (*scale)(void *self, int replicas, mf_error *err);
 
-    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
+    /* Optional (providers, SDK 4.1): `reload NAME` on the admin socket, where NAME is this
+     * instance rather than a plugin, loads again what the instance runs (e.g. a module of
+     * tools) while it serves. done runs exactly once, from inside reload or later, with
+     * 200 or a refusal (409: what ran before keeps running) and a report (taken over). */
+    void (*reload)(void *self, void (*done)(void *ud, int code, json_t *report), void *ud);
+
+    void (*reserved[MF_RESERVED_OPS - 1])(void);   /* for later minor versions; leave NULL */
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before
@@ -140,6 +146,48 @@ typedef struct mf_default_instance {
     const char *name;           /* the provider's name (its tools' prefix); NULL: the plugin's */
 } mf_default_instance;
 
+/* A result cache (since 4.1): the kernel asks it before it routes a tools/call and
+ * hands it each shareable result. The kernel keeps the calls in flight and coalesces
+ * identical ones; the cache keeps results, keyed by the public tool name and the canonical
+ * form of the arguments, each for its time to live, within a byte cap. */
+typedef struct mf_cache_ops {
+    /* Optional, after the kernel has checked them against the plugin's cache_settings and
+     * cache_provider_settings: what those tables cannot say of the top-level settings
+     * ("cache" of the configuration) and a provider's ("providers[N].cache"): 0, or -1
+     * with err naming the key. */
+    int (*check)(const json_t *conf, const char *path, mf_error *err);
+    int (*check_provider)(const json_t *conf, const char *path, mf_error *err);
+    /* The cache, from checked settings; settings changed by a configuration reload are
+     * applied with configure (entries over a smaller cap are evicted). */
+    void *(*create)(const json_t *conf);
+    void (*configure)(void *c, const json_t *conf);
+    void (*destroy)(void *c);
+    /* How long a result of tool (the upstream's name) of a provider with these settings
+     * is kept: 0 when it is not cached. */
+    uint64_t (*ttl_ms)(void *c, const json_t *provider_conf, const char *tool);
+    /* The key of a call of public tool name with args (an object, or NULL for none):
+     * malloc'd bytes, *len set; equal for arguments that differ only in key order,
+     * whitespace and the spelling of numbers. NULL when args are no object. */
+    char *(*key)(void *c, const char *tool, const json_t *args, size_t *len);
+    /* The result kept under key (a new reference), or NULL; counts a hit or a miss. */
+    json_t *(*lookup)(void *c, const char *key, size_t len, uint64_t now_ms);
+    /* Keep result (borrowed) under key for ttl_ms; tool names it in the figures. */
+    void (*store)(void *c, const char *key, size_t len, const char *tool, const json_t *result,
+                  uint64_t ttl_ms, uint64_t now_ms);
+    /* A call of tool was answered with another's upstream call: counted. */
+    void (*coalesced)(void *c, const char *tool);
+    /* Drop the entries of tool (NULL: all); how many went. */
+    size_t (*clear)(void *c, const char *tool);
+    /* entries, bytes, hits, misses, evictions, coalesced, and the same per tool */
+    json_t *(*status)(void *c, uint64_t now_ms);
+    /* Hot swap (optional): the entries and figures as msgpack bytes (malloc'd), and a
+     * cache made from such a state by the next generation (NULL if it cannot be read). */
+    char *(*save)(void *c, size_t *len);
+    void *(*adopt)(const json_t *conf, const char *state, size_t len, uint64_t now_ms);
+
+    void (*reserved[MF_RESERVED_OPS])(void);   /* for later minor versions; leave NULL */
+} mf_cache_ops;
+
 typedef struct mf_plugin {
     uint16_t sdk_major;         /* MF_SDK_MAJOR and MF_SDK_MINOR it was built with */
     uint16_t sdk_minor;
@@ -153,16 +201,21 @@ typedef struct mf_plugin {
     const mf_role_ops *provider;    /* NULL when the plugin is no provider */
     const mf_breaker_ops *breaker;  /* NULL when the plugin is no circuit breaker */
 
-    /* Since 4.1, in four of the reserved slots: each role's settings (mcpfed/settings.h),
+    /* Since 4.1, in seven of the reserved slots: each role's settings (mcpfed/settings.h),
      * or NULL (the kernel checks an instance's table against them before the role's check,
-     * and --help-config prints them without running the plugin); and an instance that runs
-     * when the plugin is dropped in (see above), or NULL. */
+     * and --help-config prints them without running the plugin); an instance that runs
+     * when the plugin is dropped in (see above), or NULL; and the result cache role (NULL
+     * when the plugin is no result cache) with its settings, the top level's `cache` and a
+     * provider's `cache`. */
     const mf_setting *transport_settings;
     const mf_setting *provider_settings;
     const mf_setting *breaker_settings;
     const mf_default_instance *default_instance;
+    const mf_cache_ops *cache;
+    const mf_setting *cache_settings;
+    const mf_setting *cache_provider_settings;
 
-    const void *reserved[MF_RESERVED_OPS - 4];   /* for later minor versions; leave NULL */
+    const void *reserved[MF_RESERVED_OPS - 7];   /* for later minor versions; leave NULL */
 } mf_plugin;
 
 /* Declare the plugin: MF_PLUGIN(.name = "hello", .provider = &hello_provider, ...); */

@@ -42,3 +42,12 @@ return {
 }
 LUA
 }
+
+# Initialize a session of the 2025-11-25 era on url: sets session.
+bench_session() {
+	session=$(curl -s -i -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+		-d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
+		| tr -d '\r' | awk 'tolower($1)=="mcp-session-id:"{print $2}')
+	curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+		-H "Mcp-Session-Id: $session" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+}

@@ -1,13 +1,15 @@
 /* Fuzz target: the state a plugin's next generation reads at a hot swap (kernel/state.c's
- * msgpack, and the breaker plugin's loader on top of it). A truncated or hostile state
- * must be refused or read as some state; never a crash.
+ * msgpack, and the breaker and cache plugins' loaders on top of it). A truncated or hostile
+ * state must be refused or read as some state; never a crash.
  *
  * Every object of the state is also read as the stdio plugin reads its queued messages and
  * unfinished lines (plugins/stdio/swapstate.c).
  *
  * Input: one byte choosing the breaker's settings, then the state.
  * Properties: a state that reads, written again, reads back the same; an adopted breaker
- * works (admits, records, reports, saves a state that reads). */
+ * works (admits, records, reports, saves a state that reads); an adopted cache keeps within
+ * its byte cap, answers lookups, takes entries, and saves a state that the next generation
+ * reads to the same entries. */
 #include "build-config.h"
 #include "kernel.h"
 #include "plugin_loader.h"
@@ -17,6 +19,7 @@
 #include <string.h>
 
 static const mf_breaker_ops *breaker;
+static const mf_cache_ops *cache;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -32,6 +35,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         exit(1);
     }
     breaker = m->desc->breaker;
+    m = mf_plugin_load("cache", &err);
+    if (!m || !m->desc->cache) {
+        fprintf(stderr, "fuzz_state: cannot load the cache plugin (MCPFED_PLUGIN_PATH?): %s\n", err.msg);
+        exit(1);
+    }
+    cache = m->desc->cache;
     atexit(mf_plugins_shutdown);
     return 0;
 }
@@ -69,6 +78,47 @@ static void use_breaker(uint8_t steer, const char *state, size_t len)
         json_decref(st);
         free(again);
         breaker->destroy(b);
+    }
+    json_decref(conf);
+}
+
+static json_int_t figure(void *c, const char *name)
+{
+    json_t *st = cache->status(c, 1000);
+    json_int_t v = json_integer_value(json_object_get(st, name));
+    json_decref(st);
+    return v;
+}
+
+static void use_cache(uint8_t steer, const char *state, size_t len)
+{
+    static const char *const caps[] = {"{}", "{\"max_bytes\":400}", "{\"max_bytes\":0}", "{\"max_bytes\":4096}"};
+    json_t *conf = json_loads(caps[steer % 4], 0, NULL);
+    int64_t cap = json_integer_value(json_object_get(conf, "max_bytes"));
+    void *c = cache->adopt(conf, state, len, (steer & 0x80) ? 0 : 1000);
+    if (c) {
+        FUZZ_ASSERT(!cap || figure(c, "bytes") <= cap);
+        json_t *args = json_pack("{s:i}", "a", steer);
+        size_t klen = 0;
+        char *key = cache->key(c, "t", args, &klen);
+        FUZZ_ASSERT(key);
+        json_decref(cache->lookup(c, key, klen, 1000));
+        json_t *result = json_pack("{s:[]}", "content");
+        cache->store(c, key, klen, "t", result, 1000, 1000);
+        json_decref(result);
+        cache->coalesced(c, "t");
+        FUZZ_ASSERT(!cap || figure(c, "bytes") <= cap);
+        size_t n = 0;
+        char *again = cache->save(c, &n);
+        FUZZ_ASSERT(again);
+        void *next = cache->adopt(conf, again, n, 1000);
+        FUZZ_ASSERT(next && figure(next, "entries") == figure(c, "entries"));
+        cache->clear(next, (steer & 1) ? "t" : NULL);
+        cache->destroy(next);
+        free(again);
+        free(key);
+        json_decref(args);
+        cache->destroy(c);
     }
     json_decref(conf);
 }
@@ -121,5 +171,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(st);
     }
     use_breaker(steer, (const char *)data, size);
+    use_cache(steer, (const char *)data, size);
     return 0;
 }

@@ -81,7 +81,8 @@ test("--help-config prints the kernel's tables and each plugin's, one key a line
 	assert.equal(r.stderr, "", "every shipped plugin loads");
 	const s = parseHelp(r.stdout);
 	for (const sec of ["kernel", "kernel provider", "stdio provider", "stdio transport", "http provider",
-		"http transport", "ws provider", "ws transport", "breaker breaker", "sql provider", "files provider"])
+		"http transport", "ws provider", "ws transport", "breaker breaker", "sql provider", "files provider",
+		"fetch provider", "cache cache", "cache cache provider", "python provider"])
 		assert.ok(s.has(sec), `section ${sec} in\n${r.stdout}`);
 	assert.deepEqual(s.get("kernel").get("request_timeout_ms"),
 		{ type: "duration (ms)", def: "60000", bounds: "1..86400000", doc: "how long a call may take (then -32001)" });

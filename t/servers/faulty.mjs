@@ -14,6 +14,10 @@
 // first call, of any process, creates the file flag and exits with status 3 while in flight;
 // later calls answer with their process id), FAULTY_HOLD_FILE=PATH (while that file exists, a
 // process starting does not read its input, so it stays unready: a replica held down).
+// FAULTY_CACHE_TOOLS=1 adds, for result cache tests, tools that count their calls: counted
+// {a,b,c}, fails (isError), counted_big {bytes}, gate {key} (answers once open {key} is
+// called; gated {key} says how many wait), gate_ask {key} (the same, then asks the client
+// for a sampling) and calls {tool} (how many calls a tool had).
 // FAULTY_SWAP_TOOLS=1 adds, for hot swap tests: session_id (the HTTP session the call came in,
 // "none" over stdio), big {bytes} (a text of that many "x"), slow_progress {steps, ms} (a
 // progress notification per step when the call has a progressToken, ms apart, then the answer).
@@ -56,6 +60,11 @@ function slowMs() {
 const echoed = (t) => (env.FAULTY_ECHO_PID === "1"
 	? { content: [{ type: "text", text: String(t) }, { type: "text", text: `pid=${process.pid}` }] }
 	: text(t));
+
+// calls per tool, and the gate tool's waiting calls (result cache tests), for the process
+const counts = new Map();
+const count = (name) => { counts.set(name, (counts.get(name) ?? 0) + 1); return counts.get(name); };
+const gates = new Map(); // key -> Set of resolve functions
 
 // One server (one per HTTP session).
 function build() {
@@ -132,6 +141,43 @@ function build() {
 				}
 				process.exit(3);
 			});
+	}
+
+	if (env.FAULTY_CACHE_TOOLS === "1") {
+		// result cache tests: every call of these is counted (calls {tool} tells how many)
+		const any = { a: z.any().optional(), b: z.any().optional(), c: z.any().optional() };
+		tool("counted", "Answer 'counted <n> <arguments>' (n: this tool's calls so far)", any, (args) =>
+			text(`counted ${count("counted")} ${JSON.stringify(args)}`));
+		tool("fails", "A tool error (isError), counted", any, () => ({ isError: true, ...text(`failed ${count("fails")}`) }));
+		tool("counted_big", "Answer a text of bytes 'x', counted", { bytes: z.number(), a: z.any().optional() },
+			({ bytes }) => { count("counted_big"); return text("x".repeat(bytes)); });
+		tool("gate", "Counted; answer 'gate <key> <n>' once open {key} is called; a cancel is counted as gate_cancelled",
+			{ key: z.string() }, ({ key }, extra) => new Promise((resolve) => {
+				const n = count("gate");
+				const set = gates.get(key) ?? new Set();
+				gates.set(key, set);
+				const done = () => resolve(text(`gate ${key} ${n}`));
+				set.add(done);
+				extra.signal.addEventListener("abort", () => { set.delete(done); count("gate_cancelled"); resolve(text("cancelled")); });
+			}));
+		tool("gate_ask", "Counted; once open {key} is called, ask the client for a completion (no related request id); answers 'sampled: <text>'",
+			{ key: z.string() }, ({ key }) => new Promise((resolve) => {
+				count("gate_ask");
+				const set = gates.get(key) ?? new Set();
+				gates.set(key, set);
+				set.add(() => server.server.createMessage({
+					messages: [{ role: "user", content: { type: "text", text: key } }], maxTokens: 50,
+				}).then((res) => resolve(text(`sampled: ${res.content?.text}`)),
+					(e) => resolve({ isError: true, ...text(`error ${e.code}: ${e.message}`) })));
+			}));
+		tool("open", "Answer every waiting call of gate {key}; answers 'opened <count>'", { key: z.string() }, ({ key }) => {
+			const set = gates.get(key) ?? new Set();
+			gates.delete(key);
+			for (const done of set) done();
+			return text(`opened ${set.size}`);
+		});
+		tool("gated", "How many calls of gate {key} wait", { key: z.string() }, ({ key }) => text(String(gates.get(key)?.size ?? 0)));
+		tool("calls", "How many calls of tool there were", { tool: z.string() }, ({ tool: t }) => text(String(counts.get(t) ?? 0)));
 	}
 
 	const extra = Number(env.FAULTY_TOOL_COUNT || 0);
