@@ -10,8 +10,11 @@ return {
     { name = "everything", transport = "stdio",
       command = { "npx", "-y", "@modelcontextprotocol/server-everything" } },
     -- Tools mcpfed runs itself, with no network: read-only SQL over the example shop
-    -- database, and the example files, read-only.
+    -- database, the example files, read-only, and Python tools.
     { name = "shop", transport = "sql", databases = { shop = mcpfed.examples_dir .. "/shop.db" } },
     { name = "examples", transport = "files", roots = { examples = mcpfed.examples_dir } },
+    -- Tools written in Python (statistics, text diff, dates, JSON queries), run by a
+    -- supervised worker process (python3 with python3-msgpack).
+    { name = "py", transport = "python", module = mcpfed.examples_dir .. "/tools.py" },
   },
 }

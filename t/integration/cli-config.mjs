@@ -81,7 +81,7 @@ test("--check on a good configuration", () => {
 test("--check without -c checks the embedded default", () => {
 	const r = run(["--check"]);
 	assert.equal(r.code, 0, r.stderr);
-	assert.match(r.stdout, /^mcpfed: .*configuration OK \(3 providers\)\n$/);
+	assert.match(r.stdout, /^mcpfed: .*configuration OK \(4 providers\)\n$/);
 });
 
 test("plugin_dirs finds the transport plugin without MCPFED_PLUGIN_PATH", (t) => {

@@ -176,12 +176,14 @@ test("the embedded default configuration listens on 127.0.0.1:8808 only", async 
 	await post({ jsonrpc: "2.0", method: "notifications/initialized" }, sh);
 	const list = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, sh);
 	const names = list.json.result.tools.map((x) => x.name);
-	for (const n of ["everything__echo", "shop__query", "shop__tables", "examples__read", "examples__search"])
+	for (const n of ["everything__echo", "shop__query", "shop__tables", "examples__read", "examples__search", "py__stats"])
 		assert.ok(names.includes(n), `${n} in the default's tools: ${names}`);
 	const tables = await post({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "shop__tables", arguments: {} } }, sh);
 	assert.ok(tables.json.result.structuredContent.rows.some((row) => row[0] === "products"), tables.text);
 	const read = await post({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "examples__read", arguments: { path: "shop.sql" } } }, sh);
 	assert.match(read.json.result.content[0].text, /CREATE TABLE/, read.text);
+	const stats = await post({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "py__stats", arguments: { numbers: [1, 2, 3, 4] } } }, sh);
+	assert.equal(stats.json.result.structuredContent.mean, 2.5, stats.text);
 	d.kill("SIGTERM");
 	assert.deepEqual(await d.waitExit(10000), { code: 0, signal: null }, dlog());
 });
