@@ -90,7 +90,9 @@ static mf_sup *sup_new(const mf_sup_spec *spec, bool private_)
 {
     mf_sup *s = mf_xcalloc(1, sizeof *s);
     s->spec = *spec;
-    if (!s->spec.intensity && !private_)
+    if (s->spec.intensity == MF_SUP_NO_RESTARTS)
+        s->spec.intensity = 0;
+    else if (!s->spec.intensity && !private_)
         s->spec.intensity = 10;
     if (!s->spec.period_ms)
         s->spec.period_ms = 60000;

@@ -51,7 +51,8 @@ void child_conf_apply(const child_restart *r, mf_child_spec *spec, mf_sup_spec *
     spec->shutdown_ms = (uint32_t)r->shutdown_ms;
     spec->backoff_reset_ms = (uint32_t)r->backoff_reset_ms;
     sup->strategy = (mf_strategy)r->strategy;
-    sup->intensity = (uint32_t)r->intensity;
+    /* 0 in the configuration allows no restart; to the SDK, 0 is the default */
+    sup->intensity = r->intensity ? (uint32_t)r->intensity : MF_SUP_NO_RESTARTS;
     sup->period_ms = (uint32_t)r->period_ms;
     sup->cooldown_ms = (uint32_t)r->cooldown_ms;
 }

@@ -22,10 +22,14 @@ typedef enum mf_strategy {
     MF_SIMPLE_ONE_FOR_ONE,  /* one_for_one over a pool of like children, added at any time */
 } mf_strategy;
 
+/* intensity: no restart is allowed; the first failure gives up (0 means the default 10). */
+#define MF_SUP_NO_RESTARTS UINT32_MAX
+
 typedef struct mf_sup_spec {
     const char *name;            /* for logs and the admin socket */
     mf_strategy strategy;
-    uint32_t intensity;          /* restarts allowed in period; 0 here means the default 10 */
+    uint32_t intensity;          /* restarts allowed in period; 0 here means the default 10,
+                                  * MF_SUP_NO_RESTARTS none */
     uint32_t period_ms;          /* 0 means the default 60000 */
     uint32_t cooldown_ms;        /* after giving up; 0 means the default 60000 */
     uint32_t max_children;       /* processes it may run at once; 0: no limit of its own */
@@ -54,7 +58,8 @@ typedef struct mf_child_spec {
     uint32_t shutdown_ms;        /* SIGTERM to SIGKILL; 0 means the default 5000 */
     uint32_t backoff_min_ms;     /* first restart delay; 0 means the default 100 */
     uint32_t backoff_max_ms;     /* cap; 0 means the default 30000 */
-    uint32_t intensity;          /* restarts allowed in period; 0 means the default 10 */
+    uint32_t intensity;          /* restarts allowed in period; 0 means the default 10,
+                                  * MF_SUP_NO_RESTARTS none */
     uint32_t period_ms;          /* 0 means the default 60000 */
     uint32_t cooldown_ms;        /* after giving up; 0 means the default 60000 */
     uint32_t backoff_reset_ms;   /* a run this long resets the backoff to backoff_min_ms;

@@ -153,6 +153,25 @@ const markerNotes = (file) => {
 
 // --- a. crash at once ---------------------------------------------------------------------------
 
+test("restart.intensity = 0 allows no restart: the first exit gives up", async (t) => {
+	const gw = start(t, {
+		providers: [
+			{ name: "c", transport: "stdio", command: ["/bin/sh", "-c", "exit 3"],
+				restart: { intensity: 0, period_ms: 60000, cooldown_ms: 60000 } },
+			faulty("g"),
+		],
+	});
+	await gw.initialize();
+	await waitFor(() => /warn supervisor: restart intensity exceeded; giving up for now supervisor=c /.test(log(gw)),
+		{ timeout: 8000, what: `the supervisor of c giving up${tail(gw)}` });
+	const text = log(gw);
+	assert.equal(count(text, "info supervisor: child started child=c "), 1, `started once, never restarted${tail(gw)}`);
+	assert.doesNotMatch(text, /restarting child child=c /, tail(gw));
+	const s = await supervisor(gw, "c");
+	assert.equal(s.state, "failed", JSON.stringify(s));
+	assert.equal(s.intensity, 0);
+});
+
 test("a child that crashes at once: 1 + intensity starts, given up, no CPU spin, started again after the cool-down", async (t) => {
 	const cooldownMs = 1500;
 	const gw = start(t, {
