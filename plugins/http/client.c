@@ -64,7 +64,7 @@ const mf_setting http_provider_settings[] = {
     {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
      .at = S(max_message_bytes), .doc = "the largest answer accepted"},
     {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = S(max_queue),
-     .doc = "calls that may wait while the provider connects"},
+     .doc = "the gateway's own requests (listings, subscriptions) that may wait while the provider connects"},
     {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000, .at = S(backoff_min_ms),
      .doc = "the first reconnection delay"},
     {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000, .at = S(backoff_max_ms),

@@ -69,7 +69,7 @@ const mf_setting stdio_provider_settings[] = {
     {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000,
      .at = MF_AT(settings, init_timeout_ms), .doc = "how long the upstream may take to answer initialize"},
     {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = MF_AT(settings, max_queue),
-     .doc = "calls that may wait while the upstream starts"},
+     .doc = "the gateway's own requests (listings, subscriptions) that may wait while the upstream starts"},
     {"replicas", MF_SET_INT, .def = "1", .min = 1, .max = MAX_REPLICAS, .at = MF_AT(settings, replicas),
      .doc = "identical upstream processes, each a target"},
     {"max_processes", MF_SET_INT, .min = 1, .max = 100000, .at = MF_AT(settings, max_processes),
