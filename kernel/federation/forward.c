@@ -303,8 +303,7 @@ void mf_forward_again(downreq *d)
         if (strcmp(ps[i]->conf->name, d->owner) == 0)
             p = ps[i];
     char why[512];
-    if (p)
-        d->provider = p;
+    d->provider = p;   /* the one it held may have gone with the route released above */
     if (!p)
         answer_error(d, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "provider %s has left", d->owner)));
     else if (!route(d, p, why, sizeof why))

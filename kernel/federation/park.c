@@ -151,7 +151,10 @@ void mf_park_fail(const mf_provider *p, const char *why)
         if (strcmp(d->owner, p->conf->name) != 0)
             continue;
         mf_park_forget(d);
-        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "%s", why));
+        /* the reason as its plugin gave it, naming the provider if it does not */
+        bool named = strncmp(why, "provider ", 9) == 0;
+        json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "%s%s%s%s",
+                                named ? "" : "provider ", named ? "" : p->conf->name, named ? "" : ": ", why));
         mf_downreq_answer(d, err);
         json_decref(err);
     }

@@ -501,7 +501,9 @@ static void on_exited(mf_child *ch, int64_t status, int sig, void *ud)
         char failed[260];
         snprintf(failed, sizeof failed, "%s before it answered initialize", why);
         fail_waiting(c, r, !any_ready(c), MF_RPC_UNAVAILABLE, failed);
-        if (!c->up)   /* the calls the kernel keeps waiting for this provider hear it too */
+        /* the calls the kernel keeps waiting for this provider hear it too, unless another
+         * replica is on its way */
+        if (!c->up && !any_alive(c))
             mf_provider_status(c->inst, MF_PROVIDER_DOWN, NULL, failed);
     }
     if (!any_ready(c) && c->up) {
