@@ -25,10 +25,10 @@ static void cmd_status(int argc, char **argv, mf_admin_reply *out)
     for (size_t i = 0; i < n; i++)
         if (ps[i]->state == MF_PROVIDER_UP)
             up++;
-    out->body = json_pack("{s:s,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:b}", "version", PACKAGE_VERSION, "pid",
+    out->body = json_pack("{s:s,s:i,s:I,s:i,s:i,s:i,s:i,s:i,s:i,s:b}", "version", PACKAGE_VERSION, "pid",
                           (int)getpid(), "uptime_ms", (json_int_t)(mf_now() - mf_ctrl.started_at), "sessions",
                           (int)mf_session_count(), "providers", (int)n, "providers_up", (int)up,
-                          "calls_in_flight", (int)mf_calls_in_flight(), "processes",
+                          "calls_in_flight", (int)mf_calls_in_flight(), "calls_waiting", (int)mf_calls_waiting(), "processes",
                           (int)mf_supervision_processes(), "catalog_settled", mf_registry_settled());
 }
 

@@ -1,6 +1,7 @@
 /* What the federation keeps, in one place: the providers and their settling, the catalog,
- * the downstream sessions and the requests they forwarded, the input-required calls held
- * for a retry, the routing's breakers and its policy, the result cache. Its files reach it through mf_fed; a
+ * the downstream sessions and the requests they forwarded, the calls waiting for a target,
+ * the input-required calls held for a retry, the routing's breakers and its policy, the
+ * result cache. Its files reach it through mf_fed; a
  * design with a loop per core would have one of these for each loop. Only the
  * federation's own files include this. */
 #ifndef MF_FEDERATION_H
@@ -49,6 +50,13 @@ typedef struct mf_federation {
     } sessions;
     /* forward.c: requests forwarded, by the correlation of their call */
     struct downreq *forwarded;
+    /* park.c: calls waiting for a target that can take them, in the order they came */
+    struct {
+        struct downreq *head;
+        uint64_t next_seq;
+        uv_timer_t timer;
+        bool timer_on, in_timer;
+    } park;
     /* mrtr.c: calls held for a client's retry, by requestState */
     struct {
         struct suspended *by_token;

@@ -26,7 +26,9 @@
 #include "policy.h"
 #include "federation.h"
 #include "cache_hook.h"
+#include "park.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +48,7 @@ void mf_downreq_free(downreq *d)
         d->target->inflight--;
     if (d->using)
         mf_provider_call_ends(d->using);
+    mf_park_forget(d);
     /* last: this may free a provider that has left */
     for (int i = 0; i < d->nroute; i++)
         mf_provider_release(d->route[i]->provider);
@@ -60,6 +63,7 @@ void mf_downreq_free(downreq *d)
     json_decref(d->upstate);
     json_decref(d->stashed);
     free(d->route);
+    free(d->owner);
     free(d);
 }
 
@@ -132,22 +136,15 @@ static void on_done(void *ud, json_t *resp)
         return;
     if ((never_sent || (lost && d->idempotent)) && d->s && mf_now() < d->deadline && next_target(d))
         return;
+    /* no target could take it now (starting, restarting): it waits in the kernel for one
+     * that can, whichever becomes ready first */
+    if (code == MF_RPC_UNAVAILABLE && mf_park_call(d))
+        return;
     json_t *result = json_object_get(resp, "result");
     const char *type = json_string_value(json_object_get(result, "resultType"));
     if (type && strcmp(type, "input_required") == 0 && !d->modern && mf_mrtr_on_result(d, result))
         return;
     mf_downreq_answer(d, resp);
-}
-
-/* May the provider hold d's call until its target is ready (starting, restarting)? Only
- * when no target ranked after it could take the call now; otherwise the provider answers
- * at once that it cannot (-32010) and the next one gets it. */
-static bool may_wait(const downreq *d)
-{
-    for (int i = d->attempt; i < d->nroute; i++)
-        if (mf_target_available(d->route[i]))
-            return false;
-    return true;
 }
 
 /* Send d's call (its method, params) to its current target. */
@@ -157,9 +154,8 @@ static void start_call(downreq *d, json_t *params)
     if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
     const char *method = mf_rpc_method(d->msg);
-    json_t *req = json_pack("{s:s,s:O,s:O,s:i,s:b}", "method", method ? method : "tools/call", "params", params,
-                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0,
-                            "wait", may_wait(d));
+    json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
+                            "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
     if (d->param_headers)
         json_object_set(req, "paramHeaders", d->param_headers);
     uint64_t now = mf_now();
@@ -236,8 +232,9 @@ static int add_candidates(mf_provider *p, bool fallback, mf_policy_candidate *c,
     return n;
 }
 
-/* Rank d's targets with the policy; false (and the client answered) when it refuses. */
-static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method, json_t *params)
+/* Rank d's targets with the policy (what it names is in d->msg, what goes upstream in
+ * d->upparams); false, with the policy's reason in why, when it refuses. */
+static bool route(downreq *d, mf_provider *p, char *why, size_t len)
 {
     mf_policy_candidate c[MF_POLICY_MAX];
     mf_target *t[MF_POLICY_MAX];
@@ -249,26 +246,24 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
             if (strcmp(ps[i]->conf->name, *f) == 0)
                 n = add_candidates(ps[i], true, c, t, n);
     }
-    json_t *rp = json_object_get(r->msg, "params");
-    const char *name = json_string_value(json_object_get(rp, "name"));
-    if (!name)
-        name = json_string_value(json_object_get(rp, "uri"));
+    const char *method = mf_rpc_method(d->msg);
+    json_t *params = d->upparams;
     const char *upstream = json_string_value(json_object_get(params, "name"));
     if (!upstream)
         upstream = json_string_value(json_object_get(params, "uri"));
     json_t *args = json_object_get(params, "arguments");
-    json_t *info = r->s->client_info;
+    json_t *info = d->s->client_info;
     mf_policy_request req = {
-        .method = method, .name = name, .upstream = upstream, .provider = p->conf->name,
-        .session = r->s->id, .client = json_string_value(json_object_get(info, "name")),
+        .method = method, .name = json_string_value(json_object_get(d->msg, "name")), .upstream = upstream,
+        .provider = p->conf->name, .session = d->s->id, .client = json_string_value(json_object_get(info, "name")),
         .client_version = json_string_value(json_object_get(info, "version")),
-        .protocol = r->modern ? MF_PROTOCOL_MODERN : r->s->protocol,
+        .protocol = d->modern ? MF_PROTOCOL_MODERN : d->s->protocol,
         .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
     };
     mf_policy_decision dec;
     mf_policy_route(&req, c, n, &dec);
     if (dec.refused) {
-        mf_reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", dec.reason);
+        snprintf(why, len, "%s", dec.reason);
         return false;
     }
     d->route = mf_xmalloc((size_t)(dec.n ? dec.n : 1) * sizeof *d->route);
@@ -280,6 +275,45 @@ static bool route(const rctx *r, downreq *d, mf_provider *p, const char *method,
     /* reads can always go elsewhere; a tool call only when the policy says so */
     d->idempotent = dec.idempotent || strcmp(method, "tools/call") != 0;
     return true;
+}
+
+/* Why no target took d's call at all (none left to try). */
+static json_t *none_took(const downreq *d)
+{
+    json_t *e = d->refused ? mf_rpc_error_body(MF_RPC_REFUSED, "circuit breaker open: no target of provider %s can take the call now", d->owner)
+                           : mf_rpc_error_body(MF_RPC_UNAVAILABLE, "provider %s: no target can take the call now", d->owner);
+    return json_pack("{s:o}", "error", e);
+}
+
+static void answer_error(downreq *d, json_t *err)
+{
+    mf_downreq_answer(d, err);
+    json_decref(err);
+}
+
+void mf_forward_again(downreq *d)
+{
+    for (int i = 0; i < d->nroute; i++)
+        mf_provider_release(d->route[i]->provider);
+    free(d->route);
+    d->route = NULL;
+    d->nroute = d->attempt = 0;
+    d->refused = 0;
+    d->target = NULL;
+    mf_provider *p = NULL;
+    size_t n;
+    mf_provider **ps = mf_registry_providers(&n);
+    for (size_t i = 0; i < n && !p; i++)
+        if (strcmp(ps[i]->conf->name, d->owner) == 0)
+            p = ps[i];
+    char why[512];
+    d->provider = p;   /* the one it held may have gone with the route released above */
+    if (!p)
+        answer_error(d, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "provider %s has left", d->owner)));
+    else if (!route(d, p, why, sizeof why))
+        answer_error(d, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "%s", why)));
+    else if (!next_target(d))
+        answer_error(d, none_took(d));
 }
 
 void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
@@ -317,27 +351,26 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
     d->caps = r->caps ? json_incref(r->caps) : json_object();
     if (r->tool)
         d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
-    d->msg = json_pack("{s:s}", "method", method);
+    json_t *rp = json_object_get(r->msg, "params");
+    json_t *name = json_object_get(rp, "name");
+    d->msg = json_pack("{s:s,s:O?}", "method", method, "name", json_is_string(name) ? name : json_object_get(rp, "uri"));
     if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
-        json_object_set(d->msg, "uri", json_object_get(json_object_get(r->msg, "params"), "uri"));
-    if (!route(r, d, p, method, params)) {
+        json_object_set(d->msg, "uri", json_object_get(rp, "uri"));
+    d->owner = mf_xstrdup(p->conf->name);
+    d->seq = mf_fed.park.next_seq++;
+    char why[512];
+    if (!route(d, p, why, sizeof why)) {
+        mf_reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", why);
         mf_downreq_free(d);
         return;
     }
     if (mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
         return;
-    d->deadline = mf_now() + (uint64_t)p->conf->timeout_ms;
+    d->timeout_ms = (uint64_t)p->conf->timeout_ms;
+    d->deadline = mf_now() + d->timeout_ms;
     DL_APPEND(r->s->reqs, d);
-    if (!next_target(d)) {
-        if (d->refused)
-            mf_reply_error(r, MF_RPC_REFUSED, NULL, false,
-                        "circuit breaker open: no target of provider %s can take the call now", p->conf->name);
-        else
-            mf_reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "provider %s: no target can take the call now",
-                        p->conf->name);
-        DL_DELETE(r->s->reqs, d);
-        mf_downreq_free(d);
-    }
+    if (!next_target(d))
+        answer_error(d, none_took(d));
 }
 
 void mf_downreq_cancel(downreq *d, const char *reason)

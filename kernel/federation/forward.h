@@ -23,8 +23,15 @@ typedef struct downreq {
     int nroute, attempt;
     struct mf_target *target;
     bool idempotent;
-    uint64_t sent_at, deadline;
+    uint64_t sent_at, deadline, timeout_ms;
     unsigned refused;         /* targets whose breaker refused the call */
+    char *owner;              /* the provider that owns what it names, ranked again by name */
+    /* waiting for a target (park.c) */
+    uint64_t seq;             /* the order calls came in */
+    bool parked, wake;        /* waiting; a target it may go to became ready */
+    unsigned wakes;           /* times it was routed again */
+    uint64_t not_before;      /* its next wake-up */
+    struct downreq *wprev, *wnext;
     json_t *upparams;         /* what went upstream, to send again with input (mrtr.c) */
     json_t *caps;             /* the client's capabilities for this request */
     json_t *param_headers;    /* the arguments its tool mirrors in headers (param_headers.h) */
@@ -50,6 +57,9 @@ void mf_downreq_cancel(downreq *d, const char *reason);
 void mf_session_cancel_all(session *s);
 
 void mf_resend(downreq *d, json_t *params);
+/* Rank d's targets again (its provider by name: a reload may have replaced it) and send
+ * the call to the first that takes it; answered when none does. */
+void mf_forward_again(downreq *d);
 void mf_downreq_answer(downreq *d, json_t *resp);
 
 #endif

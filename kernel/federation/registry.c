@@ -15,6 +15,7 @@
 #include "call.h"
 #include "session.h"
 #include "federation.h"
+#include "park.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -216,8 +217,12 @@ static void on_targets(mf_provider *p, mf_msg *m)
         mf_targets_resize(p, (int)mf_ctl_int(m, "count", 1));
     } else {
         int i = (int)mf_ctl_int(m, "index", -1);
-        if (i >= 0 && i < p->ntargets)
+        if (i >= 0 && i < p->ntargets) {
+            bool was = p->targets[i].up;
             p->targets[i].up = mf_ctl_bool(m, "up", false);
+            if (p->targets[i].up && !was && p->state == MF_PROVIDER_UP && p->standing == MF_STANDING_ACTIVE)
+                mf_park_wake(p);   /* the calls waiting for a target may go there now */
+        }
     }
 }
 
@@ -225,6 +230,7 @@ static void on_status(mf_provider *p, mf_msg *m)
 {
     mf_provider_state st = (mf_provider_state)mf_ctl_int(m, "state", MF_PROVIDER_DOWN);
     const char *reason = mf_ctl_str(m, "reason");
+    mf_provider_state was = p->state;
     p->state = st;
     if (!p->reports_targets)   /* one target: the provider itself */
         for (int i = 0; i < p->ntargets; i++)
@@ -240,13 +246,20 @@ static void on_status(mf_provider *p, mf_msg *m)
         p->log_level = -1;   /* a new upstream session has no level yet */
         mf_info("registry", "provider up", "provider=%s", p->conf->name);
         list_all(p);
-        if (p->standing == MF_STANDING_ACTIVE)   /* else when it takes over */
+        if (p->standing == MF_STANDING_ACTIVE) {   /* else when it takes over */
             mf_session_provider_up(p);
+            mf_park_wake(p);
+        }
         break;
     case MF_PROVIDER_FAILED:
         mf_warn("registry", "provider failed", "provider=%s reason=\"%s\"", p->conf->name,
                 mf_log_esc(reason, (size_t)-1));
         progress(p);
+        mf_park_wake(p);   /* its waiting calls hear why from it, at once */
+        break;
+    case MF_PROVIDER_DOWN:
+        if (was != MF_PROVIDER_UP && reason)   /* a start failed: its waiting calls hear why now */
+            mf_park_fail(p, reason);
         break;
     default:
         break;
@@ -417,6 +430,7 @@ void mf_registry_replace(mf_provider **list, size_t n)
     for (int k = 0; k < MF_KINDS; k++)
         mf_catalog_rebuild((mf_kind)k, REG.active, REG.nactive, REG.settled);
     check_settled();
+    mf_park_wake(NULL);   /* the calls waiting for a target are ranked among the new ones */
 }
 
 static void stop_step(void);

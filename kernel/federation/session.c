@@ -23,6 +23,7 @@
 #include "names.h"
 #include "swap.h"
 #include "federation.h"
+#include "park.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -689,6 +690,7 @@ void mf_session_shutdown(void)
     HASH_ITER(hh, SES.all, s, tmp) {
         session_free(s);
     }
+    mf_park_shutdown();
     if (SES.self) {
         mf_endpoint_close(SES.self);
         SES.self = 0;

@@ -25,6 +25,8 @@ void mf_session_provider_replaced(struct mf_provider *old, struct mf_provider *s
 /* The configuration in force from now on (page size, request timeout). */
 void mf_session_set_conf(const mf_config *cfg);
 size_t mf_session_count(void);
+/* Calls waiting in the kernel for a target that can take them (park.c). */
+size_t mf_calls_waiting(void);
 /* For the admin socket: each session's peer, revision, client and what it has under way. */
 json_t *mf_sessions_status(void);
 /* The gateway is shutting down: end every subscriptions/listen with its complete result

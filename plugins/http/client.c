@@ -9,10 +9,9 @@
  * With `urls`, each URL is a replica: a target of its own for the kernel's routing, with
  * its own era, session, GET stream and reconnection. A call goes to the replica the routing
  * named, and to no other: when that replica is not connected, the call is answered -32010
- * at once so that the kernel tries its next target, unless the kernel said it may wait (no
- * other target could take it); then it waits for that replica in a bounded queue. The
- * kernel's own requests, which name no target, go to the ready replica with the fewest
- * calls in flight, or wait for one.
+ * at once, never held, so that the kernel tries its next target or waits for one itself.
+ * The kernel's own requests, which name no target, go to the ready replica with the
+ * fewest calls in flight, or wait in a bounded queue for one.
  *
  * A replica that failed three attempts in a row is failed: the calls waiting for it are
  * answered -32010, and when every replica is, calls are refused at once until an attempt
@@ -105,20 +104,16 @@ static hrep *server_of(hprov *p, const mf_msg *m)
     return t >= 1 && t <= p->nreps && p->reps[t - 1].state == P_READY ? &p->reps[t - 1] : NULL;
 }
 
-/* Why the replica m names cannot take it, or NULL when m may wait for it: it is
- * connecting and the kernel said no other target could take the call. */
-static const char *cannot_wait(const hprov *p, const mf_msg *m)
+/* Why the replica m names cannot take it now, or NULL when m names none (it may wait for
+ * any): a call for one replica is never held, the kernel decides where it goes next. */
+static const char *cannot_take(const hprov *p, const mf_msg *m)
 {
     json_int_t t = target_of(m);
     if (!t)
         return NULL;
     if (t < 1 || t > p->nreps)
         return "does not exist";
-    if (p->reps[t - 1].state == P_FAILED)
-        return "has failed";
-    if (!json_is_true(json_object_get(m->json, "wait")))
-        return "is not connected";
-    return NULL;
+    return p->reps[t - 1].state == P_FAILED ? "has failed" : "is not connected";
 }
 
 /* Answer the requests waiting for replica r with an error; the others keep waiting, in
@@ -1035,7 +1030,7 @@ static void take_request(hprov *p, mf_msg *m)
         snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p),
                  p->stopping ? "stopping" : p->reps[0].last_error ? p->reps[0].last_error : "failed");
         reply_error(p, m, p->stopping ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
-    } else if ((cannot = cannot_wait(p, m))) {   /* never sent: the kernel tries its next target */
+    } else if ((cannot = cannot_take(p, m))) {   /* never sent: the kernel decides what next */
         snprintf(why, sizeof why, "provider %s: replica %lld %s", hp_name(p), (long long)target_of(m), cannot);
         reply_error(p, m, MF_RPC_UNAVAILABLE, why);
     } else if (p->queue.len >= p->max_queue)

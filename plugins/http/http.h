@@ -42,7 +42,7 @@ typedef struct http_upstream_settings {
     {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32, \
      .at = S(up.max_message_bytes), .doc = "the largest answer accepted"}, \
     {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = S(up.max_queue), \
-     .doc = "requests that may wait while the provider connects"}, \
+     .doc = "the gateway's own requests (listings, subscriptions) that may wait while the provider connects"}, \
     {"backoff_min_ms", MF_SET_DURATION, .def = "100", .min = 1, .max = 3600000, .at = S(up.backoff_min_ms), \
      .doc = "the first reconnection delay"}, \
     {"backoff_max_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000, .at = S(up.backoff_max_ms), \

@@ -4,10 +4,9 @@
  * The replicas are the children of one supervisor, with the provider's restart settings
  * (strategy, intensity, period, cool-down). A call goes to the replica the kernel's routing
  * named (its target), and to no other: when that replica cannot take it now, the call is
- * answered -32010 at once so that the kernel tries its next target, unless the kernel said
- * it may wait (no other target could take it) and the replica is starting or restarting;
- * then it waits in a bounded queue. The kernel's own requests, which name no target, go
- * to the ready replica with the fewest calls in flight, or wait for one. When a replica
+ * answered -32010 at once, never held, so that the kernel tries its next target or waits
+ * for one itself. The kernel's own requests, which name no target, go to the ready
+ * replica with the fewest calls in flight, or wait in a bounded queue for one. When a replica
  * exits, every call it had in flight is answered with an error at once; when one dies
  * before answering initialize, the calls waiting for it fail too, with the reason. When
  * the supervisor gives up, waiting and new calls fail at once until it is back. */
@@ -46,7 +45,7 @@ const mf_setting stdio_provider_settings[] = {
     {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 3600000,
      .at = MF_AT(settings, init_timeout_ms), .doc = "how long the upstream may take to answer initialize"},
     {"max_queue", MF_SET_INT, .def = "4096", .min = 0, .max = 1000000, .at = MF_AT(settings, max_queue),
-     .doc = "calls that may wait while the upstream starts"},
+     .doc = "the gateway's own requests (listings, subscriptions) that may wait while the upstream starts"},
     {"replicas", MF_SET_INT, .def = "1", .min = 1, .max = MAX_REPLICAS, .at = MF_AT(settings, replicas),
      .doc = "identical upstream processes, each a target"},
     {"max_processes", MF_SET_INT, .min = 1, .max = 100000, .at = MF_AT(settings, max_processes),
@@ -171,9 +170,9 @@ static replica *server_of(client *c, const mf_msg *m)
     return t >= 1 && t <= c->nreplicas && takes_calls(&c->replicas[t - 1]) ? &c->replicas[t - 1] : NULL;
 }
 
-/* Why the replica m names cannot take it, or NULL when m may wait for it: it is starting
- * or restarting and the kernel said no other target could take the call. */
-static const char *cannot_wait(const client *c, const mf_msg *m)
+/* Why the replica m names cannot take it now, or NULL when m names none (it may wait for
+ * any): a call for one replica is never held, the kernel decides where it goes next. */
+static const char *cannot_take(const client *c, const mf_msg *m)
 {
     json_int_t t = target_of(m);
     if (!t)
@@ -185,9 +184,7 @@ static const char *cannot_wait(const client *c, const mf_msg *m)
         return "is leaving the pool";
     if (r->state != U_STARTING && r->state != U_DOWN)
         return "has failed";
-    if (!json_is_true(json_object_get(m->json, "wait")))
-        return r->state == U_STARTING ? "is starting" : "is restarting";
-    return NULL;
+    return r->state == U_STARTING ? "is starting" : "is restarting";
 }
 
 /* Answer the requests waiting for replica r (when r is not NULL) and, when untargeted,
@@ -472,6 +469,10 @@ static void on_exited(mf_child *ch, int64_t status, int sig, void *ud)
         char failed[260];
         snprintf(failed, sizeof failed, "%s before it answered initialize", why);
         fail_waiting(c, r, !any_ready(c), MF_RPC_UNAVAILABLE, failed);
+        /* the calls the kernel keeps waiting for this provider hear it too, unless another
+         * replica is on its way */
+        if (!c->up && !any_alive(c))
+            mf_provider_status(c->inst, MF_PROVIDER_DOWN, NULL, failed);
     }
     if (!any_ready(c) && c->up) {
         c->up = false;
@@ -738,7 +739,7 @@ static void take_request(client *c, mf_msg *m)
         mf_send(mf_msg_reply_error(m, self, c->failed ? MF_RPC_UNAVAILABLE : MF_RPC_SHUTTING_DOWN,
                                    "provider %s is unavailable: %s", name_of(c),
                                    c->stopping ? "stopping" : c->failed_reason));
-    else if ((why = cannot_wait(c, m)))   /* never sent: the kernel tries its next target */
+    else if ((why = cannot_take(c, m)))   /* never sent: the kernel decides what next */
         mf_send(mf_msg_reply_error(m, self, MF_RPC_UNAVAILABLE, "provider %s: replica %lld %s", name_of(c),
                                    (long long)target_of(m), why));
     else if (c->queue.len >= c->max_queue)

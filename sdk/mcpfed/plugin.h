@@ -266,10 +266,10 @@ MF_API void mf_provider_status(mf_instance *inst, mf_provider_state state, const
  * request's "target" member; the provider sends it to that target and no other, so that
  * latency, errors and breakers are counted where the call ran. A target that cannot take
  * a call now (starting, restarting, disconnected, leaving a shrinking pool) gets it
- * answered at once with MF_RPC_UNAVAILABLE, and the kernel tries the next target it
- * ranked; but when the request's "wait" member is true (no target ranked after it could
- * take the call), a target that is starting or restarting may hold it, within its
- * deadline, until it is ready. A request without "target" (the kernel's own: listings,
+ * answered at once with MF_RPC_UNAVAILABLE, never held: the kernel tries the next target it
+ * ranked, and when none could take it, waits itself for one that becomes ready (so report
+ * each target's readiness, and a failed start with the provider's status and a reason).
+ * A request without "target" (the kernel's own: listings,
  * subscriptions) is for the provider as a whole: any ready replica may serve it. A
  * provider that says nothing has one target, ready when the provider is up. */
 MF_API void mf_provider_targets(mf_instance *inst, int count);

@@ -912,22 +912,95 @@ test("a call the policy sends to a replica that is not ready goes to the next ta
 	assert.equal((await target(gw, "p#1")).calls, after.p1.calls + 2);
 });
 
+const waiting = async (gw) => (await adminOk(gw, "status")).calls_waiting;
+
 test("a replica that is not ready never hands its call to one whose breaker is open: the call waits for its own replica", async (t) => {
 	const { gw, hold } = await heldRestart(t);
 	await adminOk(gw, "breaker p#2 open");
 	const before = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
-	// p#2 can take nothing (its breaker is forced open): the call waits for p#1's restart
+	// p#2 can take nothing (its breaker is forced open): the call waits in the kernel for p#1's restart
 	const pending = call(gw, "p__pid", {}, { timeout: 15000 });
-	await waitFor(async () => (await target(gw, "p#1")).inflight === 1, { timeout: 5000, what: `the call held for p#1${tail(gw)}` });
+	await waitFor(async () => (await waiting(gw)) === 1, { timeout: 5000, what: `the call waiting for a target${tail(gw)}` });
 	fs.rmSync(hold);
 	const res = await pending;
 	assert.ok(res.result && !res.result.isError, `answered: ${JSON.stringify(res)}${tail(gw)}`);
 	const p1 = (await adminOk(gw, "supervision")).supervisors.find((s) => s.name === "p").children.find((x) => x.name === "p#1").pid;
 	assert.equal(pidOf(res), p1, "the restarted p#1 served it, not p#2 behind its open breaker");
 	const after = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
-	assert.deepEqual(after.p2, before.p2, "nothing ran or counted on p#2");
+	assert.deepEqual(after.p2, { ...before.p2, refused: before.p2.refused + 1 },
+		"nothing ran or counted on p#2: its breaker refused the call once, before it waited");
 	assert.deepEqual(after.p1, { ...before.p1, calls: before.p1.calls + 1, breakerCalls: before.p1.breakerCalls + 1 },
 		"counted once on p#1 and its breaker");
+});
+
+// --- g2. calls no target can take wait in the kernel ----------------------------------------------
+
+// The child of provider p named name in the supervision tree.
+const childOf = async (gw, name) =>
+	(await adminOk(gw, "supervision")).supervisors.find((s) => s.name === "p")?.children.find((x) => x.name === name);
+
+test("a call no target can take waits in the kernel and goes to the first replica ready, not the one ranked first", async (t) => {
+	// one_for_all: when p#2 is killed, p#1 restarts at once (held before initialize by the hold
+	// file) and p#2 only after its backoff of 8 s; the policy ranks p#2 first
+	const hold = path.join(scratchDir(), "hold");
+	const gw = start(t, {
+		policy: policyFile(prefer("p#2")),
+		providers: [faulty("p", {
+			replicas: 2, timeout_ms: 7000, env: { FAULTY_HOLD_FILE: hold },
+			restart: { strategy: "one_for_all", backoff_min_ms: 8000, backoff_max_ms: 8000 },
+		})],
+	});
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 2);
+	assert.deepEqual(await pidCalls(gw, 2), Array(2).fill(pids["p#2"]), "the policy's order: p#2 first");
+	fs.writeFileSync(hold, "");
+	process.kill(pids["p#2"], "SIGKILL");
+	const p1 = await waitFor(async () => {
+		const c = await childOf(gw, "p#1");
+		return c && c.pid > 0 && c.pid !== pids["p#1"] && c.pid;
+	}, { timeout: 5000, what: `p#1 restarted${tail(gw)}` });
+	const ts = await targets(gw);
+	assert.ok(ts.every((x) => !x.up), `neither target is ready: ${JSON.stringify(ts)}`);
+	const before = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
+	const pending = call(gw, "p__pid", {}, { timeout: 10000 });
+	await waitFor(async () => (await waiting(gw)) === 1, { timeout: 5000, what: `the call waiting for a target${tail(gw)}` });
+	const released = Date.now();
+	fs.rmSync(hold);
+	const res = await pending;
+	const ms = Date.now() - released;
+	assert.ok(res.result && !res.result.isError, `answered: ${JSON.stringify(res)}${tail(gw)}`);
+	assert.equal(pidOf(res), p1, "p#1, ready first, served the call ranked to p#2");
+	assert.ok(ms < 3000, `served ${ms} ms after p#1 could start, well before p#2's backoff of 8 s`);
+	assert.equal((await target(gw, "p#2")).up, false, "p#2 is still in its backoff");
+	const after = { p1: await counters(gw, "p#1"), p2: await counters(gw, "p#2") };
+	assert.deepEqual(after.p1, { ...before.p1, calls: before.p1.calls + 1, breakerCalls: before.p1.breakerCalls + 1 },
+		"counted once on p#1");
+	assert.deepEqual(after.p2, before.p2, "nothing counted on p#2");
+	assert.equal(await waiting(gw), 0, "no call left waiting");
+});
+
+test("a waiting call cancelled by the client is dropped: no answer, and its upstream never gets it", async (t) => {
+	const hold = path.join(scratchDir(), "hold");
+	const flag = path.join(scratchDir(), "ran");
+	const gw = start(t, { providers: [faulty("p", { timeout_ms: 20000, env: { FAULTY_HOLD_FILE: hold, FAULTY_ROUTING_TOOLS: "1" } })] });
+	await gw.initialize();
+	const pids = await allReady(gw, "p", 1);
+	fs.writeFileSync(hold, "");
+	process.kill(pids["p#1"], "SIGKILL");
+	await waitFor(async () => {
+		const c = await childOf(gw, "p");   /* one replica: the child is named after the provider */
+		return c && c.pid > 0 && c.pid !== pids["p#1"] && !(await target(gw, "p#1")).up;
+	}, { timeout: 5000, what: `p restarted, held before initialize${tail(gw)}` });
+	gw.send({ jsonrpc: "2.0", id: "w1", method: "tools/call", params: { name: "p__die_once", arguments: { flag } } });
+	await waitFor(async () => (await waiting(gw)) === 1, { timeout: 5000, what: `the call waiting for a target${tail(gw)}` });
+	gw.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "w1", reason: "test" } });
+	await waitFor(async () => (await waiting(gw)) === 0, { timeout: 5000, what: `the cancelled call gone${tail(gw)}` });
+	fs.rmSync(hold);
+	await allReady(gw, "p", 1);
+	assert.ok(pidOf(await call(gw, "p__pid")) > 0, "p serves again");
+	assert.equal(fs.existsSync(flag), false, "the cancelled call never reached the upstream");
+	assert.equal((await target(gw, "p#1")).calls, 1, "only the later call ran");
+	assert.equal(gw.unconsumed().filter((m) => m.id === "w1").length, 0, "no answer to the cancelled call");
 });
 
 // --- h. idempotent retries ----------------------------------------------------------------------------
