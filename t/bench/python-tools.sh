@@ -12,20 +12,11 @@
 # the p50 of the same call to an in-process provider (the loopback test plugin: the gateway's
 # own cost), of the Python tool (gateway + pool), and the Python function called directly;
 # the pool's cost per call is the second less the first and the third.
-set -eu
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-top=$(dirname "$(dirname "$here")")
-build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
-duration=${DURATION:-10}
+. "$(dirname -- "$0")/gateway.sh"
 connections=${CONNECTIONS:-32}
 sizes=${WORKERS:-1 2 4}
 tool=${TOOL:-echo}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 make -s -C "$build" mcpfed plugins/http/http.la plugins/python/python.la t/plugins/loopback.la
-
-work=$(mktemp -d)
-pid=
-trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 
 # start mcpfed with one provider; sets pid and url once the tool is listed
 serve() {
@@ -37,13 +28,7 @@ return {
   providers = { $1 },
 }
 LUA
-	: > "$work/log"
-	"$build/mcpfed" -c "$work/bench.lua" 2>"$work/log" &
-	pid=$!
-	i=0
-	until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-		i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
-	done
+	start_gateway "$work/bench.lua"
 	i=0
 	until curl -s -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 		-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/list' \
