@@ -27,6 +27,9 @@ struct session {
     char protocol[16];
     json_t *client_info;
     json_t *client_caps;
+    json_t *identity;         /* mf_session_set_identity's, or NULL: anonymous */
+    uint64_t identity_gen;    /* changes whenever identity does (the policy caches by it) */
+    char *bearer;             /* the client's latest bearer token, or NULL */
     int log_level;            /* -1: never set */
     struct downreq *reqs;
     struct relay *relays;

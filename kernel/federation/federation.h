@@ -46,6 +46,7 @@ typedef struct mf_federation {
         const mf_config *conf;
         struct session *all;      /* by id */
         uint64_t next_id;
+        uint64_t identity_gen;   /* last identity generation handed out */
         struct downreq *parked;   /* requests waiting for the catalog */
     } sessions;
     /* forward.c: requests forwarded, by the correlation of their call */

@@ -258,6 +258,7 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
         .provider = p->conf->name, .session = d->s->id, .client = json_string_value(json_object_get(info, "name")),
         .client_version = json_string_value(json_object_get(info, "version")),
         .protocol = d->modern ? MF_PROTOCOL_MODERN : d->s->protocol,
+        .identity = d->s->identity, .identity_gen = d->s->identity_gen,
         .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
     };
     mf_policy_decision dec;

@@ -38,7 +38,12 @@ typedef struct lstate {
     int route_ref;
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
+    int identities_ref;        /* identity generation -> its table, kept between decisions */
+    int nidentities;           /* entries in it, bounded by MAX_IDENTITIES */
 } lstate;
+
+/* Identity tables kept at once; past it the cache starts over. */
+#define MAX_IDENTITIES 4096
 
 #define POL (mf_fed.policy)
 
@@ -351,6 +356,98 @@ static void set_bool(lua_State *L, const char *k, bool v)
     lua_setfield(L, -2, k);
 }
 
+/* A JSON value as Lua data (null as nil). */
+static void push_json(lua_State *L, const json_t *v, int depth)
+{
+    if (depth > 32 || !lua_checkstack(L, 3)) {
+        lua_pushnil(L);
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *x;
+        lua_createtable(L, 0, (int)json_object_size(v));
+        json_object_foreach((json_t *)v, k, x) {
+            push_json(L, x, depth + 1);
+            lua_setfield(L, -2, k);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        lua_createtable(L, (int)json_array_size(v), 0);
+        json_array_foreach(v, i, x) {
+            push_json(L, x, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        lua_pushboolean(L, json_is_true(v));
+        break;
+    default:
+        lua_pushnil(L);
+    }
+}
+
+/* request.identity: {subject, method, scopes, claims}, made once per identity generation
+ * (a session's identity changes rarely, decisions are many). */
+static void push_identity(lstate *s, const mf_policy_request *r)
+{
+    lua_State *L = s->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->identities_ref);
+    lua_Integer gen = r->identity ? (lua_Integer)r->identity_gen : 0;
+    if (lua_rawgeti(L, -1, gen) == LUA_TTABLE) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    if (s->nidentities >= MAX_IDENTITIES) {
+        lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, s->identities_ref);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        s->identities_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        s->nidentities = 0;
+    }
+    const json_t *id = r->identity;
+    const char *sub = json_string_value(json_object_get(id, "subject"));
+    const char *how = json_string_value(json_object_get(id, "method"));
+    const json_t *scopes = json_object_get(id, "scopes");
+    const json_t *claims = json_object_get(id, "claims");
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, sub ? sub : "anonymous");
+    lua_setfield(L, -2, "subject");
+    lua_pushstring(L, how ? how : "anonymous");
+    lua_setfield(L, -2, "method");
+    if (json_is_array(scopes))
+        push_json(L, scopes, 0);
+    else
+        lua_newtable(L);
+    lua_setfield(L, -2, "scopes");
+    if (json_is_object(claims))
+        push_json(L, claims, 0);
+    else
+        lua_newtable(L);
+    lua_setfield(L, -2, "claims");
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, gen);
+    s->nidentities++;
+    lua_remove(L, -2);
+}
+
 static void push_request(lstate *s, const mf_policy_request *r)
 {
     lua_State *L = s->L;
@@ -366,6 +463,8 @@ static void push_request(lstate *s, const mf_policy_request *r)
     set_str(L, "name", r->client);
     set_str(L, "version", r->client_version);
     lua_pop(L, 1);
+    push_identity(s, r);
+    lua_setfield(L, -2, "identity");
 }
 
 static void push_candidates(lstate *s, const mf_policy_candidate *c, int n)
@@ -450,15 +549,41 @@ static int read_decision(lua_State *L, int n, mf_policy_decision *out, char *why
 }
 
 /* Call route in s; 0, or -1 with why. */
+typedef struct decide_args {
+    lstate *s;
+    const mf_policy_request *req;
+    const mf_policy_candidate *c;
+    int n;
+} decide_args;
+
+/* Pushes route and its two arguments; run protected, since building the tables can meet
+ * the memory cap (a large identity's claims, say), and an unprotected error ends the
+ * process. */
+static int push_decision(lua_State *L)
+{
+    decide_args *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->route_ref);
+    push_request(a->s, a->req);
+    push_candidates(a->s, a->c, a->n);
+    return 3;
+}
+
 static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candidate *c, int n,
                   mf_policy_decision *out, char *why, size_t cap)
 {
     lua_State *L = s->L;
     memset(out, 0, sizeof *out);
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
-    push_request(s, req);
-    push_candidates(s, c, n);
+    decide_args args = {s, req, c, n};
+    lua_pushcfunction(L, push_decision);
+    lua_pushlightuserdata(L, &args);
+    if (lua_pcall(L, 1, 3, 0) != LUA_OK) {
+        snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+        POL.stats.memory_overruns++;
+        lua_settop(L, 0);
+        return -1;
+    }
     arm_budget(s);
     int rc = lua_pcall(L, 2, 2, 0);
     disarm_budget(s);
@@ -523,6 +648,8 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
     s->request_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     s->targets_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    s->identities_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* the self-check: a decision over two made-up candidates must come out right */
     mf_policy_request req = {.method = "tools/call", .name = "selfcheck__tool", .upstream = "tool",
                              .provider = "selfcheck", .client = "mcpfed-selfcheck", .protocol = "2025-11-25"};

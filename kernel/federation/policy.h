@@ -16,6 +16,8 @@ typedef struct mf_policy_request {
     const char *client;        /* clientInfo.name, or NULL */
     const char *client_version;
     const char *protocol;
+    const json_t *identity;    /* the session's (mf_session_set_identity), or NULL: anonymous */
+    uint64_t identity_gen;     /* changes whenever the session's identity does */
     size_t args_size;          /* bytes of the arguments, as JSON */
 } mf_policy_request;
 

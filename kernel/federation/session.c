@@ -56,6 +56,13 @@ void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
     mf_send(m);
 }
 
+/* The subject a session acts for, for logs and the admin. */
+static const char *session_subject(const session *s)
+{
+    const char *who = json_string_value(json_object_get(s->identity, "subject"));
+    return who ? who : "anonymous";
+}
+
 /* --- answering ----------------------------------------------------------------------- */
 
 static json_t *server_info(void)
@@ -219,8 +226,9 @@ static void on_initialize(const rctx *r, json_t *params)
     json_t *caps = json_object_get(params, "capabilities");
     s->client_caps = json_is_object(caps) ? json_incref(caps) : json_object();
     const char *cname = json_string_value(json_object_get(s->client_info, "name"));
-    mf_info("session", "initialize", "session=%llu peer=%s client=\"%s\" protocol=%s",
-            (unsigned long long)s->id, s->peer, mf_log_esc(cname, (size_t)-1), chosen);
+    mf_info("session", "initialize", "session=%llu peer=%s subject=\"%s\" client=\"%s\" protocol=%s",
+            (unsigned long long)s->id, s->peer, mf_log_esc(session_subject(s), (size_t)-1),
+            mf_log_esc(cname, (size_t)-1), chosen);
     json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
                                server_capabilities(), "serverInfo", server_info());
     json_t *in = instructions();
@@ -633,10 +641,53 @@ static void session_free(session *s)
         }
     }
     HASH_DEL(SES.all, s);
+    json_decref(s->identity);
+    if (s->bearer) {
+        explicit_bzero(s->bearer, strlen(s->bearer));
+        free(s->bearer);
+    }
     json_decref(s->client_info);
     json_decref(s->client_caps);
     free(s->peer);
     free(s);
+}
+
+void mf_session_set_identity(uint64_t id, json_t *identity)
+{
+    session *s = mf_session_find(id);
+    if (!s) {
+        json_decref(identity);
+        return;
+    }
+    json_decref(s->identity);
+    s->identity = json_is_object(identity) ? identity : NULL;
+    if (!s->identity)
+        json_decref(identity);
+    s->identity_gen = ++SES.identity_gen;
+}
+
+const json_t *mf_session_identity(uint64_t id)
+{
+    session *s = mf_session_find(id);
+    return s ? s->identity : NULL;
+}
+
+void mf_session_set_bearer(uint64_t id, const char *token)
+{
+    session *s = mf_session_find(id);
+    if (!s || (s->bearer && token && strcmp(s->bearer, token) == 0))
+        return;
+    if (s->bearer) {
+        explicit_bzero(s->bearer, strlen(s->bearer));
+        free(s->bearer);
+    }
+    s->bearer = token ? mf_xstrdup(token) : NULL;
+}
+
+const char *mf_session_bearer(uint64_t id)
+{
+    session *s = mf_session_find(id);
+    return s ? s->bearer : NULL;
 }
 
 void mf_session_close(uint64_t id)
@@ -709,8 +760,10 @@ json_t *mf_sessions_status(void)
         DL_COUNT(s->reqs, d, inflight);
         DL_COUNT(s->subs, x, subs);
         DL_COUNT(s->listens, l, listens);
-        json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:b,s:O?,s:i,s:i,s:i,s:s?}", "id", (json_int_t)s->id,
-                                              "peer", s->peer, "protocol", s->protocol, "initialized",
+        const char *auth = json_string_value(json_object_get(s->identity, "method"));
+        json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:s,s:s,s:b,s:O?,s:i,s:i,s:i,s:s?}", "id", (json_int_t)s->id,
+                                              "peer", s->peer, "subject", session_subject(s), "auth",
+                                              auth ? auth : "anonymous", "protocol", s->protocol, "initialized",
                                               s->initialized, "client", s->client_info, "in_flight", inflight,
                                               "subscriptions", subs, "listens", listens, "log_level",
                                               s->log_level >= 0 ? (const char *[]){"debug", "info", "notice",

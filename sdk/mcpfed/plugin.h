@@ -23,7 +23,7 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 1
+#define MF_SDK_MINOR 2
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -295,6 +295,21 @@ MF_API void mf_provider_ask(mf_instance *inst, json_t *request, uint64_t corr, u
 MF_API uint64_t mf_session_open(mf_instance *transport, const char *peer);
 /* End a session: what it has in flight upstream is cancelled. */
 MF_API void mf_session_close(uint64_t session);
+/* Who a session acts for, as its transport authenticated the client: an object
+ * {"subject": string, "method": "jwt"|"key"|"mtls"|"anonymous"|"local", "scopes": [string],
+ * "claims": object}, taken over. A transport sets it before it hands the kernel the
+ * session's first message; the routing policy sees it as request.identity. A session
+ * whose transport sets none acts for {"subject": "anonymous", "method": "anonymous"}.
+ * (SDK 4.2) */
+MF_API void mf_session_set_identity(uint64_t session, json_t *identity);
+/* The session's identity (borrowed, valid until the session closes or its identity is
+ * set again), or NULL when its transport set none or there is no such session. (SDK 4.2) */
+MF_API const json_t *mf_session_identity(uint64_t session);
+/* The bearer token the client presented with its latest request, kept for the providers
+ * configured to pass it on (and only those may read it); a transport sets it again when
+ * the client sends a new one, NULL to forget it. Copied; never logged. (SDK 4.2) */
+MF_API void mf_session_set_bearer(uint64_t session, const char *token);
+MF_API const char *mf_session_bearer(uint64_t session);
 /* At a hot swap's switch, every session of the transport moves to its successor: the
  * kernel's messages for them go there from then on. */
 
