@@ -49,6 +49,8 @@ typedef struct mf_federation {
         uint64_t identity_gen;   /* last identity generation handed out */
         struct downreq *parked;   /* requests waiting for the catalog */
     } sessions;
+    /* elicit.c: URL-mode elicitations under way, by provider and id, oldest first */
+    struct tracked *elicitations;
     /* forward.c: requests forwarded, by the correlation of their call */
     struct downreq *forwarded;
     /* park.c: calls waiting for a target that can take them, in the order they came */

@@ -19,6 +19,7 @@
  * client's own token again. */
 #include "build-config.h"
 #include "forward.h"
+#include "elicit.h"
 #include "relay.h"
 #include "mrtr.h"
 #include "router.h"
@@ -76,6 +77,7 @@ void mf_downreq_answer(downreq *d, json_t *resp)
     json_t *error = json_object_get(resp, "error");
     json_t *out;
     if (error) {
+        mf_elicit_track(d->owner, resp, s);
         json_t *e = json_copy(error);
         json_int_t code = json_integer_value(json_object_get(e, "code"));
         const char *uri = json_string_value(json_object_get(d->msg, "uri"));

@@ -14,6 +14,7 @@
  * upstream's requestState, until the upstream completes (at most MAX_ROUNDS times). */
 #include "build-config.h"
 #include "mrtr.h"
+#include "elicit.h"
 #include "cursor.h"
 #include "router.h"
 #include "federation.h"
@@ -100,13 +101,11 @@ static void answer_input_required(downreq *d)
 
 void mf_mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
 {
-    const char *method = mf_rpc_method(request);
-    const char *cap = method ? mf_capability_for(method) : NULL;
-    if (!cap || !json_object_get(d->caps, cap)) {
-        /* never ask a client what it did not say it can answer */
-        char why[256];
-        snprintf(why, sizeof why, "the client does not support %.100s", method ? method : "that request");
-        mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_METHOD_NOT_FOUND, "%s", why)));
+    /* never ask a client what it did not say it can answer */
+    char why[256];
+    int code = mf_client_can_answer(d->caps, request, why, sizeof why);
+    if (code) {
+        mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
         return;
     }
     if (!d->asks)
@@ -239,13 +238,11 @@ bool mf_mrtr_on_result(downreq *d, json_t *result)
     json_t *req;
     /* first check it can all be asked, so that nothing is asked in vain */
     json_object_foreach(reqs, key, req) {
-        const char *method = json_string_value(json_object_get(req, "method"));
-        const char *cap = method ? mf_capability_for(method) : NULL;
-        if (!cap || !json_object_get(d->s->client_caps, cap)) {
-            char why[256];
-            snprintf(why, sizeof why, "the server needs %.100s, which this client does not support",
-                     method ? method : "an unknown request");
-            fail_call(d, MF_RPC_METHOD_NOT_FOUND, why);
+        char can[200], why[256];
+        int code = mf_client_can_answer(d->s->client_caps, req, can, sizeof can);
+        if (code) {
+            snprintf(why, sizeof why, "the server needs what this client cannot answer: %s", can);
+            fail_call(d, code, why);
             return true;
         }
     }

@@ -14,6 +14,7 @@
  * back is filtered per client. */
 #include "build-config.h"
 #include "relay.h"
+#include "elicit.h"
 #include "cache_hook.h"
 #include "listen.h"
 #include "mrtr.h"
@@ -361,9 +362,8 @@ static void on_ask(mf_provider *p, mf_msg *m)
 {
     mf_ep from = m->src;
     const char *method = mf_rpc_method(m->json);
-    const char *cap = method ? mf_capability_for(method) : NULL;
     char why[512];
-    if (!cap) {
+    if (!method || !mf_capability_for(method)) {
         snprintf(why, sizeof why, "Method not found: %s", method ? method : "(none)");
         refuse_ask(from, m->corr, MF_RPC_METHOD_NOT_FOUND, why);
         return;
@@ -385,11 +385,12 @@ static void on_ask(mf_provider *p, mf_msg *m)
         refuse_ask(from, m->corr, MF_RPC_REFUSED, reason);
         return;
     }
-    if (!json_object_get(s->client_caps, cap)) {
-        snprintf(why, sizeof why, "the client does not support %s (no %s capability)", method, cap);
-        refuse_ask(from, m->corr, MF_RPC_METHOD_NOT_FOUND, why);
+    int code = mf_client_can_answer(s->client_caps, m->json, why, sizeof why);
+    if (code) {
+        refuse_ask(from, m->corr, code, why);
         return;
     }
+    mf_elicit_track(p->conf->name, m->json, s);
     relay *x = mf_relay_new(s, from, m->corr);
     json_t *out = json_copy(m->json);
     json_object_set_new(out, "jsonrpc", json_string("2.0"));
@@ -459,6 +460,8 @@ void mf_session_from_upstream(mf_provider *p, mf_msg *m)
             on_updated(p, m->json);
         else if (strcmp(method, "notifications/cancelled") == 0)
             on_upstream_cancel(p, m->json);
+        else if (strcmp(method, "notifications/elicitation/complete") == 0)
+            mf_elicit_complete(p->conf->name, m->json, m->corr);
         else
             mf_debug("relay", "upstream notification not forwarded", "provider=%s method=%s",
                      p->conf->name, method);

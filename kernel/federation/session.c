@@ -24,6 +24,7 @@
 #include "swap.h"
 #include "federation.h"
 #include "park.h"
+#include "elicit.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -742,6 +743,7 @@ void mf_session_shutdown(void)
         session_free(s);
     }
     mf_park_shutdown();
+    mf_elicit_shutdown();
     if (SES.self) {
         mf_endpoint_close(SES.self);
         SES.self = 0;

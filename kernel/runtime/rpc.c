@@ -146,7 +146,10 @@ const char *mf_rpc_envelope_version(const json_t *msg)
 
 json_t *mf_client_capabilities(void)
 {
-    return json_pack("{s:{},s:{},s:{s:b}}", "sampling", "elicitation", "roots", "listChanged", 1);
+    /* everything a client of the gateway may support: each request an upstream makes is
+     * checked against the client it goes to (elicit.c) */
+    return json_pack("{s:{s:{}},s:{s:{},s:{}},s:{s:b}}", "sampling", "tools", "elicitation", "form", "url",
+                     "roots", "listChanged", 1);
 }
 
 struct mf_idmap_entry {
