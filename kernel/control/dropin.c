@@ -127,17 +127,19 @@ static void not_started(mf_module *m)
         mf_plugin_retire(m);
 }
 
-static void loaded(mf_module *m)
+/* One starts at a time: the watcher holds the next file back while one is starting
+ * (dropin_busy). */
+static bool loaded(mf_module *m)
 {
     const mf_plugin *d = m->desc;
     if (!d->provider || d->sdk_minor < 1 || !d->default_instance)
-        return;   /* loaded for the configuration to use, as before */
+        return false;   /* loaded for the configuration to use, as before */
     const char *name = d->default_instance->name ? d->default_instance->name : m->name;
     if (mf_routing_named(name)) {
         mf_warn("dropin", "plugin dropped in not started: a provider has its name", "plugin=%s provider=%s",
                 m->name, name);
         not_started(m);
-        return;
+        return true;
     }
     mf_error err = {0};
     mf_config *c = mf_config_dropin(*mf_ctrl.reconfig.current, name, m->name, &err);
@@ -149,7 +151,7 @@ static void loaded(mf_module *m)
                 mf_log_esc(err.msg, (size_t)-1));
         mf_config_unref(c);
         not_started(m);
-        return;
+        return true;
     }
     DI.starting = p;
     DI.starting_mod = m;
@@ -158,6 +160,7 @@ static void loaded(mf_module *m)
     uv_timer_init(mf_loop(), DI.wait_timer);
     uv_timer_start(DI.wait_timer, on_wait_over, (uint64_t)c->catalog_wait_ms, 0);
     mf_config_unref(c);   /* the provider holds it */
+    return true;
 }
 
 static void removed(mf_module *m)

@@ -46,8 +46,9 @@ void mf_watch_start(const mf_config *cfg);
 void mf_watch_stop(void);
 /* What a layer above hosting does when a watched plugin directory changes. */
 typedef struct mf_watch_observer {
-    /* a new plugin file was loaded (m, no instance of it running yet) */
-    void (*loaded)(mf_module *m);
+    /* a new plugin file was loaded (m, no instance of it running yet); true when the
+     * observer runs it (or will), false when it leaves it to the configuration */
+    bool (*loaded)(mf_module *m);
     /* the file m was loaded from is gone */
     void (*removed)(mf_module *m);
 } mf_watch_observer;

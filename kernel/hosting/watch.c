@@ -7,10 +7,15 @@
  * by the loader and tried again at its next change. A new plugin loaded, or the file of a
  * loaded one removed, is told to the observer (control/dropin.c starts and retires
  * default instances). One reload runs at a time: a change
- * that arrives during another (or during a reload of the configuration) waits for it. */
+ * that arrives during another (or during a reload of the configuration) waits for it.
+ *
+ * The files already in a directory when watching starts are taken as if they had just
+ * appeared, so that a plugin dropped in before a restart serves again after it; one the
+ * observer does not take is unloaded again, unless the configuration uses it. */
 #include "build-config.h"
 #include "hosting.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +32,7 @@ typedef struct dir_watch {
 typedef struct pending {
     char *name;          /* plugin name */
     char *file;
+    bool at_start;       /* found by the scan at start, not by a change */
     uv_timer_t timer;
     UT_hash_handle hh;
 } pending;
@@ -96,22 +102,25 @@ static void on_quiet(uv_timer_t *t)
         }
     } else {
         mf_error err = {0};
-        m = mf_plugin_load(p->file, &err);
-        if (!m)
+        /* at start, the file the loader would take of those of that name */
+        char *chosen = p->at_start ? mf_plugin_locate(p->name, &err) : NULL;
+        m = mf_plugin_load(chosen ? chosen : p->file, &err);
+        free(chosen);
+        bool taken = m && mf_host.watcher && mf_host.watcher->loaded && mf_host.watcher->loaded(m);
+        if (!m && !p->at_start)
             mf_warn("watch", "new plugin file refused", "file=%s reason=\"%s\"", p->file,
                     mf_log_esc(err.msg, (size_t)-1));
-        else if (mf_host.watcher && mf_host.watcher->loaded)
-            mf_host.watcher->loaded(m);
+        else if (m && !taken && p->at_start && m->refs == 0)
+            mf_plugin_retire(m);   /* only looked at: the configuration loads what it uses */
     }
     forget(p);
 }
 
-static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
+/* A change to name in w's directory: acted on once it has been quiet for QUIET_MS. */
+static void changed(dir_watch *w, const char *filename, bool at_start)
 {
-    MF_UNUSED(events);
-    dir_watch *w = h->data;
-    size_t n = filename ? strlen(filename) : 0;
-    if (status < 0 || n <= 3 || strcmp(filename + n - 3, ".so") != 0 || filename[0] == '.')
+    size_t n = strlen(filename);
+    if (n <= 3 || strcmp(filename + n - 3, ".so") != 0 || filename[0] == '.')
         return;
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)(n - 3), filename);
@@ -120,14 +129,35 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
     if (!p) {
         p = mf_xcalloc(1, sizeof *p);
         p->name = mf_xstrdup(name);
+        p->at_start = at_start;
         size_t len = strlen(w->dir) + n + 2;
         p->file = mf_xmalloc(len);
         snprintf(p->file, len, "%s/%s", w->dir, filename);
         uv_timer_init(mf_loop(), &p->timer);
         p->timer.data = p;
         HASH_ADD_KEYPTR(hh, mf_host.waiting, p->name, strlen(p->name), p);
+    } else if (!at_start) {
+        p->at_start = false;
     }
     uv_timer_start(&p->timer, on_quiet, QUIET_MS, 0);   /* again: wait for the writes to end */
+}
+
+static void scan(dir_watch *w)
+{
+    DIR *d = opendir(w->dir);
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_type == DT_REG || e->d_type == DT_LNK || e->d_type == DT_UNKNOWN)
+            changed(w, e->d_name, true);
+    closedir(d);
+}
+
+static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    MF_UNUSED(events);
+    if (status >= 0 && filename)
+        changed(h->data, filename, false);
 }
 
 void mf_watch_observe(const mf_watch_observer *o)
@@ -157,6 +187,7 @@ void mf_watch_start(const mf_config *cfg)
         mf_info("watch", "watching plugin directory", "dir=%s", w->dir);
         w->next = mf_host.dirs;
         mf_host.dirs = w;
+        scan(w);
     }
 }
 

@@ -4,7 +4,8 @@
 // catalog (list_changed) and answer, and stay across a reload of the configuration; a new copy of the file hot-swaps it while a call is
 // in flight, which finishes; deleting the file takes its tools away (list_changed) while a
 // call in flight finishes, and the plugin is unloaded. Its settings table, empty, refuses
-// a key given to it as a configured provider.
+// a key given to it as a configured provider. Plugins already in the directory at the start
+// are served the same way, one after the other.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -17,8 +18,9 @@ import { admin, assertToolError, call, closeAfter, logTail, mcpfedBin, scratchDi
 const srcdir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const builddir = path.resolve(process.env.MCPFED_BUILDDIR || path.dirname(mcpfedBin()));
 
-function build(dir) {
+function build(dir, edit = (src) => src) {
 	for (const f of ["tool.c", "Makefile"]) fs.copyFileSync(path.join(srcdir, "sdk", "template", f), path.join(dir, f));
+	fs.writeFileSync(path.join(dir, "tool.c"), edit(fs.readFileSync(path.join(dir, "tool.c"), "utf8")));
 	const r = spawnSync("make", ["-C", dir, "tool.so", "CFLAGS=-O2 -Wall -Wextra -Werror"], {
 		env: { ...process.env, PKG_CONFIG_PATH: path.join(builddir, "sdk") }, encoding: "utf8",
 	});
@@ -39,9 +41,14 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "mcpfed-tool-"));
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 const built = build(work);
 
+// the same template as a plugin of another name, "tally"
+const buildTally = () => build(fs.mkdtempSync(path.join(work, "tally-")),
+	(src) => src.replace('MF_PLUGIN(.name = "tool"', 'MF_PLUGIN(.name = "tally"'));
+
 // a gateway watching a directory of its own; providers: Lua text
-function start(t, providers = "") {
+function start(t, providers = "", before = () => {}) {
 	const watched = fs.mkdtempSync(path.join(work, "plugins-"));
+	before(watched);
 	const sock = path.join(scratchDir(), "admin.sock");
 	const config = writeConfig(`return {
 		log_level = "info", plugin_dirs = { ${JSON.stringify(watched)} }, watch_plugins = true,
@@ -128,4 +135,24 @@ test("the template's settings table is empty: a key given to it is refused, name
 	const st = await gw.waitExit(10000);
 	assert.notEqual(st.code, 0, "refused");
 	assert.match(gw.stderrText(), /providers\[1\]\.colour/);
+});
+
+test("plugins in the watched directory before the start serve, each in turn; one the gateway does not run is unloaded", async (t) => {
+	const tally = buildTally();
+	const { gw, sock } = start(t, "", (dir) => {
+		install(dir, built);
+		fs.copyFileSync(tally, path.join(dir, "tally.so"));
+		fs.copyFileSync(path.join(builddir, "plugins", "files", ".libs", "files.so"), path.join(dir, "files.so"));
+	});
+	const log = () => logTail(gw.stderrText(), 4000);
+	await gw.initialize();
+	const all = async () => (await gw.request("tools/list")).result.tools.map((x) => x.name).sort();
+	await waitFor(async () => (await all()).length === 4, { timeout: 10000, what: "the tools of both plugins" }).catch((e) => { throw new Error(`${e.message}${log()}`); });
+	assert.deepEqual(await all(), ["tally__count", "tally__wait", "tool__count", "tool__wait"]);
+	assert.equal((await call(gw, "tally__count", { text: "one two" })).result.structuredContent.words, 2);
+	assert.equal((await call(gw, "tool__count", { text: "one" })).result.structuredContent.words, 1);
+	// one started after the other: both joined, none was lost while the other was starting
+	assert.equal((gw.stderrText().match(/info dropin: plugin dropped in; its provider serves/g) ?? []).length, 2, log());
+	const loaded = (await admin(sock, "plugins")).body.plugins.map((p) => p.name);
+	assert.ok(!loaded.includes("files"), `a plugin with no default instance, looked at, is unloaded: ${loaded}${log()}`);
 });
