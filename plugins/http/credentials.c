@@ -31,9 +31,9 @@ const char *const hp_cred_modes[] = {"static", "passthrough", "exchange", NULL};
 
 #define X(field) MF_AT(cred_settings, field)
 const mf_setting hp_exchange_rows[] = {
-    {"token_endpoint", MF_SET_STRING, MF_SET_REQUIRED, .at = X(token_endpoint),
+    {"token_endpoint", MF_SET_STRING, .def_doc = "required", .at = X(token_endpoint),
      .doc = "the authorization server's token endpoint, http:// or https://"},
-    {"client_id", MF_SET_STRING, MF_SET_REQUIRED, .at = X(client_id), .doc = "this gateway's client id there"},
+    {"client_id", MF_SET_STRING, .def_doc = "required", .at = X(client_id), .doc = "this gateway's client id there"},
     {"client_secret", MF_SET_STRING, .def_doc = "none", .at = X(client_secret),
      .doc = "its secret (or client_secret_file)"},
     {"client_secret_file", MF_SET_STRING, .def_doc = "none", .at = X(client_secret_file),
@@ -86,6 +86,11 @@ int cred_check(const json_t *conf, const char *path, mf_error *err)
     }
     if (!exchange)
         return 0;
+    if (!c->token_endpoint || !c->client_id) {
+        mf_error_set(err, -1, "%s.exchange.%s: missing (a string is required)", path,
+                     c->token_endpoint ? "client_id" : "token_endpoint");
+        return -1;
+    }
     if (strncasecmp(c->token_endpoint, "http://", 7) != 0 && strncasecmp(c->token_endpoint, "https://", 8) != 0) {
         mf_error_set(err, -1, "%s.exchange.token_endpoint: expected an http:// or https:// URL", path);
         return -1;
