@@ -46,11 +46,12 @@ before(async () => {
 			{ name: "pt", transport: "http", url: up("pt"), credentials: "passthrough" },
 			{ name: "po", transport: "http", url: up("po"), credentials: "passthrough", credentials_optional: true,
 				headers: { "X-Api-Key": "k1" } },
+			{ name: "pm", transport: "http", url: up("pm"), credentials: "passthrough", caller_sessions_max: 2 },
 			{ name: "ex", transport: "http", url: up("ex"), credentials: "exchange", exchange: {
 				token_endpoint: `${tokenBase}/token`, client_id: "gateway-client", client_secret: SECRET,
 				audience: "https://upstream.example/", scope: "tools:call", expiry_margin_ms: 0 } },
 		],
-	}, { timeout: 15000, listed: ["st", "pt", "po", "ex"] });
+	}, { timeout: 15000, listed: ["st", "pt", "po", "pm", "ex"] });
 	gw = started.gw;
 	gw.url = started.urls[0];
 });
@@ -129,6 +130,32 @@ test("passthrough without a caller token: refused with -32016, nothing sent; opt
 	assert.equal(await anon.whoami("po"), "", "credentials_optional: the configured headers alone");
 	const a = await client(TOKENS.A);
 	assert.equal(await a.whoami("po"), `Bearer ${TOKENS.A}`);
+});
+
+test("passthrough: a caller's session the upstream forgot is initialized again with its token", async () => {
+	const a = await client(TOKENS.A);
+	assert.equal(await a.whoami("pt"), `Bearer ${TOKENS.A}`);
+	const opens = async () => (await seen()).filter((r) => r.p === "pt" && r.method === "initialize"
+		&& r.auth === `Bearer ${TOKENS.A}`).length;
+	const before = await opens();
+	await getJson(`${upBase}/forget`, { method: "POST" });
+	assert.equal(await a.whoami("pt"), `Bearer ${TOKENS.A}`);
+	assert.equal(await opens(), before + 1);
+});
+
+test("passthrough: beyond caller_sessions_max, the least recently used caller's session is ended", async () => {
+	const [a, b, c] = [await client(TOKENS.A), await client(TOKENS.B), await client(TOKENS.C)];
+	assert.equal(await a.whoami("pm"), `Bearer ${TOKENS.A}`);
+	assert.equal(await b.whoami("pm"), `Bearer ${TOKENS.B}`);
+	const deletes = async () => (await seen()).filter((r) => r.p === "pm" && r.method === "DELETE");
+	assert.deepEqual(await deletes(), []);
+	assert.equal(await c.whoami("pm"), `Bearer ${TOKENS.C}`);
+	// A's went (ended with A's own token), B's and C's stay
+	const d = await waitFor(async () => { const l = await deletes(); return l.length && l; },
+		{ timeout: 5000, what: "a DELETE of a caller session" });
+	assert.deepEqual(d.map((r) => r.auth), [`Bearer ${TOKENS.A}`]);
+	assert.equal((await figures("pm")).caller_sessions, 2);
+	assert.equal(await a.whoami("pm"), `Bearer ${TOKENS.A}`, "A gets a new one");
 });
 
 test("exchange: the upstream sees the exchanged token; the endpoint saw the form and client auth; cached", async () => {

@@ -3,7 +3,8 @@
 // opened it (a request naming the session with another one is refused 403, as a server
 // that ties sessions to tokens does). Several providers share it, told apart by the query
 // string (?p=NAME). Its tool whoami answers with the Authorization it received.
-// Side channel: GET /seen lists the records {p, method, tool, auth, session}.
+// Side channels: GET /seen lists the records {p, method, tool, auth, session}; POST
+// /forget drops every session (the next request naming one is answered 404).
 // Prints "cred-upstream listening port=N" on stderr.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -21,6 +22,10 @@ const error = (id, code, message) => ({ jsonrpc: "2.0", id: id ?? null, error: {
 const server = http.createServer((req, res) => {
 	const url = new URL(req.url, "http://x");
 	if (req.method === "GET" && url.pathname === "/seen") return json(res, 200, seen);
+	if (req.method === "POST" && url.pathname === "/forget") {   // every session is gone
+		sessions.clear();
+		return json(res, 200, {});
+	}
 	if (url.pathname !== "/mcp") return json(res, 404, {});
 	const p = url.searchParams.get("p") ?? "";
 	const auth = req.headers.authorization ?? "";
@@ -46,7 +51,7 @@ const server = http.createServer((req, res) => {
 				serverInfo: { name: "cred-upstream", version: "1" },
 			}), { "Mcp-Session-Id": id });
 		}
-		if (!sid || !sessions.has(sid)) return json(res, 404, error(msg.id, -32001, "session not found"));
+		if (!sid || !sessions.has(sid)) return json(res, 404, error(null, -32001, "session not found"));
 		if (sessions.get(sid) !== auth)
 			return json(res, 403, error(msg.id, -32000, "this session belongs to another credential"));
 		if (req.method === "DELETE") {
