@@ -19,6 +19,7 @@
 struct csess {
     hprov *p;
     hrep *r;
+    unsigned serial;     /* names it in the asks (client.c) */
     char key[72];        /* replica index and SHA-256 of the credential, hex */
     char *auth;          /* the Authorization value */
     char *session;       /* its Mcp-Session-Id */
@@ -35,6 +36,17 @@ struct csess {
 const char *callers_session_id(const csess *cs) { return cs->session; }
 const char *callers_protocol(const csess *cs) { return cs->protocol; }
 const char *callers_auth(const csess *cs) { return cs->auth; }
+unsigned callers_serial(const csess *cs) { return cs->serial; }
+
+csess *callers_by_serial(hprov *p, unsigned serial)
+{
+    csess *cs, *tmp;
+    HASH_ITER(hh, p->callers, cs, tmp) {
+        if (cs->serial == serial)
+            return cs->ready ? cs : NULL;
+    }
+    return NULL;
+}
 size_t callers_count(const hprov *p) { return HASH_CNT(hh, p->callers); }
 
 static void wipe_free(char *s)
@@ -95,6 +107,19 @@ static void sweep(hprov *p, size_t room)
     }
 }
 
+/* A serial no session of p has: the asks must never mistake one caller's for another's. */
+static unsigned next_serial(hprov *p)
+{
+    for (;;) {
+        p->callers_serial = p->callers_serial % ((1u << 22) - 1) + 1;
+        csess *cs, *tmp;
+        bool taken = false;
+        HASH_ITER(hh, p->callers, cs, tmp) taken = taken || cs->serial == p->callers_serial;
+        if (!taken)
+            return p->callers_serial;
+    }
+}
+
 static void start_initialize(csess *cs)
 {
     hprov *p = cs->p;
@@ -137,6 +162,7 @@ void callers_call(hrep *r, mf_msg *m, const char *auth, bool retried)
         cs = calloc(1, sizeof *cs);
         cs->p = p;
         cs->r = r;
+        cs->serial = next_serial(p);
         memcpy(cs->key, key, sizeof key);
         cs->auth = strdup(auth);
         HASH_ADD_STR(p->callers, key, cs);

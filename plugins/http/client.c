@@ -449,6 +449,15 @@ static void post_oneway_on(hrep *r, csess *cs, const json_t *msg)
 
 static void post_oneway(hrep *r, json_t *msg) { post_oneway_on(r, NULL, msg); }
 
+/* Where a request the upstream makes on exchange x came from, as the asks keep it: the
+ * replica's index, and the caller's session (its serial) above ASK_REPLICA_BITS. */
+#define ASK_REPLICA_BITS 9
+_Static_assert(HTTP_MAX_URLS <= 1 << ASK_REPLICA_BITS, "a replica index fits below the caller's serial");
+static int ask_origin(const xchg *x)
+{
+    return x->r->index | (x->cs ? (int)(callers_serial(x->cs) << ASK_REPLICA_BITS) : 0);
+}
+
 /* The upstream asks something of a client: ping is ours to answer; the rest goes to the
  * kernel, told which call it came with when it came on that call's stream. */
 static void on_server_request(hprov *p, xchg *x, json_t *msg)
@@ -460,7 +469,7 @@ static void on_server_request(hprov *p, xchg *x, json_t *msg)
         json_decref(resp);
         return;
     }
-    asks_forward(&p->asks, p->inst, msg, x->r->index, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+    asks_forward(&p->asks, p->inst, msg, ask_origin(x), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
 /* One message from the upstream, in a response body or an SSE event. */
@@ -485,7 +494,7 @@ static void on_message(xchg *x, json_t *msg)
         break;
     case MF_RPC_NOTIFICATION:
         if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
-            asks_cancelled(&p->asks, p->inst, msg, x->r->index);   /* the upstream takes one back */
+            asks_cancelled(&p->asks, p->inst, msg, ask_origin(x));   /* the upstream takes one back */
         else
             mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
         break;
@@ -1072,8 +1081,14 @@ void hp_answer_ask(hprov *p, mf_msg *m)
 {
     int i = -1;
     json_t *out = asks_answer(&p->asks, m, &i);
-    if (out && i >= 0 && i < p->nreps && p->reps[i].state == P_READY)
-        post_oneway(&p->reps[i], out);
+    int index = i & ((1 << ASK_REPLICA_BITS) - 1);
+    unsigned serial = (unsigned)i >> ASK_REPLICA_BITS;
+    if (out && i >= 0 && index < p->nreps) {
+        /* on the session that asked: a caller's own, while it lasts, or the replica's */
+        csess *cs = serial ? callers_by_serial(p, serial) : NULL;
+        if (serial ? cs != NULL : p->reps[index].state == P_READY)
+            post_oneway_on(&p->reps[index], cs, out);
+    }
     json_decref(out);
 }
 

@@ -93,6 +93,7 @@ struct hprov {
     bool cred_optional;           /* a caller without a token is served with `headers` alone */
     texch *tx;                    /* the token exchange, with `credentials = "exchange"` */
     csess *callers;               /* session era: an upstream session per replica and caller */
+    unsigned callers_serial;      /* the last one given */
     size_t callers_max;
     uint64_t callers_idle_ms;
     /* the upstreams: one per URL, each a target */
@@ -222,6 +223,10 @@ void callers_ref(csess *cs, int delta);
 const char *callers_session_id(const csess *cs);
 const char *callers_protocol(const csess *cs);
 const char *callers_auth(const csess *cs);
+/* A caller session's serial (1 up to 2^22 - 1, then again from 1), for the asks; and the
+ * session of a serial, NULL when it is gone or not ready. */
+unsigned callers_serial(const csess *cs);
+csess *callers_by_serial(hprov *p, unsigned serial);
 size_t callers_count(const hprov *p);
 
 /* client_swap.c: the role's hot swap operations */

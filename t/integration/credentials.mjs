@@ -20,7 +20,7 @@ const TOKENS = { A: tok("A"), B: tok("B"), C: tok("C"), D: tok("D"), E: tok("E")
 let gw, upstream, tokenEndpoint, upBase, tokenBase, sock;
 const log = () => logTail(gw?.stderrText(), 4000);
 const bounded = (p, what, ms = 8000) => withTimeout(p, ms, what, log);
-const { post } = endpointClient(() => gw.url, bounded);
+const { post, sseOf } = endpointClient(() => gw.url, bounded);
 
 async function startTokenEndpoint() {
 	const proc = startProcess([nodeBin(), serverPath("token-endpoint.mjs")]);
@@ -156,6 +156,30 @@ test("passthrough: beyond caller_sessions_max, the least recently used caller's 
 	assert.deepEqual(d.map((r) => r.auth), [`Bearer ${TOKENS.A}`]);
 	assert.equal((await figures("pm")).caller_sessions, 2);
 	assert.equal(await a.whoami("pm"), `Bearer ${TOKENS.A}`, "A gets a new one");
+});
+
+test("passthrough: what the upstream asks during a call is answered on that caller's session", async () => {
+	const headers = { Authorization: `Bearer ${TOKENS.B}` };
+	const init = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25",
+		capabilities: { roots: {} }, clientInfo: { name: "credentials", version: "1" } } };
+	const r = await post(init, { headers });
+	const session = r.headers.get("mcp-session-id");
+	await post({ jsonrpc: "2.0", method: "notifications/initialized" }, { session, version: "2025-11-25", headers });
+	const ac = new AbortController();
+	const res = await post(callMsg(2, "pt__askroots", {}), { session, version: "2025-11-25", headers, signal: ac.signal });
+	assert.equal(res.status, 200);
+	const events = sseOf(res, ac);
+	let ev;
+	while ((ev = await events.next(8000, "roots/list")) && ev.json?.method !== "roots/list");
+	assert.equal(ev?.json?.method, "roots/list");
+	const answer = await post({ jsonrpc: "2.0", id: ev.json.id, result: { roots: [{ uri: "file:///b", name: "b" }] } },
+		{ session, version: "2025-11-25", headers });
+	assert.equal(answer.status, 202, answer.text);
+	while ((ev = await events.next(8000, "the call's result")) && ev.json?.id !== 2);
+	events.close();
+	const seenByUpstream = JSON.parse(ev.json.result.content[0].text);
+	assert.deepEqual(seenByUpstream, { auth: `Bearer ${TOKENS.B}`, answeredWith: `Bearer ${TOKENS.B}`,
+		roots: [{ uri: "file:///b", name: "b" }] });
 });
 
 test("exchange: the upstream sees the exchanged token; the endpoint saw the form and client auth; cached", async () => {

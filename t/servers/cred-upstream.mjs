@@ -2,7 +2,9 @@
 // Authorization header of every request, and binds each session to the Authorization that
 // opened it (a request naming the session with another one is refused 403, as a server
 // that ties sessions to tokens does). Several providers share it, told apart by the query
-// string (?p=NAME). Its tool whoami answers with the Authorization it received.
+// string (?p=NAME). Its tool whoami answers with the Authorization it received; askroots
+// asks the client roots/list on the call's stream and answers with the Authorization of the
+// call and of the client's answer.
 // Side channels: GET /seen lists the records {p, method, tool, auth, session}; POST
 // /forget drops every session (the next request naming one is answered 404).
 // Prints "cred-upstream listening port=N" on stderr.
@@ -10,6 +12,8 @@ import http from "node:http";
 import { randomUUID } from "node:crypto";
 
 const seen = [];
+const asked = new Map(); // the id of a roots/list we sent -> { res, auth } of the call waiting for it
+let asks = 0;
 const sessions = new Map(); // id -> the Authorization it was opened with ("" for none)
 
 const json = (res, status, body, headers = {}) => {
@@ -59,6 +63,14 @@ const server = http.createServer((req, res) => {
 			res.writeHead(200).end();
 			return;
 		}
+		if (msg.method === undefined && asked.has(msg.id)) {   // a client's answer to our roots/list
+			const { res: stream, auth: callAuth, callId } = asked.get(msg.id);
+			asked.delete(msg.id);
+			res.writeHead(202).end();
+			const text = JSON.stringify({ auth: callAuth, answeredWith: auth, roots: msg.result?.roots ?? null });
+			stream.end(`event: message\ndata: ${JSON.stringify(result(callId, { content: [{ type: "text", text }] }))}\n\n`);
+			return;
+		}
 		if (msg.id === undefined || msg.method === undefined) {
 			res.writeHead(202).end();
 			return;
@@ -67,7 +79,17 @@ const server = http.createServer((req, res) => {
 			return json(res, 200, result(msg.id, { tools: [{
 				name: "whoami", description: "the Authorization header this server received",
 				inputSchema: { type: "object", properties: {} },
+			}, {
+				name: "askroots", description: "asks the client roots/list during the call, then tells which Authorization the answer came with",
+				inputSchema: { type: "object", properties: {} },
 			}] }));
+		}
+		if (msg.method === "tools/call" && msg.params?.name === "askroots") {
+			const id = `ask-${++asks}`;
+			asked.set(id, { res, auth, callId: msg.id });
+			res.writeHead(200, { "Content-Type": "text/event-stream" });
+			res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", id, method: "roots/list" })}\n\n`);
+			return;
 		}
 		if (msg.method === "tools/call" && msg.params?.name === "whoami")
 			return json(res, 200, result(msg.id, { content: [{ type: "text", text: JSON.stringify({ auth }) }] }));
