@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { admin, killAll, logTail, scratchDir, startProcess, nodeBin, serverPath, waitFor, withTimeout }
 	from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway, startHttpServer } from "../lib/http.mjs";
+import { rawWsSession } from "../lib/rawws.mjs";
 
 const STATIC = `static-${randomBytes(6).toString("hex")}`;
 const SECRET = "s3cret/part";    // form-encoded in HTTP Basic: s3cret%2Fpart
@@ -40,7 +41,7 @@ before(async () => {
 	const started = await startHttpGateway({
 		log_level: "debug",
 		admin: sock,
-		listen: ["http://127.0.0.1:0/mcp"],
+		listen: ["http://127.0.0.1:0/mcp", "ws://127.0.0.1:0/ws"],
 		providers: [
 			{ name: "st", transport: "http", url: up("st"), headers: { Authorization: `Bearer ${STATIC}` } },
 			{ name: "pt", transport: "http", url: up("pt"), credentials: "passthrough" },
@@ -54,6 +55,7 @@ before(async () => {
 	}, { timeout: 15000, listed: ["st", "pt", "po", "pm", "ex"] });
 	gw = started.gw;
 	gw.url = started.urls[0];
+	gw.wsUrl = started.urls[1];
 });
 
 after(() => killAll(gw, upstream?.proc, tokenEndpoint));
@@ -281,6 +283,20 @@ test("a stateless (2026-07-28) request's token is passed on too", async () => {
 	assert.equal(res.status, 200, res.text);
 	assert.equal(JSON.parse(res.json.result.content[0].text).auth, `Bearer ${t}`);
 	TOKENS.S = t;
+});
+
+test("a WebSocket client's token, from its upgrade request, is passed on", async () => {
+	const t = tok("W");
+	TOKENS.W = t;
+	const ws = await rawWsSession(gw.wsUrl, bounded, { headers: { Authorization: `Bearer ${t}` } });
+	try {
+		const r = await ws.request(callMsg(5, "pt__whoami", {}));
+		assert.equal(JSON.parse(r.result.content[0].text).auth, `Bearer ${t}`, JSON.stringify(r));
+		const st = await ws.request(callMsg(6, "st__whoami", {}));
+		assert.equal(JSON.parse(st.result.content[0].text).auth, `Bearer ${STATIC}`);
+	} finally {
+		ws.destroy();
+	}
 });
 
 test("providers without passthrough never received a caller's token; no token in the log", async () => {
