@@ -49,14 +49,6 @@ csess *callers_by_serial(hprov *p, unsigned serial)
 }
 size_t callers_count(const hprov *p) { return HASH_CNT(hh, p->callers); }
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void key_of(const hrep *r, const char *auth, char out[72])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -79,7 +71,7 @@ static void cs_free(csess *cs, bool end)
     if (end && cs->session && cs->ready)
         hp_end_session(cs->r, hp_headers(cs->r, cs, cs->auth, "application/json, text/event-stream"));
     HASH_DEL(p->callers, cs);
-    wipe_free(cs->auth);
+    hp_wipe_free(cs->auth);
     free(cs->session);
     json_decref(cs->init);
     free(cs);
@@ -129,10 +121,8 @@ static void start_initialize(csess *cs)
     cs->session = NULL;
     json_decref(cs->init);
     cs->init = NULL;
-    json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
-                            (json_int_t)p->next_id++, "method", "initialize", "params", "protocolVersion",
-                            cs->r->protocol[0] ? cs->r->protocol : LEGACY_PROTOCOL, "capabilities",
-                            mf_client_capabilities(), "clientInfo", "name", "mcpfed", "version", mf_version());
+    /* the revision the provider's own session agreed on with this replica */
+    json_t *req = hp_initialize_request(p, cs->r->protocol[0] ? cs->r->protocol : LEGACY_PROTOCOL);
     cs->initializing = hp_post(cs->r, cs, X_INITIALIZE, req, p->init_timeout_ms) != NULL;
     json_decref(req);
     if (!cs->initializing) {
@@ -212,8 +202,10 @@ void callers_init_done(xchg *x, CURLcode rc, const char *error)
                      hp_name(p), x->status);
         mf_warn("http", "caller session refused", "provider=%s target=%d reason=\"%s\"", hp_name(p),
                 cs->r->index + 1, mf_log_esc(why, (size_t)-1));
-        mf_msgq_fail(&cs->waiting, mf_instance_ep(p->inst),
-                     x->status == 401 || x->status == 403 ? MF_RPC_NO_CREDENTIALS : MF_RPC_UPSTREAM_LOST, why);
+        /* unreached, the calls may go to another target; a refused token may not */
+        int code = rc != CURLE_OK ? (hp_never_received(rc) ? MF_RPC_UNAVAILABLE : MF_RPC_UPSTREAM_LOST)
+                   : x->status == 401 || x->status == 403 ? MF_RPC_NO_CREDENTIALS : MF_RPC_UPSTREAM_LOST;
+        mf_msgq_fail(&cs->waiting, mf_instance_ep(p->inst), code, why);
         free(cs->session);
         cs->session = NULL;
         return;   /* forgotten by the next sweep; a new call tries again */

@@ -658,6 +658,13 @@ static void became_ready(hrep *r, json_t *init_result)
         hp_open_get(r);
 }
 
+json_t *hp_initialize_request(hprov *p, const char *version)
+{
+    return json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id", (json_int_t)p->next_id++,
+                     "method", "initialize", "params", "protocolVersion", version, "capabilities",
+                     mf_client_capabilities(), "clientInfo", "name", "mcpfed", "version", mf_version());
+}
+
 static void start_initialize(hrep *r)
 {
     hprov *p = r->p;
@@ -667,10 +674,7 @@ static void start_initialize(hrep *r)
     r->session = NULL;
     const char *want = strcmp(p->want, "auto") == 0 || strcmp(p->want, MF_PROTOCOL_MODERN) == 0
                            ? LEGACY_PROTOCOL : p->want;
-    json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
-                            (json_int_t)p->next_id++, "method", "initialize", "params",
-                            "protocolVersion", want, "capabilities", mf_client_capabilities(),
-                            "clientInfo", "name", "mcpfed", "version", mf_version());
+    json_t *req = hp_initialize_request(p, want);
     xchg *x = xchg_new(r, X_INITIALIZE);
     if (post(x, req, NULL, p->init_timeout_ms)) {
         hp_xchg_free(x);
@@ -825,7 +829,7 @@ static void session_lost(hrep *r)
 
 /* Did the request fail before the upstream could have received it? Then it was not acted
  * on, and another target may take it. */
-static bool never_received(CURLcode rc)
+bool hp_never_received(CURLcode rc)
 {
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -868,7 +872,7 @@ static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
         return;
     }
     char why[600];
-    if (never_received(rc)) {
+    if (hp_never_received(rc)) {
         snprintf(why, sizeof why, "provider %s: the upstream %s did not receive the request: %s", hp_name(p),
                  r->url, error);
         hp_reply_error(p, m, MF_RPC_UNAVAILABLE, why);
@@ -933,7 +937,7 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
         break;
     case X_LISTEN:
         /* an upstream the listen cannot reach is down, as for a call: the listen moves on */
-        if (hp_listen_done(rp, x, rc) && never_received(rc) && rp->state == P_READY) {
+        if (hp_listen_done(rp, x, rc) && hp_never_received(rc) && rp->state == P_READY) {
             set_error(rp, "subscriptions/listen: %s", error);
             connect_failed(rp);
         }

@@ -144,6 +144,11 @@ void hp_send_on(hrep *r, csess *cs, mf_msg *m, bool retried);
 /* A request of the kernel's whose credentials are resolved: sent, held or answered. */
 void hp_take_resolved(hprov *p, mf_msg *m);
 void hp_reply_error(hprov *p, mf_msg *req, int code, const char *text);
+/* Did a request fail before its upstream could have received it (then another target may
+ * take it)? */
+bool hp_never_received(CURLcode rc);
+/* An initialize request of ours asking for version, with the provider's next id. */
+json_t *hp_initialize_request(hprov *p, const char *version);
 /* DELETE a session, with headers h (taken); nothing waits for it. */
 void hp_end_session(hrep *r, struct curl_slist *h);
 
@@ -168,6 +173,8 @@ void hp_listen_save(const hprov *p, json_t *state);
 void hp_listen_adopt(hprov *p, const json_t *state);
 
 /* credentials.c: what a caller's request carries upstream */
+/* Free a string that may have held a secret, wiped first (NULL: nothing). */
+void hp_wipe_free(char *s);
 typedef struct cred_settings {
     const char *mode;
     bool optional;

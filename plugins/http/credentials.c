@@ -128,7 +128,7 @@ struct tx_entry {
     UT_hash_handle hh;
 };
 
-static void wipe_free(char *s)
+void hp_wipe_free(char *s)
 {
     if (s) {
         explicit_bzero(s, strlen(s));
@@ -278,7 +278,7 @@ static void form_append(char **out, size_t *len, size_t *cap, const char *name, 
 static void entry_free(tx_entry *e)
 {
     HASH_DEL(e->t->entries, e);
-    wipe_free(e->token);
+    hp_wipe_free(e->token);
     if (e->body)
         explicit_bzero(e->body, e->len);
     free(e->body);
@@ -535,7 +535,7 @@ void cred_free(hprov *p)
     HASH_ITER(hh, t->entries, e, tmp) entry_free(e);
     free(t->endpoint);
     free(t->client_id);
-    wipe_free(t->secret);
+    hp_wipe_free(t->secret);
     free(t->audience);
     free(t->resource);
     free(t->scope);

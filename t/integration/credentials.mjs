@@ -134,6 +134,17 @@ test("passthrough without a caller token: refused with -32016, nothing sent; opt
 	assert.equal(await a.whoami("po"), `Bearer ${TOKENS.A}`);
 });
 
+test("passthrough: a token the upstream refuses (401 to the caller's initialize) answers the call -32016", async () => {
+	const t = `refused-${randomBytes(6).toString("hex")}`;
+	TOKENS.R = t;
+	const c = await client(t);
+	const r = await c.whoami("pt");
+	assert.equal(r.error?.code, -32016, JSON.stringify(r));
+	assert.match(r.error.message, /refused the caller's session: invalid token/);
+	const a = await client(TOKENS.A);
+	assert.equal(await a.whoami("pt"), `Bearer ${TOKENS.A}`, "other callers go on");
+});
+
 test("passthrough: a caller's session the upstream forgot is initialized again with its token", async () => {
 	const a = await client(TOKENS.A);
 	assert.equal(await a.whoami("pt"), `Bearer ${TOKENS.A}`);

@@ -4,7 +4,7 @@
 // that ties sessions to tokens does). Several providers share it, told apart by the query
 // string (?p=NAME). Its tool whoami answers with the Authorization it received; askroots
 // asks the client roots/list on the call's stream and answers with the Authorization of the
-// call and of the client's answer.
+// call and of the client's answer. An initialize whose token holds "refused-" is answered 401.
 // Side channels: GET /seen lists the records {p, method, tool, auth, session}; POST
 // /forget drops every session (the next request naming one is answered 404).
 // Prints "cred-upstream listening port=N" on stderr.
@@ -47,6 +47,8 @@ const server = http.createServer((req, res) => {
 			auth, session: sid ?? null });
 		if (msg.method === "server/discover") return json(res, 400, error(msg.id, -32601, "method not found"));
 		if (msg.method === "initialize") {
+			if (auth.includes("refused-"))   // a token this server does not accept
+				return json(res, 401, error(msg.id, -32001, "invalid token"), { "WWW-Authenticate": "Bearer" });
 			const id = randomUUID();
 			sessions.set(id, auth);
 			return json(res, 200, result(msg.id, {
