@@ -8,7 +8,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { admin, killAll, logTail, scratchDir, startProcess, nodeBin, serverPath, waitFor, withTimeout }
+import { spawnSync } from "node:child_process";
+import { admin, killAll, logTail, luaConfig, mcpfedBin, scratchDir, startProcess, nodeBin, serverPath, waitFor,
+	withTimeout }
 	from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 import { rawWsSession } from "../lib/rawws.mjs";
@@ -321,3 +323,28 @@ test("providers without passthrough never received a caller's token; no token in
 	for (const secret of [...callers, STATIC, SECRET, "s3cret%2Fpart", "xchg-1", "xchg-2"])
 		assert.ok(!text.includes(secret), `the log holds ${secret}`);
 });
+
+const refusals = [
+	["exchange without its table", { credentials: "exchange" }, /providers\[1\]\.exchange: missing/],
+	["an exchange table without credentials = exchange", { exchange: { token_endpoint: "http://a/t", client_id: "c",
+		client_secret: "s" } }, /providers\[1\]\.exchange: only for credentials = "exchange"/],
+	["credentials_optional with static credentials", { credentials_optional: true },
+		/providers\[1\]\.credentials_optional: only for/],
+	["an unknown mode", { credentials: "forward" }, /providers\[1\]\.credentials: .*static, passthrough, exchange/],
+	["no client secret", { credentials: "exchange", exchange: { token_endpoint: "http://a/t", client_id: "c" } },
+		/providers\[1\]\.exchange: give one of client_secret and client_secret_file/],
+	["no token endpoint", { credentials: "exchange", exchange: { client_id: "c", client_secret: "s" } },
+		/providers\[1\]\.exchange\.token_endpoint: missing/],
+	["a token endpoint that is no http URL", { credentials: "exchange", exchange: { token_endpoint: "ftp://a/t",
+		client_id: "c", client_secret: "s" } }, /providers\[1\]\.exchange\.token_endpoint: expected an http/],
+	["passthrough on a ws provider", { transport: "ws", url: "ws://127.0.0.1:1/mcp", credentials: "passthrough" },
+		/providers\[1\]\.credentials: .*static/],
+];
+for (const [what, keys, expected] of refusals) {
+	test(`--check refuses ${what}`, () => {
+		const cfg = luaConfig({ providers: [{ name: "x", transport: "http", url: "http://127.0.0.1:1/mcp", ...keys }] });
+		const r = spawnSync(mcpfedBin(), ["--check", "-c", cfg], { encoding: "utf8", timeout: 10000 });
+		assert.equal(r.status, 1, r.stderr);
+		assert.match(r.stderr, expected);
+	});
+}
