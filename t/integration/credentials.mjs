@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { admin, killAll, logTail, luaConfig, mcpfedBin, scratchDir, startProcess, nodeBin, serverPath, waitFor,
-	withTimeout }
+import { admin, killAll, logTail, luaConfig, mcpfedBin, sanitizerReport, scratchDir, startProcess, nodeBin, serverPath,
+	waitFor, withTimeout }
 	from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 import { rawWsSession } from "../lib/rawws.mjs";
@@ -322,6 +322,22 @@ test("providers without passthrough never received a caller's token; no token in
 	assert.match(text, /caller session ready/, "the log is the gateway's (debug)");
 	for (const secret of [...callers, STATIC, SECRET, "s3cret%2Fpart", "xchg-1", "xchg-2"])
 		assert.ok(!text.includes(secret), `the log holds ${secret}`);
+});
+
+test("shutdown with an exchange under way and callers' sessions open: the sessions are ended, a clean exit", async () => {
+	await control({ delay_ms: 3000 });
+	const c = await client(tok("Z"));
+	const pending = c.whoami("ex").then((r) => r, (e) => ({ failed: e.message }));
+	await waitFor(async () => (await exchanges()).length > 0 && (await exchanges()).at(-1).form.subject_token.startsWith("tokZ"),
+		{ timeout: 5000, what: "the exchange under way" });
+	gw.kill("SIGTERM");
+	assert.deepEqual(await gw.waitExit(10000), { code: 0, signal: null }, `gateway exit${log()}`);
+	const r = await pending;
+	assert.ok(r.failed || r.error?.code === -32015, JSON.stringify(r));
+	await control({ delay_ms: 0 });
+	assert.doesNotMatch(gw.stderrText(), sanitizerReport, log());
+	const deleted = (await seen()).filter((x) => x.p === "pt" && x.method === "DELETE").map((x) => x.auth);
+	assert.ok(deleted.includes(`Bearer ${TOKENS.A}`) && deleted.includes(`Bearer ${TOKENS.B}`), JSON.stringify(deleted));
 });
 
 const refusals = [
