@@ -135,6 +135,7 @@ static void start_initialize(csess *cs)
 void callers_call(hrep *r, mf_msg *m, const char *auth, bool retried)
 {
     hprov *p = r->p;
+    sweep(p, p->callers_max);   /* the idle ones past their time go as calls come */
     char key[72];
     key_of(r, auth, key);
     csess *cs;

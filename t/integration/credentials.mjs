@@ -50,11 +50,12 @@ before(async () => {
 			{ name: "po", transport: "http", url: up("po"), credentials: "passthrough", credentials_optional: true,
 				headers: { "X-Api-Key": "k1" } },
 			{ name: "pm", transport: "http", url: up("pm"), credentials: "passthrough", caller_sessions_max: 2 },
+			{ name: "pi", transport: "http", url: up("pi"), credentials: "passthrough", caller_session_idle_ms: 1000 },
 			{ name: "ex", transport: "http", url: up("ex"), credentials: "exchange", exchange: {
 				token_endpoint: `${tokenBase}/token`, client_id: "gateway-client", client_secret: SECRET,
 				audience: "https://upstream.example/", scope: "tools:call", expiry_margin_ms: 0 } },
 		],
-	}, { timeout: 15000, listed: ["st", "pt", "po", "pm", "ex"] });
+	}, { timeout: 15000, listed: ["st", "pt", "po", "pm", "pi", "ex"] });
 	gw = started.gw;
 	gw.url = started.urls[0];
 	gw.wsUrl = started.urls[1];
@@ -171,6 +172,21 @@ test("passthrough: beyond caller_sessions_max, the least recently used caller's 
 	assert.deepEqual(d.map((r) => r.auth), [`Bearer ${TOKENS.A}`]);
 	assert.equal((await figures("pm")).caller_sessions, 2);
 	assert.equal(await a.whoami("pm"), `Bearer ${TOKENS.A}`, "A gets a new one");
+});
+
+test("passthrough: a caller's session unused for caller_session_idle_ms is ended", async () => {
+	const [a, b] = [await client(TOKENS.A), await client(TOKENS.B)];
+	assert.equal(await a.whoami("pi"), `Bearer ${TOKENS.A}`);
+	const deletes = async () => (await seen()).filter((r) => r.p === "pi" && r.method === "DELETE").map((r) => r.auth);
+	assert.equal(await b.whoami("pi"), `Bearer ${TOKENS.B}`);
+	assert.deepEqual(await deletes(), [], "not idle long enough yet");
+	await new Promise((r) => setTimeout(r, 1100));   // the idle time itself
+	// both were idle that long: both are ended when the next call comes, and B gets a new one
+	assert.equal(await b.whoami("pi"), `Bearer ${TOKENS.B}`);
+	assert.deepEqual((await waitFor(async () => { const l = await deletes(); return l.length === 2 && l; },
+		{ timeout: 5000, what: "the DELETEs of the idle sessions" })).sort(), [`Bearer ${TOKENS.A}`, `Bearer ${TOKENS.B}`].sort());
+	const opens = (await seen()).filter((r) => r.p === "pi" && r.method === "initialize" && r.auth === `Bearer ${TOKENS.B}`);
+	assert.equal(opens.length, 2);
 });
 
 test("passthrough: what the upstream asks during a call is answered on that caller's session", async () => {
