@@ -46,10 +46,12 @@ static void cmd_providers(int argc, char **argv, mf_admin_reply *out)
         for (int k = 0; k < MF_KINDS; k++)
             json_object_set_new(counts, mf_kinds[k].result_key, json_integer((json_int_t)json_array_size(p->lists[k].items)));
         json_t *server = json_object_get(p->init, "serverInfo");
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s?,s:s,s:s?,s:O?,s:o}", "name", p->conf->name,
+        json_t *figures = p->inst && !p->inst->stopping && p->inst->ops->status ? p->inst->ops->status(p->inst->self)
+                                                                                  : NULL;
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s?,s:s,s:s?,s:O?,s:o,s:o?}", "name", p->conf->name,
                                               "transport", p->conf->transport, "prefix", p->conf->prefix,
                                               "state", states[p->state], "reason", p->reason, "server",
-                                              server, "listed", counts));
+                                              server, "listed", counts, "figures", figures));
     }
     /* those a reload took out of routing, finishing their calls */
     json_t *leaving = json_array();

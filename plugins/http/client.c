@@ -35,9 +35,11 @@ static void send_call(hrep *r, mf_msg *m, bool retried);
 /* --- configuration ------------------------------------------------------------------ */
 
 typedef struct settings {
+    cred_settings cred;   /* first: the exchange table's offsets are a cred_settings' */
     http_upstream_settings up;
     const char *protocol;
 } settings;
+_Static_assert(offsetof(settings, cred) == 0, "cred_settings begins the settings");
 
 static const char *const protocols[] = {"auto", "2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
@@ -47,6 +49,7 @@ const mf_setting http_provider_settings[] = {
     {"replicas", MF_SET_VALUE, .doc = "refused: one replica per URL, listed in urls"},
     {"protocol", MF_SET_STRING, .def = "auto", .choices = protocols, .at = S(protocol),
      .doc = "auto (server/discover, else initialize), or a revision to insist on"},
+    HTTP_CREDENTIAL_SETTINGS(S),
     {0},
 };
 #undef S
@@ -65,12 +68,14 @@ static int check(const json_t *conf, const char *path, mf_error *err)
         mf_error_set(err, -1, "%s.replicas: the http transport has one replica per URL: list them in urls", path);
         return -1;
     }
-    return http_check_urls(&st.up, path, http_url, "an http:// or https:// URL", err);
+    if (http_check_urls(&st.up, path, http_url, "an http:// or https:// URL", err))
+        return -1;
+    return cred_check(conf, path, err);
 }
 
 /* --- answers to the kernel ---------------------------------------------------------- */
 
-static void reply_error(hprov *p, mf_msg *req, int code, const char *text)
+void hp_reply_error(hprov *p, mf_msg *req, int code, const char *text)
 {
     mf_send(mf_msg_reply_error(req, mf_instance_ep(p->inst), code, "%s", text));
 }
@@ -123,7 +128,7 @@ static void fail_waiting(hprov *p, const hrep *r, int code, const char *why)
     mf_msgq keep = {0};
     for (mf_msg *m; (m = mf_msgq_pop(&p->queue));) {
         if (target_of(m) == r->index + 1) {
-            reply_error(p, m, code, why);
+            hp_reply_error(p, m, code, why);
             mf_msg_free(m);
         } else {
             mf_msgq_push(&keep, m);
@@ -201,24 +206,42 @@ static char *encode_header_value(const char *s)
     return out;
 }
 
-static struct curl_slist *base_headers(hrep *r, const char *accept)
+struct curl_slist *hp_headers(hrep *r, const csess *cs, const char *auth, const char *accept)
 {
     hprov *p = r->p;
     struct curl_slist *h = NULL;
     for (struct curl_slist *c = p->headers; c; c = c->next)
-        h = curl_slist_append(h, c->data);
+        if (!auth || strncasecmp(c->data, "authorization:", 14) != 0)   /* the caller's replaces it */
+            h = curl_slist_append(h, c->data);
     char line[256];
     snprintf(line, sizeof line, "Accept: %s", accept);
     h = curl_slist_append(h, line);
-    if (r->era == ERA_LEGACY && r->session) {
-        snprintf(line, sizeof line, "Mcp-Session-Id: %.200s", r->session);
+    const char *session = cs ? callers_session_id(cs) : r->era == ERA_LEGACY ? r->session : NULL;
+    const char *protocol = cs ? callers_protocol(cs) : r->protocol;
+    if (session) {
+        snprintf(line, sizeof line, "Mcp-Session-Id: %.200s", session);
         h = curl_slist_append(h, line);
     }
-    if (r->protocol[0]) {
-        snprintf(line, sizeof line, "MCP-Protocol-Version: %s", r->protocol);
+    if (protocol[0]) {
+        snprintf(line, sizeof line, "MCP-Protocol-Version: %s", protocol);
         h = curl_slist_append(h, line);
+    }
+    if (auth) {
+        char *a = malloc(strlen(auth) + 16);
+        sprintf(a, "Authorization: %s", auth);
+        h = curl_slist_append(h, a);
+        explicit_bzero(a, strlen(a));
+        free(a);
     }
     return h;
+}
+
+/* The Authorization value exchange x carries: its caller session's, or its call's. */
+static const char *auth_of(const xchg *x)
+{
+    if (x->cs)
+        return callers_auth(x->cs);
+    return x->kind == X_CALL && x->msg ? cred_auth(x->msg) : NULL;
 }
 
 static void on_head(hc_req *r, long status, void *ud);
@@ -226,16 +249,21 @@ static void on_data(hc_req *r, const char *buf, size_t len, void *ud);
 static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud);
 static const hc_ops ops = {on_head, on_data, on_done};
 
-static xchg *xchg_new(hrep *r, xkind kind)
+static xchg *xchg_new_on(hrep *r, csess *cs, xkind kind)
 {
     hprov *p = r->p;
     xchg *x = calloc(1, sizeof *x);
     x->p = p;
     x->r = r;
     x->kind = kind;
+    x->cs = cs;
+    if (cs)
+        callers_ref(cs, 1);
     DL_APPEND(p->all, x);
     return x;
 }
+
+static xchg *xchg_new(hrep *r, xkind kind) { return xchg_new_on(r, NULL, kind); }
 
 void hp_xchg_free(xchg *x)
 {
@@ -249,11 +277,21 @@ void hp_xchg_free(xchg *x)
         x->r->get = NULL;
     if (p->listen == x)
         p->listen = NULL;
+    if (x->cs)
+        callers_ref(x->cs, -1);
     if (x->sse)
         sse_parser_free(&x->parser);
     free(x->body);
     mf_msg_free(x->msg);
     free(x);
+}
+
+/* Headers may hold a caller's token: wiped before they are freed. */
+static void free_headers(struct curl_slist *h)
+{
+    for (struct curl_slist *c = h; c; c = c->next)
+        explicit_bzero(c->data, strlen(c->data));
+    curl_slist_free_all(h);
 }
 
 /* POST msg (a JSON-RPC message); extra headers for this one. */
@@ -263,7 +301,7 @@ static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeo
     hprov *p = r->p;
     size_t len;
     char *body = mf_rpc_dump(msg, &len);
-    struct curl_slist *h = base_headers(r, "application/json, text/event-stream");
+    struct curl_slist *h = hp_headers(r, x->cs, auth_of(x), "application/json, text/event-stream");
     h = curl_slist_append(h, "Content-Type: application/json");
     for (struct curl_slist *e = extra; e; e = e->next)
         h = curl_slist_append(h, e->data);
@@ -272,9 +310,19 @@ static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeo
                     .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
     x->req = hc_start(&o, &ops, x, &err);
-    curl_slist_free_all(h);
+    free_headers(h);
     free(body);
     return x->req ? 0 : -1;
+}
+
+xchg *hp_post(hrep *r, csess *cs, xkind kind, const json_t *msg, long timeout_ms)
+{
+    xchg *x = xchg_new_on(r, cs, kind);
+    if (post(x, msg, NULL, timeout_ms)) {
+        hp_xchg_free(x);
+        return NULL;
+    }
+    return x;
 }
 
 /* The envelope and headers of revision 2026-07-28 for a request of ours, on behalf of a
@@ -340,10 +388,20 @@ xchg *hp_post_modern(hrep *r, xkind kind, json_t *req, long timeout_ms)
 
 static void send_call(hrep *r, mf_msg *m, bool retried)
 {
+    const char *auth = cred_auth(m);
+    if (auth && r->era == ERA_LEGACY) {   /* on the caller's own session with the upstream */
+        callers_call(r, m, auth, retried);
+        return;
+    }
+    hp_send_on(r, NULL, m, retried);
+}
+
+void hp_send_on(hrep *r, csess *cs, mf_msg *m, bool retried)
+{
     hprov *p = r->p;
     if (r->era == ERA_MODERN && hp_listen_request(r, m))
         return;
-    xchg *x = xchg_new(r, X_CALL);
+    xchg *x = xchg_new_on(r, cs, X_CALL);
     r->inflight++;
     x->msg = m;
     x->retried = retried;
@@ -372,7 +430,7 @@ static void send_call(hrep *r, mf_msg *m, bool retried)
     json_decref(req);
     if (rc) {
         /* nothing went out: another target may take it */
-        reply_error(p, m, MF_RPC_UNAVAILABLE, "cannot send the request upstream");
+        hp_reply_error(p, m, MF_RPC_UNAVAILABLE, "cannot send the request upstream");
         x->msg = NULL;
         HASH_DEL(p->calls, x);
         mf_msg_free(m);
@@ -382,12 +440,22 @@ static void send_call(hrep *r, mf_msg *m, bool retried)
 
 /* --- what the upstream sends ------------------------------------------------------- */
 
-/* POST a message (a response, a notification) to the upstream; nothing waits for it. */
-static void post_oneway(hrep *r, json_t *msg)
+/* POST a message (a response, a notification) to the upstream, on cs's session or r's;
+ * nothing waits for it. */
+static void post_oneway_on(hrep *r, csess *cs, const json_t *msg)
 {
-    xchg *x = xchg_new(r, X_NOTIFY);
-    if (post(x, msg, NULL, r->p->init_timeout_ms))
-        hp_xchg_free(x);
+    hp_post(r, cs, X_NOTIFY, msg, r->p->init_timeout_ms);
+}
+
+static void post_oneway(hrep *r, json_t *msg) { post_oneway_on(r, NULL, msg); }
+
+/* Where a request the upstream makes on exchange x came from, as the asks keep it: the
+ * replica's index, and the caller's session (its serial) above ASK_REPLICA_BITS. */
+#define ASK_REPLICA_BITS 9
+_Static_assert(HTTP_MAX_URLS <= 1 << ASK_REPLICA_BITS, "a replica index fits below the caller's serial");
+static int ask_origin(const xchg *x)
+{
+    return x->r->index | (x->cs ? (int)(callers_serial(x->cs) << ASK_REPLICA_BITS) : 0);
 }
 
 /* The upstream asks something of a client: ping is ours to answer; the rest goes to the
@@ -397,11 +465,11 @@ static void on_server_request(hprov *p, xchg *x, json_t *msg)
     json_t *id = json_object_get(msg, "id");
     if (strcmp(mf_rpc_method(msg), "ping") == 0) {
         json_t *resp = mf_rpc_result(id, json_object());
-        post_oneway(x->r, resp);
+        post_oneway_on(x->r, x->cs, resp);
         json_decref(resp);
         return;
     }
-    asks_forward(&p->asks, p->inst, msg, x->r->index, x->kind == X_CALL && x->msg ? x->msg->corr : 0);
+    asks_forward(&p->asks, p->inst, msg, ask_origin(x), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
 }
 
 /* One message from the upstream, in a response body or an SSE event. */
@@ -416,6 +484,8 @@ static void on_message(xchg *x, json_t *msg)
                 x->answered = true;
                 mf_send(mf_msg_reply(x->msg, mf_instance_ep(p->inst), json_incref(msg)));
             }
+        } else if (x->kind == X_INITIALIZE && x->cs) {
+            callers_init_message(x, msg);
         } else if ((x->kind == X_DISCOVER || x->kind == X_INITIALIZE) && !x->answered) {
             x->answered = true;
             json_decref(x->r->init);
@@ -424,7 +494,7 @@ static void on_message(xchg *x, json_t *msg)
         break;
     case MF_RPC_NOTIFICATION:
         if (strcmp(mf_rpc_method(msg), "notifications/cancelled") == 0)
-            asks_cancelled(&p->asks, p->inst, msg, x->r->index);   /* the upstream takes one back */
+            asks_cancelled(&p->asks, p->inst, msg, ask_origin(x));   /* the upstream takes one back */
         else
             mf_provider_notify(p->inst, json_incref(msg), x->kind == X_CALL && x->msg ? x->msg->corr : 0);
         break;
@@ -465,7 +535,9 @@ static void on_head(hc_req *r, long status, void *ud)
         x->sse = true;
         sse_parser_init(&x->parser, x->p->max_message, on_event, x);
     }
-    if (x->kind == X_INITIALIZE) {
+    if (x->kind == X_INITIALIZE && x->cs) {
+        callers_init_head(x, hc_header(r, "mcp-session-id"));
+    } else if (x->kind == X_INITIALIZE) {
         const char *sid = hc_header(r, "mcp-session-id");
         free(x->r->session);
         x->r->session = sid ? strdup(sid) : NULL;
@@ -550,7 +622,7 @@ void hp_open_get(hrep *r)
     if (r->era != ERA_LEGACY || !r->session || r->get || r->state != P_READY)
         return;
     xchg *x = xchg_new(r, X_GET);
-    struct curl_slist *h = base_headers(r, "text/event-stream");
+    struct curl_slist *h = hp_headers(r, NULL, NULL, "text/event-stream");
     if (r->last_event_id) {
         char line[300];
         snprintf(line, sizeof line, "Last-Event-ID: %.250s", r->last_event_id);
@@ -586,6 +658,13 @@ static void became_ready(hrep *r, json_t *init_result)
         hp_open_get(r);
 }
 
+json_t *hp_initialize_request(hprov *p, const char *version)
+{
+    return json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id", (json_int_t)p->next_id++,
+                     "method", "initialize", "params", "protocolVersion", version, "capabilities",
+                     mf_client_capabilities(), "clientInfo", "name", "mcpfed", "version", mf_version());
+}
+
 static void start_initialize(hrep *r)
 {
     hprov *p = r->p;
@@ -595,10 +674,7 @@ static void start_initialize(hrep *r)
     r->session = NULL;
     const char *want = strcmp(p->want, "auto") == 0 || strcmp(p->want, MF_PROTOCOL_MODERN) == 0
                            ? LEGACY_PROTOCOL : p->want;
-    json_t *req = json_pack("{s:s,s:I,s:s,s:{s:s,s:o,s:{s:s,s:s}}}", "jsonrpc", "2.0", "id",
-                            (json_int_t)p->next_id++, "method", "initialize", "params",
-                            "protocolVersion", want, "capabilities", mf_client_capabilities(),
-                            "clientInfo", "name", "mcpfed", "version", mf_version());
+    json_t *req = hp_initialize_request(p, want);
     xchg *x = xchg_new(r, X_INITIALIZE);
     if (post(x, req, NULL, p->init_timeout_ms)) {
         hp_xchg_free(x);
@@ -753,7 +829,7 @@ static void session_lost(hrep *r)
 
 /* Did the request fail before the upstream could have received it? Then it was not acted
  * on, and another target may take it. */
-static bool never_received(CURLcode rc)
+bool hp_never_received(CURLcode rc)
 {
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -776,11 +852,15 @@ static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
         return;
     /* 404 is the spec's word for a forgotten session; some servers say 400 (with an
      * error that has no id) to a request naming a session they do not know */
-    bool gone = r->era == ERA_LEGACY && r->session && rc == CURLE_OK &&
-                (x->status == 404 || x->status == 400);
+    bool gone = r->era == ERA_LEGACY && (x->cs ? callers_session_id(x->cs) != NULL : r->session != NULL) &&
+                rc == CURLE_OK && (x->status == 404 || x->status == 400);
     if (gone && !x->retried) {
         x->msg = NULL;   /* taken back for the retry */
         HASH_DEL(p->calls, x);
+        if (x->cs && !p->draining) {
+            callers_session_lost(x->cs, m);
+            return;
+        }
         if (p->draining) {
             /* the session is the successor's now: it renews it and sends the call again */
             mf_instance_forward(p->inst, m);
@@ -792,10 +872,10 @@ static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
         return;
     }
     char why[600];
-    if (never_received(rc)) {
+    if (hp_never_received(rc)) {
         snprintf(why, sizeof why, "provider %s: the upstream %s did not receive the request: %s", hp_name(p),
                  r->url, error);
-        reply_error(p, m, MF_RPC_UNAVAILABLE, why);
+        hp_reply_error(p, m, MF_RPC_UNAVAILABLE, why);
         if (rc != CURLE_SEND_ERROR && r->state == P_READY) {
             set_error(r, "%s", error);
             connect_failed(r);
@@ -810,7 +890,7 @@ static void call_done(hrep *r, xchg *x, CURLcode rc, const char *error)
     else
         snprintf(why, sizeof why, "provider %s: the upstream answered HTTP %ld without a response",
                  hp_name(p), x->status);
-    reply_error(p, m, MF_RPC_UPSTREAM_LOST, why);
+    hp_reply_error(p, m, MF_RPC_UPSTREAM_LOST, why);
 }
 
 static void get_done(hrep *r, xchg *x, CURLcode rc)
@@ -842,7 +922,9 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
             discover_done(rp, x, rc);
         break;
     case X_INITIALIZE:
-        if (!x->p->draining)
+        if (x->cs)
+            callers_init_done(x, rc, error);
+        else if (!x->p->draining)
             initialize_done(rp, x, rc, error);
         break;
     case X_CALL:
@@ -855,7 +937,7 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
         break;
     case X_LISTEN:
         /* an upstream the listen cannot reach is down, as for a call: the listen moves on */
-        if (hp_listen_done(rp, x, rc) && never_received(rc) && rp->state == P_READY) {
+        if (hp_listen_done(rp, x, rc) && hp_never_received(rc) && rp->state == P_READY) {
             set_error(rp, "subscriptions/listen: %s", error);
             connect_failed(rp);
         }
@@ -888,7 +970,9 @@ static void free_prov(hprov *p)
         json_decref(r->init);
     }
     free(p->reps);
-    curl_slist_free_all(p->headers);
+    callers_free(p);
+    cred_free(p);
+    free_headers(p->headers);
     free(p->want);
     free(p->ca_file);
     json_decref(p->listen_uris);
@@ -942,6 +1026,12 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
     p->next_id = 1;
     p->reps = reps;
     p->nreps = (int)n;
+    if (cred_init(p, conf, err)) {
+        free(reps);
+        free(p);
+        hc_shutdown(NULL, NULL);
+        return NULL;
+    }
     settings st = {0};
     mf_settings_check(conf, "", http_provider_settings, &st, NULL);
     const char *url = st.up.url;
@@ -972,6 +1062,7 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
             char line[2048];
             snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
             p->headers = curl_slist_append(p->headers, line);
+            explicit_bzero(line, sizeof line);
         }
     }
     return p;
@@ -994,8 +1085,14 @@ void hp_answer_ask(hprov *p, mf_msg *m)
 {
     int i = -1;
     json_t *out = asks_answer(&p->asks, m, &i);
-    if (out && i >= 0 && i < p->nreps && p->reps[i].state == P_READY)
-        post_oneway(&p->reps[i], out);
+    int index = i & ((1 << ASK_REPLICA_BITS) - 1);
+    unsigned serial = (unsigned)i >> ASK_REPLICA_BITS;
+    if (out && i >= 0 && index < p->nreps) {
+        /* on the session that asked: a caller's own, while it lasts, or the replica's */
+        csess *cs = serial ? callers_by_serial(p, serial) : NULL;
+        if (serial ? cs != NULL : p->reps[index].state == P_READY)
+            post_oneway_on(&p->reps[index], cs, out);
+    }
     json_decref(out);
 }
 
@@ -1006,7 +1103,7 @@ void hp_cancel_call(hprov *p, xchg *x)
         /* the session era cancels with a notification; closing is not enough */
         json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method", "notifications/cancelled",
                                  "params", "requestId", (json_int_t)x->upid, "reason", "cancelled");
-        post_oneway(x->r, note);
+        post_oneway_on(x->r, x->cs, note);
         json_decref(note);
     }
     /* in 2026-07-28 closing the request is the cancellation */
@@ -1015,26 +1112,34 @@ void hp_cancel_call(hprov *p, xchg *x)
     hp_xchg_free(x);
 }
 
-/* A request from the kernel: sent to its replica, held for it, or answered at once. */
+/* A request from the kernel: a caller's gets its credentials first (perhaps waiting for a
+ * token exchange), then it is sent to its replica, held for it, or answered at once. */
 static void take_request(hprov *p, mf_msg *m)
+{
+    if (p->cred != CRED_STATIC && m->session && cred_resolve(p, &m) <= 0)
+        return;
+    hp_take_resolved(p, m);
+}
+
+void hp_take_resolved(hprov *p, mf_msg *m)
 {
     hrep *r;
     const char *cannot;
     char why[600];
     if (!json_is_string(json_object_get(m->json, "method")))
-        reply_error(p, m, MF_RPC_INVALID_REQUEST, "request without a method");
+        hp_reply_error(p, m, MF_RPC_INVALID_REQUEST, "request without a method");
     else if (!p->stopping && (r = server_of(p, m))) {
         send_call(r, m, false);
         return;
     } else if (p->failed || p->stopping) {
         snprintf(why, sizeof why, "provider %s is unavailable: %s", hp_name(p),
                  p->stopping ? "stopping" : p->reps[0].last_error ? p->reps[0].last_error : "failed");
-        reply_error(p, m, p->stopping ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
+        hp_reply_error(p, m, p->stopping ? MF_RPC_SHUTTING_DOWN : MF_RPC_UNAVAILABLE, why);
     } else if ((cannot = cannot_take(p, m))) {   /* never sent: the kernel decides what next */
         snprintf(why, sizeof why, "provider %s: replica %lld %s", hp_name(p), (long long)target_of(m), cannot);
-        reply_error(p, m, MF_RPC_UNAVAILABLE, why);
+        hp_reply_error(p, m, MF_RPC_UNAVAILABLE, why);
     } else if (p->queue.len >= p->max_queue)
-        reply_error(p, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
+        hp_reply_error(p, m, MF_RPC_OVERLOADED, "too many calls wait for this provider to connect");
     else {
         mf_msgq_push(&p->queue, m);
         return;
@@ -1068,8 +1173,9 @@ static void receive(void *self, mf_msg *m)
         HASH_FIND(hh, p->calls, &m->corr, sizeof m->corr, x);
         if (x)
             hp_cancel_call(p, x);
-        else
-            mf_msgq_drop(&p->queue, m->corr);   /* still waiting: drop it there */
+        else if (!mf_msgq_drop(&p->queue, m->corr))   /* still waiting: drop it there */
+            if (!cred_drop(p, m->corr))
+                callers_drop(p, m->corr);
         break;
     }
     default:
@@ -1078,17 +1184,16 @@ static void receive(void *self, mf_msg *m)
     mf_msg_free(m);
 }
 
-/* Tell the upstream its session is over; bounded, and nothing waits on it but us. */
-static void end_session(hrep *r)
+/* Tell the upstream a session is over; bounded, and nothing waits on it but us. */
+void hp_end_session(hrep *r, struct curl_slist *h)
 {
     hprov *p = r->p;
     xchg *d = xchg_new(r, X_DELETE);
-    struct curl_slist *h = base_headers(r, "application/json, text/event-stream");
     hc_options o = {.method = "DELETE", .url = r->url, .headers = h, .timeout_ms = 2000,
                     .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
     d->req = hc_start(&o, &ops, d, &err);
-    curl_slist_free_all(h);
+    free_headers(h);
     if (!d->req)
         hp_xchg_free(d);
 }
@@ -1102,10 +1207,11 @@ static void stop(void *self)
     char why[200];
     snprintf(why, sizeof why, "provider %s is shutting down", hp_name(p));
     mf_msgq_fail(&p->queue, mf_instance_ep(p->inst), MF_RPC_SHUTTING_DOWN, why);
+    cred_stop(p, false, MF_RPC_SHUTTING_DOWN, why);
     xchg *x, *tmp;
     DL_FOREACH_SAFE(p->all, x, tmp) {
         if (x->kind == X_CALL && x->msg && !x->answered)
-            reply_error(p, x->msg, MF_RPC_SHUTTING_DOWN, why);
+            hp_reply_error(p, x->msg, MF_RPC_SHUTTING_DOWN, why);
         if (x->req)
             hc_cancel(x->req);
         hp_xchg_free(x);
@@ -1116,10 +1222,13 @@ static void stop(void *self)
         r->state = P_STOPPING;
         uv_timer_stop(&r->timer);
         if (had_session)
-            end_session(r);
+            hp_end_session(r, hp_headers(r, NULL, NULL, "application/json, text/event-stream"));
     }
+    callers_stop(p, ends_sessions, false, MF_RPC_SHUTTING_DOWN, why);
     hp_stopped_if_idle(p);
 }
+
+static json_t *status(void *self) { return cred_status(self); }
 
 const mf_role_ops http_provider_ops = {
     .check = check,
@@ -1130,4 +1239,5 @@ const mf_role_ops http_provider_ops = {
     .resume = hp_resume,
     .adopt = hp_adopt,
     .drain = hp_drain,
+    .status = status,
 };

@@ -209,6 +209,10 @@ void hp_drain(void *self)
     p->saving = p->saved = false;
     /* the upstream's requests written down are the successor's to answer */
     asks_clear(&p->asks);
+    /* calls that waited for a token exchange or a caller's session go to the successor,
+     * which has its own */
+    cred_stop(p, true, 0, NULL);
+    callers_stop(p, false, true, 0, NULL);
     /* calls that waited for a connection go to the successor, which has it */
     for (mf_msg *m; (m = mf_msgq_pop(&p->queue));) {
         m->flags &= ~RETRIED_FLAG;

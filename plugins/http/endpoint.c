@@ -12,6 +12,7 @@
  * A request is answered with one JSON object, unless something related to it (progress,
  * a log message, a request to the client) comes first: then the answer becomes an SSE
  * stream that ends with the response. */
+#include "bearer.h"
 #include "listener.h"
 
 #include <ctype.h>
@@ -286,6 +287,7 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
     h->modern = true;
     h->extra = extra;
     h->ksid = mf_session_open(l->inst, http_conn_peer(c));
+    http_session_bearer(h->ksid, r);
     ep_forward(l, h, msg, MF_RPC_REQUEST);
     return;
 out:
@@ -343,6 +345,7 @@ static hsession *session_of(listener *l, http_conn *c, http_request *r, const ch
         return NULL;
     }
     hs->last_active = mf_now();
+    http_session_bearer(hs->sid, r);
     return hs;
 }
 
@@ -416,6 +419,7 @@ static void on_post(listener *l, http_conn *c, http_request *r)
                        "too many sessions");
         } else {
             hsession *hs = hs_new(l);
+            http_session_bearer(hs->sid, r);
             hreq *h = hreq_new(l, c, hs, HR_POST);
             h->initialize = true;
             h->extra = extra_headers(l, r, hs);

@@ -78,11 +78,18 @@ static const char *name_of(const wprov *p) { return mf_instance_name(p->inst); }
 
 typedef struct settings {
     http_upstream_settings up;
+    const char *credentials;
 } settings;
+
+/* One connection (and session) serves every caller of a replica: its opening handshake
+ * can carry no caller's credentials, only the configured headers. */
+static const char *const ws_cred_modes[] = {"static", NULL};
 
 #define S(field) MF_AT(settings, field)
 const mf_setting ws_provider_settings[] = {
     HTTP_UPSTREAM_SETTINGS(S, "ws:// or wss://", "DNS, TCP, TLS and the opening handshake together"),
+    {"credentials", MF_SET_STRING, .def = "static", .choices = ws_cred_modes, .at = S(credentials),
+     .doc = "static only: one connection serves every caller, with headers on its handshake"},
     {0},
 };
 #undef S
