@@ -7,6 +7,7 @@
  * the kernel sends for the session is written as it comes: there is no stream to open and
  * nothing to replay, the socket itself is the stream. */
 #include "listener.h"
+#include "auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ void ep_ws_upgrade(listener *l, http_conn *c, http_request *r)
     }
     hreq *h = hreq_new(l, c, NULL, HR_WS);
     h->ksid = mf_session_open(l->inst, http_conn_peer(c));
+    http_auth_bind_session(h->ksid, l->who, true);
     mf_info("http", "websocket session started", "peer=%s subprotocol=%s", http_conn_peer(c),
             offered ? "mcp" : "-");
     http_ws_accept(c, r, offered ? "mcp" : NULL);   /* r is gone from here on */
