@@ -205,7 +205,18 @@ static void stop(void *self)
     http_conns_close_all(l->conns, listener_conns_closed, l);
 }
 
+static json_t *status(void *self)
+{
+    listener *l = self;
+    json_t *o = http_auth_figures(l->conf.auth);
+    json_object_set_new(o, "url", json_string(l->conf.url));
+    json_object_set_new(o, "connections", json_integer((json_int_t)http_conns_count(l->conns)));
+    json_object_set_new(o, "sessions", json_integer((json_int_t)HASH_CNT(hh_id, l->by_id)));
+    return o;
+}
+
 const mf_role_ops http_transport_ops = {
+    .status = status,
     .check = check,
     .start = start,
     .receive = receive,

@@ -85,7 +85,11 @@ typedef struct mf_role_ops {
      * 200 or a refusal (409: what ran before keeps running) and a report (taken over). */
     void (*reload)(void *self, void (*done)(void *ud, int code, json_t *report), void *ud);
 
-    void (*reserved[MF_RESERVED_OPS - 1])(void);   /* for later minor versions; leave NULL */
+    /* Optional (transports, SDK 4.2): the instance's figures for the admin `listeners`
+     * command (an object, a new reference), e.g. failed authentications. */
+    json_t *(*status)(void *self);
+
+    void (*reserved[MF_RESERVED_OPS - 2])(void);   /* for later minor versions; leave NULL */
 } mf_role_ops;
 
 /* A circuit breaker, one per target (an upstream replica). The kernel asks it before
