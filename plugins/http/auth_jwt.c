@@ -11,12 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <uthash.h>
+
+/* Tokens verified lately, by their SHA-256, with the identity they gave: a client sends
+ * the same token with each request until it expires, and a signature check costs far more
+ * than a hash. An entry is only good while its key set is the same and its times hold. */
+#define TOKEN_CACHE_MAX 4096
+
+typedef struct verified {
+    unsigned char hash[32];
+    json_t *identity;
+    uint64_t generation;
+    UT_hash_handle hh;
+} verified;
 
 struct jwt_verifier {
     char *issuer, *audience, *scope_claim, *subject_claim;
     char **algs;
     uint64_t skew_ms;
     jwks *keys;
+    verified *cache;   /* insertion order: the oldest first */
 };
 
 #define S(field) MF_AT(http_auth_settings, jwt_s.field)
@@ -72,8 +86,17 @@ static void free_strings(char **l)
     free(l);
 }
 
+static void forget(jwt_verifier *v, verified *e)
+{
+    HASH_DEL(v->cache, e);
+    json_decref(e->identity);
+    free(e);
+}
+
 void jwt_verifier_free(jwt_verifier *v, void (*done)(void *ud), void *ud)
 {
+    verified *e, *tmp;
+    HASH_ITER(hh, v->cache, e, tmp) forget(v, e);
     free(v->issuer);
     free(v->audience);
     free(v->scope_claim);
@@ -250,7 +273,35 @@ static const char *times_bad(const json_t *claims, uint64_t skew_ms)
     return NULL;
 }
 
+static int verify(jwt_verifier *v, const char *token, json_t **identity, char *why, size_t whylen);
+
 int jwt_verify(jwt_verifier *v, const char *token, json_t **identity, char *why, size_t whylen)
+{
+    unsigned char h[32];
+    unsigned int hl = 0;
+    EVP_Digest(token, strlen(token), h, &hl, EVP_sha256(), NULL);
+    verified *e;
+    HASH_FIND(hh, v->cache, h, sizeof h, e);
+    if (e && e->generation == jwks_generation(v->keys) &&
+        !times_bad(json_object_get(e->identity, "claims"), v->skew_ms)) {
+        *identity = json_incref(e->identity);
+        return 0;
+    }
+    if (e)
+        forget(v, e);   /* expired, or its key set has changed: verified afresh */
+    if (verify(v, token, identity, why, whylen))
+        return -1;
+    if (HASH_COUNT(v->cache) >= TOKEN_CACHE_MAX)
+        forget(v, v->cache);
+    e = calloc(1, sizeof *e);
+    memcpy(e->hash, h, sizeof h);
+    e->identity = json_incref(*identity);
+    e->generation = jwks_generation(v->keys);
+    HASH_ADD(hh, v->cache, hash, sizeof e->hash, e);
+    return 0;
+}
+
+static int verify(jwt_verifier *v, const char *token, json_t **identity, char *why, size_t whylen)
 {
     json_t *header = NULL, *claims = NULL;
     const char *dot1 = strchr(token, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;

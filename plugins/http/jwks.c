@@ -21,6 +21,7 @@ struct jwks {
     bool too_big;
     long status;
     uint64_t last_start, fetches;
+    uint64_t generation;   /* a new one each time the keys change */
     void (*done)(void *);
     void *done_ud;
 };
@@ -157,6 +158,7 @@ jwks *jwks_new(const jwks_opts *o, mf_error *err)
 }
 
 uint64_t jwks_fetches(const jwks *s) { return s->fetches; }
+uint64_t jwks_generation(const jwks *s) { return s->generation; }
 
 static void fetch(jwks *s);
 
@@ -200,6 +202,7 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
         jwks_keys_free(s->keys, s->nkeys);
         s->keys = keys;
         s->nkeys = n;
+        s->generation++;
         mf_debug("http", "JWKS fetched", "url=%s keys=%zu", s->url, n);
     } else {
         /* the keys known so far stay: a passing failure must not lock every client out */

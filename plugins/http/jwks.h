@@ -38,5 +38,7 @@ int jwks_parse(const char *text, size_t len, jwk_key **keys, size_t *n, mf_error
 void jwks_keys_free(jwk_key *keys, size_t n);
 /* Fetches so far (figures). */
 uint64_t jwks_fetches(const jwks *s);
+/* Changes whenever the keys do: what was verified with an older set is verified again. */
+uint64_t jwks_generation(const jwks *s);
 
 #endif
