@@ -20,7 +20,7 @@ import { startJwksServer } from "../servers/jwks.mjs";
 const AUD = "https://mcp.test/mcp";
 const ISS = "https://as.test";
 const CI_KEY = "ci-key-0123456789abcdef0123456789abcdef";
-let gw, jwks, url, scopedUrl, sock;
+let gw, jwks, url, scopedUrl, strictUrl, sock;
 const rsa = keyPair("RS256", "rsa-1");
 const ec = keyPair("ES256", "ec-1");
 const ed = keyPair("EdDSA", "ed-1");
@@ -51,7 +51,7 @@ before(async () => {
 	const policyFile = path.join(dir, "policy.lua");
 	fs.writeFileSync(policyFile, policy);
 	const fetched = jwks.nextFetch();
-	({ gw, urls: [url, scopedUrl] } = await startHttpGateway({
+	({ gw, urls: [url, scopedUrl, strictUrl] } = await startHttpGateway({
 		log_level: "info", admin: sock, policy: policyFile,
 		listen: [
 			{
@@ -65,6 +65,10 @@ before(async () => {
 			{
 				url: "http://127.0.0.1:0/scoped",
 				auth: { keys: [{ id: "ci", hash: keyHash(CI_KEY), scopes: ["tools"] }], required_scopes: ["admin"] },
+			},
+			{
+				url: "http://127.0.0.1:0/strict",
+				auth: { jwt: { issuer: ISS, audience: AUD, jwks_url: jwks.url, clock_skew_ms: 0 } },
 			},
 		],
 		providers: [faulty("f")],
@@ -277,6 +281,29 @@ test("a session is its creator's: another identity gets 404 with its id, a refre
 	assert.match(p.json?.error?.message ?? "", /who=alice\/jwt scopes=tools$/, "the policy sees the refreshed token's scopes");
 	const sessions = (await admin(sock, "sessions")).body.sessions;
 	assert.ok(sessions.some((s) => s.subject === "alice" && s.auth === "jwt"), JSON.stringify(sessions));
+});
+
+test("2026-07-28: each request is authenticated and its session has the identity", async () => {
+	const meta = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
+	const modern = (headers) => post({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "f__pid", arguments: {}, _meta: meta } },
+		{ headers: { "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "f__pid", ...headers } });
+	for (const [headers, who] of [[bearer(sign(ed, claims({ sub: "dave" }))), "who=dave/jwt"], [{ "X-API-Key": CI_KEY }, "who=ci/key"]]) {
+		const r = await modern(headers);
+		assert.match(r.json?.error?.message ?? "", new RegExp(who), r.text);
+	}
+	assertUnauthorized(await modern({}), { invalid: false });
+});
+
+test("a token verified once is refused once it expires (the verified-token cache keeps to exp)", async () => {
+	const token = sign(rsa, claims({ exp: now() + 2, sub: "erin" }));
+	const ok = await initWith(bearer(token), strictUrl);
+	assert.equal(ok.status, 200, ok.text);
+	const refused = await waitFor(async () => {
+		const r = await initWith(bearer(token), strictUrl);
+		return r.status === 401 && r;
+	}, { timeout: 6000, interval: 200, what: "the token refused after its exp" });
+	assert.match(refused.headers.get("www-authenticate"), /^Bearer error="invalid_token"$/);
+	assert.match(gw.stderrText(), /reason="expired"/);
 });
 
 test("the failed authentications are counted in the listener's figures", async () => {
