@@ -14,7 +14,7 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { admin, faulty, killAll, logTail, luaConfig, mcpfedBin, scratchDir, waitFor, withTimeout } from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
-import { hs256WithPublicKey, keyHash, keyPair, now, sign, unsigned } from "../lib/jwt.mjs";
+import { hs256WithPublicKey, keyHash, keyPair, now, sign, unsigned, whoPolicy } from "../lib/jwt.mjs";
 import { startJwksServer } from "../servers/jwks.mjs";
 
 const AUD = "https://mcp.test/mcp";
@@ -31,18 +31,7 @@ const bounded = (p, what, ms = 5000) => withTimeout(p, ms, what, log);
 const claims = (extra = {}) => ({ iss: ISS, aud: AUD, sub: "alice", scope: "tools read", exp: now() + 300, iat: now(), ...extra });
 const bearer = (token) => ({ Authorization: `Bearer ${token}` });
 
-const policy = `return {
-  route = function(request, candidates)
-    if request.name == "f__pid" then
-      local id = request.identity
-      return nil, "who=" .. id.subject .. "/" .. id.method .. " scopes=" .. table.concat(id.scopes, ",")
-    end
-    local ids = {}
-    for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
-    return ids
-  end,
-}
-`;
+const policy = whoPolicy;
 
 before(async () => {
 	jwks = await startJwksServer([rsa.jwk, ec.jwk, ed.jwk]);

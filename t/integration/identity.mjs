@@ -10,21 +10,9 @@ import os from "node:os";
 import path from "node:path";
 import { admin, closeAfter, faulty, killAll, logTail, luaConfig, scratchDir, startStdio, withTimeout } from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
-import { keyPair, now, sign } from "../lib/jwt.mjs";
+import { keyPair, now, sign, whoPolicy } from "../lib/jwt.mjs";
 
-// f__pid is refused with the identity in the reason; everything else is routed plainly.
-const policy = `return {
-  route = function(request, candidates)
-    if request.name == "f__pid" then
-      local id = request.identity
-      return nil, "who=" .. id.subject .. "/" .. id.method .. " scopes=" .. table.concat(id.scopes, ",")
-    end
-    local ids = {}
-    for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
-    return ids
-  end,
-}
-`;
+const policy = whoPolicy;
 
 function setup() {
 	const dir = scratchDir();

@@ -14,6 +14,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { admin, faulty, killAll, logTail, scratchDir, withTimeout } from "../lib/harness.mjs";
 import { startHttpGateway } from "../lib/http.mjs";
+import { policyWith } from "../lib/jwt.mjs";
 import { startAuthServer } from "../servers/oauth-as.mjs";
 
 let gw, as, gwUrl, sock;
@@ -28,18 +29,10 @@ function freePort() {
 }
 
 // Only user-42, authenticated by a JWT, may call tools.
-const policy = `return {
-  route = function(request, candidates)
-    local id = request.identity
+const policy = policyWith(`    local id = request.identity
     if id.subject ~= "user-42" or id.method ~= "jwt" then
       return nil, "not for " .. id.subject
-    end
-    local ids = {}
-    for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
-    return ids
-  end,
-}
-`;
+    end`);
 
 before(async () => {
 	as = await startAuthServer({ subject: "user-42" });

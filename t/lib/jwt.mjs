@@ -42,3 +42,21 @@ export const now = () => Math.floor(Date.now() / 1000);
 
 // The SHA-256 of an API key as the configuration writes it.
 export const keyHash = (key) => `sha256:${crypto.createHash("sha256").update(key).digest("hex")}`;
+
+// A routing policy (Lua text) that runs check, Lua statements that may return nil and a
+// reason to refuse a call (request is in scope), then routes plainly.
+export const policyWith = (check) => `return {
+  route = function(request, candidates)
+${check}
+    local ids = {}
+    for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
+    return ids
+  end,
+}
+`;
+
+// A policy that refuses f__pid with who=SUBJECT/METHOD scopes=A,B: what it saw of the caller.
+export const whoPolicy = policyWith(`    if request.name == "f__pid" then
+      local id = request.identity
+      return nil, "who=" .. id.subject .. "/" .. id.method .. " scopes=" .. table.concat(id.scopes, ",")
+    end`);
