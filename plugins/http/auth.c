@@ -14,7 +14,7 @@ enum { F_MISSING, F_BAD_KEY, F_BAD_TOKEN, F_SCOPE, F_COUNT };
 static const char *const failure_names[F_COUNT] = {"missing", "invalid_key", "invalid_token", "insufficient_scope"};
 
 struct http_auth {
-    bool anonymous;
+    bool anonymous, mtls;
     auth_keys *keys;
     jwt_verifier *jwt;
     json_t *required_scopes;   /* a list of strings, possibly empty */
@@ -35,6 +35,8 @@ static const mf_setting oauth_settings[] = {
 };
 
 const mf_setting http_auth_settings_table[] = {
+    {"mtls", MF_SET_BOOL, .def = "false", .at = S(mtls),
+     .doc = "a verified TLS client certificate lets its holder in, its subject the caller's name"},
     {"anonymous", MF_SET_BOOL, .def = "false", .at = S(anonymous),
      .doc = "a caller that presents no credentials is let in, as anonymous"},
     {"keys", MF_SET_LIST, .def_doc = "none", .sub = http_key_settings, .at = S(keys),
@@ -133,6 +135,7 @@ http_auth *http_auth_new(const http_auth_settings *st, const char *path, mf_erro
     char sub[256];
     http_auth *a = calloc(1, sizeof *a);
     a->anonymous = st->anonymous;
+    a->mtls = st->mtls;
     a->required_scopes = st->required_scopes ? json_deep_copy(st->required_scopes) : json_array();
     snprintf(sub, sizeof sub, "%s.auth", path);
     if (st->keys && !(a->keys = auth_keys_new(st->keys, sub, err)))
@@ -143,8 +146,8 @@ http_auth *http_auth_new(const http_auth_settings *st, const char *path, mf_erro
     snprintf(sub, sizeof sub, "%s.auth", path);
     if (oauth_new(a, st, sub, err))
         goto fail;
-    if (!a->keys && !a->jwt && !a->anonymous) {
-        mf_error_set(err, -1, "%s.auth: no method lets anyone in (keys, jwt or anonymous = true)", path);
+    if (!a->keys && !a->jwt && !a->anonymous && !a->mtls) {
+        mf_error_set(err, -1, "%s.auth: no method lets anyone in (mtls, keys, jwt or anonymous = true)", path);
         goto fail;
     }
     return a;
@@ -207,14 +210,15 @@ auth_verdict http_auth_request(http_auth *a, const http_conn *c, const http_requ
     const char *xkey = http_header_get(r, "x-api-key");
     char what[160] = "";
     json_t *id = NULL;
-    const char *tls = http_conn_tls_subject(c);
-    (void)tls;   /* an `mtls = true` method goes here: identity {subject = tls, method = "mtls"} */
-    if (other) {
+    const char *tls = a->mtls ? http_conn_tls_subject(c) : NULL;
+    if (tls) {
+        /* the connection's certificate was verified by the TLS layer: nothing else to ask */
+        id = json_pack("{s:s,s:s,s:[],s:{}}", "subject", tls, "method", "mtls", "scopes", "claims");
+    } else if (other) {
         snprintf(why, whylen, "an Authorization header that is no Bearer token");
         who->bad_token = true;
         return refuse(a, F_BAD_TOKEN, c, why, what);
-    }
-    if (xkey || (token && a->keys && !a->jwt) || (token && a->keys && !strchr(token, '.'))) {
+    } else if (xkey || (token && a->keys && !a->jwt) || (token && a->keys && !strchr(token, '.'))) {
         /* an API key: X-API-Key, or a bearer that cannot be a JWT */
         const char *k = xkey ? xkey : token;
         if (!a->keys || auth_keys_verify(a->keys, k, &id) <= 0) {
@@ -240,7 +244,7 @@ auth_verdict http_auth_request(http_auth *a, const http_conn *c, const http_requ
         return refuse(a, F_MISSING, c, why, what);
     }
     who->identity = id;
-    if (!has_scopes(id, a->required_scopes)) {
+    if (!has_scopes(who->identity, a->required_scopes)) {
         snprintf(what, sizeof what, "subject=\"%.80s\"", auth_who_subject(who));
         bool anon = strcmp(auth_who_method(who), "anonymous") == 0;
         snprintf(why, whylen, anon ? "no credentials" : "insufficient scope");

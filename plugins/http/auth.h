@@ -25,7 +25,7 @@ typedef struct jwt_settings {
 
 typedef struct http_auth_settings {
     const json_t *table;   /* the auth table itself (NULL: none) */
-    bool anonymous;
+    bool anonymous, mtls;
     const json_t *keys, *jwt, *oauth, *required_scopes;
     jwt_settings jwt_s;
     const json_t *authorization_servers, *scopes_supported;
