@@ -3,6 +3,7 @@
  * the protected resource metadata (RFC 9728), and the identity a session gets. */
 #include "auth.h"
 #include "server.h"
+#include "jwks.h"
 
 #include <mcpfed/buf.h>
 #include <stdio.h>
@@ -323,6 +324,18 @@ bool http_auth_metadata(http_auth *a, http_conn *c, const http_request *r, const
     free(body);
     json_decref(doc);
     return true;
+}
+
+json_t *http_auth_save(http_auth *a)
+{
+    const char *doc = a && a->jwt ? jwks_document(jwt_verifier_keys(a->jwt)) : NULL;
+    return doc ? json_pack("{s:s}", "jwks", doc) : NULL;
+}
+
+void http_auth_adopt(http_auth *a, const json_t *saved)
+{
+    if (a && a->jwt)
+        jwks_seed(jwt_verifier_keys(a->jwt), json_string_value(json_object_get(saved, "jwks")));
 }
 
 json_t *http_auth_figures(const http_auth *a)

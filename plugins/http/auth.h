@@ -73,6 +73,10 @@ void http_auth_refuse(http_auth *a, http_conn *c, const http_request *r, auth_ve
 /* The protected resource metadata (RFC 9728) when r asks for it and this listener has
  * OAuth settings: answered (true), else false. mcp_path is the listener's endpoint. */
 bool http_auth_metadata(http_auth *a, http_conn *c, const http_request *r, const char *mcp_path);
+/* Hot swap: what a successor needs (the fetched key set), NULL when nothing; and the
+ * successor taking it, so that tokens are verified before its own fetch is in. */
+json_t *http_auth_save(http_auth *a);
+void http_auth_adopt(http_auth *a, const json_t *saved);
 /* Failed authentications so far, by reason; a new reference. */
 json_t *http_auth_figures(const http_auth *a);
 
@@ -93,6 +97,7 @@ int auth_keys_verify(const auth_keys *k, const char *presented, json_t **identit
 /* auth_jwt.c */
 jwt_verifier *jwt_verifier_new(const jwt_settings *st, const char *path, mf_error *err);
 uint64_t jwt_verifier_fetches(const jwt_verifier *v);
+struct jwks *jwt_verifier_keys(jwt_verifier *v);
 int jwt_verifier_start(jwt_verifier *v, mf_error *err);
 void jwt_verifier_free(jwt_verifier *v, void (*done)(void *ud), void *ud);
 const char *jwt_verifier_audience(const jwt_verifier *v);

@@ -169,6 +169,8 @@ const char *jwt_verifier_audience(const jwt_verifier *v) { return v->audience; }
 
 uint64_t jwt_verifier_fetches(const jwt_verifier *v) { return jwks_fetches(v->keys); }
 
+struct jwks *jwt_verifier_keys(jwt_verifier *v) { return v->keys; }
+
 /* base64url text of len bytes to JSON. */
 static json_t *b64_json(const char *text, size_t len)
 {

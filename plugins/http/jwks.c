@@ -18,6 +18,7 @@ struct jwks {
     hc_req *req;          /* a fetch under way */
     char *body;
     size_t body_len;
+    char *doc;            /* the document the keys came from, for a successor */
     bool too_big;
     long status;
     uint64_t last_start, fetches;
@@ -160,6 +161,20 @@ jwks *jwks_new(const jwks_opts *o, mf_error *err)
 uint64_t jwks_fetches(const jwks *s) { return s->fetches; }
 uint64_t jwks_generation(const jwks *s) { return s->generation; }
 
+const char *jwks_document(const jwks *s) { return s->url ? s->doc : NULL; }
+
+void jwks_seed(jwks *s, const char *text)
+{
+    jwk_key *keys;
+    size_t n;
+    if (!text || s->nkeys || jwks_parse(text, strlen(text), &keys, &n, NULL))
+        return;
+    s->keys = keys;
+    s->nkeys = n;
+    s->generation++;
+    s->doc = strdup(text);
+}
+
 static void fetch(jwks *s);
 
 static void on_timer(uv_timer_t *t) { fetch(t->data); }
@@ -182,6 +197,7 @@ static void on_data(hc_req *r, const char *buf, size_t len, void *ud)
     s->body = nb;
     memcpy(s->body + s->body_len, buf, len);
     s->body_len += len;
+    s->body[s->body_len] = '\0';
 }
 
 static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void *ud)
@@ -203,6 +219,9 @@ static void on_done(hc_req *r, CURLcode rc, long status, const char *error, void
         s->keys = keys;
         s->nkeys = n;
         s->generation++;
+        free(s->doc);
+        s->doc = s->body;   /* NUL-terminated: on_data keeps room for it */
+        s->body = NULL;
         mf_debug("http", "JWKS fetched", "url=%s keys=%zu", s->url, n);
     } else {
         /* the keys known so far stay: a passing failure must not lock every client out */
@@ -268,6 +287,7 @@ static void finish(jwks *s)
     void *ud = s->done_ud;
     jwks_keys_free(s->keys, s->nkeys);
     free(s->url);
+    free(s->doc);
     bool curl = s->curl;
     free(s);
     if (curl)

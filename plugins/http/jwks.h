@@ -38,6 +38,10 @@ int jwks_parse(const char *text, size_t len, jwk_key **keys, size_t *n, mf_error
 void jwks_keys_free(jwk_key *keys, size_t n);
 /* Fetches so far (figures). */
 uint64_t jwks_fetches(const jwks *s);
+/* Hot swap: the fetched document the keys came from (NULL for a file, or before the
+ * first fetch), and a successor's keys from it until its own fetch is in. */
+const char *jwks_document(const jwks *s);
+void jwks_seed(jwks *s, const char *text);
 /* Changes whenever the keys do: what was verified with an older set is verified again. */
 uint64_t jwks_generation(const jwks *s);
 

@@ -57,7 +57,7 @@ before(async () => {
 			},
 			{
 				url: "http://127.0.0.1:0/strict",
-				auth: { jwt: { issuer: ISS, audience: AUD, jwks_url: jwks.url, clock_skew_ms: 0 } },
+				auth: { jwt: { issuer: ISS, audience: AUD, jwks_url: `${jwks.url}?strict`, clock_skew_ms: 0, jwks_refresh_ms: 1000 } },
 			},
 		],
 		providers: [faulty("f")],
@@ -295,6 +295,15 @@ test("a token verified once is refused once it expires (the verified-token cache
 	assert.match(gw.stderrText(), /reason="expired"/);
 });
 
+test("the JWKS is fetched again periodically", async () => {
+	// the strict listener fetches every second: two fetches of its URL, with no request
+	for (let i = 0; i < 2; i++) {
+		await bounded((async () => {
+			while (!(await jwks.nextFetch()).endsWith("?strict"));
+		})(), "a periodic fetch", 5000);
+	}
+});
+
 test("the failed authentications are counted in the listener's figures", async () => {
 	const before = (await admin(sock, "listeners")).body.listeners;
 	const main = before.find((l) => l.figures?.url === "http://127.0.0.1:0/mcp");
@@ -335,4 +344,18 @@ test("configuration errors name the key", () => {
 	fs.writeFileSync(file, JSON.stringify({ keys: [rsa.jwk, ed.jwk] }));
 	const ok = check({ anonymous: true, jwt: { issuer: ISS, audience: AUD, jwks_file: file } });
 	assert.equal(ok.status, 0, ok.stderr);
+});
+
+test("a session keeps its identity across a hot swap of the http plugin", async () => {
+	const alice = bearer(sign(rsa, claims()));
+	const init = await initWith(alice);
+	const session = init.headers.get("mcp-session-id");
+	await post({ jsonrpc: "2.0", method: "notifications/initialized" }, { session, headers: alice });
+	const r = await admin(sock, "reload http", { timeout: 15000 });
+	assert.equal(r.code, 200, JSON.stringify(r.body));
+	const bob = await post(callMsg(5, "f__pid"), { session, headers: bearer(sign(rsa, claims({ sub: "bob" }))) });
+	assert.equal(bob.status, 404, bob.text);
+	const p = await post(callMsg(6, "f__pid"), { session, headers: alice });
+	assert.match(p.json?.error?.message ?? "", /who=alice\/jwt/, p.text);
+	assertUnauthorized(await initWith({}), { invalid: false });
 });
