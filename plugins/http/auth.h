@@ -101,8 +101,9 @@ struct jwks *jwt_verifier_keys(jwt_verifier *v);
 int jwt_verifier_start(jwt_verifier *v, mf_error *err);
 void jwt_verifier_free(jwt_verifier *v, void (*done)(void *ud), void *ud);
 const char *jwt_verifier_audience(const jwt_verifier *v);
-/* Verify token: 0 with *identity set, or -1 with why (a short reason for the log and
- * the error_description; no part of the token) and *kid the token's kid when known. */
+/* Verify token: 0 with *identity set (a new reference; a token verified lately is not
+ * verified again while its key set is the same and its times hold), or -1 with why: a
+ * short reason for the log, which may name the token's kid but holds no part of it. */
 int jwt_verify(jwt_verifier *v, const char *token, json_t **identity, char *why, size_t whylen);
 
 /* The client certificate's subject of a TLS connection (NULL when none): the TLS
