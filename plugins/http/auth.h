@@ -1,5 +1,5 @@
-/* Who calls a listener: its `auth` settings, the methods that can tell (API keys, JWT
- * bearer tokens, and the local-only anonymous caller), the OAuth 2.1 resource server's
+/* Who calls a listener: its `auth` settings, the methods that can tell (client certificates,
+ * API keys, JWT bearer tokens, anonymous callers), the OAuth 2.1 resource server's
  * metadata and refusals.
  *
  * A request is checked once, before the MCP endpoint sees it: the methods are tried in a
