@@ -93,6 +93,7 @@ const mf_setting mf_top_settings[] = {
      .doc = "the upstream servers, in order of precedence"},
     {"listen", MF_SET_VALUE, .def = "{}", .doc = "URLs to serve, each a string or a table with url and settings"},
     {"http", MF_SET_TABLE, .def = "{}", .doc = "settings for every listener (the http transport's)"},
+    {"identity", MF_SET_TABLE, .def = "{}", .doc = "who the stdio client is (the stdio transport's identity settings)"},
     {0},
 };
 
@@ -500,7 +501,7 @@ bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)
 
 const char *const mf_config_fixed_keys[] = {
     "listen", "http", "admin", "plugin_dirs", "plugins", "max_processes", "max_message_bytes",
-    "shutdown_ms", "watch_plugins", NULL,
+    "shutdown_ms", "watch_plugins", "identity", NULL,
 };
 
 #define SWAP(a, b)                                                                             \

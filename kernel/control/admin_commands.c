@@ -10,6 +10,7 @@
 #include "policy.h"
 #include "plugin_loader.h"
 #include "control.h"
+#include "instance.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,22 @@ static void cmd_sessions(int argc, char **argv, mf_admin_reply *out)
     (void)argv;
     json_t *list = mf_sessions_status();
     out->body = json_pack("{s:o}", "sessions", list);
+}
+
+/* Every listener (transport instance) that serves, with its transport's figures. */
+static void cmd_listeners(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    json_t *list = json_array();
+    for (mf_instance *i = mf_instances(); i; i = i->next) {
+        if (i->role != MF_ROLE_TRANSPORT || i->stopping || i->phase == MF_SWAP_DRAINING)
+            continue;
+        json_t *figures = i->ops->status && i->self ? i->ops->status(i->self) : NULL;
+        json_array_append_new(list, json_pack("{s:s,s:s,s:o*}", "name", i->name, "plugin", i->mod->name,
+                                              "figures", figures));
+    }
+    out->body = json_pack("{s:o}", "listeners", list);
 }
 
 static void cmd_supervision(int argc, char **argv, mf_admin_reply *out)
@@ -243,6 +260,8 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("status", "status", "the gateway at a glance", cmd_status);
     mf_admin_command("providers", "providers", "every provider, its state and what it lists", cmd_providers);
     mf_admin_command("sessions", "sessions", "the client sessions", cmd_sessions);
+    mf_admin_command("listeners", "listeners", "every listener and its figures (failed authentications)",
+                     cmd_listeners);
     mf_admin_command("targets", "targets", "every target: health, load, latency, errors, breaker", cmd_targets);
     mf_admin_command("breakers", "breakers", "every target's circuit breaker", cmd_breakers);
     mf_admin_command("drain", "drain TARGET", "route no new call to a target", cmd_drain);

@@ -10,7 +10,11 @@
 
 json_t *mf_config_stdio_conf(const mf_config *c)
 {
-    return json_pack("{s:I}", "max_message_bytes", (json_int_t)c->max_message_bytes);
+    json_t *conf = json_pack("{s:I}", "max_message_bytes", (json_int_t)c->max_message_bytes);
+    json_t *identity = json_object_get(c->root, "identity");
+    if (identity)
+        json_object_set(conf, "identity", identity);
+    return conf;
 }
 
 static int check_breakers(const mf_config *c, mf_error *err)

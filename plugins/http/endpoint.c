@@ -12,8 +12,8 @@
  * A request is answered with one JSON object, unless something related to it (progress,
  * a log message, a request to the client) comes first: then the answer becomes an SSE
  * stream that ends with the response. */
-#include "bearer.h"
 #include "listener.h"
+#include "auth.h"
 
 #include <ctype.h>
 #include <mcpfed/buf.h>
@@ -163,7 +163,7 @@ static char *extra_headers(listener *l, const http_request *r, const hsession *h
     if (origin && !http_check_origin(&l->conf, origin) && strlen(origin) < 512)
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
-                      "Access-Control-Expose-Headers: Mcp-Session-Id\r\n", origin);
+                      "Access-Control-Expose-Headers: Mcp-Session-Id, WWW-Authenticate\r\n", origin);
     return strdup(buf);
 }
 
@@ -287,7 +287,7 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
     h->modern = true;
     h->extra = extra;
     h->ksid = mf_session_open(l->inst, http_conn_peer(c));
-    http_session_bearer(h->ksid, r);
+    http_auth_bind_session(h->ksid, l->who, r, true);
     ep_forward(l, h, msg, MF_RPC_REQUEST);
     return;
 out:
@@ -340,12 +340,13 @@ static hsession *session_of(listener *l, http_conn *c, http_request *r, const ch
         return NULL;
     }
     hsession *hs = hs_find(l, sidh);
-    if (!hs || !hs->ready) {
+    /* a session is its creator's: to anyone else it does not exist */
+    if (!hs || !hs->ready || !http_auth_session_matches(hs->sid, l->who)) {
         send_error(c, 404, extra, NULL, -32001, "Session not found");
         return NULL;
     }
+    http_auth_bind_session(hs->sid, l->who, r, false);
     hs->last_active = mf_now();
-    http_session_bearer(hs->sid, r);
     return hs;
 }
 
@@ -419,7 +420,7 @@ static void on_post(listener *l, http_conn *c, http_request *r)
                        "too many sessions");
         } else {
             hsession *hs = hs_new(l);
-            http_session_bearer(hs->sid, r);
+            http_auth_bind_session(hs->sid, l->who, r, true);
             hreq *h = hreq_new(l, c, hs, HR_POST);
             h->initialize = true;
             h->extra = extra_headers(l, r, hs);
@@ -572,9 +573,13 @@ static void on_delete(listener *l, http_conn *c, http_request *r)
 
 /* --- routing ----------------------------------------------------------------------- */
 
+static void dispatch(listener *l, http_conn *c, http_request *r);
+
 void ep_on_request(void *ud, http_conn *c, http_request *r)
 {
     listener *l = ud;
+    if (http_auth_metadata(l->conf.auth, c, r, l->conf.path))
+        return;
     if (strcmp(r->path, l->conf.path) != 0) {
         http_respond(c, 404, "text/plain", NULL, "no MCP endpoint here\n", 21);
         return;
@@ -589,6 +594,27 @@ void ep_on_request(void *ud, http_conn *c, http_request *r)
         send_error(c, 403, NULL, NULL, -32000, text);
         return;
     }
+    /* who calls, before anything else is looked at; a preflight carries no credentials */
+    auth_who who;
+    char reason[256];
+    auth_verdict v = r->method == HTTP_OPTIONS && !http_ws_wanted(r)
+                         ? (memset(&who, 0, sizeof who), AUTH_OK)
+                         : http_auth_request(l->conf.auth, c, r, &who, reason, sizeof reason);
+    if (v != AUTH_OK) {
+        char *extra = extra_headers(l, r, NULL);
+        http_auth_refuse(l->conf.auth, c, r, v, extra, who.bad_token);
+        free(extra);
+        auth_who_clear(&who);
+        return;
+    }
+    l->who = &who;
+    dispatch(l, c, r);
+    l->who = NULL;
+    auth_who_clear(&who);
+}
+
+static void dispatch(listener *l, http_conn *c, http_request *r)
+{
     if (http_ws_wanted(r)) {
         ep_ws_upgrade(l, c, r);
         return;

@@ -1,5 +1,6 @@
 /* The http transport's instances: one listening socket and its MCP endpoint each. */
 #include "listener.h"
+#include "auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,18 @@ static void release(listener *l)
 }
 
 void listener_handle_closed(uv_handle_t *h) { release(h->data); }
-void listener_conns_closed(void *ud) { release(ud); }
+
+static void auth_released(void *ud) { release(ud); }
+
+/* The connections are closed: nothing asks the authentication any more; what it runs on
+ * the loop (a JWKS fetch) goes next, and the listener once it has. */
+void listener_conns_closed(void *ud)
+{
+    listener *l = ud;
+    struct http_auth *a = l->conf.auth;
+    l->conf.auth = NULL;
+    http_auth_free(a, auth_released, l);
+}
 
 listener *listener_new(mf_instance *inst, const json_t *conf, mf_error *err)
 {
@@ -73,6 +85,11 @@ listener *listener_new(mf_instance *inst, const json_t *conf, mf_error *err)
         return NULL;
     }
     if (http_server_conf_parse(conf, mf_instance_name(inst), &l->conf, err)) {
+        free(l);
+        return NULL;
+    }
+    if (http_auth_start(l->conf.auth, err)) {
+        http_server_conf_free(&l->conf);
         free(l);
         return NULL;
     }
@@ -188,7 +205,18 @@ static void stop(void *self)
     http_conns_close_all(l->conns, listener_conns_closed, l);
 }
 
+static json_t *status(void *self)
+{
+    listener *l = self;
+    json_t *o = http_auth_figures(l->conf.auth);
+    json_object_set_new(o, "url", json_string(l->conf.url));
+    json_object_set_new(o, "connections", json_integer((json_int_t)http_conns_count(l->conns)));
+    json_object_set_new(o, "sessions", json_integer((json_int_t)HASH_CNT(hh_id, l->by_id)));
+    return o;
+}
+
 const mf_role_ops http_transport_ops = {
+    .status = status,
     .check = check,
     .start = start,
     .receive = receive,

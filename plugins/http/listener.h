@@ -87,6 +87,7 @@ struct listener {
     uint64_t sweep_every;
     bool stopping;
     int open_handles;
+    const struct auth_who *who;   /* the caller of the request being handled (ep_on_request) */
     /* hot swap (server_swap.c) */
     uv_timer_t swap_timer;    /* hands over once every write queue is empty */
     bool saving;              /* reading nothing; the kernel holds our messages */

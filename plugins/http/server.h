@@ -20,6 +20,7 @@ typedef struct http_server_conf {
     uint64_t keepalive_ms; /* SSE comment on quiet streams */
     char **allowed_origins;  /* NULL: loopback origins only; "*" allows any */
     char **allowed_hosts;    /* NULL: loopback names on a loopback listener, else any */
+    struct http_auth *auth;  /* NULL: no auth table, anyone may call (auth.h) */
 } http_server_conf;
 
 int http_server_conf_parse(const json_t *conf, const char *path, http_server_conf *out,

@@ -1,17 +1,23 @@
 /* A listener's configuration: its URL and the limits of the http table. */
 #include "server.h"
+#include "auth.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct settings {
+    /* first: the auth tables' offsets are into http_auth_settings (auth.h) */
+    http_auth_settings auth;
     const char *url;
     int64_t max_header_bytes, max_body_bytes, idle_timeout_ms, read_timeout_ms, max_write_queue_bytes,
         max_connections, session_idle_ms, max_sessions, replay_events, replay_bytes, sse_keepalive_ms,
         ws_ping_interval_ms, ws_idle_timeout_ms, ws_max_frame_bytes, ws_max_message_bytes;
     const json_t *allowed_origins, *allowed_hosts;
 } settings;
+
+_Static_assert(offsetof(settings, auth) == 0, "the auth settings start the listener's");
 
 #define S(field) MF_AT(settings, field)
 const mf_setting http_transport_settings[] = {
@@ -51,6 +57,8 @@ const mf_setting http_transport_settings[] = {
      .at = S(ws_max_message_bytes), .doc = "WebSocket: a message, its fragments together (then 1009)"},
     {"ws_max_frame_bytes", MF_SET_BYTES, .def_doc = "ws_max_message_bytes", .min = 125, .max = INT64_C(1) << 32,
      .at = S(ws_max_frame_bytes), .doc = "WebSocket: one frame's payload (then 1009)"},
+    {"auth", MF_SET_TABLE, .def_doc = "none: anyone may call", .sub = http_auth_settings_table, .at = S(auth.table),
+     .doc = "who may call: API keys, JWT bearer tokens, anonymous (see Authentication)"},
     {0},
 };
 #undef S
@@ -159,6 +167,13 @@ int http_server_conf_parse(const json_t *conf, const char *path, http_server_con
     o->keepalive_ms = (uint64_t)st.sse_keepalive_ms;
     o->allowed_origins = strings(st.allowed_origins);
     o->allowed_hosts = strings(st.allowed_hosts);
+    mf_error aerr = {0};
+    o->auth = http_auth_new(&st.auth, path, &aerr);
+    if (aerr.code) {
+        mf_error_set(err, -1, "%s", aerr.msg);
+        http_server_conf_free(o);
+        return -1;
+    }
     return 0;
 }
 
@@ -168,5 +183,7 @@ void http_server_conf_free(http_server_conf *c)
     free(c->path);
     free_strings(c->allowed_origins);
     free_strings(c->allowed_hosts);
+    if (c->auth)
+        http_auth_free(c->auth, NULL, NULL);
     memset(c, 0, sizeof *c);
 }

@@ -8,6 +8,7 @@
  * predecessor's are untouched; once it runs, the predecessor closes its handles (the
  * original descriptors only) and forwards whatever still reaches it. */
 #include "listener.h"
+#include "auth.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -102,9 +103,9 @@ static json_t *state_of(listener *l, const char **why)
     HASH_ITER(hh, l->corrs, e, t2) {
         json_array_append_new(corrs, json_pack("[I,i]", (json_int_t)e->corr, e->h->save_index));
     }
-    return json_pack("{s:i,s:i,s:I,s:I,s:o,s:o,s:o,s:o}", "v", STATE_VERSION, "fd", lfd, "next_corr",
+    return json_pack("{s:i,s:i,s:I,s:I,s:o,s:o,s:o,s:o,s:o*}", "v", STATE_VERSION, "fd", lfd, "next_corr",
                      (json_int_t)l->next_corr, "last_keepalive", (json_int_t)l->last_keepalive, "conns", conns,
-                     "sessions", sessions, "reqs", reqs, "corrs", corrs);
+                     "sessions", sessions, "reqs", reqs, "corrs", corrs, "auth", http_auth_save(l->conf.auth));
 }
 
 static void hand_over(listener *l)
@@ -360,6 +361,7 @@ int srv_adopt(mf_instance *inst, const json_t *conf, const char *state, size_t l
     }
     /* the adopted connections wait until everything they refer to is there */
     http_conns_pause(l->conns);
+    http_auth_adopt(l->conf.auth, json_object_get(st, "auth"));
     int lfd = mf_fd_dup((int)json_integer_value(json_object_get(st, "fd")));
     int rc = lfd < 0 ? UV_EBADF : uv_tcp_open(&l->tcp, lfd);
     if (rc != 0) {

@@ -6,8 +6,8 @@
  * client; a 2026-07-28 request carries its envelope and the kernel treats it as such. What
  * the kernel sends for the session is written as it comes: there is no stream to open and
  * nothing to replay, the socket itself is the stream. */
-#include "bearer.h"
 #include "listener.h"
+#include "auth.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +76,7 @@ void ep_ws_upgrade(listener *l, http_conn *c, http_request *r)
     }
     hreq *h = hreq_new(l, c, NULL, HR_WS);
     h->ksid = mf_session_open(l->inst, http_conn_peer(c));
-    http_session_bearer(h->ksid, r);
+    http_auth_bind_session(h->ksid, l->who, r, true);
     mf_info("http", "websocket session started", "peer=%s subprotocol=%s", http_conn_peer(c),
             offered ? "mcp" : "-");
     http_ws_accept(c, r, offered ? "mcp" : NULL);   /* r is gone from here on */

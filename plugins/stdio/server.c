@@ -5,6 +5,7 @@
  * shut down, so a script that writes its requests and closes its end gets every answer. */
 #include "server.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -263,14 +264,45 @@ static int open_stream(server *s, int fd, void *h, bool readable, mf_error *err)
 
 typedef struct settings {
     int64_t max_message_bytes;
+    const char *subject;
+    const json_t *scopes;
 } settings;
 
-/* The kernel makes this table from its own top-level max_message_bytes. */
+static const mf_setting identity_settings[] = {
+    {"subject", MF_SET_STRING, .def_doc = "the user's name", .at = MF_AT(settings, subject),
+     .doc = "the client's name, as the routing policy sees it"},
+    {"scopes", MF_SET_STRINGS, .def = "{}", .at = MF_AT(settings, scopes), .doc = "the client's scopes"},
+    {0},
+};
+
+/* The kernel makes this table from its own top-level max_message_bytes and identity. */
 const mf_setting stdio_transport_settings[] = {
     {"max_message_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32,
      .at = MF_AT(settings, max_message_bytes), .doc = "the longest message the client may send"},
+    {"identity", MF_SET_TABLE, .def = "{}", .sub = identity_settings,
+     .doc = "who the client is: the local user, {subject, method = \"local\", scopes}"},
     {0},
 };
+
+/* The client of stdio is whoever started the gateway: the local user. */
+static json_t *local_identity(const json_t *conf)
+{
+    settings st = {0};
+    mf_settings_check(conf, "stdio", stdio_transport_settings, &st, NULL);
+    char name[64];
+    const char *subject = st.subject;
+    if (!subject) {
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &found) == 0 && found)
+            snprintf(name, sizeof name, "%s", found->pw_name);
+        else
+            snprintf(name, sizeof name, "uid %u", (unsigned)getuid());
+        subject = name;
+    }
+    return json_pack("{s:s,s:s,s:o,s:{}}", "subject", subject, "method", "local", "scopes",
+                     st.scopes ? json_deep_copy(st.scopes) : json_array(), "claims");
+}
 
 server *server_new(const json_t *conf)
 {
@@ -323,6 +355,7 @@ static int start(mf_instance *inst, const json_t *conf, void **self, mf_error *e
     }
     s->inst = inst;
     s->sid = mf_session_open(inst, "stdio");
+    mf_session_set_identity(s->sid, local_identity(conf));
     *self = s;
     server_start_reading(s);
     return 0;

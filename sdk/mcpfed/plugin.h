@@ -85,8 +85,9 @@ typedef struct mf_role_ops {
      * 200 or a refusal (409: what ran before keeps running) and a report (taken over). */
     void (*reload)(void *self, void (*done)(void *ud, int code, json_t *report), void *ud);
 
-    /* Optional (SDK 4.2): the instance's own figures (a new object), shown by the admin's
-     * `providers` as "figures". */
+    /* Optional (SDK 4.2): the instance's own figures (an object, a new reference): a
+     * provider's are shown by the admin `providers` as "figures", a transport's by
+     * `listeners` (failed authentications, say). */
     json_t *(*status)(void *self);
 
     void (*reserved[MF_RESERVED_OPS - 2])(void);   /* for later minor versions; leave NULL */

@@ -1,7 +1,9 @@
 -- wrk script: one tools/call per request, revision 2026-07-28 (no session needed) or,
 -- with MCPFED_SESSION set, the session era on that session. The arguments are {"n": the
 -- request's number}, or the JSON text MCPFED_ARGS each time. With MCPFED_METHOD=ping (the
--- session era), a ping instead.
+-- session era), a ping instead. MCPFED_AUTH, when set, is sent as the Authorization header.
+local auth = os.getenv("MCPFED_AUTH")
+if auth == "" then auth = nil end
 local session = os.getenv("MCPFED_SESSION")
 if session == "" then session = nil end
 local tool = os.getenv("MCPFED_TOOL") or "lb__echo"
@@ -27,6 +29,7 @@ request = function()
     headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
       ["MCP-Protocol-Version"] = "2026-07-28", ["Mcp-Method"] = "tools/call", ["Mcp-Name"] = tool }
   end
+  if auth then headers["Authorization"] = auth end
   return wrk.format("POST", nil, headers, body)
 end
 
