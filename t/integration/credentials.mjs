@@ -14,6 +14,8 @@ import { admin, killAll, logTail, luaConfig, mcpfedBin, sanitizerReport, scratch
 	from "../lib/harness.mjs";
 import { callMsg, endpointClient, initMsg, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 import { rawWsSession } from "../lib/rawws.mjs";
+import { keyHash, keyPair, now, sign } from "../lib/jwt.mjs";
+import { startJwksServer } from "../servers/jwks.mjs";
 
 const STATIC = `static-${randomBytes(6).toString("hex")}`;
 const SECRET = "s3cret/part";    // form-encoded in HTTP Basic: s3cret%2Fpart
@@ -399,3 +401,42 @@ for (const [what, keys, expected] of refusals) {
 		assert.match(r.stderr, expected);
 	});
 }
+
+test("on a listener with authentication, passthrough sends the verified JWT; an API key or an anonymous caller has no token to pass", async (t) => {
+	const rsa = keyPair("RS256", "cred-rsa");
+	const jwks = await startJwksServer([rsa.jwk]);
+	t.after(() => jwks.close());
+	const AUD = "https://gw.test/mcp", ISS = "https://as.test", KEY = "ci-key-passthrough-0123456789";
+	const fetched = jwks.nextFetch();
+	const { gw: g, urls } = await startHttpGateway({
+		log_level: "debug",
+		listen: [{ url: "http://127.0.0.1:0/mcp", auth: {
+			anonymous: true,
+			keys: [{ id: "ci", hash: keyHash(KEY) }],
+			jwt: { issuer: ISS, audience: AUD, jwks_url: jwks.url },
+		} }],
+		providers: [{ name: "pt", transport: "http", url: `${upstream.url}?p=auth-pt`, credentials: "passthrough" }],
+	}, { timeout: 15000, listed: ["pt"] });
+	t.after(() => killAll(g));
+	await bounded(fetched, "the JWKS fetch");
+	const { post: post2 } = endpointClient(() => urls[0], bounded);
+	const whoami = async (headers) => {
+		const r = await post2(initMsg(1, "2025-11-25", "auth-pt"), { headers });
+		assert.equal(r.status, 200, r.text);
+		const session = r.headers.get("mcp-session-id");
+		await post2({ jsonrpc: "2.0", method: "notifications/initialized" }, { session, version: "2025-11-25", headers });
+		const res = await post2(callMsg(2, "pt__whoami", {}), { session, version: "2025-11-25", headers });
+		assert.equal(res.status, 200, res.text);
+		return res.json.error ? { error: res.json.error } : JSON.parse(res.json.result.content[0].text).auth;
+	};
+	const jwt = sign(rsa, { iss: ISS, aud: AUD, sub: "carol", exp: now() + 300, iat: now() });
+	await waitFor(async () => (await whoami({ Authorization: `Bearer ${jwt}` })) === `Bearer ${jwt}`,
+		{ timeout: 5000, what: `the verified JWT passed through${logTail(g.stderrText())}` });
+	const before = (await seen()).filter((r) => r.p === "auth-pt" && r.method === "tools/call").length;
+	assert.equal((await whoami({ Authorization: `Bearer ${KEY}` })).error?.code, -32016, "an API key is the gateway's own");
+	assert.equal((await whoami({ "X-API-Key": KEY })).error?.code, -32016);
+	assert.equal((await whoami({})).error?.code, -32016, "anonymous: no token");
+	assert.equal((await seen()).filter((r) => r.p === "auth-pt" && r.method === "tools/call").length, before,
+		"nothing went upstream without a caller's token");
+	assert.ok(!(await seen()).some((r) => r.auth?.includes(KEY)), "the API key never reached the upstream");
+});
