@@ -33,6 +33,8 @@ static const mf_setting health_settings[] = {
 static const mf_setting provider_task_settings[] = {
     {"tools", MF_SET_STRINGS, .def_doc = "all of the provider's",
      .doc = "the tools run as tasks, by the upstream's names; shell patterns (build_*) match"},
+    {"required", MF_SET_STRINGS, .def = "{}",
+     .doc = "of those, the tools run only as tasks: a client that cannot take one is refused"},
     {"ttl_ms", MF_SET_DURATION, .def_doc = "tasks.default_ttl_ms", .min = 1, .max = 30LL * 86400000,
      .doc = "how long a task and its result are kept, from its creation"},
     {0},

@@ -93,9 +93,20 @@ static void set_status(mf_task *t, mf_task_status st)
 
 /* --- the call ----------------------------------------------------------------------- */
 
-/* The provider's tasks table: does it run tool (the upstream's name) as a task, and with
- * which time to live. */
-static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl)
+static bool matches(const json_t *patterns, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(patterns, i, v) {
+        if (json_is_string(v) && fnmatch(json_string_value(v), name, 0) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The provider's tasks table: does it run tool (the upstream's name) as a task, with which
+ * time to live, and only as one (required)? */
+static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl, bool *required)
 {
     const json_t *tasks = p->conf->tasks;
     if (!json_is_object(tasks))
@@ -104,37 +115,46 @@ static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl)
     if (json_is_integer(ttl_ms))
         *ttl = json_integer_value(ttl_ms);
     json_t *tools = json_object_get(tasks, "tools");
-    if (!json_is_array(tools))
-        return true;   /* every tool of the provider */
-    size_t i;
-    json_t *v;
-    json_array_foreach(tools, i, v) {
-        if (json_is_string(v) && fnmatch(json_string_value(v), upstream, 0) == 0)
-            return true;
-    }
-    return false;
+    if (json_is_array(tools) && !matches(tools, upstream))
+        return false;   /* absent: every tool of the provider */
+    *required = matches(json_object_get(tasks, "required"), upstream);
+    return true;
 }
 
 bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
                    json_t *params, json_t *up)
 {
     int64_t ttl = 0;
-    bool run = false;
+    bool run = false, required = false;
     json_t *asked = json_object_get(params, "task");
+    bool named = configured(p, upstream_name, &ttl, &required);
     if (r->modern) {
         /* 2026-07-28: the server decides, for a client that declared the extension */
-        json_t *ext = json_object_get(json_object_get(r->caps, "extensions"), MF_TASKS_EXTENSION);
-        run = ext && configured(p, upstream_name, &ttl);
+        run = named && json_object_get(json_object_get(r->caps, "extensions"), MF_TASKS_EXTENSION);
     } else if (json_is_object(asked)) {
         /* 2025-11-25: the client asks; the upstream knows nothing of tasks, the gateway runs it */
-        configured(p, upstream_name, &ttl);
         json_t *want = json_object_get(asked, "ttl");
         if (json_is_integer(want) && json_integer_value(want) > 0)
             ttl = json_integer_value(want);
         run = true;
     }
-    if (!run)
+    if (!run && required) {
+        json_decref(up);
+        if (r->modern)
+            mf_reply_error(r, MF_RPC_MISSING_CLIENT_CAPABILITY,
+                           json_pack("{s:{s:{s:{}}}}", "requiredCapabilities", "extensions", MF_TASKS_EXTENSION),
+                           false, "tool %s runs only as a task: the client must declare the extension "
+                           MF_TASKS_EXTENSION, tool_public);
+        else   /* 2025-11-25 says -32601 for a required task the client did not ask for */
+            mf_reply_error(r, MF_RPC_METHOD_NOT_FOUND, NULL, false,
+                           "tool %s runs only as a task: call it with params.task", tool_public);
+        return true;
+    }
+    if (!run) {
+        if (r->modern)   /* 2026-07-28 has no params.task: tolerated, and not passed on */
+            json_object_del(up, "task");
         return false;
+    }
     char *owner = mf_task_owner(r->s, r->modern);
     char why[300];
     mf_task *t = mf_task_new(owner, r->s->id, ttl, why, sizeof why);

@@ -27,7 +27,10 @@ function sleep(ms, signal, label) {
 	});
 }
 
-server.registerTool("slow", { inputSchema: { ms: z.number(), label: z.string() } }, async ({ ms, label }, extra) => {
+server.registerTool("slow", {
+	description: "Waits ms milliseconds (or until cancelled), then says done",
+	inputSchema: { ms: z.number(), label: z.string() },
+}, async ({ ms, label }, extra) => {
 	if (extra._meta?.progressToken !== undefined)
 		await extra.sendNotification({ method: "notifications/progress",
 			params: { progressToken: extra._meta.progressToken, progress: 1, total: 2, message: `started ${label}` } });
@@ -35,9 +38,9 @@ server.registerTool("slow", { inputSchema: { ms: z.number(), label: z.string() }
 	return text(`done ${label}`);
 });
 
-server.registerTool("seen", {}, async () => text(JSON.stringify({ cancelled })));
+server.registerTool("seen", { description: "The labels of the calls cancelled so far" }, async () => text(JSON.stringify({ cancelled })));
 
-server.registerTool("confirm", { inputSchema: { what: z.string() } }, async ({ what }) => {
+server.registerTool("confirm", { description: "Asks the client to confirm", inputSchema: { what: z.string() } }, async ({ what }) => {
 	const answer = await server.server.elicitInput({
 		message: `Really ${what}?`,
 		requestedSchema: { type: "object", properties: { confirm: { type: "boolean" } }, required: ["confirm"] },
@@ -45,24 +48,27 @@ server.registerTool("confirm", { inputSchema: { what: z.string() } }, async ({ w
 	return text(`${what}: ${answer.action} ${JSON.stringify(answer.content ?? {})}`);
 });
 
-server.registerTool("big", { inputSchema: { bytes: z.number() } }, async ({ bytes }) => text("x".repeat(bytes)));
+server.registerTool("big", { description: "A text of the given length", inputSchema: { bytes: z.number() } },
+	async ({ bytes }) => text("x".repeat(bytes)));
 
 // --- the conformance suite's fixtures ---------------------------------------------------
-server.registerTool("greet", { inputSchema: { name: z.string() } }, async ({ name }) => text(`Hello, ${name}!`));
+server.registerTool("greet", { description: "Says hello", inputSchema: { name: z.string() } }, async ({ name }) => text(`Hello, ${name}!`));
 
-server.registerTool("slow_compute", { inputSchema: { seconds: z.number(), label: z.string().optional() } },
+server.registerTool("slow_compute", {
+	description: "Computes for the given seconds", inputSchema: { seconds: z.number(), label: z.string().optional() },
+},
 	async ({ seconds, label }, extra) => {
 		await sleep(seconds * 1000, extra.signal, label ?? "slow_compute");
 		return text(`computed ${label ?? ""} after ${seconds}s`);
 	});
 
-server.registerTool("failing_job", {}, async (args, extra) => {
+server.registerTool("failing_job", { description: "Fails as a tool after a second" }, async (args, extra) => {
 	await sleep(1000, extra.signal, "failing_job");
 	return { content: [{ type: "text", text: "the job failed" }], isError: true };
 });
 
 // A JSON-RPC error rather than a tool error (McpServer makes a tool's exception isError).
-server.registerTool("protocol_error_job", {}, async () => text("never"));
+server.registerTool("protocol_error_job", { description: "Fails with a protocol error" }, async () => text("never"));
 const callTool = server.server._requestHandlers.get("tools/call");
 server.server._requestHandlers.set("tools/call", async (req, extra) => {
 	if (req.params.name === "protocol_error_job") throw new McpError(-32603, "the job broke down");
@@ -73,12 +79,12 @@ const ask = (message) => server.server.elicitInput({
 	message, requestedSchema: { type: "object", properties: { confirm: { type: "boolean" }, name: { type: "string" } } },
 });
 
-server.registerTool("confirm_delete", { inputSchema: { filename: z.string() } }, async ({ filename }) => {
+server.registerTool("confirm_delete", { description: "Asks before deleting a file", inputSchema: { filename: z.string() } }, async ({ filename }) => {
 	const answer = await ask(`Delete ${filename}?`);
 	return text(`${filename}: ${answer.action} ${JSON.stringify(answer.content ?? {})}`);
 });
 
-server.registerTool("multi_input", {}, async () => {
+server.registerTool("multi_input", { description: "Asks two questions at once" }, async () => {
 	const [a, b] = await Promise.all([ask("First?"), ask("Second?")]);
 	return text(`${JSON.stringify(a.content ?? {})} ${JSON.stringify(b.content ?? {})}`);
 });
