@@ -355,6 +355,18 @@ void mf_tasks_capabilities(json_t *caps, bool modern)
     }
 }
 
+json_t *mf_tasks_upstream_caps(json_t *caps)
+{
+    json_t *ext = json_object_get(caps, "extensions");
+    if (!json_object_get(ext, MF_TASKS_EXTENSION))
+        return caps ? json_incref(caps) : json_object();
+    json_t *c = json_copy(caps);
+    json_t *e = json_copy(ext);
+    json_object_del(e, MF_TASKS_EXTENSION);
+    json_object_set_new(c, "extensions", e);
+    return c;
+}
+
 void mf_tasks_session_closed(uint64_t sid)
 {
     for (mf_task *t = mf_task_first(); t; t = t->next) {

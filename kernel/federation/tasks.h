@@ -89,6 +89,10 @@ void mf_tasks_progress(downreq *d, json_t *note);
 int mf_tasks_running_on(const mf_provider *p, downreq **one);
 /* The capabilities the gateway declares for tasks, in each revision's terms. */
 void mf_tasks_capabilities(json_t *caps, bool modern);
+/* The client capabilities a call's upstream is told (a new reference): without the tasks
+ * extension, since the gateway does not follow an upstream's own tasks (yet the
+ * client's handle would name one). */
+json_t *mf_tasks_upstream_caps(json_t *caps);
 /* For the admin socket. */
 json_t *mf_tasks_status(void);
 /* A session closed: its tasks/result waiters go. */
