@@ -45,6 +45,10 @@ void mf_downreq_free(downreq *d)
 {
     if (d->task)   /* its task outlives it, with no call */
         d->task->d = NULL;
+    if (d->remote_task) {
+        mf_tasks_remote_dropped(d->remote_task);
+        free(d->remote_task);
+    }
     mf_cache_leave(d);
     if (d->corr)
         HASH_DEL(mf_fed.forwarded, d);
@@ -81,6 +85,9 @@ void mf_downreq_answer(downreq *d, json_t *resp)
         mf_downreq_free(d);
         return;
     }
+    json_t *own = d->remote_task ? mf_tasks_remote_answer(d, resp) : NULL;
+    if (own)
+        resp = own;
     session *s = d->s;
     json_t *error = json_object_get(resp, "error");
     json_t *out;
@@ -116,6 +123,7 @@ void mf_downreq_answer(downreq *d, json_t *resp)
     mf_send_to(s, MF_MSG_RESPONSE, d->tcorr, out);
     DL_DELETE(s->reqs, d);
     mf_downreq_free(d);
+    json_decref(own);
 }
 
 static bool next_target(downreq *d);
@@ -304,6 +312,16 @@ static void answer_error(downreq *d, json_t *err)
     json_decref(err);
 }
 
+mf_provider *mf_provider_named(const char *name)
+{
+    size_t n;
+    mf_provider **ps = mf_registry_providers(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ps[i]->conf->name, name) == 0)
+            return ps[i];
+    return NULL;
+}
+
 void mf_forward_again(downreq *d)
 {
     for (int i = 0; i < d->nroute; i++)
@@ -313,12 +331,7 @@ void mf_forward_again(downreq *d)
     d->nroute = d->attempt = 0;
     d->refused = 0;
     d->target = NULL;
-    mf_provider *p = NULL;
-    size_t n;
-    mf_provider **ps = mf_registry_providers(&n);
-    for (size_t i = 0; i < n && !p; i++)
-        if (strcmp(ps[i]->conf->name, d->owner) == 0)
-            p = ps[i];
+    mf_provider *p = mf_provider_named(d->owner);
     char why[512];
     d->provider = p;   /* the one it held may have gone with the route released above */
     if (!p)
@@ -329,9 +342,11 @@ void mf_forward_again(downreq *d)
         answer_error(d, none_took(d));
 }
 
-static void forward(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task)
+static void forward(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task,
+                    const char *remote_task)
 {
     downreq *d = mf_xcalloc(1, sizeof *d);
+    d->remote_task = remote_task ? mf_xstrdup(remote_task) : NULL;
     d->s = r->s;
     d->id = json_incref(r->id);
     d->tcorr = r->tcorr;
@@ -385,7 +400,7 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
         mf_downreq_free(d);
         return;
     }
-    if (!task && mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
+    if (!task && !remote_task && mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
         return;
     d->timeout_ms = (uint64_t)p->conf->timeout_ms;
     d->deadline = mf_now() + d->timeout_ms;
@@ -399,12 +414,17 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
 
 void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
 {
-    forward(r, p, method, params, NULL);
+    forward(r, p, method, params, NULL, NULL);
 }
 
 void mf_forward_task(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task)
 {
-    forward(r, p, method, params, task);
+    forward(r, p, method, params, task, NULL);
+}
+
+void mf_forward_remote(const rctx *r, mf_provider *p, const char *method, json_t *params, const char *remote_task)
+{
+    forward(r, p, method, params, NULL, remote_task);
 }
 
 void mf_downreq_cancel(downreq *d, const char *reason)

@@ -44,6 +44,7 @@ typedef struct downreq {
     struct suspended *susp;   /* while waiting for the client to come back */
     struct mf_cached *cache;  /* its part in the result cache (cache_hook.c), or NULL */
     struct mf_task *task;     /* the task it runs for, detached from any client (tasks.c), or NULL */
+    char *remote_task;        /* about an upstream's own task: the gateway's id for it (tasks.c) */
     struct downreq *prev, *next;
     UT_hash_handle hh;        /* by corr */
 } downreq;
@@ -54,6 +55,9 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
 /* The same for a task's call: it runs detached from r's client, and its answer goes to
  * task (tasks.c); never from the result cache. */
 void mf_forward_task(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task);
+/* The same for a request about an upstream's own task, which the gateway calls remote_task:
+ * the answer names that id instead of the upstream's. */
+void mf_forward_remote(const rctx *r, mf_provider *p, const char *method, json_t *params, const char *remote_task);
 downreq *mf_downreq_of_call(uint64_t corr);
 void mf_downreq_free(downreq *d);
 /* Abandon d: its call is cancelled upstream, its client gets no answer. */
@@ -61,6 +65,8 @@ void mf_downreq_cancel(downreq *d, const char *reason);
 void mf_session_cancel_all(session *s);
 
 void mf_resend(downreq *d, json_t *params);
+/* The provider in routing by that name (a reload may have replaced the one held), or NULL. */
+mf_provider *mf_provider_named(const char *name);
 /* Rank d's targets again (its provider by name: a reload may have replaced it) and send
  * the call to the first that takes it; answered when none does. */
 void mf_forward_again(downreq *d);

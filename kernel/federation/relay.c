@@ -481,6 +481,8 @@ void mf_session_from_upstream(mf_provider *p, mf_msg *m)
             on_upstream_cancel(p, m->json);
         else if (strcmp(method, "notifications/elicitation/complete") == 0)
             mf_elicit_complete(p->conf->name, m->json, m->corr);
+        else if (strcmp(method, "notifications/tasks/status") == 0)
+            mf_tasks_upstream_status(p, m->json);
         else
             mf_debug("relay", "upstream notification not forwarded", "provider=%s method=%s",
                      p->conf->name, method);

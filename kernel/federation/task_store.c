@@ -100,6 +100,13 @@ mf_task *mf_task_find(const char *id, const char *owner)
     return t;
 }
 
+mf_task *mf_task_lookup(const char *id)
+{
+    mf_task *t;
+    HASH_FIND_STR(TS.by_id, id, t);
+    return t;
+}
+
 void mf_task_touch(mf_task *t) { t->updated_ms = wall_ms(); }
 
 static size_t size_of(const json_t *j)
@@ -152,6 +159,7 @@ void mf_task_free(mf_task *t)
     json_decref(t->asks);
     json_decref(t->caps);
     free(t->owner);
+    free(t->upstream_id);
     free(t->provider);
     free(t->tool);
     free(t->message);

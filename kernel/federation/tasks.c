@@ -121,6 +121,119 @@ static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl,
     return true;
 }
 
+/* Does p's upstream run tasks of its own that the gateway can follow: a session-era
+ * upstream that offers task-augmented tools/call, on one target (a task lives in the
+ * upstream session that made it; the routing would not send the requests about it there). */
+static bool upstream_runs_tasks(const mf_provider *p)
+{
+    json_t *tasks = json_object_get(json_object_get(p->init, "capabilities"), "tasks");
+    return p->ntargets == 1 && json_is_object(json_object_get(json_object_get(json_object_get(tasks, "requests"),
+                                                                              "tools"), "call"));
+}
+
+static mf_task_status status_named(const char *name, mf_task_status otherwise)
+{
+    for (int st = MF_TASK_WORKING; st <= MF_TASK_CANCELLED; st++)
+        if (name && strcmp(name, mf_task_status_name((mf_task_status)st)) == 0)
+            return (mf_task_status)st;
+    return otherwise;
+}
+
+/* An upstream's task's status, as it said it (tasks/get, notifications). */
+static void follow(mf_task *t, const json_t *task)
+{
+    mf_task_status st = status_named(json_string_value(json_object_get(task, "status")), t->status);
+    const char *msg = json_string_value(json_object_get(task, "statusMessage"));
+    if (msg && (!t->message || strcmp(msg, t->message) != 0)) {
+        free(t->message);
+        t->message = mf_xstrdup(msg);
+    }
+    if (st != t->status) {
+        t->status = st;
+        mf_task_touch(t);
+        notify(t);
+    }
+}
+
+/* Replace the upstream's id by the gateway's where j (a copy) names it at key. */
+static void rename_at(json_t *j, const char *key, const mf_task *t)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    if (v && t->upstream_id && strcmp(v, t->upstream_id) == 0)
+        json_object_set_new(j, key, json_string(t->id));
+}
+
+json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
+{
+    mf_task *t = mf_task_lookup(d->remote_task);
+    free(d->remote_task);
+    d->remote_task = NULL;
+    if (!t)
+        return NULL;
+    json_t *result = json_object_get(resp, "result");
+    json_t *created = json_object_get(result, "task");
+    if (!t->upstream_id) {
+        /* the call that was to make it: the upstream made one, or answered at once */
+        const char *up = json_string_value(json_object_get(created, "taskId"));
+        if (!up) {
+            mf_task_free(t);
+            return NULL;
+        }
+        t->upstream_id = mf_xstrdup(up);
+        json_t *ttl = json_object_get(created, "ttl");
+        if (json_is_integer(ttl) && json_integer_value(ttl) > 0 && json_integer_value(ttl) < t->ttl_ms) {
+            t->expires -= (uint64_t)(t->ttl_ms - json_integer_value(ttl));
+            t->ttl_ms = json_integer_value(ttl);
+        }
+        mf_info("tasks", "upstream task followed", "task=%s provider=%s upstream_task=\"%s\"", t->id, t->provider,
+                mf_log_esc(up, (size_t)-1));
+    }
+    if (!json_is_object(result))
+        return NULL;
+    json_t *out = json_deep_copy(resp);
+    json_t *r = json_object_get(out, "result");
+    rename_at(r, "taskId", t);
+    rename_at(json_object_get(r, "task"), "taskId", t);
+    rename_at(json_object_get(json_object_get(r, "_meta"), MF_META_RELATED_TASK), "taskId", t);
+    if (json_is_string(json_object_get(result, "status")))
+        follow(t, result);
+    else if (json_is_object(created))
+        follow(t, created);
+    return out;
+}
+
+void mf_tasks_remote_dropped(const char *task_id)
+{
+    mf_task *t = mf_task_lookup(task_id);
+    if (t && t->remote && !t->upstream_id)
+        mf_task_free(t);   /* its creation was cancelled: no handle was given out */
+}
+
+void mf_tasks_upstream_status(const mf_provider *p, json_t *note)
+{
+    json_t *params = json_object_get(note, "params");
+    const char *up = json_string_value(json_object_get(params, "taskId"));
+    if (!up)
+        return;
+    for (mf_task *t = mf_task_first(); t; t = t->next)
+        if (t->upstream_id && strcmp(t->upstream_id, up) == 0 && strcmp(t->provider, p->conf->name) == 0) {
+            follow(t, params);
+            return;
+        }
+}
+
+/* Ask t's upstream about it (method: tasks/get, tasks/result, tasks/cancel) for r. */
+static void ask_upstream(const rctx *r, mf_task *t, const char *method)
+{
+    mf_provider *p = mf_provider_named(t->provider);
+    if (!p || !p->inst) {
+        mf_reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "%s: the provider of task %s, %s, has left", method, t->id,
+                       t->provider);
+        return;
+    }
+    mf_forward_remote(r, p, method, json_pack("{s:s}", "taskId", t->upstream_id), t->id);
+}
+
 bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
                    json_t *params, json_t *up)
 {
@@ -168,6 +281,12 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
     t->tool = mf_xstrdup(tool_public);
     t->modern = r->modern;
     t->caps = r->caps ? json_incref((json_t *)r->caps) : json_object();
+    if (!r->modern && upstream_runs_tasks(p)) {
+        /* the upstream makes the task: its answer is the handle, under the gateway's id */
+        t->remote = true;
+        mf_forward_remote(r, p, "tools/call", up, t->id);
+        return true;
+    }
     json_object_del(up, "task");   /* the upstream knows nothing of it */
     mf_info("tasks", "task created", "task=%s tool=%s provider=%s session=%" PRIu64, t->id, tool_public,
             p->conf->name, r->s->id);
@@ -407,7 +526,9 @@ static mf_task *named_task(const rctx *r, const char *method, json_t *params)
 static void on_get(const rctx *r, json_t *params)
 {
     mf_task *t = named_task(r, "tasks/get", params);
-    if (t)
+    if (t && t->remote)
+        ask_upstream(r, t, "tasks/get");
+    else if (t)
         mf_reply_result(r, task_json(t, r->modern, r->modern));
 }
 
@@ -416,6 +537,10 @@ static void on_result(const rctx *r, json_t *params)
     mf_task *t = named_task(r, "tasks/result", params);
     if (!t)
         return;
+    if (t->remote) {
+        ask_upstream(r, t, "tasks/result");
+        return;
+    }
     mf_task_waiter *w = mf_xcalloc(1, sizeof *w);
     w->session = r->s->id;
     w->id = json_incref(r->id);
@@ -437,6 +562,10 @@ static void on_cancel(const rctx *r, json_t *params)
     mf_task *t = named_task(r, "tasks/cancel", params);
     if (!t)
         return;
+    if (t->remote) {
+        ask_upstream(r, t, "tasks/cancel");
+        return;
+    }
     if (mf_task_terminal(t)) {
         if (r->modern)
             mf_reply_result(r, json_object());   /* 2026-07-28: an idempotent ack */

@@ -40,6 +40,8 @@ typedef struct mf_task {
     json_t *error;            /* failed: the JSON-RPC error */
     size_t bytes;             /* what result or error takes, counted against the bound */
     downreq *d;               /* the call, while it runs */
+    char *upstream_id;        /* an upstream's own task (its id there), or NULL: the gateway's */
+    bool remote;              /* the upstream runs it: requests about it go there */
     json_t *asks;             /* key -> {ep, corr, request}: what the upstream asks, unanswered */
     json_t *caps;             /* the creating client's capabilities (what it may be asked) */
     mf_task_waiter *waiters;
@@ -57,6 +59,8 @@ mf_task *mf_task_new(const char *owner, uint64_t sid, int64_t ttl_ms, char *why,
 /* The task id names, if owner may reach it. */
 mf_task *mf_task_find(const char *id, const char *owner);
 mf_task *mf_task_first(void);
+/* The task id names, whoever owns it (the kernel's own lookups). */
+mf_task *mf_task_lookup(const char *id);
 /* The task is over with result or error (taken over): kept within max_result_bytes. */
 void mf_task_settle(mf_task *t, mf_task_status st, json_t *result, json_t *error);
 void mf_task_free(mf_task *t);
@@ -77,6 +81,13 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
 /* tasks/get, tasks/result, tasks/list, tasks/cancel, tasks/update: true if method is one
  * (answered). */
 bool mf_tasks_request(const rctx *r, const char *method, json_t *params);
+/* The answer resp of a request about an upstream's own task (d->remote_task): the same with
+ * the gateway's task id in place of the upstream's (a new reference). */
+json_t *mf_tasks_remote_answer(downreq *d, json_t *resp);
+/* A request about an upstream's task went without an answer. */
+void mf_tasks_remote_dropped(const char *task_id);
+/* notifications/tasks/status from provider p. */
+void mf_tasks_upstream_status(const mf_provider *p, json_t *note);
 /* A task's call ended with resp. */
 void mf_tasks_call_done(downreq *d, json_t *resp);
 /* The upstream asks something while running a task's call. */

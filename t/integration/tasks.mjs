@@ -7,7 +7,9 @@
 // is answered through the task (tasks/update in 2026-07-28, on the waiting tasks/result in
 // 2025-11-25); another session never reaches a task not its own; a task is forgotten after
 // its time to live; the bounds on tasks and result bytes give clear errors; the admin
-// socket lists the tasks; a task outlives a hot swap of the http plugin.
+// socket lists the tasks; a task outlives a hot swap of the http plugin. An upstream that
+// runs tasks of its own (t/servers/tasks-server.mjs) keeps doing so through mcpfed for a
+// 2025-11-25 client, under ids of mcpfed's.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/tasks.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -34,9 +36,10 @@ const provider = (extra = {}) => ({
 before(async () => {
 	sock = path.join(scratchDir(), "admin.sock");
 	({ gw, urls: [url] } = await startHttpGateway({
-		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"], providers: [provider()],
+		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
+		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] }],
 		tasks: { max_tasks: 50, poll_interval_ms: 50 },
-	}, { listed: ["tt"], timeout: 15000 }));
+	}, { listed: ["tt", "up"], timeout: 15000 }));
 });
 
 after(() => killAll(gw));
@@ -330,4 +333,34 @@ test("the bounds: max_tasks refuses a task with -32012, max_result_bytes fails o
 	// a plain call is no task and still goes through
 	assert.equal((await call(sid, "tools/call", { name: "tt__slow", arguments: { ms: 1, label: "p" } })).result.content[0].text, "done p");
 	assert.equal((await call(sid, "tasks/cancel", { taskId: one.taskId })).result.status, "cancelled");
+});
+
+test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, for its creator only", async () => {
+	const { sid } = await newSession();
+	const created = await call(sid, "tools/call", { name: "up__job", arguments: { ms: 300, label: "u1" }, task: { ttl: 30000 } });
+	const task = created.result?.task;
+	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal(task.status, "working");
+	assert.match(gw.stderrText(), new RegExp(`upstream task followed task=${task.taskId} provider=up upstream_task="(?!${task.taskId})`));
+	const got = await call(sid, "tasks/get", { taskId: task.taskId });
+	assert.equal(got.result?.taskId, task.taskId, JSON.stringify(got));
+	const res = await call(sid, "tasks/result", { taskId: task.taskId });
+	assert.equal(res.result?.content?.[0]?.text, "job u1 done", JSON.stringify(res));
+	assert.equal(res.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, task.taskId);
+	await waitFor(async () => (await call(sid, "tasks/list", {})).result.tasks.some((x) => x.taskId === task.taskId && x.status === "completed"),
+		{ timeout: 3000, what: "the upstream's status in tasks/list" });
+	const listed = (await admin(sock, "tasks")).body.tasks.find((x) => x.id === task.taskId);
+	assert.equal(listed?.provider, "up", JSON.stringify(listed));
+
+	const other = await newSession();
+	assert.equal((await call(other.sid, "tasks/get", { taskId: task.taskId })).error?.code, -32602);
+	assert.equal((await call(other.sid, "tasks/result", { taskId: task.taskId })).error?.code, -32602);
+
+	const long = (await call(sid, "tools/call", { name: "up__job", arguments: { ms: 30000, label: "u2" }, task: {} })).result.task;
+	const c = await call(sid, "tasks/cancel", { taskId: long.taskId });
+	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
+	assert.equal(c.result.taskId, long.taskId);
+	// a 2026-07-28 client is not told of the upstream's tasks: its call is a plain one
+	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } });
+	assert.equal(plain.result?.content?.[0]?.text, "job u3 done", JSON.stringify(plain));
 });
