@@ -137,7 +137,7 @@ static int prepare(plan *pl, const mf_config *prev, mf_error *err)
         return -1;
     for (size_t j = 0; j < pl->n; j++) {
         const mf_provider_conf *c = &next->providers[j];
-        pl->kept[j] = mf_routing_named(c->name);
+        pl->kept[j] = mf_registry_named(c->name);
         if (pl->kept[j] && mf_provider_conf_same(pl->kept[j]->conf, c))
             continue;
         mf_error lerr = {0};

@@ -69,7 +69,7 @@ typedef struct mf_federation {
     /* task_store.c: the tasks kept, by id and in creation order, and the bytes of their results */
     struct {
         struct mf_task *by_id, *all;
-        uint64_t next_seq, next_key;
+        uint64_t next_seq;
         size_t bytes;
         uv_timer_t timer;
         bool timer_init;

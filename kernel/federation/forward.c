@@ -312,16 +312,6 @@ static void answer_error(downreq *d, json_t *err)
     json_decref(err);
 }
 
-mf_provider *mf_provider_named(const char *name)
-{
-    size_t n;
-    mf_provider **ps = mf_registry_providers(&n);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(ps[i]->conf->name, name) == 0)
-            return ps[i];
-    return NULL;
-}
-
 void mf_forward_again(downreq *d)
 {
     for (int i = 0; i < d->nroute; i++)
@@ -331,7 +321,7 @@ void mf_forward_again(downreq *d)
     d->nroute = d->attempt = 0;
     d->refused = 0;
     d->target = NULL;
-    mf_provider *p = mf_provider_named(d->owner);
+    mf_provider *p = mf_registry_named(d->owner);
     char why[512];
     d->provider = p;   /* the one it held may have gone with the route released above */
     if (!p)

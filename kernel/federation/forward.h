@@ -65,8 +65,6 @@ void mf_downreq_cancel(downreq *d, const char *reason);
 void mf_session_cancel_all(session *s);
 
 void mf_resend(downreq *d, json_t *params);
-/* The provider in routing by that name (a reload may have replaced the one held), or NULL. */
-mf_provider *mf_provider_named(const char *name);
 /* Rank d's targets again (its provider by name: a reload may have replaced it) and send
  * the call to the first that takes it; answered when none does. */
 void mf_forward_again(downreq *d);

@@ -232,7 +232,8 @@ static void on_initialize(const rctx *r, json_t *params)
             (unsigned long long)s->id, s->peer, mf_log_esc(session_subject(s), (size_t)-1),
             mf_log_esc(cname, (size_t)-1), chosen);
     json_t *offered = server_capabilities();
-    mf_tasks_capabilities(offered, false);
+    if (strcmp(chosen, "2025-11-25") == 0)   /* tasks came with that revision */
+        mf_tasks_capabilities(offered, false);
     json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities", offered, "serverInfo",
                                server_info());
     json_t *in = instructions();
@@ -547,6 +548,11 @@ static void on_cancelled(session *s, json_t *params)
             tell_no_answer(s, tcorr, reason);
             return;
         }
+    }
+    uint64_t waiting;
+    if (mf_tasks_waiter_cancelled(s->id, rid, &waiting)) {
+        tell_no_answer(s, waiting, reason);
+        return;
     }
     DL_FOREACH(SES.parked, d) {
         if (d->s == s && json_equal(d->id, rid)) {

@@ -11,6 +11,7 @@
 #include "build-config.h"
 #include "tasks.h"
 #include "relay.h"
+#include "mrtr.h"
 #include "elicit.h"
 #include "federation.h"
 
@@ -225,7 +226,7 @@ void mf_tasks_upstream_status(const mf_provider *p, json_t *note)
 /* Ask t's upstream about it (method: tasks/get, tasks/result, tasks/cancel) for r. */
 static void ask_upstream(const rctx *r, mf_task *t, const char *method)
 {
-    mf_provider *p = mf_provider_named(t->provider);
+    mf_provider *p = mf_registry_named(t->provider);
     if (!p || !p->inst) {
         mf_reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "%s: the provider of task %s, %s, has left", method, t->id,
                        t->provider);
@@ -301,19 +302,6 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
     return true;
 }
 
-/* Tell the upstream its questions will not be answered. */
-static void refuse_asks(mf_task *t, const char *why)
-{
-    const char *key;
-    json_t *a;
-    json_object_foreach(t->asks, key, a) {
-        mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
-                           (uint64_t)json_integer_value(json_object_get(a, "corr")),
-                           json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "%s", why)));
-    }
-    json_object_clear(t->asks);
-}
-
 /* Answer a tasks/result request waiting for t, now over. */
 static void answer_waiter(const mf_task *t, const mf_task_waiter *w)
 {
@@ -356,7 +344,7 @@ void mf_tasks_call_done(downreq *d, json_t *resp)
     mf_task *t = d->task;
     d->task = NULL;
     t->d = NULL;
-    refuse_asks(t, "the call is over");
+    mf_asks_refuse(t->asks, "the call is over");
     json_t *error = json_object_get(resp, "error");
     if (error)
         mf_task_settle(t, MF_TASK_FAILED, NULL, json_copy(error));
@@ -370,7 +358,7 @@ void mf_tasks_call_done(downreq *d, json_t *resp)
 
 void mf_tasks_stop(mf_task *t, const char *why)
 {
-    refuse_asks(t, why);
+    mf_asks_refuse(t->asks, why);
     if (t->d) {
         downreq *d = t->d;
         t->d = NULL;
@@ -422,18 +410,8 @@ static void deliver_asks(mf_task *t, session *s, uint64_t tcorr)
 void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
 {
     mf_task *t = d->task;
-    char why[256];
-    int code = mf_client_can_answer(t->caps, request, why, sizeof why);
-    if (code) {
-        mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
+    if (!mf_asks_add(&t->asks, t->caps, from, pcorr, request))
         return;
-    }
-    char key[24];
-    snprintf(key, sizeof key, "mft%" PRIu64, ++TS.next_key);
-    json_t *req = json_pack("{s:O,s:O}", "method", json_object_get(request, "method"), "params",
-                            json_object_get(request, "params") ?: json_object());
-    json_object_set_new(t->asks, key, json_pack("{s:I,s:I,s:o}", "ep", (json_int_t)from, "corr", (json_int_t)pcorr,
-                                                "request", req));
     set_status(t, MF_TASK_INPUT_REQUIRED);
     if (t->modern)
         return;   /* read with tasks/get, answered with tasks/update */
@@ -486,14 +464,18 @@ json_t *mf_tasks_upstream_caps(json_t *caps)
     return c;
 }
 
-void mf_tasks_session_closed(uint64_t sid)
+/* Forget the tasks/result requests of session sid waiting (all of them, or the one of id
+ * rid); the transport correlation of the last one forgotten, 0 if none. */
+static uint64_t forget_waiters(uint64_t sid, const json_t *rid)
 {
+    uint64_t tcorr = 0;
     for (mf_task *t = mf_task_first(); t; t = t->next) {
         mf_task_waiter **pw = &t->waiters;
         while (*pw) {
             mf_task_waiter *w = *pw;
-            if (w->session == sid) {
+            if (w->session == sid && (!rid || json_equal(w->id, rid))) {
                 *pw = w->next;
+                tcorr = w->tcorr ? w->tcorr : tcorr;
                 json_decref(w->id);
                 free(w);
             } else {
@@ -501,6 +483,20 @@ void mf_tasks_session_closed(uint64_t sid)
             }
         }
     }
+    return tcorr;
+}
+
+void mf_tasks_session_closed(uint64_t sid) { forget_waiters(sid, NULL); }
+
+bool mf_tasks_waiter_cancelled(uint64_t sid, const json_t *rid, uint64_t *tcorr)
+{
+    bool any = false;
+    for (mf_task *t = mf_task_first(); t && !any; t = t->next)
+        for (mf_task_waiter *w = t->waiters; w && !any; w = w->next)
+            any = w->session == sid && json_equal(w->id, rid);
+    if (any)
+        *tcorr = forget_waiters(sid, rid);
+    return any;
 }
 
 /* --- the methods -------------------------------------------------------------------- */
@@ -594,17 +590,7 @@ static void on_update(const rctx *r, json_t *params)
         mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tasks/update: params.inputResponses must be an object");
         return;
     }
-    const char *key;
-    json_t *a, *tmp;
-    json_object_foreach_safe(t->asks, tmp, key, a) {
-        json_t *answer = json_object_get(inputs, key);
-        if (!answer)
-            continue;
-        mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
-                           (uint64_t)json_integer_value(json_object_get(a, "corr")),
-                           json_pack("{s:O}", "result", answer));
-        json_object_del(t->asks, key);
-    }
+    mf_asks_answer(t->asks, inputs);
     if (!json_object_size(t->asks) && t->status == MF_TASK_INPUT_REQUIRED)
         set_status(t, MF_TASK_WORKING);
     mf_reply_result(r, json_object());

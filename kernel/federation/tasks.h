@@ -106,6 +106,9 @@ void mf_tasks_capabilities(json_t *caps, bool modern);
 json_t *mf_tasks_upstream_caps(json_t *caps);
 /* For the admin socket. */
 json_t *mf_tasks_status(void);
+/* The client cancelled its request rid: true, with the transport's correlation of it, if
+ * that was a tasks/result waiting (it gets no answer now). */
+bool mf_tasks_waiter_cancelled(uint64_t sid, const json_t *rid, uint64_t *tcorr);
 /* A session closed: its tasks/result waiters go. */
 void mf_tasks_session_closed(uint64_t sid);
 
