@@ -672,12 +672,16 @@ json_t *mf_tasks_status(void)
     json_t *list = json_array();
     uint64_t now = mf_now();
     for (mf_task *t = mf_task_first(); t; t = t->next) {
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "id", t->id, "owner", t->owner,
+        int waiting = 0;
+        for (mf_task_waiter *w = t->waiters; w; w = w->next)
+            waiting++;
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "id", t->id, "owner", t->owner,
                                               "provider", t->provider ?: "", "tool", t->tool ?: "", "state",
                                               mf_task_status_name(t->status), "revision",
                                               t->modern ? MF_PROTOCOL_MODERN : "2025-11-25", "age_ms",
                                               (json_int_t)(now - (t->expires - (uint64_t)t->ttl_ms)), "expires_in_ms",
-                                              (json_int_t)(t->expires - now), "result_bytes", (json_int_t)t->bytes));
+                                              (json_int_t)(t->expires - now), "result_bytes", (json_int_t)t->bytes,
+                                              "waiting", waiting));
     }
     return list;
 }

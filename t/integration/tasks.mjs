@@ -173,6 +173,20 @@ test("2025-11-25: tasks/cancel cancels the upstream call, which sees notificatio
 	assert.equal(again.error?.code, -32602, "a task already cancelled");
 });
 
+test("2025-11-25: a tasks/result the client cancels gets no answer, and its POST ends", async () => {
+	const { sid } = await newSession();
+	const { result: { task } } = await taskCall(sid, "slow", { ms: 30000, label: "c2" });
+	const waiting = () => admin(sock, "tasks").then((r) => r.body.tasks.find((x) => x.id === task.taskId)?.waiting);
+	const res = post({ jsonrpc: "2.0", id: "gone", method: "tasks/result", params: { taskId: task.taskId } }, { session: sid, version: OLD });
+	await waitFor(async () => (await waiting()) === 1, { timeout: 3000, what: "the tasks/result waiting" });
+	const n = await post({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "gone" } }, { session: sid, version: OLD });
+	assert.equal(n.status, 202);
+	const r = await res;
+	assert.ok(r.status === 202 || !/"id":"gone"/.test(r.text), `no answer to a cancelled request: ${r.status} ${r.text}`);
+	assert.equal(await waiting(), 0);
+	assert.equal((await call(sid, "tasks/cancel", { taskId: task.taskId })).result.status, "cancelled");
+});
+
 test("2025-11-25: a question the upstream asks is put on the waiting tasks/result, and answered there", async () => {
 	const { sid } = await newSession({ elicitation: { form: {} } });
 	const { result: { task } } = await taskCall(sid, "confirm", { what: "drop" });
@@ -207,7 +221,7 @@ test("2025-11-25: a task is forgotten after its time to live", async () => {
 		{ timeout: 3000, interval: 50, what: "the task's expiry" });
 	const listed = (await admin(sock, "tasks")).body.tasks;
 	assert.ok(!listed.some((x) => x.id === task.taskId), JSON.stringify(listed));
-	assert.match(gw.stderrText(), new RegExp(`task expired task=${task.taskId}`));
+	await waitFor(() => gw.stderrText().includes(`task expired task=${task.taskId}`), { timeout: 3000, what: "the expiry's log line" });
 });
 
 // --- revision 2026-07-28 ------------------------------------------------------------------------
@@ -341,7 +355,8 @@ test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, fo
 	const task = created.result?.task;
 	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
 	assert.equal(task.status, "working");
-	assert.match(gw.stderrText(), new RegExp(`upstream task followed task=${task.taskId} provider=up upstream_task="(?!${task.taskId})`));
+	const followed = new RegExp(`upstream task followed task=${task.taskId} provider=up upstream_task="(?!${task.taskId})`);
+	await waitFor(() => followed.test(gw.stderrText()), { timeout: 3000, what: `${followed}${log()}` });
 	const got = await call(sid, "tasks/get", { taskId: task.taskId });
 	assert.equal(got.result?.taskId, task.taskId, JSON.stringify(got));
 	const res = await call(sid, "tasks/result", { taskId: task.taskId });
