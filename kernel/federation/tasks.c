@@ -166,9 +166,11 @@ static void rename_at(json_t *j, const char *key, const mf_task *t)
 
 json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
 {
-    mf_task *t = mf_task_lookup(d->remote_task);
+    char id[sizeof ((mf_task *)0)->id];
+    snprintf(id, sizeof id, "%s", d->remote_task);
     free(d->remote_task);
     d->remote_task = NULL;
+    mf_task *t = mf_task_lookup(id);
     if (!t)
         return NULL;
     json_t *result = json_object_get(resp, "result");
@@ -185,6 +187,9 @@ json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
         if (json_is_integer(ttl) && json_integer_value(ttl) > 0 && json_integer_value(ttl) < t->ttl_ms) {
             t->expires -= (uint64_t)(t->ttl_ms - json_integer_value(ttl));
             t->ttl_ms = json_integer_value(ttl);
+            mf_task_sweep();   /* the timer, for the earlier expiry (which may be past) */
+            if (!(t = mf_task_lookup(id)))
+                return NULL;
         }
         mf_info("tasks", "upstream task followed", "task=%s provider=%s upstream_task=\"%s\"", t->id, t->provider,
                 mf_log_esc(up, (size_t)-1));
