@@ -30,6 +30,30 @@ static const mf_setting health_settings[] = {
     {0},
 };
 
+static const mf_setting provider_task_settings[] = {
+    {"tools", MF_SET_STRINGS, .def_doc = "all of the provider's",
+     .doc = "the tools run as tasks, by the upstream's names; shell patterns (build_*) match"},
+    {"required", MF_SET_STRINGS, .def = "{}",
+     .doc = "of those, the tools run only as tasks: a client that cannot take one is refused"},
+    {"ttl_ms", MF_SET_DURATION, .def_doc = "tasks.default_ttl_ms", .min = 1, .max = 30LL * 86400000,
+     .doc = "how long a task and its result are kept, from its creation"},
+    {0},
+};
+
+static const mf_setting task_settings[] = {
+    {"max_tasks", MF_SET_INT, .def = "1000", .min = 1, .max = 10000000, .at = MF_AT(mf_config, tasks_max),
+     .doc = "tasks kept at once, running or done; a call beyond gets -32012"},
+    {"max_result_bytes", MF_SET_BYTES, .def = "67108864", .min = 1024, .max = INT64_C(1) << 40,
+     .at = MF_AT(mf_config, tasks_max_result_bytes), .doc = "the kept results and errors together"},
+    {"default_ttl_ms", MF_SET_DURATION, .def = "3600000", .min = 1, .max = 30LL * 86400000,
+     .at = MF_AT(mf_config, tasks_default_ttl_ms), .doc = "a task's time to live when nothing says otherwise"},
+    {"max_ttl_ms", MF_SET_DURATION, .def = "86400000", .min = 1, .max = 30LL * 86400000,
+     .at = MF_AT(mf_config, tasks_max_ttl_ms), .doc = "the longest time to live a client may ask for"},
+    {"poll_interval_ms", MF_SET_DURATION, .def = "1000", .min = 1, .max = 3600000,
+     .at = MF_AT(mf_config, tasks_poll_ms), .doc = "the polling interval suggested to clients"},
+    {0},
+};
+
 /* A provider's keys the kernel owns; the rest belong to its transport plugin. */
 const mf_setting mf_provider_settings[] = {
     {"name", MF_SET_STRING, MF_SET_REQUIRED, .doc = "unique; 1 to 64 of A-Z a-z 0-9 _ -"},
@@ -51,6 +75,8 @@ const mf_setting mf_provider_settings[] = {
      .doc = "breaker settings over the top-level ones; false: none"},
     {"cache", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "none",
      .doc = "result cache settings (the cache plugin's); a table turns caching on for it"},
+    {"tasks", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "none", .sub = provider_task_settings,
+     .doc = "run its tools as tasks for the clients that can take one"},
     {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
     {0},
 };
@@ -81,6 +107,7 @@ const mf_setting mf_top_settings[] = {
      .doc = "circuit breaker settings for every target (the breaker plugin's); false: none"},
     {"cache", MF_SET_TABLE, MF_SET_OR_FALSE, .def = "{}",
      .doc = "the result cache's settings (the cache plugin's); false: no provider's results are cached"},
+    {"tasks", MF_SET_TABLE, .def = "{}", .sub = task_settings, .doc = "the tasks the gateway runs and keeps"},
     {"shutdown_ms", MF_SET_DURATION, .def = "5000", .min = 0, .max = 600000, .at = MF_AT(mf_config, shutdown_ms),
      .doc = "bound on an orderly shutdown beyond the upstreams' own"},
     {"handover_timeout_ms", MF_SET_DURATION, .def = "5000", .min = 10, .max = 600000,
@@ -181,6 +208,11 @@ static void provider_routing(mf_config *c, mf_provider_conf *p, json_t *t)
         p->cache = NULL;
     else   /* Lua's {} arrives as an empty list */
         p->cache = json_is_object(cache) ? json_incref(cache) : json_object();
+    json_t *tasks = json_object_get(t, "tasks");
+    if (!tasks || json_is_false(tasks))
+        p->tasks = NULL;
+    else
+        p->tasks = json_is_object(tasks) ? json_incref(tasks) : json_object();
 }
 
 static int check_providers(mf_config *c, json_t *list, mf_error *err)
@@ -422,6 +454,7 @@ static void config_free(mf_config *c)
         json_decref(c->providers[i].tags);
         json_decref(c->providers[i].breaker);
         json_decref(c->providers[i].cache);
+        json_decref(c->providers[i].tasks);
     }
     free(c->providers);
     for (size_t i = 0; i < c->nlisteners; i++) {

@@ -21,6 +21,7 @@ typedef struct mf_provider_conf {
     json_t *tags;          /* array of strings */
     json_t *breaker;       /* breaker settings (the top-level ones, then its own), or NULL: none */
     json_t *cache;         /* its result cache settings (the cache plugin's), or NULL: none */
+    json_t *tasks;         /* its tasks table (tools, ttl_ms), or NULL: none */
     int64_t health_interval_ms;   /* 0: no active health checks */
     int64_t health_timeout_ms;
     int64_t health_failures;      /* in a row, to be unhealthy */
@@ -58,6 +59,9 @@ typedef struct mf_config {
     int64_t policy_memory_bytes;
     json_t *breaker;       /* breaker defaults, or NULL when breakers are off */
     json_t *cache;         /* the result cache's settings, or NULL when it is off */
+    int64_t tasks_max;     /* the tasks table: tasks kept at once */
+    int64_t tasks_max_result_bytes;
+    int64_t tasks_default_ttl_ms, tasks_max_ttl_ms, tasks_poll_ms;
     mf_provider_conf *providers;
     size_t nproviders;
     mf_listener_conf *listeners;

@@ -87,6 +87,13 @@ static void cmd_listeners(int argc, char **argv, mf_admin_reply *out)
     out->body = json_pack("{s:o}", "listeners", list);
 }
 
+static void cmd_tasks(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    out->body = json_pack("{s:o}", "tasks", mf_tasks_status());
+}
+
 static void cmd_supervision(int argc, char **argv, mf_admin_reply *out)
 {
     (void)argc;
@@ -262,6 +269,7 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("sessions", "sessions", "the client sessions", cmd_sessions);
     mf_admin_command("listeners", "listeners", "every listener and its figures (failed authentications)",
                      cmd_listeners);
+    mf_admin_command("tasks", "tasks", "the tasks kept: owner, provider, tool, state, age", cmd_tasks);
     mf_admin_command("targets", "targets", "every target: health, load, latency, errors, breaker", cmd_targets);
     mf_admin_command("breakers", "breakers", "every target's circuit breaker", cmd_breakers);
     mf_admin_command("drain", "drain TARGET", "route no new call to a target", cmd_drain);

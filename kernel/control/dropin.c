@@ -109,16 +109,6 @@ static void on_ready(mf_provider *p, void *ud)
     uv_timer_start(DI.wait_timer, on_wait_over, 0, 0);   /* from the loop, not inside the registry */
 }
 
-mf_provider *mf_routing_named(const char *name)
-{
-    size_t n;
-    mf_provider **ps = mf_registry_providers(&n);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(ps[i]->conf->name, name) == 0)
-            return ps[i];
-    return NULL;
-}
-
 /* A plugin dropped in that does not run is unloaded, unless something else uses it, so that
  * the next file dropped in is loaded afresh (and not taken for a new version to swap in). */
 static void not_started(mf_module *m)
@@ -135,7 +125,7 @@ static bool loaded(mf_module *m)
     if (!d->provider || d->sdk_minor < 1 || !d->default_instance)
         return false;   /* loaded for the configuration to use, as before */
     const char *name = d->default_instance->name ? d->default_instance->name : m->name;
-    if (mf_routing_named(name)) {
+    if (mf_registry_named(name)) {
         mf_warn("dropin", "plugin dropped in not started: a provider has its name", "plugin=%s provider=%s",
                 m->name, name);
         not_started(m);

@@ -13,8 +13,6 @@ void mf_dropin_shutdown(void);
 bool mf_dropin_is(const mf_provider *p);
 /* p is not one any more (a configuration entry took it over). */
 void mf_dropin_forget(const mf_provider *p);
-/* The provider of that name in routing, or NULL. */
-mf_provider *mf_routing_named(const char *name);
 /* Is one starting? (a reload of the configuration waits for it) */
 bool mf_dropin_busy(void);
 

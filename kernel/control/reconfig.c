@@ -35,7 +35,7 @@
 /* applied at the switch (the breaker defaults through the providers whose settings they change) */
 static const char *const live_keys[] = {
     "log_level", "request_timeout_ms", "page_size", "catalog_wait_ms", "policy", "policy_instructions",
-    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", "tasks", NULL,
 };
 
 typedef struct plan {
@@ -137,7 +137,7 @@ static int prepare(plan *pl, const mf_config *prev, mf_error *err)
         return -1;
     for (size_t j = 0; j < pl->n; j++) {
         const mf_provider_conf *c = &next->providers[j];
-        pl->kept[j] = mf_routing_named(c->name);
+        pl->kept[j] = mf_registry_named(c->name);
         if (pl->kept[j] && mf_provider_conf_same(pl->kept[j]->conf, c))
             continue;
         mf_error lerr = {0};

@@ -66,6 +66,14 @@ typedef struct mf_federation {
         uint64_t next_state;
         unsigned next_key;
     } mrtr;
+    /* task_store.c: the tasks kept, by id and in creation order, and the bytes of their results */
+    struct {
+        struct mf_task *by_id, *all;
+        uint64_t next_seq;
+        size_t bytes;
+        uv_timer_t timer;
+        bool timer_init;
+    } tasks;
     /* router.c: the breaker plugin the targets' breakers come from */
     struct {
         const mf_breaker_ops *ops;

@@ -28,6 +28,7 @@
 #include "federation.h"
 #include "cache_hook.h"
 #include "park.h"
+#include "tasks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,12 @@ downreq *mf_downreq_of_call(uint64_t corr)
 
 void mf_downreq_free(downreq *d)
 {
+    if (d->task)   /* its task outlives it, with no call */
+        d->task->d = NULL;
+    if (d->remote_task) {
+        mf_tasks_remote_dropped(d->remote_task);
+        free(d->remote_task);
+    }
     mf_cache_leave(d);
     if (d->corr)
         HASH_DEL(mf_fed.forwarded, d);
@@ -73,6 +80,14 @@ void mf_downreq_answer(downreq *d, json_t *resp)
 {
     if (mf_cache_answer(d, resp))
         return;
+    if (d->task) {   /* no client waits: the task keeps the answer */
+        mf_tasks_call_done(d, resp);
+        mf_downreq_free(d);
+        return;
+    }
+    json_t *own = d->remote_task ? mf_tasks_remote_answer(d, resp) : NULL;
+    if (own)
+        resp = own;
     session *s = d->s;
     json_t *error = json_object_get(resp, "error");
     json_t *out;
@@ -108,6 +123,7 @@ void mf_downreq_answer(downreq *d, json_t *resp)
     mf_send_to(s, MF_MSG_RESPONSE, d->tcorr, out);
     DL_DELETE(s->reqs, d);
     mf_downreq_free(d);
+    json_decref(own);
 }
 
 static bool next_target(downreq *d);
@@ -136,7 +152,7 @@ static void on_done(void *ud, json_t *resp)
     }
     if (mf_mrtr_hold(d, resp))
         return;
-    if ((never_sent || (lost && d->idempotent)) && d->s && mf_now() < d->deadline && next_target(d))
+    if ((never_sent || (lost && d->idempotent)) && (d->s || d->task) && mf_now() < d->deadline && next_target(d))
         return;
     /* no target could take it now (starting, restarting): it waits in the kernel for one
      * that can, whichever becomes ready first */
@@ -254,13 +270,15 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
     if (!upstream)
         upstream = json_string_value(json_object_get(params, "uri"));
     json_t *args = json_object_get(params, "arguments");
-    json_t *info = d->s->client_info;
+    /* a task's call, routed again while it waits for a target, has no client any more */
+    const session *s = d->s;
+    json_t *info = s ? s->client_info : NULL;
     mf_policy_request req = {
         .method = method, .name = json_string_value(json_object_get(d->msg, "name")), .upstream = upstream,
-        .provider = p->conf->name, .session = d->s->id, .client = json_string_value(json_object_get(info, "name")),
+        .provider = p->conf->name, .session = s ? s->id : 0, .client = json_string_value(json_object_get(info, "name")),
         .client_version = json_string_value(json_object_get(info, "version")),
-        .protocol = d->modern ? MF_PROTOCOL_MODERN : d->s->protocol,
-        .identity = d->s->identity, .identity_gen = d->s->identity_gen,
+        .protocol = d->modern ? MF_PROTOCOL_MODERN : s ? s->protocol : "2025-11-25",
+        .identity = s ? s->identity : NULL, .identity_gen = s ? s->identity_gen : 0,
         .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
     };
     mf_policy_decision dec;
@@ -303,12 +321,7 @@ void mf_forward_again(downreq *d)
     d->nroute = d->attempt = 0;
     d->refused = 0;
     d->target = NULL;
-    mf_provider *p = NULL;
-    size_t n;
-    mf_provider **ps = mf_registry_providers(&n);
-    for (size_t i = 0; i < n && !p; i++)
-        if (strcmp(ps[i]->conf->name, d->owner) == 0)
-            p = ps[i];
+    mf_provider *p = mf_registry_named(d->owner);
     char why[512];
     d->provider = p;   /* the one it held may have gone with the route released above */
     if (!p)
@@ -319,9 +332,11 @@ void mf_forward_again(downreq *d)
         answer_error(d, none_took(d));
 }
 
-void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
+static void forward(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task,
+                    const char *remote_task)
 {
     downreq *d = mf_xcalloc(1, sizeof *d);
+    d->remote_task = remote_task ? mf_xstrdup(remote_task) : NULL;
     d->s = r->s;
     d->id = json_incref(r->id);
     d->tcorr = r->tcorr;
@@ -351,7 +366,7 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
     if (r->modern && d->log_level < 0)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
     d->upparams = params;
-    d->caps = r->caps ? json_incref(r->caps) : json_object();
+    d->caps = mf_tasks_upstream_caps(r->caps);
     if (r->tool)
         d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
     json_t *rp = json_object_get(r->msg, "params");
@@ -362,18 +377,44 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
     d->owner = mf_xstrdup(p->conf->name);
     d->seq = mf_fed.park.next_seq++;
     char why[512];
+    if (task) {
+        d->task = task;
+        task->d = d;
+    }
     if (!route(d, p, why, sizeof why)) {
+        if (task) {
+            answer_error(d, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "%s", why)));
+            return;
+        }
         mf_reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", why);
         mf_downreq_free(d);
         return;
     }
-    if (mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
+    if (!task && !remote_task && mf_cache_before(r, d, json_string_value(json_object_get(params, "name"))))
         return;
     d->timeout_ms = (uint64_t)p->conf->timeout_ms;
     d->deadline = mf_now() + d->timeout_ms;
-    DL_APPEND(r->s->reqs, d);
+    if (task)
+        d->s = NULL;   /* detached: its client may go, the call goes on */
+    else
+        DL_APPEND(r->s->reqs, d);
     if (!next_target(d))
         answer_error(d, none_took(d));
+}
+
+void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
+{
+    forward(r, p, method, params, NULL, NULL);
+}
+
+void mf_forward_task(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task)
+{
+    forward(r, p, method, params, task, NULL);
+}
+
+void mf_forward_remote(const rctx *r, mf_provider *p, const char *method, json_t *params, const char *remote_task)
+{
+    forward(r, p, method, params, NULL, remote_task);
 }
 
 void mf_downreq_cancel(downreq *d, const char *reason)

@@ -43,6 +43,8 @@ typedef struct downreq {
     json_t *stashed;          /* the answer that came while nobody waited for it */
     struct suspended *susp;   /* while waiting for the client to come back */
     struct mf_cached *cache;  /* its part in the result cache (cache_hook.c), or NULL */
+    struct mf_task *task;     /* the task it runs for, detached from any client (tasks.c), or NULL */
+    char *remote_task;        /* about an upstream's own task: the gateway's id for it (tasks.c) */
     struct downreq *prev, *next;
     UT_hash_handle hh;        /* by corr */
 } downreq;
@@ -50,6 +52,12 @@ typedef struct downreq {
 /* Forward method with params (taken over) to p for request r; the answer goes back to the
  * client with its own id, URIs in it made public. */
 void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params);
+/* The same for a task's call: it runs detached from r's client, and its answer goes to
+ * task (tasks.c); never from the result cache. */
+void mf_forward_task(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task);
+/* The same for a request about an upstream's own task, which the gateway calls remote_task:
+ * the answer names that id instead of the upstream's. */
+void mf_forward_remote(const rctx *r, mf_provider *p, const char *method, json_t *params, const char *remote_task);
 downreq *mf_downreq_of_call(uint64_t corr);
 void mf_downreq_free(downreq *d);
 /* Abandon d: its call is cancelled upstream, its client gets no answer. */

@@ -49,17 +49,56 @@ static void susp_free(suspended *su)
     uv_close((uv_handle_t *)&su->timer, susp_closed);
 }
 
-/* Tell the upstream its questions will not be answered. */
-static void refuse_asks(downreq *d, const char *why)
+void mf_asks_refuse(json_t *asks, const char *why)
 {
     const char *key;
     json_t *a;
-    json_object_foreach(d->asks, key, a) {
+    json_object_foreach(asks, key, a) {
         mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
                         (uint64_t)json_integer_value(json_object_get(a, "corr")),
                         json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "%s", why)));
     }
-    json_object_clear(d->asks);
+    json_object_clear(asks);
+}
+
+void mf_asks_answer(json_t *asks, const json_t *inputs)
+{
+    const char *key;
+    json_t *a, *tmp;
+    json_object_foreach_safe(asks, tmp, key, a) {
+        json_t *answer = json_object_get(inputs, key);
+        if (!answer)
+            continue;
+        mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
+                        (uint64_t)json_integer_value(json_object_get(a, "corr")),
+                        json_pack("{s:O}", "result", answer));
+        json_object_del(asks, key);
+    }
+}
+
+bool mf_asks_add(json_t **asks, const json_t *caps, mf_ep from, uint64_t pcorr, json_t *request)
+{
+    /* never ask a client what it did not say it can answer */
+    char why[256];
+    int code = mf_client_can_answer(caps, request, why, sizeof why);
+    if (code) {
+        mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
+        return false;
+    }
+    if (!*asks)
+        *asks = json_object();
+    char key[24];
+    snprintf(key, sizeof key, "mf%u", MR.next_key++);
+    json_t *req = json_pack("{s:O,s:O}", "method", json_object_get(request, "method"), "params",
+                            json_object_get(request, "params") ?: json_object());
+    json_object_set_new(*asks, key, json_pack("{s:I,s:I,s:o}", "ep", (json_int_t)from, "corr",
+                                              (json_int_t)pcorr, "request", req));
+    return true;
+}
+
+static void refuse_asks(downreq *d, const char *why)
+{
+    mf_asks_refuse(d->asks, why);
 }
 
 static void on_expired(uv_timer_t *t)
@@ -101,21 +140,8 @@ static void answer_input_required(downreq *d)
 
 void mf_mrtr_ask_modern(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
 {
-    /* never ask a client what it did not say it can answer */
-    char why[256];
-    int code = mf_client_can_answer(d->caps, request, why, sizeof why);
-    if (code) {
-        mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
+    if (!mf_asks_add(&d->asks, d->caps, from, pcorr, request))
         return;
-    }
-    if (!d->asks)
-        d->asks = json_object();
-    char key[24];
-    snprintf(key, sizeof key, "mf%u", MR.next_key++);
-    json_t *req = json_pack("{s:O,s:O}", "method", json_object_get(request, "method"), "params",
-                            json_object_get(request, "params") ?: json_object());
-    json_object_set_new(d->asks, key, json_pack("{s:I,s:I,s:o}", "ep", (json_int_t)from, "corr",
-                                                (json_int_t)pcorr, "request", req));
     if (d->s)
         answer_input_required(d);
     /* else the client is away: this is asked when it comes back */
@@ -149,18 +175,7 @@ bool mf_mrtr_resume(const rctx *r, json_t *params)
     }
     downreq *d = su->d;
     susp_free(su);
-    json_t *inputs = json_object_get(params, "inputResponses");
-    const char *key;
-    json_t *a, *tmp;
-    json_object_foreach_safe(d->asks, tmp, key, a) {
-        json_t *answer = json_object_get(inputs, key);
-        if (!answer)
-            continue;
-        mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
-                        (uint64_t)json_integer_value(json_object_get(a, "corr")),
-                        json_pack("{s:O}", "result", answer));
-        json_object_del(d->asks, key);
-    }
+    mf_asks_answer(d->asks, json_object_get(params, "inputResponses"));
     /* the new request takes the call over */
     d->s = r->s;
     json_decref(d->id);

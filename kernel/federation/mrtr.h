@@ -22,4 +22,14 @@ downreq *mf_mrtr_only_suspended(const mf_provider *p);
 void mf_mrtr_forget(downreq *d);
 void mf_mrtr_shutdown(void);
 
+/* Questions an upstream asks a client that is not there to be asked now (a 2026-07-28
+ * client's call, a task's): a JSON object, key -> {ep, corr, request}. */
+/* Keep request under a new key in *asks (made when NULL); false, and the upstream refused,
+ * when a client of capabilities caps cannot answer it. */
+bool mf_asks_add(json_t **asks, const json_t *caps, mf_ep from, uint64_t pcorr, json_t *request);
+/* Send the upstream the answers inputs holds (by key), and forget those questions. */
+void mf_asks_answer(json_t *asks, const json_t *inputs);
+/* Tell the upstream none of its questions will be answered, and forget them. */
+void mf_asks_refuse(json_t *asks, const char *why);
+
 #endif

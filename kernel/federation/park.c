@@ -71,7 +71,7 @@ static bool any_available(const downreq *d)
 bool mf_park_call(downreq *d)
 {
     uint64_t now = mf_now();
-    if (!d->s || now >= d->deadline || !hopeful(d))
+    if ((!d->s && !d->task) || now >= d->deadline || !hopeful(d))
         return false;
     uint64_t pause = 0;
     if (d->wakes)

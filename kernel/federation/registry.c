@@ -38,6 +38,14 @@ mf_provider **mf_registry_providers(size_t *n)
     return REG.active;
 }
 
+mf_provider *mf_registry_named(const char *name)
+{
+    for (size_t i = 0; i < REG.nactive; i++)
+        if (strcmp(REG.active[i]->conf->name, name) == 0)
+            return REG.active[i];
+    return NULL;
+}
+
 mf_provider *mf_registry_all(void) { return REG.all; }
 
 bool mf_registry_settled(void) { return REG.settled; }

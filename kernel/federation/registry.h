@@ -64,6 +64,8 @@ bool mf_registry_settled(void);
 /* The providers in routing and the catalog, in configuration order (pointers stay valid
  * while a provider lives; the array changes on a reload). */
 mf_provider **mf_registry_providers(size_t *n);
+/* The provider in routing by that name (a reload may have replaced one held), or NULL. */
+mf_provider *mf_registry_named(const char *name);
 /* Every provider alive: in routing, starting beside another, or leaving. */
 mf_provider *mf_registry_all(void);
 mf_provider *mf_registry_provider_of(mf_ep ep);

@@ -18,6 +18,7 @@
 #include "cache_hook.h"
 #include "listen.h"
 #include "mrtr.h"
+#include "tasks.h"
 #include "router.h"
 #include "federation.h"
 
@@ -102,6 +103,8 @@ static void on_log(mf_provider *p, json_t *note, uint64_t related)
     const char *level = json_string_value(json_object_get(json_object_get(note, "params"), "level"));
     downreq *d = related ? mf_downreq_of_call(related) : NULL;
     if (d && d->provider == p) {
+        if (!d->s)
+            return;   /* a call with no client now (a task's, or waiting for its client) */
         /* about one call: its client only, at the call's level or the client's */
         int want = d->log_level >= 0 ? d->log_level : d->s->log_level >= 0 ? d->s->log_level : 0;
         if (admits(want, level))
@@ -127,6 +130,12 @@ static void on_progress(mf_provider *p, json_t *note)
         mf_debug("relay", "progress for no call", "provider=%s", p->conf->name);
         return;
     }
+    if (d->task) {
+        mf_tasks_progress(d, note);
+        return;
+    }
+    if (!d->s)
+        return;
     json_t *out = json_deep_copy(note);
     json_object_set(json_object_get(out, "params"), "progressToken", d->progress_token);
     mf_send_to(d->s, MF_MSG_NOTIFY, d->tcorr, out);
@@ -318,15 +327,21 @@ static session *attribute(mf_provider *p, uint64_t related, downreq **dout, cons
             }
         }
     }
-    if (busy == 1) {
+    downreq *task = NULL;
+    int tasks = mf_tasks_running_on(p, &task);   /* calls no client waits for count too */
+    if (busy == 1 && !tasks) {
         if (*dout && mf_downreq_of_call((*dout)->corr) != *dout)
             *dout = NULL;
         return one;
     }
     *dout = NULL;
-    if (!busy && (*dout = mf_mrtr_only_suspended(p)))
+    if (!busy && tasks == 1) {
+        *dout = task;
+        return NULL;
+    }
+    if (!busy && !tasks && (*dout = mf_mrtr_only_suspended(p)))
         return NULL;   /* a 2026-07-28 call waiting for its client: it is the one */
-    if (busy > 1) {
+    if (busy + tasks > 1) {
         *why = "several clients have calls under way on this server: the gateway cannot tell which "
                "one this request is for";
         return NULL;
@@ -374,6 +389,10 @@ static void on_ask(mf_provider *p, mf_msg *m)
     /* the call's answer is this client's alone; when the call is not known for sure, the
      * answer of any call on p may be */
     mf_cache_asked(p, m->related && d && mf_downreq_of_call(m->related) == d ? d : NULL);
+    if (d && d->task) {   /* a task's call: the task collects the question */
+        mf_tasks_ask(d, from, m->corr, m->json);
+        return;
+    }
     if (d && (d->modern || !s)) {
         /* 2026-07-28 takes no requests from servers: the call answers input-required */
         mf_mrtr_ask_modern(d, from, m->corr, m->json);
@@ -462,6 +481,8 @@ void mf_session_from_upstream(mf_provider *p, mf_msg *m)
             on_upstream_cancel(p, m->json);
         else if (strcmp(method, "notifications/elicitation/complete") == 0)
             mf_elicit_complete(p->conf->name, m->json, m->corr);
+        else if (strcmp(method, "notifications/tasks/status") == 0)
+            mf_tasks_upstream_status(p, m->json);
         else
             mf_debug("relay", "upstream notification not forwarded", "provider=%s method=%s",
                      p->conf->name, method);

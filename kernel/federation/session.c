@@ -25,6 +25,7 @@
 #include "federation.h"
 #include "park.h"
 #include "elicit.h"
+#include "tasks.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -230,8 +231,11 @@ static void on_initialize(const rctx *r, json_t *params)
     mf_info("session", "initialize", "session=%llu peer=%s subject=\"%s\" client=\"%s\" protocol=%s",
             (unsigned long long)s->id, s->peer, mf_log_esc(session_subject(s), (size_t)-1),
             mf_log_esc(cname, (size_t)-1), chosen);
-    json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities",
-                               server_capabilities(), "serverInfo", server_info());
+    json_t *offered = server_capabilities();
+    if (strcmp(chosen, "2025-11-25") == 0)   /* tasks came with that revision */
+        mf_tasks_capabilities(offered, false);
+    json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities", offered, "serverInfo",
+                               server_info());
     json_t *in = instructions();
     if (in)
         json_object_set_new(result, "instructions", in);
@@ -244,8 +248,9 @@ static void on_discover(const rctx *r)
         mf_park(r->s, r->msg, r->tcorr);
         return;
     }
-    json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities",
-                               server_capabilities());
+    json_t *caps = server_capabilities();
+    mf_tasks_capabilities(caps, true);
+    json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities", caps);
     json_t *in = instructions();
     if (in)
         json_object_set_new(result, "instructions", in);
@@ -373,6 +378,8 @@ static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params
     }
     json_t *up = json_copy(params);
     json_object_set_new(up, "name", json_string(e->upstream));
+    if (k == MF_KIND_TOOLS && mf_tasks_call(&rt, e->provider, e->name, e->upstream, params, up))
+        return;
     mf_forward(&rt, e->provider, method, up);
 }
 
@@ -511,6 +518,8 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
         mf_listen_open(&r, params);
     else if (!r.modern && strcmp(method, "logging/setLevel") == 0)
         mf_set_log_level(&r, params);
+    else if (strncmp(method, "tasks/", 6) == 0 && mf_tasks_request(&r, method, params))
+        ;
     else
         mf_reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
 }
@@ -539,6 +548,11 @@ static void on_cancelled(session *s, json_t *params)
             tell_no_answer(s, tcorr, reason);
             return;
         }
+    }
+    uint64_t waiting;
+    if (mf_tasks_waiter_cancelled(s->id, rid, &waiting)) {
+        tell_no_answer(s, waiting, reason);
+        return;
     }
     DL_FOREACH(SES.parked, d) {
         if (d->s == s && json_equal(d->id, rid)) {
@@ -632,6 +646,7 @@ uint64_t mf_session_open(mf_instance *transport, const char *peer)
 
 static void session_free(session *s)
 {
+    mf_tasks_session_closed(s->id);
     mf_relay_session_closed(s);
     mf_session_cancel_all(s);
     downreq *d, *tmp;
@@ -737,6 +752,7 @@ int mf_session_init(const mf_config *cfg)
 
 void mf_session_shutdown(void)
 {
+    mf_task_store_shutdown();
     mf_mrtr_shutdown();
     session *s, *tmp;
     HASH_ITER(hh, SES.all, s, tmp) {

@@ -29,6 +29,8 @@ size_t mf_session_count(void);
 size_t mf_calls_waiting(void);
 /* For the admin socket: each session's peer, revision, client and what it has under way. */
 json_t *mf_sessions_status(void);
+/* For the admin socket: the tasks kept, with owner, provider, state and age (tasks.c). */
+json_t *mf_tasks_status(void);
 /* The gateway is shutting down: end every subscriptions/listen with its complete result
  * (before the transports stop, so that it reaches the clients); how many there were. */
 size_t mf_session_end_listens(void);

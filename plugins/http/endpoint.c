@@ -269,9 +269,14 @@ static void post_modern(listener *l, http_conn *c, http_request *r, json_t *msg,
         send_error(c, 400, extra, id, MF_RPC_HEADER_MISMATCH, why);
         goto out;
     }
+    /* the tasks extension names its task in Mcp-Name too */
     const char *name_key = strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0
                                ? "name"
-                           : strcmp(method, "resources/read") == 0 ? "uri" : NULL;
+                           : strcmp(method, "resources/read") == 0 ? "uri"
+                           : strcmp(method, "tasks/get") == 0 || strcmp(method, "tasks/update") == 0 ||
+                                   strcmp(method, "tasks/cancel") == 0
+                               ? "taskId"
+                               : NULL;
     if (name_key) {
         const char *mn = http_header_get(r, "mcp-name");
         if (!http_mcp_name_matches(mn, json_object_get(json_object_get(msg, "params"), name_key))) {

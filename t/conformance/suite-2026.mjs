@@ -4,8 +4,10 @@
 // (t/servers/conformance-modern.mjs: input-required, capability, list-change and custom-header
 // fixtures, answering with SSE streams) and the session-era fixture server over stdio
 // (t/servers/conformance.mjs: content, resources, prompts, completion, progress), so that
-// both kinds of upstream are crossed into the revision. Every scored scenario must pass, and
-// the pending ones the fixtures make testable; the tasks extension is listed in
+// both kinds of upstream are crossed into the revision, and a session-era server that knows
+// nothing of tasks (t/servers/task-tools.mjs) whose slow tools mcpfed runs as tasks (the
+// tasks extension's scenarios). Every scored scenario must pass, and the pending ones the
+// fixtures make testable; the one tasks scenario that cannot is listed in
 // expected-failures-2026.yml with its reason.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/conformance/suite-2026.mjs
 import { test } from "node:test";
@@ -42,6 +44,10 @@ test("MCP conformance suite, requirement set 2026-07-28, against mcpfed over Str
 		providers: [
 			{ name: "modern", transport: "http", url: modern.url, prefix: false },
 			{ name: "conf", transport: "stdio", command: [nodeBin(), serverPath("conformance.mjs")], prefix: false },
+			// an upstream that knows nothing of tasks: mcpfed runs these tools as tasks
+			{ name: "tasks", transport: "stdio", command: [nodeBin(), serverPath("task-tools.mjs")], prefix: false,
+				tasks: { tools: ["slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input"],
+					required: ["failing_job"] } },
 		],
 		probeTool: "test_input_required_result_elicitation",
 		mustPass: [...SCORED, ...PENDING],

@@ -355,3 +355,79 @@ Test(session, modern_envelope_errors_are_marked_malformed)
     cr_assert_eq(code_of(&c, 4), MF_RPC_METHOD_NOT_FOUND, "no initialize in 2026-07-28");
     client_close(&c);
 }
+
+/* The task id a 2025-11-25 CreateTaskResult answer names. */
+static const char *task_id_of(json_t *answer)
+{
+    return json_string_value(json_object_get(json_object_get(json_object_get(answer, "result"), "task"), "taskId"));
+}
+
+static void send_task_request(client *c, int id, const char *method, const char *task)
+{
+    char text[256];
+    snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\",\"params\":{\"taskId\":\"%s\"}}", id,
+             method, task);
+    send_text(c, text);
+}
+
+Test(session, a_task_is_bound_to_its_identity_not_its_session)
+{
+    client c1, c2, c3, c4;
+    client_open(&c1, "alice-1");
+    client_open(&c2, "alice-2");
+    client_open(&c3, "bob");
+    client_open(&c4, "anonymous");
+    mf_session_set_identity(c1.sid, json_pack("{s:s,s:s}", "subject", "alice", "method", "key"));
+    mf_session_set_identity(c2.sid, json_pack("{s:s,s:s}", "subject", "alice", "method", "key"));
+    mf_session_set_identity(c3.sid, json_pack("{s:s,s:s}", "subject", "bob", "method", "key"));
+    send_text(&c1, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"lb__slow\",\"arguments\":{\"ms\":80,\"who\":\"alice\"},\"task\":{}}}");
+    wait_n(&c1, 1, 1000);
+    char id[40];
+    cr_assert_not_null(task_id_of(c1.seen[0]));
+    snprintf(id, sizeof id, "%s", task_id_of(c1.seen[0]));
+    client_close(&c1);   /* its creator goes; the call goes on */
+
+    send_task_request(&c3, 1, "tasks/get", id);
+    send_task_request(&c4, 1, "tasks/get", id);
+    send_task_request(&c2, 1, "tasks/result", id);
+    wait_n(&c3, 1, 1000);
+    wait_n(&c4, 1, 1000);
+    cr_assert_eq(code_of(&c3, 0), MF_RPC_INVALID_PARAMS, "another identity's task is unknown");
+    cr_assert_eq(code_of(&c4, 0), MF_RPC_INVALID_PARAMS, "and to the anonymous too");
+    wait_n(&c2, 1, 1000);
+    json_t *content = json_object_get(json_object_get(c2.seen[0], "result"), "content");
+    cr_assert_not_null(strstr(json_string_value(json_object_get(json_array_get(content, 0), "text")), "alice"),
+                       "the same identity on another session fetches the result");
+    send_text(&c2, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tasks/list\"}");
+    send_text(&c3, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tasks/list\"}");
+    wait_n(&c2, 2, 1000);
+    wait_n(&c3, 2, 1000);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(c2.seen[1], "result"), "tasks")), 1);
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(c3.seen[1], "result"), "tasks")), 0);
+    client_close(&c2);
+    client_close(&c3);
+    client_close(&c4);
+}
+
+Test(session, a_task_whose_call_passes_its_deadline_fails_and_is_cancelled_upstream)
+{
+    client c;
+    client_open(&c, "t1");
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"lb__never\",\"task\":{}}}");
+    wait_n(&c, 1, 1000);
+    char id[40];
+    snprintf(id, sizeof id, "%s", task_id_of(c.seen[0]));
+    send_task_request(&c, 2, "tasks/result", id);
+    wait_n(&c, 2, 2000);
+    cr_assert_eq(code_of(&c, 1), MF_RPC_TIMEOUT, "the provider's timeout_ms holds for a task's call");
+    send_task_request(&c, 3, "tasks/get", id);
+    send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"lb__cancels\"}}");
+    wait_n(&c, 4, 1000);
+    json_t *three = json_integer(3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(answer_with_id(&c, three), "result"), "status")),
+                     "failed");
+    json_decref(three);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(json_object_get(c.seen[3], "result"), "content"), 0), "count")), 1,
+                 "the provider was told to drop the call");
+    client_close(&c);
+}

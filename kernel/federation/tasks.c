@@ -1,0 +1,692 @@
+/* Tasks run by the gateway, in the terms of both revisions.
+ *
+ * A tools/call that is to be a task (the client asked with params.task, 2025-11-25; or the
+ * provider's tasks table names the tool and the client declared the tasks extension,
+ * 2026-07-28) is answered at once with a task handle, and its call goes on detached from
+ * any client, through the routing, breakers and deadline of any call (forward.c). What the
+ * upstream asks meanwhile makes the task input_required: a 2026-07-28 client reads the
+ * questions in tasks/get and answers with tasks/update; a 2025-11-25 client is asked on its
+ * session (on the tasks/result request that waits, when there is one). The result is kept
+ * for the task's time to live (task_store.c), for whoever the task is bound to. */
+#include "build-config.h"
+#include "tasks.h"
+#include "relay.h"
+#include "mrtr.h"
+#include "elicit.h"
+#include "federation.h"
+
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TS (mf_fed.tasks)
+
+static json_t *iso_time(uint64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof buf - n, ".%03uZ", (unsigned)(ms % 1000));
+    return json_string(buf);
+}
+
+/* The task as each revision shows it; detailed: with its result, error or questions
+ * (tasks/get of 2026-07-28). */
+static json_t *task_json(const mf_task *t, bool modern, bool detailed)
+{
+    const mf_config *c = mf_fed.sessions.conf;
+    json_t *j = json_pack("{s:s,s:s,s:o,s:o}", "taskId", t->id, "status", mf_task_status_name(t->status),
+                          "createdAt", iso_time(t->created_ms), "lastUpdatedAt", iso_time(t->updated_ms));
+    json_object_set_new(j, modern ? "ttlMs" : "ttl", json_integer(t->ttl_ms));
+    json_object_set_new(j, modern ? "pollIntervalMs" : "pollInterval", json_integer(c->tasks_poll_ms));
+    if (t->message)
+        json_object_set_new(j, "statusMessage", json_string(t->message));
+    if (detailed) {
+        if (t->status == MF_TASK_COMPLETED && t->result)
+            json_object_set(j, "result", t->result);
+        else if (t->status == MF_TASK_FAILED && t->error)
+            json_object_set(j, "error", t->error);
+        else if (t->status == MF_TASK_INPUT_REQUIRED) {
+            json_t *reqs = json_object();
+            const char *key;
+            json_t *a;
+            json_object_foreach(t->asks, key, a) json_object_set(reqs, key, json_object_get(a, "request"));
+            json_object_set_new(j, "inputRequests", reqs);
+        }
+    }
+    return j;
+}
+
+/* --- status notifications ----------------------------------------------------------- */
+
+/* Tell the owner's session-era sessions that t changed (notifications/tasks/status). */
+static void notify(const mf_task *t)
+{
+    if (t->modern)
+        return;   /* 2026-07-28 clients poll (notifications/tasks rides a listen stream: not sent) */
+    json_t *note = json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", "notifications/tasks/status", "params",
+                             task_json(t, false, false));
+    session *s, *tmp;
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
+        if (!s->initialized)
+            continue;
+        char *owner = mf_task_owner(s, false);
+        if (strcmp(owner, t->owner) == 0)
+            mf_send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
+        free(owner);
+    }
+    json_decref(note);
+}
+
+static void set_status(mf_task *t, mf_task_status st)
+{
+    if (t->status == st)
+        return;
+    t->status = st;
+    mf_task_touch(t);
+    notify(t);
+}
+
+/* --- the call ----------------------------------------------------------------------- */
+
+static bool matches(const json_t *patterns, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(patterns, i, v) {
+        if (json_is_string(v) && fnmatch(json_string_value(v), name, 0) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The provider's tasks table: does it run tool (the upstream's name) as a task, with which
+ * time to live, and only as one (required)? */
+static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl, bool *required)
+{
+    const json_t *tasks = p->conf->tasks;
+    if (!json_is_object(tasks))
+        return false;
+    json_t *ttl_ms = json_object_get(tasks, "ttl_ms");
+    if (json_is_integer(ttl_ms))
+        *ttl = json_integer_value(ttl_ms);
+    json_t *tools = json_object_get(tasks, "tools");
+    if (json_is_array(tools) && !matches(tools, upstream))
+        return false;   /* absent: every tool of the provider */
+    *required = matches(json_object_get(tasks, "required"), upstream);
+    return true;
+}
+
+/* Does p's upstream run tasks of its own that the gateway can follow: a session-era
+ * upstream that offers task-augmented tools/call, on one target (a task lives in the
+ * upstream session that made it; the routing would not send the requests about it there). */
+static bool upstream_runs_tasks(const mf_provider *p)
+{
+    json_t *tasks = json_object_get(json_object_get(p->init, "capabilities"), "tasks");
+    return p->ntargets == 1 && json_is_object(json_object_get(json_object_get(json_object_get(tasks, "requests"),
+                                                                              "tools"), "call"));
+}
+
+static mf_task_status status_named(const char *name, mf_task_status otherwise)
+{
+    for (int st = MF_TASK_WORKING; st <= MF_TASK_CANCELLED; st++)
+        if (name && strcmp(name, mf_task_status_name((mf_task_status)st)) == 0)
+            return (mf_task_status)st;
+    return otherwise;
+}
+
+/* An upstream's task's status, as it said it (tasks/get, notifications). */
+static void follow(mf_task *t, const json_t *task)
+{
+    mf_task_status st = status_named(json_string_value(json_object_get(task, "status")), t->status);
+    const char *msg = json_string_value(json_object_get(task, "statusMessage"));
+    if (msg && (!t->message || strcmp(msg, t->message) != 0)) {
+        free(t->message);
+        t->message = mf_xstrdup(msg);
+    }
+    if (st != t->status) {
+        t->status = st;
+        mf_task_touch(t);
+        notify(t);
+    }
+}
+
+/* Replace the upstream's id by the gateway's where j (a copy) names it at key. */
+static void rename_at(json_t *j, const char *key, const mf_task *t)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    if (v && t->upstream_id && strcmp(v, t->upstream_id) == 0)
+        json_object_set_new(j, key, json_string(t->id));
+}
+
+json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
+{
+    char id[sizeof ((mf_task *)0)->id];
+    snprintf(id, sizeof id, "%s", d->remote_task);
+    free(d->remote_task);
+    d->remote_task = NULL;
+    mf_task *t = mf_task_lookup(id);
+    if (!t)
+        return NULL;
+    json_t *result = json_object_get(resp, "result");
+    json_t *created = json_object_get(result, "task");
+    if (!t->upstream_id) {
+        /* the call that was to make it: the upstream made one, or answered at once */
+        const char *up = json_string_value(json_object_get(created, "taskId"));
+        if (!up) {
+            mf_task_free(t);
+            return NULL;
+        }
+        t->upstream_id = mf_xstrdup(up);
+        json_t *ttl = json_object_get(created, "ttl");
+        if (json_is_integer(ttl) && json_integer_value(ttl) > 0 && json_integer_value(ttl) < t->ttl_ms) {
+            t->expires -= (uint64_t)(t->ttl_ms - json_integer_value(ttl));
+            t->ttl_ms = json_integer_value(ttl);
+            mf_task_sweep();   /* the timer, for the earlier expiry (which may be past) */
+            if (!(t = mf_task_lookup(id)))
+                return NULL;
+        }
+        mf_info("tasks", "upstream task followed", "task=%s provider=%s upstream_task=\"%s\"", t->id, t->provider,
+                mf_log_esc(up, (size_t)-1));
+    }
+    if (!json_is_object(result))
+        return NULL;
+    json_t *out = json_deep_copy(resp);
+    json_t *r = json_object_get(out, "result");
+    rename_at(r, "taskId", t);
+    rename_at(json_object_get(r, "task"), "taskId", t);
+    rename_at(json_object_get(json_object_get(r, "_meta"), MF_META_RELATED_TASK), "taskId", t);
+    if (json_is_string(json_object_get(result, "status")))
+        follow(t, result);
+    else if (json_is_object(created))
+        follow(t, created);
+    return out;
+}
+
+void mf_tasks_remote_dropped(const char *task_id)
+{
+    mf_task *t = mf_task_lookup(task_id);
+    if (t && t->remote && !t->upstream_id)
+        mf_task_free(t);   /* its creation was cancelled: no handle was given out */
+}
+
+void mf_tasks_upstream_status(const mf_provider *p, json_t *note)
+{
+    json_t *params = json_object_get(note, "params");
+    const char *up = json_string_value(json_object_get(params, "taskId"));
+    if (!up)
+        return;
+    for (mf_task *t = mf_task_first(); t; t = t->next)
+        if (t->upstream_id && strcmp(t->upstream_id, up) == 0 && strcmp(t->provider, p->conf->name) == 0) {
+            follow(t, params);
+            return;
+        }
+}
+
+/* Ask t's upstream about it (method: tasks/get, tasks/result, tasks/cancel) for r. */
+static void ask_upstream(const rctx *r, mf_task *t, const char *method)
+{
+    mf_provider *p = mf_registry_named(t->provider);
+    if (!p || !p->inst) {
+        mf_reply_error(r, MF_RPC_UNAVAILABLE, NULL, false, "%s: the provider of task %s, %s, has left", method, t->id,
+                       t->provider);
+        return;
+    }
+    mf_forward_remote(r, p, method, json_pack("{s:s}", "taskId", t->upstream_id), t->id);
+}
+
+bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
+                   json_t *params, json_t *up)
+{
+    int64_t ttl = 0;
+    bool run = false, required = false;
+    json_t *asked = json_object_get(params, "task");
+    bool named = configured(p, upstream_name, &ttl, &required);
+    if (r->modern) {
+        /* 2026-07-28: the server decides, for a client that declared the extension */
+        run = named && json_object_get(json_object_get(r->caps, "extensions"), MF_TASKS_EXTENSION);
+    } else if (json_is_object(asked)) {
+        /* 2025-11-25: the client asks; the upstream knows nothing of tasks, the gateway runs it */
+        json_t *want = json_object_get(asked, "ttl");
+        if (json_is_integer(want) && json_integer_value(want) > 0)
+            ttl = json_integer_value(want);
+        run = true;
+    }
+    if (!run && required) {
+        json_decref(up);
+        if (r->modern)
+            mf_reply_error(r, MF_RPC_MISSING_CLIENT_CAPABILITY,
+                           json_pack("{s:{s:{s:{}}}}", "requiredCapabilities", "extensions", MF_TASKS_EXTENSION),
+                           false, "tool %s runs only as a task: the client must declare the extension "
+                           MF_TASKS_EXTENSION, tool_public);
+        else   /* 2025-11-25 says -32601 for a required task the client did not ask for */
+            mf_reply_error(r, MF_RPC_METHOD_NOT_FOUND, NULL, false,
+                           "tool %s runs only as a task: call it with params.task", tool_public);
+        return true;
+    }
+    if (!run) {
+        if (r->modern)   /* 2026-07-28 has no params.task: tolerated, and not passed on */
+            json_object_del(up, "task");
+        return false;
+    }
+    char *owner = mf_task_owner(r->s, r->modern);
+    char why[300];
+    mf_task *t = mf_task_new(owner, r->s->id, ttl, why, sizeof why);
+    free(owner);
+    if (!t) {
+        json_decref(up);
+        mf_reply_error(r, MF_RPC_OVERLOADED, NULL, false, "%s", why);
+        return true;
+    }
+    t->provider = mf_xstrdup(p->conf->name);
+    t->tool = mf_xstrdup(tool_public);
+    t->modern = r->modern;
+    t->caps = r->caps ? json_incref((json_t *)r->caps) : json_object();
+    if (!r->modern && upstream_runs_tasks(p)) {
+        /* the upstream makes the task: its answer is the handle, under the gateway's id */
+        t->remote = true;
+        mf_forward_remote(r, p, "tools/call", up, t->id);
+        return true;
+    }
+    json_object_del(up, "task");   /* the upstream knows nothing of it */
+    mf_info("tasks", "task created", "task=%s tool=%s provider=%s session=%" PRIu64, t->id, tool_public,
+            p->conf->name, r->s->id);
+    /* the handle first: the task exists before its call can end */
+    json_t *handle = task_json(t, r->modern, false);
+    if (r->modern)
+        json_object_set_new(handle, "resultType", json_string("task"));
+    else
+        handle = json_pack("{s:o}", "task", handle);
+    mf_reply_result(r, handle);
+    mf_forward_task(r, p, "tools/call", up, t);
+    return true;
+}
+
+/* Answer a tasks/result request waiting for t, now over. */
+static void answer_waiter(const mf_task *t, const mf_task_waiter *w)
+{
+    session *s = mf_session_find(w->session);
+    if (!s)
+        return;
+    rctx r = {.s = s, .id = w->id, .tcorr = w->tcorr};
+    if (t->status == MF_TASK_COMPLETED) {
+        json_t *result = json_copy(t->result);
+        json_t *meta = json_object_get(result, "_meta");
+        meta = json_is_object(meta) ? json_copy(meta) : json_object();
+        json_object_set_new(meta, MF_META_RELATED_TASK, json_pack("{s:s}", "taskId", t->id));
+        json_object_set_new(result, "_meta", meta);
+        mf_reply_result(&r, result);
+    } else if (t->status == MF_TASK_FAILED) {
+        json_t *e = t->error;
+        mf_reply_error(&r, (int)json_integer_value(json_object_get(e, "code")),
+                       json_incref(json_object_get(e, "data")), false, "%s",
+                       json_string_value(json_object_get(e, "message")) ?: "the task failed");
+    } else {
+        mf_reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "task %s was cancelled", t->id);
+    }
+}
+
+static void waiters_answer(mf_task *t)
+{
+    mf_task_waiter *w = t->waiters;
+    t->waiters = NULL;
+    while (w) {
+        mf_task_waiter *next = w->next;
+        answer_waiter(t, w);
+        json_decref(w->id);
+        free(w);
+        w = next;
+    }
+}
+
+void mf_tasks_call_done(downreq *d, json_t *resp)
+{
+    mf_task *t = d->task;
+    d->task = NULL;
+    t->d = NULL;
+    mf_asks_refuse(t->asks, "the call is over");
+    json_t *error = json_object_get(resp, "error");
+    if (error)
+        mf_task_settle(t, MF_TASK_FAILED, NULL, json_copy(error));
+    else
+        mf_task_settle(t, MF_TASK_COMPLETED, mf_catalog_publish_uris(d->provider, json_object_get(resp, "result")),
+                       NULL);
+    mf_info("tasks", "task ended", "task=%s status=%s", t->id, mf_task_status_name(t->status));
+    notify(t);
+    waiters_answer(t);
+}
+
+void mf_tasks_stop(mf_task *t, const char *why)
+{
+    mf_asks_refuse(t->asks, why);
+    if (t->d) {
+        downreq *d = t->d;
+        t->d = NULL;
+        d->task = NULL;
+        mf_downreq_cancel(d, why);
+    }
+}
+
+void mf_tasks_progress(downreq *d, json_t *note)
+{
+    mf_task *t = d->task;
+    session *s = t->modern ? NULL : mf_session_find(t->session);
+    if (!s || !d->progress_token)
+        return;   /* its client is gone: progress is for the moment, not kept */
+    json_t *out = json_deep_copy(note);
+    json_object_set(json_object_get(out, "params"), "progressToken", d->progress_token);
+    mf_send_to(s, MF_MSG_NOTIFY, 0, out);
+}
+
+/* Ask a session-era client t's questions on session s (with the tasks/result request
+ * tcorr, when it waits); each goes as a request of its own whose answer goes upstream. */
+static void deliver_asks(mf_task *t, session *s, uint64_t tcorr)
+{
+    const char *key;
+    json_t *a, *tmp;
+    json_object_foreach_safe(t->asks, tmp, key, a) {
+        relay *x = mf_relay_new(s, (mf_ep)json_integer_value(json_object_get(a, "ep")),
+                                (uint64_t)json_integer_value(json_object_get(a, "corr")));
+        json_t *req = json_deep_copy(json_object_get(a, "request"));
+        json_t *params = json_object_get(req, "params");
+        if (!json_is_object(params)) {
+            params = json_object();
+            json_object_set_new(req, "params", params);
+        }
+        json_t *meta = json_object_get(params, "_meta");
+        if (!json_is_object(meta)) {
+            meta = json_object();
+            json_object_set_new(params, "_meta", meta);
+        }
+        json_object_set_new(meta, MF_META_RELATED_TASK, json_pack("{s:s}", "taskId", t->id));
+        json_object_set_new(req, "jsonrpc", json_string("2.0"));
+        json_object_set_new(req, "id", json_integer((json_int_t)x->id));
+        mf_send_to(s, MF_MSG_REQUEST, tcorr, req);
+        json_object_del(t->asks, key);
+    }
+    set_status(t, MF_TASK_WORKING);   /* asked: the answer goes straight upstream */
+}
+
+void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
+{
+    mf_task *t = d->task;
+    if (!mf_asks_add(&t->asks, t->caps, from, pcorr, request))
+        return;
+    set_status(t, MF_TASK_INPUT_REQUIRED);
+    if (t->modern)
+        return;   /* read with tasks/get, answered with tasks/update */
+    /* the session era: asked on the tasks/result that waits, or on the next one (the
+     * status says input_required: the client is to call it) */
+    for (mf_task_waiter *w = t->waiters; w; w = w->next) {
+        session *s = mf_session_find(w->session);
+        if (s) {
+            deliver_asks(t, s, w->tcorr);
+            return;
+        }
+    }
+}
+
+int mf_tasks_running_on(const mf_provider *p, downreq **one)
+{
+    int n = 0;
+    for (mf_task *t = mf_task_first(); t; t = t->next)
+        if (t->d && t->d->provider == p) {
+            n++;
+            *one = t->d;
+        }
+    return n;
+}
+
+void mf_tasks_capabilities(json_t *caps, bool modern)
+{
+    if (modern) {
+        json_t *ext = json_object_get(caps, "extensions");
+        if (!json_is_object(ext)) {
+            ext = json_object();
+            json_object_set_new(caps, "extensions", ext);
+        }
+        json_object_set_new(ext, MF_TASKS_EXTENSION, json_object());
+    } else {
+        json_object_set_new(caps, "tasks", json_pack("{s:{},s:{},s:{s:{s:{}}}}", "list", "cancel", "requests", "tools",
+                                                     "call"));
+    }
+}
+
+json_t *mf_tasks_upstream_caps(json_t *caps)
+{
+    json_t *ext = json_object_get(caps, "extensions");
+    if (!json_object_get(ext, MF_TASKS_EXTENSION))
+        return caps ? json_incref(caps) : json_object();
+    json_t *c = json_copy(caps);
+    json_t *e = json_copy(ext);
+    json_object_del(e, MF_TASKS_EXTENSION);
+    json_object_set_new(c, "extensions", e);
+    return c;
+}
+
+/* Forget the tasks/result requests of session sid waiting (all of them, or the one of id
+ * rid); the transport correlation of the last one forgotten, 0 if none. */
+static uint64_t forget_waiters(uint64_t sid, const json_t *rid)
+{
+    uint64_t tcorr = 0;
+    for (mf_task *t = mf_task_first(); t; t = t->next) {
+        mf_task_waiter **pw = &t->waiters;
+        while (*pw) {
+            mf_task_waiter *w = *pw;
+            if (w->session == sid && (!rid || json_equal(w->id, rid))) {
+                *pw = w->next;
+                tcorr = w->tcorr ? w->tcorr : tcorr;
+                json_decref(w->id);
+                free(w);
+            } else {
+                pw = &w->next;
+            }
+        }
+    }
+    return tcorr;
+}
+
+void mf_tasks_session_closed(uint64_t sid) { forget_waiters(sid, NULL); }
+
+bool mf_tasks_waiter_cancelled(uint64_t sid, const json_t *rid, uint64_t *tcorr)
+{
+    bool any = false;
+    for (mf_task *t = mf_task_first(); t && !any; t = t->next)
+        for (mf_task_waiter *w = t->waiters; w && !any; w = w->next)
+            any = w->session == sid && json_equal(w->id, rid);
+    if (any)
+        *tcorr = forget_waiters(sid, rid);
+    return any;
+}
+
+/* --- the methods -------------------------------------------------------------------- */
+
+/* The task a request names, for whoever makes it; NULL when answered (unknown, or
+ * another's, which is the same). */
+static mf_task *named_task(const rctx *r, const char *method, json_t *params)
+{
+    json_t *id = json_object_get(params, "taskId");
+    if (!json_is_string(id)) {
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params.taskId must be a string", method);
+        return NULL;
+    }
+    mf_task_sweep();
+    char *owner = mf_task_owner(r->s, r->modern);
+    mf_task *t = mf_task_find(json_string_value(id), owner);
+    free(owner);
+    if (!t)
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: unknown task: %s", method, json_string_value(id));
+    return t;
+}
+
+static void on_get(const rctx *r, json_t *params)
+{
+    mf_task *t = named_task(r, "tasks/get", params);
+    if (t && t->remote)
+        ask_upstream(r, t, "tasks/get");
+    else if (t)
+        mf_reply_result(r, task_json(t, r->modern, r->modern));
+}
+
+static void on_result(const rctx *r, json_t *params)
+{
+    mf_task *t = named_task(r, "tasks/result", params);
+    if (!t)
+        return;
+    if (t->remote) {
+        ask_upstream(r, t, "tasks/result");
+        return;
+    }
+    mf_task_waiter *w = mf_xcalloc(1, sizeof *w);
+    w->session = r->s->id;
+    w->id = json_incref(r->id);
+    w->tcorr = r->tcorr;
+    if (mf_task_terminal(t)) {
+        answer_waiter(t, w);
+        json_decref(w->id);
+        free(w);
+        return;
+    }
+    w->next = t->waiters;
+    t->waiters = w;
+    if (json_object_size(t->asks))
+        deliver_asks(t, r->s, r->tcorr);
+}
+
+static void on_cancel(const rctx *r, json_t *params)
+{
+    mf_task *t = named_task(r, "tasks/cancel", params);
+    if (!t)
+        return;
+    if (t->remote) {
+        ask_upstream(r, t, "tasks/cancel");
+        return;
+    }
+    if (mf_task_terminal(t)) {
+        if (r->modern)
+            mf_reply_result(r, json_object());   /* 2026-07-28: an idempotent ack */
+        else
+            mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tasks/cancel: task %s is already %s", t->id,
+                           mf_task_status_name(t->status));
+        return;
+    }
+    mf_info("tasks", "task cancelled", "task=%s", t->id);
+    mf_tasks_stop(t, "the task was cancelled");
+    free(t->message);
+    t->message = mf_xstrdup("cancelled by the client");
+    mf_task_settle(t, MF_TASK_CANCELLED, NULL, NULL);
+    notify(t);
+    waiters_answer(t);
+    mf_reply_result(r, r->modern ? json_object() : task_json(t, false, false));
+}
+
+static void on_update(const rctx *r, json_t *params)
+{
+    json_t *inputs = json_object_get(params, "inputResponses");
+    mf_task *t = named_task(r, "tasks/update", params);
+    if (!t)
+        return;
+    if (!json_is_object(inputs)) {
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tasks/update: params.inputResponses must be an object");
+        return;
+    }
+    mf_asks_answer(t->asks, inputs);
+    if (!json_object_size(t->asks) && t->status == MF_TASK_INPUT_REQUIRED)
+        set_status(t, MF_TASK_WORKING);
+    mf_reply_result(r, json_object());
+}
+
+static void on_list(const rctx *r, json_t *params)
+{
+    json_t *cursor = json_object_get(params, "cursor");
+    uint64_t after = 0;
+    if (cursor && !json_is_null(cursor)) {
+        int used = 0;
+        const char *c = json_string_value(cursor);
+        if (!c || sscanf(c, "mft1.%" SCNx64 "%n", &after, &used) != 1 || c[used] != '\0') {
+            mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tasks/list: invalid cursor");
+            return;
+        }
+    }
+    mf_task_sweep();
+    char *owner = mf_task_owner(r->s, false);
+    json_t *list = json_array();
+    size_t size = (size_t)mf_fed.sessions.conf->page_size;
+    uint64_t last = 0;
+    bool more = false;
+    for (mf_task *t = mf_task_first(); t; t = t->next) {
+        if (t->seq <= after || strcmp(t->owner, owner) != 0)
+            continue;
+        if (json_array_size(list) == size) {
+            more = true;
+            break;
+        }
+        json_array_append_new(list, task_json(t, false, false));
+        last = t->seq;
+    }
+    free(owner);
+    json_t *result = json_pack("{s:o}", "tasks", list);
+    if (more) {
+        char next[40];
+        snprintf(next, sizeof next, "mft1.%" PRIx64, last);
+        json_object_set_new(result, "nextCursor", json_string(next));
+    }
+    mf_reply_result(r, result);
+}
+
+bool mf_tasks_request(const rctx *r, const char *method, json_t *params)
+{
+    static const char *const methods[] = {"tasks/get", "tasks/result", "tasks/list", "tasks/cancel", "tasks/update"};
+    int which = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(method, methods[i]) == 0)
+            which = i;
+    if (which < 0)
+        return false;
+    bool modern_only = which == 4, session_only = which == 1 || which == 2;
+    if ((r->modern && session_only) || (!r->modern && modern_only)) {
+        mf_reply_error(r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
+        return true;
+    }
+    if (r->modern && !json_object_get(json_object_get(r->caps, "extensions"), MF_TASKS_EXTENSION)) {
+        mf_reply_error(r, MF_RPC_MISSING_CLIENT_CAPABILITY,
+                       json_pack("{s:{s:{s:{}}}}", "requiredCapabilities", "extensions", MF_TASKS_EXTENSION), false,
+                       "%s needs the client capability extensions[\"" MF_TASKS_EXTENSION "\"]", method);
+        return true;
+    }
+    if (!params)
+        params = json_object_get(r->msg, "params");
+    switch (which) {
+    case 0: on_get(r, params); break;
+    case 1: on_result(r, params); break;
+    case 2: on_list(r, params); break;
+    case 3: on_cancel(r, params); break;
+    default: on_update(r, params); break;
+    }
+    return true;
+}
+
+json_t *mf_tasks_status(void)
+{
+    mf_task_sweep();
+    json_t *list = json_array();
+    uint64_t now = mf_now();
+    for (mf_task *t = mf_task_first(); t; t = t->next) {
+        int waiting = 0;
+        for (mf_task_waiter *w = t->waiters; w; w = w->next)
+            waiting++;
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "id", t->id, "owner", t->owner,
+                                              "provider", t->provider ?: "", "tool", t->tool ?: "", "state",
+                                              mf_task_status_name(t->status), "revision",
+                                              t->modern ? MF_PROTOCOL_MODERN : "2025-11-25", "age_ms",
+                                              (json_int_t)(now - (t->expires - (uint64_t)t->ttl_ms)), "expires_in_ms",
+                                              (json_int_t)(t->expires - now), "result_bytes", (json_int_t)t->bytes,
+                                              "waiting", waiting));
+    }
+    return list;
+}

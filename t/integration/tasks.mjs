@@ -1,0 +1,381 @@
+// Tasks run by the gateway for an upstream that knows nothing of tasks (t/servers/task-tools.mjs
+// over stdio), through mcpfed's Streamable HTTP listener, in both revisions' terms: a
+// 2025-11-25 call with params.task and a 2026-07-28 call of a tool the provider's tasks table
+// names are answered at once with a task handle; the call goes on when the client's
+// connection ends, and its result is fetched on a new connection; tasks/cancel cancels the
+// upstream call (the upstream sees notifications/cancelled); a question the upstream asks
+// is answered through the task (tasks/update in 2026-07-28, on the waiting tasks/result in
+// 2025-11-25); another session never reaches a task not its own; a task is forgotten after
+// its time to live; the bounds on tasks and result bytes give clear errors; the admin
+// socket lists the tasks; a task outlives a hot swap of the http plugin. An upstream that
+// runs tasks of its own (t/servers/tasks-server.mjs) keeps doing so through mcpfed for a
+// 2025-11-25 client, under ids of mcpfed's.
+// Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/tasks.mjs
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import path from "node:path";
+import { admin, killAll, logTail, nodeBin, scratchDir, serverPath, waitFor, withTimeout } from "../lib/harness.mjs";
+import { endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
+
+const MODERN = "2026-07-28";
+const OLD = "2025-11-25";
+const EXT = "io.modelcontextprotocol/tasks";
+let gw;
+let url;
+let sock;
+const log = () => logTail(gw.stderrText(), 5000);
+const bounded = (p, what, ms = 8000) => withTimeout(p, ms, what, log);
+const { post, sseOf } = endpointClient(() => url, bounded);
+
+const provider = (extra = {}) => ({
+	name: "tt", transport: "stdio", command: [nodeBin(), serverPath("task-tools.mjs")],
+	tasks: { tools: ["slow", "conf*", "big"], ttl_ms: 60000 }, ...extra,
+});
+
+before(async () => {
+	sock = path.join(scratchDir(), "admin.sock");
+	({ gw, urls: [url] } = await startHttpGateway({
+		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
+		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] }],
+		tasks: { max_tasks: 50, poll_interval_ms: 50 },
+	}, { listed: ["tt", "up"], timeout: 15000 }));
+});
+
+after(() => killAll(gw));
+
+// POST msg on a connection of its own, closed after the answer: nothing ties it to the
+// connection that made the task. Resolves to { status, headers, json }.
+function postFresh(msg, headers = {}) {
+	const body = JSON.stringify(msg);
+	const u = new URL(url);
+	return bounded(new Promise((resolve, reject) => {
+		const req = http.request({
+			host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent: false,
+			headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream",
+				Connection: "close", "Content-Length": Buffer.byteLength(body), ...headers },
+		}, (res) => {
+			let text = "";
+			res.setEncoding("utf8");
+			res.on("data", (d) => { text += d; });
+			res.on("end", () => {
+				let json;
+				if (/event-stream/.test(res.headers["content-type"] ?? "")) {
+					const datas = text.split("\n").filter((l) => l.startsWith("data:")).map((l) => JSON.parse(l.slice(5)));
+					json = datas.find((m) => m.id === msg.id);
+				} else {
+					try { json = JSON.parse(text); } catch {}
+				}
+				resolve({ status: res.statusCode, headers: res.headers, json, text });
+			});
+		});
+		req.on("error", reject);
+		req.end(body);
+	}), `POST ${msg.method}`);
+}
+
+// --- the session era ------------------------------------------------------------------------
+
+async function newSession(caps = {}) {
+	const init = initMsg(1, OLD, "tasks-test");
+	init.params.capabilities = caps;
+	const r = await post(init);
+	assert.equal(r.status, 200, r.text);
+	const sid = r.headers.get("mcp-session-id");
+	assert.equal((await post({ jsonrpc: "2.0", method: "notifications/initialized" }, { session: sid, version: OLD })).status, 202);
+	return { sid, caps: r.json.result.capabilities };
+}
+
+let nextId = 100;
+// A request of session sid on a connection of its own: its JSON-RPC answer.
+async function call(sid, method, params) {
+	const id = nextId++;
+	const r = await postFresh({ jsonrpc: "2.0", id, method, params }, { "Mcp-Session-Id": sid, "MCP-Protocol-Version": OLD });
+	assert.equal(r.status, 200, r.text);
+	assert.ok(r.json, r.text);
+	return r.json;
+}
+
+const taskCall = (sid, tool, args, task = {}) => call(sid, "tools/call", { name: `tt__${tool}`, arguments: args, task });
+
+async function seenCancelled(sid) {
+	const r = await call(sid, "tools/call", { name: "tt__seen", arguments: {} });
+	return JSON.parse(r.result.content[0].text).cancelled;
+}
+
+test("2025-11-25: a call with params.task is a task at once; its result is fetched on another connection", async () => {
+	const { sid, caps } = await newSession();
+	assert.deepEqual(caps.tasks?.requests?.tools?.call, {}, JSON.stringify(caps));
+	assert.ok(caps.tasks.list && caps.tasks.cancel, JSON.stringify(caps));
+	const stream = await (async () => {
+		const ac = new AbortController();
+		const res = await bounded(fetch(url, { headers: { Accept: "text/event-stream", "Mcp-Session-Id": sid, "MCP-Protocol-Version": OLD }, signal: ac.signal }), "GET stream");
+		assert.equal(res.status, 200);
+		return { ...sseOf(res, ac) };
+	})();
+	const t0 = Date.now();
+	const created = await taskCall(sid, "slow", { ms: 700, label: "a" }, { ttl: 60000 });
+	assert.ok(Date.now() - t0 < 600, "answered before the call ends");
+	const task = created.result?.task;
+	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal(task.status, "working");
+	assert.equal(task.ttl, 60000);
+	assert.equal(task.pollInterval, 50);
+	assert.match(task.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+	const got = await call(sid, "tasks/get", { taskId: task.taskId });
+	assert.equal(got.result.taskId, task.taskId);
+	assert.equal(got.result.status, "working");
+	// the client's connections all closed meanwhile; the result waits for it
+	const res = await call(sid, "tasks/result", { taskId: task.taskId });
+	assert.equal(res.result?.content?.[0]?.text, "done a", JSON.stringify(res));
+	assert.equal(res.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, task.taskId);
+	assert.equal((await call(sid, "tasks/get", { taskId: task.taskId })).result.status, "completed");
+
+	// the status change reached the session's stream
+	for (;;) {
+		const ev = await stream.next(5000, "notifications/tasks/status completed");
+		if (ev?.json?.method === "notifications/tasks/status" && ev.json.params.status === "completed") {
+			assert.equal(ev.json.params.taskId, task.taskId);
+			break;
+		}
+	}
+	stream.close();
+
+	const list = await call(sid, "tasks/list", {});
+	assert.ok(list.result.tasks.some((x) => x.taskId === task.taskId && x.status === "completed"), JSON.stringify(list));
+	const bad = await call(sid, "tasks/list", { cursor: "made-up" });
+	assert.equal(bad.error?.code, -32602, JSON.stringify(bad));
+
+	// another session (anonymous, so bound to its own session) reaches none of it
+	const other = await newSession();
+	for (const m of ["tasks/get", "tasks/result", "tasks/cancel"]) {
+		const r = await call(other.sid, m, { taskId: task.taskId });
+		assert.equal(r.error?.code, -32602, `${m}: ${JSON.stringify(r)}`);
+		assert.match(r.error.message, /unknown task/);
+	}
+	assert.deepEqual((await call(other.sid, "tasks/list", {})).result.tasks, []);
+	const none = await call(sid, "tasks/get", { taskId: "0".repeat(32) });
+	assert.equal(none.error?.code, -32602);
+});
+
+test("2025-11-25: tasks/cancel cancels the upstream call, which sees notifications/cancelled", async () => {
+	const { sid } = await newSession();
+	const { result: { task } } = await taskCall(sid, "slow", { ms: 30000, label: "c1" });
+	const waiting = call(sid, "tasks/result", { taskId: task.taskId });
+	const c = await call(sid, "tasks/cancel", { taskId: task.taskId });
+	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
+	const r = await waiting;
+	assert.equal(r.error?.code, -32602, JSON.stringify(r));
+	assert.match(r.error.message, /cancelled/);
+	await waitFor(async () => (await seenCancelled(sid)).includes("c1"), { timeout: 5000, what: "the upstream's cancel of c1" });
+	const again = await call(sid, "tasks/cancel", { taskId: task.taskId });
+	assert.equal(again.error?.code, -32602, "a task already cancelled");
+});
+
+test("2025-11-25: a tasks/result the client cancels gets no answer, and its POST ends", async () => {
+	const { sid } = await newSession();
+	const { result: { task } } = await taskCall(sid, "slow", { ms: 30000, label: "c2" });
+	const waiting = () => admin(sock, "tasks").then((r) => r.body.tasks.find((x) => x.id === task.taskId)?.waiting);
+	const res = post({ jsonrpc: "2.0", id: "gone", method: "tasks/result", params: { taskId: task.taskId } }, { session: sid, version: OLD });
+	await waitFor(async () => (await waiting()) === 1, { timeout: 3000, what: "the tasks/result waiting" });
+	const n = await post({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "gone" } }, { session: sid, version: OLD });
+	assert.equal(n.status, 202);
+	const r = await res;
+	assert.ok(r.status === 202 || !/"id":"gone"/.test(r.text), `no answer to a cancelled request: ${r.status} ${r.text}`);
+	assert.equal(await waiting(), 0);
+	assert.equal((await call(sid, "tasks/cancel", { taskId: task.taskId })).result.status, "cancelled");
+});
+
+test("2025-11-25: a question the upstream asks is put on the waiting tasks/result, and answered there", async () => {
+	const { sid } = await newSession({ elicitation: { form: {} } });
+	const { result: { task } } = await taskCall(sid, "confirm", { what: "drop" });
+	const res = await post({ jsonrpc: "2.0", id: "res", method: "tasks/result", params: { taskId: task.taskId } },
+		{ session: sid, version: OLD, signal: new AbortController().signal });
+	assert.equal(res.status, 200);
+	const events = sseOf(res);
+	const message = async (what) => {
+		for (;;) {
+			const ev = await events.next(8000, what);
+			assert.ok(ev, `the stream ended before ${what}`);
+			if (ev.json) return ev.json;   // not the priming event
+		}
+	};
+	const ask = await message("the elicitation");
+	assert.equal(ask.method, "elicitation/create", JSON.stringify(ask));
+	assert.equal(ask.params._meta["io.modelcontextprotocol/related-task"].taskId, task.taskId);
+	const answered = await post({ jsonrpc: "2.0", id: ask.id, result: { action: "accept", content: { confirm: true } } }, { session: sid, version: OLD });
+	assert.equal(answered.status, 202, answered.text);
+	const done = await message("the task's result");
+	assert.equal(done.id, "res");
+	assert.equal(done.result?.content?.[0]?.text, 'drop: accept {"confirm":true}', JSON.stringify(done));
+});
+
+test("2025-11-25: a task is forgotten after its time to live", async () => {
+	const { sid } = await newSession();
+	const { result: { task } } = await taskCall(sid, "slow", { ms: 10, label: "ttl" }, { ttl: 400 });
+	assert.equal(task.ttl, 400);
+	await waitFor(async () => (await call(sid, "tasks/get", { taskId: task.taskId })).result?.status === "completed",
+		{ timeout: 3000, what: "the task's end" });
+	await waitFor(async () => (await call(sid, "tasks/get", { taskId: task.taskId })).error?.code === -32602,
+		{ timeout: 3000, interval: 50, what: "the task's expiry" });
+	const listed = (await admin(sock, "tasks")).body.tasks;
+	assert.ok(!listed.some((x) => x.id === task.taskId), JSON.stringify(listed));
+	await waitFor(() => gw.stderrText().includes(`task expired task=${task.taskId}`), { timeout: 3000, what: "the expiry's log line" });
+});
+
+// --- revision 2026-07-28 ------------------------------------------------------------------------
+
+const envelope = (caps) => ({
+	"io.modelcontextprotocol/protocolVersion": MODERN,
+	"io.modelcontextprotocol/clientCapabilities": caps,
+	"io.modelcontextprotocol/clientInfo": { name: "tasks-test", version: "1" },
+});
+const WITH_EXT = { extensions: { [EXT]: {} }, elicitation: { form: {} } };
+
+// A 2026-07-28 request on a connection of its own.
+async function modern(method, params, caps = WITH_EXT) {
+	const id = nextId++;
+	const name = method === "tools/call" ? params.name : params.taskId;
+	const h = { "MCP-Protocol-Version": MODERN, "Mcp-Method": method };
+	if (name !== undefined) h["Mcp-Name"] = name;
+	const r = await postFresh({ jsonrpc: "2.0", id, method, params: { ...params, _meta: envelope(caps) } }, h);
+	assert.ok(r.json, r.text);
+	return r.json;
+}
+
+async function pollUntil(taskId, want) {
+	let last;
+	await waitFor(async () => {
+		last = (await modern("tasks/get", { taskId })).result;
+		return want.includes(last?.status) && last;
+	}, { timeout: 8000, interval: 50, what: `task ${taskId} ${want.join("|")}` });
+	return last;
+}
+
+test("2026-07-28: a tool the tasks table names is a task for a client with the extension, a plain call otherwise", async () => {
+	const disc = await modern("server/discover", {});
+	assert.deepEqual(disc.result.capabilities.extensions?.[EXT], {}, JSON.stringify(disc));
+	assert.equal(disc.result.capabilities.tasks, undefined);
+
+	const plain = await modern("tools/call", { name: "tt__slow", arguments: { ms: 1, label: "sync" } }, {});
+	assert.equal(plain.result?.resultType, "complete", JSON.stringify(plain));
+	assert.equal(plain.result.content[0].text, "done sync");
+	const notNamed = await modern("tools/call", { name: "tt__greet", arguments: { name: "x" } });
+	assert.equal(notNamed.result?.resultType, "complete");
+
+	const c = await modern("tools/call", { name: "tt__slow", arguments: { ms: 300, label: "m1" } });
+	const h = c.result;
+	assert.equal(h?.resultType, "task", JSON.stringify(c));
+	assert.match(h.taskId, /^[0-9a-f]{32}$/);
+	assert.equal(h.status, "working");
+	assert.equal(h.ttlMs, 60000);
+	assert.equal(h.pollIntervalMs, 50);
+	assert.equal(h.task, undefined);
+	const done = await pollUntil(h.taskId, ["completed"]);
+	assert.equal(done.result?.content?.[0]?.text, "done m1", JSON.stringify(done));
+
+	const gated = await modern("tasks/get", { taskId: h.taskId }, {});
+	assert.equal(gated.error?.code, -32021, JSON.stringify(gated));
+	for (const m of ["tasks/list", "tasks/result"]) assert.equal((await modern(m, { taskId: h.taskId })).error?.code, -32601, m);
+	assert.equal((await modern("tasks/get", { taskId: "nope" })).error?.code, -32602);
+	// a session-era session is another caller
+	const { sid } = await newSession();
+	assert.equal((await call(sid, "tasks/get", { taskId: h.taskId })).error?.code, -32602);
+});
+
+test("2026-07-28: the upstream's question is read with tasks/get and answered with tasks/update", async () => {
+	const { result: h } = await modern("tools/call", { name: "tt__confirm", arguments: { what: "wipe" } });
+	assert.equal(h.resultType, "task");
+	const asked = await pollUntil(h.taskId, ["input_required"]);
+	const keys = Object.keys(asked.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(asked));
+	assert.equal(asked.inputRequests[keys[0]].method, "elicitation/create");
+	const ack = await modern("tasks/update", { taskId: h.taskId, inputResponses: { [keys[0]]: { action: "accept", content: { confirm: false } } } });
+	assert.deepEqual(Object.keys(ack.result).sort(), ["_meta", "resultType"], JSON.stringify(ack));
+	const done = await pollUntil(h.taskId, ["completed"]);
+	assert.equal(done.result.content[0].text, 'wipe: accept {"confirm":false}');
+});
+
+test("2026-07-28: tasks/cancel acks and cancels the upstream call; the admin socket lists tasks", async () => {
+	const { result: h } = await modern("tools/call", { name: "tt__slow", arguments: { ms: 30000, label: "m-cancel" } });
+	const listed = (await admin(sock, "tasks")).body.tasks.find((x) => x.id === h.taskId);
+	assert.equal(listed?.state, "working", JSON.stringify(listed));
+	assert.equal(listed.provider, "tt");
+	assert.equal(listed.tool, "tt__slow");
+	assert.equal(listed.owner, "anonymous");
+	assert.ok(listed.age_ms >= 0);
+	const ack = await modern("tasks/cancel", { taskId: h.taskId });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	assert.equal(ack.result.taskId, undefined);
+	assert.equal((await modern("tasks/get", { taskId: h.taskId })).result.status, "cancelled");
+	assert.equal((await modern("tasks/cancel", { taskId: h.taskId })).result?.resultType, "complete", "idempotent");
+	const { sid } = await newSession();
+	await waitFor(async () => (await seenCancelled(sid)).includes("m-cancel"), { timeout: 5000, what: "the upstream's cancel" });
+});
+
+test("a task outlives a hot swap of the http plugin", async () => {
+	const { sid } = await newSession();
+	const { result: { task } } = await taskCall(sid, "slow", { ms: 1500, label: "swap" });
+	const r = await admin(sock, "reload http", { timeout: 15000 });
+	assert.equal(r.code, 200, JSON.stringify(r.body));
+	const res = await call(sid, "tasks/result", { taskId: task.taskId });
+	assert.equal(res.result?.content?.[0]?.text, "done swap", JSON.stringify(res));
+});
+
+test("the bounds: max_tasks refuses a task with -32012, max_result_bytes fails one that does not fit", async (t) => {
+	const s2 = path.join(scratchDir(), "admin.sock");
+	const { gw: g2, urls: [u2] } = await startHttpGateway({
+		log_level: "info", admin: s2, listen: ["http://127.0.0.1:0/mcp"], providers: [provider()],
+		tasks: { max_tasks: 2, max_result_bytes: 4096 },
+	}, { listed: ["tt"], timeout: 15000 });
+	t.after(() => killAll(g2));
+	const saved = url;
+	url = u2;
+	t.after(() => { url = saved; });
+	const { sid } = await newSession();
+	const big = (await taskCall(sid, "big", { bytes: 8000 })).result.task;
+	const one = (await taskCall(sid, "slow", { ms: 30000, label: "b1" })).result.task;
+	const over = await taskCall(sid, "slow", { ms: 10, label: "b3" });
+	assert.equal(over.error?.code, -32012, JSON.stringify(over));
+	assert.match(over.error.message, /at most 2 tasks \(tasks\.max_tasks\)/);
+	await waitFor(async () => (await call(sid, "tasks/get", { taskId: big.taskId })).result?.status === "failed",
+		{ timeout: 5000, what: "the big result's failure" });
+	const failed = await call(sid, "tasks/result", { taskId: big.taskId });
+	assert.equal(failed.error?.code, -32014, JSON.stringify(failed));
+	assert.match(failed.error.message, /max_result_bytes/);
+	// a plain call is no task and still goes through
+	assert.equal((await call(sid, "tools/call", { name: "tt__slow", arguments: { ms: 1, label: "p" } })).result.content[0].text, "done p");
+	assert.equal((await call(sid, "tasks/cancel", { taskId: one.taskId })).result.status, "cancelled");
+});
+
+test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, for its creator only", async () => {
+	const { sid } = await newSession();
+	const created = await call(sid, "tools/call", { name: "up__job", arguments: { ms: 300, label: "u1" }, task: { ttl: 30000 } });
+	const task = created.result?.task;
+	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal(task.status, "working");
+	const followed = new RegExp(`upstream task followed task=${task.taskId} provider=up upstream_task="(?!${task.taskId})`);
+	await waitFor(() => followed.test(gw.stderrText()), { timeout: 3000, what: `${followed}${log()}` });
+	const got = await call(sid, "tasks/get", { taskId: task.taskId });
+	assert.equal(got.result?.taskId, task.taskId, JSON.stringify(got));
+	const res = await call(sid, "tasks/result", { taskId: task.taskId });
+	assert.equal(res.result?.content?.[0]?.text, "job u1 done", JSON.stringify(res));
+	assert.equal(res.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, task.taskId);
+	await waitFor(async () => (await call(sid, "tasks/list", {})).result.tasks.some((x) => x.taskId === task.taskId && x.status === "completed"),
+		{ timeout: 3000, what: "the upstream's status in tasks/list" });
+	const listed = (await admin(sock, "tasks")).body.tasks.find((x) => x.id === task.taskId);
+	assert.equal(listed?.provider, "up", JSON.stringify(listed));
+
+	const other = await newSession();
+	assert.equal((await call(other.sid, "tasks/get", { taskId: task.taskId })).error?.code, -32602);
+	assert.equal((await call(other.sid, "tasks/result", { taskId: task.taskId })).error?.code, -32602);
+
+	const long = (await call(sid, "tools/call", { name: "up__job", arguments: { ms: 30000, label: "u2" }, task: {} })).result.task;
+	const c = await call(sid, "tasks/cancel", { taskId: long.taskId });
+	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
+	assert.equal(c.result.taskId, long.taskId);
+	// a 2026-07-28 client is not told of the upstream's tasks: its call is a plain one
+	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } });
+	assert.equal(plain.result?.content?.[0]?.text, "job u3 done", JSON.stringify(plain));
+});

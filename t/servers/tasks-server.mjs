@@ -1,0 +1,31 @@
+// A stdio MCP server (official SDK 1.x, 2025-11-25) that runs tasks of its own, with the
+// SDK's experimental task support (an in-memory task store): its tool job makes a task
+// that completes after ms milliseconds with "job LABEL done".
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { InMemoryTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks";
+import { z } from "zod";
+
+const server = new McpServer({ name: "tasks-server", version: "1.0.0" }, {
+	capabilities: { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+	taskStore: new InMemoryTaskStore(),
+});
+
+server.experimental.tasks.registerToolTask("job", {
+	description: "A task of the server's own: done after ms milliseconds",
+	inputSchema: { ms: z.number(), label: z.string() },
+	execution: { taskSupport: "optional" },
+}, {
+	async createTask({ ms, label }, extra) {
+		const task = await extra.taskStore.createTask({ ttl: 60000, pollInterval: 20 });
+		setTimeout(() => {
+			extra.taskStore.storeTaskResult(task.taskId, "completed", { content: [{ type: "text", text: `job ${label} done` }] })
+				.catch(() => {});   // cancelled meanwhile
+		}, ms);
+		return { task };
+	},
+	async getTask(args, extra) { return await extra.taskStore.getTask(extra.taskId); },
+	async getTaskResult(args, extra) { return await extra.taskStore.getTaskResult(extra.taskId); },
+});
+
+await server.connect(new StdioServerTransport());
