@@ -17,6 +17,7 @@ import http from "node:http";
 import path from "node:path";
 import { admin, killAll, logTail, nodeBin, scratchDir, serverPath, waitFor, withTimeout } from "../lib/harness.mjs";
 import { endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
+import { keyHash } from "../lib/jwt.mjs";
 
 const MODERN = "2026-07-28";
 const OLD = "2025-11-25";
@@ -378,4 +379,39 @@ test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, fo
 	// a 2026-07-28 client is not told of the upstream's tasks: its call is a plain one
 	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } });
 	assert.equal(plain.result?.content?.[0]?.text, "job u3 done", JSON.stringify(plain));
+});
+
+test("an authenticated caller's task is its identity's: another session of it fetches the result, another identity gets not-found", async (t) => {
+	const KEYS = { ci: "ci-key-tasks-0123456789abcdef", other: "other-key-tasks-0123456789ab" };
+	const { gw: g, urls: [u] } = await startHttpGateway({
+		log_level: "info",
+		listen: [{ url: "http://127.0.0.1:0/mcp", auth: { keys: Object.entries(KEYS).map(([id, k]) => ({ id, hash: keyHash(k) })) } }],
+		providers: [provider()],
+	}, { listed: ["tt"], timeout: 15000 });
+	t.after(() => killAll(g));
+	const { post: p2 } = endpointClient(() => u, (p, what) => withTimeout(p, 8000, what, () => logTail(g.stderrText())));
+	let id = 1;
+	const session = async (key) => {
+		const headers = { "X-API-Key": key };
+		const r = await p2(initMsg(id++, OLD, "tasks-auth"), { headers });
+		assert.equal(r.status, 200, r.text);
+		const sid = r.headers.get("mcp-session-id");
+		assert.equal((await p2({ jsonrpc: "2.0", method: "notifications/initialized" }, { session: sid, version: OLD, headers })).status, 202);
+		return async (method, params) => {
+			const res = await p2({ jsonrpc: "2.0", id: id++, method, params }, { session: sid, version: OLD, headers });
+			assert.equal(res.status, 200, res.text);
+			return res.json;
+		};
+	};
+	const first = await session(KEYS.ci);
+	const created = await first("tools/call", { name: "tt__slow", arguments: { ms: 200, label: "ci" }, task: {} });
+	const taskId = created.result?.task?.taskId;
+	assert.ok(taskId, JSON.stringify(created));
+	const again = await session(KEYS.ci);
+	const res = await again("tasks/result", { taskId });
+	assert.equal(res.result?.content?.[0]?.text, "done ci", JSON.stringify(res));
+	assert.ok((await again("tasks/list", {})).result.tasks.some((x) => x.taskId === taskId));
+	const other = await session(KEYS.other);
+	assert.equal((await other("tasks/get", { taskId })).error?.code, -32602);
+	assert.deepEqual((await other("tasks/list", {})).result.tasks, []);
 });
