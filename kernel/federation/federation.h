@@ -18,7 +18,7 @@ typedef struct mf_catalog_kind {
 
 /* policy.c */
 typedef struct mf_policy_stats {
-    uint64_t decisions, errors, budget_overruns, time_overruns, memory_overruns, reloads, failed_reloads;
+    uint64_t decisions, visible_decisions, errors, budget_overruns, time_overruns, memory_overruns, reloads, failed_reloads;
 } mf_policy_stats;
 
 typedef struct mf_federation {
@@ -80,6 +80,7 @@ typedef struct mf_federation {
         uv_timer_t debounce;
         bool watching;
         mf_policy_stats stats;
+        uint64_t generation;      /* counts the policies installed */
         char last_error[512];
     } policy;
     /* cache_hook.c: the result cache plugin, its cache, and the cached calls under way */

@@ -14,6 +14,7 @@
  * back is filtered per client. */
 #include "build-config.h"
 #include "relay.h"
+#include "view.h"
 #include "cache_hook.h"
 #include "listen.h"
 #include "mrtr.h"
@@ -165,7 +166,7 @@ void mf_subscribe(const rctx *r, json_t *params, bool on)
     }
     /* a resource is the same whichever form the client names it by: public or upstream */
     char *upstream = NULL;
-    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
+    mf_provider *p = on ? mf_view_resolve_uri(r, uri, &upstream) : mf_catalog_resolve_uri(uri, &upstream);
     session *s = r->s;
     sub *x = NULL;
     if (p)
