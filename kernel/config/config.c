@@ -267,7 +267,8 @@ static const char *scheme_plugin(const char *url)
     return NULL;
 }
 
-/* "127.0.0.1:8808" of "http://127.0.0.1:8808/mcp": a pointer into url and its length. */
+/* "127.0.0.1:8808" of "http://127.0.0.1:8808/mcp": a pointer into url and its length. Port
+ * 0 (any free port) is a socket of its own each time. */
 static const char *authority(const char *url, size_t *n)
 {
     const char *a = strstr(url, "://");
@@ -321,7 +322,7 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
             /* each listen entry is a transport instance with a socket of its own */
             size_t an, bn;
             const char *a = authority(url, &an), *b = authority(c->listeners[k].url, &bn);
-            if (an == bn && strncasecmp(a, b, an) == 0) {
+            if (an == bn && strncasecmp(a, b, an) == 0 && !(an > 2 && strncmp(a + an - 2, ":0", 2) == 0)) {
                 mf_error_set(err, -1, "%s: \"%s\" has the address and port of %s; each listen entry needs a port of its own",
                              l->path, url, c->listeners[k].path);
                 return -1;
