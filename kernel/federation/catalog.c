@@ -160,7 +160,7 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
     bool changed = !c->items || !json_equal(c->items, items);
     /* the sessions' views before the change are taken while the old catalog stands */
     if (changed && announce)
-        mf_view_catalog_changing(k);
+        mf_view_catalog_changing(k, items);
     free_entries(&c->by_name);
     c->by_name = table;
     json_decref(c->items);

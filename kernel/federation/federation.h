@@ -48,6 +48,10 @@ typedef struct mf_federation {
         uint64_t next_id;
         struct downreq *parked;   /* requests waiting for the catalog */
     } sessions;
+    /* view.c: what a catalog rebuild under way changes, per kind (name -> true) */
+    struct {
+        json_t *changed[MF_KINDS];
+    } views;
     /* forward.c: requests forwarded, by the correlation of their call */
     struct downreq *forwarded;
     /* park.c: calls waiting for a target that can take them, in the order they came */

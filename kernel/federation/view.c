@@ -27,17 +27,20 @@ typedef struct view_kind {
     uint64_t cat_gen, pol_gen;
     json_t *decided;          /* public name -> true or false */
     json_t *items;            /* the items seen, in catalog order; NULL until listed */
-    json_t *before;           /* the items seen before a change under way */
+    json_t *before;           /* the items seen before a policy change under way */
+    bool touched;             /* a catalog change under way drops or changes an item it saw */
 } view_kind;
 
 struct mf_view {
     json_t *caller;           /* {client, protocol} the decisions were made for */
+    unsigned listed;          /* bit k: the session listed kind k */
     view_kind k[MF_KINDS];
 };
 
 static const char *const item_kinds[MF_KINDS] = {"tool", "prompt", "resource", "resource_template"};
 
 #define SES (mf_fed.sessions)
+#define VIEWS (mf_fed.views)
 
 const mf_listener_conf *mf_view_endpoint(const mf_instance *transport)
 {
@@ -225,7 +228,11 @@ static json_t *items_now(session *s, mf_kind k, const char *method)
     return vk->items;
 }
 
-json_t *mf_view_items(const rctx *r, mf_kind k) { return items_now(r->s, k, mf_rpc_method(r->msg)); }
+json_t *mf_view_items(const rctx *r, mf_kind k)
+{
+    view_of(r->s)->listed |= 1u << k;
+    return items_now(r->s, k, mf_rpc_method(r->msg));
+}
 
 uint64_t mf_view_stamp(const session *s, mf_kind k)
 {
@@ -261,6 +268,10 @@ void mf_view_free(session *s)
 /* Sessions that can be told a list changed. */
 static bool listening(const session *s) { return s->initialized || s->listens; }
 
+/* Has s listed kind k (or does it listen for changes), so that a change of its view is
+ * news to it? */
+static bool knows(const session *s, mf_kind k) { return s->listens || (s->view && (s->view->listed & (1u << k))); }
+
 static void tell(session *s, mf_kind k)
 {
     json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", mf_kinds[k].changed);
@@ -270,45 +281,104 @@ static void tell(session *s, mf_kind k)
     json_decref(note);
 }
 
-static void take_before(mf_kind k, const char *why)
+/* name -> item of a list of kind k */
+static json_t *by_name(mf_kind k, const json_t *items)
+{
+    json_t *map = json_object();
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item) {
+        json_object_set(map, json_string_value(json_object_get(item, mf_kinds[k].name_key)), item);
+    }
+    return map;
+}
+
+/* Does s see one of the catalog's entries named in names (under the catalog in force)? */
+static bool sees_any(session *s, mf_kind k, const json_t *names)
+{
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)names, name, v) {
+        const mf_entry *e = mf_catalog_find(k, name);
+        if (e && allows(s, k, e, mf_kinds[k].list_method))
+            return true;
+    }
+    return false;
+}
+
+/* A rebuild's change is news to a session that sees one of the items it adds, drops or
+ * changes, before or after: only those are decided, not the whole list again. */
+void mf_view_catalog_changing(mf_kind k, const json_t *next)
+{
+    json_t *old = by_name(k, mf_catalog_items(k)), *now = by_name(k, next);
+    json_t *changed = json_object();
+    const char *name;
+    json_t *item;
+    json_object_foreach(now, name, item) {
+        json_t *was = json_object_get(old, name);
+        if (!was || !json_equal(was, item))
+            json_object_set_new(changed, name, json_true());
+    }
+    json_object_foreach(old, name, item) {
+        if (!json_object_get(now, name))
+            json_object_set_new(changed, name, json_true());
+    }
+    json_decref(old);
+    json_decref(now);
+    json_decref(VIEWS.changed[k]);
+    VIEWS.changed[k] = changed;
+    session *s, *tmp;
+    HASH_ITER(hh, SES.all, s, tmp) {
+        if (!listening(s))
+            continue;
+        view_of(s)->k[k].touched = unfiltered(s) || sees_any(s, k, changed);
+    }
+}
+
+void mf_view_catalog_changed(mf_kind k)
 {
     session *s, *tmp;
     HASH_ITER(hh, SES.all, s, tmp) {
         if (!listening(s))
             continue;
         view_kind *vk = &view_of(s)->k[k];
-        json_decref(vk->before);
-        vk->before = json_incref(items_now(s, k, why));
+        bool tell_it = vk->touched || unfiltered(s) || sees_any(s, k, VIEWS.changed[k]);
+        vk->touched = false;
+        if (tell_it)
+            tell(s, k);
+    }
+    json_decref(VIEWS.changed[k]);
+    VIEWS.changed[k] = NULL;
+}
+
+/* A policy may change any decision: the views of the kinds a session knows are compared
+ * whole. */
+void mf_view_policy_changing(void)
+{
+    session *s, *tmp;
+    HASH_ITER(hh, SES.all, s, tmp) {
+        if (!listening(s))
+            continue;
+        for (int k = 0; k < MF_KINDS; k++) {
+            if (!knows(s, (mf_kind)k))
+                continue;
+            view_kind *vk = &view_of(s)->k[k];
+            json_decref(vk->before);
+            vk->before = json_incref(items_now(s, (mf_kind)k, mf_kinds[k].list_method));
+        }
     }
 }
 
 /* Whether s's view of k differs from the one taken before; the one before is let go. */
-static bool differs(session *s, mf_kind k, const char *why)
+static bool differs(session *s, mf_kind k)
 {
     if (!s->view || !s->view->k[k].before)
         return false;
     json_t *before = s->view->k[k].before;
     s->view->k[k].before = NULL;
-    bool d = !json_equal(before, items_now(s, k, why));
+    bool d = !json_equal(before, items_now(s, k, mf_kinds[k].list_method));
     json_decref(before);
     return d;
-}
-
-void mf_view_catalog_changing(mf_kind k) { take_before(k, mf_kinds[k].list_method); }
-
-void mf_view_catalog_changed(mf_kind k)
-{
-    session *s, *tmp;
-    HASH_ITER(hh, SES.all, s, tmp) {
-        if (listening(s) && differs(s, k, mf_kinds[k].list_method))
-            tell(s, k);
-    }
-}
-
-void mf_view_policy_changing(void)
-{
-    for (int k = 0; k < MF_KINDS; k++)
-        take_before((mf_kind)k, mf_kinds[k].list_method);
 }
 
 void mf_view_policy_changed(void)
@@ -319,7 +389,7 @@ void mf_view_policy_changed(void)
             continue;
         bool resources = false;
         for (int k = 0; k < MF_KINDS; k++) {
-            if (!differs(s, (mf_kind)k, mf_kinds[k].list_method))
+            if (!differs(s, (mf_kind)k))
                 continue;
             /* resources and templates share one notification */
             if (k == MF_KIND_RESOURCES || k == MF_KIND_TEMPLATES) {

@@ -29,9 +29,10 @@ bool mf_view_serves(const session *s, const mf_provider *p);
 const mf_listener_conf *mf_view_endpoint(const mf_instance *transport);
 void mf_view_free(session *s);
 
-/* Around a catalog rebuild of kind k that changed it, and around a policy replacing
- * another: the sessions whose view changed are told (list_changed), no other. */
-void mf_view_catalog_changing(mf_kind k);
+/* Around a catalog rebuild of kind k that changed it (next: its new items, the old still
+ * in force), and around a policy replacing another: the sessions whose view changed are
+ * told (list_changed), no other. */
+void mf_view_catalog_changing(mf_kind k, const json_t *next);
 void mf_view_catalog_changed(mf_kind k);
 void mf_view_policy_changing(void);
 void mf_view_policy_changed(void);

@@ -171,6 +171,33 @@ test("a policy reload tells list_changed to the sessions whose view changed, and
 	for (const s of Object.values(streams)) s.close();
 });
 
+test("a catalog change tells list_changed only to the sessions that see what changed", async () => {
+	const admin1 = await session("admin-3");
+	const viewer = await session("viewer-3");
+	const onB = await session("admin-b3", bOnly);
+	const streams = [];
+	for (const s of [admin1, viewer, onB]) {
+		await inSession(s, "tools/list");
+		const st = await openStream({ session: s.sid, to: s.to });
+		assert.equal(st.status, 200);
+		streams.push(st);
+	}
+	const note = async (st, ms) => {
+		for (;;) {
+			const ev = await st.next(ms, "a notification");
+			if (!ev || ev.json) return ev?.json?.method;
+		}
+	};
+	// a tool a adds, not read-only: the admin on the main endpoint sees it, the viewer and b's endpoint do not
+	const added = await inSession(admin1, "tools/call", { name: "a__add_tool", arguments: { name: "fresh" } });
+	assert.equal(added.result?.content?.[0]?.text, "added fresh", JSON.stringify(added));
+	assert.equal(await note(streams[0], 5000), "notifications/tools/list_changed");
+	for (const st of streams.slice(1))
+		assert.equal(await note(st, 700).catch(() => null), null, "no notification for an unchanged view");
+	assert.ok((await inSession(admin1, "tools/list", {})).result.tools.length > 0);
+	for (const st of streams) st.close();
+});
+
 test("curated endpoints: each serves its providers and filters, with its own capabilities; catalog says which", async () => {
 	const onOps = await session("admin-ops", ops);
 	const onB = await session("admin-b", bOnly);
