@@ -452,6 +452,30 @@ static int read_decision(lua_State *L, int n, mf_policy_decision *out, char *why
     return 0;
 }
 
+/* Call the function under nargs arguments on the stack within the budgets; 0, or -1 with
+ * why (after what) and the overrun counted, the stack emptied. */
+static int call_budgeted(lstate *s, int nargs, int nresults, const char *what, char *why, size_t cap)
+{
+    lua_State *L = s->L;
+    arm_budget(s);
+    int rc = lua_pcall(L, nargs, nresults, 0);
+    disarm_budget(s);
+    if (rc == LUA_OK)
+        return 0;
+    const char *e = lua_tostring(L, -1);
+    snprintf(why, cap, "%s%s", what, e ? e : "error");
+    if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
+        snprintf(why, cap, "%stime budget exceeded (%d ms)", what, (int)(s->time_ns / 1000000));
+        POL.stats.time_overruns++;
+    } else if (rc == LUA_ERRMEM) {
+        POL.stats.memory_overruns++;
+    } else if (e && strstr(e, "instruction budget exceeded")) {
+        POL.stats.budget_overruns++;
+    }
+    lua_settop(L, 0);
+    return -1;
+}
+
 /* Call route in s; 0, or -1 with why. */
 static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candidate *c, int n,
                   mf_policy_decision *out, char *why, size_t cap)
@@ -462,24 +486,9 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
     push_request(s, req);
     push_candidates(s, c, n);
-    arm_budget(s);
-    int rc = lua_pcall(L, 2, 2, 0);
-    disarm_budget(s);
-    if (rc != LUA_OK) {
-        const char *e = lua_tostring(L, -1);
-        snprintf(why, cap, "%s", e ? e : "error");
-        if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
-            snprintf(why, cap, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
-            POL.stats.time_overruns++;
-        } else if (rc == LUA_ERRMEM) {
-            POL.stats.memory_overruns++;
-        } else if (e && strstr(e, "instruction budget exceeded")) {
-            POL.stats.budget_overruns++;
-        }
-        lua_settop(L, 0);
+    if (call_budgeted(s, 2, 2, "", why, cap) != 0)
         return -1;
-    }
-    rc = read_decision(L, n, out, why, cap);
+    int rc = read_decision(L, n, out, why, cap);
     lua_settop(L, 0);
     return rc;
 }
@@ -553,23 +562,8 @@ static int ask_visible(lstate *s, const mf_policy_item *it, bool *shown, char *w
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->visible_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->request_ref);
     push_item(s, it);
-    arm_budget(s);
-    int rc = lua_pcall(L, 2, 1, 0);
-    disarm_budget(s);
-    if (rc != LUA_OK) {
-        const char *e = lua_tostring(L, -1);
-        snprintf(why, cap, "visible: %s", e ? e : "error");
-        if (s->late) {
-            snprintf(why, cap, "visible: time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
-            POL.stats.time_overruns++;
-        } else if (rc == LUA_ERRMEM) {
-            POL.stats.memory_overruns++;
-        } else if (e && strstr(e, "instruction budget exceeded")) {
-            POL.stats.budget_overruns++;
-        }
-        lua_settop(L, 0);
+    if (call_budgeted(s, 2, 1, "visible: ", why, cap) != 0)
         return -1;
-    }
     *shown = lua_toboolean(L, -1);
     lua_settop(L, 0);
     return 0;
