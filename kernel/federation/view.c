@@ -94,8 +94,8 @@ static struct mf_view *view_of(session *s)
 void mf_view_caller(const rctx *r)
 {
     session *s = r->s;
-    if (unfiltered(s) && !s->view)
-        return;
+    if (unfiltered(s))
+        return;   /* nothing is decided: no cost on a call's path */
     json_t *info = s->client_info;
     const char *protocol = s->protocol;
     if (r->modern) {
