@@ -6,6 +6,7 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/curation.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { call, closeAfter, faulty, logTail, luaConfig, mcpfedBin, startStdio, textOf, waitFor } from "../lib/harness.mjs";
 
@@ -106,4 +107,24 @@ test("mcpfed --check refuses two renames to one public name, naming both; a rena
 	const bad = check([faulty("a", { tools: { include: "echo" } })]);
 	assert.equal(bad.status, 1);
 	assert.match(bad.stderr, /providers\[1\]\.tools\.include: expected a list of strings/);
+});
+
+test("visible() over stdio: 2026-07-28 requests of different clients on one stdio session see their own views", async (t) => {
+	const example = path.resolve(process.env.MCPFED_LUA_PATH || path.join(import.meta.dirname, "..", "..", "lua"),
+		"examples", "visibility.lua");
+	const gw = closeAfter(t, startStdio({ config: luaConfig({ policy: example, providers: [faulty("a", {
+		annotations: { pid: { readOnlyHint: true } } })] }) }));
+	const as = (name, method, params = {}) => gw.request(method, { ...params, _meta: meta(name) });
+	for (let i = 0; i < 2; i++) {
+		const viewer = (await as("viewer", "tools/list")).result.tools.map((x) => x.name);
+		assert.deepEqual(viewer, ["a__pid"], logTail(gw.stderrText()));
+		const admin = (await as("admin-1", "tools/list")).result.tools.map((x) => x.name);
+		assert.ok(admin.includes("a__echo") && admin.includes("a__pid"), JSON.stringify(admin));
+		const hidden = await as("viewer", "tools/call", { name: "a__echo", arguments: { text: "x" } });
+		assert.deepEqual(hidden.error, { code: -32602, message: "Unknown tool: a__echo" });
+		assert.equal(textOf(await as("admin-1", "tools/call", { name: "a__echo", arguments: { text: "y" } })), "y");
+	}
+	// the session era on the same gateway: the client named at initialize
+	await gw.initialize({ clientInfo: { name: "viewer", version: "1" } });
+	assert.deepEqual((await gw.request("tools/list", {})).result.tools.map((x) => x.name), ["a__pid"]);
 });
