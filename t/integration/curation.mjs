@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
-import { call, closeAfter, faulty, logTail, luaConfig, mcpfedBin, startStdio, textOf, waitFor } from "../lib/harness.mjs";
+import { call, closeAfter, faulty, logTail, luaConfig, mcpfedBin, startStdio, textOf, waitFor, writeConfig } from "../lib/harness.mjs";
 
 const MODERN = "2026-07-28";
 const meta = (name = "curation-test") => ({
@@ -127,4 +127,33 @@ test("visible() over stdio: 2026-07-28 requests of different clients on one stdi
 	// the session era on the same gateway: the client named at initialize
 	await gw.initialize({ clientInfo: { name: "viewer", version: "1" } });
 	assert.deepEqual((await gw.request("tools/list", {})).result.tools.map((x) => x.name), ["a__pid"]);
+});
+
+test("visible() that fails or overruns its budget hides the item (fail closed), counted as a policy error", async (t) => {
+	const policy = writeConfig(`local M = {}
+function M.route(request, candidates)
+  local ids = {}
+  for i, c in ipairs(candidates) do ids[i] = c.id end
+  return ids
+end
+function M.visible(request, item)
+  if item.upstream == "echo" then error("boom") end
+  if item.upstream == "sleep" then while true do end end
+  if item.upstream == "pid" then return "yes" end
+  return item.upstream ~= "hang"
+end
+return M
+`);
+	const gw = closeAfter(t, startStdio({ config: luaConfig({ policy, policy_instructions: 100000, providers: [faulty("a")] }) }));
+	await gw.initialize();
+	const names = (await gw.request("tools/list", {})).result.tools.map((x) => x.name);
+	assert.ok(names.includes("a__pid") && names.includes("a__die"), JSON.stringify(names));
+	for (const hidden of ["a__echo", "a__sleep", "a__hang"]) {
+		assert.ok(!names.includes(hidden), `${hidden} hidden: ${JSON.stringify(names)}`);
+		const res = await call(gw, hidden, { text: "x", ms: 1 });
+		assert.deepEqual(res.error, { code: -32602, message: `Unknown tool: ${hidden}` });
+	}
+	const log = gw.stderrText();
+	assert.match(log, /warn policy: visibility decision failed; the item is hidden errors=\d+ item="a__echo" reason="visible: .*boom"/);
+	assert.match(log, /item="a__sleep" reason="visible: instruction budget exceeded/);
 });
