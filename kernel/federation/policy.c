@@ -39,6 +39,8 @@ typedef struct lstate {
     int route_ref;
     int visible_ref;           /* visible(request, item), or LUA_NOREF */
     int item_ref;              /* visible's item table, filled anew for each item */
+    mf_policy_request visible_req;   /* the request of the items being decided (strings borrowed) */
+    bool visible_req_due;      /* not in the request table yet */
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
 } lstate;
@@ -555,26 +557,42 @@ static void push_item(lstate *s, const mf_policy_item *it)
 
 /* Call visible in s with the request table as it is (judge fills it first); 0 and
  * *shown, or -1 with why. */
-static int ask_visible(lstate *s, const mf_policy_item *it, bool *shown, char *why, size_t cap)
+typedef struct visible_args {
+    lstate *s;
+    const mf_policy_request *req;   /* fill the request table first, or NULL: it is filled */
+    const mf_policy_item *it;
+} visible_args;
+
+/* Fill the tables and call visible, in protected mode: building them allocates, and an
+ * allocation the memory cap refuses must be an error of this decision, not a panic. */
+static int visible_call(lua_State *L)
+{
+    visible_args *a = lua_touserdata(L, 1);
+    if (a->req) {
+        push_request(a->s, a->req);
+        lua_pop(L, 1);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->visible_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->request_ref);
+    push_item(a->s, a->it);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* Call visible in s about it; 0 and *shown, or -1 with why. */
+static int judge(lstate *s, const mf_policy_request *req, const mf_policy_item *it, bool *shown, char *why,
+                 size_t cap)
 {
     lua_State *L = s->L;
+    visible_args a = {s, req, it};
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->visible_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->request_ref);
-    push_item(s, it);
-    if (call_budgeted(s, 2, 1, "visible: ", why, cap) != 0)
+    lua_pushcfunction(L, visible_call);
+    lua_pushlightuserdata(L, &a);
+    if (call_budgeted(s, 1, 1, "visible: ", why, cap) != 0)
         return -1;
     *shown = lua_toboolean(L, -1);
     lua_settop(L, 0);
     return 0;
-}
-
-static int judge(lstate *s, const mf_policy_request *req, const mf_policy_item *it, bool *shown, char *why,
-                 size_t cap)
-{
-    push_request(s, req);
-    lua_settop(s->L, 0);
-    return ask_visible(s, it, shown, why, cap);
 }
 
 bool mf_policy_has_visible(void)
@@ -586,10 +604,11 @@ uint64_t mf_policy_generation(void) { return POL.generation; }
 
 void mf_policy_visible_begin(const mf_policy_request *req)
 {
-    if (mf_policy_has_visible()) {
-        push_request(POL.current, req);
-        lua_settop(POL.current->L, 0);
-    }
+    if (!mf_policy_has_visible())
+        return;
+    /* the request table is filled with the first item's decision, protected as it is */
+    POL.current->visible_req = *req;
+    POL.current->visible_req_due = true;
 }
 
 bool mf_policy_visible(const mf_policy_item *it)
@@ -599,8 +618,11 @@ bool mf_policy_visible(const mf_policy_item *it)
     POL.stats.visible_decisions++;
     char why[400];
     bool shown = false;
-    if (ask_visible(POL.current, it, &shown, why, sizeof why) == 0)
+    lstate *s = POL.current;
+    if (judge(s, s->visible_req_due ? &s->visible_req : NULL, it, &shown, why, sizeof why) == 0) {
+        s->visible_req_due = false;
         return shown;
+    }
     /* fail closed: what the policy could not decide stays hidden */
     POL.stats.errors++;
     snprintf(POL.last_error, sizeof POL.last_error, "%s", why);

@@ -144,11 +144,13 @@ function M.visible(request, item)
 end
 return M
 `);
-	const gw = closeAfter(t, startStdio({ config: luaConfig({ policy, policy_instructions: 100000, providers: [faulty("a")] }) }));
+	// pid's annotations more than the policy's memory may hold: building its item fails
+	const gw = closeAfter(t, startStdio({ config: luaConfig({ policy, policy_instructions: 100000, policy_memory_bytes: 262144,
+		providers: [faulty("a", { annotations: { die: { title: "x".repeat(400000) } } })] }) }));
 	await gw.initialize();
 	const names = (await gw.request("tools/list", {})).result.tools.map((x) => x.name);
-	assert.ok(names.includes("a__pid") && names.includes("a__die"), JSON.stringify(names));
-	for (const hidden of ["a__echo", "a__sleep", "a__hang"]) {
+	assert.ok(names.includes("a__pid") && names.includes("a__crash_after"), JSON.stringify(names));
+	for (const hidden of ["a__echo", "a__sleep", "a__hang", "a__die"]) {
 		assert.ok(!names.includes(hidden), `${hidden} hidden: ${JSON.stringify(names)}`);
 		const res = await call(gw, hidden, { text: "x", ms: 1 });
 		assert.deepEqual(res.error, { code: -32602, message: `Unknown tool: ${hidden}` });
@@ -156,4 +158,5 @@ return M
 	const log = gw.stderrText();
 	assert.match(log, /warn policy: visibility decision failed; the item is hidden errors=\d+ item="a__echo" reason="visible: .*boom"/);
 	assert.match(log, /item="a__sleep" reason="visible: instruction budget exceeded/);
+	assert.match(log, /item="a__die" reason="visible: not enough memory/);
 });
