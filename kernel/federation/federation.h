@@ -38,6 +38,10 @@ typedef struct mf_federation {
     } registry;
     /* catalog.c */
     mf_catalog_kind catalog[MF_KINDS];
+    /* view.c: what a catalog rebuild under way changes, per kind (name -> true) */
+    struct {
+        json_t *changed[MF_KINDS];
+    } views;
     /* cursor.c: the key cursors are sealed with */
     uint64_t cursor_key;
     /* session.c */
@@ -48,10 +52,6 @@ typedef struct mf_federation {
         uint64_t next_id;
         struct downreq *parked;   /* requests waiting for the catalog */
     } sessions;
-    /* view.c: what a catalog rebuild under way changes, per kind (name -> true) */
-    struct {
-        json_t *changed[MF_KINDS];
-    } views;
     /* forward.c: requests forwarded, by the correlation of their call */
     struct downreq *forwarded;
     /* park.c: calls waiting for a target that can take them, in the order they came */

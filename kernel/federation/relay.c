@@ -14,11 +14,11 @@
  * back is filtered per client. */
 #include "build-config.h"
 #include "relay.h"
-#include "view.h"
 #include "cache_hook.h"
 #include "listen.h"
 #include "mrtr.h"
 #include "router.h"
+#include "view.h"
 #include "federation.h"
 
 #include <stdio.h>

@@ -18,13 +18,13 @@
 #include "listen.h"
 #include "mrtr.h"
 #include "cursor.h"
+#include "view.h"
 #include "router.h"
 #include "param_headers.h"
 #include "names.h"
 #include "swap.h"
 #include "federation.h"
 #include "park.h"
-#include "view.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -641,8 +641,8 @@ static void session_free(session *s)
             mf_downreq_free(d);
         }
     }
-    HASH_DEL(SES.all, s);
     mf_view_free(s);
+    HASH_DEL(SES.all, s);
     json_decref(s->client_info);
     json_decref(s->client_caps);
     free(s->peer);
