@@ -77,6 +77,16 @@ const mf_setting mf_provider_settings[] = {
      .doc = "result cache settings (the cache plugin's); a table turns caching on for it"},
     {"tasks", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "none", .sub = provider_task_settings,
      .doc = "run its tools as tasks for the clients that can take one"},
+    {"tools", MF_SET_TABLE, .def = "{}", .sub = mf_filter_settings,
+     .doc = "which of the upstream's tools are served: include and exclude globs over its names"},
+    {"prompts", MF_SET_TABLE, .def = "{}", .sub = mf_filter_settings,
+     .doc = "which of the upstream's prompts are served"},
+    {"resources", MF_SET_TABLE, .def = "{}", .sub = mf_filter_settings,
+     .doc = "which of the upstream's resources (by URI) and templates (by uriTemplate) are served"},
+    {"rename", MF_SET_MAP, .def = "{}", .doc = "upstream tool or prompt name = the name it is served under"},
+    {"describe", MF_SET_MAP, .def = "{}", .doc = "upstream tool or prompt name = the description served"},
+    {"annotations", MF_SET_TABLE, .def = "{}",
+     .doc = "upstream tool name = annotations merged over the upstream's"},
     {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
     {0},
 };
@@ -255,6 +265,8 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
             return -1;
         }
         provider_routing(c, p, t);
+        if (mf_curation_provider(p, t, err))
+            return -1;
         p->table = json_incref(t);
         p->plugin_conf = json_deep_copy(t);
         for (const mf_setting *k = mf_provider_settings; k->type != MF_SET_END; k++)
@@ -286,6 +298,16 @@ static const char *scheme_plugin(const char *url)
         if (strncasecmp(url, map[i].scheme, strlen(map[i].scheme)) == 0)
             return map[i].plugin;
     return NULL;
+}
+
+/* "127.0.0.1:8808" of "http://127.0.0.1:8808/mcp": a pointer into url and its length. Port
+ * 0 (any free port) is a socket of its own each time. */
+static const char *authority(const char *url, size_t *n)
+{
+    const char *a = strstr(url, "://");
+    a = a ? a + 3 : url;
+    *n = strcspn(a, "/?#");
+    return a;
 }
 
 static int check_listeners(mf_config *c, json_t *list, mf_error *err)
@@ -323,11 +345,22 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
         if (own)
             json_object_update(l->plugin_conf, own);
         json_object_set_new(l->plugin_conf, "url", json_string(url));
-        for (size_t k = 0; k < i; k++)
+        if (mf_curation_listener(l, own, err))
+            return -1;
+        for (size_t k = 0; k < i; k++) {
             if (strcmp(c->listeners[k].url, url) == 0) {
                 mf_error_set(err, -1, "%s: \"%s\" is already %s", l->path, url, c->listeners[k].path);
                 return -1;
             }
+            /* each listen entry is a transport instance with a socket of its own */
+            size_t an, bn;
+            const char *a = authority(url, &an), *b = authority(c->listeners[k].url, &bn);
+            if (an == bn && strncasecmp(a, b, an) == 0 && !(an > 2 && strncmp(a + an - 2, ":0", 2) == 0)) {
+                mf_error_set(err, -1, "%s: \"%s\" has the address and port of %s; each listen entry needs a port of its own",
+                             l->path, url, c->listeners[k].path);
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -368,9 +401,9 @@ static int check_top(mf_config *c, mf_error *err)
     if (check_listeners(c, json_object_get(r, "listen"), err))
         return -1;
     json_t *providers = json_object_get(r, "providers");
-    if (providers)
-        return check_providers(c, providers, err);
-    return 0;
+    if (providers && check_providers(c, providers, err))
+        return -1;
+    return mf_curation_listeners(c, err);
 }
 
 mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
@@ -455,12 +488,14 @@ static void config_free(mf_config *c)
         json_decref(c->providers[i].breaker);
         json_decref(c->providers[i].cache);
         json_decref(c->providers[i].tasks);
+        mf_curation_provider_free(&c->providers[i]);
     }
     free(c->providers);
     for (size_t i = 0; i < c->nlisteners; i++) {
         free(c->listeners[i].url);
         free(c->listeners[i].transport);
         json_decref(c->listeners[i].plugin_conf);
+        mf_curation_listener_free(&c->listeners[i]);
     }
     free(c->listeners);
     json_decref(c->http);

@@ -6,6 +6,27 @@
 
 #include <stdio.h>
 
+/* Curation (curation.c): which items a provider serves of its upstream's, and which a
+ * listener's endpoint serves of the federation's; globs with fnmatch's rules. */
+typedef enum mf_filter_kind {
+    MF_FILTER_TOOLS,
+    MF_FILTER_PROMPTS,
+    MF_FILTER_RESOURCES,      /* resources by URI, resource templates by uriTemplate */
+    MF_FILTERS,
+} mf_filter_kind;
+
+typedef struct mf_filter {
+    json_t *include;          /* array of globs, or NULL: every name */
+    json_t *exclude;          /* array of globs, or NULL: none */
+} mf_filter;
+
+extern const char *const mf_filter_keys[MF_FILTERS];   /* "tools", "prompts", "resources" */
+
+/* Does the filter let name through (matches an include, if any, and no exclude)? */
+bool mf_filter_admits(const mf_filter *f, const char *name);
+/* Does glob match name? */
+bool mf_glob_match(const char *glob, const char *name);
+
 typedef struct mf_provider_conf {
     char *name;
     char *transport;       /* the plugin that reaches the upstream */
@@ -26,6 +47,10 @@ typedef struct mf_provider_conf {
     int64_t health_timeout_ms;
     int64_t health_failures;      /* in a row, to be unhealthy */
     int64_t health_successes;     /* in a row, to be healthy again */
+    mf_filter filter[MF_FILTERS];  /* over the upstream's names */
+    json_t *rename;        /* upstream tool or prompt name -> the name it is served under */
+    json_t *describe;      /* upstream tool or prompt name -> its description */
+    json_t *annotations;   /* upstream tool name -> annotations merged over the upstream's */
 } mf_provider_conf;
 
 typedef struct mf_listener_conf {
@@ -33,6 +58,10 @@ typedef struct mf_listener_conf {
     char *transport;       /* the plugin that serves it, from the URL's scheme */
     char path[32];         /* "listen[2]", for messages */
     json_t *plugin_conf;   /* the transport's table: url and its settings */
+    /* the endpoint's view of the federation (curation.c) */
+    bool curated;          /* providers or a filter is set */
+    char **providers;      /* NULL-terminated provider names, or NULL: every provider */
+    mf_filter filter[MF_FILTERS];  /* over the public names */
 } mf_listener_conf;
 
 typedef struct mf_config {
@@ -98,6 +127,18 @@ extern const char *const mf_config_fixed_keys[];
  * rest of a provider's table belongs to its transport plugin). */
 extern const mf_setting mf_top_settings[];
 extern const mf_setting mf_provider_settings[];
+/* curation.c: a filter's keys (include, exclude), and the kernel's keys of a listen entry
+ * (providers, tools, prompts, resources), which are taken out of the transport's table. */
+extern const mf_setting mf_filter_settings[];
+extern const mf_setting mf_endpoint_settings[];
+/* Fill a provider's curation from its table t (checked against the settings tables). */
+int mf_curation_provider(mf_provider_conf *p, const json_t *t, mf_error *err);
+void mf_curation_provider_free(mf_provider_conf *p);
+/* A listen entry's view: check own (NULL for a plain URL), fill l, and take the kernel's
+ * keys out of l->plugin_conf. The provider names are checked by mf_curation_listeners. */
+int mf_curation_listener(mf_listener_conf *l, const json_t *own, mf_error *err);
+int mf_curation_listeners(const struct mf_config *c, mf_error *err);
+void mf_curation_listener_free(mf_listener_conf *l);
 
 /* settings.c: print a table for --help-config, one key a line ("[section]" first):
  * name, type, default, bounds, doc, separated by tabs; nested tables' keys by their path. */

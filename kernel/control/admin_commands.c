@@ -215,6 +215,20 @@ static void cmd_policy(int argc, char **argv, mf_admin_reply *out)
     out->body = mf_policy_status();
 }
 
+static void cmd_catalog(int argc, char **argv, mf_admin_reply *out)
+{
+    if (argc > 2) {
+        out->code = 400;
+        out->body = json_pack("{s:s}", "error", "usage: catalog [ENDPOINT]");
+        return;
+    }
+    out->body = mf_view_endpoints(argc == 2 ? argv[1] : NULL);
+    if (!out->body) {
+        out->code = 404;
+        out->body = json_pack("{s:s,s:s}", "error", "no such endpoint (a listen URL, or stdio)", "endpoint", argv[1]);
+    }
+}
+
 static void cmd_cache(int argc, char **argv, mf_admin_reply *out)
 {
     if (argc == 1) {
@@ -278,6 +292,8 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("scale", "scale PROVIDER N",
                      "grow or shrink a dynamic pool (restart.strategy = \"simple_one_for_one\")", cmd_scale);
     mf_admin_command("policy", "policy", "the routing policy: file, decisions, errors, reloads", cmd_policy);
+    mf_admin_command("catalog", "catalog [ENDPOINT]",
+                     "which tools, prompts and resources each endpoint (listen URL, or stdio) serves", cmd_catalog);
     mf_admin_command("cache", "cache [clear [TOOL]]",
                      "the result cache: entries, bytes, hits, misses, evictions, coalesced, per tool; or drop entries",
                      cmd_cache);

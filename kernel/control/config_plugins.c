@@ -5,6 +5,7 @@
 #include "instance.h"
 #include "plugin_loader.h"
 #include "policy.h"
+#include "catalog.h"
 
 #include <stdio.h>
 
@@ -110,7 +111,7 @@ int mf_config_check_plugins(const mf_config *c, bool stdio, mf_error *err)
         return -1;
     if (c->cache && check_cache(c, err))
         return -1;
-    if (mf_policy_check(c, err) || check_listeners(c, err))
+    if (mf_policy_check(c, err) || check_listeners(c, err) || mf_catalog_check_renames(c, err))
         return -1;
     if (stdio) {
         mf_module *m = mf_plugin_load("stdio", err);

@@ -40,5 +40,6 @@ void mf_help_config(FILE *out)
             PACKAGE_VERSION);
     mf_settings_describe(out, "kernel", mf_top_settings);
     mf_settings_describe(out, "kernel provider", mf_provider_settings);
+    mf_settings_describe(out, "kernel listen", mf_endpoint_settings);
     mf_plugins_describe(plugin, out);
 }

@@ -10,7 +10,7 @@
 #include "build-config.h"
 #include "registry.h"
 #include "names.h"
-#include "session.h"
+#include "view.h"
 #include "federation.h"
 
 #include <stdlib.h>
@@ -59,18 +59,46 @@ char *mf_catalog_public_uri(const mf_provider *p, const char *upstream_uri)
     return out;
 }
 
-/* The public name of an item, or NULL when it has none usable. */
+int mf_kind_filter(mf_kind k)
+{
+    return k == MF_KIND_TOOLS ? MF_FILTER_TOOLS : k == MF_KIND_PROMPTS ? MF_FILTER_PROMPTS : MF_FILTER_RESOURCES;
+}
+
+static bool named_kind(mf_kind k) { return k == MF_KIND_TOOLS || k == MF_KIND_PROMPTS; }
+
+/* The public name of an item, or NULL when it has none usable. A tool or prompt the
+ * provider renames gets the federation's naming on its new name. */
 static char *public_name(mf_kind k, const mf_provider *p, const char *up, bool *renamed)
 {
     *renamed = false;
     if (k == MF_KIND_RESOURCES || k == MF_KIND_TEMPLATES)
         return *up ? mf_catalog_public_uri(p, up) : NULL;
+    const char *as = json_string_value(json_object_get(p->conf->rename, up));
     char buf[MF_NAME_MAX + 1];
-    int changed = mf_public_name(p->conf->prefix, up, buf);
+    int changed = mf_public_name(p->conf->prefix, as ? as : up, buf);
     if (changed < 0)
         return NULL;
     *renamed = changed > 0;
     return mf_xstrdup(buf);
+}
+
+/* The item as served: the provider's description and annotations over the upstream's. */
+static json_t *curated_item(mf_kind k, const mf_provider *p, const json_t *item, const char *up)
+{
+    json_t *pub = json_copy((json_t *)item);
+    if (!named_kind(k))
+        return pub;
+    json_t *d = json_object_get(p->conf->describe, up);
+    if (d)
+        json_object_set(pub, "description", d);
+    json_t *a = json_object_get(p->conf->annotations, up);
+    if (k == MF_KIND_TOOLS && json_is_object(a)) {
+        json_t *had = json_object_get(pub, "annotations");
+        json_t *merged = json_is_object(had) ? json_copy(had) : json_object();
+        json_object_update(merged, a);
+        json_object_set_new(pub, "annotations", merged);
+    }
+    return pub;
 }
 
 static void free_entries(entry **table)
@@ -95,6 +123,8 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
         json_t *item;
         json_array_foreach(p->lists[k].items, j, item) {
             const char *up = mf_name_text(json_object_get(item, ki->name_key));
+            if (up && !mf_filter_admits(&p->conf->filter[mf_kind_filter(k)], up))
+                continue;   /* curated out: as unknown as a name no one lists */
             bool renamed;
             char *name = up ? public_name(k, p, up, &renamed) : NULL;
             if (!name) {
@@ -121,12 +151,16 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
             x->e.provider = p;
             x->e.item = item;
             HASH_ADD_KEYPTR(hh, table, x->name, strlen(x->name), x);
-            json_t *pub = json_copy(item);
+            json_t *pub = curated_item(k, p, item, up);
             json_object_set_new(pub, ki->name_key, json_string(name));
+            x->e.pub = pub;
             json_array_append_new(items, pub);
         }
     }
     bool changed = !c->items || !json_equal(c->items, items);
+    /* the sessions' views before the change are taken while the old catalog stands */
+    if (changed && announce)
+        mf_view_catalog_changing(k, items);
     free_entries(&c->by_name);
     c->by_name = table;
     json_decref(c->items);
@@ -134,8 +168,33 @@ void mf_catalog_rebuild(mf_kind k, mf_provider **providers, size_t n, bool annou
     if (changed) {
         c->generation++;
         if (announce)
-            mf_session_list_changed(k);
+            mf_view_catalog_changed(k);
     }
+}
+
+int mf_catalog_check_renames(const mf_config *c, mf_error *err)
+{
+    json_t *seen = json_object();   /* public name -> "providers[i].rename.X" */
+    int rc = 0;
+    for (size_t i = 0; i < c->nproviders && rc == 0; i++) {
+        const mf_provider_conf *p = &c->providers[i];
+        const char *up;
+        json_t *v;
+        json_object_foreach(p->rename, up, v) {
+            char name[MF_NAME_MAX + 1], where[200];
+            mf_public_name(p->prefix, json_string_value(v), name);
+            snprintf(where, sizeof where, "%s.rename.%s", p->path, up);
+            const char *other = json_string_value(json_object_get(seen, name));
+            if (other) {
+                mf_error_set(err, -1, "%s: the public name \"%s\" is also what %s gives", where, name, other);
+                rc = -1;
+                break;
+            }
+            json_object_set_new(seen, name, json_string(where));
+        }
+    }
+    json_decref(seen);
+    return rc;
 }
 
 void mf_catalog_free(void)
@@ -152,7 +211,7 @@ void mf_catalog_free(void)
 
 /* Does uri match an RFC 6570 template? Variables match any run of characters (a simple
  * expression stops at '/'); enough to say which provider a URI belongs to. */
-static bool template_matches(const char *t, const char *u)
+bool mf_template_matches(const char *t, const char *u)
 {
     while (*t) {
         if (*t == '{') {
@@ -162,7 +221,7 @@ static bool template_matches(const char *t, const char *u)
             bool reserved = t[1] == '+' || t[1] == '#' || t[1] == '/';
             const char *rest = close + 1;
             for (const char *v = u;; v++) {
-                if (template_matches(rest, v))
+                if (mf_template_matches(rest, v))
                     return true;
                 if (!*v || (!reserved && *v == '/'))
                     return false;
@@ -187,10 +246,60 @@ static bool provider_knows(const mf_provider *p, const char *uri)
     }
     json_array_foreach(p->lists[MF_KIND_TEMPLATES].items, i, item) {
         const char *t = mf_name_text(json_object_get(item, "uriTemplate"));
-        if (t && template_matches(t, uri))
+        if (t && mf_template_matches(t, uri))
             return true;
     }
     return false;
+}
+
+bool mf_catalog_uri_curated(const mf_provider *p, const char *uri)
+{
+    const mf_filter *f = &p->conf->filter[MF_FILTER_RESOURCES];
+    if (!f->include && !f->exclude)
+        return true;
+    if (mf_filter_admits(f, uri))
+        return true;
+    size_t i;
+    json_t *item;
+    json_array_foreach(p->lists[MF_KIND_TEMPLATES].items, i, item) {
+        const char *t = mf_name_text(json_object_get(item, "uriTemplate"));
+        if (t && mf_filter_admits(f, t) && mf_template_matches(t, uri))
+            return true;
+    }
+    return false;
+}
+
+void mf_catalog_warn_unmatched(const mf_provider *p, mf_kind k)
+{
+    int fk = mf_kind_filter(k);
+    const json_t *inc = p->conf->filter[fk].include;
+    /* resources and templates share a filter: judge once both are listed */
+    mf_kind kinds[2] = {k, k};
+    if (fk == MF_FILTER_RESOURCES) {
+        kinds[0] = MF_KIND_RESOURCES;
+        kinds[1] = MF_KIND_TEMPLATES;
+        if (!p->lists[MF_KIND_RESOURCES].loaded || !p->lists[MF_KIND_TEMPLATES].loaded)
+            return;
+    }
+    size_t g;
+    json_t *glob;
+    json_array_foreach(inc, g, glob) {
+        bool hit = false;
+        for (int n = 0; n < 2 && !hit; n++) {
+            size_t i;
+            json_t *item;
+            json_array_foreach(p->lists[kinds[n]].items, i, item) {
+                const char *up = mf_name_text(json_object_get(item, mf_kinds[kinds[n]].name_key));
+                if (up && mf_glob_match(json_string_value(glob), up)) {
+                    hit = true;
+                    break;
+                }
+            }
+        }
+        if (!hit)
+            mf_warn("registry", "an include pattern matches nothing the provider lists", "provider=%s key=%s pattern=\"%s\"",
+                    p->conf->name, mf_filter_keys[fk], mf_log_esc(json_string_value(glob), (size_t)-1));
+    }
 }
 
 mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)

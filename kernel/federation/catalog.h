@@ -4,6 +4,7 @@
 #define MF_CATALOG_H
 
 #include "kernel.h"
+#include "config.h"
 
 struct mf_provider;
 
@@ -32,7 +33,11 @@ typedef struct mf_entry {
     const char *upstream;     /* the upstream's */
     struct mf_provider *provider;
     const json_t *item;       /* the upstream's definition (borrowed from its list) */
+    const json_t *pub;        /* what clients are shown (borrowed from the catalog's items) */
 } mf_entry;
+
+/* The provider filter (config.h's mf_filter_kind) that curates kind k. */
+int mf_kind_filter(mf_kind k);
 
 /* The public catalog, rebuilt from the listings in configuration order. */
 void mf_catalog_rebuild(mf_kind k, struct mf_provider **providers, size_t n, bool announce);
@@ -43,6 +48,15 @@ json_t *mf_catalog_items(mf_kind k);
 uint64_t mf_catalog_generation(mf_kind k);
 /* A resource URI as a client names it: which provider, and its URI there (malloc'd). */
 struct mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream);
+/* Does p's curation serve its upstream's URI (a listed resource it admits, or a URI of a
+ * template it admits)? */
+bool mf_catalog_uri_curated(const struct mf_provider *p, const char *upstream_uri);
+/* p has listed kind k: warn of its include globs that match nothing it lists. */
+void mf_catalog_warn_unmatched(const struct mf_provider *p, mf_kind k);
+/* Does uri match the RFC 6570 template t (enough to say whose it is)? */
+bool mf_template_matches(const char *t, const char *uri);
+/* The public names renames give must not meet (mcpfed --check): -1 naming both. */
+int mf_catalog_check_renames(const mf_config *c, mf_error *err);
 /* The URI a client sees for a provider's URI (malloc'd). */
 char *mf_catalog_public_uri(const struct mf_provider *p, const char *upstream_uri);
 /* Rewrite the resource URIs inside a result (contents, resource links, embedded

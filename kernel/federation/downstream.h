@@ -36,6 +36,8 @@ struct session {
     uint64_t next_relay;
     struct sub *subs;
     struct lstream *listens;
+    const mf_listener_conf *endpoint;   /* the listen entry it came through, or NULL */
+    struct mf_view *view;     /* what it may see (view.c) */
     UT_hash_handle hh;
 };
 

@@ -18,7 +18,7 @@ typedef struct mf_catalog_kind {
 
 /* policy.c */
 typedef struct mf_policy_stats {
-    uint64_t decisions, errors, budget_overruns, time_overruns, memory_overruns, reloads, failed_reloads;
+    uint64_t decisions, visible_decisions, errors, budget_overruns, time_overruns, memory_overruns, reloads, failed_reloads;
 } mf_policy_stats;
 
 typedef struct mf_federation {
@@ -38,6 +38,10 @@ typedef struct mf_federation {
     } registry;
     /* catalog.c */
     mf_catalog_kind catalog[MF_KINDS];
+    /* view.c: what a catalog rebuild under way changes, per kind (name -> true) */
+    struct {
+        json_t *changed[MF_KINDS];
+    } views;
     /* cursor.c: the key cursors are sealed with */
     uint64_t cursor_key;
     /* session.c */
@@ -91,6 +95,7 @@ typedef struct mf_federation {
         uv_timer_t debounce;
         bool watching;
         mf_policy_stats stats;
+        uint64_t generation;      /* counts the policies installed */
         char last_error[512];
     } policy;
     /* cache_hook.c: the result cache plugin, its cache, and the cached calls under way */

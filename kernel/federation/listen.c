@@ -15,6 +15,7 @@
  * client named. */
 #include "build-config.h"
 #include "listen.h"
+#include "view.h"
 #include "relay.h"
 
 #include <stdlib.h>
@@ -90,7 +91,7 @@ void mf_listen_open(const rctx *r, json_t *params)
     json_array_foreach(uris, i, u) {
         const char *uri = json_string_value(u);
         char *upstream = NULL;
-        mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
+        mf_provider *p = mf_view_resolve_uri(r, uri, &upstream);
         if (!p || !p->inst || !offers_subscribe(p)) {
             mf_debug("listen", "resource subscription not honoured", "session=%llu uri=%s",
                      (unsigned long long)s->id, mf_log_esc(uri, (size_t)-1));

@@ -15,6 +15,7 @@
  * logged with its file and line and the old policy keeps deciding. */
 #include "build-config.h"
 #include "policy.h"
+#include "view.h"
 #include "federation.h"
 
 #include <lauxlib.h>
@@ -36,6 +37,10 @@ typedef struct lstate {
     uint64_t cpu_start;        /* the loop thread's CPU time when it began */
     bool late;                 /* the running decision went past its deadline */
     int route_ref;
+    int visible_ref;           /* visible(request, item), or LUA_NOREF */
+    int item_ref;              /* visible's item table, filled anew for each item */
+    mf_policy_request visible_req;   /* the request of the items being decided (strings borrowed) */
+    bool visible_req_due;      /* not in the request table yet */
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
     int identities_ref;        /* identity generation -> its table, kept between decisions */
@@ -356,50 +361,46 @@ static void set_bool(lua_State *L, const char *k, bool v)
     lua_setfield(L, -2, k);
 }
 
-/* A JSON value as Lua data (null as nil). */
+/* A JSON value as a Lua value (objects and arrays as tables), at most depth levels deep. */
 static void push_json(lua_State *L, const json_t *v, int depth)
 {
-    if (depth > 32 || !lua_checkstack(L, 3)) {
+    if (!lua_checkstack(L, 3)) {
         lua_pushnil(L);
         return;
     }
     switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *x;
-        lua_createtable(L, 0, (int)json_object_size(v));
-        json_object_foreach((json_t *)v, k, x) {
-            push_json(L, x, depth + 1);
-            lua_setfield(L, -2, k);
+    case JSON_STRING: lua_pushlstring(L, json_string_value(v), json_string_length(v)); return;
+    case JSON_INTEGER: lua_pushinteger(L, (lua_Integer)json_integer_value(v)); return;
+    case JSON_REAL: lua_pushnumber(L, json_real_value(v)); return;
+    case JSON_TRUE: lua_pushboolean(L, 1); return;
+    case JSON_FALSE: lua_pushboolean(L, 0); return;
+    case JSON_ARRAY:
+        if (depth > 0) {
+            lua_createtable(L, (int)json_array_size(v), 0);
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x) {
+                push_json(L, x, depth - 1);
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+            }
+            return;
         }
         break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *x;
-        lua_createtable(L, (int)json_array_size(v), 0);
-        json_array_foreach(v, i, x) {
-            push_json(L, x, depth + 1);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
+    case JSON_OBJECT:
+        if (depth > 0) {
+            lua_createtable(L, 0, (int)json_object_size(v));
+            const char *k;
+            json_t *x;
+            json_object_foreach((json_t *)v, k, x) {
+                push_json(L, x, depth - 1);
+                lua_setfield(L, -2, k);
+            }
+            return;
         }
         break;
+    default: break;
     }
-    case JSON_STRING:
-        lua_pushlstring(L, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        lua_pushnumber(L, json_real_value(v));
-        break;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        lua_pushboolean(L, json_is_true(v));
-        break;
-    default:
-        lua_pushnil(L);
-    }
+    lua_pushnil(L);
 }
 
 /* request.identity: {subject, method, scopes, claims}, made once per identity generation
@@ -433,12 +434,12 @@ static void push_identity(lstate *s, const mf_policy_request *r)
     lua_pushstring(L, how ? how : "anonymous");
     lua_setfield(L, -2, "method");
     if (json_is_array(scopes))
-        push_json(L, scopes, 0);
+        push_json(L, scopes, 1);
     else
         lua_newtable(L);
     lua_setfield(L, -2, "scopes");
     if (json_is_object(claims))
-        push_json(L, claims, 0);
+        push_json(L, claims, 16);
     else
         lua_newtable(L);
     lua_setfield(L, -2, "claims");
@@ -548,7 +549,30 @@ static int read_decision(lua_State *L, int n, mf_policy_decision *out, char *why
     return 0;
 }
 
-/* Call route in s; 0, or -1 with why. */
+/* Call the function under nargs arguments on the stack within the budgets; 0, or -1 with
+ * why (after what) and the overrun counted, the stack emptied. */
+static int call_budgeted(lstate *s, int nargs, int nresults, const char *what, char *why, size_t cap)
+{
+    lua_State *L = s->L;
+    arm_budget(s);
+    int rc = lua_pcall(L, nargs, nresults, 0);
+    disarm_budget(s);
+    if (rc == LUA_OK)
+        return 0;
+    const char *e = lua_tostring(L, -1);
+    snprintf(why, cap, "%s%s", what, e ? e : "error");
+    if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
+        snprintf(why, cap, "%stime budget exceeded (%d ms)", what, (int)(s->time_ns / 1000000));
+        POL.stats.time_overruns++;
+    } else if (rc == LUA_ERRMEM) {
+        POL.stats.memory_overruns++;
+    } else if (e && strstr(e, "instruction budget exceeded")) {
+        POL.stats.budget_overruns++;
+    }
+    lua_settop(L, 0);
+    return -1;
+}
+
 typedef struct decide_args {
     lstate *s;
     const mf_policy_request *req;
@@ -584,26 +608,111 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
         lua_settop(L, 0);
         return -1;
     }
-    arm_budget(s);
-    int rc = lua_pcall(L, 2, 2, 0);
-    disarm_budget(s);
-    if (rc != LUA_OK) {
-        const char *e = lua_tostring(L, -1);
-        snprintf(why, cap, "%s", e ? e : "error");
-        if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
-            snprintf(why, cap, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
-            POL.stats.time_overruns++;
-        } else if (rc == LUA_ERRMEM) {
-            POL.stats.memory_overruns++;
-        } else if (e && strstr(e, "instruction budget exceeded")) {
-            POL.stats.budget_overruns++;
-        }
-        lua_settop(L, 0);
+    if (call_budgeted(s, 2, 2, "", why, cap) != 0)
         return -1;
-    }
-    rc = read_decision(L, n, out, why, cap);
+    int rc = read_decision(L, n, out, why, cap);
     lua_settop(L, 0);
     return rc;
+}
+
+/* --- visibility ---------------------------------------------------------------------- */
+
+static void push_item(lstate *s, const mf_policy_item *it)
+{
+    lua_State *L = s->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->item_ref);
+    set_str(L, "kind", it->kind);
+    set_str(L, "name", it->name);
+    set_str(L, "provider", it->provider);
+    set_str(L, "upstream", it->upstream);
+    if (json_is_object(it->annotations))
+        push_json(L, it->annotations, 8);
+    else
+        lua_newtable(L);
+    lua_setfield(L, -2, "annotations");
+    if (json_is_array(it->tags))
+        push_json(L, it->tags, 1);
+    else
+        lua_newtable(L);
+    lua_setfield(L, -2, "tags");
+}
+
+/* Call visible in s with the request table as it is (judge fills it first); 0 and
+ * *shown, or -1 with why. */
+typedef struct visible_args {
+    lstate *s;
+    const mf_policy_request *req;   /* fill the request table first, or NULL: it is filled */
+    const mf_policy_item *it;
+} visible_args;
+
+/* Fill the tables and call visible, in protected mode: building them allocates, and an
+ * allocation the memory cap refuses must be an error of this decision, not a panic. */
+static int visible_call(lua_State *L)
+{
+    visible_args *a = lua_touserdata(L, 1);
+    if (a->req) {
+        push_request(a->s, a->req);
+        lua_pop(L, 1);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->visible_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->request_ref);
+    push_item(a->s, a->it);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* Call visible in s about it; 0 and *shown, or -1 with why. */
+static int judge(lstate *s, const mf_policy_request *req, const mf_policy_item *it, bool *shown, char *why,
+                 size_t cap)
+{
+    lua_State *L = s->L;
+    visible_args a = {s, req, it};
+    lua_settop(L, 0);
+    lua_pushcfunction(L, visible_call);
+    lua_pushlightuserdata(L, &a);
+    if (call_budgeted(s, 1, 1, "visible: ", why, cap) != 0)
+        return -1;
+    *shown = lua_toboolean(L, -1);
+    lua_settop(L, 0);
+    return 0;
+}
+
+bool mf_policy_has_visible(void)
+{
+    return POL.current && POL.current->visible_ref != LUA_NOREF;
+}
+
+uint64_t mf_policy_generation(void) { return POL.generation; }
+
+void mf_policy_visible_begin(const mf_policy_request *req)
+{
+    if (!mf_policy_has_visible())
+        return;
+    /* the request table is filled with the first item's decision, protected as it is */
+    POL.current->visible_req = *req;
+    POL.current->visible_req_due = true;
+}
+
+bool mf_policy_visible(const mf_policy_item *it)
+{
+    if (!mf_policy_has_visible())
+        return true;
+    POL.stats.visible_decisions++;
+    char why[400];
+    bool shown = false;
+    lstate *s = POL.current;
+    if (judge(s, s->visible_req_due ? &s->visible_req : NULL, it, &shown, why, sizeof why) == 0) {
+        s->visible_req_due = false;
+        return shown;
+    }
+    /* fail closed: what the policy could not decide stays hidden */
+    POL.stats.errors++;
+    snprintf(POL.last_error, sizeof POL.last_error, "%s", why);
+    if (POL.stats.errors < 10 || POL.stats.errors % 1000 == 0)
+        mf_warn("policy", "visibility decision failed; the item is hidden", "errors=%llu item=\"%s\" reason=\"%s\"",
+                (unsigned long long)POL.stats.errors, mf_log_esc(it->name, (size_t)-1),
+                mf_log_esc(POL.last_error, (size_t)-1));
+    return false;
 }
 
 /* --- loading ------------------------------------------------------------------------- */
@@ -641,7 +750,17 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
         return NULL;
     }
     s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->visible_ref = LUA_NOREF;
+    if (lua_getfield(L, -1, "visible") == LUA_TFUNCTION) {
+        s->visible_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else if (!lua_isnil(L, -1)) {
+        mf_error_set(err, -1, "policy %s: visible must be a function", path);
+        close_state(s);
+        return NULL;
+    }
     lua_settop(L, 0);
+    lua_newtable(L);
+    s->item_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     lua_newtable(L);
     lua_setfield(L, -2, "client");
@@ -664,6 +783,13 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
         close_state(s);
         return NULL;
     }
+    mf_policy_item item = {.kind = "tool", .name = "selfcheck__tool", .upstream = "tool", .provider = "selfcheck"};
+    bool shown;
+    if (s->visible_ref != LUA_NOREF && judge(s, &req, &item, &shown, why, sizeof why) != 0) {
+        mf_error_set(err, -1, "policy %s: self-check of visible failed: %s", path, why);
+        close_state(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -677,8 +803,11 @@ int mf_policy_reload(mf_error *err)
                      mf_log_esc(err->msg, (size_t)-1));
         return -1;
     }
+    mf_view_policy_changing();
     close_state(POL.current);
     POL.current = s;
+    POL.generation++;
+    mf_view_policy_changed();
     POL.stats.reloads++;
     POL.last_error[0] = '\0';
     mf_info("policy", "loaded", "file=%s", POL.file);
@@ -766,8 +895,11 @@ mf_policy_next *mf_policy_prepare(const mf_config *cfg, mf_error *err)
 
 void mf_policy_install(mf_policy_next *n)
 {
+    mf_view_policy_changing();
     close_state(POL.current);
     POL.current = n->s;
+    POL.generation++;
+    mf_view_policy_changed();
     POL.budget = n->s->budget;
     POL.time_ms = n->s->time_ns / 1000000;
     POL.memcap = n->s->cap;
@@ -824,8 +956,9 @@ void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *ca
 
 json_t *mf_policy_status(void)
 {
-    return json_pack("{s:s?,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", POL.file, "decisions",
-                     (json_int_t)POL.stats.decisions, "errors", (json_int_t)POL.stats.errors, "budget_overruns",
+    return json_pack("{s:s?,s:I,s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "file", POL.file, "decisions",
+                     (json_int_t)POL.stats.decisions, "visible_decisions", (json_int_t)POL.stats.visible_decisions,
+                     "visible", mf_policy_has_visible(), "errors", (json_int_t)POL.stats.errors, "budget_overruns",
                      (json_int_t)POL.stats.budget_overruns, "time_overruns", (json_int_t)POL.stats.time_overruns,
                      "time_budget_ms", (json_int_t)POL.time_ms, "memory_overruns", (json_int_t)POL.stats.memory_overruns,
                      "reloads", (json_int_t)POL.stats.reloads, "failed_reloads", (json_int_t)POL.stats.failed_reloads,

@@ -61,4 +61,24 @@ void mf_policy_route(const mf_policy_request *req, const mf_policy_candidate *ca
                      mf_policy_decision *out);
 json_t *mf_policy_status(void);
 
+/* What visible(request, item) is told of an item. */
+typedef struct mf_policy_item {
+    const char *kind;          /* tool, prompt, resource, resource_template */
+    const char *name;          /* public */
+    const char *provider;
+    const char *upstream;
+    const json_t *annotations; /* object or NULL */
+    const json_t *tags;        /* the provider's, array or NULL */
+} mf_policy_item;
+
+/* Does the policy in force define visible()? */
+bool mf_policy_has_visible(void);
+/* Counts policy loads: visibility decided under one generation holds until the next. */
+uint64_t mf_policy_generation(void);
+/* Decide items for one request: begin fills the request table once, then each
+ * mf_policy_visible asks about one item (true without a visible function). An error or
+ * an overrun counts as a routing error and hides the item. */
+void mf_policy_visible_begin(const mf_policy_request *req);
+bool mf_policy_visible(const mf_policy_item *it);
+
 #endif

@@ -136,6 +136,8 @@ static void listing_done(mf_provider *p, mf_kind k, bool ok)
         l->pending = NULL;
     }
     l->loaded = true;
+    if (ok)
+        mf_catalog_warn_unmatched(p, k);
     progress(p);
     if (l->relist && p->state == MF_PROVIDER_UP) {
         l->relist = false;

@@ -20,6 +20,7 @@
 #include "mrtr.h"
 #include "tasks.h"
 #include "router.h"
+#include "view.h"
 #include "federation.h"
 
 #include <stdio.h>
@@ -175,7 +176,7 @@ void mf_subscribe(const rctx *r, json_t *params, bool on)
     }
     /* a resource is the same whichever form the client names it by: public or upstream */
     char *upstream = NULL;
-    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
+    mf_provider *p = on ? mf_view_resolve_uri(r, uri, &upstream) : mf_catalog_resolve_uri(uri, &upstream);
     session *s = r->s;
     sub *x = NULL;
     if (p)

@@ -18,6 +18,7 @@
 #include "listen.h"
 #include "mrtr.h"
 #include "cursor.h"
+#include "view.h"
 #include "router.h"
 #include "param_headers.h"
 #include "names.h"
@@ -154,12 +155,14 @@ static json_t *all_versions(void)
  * each other capability when a provider has offered it (the last time it started, so a
  * provider down for a moment still counts). The lists change as providers come and go,
  * so listChanged is always offered. */
-static json_t *server_capabilities(void)
+static json_t *server_capabilities(const session *s)
 {
     bool prompts = false, resources = false, subscribe = false, logging = false, completions = false;
     size_t n;
     mf_provider **ps = mf_registry_providers(&n);
     for (size_t i = 0; i < n; i++) {
+        if (!mf_view_serves(s, ps[i]))
+            continue;   /* a curated endpoint offers what its providers do */
         prompts |= mf_provider_offers(ps[i], "prompts");
         resources |= mf_provider_offers(ps[i], "resources");
         logging |= mf_provider_offers(ps[i], "logging");
@@ -180,13 +183,15 @@ static json_t *server_capabilities(void)
 }
 
 /* The upstreams' instructions, each under its provider's name. */
-static json_t *instructions(void)
+static json_t *instructions(const session *s)
 {
     size_t n;
     mf_provider **ps = mf_registry_providers(&n);
     char *text = NULL;
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!mf_view_serves(s, ps[i]))
+            continue;
         const char *in = json_string_value(json_object_get(ps[i]->init, "instructions"));
         if (!in || !*in)
             continue;
@@ -231,12 +236,12 @@ static void on_initialize(const rctx *r, json_t *params)
     mf_info("session", "initialize", "session=%llu peer=%s subject=\"%s\" client=\"%s\" protocol=%s",
             (unsigned long long)s->id, s->peer, mf_log_esc(session_subject(s), (size_t)-1),
             mf_log_esc(cname, (size_t)-1), chosen);
-    json_t *offered = server_capabilities();
+    json_t *offered = server_capabilities(s);
     if (strcmp(chosen, "2025-11-25") == 0)   /* tasks came with that revision */
         mf_tasks_capabilities(offered, false);
     json_t *result = json_pack("{s:s,s:o,s:o}", "protocolVersion", chosen, "capabilities", offered, "serverInfo",
                                server_info());
-    json_t *in = instructions();
+    json_t *in = instructions(s);
     if (in)
         json_object_set_new(result, "instructions", in);
     mf_reply_result(r, result);
@@ -248,10 +253,10 @@ static void on_discover(const rctx *r)
         mf_park(r->s, r->msg, r->tcorr);
         return;
     }
-    json_t *caps = server_capabilities();
+    json_t *caps = server_capabilities(r->s);
     mf_tasks_capabilities(caps, true);
     json_t *result = json_pack("{s:o,s:o}", "supportedVersions", all_versions(), "capabilities", caps);
-    json_t *in = instructions();
+    json_t *in = instructions(r->s);
     if (in)
         json_object_set_new(result, "instructions", in);
     mf_reply_result(r, cacheable(result));
@@ -298,7 +303,7 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
 {
     json_t *cursor = json_object_get(params, "cursor");
     size_t offset = 0;
-    uint64_t gen = mf_catalog_generation(k);
+    uint64_t gen = mf_view_stamp(r->s, k);   /* cursors page through this caller's view */
     if (cursor && !json_is_null(cursor)) {
         const char *why = "a cursor must be a string";
         if (!json_is_string(cursor) ||
@@ -312,7 +317,7 @@ static void on_list(const rctx *r, mf_kind k, json_t *params)
         mf_park(r->s, r->msg, r->tcorr);
         return;
     }
-    json_t *items = mf_catalog_items(k);
+    json_t *items = mf_view_items(r, k);
     size_t total = json_array_size(items), size = (size_t)SES.conf->page_size;
     json_t *result;
     if (offset == 0 && total <= size) {
@@ -346,6 +351,8 @@ static const mf_entry *named(const rctx *r, mf_kind k, const char *method, const
         return NULL;
     }
     const mf_entry *e = mf_catalog_find(k, name);
+    if (e && !mf_view_allows(r, k, e))
+        e = NULL;   /* what the caller may not see is unknown to it */
     if (!e && !mf_registry_settled()) {
         mf_park(r->s, r->msg, r->tcorr);
         return NULL;
@@ -402,7 +409,7 @@ static void on_read(const rctx *r, const char *method, json_t *params)
         return;
     }
     char *upstream = NULL;
-    mf_provider *p = mf_catalog_resolve_uri(uri, &upstream);
+    mf_provider *p = mf_view_resolve_uri(r, uri, &upstream);
     if (!p && !mf_registry_settled()) {
         mf_park(r->s, r->msg, r->tcorr);
         return;
@@ -443,11 +450,11 @@ static void on_complete(const rctx *r, json_t *params)
         const char *uri = json_string_value(json_object_get(ref, "uri"));
         const mf_entry *e = uri ? mf_catalog_find(MF_KIND_TEMPLATES, uri) : NULL;
         char *upstream = NULL;
-        if (e) {
+        if (e && mf_view_allows(r, MF_KIND_TEMPLATES, e)) {
             p = e->provider;
             upstream = mf_xstrdup(e->upstream);
-        } else if (uri) {
-            p = mf_catalog_resolve_uri(uri, &upstream);
+        } else if (uri && !e) {
+            p = mf_view_resolve_uri(r, uri, &upstream);
         }
         if (!p || !p->inst) {
             free(upstream);
@@ -487,6 +494,7 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
     if (r.modern && !envelope_ok(&r, params))
         return;
     r.caps = r.modern ? json_object_get(meta, MF_META_CLIENT_CAPABILITIES) : s->client_caps;
+    mf_view_caller(&r);
 
     if (r.modern && strcmp(method, "server/discover") == 0)
         on_discover(&r);
@@ -639,6 +647,7 @@ uint64_t mf_session_open(mf_instance *transport, const char *peer)
     s->log_level = -1;
     s->client_caps = json_object();
     s->next_relay = 1;
+    s->endpoint = mf_view_endpoint(transport);
     HASH_ADD(hh, SES.all, id, sizeof s->id, s);
     mf_debug("session", "opened", "session=%llu peer=%s", (unsigned long long)s->id, s->peer);
     return s->id;
@@ -656,6 +665,7 @@ static void session_free(session *s)
             mf_downreq_free(d);
         }
     }
+    mf_view_free(s);
     HASH_DEL(SES.all, s);
     json_decref(s->identity);
     if (s->bearer) {
@@ -723,19 +733,6 @@ void mf_session_catalog_settled(void)
         on_request(d->s, d->msg, d->tcorr);
         mf_downreq_free(d);
     }
-}
-
-void mf_session_list_changed(int kind)
-{
-    const char *method = mf_kinds[kind].changed;
-    json_t *note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", method);
-    session *s, *tmp;
-    HASH_ITER(hh, SES.all, s, tmp) {
-        if (s->initialized)
-            mf_send_to(s, MF_MSG_NOTIFY, 0, json_incref(note));
-        mf_listen_list_changed(s, kind, note);
-    }
-    json_decref(note);
 }
 
 void mf_session_set_conf(const mf_config *cfg) { SES.conf = cfg; }

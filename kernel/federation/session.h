@@ -12,8 +12,6 @@ int mf_session_init(const mf_config *cfg);
 void mf_session_shutdown(void);
 /* The catalog is ready: answer the tools/list requests that waited for it. */
 void mf_session_catalog_settled(void);
-/* Tell every session that can take it that a list of the catalog changed. */
-void mf_session_list_changed(int kind);
 /* A notification or request from an upstream (m is taken over). */
 void mf_session_from_upstream(struct mf_provider *p, mf_msg *m);
 /* A provider has a new upstream session: give it what the sessions asked of the old one
@@ -27,6 +25,11 @@ void mf_session_set_conf(const mf_config *cfg);
 size_t mf_session_count(void);
 /* Calls waiting in the kernel for a target that can take them (park.c). */
 size_t mf_calls_waiting(void);
+/* For the admin socket: what each endpoint (listen URL, and "stdio") serves, by curation
+ * alone, since the policy's visible() depends on the caller: { endpoint: { tools: [...],
+ * prompts, resources, resource_templates, providers } }; only endpoint's if not NULL (then
+ * NULL when there is no such endpoint). view.c */
+json_t *mf_view_endpoints(const char *endpoint);
 /* For the admin socket: each session's peer, revision, client and what it has under way. */
 json_t *mf_sessions_status(void);
 /* For the admin socket: the tasks kept, with owner, provider, state and age (tasks.c). */

@@ -227,3 +227,47 @@ Test(config, a_reload_compares_what_changed)
     mf_config_unref(a);
     mf_config_unref(b);
 }
+
+Test(config, curation_filters_and_endpoint_keys)
+{
+    mf_error err = {0};
+    mf_config *c = mf_config_load(write_file("cur.lua",
+        "return { listen = { { url = 'http://127.0.0.1:0/ops', providers = { 'a' }, tools = { exclude = { '*x*' } },\n"
+        "                      max_sessions = 5 }, 'http://127.0.0.1:0/mcp' },\n"
+        " providers = { { name = 'a', transport = 'stdio', command = { 'x' },\n"
+        "   tools = { include = { 'read_*', 'search' }, exclude = { 'read_secret*' } },\n"
+        "   resources = { include = { 'file:///docs/*' } }, rename = { search = 'find' },\n"
+        "   annotations = { search = { readOnlyHint = true } } } } }"), false, &err);
+    cr_assert_not_null(c, "%s", err.msg);
+    const mf_provider_conf *p = &c->providers[0];
+    const mf_filter *t = &p->filter[MF_FILTER_TOOLS];
+    cr_assert(mf_filter_admits(t, "read_file"));
+    cr_assert(mf_filter_admits(t, "search"));
+    cr_assert_not(mf_filter_admits(t, "searches"), "a glob matches the whole name");
+    cr_assert_not(mf_filter_admits(t, "read_secret_key"), "exclude wins over include");
+    cr_assert_not(mf_filter_admits(t, "delete"), "with include, what matches none is out");
+    cr_assert(mf_filter_admits(&p->filter[MF_FILTER_PROMPTS], "anything"), "no filter: everything");
+    cr_assert(mf_filter_admits(&p->filter[MF_FILTER_RESOURCES], "file:///docs/a/b.md"), "* matches / too");
+    cr_assert_str_eq(json_string_value(json_object_get(p->rename, "search")), "find");
+    cr_assert_null(json_object_get(p->plugin_conf, "tools"), "curation keys are the kernel's");
+    cr_assert_null(json_object_get(p->plugin_conf, "rename"));
+    const mf_listener_conf *l = &c->listeners[0];
+    cr_assert(l->curated);
+    cr_assert_str_eq(l->providers[0], "a");
+    cr_assert_null(l->providers[1]);
+    cr_assert_not(mf_filter_admits(&l->filter[MF_FILTER_TOOLS], "a__fix"));
+    cr_assert_null(json_object_get(l->plugin_conf, "providers"), "the transport gets its own keys");
+    cr_assert_null(json_object_get(l->plugin_conf, "tools"));
+    cr_assert_not_null(json_object_get(l->plugin_conf, "max_sessions"));
+    cr_assert_not(c->listeners[1].curated);
+    mf_config_unref(c);
+
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', annotations = { x = 3 } } } }",
+                 "providers[1].annotations.x: expected a table of annotations");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', rename = { x = '' } } } }",
+                 "providers[1].rename.x: the new name must not be empty");
+    expect_error("return { providers = { { name = 'a', transport = 'stdio', tools = { only = { 'x' } } } } }",
+                 "providers[1].tools.only");
+    expect_error("return { listen = { { url = 'http://127.0.0.1:1/a', providers = { 'nope' } } } }",
+                 "listen[1].providers: no provider is named \"nope\"");
+}
