@@ -25,7 +25,24 @@ typedef struct mf_provider_conf {
     int64_t health_timeout_ms;
     int64_t health_failures;      /* in a row, to be unhealthy */
     int64_t health_successes;     /* in a row, to be healthy again */
+    int audit_arguments, audit_results;   /* its audit table's: 1, 0, or -1 for the top level's */
 } mf_provider_conf;
+
+/* tracing = {...}: OpenTelemetry export (endpoint NULL: off) */
+typedef struct mf_tracing_conf {
+    const char *endpoint;
+    double sample_ratio;
+    const char *service_name;
+    int64_t max_queue_spans, batch_spans, flush_ms;
+    const json_t *headers;
+} mf_tracing_conf;
+
+/* audit = {...}: the audit log (file NULL: none; "-": stderr) */
+typedef struct mf_audit_conf {
+    const char *file;
+    bool arguments, results;
+    int64_t max_field_bytes, max_buffer_bytes;
+} mf_audit_conf;
 
 typedef struct mf_listener_conf {
     char *url;
@@ -63,6 +80,8 @@ typedef struct mf_config {
     mf_listener_conf *listeners;
     size_t nlisteners;
     json_t *http;          /* defaults for every http listener */
+    mf_tracing_conf tracing;   /* strings and tables point into root */
+    mf_audit_conf audit;       /* file is resolved against dir (owned) */
 } mf_config;
 
 /* The text of etc/mcpfed.lua, built into the binary. */

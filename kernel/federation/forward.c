@@ -28,6 +28,7 @@
 #include "federation.h"
 #include "cache_hook.h"
 #include "park.h"
+#include "observe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ downreq *mf_downreq_of_call(uint64_t corr)
 
 void mf_downreq_free(downreq *d)
 {
+    mf_obs_end(d);
     mf_cache_leave(d);
     if (d->corr)
         HASH_DEL(mf_fed.forwarded, d);
@@ -71,6 +73,7 @@ void mf_downreq_free(downreq *d)
 /* Answer d's client with the upstream's answer resp, and forget d. */
 void mf_downreq_answer(downreq *d, json_t *resp)
 {
+    mf_obs_answer(d, resp);
     if (mf_cache_answer(d, resp))
         return;
     session *s = d->s;
@@ -120,6 +123,7 @@ static void on_done(void *ud, json_t *resp)
         d->corr = 0;
     }
     d->call = NULL;
+    mf_obs_attempt_done(d, resp);
     mf_target *t = d->target;
     json_t *error = json_object_get(resp, "error");
     int code = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
@@ -152,6 +156,7 @@ static void on_done(void *ud, json_t *resp)
 /* Send d's call (its method, params) to its current target. */
 static void start_call(downreq *d, json_t *params)
 {
+    mf_obs_attempt(d, params);
     json_t *meta = json_object_get(params, "_meta");
     if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
@@ -264,7 +269,9 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
         .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
     };
     mf_policy_decision dec;
+    mf_span *sp = mf_obs_policy_begin(d);
     mf_policy_route(&req, c, n, &dec);
+    mf_obs_policy_end(d, sp, &dec);
     if (dec.refused) {
         snprintf(why, len, "%s", dec.reason);
         return false;
@@ -361,8 +368,10 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
         json_object_set(d->msg, "uri", json_object_get(rp, "uri"));
     d->owner = mf_xstrdup(p->conf->name);
     d->seq = mf_fed.park.next_seq++;
+    mf_obs_begin(d);
     char why[512];
     if (!route(d, p, why, sizeof why)) {
+        mf_obs_refused(d, why);
         mf_reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", why);
         mf_downreq_free(d);
         return;

@@ -43,6 +43,7 @@ typedef struct downreq {
     json_t *stashed;          /* the answer that came while nobody waited for it */
     struct suspended *susp;   /* while waiting for the client to come back */
     struct mf_cached *cache;  /* its part in the result cache (cache_hook.c), or NULL */
+    struct mf_obs *obs;       /* its spans and audit record (observe.c), or NULL */
     struct downreq *prev, *next;
     UT_hash_handle hh;        /* by corr */
 } downreq;
