@@ -38,7 +38,7 @@ static const mf_setting provider_audit_settings[] = {
 };
 
 static const mf_setting tracing_settings[] = {
-    {"endpoint", MF_SET_STRING, .def_doc = "none: no tracing",
+    {"endpoint", MF_SET_STRING, .def_doc = "none",
      .doc = "the OTLP/HTTP collector's base URL (spans go to ENDPOINT/v1/traces)"},
     {"sample_ratio", MF_SET_NUMBER, .def = "1", .nmin = 0, .nmax = 1, .at = MF_AT(mf_config, tracing.sample_ratio),
      .doc = "the share of traces recorded (a client's unsampled traceparent is never recorded)"},
@@ -56,7 +56,7 @@ static const mf_setting tracing_settings[] = {
 };
 
 static const mf_setting audit_settings[] = {
-    {"file", MF_SET_STRING, .def_doc = "none: no audit log",
+    {"file", MF_SET_STRING, .def_doc = "none",
      .doc = "the JSON-lines file (relative to the configuration's directory), or \"-\" for stderr"},
     {"arguments", MF_SET_BOOL, .def = "false", .at = MF_AT(mf_config, audit.arguments),
      .doc = "record calls' arguments"},
