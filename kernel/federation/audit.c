@@ -115,6 +115,17 @@ static void on_open(uv_fs_t *req)
         start_write(a);
 }
 
+static void on_write(uv_fs_t *req);
+
+/* Write a->wb (libuv copies the buffer's description, not its bytes). */
+static void write_buf(mf_auditor *a)
+{
+    uv_buf_t b = a->wb;
+    a->busy = true;
+    a->req.data = a;
+    uv_fs_write(mf_loop(), &a->req, (uv_file)a->fd, &b, 1, -1, on_write);
+}
+
 static void on_write(uv_fs_t *req)
 {
     mf_auditor *a = req->data;
@@ -124,8 +135,7 @@ static void on_write(uv_fs_t *req)
     if (n >= 0 && (size_t)n < a->wb.len) {   /* a short write: the rest goes next */
         a->wb.base += n;
         a->wb.len -= (size_t)n;
-        a->busy = true;
-        uv_fs_write(mf_loop(), &a->req, (uv_file)a->fd, &a->wb, 1, -1, on_write);
+        write_buf(a);
         return;
     }
     if (n < 0) {
@@ -162,8 +172,7 @@ static void start_write(mf_auditor *a)
     a->buf = b;
     a->bufcap = bc;
     a->len = 0;
-    a->busy = true;
-    uv_fs_write(mf_loop(), &a->req, (uv_file)a->fd, &a->wb, 1, -1, on_write);
+    write_buf(a);
 }
 
 static void append(mf_auditor *a, const char *line, size_t n)
