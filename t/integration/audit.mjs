@@ -6,22 +6,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { admin, faulty, killAll, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
+import { admin, faulty, inOrderPolicy, killAll, logTail, luaConfig, scratchDir, startStdio, textOf, waitFor } from "../lib/harness.mjs";
 
 const MAX = 64;
-
-// A policy that keeps the configured order and refuses p__pid.
-function refusingPolicy() {
-	const file = path.join(scratchDir(), "refusing.lua");
-	fs.writeFileSync(file, `return { route = function(request, candidates)
-  if request.name == "p__pid" then return nil, "not for anyone" end
-  local ids = {}
-  for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
-  return ids
-end }
-`);
-	return file;
-}
 
 const lines = (file) => {
 	let text = "";
@@ -40,7 +27,7 @@ test("audit records: outcomes, identity, sizes; arguments and results only where
 	const file = path.join(dir, "audit.jsonl");
 	const sock = path.join(dir, "admin.sock");
 	const gw = startStdio({ config: luaConfig({
-		log_level: "info", admin: sock, policy: refusingPolicy(),
+		log_level: "info", admin: sock, policy: inOrderPolicy('if request.name == "p__pid" then return nil, "not for anyone" end'),
 		audit: { file, max_field_bytes: MAX },
 		providers: [
 			faulty("p", { env: { FAULTY_CACHE_TOOLS: "1" }, timeout_ms: 1000, audit: { arguments: true, results: true } }),

@@ -7,11 +7,9 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/tracing.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import {
-	admin, faulty, killAll, logTail, luaConfig, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
+	admin, closedPort, faulty, inOrderPolicy, killAll, logTail, luaConfig, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
 	waitFor, withTimeout,
 } from "../lib/harness.mjs";
 import { endpointClient, initMsg, callMsg, startHttpGateway } from "../lib/http.mjs";
@@ -20,26 +18,6 @@ import { startCollector } from "../servers/otlp-collector.mjs";
 const TRACE = { FAULTY_TRACE_TOOLS: "1" };
 const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, "0")).join("");
 const traceparentRe = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0([01])$/;
-
-async function closedPort() {
-	const srv = net.createServer();
-	await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
-	const port = srv.address().port;
-	await new Promise((resolve) => srv.close(resolve));
-	return port;
-}
-
-// A policy that ranks the targets in configuration order, whatever their health.
-function inOrderPolicy() {
-	const file = path.join(scratchDir(), "in-order.lua");
-	fs.writeFileSync(file, `return { route = function(request, candidates)
-  local ids = {}
-  for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
-  return ids
-end }
-`);
-	return file;
-}
 
 async function collector(t) {
 	const c = await startCollector();
