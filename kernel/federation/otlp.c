@@ -1,9 +1,11 @@
 /* The OTLP/HTTP exporter: finished spans wait in a bounded ring and leave in batches, as
  * the JSON encoding of an ExportTraceServiceRequest POSTed to <endpoint>/v1/traces.
  *
- * Nothing on a request's path waits for it: ending a span is an append to the ring (or,
- * when the ring is full, a count of the span dropped); the batch is encoded and sent from
- * the loop's timer, or as soon as a batch is full, by libcurl's multi interface driven by
+ * Nothing on a request's path waits for it: ending a span writes it as JSON text into the
+ * ring (or, when the ring is full, counts it dropped), so that the encoding's cost is
+ * spread over the requests instead of stalling the loop for a whole batch; a batch is
+ * those texts joined, sent from the loop's timer, or as soon as a batch is full, by
+ * libcurl's multi interface driven by
  * the loop (curl says which sockets to watch and when its timer is due; no thread, no
  * blocking call). One export is in flight at a time, over one easy handle, so the
  * connection to the collector is kept; while it is, spans keep queuing, and a collector
@@ -29,11 +31,12 @@ typedef struct watch {
 typedef struct mf_tracer {
     char *url;
     struct curl_slist *headers;
-    json_t *resource;         /* the resource's attributes, in OTLP form */
+    char *head_text;          /* the export request up to its spans: resource and scope */
     double ratio;
     size_t max_queue, batch;
     uint64_t flush_ms;
-    mf_span **ring;
+    char **ring;              /* spans, each as its OTLP JSON text */
+    size_t *lens;
     size_t head, len;
     uv_timer_t flush_timer, curl_timer;
     CURLM *multi;
@@ -171,23 +174,28 @@ static void export_next(mf_tracer *tr)
     if (tr->sending || !tr->len)
         return;
     size_t n = tr->len < tr->batch ? tr->len : tr->batch;
-    json_t *spans = json_array();
+    static const char tail[] = "]}]}]}";
+    size_t hl = strlen(tr->head_text), total = hl + sizeof tail;
+    for (size_t i = 0; i < n; i++)
+        total += tr->lens[(tr->head + i) % tr->max_queue] + 1;
+    char *body = tr->body = mf_xmalloc(total), *p = body + hl;
+    memcpy(body, tr->head_text, hl);
     for (size_t i = 0; i < n; i++) {
-        mf_span *s = tr->ring[tr->head];
-        tr->ring[tr->head] = NULL;
+        size_t k = tr->head;
+        if (i)
+            *p++ = ',';
+        memcpy(p, tr->ring[k], tr->lens[k]);
+        p += tr->lens[k];
+        free(tr->ring[k]);
+        tr->ring[k] = NULL;
         tr->head = (tr->head + 1) % tr->max_queue;
-        json_array_append_new(spans, mf_span_json(s));
-        mf_span_free(s);
     }
+    memcpy(p, tail, sizeof tail);
+    p += sizeof tail - 1;
     tr->len -= n;
-    json_t *req = json_pack("{s:[{s:{s:O},s:[{s:{s:s,s:s},s:o}]}]}", "resourceSpans", "resource", "attributes",
-                            tr->resource, "scopeSpans", "scope", "name", "mcpfed", "version", PACKAGE_VERSION, "spans",
-                            spans);
-    tr->body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
     tr->in_flight = n;
-    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, tr->body);
-    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(tr->body));
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(p - body));
     if (curl_multi_add_handle(tr->multi, tr->easy) != CURLM_OK) {
         tr->failed++;
         tr->dropped += n;
@@ -213,7 +221,9 @@ void mf_otlp_enqueue(mf_span *s)
         mf_span_free(s);
         return;
     }
-    tr->ring[(tr->head + tr->len) % tr->max_queue] = s;
+    size_t k = (tr->head + tr->len) % tr->max_queue;
+    tr->ring[k] = mf_span_text(s, &tr->lens[k]);
+    mf_span_free(s);
     tr->len++;
     tr->queued++;
     if (tr->len >= tr->batch && !tr->sending)
@@ -225,9 +235,11 @@ void mf_otlp_enqueue(mf_span *s)
 static void ring_free(mf_tracer *tr)
 {
     for (size_t i = 0; i < tr->len; i++)
-        mf_span_free(tr->ring[(tr->head + i) % tr->max_queue]);
+        free(tr->ring[(tr->head + i) % tr->max_queue]);
     free(tr->ring);
+    free(tr->lens);
     tr->ring = NULL;
+    tr->lens = NULL;
     tr->head = tr->len = 0;
 }
 
@@ -250,9 +262,22 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
         snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
         tr->headers = curl_slist_append(tr->headers, line);
     }
-    json_decref(tr->resource);
-    tr->resource = json_pack("[{s:s,s:{s:s}},{s:s,s:{s:s}}]", "key", "service.name", "value", "stringValue",
-                             c->service_name, "key", "service.version", "value", "stringValue", PACKAGE_VERSION);
+    /* the request around the spans, written once: {"resourceSpans":[{"resource":{...},
+     * "scopeSpans":[{"scope":{...},"spans":[ ... ]}]}]} */
+    json_t *resource = json_pack("{s:[{s:s,s:{s:s}},{s:s,s:{s:s}}]}", "attributes", "key", "service.name", "value",
+                                 "stringValue", c->service_name, "key", "service.version", "value", "stringValue",
+                                 PACKAGE_VERSION);
+    json_t *scope = json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
+    char *rt = json_dumps(resource, JSON_COMPACT), *st = json_dumps(scope, JSON_COMPACT);
+    free(tr->head_text);
+    static const char fmt[] = "{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":%s,\"spans\":[";
+    size_t hl = (size_t)snprintf(NULL, 0, fmt, rt, st) + 1;
+    tr->head_text = mf_xmalloc(hl);
+    snprintf(tr->head_text, hl, fmt, rt, st);
+    free(rt);
+    free(st);
+    json_decref(resource);
+    json_decref(scope);
     tr->ratio = c->sample_ratio;
     tr->batch = (size_t)c->batch_spans;
     tr->flush_ms = (uint64_t)c->flush_ms;
@@ -261,6 +286,7 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
         ring_free(tr);
         tr->max_queue = (size_t)c->max_queue_spans;
         tr->ring = mf_xcalloc(tr->max_queue, sizeof *tr->ring);
+        tr->lens = mf_xcalloc(tr->max_queue, sizeof *tr->lens);
     }
     curl_easy_setopt(tr->easy, CURLOPT_URL, tr->url);
     curl_easy_setopt(tr->easy, CURLOPT_HTTPHEADER, tr->headers);
@@ -316,7 +342,7 @@ static void handle_closed(uv_handle_t *h)
     if (--tr->open_handles)
         return;
     curl_slist_free_all(tr->headers);
-    json_decref(tr->resource);
+    free(tr->head_text);
     free(tr->url);
     free(tr);
     curl_global_cleanup();

@@ -4,8 +4,9 @@
  * policy's decision, the cache lookup and each upstream attempt, the attempt being the
  * parent the upstream sees in the traceparent it is sent. Ids come from xoshiro256**
  * seeded by getrandom: unpredictable enough for ids that are no secret, and a few
- * nanoseconds each. A span's attributes are a small JSON object built only when it is
- * sampled; an unsampled span is ids and a time, so that the context still travels on. */
+ * nanoseconds each. A span's attributes are written as OTLP JSON text as they are set, and
+ * only when it is sampled (an unsampled span is ids and a time, so that the context still
+ * travels on): a span is one allocation and a buffer, and its export text a copy. */
 #include "build-config.h"
 #include "trace.h"
 
@@ -24,7 +25,8 @@ struct mf_span {
     char *status_msg;
     char *tracestate;
     uint64_t start_ns, end_ns;
-    json_t *attrs;            /* key -> string, integer or boolean; NULL until one is set */
+    char *attrs;              /* OTLP JSON: {"key":...,"value":{...}},... */
+    size_t alen, acap;
     char name[96];
 };
 
@@ -214,33 +216,72 @@ mf_span *mf_span_child(mf_span *parent, const char *name, int kind)
 
 bool mf_span_sampled(const mf_span *s) { return s && (s->ctx.flags & 1); }
 
-static void set_attr(mf_span *s, const char *key, json_t *v)
+/* Append a string literal. */
+#define append_lit(out, len, cap, lit) mf_buf_append(out, len, cap, lit, sizeof lit - 1)
+
+/* Append text to out as the inside of a JSON string. */
+static void json_text(char **out, size_t *len, size_t *cap, const char *text)
 {
-    if (!mf_span_sampled(s)) {
-        json_decref(v);
-        return;
+    static const char digits[] = "0123456789abcdef";
+    const char *run = text;
+    for (const char *p = text;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c && c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        mf_buf_append(out, len, cap, run, (size_t)(p - run));
+        if (!c)
+            return;
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c < 0x20) {
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = digits[c >> 4];
+            esc[5] = digits[c & 15];
+            n = 6;
+        }
+        mf_buf_append(out, len, cap, esc, n);
+        run = p + 1;
     }
-    if (!s->attrs)
-        s->attrs = json_object();
-    json_object_set_new(s->attrs, key, v);
+}
+
+/* One attribute: {"key":"<key>","value":{"<type>":<value>}}, value quoted when it is text. */
+static void add_attr(mf_span *s, const char *key, const char *type, const char *value, bool text)
+{
+    if (!mf_span_sampled(s))
+        return;
+    if (s->alen)
+        append_lit(&s->attrs, &s->alen, &s->acap, ",");
+    append_lit(&s->attrs, &s->alen, &s->acap, "{\"key\":\"");
+    json_text(&s->attrs, &s->alen, &s->acap, key);
+    append_lit(&s->attrs, &s->alen, &s->acap, "\",\"value\":{\"");
+    mf_buf_append(&s->attrs, &s->alen, &s->acap, type, strlen(type));
+    if (text) {
+        append_lit(&s->attrs, &s->alen, &s->acap, "\":\"");
+        json_text(&s->attrs, &s->alen, &s->acap, value);
+        append_lit(&s->attrs, &s->alen, &s->acap, "\"}}");
+    } else {
+        append_lit(&s->attrs, &s->alen, &s->acap, "\":");
+        mf_buf_append(&s->attrs, &s->alen, &s->acap, value, strlen(value));
+        append_lit(&s->attrs, &s->alen, &s->acap, "}}");
+    }
 }
 
 void mf_span_str(mf_span *s, const char *key, const char *value)
 {
-    if (value && mf_span_sampled(s))
-        set_attr(s, key, json_string(value));
+    if (value)
+        add_attr(s, key, "stringValue", value, true);
 }
 
 void mf_span_int(mf_span *s, const char *key, int64_t value)
 {
-    if (mf_span_sampled(s))
-        set_attr(s, key, json_integer(value));
+    char n[24];
+    snprintf(n, sizeof n, "%lld", (long long)value);
+    add_attr(s, key, "intValue", n, true);   /* 64-bit integers are strings in OTLP JSON */
 }
 
 void mf_span_bool(mf_span *s, const char *key, bool value)
 {
-    if (mf_span_sampled(s))
-        set_attr(s, key, json_boolean(value));
+    add_attr(s, key, "boolValue", value ? "true" : "false", false);
 }
 
 void mf_span_error(mf_span *s, int code, const char *message)
@@ -266,7 +307,7 @@ void mf_span_free(mf_span *s)
 {
     if (!s)
         return;
-    json_decref(s->attrs);
+    free(s->attrs);
     free(s->status_msg);
     free(s->tracestate);
     free(s);
@@ -340,43 +381,48 @@ void mf_trace_request_end(void)
 
 /* --- OTLP JSON -------------------------------------------------------------------------- */
 
-static json_t *attr_value(json_t *v)
+char *mf_span_text(const mf_span *s, size_t *len)
 {
-    if (json_is_integer(v)) {
-        char n[24];
-        snprintf(n, sizeof n, "%lld", (long long)json_integer_value(v));
-        return json_pack("{s:s}", "intValue", n);   /* 64-bit integers are strings in OTLP JSON */
-    }
-    if (json_is_boolean(v))
-        return json_pack("{s:b}", "boolValue", json_is_true(v));
-    return json_pack("{s:O}", "stringValue", v);
-}
-
-json_t *mf_span_json(const mf_span *s)
-{
-    char tid[33], sid[17], pid[17], start[24], end[24];
+    char tid[33], sid[17], pid[17];
     hex(s->ctx.trace_id, 16, tid);
     tid[32] = '\0';
     hex(s->ctx.span_id, 8, sid);
     sid[16] = '\0';
-    snprintf(start, sizeof start, "%llu", (unsigned long long)s->start_ns);
-    snprintf(end, sizeof end, "%llu", (unsigned long long)s->end_ns);
-    json_t *attrs = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach(s->attrs, k, v) {
-        json_array_append_new(attrs, json_pack("{s:s,s:o}", "key", k, "value", attr_value(v)));
-    }
-    json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:o}", "traceId", tid, "spanId", sid, "name", s->name,
-                          "kind", s->kind, "startTimeUnixNano", start, "endTimeUnixNano", end, "attributes", attrs);
+    char *out = NULL;
+    size_t cap = 0;
+    *len = 0;
+    char head[256];
+    int n = snprintf(head, sizeof head, "{\"traceId\":\"%s\",\"spanId\":\"%s\",\"kind\":%d,\"startTimeUnixNano\":\"%llu\","
+                     "\"endTimeUnixNano\":\"%llu\"", tid, sid, s->kind, (unsigned long long)s->start_ns,
+                     (unsigned long long)s->end_ns);
+    mf_buf_append(&out, len, &cap, head, (size_t)n);
     if (s->has_parent) {
         hex(s->parent, 8, pid);
         pid[16] = '\0';
-        json_object_set_new(j, "parentSpanId", json_string(pid));
+        n = snprintf(head, sizeof head, ",\"parentSpanId\":\"%s\"", pid);
+        mf_buf_append(&out, len, &cap, head, (size_t)n);
     }
-    if (s->tracestate)
-        json_object_set_new(j, "traceState", json_string(s->tracestate));
-    if (s->status)
-        json_object_set_new(j, "status", json_pack("{s:i,s:s?}", "code", s->status, "message", s->status_msg));
-    return j;
+    append_lit(&out, len, &cap, ",\"name\":\"");
+    json_text(&out, len, &cap, s->name);
+    append_lit(&out, len, &cap, "\",\"attributes\":[");
+    if (s->alen)
+        mf_buf_append(&out, len, &cap, s->attrs, s->alen);
+    append_lit(&out, len, &cap, "]");
+    if (s->tracestate) {
+        append_lit(&out, len, &cap, ",\"traceState\":\"");
+        json_text(&out, len, &cap, s->tracestate);
+        append_lit(&out, len, &cap, "\"");
+    }
+    if (s->status) {
+        n = snprintf(head, sizeof head, ",\"status\":{\"code\":%d", s->status);
+        mf_buf_append(&out, len, &cap, head, (size_t)n);
+        if (s->status_msg) {
+            append_lit(&out, len, &cap, ",\"message\":\"");
+            json_text(&out, len, &cap, s->status_msg);
+            append_lit(&out, len, &cap, "\"");
+        }
+        append_lit(&out, len, &cap, "}");
+    }
+    append_lit(&out, len, &cap, "}");
+    return out;
 }

@@ -64,8 +64,8 @@ void mf_trace_stop(void);
 /* A finished, sampled span for export (taken over): dropped and counted when the queue is
  * full. */
 void mf_otlp_enqueue(mf_span *s);
-/* The span's OTLP JSON (trace.c), for the exporter. */
-json_t *mf_span_json(const mf_span *s);
+/* The span's OTLP JSON text (trace.c), for the exporter: allocated, len bytes. */
+char *mf_span_text(const mf_span *s, size_t *len);
 void mf_span_free(mf_span *s);
 /* For the admin: queued, exported, dropped, failed exports. */
 json_t *mf_trace_status(void);

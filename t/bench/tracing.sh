@@ -5,7 +5,9 @@
 #
 #   t/bench/tracing.sh [BUILD_DIR]
 #
-# Env: as http-tools-call.sh (DURATION, CONNECTIONS, UPSTREAM, ERA); SAMPLE_RATIO (1).
+# Env: as http-tools-call.sh (DURATION, CONNECTIONS, UPSTREAM, ERA); SAMPLE_RATIO (1);
+# OTLP_COLLECTOR_PARSE=0: the collector counts bytes without decoding them, so that on a
+# small machine its own work does not weigh on the gateway's figures.
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")

@@ -1,7 +1,9 @@
 // An OpenTelemetry collector for tests: OTLP/HTTP with the JSON encoding (POST
 // /v1/traces, an ExportTraceServiceRequest), decoded here into a flat list of spans.
 // As a module: startCollector() resolves to { url, spans, requests, counts, waitSpans, close,
-// hold }; with { keep: false } it only counts (counts.spans, counts.exports).
+// hold }; with { keep: false } it only counts (counts.spans, counts.exports, counts.bytes),
+// and with { parse: false } it does not even decode (counts.spans stays 0): a collector
+// that costs the machine next to nothing, for benchmarks (OTLP_COLLECTOR_PARSE=0 alone).
 // Run alone (node otlp-collector.mjs) it prints "otlp-collector listening port=N" on stderr
 // and counts what it receives, for benchmarks; OTLP_COLLECTOR_PORT picks the port.
 import http from "node:http";
@@ -30,10 +32,10 @@ export function decodeExport(body) {
 	return out;
 }
 
-export function startCollector({ port = 0, keep = true } = {}) {
+export function startCollector({ port = 0, keep = true, parse = true } = {}) {
 	const spans = [];
 	const requests = [];
-	const counts = { spans: 0, exports: 0 };
+	const counts = { spans: 0, exports: 0, bytes: 0 };
 	let held = null; // a promise that delays every answer: a slow collector
 	const server = http.createServer((req, res) => {
 		const chunks = [];
@@ -41,6 +43,12 @@ export function startCollector({ port = 0, keep = true } = {}) {
 		req.on("end", async () => {
 			if (req.method !== "POST" || req.url !== "/v1/traces") {
 				res.writeHead(404).end();
+				return;
+			}
+			counts.bytes += chunks.reduce((n, c) => n + c.length, 0);
+			if (!parse) {
+				counts.exports++;
+				res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
 				return;
 			}
 			let body;
@@ -81,8 +89,9 @@ export function startCollector({ port = 0, keep = true } = {}) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-	const c = await startCollector({ port: Number(process.env.OTLP_COLLECTOR_PORT || 0), keep: false });
+	const c = await startCollector({ port: Number(process.env.OTLP_COLLECTOR_PORT || 0), keep: false,
+		parse: process.env.OTLP_COLLECTOR_PARSE !== "0" });
 	process.stderr.write(`otlp-collector listening port=${new URL(c.url).port}\n`);
-	const report = () => process.stderr.write(`otlp-collector spans=${c.counts.spans} exports=${c.counts.exports}\n`);
+	const report = () => process.stderr.write(`otlp-collector spans=${c.counts.spans} exports=${c.counts.exports} bytes=${c.counts.bytes}\n`);
 	process.on("SIGTERM", () => { report(); process.exit(0); });
 }
