@@ -36,7 +36,11 @@ static size_t json_bytes(const json_t *v)
 void mf_obs_begin(downreq *d)
 {
     mf_span *span = mf_trace_request_take();
-    bool audit = mf_audit_on();
+    /* the audit log is about what upstreams do: calls, gets and reads (not completions) */
+    const char *method = mf_rpc_method(d->msg);
+    bool audit = mf_audit_on() && method &&
+                 (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
+                  strcmp(method, "resources/read") == 0);
     if (!span && !audit)
         return;
     mf_obs *o = mf_xcalloc(1, sizeof *o);

@@ -31,7 +31,7 @@ test("audit records: outcomes, identity, sizes; arguments and results only where
 		audit: { file, max_field_bytes: MAX },
 		providers: [
 			faulty("p", { env: { FAULTY_CACHE_TOOLS: "1" }, timeout_ms: 1000, audit: { arguments: true, results: true } }),
-			faulty("q"),
+			faulty("q", { env: { FAULTY_FEATURES: "1" } }),
 		],
 	}) });
 	gw.sock = sock;
@@ -52,9 +52,14 @@ test("audit records: outcomes, identity, sizes; arguments and results only where
 	gw.send({ jsonrpc: "2.0", id: "c1", method: "tools/call", params: { name: "q__sleep", arguments: { ms: 5000 } } });
 	gw.send({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: "c1", reason: "changed my mind" } });
 	assert.equal((await call("q__die")).error.code, -32011);
+	// a prompt get and a resource read are recorded too
+	const got = await gw.request("prompts/get", { name: "q__greet", arguments: { name: "Ann" } });
+	assert.equal(got.result.messages[0].content.text, "Hello, Ann");
+	const read = await gw.request("resources/read", { uri: "q+faulty://static/a" });
+	assert.equal(read.result.contents[0].text, "static a");
 
-	const recs = await waitFor(() => { const l = lines(file); return l.length >= 8 && l; },
-		{ timeout: 10000, what: `8 audit records in ${file}` });
+	const recs = await waitFor(() => { const l = lines(file); return l.length >= 10 && l; },
+		{ timeout: 10000, what: `10 audit records in ${file}` });
 	const by = (name, pred = () => true) => {
 		const r = recs.filter((x) => x.name === name && pred(x));
 		assert.ok(r.length >= 1, `a record of ${name}: ${JSON.stringify(recs)}`);
@@ -63,7 +68,7 @@ test("audit records: outcomes, identity, sizes; arguments and results only where
 	for (const r of recs) {
 		assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 		assert.equal(r.client, "audit-test");
-		assert.equal(r.method, "tools/call");
+		assert.equal(r.method, r.name === "q__greet" ? "prompts/get" : r.name.includes("+") ? "resources/read" : "tools/call");
 		assert.ok(r.session > 0);
 		assert.equal(r.identity, null, "a stdio session acts for nobody in particular");
 		assert.equal(typeof r.latency_ms, "number");
@@ -105,6 +110,14 @@ test("audit records: outcomes, identity, sizes; arguments and results only where
 	const lost = by("q__die");
 	assert.equal(lost.outcome, "error");
 	assert.equal(lost.error_code, -32011);
+	const prompt = by("q__greet");
+	assert.equal(prompt.outcome, "ok");
+	assert.equal(prompt.upstream, "greet");
+	assert.equal(prompt.arguments, undefined);
+	const resource = by("q+faulty://static/a");
+	assert.equal(resource.outcome, "ok");
+	assert.equal(resource.upstream, "faulty://static/a");
+	assert.ok(resource.bytes_out > 0);
 	const st = await adminOk(gw, "audit");
 	assert.equal(st.records, recs.length);
 	assert.equal(st.dropped, 0);
