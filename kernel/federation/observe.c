@@ -101,8 +101,8 @@ void mf_obs_attempt(downreq *d, json_t *params)
     const char *upstream = json_string_value(json_object_get(params, "name"));
     if (!upstream)
         upstream = json_string_value(json_object_get(params, "uri"));
-    char title[96];
-    snprintf(title, sizeof title, "%s %.60s", method ? method : "?", upstream ? upstream : "");
+    char title[256];   /* longer than a span's name, which is cut at a character */
+    snprintf(title, sizeof title, "%s %s", method ? method : "?", upstream ? upstream : "");
     mf_span *a = o->attempt = mf_span_child(o->span, title, MF_SPAN_CLIENT);
     if (mf_span_sampled(a)) {
         mf_span_str(a, "mcp.method.name", method);

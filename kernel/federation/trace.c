@@ -156,7 +156,15 @@ static uint64_t now_ns(void)
 static mf_span *span_new(const char *name, int kind)
 {
     mf_span *s = mf_xcalloc(1, sizeof *s);
-    snprintf(s->name, sizeof s->name, "%s", name);
+    /* a long name is cut where a character starts: a span that is not UTF-8 would cost
+     * its whole batch at the collector */
+    size_t n = strlen(name);
+    if (n >= sizeof s->name) {
+        n = sizeof s->name - 1;
+        while (n && ((unsigned char)name[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(s->name, name, n);
     s->kind = (uint8_t)kind;
     random_id(s->ctx.span_id, 8);
     s->start_ns = now_ns();
@@ -338,8 +346,8 @@ void mf_trace_request_begin(const json_t *msg, uint64_t session)
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name)
         name = json_string_value(json_object_get(params, "uri"));
-    char title[96];
-    snprintf(title, sizeof title, "%s%s%.60s", method ? method : "?", name ? " " : "", name ? name : "");
+    char title[256];   /* longer than a span's name, which is cut at a character */
+    snprintf(title, sizeof title, "%s%s%s", method ? method : "?", name ? " " : "", name ? name : "");
     mf_span *s = mf_span_request(json_object_get(params, "_meta"), title);
     T.current = s;
     if (!mf_span_sampled(s))

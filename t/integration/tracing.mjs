@@ -128,6 +128,14 @@ test("a call retried on a second target: one request span, the policy's, two att
 	const nope = all.find((x) => x.name === "tools/call up__nope");
 	assert.equal(nope.status?.code, 2);
 	assert.equal(nope.attributes["rpc.jsonrpc.error_code"], -32602);
+
+	// a long name is cut where a character starts: a span that is not UTF-8 would make the
+	// collector refuse the batch (or, as node does, decode it with replacement characters)
+	const wide = `a${"é".repeat(60)}`;
+	assert.equal((await client.post(callMsg(10, wide), { session, version: "2025-11-25" })).json.error.code, -32602);
+	const cut = (await c.waitSpans((s) => s.some((x) => x.name.startsWith("tools/call aé")))).find((x) => x.name.startsWith("tools/call aé"));
+	assert.ok(!cut.name.includes("\uFFFD"), `no broken character in ${JSON.stringify(cut.name)}`);
+	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 95, cut.name);
 });
 
 test("sample_ratio 0: nothing is exported, and the context still reaches the upstream, marked unsampled; invalid traceparents start a new trace", async (t) => {
