@@ -13,6 +13,7 @@
 #include "supervisor.h"
 #include "admin.h"
 #include "policy.h"
+#include "observe.h"
 #include "reconfig.h"
 #include "swap.h"
 
@@ -93,6 +94,8 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
     uv_close((uv_handle_t *)&stop_timer, NULL);
     mf_services_close();
+    mf_trace_stop();
+    mf_audit_stop();
 }
 
 static void providers_stopped(void)
@@ -211,7 +214,8 @@ static int serve(const options *o)
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
             cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
     mf_fd_limits_init(cfg);
-    if (mf_router_start(cfg, &err) != 0 || mf_cache_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0) {
+    if (mf_router_start(cfg, &err) != 0 || mf_cache_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0 ||
+        mf_trace_configure(cfg, &err) != 0 || mf_audit_configure(cfg, &err) != 0) {
         mf_error_log("kernel", "start failed", "reason=\"%s\"", mf_log_esc(err.msg, (size_t)-1));
         exit_code = 1;
         mf_request_shutdown("start failed");

@@ -54,6 +54,45 @@ static const mf_setting task_settings[] = {
     {0},
 };
 
+/* audit = {...} of a provider: what its calls' records carry, over the top level's */
+static const mf_setting provider_audit_settings[] = {
+    {"arguments", MF_SET_BOOL, .def_doc = "audit.arguments", .doc = "record the arguments of its calls"},
+    {"results", MF_SET_BOOL, .def_doc = "audit.results", .doc = "record the results of its calls"},
+    {0},
+};
+
+static const mf_setting tracing_settings[] = {
+    {"endpoint", MF_SET_STRING, .def_doc = "none",
+     .doc = "the OTLP/HTTP collector's base URL (spans go to ENDPOINT/v1/traces)"},
+    {"sample_ratio", MF_SET_NUMBER, .def = "1", .nmin = 0, .nmax = 1, .at = MF_AT(mf_config, tracing.sample_ratio),
+     .doc = "the share of traces recorded (a client's unsampled traceparent is never recorded)"},
+    {"service_name", MF_SET_STRING, .def = "mcpfed", .at = MF_AT(mf_config, tracing.service_name),
+     .doc = "the resource's service.name"},
+    {"max_queue_spans", MF_SET_INT, .def = "2048", .min = 1, .max = 1000000,
+     .at = MF_AT(mf_config, tracing.max_queue_spans), .doc = "spans waiting for export at most; more are dropped"},
+    {"batch_spans", MF_SET_INT, .def = "512", .min = 1, .max = 100000, .at = MF_AT(mf_config, tracing.batch_spans),
+     .doc = "spans per export at most; a full batch leaves at once"},
+    {"flush_ms", MF_SET_DURATION, .def = "1000", .min = 10, .max = 600000, .at = MF_AT(mf_config, tracing.flush_ms),
+     .doc = "how often what is queued is exported"},
+    {"headers", MF_SET_MAP, .def = "{}", .at = MF_AT(mf_config, tracing.headers),
+     .doc = "HTTP headers sent with each export (e.g. an API key)"},
+    {0},
+};
+
+static const mf_setting audit_settings[] = {
+    {"file", MF_SET_STRING, .def_doc = "none",
+     .doc = "the JSON-lines file (relative to the configuration's directory), or \"-\" for stderr"},
+    {"arguments", MF_SET_BOOL, .def = "false", .at = MF_AT(mf_config, audit.arguments),
+     .doc = "record calls' arguments"},
+    {"results", MF_SET_BOOL, .def = "false", .at = MF_AT(mf_config, audit.results), .doc = "record calls' results"},
+    {"max_field_bytes", MF_SET_BYTES, .def = "4096", .min = 16, .max = 16777216,
+     .at = MF_AT(mf_config, audit.max_field_bytes), .doc = "arguments and results longer than this are cut (marked truncated)"},
+    {"max_buffer_bytes", MF_SET_BYTES, .def = "4194304", .min = 4096, .max = INT64_C(1) << 32,
+     .at = MF_AT(mf_config, audit.max_buffer_bytes),
+     .doc = "records waiting to be written at most; more are dropped (counted)"},
+    {0},
+};
+
 /* A provider's keys the kernel owns; the rest belong to its transport plugin. */
 const mf_setting mf_provider_settings[] = {
     {"name", MF_SET_STRING, MF_SET_REQUIRED, .doc = "unique; 1 to 64 of A-Z a-z 0-9 _ -"},
@@ -87,6 +126,8 @@ const mf_setting mf_provider_settings[] = {
     {"describe", MF_SET_MAP, .def = "{}", .doc = "upstream tool or prompt name = the description served"},
     {"annotations", MF_SET_TABLE, .def = "{}",
      .doc = "upstream tool name = annotations merged over the upstream's"},
+    {"audit", MF_SET_TABLE, .def = "{}", .sub = provider_audit_settings,
+     .doc = "what the audit log records of its calls, over the top-level audit settings"},
     {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
     {0},
 };
@@ -131,6 +172,10 @@ const mf_setting mf_top_settings[] = {
     {"listen", MF_SET_VALUE, .def = "{}", .doc = "URLs to serve, each a string or a table with url and settings"},
     {"http", MF_SET_TABLE, .def = "{}", .doc = "settings for every listener (the http transport's)"},
     {"identity", MF_SET_TABLE, .def = "{}", .doc = "who the stdio client is (the stdio transport's identity settings)"},
+    {"tracing", MF_SET_TABLE, .def = "{}", .sub = tracing_settings,
+     .doc = "OpenTelemetry traces exported over OTLP/HTTP; off without an endpoint"},
+    {"audit", MF_SET_TABLE, .def = "{}", .sub = audit_settings,
+     .doc = "a JSON-lines record of every tool call, prompt get and resource read; off without a file"},
     {0},
 };
 
@@ -223,6 +268,10 @@ static void provider_routing(mf_config *c, mf_provider_conf *p, json_t *t)
         p->tasks = NULL;
     else
         p->tasks = json_is_object(tasks) ? json_incref(tasks) : json_object();
+    json_t *audit = json_object_get(t, "audit");
+    json_t *args = json_object_get(audit, "arguments"), *results = json_object_get(audit, "results");
+    p->audit_arguments = args ? json_is_true(args) : -1;
+    p->audit_results = results ? json_is_true(results) : -1;
 }
 
 static int check_providers(mf_config *c, json_t *list, mf_error *err)
@@ -396,6 +445,23 @@ static int check_top(mf_config *c, mf_error *err)
         return -1;
     }
     c->admin = admin ? resolve(c->dir, admin) : NULL;
+    json_t *tracing = json_object_get(r, "tracing"), *audit = json_object_get(r, "audit");
+    c->tracing.endpoint = json_string_value(json_object_get(tracing, "endpoint"));
+    if (c->tracing.endpoint && strncmp(c->tracing.endpoint, "http://", 7) != 0 &&
+        strncmp(c->tracing.endpoint, "https://", 8) != 0) {
+        mf_error_set(err, -1, "tracing.endpoint: expected an http:// or https:// URL, not \"%s\"", c->tracing.endpoint);
+        return -1;
+    }
+    if (json_object_size(tracing) && !c->tracing.endpoint) {
+        mf_error_set(err, -1, "tracing.endpoint: missing (the collector's URL, e.g. \"http://127.0.0.1:4318\")");
+        return -1;
+    }
+    const char *audit_file = json_string_value(json_object_get(audit, "file"));
+    if (json_object_size(audit) && (!audit_file || !*audit_file)) {
+        mf_error_set(err, -1, "audit.file: missing (a path, or \"-\" for stderr)");
+        return -1;
+    }
+    c->audit.file = !audit_file ? NULL : strcmp(audit_file, "-") == 0 ? mf_xstrdup("-") : resolve(c->dir, audit_file);
     c->plugin_dirs = string_list(json_object_get(r, "plugin_dirs"), c->dir);
     c->plugins = string_list(json_object_get(r, "plugins"), NULL);
     if (check_listeners(c, json_object_get(r, "listen"), err))
@@ -503,6 +569,7 @@ static void config_free(mf_config *c)
     free_list(c->plugins);
     json_decref(c->root);
     free(c->admin);
+    free((char *)c->audit.file);
     free(c->policy);
     json_decref(c->breaker);
     json_decref(c->cache);

@@ -51,7 +51,24 @@ typedef struct mf_provider_conf {
     json_t *rename;        /* upstream tool or prompt name -> the name it is served under */
     json_t *describe;      /* upstream tool or prompt name -> its description */
     json_t *annotations;   /* upstream tool name -> annotations merged over the upstream's */
+    int audit_arguments, audit_results;   /* its audit table's: 1, 0, or -1 for the top level's */
 } mf_provider_conf;
+
+/* tracing = {...}: OpenTelemetry export (endpoint NULL: off) */
+typedef struct mf_tracing_conf {
+    const char *endpoint;
+    double sample_ratio;
+    const char *service_name;
+    int64_t max_queue_spans, batch_spans, flush_ms;
+    const json_t *headers;
+} mf_tracing_conf;
+
+/* audit = {...}: the audit log (file NULL: none; "-": stderr) */
+typedef struct mf_audit_conf {
+    const char *file;
+    bool arguments, results;
+    int64_t max_field_bytes, max_buffer_bytes;
+} mf_audit_conf;
 
 typedef struct mf_listener_conf {
     char *url;
@@ -96,6 +113,8 @@ typedef struct mf_config {
     mf_listener_conf *listeners;
     size_t nlisteners;
     json_t *http;          /* defaults for every http listener */
+    mf_tracing_conf tracing;   /* strings and tables point into root */
+    mf_audit_conf audit;       /* file is resolved against dir (owned) */
 } mf_config;
 
 /* The text of etc/mcpfed.lua, built into the binary. */

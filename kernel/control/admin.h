@@ -24,6 +24,8 @@ void mf_admin_answer(mf_admin_later *later, int code, json_t *body);
 void mf_admin_command(const char *name, const char *usage, const char *help, mf_admin_fn fn);
 /* admin_commands.c: the kernel's own */
 void mf_admin_kernel_commands(void);
+/* admin_observe.c: tracing, audit */
+void mf_admin_observe_commands(void);
 /* admin_plugins.c: plugins, load, unload, reload */
 void mf_admin_plugin_commands(void);
 

@@ -8,6 +8,7 @@
 #include "session.h"
 #include "supervisor.h"
 #include "policy.h"
+#include "observe.h"
 #include "plugin_loader.h"
 #include "control.h"
 #include "instance.h"
@@ -31,6 +32,8 @@ static void cmd_status(int argc, char **argv, mf_admin_reply *out)
                           (int)mf_session_count(), "providers", (int)n, "providers_up", (int)up,
                           "calls_in_flight", (int)mf_calls_in_flight(), "calls_waiting", (int)mf_calls_waiting(), "processes",
                           (int)mf_supervision_processes(), "catalog_settled", mf_registry_settled());
+    json_object_set_new(out->body, "tracing", mf_trace_status());
+    json_object_set_new(out->body, "audit", mf_audit_status());
 }
 
 static void cmd_providers(int argc, char **argv, mf_admin_reply *out)
@@ -302,4 +305,5 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("supervision", "supervision",
                      "the supervision tree: supervisors, children, pids, states, restarts, last exits",
                      cmd_supervision);
+    mf_admin_observe_commands();
 }

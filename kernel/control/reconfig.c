@@ -20,6 +20,7 @@
 #include "dropin.h"
 #include "plugin_loader.h"
 #include "policy.h"
+#include "observe.h"
 #include "router.h"
 #include "cache_hook.h"
 #include "session.h"
@@ -35,7 +36,8 @@
 /* applied at the switch (the breaker defaults through the providers whose settings they change) */
 static const char *const live_keys[] = {
     "log_level", "request_timeout_ms", "page_size", "catalog_wait_ms", "policy", "policy_instructions",
-    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", "tasks", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", "tasks",
+    "tracing", "audit", NULL,
 };
 
 typedef struct plan {
@@ -237,6 +239,9 @@ static void switch_over(plan *pl)
     mf_session_set_conf(next);
     mf_cache_configure(next);
     mf_swap_init(next);
+    mf_error oerr = {0};   /* a file that cannot be opened now leaves the log as it was */
+    if (mf_trace_configure(next, &oerr) || mf_audit_configure(next, &oerr))
+        mf_warn("reconfig", "tracing or audit settings not applied", "reason=\"%s\"", mf_log_esc(oerr.msg, (size_t)-1));
     if (pl->policy) {
         mf_policy_install(pl->policy);
         pl->policy = NULL;

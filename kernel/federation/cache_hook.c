@@ -23,6 +23,7 @@
 #include "forward.h"
 #include "instance.h"
 #include "swap.h"
+#include "observe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -230,8 +231,10 @@ bool mf_cache_before(const rctx *r, downreq *d, const char *upstream_tool)
     char *key = mf_fed.cache.ops->key(mf_fed.cache.cache, name, json_object_get(params, "arguments"), &len);
     if (!key)
         return false;   /* arguments that are no object: the upstream says what is wrong */
+    mf_obs_cache_begin(d);
     json_t *hit = mf_fed.cache.ops->lookup(mf_fed.cache.cache, key, len, mf_now());
     if (hit) {
+        mf_obs_cache_outcome(d, "hit");
         free(key);
         DL_APPEND(r->s->reqs, d);
         json_t *resp = json_pack("{s:o}", "result", hit);
@@ -247,10 +250,13 @@ bool mf_cache_before(const rctx *r, downreq *d, const char *upstream_tool)
     c->ttl = ttl;
     d->cache = c;
     DL_APPEND(mf_fed.cache.all, c);
-    if (d->progress_token)
+    if (d->progress_token) {
+        mf_obs_cache_outcome(d, "miss");
         return false;   /* it goes on its own, to see its progress */
+    }
     flight *f;
     HASH_FIND(hh, mf_fed.cache.flights, key, len, f);
+    mf_obs_cache_outcome(d, f ? "coalesced" : "miss");
     if (f) {
         DL_APPEND2(f->waiters, c, wprev, wnext);
         f->n++;

@@ -107,6 +107,9 @@ typedef struct mf_federation {
         struct mf_cache_flight *flights;   /* by key */
         struct mf_cached *all;             /* every cached call under way */
     } cache;
+    /* otlp.c, audit.c: the span exporter and the audit log, NULL when off */
+    struct mf_tracer *tracer;
+    struct mf_auditor *auditor;
 } mf_federation;
 
 extern mf_federation mf_fed;

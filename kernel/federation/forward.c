@@ -29,6 +29,7 @@
 #include "cache_hook.h"
 #include "park.h"
 #include "tasks.h"
+#include "observe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ void mf_downreq_free(downreq *d)
         mf_tasks_remote_dropped(d->remote_task);
         free(d->remote_task);
     }
+    mf_obs_end(d);
     mf_cache_leave(d);
     if (d->corr)
         HASH_DEL(mf_fed.forwarded, d);
@@ -78,6 +80,7 @@ void mf_downreq_free(downreq *d)
 /* Answer d's client with the upstream's answer resp, and forget d. */
 void mf_downreq_answer(downreq *d, json_t *resp)
 {
+    mf_obs_answer(d, resp);
     if (mf_cache_answer(d, resp))
         return;
     if (d->task) {   /* no client waits: the task keeps the answer */
@@ -136,6 +139,7 @@ static void on_done(void *ud, json_t *resp)
         d->corr = 0;
     }
     d->call = NULL;
+    mf_obs_attempt_done(d, resp);
     mf_target *t = d->target;
     json_t *error = json_object_get(resp, "error");
     int code = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
@@ -168,6 +172,7 @@ static void on_done(void *ud, json_t *resp)
 /* Send d's call (its method, params) to its current target. */
 static void start_call(downreq *d, json_t *params)
 {
+    mf_obs_attempt(d, params);
     json_t *meta = json_object_get(params, "_meta");
     if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
@@ -282,7 +287,9 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
         .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
     };
     mf_policy_decision dec;
+    mf_span *sp = mf_obs_policy_begin(d);
     mf_policy_route(&req, c, n, &dec);
+    mf_obs_policy_end(d, sp, &dec);
     if (dec.refused) {
         snprintf(why, len, "%s", dec.reason);
         return false;
@@ -376,12 +383,14 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
         json_object_set(d->msg, "uri", json_object_get(rp, "uri"));
     d->owner = mf_xstrdup(p->conf->name);
     d->seq = mf_fed.park.next_seq++;
+    mf_obs_begin(d);
     char why[512];
     if (task) {
         d->task = task;
         task->d = d;
     }
     if (!route(d, p, why, sizeof why)) {
+        mf_obs_refused(d, why);
         if (task) {
             answer_error(d, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "%s", why)));
             return;

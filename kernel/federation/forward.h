@@ -45,6 +45,7 @@ typedef struct downreq {
     struct mf_cached *cache;  /* its part in the result cache (cache_hook.c), or NULL */
     struct mf_task *task;     /* the task it runs for, detached from any client (tasks.c), or NULL */
     char *remote_task;        /* about an upstream's own task: the gateway's id for it (tasks.c) */
+    struct mf_obs *obs;       /* its spans and audit record (observe.c), or NULL */
     struct downreq *prev, *next;
     UT_hash_handle hh;        /* by corr */
 } downreq;

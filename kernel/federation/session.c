@@ -27,6 +27,7 @@
 #include "park.h"
 #include "elicit.h"
 #include "tasks.h"
+#include "trace.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -113,6 +114,7 @@ void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    mf_trace_request_error(code, text);
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, SES.self, r->s->transport,
                            mf_rpc_error(r->id, code, text, data));
     m->session = r->s->id;
@@ -479,7 +481,7 @@ static void on_complete(const rctx *r, json_t *params)
 
 /* --- dispatch -------------------------------------------------------------------- */
 
-static void on_request(session *s, json_t *msg, uint64_t tcorr)
+static void dispatch(session *s, json_t *msg, uint64_t tcorr)
 {
     rctx r = {.s = s, .id = json_object_get(msg, "id"), .msg = msg, .tcorr = tcorr};
     const char *method = mf_rpc_method(msg);
@@ -530,6 +532,15 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
         ;
     else
         mf_reply_error(&r, MF_RPC_METHOD_NOT_FOUND, NULL, false, "Method not found: %s", method);
+}
+
+/* A request, within its span (trace.h): one a forward takes goes on; any other ends with
+ * its answer, given by now, or with its wait for the catalog. */
+static void on_request(session *s, json_t *msg, uint64_t tcorr)
+{
+    mf_trace_request_begin(msg, s->id);
+    dispatch(s, msg, tcorr);
+    mf_trace_request_end();
 }
 
 /* The transport holds what it needs to deliver the answer of tcorr (an HTTP request kept

@@ -365,6 +365,29 @@ static json_t *modern_request(json_t *req, struct curl_slist **extra, json_t *ca
     return req;
 }
 
+/* W3C trace context: the kernel puts the call's traceparent (and the client's tracestate)
+ * in params._meta; an HTTP upstream reads them from headers too. Only a well-formed
+ * value is copied: nothing of a client's can add a header line. */
+static void trace_headers(const json_t *params, struct curl_slist **extra)
+{
+    json_t *meta = json_object_get(params, "_meta");
+    const char *tp = json_string_value(json_object_get(meta, "traceparent"));
+    const char *ts = json_string_value(json_object_get(meta, "tracestate"));
+    char line[600];
+    if (tp && strlen(tp) == 55 && strspn(tp, "0123456789abcdef-") == 55) {
+        snprintf(line, sizeof line, "traceparent: %s", tp);
+        *extra = curl_slist_append(*extra, line);
+        size_t n = ts ? strlen(ts) : 0;
+        bool printable = n && n <= 512;
+        for (size_t i = 0; printable && i < n; i++)
+            printable = ts[i] >= 0x20 && ts[i] <= 0x7e;
+        if (printable) {
+            snprintf(line, sizeof line, "tracestate: %s", ts);
+            *extra = curl_slist_append(*extra, line);
+        }
+    }
+}
+
 static long call_timeout(const mf_msg *m)
 {
     uint64_t now = mf_now();
@@ -413,6 +436,7 @@ void hp_send_on(hrep *r, csess *cs, mf_msg *m, bool retried)
     if (params)
         json_object_set_new(req, "params", json_deep_copy(params));
     struct curl_slist *extra = NULL;
+    trace_headers(params, &extra);
     if (r->era == ERA_MODERN) {   /* the upstream may ask what this client can answer */
         modern_request(req, &extra, json_object_get(m->json, "clientCapabilities"));
         /* SEP-2243: the arguments the tool mirrors in headers, as the kernel found them */

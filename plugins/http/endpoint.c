@@ -355,6 +355,33 @@ static hsession *session_of(listener *l, http_conn *c, http_request *r, const ch
     return hs;
 }
 
+/* W3C trace context: the traceparent and tracestate headers go to the kernel in the
+ * request's params._meta, where any transport's client puts them, unless the body names
+ * its own; the kernel checks them. */
+static void trace_context(const http_request *r, json_t *msg)
+{
+    static const char *const keys[] = {"traceparent", "tracestate"};
+    json_t *params = json_object_get(msg, "params");
+    if (!mf_rpc_method(msg) || !json_object_get(msg, "id") || (params && !json_is_object(params)))
+        return;
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = http_header_get(r, keys[i]);
+        if (!v)
+            continue;
+        if (!params) {
+            params = json_object();
+            json_object_set_new(msg, "params", params);
+        }
+        json_t *meta = json_object_get(params, "_meta");
+        if (!meta) {
+            meta = json_object();
+            json_object_set_new(params, "_meta", meta);
+        }
+        if (json_is_object(meta) && !json_object_get(meta, keys[i]))
+            json_object_set_new(meta, keys[i], json_string(v));
+    }
+}
+
 static void on_post(listener *l, http_conn *c, http_request *r)
 {
     char *extra = extra_headers(l, r, NULL);
@@ -376,6 +403,12 @@ static void on_post(listener *l, http_conn *c, http_request *r)
         goto out;
     }
     const char *hv = http_header_get(r, "mcp-protocol-version");
+    size_t i;
+    json_t *item;
+    if (json_is_array(msg))
+        json_array_foreach(msg, i, item) trace_context(r, item);
+    else
+        trace_context(r, msg);
     if (json_is_array(msg)) {
         if (hv && !is_legacy_version(hv)) {
             send_error(c, 400, extra, NULL, MF_RPC_INVALID_REQUEST,

@@ -26,6 +26,7 @@ start_gateway() {
 # A configuration of one listener LISTEN (a Lua value) and the provider UPSTREAM
 # ("loopback": an in-process provider that answers at once, measuring the gateway alone;
 # "stdio": a Node.js MCP server over stdio) in $work/bench.lua; sets tool (its echo tool).
+# BENCH_LUA, if set, is more top-level keys (Lua, e.g. 'tracing = { ... },').
 #   bench_config LISTEN UPSTREAM
 bench_config() {
 	case $2 in
@@ -39,6 +40,7 @@ return {
   plugin_dirs = { "$build/plugins", "$build/t/plugins" },
   listen = { $1 },
   providers = { $provider },
+  ${BENCH_LUA:-}
 }
 LUA
 }

@@ -8,11 +8,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import {
-	admin, call, killAll, logTail, luaConfig, mcpfedBin, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
+	admin, call, closedPort, inOrderPolicy, killAll, logTail, luaConfig, mcpfedBin, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
 	waitFor, writeConfig,
 } from "../lib/harness.mjs";
 
@@ -34,15 +32,6 @@ async function upstream(t, kind = "faulty", env = {}) {
 	return up;
 }
 
-// A loopback port nothing listens on.
-async function closedPort() {
-	const srv = net.createServer();
-	await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
-	const port = srv.address().port;
-	await new Promise((resolve) => srv.close(resolve));
-	return port;
-}
-
 // mcpfed over stdio with an admin socket and one http provider "up" over urls.
 async function gateway(t, urls, top = {}, provider = {}) {
 	const sock = path.join(scratchDir(), "admin.sock");
@@ -58,18 +47,6 @@ async function gateway(t, urls, top = {}, provider = {}) {
 
 const readyTargets = (gw) => new Set([...gw.stderrText().matchAll(/info http: upstream ready provider=up .* target=(\d+)\n/g)].map((m) => Number(m[1])));
 const targets = async (gw) => (await admin(gw.sock, "targets")).body.targets.filter((x) => x.provider === "up");
-
-// A policy that ranks the targets in configuration order, whatever their health.
-function inOrderPolicy() {
-	const file = path.join(scratchDir(), "in-order.lua");
-	fs.writeFileSync(file, `return { route = function(request, candidates)
-  local ids = {}
-  for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
-  return ids
-end }
-`);
-	return file;
-}
 
 async function shutdown(gw) {
 	assert.deepEqual(await gw.close({ timeout: 10000 }), { code: 0, signal: null }, tail(gw));

@@ -468,3 +468,27 @@ export function admin(socketPath, command, { timeout = 5000 } = {}) {
 	});
 	return withTimeout(reply, timeout, `the admin socket's reply to ${command}`).finally(() => sock.destroy());
 }
+
+// A loopback port nothing listens on.
+export async function closedPort() {
+	const srv = net.createServer();
+	await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
+	const port = srv.address().port;
+	await new Promise((resolve) => srv.close(resolve));
+	return port;
+}
+
+// A routing policy file that ranks the targets in configuration order, whatever their
+// health; refuse, if given, is Lua code run first (e.g. 'if request.name == "x" then return
+// nil, "no" end').
+export function inOrderPolicy(refuse = "") {
+	const file = path.join(scratchDir(), "in-order.lua");
+	fs.writeFileSync(file, `return { route = function(request, candidates)
+  ${refuse}
+  local ids = {}
+  for _, c in ipairs(candidates) do ids[#ids + 1] = c.id end
+  return ids
+end }
+`);
+	return file;
+}

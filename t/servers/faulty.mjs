@@ -18,6 +18,9 @@
 // {a,b,c}, fails (isError), counted_big {bytes}, gate {key} (answers once open {key} is
 // called; gated {key} says how many wait), gate_ask {key} (the same, then asks the client
 // for a sampling) and calls {tool} (how many calls a tool had).
+// FAULTY_TRACE_TOOLS=1 adds, for tracing tests, traced: its text is the JSON of the W3C trace
+// context the call came with, {meta: params._meta.traceparent, metaState, header: the
+// traceparent HTTP header, headerState} (null where absent).
 // FAULTY_SWAP_TOOLS=1 adds, for hot swap tests: session_id (the HTTP session the call came in,
 // "none" over stdio), big {bytes} (a text of that many "x"), slow_progress {steps, ms} (a
 // progress notification per step when the call has a progressToken, ms apart, then the answer).
@@ -141,6 +144,13 @@ function build() {
 				}
 				process.exit(3);
 			});
+	}
+
+	if (env.FAULTY_TRACE_TOOLS === "1") {
+		tool("traced", "The trace context this call came with", {}, (_args, extra) => text(JSON.stringify({
+			meta: extra._meta?.traceparent ?? null, metaState: extra._meta?.tracestate ?? null,
+			header: extra.requestInfo?.headers?.traceparent ?? null, headerState: extra.requestInfo?.headers?.tracestate ?? null,
+		})));
 	}
 
 	if (env.FAULTY_CACHE_TOOLS === "1") {

@@ -1,0 +1,224 @@
+/* A forwarded request as operators see it: one span for the request with children for the
+ * policy's decision, the cache lookup and each attempt on a target, and one audit record
+ * when it ends. The hooks are called on the request's path (forward.c, cache_hook.c);
+ * with neither tracing nor the audit log on, a request carries nothing (d->obs NULL) and
+ * each hook returns at once. */
+#include "build-config.h"
+#include "observe.h"
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct mf_obs {
+    mf_span *span, *cache, *attempt;
+    uint64_t wall_ms, started;
+    const char *outcome;      /* NULL until answered: then cancelled */
+    int code;
+    size_t bytes_in, bytes_out;
+    json_t *result;           /* for the audit record, when it records results */
+    bool audit;
+} mf_obs;
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static size_t json_bytes(const json_t *v)
+{
+    return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
+}
+
+void mf_obs_begin(downreq *d)
+{
+    mf_span *span = mf_trace_request_take();
+    /* the audit log is about what upstreams do: calls, gets and reads (not completions) */
+    const char *method = mf_rpc_method(d->msg);
+    bool audit = mf_audit_on() && method &&
+                 (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
+                  strcmp(method, "resources/read") == 0);
+    if (!span && !audit)
+        return;
+    mf_obs *o = mf_xcalloc(1, sizeof *o);
+    o->span = span;
+    o->audit = audit;
+    o->wall_ms = wall_ms();
+    o->started = mf_now();
+    if (audit)
+        o->bytes_in = json_bytes(json_object_get(d->upparams, "arguments"));
+    mf_span_str(span, "mcpfed.provider", d->owner);
+    if (mf_span_sampled(span) && d->s) {
+        mf_span_str(span, "mcp.protocol.version", d->modern ? MF_PROTOCOL_MODERN : d->s->protocol);
+        mf_span_str(span, "mcpfed.client", json_string_value(json_object_get(d->s->client_info, "name")));
+    }
+    d->obs = o;
+}
+
+mf_span *mf_obs_policy_begin(downreq *d)
+{
+    return d->obs ? mf_span_child(d->obs->span, "mcpfed.policy", MF_SPAN_INTERNAL) : NULL;
+}
+
+void mf_obs_policy_end(downreq *d, mf_span *sp, const mf_policy_decision *dec)
+{
+    (void)d;
+    if (mf_span_sampled(sp)) {
+        mf_span_int(sp, "mcpfed.policy.candidates", dec->n);
+        mf_span_bool(sp, "mcpfed.policy.refused", dec->refused);
+        mf_span_bool(sp, "mcpfed.policy.idempotent", dec->idempotent);
+        if (dec->refused)
+            mf_span_error(sp, MF_RPC_REFUSED, dec->reason);
+    }
+    mf_span_end(sp);
+}
+
+void mf_obs_cache_begin(downreq *d)
+{
+    if (d->obs)
+        d->obs->cache = mf_span_child(d->obs->span, "mcpfed.cache", MF_SPAN_INTERNAL);
+}
+
+void mf_obs_cache_outcome(downreq *d, const char *outcome)
+{
+    if (!d->obs || !d->obs->cache)
+        return;
+    mf_span_str(d->obs->cache, "mcpfed.cache.outcome", outcome);
+    mf_span_end(d->obs->cache);
+    d->obs->cache = NULL;
+}
+
+void mf_obs_attempt(downreq *d, json_t *params)
+{
+    mf_obs *o = d->obs;
+    if (!o || !o->span)
+        return;
+    mf_span_end(o->attempt);   /* a resend with input follows an attempt that answered */
+    const char *method = mf_rpc_method(d->msg);
+    const char *upstream = json_string_value(json_object_get(params, "name"));
+    if (!upstream)
+        upstream = json_string_value(json_object_get(params, "uri"));
+    char title[256];   /* longer than a span's name, which is cut at a character */
+    snprintf(title, sizeof title, "%s %s", method ? method : "?", upstream ? upstream : "");
+    mf_span *a = o->attempt = mf_span_child(o->span, title, MF_SPAN_CLIENT);
+    if (mf_span_sampled(a)) {
+        mf_span_str(a, "mcp.method.name", method);
+        mf_span_str(a, "mcpfed.provider", d->provider ? d->provider->conf->name : d->owner);
+        mf_span_str(a, "mcpfed.target", d->target ? d->target->name : NULL);
+        mf_span_int(a, "mcpfed.attempt", d->attempt);
+        if (method && strcmp(method, "tools/call") == 0) {
+            mf_span_str(a, "gen_ai.tool.name", upstream);
+            mf_span_str(a, "gen_ai.operation.name", "execute_tool");
+        }
+    }
+    /* the upstream's parent is this attempt */
+    json_t *meta = json_object_get(params, "_meta");
+    if (!json_is_object(meta)) {
+        meta = json_object();
+        json_object_set_new(params, "_meta", meta);
+    }
+    char tp[MF_TRACEPARENT_LEN + 1];
+    mf_span_traceparent(a, tp);
+    json_object_set_new(meta, "traceparent", json_string(tp));
+    const char *ts = mf_span_tracestate(a);
+    if (ts)
+        json_object_set_new(meta, "tracestate", json_string(ts));
+    else
+        json_object_del(meta, "tracestate");
+}
+
+static int error_code(const json_t *resp, const char **message)
+{
+    json_t *e = json_object_get(resp, "error");
+    *message = json_string_value(json_object_get(e, "message"));
+    return e ? (int)json_integer_value(json_object_get(e, "code")) : 0;
+}
+
+void mf_obs_attempt_done(downreq *d, const json_t *resp)
+{
+    mf_obs *o = d->obs;
+    if (!o || !o->attempt)
+        return;
+    const char *message;
+    int code = error_code(resp, &message);
+    if (code)
+        mf_span_error(o->attempt, code, message);
+    mf_span_end(o->attempt);
+    o->attempt = NULL;
+}
+
+void mf_obs_answer(downreq *d, const json_t *resp)
+{
+    mf_obs *o = d->obs;
+    if (!o || o->outcome)
+        return;
+    const char *message;
+    int code = error_code(resp, &message);
+    const json_t *result = json_object_get(resp, "result");
+    o->code = code;
+    o->outcome = code == MF_RPC_TIMEOUT ? "timeout" : code == MF_RPC_REFUSED ? "refused" : code ? "error"
+                 : json_is_true(json_object_get(result, "isError")) ? "error" : "ok";
+    if (code)
+        mf_span_error(o->span, code, message);
+    else if (strcmp(o->outcome, "error") == 0)
+        mf_span_error(o->span, 0, "the tool's result is an error");
+    if (o->audit) {
+        const json_t *out = code ? json_object_get(resp, "error") : result;
+        o->bytes_out = json_bytes(out);
+        if (mf_audit_results(d->provider ? d->provider->conf : NULL))
+            o->result = json_incref((json_t *)out);
+    }
+}
+
+void mf_obs_refused(downreq *d, const char *why)
+{
+    json_t *resp = json_pack("{s:{s:i,s:s}}", "error", "code", MF_RPC_REFUSED, "message", why);
+    mf_obs_answer(d, resp);
+    json_decref(resp);
+}
+
+static void audit(downreq *d, mf_obs *o)
+{
+    const mf_provider_conf *pc = d->provider ? d->provider->conf : NULL;
+    const char *upstream = json_string_value(json_object_get(d->upparams, "name"));
+    if (!upstream)
+        upstream = json_string_value(json_object_get(d->upparams, "uri"));
+    char tid[33] = "";
+    if (mf_span_sampled(o->span)) {
+        char tp[MF_TRACEPARENT_LEN + 1];
+        mf_span_traceparent(o->span, tp);
+        memcpy(tid, tp + 3, 32);
+        tid[32] = '\0';
+    }
+    mf_audit_record r = {
+        .started_ms = o->wall_ms, .identity = d->s ? d->s->identity : NULL,
+        .client = d->s ? json_string_value(json_object_get(d->s->client_info, "name")) : NULL,
+        .session = d->s ? d->s->id : 0, .method = mf_rpc_method(d->msg),
+        .name = json_string_value(json_object_get(d->msg, "name")), .upstream = upstream, .provider = d->owner,
+        .target = d->target ? d->target->name : NULL, .outcome = o->outcome ? o->outcome : "cancelled",
+        .code = o->code, .latency_ms = mf_now() - o->started, .bytes_in = o->bytes_in, .bytes_out = o->bytes_out,
+        .arguments = mf_audit_arguments(pc) ? json_object_get(d->upparams, "arguments") : NULL,
+        .result = o->result, .trace_id = tid[0] ? tid : NULL,
+    };
+    mf_audit_write(&r);
+}
+
+void mf_obs_end(downreq *d)
+{
+    mf_obs *o = d->obs;
+    if (!o)
+        return;
+    d->obs = NULL;
+    if (o->audit && d->owner && mf_audit_on())
+        audit(d, o);
+    if (!o->outcome)
+        mf_span_str(o->span, "mcpfed.outcome", "cancelled");
+    mf_span_end(o->cache);
+    mf_span_end(o->attempt);
+    mf_span_end(o->span);
+    json_decref(o->result);
+    free(o);
+}

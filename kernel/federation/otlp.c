@@ -1,0 +1,381 @@
+/* The OTLP/HTTP exporter: finished spans wait in a bounded ring and leave in batches, as
+ * the JSON encoding of an ExportTraceServiceRequest POSTed to <endpoint>/v1/traces.
+ *
+ * Nothing on a request's path waits for it: ending a span writes it as JSON text into the
+ * ring (or, when the ring is full, counts it dropped), so that the encoding's cost is
+ * spread over the requests instead of stalling the loop for a whole batch; a batch is
+ * those texts joined, sent from the loop's timer, or as soon as a batch is full, by
+ * libcurl's multi interface driven by
+ * the loop (curl says which sockets to watch and when its timer is due; no thread, no
+ * blocking call). One export is in flight at a time, over one easy handle, so the
+ * connection to the collector is kept; while it is, spans keep queuing, and a collector
+ * that is slow or down costs a full ring and the spans dropped, never a call's time. A
+ * failed export drops its batch (counted): retrying would only compete with newer spans
+ * for the same ring. */
+#include "build-config.h"
+#include "trace.h"
+#include "federation.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utlist.h>
+
+typedef struct watch {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct mf_tracer *tr;
+    struct watch *prev, *next;
+} watch;
+
+typedef struct mf_tracer {
+    char *url;
+    struct curl_slist *headers;
+    char *head_text;          /* the export request up to its spans: resource and scope */
+    double ratio;
+    size_t max_queue, batch;
+    uint64_t flush_ms;
+    char **ring;              /* spans, each as its OTLP JSON text */
+    size_t *lens;
+    size_t head, len;
+    uv_timer_t flush_timer, curl_timer;
+    CURLM *multi;
+    CURL *easy;
+    bool sending;
+    size_t in_flight;         /* spans in the export under way */
+    char *body;
+    watch *watches;
+    unsigned open_handles;    /* the timers and polls still to close, at stop */
+    uint64_t queued, exported, dropped, failed, batches;
+    char last_error[CURL_ERROR_SIZE];
+} mf_tracer;
+
+#define TR (mf_fed.tracer)
+
+bool mf_trace_on(void) { return TR != NULL; }
+double mf_trace_ratio(void) { return TR ? TR->ratio : 0; }
+
+/* --- libcurl on the loop ----------------------------------------------------------------- */
+
+static void export_next(mf_tracer *tr);
+
+static void transfer_done(mf_tracer *tr)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(tr->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        long status = 0;
+        curl_easy_getinfo(tr->easy, CURLINFO_RESPONSE_CODE, &status);
+        curl_multi_remove_handle(tr->multi, tr->easy);
+        size_t n = tr->in_flight;
+        if (msg->data.result == CURLE_OK && status >= 200 && status < 300) {
+            tr->exported += n;
+        } else {
+            tr->failed++;
+            tr->dropped += n;
+            if (msg->data.result != CURLE_OK)
+                snprintf(tr->last_error, sizeof tr->last_error, "%s", curl_easy_strerror(msg->data.result));
+            else
+                snprintf(tr->last_error, sizeof tr->last_error, "HTTP status %ld", status);
+        }
+        tr->sending = false;
+        free(tr->body);
+        tr->body = NULL;
+    }
+    if (!tr->sending && tr->len >= tr->batch)
+        export_next(tr);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    watch *w = p->data;
+    int flags = status < 0 ? CURL_CSELECT_ERR
+                           : ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) | ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
+    int running;
+    mf_tracer *tr = w->tr;
+    curl_multi_socket_action(tr->multi, w->fd, flags, &running);
+    transfer_done(tr);
+}
+
+static void on_curl_timer(uv_timer_t *t)
+{
+    mf_tracer *tr = t->data;
+    int running;
+    curl_multi_socket_action(tr->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    transfer_done(tr);
+}
+
+static int curl_timer_cb(CURLM *m, long ms, void *ud)
+{
+    (void)m;
+    mf_tracer *tr = ud;
+    if (ms < 0)
+        uv_timer_stop(&tr->curl_timer);
+    else
+        uv_timer_start(&tr->curl_timer, on_curl_timer, (uint64_t)ms, 0);
+    return 0;
+}
+
+static void handle_closed(uv_handle_t *h);
+
+static void watch_closed(uv_handle_t *h)
+{
+    watch *w = h->data;
+    mf_tracer *tr = w->tr;
+    DL_DELETE(tr->watches, w);
+    free(w);
+    handle_closed((uv_handle_t *)&tr->flush_timer);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int action, void *ud, void *sockp)
+{
+    (void)e;
+    mf_tracer *tr = ud;
+    watch *w = sockp;
+    if (action == CURL_POLL_REMOVE) {
+        if (w) {
+            curl_multi_assign(tr->multi, fd, NULL);
+            uv_close((uv_handle_t *)&w->poll, watch_closed);
+        }
+        return 0;
+    }
+    if (!w) {
+        w = mf_xcalloc(1, sizeof *w);
+        w->fd = fd;
+        w->tr = tr;
+        if (uv_poll_init_socket(mf_loop(), &w->poll, fd) != 0) {
+            free(w);
+            return -1;
+        }
+        w->poll.data = w;
+        tr->open_handles++;
+        DL_APPEND(tr->watches, w);
+        curl_multi_assign(tr->multi, fd, w);
+    }
+    int ev = (action == CURL_POLL_IN || action == CURL_POLL_INOUT ? UV_READABLE : 0) |
+             (action == CURL_POLL_OUT || action == CURL_POLL_INOUT ? UV_WRITABLE : 0);
+    uv_poll_start(&w->poll, ev, on_poll);
+    return 0;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* --- batches ------------------------------------------------------------------------------ */
+
+static void export_next(mf_tracer *tr)
+{
+    if (tr->sending || !tr->len)
+        return;
+    size_t n = tr->len < tr->batch ? tr->len : tr->batch;
+    static const char tail[] = "]}]}]}";
+    size_t hl = strlen(tr->head_text), total = hl + sizeof tail;
+    for (size_t i = 0; i < n; i++)
+        total += tr->lens[(tr->head + i) % tr->max_queue] + 1;
+    char *body = tr->body = mf_xmalloc(total), *p = body + hl;
+    memcpy(body, tr->head_text, hl);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = tr->head;
+        if (i)
+            *p++ = ',';
+        memcpy(p, tr->ring[k], tr->lens[k]);
+        p += tr->lens[k];
+        free(tr->ring[k]);
+        tr->ring[k] = NULL;
+        tr->head = (tr->head + 1) % tr->max_queue;
+    }
+    memcpy(p, tail, sizeof tail);
+    p += sizeof tail - 1;
+    tr->len -= n;
+    tr->in_flight = n;
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(p - body));
+    if (curl_multi_add_handle(tr->multi, tr->easy) != CURLM_OK) {
+        tr->failed++;
+        tr->dropped += n;
+        free(tr->body);
+        tr->body = NULL;
+        return;
+    }
+    tr->sending = true;
+    tr->batches++;
+}
+
+static void on_flush(uv_timer_t *t)
+{
+    export_next(t->data);
+}
+
+void mf_otlp_enqueue(mf_span *s)
+{
+    mf_tracer *tr = TR;
+    if (!tr || tr->len == tr->max_queue) {
+        if (tr)
+            tr->dropped++;
+        mf_span_free(s);
+        return;
+    }
+    size_t k = (tr->head + tr->len) % tr->max_queue;
+    tr->ring[k] = mf_span_text(s, &tr->lens[k]);
+    mf_span_free(s);
+    tr->len++;
+    tr->queued++;
+    if (tr->len >= tr->batch && !tr->sending)
+        export_next(tr);
+}
+
+/* --- configuration -------------------------------------------------------------------------- */
+
+static void ring_free(mf_tracer *tr)
+{
+    for (size_t i = 0; i < tr->len; i++)
+        free(tr->ring[(tr->head + i) % tr->max_queue]);
+    free(tr->ring);
+    free(tr->lens);
+    tr->ring = NULL;
+    tr->lens = NULL;
+    tr->head = tr->len = 0;
+}
+
+/* The settings of cfg->tracing into tr (a new tracer or the one running). */
+static void apply(mf_tracer *tr, const mf_config *cfg)
+{
+    const mf_tracing_conf *c = &cfg->tracing;
+    free(tr->url);
+    size_t n = strlen(c->endpoint);
+    while (n && c->endpoint[n - 1] == '/')
+        n--;
+    tr->url = mf_xmalloc(n + 12);
+    snprintf(tr->url, n + 12, "%.*s/v1/traces", (int)n, c->endpoint);
+    curl_slist_free_all(tr->headers);
+    tr->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)c->headers, k, v) {
+        char line[1024];
+        snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
+        tr->headers = curl_slist_append(tr->headers, line);
+    }
+    /* the request around the spans, written once: {"resourceSpans":[{"resource":{...},
+     * "scopeSpans":[{"scope":{...},"spans":[ ... ]}]}]} */
+    json_t *resource = json_pack("{s:[{s:s,s:{s:s}},{s:s,s:{s:s}}]}", "attributes", "key", "service.name", "value",
+                                 "stringValue", c->service_name, "key", "service.version", "value", "stringValue",
+                                 PACKAGE_VERSION);
+    json_t *scope = json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
+    char *rt = json_dumps(resource, JSON_COMPACT), *st = json_dumps(scope, JSON_COMPACT);
+    free(tr->head_text);
+    static const char fmt[] = "{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":%s,\"spans\":[";
+    size_t hl = (size_t)snprintf(NULL, 0, fmt, rt, st) + 1;
+    tr->head_text = mf_xmalloc(hl);
+    snprintf(tr->head_text, hl, fmt, rt, st);
+    free(rt);
+    free(st);
+    json_decref(resource);
+    json_decref(scope);
+    tr->ratio = c->sample_ratio;
+    tr->batch = (size_t)c->batch_spans;
+    tr->flush_ms = (uint64_t)c->flush_ms;
+    if ((size_t)c->max_queue_spans != tr->max_queue) {   /* what is queued is dropped with the old ring */
+        tr->dropped += tr->len;
+        ring_free(tr);
+        tr->max_queue = (size_t)c->max_queue_spans;
+        tr->ring = mf_xcalloc(tr->max_queue, sizeof *tr->ring);
+        tr->lens = mf_xcalloc(tr->max_queue, sizeof *tr->lens);
+    }
+    curl_easy_setopt(tr->easy, CURLOPT_URL, tr->url);
+    curl_easy_setopt(tr->easy, CURLOPT_HTTPHEADER, tr->headers);
+    uv_timer_start(&tr->flush_timer, on_flush, tr->flush_ms, tr->flush_ms);
+}
+
+static mf_tracer *tracer_new(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return NULL;
+    mf_tracer *tr = mf_xcalloc(1, sizeof *tr);
+    tr->multi = curl_multi_init();
+    tr->easy = curl_easy_init();
+    curl_multi_setopt(tr->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(tr->multi, CURLMOPT_SOCKETDATA, tr);
+    curl_multi_setopt(tr->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
+    curl_multi_setopt(tr->multi, CURLMOPT_TIMERDATA, tr);
+    curl_easy_setopt(tr->easy, CURLOPT_ERRORBUFFER, tr->last_error);
+    curl_easy_setopt(tr->easy, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(tr->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(tr->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(tr->easy, CURLOPT_POST, 1L);
+    /* a collector that does not answer in time loses the batch, not the next ones */
+    curl_easy_setopt(tr->easy, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(tr->easy, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    uv_timer_init(mf_loop(), &tr->flush_timer);
+    uv_timer_init(mf_loop(), &tr->curl_timer);
+    tr->flush_timer.data = tr->curl_timer.data = tr;
+    uv_unref((uv_handle_t *)&tr->flush_timer);   /* the loop ends without waiting for a flush */
+    uv_unref((uv_handle_t *)&tr->curl_timer);
+    tr->open_handles = 2;
+    return tr;
+}
+
+int mf_trace_configure(const mf_config *cfg, mf_error *err)
+{
+    if (!cfg->tracing.endpoint) {
+        mf_trace_stop();
+        return 0;
+    }
+    if (!TR && !(TR = tracer_new())) {
+        mf_error_set(err, -1, "tracing: libcurl initialisation failed");
+        return -1;
+    }
+    apply(TR, cfg);
+    return 0;
+}
+
+/* The tracer is freed once its timers and polls are closed. */
+static void handle_closed(uv_handle_t *h)
+{
+    mf_tracer *tr = h->data;
+    if (--tr->open_handles)
+        return;
+    curl_slist_free_all(tr->headers);
+    free(tr->head_text);
+    free(tr->url);
+    free(tr);
+    curl_global_cleanup();
+}
+
+void mf_trace_stop(void)
+{
+    mf_tracer *tr = TR;
+    if (!tr)
+        return;
+    TR = NULL;
+    mf_span_end(mf_trace_request_take());
+    if (tr->sending)
+        curl_multi_remove_handle(tr->multi, tr->easy);
+    curl_easy_cleanup(tr->easy);
+    curl_multi_cleanup(tr->multi);   /* removes its sockets: their polls close below */
+    for (watch *w = tr->watches; w; w = w->next)
+        if (!uv_is_closing((uv_handle_t *)&w->poll))
+            uv_close((uv_handle_t *)&w->poll, watch_closed);
+    free(tr->body);
+    ring_free(tr);
+    uv_close((uv_handle_t *)&tr->flush_timer, handle_closed);
+    uv_close((uv_handle_t *)&tr->curl_timer, handle_closed);
+}
+
+json_t *mf_trace_status(void)
+{
+    mf_tracer *tr = TR;
+    if (!tr)
+        return json_pack("{s:b}", "enabled", false);
+    return json_pack("{s:b,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "enabled", true, "url", tr->url, "sample_ratio",
+                     tr->ratio, "spans_queued", (json_int_t)tr->len, "spans_ended", (json_int_t)tr->queued,
+                     "spans_exported", (json_int_t)tr->exported, "spans_dropped", (json_int_t)tr->dropped,
+                     "exports", (json_int_t)tr->batches, "exports_failed", (json_int_t)tr->failed, "last_error",
+                     tr->last_error[0] ? tr->last_error : NULL);
+}

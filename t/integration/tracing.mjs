@@ -1,0 +1,224 @@
+// OpenTelemetry tracing: spans exported over OTLP/HTTP (JSON) to a collector
+// (t/servers/otlp-collector.mjs), and the W3C trace context carried from clients through
+// the gateway to upstreams: the traceparent HTTP header on the MCP listener and
+// params._meta.traceparent over stdio, passed on as a header to HTTP upstreams and in
+// params._meta to every upstream. The upstream (faulty.mjs with FAULTY_TRACE_TOOLS=1)
+// answers with the trace context it received.
+// Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/tracing.mjs
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import {
+	admin, closedPort, faulty, inOrderPolicy, killAll, logTail, luaConfig, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
+	waitFor, withTimeout,
+} from "../lib/harness.mjs";
+import { endpointClient, initMsg, callMsg, startHttpGateway } from "../lib/http.mjs";
+import { startCollector } from "../servers/otlp-collector.mjs";
+
+const TRACE = { FAULTY_TRACE_TOOLS: "1" };
+const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, "0")).join("");
+const traceparentRe = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0([01])$/;
+
+async function collector(t) {
+	const c = await startCollector();
+	t.after(() => c.close());
+	return c;
+}
+
+// mcpfed --stdio with an admin socket, closed after the test.
+async function stdioGateway(t, top) {
+	const sock = path.join(scratchDir(), "admin.sock");
+	const gw = startStdio({ config: luaConfig({ log_level: "info", admin: sock, ...top }) });
+	gw.sock = sock;
+	t.after(() => killAll(gw));
+	await gw.initialize({ clientInfo: { name: "tracing-test", version: "1" } });
+	await waitFor(() => /registry: listed provider=p list=tools /.test(gw.stderrText()),
+		{ timeout: 15000, what: `the tools of p${logTail(gw.stderrText())}` });
+	return gw;
+}
+
+const tracingStatus = async (gw) => {
+	const r = await admin(gw.sock, "tracing");
+	assert.equal(r.code, 200, JSON.stringify(r));
+	return r.body;
+};
+
+test("a call retried on a second target: one request span, the policy's, two attempts; the upstream's parent is the second attempt", async (t) => {
+	const c = await collector(t);
+	const up = startProcess([nodeBin(), serverPath("faulty.mjs")], { FAULTY_HTTP_PORT: "0", ...TRACE });
+	t.after(() => killAll(up));
+	const m = await waitFor(() => /listening port=(\d+)/.exec(up.stderrText()), { timeout: 10000, what: "faulty on HTTP" });
+	const dead = await closedPort();
+	const { gw, urls } = await startHttpGateway({
+		log_level: "info", listen: ["http://127.0.0.1:0/mcp"], policy: inOrderPolicy(),
+		tracing: { endpoint: c.url, flush_ms: 50, service_name: "gw-under-test", headers: { "X-Api-Key": "k1" } },
+		providers: [{ name: "up", transport: "http", urls: [`http://127.0.0.1:${dead}/mcp`, `http://127.0.0.1:${m[1]}/mcp`] }],
+	}, { listed: ["up"], listedTimeout: 15000 });
+	t.after(() => killAll(gw));
+	const bounded = (p, what, ms = 10000) => withTimeout(p, ms, what, () => logTail(gw.stderrText()));
+	const client = endpointClient(() => urls[0], bounded);
+	const init = await client.post(initMsg(1, "2025-11-25", "trace-client"));
+	assert.equal(init.status, 200, init.text);
+	const session = init.headers.get("mcp-session-id");
+	await client.post({ jsonrpc: "2.0", method: "notifications/initialized" }, { session, version: "2025-11-25" });
+
+	const tid = hex(16), parent = hex(8);
+	const res = await client.post(callMsg(7, "up__traced"), {
+		session, version: "2025-11-25", headers: { traceparent: `00-${tid}-${parent}-01`, tracestate: "vendor=abc" },
+	});
+	assert.equal(res.status, 200, res.text);
+	const seen = JSON.parse(textOf(res.json));
+	// the upstream saw the trace in the header and in _meta, with the same parent, and the tracestate
+	const hm = traceparentRe.exec(seen.header ?? "");
+	assert.ok(hm, `a traceparent header upstream: ${JSON.stringify(seen)}`);
+	assert.equal(hm[1], tid, "the client's trace goes on upstream");
+	assert.equal(hm[3], "1", "sampled");
+	assert.equal(seen.meta, seen.header, "the same context in _meta and the header");
+	assert.equal(seen.headerState, "vendor=abc");
+	assert.equal(seen.metaState, "vendor=abc");
+	assert.notEqual(hm[2], parent, "the upstream's parent is the gateway's span, not the client's");
+
+	const spans = (await c.waitSpans((s) => s.filter((x) => x.traceId === tid).length >= 4))
+		.filter((x) => x.traceId === tid);
+	const request = spans.filter((s) => s.kind === 2);
+	assert.equal(request.length, 1, `one request span: ${JSON.stringify(spans)}`);
+	const req = request[0];
+	assert.equal(req.parentSpanId, parent, "the request span's parent is the client's");
+	assert.equal(req.name, "tools/call up__traced");
+	assert.equal(req.attributes["mcp.method.name"], "tools/call");
+	assert.equal(req.attributes["gen_ai.tool.name"], "up__traced");
+	assert.equal(req.attributes["gen_ai.operation.name"], "execute_tool");
+	assert.equal(req.attributes["jsonrpc.request.id"], "7");
+	assert.equal(req.attributes["mcp.protocol.version"], "2025-11-25");
+	assert.equal(req.attributes["mcpfed.provider"], "up");
+	assert.ok(req.attributes["mcp.session.id"] > 0, "the session");
+	assert.equal(req.traceState, "vendor=abc");
+	assert.equal(req.status, undefined, "no error");
+	assert.equal(req.resource["service.name"], "gw-under-test");
+	const policy = spans.filter((s) => s.name === "mcpfed.policy");
+	assert.equal(policy.length, 1);
+	assert.equal(policy[0].parentSpanId, req.spanId);
+	assert.equal(policy[0].attributes["mcpfed.policy.candidates"], 2);
+	const attempts = spans.filter((s) => s.kind === 3).sort((a, b) => a.attributes["mcpfed.attempt"] - b.attributes["mcpfed.attempt"]);
+	assert.equal(attempts.length, 2, `two attempts: ${JSON.stringify(attempts)}`);
+	for (const a of attempts) {
+		assert.equal(a.parentSpanId, req.spanId, "attempts are the request's children");
+		assert.equal(a.name, "tools/call traced", "named by what the upstream is asked");
+		assert.equal(a.attributes["mcpfed.provider"], "up");
+	}
+	assert.equal(attempts[0].attributes["mcpfed.target"], "up#1");
+	assert.equal(attempts[0].status?.code, 2, "the first attempt failed");
+	assert.equal(attempts[0].attributes["rpc.jsonrpc.error_code"], -32010);
+	assert.equal(attempts[1].attributes["mcpfed.target"], "up#2");
+	assert.equal(attempts[1].status, undefined);
+	assert.equal(hm[2], attempts[1].spanId, "the upstream's parent is the second attempt");
+	for (const s of spans) {
+		assert.ok(BigInt(s.endTimeUnixNano) >= BigInt(s.startTimeUnixNano), "a span ends after it starts");
+		assert.ok(BigInt(s.startTimeUnixNano) >= BigInt(req.startTimeUnixNano), "children start within the request");
+	}
+	// the export: JSON, with the configured headers
+	assert.equal(c.requests[0].contentType, "application/json");
+	assert.equal(c.requests[0].headers["x-api-key"], "k1");
+
+	// a list gets its request span too, and an unknown tool an error status
+	await client.post({ jsonrpc: "2.0", id: 8, method: "tools/list" }, { session, version: "2025-11-25" });
+	const bad = await client.post(callMsg(9, "up__nope"), { session, version: "2025-11-25" });
+	assert.equal(bad.json.error.code, -32602);
+	const all = await c.waitSpans((s) => s.some((x) => x.name === "tools/list") && s.some((x) => x.name === "tools/call up__nope"));
+	const nope = all.find((x) => x.name === "tools/call up__nope");
+	assert.equal(nope.status?.code, 2);
+	assert.equal(nope.attributes["rpc.jsonrpc.error_code"], -32602);
+
+	// a long name is cut where a character starts: a span that is not UTF-8 would make the
+	// collector refuse the batch (or, as node does, decode it with replacement characters)
+	const wide = `a${"é".repeat(60)}`;
+	assert.equal((await client.post(callMsg(10, wide), { session, version: "2025-11-25" })).json.error.code, -32602);
+	const cut = (await c.waitSpans((s) => s.some((x) => x.name.startsWith("tools/call aé")))).find((x) => x.name.startsWith("tools/call aé"));
+	assert.ok(!cut.name.includes("\uFFFD"), `no broken character in ${JSON.stringify(cut.name)}`);
+	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 95, cut.name);
+});
+
+test("sample_ratio 0: nothing is exported, and the context still reaches the upstream, marked unsampled; invalid traceparents start a new trace", async (t) => {
+	const c = await collector(t);
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: c.url, sample_ratio: 0, flush_ms: 50 }, providers: [faulty("p", { env: TRACE })],
+	});
+	const tid = hex(16), parent = hex(8);
+	const res = await gw.request("tools/call", { name: "p__traced", arguments: {}, _meta: { traceparent: `00-${tid}-${parent}-01` } });
+	const seen = JSON.parse(textOf(res));
+	const mm = traceparentRe.exec(seen.meta ?? "");
+	assert.ok(mm, `a traceparent upstream: ${JSON.stringify(seen)}`);
+	assert.equal(mm[1], tid, "the client's trace");
+	assert.notEqual(mm[2], parent, "a parent of the gateway's");
+	assert.equal(mm[3], "0", "not sampled");
+	assert.equal(seen.metaState, null);
+
+	// no traceparent: a trace starts at the gateway
+	const fresh = traceparentRe.exec(JSON.parse(textOf(await gw.request("tools/call", { name: "p__traced", arguments: {} }))).meta ?? "");
+	assert.ok(fresh, "a fresh trace upstream");
+	assert.notEqual(fresh[1], tid);
+
+	// invalid ones are ignored: a new trace, and the call is served
+	const invalid = [
+		`00-${"0".repeat(32)}-${parent}-01`, `00-${tid}-${"0".repeat(16)}-01`, `ff-${tid}-${parent}-01`, `00-${tid}-${parent}-01-extra`,
+		`00-${tid.toUpperCase()}-${parent}-01`, "00-xyz", "", `00_${tid}_${parent}_01`, 42,
+	];
+	for (const tp of invalid) {
+		const r = await gw.request("tools/call", { name: "p__traced", arguments: {}, _meta: { traceparent: tp } });
+		const got = traceparentRe.exec(JSON.parse(textOf(r)).meta ?? "");
+		assert.ok(got, `a valid traceparent upstream for ${JSON.stringify(tp)}`);
+		assert.notEqual(got[1], tid, `${JSON.stringify(tp)} starts a new trace`);
+	}
+	// a later version's traceparent may carry more fields: its trace goes on
+	const later = traceparentRe.exec(JSON.parse(textOf(await gw.request("tools/call", {
+		name: "p__traced", arguments: {}, _meta: { traceparent: `01-${tid}-${parent}-01-more` },
+	}))).meta);
+	assert.equal(later[1], tid);
+
+	const st = await tracingStatus(gw);
+	assert.equal(st.enabled, true);
+	assert.equal(st.spans_ended, 0, `nothing recorded: ${JSON.stringify(st)}`);
+	assert.equal(st.spans_queued, 0);
+	assert.equal(c.requests.length, 0, "nothing exported");
+});
+
+test("the collector down: calls are served as before, and the spans that cannot leave are dropped and counted", async (t) => {
+	const dead = await closedPort();
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: `http://127.0.0.1:${dead}`, flush_ms: 20, max_queue_spans: 8, batch_spans: 4 },
+		providers: [faulty("p")],
+	});
+	const started = Date.now();
+	for (let i = 0; i < 40; i++) {
+		const r = await gw.request("tools/call", { name: "p__echo", arguments: { text: `n${i}` } });
+		assert.equal(textOf(r), `n${i}`);
+	}
+	const elapsed = Date.now() - started;
+	const st = await waitFor(async () => {
+		const s = await tracingStatus(gw);
+		return s.exports_failed >= 1 && s.spans_dropped >= 20 && s;
+	}, { timeout: 10000, what: "failed exports and dropped spans" });
+	assert.ok(st.spans_ended >= 40, JSON.stringify(st));
+	assert.equal(st.spans_exported, 0);
+	assert.ok(st.spans_queued <= 8, "the queue stays bounded");
+	assert.match(st.last_error, /connect|Couldn't/i);
+	const status = (await admin(gw.sock, "status")).body;
+	assert.ok(status.tracing.spans_dropped >= st.spans_dropped, "admin status shows the drops");
+	assert.ok(elapsed < 20000, `40 calls took ${elapsed} ms`);
+});
+
+test("a slow collector holds no call: spans queue up to the bound, then are dropped", async (t) => {
+	const c = await collector(t);
+	const release = c.hold();
+	t.after(release);
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: c.url, flush_ms: 20, max_queue_spans: 16, batch_spans: 4 }, providers: [faulty("p")],
+	});
+	for (let i = 0; i < 30; i++)
+		assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: "x" } }, { timeout: 5000 })), "x");
+	const st = await tracingStatus(gw);
+	assert.ok(st.spans_dropped > 0, `spans dropped while the collector holds its answer: ${JSON.stringify(st)}`);
+	assert.ok(st.spans_queued <= 16);
+	release();
+	await waitFor(async () => (await tracingStatus(gw)).spans_exported > 0, { timeout: 10000, what: "exports once the collector answers" });
+});
