@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "policy.h"
 #include "reconfig.h"
+#include "daemon.h"
 #include "swap.h"
 
 #include <getopt.h>
@@ -92,6 +93,7 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
     uv_close((uv_handle_t *)&stop_timer, NULL);
+    mf_daemon_close();
     mf_services_close();
 }
 
@@ -142,6 +144,7 @@ void mf_request_shutdown(const char *reason)
     mf_info("kernel", "shutting down", "reason=\"%s\"", reason);
     uv_signal_stop(&sigint_h);
     uv_signal_stop(&sigterm_h);
+    mf_daemon_stopping();
     mf_watch_stop();
     mf_swap_shutdown();
     mf_reconfig_shutdown();
@@ -206,6 +209,7 @@ static int serve(const options *o)
     uv_signal_start(&sigterm_h, on_signal, SIGTERM);
     uv_unref((uv_handle_t *)&sigint_h);
     uv_unref((uv_handle_t *)&sigterm_h);
+    mf_daemon_start();
     uv_timer_init(mf_loop(), &shutdown_timer);
     uv_timer_init(mf_loop(), &stop_timer);
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
@@ -232,6 +236,8 @@ static int serve(const options *o)
         if (!ok) {
             exit_code = 1;
             mf_request_shutdown("start failed");
+        } else {
+            mf_daemon_serving();
         }
     }
     mf_loop_run();
@@ -284,6 +290,8 @@ int main(int argc, char **argv)
     if (o.check) {
         printf("mcpfed: %s: configuration OK (%zu providers)\n",
                cfg->file ? cfg->file : "embedded default", cfg->nproviders);
+        if (cfg->admin)
+            printf("mcpfed: admin socket: %s\n", cfg->admin);
         mf_endpoints_close();
         rc = 0;
         goto out;

@@ -4,6 +4,7 @@
  * plugin's keys are checked against its own tables and by its check (config_plugins.c). */
 #include "build-config.h"
 #include "config.h"
+#include "rundir.h"
 #include "luajson.h"
 
 #include <lauxlib.h>
@@ -373,6 +374,11 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     lua_setfield(L, -2, "examples_dir");
     lua_pushboolean(L, stdio);
     lua_setfield(L, -2, "stdio");
+    char sock[PATH_MAX];
+    if (mf_admin_socket_default(0, false, sock, sizeof sock)) {   /* else nil: no default place */
+        lua_pushstring(L, sock);
+        lua_setfield(L, -2, "admin_socket");
+    }
     lua_setglobal(L, "mcpfed");
     /* require "mcpfed.config" and other helpers from lua/ */
     const char *luadir = getenv("MCPFED_LUA_PATH");
