@@ -15,6 +15,7 @@
 #include "policy.h"
 #include "reconfig.h"
 #include "daemon.h"
+#include "metrics.h"
 #include "swap.h"
 
 #include <getopt.h>
@@ -192,8 +193,9 @@ static int serve(const options *o)
     }
     mf_admin_kernel_commands();
     mf_admin_plugin_commands();
-    if (mf_admin_start(cfg, &err) != 0) {
+    if (mf_admin_start(cfg, &err) != 0 || mf_metrics_start(cfg, &err) != 0) {
         fprintf(stderr, "mcpfed: %s\n", err.msg);
+        mf_admin_stop();
         return 1;
     }
     transports = mf_xcalloc(cfg->nlisteners + 1, sizeof *transports);
@@ -292,6 +294,8 @@ int main(int argc, char **argv)
                cfg->file ? cfg->file : "embedded default", cfg->nproviders);
         if (cfg->admin)
             printf("mcpfed: admin socket: %s\n", cfg->admin);
+        if (cfg->metrics)
+            printf("mcpfed: metrics: %s\n", cfg->metrics);
         mf_endpoints_close();
         rc = 0;
         goto out;

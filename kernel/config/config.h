@@ -25,6 +25,7 @@ typedef struct mf_provider_conf {
     int64_t health_timeout_ms;
     int64_t health_failures;      /* in a row, to be unhealthy */
     int64_t health_successes;     /* in a row, to be healthy again */
+    bool optional;         /* /readyz does not wait for it */
 } mf_provider_conf;
 
 typedef struct mf_listener_conf {
@@ -49,6 +50,7 @@ typedef struct mf_config {
     int64_t page_size;     /* items per page of the lists mcpfed serves */
     int64_t max_processes; /* child processes at once, all supervisors together */
     char *admin;           /* the admin socket's path, or NULL for none */
+    char *metrics;         /* the metrics endpoint's URL (checked by url.h), or NULL for none */
     int64_t handover_timeout_ms;  /* a hot swap's bound on an instance's handing over */
     int64_t drain_timeout_ms;     /* ... and on the old generation's draining */
     bool watch_plugins;    /* reload a plugin whose file changes in a plugin directory */

@@ -33,9 +33,9 @@ test("--check: the embedded default's admin socket is $XDG_RUNTIME_DIR/mcpfed/ad
 	const xdg = scratchDir();
 	let r = run(["--check"], { XDG_RUNTIME_DIR: xdg });
 	assert.equal(r.status, 0, r.stderr);
-	assert.match(r.stdout, new RegExp(`\\nmcpfed: admin socket: ${xdg}/mcpfed/admin\\.sock\\n$`));
+	assert.match(r.stdout, new RegExp(`\\nmcpfed: admin socket: ${xdg}/mcpfed/admin\\.sock\\n`));
 	r = run(["--check"], { XDG_RUNTIME_DIR: xdg, RUNTIME_DIRECTORY: "/run/mcpfed-unit:/run/other" });
-	assert.match(r.stdout, /\nmcpfed: admin socket: \/run\/mcpfed-unit\/admin\.sock\n$/);
+	assert.match(r.stdout, /\nmcpfed: admin socket: \/run\/mcpfed-unit\/admin\.sock\n/);
 	r = run(["--check", "--stdio"], { XDG_RUNTIME_DIR: xdg });
 	assert.equal(r.status, 0, r.stderr);
 	assert.doesNotMatch(r.stdout, /admin socket/, "no admin socket with --stdio");
