@@ -401,6 +401,7 @@ int mf_metrics_start(const mf_config *cfg, mf_error *err)
     int port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
     M.listening = true;
+    mf_stats_enable();
     mf_info("metrics", "listening", "url=http://%s%s%s:%d%s", strchr(M.url.host, ':') ? "[" : "", M.url.host,
             strchr(M.url.host, ':') ? "]" : "", port, M.url.path);
     return 0;

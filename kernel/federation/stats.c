@@ -52,7 +52,10 @@ static struct {
     pending *pending;
     series *tools, *tool_names, *providers, *targets, *codes, *code_names;
     unsigned ntool_names, ncodes;
+    bool on;                  /* a metrics endpoint is configured: nothing is counted without one */
 } ST;
+
+void mf_stats_enable(void) { ST.on = true; }
 
 static unsigned method_index(const char *m)
 {
@@ -62,24 +65,30 @@ static unsigned method_index(const char *m)
     return NMETHODS - 1;
 }
 
-void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg)
+static pending *pending_find(uint64_t sid, uint64_t tcorr)
 {
     pending *p;
     pending probe = {.key = {sid, tcorr}};
     HASH_FIND(hh, ST.pending, &probe.key, sizeof probe.key, p);
-    if (p)   /* a request that waited for the catalog comes in again: counted once */
+    return p;
+}
+
+void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg)
+{
+    /* a request that waited for the catalog comes in again: counted once */
+    if (!ST.on || pending_find(sid, tcorr))
         return;
+    pending *p;
     p = mf_xcalloc(1, sizeof *p);
-    p->key = probe.key;
+    p->key.sid = sid;
+    p->key.tcorr = tcorr;
     p->method = method_index(mf_rpc_method(msg));
     HASH_ADD(hh, ST.pending, key, sizeof p->key, p);
 }
 
 void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp)
 {
-    pending *p;
-    pending probe = {.key = {sid, tcorr}};
-    HASH_FIND(hh, ST.pending, &probe.key, sizeof probe.key, p);
+    pending *p = ST.pending ? pending_find(sid, tcorr) : NULL;
     if (!p)
         return;
     ST.requests[p->method][json_object_get(resp, "error") ? 1 : 0]++;
@@ -156,6 +165,8 @@ static bool admit(series **set, unsigned *n, unsigned max, const char *name)
 
 void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp)
 {
+    if (!ST.on)
+        return;
     bool own = admit(&ST.tool_names, &ST.ntool_names, MF_STATS_MAX_TOOLS, tool);
     series *s = series_get(&ST.tools, "tool", own ? tool : "other", "provider", provider ? provider : "none", NULL);
     const json_t *result = json_object_get(resp, "result");
@@ -198,6 +209,8 @@ static series *target_series(const mf_target *t)
 
 void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms)
 {
+    if (!ST.on)
+        return;
     const char *provider = t->provider->conf->name;
     double seconds = (double)duration_ms / 1000.0;
     observe(&target_series(t)->h, seconds);
@@ -363,4 +376,5 @@ void mf_stats_free(void)
     free_table(&ST.codes);
     free_table(&ST.code_names);
     ST.ntool_names = ST.ncodes = 0;
+    ST.on = false;
 }

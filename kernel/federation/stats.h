@@ -15,6 +15,8 @@
 #define MF_STATS_MAX_TOOLS 100
 #define MF_STATS_MAX_CODES 32
 
+/* Count from now on (the metrics endpoint is configured); until then nothing is. */
+void mf_stats_enable(void);
 /* A client request came in on session sid (its transport correlation tcorr); it is answered
  * once, through mf_stats_request_out with the JSON-RPC response. */
 void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg);
