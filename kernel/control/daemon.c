@@ -19,7 +19,7 @@
 static struct {
     uv_signal_t sighup;
     uv_timer_t watchdog;
-    bool started, serving, ready, stopping;
+    bool started, ready, stopping;
 } D;
 
 static void notify_ready(void)
@@ -86,7 +86,6 @@ void mf_daemon_start(void)
 
 void mf_daemon_serving(void)
 {
-    D.serving = true;
     if (mf_registry_settled())
         notify_ready();
     else

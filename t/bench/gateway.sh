@@ -35,13 +35,15 @@ bench_config() {
 	stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
 	*) echo "UPSTREAM is loopback or stdio" >&2; exit 2 ;;
 	esac
+	metrics_line=
+	[ -z "${METRICS:-}" ] || metrics_line='
+  metrics = "http://127.0.0.1:0/metrics",'
 	cat > "$work/bench.lua" <<LUA
 return {
   log_level = "info",
   plugin_dirs = { "$build/plugins", "$build/t/plugins" },
   listen = { $1 },
-  providers = { $provider },${METRICS:+
-  metrics = "http://127.0.0.1:0/metrics",}
+  providers = { $provider },$metrics_line
 }
 LUA
 }
