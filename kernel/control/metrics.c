@@ -29,10 +29,12 @@
 
 #define MAX_CONNS 32
 #define HEAD_TIMEOUT_MS 10000
+#define LINGER_MS 2000   /* after the answer, what the client still sends is read and dropped */
 
 typedef struct mconn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uv_shutdown_t shut;
     char buf[MF_HTTP_HEAD_MAX + 1];
     size_t len;
     bool answered;
@@ -244,13 +246,31 @@ typedef struct wreq {
     char *data;
 } wreq;
 
+static void after_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+static void on_linger_over(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* The answer is out: end our side, and read (and drop) what the client still sends until it
+ * closes or LINGER_MS pass, so that closing with its bytes unread does not reset the
+ * connection before it has read the answer. */
 static void after_write(uv_write_t *req, int status)
 {
-    (void)status;
     wreq *w = (wreq *)req;
+    mconn *c = w->c;
     free(w->data);
-    conn_close(w->c);
     free(w);
+    if (status != 0 || uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, after_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_linger_over, LINGER_MS, 0);
 }
 
 /* Answer with status and body (taken), then close. */
@@ -266,7 +286,6 @@ static void answer(mconn *c, int status, const char *type, char *body, size_t bl
         if (reasons[i].code == status)
             reason = reasons[i].reason;
     c->answered = true;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
     wreq *w = mf_xcalloc(1, sizeof *w);
     w->c = c;
@@ -322,6 +341,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     mconn *c = h->data;
+    if (c->answered)   /* dropped */
+        c->len = 0;
     /* one byte beyond the longest head, to tell it is too long */
     buf->base = c->buf + c->len;
     buf->len = sizeof c->buf - c->len;
@@ -331,12 +352,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     (void)buf;
     mconn *c = s->data;
-    if (c->answered)
-        return;
     if (n < 0) {
         conn_close(c);
         return;
     }
+    if (c->answered)
+        return;
     c->len += (size_t)n;
     mf_http_head h;
     int rc = mf_http_head_parse(c->buf, c->len, &h);

@@ -279,21 +279,20 @@ static void write_targets(FILE *out)
         for (size_t k = 0; k < sizeof pstates / sizeof pstates[0]; k++)
             fprintf(out, "mcpfed_provider_state{provider=\"%s\",state=\"%s\"} %d\n", ps[i]->conf->name, pstates[k],
                     (size_t)ps[i]->state == k);
-    head(out, "mcpfed_target_up", "gauge", "Whether the target is ready, as its provider says.");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i]->ntargets; k++)
-            fprintf(out, "mcpfed_target_up{provider=\"%s\",target=\"%s\"} %d\n", ps[i]->conf->name,
-                    ps[i]->targets[k].name, ps[i]->targets[k].up);
-    head(out, "mcpfed_target_healthy", "gauge", "Whether the target passes its health checks.");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i]->ntargets; k++)
-            fprintf(out, "mcpfed_target_healthy{provider=\"%s\",target=\"%s\"} %d\n", ps[i]->conf->name,
-                    ps[i]->targets[k].name, ps[i]->targets[k].healthy);
-    head(out, "mcpfed_target_in_flight", "gauge", "Calls under way on the target.");
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < ps[i]->ntargets; k++)
-            fprintf(out, "mcpfed_target_in_flight{provider=\"%s\",target=\"%s\"} %u\n", ps[i]->conf->name,
-                    ps[i]->targets[k].name, ps[i]->targets[k].inflight);
+    static const struct { const char *name, *help; } gauges[] = {
+        {"mcpfed_target_up", "Whether the target is ready, as its provider says."},
+        {"mcpfed_target_healthy", "Whether the target passes its health checks."},
+        {"mcpfed_target_in_flight", "Calls under way on the target."},
+    };
+    for (size_t g = 0; g < sizeof gauges / sizeof gauges[0]; g++) {
+        head(out, gauges[g].name, "gauge", gauges[g].help);
+        for (size_t i = 0; i < n; i++)
+            for (int k = 0; k < ps[i]->ntargets; k++) {
+                const mf_target *t = &ps[i]->targets[k];
+                fprintf(out, "%s{provider=\"%s\",target=\"%s\"} %u\n", gauges[g].name, ps[i]->conf->name, t->name,
+                        g == 0 ? (unsigned)t->up : g == 1 ? (unsigned)t->healthy : t->inflight);
+            }
+    }
     head(out, "mcpfed_breaker_state", "gauge", "Each target's circuit breaker state (1 for the state it is in).");
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < ps[i]->ntargets; k++) {
