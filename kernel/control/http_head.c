@@ -40,8 +40,9 @@ int mf_http_head_parse(const char *buf, size_t len, mf_http_head *h)
         vlen--;
     if (vlen != 8 || memcmp(version, "HTTP/1.", 7) != 0 || (version[7] != '0' && version[7] != '1'))
         return vlen >= 5 && memcmp(version, "HTTP/", 5) == 0 ? 505 : 400;
+    /* visible ASCII only: anything else in a target is percent-encoded (RFC 3986) */
     for (const char *p = target; p < sp2; p++)
-        if ((unsigned char)*p <= ' ' || *p == 127)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127)
             return 400;
     size_t plen = strcspn(target, "?# ");
     if (plen > (size_t)(sp2 - target))
