@@ -6,7 +6,6 @@
 #include "call.h"
 #include "plugin_loader.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -118,32 +117,39 @@ void mf_stats_label(FILE *f, const char *s)
     }
 }
 
-/* The series of table for these label pairs (name, value, ..., NULL), made on first use. */
-static series *series_get(series **table, const char *first, ...)
+/* The series of table for label n1 = v1 (and n2 = v2 unless n2 is NULL), made on first
+ * use. On the call path: the lookup is by the raw values; labels are rendered once. */
+static series *series_get(series **table, const char *n1, const char *v1, const char *n2, const char *v2)
 {
-    char *labels = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&labels, &len);
-    if (!f)
-        abort();   /* out of memory, as mf_xmalloc does */
-    va_list ap;
-    va_start(ap, first);
-    for (const char *name = first; name; name = va_arg(ap, const char *)) {
-        fprintf(f, "%s%s=\"", name == first ? "" : ",", name);
-        mf_stats_label(f, va_arg(ap, const char *));
-        fputc('"', f);
-    }
-    va_end(ap);
-    fclose(f);
+    char stack[512];
+    size_t l1 = strlen(v1), l2 = n2 ? strlen(v2) : 0, klen = l1 + 1 + l2;
+    char *key = klen < sizeof stack ? stack : mf_xmalloc(klen + 1);
+    memcpy(key, v1, l1);
+    key[l1] = '\x1f';   /* in no name */
+    memcpy(key + l1 + 1, n2 ? v2 : "", l2);
+    key[klen] = '\0';
     series *s;
-    HASH_FIND_STR(*table, labels, s);
+    HASH_FIND(hh, *table, key, klen, s);
     if (s) {
-        free(labels);
+        if (key != stack)
+            free(key);
         return s;
     }
     s = mf_xcalloc(1, sizeof *s);
-    s->key = s->labels = labels;
-    HASH_ADD_KEYPTR(hh, *table, s->key, strlen(s->key), s);
+    s->key = key == stack ? mf_xstrdup(stack) : key;
+    size_t len = 0;
+    FILE *f = open_memstream(&s->labels, &len);
+    if (!f)
+        abort();   /* out of memory, as mf_xmalloc does */
+    fprintf(f, "%s=\"", n1);
+    mf_stats_label(f, v1);
+    if (n2) {
+        fprintf(f, "\",%s=\"", n2);
+        mf_stats_label(f, v2);
+    }
+    fputc('"', f);
+    fclose(f);
+    HASH_ADD_KEYPTR(hh, *table, s->key, klen, s);
     return s;
 }
 
@@ -168,7 +174,7 @@ void mf_stats_tool_call(const char *tool, const char *provider, const json_t *re
     if (!ST.on)
         return;
     bool own = admit(&ST.tool_names, &ST.ntool_names, MF_STATS_MAX_TOOLS, tool);
-    series *s = series_get(&ST.tools, "tool", own ? tool : "other", "provider", provider ? provider : "none", NULL);
+    series *s = series_get(&ST.tools, "tool", own ? tool : "other", "provider", provider ? provider : "none");
     const json_t *result = json_object_get(resp, "result");
     s->counts[json_object_get(resp, "error") ? TOOL_ERROR
               : json_is_true(json_object_get(result, "isError")) ? TOOL_ERROR_RESULT
@@ -196,7 +202,7 @@ static unsigned state_index(const char *name)
 /* A target's breaker moved since last seen: a transition to its state now. */
 static series *target_series(const mf_target *t)
 {
-    series *s = series_get(&ST.targets, "provider", t->provider->conf->name, "target", t->name, NULL);
+    series *s = series_get(&ST.targets, "provider", t->provider->conf->name, "target", t->name);
     unsigned now = state_index(mf_target_breaker(t));
     if (s->h.n == 0 && s->state == 0 && !s->transitions[0])
         s->state = now;
@@ -214,13 +220,13 @@ void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms)
     const char *provider = t->provider->conf->name;
     double seconds = (double)duration_ms / 1000.0;
     observe(&target_series(t)->h, seconds);
-    observe(&series_get(&ST.providers, "provider", provider, NULL)->h, seconds);
+    observe(&series_get(&ST.providers, "provider", provider, NULL, NULL)->h, seconds);
     if (code == 0)
         return;
     char text[24];
     snprintf(text, sizeof text, "%d", code);
     bool own = admit(&ST.code_names, &ST.ncodes, MF_STATS_MAX_CODES, text);
-    series_get(&ST.codes, "provider", provider, "code", own ? text : "other", NULL)->counts[0]++;
+    series_get(&ST.codes, "provider", provider, "code", own ? text : "other")->counts[0]++;
 }
 
 /* --- the exposition ------------------------------------------------------------------ */
@@ -357,6 +363,7 @@ static void free_table(series **table)
     HASH_ITER(hh, *table, s, tmp) {
         HASH_DEL(*table, s);
         free(s->key);
+        free(s->labels);
         free(s);
     }
 }

@@ -2,7 +2,7 @@
 # Benchmark: what the metrics endpoint costs on the hot path. tools/call throughput through
 # the HTTP endpoint (t/bench/http-tools-call.sh) with no metrics endpoint (nothing counted),
 # then with one scraped every SCRAPE seconds (default 0.2, far more often than Prometheus),
-# ROUNDS times each (default 3), alternating; prints each run's calls/s and the gateway's CPU
+# ROUNDS times each (default 3), in turn; prints each run's calls/s and the gateway's CPU
 # time per call (which what else the machine runs disturbs less), and their medians.
 #
 #   t/bench/metrics.sh [BUILD_DIR]     (DURATION, CONNECTIONS, UPSTREAM, ERA as http-tools-call.sh)
@@ -18,8 +18,14 @@ run() {
 }
 i=0
 while [ $i -lt "$rounds" ]; do
-	set -- $(METRICS= run "$@") "$@"; off="$off $1"; offcpu="$offcpu $2"; shift 2
-	set -- $(METRICS=1 SCRAPE=${SCRAPE:-0.2} run "$@") "$@"; on="$on $1"; oncpu="$oncpu $2"; shift 2
+	# which goes first alternates, so that a drift in the machine's load falls on both
+	for m in $([ $((i % 2)) = 0 ] && echo "off on" || echo "on off"); do
+		if [ $m = off ]; then
+			set -- $(METRICS= run "$@") "$@"; off="$off $1"; offcpu="$offcpu $2"; shift 2
+		else
+			set -- $(METRICS=1 SCRAPE=${SCRAPE:-0.2} run "$@") "$@"; on="$on $1"; oncpu="$oncpu $2"; shift 2
+		fi
+	done
 	i=$((i + 1))
 done
 median() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
