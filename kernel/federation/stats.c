@@ -275,6 +275,20 @@ static void write_sessions(FILE *out)
                 rows[i].modern ? "2026-07-28" : "session", rows[i].n);
 }
 
+/* For each series of table, a sample per value of one more label: values[i]'s count is
+ * field(s)[i]. */
+static void write_by_value(FILE *out, const char *name, series *table, const char *label, const char *const *values,
+                           unsigned n, const uint64_t *(*field)(const series *))
+{
+    series *s, *tmp;
+    HASH_ITER(hh, table, s, tmp)
+        for (unsigned i = 0; i < n; i++)
+            fprintf(out, "%s{%s,%s=\"%s\"} %llu\n", name, s->labels, label, values[i], (unsigned long long)field(s)[i]);
+}
+
+static const uint64_t *transitions_of(const series *s) { return s->transitions + 1; }
+static const uint64_t *counts_of(const series *s) { return s->counts; }
+
 static void write_targets(FILE *out)
 {
     size_t n;
@@ -308,11 +322,8 @@ static void write_targets(FILE *out)
         }
     head(out, "mcpfed_breaker_transitions_total", "counter",
          "Breaker state changes seen (at each call's outcome and each scrape), by the state entered.");
-    series *s, *tmp;
-    HASH_ITER(hh, ST.targets, s, tmp)
-        for (unsigned j = 1; j < NSTATES; j++)
-            fprintf(out, "mcpfed_breaker_transitions_total{%s,to=\"%s\"} %llu\n", s->labels, breaker_states[j],
-                    (unsigned long long)s->transitions[j]);
+    write_by_value(out, "mcpfed_breaker_transitions_total", ST.targets, "to", breaker_states + 1, NSTATES - 1,
+                   transitions_of);
 }
 
 void mf_stats_write(FILE *out)
@@ -325,16 +336,13 @@ void mf_stats_write(FILE *out)
                         o ? "error" : "ok", (unsigned long long)ST.requests[i][o]);
     head(out, "mcpfed_tool_calls_total", "counter",
          "Tool calls forwarded and answered, by public tool (the first 100 seen, then other), provider and outcome.");
-    series *s, *tmp;
-    HASH_ITER(hh, ST.tools, s, tmp)
-        for (int o = 0; o < TOOL_OUTCOMES; o++)
-            fprintf(out, "mcpfed_tool_calls_total{%s,outcome=\"%s\"} %llu\n", s->labels, tool_outcomes[o],
-                    (unsigned long long)s->counts[o]);
+    write_by_value(out, "mcpfed_tool_calls_total", ST.tools, "outcome", tool_outcomes, TOOL_OUTCOMES, counts_of);
     head(out, "mcpfed_upstream_call_duration_seconds", "histogram", "Upstream calls' duration, by provider and target.");
     write_histograms(out, "mcpfed_upstream_call_duration_seconds", ST.targets);
     head(out, "mcpfed_provider_call_duration_seconds", "histogram", "Upstream calls' duration, by provider.");
     write_histograms(out, "mcpfed_provider_call_duration_seconds", ST.providers);
     head(out, "mcpfed_upstream_errors_total", "counter", "Upstream calls that ended in a JSON-RPC error, by provider and code.");
+    series *s, *tmp;
     HASH_ITER(hh, ST.codes, s, tmp)
         fprintf(out, "mcpfed_upstream_errors_total{%s} %llu\n", s->labels, (unsigned long long)s->counts[0]);
     write_targets(out);
