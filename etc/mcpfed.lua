@@ -5,6 +5,12 @@ return {
   -- MCP over Streamable HTTP on loopback only. With --stdio mcpfed serves its stdin and
   -- stdout instead, so that a desktop client can start one per window.
   listen = mcpfed.stdio and {} or { "http://127.0.0.1:8808/mcp" },
+  -- The admin socket, for mcpfedctl: $RUNTIME_DIRECTORY/admin.sock under systemd, else
+  -- $XDG_RUNTIME_DIR/mcpfed/admin.sock, else /run/mcpfed/admin.sock for root (none for
+  -- others). Not with --stdio, where a desktop client may start several gateways at once.
+  admin = not mcpfed.stdio and mcpfed.admin_socket or nil,
+  -- Prometheus metrics, /healthz and /readyz on a listener of their own, on loopback.
+  metrics = not mcpfed.stdio and "http://127.0.0.1:9808/metrics" or nil,
   providers = {
     -- The reference MCP server, fetched and run by npx on first use.
     { name = "everything", transport = "stdio",

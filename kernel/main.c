@@ -15,6 +15,8 @@
 #include "policy.h"
 #include "observe.h"
 #include "reconfig.h"
+#include "daemon.h"
+#include "metrics.h"
 #include "swap.h"
 
 #include <getopt.h>
@@ -93,6 +95,7 @@ static void close_kernel(void)
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&shutdown_timer, NULL);
     uv_close((uv_handle_t *)&stop_timer, NULL);
+    mf_daemon_close();
     mf_services_close();
     mf_trace_stop();
     mf_audit_stop();
@@ -145,6 +148,7 @@ void mf_request_shutdown(const char *reason)
     mf_info("kernel", "shutting down", "reason=\"%s\"", reason);
     uv_signal_stop(&sigint_h);
     uv_signal_stop(&sigterm_h);
+    mf_daemon_stopping();
     mf_watch_stop();
     mf_swap_shutdown();
     mf_reconfig_shutdown();
@@ -192,8 +196,9 @@ static int serve(const options *o)
     }
     mf_admin_kernel_commands();
     mf_admin_plugin_commands();
-    if (mf_admin_start(cfg, &err) != 0) {
+    if (mf_admin_start(cfg, &err) != 0 || mf_metrics_start(cfg, &err) != 0) {
         fprintf(stderr, "mcpfed: %s\n", err.msg);
+        mf_admin_stop();
         return 1;
     }
     transports = mf_xcalloc(cfg->nlisteners + 1, sizeof *transports);
@@ -209,6 +214,7 @@ static int serve(const options *o)
     uv_signal_start(&sigterm_h, on_signal, SIGTERM);
     uv_unref((uv_handle_t *)&sigint_h);
     uv_unref((uv_handle_t *)&sigterm_h);
+    mf_daemon_start();
     uv_timer_init(mf_loop(), &shutdown_timer);
     uv_timer_init(mf_loop(), &stop_timer);
     mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
@@ -236,6 +242,8 @@ static int serve(const options *o)
         if (!ok) {
             exit_code = 1;
             mf_request_shutdown("start failed");
+        } else {
+            mf_daemon_serving();
         }
     }
     mf_loop_run();
@@ -288,6 +296,10 @@ int main(int argc, char **argv)
     if (o.check) {
         printf("mcpfed: %s: configuration OK (%zu providers)\n",
                cfg->file ? cfg->file : "embedded default", cfg->nproviders);
+        if (cfg->admin)
+            printf("mcpfed: admin socket: %s\n", cfg->admin);
+        if (cfg->metrics)
+            printf("mcpfed: metrics: %s\n", cfg->metrics);
         mf_endpoints_close();
         rc = 0;
         goto out;

@@ -6,9 +6,11 @@
  * prints it for a person (default) or as the JSON itself (--json). Exits 0 for a 2xx
  * reply, 1 for any other, 2 when the gateway cannot be reached or does not answer in time. */
 #include "build-config.h"
+#include "rundir.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -24,8 +27,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "Usage: mcpfedctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS...]\n"
                  "\n"
-                 "Talks to a running mcpfed over its admin socket (the configuration's admin key;\n"
-                 "default: $MCPFED_SOCKET, else run/mcpfed.sock). 'mcpfedctl help' lists the commands.\n"
+                 "Talks to a running mcpfed over its admin socket (the configuration's admin key).\n"
+                 "Default: $MCPFED_SOCKET, else the first of $RUNTIME_DIRECTORY/admin.sock,\n"
+                 "$XDG_RUNTIME_DIR/mcpfed/admin.sock and /run/mcpfed/admin.sock that exists, where\n"
+                 "the embedded default configuration opens it. 'mcpfedctl help' lists the commands.\n"
                  "\n"
                  "  -s, --socket PATH  the admin socket\n"
                  "  -j, --json         print the reply's JSON as it came\n"
@@ -65,6 +70,16 @@ static void show(const json_t *v, int indent, const char *key)
     }
 }
 
+/* The first default place where a socket exists; else the first default place. */
+static const char *default_socket(char *buf, size_t n)
+{
+    struct stat st;
+    for (int i = 0; mf_admin_socket_default(i, true, buf, n); i++)
+        if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+            return buf;
+    return mf_admin_socket_default(0, true, buf, n);
+}
+
 int main(int argc, char **argv)
 {
     const char *sock = getenv("MCPFED_SOCKET");
@@ -96,8 +111,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    char place[PATH_MAX];
     if (!sock)
-        sock = "run/mcpfed.sock";
+        sock = default_socket(place, sizeof place);
     char line[4096];
     size_t n = 0;
     for (int i = optind; i < argc; i++) {

@@ -4,6 +4,8 @@
  * plugin's keys are checked against its own tables and by its check (config_plugins.c). */
 #include "build-config.h"
 #include "config.h"
+#include "rundir.h"
+#include "url.h"
 #include "luajson.h"
 
 #include <lauxlib.h>
@@ -108,6 +110,8 @@ const mf_setting mf_provider_settings[] = {
     {"weight", MF_SET_NUMBER, MF_SET_ABOVE_MIN, .def = "1", .nmin = 0, .at = MF_AT(mf_provider_conf, weight),
      .doc = "what the routing policy may weigh"},
     {"tags", MF_SET_STRINGS, .def = "{}", .doc = "what the routing policy may match"},
+    {"optional", MF_SET_BOOL, .def = "false", .at = MF_AT(mf_provider_conf, optional),
+     .doc = "the metrics endpoint's /readyz does not wait for it"},
     {"health", MF_SET_TABLE, MF_SET_OR_FALSE, .def = "{}", .sub = health_settings,
      .doc = "active health checks (MCP ping); false turns them off"},
     {"breaker", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "the top-level breaker",
@@ -147,6 +151,7 @@ const mf_setting mf_top_settings[] = {
     {"max_processes", MF_SET_INT, .def = "1024", .min = 1, .max = 1000000, .at = MF_AT(mf_config, max_processes),
      .doc = "child processes at once, all providers together"},
     {"admin", MF_SET_STRING, .doc = "path of the admin socket, relative to the file's directory"},
+    {"metrics", MF_SET_STRING, .doc = "URL of the Prometheus metrics endpoint (its own listener; /healthz, /readyz too)"},
     {"policy", MF_SET_STRING, .def_doc = "lua/policy.lua of the installation", .doc = "the routing policy (Lua)"},
     {"policy_instructions", MF_SET_INT, .def = "1000000", .min = 1000, .max = INT64_C(1) << 40,
      .at = MF_AT(mf_config, policy_instructions), .doc = "each routing decision's instruction budget"},
@@ -414,6 +419,27 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
     return 0;
 }
 
+/* The metrics endpoint: an http:// URL of its own, on no MCP listener's address. */
+static int check_metrics(mf_config *c, const char *url, mf_error *err)
+{
+    if (!url)
+        return 0;
+    mf_url m, l;
+    char why[160];
+    if (mf_url_parse(url, &m, why, sizeof why) != 0 || strcmp(m.scheme, "http") != 0) {
+        mf_error_set(err, -1, "metrics: %s: %s", url, m.scheme[0] && strcmp(m.scheme, "http") ? "expected http://" : why);
+        return -1;
+    }
+    for (size_t i = 0; i < c->nlisteners; i++)
+        if (mf_url_parse(c->listeners[i].url, &l, why, sizeof why) == 0 && mf_url_same_address(&m, &l)) {
+            mf_error_set(err, -1, "metrics: %s: the address of %s; the metrics endpoint is never served on an MCP listener",
+                         url, c->listeners[i].path);
+            return -1;
+        }
+    c->metrics = mf_xstrdup(url);
+    return 0;
+}
+
 static int check_top(mf_config *c, mf_error *err)
 {
     json_t *r = c->root;
@@ -466,6 +492,8 @@ static int check_top(mf_config *c, mf_error *err)
     c->plugins = string_list(json_object_get(r, "plugins"), NULL);
     if (check_listeners(c, json_object_get(r, "listen"), err))
         return -1;
+    if (check_metrics(c, json_string_value(json_object_get(r, "metrics")), err))
+        return -1;
     json_t *providers = json_object_get(r, "providers");
     if (providers && check_providers(c, providers, err))
         return -1;
@@ -505,6 +533,11 @@ mf_config *mf_config_load(const char *file, bool stdio, mf_error *err)
     lua_setfield(L, -2, "examples_dir");
     lua_pushboolean(L, stdio);
     lua_setfield(L, -2, "stdio");
+    char sock[PATH_MAX];
+    if (mf_admin_socket_default(0, false, sock, sizeof sock)) {   /* else nil: no default place */
+        lua_pushstring(L, sock);
+        lua_setfield(L, -2, "admin_socket");
+    }
     lua_setglobal(L, "mcpfed");
     /* require "mcpfed.config" and other helpers from lua/ */
     const char *luadir = getenv("MCPFED_LUA_PATH");
@@ -570,6 +603,7 @@ static void config_free(mf_config *c)
     json_decref(c->root);
     free(c->admin);
     free((char *)c->audit.file);
+    free(c->metrics);
     free(c->policy);
     json_decref(c->breaker);
     json_decref(c->cache);
@@ -636,7 +670,7 @@ bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)
 
 const char *const mf_config_fixed_keys[] = {
     "listen", "http", "admin", "plugin_dirs", "plugins", "max_processes", "max_message_bytes",
-    "shutdown_ms", "watch_plugins", "identity", NULL,
+    "shutdown_ms", "watch_plugins", "identity", "metrics", NULL,
 };
 
 #define SWAP(a, b)                                                                             \
@@ -658,6 +692,7 @@ void mf_config_keep_fixed(mf_config *next, mf_config *prev)
     SWAP(next->max_message_bytes, prev->max_message_bytes);
     SWAP(next->shutdown_ms, prev->shutdown_ms);
     SWAP(next->watch_plugins, prev->watch_plugins);
+    SWAP(next->metrics, prev->metrics);
     /* its table too, so that the next reload compares the file with what runs */
     if (!json_is_object(next->root))
         return;

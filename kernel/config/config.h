@@ -52,6 +52,7 @@ typedef struct mf_provider_conf {
     json_t *describe;      /* upstream tool or prompt name -> its description */
     json_t *annotations;   /* upstream tool name -> annotations merged over the upstream's */
     int audit_arguments, audit_results;   /* its audit table's: 1, 0, or -1 for the top level's */
+    bool optional;         /* /readyz does not wait for it */
 } mf_provider_conf;
 
 /* tracing = {...}: OpenTelemetry export (endpoint NULL: off) */
@@ -96,6 +97,7 @@ typedef struct mf_config {
     int64_t page_size;     /* items per page of the lists mcpfed serves */
     int64_t max_processes; /* child processes at once, all supervisors together */
     char *admin;           /* the admin socket's path, or NULL for none */
+    char *metrics;         /* the metrics endpoint's URL (checked by url.h), or NULL for none */
     int64_t handover_timeout_ms;  /* a hot swap's bound on an instance's handing over */
     int64_t drain_timeout_ms;     /* ... and on the old generation's draining */
     bool watch_plugins;    /* reload a plugin whose file changes in a plugin directory */

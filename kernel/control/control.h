@@ -37,6 +37,7 @@ typedef struct mf_control {
         mf_config **current;      /* the configuration in force, its owner's */
         bool serve_stdio;
         struct plan *busy;        /* the reload under way */
+        uint64_t ok, refused;     /* reloads by outcome, for the metrics */
     } reconfig;
     /* dropin.c: providers of plugins dropped in */
     struct {

@@ -115,6 +115,7 @@ static void plan_free(plan *pl)
 
 static void refuse(mf_reconfig_done done, void *ud, const char *file, const char *reason)
 {
+    RC.refused++;
     mf_warn("reconfig", "configuration refused; nothing changed", "reason=\"%s\"", mf_log_esc(reason, (size_t)-1));
     done(ud, 409, json_pack("{s:s,s:s?,s:s}", "error", "the configuration was refused; nothing changed", "file", file,
                             "reason", reason));
@@ -262,6 +263,7 @@ static void switch_over(plan *pl)
     void *ud = pl->ud;
     RC.busy = NULL;
     plan_free(pl);
+    RC.ok++;
     done(ud, 200, report);
 }
 

@@ -3,6 +3,8 @@
 #include "build-config.h"
 #include "services.h"
 #include "admin.h"
+#include "metrics.h"
+#include "stats.h"
 #include "call.h"
 #include "plugin_loader.h"
 #include "policy.h"
@@ -14,8 +16,10 @@
 void mf_services_close(void)
 {
     mf_admin_stop();
+    mf_metrics_stop();
     mf_policy_stop();
     mf_session_shutdown();
+    mf_stats_free();
     mf_cache_stop();
     mf_registry_close();
     mf_router_stop();

@@ -31,6 +31,7 @@ typedef struct mf_federation {
         uv_timer_t settle_timer;
         bool settle_timer_on;
         bool settled;
+        void (*on_settled)(void);   /* the control layer's: readiness told to systemd */
         void (*stop_done)(void);
         bool stop_finished;       /* done has been called */
         bool stop_in_step, stop_again;

@@ -30,6 +30,7 @@
 #include "park.h"
 #include "tasks.h"
 #include "observe.h"
+#include "stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,9 @@ void mf_downreq_answer(downreq *d, json_t *resp)
     if (own)
         resp = own;
     session *s = d->s;
+    if (strcmp(mf_rpc_method(d->msg) ?: "", "tools/call") == 0)
+        mf_stats_tool_call(json_string_value(json_object_get(d->msg, "name")) ?: "", d->provider ? d->provider->conf->name : NULL,
+                           resp);
     json_t *error = json_object_get(resp, "error");
     json_t *out;
     if (error) {
@@ -149,10 +153,12 @@ static void on_done(void *ud, json_t *resp)
         t->inflight--;
         /* a call that never reached the upstream (the target could not take it now) is no
          * outcome: its permit goes back, and the next target gets the call */
-        if (never_sent)
+        if (never_sent) {
             mf_target_release(t);
-        else
+        } else {
             mf_target_outcome(t, code, lost, mf_now() - d->sent_at);
+            mf_stats_upstream(t, code, mf_now() - d->sent_at);
+        }
     }
     if (mf_mrtr_hold(d, resp))
         return;

@@ -50,6 +50,8 @@ mf_provider *mf_registry_all(void) { return REG.all; }
 
 bool mf_registry_settled(void) { return REG.settled; }
 
+void mf_registry_on_settled(void (*fn)(void)) { REG.on_settled = fn; }
+
 bool mf_provider_offers(const mf_provider *p, const char *capability)
 {
     json_t *caps = json_object_get(p->init, "capabilities");
@@ -84,6 +86,8 @@ static void check_settled(void)
     if (REG.settle_timer_on)
         uv_timer_stop(&REG.settle_timer);
     mf_session_catalog_settled();
+    if (REG.on_settled)
+        REG.on_settled();
 }
 
 static void on_settle_timeout(uv_timer_t *t)
@@ -97,6 +101,8 @@ static void on_settle_timeout(uv_timer_t *t)
                     "provider=%s", REG.active[i]->conf->name);
     REG.settled = true;
     mf_session_catalog_settled();
+    if (REG.on_settled)
+        REG.on_settled();
 }
 
 /* A listing ended or the provider failed: the catalog may be complete, or a provider

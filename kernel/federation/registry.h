@@ -61,6 +61,8 @@ void mf_registry_stop(void (*done)(void));
 void mf_registry_close(void);
 /* True once every provider has listed everything once or failed, or the wait ran out. */
 bool mf_registry_settled(void);
+/* fn runs when the catalog settles (not if it has already). */
+void mf_registry_on_settled(void (*fn)(void));
 /* The providers in routing and the catalog, in configuration order (pointers stay valid
  * while a provider lives; the array changes on a reload). */
 mf_provider **mf_registry_providers(size_t *n);

@@ -28,6 +28,7 @@
 #include "elicit.h"
 #include "tasks.h"
 #include "trace.h"
+#include "stats.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ session *mf_session_find(uint64_t id)
 
 void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
 {
+    if (kind == MF_MSG_RESPONSE)
+        mf_stats_request_out(s->id, tcorr, json);
     mf_msg *m = mf_msg_new(kind, SES.self, s->transport, json);
     m->session = s->id;
     m->corr = tcorr;
@@ -117,6 +120,7 @@ void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const
     mf_trace_request_error(code, text);
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, SES.self, r->s->transport,
                            mf_rpc_error(r->id, code, text, data));
+    mf_stats_request_out(r->s->id, r->tcorr, m->json);
     m->session = r->s->id;
     m->corr = r->tcorr;
     m->flags = malformed ? MF_MSGF_MALFORMED : 0;
@@ -626,6 +630,7 @@ static void on_message(void *ud, mf_msg *m)
     }
     switch (m->kind) {
     case MF_MSG_REQUEST:
+        mf_stats_request_in(s->id, m->corr, m->json);
         on_request(s, m->json, m->corr);
         break;
     case MF_MSG_NOTIFY:
@@ -669,6 +674,7 @@ static void session_free(session *s)
     mf_tasks_session_closed(s->id);
     mf_relay_session_closed(s);
     mf_session_cancel_all(s);
+    mf_stats_session_closed(s->id);
     downreq *d, *tmp;
     DL_FOREACH_SAFE(SES.parked, d, tmp) {
         if (d->s == s) {

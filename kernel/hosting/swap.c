@@ -105,6 +105,14 @@ static const char *inst_label(const mf_instance *inst, char *buf, size_t cap)
     return buf;
 }
 
+/* swaps by outcome: swapped, partly refused, refused */
+static uint64_t swaps[3];
+
+void mf_swap_counts(uint64_t out[3])
+{
+    memcpy(out, swaps, sizeof swaps);
+}
+
 static void finish(swap *sw)
 {
     mf_host.swap = NULL;
@@ -123,6 +131,7 @@ static void finish(swap *sw)
                                                                                : sw->prev->generation),
                                "previous_generation", (int)sw->prev->generation, "outcome", outcome,
                                "instances", sw->items, "ms", (json_int_t)(mf_now() - sw->started));
+    swaps[code == 200 ? 0 : sw->swapped ? 1 : 2]++;
     if (code == 200 || sw->swapped)
         mf_info("swap", "reloaded", "plugin=%s generation=%u swapped=%d refused=%d ms=%llu", sw->prev->name,
                 sw->next->generation, sw->swapped, sw->refused, (unsigned long long)(mf_now() - sw->started));

@@ -15,6 +15,8 @@ void mf_swap_init(const mf_config *cfg);
 void mf_swap_reload(const char *name, mf_swap_done done, void *ud);
 /* Is a reload under way? */
 bool mf_swap_busy(void);
+/* Plugin reloads finished so far: swapped, partly refused, refused (for the metrics). */
+void mf_swap_counts(uint64_t out[3]);
 /* Shutdown: handovers under way are called off, old generations stop draining. */
 void mf_swap_shutdown(void);
 /* How long a replaced endpoint forwards to its successor. */

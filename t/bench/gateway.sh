@@ -18,15 +18,17 @@ start_gateway() {
 	"$build/mcpfed" -c "$1" 2>"$work/log" &
 	pid=$!
 	i=0
-	until url=$(grep -o 'url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
+	until url=$(grep -o 'http: listening url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
 		i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
 	done
+	metrics_url=$(grep -o 'metrics: listening url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2)
 }
 
 # A configuration of one listener LISTEN (a Lua value) and the provider UPSTREAM
 # ("loopback": an in-process provider that answers at once, measuring the gateway alone;
 # "stdio": a Node.js MCP server over stdio) in $work/bench.lua; sets tool (its echo tool).
 # BENCH_LUA, if set, is more top-level keys (Lua, e.g. 'tracing = { ... },').
+# With METRICS set, the metrics endpoint too (start_gateway sets metrics_url).
 #   bench_config LISTEN UPSTREAM
 bench_config() {
 	case $2 in
@@ -34,12 +36,15 @@ bench_config() {
 	stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
 	*) echo "UPSTREAM is loopback or stdio" >&2; exit 2 ;;
 	esac
+	metrics_line=
+	[ -z "${METRICS:-}" ] || metrics_line='
+  metrics = "http://127.0.0.1:0/metrics",'
 	cat > "$work/bench.lua" <<LUA
 return {
   log_level = "info",
   plugin_dirs = { "$build/plugins", "$build/t/plugins" },
   listen = { $1 },
-  providers = { $provider },
+  providers = { $provider },$metrics_line
   ${BENCH_LUA:-}
 }
 LUA

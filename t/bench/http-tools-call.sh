@@ -26,7 +26,21 @@ if [ "$era" = session ]; then
 	curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
 		-H "Mcp-Session-Id: $session" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
 fi
-echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2) upstream=$upstream era=$era connections=$connections duration=${duration}s"
+echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2) upstream=$upstream era=$era connections=$connections duration=${duration}s metrics=${METRICS:-off}"
+scraper=
+if [ -n "$metrics_url" ]; then
+	( n=0; end=$(($(date +%s) + duration)); while [ "$(date +%s)" -lt "$end" ]; do
+		curl -sf -o /dev/null "$metrics_url" && n=$((n + 1)); sleep "${SCRAPE:-1}"; done; echo "scrapes: $n" ) &
+	scraper=$!
+fi
+# the gateway's CPU time (user + system, in clock ticks) over the run: less sensitive than
+# calls/s to what else the machine runs
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"; }
+cpu0=$(cpu_ticks)
 MCPFED_SESSION=$session MCPFED_TOOL=$tool wrk -t1 -c"$connections" -d"${duration}s" --latency \
 	-s "${WRK_SCRIPT:-$here/tools-call.lua}" "$url"
+cpu1=$(cpu_ticks)
+echo "gateway CPU: $(awk -v t="$(getconf CLK_TCK)" -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", (b - a) / t }') s"
+[ -z "$scraper" ] || wait "$scraper"
+[ -z "$metrics_url" ] || curl -s "$metrics_url" | grep -E '^mcpfed_(requests_total\{method="tools/call"|tool_calls_total)'
 grep -E '^(VmHWM|VmRSS)' "/proc/$pid/status"

@@ -81,7 +81,9 @@ test("--check on a good configuration", () => {
 test("--check without -c checks the embedded default", () => {
 	const r = run(["--check"]);
 	assert.equal(r.code, 0, r.stderr);
-	assert.match(r.stdout, /^mcpfed: .*configuration OK \(4 providers\)\n$/);
+	// and, where it has a default place (daemon.mjs checks which), the admin socket; the
+	// metrics endpoint (metrics.mjs)
+	assert.match(r.stdout, /^mcpfed: .*configuration OK \(4 providers\)\n(mcpfed: admin socket: \/\S+\n)?mcpfed: metrics: \S+\n$/);
 });
 
 test("plugin_dirs finds the transport plugin without MCPFED_PLUGIN_PATH", (t) => {

@@ -133,20 +133,22 @@ function listeningSockets(pid) {
 	return out;
 }
 
-test("the embedded default configuration listens on 127.0.0.1:8808 only", async (t) => {
-	const free = await new Promise((resolve) => {
+test("the embedded default configuration listens on 127.0.0.1:8808 (MCP) and 127.0.0.1:9808 (metrics) only", async (t) => {
+	const isFree = (port) => new Promise((resolve) => {
 		const s = net.createServer();
 		s.once("error", () => resolve(false));
-		s.listen(8808, "127.0.0.1", () => s.close(() => resolve(true)));
+		s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
 	});
-	if (!free) return t.skip("127.0.0.1:8808 is in use on this machine, and the default configuration listens there");
+	for (const port of [8808, 9808])
+		if (!await isFree(port)) return t.skip(`127.0.0.1:${port} is in use on this machine, and the default configuration listens there`);
 	// Its provider runs "npx -y @modelcontextprotocol/server-everything": an npx of the
 	// test's own, first in PATH, records its arguments and runs faulty instead (no network).
 	const dir = scratchDir();
 	const npx = path.join(dir, "npx");
 	fs.writeFileSync(npx, `#!/bin/sh\nprintf '%s\\n' "$*" > "${dir}/npx-args"\nexec "${nodeBin()}" "${serverPath("faulty.mjs")}"\n`);
 	fs.chmodSync(npx, 0o755);
-	const d = startProcess([mcpfedBin()], { PATH: `${dir}:${process.env.PATH}` });
+	// its admin socket in the scratch directory, not the machine's /run/mcpfed
+	const d = startProcess([mcpfedBin()], { PATH: `${dir}:${process.env.PATH}`, XDG_RUNTIME_DIR: dir, RUNTIME_DIRECTORY: undefined });
 	procs.push(d);
 	const dlog = () => logTail(d.stderrText(), 3000);
 	await waitFor(() => /info http: listening url=http:\/\/127\.0\.0\.1:8808\/mcp/.test(d.stderrText()) || d.exitStatus(),
@@ -156,15 +158,19 @@ test("the embedded default configuration listens on 127.0.0.1:8808 only", async 
 		{ timeout: 10000, what: `the default provider listed${dlog()}` });
 	assert.equal(fs.readFileSync(path.join(dir, "npx-args"), "utf8").trim(), "-y @modelcontextprotocol/server-everything");
 
-	assert.deepEqual(listeningSockets(d.pid), [{ family: 4, addr: "127.0.0.1", port: 8808 }], `its listening sockets${dlog()}`);
+	assert.deepEqual(listeningSockets(d.pid).sort((a, b) => a.port - b.port),
+		[{ family: 4, addr: "127.0.0.1", port: 8808 }, { family: 4, addr: "127.0.0.1", port: 9808 }], `its listening sockets${dlog()}`);
+	assert.ok(fs.statSync(path.join(dir, "mcpfed", "admin.sock")).isSocket(), "its admin socket under XDG_RUNTIME_DIR");
 	// from the machine's other addresses, nothing answers on 8808
 	const others = Object.values(os.networkInterfaces()).flat().filter((a) => !a.internal && a.family === "IPv4");
 	for (const a of others) {
-		const err = await new Promise((resolve) => {
-			const s = net.connect({ host: a.address, port: 8808 }, () => { s.destroy(); resolve(null); });
-			s.once("error", resolve);
-		});
-		assert.equal(err?.code, "ECONNREFUSED", `${a.address}:8808 refused`);
+		for (const port of [8808, 9808]) {
+			const err = await new Promise((resolve) => {
+				const s = net.connect({ host: a.address, port }, () => { s.destroy(); resolve(null); });
+				s.once("error", resolve);
+			});
+			assert.equal(err?.code, "ECONNREFUSED", `${a.address}:${port} refused`);
+		}
 	}
 	// and it serves MCP on loopback
 	const r = await post(initMsg(1, V, "default-config"), { to: "http://127.0.0.1:8808/mcp" });

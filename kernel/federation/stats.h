@@ -1,0 +1,37 @@
+/* What the federation counts for the metrics endpoint (kernel/control/metrics.c): client
+ * requests by method and outcome, tool calls by public tool, provider and outcome, and
+ * upstream calls by provider and target (latency histograms, errors by code, breaker
+ * transitions). Counting is a few increments on the loop; labels are bounded (methods
+ * outside MCP's, tools beyond MF_STATS_MAX_TOOLS and error codes beyond
+ * MF_STATS_MAX_CODES count as "other"). */
+#ifndef MF_STATS_H
+#define MF_STATS_H
+
+#include "downstream.h"
+#include "router.h"
+
+#include <stdio.h>
+
+#define MF_STATS_MAX_TOOLS 100
+#define MF_STATS_MAX_CODES 32
+
+/* Count from now on (the metrics endpoint is configured); until then nothing is. */
+void mf_stats_enable(void);
+/* A client request came in on session sid (its transport correlation tcorr); it is answered
+ * once, through mf_stats_request_out with the JSON-RPC response. */
+void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg);
+void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp);
+/* The session closed: its requests left unanswered are forgotten. */
+void mf_stats_session_closed(uint64_t sid);
+/* A tools/call forwarded (to provider, NULL when it reached none) was answered with resp. */
+void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp);
+/* An upstream call on t ended: error code (0 for a result), how long it took. */
+void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms);
+/* The federation's series in the Prometheus text format, with their HELP and TYPE. */
+void mf_stats_write(FILE *out);
+/* A label value in the exposition format: backslash, quote and newline escaped. */
+void mf_stats_label(FILE *f, const char *value);
+/* Everything counted forgotten (shutdown). */
+void mf_stats_free(void);
+
+#endif
