@@ -51,6 +51,7 @@ const mf_setting mf_provider_settings[] = {
      .doc = "breaker settings over the top-level ones; false: none"},
     {"cache", MF_SET_TABLE, MF_SET_OR_FALSE, .def_doc = "none",
      .doc = "result cache settings (the cache plugin's); a table turns caching on for it"},
+    {"rate", MF_SET_TABLE, .def_doc = "none", .doc = "a limit on all calls to it together: { calls_per_s, burst }"},
     {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
     {0},
 };
@@ -93,6 +94,7 @@ const mf_setting mf_top_settings[] = {
      .doc = "the upstream servers, in order of precedence"},
     {"listen", MF_SET_VALUE, .def = "{}", .doc = "URLs to serve, each a string or a table with url and settings"},
     {"http", MF_SET_TABLE, .def = "{}", .doc = "settings for every listener (the http transport's)"},
+    {"rate", MF_SET_TABLE, .def = "{}", .doc = "rate limits per identity and per tool (the keys of kernel rate)"},
     {0},
 };
 
@@ -222,6 +224,11 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
             return -1;
         }
         provider_routing(c, p, t);
+        json_t *rate = json_object_get(t, "rate");
+        char rp[64];
+        snprintf(rp, sizeof rp, "%s.rate", p->path);
+        if (rate && mf_rate_limit_parse(rate, rp, &p->rate, err))
+            return -1;
         p->table = json_incref(t);
         p->plugin_conf = json_deep_copy(t);
         for (const mf_setting *k = mf_provider_settings; k->type != MF_SET_END; k++)
@@ -332,7 +339,8 @@ static int check_top(mf_config *c, mf_error *err)
     c->admin = admin ? resolve(c->dir, admin) : NULL;
     c->plugin_dirs = string_list(json_object_get(r, "plugin_dirs"), c->dir);
     c->plugins = string_list(json_object_get(r, "plugins"), NULL);
-    if (check_listeners(c, json_object_get(r, "listen"), err))
+    if (check_listeners(c, json_object_get(r, "listen"), err) ||
+        mf_rate_conf_load(c, json_object_get(r, "rate"), err))
         return -1;
     json_t *providers = json_object_get(r, "providers");
     if (providers)
@@ -430,6 +438,7 @@ static void config_free(mf_config *c)
     }
     free(c->listeners);
     json_decref(c->http);
+    mf_rate_conf_free(&c->rate);
     free_list(c->plugin_dirs);
     free_list(c->plugins);
     json_decref(c->root);
@@ -487,10 +496,27 @@ static bool json_same(const json_t *a, const json_t *b)
     return a == b || (a && b && json_equal(a, b));
 }
 
+/* Whether tables a and b are the same but for key, which changes live. */
+static bool json_same_but(const json_t *a, const json_t *b, const char *key)
+{
+    if (json_same(a, b))
+        return true;
+    if (!json_is_object(a) || !json_is_object(b))
+        return false;
+    json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
+    json_object_del(x, key);
+    json_object_del(y, key);
+    bool same = json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
 bool mf_provider_conf_same(const mf_provider_conf *a, const mf_provider_conf *b)
 {
-    /* the breaker settings also come from the top level: compare what they add up to */
-    return json_same(a->table, b->table) && json_same(a->breaker, b->breaker);
+    /* the breaker settings also come from the top level: compare what they add up to; a
+     * rate limit is the kernel's, taken up by the provider kept */
+    return json_same_but(a->table, b->table, "rate") && json_same(a->breaker, b->breaker);
 }
 
 bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)

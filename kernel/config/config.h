@@ -6,6 +6,20 @@
 
 #include <stdio.h>
 
+/* A rate limit (rate_conf.c): a token bucket's refill and size. */
+typedef struct mf_rate_limit {
+    double calls_per_s;    /* 0: no limit */
+    int64_t burst;         /* calls at once after a quiet time */
+} mf_rate_limit;
+
+/* The top-level rate table (rate_conf.c). */
+typedef struct mf_rate_conf {
+    mf_rate_limit per_identity;   /* each identity's own bucket, or none */
+    json_t *subjects;      /* subject -> limit table (checked), or NULL */
+    json_t *tools;         /* public tool name -> limit table (checked), or NULL */
+    int64_t max_buckets;
+} mf_rate_conf;
+
 typedef struct mf_provider_conf {
     char *name;
     char *transport;       /* the plugin that reaches the upstream */
@@ -25,6 +39,7 @@ typedef struct mf_provider_conf {
     int64_t health_timeout_ms;
     int64_t health_failures;      /* in a row, to be unhealthy */
     int64_t health_successes;     /* in a row, to be healthy again */
+    mf_rate_limit rate;    /* all calls to it together, or none */
 } mf_provider_conf;
 
 typedef struct mf_listener_conf {
@@ -63,6 +78,7 @@ typedef struct mf_config {
     mf_listener_conf *listeners;
     size_t nlisteners;
     json_t *http;          /* defaults for every http listener */
+    mf_rate_conf rate;
 } mf_config;
 
 /* The text of etc/mcpfed.lua, built into the binary. */
@@ -94,6 +110,18 @@ extern const char *const mf_config_fixed_keys[];
  * rest of a provider's table belongs to its transport plugin). */
 extern const mf_setting mf_top_settings[];
 extern const mf_setting mf_provider_settings[];
+
+/* rate_conf.c: the keys of the top-level rate table, and of a limit ({ calls_per_s,
+ * burst }). */
+extern const mf_setting mf_rate_settings[];
+extern const mf_setting mf_rate_limit_settings[];
+/* Check the top-level rate table v (NULL: none) and fill c->rate. */
+int mf_rate_conf_load(mf_config *c, const json_t *v, mf_error *err);
+void mf_rate_conf_free(mf_rate_conf *r);
+/* A limit's burst when it names none: its calls_per_s rounded up. */
+int64_t mf_rate_default_burst(double calls_per_s);
+/* Check a limit table at path and fill out; a checked one (err NULL) cannot fail. */
+int mf_rate_limit_parse(const json_t *v, const char *path, mf_rate_limit *out, mf_error *err);
 
 /* settings.c: print a table for --help-config, one key a line ("[section]" first):
  * name, type, default, bounds, doc, separated by tabs; nested tables' keys by their path. */

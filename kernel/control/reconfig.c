@@ -35,7 +35,7 @@
 /* applied at the switch (the breaker defaults through the providers whose settings they change) */
 static const char *const live_keys[] = {
     "log_level", "request_timeout_ms", "page_size", "catalog_wait_ms", "policy", "policy_instructions",
-    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", NULL,
+    "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", "rate", NULL,
 };
 
 typedef struct plan {

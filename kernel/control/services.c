@@ -8,6 +8,7 @@
 #include "policy.h"
 #include "router.h"
 #include "cache_hook.h"
+#include "ratelimit.h"
 #include "session.h"
 #include "supervisor.h"
 
@@ -16,6 +17,7 @@ void mf_services_close(void)
     mf_admin_stop();
     mf_policy_stop();
     mf_session_shutdown();
+    mf_rate_shutdown();
     mf_cache_stop();
     mf_registry_close();
     mf_router_stop();

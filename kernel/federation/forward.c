@@ -27,6 +27,7 @@
 #include "federation.h"
 #include "cache_hook.h"
 #include "park.h"
+#include "ratelimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,8 +233,29 @@ static int add_candidates(mf_provider *p, bool fallback, mf_policy_candidate *c,
     return n;
 }
 
-/* Rank d's targets with the policy (what it names is in d->msg, what goes upstream in
- * d->upparams); false, with the policy's reason in why, when it refuses. */
+/* What the policy is told of d's call to p (what it names is in d->msg, what goes
+ * upstream in d->upparams). */
+static mf_policy_request policy_request(const downreq *d, const mf_provider *p)
+{
+    json_t *params = d->upparams;
+    const char *upstream = json_string_value(json_object_get(params, "name"));
+    if (!upstream)
+        upstream = json_string_value(json_object_get(params, "uri"));
+    json_t *args = json_object_get(params, "arguments");
+    json_t *info = d->s->client_info;
+    return (mf_policy_request){
+        .method = mf_rpc_method(d->msg), .name = json_string_value(json_object_get(d->msg, "name")),
+        .upstream = upstream, .provider = p->conf->name, .session = d->s->id,
+        .client = json_string_value(json_object_get(info, "name")),
+        .client_version = json_string_value(json_object_get(info, "version")),
+        .protocol = d->modern ? MF_PROTOCOL_MODERN : d->s->protocol,
+        .identity = d->s->identity, .identity_gen = d->s->identity_gen,
+        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
+    };
+}
+
+/* Rank d's targets with the policy; false, with the policy's reason in why, when it
+ * refuses. */
 static bool route(downreq *d, mf_provider *p, char *why, size_t len)
 {
     mf_policy_candidate c[MF_POLICY_MAX];
@@ -247,20 +269,7 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
                 n = add_candidates(ps[i], true, c, t, n);
     }
     const char *method = mf_rpc_method(d->msg);
-    json_t *params = d->upparams;
-    const char *upstream = json_string_value(json_object_get(params, "name"));
-    if (!upstream)
-        upstream = json_string_value(json_object_get(params, "uri"));
-    json_t *args = json_object_get(params, "arguments");
-    json_t *info = d->s->client_info;
-    mf_policy_request req = {
-        .method = method, .name = json_string_value(json_object_get(d->msg, "name")), .upstream = upstream,
-        .provider = p->conf->name, .session = d->s->id, .client = json_string_value(json_object_get(info, "name")),
-        .client_version = json_string_value(json_object_get(info, "version")),
-        .protocol = d->modern ? MF_PROTOCOL_MODERN : d->s->protocol,
-        .identity = d->s->identity, .identity_gen = d->s->identity_gen,
-        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
-    };
+    mf_policy_request req = policy_request(d, p);
     mf_policy_decision dec;
     mf_policy_route(&req, c, n, &dec);
     if (dec.refused) {
@@ -317,6 +326,26 @@ void mf_forward_again(downreq *d)
         answer_error(d, none_took(d));
 }
 
+/* Whether the rate limits let d's call to p go (once per client request: before the
+ * cache, which answers calls the client made too, and before any try); else r is
+ * answered with when to try again. */
+static bool rate_admitted(const rctx *r, const downreq *d, const mf_provider *p)
+{
+    if (!mf_rate_counts(mf_rpc_method(d->msg)))
+        return true;
+    mf_policy_request req = policy_request(d, p);
+    mf_rate_refusal no;
+    if (mf_rate_admit(mf_fed.sessions.conf, &req, p->conf, &no))
+        return true;
+    const char *kind = mf_rate_kind_name(no.kind);
+    mf_reply_error_flags(r, MF_RPC_RATE_LIMITED,
+                         json_pack("{s:I,s:s,s:s}", "retryAfterMs", (json_int_t)no.retry_ms, "limit", kind, "bucket",
+                                   no.bucket),
+                         MF_MSGF_RATE_LIMITED, "Rate limit exceeded: the %s limit \"%s\" allows another call in %llu ms",
+                         kind, no.bucket, (unsigned long long)no.retry_ms);
+    return false;
+}
+
 void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *params)
 {
     downreq *d = mf_xcalloc(1, sizeof *d);
@@ -359,6 +388,10 @@ void mf_forward(const rctx *r, mf_provider *p, const char *method, json_t *param
         json_object_set(d->msg, "uri", json_object_get(rp, "uri"));
     d->owner = mf_xstrdup(p->conf->name);
     d->seq = mf_fed.park.next_seq++;
+    if (!rate_admitted(r, d, p)) {
+        mf_downreq_free(d);
+        return;
+    }
     char why[512];
     if (!route(d, p, why, sizeof why)) {
         mf_reply_error(r, MF_RPC_REFUSED, NULL, false, "%s", why);

@@ -36,6 +36,7 @@ typedef struct lstate {
     uint64_t cpu_start;        /* the loop thread's CPU time when it began */
     bool late;                 /* the running decision went past its deadline */
     int route_ref;
+    int rate_ref;              /* the optional rate(request), or LUA_NOREF */
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
     int identities_ref;        /* identity generation -> its table, kept between decisions */
@@ -569,6 +570,32 @@ static int push_decision(lua_State *L)
     return 3;
 }
 
+/* Call the function under its nargs arguments on the stack within the decision's budgets;
+ * 0 with nres results, or -1 with why (the overrun counted) and the stack emptied. */
+static int call_budgeted(lstate *s, int nargs, int nres, char *why, size_t cap)
+{
+    lua_State *L = s->L;
+    arm_budget(s);
+    int rc = lua_pcall(L, nargs, nres, 0);
+    disarm_budget(s);
+    if (rc == LUA_OK)
+        return 0;
+    const char *e = lua_tostring(L, -1);
+    snprintf(why, cap, "%s", e ? e : "error");
+    if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
+        snprintf(why, cap, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
+        POL.stats.time_overruns++;
+    } else if (rc == LUA_ERRMEM) {
+        POL.stats.memory_overruns++;
+    } else if (e && strstr(e, "instruction budget exceeded")) {
+        POL.stats.budget_overruns++;
+    }
+    lua_settop(L, 0);
+    return -1;
+}
+
+static int rate_decide(lstate *s, const mf_policy_request *req, mf_policy_rate *out, char *why, size_t cap);
+
 static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candidate *c, int n,
                   mf_policy_decision *out, char *why, size_t cap)
 {
@@ -584,26 +611,135 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
         lua_settop(L, 0);
         return -1;
     }
-    arm_budget(s);
-    int rc = lua_pcall(L, 2, 2, 0);
-    disarm_budget(s);
-    if (rc != LUA_OK) {
-        const char *e = lua_tostring(L, -1);
-        snprintf(why, cap, "%s", e ? e : "error");
-        if (s->late) {   /* whatever error it ended in (an allocation refused, say) */
-            snprintf(why, cap, "time budget exceeded (%d ms)", (int)(s->time_ns / 1000000));
-            POL.stats.time_overruns++;
-        } else if (rc == LUA_ERRMEM) {
-            POL.stats.memory_overruns++;
-        } else if (e && strstr(e, "instruction budget exceeded")) {
-            POL.stats.budget_overruns++;
+    if (call_budgeted(s, 2, 2, why, cap))
+        return -1;
+    int rc = read_decision(L, n, out, why, cap);
+    lua_settop(L, 0);
+    return rc;
+}
+
+/* --- rate(request): the caller's rate limit ------------------------------------------- */
+
+/* The policy's table at the top of the stack holds rate, optional: a function. */
+static int rate_hook(lstate *s, const char *path, mf_error *err)
+{
+    lua_State *L = s->L;
+    lua_pushliteral(L, "rate");
+    int t = lua_rawget(L, -2);
+    if (t == LUA_TFUNCTION) {
+        s->rate_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return 0;
+    }
+    lua_pop(L, 1);
+    if (t == LUA_TNIL)
+        return 0;
+    mf_error_set(err, -1, "policy %s: rate must be a function, not a %s", path, lua_typename(L, t));
+    return -1;
+}
+
+typedef struct rate_args {
+    lstate *s;
+    const mf_policy_request *req;
+} rate_args;
+
+/* Pushes rate and its argument, protected as push_decision is. */
+static int push_rate(lua_State *L)
+{
+    rate_args *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->rate_ref);
+    push_request(a->s, a->req);
+    return 2;
+}
+
+/* The field k of the table at t, raw (no metamethod runs outside the budget). */
+static int raw_field(lua_State *L, int t, const char *k)
+{
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+/* rate's answer at the top of the stack: nil, false, or { bucket, calls_per_s, burst }. */
+static int read_rate(lua_State *L, mf_policy_rate *out, char *why, size_t cap)
+{
+    int t = lua_gettop(L);
+    if (lua_isnil(L, t))
+        return 0;
+    if (lua_isboolean(L, t) && !lua_toboolean(L, t)) {
+        out->choice = MF_POLICY_RATE_EXEMPT;
+        return 0;
+    }
+    if (!lua_istable(L, t)) {
+        snprintf(why, cap, "rate must return nil, false or a table { bucket, calls_per_s, burst }");
+        return -1;
+    }
+    size_t len = 0;
+    const char *name = raw_field(L, t, "bucket") == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!name || len == 0 || len >= sizeof out->bucket || memchr(name, 0, len)) {
+        snprintf(why, cap, "rate: bucket must be a name of 1 to %zu bytes", sizeof out->bucket - 1);
+        return -1;
+    }
+    memcpy(out->bucket, name, len + 1);
+    int isnum = 0;
+    raw_field(L, t, "calls_per_s");
+    double per_s = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(per_s >= 0.001 && per_s <= 1e6)) {
+        snprintf(why, cap, "rate: calls_per_s must be a number from 0.001 to 1000000");
+        return -1;
+    }
+    lua_Integer burst = 0;
+    if (raw_field(L, t, "burst") != LUA_TNIL) {
+        burst = lua_tointegerx(L, -1, &isnum);
+        if (!isnum || burst < 1 || burst > 1000000) {
+            snprintf(why, cap, "rate: burst must be an integer from 1 to 1000000");
+            return -1;
         }
+    }
+    out->choice = MF_POLICY_RATE_BUCKET;
+    out->calls_per_s = per_s;
+    out->burst = burst ? (int64_t)burst : mf_rate_default_burst(per_s);
+    return 0;
+}
+
+static int rate_decide(lstate *s, const mf_policy_request *req, mf_policy_rate *out, char *why, size_t cap)
+{
+    lua_State *L = s->L;
+    memset(out, 0, sizeof *out);
+    lua_settop(L, 0);
+    rate_args args = {s, req};
+    lua_pushcfunction(L, push_rate);
+    lua_pushlightuserdata(L, &args);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+        snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+        POL.stats.memory_overruns++;
         lua_settop(L, 0);
         return -1;
     }
-    rc = read_decision(L, n, out, why, cap);
+    if (call_budgeted(s, 1, 1, why, cap))
+        return -1;
+    int rc = read_rate(L, out, why, cap);
     lua_settop(L, 0);
+    if (rc)
+        memset(out, 0, sizeof *out);
     return rc;
+}
+
+bool mf_policy_has_rate(void) { return POL.current && POL.current->rate_ref != LUA_NOREF; }
+
+int mf_policy_rate_of(const mf_policy_request *req, mf_policy_rate *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!mf_policy_has_rate())
+        return 0;
+    char why[400];
+    if (rate_decide(POL.current, req, out, why, sizeof why) == 0)
+        return 0;
+    POL.stats.errors++;
+    snprintf(POL.last_error, sizeof POL.last_error, "rate: %s", why);
+    if (POL.stats.errors < 10 || POL.stats.errors % 1000 == 0)
+        mf_warn("policy", "rate failed; the configured limits apply", "errors=%llu reason=\"%s\"",
+                (unsigned long long)POL.stats.errors, mf_log_esc(POL.last_error, (size_t)-1));
+    return -1;
 }
 
 /* --- loading ------------------------------------------------------------------------- */
@@ -641,6 +777,11 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
         return NULL;
     }
     s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->rate_ref = LUA_NOREF;
+    if (rate_hook(s, path, err)) {
+        close_state(s);
+        return NULL;
+    }
     lua_settop(L, 0);
     lua_newtable(L);
     lua_newtable(L);
@@ -659,7 +800,9 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
     };
     mf_policy_decision d;
     char why[400];
-    if (decide(s, &req, c, 2, &d, why, sizeof why) != 0) {
+    mf_policy_rate rate;
+    if (decide(s, &req, c, 2, &d, why, sizeof why) != 0 ||
+        (s->rate_ref != LUA_NOREF && rate_decide(s, &req, &rate, why, sizeof why) != 0)) {
         mf_error_set(err, -1, "policy %s: self-check failed: %s", path, why);
         close_state(s);
         return NULL;

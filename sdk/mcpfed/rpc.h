@@ -19,6 +19,8 @@ enum {
     MF_RPC_REFUSED = -32013,            /* refused by routing policy or breaker */
     MF_RPC_TOO_LARGE = -32014,          /* a message over the configured size limit */
     MF_RPC_SHUTTING_DOWN = -32015,      /* the gateway or the provider is stopping */
+    MF_RPC_RATE_LIMITED = -32016,       /* over a rate limit: error.data.retryAfterMs says when
+                                         * to try again (SDK 4.2) */
     /* revision 2026-07-28 */
     MF_RPC_HEADER_MISMATCH = -32020,
     MF_RPC_MISSING_CLIENT_CAPABILITY = -32021,
