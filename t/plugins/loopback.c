@@ -7,6 +7,8 @@
  *   cancels  answers with the number of MF_MSG_CANCEL received so far
  *   fail     answers with a JSON-RPC error {code: 1234}
  *   gen      answers with an address in this copy of the plugin: tells generations apart
+ *   identify the calling session acts for arguments.subject from now on (method "test"), as
+ *            a transport's authentication would say; no subject: anonymous again
  *
  * It hands over on a hot swap (its cancel count) and keeps its slow calls, which it
  * finishes while draining. Built with LOOPBACK_FAIL_LOAD its module set-up fails, with
@@ -33,7 +35,7 @@ typedef struct lb {
     int open;
 } lb;
 
-static const char *const tools[] = {"echo", "slow", "never", "cancels", "fail", "gen"};
+static const char *const tools[] = {"echo", "slow", "never", "cancels", "fail", "gen", "identify"};
 static char load_stamp[32];   /* when this copy was set up: one per generation */
 
 static void reply_result(lb *p, const mf_msg *req, json_t *result)
@@ -122,6 +124,12 @@ static void call(lb *p, mf_msg *m)
                                      (json_int_t)p->cancels));
     } else if (strcmp(name, "gen") == 0) {
         reply_result(p, m, json_pack("{s:[{s:s,s:s}]}", "content", "type", "text", "text", load_stamp));
+    } else if (strcmp(name, "identify") == 0) {
+        const char *who = json_string_value(json_object_get(json_object_get(params, "arguments"), "subject"));
+        mf_session_set_identity(m->session, who ? json_pack("{s:s,s:s,s:[],s:{}}", "subject", who, "method", "test",
+                                                            "scopes", "claims")
+                                                : NULL);
+        reply_result(p, m, text_of_params(m));
     } else if (strcmp(name, "fail") == 0) {
         mf_send(mf_msg_reply(m, mf_instance_ep(p->inst),
                              json_pack("{s:{s:i,s:s}}", "error", "code", 1234, "message", "failed on purpose")));

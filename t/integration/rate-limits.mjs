@@ -1,0 +1,309 @@
+// Rate limits (kernel/federation/ratelimit.c, bucket.c) through the real gateway over HTTP,
+// with the in-process loopback provider (t/plugins/loopback.c; its identify tool sets the
+// calling session's identity, as a transport's authentication would): a provider's rate
+// measured under 64 sessions hammering it, per identity (two identities each at their own
+// rate, a subject's own limit), per public tool, a bucket the policy's rate() names shared
+// across sessions, exemption by the policy, HTTP 429 with Retry-After for a 2026-07-28
+// request, the JSON-RPC error with data.retryAfterMs in the session era and a call made
+// after that long going through, the buckets bounded under many names, a reload that
+// changes the limits without restarting the provider, configuration errors naming the key,
+// and no refused call reaching the upstream.
+// Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins:build/t/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/rate-limits.mjs
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { admin, logTail, lua, mcpfedBin, scratchDir, withTimeout } from "../lib/harness.mjs";
+import { callMsg, endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
+
+const RATE_LIMITED = -32016;
+const MODERN = "2026-07-28";
+
+// Every candidate in the order given: the routing is not what these tests look at.
+const ROUTE = "route = function(req, cands) local ids = {} for i, c in ipairs(cands) do ids[i] = c.id end return ids end";
+
+// A gateway listening on HTTP with the loopback provider lb (its keys merged from lbKeys),
+// an admin socket, and a policy whose rate function is rateLua (Lua source, or none).
+async function start(t, { top = {}, lbKeys = {}, rateLua } = {}) {
+	const dir = scratchDir();
+	const policy = path.join(dir, "policy.lua");
+	fs.writeFileSync(policy, `return { ${ROUTE}${rateLua ? `, rate = ${rateLua}` : ""} }\n`);
+	const sock = path.join(dir, "mcpfed.sock");
+	const conf = {
+		listen: ["http://127.0.0.1:0/mcp"], admin: sock, policy,
+		providers: [{ name: "lb", transport: "loopback", ...lbKeys }], ...top,
+	};
+	const { gw, urls, config } = await startHttpGateway(conf, { listed: ["lb"] });
+	t.after(() => gw.kill("SIGKILL"));
+	const bounded = (p, what, ms = 10000) => withTimeout(p, ms, what, () => logTail(gw.stderrText()));
+	const client = endpointClient(() => urls[0], bounded);
+	const g = {
+		gw, config, conf, ...client,
+		async admin(cmd, timeout) {
+			const r = await admin(sock, cmd, { timeout });
+			assert.equal(r.code, 200, `${cmd}: ${JSON.stringify(r.body)}${logTail(gw.stderrText())}`);
+			return r.body;
+		},
+		// a session-era session over HTTP: call(name, args) posts tools/call and returns the answer
+		async session(clientName = "rate-test") {
+			const r = await client.post(initMsg(1, "2025-11-25", clientName));
+			assert.equal(r.status, 200, r.text);
+			const sid = r.headers.get("mcp-session-id");
+			const n = await client.post({ jsonrpc: "2.0", method: "notifications/initialized" },
+				{ session: sid, version: "2025-11-25" });
+			assert.equal(n.status, 202, n.text);
+			let id = 10;
+			const s = {
+				sid,
+				async call(name, args = {}) {
+					const a = await client.post(callMsg(++id, name, args), { session: sid, version: "2025-11-25" });
+					assert.equal(a.status, 200, a.text);
+					assert.equal(a.json?.id, id, a.text);
+					return a.json;
+				},
+				async identify(subject) {
+					const a = await s.call("lb__identify", { subject });
+					assert.ok(a.result, JSON.stringify(a));
+				},
+			};
+			return s;
+		},
+		// a 2026-07-28 request (no session): { status, headers, json }
+		modern(id, name, args = {}) {
+			const meta = {
+				"io.modelcontextprotocol/protocolVersion": MODERN,
+				"io.modelcontextprotocol/clientCapabilities": {},
+				"io.modelcontextprotocol/clientInfo": { name: "rate-modern", version: "1" },
+			};
+			return client.post({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args, _meta: meta } },
+				{ version: MODERN, headers: { "Mcp-Method": "tools/call", "Mcp-Name": name } });
+		},
+	};
+	return g;
+}
+
+// An answer is either a result or a rate-limit refusal saying which limit and bucket.
+function classify(a, limit, bucket) {
+	if (a.result) return "ok";
+	assert.equal(a.error?.code, RATE_LIMITED, JSON.stringify(a));
+	assert.equal(a.error.data?.limit, limit, JSON.stringify(a));
+	assert.equal(a.error.data?.bucket, bucket, JSON.stringify(a));
+	assert.ok(Number.isInteger(a.error.data.retryAfterMs) && a.error.data.retryAfterMs > 0, JSON.stringify(a));
+	assert.match(a.error.message, /rate limit/i);
+	return "refused";
+}
+
+// Each session calls name back to back until ms have passed; counts of what came back, and
+// the seconds from the first call admitted to the last (as their answers came: the gateway
+// admitted them a round trip's part earlier, the same for each, so the span is the same).
+// Each session waits pace ms between calls (0: none): the demand stays well above the rate
+// without taking the processor from the gateway, whose loop must see the demand throughout
+// (a bucket full while the gateway does not run loses what would overflow it).
+async function hammer(sessions, name, ms, limit, bucket, pace = 0) {
+	const counts = { ok: 0, refused: 0 };
+	const t0 = performance.now();
+	let first = Infinity, last = 0;
+	await Promise.all(sessions.map(async (s) => {
+		while (performance.now() - t0 < ms) {
+			const kind = classify(await s.call(name, {}), limit, bucket);
+			counts[kind]++;
+			if (kind === "ok") {
+				first = Math.min(first, performance.now());
+				last = performance.now();
+			}
+			if (pace) await new Promise((r) => setTimeout(r, pace));
+		}
+	}));
+	return { ...counts, elapsed: (last - first) / 1000 };
+}
+
+const within = (got, want, frac, what) =>
+	assert.ok(Math.abs(got - want) <= want * frac, `${what}: ${got} accepted, expected ${want.toFixed(1)} ± ${(frac * 100)}%`);
+
+const lbCalls = async (g) => (await g.admin("targets")).targets.find((x) => x.name === "lb#1").calls;
+
+test("a provider's rate under 64 sessions: burst + rate × elapsed, within 5%; refusals never reach it", async (t) => {
+	const g = await start(t, { lbKeys: { rate: { calls_per_s: 200, burst: 20 } } });
+	const sessions = [];
+	for (let i = 0; i < 64; i++) sessions.push(await g.session(`c${i}`));
+	// the sessions were made without a call: the bucket is full now
+	const before = await lbCalls(g);
+	const r = await hammer(sessions, "lb__echo", 3000, "provider", "lb", 100);   // 640 calls a second asked
+	within(r.ok, 20 + 200 * r.elapsed, 0.05, `64 sessions for ${r.elapsed.toFixed(2)} s`);
+	assert.ok(r.refused > r.ok, `the clients asked more than the rate (${JSON.stringify(r)})`);
+	const st = await g.admin("rates");
+	assert.equal(st.refused.provider, r.refused, "each refusal counted once, as the provider's");
+	assert.equal(st.admitted, r.ok);
+	const b = st.buckets.find((x) => x.kind === "provider" && x.name === "lb");
+	assert.ok(b && b.burst === 20 && b.calls_per_s === 200 && b.tokens >= 0 && b.tokens <= 20, JSON.stringify(st));
+	assert.equal(await lbCalls(g) - before, r.ok, "the upstream saw only the calls admitted");
+	console.log(`measured: ${r.ok} accepted, ${r.refused} refused in ${r.elapsed.toFixed(3)} s; expected ${(20 + 200 * r.elapsed).toFixed(1)}`);
+});
+
+test("per identity: each identity its own bucket, sessions of one identity share it; a subject's own limit", async (t) => {
+	const g = await start(t, {
+		top: { rate: { per_identity: { calls_per_s: 100, burst: 10 }, subjects: { ci: { calls_per_s: 0.5, burst: 30 } } } },
+	});
+	const alice = [await g.session(), await g.session()];
+	const bob = [await g.session()];
+	for (const s of alice) await s.identify("alice");
+	await bob[0].identify("bob");
+	await new Promise((r) => setTimeout(r, 150));   // the buckets refill what identify took (a tenth of a second's worth)
+	const [ra, rb] = await Promise.all([hammer(alice, "lb__echo", 2000, "identity", "alice"),
+		hammer(bob, "lb__echo", 2000, "identity", "bob")]);
+	within(ra.ok, 10 + 100 * ra.elapsed, 0.05, "alice, two sessions together");
+	within(rb.ok, 10 + 100 * rb.elapsed, 0.05, "bob, one session");
+	// ci: 30 at once, then the next waits two seconds (identify counted as anonymous's: the
+	// identity is set once the call is under way)
+	const ci = await g.session();
+	await ci.identify("ci");
+	let ok = 0;
+	for (let i = 0; i < 30; i++) ok += classify(await ci.call("lb__echo"), "identity", "ci") === "ok";
+	assert.equal(ok, 30, "a burst of 30");
+	const no = await ci.call("lb__echo");
+	classify(no, "identity", "ci");
+	assert.ok(no.error.data.retryAfterMs > 1500 && no.error.data.retryAfterMs <= 2000, JSON.stringify(no));
+	// anonymous is an identity too: its own bucket, untouched by the others
+	const anon = await g.session();
+	assert.ok((await anon.call("lb__echo")).result);
+});
+
+test("per public tool: all calls of the tool together; other tools are not limited", async (t) => {
+	const g = await start(t, { top: { rate: { tools: { lb__echo: { calls_per_s: 0.1, burst: 3 } } } } });
+	const [a, b] = [await g.session(), await g.session()];
+	assert.ok((await a.call("lb__echo")).result);
+	assert.ok((await b.call("lb__echo")).result);
+	assert.ok((await a.call("lb__echo")).result);
+	const no = await b.call("lb__echo");
+	classify(no, "tool", "lb__echo");
+	assert.ok(no.error.data.retryAfterMs > 9000 && no.error.data.retryAfterMs <= 10000, JSON.stringify(no));
+	for (let i = 0; i < 10; i++) assert.ok((await a.call("lb__gen")).result, "lb__gen has no limit");
+	assert.equal((await g.admin("rates")).refused.tool, 1);
+});
+
+test("the policy's rate(): a named bucket shared across sessions, and exemption", async (t) => {
+	const rateLua = `function(r)
+		if r.client.name == "vip" then return false end
+		if r.client.name:sub(1, 5) == "team-" then return { bucket = "team", calls_per_s = 0.2, burst = 4 } end
+	end`;
+	const g = await start(t, { rateLua, top: { rate: { per_identity: { calls_per_s: 0.2, burst: 2 } } } });
+	const [x, y] = [await g.session("team-x"), await g.session("team-y")];
+	const got = [];
+	for (const s of [x, y, x, y, x, y]) got.push(classify(await s.call("lb__echo"), "policy", "team"));
+	assert.deepEqual(got, ["ok", "ok", "ok", "ok", "refused", "refused"], "four calls for both sessions together");
+	const vip = await g.session("vip");
+	for (let i = 0; i < 20; i++) assert.ok((await vip.call("lb__echo")).result, "exempt");
+	const plain = await g.session("someone");
+	const p = [];
+	for (let i = 0; i < 3; i++) p.push(classify(await plain.call("lb__echo"), "identity", "anonymous"));
+	assert.deepEqual(p, ["ok", "ok", "refused"], "the configured limit applies when rate() says nil");
+	const st = await g.admin("rates");
+	assert.equal(st.refused.policy, 2);
+	assert.equal(st.refused.identity, 1);
+});
+
+test("a rate() that fails on a call is the policy's error: the configured limits apply, the call is answered", async (t) => {
+	const g = await start(t, { rateLua: `function(r) if r.client.name == "bad" then error("boom") end end`,
+		lbKeys: { rate: { calls_per_s: 0.1, burst: 1 } } });
+	const s = await g.session("bad");
+	assert.ok((await s.call("lb__echo")).result);
+	classify(await s.call("lb__echo"), "provider", "lb");
+	const pol = await g.admin("policy");
+	assert.equal(pol.errors, 2, JSON.stringify(pol));
+	assert.match(pol.last_error, /^rate: .*boom/);
+});
+
+test("a policy whose rate() answers badly is refused at load, naming rate", () => {
+	const dir = scratchDir();
+	const policy = path.join(dir, "policy.lua");
+	fs.writeFileSync(policy, `return { ${ROUTE}, rate = function(r) return { bucket = 42 } end }\n`);
+	const cfg = path.join(dir, "config.lua");
+	fs.writeFileSync(cfg, `return ${lua({ policy, providers: [{ name: "lb", transport: "loopback" }] })}\n`);
+	const r = spawnSync(mcpfedBin(), ["--check", "-c", cfg], { encoding: "utf8", timeout: 20000 });
+	assert.notEqual(r.status, 0);
+	assert.match(r.stderr, /self-check failed: rate: bucket must be a name/);
+});
+
+test("2026-07-28 over HTTP: 429 with Retry-After; session era: the error with retryAfterMs, and a call after that long goes", async (t) => {
+	const g = await start(t, { lbKeys: { rate: { calls_per_s: 0.5, burst: 1 } } });
+	const first = await g.modern(1, "lb__echo");
+	assert.equal(first.status, 200, first.text);
+	assert.ok(first.json.result, first.text);
+	const over = await g.modern(2, "lb__echo");
+	assert.equal(over.status, 429, over.text);
+	assert.equal(over.headers.get("retry-after"), "2", "seconds, rounded up");
+	assert.equal(over.json.id, 2);
+	classify(over.json, "provider", "lb");
+	assert.ok(over.json.error.data.retryAfterMs > 1500 && over.json.error.data.retryAfterMs <= 2000, over.text);
+
+	const s = await g.session();
+	const no = await s.call("lb__echo");
+	classify(no, "provider", "lb");
+	const wait = no.error.data.retryAfterMs;
+	// the refusal says when; waiting that long (what is under test) is enough
+	await new Promise((r) => setTimeout(r, wait));
+	const yes = await s.call("lb__echo");
+	assert.ok(yes.result, `after ${wait} ms: ${JSON.stringify(yes)}`);
+	const again = await s.call("lb__echo");
+	classify(again, "provider", "lb");
+	assert.ok(again.error.data.retryAfterMs > 1900, JSON.stringify(again));
+});
+
+test("the buckets stay bounded under many names the policy makes from what clients send", async (t) => {
+	const g = await start(t, {
+		rateLua: `function(r) return { bucket = "n" .. r.args_size, calls_per_s = 1, burst = 1 } end`,
+		top: { rate: { max_buckets: 16 } },
+	});
+	const s = await g.session();
+	for (let i = 0; i < 300; i++) assert.ok((await s.call("lb__echo", { p: "x".repeat(i) })).result, `call ${i}`);
+	const st = await g.admin("rates");
+	assert.ok(st.buckets.length <= 16, `${st.buckets.length} buckets`);
+	assert.equal(st.evicted_full + st.evicted_in_use, 300 - st.buckets.length, JSON.stringify({ ...st, buckets: undefined }));
+	// the newest stays, empty: the same name again is refused
+	const no = await s.call("lb__echo", { p: "x".repeat(299) });
+	classify(no, "policy", `n${JSON.stringify({ p: "x".repeat(299) }).length}`);
+});
+
+test("reload config changes the limits, and the provider keeps running", async (t) => {
+	const g = await start(t, { lbKeys: { rate: { calls_per_s: 0.1, burst: 2 } } });
+	const s = await g.session();
+	const got = [];
+	for (let i = 0; i < 3; i++) got.push(classify(await s.call("lb__echo"), "provider", "lb"));
+	assert.deepEqual(got, ["ok", "ok", "refused"]);
+	const gen = (await s.call("lb__gen")).error;   // limited too: refused
+	assert.equal(gen.code, RATE_LIMITED);
+	fs.writeFileSync(g.config, `return ${lua({ ...g.conf, providers: [{ name: "lb", transport: "loopback", rate: { calls_per_s: 1000, burst: 50 } }],
+		rate: { tools: { lb__gen: { calls_per_s: 0.1, burst: 1 } } } })}\n`);
+	const r = await g.admin("reload config", 20000);
+	assert.deepEqual(r.providers.unchanged, ["lb"], JSON.stringify(r));
+	assert.ok(r.applied.includes("rate"), JSON.stringify(r));
+	// the bucket keeps what it held (a reload grants no burst), and fills at the new rate
+	const next = await s.call("lb__echo");
+	assert.ok(next.result || next.error?.data?.retryAfterMs === 1, JSON.stringify(next));
+	await new Promise((r) => setTimeout(r, 60));   // 60 calls' worth at 1000 a second, 50 kept
+	for (let i = 0; i < 40; i++) assert.ok((await s.call("lb__echo")).result, `call ${i} after the reload`);
+	assert.ok((await s.call("lb__gen")).result);
+	classify(await s.call("lb__gen"), "tool", "lb__gen");
+});
+
+test("configuration errors name the key", () => {
+	const cases = [
+		[{ rate: { per_identity: { calls_per_s: -1 } } }, /rate\.per_identity\.calls_per_s: expected a number from 0\.001/],
+		[{ rate: { per_identity: { calls_per_s: 1, burst: 0 } } }, /rate\.per_identity\.burst: expected an integer from 1 to 1000000, not 0/],
+		[{ rate: { per_identity: { calls_per_s: 1, brust: 2 } } }, /rate\.per_identity\.brust: unknown key/],
+		[{ rate: { subjects: { ci: { burst: 2 } } } }, /rate\.subjects\["ci"\]\.calls_per_s: missing/],
+		[{ rate: { tools: { x: { calls_per_s: "fast" } } } }, /rate\.tools\["x"\]\.calls_per_s: expected a number/],
+		[{ rate: { per_ident: {} } }, /rate\.per_ident: unknown key/],
+		[{ rate: { max_buckets: 1 } }, /rate\.max_buckets: expected an integer from 16/],
+		[{ providers: [{ name: "lb", transport: "loopback", rate: { calls_per_s: 0 } }] }, /providers\[1\]\.rate\.calls_per_s: expected a number from 0\.001/],
+		[{ providers: [{ name: "lb", transport: "loopback", rate: { calls_per_s: 5, burst: 1.5 } }] }, /providers\[1\]\.rate\.burst: expected an integer/],
+	];
+	for (const [top, re] of cases) {
+		const cfg = path.join(scratchDir(), "config.lua");
+		fs.writeFileSync(cfg, `return ${lua(top)}\n`);
+		const r = spawnSync(mcpfedBin(), ["--check", "-c", cfg], { encoding: "utf8", timeout: 20000 });
+		assert.notEqual(r.status, 0, JSON.stringify(top));
+		assert.match(r.stderr, re, JSON.stringify(top));
+	}
+});
