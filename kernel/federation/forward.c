@@ -331,8 +331,8 @@ void mf_forward_again(downreq *d)
  * answered with when to try again. */
 static bool rate_admitted(const rctx *r, const downreq *d, const mf_provider *p)
 {
-    if (!mf_rate_counts(mf_rpc_method(d->msg)))
-        return true;
+    if (!mf_rate_counts(mf_rpc_method(d->msg)) || !mf_rate_configured(mf_fed.sessions.conf, p->conf))
+        return true;   /* and what the policy is told is not made for nothing */
     mf_policy_request req = policy_request(d, p);
     mf_rate_refusal no;
     if (mf_rate_admit(mf_fed.sessions.conf, &req, p->conf, &no))

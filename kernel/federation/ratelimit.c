@@ -122,6 +122,13 @@ static bool limit_in(const json_t *map, const char *name, mf_rate_limit *lim)
     return t && mf_rate_limit_parse(t, "", lim, NULL) == 0;
 }
 
+bool mf_rate_configured(const mf_config *cfg, const mf_provider_conf *provider)
+{
+    const mf_rate_conf *rc = &cfg->rate;
+    return provider->rate.calls_per_s > 0 || rc->per_identity.calls_per_s > 0 || rc->subjects || rc->tools ||
+           mf_policy_has_rate();
+}
+
 /* A bucket a call counts against. */
 typedef struct wanted {
     mf_rate_kind kind;

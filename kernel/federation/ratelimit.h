@@ -21,6 +21,8 @@ typedef struct mf_rate_refusal {
 
 /* Whether method is one the limits count (tools/call, prompts/get, resources/read). */
 bool mf_rate_counts(const char *method);
+/* Whether any limit may apply to a call to provider: one configured, or the policy's rate. */
+bool mf_rate_configured(const mf_config *cfg, const mf_provider_conf *provider);
 /* Admit the call req describes (to provider, public name req->name), or refuse it; each
  * bucket it counts against takes a call only when all of them have one. */
 bool mf_rate_admit(const mf_config *cfg, const mf_policy_request *req, const mf_provider_conf *provider,

@@ -97,9 +97,11 @@ function classify(a, limit, bucket) {
 // Each session calls name back to back until ms have passed; counts of what came back, and
 // the seconds from the first call admitted to the last (as their answers came: the gateway
 // admitted them a round trip's part earlier, the same for each, so the span is the same).
-// Each session waits pace ms between calls (0: none): the demand stays well above the rate
+// Each session waits pace ms on average between calls (0: none), at random so that the
+// sessions do not fall into step: the demand stays well above the rate, spread over time,
 // without taking the processor from the gateway, whose loop must see the demand throughout
-// (a bucket full while the gateway does not run loses what would overflow it).
+// (a full bucket loses what would overflow it, whether the gateway waits for calls in
+// waves or does not run).
 async function hammer(sessions, name, ms, limit, bucket, pace = 0) {
 	const counts = { ok: 0, refused: 0 };
 	const t0 = performance.now();
@@ -112,7 +114,7 @@ async function hammer(sessions, name, ms, limit, bucket, pace = 0) {
 				first = Math.min(first, performance.now());
 				last = performance.now();
 			}
-			if (pace) await new Promise((r) => setTimeout(r, pace));
+			if (pace) await new Promise((r) => setTimeout(r, pace * (0.5 + Math.random())));
 		}
 	}));
 	return { ...counts, elapsed: (last - first) / 1000 };
@@ -129,9 +131,9 @@ test("a provider's rate under 64 sessions: burst + rate × elapsed, within 5%; r
 	for (let i = 0; i < 64; i++) sessions.push(await g.session(`c${i}`));
 	// the sessions were made without a call: the bucket is full now
 	const before = await lbCalls(g);
-	const r = await hammer(sessions, "lb__echo", 3000, "provider", "lb", 100);   // 640 calls a second asked
+	const r = await hammer(sessions, "lb__echo", 3000, "provider", "lb", 120);   // up to 530 calls a second asked
 	within(r.ok, 20 + 200 * r.elapsed, 0.05, `64 sessions for ${r.elapsed.toFixed(2)} s`);
-	assert.ok(r.refused > r.ok, `the clients asked more than the rate (${JSON.stringify(r)})`);
+	assert.ok(r.refused > r.ok / 3, `the clients asked well over the rate (${JSON.stringify(r)})`);
 	const st = await g.admin("rates");
 	assert.equal(st.refused.provider, r.refused, "each refusal counted once, as the provider's");
 	assert.equal(st.admitted, r.ok);
@@ -143,17 +145,20 @@ test("a provider's rate under 64 sessions: burst + rate × elapsed, within 5%; r
 
 test("per identity: each identity its own bucket, sessions of one identity share it; a subject's own limit", async (t) => {
 	const g = await start(t, {
-		top: { rate: { per_identity: { calls_per_s: 100, burst: 10 }, subjects: { ci: { calls_per_s: 0.5, burst: 30 } } } },
+		top: { rate: { per_identity: { calls_per_s: 50, burst: 10 },
+			subjects: { ci: { calls_per_s: 0.5, burst: 30 }, anonymous: { calls_per_s: 1000, burst: 100 } } } },
 	});
-	const alice = [await g.session(), await g.session()];
-	const bob = [await g.session()];
+	// eight sessions each (up to 400 calls a second asked of a rate of 50), identified by
+	// identify, which counts as anonymous's (the identity is set once the call is under way)
+	const alice = [], bob = [];
+	for (let i = 0; i < 8; i++) alice.push(await g.session());
+	for (let i = 0; i < 8; i++) bob.push(await g.session());
 	for (const s of alice) await s.identify("alice");
-	await bob[0].identify("bob");
-	await new Promise((r) => setTimeout(r, 150));   // the buckets refill what identify took (a tenth of a second's worth)
-	const [ra, rb] = await Promise.all([hammer(alice, "lb__echo", 2000, "identity", "alice"),
-		hammer(bob, "lb__echo", 2000, "identity", "bob")]);
-	within(ra.ok, 10 + 100 * ra.elapsed, 0.05, "alice, two sessions together");
-	within(rb.ok, 10 + 100 * rb.elapsed, 0.05, "bob, one session");
+	for (const s of bob) await s.identify("bob");
+	const [ra, rb] = await Promise.all([hammer(alice, "lb__echo", 3000, "identity", "alice", 40),
+		hammer(bob, "lb__echo", 3000, "identity", "bob", 40)]);
+	within(ra.ok, 10 + 50 * ra.elapsed, 0.05, "alice");
+	within(rb.ok, 10 + 50 * rb.elapsed, 0.05, "bob");
 	// ci: 30 at once, then the next waits two seconds (identify counted as anonymous's: the
 	// identity is set once the call is under way)
 	const ci = await g.session();
