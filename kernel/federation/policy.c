@@ -549,25 +549,43 @@ static int read_decision(lua_State *L, int n, mf_policy_decision *out, char *why
     return 0;
 }
 
-/* Call route in s; 0, or -1 with why. */
+/* A call of route (request, candidates) or rate (request) in s. */
 typedef struct decide_args {
     lstate *s;
+    int fn;                          /* the function's reference */
     const mf_policy_request *req;
-    const mf_policy_candidate *c;
+    const mf_policy_candidate *c;    /* route's candidates; NULL: rate's call */
     int n;
 } decide_args;
 
-/* Pushes route and its two arguments; run protected, since building the tables can meet
- * the memory cap (a large identity's claims, say), and an unprotected error ends the
+/* Pushes the function and its arguments; run protected, since building the tables can
+ * meet the memory cap (a large identity's claims, say), and an unprotected error ends the
  * process. */
 static int push_decision(lua_State *L)
 {
     decide_args *a = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->route_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->fn);
     push_request(a->s, a->req);
+    if (!a->c)
+        return 2;
     push_candidates(a->s, a->c, a->n);
     return 3;
+}
+
+/* Push a's function and arguments; 0, or -1 with why and the stack emptied. */
+static int push_args(decide_args *a, char *why, size_t cap)
+{
+    lua_State *L = a->s->L;
+    lua_settop(L, 0);
+    lua_pushcfunction(L, push_decision);
+    lua_pushlightuserdata(L, a);
+    if (lua_pcall(L, 1, a->c ? 3 : 2, 0) == LUA_OK)
+        return 0;
+    snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    POL.stats.memory_overruns++;
+    lua_settop(L, 0);
+    return -1;
 }
 
 /* Call the function under its nargs arguments on the stack within the decision's budgets;
@@ -601,17 +619,8 @@ static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candi
 {
     lua_State *L = s->L;
     memset(out, 0, sizeof *out);
-    lua_settop(L, 0);
-    decide_args args = {s, req, c, n};
-    lua_pushcfunction(L, push_decision);
-    lua_pushlightuserdata(L, &args);
-    if (lua_pcall(L, 1, 3, 0) != LUA_OK) {
-        snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
-        POL.stats.memory_overruns++;
-        lua_settop(L, 0);
-        return -1;
-    }
-    if (call_budgeted(s, 2, 2, why, cap))
+    decide_args args = {s, s->route_ref, req, c, n};
+    if (push_args(&args, why, cap) || call_budgeted(s, 2, 2, why, cap))
         return -1;
     int rc = read_decision(L, n, out, why, cap);
     lua_settop(L, 0);
@@ -635,21 +644,6 @@ static int rate_hook(lstate *s, const char *path, mf_error *err)
         return 0;
     mf_error_set(err, -1, "policy %s: rate must be a function, not a %s", path, lua_typename(L, t));
     return -1;
-}
-
-typedef struct rate_args {
-    lstate *s;
-    const mf_policy_request *req;
-} rate_args;
-
-/* Pushes rate and its argument, protected as push_decision is. */
-static int push_rate(lua_State *L)
-{
-    rate_args *a = lua_touserdata(L, 1);
-    lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->rate_ref);
-    push_request(a->s, a->req);
-    return 2;
 }
 
 /* The field k of the table at t, raw (no metamethod runs outside the budget). */
@@ -705,17 +699,8 @@ static int rate_decide(lstate *s, const mf_policy_request *req, mf_policy_rate *
 {
     lua_State *L = s->L;
     memset(out, 0, sizeof *out);
-    lua_settop(L, 0);
-    rate_args args = {s, req};
-    lua_pushcfunction(L, push_rate);
-    lua_pushlightuserdata(L, &args);
-    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
-        snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
-        POL.stats.memory_overruns++;
-        lua_settop(L, 0);
-        return -1;
-    }
-    if (call_budgeted(s, 1, 1, why, cap))
+    decide_args args = {s, s->rate_ref, req, NULL, 0};
+    if (push_args(&args, why, cap) || call_budgeted(s, 1, 1, why, cap))
         return -1;
     int rc = read_rate(L, out, why, cap);
     lua_settop(L, 0);

@@ -120,8 +120,29 @@ async function hammer(sessions, name, ms, limit, bucket, pace = 0) {
 	return { ...counts, elapsed: (last - first) / 1000 };
 }
 
-const within = (got, want, frac, what) =>
-	assert.ok(Math.abs(got - want) <= want * frac, `${what}: ${got} accepted, expected ${want.toFixed(1)} ± ${(frac * 100)}%`);
+// Measure (a function of nothing resolving to [{ ok, refused, elapsed, burst, rate, what }])
+// until each of its figures has accepted within 5% of burst + rate × elapsed, with calls
+// refused (the callers asked more than the rate), at most three times. Never more than that (admitting too much is no matter of load); too few only
+// because the gateway did not run for longer than its bucket's burst lasts, which a
+// machine shared with other work may do to one window but not, with a sound bucket, to
+// three. The bucket refills between windows. Returns the windows measured.
+async function measured(measure) {
+	const windows = [];
+	for (let attempt = 0; attempt < 3; attempt++) {
+		const figures = await measure();
+		windows.push(figures);
+		let good = true;
+		for (const f of figures) {
+			const want = f.burst + f.rate * f.elapsed;
+			console.log(`measured (${f.what}): ${f.ok} accepted, ${f.refused} refused in ${f.elapsed.toFixed(3)} s; expected ${want.toFixed(1)}`);
+			assert.ok(f.ok <= want * 1.05, `${f.what}: ${f.ok} accepted, more than ${want.toFixed(1)} + 5%`);
+			good &&= f.ok >= want * 0.95 && f.refused > 0;   // and the callers asked more than that
+		}
+		if (good) return windows;
+		await new Promise((r) => setTimeout(r, 1000));   // the buckets refill
+	}
+	assert.fail(`accepted fewer than burst + rate × elapsed - 5% in three windows: ${JSON.stringify(windows)}`);
+}
 
 const lbCalls = async (g) => (await g.admin("targets")).targets.find((x) => x.name === "lb#1").calls;
 
@@ -131,16 +152,17 @@ test("a provider's rate under 64 sessions: burst + rate × elapsed, within 5%; r
 	for (let i = 0; i < 64; i++) sessions.push(await g.session(`c${i}`));
 	// the sessions were made without a call: the bucket is full now
 	const before = await lbCalls(g);
-	const r = await hammer(sessions, "lb__echo", 3000, "provider", "lb", 120);   // up to 530 calls a second asked
-	within(r.ok, 20 + 200 * r.elapsed, 0.05, `64 sessions for ${r.elapsed.toFixed(2)} s`);
-	assert.ok(r.refused > r.ok / 3, `the clients asked well over the rate (${JSON.stringify(r)})`);
+	const windows = await measured(async () => {   // up to 530 calls a second asked
+		const r = await hammer(sessions, "lb__echo", 3000, "provider", "lb", 120);
+		return [{ ...r, burst: 20, rate: 200, what: "64 sessions, one provider" }];
+	});
+	const ok = windows.reduce((n, [w]) => n + w.ok, 0), refused = windows.reduce((n, [w]) => n + w.refused, 0);
 	const st = await g.admin("rates");
-	assert.equal(st.refused.provider, r.refused, "each refusal counted once, as the provider's");
-	assert.equal(st.admitted, r.ok);
+	assert.equal(st.refused.provider, refused, "each refusal counted once, as the provider's");
+	assert.equal(st.admitted, ok);
 	const b = st.buckets.find((x) => x.kind === "provider" && x.name === "lb");
 	assert.ok(b && b.burst === 20 && b.calls_per_s === 200 && b.tokens >= 0 && b.tokens <= 20, JSON.stringify(st));
-	assert.equal(await lbCalls(g) - before, r.ok, "the upstream saw only the calls admitted");
-	console.log(`measured: ${r.ok} accepted, ${r.refused} refused in ${r.elapsed.toFixed(3)} s; expected ${(20 + 200 * r.elapsed).toFixed(1)}`);
+	assert.equal(await lbCalls(g) - before, ok, "the upstream saw only the calls admitted");
 });
 
 test("per identity: each identity its own bucket, sessions of one identity share it; a subject's own limit", async (t) => {
@@ -155,10 +177,11 @@ test("per identity: each identity its own bucket, sessions of one identity share
 	for (let i = 0; i < 8; i++) bob.push(await g.session());
 	for (const s of alice) await s.identify("alice");
 	for (const s of bob) await s.identify("bob");
-	const [ra, rb] = await Promise.all([hammer(alice, "lb__echo", 3000, "identity", "alice", 40),
-		hammer(bob, "lb__echo", 3000, "identity", "bob", 40)]);
-	within(ra.ok, 10 + 50 * ra.elapsed, 0.05, "alice");
-	within(rb.ok, 10 + 50 * rb.elapsed, 0.05, "bob");
+	await measured(async () => {
+		const [ra, rb] = await Promise.all([hammer(alice, "lb__echo", 3000, "identity", "alice", 40),
+			hammer(bob, "lb__echo", 3000, "identity", "bob", 40)]);
+		return [{ ...ra, burst: 10, rate: 50, what: "alice" }, { ...rb, burst: 10, rate: 50, what: "bob" }];
+	});
 	// ci: 30 at once, then the next waits two seconds (identify counted as anonymous's: the
 	// identity is set once the call is under way)
 	const ci = await g.session();
