@@ -133,7 +133,7 @@ Test(session, catalog_follows_upstream_pages_and_prefixes_names)
     send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
     wait_n(&c, 1, 1000);
     json_t *tools = json_object_get(json_object_get(c.seen[0], "result"), "tools");
-    cr_assert_eq(json_array_size(tools), 6, "three pages of two");
+    cr_assert_eq(json_array_size(tools), 7, "four pages of two");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 0), "name")), "lb__echo");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(tools, 5), "name")), "lb__gen");
     client_close(&c);
@@ -307,7 +307,7 @@ Test(session, modern_requests_need_no_session_and_say_what_they_are)
     send_text(&c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{" ENVELOPE "}}");
     wait_n(&c, 2, 1000);
     r = result_of(&c, 1);
-    cr_assert_eq(json_array_size(json_object_get(r, "tools")), 6);
+    cr_assert_eq(json_array_size(json_object_get(r, "tools")), 7);
     cr_assert_str_eq(json_string_value(json_object_get(r, "resultType")), "complete");
     cr_assert_not_null(json_object_get(r, "ttlMs"));
 
