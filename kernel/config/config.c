@@ -132,6 +132,7 @@ const mf_setting mf_provider_settings[] = {
      .doc = "upstream tool name = annotations merged over the upstream's"},
     {"audit", MF_SET_TABLE, .def = "{}", .sub = provider_audit_settings,
      .doc = "what the audit log records of its calls, over the top-level audit settings"},
+    {"rate", MF_SET_TABLE, .def_doc = "none", .doc = "a limit on all calls to it together: { calls_per_s, burst }"},
     {.type = MF_SET_OTHERS, .doc = "the transport plugin's keys"},
     {0},
 };
@@ -181,6 +182,7 @@ const mf_setting mf_top_settings[] = {
      .doc = "OpenTelemetry traces exported over OTLP/HTTP; off without an endpoint"},
     {"audit", MF_SET_TABLE, .def = "{}", .sub = audit_settings,
      .doc = "a JSON-lines record of every tool call, prompt get and resource read; off without a file"},
+    {"rate", MF_SET_TABLE, .def = "{}", .doc = "rate limits per identity and per tool (the keys of kernel rate)"},
     {0},
 };
 
@@ -319,7 +321,10 @@ static int check_providers(mf_config *c, json_t *list, mf_error *err)
             return -1;
         }
         provider_routing(c, p, t);
-        if (mf_curation_provider(p, t, err))
+        json_t *rate = json_object_get(t, "rate");
+        char rp[64];
+        snprintf(rp, sizeof rp, "%s.rate", p->path);
+        if (mf_curation_provider(p, t, err) || (rate && mf_rate_limit_parse(rate, rp, &p->rate, err)))
             return -1;
         p->table = json_incref(t);
         p->plugin_conf = json_deep_copy(t);
@@ -490,7 +495,8 @@ static int check_top(mf_config *c, mf_error *err)
     c->audit.file = !audit_file ? NULL : strcmp(audit_file, "-") == 0 ? mf_xstrdup("-") : resolve(c->dir, audit_file);
     c->plugin_dirs = string_list(json_object_get(r, "plugin_dirs"), c->dir);
     c->plugins = string_list(json_object_get(r, "plugins"), NULL);
-    if (check_listeners(c, json_object_get(r, "listen"), err))
+    if (check_listeners(c, json_object_get(r, "listen"), err) ||
+        mf_rate_conf_load(c, json_object_get(r, "rate"), err))
         return -1;
     if (check_metrics(c, json_string_value(json_object_get(r, "metrics")), err))
         return -1;
@@ -598,6 +604,7 @@ static void config_free(mf_config *c)
     }
     free(c->listeners);
     json_decref(c->http);
+    mf_rate_conf_free(&c->rate);
     free_list(c->plugin_dirs);
     free_list(c->plugins);
     json_decref(c->root);
@@ -657,10 +664,27 @@ static bool json_same(const json_t *a, const json_t *b)
     return a == b || (a && b && json_equal(a, b));
 }
 
+/* Whether tables a and b are the same but for key, which changes live. */
+static bool json_same_but(const json_t *a, const json_t *b, const char *key)
+{
+    if (json_same(a, b))
+        return true;
+    if (!json_is_object(a) || !json_is_object(b))
+        return false;
+    json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
+    json_object_del(x, key);
+    json_object_del(y, key);
+    bool same = json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
 bool mf_provider_conf_same(const mf_provider_conf *a, const mf_provider_conf *b)
 {
-    /* the breaker settings also come from the top level: compare what they add up to */
-    return json_same(a->table, b->table) && json_same(a->breaker, b->breaker);
+    /* the breaker settings also come from the top level: compare what they add up to; a
+     * rate limit is the kernel's, taken up by the provider kept */
+    return json_same_but(a->table, b->table, "rate") && json_same(a->breaker, b->breaker);
 }
 
 bool mf_config_key_same(const mf_config *a, const mf_config *b, const char *key)

@@ -26,6 +26,19 @@ extern const char *const mf_filter_keys[MF_FILTERS];   /* "tools", "prompts", "r
 bool mf_filter_admits(const mf_filter *f, const char *name);
 /* Does glob match name? */
 bool mf_glob_match(const char *glob, const char *name);
+/* A rate limit (rate_conf.c): a token bucket's refill and size. */
+typedef struct mf_rate_limit {
+    double calls_per_s;    /* 0: no limit */
+    int64_t burst;         /* calls at once after a quiet time */
+} mf_rate_limit;
+
+/* The top-level rate table (rate_conf.c). */
+typedef struct mf_rate_conf {
+    mf_rate_limit per_identity;   /* each identity's own bucket, or none */
+    json_t *subjects;      /* subject -> limit table (checked), or NULL */
+    json_t *tools;         /* public tool name -> limit table (checked), or NULL */
+    int64_t max_buckets;
+} mf_rate_conf;
 
 typedef struct mf_provider_conf {
     char *name;
@@ -53,6 +66,7 @@ typedef struct mf_provider_conf {
     json_t *annotations;   /* upstream tool name -> annotations merged over the upstream's */
     int audit_arguments, audit_results;   /* its audit table's: 1, 0, or -1 for the top level's */
     bool optional;         /* /readyz does not wait for it */
+    mf_rate_limit rate;    /* all calls to it together, or none */
 } mf_provider_conf;
 
 /* tracing = {...}: OpenTelemetry export (endpoint NULL: off) */
@@ -117,6 +131,7 @@ typedef struct mf_config {
     json_t *http;          /* defaults for every http listener */
     mf_tracing_conf tracing;   /* strings and tables point into root */
     mf_audit_conf audit;       /* file is resolved against dir (owned) */
+    mf_rate_conf rate;
 } mf_config;
 
 /* The text of etc/mcpfed.lua, built into the binary. */
@@ -160,6 +175,18 @@ void mf_curation_provider_free(mf_provider_conf *p);
 int mf_curation_listener(mf_listener_conf *l, const json_t *own, mf_error *err);
 int mf_curation_listeners(const struct mf_config *c, mf_error *err);
 void mf_curation_listener_free(mf_listener_conf *l);
+
+/* rate_conf.c: the keys of the top-level rate table, and of a limit ({ calls_per_s,
+ * burst }). */
+extern const mf_setting mf_rate_settings[];
+extern const mf_setting mf_rate_limit_settings[];
+/* Check the top-level rate table v (NULL: none) and fill c->rate. */
+int mf_rate_conf_load(mf_config *c, const json_t *v, mf_error *err);
+void mf_rate_conf_free(mf_rate_conf *r);
+/* A limit's burst when it names none: its calls_per_s rounded up. */
+int64_t mf_rate_default_burst(double calls_per_s);
+/* Check a limit table at path and fill out; a checked one (err NULL) cannot fail. */
+int mf_rate_limit_parse(const json_t *v, const char *path, mf_rate_limit *out, mf_error *err);
 
 /* settings.c: print a table for --help-config, one key a line ("[section]" first):
  * name, type, default, bounds, doc, separated by tabs; nested tables' keys by their path. */

@@ -9,6 +9,7 @@
 #include "supervisor.h"
 #include "policy.h"
 #include "observe.h"
+#include "ratelimit.h"
 #include "plugin_loader.h"
 #include "control.h"
 #include "instance.h"
@@ -232,6 +233,13 @@ static void cmd_catalog(int argc, char **argv, mf_admin_reply *out)
     }
 }
 
+static void cmd_rates(int argc, char **argv, mf_admin_reply *out)
+{
+    (void)argc;
+    (void)argv;
+    out->body = mf_rate_status();
+}
+
 static void cmd_cache(int argc, char **argv, mf_admin_reply *out)
 {
     if (argc == 1) {
@@ -300,6 +308,8 @@ void mf_admin_kernel_commands(void)
     mf_admin_command("cache", "cache [clear [TOOL]]",
                      "the result cache: entries, bytes, hits, misses, evictions, coalesced, per tool; or drop entries",
                      cmd_cache);
+    mf_admin_command("rates", "rates",
+                     "the rate limits: buckets in use and their fill, calls admitted and refused per limit", cmd_rates);
     mf_admin_command("metrics", "metrics", "counters: sessions, calls, processes, targets, breakers, policy, cache",
                      cmd_metrics);
     mf_admin_command("supervision", "supervision",

@@ -41,5 +41,7 @@ void mf_help_config(FILE *out)
     mf_settings_describe(out, "kernel", mf_top_settings);
     mf_settings_describe(out, "kernel provider", mf_provider_settings);
     mf_settings_describe(out, "kernel listen", mf_endpoint_settings);
+    mf_settings_describe(out, "kernel rate", mf_rate_settings);
+    mf_settings_describe(out, "kernel rate limit", mf_rate_limit_settings);
     mf_plugins_describe(plugin, out);
 }

@@ -37,7 +37,7 @@
 static const char *const live_keys[] = {
     "log_level", "request_timeout_ms", "page_size", "catalog_wait_ms", "policy", "policy_instructions",
     "policy_time_ms", "policy_memory_bytes", "breaker", "handover_timeout_ms", "drain_timeout_ms", "cache", "tasks",
-    "tracing", "audit", NULL,
+    "tracing", "audit", "rate", NULL,
 };
 
 typedef struct plan {

@@ -10,6 +10,7 @@
 #include "policy.h"
 #include "router.h"
 #include "cache_hook.h"
+#include "ratelimit.h"
 #include "session.h"
 #include "supervisor.h"
 
@@ -20,6 +21,7 @@ void mf_services_close(void)
     mf_policy_stop();
     mf_session_shutdown();
     mf_stats_free();
+    mf_rate_shutdown();
     mf_cache_stop();
     mf_registry_close();
     mf_router_stop();

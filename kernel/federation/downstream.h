@@ -58,6 +58,9 @@ void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json);
 void mf_reply_result(const rctx *r, json_t *result);
 void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* The same with the message's flags (MF_MSGF_*) given. */
+void mf_reply_error_flags(const rctx *r, int code, json_t *data, uint32_t flags, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 json_t *mf_modern_result(json_t *result);
 void mf_park(session *s, json_t *msg, uint64_t tcorr);
 /* Whether v, the name or URI at field of method's params, is a string holding a NUL byte;

@@ -31,6 +31,7 @@
 #include "tasks.h"
 #include "observe.h"
 #include "stats.h"
+#include "ratelimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,8 +262,31 @@ static int add_candidates(mf_provider *p, bool fallback, mf_policy_candidate *c,
     return n;
 }
 
-/* Rank d's targets with the policy (what it names is in d->msg, what goes upstream in
- * d->upparams); false, with the policy's reason in why, when it refuses. */
+/* What the policy is told of d's call to p (what it names is in d->msg, what goes
+ * upstream in d->upparams). */
+static mf_policy_request policy_request(const downreq *d, const mf_provider *p)
+{
+    json_t *params = d->upparams;
+    const char *upstream = json_string_value(json_object_get(params, "name"));
+    if (!upstream)
+        upstream = json_string_value(json_object_get(params, "uri"));
+    json_t *args = json_object_get(params, "arguments");
+    /* a task's call, routed again while it waits for a target, has no client any more */
+    const session *s = d->s;
+    json_t *info = s ? s->client_info : NULL;
+    return (mf_policy_request){
+        .method = mf_rpc_method(d->msg), .name = json_string_value(json_object_get(d->msg, "name")),
+        .upstream = upstream, .provider = p->conf->name, .session = s ? s->id : 0,
+        .client = json_string_value(json_object_get(info, "name")),
+        .client_version = json_string_value(json_object_get(info, "version")),
+        .protocol = d->modern ? MF_PROTOCOL_MODERN : s ? s->protocol : "2025-11-25",
+        .identity = s ? s->identity : NULL, .identity_gen = s ? s->identity_gen : 0,
+        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
+    };
+}
+
+/* Rank d's targets with the policy; false, with the policy's reason in why, when it
+ * refuses. */
 static bool route(downreq *d, mf_provider *p, char *why, size_t len)
 {
     mf_policy_candidate c[MF_POLICY_MAX];
@@ -276,22 +300,7 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
                 n = add_candidates(ps[i], true, c, t, n);
     }
     const char *method = mf_rpc_method(d->msg);
-    json_t *params = d->upparams;
-    const char *upstream = json_string_value(json_object_get(params, "name"));
-    if (!upstream)
-        upstream = json_string_value(json_object_get(params, "uri"));
-    json_t *args = json_object_get(params, "arguments");
-    /* a task's call, routed again while it waits for a target, has no client any more */
-    const session *s = d->s;
-    json_t *info = s ? s->client_info : NULL;
-    mf_policy_request req = {
-        .method = method, .name = json_string_value(json_object_get(d->msg, "name")), .upstream = upstream,
-        .provider = p->conf->name, .session = s ? s->id : 0, .client = json_string_value(json_object_get(info, "name")),
-        .client_version = json_string_value(json_object_get(info, "version")),
-        .protocol = d->modern ? MF_PROTOCOL_MODERN : s ? s->protocol : "2025-11-25",
-        .identity = s ? s->identity : NULL, .identity_gen = s ? s->identity_gen : 0,
-        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
-    };
+    mf_policy_request req = policy_request(d, p);
     mf_policy_decision dec;
     mf_span *sp = mf_obs_policy_begin(d);
     mf_policy_route(&req, c, n, &dec);
@@ -345,6 +354,33 @@ void mf_forward_again(downreq *d)
         answer_error(d, none_took(d));
 }
 
+/* Whether the rate limits let d's call to p go (once per client request: before the
+ * cache, which answers calls the client made too, and before any try); else r is
+ * answered with when to try again. */
+static bool rate_admitted(const rctx *r, downreq *d, const mf_provider *p, bool task)
+{
+    if (!mf_rate_counts(mf_rpc_method(d->msg)) || !mf_rate_configured(mf_fed.sessions.conf, p->conf))
+        return true;   /* and what the policy is told is not made for nothing */
+    mf_policy_request req = policy_request(d, p);
+    mf_rate_refusal no;
+    if (mf_rate_admit(mf_fed.sessions.conf, &req, p->conf, &no))
+        return true;
+    const char *kind = mf_rate_kind_name(no.kind);
+    mf_obs_refused(d, "rate limited");
+    if (task) {   /* its client has its handle already: the task fails */
+        answer_error(d, json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_RATE_LIMITED,
+                     "Rate limit exceeded: the %s limit \"%s\" allows another call in %llu ms", kind, no.bucket,
+                     (unsigned long long)no.retry_ms)));
+        return false;
+    }
+    mf_reply_error_flags(r, MF_RPC_RATE_LIMITED,
+                         json_pack("{s:I,s:s,s:s}", "retryAfterMs", (json_int_t)no.retry_ms, "limit", kind, "bucket",
+                                   no.bucket),
+                         MF_MSGF_RATE_LIMITED, "Rate limit exceeded: the %s limit \"%s\" allows another call in %llu ms",
+                         kind, no.bucket, (unsigned long long)no.retry_ms);
+    return false;
+}
+
 static void forward(const rctx *r, mf_provider *p, const char *method, json_t *params, struct mf_task *task,
                     const char *remote_task)
 {
@@ -394,6 +430,11 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
     if (task) {
         d->task = task;
         task->d = d;
+    }
+    if (!rate_admitted(r, d, p, task != NULL)) {
+        if (!task)
+            mf_downreq_free(d);
+        return;
     }
     if (!route(d, p, why, sizeof why)) {
         mf_obs_refused(d, why);

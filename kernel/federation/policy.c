@@ -41,6 +41,7 @@ typedef struct lstate {
     int item_ref;              /* visible's item table, filled anew for each item */
     mf_policy_request visible_req;   /* the request of the items being decided (strings borrowed) */
     bool visible_req_due;      /* not in the request table yet */
+    int rate_ref;              /* the optional rate(request), or LUA_NOREF */
     int request_ref;           /* the request table, filled anew for each decision */
     int targets_ref;           /* target name -> its candidate table, kept between decisions */
     int identities_ref;        /* identity generation -> its table, kept between decisions */
@@ -573,42 +574,54 @@ static int call_budgeted(lstate *s, int nargs, int nresults, const char *what, c
     return -1;
 }
 
+/* A call of route (request, candidates) or rate (request) in s. */
 typedef struct decide_args {
     lstate *s;
+    int fn;                          /* the function's reference */
     const mf_policy_request *req;
-    const mf_policy_candidate *c;
+    const mf_policy_candidate *c;    /* route's candidates; NULL: rate's call */
     int n;
 } decide_args;
 
-/* Pushes route and its two arguments; run protected, since building the tables can meet
- * the memory cap (a large identity's claims, say), and an unprotected error ends the
+/* Pushes the function and its arguments; run protected, since building the tables can
+ * meet the memory cap (a large identity's claims, say), and an unprotected error ends the
  * process. */
 static int push_decision(lua_State *L)
 {
     decide_args *a = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->route_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->fn);
     push_request(a->s, a->req);
+    if (!a->c)
+        return 2;
     push_candidates(a->s, a->c, a->n);
     return 3;
 }
+
+/* Push a's function and arguments; 0, or -1 with why and the stack emptied. */
+static int push_args(decide_args *a, char *why, size_t cap)
+{
+    lua_State *L = a->s->L;
+    lua_settop(L, 0);
+    lua_pushcfunction(L, push_decision);
+    lua_pushlightuserdata(L, a);
+    if (lua_pcall(L, 1, a->c ? 3 : 2, 0) == LUA_OK)
+        return 0;
+    snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    POL.stats.memory_overruns++;
+    lua_settop(L, 0);
+    return -1;
+}
+
+static int rate_decide(lstate *s, const mf_policy_request *req, mf_policy_rate *out, char *why, size_t cap);
 
 static int decide(lstate *s, const mf_policy_request *req, const mf_policy_candidate *c, int n,
                   mf_policy_decision *out, char *why, size_t cap)
 {
     lua_State *L = s->L;
     memset(out, 0, sizeof *out);
-    lua_settop(L, 0);
-    decide_args args = {s, req, c, n};
-    lua_pushcfunction(L, push_decision);
-    lua_pushlightuserdata(L, &args);
-    if (lua_pcall(L, 1, 3, 0) != LUA_OK) {
-        snprintf(why, cap, "cannot build the request: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
-        POL.stats.memory_overruns++;
-        lua_settop(L, 0);
-        return -1;
-    }
-    if (call_budgeted(s, 2, 2, "", why, cap) != 0)
+    decide_args args = {s, s->route_ref, req, c, n};
+    if (push_args(&args, why, cap) || call_budgeted(s, 2, 2, "", why, cap))
         return -1;
     int rc = read_decision(L, n, out, why, cap);
     lua_settop(L, 0);
@@ -715,6 +728,106 @@ bool mf_policy_visible(const mf_policy_item *it)
     return false;
 }
 
+/* --- rate(request): the caller's rate limit ------------------------------------------- */
+
+/* The policy's table at the top of the stack holds rate, optional: a function. */
+static int rate_hook(lstate *s, const char *path, mf_error *err)
+{
+    lua_State *L = s->L;
+    lua_pushliteral(L, "rate");
+    int t = lua_rawget(L, -2);
+    if (t == LUA_TFUNCTION) {
+        s->rate_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return 0;
+    }
+    lua_pop(L, 1);
+    if (t == LUA_TNIL)
+        return 0;
+    mf_error_set(err, -1, "policy %s: rate must be a function, not a %s", path, lua_typename(L, t));
+    return -1;
+}
+
+/* The field k of the table at t, raw (no metamethod runs outside the budget). */
+static int raw_field(lua_State *L, int t, const char *k)
+{
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+/* rate's answer at the top of the stack: nil, false, or { bucket, calls_per_s, burst }. */
+static int read_rate(lua_State *L, mf_policy_rate *out, char *why, size_t cap)
+{
+    int t = lua_gettop(L);
+    if (lua_isnil(L, t))
+        return 0;
+    if (lua_isboolean(L, t) && !lua_toboolean(L, t)) {
+        out->choice = MF_POLICY_RATE_EXEMPT;
+        return 0;
+    }
+    if (!lua_istable(L, t)) {
+        snprintf(why, cap, "rate must return nil, false or a table { bucket, calls_per_s, burst }");
+        return -1;
+    }
+    size_t len = 0;
+    const char *name = raw_field(L, t, "bucket") == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!name || len == 0 || len >= sizeof out->bucket || memchr(name, 0, len)) {
+        snprintf(why, cap, "rate: bucket must be a name of 1 to %zu bytes", sizeof out->bucket - 1);
+        return -1;
+    }
+    memcpy(out->bucket, name, len + 1);
+    int isnum = 0;
+    raw_field(L, t, "calls_per_s");
+    double per_s = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(per_s >= 0.001 && per_s <= 1e6)) {
+        snprintf(why, cap, "rate: calls_per_s must be a number from 0.001 to 1000000");
+        return -1;
+    }
+    lua_Integer burst = 0;
+    if (raw_field(L, t, "burst") != LUA_TNIL) {
+        burst = lua_tointegerx(L, -1, &isnum);
+        if (!isnum || burst < 1 || burst > 1000000) {
+            snprintf(why, cap, "rate: burst must be an integer from 1 to 1000000");
+            return -1;
+        }
+    }
+    out->choice = MF_POLICY_RATE_BUCKET;
+    out->calls_per_s = per_s;
+    out->burst = burst ? (int64_t)burst : mf_rate_default_burst(per_s);
+    return 0;
+}
+
+static int rate_decide(lstate *s, const mf_policy_request *req, mf_policy_rate *out, char *why, size_t cap)
+{
+    lua_State *L = s->L;
+    memset(out, 0, sizeof *out);
+    decide_args args = {s, s->rate_ref, req, NULL, 0};
+    if (push_args(&args, why, cap) || call_budgeted(s, 1, 1, "rate: ", why, cap))
+        return -1;
+    int rc = read_rate(L, out, why, cap);
+    lua_settop(L, 0);
+    if (rc)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+bool mf_policy_has_rate(void) { return POL.current && POL.current->rate_ref != LUA_NOREF; }
+
+int mf_policy_rate_of(const mf_policy_request *req, mf_policy_rate *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!mf_policy_has_rate())
+        return 0;
+    char why[400];
+    if (rate_decide(POL.current, req, out, why, sizeof why) == 0)
+        return 0;
+    POL.stats.errors++;
+    snprintf(POL.last_error, sizeof POL.last_error, "rate: %s", why);
+    if (POL.stats.errors < 10 || POL.stats.errors % 1000 == 0)
+        mf_warn("policy", "rate failed; the configured limits apply", "errors=%llu reason=\"%s\"",
+                (unsigned long long)POL.stats.errors, mf_log_esc(POL.last_error, (size_t)-1));
+    return -1;
+}
+
 /* --- loading ------------------------------------------------------------------------- */
 
 static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t memory, mf_error *err)
@@ -751,10 +864,17 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
     }
     s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     s->visible_ref = LUA_NOREF;
+    s->rate_ref = LUA_NOREF;
     if (lua_getfield(L, -1, "visible") == LUA_TFUNCTION) {
         s->visible_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     } else if (!lua_isnil(L, -1)) {
         mf_error_set(err, -1, "policy %s: visible must be a function", path);
+        close_state(s);
+        return NULL;
+    } else {
+        lua_pop(L, 1);
+    }
+    if (rate_hook(s, path, err)) {
         close_state(s);
         return NULL;
     }
@@ -778,7 +898,9 @@ static lstate *load(const char *path, uint64_t instructions, uint64_t ms, size_t
     };
     mf_policy_decision d;
     char why[400];
-    if (decide(s, &req, c, 2, &d, why, sizeof why) != 0) {
+    mf_policy_rate rate;
+    if (decide(s, &req, c, 2, &d, why, sizeof why) != 0 ||
+        (s->rate_ref != LUA_NOREF && rate_decide(s, &req, &rate, why, sizeof why) != 0)) {
         mf_error_set(err, -1, "policy %s: self-check failed: %s", path, why);
         close_state(s);
         return NULL;

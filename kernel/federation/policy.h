@@ -80,5 +80,25 @@ uint64_t mf_policy_generation(void);
  * an overrun counts as a routing error and hides the item. */
 void mf_policy_visible_begin(const mf_policy_request *req);
 bool mf_policy_visible(const mf_policy_item *it);
+/* What the policy's optional rate(request) says of a call's caller: nothing (the
+ * configured limits apply), exempt from them, or a named bucket of its own. */
+typedef enum mf_policy_rate_choice {
+    MF_POLICY_RATE_CONFIG = 0,
+    MF_POLICY_RATE_EXEMPT,
+    MF_POLICY_RATE_BUCKET,
+} mf_policy_rate_choice;
+
+typedef struct mf_policy_rate {
+    mf_policy_rate_choice choice;
+    char bucket[129];          /* its name, for MF_POLICY_RATE_BUCKET */
+    double calls_per_s;
+    int64_t burst;
+} mf_policy_rate;
+
+/* Whether the policy in force defines rate. */
+bool mf_policy_has_rate(void);
+/* Ask it, within the budgets of a decision; -1 when it fails (counted, the reason in the
+ * policy's status) and out says MF_POLICY_RATE_CONFIG. */
+int mf_policy_rate_of(const mf_policy_request *req, mf_policy_rate *out);
 
 #endif

@@ -110,21 +110,34 @@ void mf_reply_result(const rctx *r, json_t *result)
     mf_send_to(r->s, MF_MSG_RESPONSE, r->tcorr, mf_rpc_result(r->id, result));
 }
 
-void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+static void reply_error(const rctx *r, int code, json_t *data, uint32_t flags, const char *fmt, va_list ap)
 {
     char text[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     mf_trace_request_error(code, text);
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, SES.self, r->s->transport,
                            mf_rpc_error(r->id, code, text, data));
     mf_stats_request_out(r->s->id, r->tcorr, m->json);
     m->session = r->s->id;
     m->corr = r->tcorr;
-    m->flags = malformed ? MF_MSGF_MALFORMED : 0;
+    m->flags = flags;
     mf_send(m);
+}
+
+void mf_reply_error(const rctx *r, int code, json_t *data, bool malformed, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error(r, code, data, malformed ? MF_MSGF_MALFORMED : 0, fmt, ap);
+    va_end(ap);
+}
+
+void mf_reply_error_flags(const rctx *r, int code, json_t *data, uint32_t flags, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error(r, code, data, flags, fmt, ap);
+    va_end(ap);
 }
 
 bool mf_refuse_nul(const rctx *r, const char *method, const json_t *v, const char *field)

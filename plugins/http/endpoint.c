@@ -715,6 +715,8 @@ static int modern_status(const mf_msg *m)
 {
     if (m->flags & MF_MSGF_MALFORMED)
         return 400;
+    if (m->flags & MF_MSGF_RATE_LIMITED)
+        return 429;
     json_t *e = json_object_get(m->json, "error");
     json_int_t code = json_integer_value(json_object_get(e, "code"));
     if (e && code == MF_RPC_METHOD_NOT_FOUND)
@@ -741,6 +743,18 @@ static void write_event(hreq *h, const json_t *msg)
     free(text);
 }
 
+/* 429 with Retry-After, in whole seconds rounded up, from the error's data.retryAfterMs. */
+static void send_rate_limited(http_conn *c, const char *extra, const json_t *answer)
+{
+    json_t *data = json_object_get(json_object_get(answer, "error"), "data");
+    json_int_t ms = json_integer_value(json_object_get(data, "retryAfterMs"));
+    size_t n = (extra ? strlen(extra) : 0) + 40;
+    char *headers = mf_xmalloc(n);
+    snprintf(headers, n, "%sRetry-After: %lld\r\n", extra ? extra : "", (long long)(ms > 0 ? (ms + 999) / 1000 : 1));
+    send_json(c, 429, headers, answer);
+    free(headers);
+}
+
 /* The last thing h waited for is here: m, its answer (NULL when nothing more is to be
  * written: a batch's answers are in h->answers or already streamed, or the kernel said the
  * request was cancelled). The exchange ends and h goes.
@@ -760,6 +774,8 @@ static void complete(hreq *h, const mf_msg *m)
         http_stream_end(c);
     else if (h->batch && json_array_size(h->answers))
         send_json(c, 200, h->extra, h->answers);
+    else if (m && h->modern && (m->flags & MF_MSGF_RATE_LIMITED))
+        send_rate_limited(c, h->extra, m->json);
     else if (m)
         send_json(c, h->modern ? modern_status(m) : 200, h->extra, m->json);
     else

@@ -27,6 +27,10 @@ typedef enum mf_msg_kind {
 /* The answer says the request itself was malformed (its envelope, not its handling):
  * transports that have a status of their own (HTTP 400) use it. */
 #define MF_MSGF_MALFORMED 0x1u
+/* The answer refuses the request over a rate limit (SDK 4.2): its error (MF_RPC_RATE_LIMITED)
+ * has data.retryAfterMs, the milliseconds after which to try again. Transports with a
+ * status of their own use it (HTTP 429 with Retry-After). */
+#define MF_MSGF_RATE_LIMITED 0x2u
 
 typedef struct mf_msg {
     mf_msg_kind kind;

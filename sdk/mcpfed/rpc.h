@@ -21,6 +21,8 @@ enum {
     MF_RPC_SHUTTING_DOWN = -32015,      /* the gateway or the provider is stopping */
     MF_RPC_NO_CREDENTIALS = -32016,     /* no credentials for the caller upstream: it presented no
                                          * token to pass on, or the token exchange failed (SDK 4.2) */
+    MF_RPC_RATE_LIMITED = -32017,       /* over a rate limit: error.data.retryAfterMs says when
+                                         * to try again (SDK 4.2) */
     /* revision 2026-07-28 */
     MF_RPC_HEADER_MISMATCH = -32020,
     MF_RPC_MISSING_CLIENT_CAPABILITY = -32021,
