@@ -66,6 +66,8 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+#define MISMATCH "the key does not match tls.cert_file"
+
 SSL_CTX *http_tls_ctx_new(const http_tls_conf *t, const char *path, mf_error *err)
 {
     if (readable(path, "cert_file", t->cert_file, err) || readable(path, "key_file", t->key_file, err) ||
@@ -80,10 +82,12 @@ SSL_CTX *http_tls_ctx_new(const http_tls_conf *t, const char *path, mf_error *er
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
         key = "cert_file", file = t->cert_file, why = ssl_reason();
     } else if (SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
-        key = "key_file", file = t->key_file, why = ssl_reason();
+        key = "key_file", file = t->key_file;
+        bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+        why = mismatch ? (ERR_clear_error(), MISMATCH) : ssl_reason();
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
-        key = "key_file", file = t->key_file, why = "the key does not match tls.cert_file";
+        key = "key_file", file = t->key_file, why = MISMATCH;
     } else if (t->ca_file && SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1) {
         key = "ca_file", file = t->ca_file, why = ssl_reason();
     }
