@@ -478,6 +478,8 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 void conn_read_end(http_conn *c, ssize_t n)
 {
+    if (c->tls && conn_tls_left(c))
+        return;
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = false;
     c->eof = true;
@@ -501,16 +503,16 @@ void conn_received(http_conn *c, const char *data, size_t len)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     http_conn *c = s->data;
-    if (c->tls) {
-        conn_tls_on_read(c, n, buf->base);
-        return;
-    }
     if (n < 0) {
         conn_read_end(c, n);
         return;
     }
     if (n == 0)
         return;
+    if (c->tls) {
+        conn_tls_received(c, buf->base, (size_t)n);
+        return;
+    }
     conn_received(c, buf->base, (size_t)n);
     conn_pump(c);
 }

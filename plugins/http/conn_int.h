@@ -99,14 +99,16 @@ const char *ws_unparsed(const http_conn *c, size_t *len);
 int ws_adopt(http_conn *c);
 
 /* tls.c: a TLS connection's engine. start: c was accepted on a TLS listener (its
- * handshake must finish within read_timeout_ms); on_read: what uv read, or its end;
+ * handshake must finish within read_timeout_ms); received: ciphertext uv read; left: its
+ * input ended (true: during the handshake, and c is closed);
  * write: plaintext to encrypt and send; goodbye: close_notify, as c closes; free: as its
  * handles are closed. Hot swap: save writes down the SSL itself (the successor shares
  * this process and its libssl), disown lets it go to the successor, adopt takes it,
  * rebind moves a connection still before its handshake to the running generation's
  * context. */
 int conn_tls_start(http_conn *c);
-void conn_tls_on_read(http_conn *c, ssize_t n, const char *data);
+void conn_tls_received(http_conn *c, const char *data, size_t len);
+bool conn_tls_left(http_conn *c);
 void conn_tls_write(http_conn *c, const char *data, size_t len);
 void conn_tls_on_handshake_timeout(uv_timer_t *t);
 void conn_tls_goodbye(http_conn *c);

@@ -229,20 +229,18 @@ static void handshaken(http_conn *c)
     uv_timer_start(&c->timer, conn_on_idle_timeout, c->cs->limits.idle_ms, 0);
 }
 
-void conn_tls_on_read(http_conn *c, ssize_t len, const char *data)
+bool conn_tls_left(http_conn *c)
+{
+    if (c->tls->handshaken)
+        return false;
+    failed(c, "the client left during the handshake");
+    return true;
+}
+
+void conn_tls_received(http_conn *c, const char *data, size_t len)
 {
     conn_tls *t = c->tls;
-    if (len < 0 && !t->handshaken) {
-        failed(c, "the client left during the handshake");
-        return;
-    }
-    if (len < 0) {
-        conn_read_end(c, len);
-        return;
-    }
-    if (len == 0)
-        return;
-    if (BIO_write(SSL_get_rbio(t->ssl), data, (int)len) != len) {
+    if (BIO_write(SSL_get_rbio(t->ssl), data, (int)len) != (int)len) {
         failed(c, "out of memory");
         return;
     }
