@@ -437,3 +437,20 @@ test("configuration errors name the key, and the file when one is bad", () => {
 	const ok = spawnSync(mcpfedBin(), ["--check", "-c", cfg], { encoding: "utf8", timeout: 20000 });
 	assert.equal(ok.status, 0, ok.stderr);
 });
+
+test("an http provider reaches another mcpfed's https listener (ca_file)", async (t) => {
+	const { gw: upstream, url } = await tlsGateway(t);
+	const { gw, urls: [front] } = await startHttpGateway({
+		log_level: "info", listen: ["http://127.0.0.1:0/mcp"],
+		providers: [{ name: "up", transport: "http", url, ca_file: certs.ca }],
+	}, { listed: ["up"], timeout: 15000 });
+	t.after(() => killAll(gw));
+	const bounded = (p, what, ms = 8000) => withTimeout(p, ms, what, () => tail(gw) + tail(upstream));
+	const c = new Client({ name: "tls-test", version: "1" });
+	await bounded(c.connect(new StreamableHTTPClientTransport(new URL(front))), "connect");
+	const r = await bounded(c.callTool({ name: "up__f__echo", arguments: { text: "through https" } }), "tools/call");
+	assert.equal(textOf({ result: r }), "through https");
+	await c.close();
+	await shutdown(gw);
+	await shutdown(upstream);
+});
