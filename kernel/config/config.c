@@ -394,7 +394,7 @@ static int check_listeners(mf_config *c, json_t *list, mf_error *err)
         }
         const char *plugin = scheme_plugin(url);
         if (!plugin) {
-            mf_error_set(err, -1, "%s: \"%s\": the URL must start with http:// (or ws://)", l->path, url);
+            mf_error_set(err, -1, "%s: \"%s\": the URL must start with http://, https://, ws:// or wss://", l->path, url);
             return -1;
         }
         l->url = mf_xstrdup(url);

@@ -8,6 +8,8 @@
 #include "catalog.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 json_t *mf_config_stdio_conf(const mf_config *c)
 {
@@ -71,7 +73,15 @@ static int check_listeners(const mf_config *c, mf_error *err)
         mf_listener_conf *first = &c->listeners[0];
         mf_module *m = mf_plugin_load(first->transport, err);
         json_t *hc = json_deep_copy(c->http);
-        json_object_set_new(hc, "url", json_string(first->url));
+        /* TLS settings are a listener's: an http table without them is checked as a plain
+         * listener's, so that it is not told it lacks a certificate */
+        const char *url = first->url;
+        char plain[32];
+        if (!json_object_get(hc, "tls") && (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "wss://", 6) == 0)) {
+            snprintf(plain, sizeof plain, "%s://127.0.0.1:1/", url[0] == 'w' || url[0] == 'W' ? "ws" : "http");
+            url = plain;
+        }
+        json_object_set_new(hc, "url", json_string(url));
         int rc = m ? mf_instance_check(m, MF_ROLE_TRANSPORT, hc, "http", err) : -1;
         json_decref(hc);
         if (rc)

@@ -206,6 +206,30 @@ static json_t *differing(const mf_config *a, const mf_config *b, const char *con
     return out;
 }
 
+/* A listener's answer to being told the configuration was reloaded (it reads its
+ * certificates again); one given at once goes into the report. */
+static void listener_reloaded(void *ud, int code, json_t *report)
+{
+    json_t *listeners = ud;
+    if (code != 200)
+        mf_warn("reconfig", "a listener kept what it had loaded", "code=%d", code);
+    if (listeners)
+        json_array_append_new(listeners, report);
+    else
+        json_decref(report);
+}
+
+/* `listen` and `http` take a restart; what their listeners load from files (TLS
+ * certificates and keys) is read again now. */
+static json_t *reload_listeners(void)
+{
+    json_t *listeners = json_array();
+    for (mf_instance *i = mf_instances(); i; i = i->next)
+        if (i->role == MF_ROLE_TRANSPORT && i->phase == MF_SWAP_NONE && !i->stopping && i->ops->reload)
+            i->ops->reload(i->self, listener_reloaded, listeners);
+    return listeners;
+}
+
 static void switch_over(plan *pl)
 {
     mf_config *prev = *RC.current, *next = pl->next;
@@ -236,6 +260,7 @@ static void switch_over(plan *pl)
                 json_string_value(k));
     }
     mf_config_keep_fixed(next, prev);
+    json_t *listeners = reload_listeners();
     mf_log_set_level(next->log_level);
     mf_session_set_conf(next);
     mf_cache_configure(next);
@@ -256,9 +281,10 @@ static void switch_over(plan *pl)
             "added=%zu removed=%zu changed=%zu unchanged=%zu applied=%zu restart_needed=%zu ms=%llu",
             json_array_size(added), json_array_size(removed), json_array_size(changed), json_array_size(unchanged),
             json_array_size(applied), json_array_size(restart), (unsigned long long)ms);
-    json_t *report = json_pack("{s:s?,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:I}", "file", next->file, "providers", "added",
-                               added, "removed", removed, "changed", changed, "unchanged", unchanged, "not_ready",
-                               late, "applied", applied, "restart_needed", restart, "ms", (json_int_t)ms);
+    json_t *report = json_pack("{s:s?,s:{s:o,s:o,s:o,s:o},s:o,s:o,s:o,s:o,s:I}", "file", next->file, "providers",
+                               "added", added, "removed", removed, "changed", changed, "unchanged", unchanged,
+                               "not_ready", late, "applied", applied, "restart_needed", restart, "listeners",
+                               listeners, "ms", (json_int_t)ms);
     mf_reconfig_done done = pl->done;
     void *ud = pl->ud;
     RC.busy = NULL;

@@ -374,10 +374,3 @@ bool http_auth_session_matches(uint64_t sid, const auth_who *who)
     return strcmp(id_field(id, "subject"), auth_who_subject(who)) == 0 &&
            strcmp(id_field(id, "method"), auth_who_method(who)) == 0;
 }
-
-/* Without TLS listeners no connection has a client certificate. */
-__attribute__((weak)) const char *http_conn_tls_subject(const http_conn *c)
-{
-    (void)c;
-    return NULL;
-}

@@ -107,8 +107,4 @@ const char *jwt_verifier_audience(const jwt_verifier *v);
  * short reason for the log, which may name the token's kid but holds no part of it. */
 int jwt_verify(jwt_verifier *v, const char *token, json_t **identity, char *why, size_t whylen);
 
-/* The client certificate's subject of a TLS connection (NULL when none): the TLS
- * listeners define it; without them there is never one. */
-const char *http_conn_tls_subject(const http_conn *c);
-
 #endif

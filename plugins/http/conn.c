@@ -6,6 +6,7 @@
  * connection's buffer until the response is done; responses therefore leave in request
  * order. Reading stops while that buffer is over its bound. */
 #include "conn_int.h"
+#include "tls.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -223,6 +224,16 @@ static void after_write(uv_write_t *req, int status)
 }
 
 void conn_write_raw(http_conn *c, const char *data, size_t len)
+{
+    if (c->tls) {
+        if (!c->closing && len)
+            conn_tls_write(c, data, len);
+        return;
+    }
+    conn_sock_write(c, data, len);
+}
+
+void conn_sock_write(http_conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0)
         return;
@@ -465,28 +476,44 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof slab;
 }
 
+void conn_read_end(http_conn *c, ssize_t n)
+{
+    if (c->tls && conn_tls_left(c))
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    c->eof = true;
+    if (n == UV_EOF && c->state == C_HANDLING) {
+        /* the client sent its request and shut its side: it still gets the answer */
+        c->close_after = true;
+        return;
+    }
+    /* a request cut short gets nothing more; an idle connection or a stream whose
+     * reader left just goes */
+    conn_close(c);
+}
+
+void conn_received(http_conn *c, const char *data, size_t len)
+{
+    if (c->state == C_IDLE && c->inlen == 0)
+        uv_timer_stop(&c->timer);
+    mf_buf_append(&c->inbuf, &c->inlen, &c->incap, data, len);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     http_conn *c = s->data;
     if (n < 0) {
-        uv_read_stop(s);
-        c->reading = false;
-        c->eof = true;
-        if (n == UV_EOF && c->state == C_HANDLING) {
-            /* the client sent its request and shut its side: it still gets the answer */
-            c->close_after = true;
-            return;
-        }
-        /* a request cut short gets nothing more; an idle connection or a stream whose
-         * reader left just goes */
-        conn_close(c);
+        conn_read_end(c, n);
         return;
     }
     if (n == 0)
         return;
-    if (c->state == C_IDLE && c->inlen == 0)
-        uv_timer_stop(&c->timer);
-    mf_buf_append(&c->inbuf, &c->inlen, &c->incap, buf->base, (size_t)n);
+    if (c->tls) {
+        conn_tls_received(c, buf->base, (size_t)n);
+        return;
+    }
+    conn_received(c, buf->base, (size_t)n);
     conn_pump(c);
 }
 
@@ -523,6 +550,7 @@ void conn_handle_closed(uv_handle_t *h)
     if (c->slot)
         mf_conn_slot_give();
     ws_free(c);
+    conn_tls_free(c);
     request_reset(&c->req);
     free(c->inbuf);
     free(c->raw);
@@ -550,6 +578,8 @@ void conn_close(http_conn *c)
         cs->list = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->tls)
+        conn_tls_goodbye(c);
     uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -618,12 +648,23 @@ void http_conns_accept(http_conns *cs, uv_stream_t *server)
     conn_attach(cs, c);
     /* beyond max_connections, or what the file descriptor limit leaves for clients */
     if (cs->count > cs->limits.max_connections || cs->closing || !(c->slot = mf_conn_slot_take())) {
+        if (cs->tls_ctx) {
+            /* a 503 would first take the handshake the limit is there to spare */
+            mf_info("http", "connection refused", "peer=%s reason=\"too many connections\"", c->peer);
+            conn_close(c);
+            return;
+        }
         c->state = C_HANDLING;
         c->close_after = true;
         http_respond(c, 503, "text/plain", NULL, "too many connections\n", 21);
         return;
     }
-    uv_timer_start(&c->timer, conn_on_idle_timeout, cs->limits.idle_ms, 0);
+    if (!cs->tls_ctx)
+        uv_timer_start(&c->timer, conn_on_idle_timeout, cs->limits.idle_ms, 0);
+    else if (conn_tls_start(c)) {   /* its handshake, bounded by read_timeout_ms */
+        conn_close(c);
+        return;
+    }
     conn_pump(c);   /* starts reading, unless the set is being handed over */
 }
 
@@ -640,6 +681,7 @@ void conns_end_all(http_conns *cs, bool detach, void (*done)(void *ud), void *ud
     for (http_conn *c = cs->list, *next; c; c = next) {
         next = c->next;
         if (detach) {
+            conn_tls_disown(c);   /* its SSL is the successor's */
             c->notified = true;   /* the successor serves its client: nobody is told it closed */
             conn_close(c);
         } else if (c->state == C_WEBSOCKET) {
@@ -657,4 +699,8 @@ void http_conns_close_all(http_conns *cs, void (*done)(void *ud), void *ud)
     conns_end_all(cs, false, done, ud);
 }
 
-void http_conns_free(http_conns *cs) { free(cs); }
+void http_conns_free(http_conns *cs)
+{
+    http_conns_set_tls(cs, NULL);
+    free(cs);
+}

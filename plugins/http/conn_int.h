@@ -14,6 +14,8 @@ typedef enum conn_state {
 } conn_state;
 
 typedef struct ws_link ws_link;
+typedef struct conn_tls conn_tls;
+typedef struct ssl_ctx_st SSL_CTX;
 
 struct http_conn {
     uv_tcp_t tcp;
@@ -40,6 +42,7 @@ struct http_conn {
     char peer[64];
     void *app_data;
     ws_link *ws;           /* upgraded to WebSocket */
+    conn_tls *tls;         /* an https:// or wss:// listener's (tls.c); NULL: plain */
     http_conn *prev, *next;
 };
 
@@ -56,6 +59,8 @@ struct http_conns {
     void *closed_ud;
     void (*flushed_cb)(void *);   /* while paused: every write queue is empty */
     void *flushed_ud;
+    SSL_CTX *tls_ctx;      /* what new connections handshake with (tls.c); NULL: plain */
+    uint64_t tls_handshakes, tls_failures;
 };
 
 /* conn.c */
@@ -73,6 +78,12 @@ void conn_attach(http_conns *cs, http_conn *c);
 /* The request is answered by an upgrade: forget it. */
 void conn_request_done(http_conn *c);
 void conn_write_raw(http_conn *c, const char *data, size_t len);
+/* Bytes for the socket as they are (conn_write_raw encrypts first on a TLS connection). */
+void conn_sock_write(http_conn *c, const char *data, size_t len);
+/* Bytes received (plaintext): buffered for conn_pump, which the caller runs. */
+void conn_received(http_conn *c, const char *data, size_t len);
+/* Reading ended: n is UV_EOF or an error. */
+void conn_read_end(http_conn *c, ssize_t n);
 /* Start reading again if the buffered input allows it. */
 void conn_read_more(http_conn *c);
 
@@ -86,5 +97,25 @@ void ws_free(http_conn *c);
  * WebSocket again. */
 const char *ws_unparsed(const http_conn *c, size_t *len);
 int ws_adopt(http_conn *c);
+
+/* tls.c: a TLS connection's engine. start: c was accepted on a TLS listener (its
+ * handshake must finish within read_timeout_ms); received: ciphertext uv read; left: its
+ * input ended (true: during the handshake, and c is closed);
+ * write: plaintext to encrypt and send; goodbye: close_notify, as c closes; free: as its
+ * handles are closed. Hot swap: save writes down the SSL itself (the successor shares
+ * this process and its libssl), disown lets it go to the successor, adopt takes it,
+ * rebind moves a connection still before its handshake to the running generation's
+ * context. */
+int conn_tls_start(http_conn *c);
+void conn_tls_received(http_conn *c, const char *data, size_t len);
+bool conn_tls_left(http_conn *c);
+void conn_tls_write(http_conn *c, const char *data, size_t len);
+void conn_tls_on_handshake_timeout(uv_timer_t *t);
+void conn_tls_goodbye(http_conn *c);
+void conn_tls_free(http_conn *c);
+json_t *conn_tls_save(const http_conn *c);
+void conn_tls_disown(http_conn *c);
+int conn_tls_adopt(http_conn *c, const json_t *st);
+void conn_tls_rebind(http_conn *c);
 
 #endif

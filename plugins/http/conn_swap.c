@@ -32,6 +32,7 @@ void http_conns_unpause(http_conns *cs)
     cs->flushed_cb = NULL;
     for (http_conn *c = cs->list, *next; c; c = next) {
         next = c->next;   /* parsing may answer and close it */
+        conn_tls_rebind(c);
         conn_pump(c);
     }
 }
@@ -80,6 +81,8 @@ json_t *http_conn_save(const http_conn *c, int *fd)
                            (json_int_t)(c->state == C_READING ? c->req_deadline : 0), "idle_left",
                            (json_int_t)idle_left);
     free(in);
+    if (st && c->tls)
+        json_object_set_new(st, "tls", conn_tls_save(c));
     if (!st) {
         mf_fd_close(*fd);
         *fd = -1;
@@ -136,6 +139,12 @@ http_conn *http_conn_adopt(http_conns *cs, const json_t *st, int fd, mf_error *e
     json_int_t idle_left = json_integer_value(json_object_get(st, "idle_left"));
     if (c->state == C_IDLE && c->inlen == 0 && idle_left >= 0)
         uv_timer_start(&c->timer, conn_on_idle_timeout, idle_left > 0 ? (uint64_t)idle_left : 1, 0);
+    json_t *tls = json_object_get(st, "tls");
+    if (tls && conn_tls_adopt(c, tls)) {
+        mf_error_set(err, -1, "a TLS connection's state is invalid");
+        conn_close(c);
+        return NULL;
+    }
     return c;
 }
 

@@ -152,6 +152,13 @@ void http_stream_end(http_conn *c);
 /* Drop the connection without more output (the request got what it could). */
 void http_conn_abort(http_conn *c);
 const char *http_conn_peer(const http_conn *c);
+/* Whether c came over TLS (an https:// or wss:// listener). */
+bool http_conn_is_tls(const http_conn *c);
+/* The connection's mTLS identity: the subject of the client certificate it presented and
+ * that verified against the listener's tls.ca_file, as an RFC 2253 string
+ * ("CN=alice,O=Example"); NULL on a plain connection, or when no certificate was sent
+ * (verify_client = "optional"). It lasts as long as the connection (hot swaps included). */
+const char *http_conn_tls_subject(const http_conn *c);
 /* Per-connection slot for the app. */
 void *http_conn_app_data(const http_conn *c);
 void http_conn_set_app_data(http_conn *c, void *p);

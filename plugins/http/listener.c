@@ -13,8 +13,13 @@ static int check(const json_t *conf, const char *path, mf_error *err)
     http_server_conf c;
     if (http_server_conf_parse(conf, path, &c, err))
         return -1;
+    /* the certificate and key are read now, so that a bad one refuses the configuration */
+    SSL_CTX *ctx = c.tls.on ? http_tls_ctx_new(&c.tls, path, err) : NULL;
+    int rc = c.tls.on && !ctx ? -1 : 0;
+    if (ctx)
+        SSL_CTX_free(ctx);
     http_server_conf_free(&c);
-    return 0;
+    return rc;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -88,13 +93,16 @@ listener *listener_new(mf_instance *inst, const json_t *conf, mf_error *err)
         free(l);
         return NULL;
     }
-    if (http_auth_start(l->conf.auth, err)) {
+    SSL_CTX *ctx = NULL;
+    if (http_auth_start(l->conf.auth, err) ||
+        (l->conf.tls.on && !(ctx = http_tls_ctx_new(&l->conf.tls, mf_instance_name(inst), err)))) {
         http_server_conf_free(&l->conf);
         free(l);
         return NULL;
     }
     static const http_app app = {ep_on_request, ep_on_close, ep_ws_message};
     l->conns = http_conns_new(&l->conf.limits, &app, l);
+    http_conns_set_tls(l->conns, ctx);
     uv_tcp_init(mf_loop(), &l->tcp);
     uv_timer_init(mf_loop(), &l->sweep);
     uv_timer_init(mf_loop(), &l->swap_timer);
@@ -111,6 +119,11 @@ void listener_discard(listener *l)
     uv_close((uv_handle_t *)&l->sweep, listener_handle_closed);
     uv_close((uv_handle_t *)&l->swap_timer, listener_handle_closed);
     http_conns_detach_all(l->conns, listener_conns_closed, l);
+}
+
+static const char *scheme(const listener *l)
+{
+    return l->conf.ws_only ? (l->conf.tls.on ? "wss" : "ws") : (l->conf.tls.on ? "https" : "http");
 }
 
 void listener_running(listener *l, const char *how)
@@ -130,7 +143,7 @@ void listener_running(listener *l, const char *how)
             port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
         }
     }
-    snprintf(url, sizeof url, v6 ? "%s://[%s]:%d%s" : "%s://%s:%d%s", l->conf.ws_only ? "ws" : "http", ip, port,
+    snprintf(url, sizeof url, v6 ? "%s://[%s]:%d%s" : "%s://%s:%d%s", scheme(l), ip, port,
              l->conf.path);
     mf_info("http", how, "url=%s connections=%zu sessions=%u", url, http_conns_count(l->conns),
             HASH_CNT(hh_id, l->by_id));
@@ -205,6 +218,45 @@ static void stop(void *self)
     http_conns_close_all(l->conns, listener_conns_closed, l);
 }
 
+/* `reload config`: the certificate and key are read again; new connections get them, those
+ * open keep what they began with. */
+static void reload(void *self, void (*done)(void *ud, int code, json_t *report), void *ud)
+{
+    listener *l = self;
+    json_t *report = json_pack("{s:s}", "url", l->conf.url);
+    if (l->conf.tls.on) {
+        mf_error err = {0};
+        SSL_CTX *ctx = http_tls_ctx_new(&l->conf.tls, l->conf.url, &err);
+        if (!ctx) {
+            mf_warn("http", "tls certificate not reloaded; the one loaded stays", "url=%s reason=\"%s\"", l->conf.url,
+                    mf_log_esc(err.msg, (size_t)-1));
+            json_object_set_new(report, "error", json_string(err.msg));
+            done(ud, 409, report);
+            return;
+        }
+        http_conns_set_tls(l->conns, ctx);
+    }
+    json_t *tls = listener_tls_status(l);
+    if (tls) {
+        mf_info("http", "tls certificate loaded", "url=%s sha256=%s", l->conf.url,
+                json_string_value(json_object_get(tls, "sha256")));
+        json_object_set_new(report, "tls", tls);
+    }
+    done(ud, 200, report);
+}
+
+json_t *listener_tls_status(listener *l)
+{
+    if (!l->conf.tls.on)
+        return NULL;
+    char fp[100];
+    http_tls_fingerprint(http_conns_tls_ctx(l->conns), fp);
+    uint64_t ok, failed;
+    http_conns_tls_counts(l->conns, &ok, &failed);
+    return json_pack("{s:s,s:I,s:I}", "sha256", fp, "handshakes", (json_int_t)ok, "handshake_failures",
+                     (json_int_t)failed);
+}
+
 static json_t *status(void *self)
 {
     listener *l = self;
@@ -212,6 +264,9 @@ static json_t *status(void *self)
     json_object_set_new(o, "url", json_string(l->conf.url));
     json_object_set_new(o, "connections", json_integer((json_int_t)http_conns_count(l->conns)));
     json_object_set_new(o, "sessions", json_integer((json_int_t)HASH_CNT(hh_id, l->by_id)));
+    json_t *tls = listener_tls_status(l);
+    if (tls)
+        json_object_set_new(o, "tls", tls);
     return o;
 }
 
@@ -225,4 +280,5 @@ const mf_role_ops http_transport_ops = {
     .resume = srv_resume,
     .adopt = srv_adopt,
     .drain = srv_drain,
+    .reload = reload,
 };

@@ -106,6 +106,8 @@ int listener_listen(listener *l, mf_error *err);
 void listener_sweep_start(listener *l);
 void listener_conns_closed(void *ud);
 void listener_handle_closed(uv_handle_t *h);
+/* Its TLS figures ({sha256, handshakes, handshake_failures}), NULL on a plain listener. */
+json_t *listener_tls_status(listener *l);
 
 /* server_swap.c: the role's hot swap operations */
 void srv_save(void *self);

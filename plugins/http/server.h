@@ -3,6 +3,7 @@
 #define HTTP_SERVER_H
 
 #include "http.h"
+#include "tls.h"
 
 /* A listener's settings (the "http" table of the configuration, per listener). */
 typedef struct http_server_conf {
@@ -11,7 +12,8 @@ typedef struct http_server_conf {
     int port;
     char *path;            /* the MCP endpoint */
     bool loopback;
-    bool ws_only;          /* a ws:// listener: WebSocket upgrades only */
+    bool ws_only;          /* a ws:// or wss:// listener: WebSocket upgrades only */
+    http_tls_conf tls;     /* https:// and wss:// (tls.on) */
     http_limits limits;
     uint64_t session_idle_ms;
     size_t max_sessions;

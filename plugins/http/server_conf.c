@@ -15,14 +15,35 @@ typedef struct settings {
         max_connections, session_idle_ms, max_sessions, replay_events, replay_bytes, sse_keepalive_ms,
         ws_ping_interval_ms, ws_idle_timeout_ms, ws_max_frame_bytes, ws_max_message_bytes;
     const json_t *allowed_origins, *allowed_hosts;
+    /* the tls table */
+    const json_t *tls;
+    const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    int tls_min_version, tls_verify_client;
 } settings;
 
 _Static_assert(offsetof(settings, auth) == 0, "the auth settings start the listener's");
 
 #define S(field) MF_AT(settings, field)
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
+static const char *const tls_verify_modes[] = {"require", "optional", NULL};
+static const mf_setting tls_settings[] = {
+    {"cert_file", MF_SET_STRING, .def_doc = "required", .at = S(tls_cert_file),
+     .doc = "the server's certificate (PEM), then any intermediates"},
+    {"key_file", MF_SET_STRING, .def_doc = "required", .at = S(tls_key_file), .doc = "its private key (PEM)"},
+    {"ca_file", MF_SET_STRING, .def_doc = "none", .at = S(tls_ca_file),
+     .doc = "CA certificates (PEM) that client certificates are verified against; set, clients are asked for one"},
+    {"verify_client", MF_SET_ENUM, .def_doc = "\"require\" when ca_file is set", .choices = tls_verify_modes,
+     .at = S(tls_verify_client), .doc = "\"require\": no verified certificate, no connection; \"optional\": none is accepted"},
+    {"min_version", MF_SET_ENUM, .def = "1.2", .choices = tls_versions, .at = S(tls_min_version),
+     .doc = "the oldest TLS version accepted"},
+    {0},
+};
+
 const mf_setting http_transport_settings[] = {
     {"url", MF_SET_STRING, MF_SET_REQUIRED, .at = S(url),
-     .doc = "http:// or ws://ADDRESS:PORT/PATH, a literal IPv4 or [IPv6] address (in a listen entry)"},
+     .doc = "http://, https://, ws:// or wss://ADDRESS:PORT/PATH, a literal IPv4 or [IPv6] address (in a listen entry)"},
+    {"tls", MF_SET_TABLE, .def_doc = "none", .sub = tls_settings, .at = S(tls),
+     .doc = "https:// and wss:// listeners: certificate, key, client certificates (re-read by `reload config`)"},
     {"max_header_bytes", MF_SET_BYTES, .def = "16384", .min = 256, .max = 1024 * 1024, .at = S(max_header_bytes),
      .doc = "request line and headers (then 431)"},
     {"max_body_bytes", MF_SET_BYTES, .def = "4194304", .min = 1024, .max = INT64_C(1) << 32, .at = S(max_body_bytes),
@@ -82,16 +103,25 @@ static void free_strings(char **l)
 }
 
 /* "http://127.0.0.1:8808/mcp" or "http://[::1]:8808/mcp": literal addresses only;
- * "ws://..." the same for a listener of WebSocket upgrades only. */
+ * "ws://..." the same for a listener of WebSocket upgrades only; https:// and wss:// the
+ * same over TLS. */
 static int parse_url(const char *url, const char *path, http_server_conf *o, mf_error *err)
 {
-    o->ws_only = strncmp(url, "ws://", 5) == 0;
-    if (strncmp(url, "http://", 7) != 0 && !o->ws_only) {
-        mf_error_set(err, -1, "%s.url: \"%s\" must start with http:// or ws:// (put a TLS proxy in "
-                     "front for https and wss)", path, url);
+    static const struct { const char *scheme; bool ws, tls; } schemes[] = {
+        {"http://", false, false}, {"https://", false, true}, {"ws://", true, false}, {"wss://", true, true},
+    };
+    const char *p = NULL;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0] && !p; i++)
+        if (strncmp(url, schemes[i].scheme, strlen(schemes[i].scheme)) == 0) {
+            p = url + strlen(schemes[i].scheme);
+            o->ws_only = schemes[i].ws;
+            o->tls.on = schemes[i].tls;
+        }
+    if (!p) {
+        mf_error_set(err, -1, "%s.url: \"%s\" must start with http://, https://, ws:// or wss://", path, url);
         return -1;
     }
-    const char *p = url + (o->ws_only ? 5 : 7), *hend, *portp;
+    const char *hend, *portp;
     if (*p == '[') {
         hend = strchr(p, ']');
         if (!hend) {
@@ -113,7 +143,7 @@ static int parse_url(const char *url, const char *path, http_server_conf *o, mf_
         o->host[n] = '\0';
         portp = hend;
     }
-    o->port = 80;
+    o->port = o->tls.on ? 443 : 80;
     if (*portp == ':') {
         char *end;
         long port = strtol(portp + 1, &end, 10);
@@ -138,16 +168,43 @@ static int parse_url(const char *url, const char *path, http_server_conf *o, mf_
     return 0;
 }
 
+/* The tls table against the URL's scheme; its files are read when the context is made. */
+static int tls_conf(const settings *st, const char *path, http_tls_conf *t, mf_error *err)
+{
+    if (!t->on) {
+        if (st->tls)
+            mf_error_set(err, -1, "%s.tls: TLS settings on a plain listener (%s); use https:// or wss://", path,
+                         st->url);
+        return st->tls ? -1 : 0;
+    }
+    const char *missing = !st->tls_cert_file ? "cert_file" : !st->tls_key_file ? "key_file" : NULL;
+    if (missing) {
+        mf_error_set(err, -1, "%s.tls.%s: required on a TLS listener (%s)", path, missing, st->url);
+        return -1;
+    }
+    if (st->tls_verify_client >= 0 && !st->tls_ca_file) {
+        mf_error_set(err, -1, "%s.tls.verify_client: needs tls.ca_file, the CA that client certificates are "
+                     "verified against", path);
+        return -1;
+    }
+    t->cert_file = strdup(st->tls_cert_file);
+    t->key_file = strdup(st->tls_key_file);
+    t->ca_file = st->tls_ca_file ? strdup(st->tls_ca_file) : NULL;
+    t->min_version = st->tls_min_version == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+    t->verify = !t->ca_file ? HTTP_TLS_VERIFY_NONE
+                : st->tls_verify_client == 1 ? HTTP_TLS_VERIFY_OPTIONAL : HTTP_TLS_VERIFY_REQUIRE;
+    return 0;
+}
+
 int http_server_conf_parse(const json_t *conf, const char *path, http_server_conf *o, mf_error *err)
 {
     memset(o, 0, sizeof *o);
     /* the WebSocket sizes have no constant default: -1 until a key says otherwise */
-    settings st = {.ws_max_frame_bytes = -1, .ws_max_message_bytes = -1};
+    settings st = {.ws_max_frame_bytes = -1, .ws_max_message_bytes = -1, .tls_verify_client = -1};
     if (mf_settings_check(conf, path, http_transport_settings, &st, err))
         return -1;
-    if (parse_url(st.url, path, o, err)) {
-        free(o->path);
-        o->path = NULL;
+    if (parse_url(st.url, path, o, err) || tls_conf(&st, path, &o->tls, err)) {
+        http_server_conf_free(o);
         return -1;
     }
     o->url = strdup(st.url);
@@ -185,5 +242,6 @@ void http_server_conf_free(http_server_conf *c)
     free_strings(c->allowed_hosts);
     if (c->auth)
         http_auth_free(c->auth, NULL, NULL);
+    http_tls_conf_free(&c->tls);
     memset(c, 0, sizeof *c);
 }

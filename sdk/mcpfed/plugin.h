@@ -82,7 +82,9 @@ typedef struct mf_role_ops {
     /* Optional (providers, SDK 4.1): `reload NAME` on the admin socket, where NAME is this
      * instance rather than a plugin, loads again what the instance runs (e.g. a module of
      * tools) while it serves. done runs exactly once, from inside reload or later, with
-     * 200 or a refusal (409: what ran before keeps running) and a report (taken over). */
+     * 200 or a refusal (409: what ran before keeps running) and a report (taken over).
+     * Transports: `reload config` calls it on every listener to read again what it loads
+     * from files (TLS certificates and keys); done must then run from inside reload. */
     void (*reload)(void *self, void (*done)(void *ud, int code, json_t *report), void *ud);
 
     /* Optional (SDK 4.2): the instance's own figures (an object, a new reference): a

@@ -18,7 +18,7 @@ start_gateway() {
 	"$build/mcpfed" -c "$1" 2>"$work/log" &
 	pid=$!
 	i=0
-	until url=$(grep -o 'http: listening url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
+	until url=$(grep -o 'http: listening url=https\{0,1\}://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
 		i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
 	done
 	metrics_url=$(grep -o 'metrics: listening url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2)

@@ -6,13 +6,16 @@
 # Env: DURATION (seconds, default 10), CONNECTIONS (default 64), UPSTREAM ("loopback": an
 # in-process provider that answers at once, measuring the gateway alone; "stdio": a Node.js
 # MCP server over stdio), ERA ("stateless" for 2026-07-28, "session" for 2025-11-25).
+# LISTEN (a Lua value, default "http://127.0.0.1:0/mcp") and CURL_OPTS (for the setup's
+# requests) let t/bench/https-tools-call.sh run it over TLS.
 # Needs wrk (Debian package wrk). Prints wrk's latency distribution and mcpfed's peak RSS.
 . "$(dirname -- "$0")/gateway.sh"
 upstream=${UPSTREAM:-loopback}
 era=${ERA:-stateless}
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
 
-bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
+bench_config "${LISTEN:-\"http://127.0.0.1:0/mcp\"}" "$upstream"
+curl() { command curl ${CURL_OPTS:-} "$@"; }
 start_gateway "$work/bench.lua"
 # wait until the catalog has the tool (the first call waits for it anyway)
 curl -s -o /dev/null -X POST "$url" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \

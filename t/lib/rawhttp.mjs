@@ -17,12 +17,17 @@
 //     (res.complete); conn.rest(res) reads the rest
 //   await conn.closedByServer(ms)   true once the server closed it (false after ms)
 //   conn.destroy()
+//   rawConnect(url, bounded, detail, tlsOptions): an https:// URL connects with TLS
+//   (tls.connect with tlsOptions, e.g. { ca }); conn.socket is the socket
 import net from "node:net";
+import tls from "node:tls";
 import { parseSseEvent } from "./http.mjs";
 
-export async function rawConnect(url, bounded, detail = () => "") {
+export async function rawConnect(url, bounded, detail = () => "", tlsOptions = {}) {
 	const u = new URL(url);
-	const sock = net.connect(Number(u.port), u.hostname.replace(/^\[|\]$/g, ""));
+	const host = u.hostname.replace(/^\[|\]$/g, "");
+	const secure = u.protocol === "https:";
+	const sock = secure ? tls.connect({ port: Number(u.port), host, ...tlsOptions }) : net.connect(Number(u.port), host);
 	let buf = Buffer.alloc(0);
 	let closed = false;
 	let error = null;
@@ -33,7 +38,7 @@ export async function rawConnect(url, bounded, detail = () => "") {
 	sock.on("close", () => { closed = true; notify(); });
 	sock.on("error", (e) => { error = e; closed = true; notify(); });
 	await bounded(new Promise((resolve, reject) => {
-		sock.once("connect", resolve);
+		sock.once(secure ? "secureConnect" : "connect", resolve);
 		sock.once("error", reject);
 	}), `a connection to ${url}`);
 
@@ -162,6 +167,7 @@ export async function rawConnect(url, bounded, detail = () => "") {
 			return closed;
 		},
 		get closed() { return closed; },
+		socket: sock,
 		destroy() { sock.destroy(); },
 	};
 	return conn;
