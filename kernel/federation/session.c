@@ -110,6 +110,7 @@ void mf_reply_result(const rctx *r, json_t *result)
     mf_send_to(r->s, MF_MSG_RESPONSE, r->tcorr, mf_rpc_result(r->id, result));
 }
 
+__attribute__((format(printf, 5, 0)))
 static void reply_error(const rctx *r, int code, json_t *data, uint32_t flags, const char *fmt, va_list ap)
 {
     char text[512];
