@@ -9,7 +9,8 @@ return {
   -- $XDG_RUNTIME_DIR/mcpfed/admin.sock, else /run/mcpfed/admin.sock for root (none for
   -- others). Not with --stdio, where a desktop client may start several gateways at once.
   admin = not mcpfed.stdio and mcpfed.admin_socket or nil,
-  -- Prometheus metrics, /healthz and /readyz on a listener of their own, on loopback.
+  -- Prometheus metrics, /healthz, /readyz and the /status page on a listener of their
+  -- own, on loopback.
   metrics = not mcpfed.stdio and "http://127.0.0.1:9808/metrics" or nil,
   providers = {
     -- The reference MCP server, fetched and run by npx on first use.

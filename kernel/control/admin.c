@@ -62,6 +62,21 @@ void mf_admin_command(const char *name, const char *usage, const char *help, mf_
         ADM.commands[ADM.ncommands++] = (mf_admin_entry){name, usage, help, fn};
 }
 
+json_t *mf_admin_query(const char *name)
+{
+    for (size_t i = 0; i < ADM.ncommands; i++)
+        if (strcmp(ADM.commands[i].name, name) == 0) {
+            char *argv[] = {(char *)name, NULL};
+            mf_admin_reply r = {200, NULL};
+            ADM.commands[i].fn(1, argv, &r);
+            if (r.code == 200)
+                return r.body;
+            json_decref(r.body);
+            return NULL;
+        }
+    return NULL;
+}
+
 static const char *reason_of(int code)
 {
     switch (code) {

@@ -22,6 +22,9 @@ mf_admin_later *mf_admin_defer(mf_admin_reply *out);
 void mf_admin_answer(mf_admin_later *later, int code, json_t *body);
 /* Commands are registered by the kernel part they concern. */
 void mf_admin_command(const char *name, const char *usage, const char *help, mf_admin_fn fn);
+/* The body of a command that takes no words and answers at once (status, targets...), as the
+ * socket would send it; NULL when there is no such command or it did not answer 200. */
+json_t *mf_admin_query(const char *name);
 /* admin_commands.c: the kernel's own */
 void mf_admin_kernel_commands(void);
 /* admin_observe.c: tracing, audit */

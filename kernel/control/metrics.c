@@ -1,6 +1,7 @@
 /* The metrics endpoint: a small HTTP/1.1 listener of its own (never an MCP listener's)
  * serving the Prometheus text exposition format at the configured path, /healthz (alive)
- * and /readyz (every provider not marked optional has a ready target). Each connection
+ * and /readyz (every provider not marked optional has a ready target), and the status page
+ * (/status, and the /status.json it polls: status.h). Each connection
  * sends one request and gets one answer, then is closed; a head that is not whole in
  * 10 s, or any other method than GET and HEAD, gets an error status.
  *
@@ -17,6 +18,7 @@
 #include "cache_hook.h"
 #include "supervisor.h"
 #include "swap.h"
+#include "status.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -323,6 +325,14 @@ static void serve(mconn *c, const mf_http_head *h)
         size_t len;
         char *text = render(&len);
         answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, head_only, NULL);
+    } else if (strcmp(h->path, "/status") == 0) {
+        answer(c, 200, "text/html; charset=utf-8", mf_xstrndup(mf_status_page, mf_status_page_len), mf_status_page_len,
+               head_only, "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
+                          "style-src 'unsafe-inline'; connect-src 'self'; img-src data:\r\n");
+    } else if (strcmp(h->path, "/status.json") == 0) {
+        size_t len;
+        char *text = mf_status_json(&len);
+        answer(c, 200, "application/json", text, len, head_only, NULL);
     } else if (strcmp(h->path, "/healthz") == 0) {
         answer_text(c, 200, "alive\n", head_only, NULL);
     } else if (strcmp(h->path, "/readyz") == 0) {
@@ -332,7 +342,7 @@ static void serve(mconn *c, const mf_http_head *h)
         else
             answer_text(c, 200, "ready\n", head_only, NULL);
     } else {
-        answer_text(c, 404, "not found: the metrics endpoint serves its metrics path, /healthz and /readyz\n", head_only,
+        answer_text(c, 404, "not found: the metrics endpoint serves its metrics path, /healthz, /readyz, /status and /status.json\n", head_only,
                     NULL);
     }
 }

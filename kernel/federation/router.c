@@ -213,6 +213,16 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The pct-th percentile of the recent latencies (t->nlat > 0). */
+static double recent_percentile(const mf_target *t, unsigned pct)
+{
+    uint32_t v[128];
+    memcpy(v, t->lat, t->nlat * sizeof *v);
+    qsort(v, t->nlat, sizeof *v, cmp_u32);
+    unsigned i = (unsigned)((t->nlat * pct + 99) / 100) - 1;
+    return v[i < t->nlat ? i : t->nlat - 1];
+}
+
 double mf_target_p99(const mf_target *t)
 {
     if (!t->nlat)
@@ -220,11 +230,7 @@ double mf_target_p99(const mf_target *t)
     /* sorting on every decision would cost more than the decision: refresh now and then */
     mf_target *m = (mf_target *)t;
     if (m->since_p99 >= 8 || (m->since_p99 && m->nlat < 8)) {
-        uint32_t v[128];
-        memcpy(v, t->lat, t->nlat * sizeof *v);
-        qsort(v, t->nlat, sizeof *v, cmp_u32);
-        unsigned i = (unsigned)((t->nlat * 99 + 99) / 100) - 1;
-        m->p99 = v[i < t->nlat ? i : t->nlat - 1];
+        m->p99 = recent_percentile(t, 99);
         m->since_p99 = 0;
     }
     return m->p99;
@@ -268,6 +274,8 @@ json_t *mf_target_status(const mf_target *t)
                           "inflight", (int)t->inflight, "latency_ms", t->ewma_ms,
                           "p99_ms", mf_target_p99(t), "error_rate", t->error_ewma, "calls", (json_int_t)t->calls,
                           "failures", (json_int_t)t->failures, "breaker", mf_target_breaker(t));
+    /* the median only for people reading it (never for routing): computed when asked */
+    json_object_set_new(j, "p50_ms", json_real(t->nlat ? recent_percentile(t, 50) : 0));
     if (t->breaker)
         json_object_set_new(j, "breaker_status", BRK.ops->status(t->breaker, mf_now()));
     return j;
