@@ -12,11 +12,16 @@
  * Resource subscriptions are public URIs; each is a subscription of the session (relay.c
  * keeps them with the session era's, owned by the listen), so the upstream is subscribed
  * while any client of either era is, and what it sends comes back under the URI the
- * client named. */
+ * client named.
+ *
+ * Task status (the tasks extension) is followed per task: notifications.taskIds names the
+ * tasks, and only those the caller may reach (the rule of tasks/get) are honoured, so a
+ * stream never learns of another caller's task. */
 #include "build-config.h"
 #include "listen.h"
 #include "view.h"
 #include "relay.h"
+#include "tasks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +75,14 @@ void mf_listen_open(const rctx *r, json_t *params)
         if (mf_refuse_nul(r, "subscriptions/listen", u, "a URI of notifications.resourceSubscriptions"))
             return;
     }
+    json_t *task_ids = json_object_get(want, "taskIds");
+    bool ids_ok = !task_ids || json_is_array(task_ids);
+    json_array_foreach(task_ids, i, u) ids_ok = ids_ok && json_is_string(u);
+    if (!ids_ok) {
+        mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false,
+                    "subscriptions/listen: notifications.taskIds must be an array of task ids");
+        return;
+    }
     if (json_array_size(uris) && !mf_registry_settled()) {
         /* which upstream has a URI, and whether it takes subscriptions, is known once
          * every provider came up (or failed): wait for that */
@@ -122,10 +135,19 @@ void mf_listen_open(const rctx *r, json_t *params)
         json_object_set_new(honoured, "resourceSubscriptions", taken);
     else
         json_decref(taken);
+    l->tasks = json_array();
+    char *owner = mf_task_owner(s, true);
+    json_array_foreach(task_ids, i, u) {
+        if (mf_task_find(json_string_value(u), owner))
+            json_array_append(l->tasks, u);
+    }
+    free(owner);
+    if (json_array_size(l->tasks))
+        json_object_set(honoured, "taskIds", l->tasks);
     DL_APPEND(s->listens, l);
-    mf_info("listen", "opened", "session=%llu lists=%s%s%s resources=%zu", (unsigned long long)s->id,
+    mf_info("listen", "opened", "session=%llu lists=%s%s%s resources=%zu tasks=%zu", (unsigned long long)s->id,
             l->lists[0] ? "t" : "-", l->lists[1] ? "p" : "-", l->lists[2] ? "r" : "-",
-            json_array_size(json_object_get(honoured, "resourceSubscriptions")));
+            json_array_size(json_object_get(honoured, "resourceSubscriptions")), json_array_size(l->tasks));
     json_t *ack = json_pack("{s:o}", "notifications", honoured);
     deliver(l, "notifications/subscriptions/acknowledged", ack);   /* deliver copies what it is lent */
     json_decref(ack);
@@ -153,6 +175,7 @@ static void listen_end(lstream *l, bool graceful)
     mf_debug("listen", "ended", "session=%llu graceful=%d", (unsigned long long)s->id, graceful);
     DL_DELETE(s->listens, l);
     json_decref(l->id);
+    json_decref(l->tasks);
     free(l);
 }
 
@@ -181,6 +204,24 @@ void mf_listen_list_changed(session *s, int kind, json_t *note)
         for (int k = 0; k < NFLAGS; k++)
             if (l->lists[k] && (int)flag_kind[k] == (kind == MF_KIND_TEMPLATES ? MF_KIND_RESOURCES : kind))
                 deliver(l, json_string_value(json_object_get(note, "method")), json_object_get(note, "params"));
+    }
+}
+
+void mf_listen_task(const char *task_id, json_t *task)
+{
+    session *s, *tmp;
+    HASH_ITER(hh, mf_session_table(), s, tmp) {
+        lstream *l;
+        DL_FOREACH(s->listens, l) {
+            size_t i;
+            json_t *id;
+            json_array_foreach(l->tasks, i, id) {
+                if (strcmp(json_string_value(id), task_id) == 0) {
+                    deliver(l, "notifications/tasks", task);
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ typedef struct lstream {
     json_t *id;               /* the client's request id: the subscription's id */
     uint64_t tcorr;           /* the transport's correlation: the request's stream */
     bool lists[3];            /* tools, prompts, resources list_changed */
+    json_t *tasks;            /* the ids of the caller's tasks it follows (notifications/tasks) */
     struct lstream *prev, *next;
 } lstream;
 
@@ -21,5 +22,8 @@ void mf_listen_session_closed(session *s);
 void mf_listen_list_changed(session *s, int kind, json_t *note);
 /* notifications/resources/updated on l's stream (params with the public URI). */
 void mf_listen_updated(lstream *l, json_t *params);
+/* Task task_id changed (task: it as tasks/get of 2026-07-28 shows it): notifications/tasks on
+ * the listens that follow it. */
+void mf_listen_task(const char *task_id, json_t *task);
 
 #endif

@@ -14,6 +14,7 @@
 #include "mrtr.h"
 #include "elicit.h"
 #include "federation.h"
+#include "listen.h"
 
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -64,11 +65,15 @@ static json_t *task_json(const mf_task *t, bool modern, bool detailed)
 
 /* --- status notifications ----------------------------------------------------------- */
 
-/* Tell the owner's session-era sessions that t changed (notifications/tasks/status). */
+/* Tell who follows t that it changed: the listens naming it (notifications/tasks, the task
+ * as tasks/get shows it) and the owner's session-era sessions (notifications/tasks/status). */
 static void notify(const mf_task *t)
 {
+    json_t *detailed = task_json(t, true, true);
+    mf_listen_task(t->id, detailed);
+    json_decref(detailed);
     if (t->modern)
-        return;   /* 2026-07-28 clients poll (notifications/tasks rides a listen stream: not sent) */
+        return;
     json_t *note = json_pack("{s:s,s:s,s:o}", "jsonrpc", "2.0", "method", "notifications/tasks/status", "params",
                              task_json(t, false, false));
     session *s, *tmp;

@@ -381,6 +381,40 @@ test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, fo
 	assert.equal(plain.result?.content?.[0]?.text, "job u3 done", JSON.stringify(plain));
 });
 
+// A 2026-07-28 subscriptions/listen with filter (on url u): its stream, id and acknowledged filter.
+async function openListen(filter, { u = url, headers = {} } = {}) {
+	const id = nextId++;
+	const ac = new AbortController();
+	const res = await post({ jsonrpc: "2.0", id, method: "subscriptions/listen", params: { notifications: filter, _meta: envelope(WITH_EXT) } },
+		{ to: u, signal: ac.signal, headers: { "MCP-Protocol-Version": MODERN, "Mcp-Method": "subscriptions/listen", ...headers } });
+	assert.equal(res.status, 200);
+	const stream = sseOf(res, ac);
+	const ack = (await stream.next(8000, "the listen's acknowledgement")).json;
+	assert.equal(ack.method, "notifications/subscriptions/acknowledged", JSON.stringify(ack));
+	return { stream, id, honoured: ack.params.notifications };
+}
+
+test("2026-07-28: a listen naming the caller's task gets notifications/tasks as its status changes", async (t) => {
+	const { result: h } = await modern("tools/call", { name: "tt__confirm", arguments: { what: "watched" } });
+	const asked = await pollUntil(h.taskId, ["input_required"]);
+	const bad = await modern("subscriptions/listen", { notifications: { taskIds: "all" } });
+	assert.equal(bad.error?.code, -32602, JSON.stringify(bad));
+	const l = await openListen({ taskIds: [h.taskId, "0123456789abcdef0123456789abcdef"] });
+	t.after(() => l.stream.close());
+	assert.deepEqual(l.honoured, { taskIds: [h.taskId] });
+	const key = Object.keys(asked.inputRequests)[0];
+	await modern("tasks/update", { taskId: h.taskId, inputResponses: { [key]: { action: "accept", content: { confirm: true } } } });
+	const notes = [];
+	while (notes.at(-1)?.params.status !== "completed") {
+		const ev = await l.stream.next(8000, "notifications/tasks");
+		notes.push(ev.json);
+	}
+	assert.deepEqual(notes.map((n) => [n.method, n.params.taskId, n.params.status]),
+		[["notifications/tasks", h.taskId, "working"], ["notifications/tasks", h.taskId, "completed"]], JSON.stringify(notes));
+	for (const n of notes) assert.deepEqual(n.params._meta, { "io.modelcontextprotocol/subscriptionId": l.id });
+	assert.equal(notes[1].params.result.content[0].text, 'watched: accept {"confirm":true}');
+});
+
 test("an authenticated caller's task is its identity's: another session of it fetches the result, another identity gets not-found", async (t) => {
 	const KEYS = { ci: "ci-key-tasks-0123456789abcdef", other: "other-key-tasks-0123456789ab" };
 	const { gw: g, urls: [u] } = await startHttpGateway({
@@ -414,4 +448,19 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	const other = await session(KEYS.other);
 	assert.equal((await other("tasks/get", { taskId })).error?.code, -32602);
 	assert.deepEqual((await other("tasks/list", {})).result.tasks, []);
+
+	// task status on listen streams: the identity's own follows it, another's naming it is refused
+	const slow = (await first("tools/call", { name: "tt__slow", arguments: { ms: 1500, label: "cl" }, task: {} })).result.task.taskId;
+	const mine = await openListen({ taskIds: [slow] }, { u, headers: { "X-API-Key": KEYS.ci } });
+	const theirs = await openListen({ taskIds: [slow] }, { u, headers: { "X-API-Key": KEYS.other } });
+	t.after(() => { mine.stream.close(); theirs.stream.close(); });
+	assert.deepEqual(mine.honoured, { taskIds: [slow] });
+	assert.deepEqual(theirs.honoured, {});
+	const done = (await mine.stream.next(8000, "the task's completion")).json;
+	assert.deepEqual([done.method, done.params.taskId, done.params.status], ["notifications/tasks", slow, "completed"], JSON.stringify(done));
+	// at shutdown each listen ends with its result: the other stream carried nothing else
+	g.kill("SIGTERM");
+	const rest = [];
+	for (let ev; (ev = await theirs.stream.next(8000, "the end of the other listen")); ) rest.push(ev.json);
+	assert.deepEqual(rest.map((m) => m.method ?? `result of ${m.id}`), [`result of ${theirs.id}`], JSON.stringify(rest));
 });
