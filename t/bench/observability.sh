@@ -14,14 +14,8 @@ set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
 rounds=${ROUNDS:-3}
-log=$(mktemp)
-OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0} "$top/t/node" "$top/t/servers/otlp-collector.mjs" 2>"$log" &
-cpid=$!
-trap 'kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null; cat "$log"; rm -f "$log"' EXIT
-i=0
-until port=$(sed -n 's/^otlp-collector listening port=//p' "$log") && [ -n "$port" ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || { cat "$log" >&2; exit 1; }; sleep 0.1
-done
+export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
+. "$here/collector.sh"
 
 # run ARGS: "calls/s CPU-microseconds-per-call p50-ms p99-ms" of one run of http-tools-call.sh
 run() {
