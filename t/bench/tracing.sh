@@ -11,14 +11,7 @@
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
-log=$(mktemp)
-"$top/t/node" "$top/t/servers/otlp-collector.mjs" 2>"$log" &
-cpid=$!
-trap 'kill "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null; cat "$log"; rm -f "$log"' EXIT
-i=0
-until port=$(sed -n 's/^otlp-collector listening port=//p' "$log") && [ -n "$port" ]; do
-	i=$((i + 1)); [ $i -lt 100 ] || { cat "$log" >&2; exit 1; }; sleep 0.1
-done
+. "$here/collector.sh"
 echo "=== tracing off"
 "$here/http-tools-call.sh" "$@"
 echo "=== tracing on, sample_ratio ${SAMPLE_RATIO:-1}, collector on port $port"

@@ -19,9 +19,14 @@ const TRACE = { FAULTY_TRACE_TOOLS: "1" };
 const hex = (n) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => b.toString(16).padStart(2, "0")).join("");
 const traceparentRe = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0([01])$/;
 
+// A collector that holds every export to the OpenTelemetry encoder: the test fails if one
+// of the gateway's exports is refused.
 async function collector(t) {
 	const c = await startCollector();
-	t.after(() => c.close());
+	t.after(() => {
+		c.close();
+		assert.deepEqual(c.rejects.map((r) => r.error), [], "every export is valid OTLP/JSON");
+	});
 	return c;
 }
 
@@ -221,4 +226,23 @@ test("a slow collector holds no call: spans queue up to the bound, then are drop
 	assert.ok(st.spans_queued <= 16);
 	release();
 	await waitFor(async () => (await tracingStatus(gw)).spans_exported > 0, { timeout: 10000, what: "exports once the collector answers" });
+});
+
+test("the collector refuses, 400, an export the OpenTelemetry encoder would not write, and the wait for spans fails on it", async (t) => {
+	const c = await startCollector();
+	t.after(() => c.close());
+	const span = { traceId: hex(16), spanId: hex(8), name: "tools/call x", kind: 2,
+		startTimeUnixNano: "1700000000000000000", endTimeUnixNano: "1700000000000001000",
+		attributes: [{ key: "rpc.jsonrpc.error_code", value: { intValue: "-32602" } }], status: { code: 2 } };
+	const post = (s) => fetch(`${c.url}/v1/traces`, { method: "POST", headers: { "Content-Type": "application/json" },
+		body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: "mcpfed" }, spans: [s] }] }] }) });
+	assert.equal((await post(span)).status, 200);
+	for (const bad of [{ traceId: span.traceId.toUpperCase() }, { spanId: "00".repeat(8) }, { kind: "SPAN_KIND_SERVER" },
+		{ startTimeUnixNano: 1.5 }, { trace_id: span.traceId }, { status: { code: 7 } }, { attributes: [{ key: "k", value: { intValue: "1x" } }] }]) {
+		const r = await post({ ...span, ...bad });
+		assert.equal(r.status, 400, JSON.stringify(bad));
+	}
+	assert.equal(c.rejects.length, 7);
+	assert.equal(c.spans.length, 1);
+	await assert.rejects(c.waitSpans((s) => s.length > 1, 2000), /refused an export/);
 });

@@ -1,0 +1,50 @@
+#!/bin/sh
+# Benchmark: what observability costs as a whole. tools/call through the HTTP endpoint
+# (t/bench/http-tools-call.sh) with neither metrics nor tracing, then with both: the metrics
+# endpoint scraped every SCRAPE seconds (default 0.2) and every request traced (sample_ratio
+# 1) and exported to a local collector (t/servers/otlp-collector.mjs). ROUNDS times each
+# (default 3), which goes first alternating; prints each run's calls/s, latency p50/p99
+# and the gateway's CPU time per call, and their medians.
+#
+#   t/bench/observability.sh [BUILD_DIR]    (DURATION, CONNECTIONS, UPSTREAM, ERA as http-tools-call.sh)
+#
+# The collector counts what it receives without decoding it (OTLP_COLLECTOR_PARSE=0 unless
+# set), so that on a small machine its own work weighs little on the gateway's figures.
+set -eu
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+top=$(dirname "$(dirname "$here")")
+rounds=${ROUNDS:-3}
+export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
+. "$here/collector.sh"
+
+# run ARGS: "calls/s CPU-microseconds-per-call p50-ms p99-ms" of one run of http-tools-call.sh
+run() {
+	"$here/http-tools-call.sh" "$@" | tee /dev/stderr | awk '
+		function ms(v) { return v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v * 1000 }
+		/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 } /^gateway CPU:/ { c = $3 }
+		$1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+		END { printf "%s %.1f %.3f %.3f\n", r, c * 1e6 / n, p50, p99 }'
+}
+off= on= offcpu= oncpu= off50= on50= off99= on99=
+i=0
+while [ $i -lt "$rounds" ]; do
+	for m in $([ $((i % 2)) = 0 ] && echo "off on" || echo "on off"); do
+		if [ $m = off ]; then
+			set -- $(METRICS= BENCH_LUA= run "$@") "$@"
+			off="$off $1"; offcpu="$offcpu $2"; off50="$off50 $3"; off99="$off99 $4"; shift 4
+		else
+			set -- $(METRICS=1 SCRAPE=${SCRAPE:-0.2} \
+				BENCH_LUA="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1 }," run "$@") "$@"
+			on="$on $1"; oncpu="$oncpu $2"; on50="$on50 $3"; on99="$on99 $4"; shift 4
+		fi
+	done
+	i=$((i + 1))
+done
+median() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+echo "calls/s, both off:$off (median $(median "$off"))"
+echo "calls/s, metrics scraped every ${SCRAPE:-0.2} s and tracing at 100%:$on (median $(median "$on"))"
+echo "latency p50 ms, both off:$off50 (median $(median "$off50")); both on:$on50 (median $(median "$on50"))"
+echo "latency p99 ms, both off:$off99 (median $(median "$off99")); both on:$on99 (median $(median "$on99"))"
+echo "gateway CPU us/call, both off:$offcpu (median $(median "$offcpu")); both on:$oncpu (median $(median "$oncpu"))"
+awk -v a="$(median "$off")" -v b="$(median "$on")" -v c="$(median "$offcpu")" -v d="$(median "$oncpu")" \
+	'BEGIN { printf "cost: %.1f%% of calls/s, %.1f%% more CPU per call\n", (a - b) * 100 / a, (d - c) * 100 / c }'
