@@ -650,8 +650,7 @@ static void push_item(lstate *s, const mf_policy_item *it)
     lua_setfield(L, -2, "tags");
 }
 
-/* Call visible in s with the request table as it is (judge fills it first); 0 and
- * *shown, or -1 with why. */
+/* A call of visible about one item; the request table is filled first when req is set. */
 typedef struct visible_args {
     lstate *s;
     const mf_policy_request *req;   /* fill the request table first, or NULL: it is filled */
