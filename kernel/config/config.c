@@ -63,9 +63,13 @@ static const mf_setting provider_audit_settings[] = {
     {0},
 };
 
+static const char *const otlp_protocols[] = {"http/protobuf", "http/json", NULL};
+
 static const mf_setting tracing_settings[] = {
     {"endpoint", MF_SET_STRING, .def_doc = "none",
      .doc = "the OTLP/HTTP collector's base URL (spans go to ENDPOINT/v1/traces)"},
+    {"protocol", MF_SET_ENUM, .def = "http/protobuf", .choices = otlp_protocols,
+     .at = MF_AT(mf_config, tracing.protocol), .doc = "the export's encoding: protobuf, or its JSON mapping"},
     {"sample_ratio", MF_SET_NUMBER, .def = "1", .nmin = 0, .nmax = 1, .at = MF_AT(mf_config, tracing.sample_ratio),
      .doc = "the share of traces recorded (a client's unsampled traceparent is never recorded)"},
     {"service_name", MF_SET_STRING, .def = "mcpfed", .at = MF_AT(mf_config, tracing.service_name),

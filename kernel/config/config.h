@@ -70,8 +70,11 @@ typedef struct mf_provider_conf {
 } mf_provider_conf;
 
 /* tracing = {...}: OpenTelemetry export (endpoint NULL: off) */
+enum { MF_OTLP_PROTOBUF, MF_OTLP_JSON };   /* tracing.protocol */
+
 typedef struct mf_tracing_conf {
     const char *endpoint;
+    int protocol;
     double sample_ratio;
     const char *service_name;
     int64_t max_queue_spans, batch_spans, flush_ms;

@@ -60,7 +60,7 @@ void mf_obs_begin(downreq *d)
 
 mf_span *mf_obs_policy_begin(downreq *d)
 {
-    return d->obs ? mf_span_child(d->obs->span, "mcpfed.policy", MF_SPAN_INTERNAL) : NULL;
+    return d->obs ? mf_span_child(d->obs->span, "mcpfed.policy", NULL, MF_SPAN_INTERNAL) : NULL;
 }
 
 void mf_obs_policy_end(downreq *d, mf_span *sp, const mf_policy_decision *dec)
@@ -79,7 +79,7 @@ void mf_obs_policy_end(downreq *d, mf_span *sp, const mf_policy_decision *dec)
 void mf_obs_cache_begin(downreq *d)
 {
     if (d->obs)
-        d->obs->cache = mf_span_child(d->obs->span, "mcpfed.cache", MF_SPAN_INTERNAL);
+        d->obs->cache = mf_span_child(d->obs->span, "mcpfed.cache", NULL, MF_SPAN_INTERNAL);
 }
 
 void mf_obs_cache_outcome(downreq *d, const char *outcome)
@@ -101,9 +101,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     const char *upstream = json_string_value(json_object_get(params, "name"));
     if (!upstream)
         upstream = json_string_value(json_object_get(params, "uri"));
-    char title[256];   /* longer than a span's name, which is cut at a character */
-    snprintf(title, sizeof title, "%s %s", method ? method : "?", upstream ? upstream : "");
-    mf_span *a = o->attempt = mf_span_child(o->span, title, MF_SPAN_CLIENT);
+    mf_span *a = o->attempt = mf_span_child(o->span, method ? method : "?", upstream, MF_SPAN_CLIENT);
     if (mf_span_sampled(a)) {
         mf_span_str(a, "mcp.method.name", method);
         mf_span_str(a, "mcpfed.provider", d->provider ? d->provider->conf->name : d->owner);
@@ -122,10 +120,11 @@ void mf_obs_attempt(downreq *d, json_t *params)
     }
     char tp[MF_TRACEPARENT_LEN + 1];
     mf_span_traceparent(a, tp);
-    json_object_set_new(meta, "traceparent", json_string(tp));
+    /* ASCII we wrote or checked: no validation needed */
+    json_object_set_new_nocheck(meta, "traceparent", json_stringn_nocheck(tp, MF_TRACEPARENT_LEN));
     const char *ts = mf_span_tracestate(a);
     if (ts)
-        json_object_set_new(meta, "tracestate", json_string(ts));
+        json_object_set_new_nocheck(meta, "tracestate", json_string_nocheck(ts));
     else
         json_object_del(meta, "tracestate");
 }

@@ -1,19 +1,18 @@
 /* The OTLP/HTTP exporter: finished spans wait in a bounded ring and leave in batches, as
- * the JSON encoding of an ExportTraceServiceRequest POSTed to <endpoint>/v1/traces.
+ * an ExportTraceServiceRequest (protobuf, or its JSON mapping) POSTed to
+ * <endpoint>/v1/traces.
  *
- * Nothing on a request's path waits for it: ending a span writes it as JSON text into the
- * ring (or, when the ring is full, counts it dropped), so that the encoding's cost is
- * spread over the requests instead of stalling the loop for a whole batch; a batch is
- * those texts joined, sent from the loop's timer, or as soon as a batch is full, by
- * libcurl's multi interface driven by
- * the loop (curl says which sockets to watch and when its timer is due; no thread, no
- * blocking call). One export is in flight at a time, over one easy handle, so the
+ * Nothing on a request's path waits for it: ending a span puts it in the ring as recorded
+ * (or, when the ring is full, counts it dropped); a batch is encoded when it leaves
+ * (otlp_encode.c), from the loop's timer or as soon as a batch is full, and sent by
+ * libcurl's multi interface driven by the loop (curl says which sockets to watch and when
+ * its timer is due; no thread, no blocking call). One export is in flight at a time, over one easy handle, so the
  * connection to the collector is kept; while it is, spans keep queuing, and a collector
  * that is slow or down costs a full ring and the spans dropped, never a call's time. A
  * failed export drops its batch (counted): retrying would only compete with newer spans
  * for the same ring. */
 #include "build-config.h"
-#include "trace.h"
+#include "span.h"
 #include "federation.h"
 
 #include <curl/curl.h>
@@ -31,12 +30,12 @@ typedef struct watch {
 typedef struct mf_tracer {
     char *url;
     struct curl_slist *headers;
-    char *head_text;          /* the export request up to its spans: resource and scope */
+    char *service;            /* the resource's service.name */
+    bool json;                /* the JSON mapping rather than protobuf */
     double ratio;
     size_t max_queue, batch;
     uint64_t flush_ms;
-    char **ring;              /* spans, each as its OTLP JSON text */
-    size_t *lens;
+    mf_span **ring;           /* finished spans, as recorded */
     size_t head, len;
     uv_timer_t flush_timer, curl_timer;
     CURLM *multi;
@@ -44,6 +43,7 @@ typedef struct mf_tracer {
     bool sending;
     size_t in_flight;         /* spans in the export under way */
     char *body;
+    size_t body_cap;
     watch *watches;
     unsigned open_handles;    /* the timers and polls still to close, at stop */
     uint64_t queued, exported, dropped, failed, batches;
@@ -81,8 +81,6 @@ static void transfer_done(mf_tracer *tr)
                 snprintf(tr->last_error, sizeof tr->last_error, "HTTP status %ld", status);
         }
         tr->sending = false;
-        free(tr->body);
-        tr->body = NULL;
     }
     if (!tr->sending && tr->len >= tr->batch)
         export_next(tr);
@@ -174,33 +172,31 @@ static void export_next(mf_tracer *tr)
     if (tr->sending || !tr->len)
         return;
     size_t n = tr->len < tr->batch ? tr->len : tr->batch;
-    static const char tail[] = "]}]}]}";
-    size_t hl = strlen(tr->head_text), total = hl + sizeof tail;
-    for (size_t i = 0; i < n; i++)
-        total += tr->lens[(tr->head + i) % tr->max_queue] + 1;
-    char *body = tr->body = mf_xmalloc(total), *p = body + hl;
-    memcpy(body, tr->head_text, hl);
-    for (size_t i = 0; i < n; i++) {
-        size_t k = tr->head;
-        if (i)
-            *p++ = ',';
-        memcpy(p, tr->ring[k], tr->lens[k]);
-        p += tr->lens[k];
-        free(tr->ring[k]);
-        tr->ring[k] = NULL;
-        tr->head = (tr->head + 1) % tr->max_queue;
+    mf_span **batch = tr->ring + tr->head, **copy = NULL;
+    if (tr->head + n > tr->max_queue) {   /* the batch wraps around the ring's end */
+        copy = mf_xmalloc(n * sizeof *copy);
+        for (size_t i = 0; i < n; i++)
+            copy[i] = tr->ring[(tr->head + i) % tr->max_queue];
+        batch = copy;
     }
-    memcpy(p, tail, sizeof tail);
-    p += sizeof tail - 1;
+    size_t len = 0;
+    if (tr->json)
+        mf_otlp_encode_json((const mf_span *const *)batch, n, tr->service, &tr->body, &len, &tr->body_cap);
+    else
+        mf_otlp_encode_protobuf((const mf_span *const *)batch, n, tr->service, &tr->body, &len, &tr->body_cap);
+    for (size_t i = 0; i < n; i++) {
+        mf_span_free(batch[i]);
+        tr->ring[(tr->head + i) % tr->max_queue] = NULL;
+    }
+    free(copy);
+    tr->head = (tr->head + n) % tr->max_queue;
     tr->len -= n;
     tr->in_flight = n;
-    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(p - body));
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, tr->body);
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     if (curl_multi_add_handle(tr->multi, tr->easy) != CURLM_OK) {
         tr->failed++;
         tr->dropped += n;
-        free(tr->body);
-        tr->body = NULL;
         return;
     }
     tr->sending = true;
@@ -221,9 +217,7 @@ void mf_otlp_enqueue(mf_span *s)
         mf_span_free(s);
         return;
     }
-    size_t k = (tr->head + tr->len) % tr->max_queue;
-    tr->ring[k] = mf_span_text(s, &tr->lens[k]);
-    mf_span_free(s);
+    tr->ring[(tr->head + tr->len) % tr->max_queue] = s;
     tr->len++;
     tr->queued++;
     if (tr->len >= tr->batch && !tr->sending)
@@ -235,11 +229,9 @@ void mf_otlp_enqueue(mf_span *s)
 static void ring_free(mf_tracer *tr)
 {
     for (size_t i = 0; i < tr->len; i++)
-        free(tr->ring[(tr->head + i) % tr->max_queue]);
+        mf_span_free(tr->ring[(tr->head + i) % tr->max_queue]);
     free(tr->ring);
-    free(tr->lens);
     tr->ring = NULL;
-    tr->lens = NULL;
     tr->head = tr->len = 0;
 }
 
@@ -254,7 +246,8 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
     tr->url = mf_xmalloc(n + 12);
     snprintf(tr->url, n + 12, "%.*s/v1/traces", (int)n, c->endpoint);
     curl_slist_free_all(tr->headers);
-    tr->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    tr->headers = curl_slist_append(NULL, c->protocol == MF_OTLP_JSON ? "Content-Type: application/json"
+                                                                      : "Content-Type: application/x-protobuf");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)c->headers, k, v) {
@@ -262,22 +255,9 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
         snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
         tr->headers = curl_slist_append(tr->headers, line);
     }
-    /* the request around the spans, written once: {"resourceSpans":[{"resource":{...},
-     * "scopeSpans":[{"scope":{...},"spans":[ ... ]}]}]} */
-    json_t *resource = json_pack("{s:[{s:s,s:{s:s}},{s:s,s:{s:s}}]}", "attributes", "key", "service.name", "value",
-                                 "stringValue", c->service_name, "key", "service.version", "value", "stringValue",
-                                 PACKAGE_VERSION);
-    json_t *scope = json_pack("{s:s,s:s}", "name", "mcpfed", "version", PACKAGE_VERSION);
-    char *rt = json_dumps(resource, JSON_COMPACT), *st = json_dumps(scope, JSON_COMPACT);
-    free(tr->head_text);
-    static const char fmt[] = "{\"resourceSpans\":[{\"resource\":%s,\"scopeSpans\":[{\"scope\":%s,\"spans\":[";
-    size_t hl = (size_t)snprintf(NULL, 0, fmt, rt, st) + 1;
-    tr->head_text = mf_xmalloc(hl);
-    snprintf(tr->head_text, hl, fmt, rt, st);
-    free(rt);
-    free(st);
-    json_decref(resource);
-    json_decref(scope);
+    free(tr->service);
+    tr->service = mf_xstrdup(c->service_name);
+    tr->json = c->protocol == MF_OTLP_JSON;
     tr->ratio = c->sample_ratio;
     tr->batch = (size_t)c->batch_spans;
     tr->flush_ms = (uint64_t)c->flush_ms;
@@ -286,7 +266,6 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
         ring_free(tr);
         tr->max_queue = (size_t)c->max_queue_spans;
         tr->ring = mf_xcalloc(tr->max_queue, sizeof *tr->ring);
-        tr->lens = mf_xcalloc(tr->max_queue, sizeof *tr->lens);
     }
     curl_easy_setopt(tr->easy, CURLOPT_URL, tr->url);
     curl_easy_setopt(tr->easy, CURLOPT_HTTPHEADER, tr->headers);
@@ -342,8 +321,9 @@ static void handle_closed(uv_handle_t *h)
     if (--tr->open_handles)
         return;
     curl_slist_free_all(tr->headers);
-    free(tr->head_text);
+    free(tr->service);
     free(tr->url);
+    free(tr->body);
     free(tr);
     curl_global_cleanup();
 }
@@ -362,8 +342,8 @@ void mf_trace_stop(void)
     for (watch *w = tr->watches; w; w = w->next)
         if (!uv_is_closing((uv_handle_t *)&w->poll))
             uv_close((uv_handle_t *)&w->poll, watch_closed);
-    free(tr->body);
     ring_free(tr);
+    mf_span_pool_clear();
     uv_close((uv_handle_t *)&tr->flush_timer, handle_closed);
     uv_close((uv_handle_t *)&tr->curl_timer, handle_closed);
 }
@@ -373,7 +353,8 @@ json_t *mf_trace_status(void)
     mf_tracer *tr = TR;
     if (!tr)
         return json_pack("{s:b}", "enabled", false);
-    return json_pack("{s:b,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "enabled", true, "url", tr->url, "sample_ratio",
+    return json_pack("{s:b,s:s,s:s,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:s?}", "enabled", true, "url", tr->url, "protocol",
+                     tr->json ? "http/json" : "http/protobuf", "sample_ratio",
                      tr->ratio, "spans_queued", (json_int_t)tr->len, "spans_ended", (json_int_t)tr->queued,
                      "spans_exported", (json_int_t)tr->exported, "spans_dropped", (json_int_t)tr->dropped,
                      "exports", (json_int_t)tr->batches, "exports_failed", (json_int_t)tr->failed, "last_error",

@@ -4,31 +4,18 @@
  * policy's decision, the cache lookup and each upstream attempt, the attempt being the
  * parent the upstream sees in the traceparent it is sent. Ids come from xoshiro256**
  * seeded by getrandom: unpredictable enough for ids that are no secret, and a few
- * nanoseconds each. A span's attributes are written as OTLP JSON text as they are set, and
- * only when it is sampled (an unsampled span is ids and a time, so that the context still
- * travels on): a span is one allocation and a buffer, and its export text a copy. */
+ * nanoseconds each. A span records its attributes (span.h) only when it is sampled (an
+ * unsampled span is ids and a time, so that the context still travels on); spans are
+ * reused, so that recording one allocates nothing. */
 #include "build-config.h"
-#include "trace.h"
+#include "span.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-struct mf_span {
-    mf_trace_ctx ctx;         /* the trace, this span's id, sampled */
-    uint8_t parent[8];
-    bool has_parent;
-    uint8_t kind;
-    int status;               /* 0 unset, 2 error */
-    char *status_msg;
-    char *tracestate;
-    uint64_t start_ns, end_ns;
-    char *attrs;              /* OTLP JSON: {"key":...,"value":{...}},... */
-    size_t alen, acap;
-    char name[96];
-};
 
 static struct {
     uint64_t s[4];
@@ -153,18 +140,42 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static mf_span *span_new(const char *name, int kind)
+/* Finished spans come back here rather than to malloc: a request makes three or four. */
+enum { FREE_MAX = 1024 };
+static mf_span *free_spans;
+static size_t nfree;
+
+/* The first n bytes of s, or fewer, so as not to cut a character: a span that is not UTF-8
+ * would cost its whole batch at the collector. */
+static size_t utf8_cut(const char *s, size_t len, size_t n)
 {
-    mf_span *s = mf_xcalloc(1, sizeof *s);
-    /* a long name is cut where a character starts: a span that is not UTF-8 would cost
-     * its whole batch at the collector */
-    size_t n = strlen(name);
-    if (n >= sizeof s->name) {
-        n = sizeof s->name - 1;
-        while (n && ((unsigned char)name[n] & 0xc0) == 0x80)
-            n--;
+    if (len <= n)
+        return len;
+    while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+/* name is "a" or "a b" (a method and what it names), cut to fit. */
+static mf_span *span_new(const char *a, const char *b, int kind)
+{
+    mf_span *s = free_spans;
+    if (s) {
+        free_spans = s->next;
+        nfree--;
+    } else {
+        s = mf_xmalloc(sizeof *s);
     }
-    memcpy(s->name, name, n);
+    memset(s, 0, offsetof(mf_span, attrs));
+    size_t n = utf8_cut(a, strlen(a), sizeof s->name);
+    memcpy(s->name, a, n);
+    if (b && n + 1 < sizeof s->name) {
+        s->name[n++] = ' ';
+        size_t m = utf8_cut(b, strlen(b), sizeof s->name - n);
+        memcpy(s->name + n, b, m);
+        n += m;
+    }
+    s->name_len = (uint16_t)n;
     s->kind = (uint8_t)kind;
     random_id(s->ctx.span_id, 8);
     s->start_ns = now_ns();
@@ -185,11 +196,11 @@ static bool ratio_says(const uint8_t *trace_id)
     return (double)(low >> 11) < ratio * (double)(UINT64_C(1) << 53);
 }
 
-mf_span *mf_span_request(const json_t *meta, const char *name)
+mf_span *mf_span_request(const json_t *meta, const char *name, const char *detail)
 {
     if (!mf_trace_on())
         return NULL;
-    mf_span *s = span_new(name, MF_SPAN_SERVER);
+    mf_span *s = span_new(name, detail, MF_SPAN_SERVER);
     const char *tp = json_string_value(json_object_get(meta, "traceparent"));
     mf_trace_ctx parent;
     if (tp && mf_traceparent_parse(tp, strlen(tp), &parent)) {
@@ -208,11 +219,11 @@ mf_span *mf_span_request(const json_t *meta, const char *name)
     return s;
 }
 
-mf_span *mf_span_child(mf_span *parent, const char *name, int kind)
+mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, int kind)
 {
     if (!parent)
         return NULL;
-    mf_span *s = span_new(name, kind);
+    mf_span *s = span_new(name, detail, kind);
     memcpy(s->ctx.trace_id, parent->ctx.trace_id, 16);
     memcpy(s->parent, parent->ctx.span_id, 8);
     s->has_parent = true;
@@ -224,72 +235,70 @@ mf_span *mf_span_child(mf_span *parent, const char *name, int kind)
 
 bool mf_span_sampled(const mf_span *s) { return s && (s->ctx.flags & 1); }
 
-/* Append a string literal. */
-#define append_lit(out, len, cap, lit) mf_buf_append(out, len, cap, lit, sizeof lit - 1)
-
-/* Append text to out as the inside of a JSON string. */
-static void json_text(char **out, size_t *len, size_t *cap, const char *text)
+/* A copy of value's n bytes kept with the span: in its room while there is some. */
+static const char *keep(mf_span *s, const char *value, size_t n, bool *owned)
 {
-    static const char digits[] = "0123456789abcdef";
-    const char *run = text;
-    for (const char *p = text;; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c && c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        mf_buf_append(out, len, cap, run, (size_t)(p - run));
-        if (!c)
-            return;
-        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
-        size_t n = 2;
-        if (c < 0x20) {
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = digits[c >> 4];
-            esc[5] = digits[c & 15];
-            n = 6;
-        }
-        mf_buf_append(out, len, cap, esc, n);
-        run = p + 1;
+    char *at;
+    if (s->used + n + 1 <= sizeof s->room) {
+        at = s->room + s->used;
+        s->used = (uint16_t)(s->used + n + 1);
+        *owned = false;
+    } else {
+        at = mf_xmalloc(n + 1);
+        *owned = true;
     }
+    memcpy(at, value, n);
+    at[n] = '\0';
+    return at;
 }
 
-/* One attribute: {"key":"<key>","value":{"<type>":<value>}}, value quoted when it is text. */
-static void add_attr(mf_span *s, const char *key, const char *type, const char *value, bool text)
+static mf_span_attr *add_attr(mf_span *s, const char *key, int type)
 {
     if (!mf_span_sampled(s))
-        return;
-    if (s->alen)
-        append_lit(&s->attrs, &s->alen, &s->acap, ",");
-    append_lit(&s->attrs, &s->alen, &s->acap, "{\"key\":\"");
-    json_text(&s->attrs, &s->alen, &s->acap, key);
-    append_lit(&s->attrs, &s->alen, &s->acap, "\",\"value\":{\"");
-    mf_buf_append(&s->attrs, &s->alen, &s->acap, type, strlen(type));
-    if (text) {
-        append_lit(&s->attrs, &s->alen, &s->acap, "\":\"");
-        json_text(&s->attrs, &s->alen, &s->acap, value);
-        append_lit(&s->attrs, &s->alen, &s->acap, "\"}}");
-    } else {
-        append_lit(&s->attrs, &s->alen, &s->acap, "\":");
-        mf_buf_append(&s->attrs, &s->alen, &s->acap, value, strlen(value));
-        append_lit(&s->attrs, &s->alen, &s->acap, "}}");
+        return NULL;
+    if (s->nattrs == MF_SPAN_ATTRS) {
+        s->dropped++;
+        return NULL;
     }
+    mf_span_attr *a = &s->attrs[s->nattrs++];
+    size_t klen = strlen(key);
+    a->key = key;
+    a->klen = (uint8_t)(klen < 255 ? klen : 255);
+    a->type = (uint8_t)type;
+    a->owned = false;
+    return a;
 }
 
 void mf_span_str(mf_span *s, const char *key, const char *value)
 {
-    if (value)
-        add_attr(s, key, "stringValue", value, true);
+    mf_span_attr *a = value ? add_attr(s, key, MF_ATTR_STR) : NULL;
+    if (a) {
+        size_t n = strlen(value);
+        a->str = keep(s, value, n, &a->owned);
+        a->num = (int64_t)n;
+    }
 }
 
 void mf_span_int(mf_span *s, const char *key, int64_t value)
 {
-    char n[24];
-    snprintf(n, sizeof n, "%lld", (long long)value);
-    add_attr(s, key, "intValue", n, true);   /* 64-bit integers are strings in OTLP JSON */
+    mf_span_attr *a = add_attr(s, key, MF_ATTR_INT);
+    if (a)
+        a->num = value;
 }
 
 void mf_span_bool(mf_span *s, const char *key, bool value)
 {
-    add_attr(s, key, "boolValue", value ? "true" : "false", false);
+    mf_span_attr *a = add_attr(s, key, MF_ATTR_BOOL);
+    if (a)
+        a->num = value;
+}
+
+static void drop_status(mf_span *s)
+{
+    if (s->status_owned)
+        free((char *)s->status_msg);
+    s->status_msg = NULL;
+    s->status_owned = false;
 }
 
 void mf_span_error(mf_span *s, int code, const char *message)
@@ -297,8 +306,11 @@ void mf_span_error(mf_span *s, int code, const char *message)
     if (!mf_span_sampled(s))
         return;
     s->status = 2;
-    free(s->status_msg);
-    s->status_msg = message ? mf_xstrdup(message) : NULL;
+    drop_status(s);
+    if (message) {
+        s->status_len = strlen(message);
+        s->status_msg = keep(s, message, s->status_len, &s->status_owned);
+    }
     if (code) {
         char type[16];
         snprintf(type, sizeof type, "%d", code);
@@ -315,10 +327,28 @@ void mf_span_free(mf_span *s)
 {
     if (!s)
         return;
-    free(s->attrs);
-    free(s->status_msg);
+    for (unsigned i = 0; i < s->nattrs; i++)
+        if (s->attrs[i].owned)
+            free((char *)s->attrs[i].str);
+    drop_status(s);
     free(s->tracestate);
-    free(s);
+    if (nfree < FREE_MAX) {
+        s->next = free_spans;
+        free_spans = s;
+        nfree++;
+    } else {
+        free(s);
+    }
+}
+
+void mf_span_pool_clear(void)
+{
+    while (free_spans) {
+        mf_span *s = free_spans;
+        free_spans = s->next;
+        free(s);
+    }
+    nfree = 0;
 }
 
 void mf_span_end(mf_span *s)
@@ -346,19 +376,20 @@ void mf_trace_request_begin(const json_t *msg, uint64_t session)
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name)
         name = json_string_value(json_object_get(params, "uri"));
-    char title[256];   /* longer than a span's name, which is cut at a character */
-    snprintf(title, sizeof title, "%s%s%s", method ? method : "?", name ? " " : "", name ? name : "");
-    mf_span *s = mf_span_request(json_object_get(params, "_meta"), title);
+    mf_span *s = mf_span_request(json_object_get(params, "_meta"), method ? method : "?", name);
     T.current = s;
     if (!mf_span_sampled(s))
         return;
     mf_span_str(s, "mcp.method.name", method);
     mf_span_int(s, "mcp.session.id", (int64_t)session);
     json_t *id = json_object_get(msg, "id");
-    if (json_is_string(id))
+    if (json_is_string(id)) {
         mf_span_str(s, "jsonrpc.request.id", json_string_value(id));
-    else if (json_is_integer(id))
-        mf_span_str(s, "jsonrpc.request.id", (snprintf(title, sizeof title, "%lld", (long long)json_integer_value(id)), title));
+    } else if (json_is_integer(id)) {
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)json_integer_value(id));
+        mf_span_str(s, "jsonrpc.request.id", n);
+    }
     if (method && strcmp(method, "tools/call") == 0) {
         mf_span_str(s, "gen_ai.tool.name", name);
         mf_span_str(s, "gen_ai.operation.name", "execute_tool");
@@ -385,52 +416,4 @@ void mf_trace_request_end(void)
 {
     mf_span_end(T.current);
     T.current = NULL;
-}
-
-/* --- OTLP JSON -------------------------------------------------------------------------- */
-
-char *mf_span_text(const mf_span *s, size_t *len)
-{
-    char tid[33], sid[17], pid[17];
-    hex(s->ctx.trace_id, 16, tid);
-    tid[32] = '\0';
-    hex(s->ctx.span_id, 8, sid);
-    sid[16] = '\0';
-    char *out = NULL;
-    size_t cap = 0;
-    *len = 0;
-    char head[256];
-    int n = snprintf(head, sizeof head, "{\"traceId\":\"%s\",\"spanId\":\"%s\",\"kind\":%d,\"startTimeUnixNano\":\"%llu\","
-                     "\"endTimeUnixNano\":\"%llu\"", tid, sid, s->kind, (unsigned long long)s->start_ns,
-                     (unsigned long long)s->end_ns);
-    mf_buf_append(&out, len, &cap, head, (size_t)n);
-    if (s->has_parent) {
-        hex(s->parent, 8, pid);
-        pid[16] = '\0';
-        n = snprintf(head, sizeof head, ",\"parentSpanId\":\"%s\"", pid);
-        mf_buf_append(&out, len, &cap, head, (size_t)n);
-    }
-    append_lit(&out, len, &cap, ",\"name\":\"");
-    json_text(&out, len, &cap, s->name);
-    append_lit(&out, len, &cap, "\",\"attributes\":[");
-    if (s->alen)
-        mf_buf_append(&out, len, &cap, s->attrs, s->alen);
-    append_lit(&out, len, &cap, "]");
-    if (s->tracestate) {
-        append_lit(&out, len, &cap, ",\"traceState\":\"");
-        json_text(&out, len, &cap, s->tracestate);
-        append_lit(&out, len, &cap, "\"");
-    }
-    if (s->status) {
-        n = snprintf(head, sizeof head, ",\"status\":{\"code\":%d", s->status);
-        mf_buf_append(&out, len, &cap, head, (size_t)n);
-        if (s->status_msg) {
-            append_lit(&out, len, &cap, ",\"message\":\"");
-            json_text(&out, len, &cap, s->status_msg);
-            append_lit(&out, len, &cap, "\"");
-        }
-        append_lit(&out, len, &cap, "}");
-    }
-    append_lit(&out, len, &cap, "}");
-    return out;
 }

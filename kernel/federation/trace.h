@@ -29,15 +29,16 @@ typedef struct mf_span mf_span;
 /* Is tracing configured (otlp.c)? Its sampling ratio. */
 bool mf_trace_on(void);
 double mf_trace_ratio(void);
-/* A request's span: its parent from meta's traceparent (a client's _meta; invalid ones
- * are ignored and a trace starts here), sampled by the configured ratio unless the parent
- * said not to. NULL when tracing is off. */
-mf_span *mf_span_request(const json_t *meta, const char *name);
-/* A child of parent (NULL when parent is). */
-mf_span *mf_span_child(mf_span *parent, const char *name, int kind);
+/* A request's span, named "name detail" (detail may be NULL): its parent from meta's
+ * traceparent (a client's _meta; invalid ones are ignored and a trace starts here),
+ * sampled by the configured ratio unless the parent said not to. NULL when tracing is off. */
+mf_span *mf_span_request(const json_t *meta, const char *name, const char *detail);
+/* A child of parent (NULL when parent is), named as above. */
+mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, int kind);
 /* Is it recorded (and exported)? Attributes of an unsampled span are dropped anyway;
  * this spares building them. */
 bool mf_span_sampled(const mf_span *s);
+/* Attributes: keys are literals (kept, not copied); values are copied. */
 void mf_span_str(mf_span *s, const char *key, const char *value);
 void mf_span_int(mf_span *s, const char *key, int64_t value);
 void mf_span_bool(mf_span *s, const char *key, bool value);
@@ -64,9 +65,9 @@ void mf_trace_stop(void);
 /* A finished, sampled span for export (taken over): dropped and counted when the queue is
  * full. */
 void mf_otlp_enqueue(mf_span *s);
-/* The span's OTLP JSON text (trace.c), for the exporter: allocated, len bytes. */
-char *mf_span_text(const mf_span *s, size_t *len);
 void mf_span_free(mf_span *s);
+/* Free the spans kept for reuse (at stop). */
+void mf_span_pool_clear(void);
 /* For the admin: queued, exported, dropped, failed exports. */
 json_t *mf_trace_status(void);
 

@@ -1,4 +1,4 @@
-// OpenTelemetry tracing: spans exported over OTLP/HTTP (JSON) to a collector
+// OpenTelemetry tracing: spans exported over OTLP/HTTP (protobuf, or JSON) to a collector
 // (t/servers/otlp-collector.mjs), and the W3C trace context carried from clients through
 // the gateway to upstreams: the traceparent HTTP header on the MCP listener and
 // params._meta.traceparent over stdio, passed on as a header to HTTP upstreams and in
@@ -25,7 +25,7 @@ async function collector(t) {
 	const c = await startCollector();
 	t.after(() => {
 		c.close();
-		assert.deepEqual(c.rejects.map((r) => r.error), [], "every export is valid OTLP/JSON");
+		assert.deepEqual(c.rejects.map((r) => r.error), [], "every export is valid OTLP");
 	});
 	return c;
 }
@@ -56,7 +56,7 @@ test("a call retried on a second target: one request span, the policy's, two att
 	const dead = await closedPort();
 	const { gw, urls } = await startHttpGateway({
 		log_level: "info", listen: ["http://127.0.0.1:0/mcp"], policy: inOrderPolicy(),
-		tracing: { endpoint: c.url, flush_ms: 50, service_name: "gw-under-test", headers: { "X-Api-Key": "k1" } },
+		tracing: { endpoint: c.url, protocol: "http/json", flush_ms: 50, service_name: "gw-under-test", headers: { "X-Api-Key": "k1" } },
 		providers: [{ name: "up", transport: "http", urls: [`http://127.0.0.1:${dead}/mcp`, `http://127.0.0.1:${m[1]}/mcp`] }],
 	}, { listed: ["up"], listedTimeout: 15000 });
 	t.after(() => killAll(gw));
@@ -140,7 +140,61 @@ test("a call retried on a second target: one request span, the policy's, two att
 	assert.equal((await client.post(callMsg(10, wide), { session, version: "2025-11-25" })).json.error.code, -32602);
 	const cut = (await c.waitSpans((s) => s.some((x) => x.name.startsWith("tools/call aé")))).find((x) => x.name.startsWith("tools/call aé"));
 	assert.ok(!cut.name.includes("\uFFFD"), `no broken character in ${JSON.stringify(cut.name)}`);
-	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 95, cut.name);
+	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 96, cut.name);
+});
+
+test("protobuf, the default encoding: the span tree as the OpenTelemetry protobuf encoder would write it", async (t) => {
+	const c = await collector(t);
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: c.url, flush_ms: 50, service_name: "gw-pb" }, policy: inOrderPolicy(),
+		providers: [faulty("p", { env: TRACE })],
+	});
+	const tid = hex(16), parent = hex(8);
+	const res = await gw.request("tools/call", { name: "p__traced", arguments: {},
+		_meta: { traceparent: `00-${tid}-${parent}-01`, tracestate: "vendor=x,other=y" } });
+	const seen = JSON.parse(textOf(res));
+	const mm = traceparentRe.exec(seen.meta ?? "");
+	assert.ok(mm, `a traceparent upstream: ${JSON.stringify(seen)}`);
+	assert.equal(seen.metaState, "vendor=x,other=y");
+	// an error answer: a negative int64 attribute (ten bytes of varint) and a status message
+	const bad = await gw.request("tools/call", { name: "p__nope", arguments: {} });
+	assert.equal(bad.error?.code, -32602, JSON.stringify(bad));
+	// a name with characters of two bytes, cut to fit without breaking one
+	const wide = `b${"é".repeat(60)}`;
+	assert.equal((await gw.request("tools/call", { name: wide, arguments: {} })).error?.code, -32602);
+
+	const spans = await c.waitSpans((s) => s.filter((x) => x.traceId === tid).length >= 3
+		&& s.some((x) => x.name === "tools/call p__nope") && s.some((x) => x.name.startsWith("tools/call bé")));
+	assert.ok(c.requests.length >= 1);
+	for (const r of c.requests) assert.equal(r.contentType, "application/x-protobuf");
+	const mine = spans.filter((x) => x.traceId === tid);
+	const req = mine.find((x) => x.kind === 2);
+	assert.ok(req, JSON.stringify(mine));
+	assert.equal(req.parentSpanId, parent);
+	assert.equal(req.traceState, "vendor=x,other=y");
+	assert.equal(req.name, "tools/call p__traced");
+	assert.equal(req.resource["service.name"], "gw-pb");
+	assert.equal(req.scope, "mcpfed");
+	assert.equal(req.attributes["gen_ai.tool.name"], "p__traced");
+	assert.equal(typeof req.attributes["mcp.session.id"], "number");
+	const policy = mine.find((x) => x.name === "mcpfed.policy");
+	assert.equal(policy?.parentSpanId, req.spanId);
+	assert.equal(policy.attributes["mcpfed.policy.refused"], false, "a bool attribute");
+	assert.ok(policy.attributes["mcpfed.policy.candidates"] >= 1);
+	const attempt = mine.find((x) => x.kind === 3);
+	assert.equal(attempt?.parentSpanId, req.spanId);
+	assert.equal(mm[2], attempt.spanId, "the upstream's parent is the attempt");
+	assert.equal(attempt.attributes["mcpfed.attempt"], 1);
+	const nope = spans.find((x) => x.name === "tools/call p__nope");
+	assert.equal(nope.status?.code, 2);
+	assert.ok(nope.status.message, "the error's message");
+	assert.equal(nope.attributes["rpc.jsonrpc.error_code"], -32602);
+	assert.equal(nope.attributes["error.type"], "-32602");
+	const cut = spans.find((x) => x.name.startsWith("tools/call bé"));
+	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 96, cut.name);
+	const st = await tracingStatus(gw);
+	assert.equal(st.protocol, "http/protobuf");
+	assert.ok(st.spans_exported >= spans.length);
 });
 
 test("sample_ratio 0: nothing is exported, and the context still reaches the upstream, marked unsampled; invalid traceparents start a new trace", async (t) => {
@@ -242,7 +296,18 @@ test("the collector refuses, 400, an export the OpenTelemetry encoder would not 
 		const r = await post({ ...span, ...bad });
 		assert.equal(r.status, 400, JSON.stringify(bad));
 	}
-	assert.equal(c.rejects.length, 7);
-	assert.equal(c.spans.length, 1);
-	await assert.rejects(c.waitSpans((s) => s.length > 1, 2000), /refused an export/);
+	// protobuf: a field of the wrong wire type, an unknown field, a truncated message, text
+	// that is not UTF-8, another content type
+	const pb = (bytes, type = "application/x-protobuf") => fetch(`${c.url}/v1/traces`, { method: "POST",
+		headers: { "Content-Type": type }, body: Buffer.from(bytes) });
+	const len = (field, bytes) => [field << 3 | 2, bytes.length, ...bytes];
+	const spanPb = (name) => len(1, len(2, len(2, [...len(1, Buffer.from(span.traceId, "hex")), ...len(2, Buffer.from(span.spanId, "hex")),
+		...len(5, name), 0x39, ...new Array(8).fill(1), 0x41, ...new Array(8).fill(2)])));
+	assert.equal((await pb(spanPb(Buffer.from("ok")))).status, 200, "a good one first");
+	for (const bad of [[0x08, 0x01], [0x78, 0x00], spanPb(Buffer.from("ok")).slice(0, -3), spanPb([0xc3, 0x28]), [0x0a, 0x80]])
+		assert.equal((await pb(bad)).status, 400, JSON.stringify(bad));
+	assert.equal((await pb(spanPb(Buffer.from("ok")), "text/plain")).status, 415);
+	assert.equal(c.rejects.length, 7 + 6);
+	assert.equal(c.spans.length, 2);
+	await assert.rejects(c.waitSpans((s) => s.length > 2, 2000), /refused an export/);
 });

@@ -1,12 +1,16 @@
-// An OpenTelemetry collector for tests: OTLP/HTTP with the JSON encoding (POST
-// /v1/traces, an ExportTraceServiceRequest), checked against the official OpenTelemetry
-// encoder and decoded here into a flat list of spans.
+// An OpenTelemetry collector for tests: OTLP/HTTP (POST /v1/traces, an
+// ExportTraceServiceRequest) in either encoding, protobuf (application/x-protobuf) or JSON
+// (application/json), checked against the official OpenTelemetry encoders and decoded here
+// into a flat list of spans.
 // Each export is read into the SDK's span records and written again by the
 // JsonTraceSerializer of @opentelemetry/otlp-transformer; what was received must be that
 // output (up to what the OTLP JSON mapping lets a sender omit: default values, int64 as a
-// string or a number), with valid hex ids and times. An export that is not is answered
-// 400 and kept in rejects, and waitSpans fails at once on it, so a malformed export fails
-// the test that caused it.
+// string or a number), with valid hex ids and times. A protobuf export is first decoded by
+// the wire-format reader below into the JSON mapping (every field number and wire type
+// checked against the OTLP messages, strings checked as UTF-8, nothing left over), and the
+// same records written by the ProtobufTraceSerializer must decode to the same messages. An
+// export that is not is answered 400 and kept in rejects, and waitSpans fails at once on
+// it, so a malformed export fails the test that caused it.
 // As a module: startCollector() resolves to { url, spans, requests, rejects, counts,
 // waitSpans, close, hold }; with { keep: false } it only counts (counts.spans,
 // counts.exports, counts.rejected, counts.bytes), and with { parse: false } it does not even
@@ -17,7 +21,7 @@
 import http from "node:http";
 import { isDeepStrictEqual } from "node:util";
 import { pathToFileURL } from "node:url";
-import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 
 class Malformed extends Error {}
 const need = (ok, what) => { if (!ok) throw new Malformed(what); };
@@ -131,13 +135,97 @@ function canonical(v, key) {
 	return v === 0 || v === "" || v === false || v === null ? undefined : v;
 }
 
+// --- the protobuf encoding -----------------------------------------------------------------
+
+// The OTLP messages as field number -> [JSON name, type, repeated]; a type is a message (an
+// object) or one of the scalar kinds below, each with the wire type it must come in.
+const KeyValue = {};
+const AnyValue = {};
+const ArrayValue = { 1: ["values", AnyValue, true] };
+const KeyValueList = { 1: ["values", KeyValue, true] };
+Object.assign(AnyValue, { 1: ["stringValue", "string"], 2: ["boolValue", "bool"], 3: ["intValue", "int64"],
+	4: ["doubleValue", "double"], 5: ["arrayValue", ArrayValue], 6: ["kvlistValue", KeyValueList], 7: ["bytesValue", "base64"] });
+Object.assign(KeyValue, { 1: ["key", "string"], 2: ["value", AnyValue] });
+const attributes = (n) => ({ [n]: ["attributes", KeyValue, true] });
+const Status = { 2: ["message", "string"], 3: ["code", "enum"] };
+const SpanEvent = { 1: ["timeUnixNano", "fixed64"], 2: ["name", "string"], ...attributes(3), 4: ["droppedAttributesCount", "uint32"] };
+const SpanLink = { 1: ["traceId", "hex"], 2: ["spanId", "hex"], 3: ["traceState", "string"], ...attributes(4),
+	5: ["droppedAttributesCount", "uint32"], 6: ["flags", "fixed32"] };
+const Span = { 1: ["traceId", "hex"], 2: ["spanId", "hex"], 3: ["traceState", "string"], 4: ["parentSpanId", "hex"],
+	5: ["name", "string"], 6: ["kind", "enum"], 7: ["startTimeUnixNano", "fixed64"], 8: ["endTimeUnixNano", "fixed64"],
+	...attributes(9), 10: ["droppedAttributesCount", "uint32"], 11: ["events", SpanEvent, true],
+	12: ["droppedEventsCount", "uint32"], 13: ["links", SpanLink, true], 14: ["droppedLinksCount", "uint32"],
+	15: ["status", Status], 16: ["flags", "fixed32"] };
+const Scope = { 1: ["name", "string"], 2: ["version", "string"], ...attributes(3), 4: ["droppedAttributesCount", "uint32"] };
+const ScopeSpans = { 1: ["scope", Scope], 2: ["spans", Span, true], 3: ["schemaUrl", "string"] };
+const Resource = { ...attributes(1), 2: ["droppedAttributesCount", "uint32"] };
+const ResourceSpans = { 1: ["resource", Resource], 2: ["scopeSpans", ScopeSpans, true], 3: ["schemaUrl", "string"] };
+const ExportTraceServiceRequest = { 1: ["resourceSpans", ResourceSpans, true] };
+const wireOf = { string: 2, hex: 2, base64: 2, bool: 0, int64: 0, enum: 0, uint32: 0, fixed64: 1, double: 1, fixed32: 5 };
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+// The message of type `schema` in buf, in the OTLP JSON mapping.
+function decodeMessage(buf, schema, what) {
+	const out = {};
+	let i = 0;
+	const varint = () => {
+		let v = 0n;
+		for (let shift = 0n; ; shift += 7n) {
+			need(i < buf.length, `${what}: a varint runs past the end`);
+			need(shift < 70n, `${what}: a varint longer than ten bytes`);
+			const b = buf[i++];
+			v |= BigInt(b & 0x7f) << shift;
+			if (!(b & 0x80)) return v & 0xffffffffffffffffn;
+		}
+	};
+	const take = (n) => { need(i + n <= buf.length, `${what}: a field runs past the end`); const b = buf.subarray(i, i + n); i += n; return b; };
+	while (i < buf.length) {
+		const tag = varint(), field = Number(tag >> 3n), wire = Number(tag & 7n);
+		const spec = schema[field];
+		need(spec, `${what}: unknown field ${field}`);
+		const [name, type, repeated] = spec;
+		const nested = typeof type === "object";
+		need(wire === (nested ? 2 : wireOf[type]), `${what}.${name}: wire type ${wire}`);
+		let v;
+		if (nested) v = decodeMessage(take(Number(varint())), type, `${what}.${name}`);
+		else if (wire === 0) {
+			const n = varint();
+			v = type === "bool" ? n !== 0n : type === "int64" ? BigInt.asIntN(64, n).toString() : Number(n);
+			if (type === "uint32" || type === "enum") need(n < 2n ** 32n, `${what}.${name}: out of range`);
+		} else if (wire === 1) {
+			const b = Buffer.from(take(8));
+			v = type === "double" ? b.readDoubleLE(0) : b.readBigUInt64LE(0).toString();
+		} else if (wire === 5) v = Buffer.from(take(4)).readUInt32LE(0);
+		else {
+			const b = take(Number(varint()));
+			if (type === "string") {
+				try { v = utf8.decode(b); } catch { throw new Malformed(`${what}.${name}: not UTF-8`); }
+			} else v = Buffer.from(b).toString(type === "hex" ? "hex" : "base64");
+		}
+		if (repeated) (out[name] ??= []).push(v);
+		else out[name] = v;   // a repeated scalar field: the last one wins, as protobuf says
+	}
+	return out;
+}
+
+export function decodeProtobuf(bytes) {
+	return decodeMessage(Buffer.from(bytes), ExportTraceServiceRequest, "ExportTraceServiceRequest");
+}
+
 // Checks one ExportTraceServiceRequest (throws Malformed) and returns its spans, each with
 // its resource's attributes and its own as plain objects.
-export function decodeExport(body) {
+// A protobuf export (protobuf true) was decoded into body by decodeProtobuf.
+export function decodeExport(body, protobuf = false) {
 	const records = readableSpans(body);
 	const official = JSON.parse(new TextDecoder().decode(JsonTraceSerializer.serializeRequest(records)));
 	if (!isDeepStrictEqual(canonical(official), canonical(body))) {
 		throw new Malformed(`not what the OpenTelemetry encoder writes for the same spans:\n  got  ${JSON.stringify(canonical(body))}\n  want ${JSON.stringify(canonical(official))}`);
+	}
+	if (protobuf) {
+		const wire = decodeProtobuf(ProtobufTraceSerializer.serializeRequest(records));
+		if (!isDeepStrictEqual(canonical(wire), canonical(body))) {
+			throw new Malformed(`not what the OpenTelemetry protobuf encoder writes for the same spans:\n  got  ${JSON.stringify(canonical(body))}\n  want ${JSON.stringify(canonical(wire))}`);
+		}
 	}
 	const sent = body.resourceSpans.flatMap((rs) => (rs.scopeSpans ?? []).flatMap((ss) => ss.spans ?? []));
 	return records.map((r, i) => ({ ...sent[i], resource: r.resource.attributes, scope: r.instrumentationScope.name, attributes: r.attributes }));
@@ -163,10 +251,18 @@ export function startCollector({ port = 0, keep = true, parse = true } = {}) {
 				res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
 				return;
 			}
+			const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
+			if (type !== "application/json" && type !== "application/x-protobuf") {
+				counts.rejected++;
+				if (keep) rejects.push({ error: `content type ${JSON.stringify(type)}` });
+				res.writeHead(415).end();
+				return;
+			}
 			let body, got;
 			try {
-				body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
-				got = decodeExport(body);
+				const bytes = Buffer.concat(chunks);
+				body = type === "application/json" ? JSON.parse(utf8.decode(bytes)) : decodeProtobuf(bytes);
+				got = decodeExport(body, type !== "application/json");
 			} catch (e) {
 				if (!(e instanceof SyntaxError || e instanceof TypeError || e instanceof Malformed)) throw e;
 				counts.rejected++;
