@@ -13,13 +13,14 @@ work=$(mktemp -d)
 pid=
 trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 
-# The configuration must log at info: its listening line tells the port.
+# The configuration must log at info: its listening line tells the port. GATEWAY_WRAPPER,
+# when set, is a command the gateway runs under (t/bench/instructions.sh: valgrind).
 start_gateway() {
-	"$build/mcpfed" -c "$1" 2>"$work/log" &
+	${GATEWAY_WRAPPER:-} "$build/mcpfed" -c "$1" 2>"$work/log" &
 	pid=$!
 	i=0
 	until url=$(grep -o 'http: listening url=https\{0,1\}://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-		i=$((i + 1)); [ $i -lt 100 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
+		i=$((i + 1)); [ $i -lt 600 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
 	done
 	metrics_url=$(grep -o 'metrics: listening url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2)
 }

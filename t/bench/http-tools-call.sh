@@ -15,6 +15,7 @@ era=${ERA:-stateless}
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
 
 bench_config "${LISTEN:-\"http://127.0.0.1:0/mcp\"}" "$upstream"
+tool=${TOOL:-$tool}   # another of the upstream's tools, e.g. lb__gen (a short text that is not its input)
 curl() { command curl ${CURL_OPTS:-} "$@"; }
 start_gateway "$work/bench.lua"
 # wait until the catalog has the tool (the first call waits for it anyway)
