@@ -97,12 +97,13 @@ void mf_obs_attempt(downreq *d, json_t *params)
     if (!o || !o->span)
         return;
     mf_span_end(o->attempt);   /* a resend with input follows an attempt that answered */
-    const char *method = mf_rpc_method(d->msg);
-    const char *upstream = json_string_value(json_object_get(params, "name"));
-    if (!upstream)
-        upstream = json_string_value(json_object_get(params, "uri"));
-    mf_span *a = o->attempt = mf_span_child(o->span, method ? method : "?", upstream, MF_SPAN_CLIENT);
-    if (mf_span_sampled(a)) {
+    mf_span *a;
+    if (mf_span_sampled(o->span)) {
+        const char *method = mf_rpc_method(d->msg);
+        const char *upstream = json_string_value(json_object_get(params, "name"));
+        if (!upstream)
+            upstream = json_string_value(json_object_get(params, "uri"));
+        a = o->attempt = mf_span_child(o->span, method ? method : "?", upstream, MF_SPAN_CLIENT);
         mf_span_str(a, "mcp.method.name", method);
         mf_span_str(a, "mcpfed.provider", d->provider ? d->provider->conf->name : d->owner);
         mf_span_str(a, "mcpfed.target", d->target ? d->target->name : NULL);
@@ -111,12 +112,15 @@ void mf_obs_attempt(downreq *d, json_t *params)
             mf_span_str(a, "gen_ai.tool.name", upstream);
             mf_span_str(a, "gen_ai.operation.name", "execute_tool");
         }
+    } else {
+        a = o->attempt = mf_span_child(o->span, "", NULL, MF_SPAN_CLIENT);
     }
     /* the upstream's parent is this attempt */
     json_t *meta = json_object_get(params, "_meta");
-    if (!json_is_object(meta)) {
+    bool fresh = !json_is_object(meta);
+    if (fresh) {
         meta = json_object();
-        json_object_set_new(params, "_meta", meta);
+        json_object_set_new_nocheck(params, "_meta", meta);
     }
     char tp[MF_TRACEPARENT_LEN + 1];
     mf_span_traceparent(a, tp);
@@ -125,7 +129,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     const char *ts = mf_span_tracestate(a);
     if (ts)
         json_object_set_new_nocheck(meta, "tracestate", json_string_nocheck(ts));
-    else
+    else if (!fresh)
         json_object_del(meta, "tracestate");
 }
 
@@ -152,7 +156,7 @@ void mf_obs_attempt_done(downreq *d, const json_t *resp)
 void mf_obs_answer(downreq *d, const json_t *resp)
 {
     mf_obs *o = d->obs;
-    if (!o || o->outcome)
+    if (!o || o->outcome || (!o->audit && !mf_span_sampled(o->span)))   /* nobody to tell */
         return;
     const char *message;
     int code = error_code(resp, &message);

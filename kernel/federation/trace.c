@@ -156,8 +156,7 @@ static size_t utf8_cut(const char *s, size_t len, size_t n)
     return n;
 }
 
-/* name is "a" or "a b" (a method and what it names), cut to fit. */
-static mf_span *span_new(const char *a, const char *b, int kind)
+static mf_span *span_new(int kind)
 {
     mf_span *s = free_spans;
     if (s) {
@@ -167,6 +166,17 @@ static mf_span *span_new(const char *a, const char *b, int kind)
         s = mf_xmalloc(sizeof *s);
     }
     memset(s, 0, offsetof(mf_span, attrs));
+    s->kind = (uint8_t)kind;
+    random_id(s->ctx.span_id, 8);
+    return s;
+}
+
+/* A recorded span starts: named "a" or "a b" (a method and what it names), cut to fit.
+ * An unrecorded one needs neither a name nor a time. */
+static void span_start(mf_span *s, const char *a, const char *b)
+{
+    if (!mf_span_sampled(s))
+        return;
     size_t n = utf8_cut(a, strlen(a), sizeof s->name);
     memcpy(s->name, a, n);
     if (b && n + 1 < sizeof s->name) {
@@ -176,10 +186,7 @@ static mf_span *span_new(const char *a, const char *b, int kind)
         n += m;
     }
     s->name_len = (uint16_t)n;
-    s->kind = (uint8_t)kind;
-    random_id(s->ctx.span_id, 8);
     s->start_ns = now_ns();
-    return s;
 }
 
 /* Sampled by ratio, deterministically from the trace id as OpenTelemetry's
@@ -196,11 +203,11 @@ static bool ratio_says(const uint8_t *trace_id)
     return (double)(low >> 11) < ratio * (double)(UINT64_C(1) << 53);
 }
 
-mf_span *mf_span_request(const json_t *meta, const char *name, const char *detail)
+mf_span *mf_span_request(const json_t *meta)
 {
     if (!mf_trace_on())
         return NULL;
-    mf_span *s = span_new(name, detail, MF_SPAN_SERVER);
+    mf_span *s = span_new(MF_SPAN_SERVER);
     const char *tp = json_string_value(json_object_get(meta, "traceparent"));
     mf_trace_ctx parent;
     if (tp && mf_traceparent_parse(tp, strlen(tp), &parent)) {
@@ -219,17 +226,25 @@ mf_span *mf_span_request(const json_t *meta, const char *name, const char *detai
     return s;
 }
 
+void mf_span_start(mf_span *s, const char *name, const char *detail)
+{
+    if (s)
+        span_start(s, name, detail);
+}
+
 mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, int kind)
 {
-    if (!parent)
+    /* an unrecorded span is made only to be the parent an upstream is told of */
+    if (!parent || (!mf_span_sampled(parent) && kind != MF_SPAN_CLIENT))
         return NULL;
-    mf_span *s = span_new(name, detail, kind);
+    mf_span *s = span_new(kind);
     memcpy(s->ctx.trace_id, parent->ctx.trace_id, 16);
     memcpy(s->parent, parent->ctx.span_id, 8);
     s->has_parent = true;
     s->ctx.flags = parent->ctx.flags;
     if (parent->tracestate)
         s->tracestate = mf_xstrdup(parent->tracestate);
+    span_start(s, name, detail);
     return s;
 }
 
@@ -293,6 +308,21 @@ void mf_span_bool(mf_span *s, const char *key, bool value)
         a->num = value;
 }
 
+/* The decimal text of v (at most 20 characters and a sign) at the end of buf[24]. */
+static const char *decimal(int64_t v, char buf[24])
+{
+    char *p = buf + 23;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
 static void drop_status(mf_span *s)
 {
     if (s->status_owned)
@@ -312,10 +342,9 @@ void mf_span_error(mf_span *s, int code, const char *message)
         s->status_msg = keep(s, message, s->status_len, &s->status_owned);
     }
     if (code) {
-        char type[16];
-        snprintf(type, sizeof type, "%d", code);
+        char buf[24];
         mf_span_int(s, "rpc.jsonrpc.error_code", code);
-        mf_span_str(s, "error.type", type);
+        mf_span_str(s, "error.type", decimal(code, buf));
     }
 }
 
@@ -371,25 +400,23 @@ void mf_trace_request_begin(const json_t *msg, uint64_t session)
     T.current = NULL;
     if (!mf_trace_on())
         return;
-    const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params");
+    mf_span *s = T.current = mf_span_request(json_object_get(params, "_meta"));
+    if (!mf_span_sampled(s))
+        return;
+    const char *method = mf_rpc_method(msg);
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name)
         name = json_string_value(json_object_get(params, "uri"));
-    mf_span *s = mf_span_request(json_object_get(params, "_meta"), method ? method : "?", name);
-    T.current = s;
-    if (!mf_span_sampled(s))
-        return;
+    mf_span_start(s, method ? method : "?", name);
     mf_span_str(s, "mcp.method.name", method);
     mf_span_int(s, "mcp.session.id", (int64_t)session);
     json_t *id = json_object_get(msg, "id");
-    if (json_is_string(id)) {
+    char buf[24];
+    if (json_is_string(id))
         mf_span_str(s, "jsonrpc.request.id", json_string_value(id));
-    } else if (json_is_integer(id)) {
-        char n[24];
-        snprintf(n, sizeof n, "%lld", (long long)json_integer_value(id));
-        mf_span_str(s, "jsonrpc.request.id", n);
-    }
+    else if (json_is_integer(id))
+        mf_span_str(s, "jsonrpc.request.id", decimal(json_integer_value(id), buf));
     if (method && strcmp(method, "tools/call") == 0) {
         mf_span_str(s, "gen_ai.tool.name", name);
         mf_span_str(s, "gen_ai.operation.name", "execute_tool");

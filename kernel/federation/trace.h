@@ -29,11 +29,15 @@ typedef struct mf_span mf_span;
 /* Is tracing configured (otlp.c)? Its sampling ratio. */
 bool mf_trace_on(void);
 double mf_trace_ratio(void);
-/* A request's span, named "name detail" (detail may be NULL): its parent from meta's
- * traceparent (a client's _meta; invalid ones are ignored and a trace starts here),
- * sampled by the configured ratio unless the parent said not to. NULL when tracing is off. */
-mf_span *mf_span_request(const json_t *meta, const char *name, const char *detail);
-/* A child of parent (NULL when parent is), named as above. */
+/* A request's span: its parent from meta's traceparent (a client's _meta; invalid ones
+ * are ignored and a trace starts here), sampled by the configured ratio unless the parent
+ * said not to. NULL when tracing is off. When it is sampled, mf_span_start names it and
+ * starts its clock. */
+mf_span *mf_span_request(const json_t *meta);
+/* Name s "name detail" (detail may be NULL), and start it, if it is recorded. */
+void mf_span_start(mf_span *s, const char *name, const char *detail);
+/* A child of parent, started with its name as above. NULL when parent is, and when parent
+ * is not recorded unless the child is a client span (whose id an upstream is told). */
 mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, int kind);
 /* Is it recorded (and exported)? Attributes of an unsampled span are dropped anyway;
  * this spares building them. */
