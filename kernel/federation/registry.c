@@ -12,6 +12,7 @@
  * one step, and the providers it leaves out drain (drain.c). */
 #include "build-config.h"
 #include "router.h"
+#include "stats.h"
 #include "call.h"
 #include "session.h"
 #include "federation.h"
@@ -371,6 +372,7 @@ void mf_registry_free_provider(mf_provider *p)
             break;
         }
     cancel_listings(p, "provider gone");
+    mf_stats_provider_gone(p->conf->name, mf_registry_named(p->conf->name));
     mf_health_stop(p);
     mf_health_close(p);
     if (p->drain_timer)
@@ -519,11 +521,11 @@ void mf_registry_stop(void (*done)(void))
 void mf_registry_close(void)
 {
     mf_catalog_free();
-    while (REG.all)
-        mf_registry_free_provider(REG.all);
-    free(REG.active);
+    free(REG.active);   /* first: freeing a provider looks up the active ones by name */
     REG.active = NULL;
     REG.nactive = 0;
+    while (REG.all)
+        mf_registry_free_provider(REG.all);
     REG.stop_done = NULL;
     REG.stop_finished = false;
     REG.settled = REG.settle_timer_on = false;

@@ -229,6 +229,51 @@ void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms)
     series_get(&ST.codes, "provider", provider, "code", own ? text : "other")->counts[0]++;
 }
 
+/* Whether s is labelled with provider first (a provider's, a target's, an error code's
+ * series: "provider\x1f...") or second (a tool call's: "...\x1fprovider"). */
+static bool of_provider(const series *s, const char *provider, bool second)
+{
+    size_t n = strlen(provider), k = strlen(s->key);
+    if (second)
+        return k > n && s->key[k - n - 1] == '\x1f' && memcmp(s->key + k - n, provider, n) == 0;
+    return k > n && s->key[n] == '\x1f' && memcmp(s->key, provider, n) == 0;
+}
+
+static void series_free(series **table, series *s)
+{
+    HASH_DEL(*table, s);
+    free(s->key);
+    free(s->labels);
+    free(s);
+}
+
+static bool has_target(const mf_provider *p, const char *key_target)
+{
+    for (int i = 0; p && i < p->ntargets; i++)
+        if (strcmp(p->targets[i].name, key_target) == 0)
+            return true;
+    return false;
+}
+
+void mf_stats_provider_gone(const char *provider, const mf_provider *live)
+{
+    series *s, *tmp;
+    size_t n = strlen(provider);
+    HASH_ITER(hh, ST.targets, s, tmp)
+        if (of_provider(s, provider, false) && !has_target(live, s->key + n + 1))
+            series_free(&ST.targets, s);
+    if (live)
+        return;
+    series **tables[] = {&ST.providers, &ST.codes};
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        HASH_ITER(hh, *tables[t], s, tmp)
+            if (of_provider(s, provider, false))
+                series_free(tables[t], s);
+    HASH_ITER(hh, ST.tools, s, tmp)
+        if (of_provider(s, provider, true))
+            series_free(&ST.tools, s);
+}
+
 /* --- the exposition ------------------------------------------------------------------ */
 
 static void head(FILE *out, const char *name, const char *type, const char *help)
@@ -368,12 +413,8 @@ void mf_stats_write(FILE *out)
 static void free_table(series **table)
 {
     series *s, *tmp;
-    HASH_ITER(hh, *table, s, tmp) {
-        HASH_DEL(*table, s);
-        free(s->key);
-        free(s->labels);
-        free(s);
-    }
+    HASH_ITER(hh, *table, s, tmp)
+        series_free(table, s);
 }
 
 void mf_stats_free(void)

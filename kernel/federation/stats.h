@@ -27,6 +27,10 @@ void mf_stats_session_closed(uint64_t sid);
 void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp);
 /* An upstream call on t ended: error code (0 for a result), how long it took. */
 void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms);
+/* A provider of this name was freed (removed or replaced by a reload): the series of its
+ * targets that live (the provider now of that name, NULL if none) lacks are forgotten, and
+ * without live all of the name's, so that what is exported stays what exists. */
+void mf_stats_provider_gone(const char *provider, const mf_provider *live);
 /* The federation's series in the Prometheus text format, with their HELP and TYPE. */
 void mf_stats_write(FILE *out);
 /* A label value in the exposition format: backslash, quote and newline escaped. */

@@ -120,6 +120,29 @@ test("the counters move as calls are made, and promtool finds the output well fo
 	assert.equal(sample(r, "mcpfed_processes"), status.processes);
 });
 
+test("a provider removed by a reload takes its series with it; one kept keeps its counts", async (t) => {
+	const gw = await start(t, { providers: [faulty("a"), faulty("b")] });
+	await gw.initialize();
+	assert.equal(textOf(await call(gw, "a__echo", { text: "x" })), "x");
+	assert.equal(textOf(await call(gw, "b__echo", { text: "y" })), "y");
+	assert.ok((await call(gw, "b__die")).error);
+	const before = await scrape(gw);
+	assert.equal(sample(before.samples, 'mcpfed_tool_calls_total{tool="b__echo",provider="b",outcome="ok"}'), 1);
+	assert.ok(/provider="b"/.test(before.text));
+	fs.writeFileSync(gw.file, `return ${lua({ admin: gw.sock, metrics: "http://127.0.0.1:0/metrics", providers: [faulty("a")] })}\n`);
+	assert.equal((await admin(gw.sock, "reload config", { timeout: 20000 })).code, 200);
+	// b drains, stops and is freed: then nothing of it is exported
+	const after = await waitFor(async () => {
+		const r = await scrape(gw);
+		return !/provider="b"/.test(r.text) && r;
+	}, { timeout: 15000, what: `b's series gone${tail(gw)}` });
+	assert.equal(sample(after.samples, 'mcpfed_tool_calls_total{tool="a__echo",provider="a",outcome="ok"}'), 1, after.text);
+	assert.equal(sample(after.samples, 'mcpfed_upstream_call_duration_seconds_count{provider="a",target="a#1"}'), 1);
+	assert.equal(sample(after.samples, 'mcpfed_breaker_state{provider="a",target="a#1",state="closed"}'), 1);
+	const err = promtoolCheck(after.text);
+	if (err) t.diagnostic(`promtool not run: ${err.message}`);
+});
+
 test("tool labels: the first 100 tools have their own, the rest count as other", async (t) => {
 	// 26 sql providers of 4 tools each: 104 tools
 	const providers = Array.from({ length: 26 }, (_, i) => ({
