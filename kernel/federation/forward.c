@@ -264,13 +264,17 @@ static int add_candidates(mf_provider *p, bool fallback, mf_policy_candidate *c,
 
 /* What the policy is told of d's call to p (what it names is in d->msg, what goes
  * upstream in d->upparams). */
-static mf_policy_request policy_request(const downreq *d, const mf_provider *p)
+static mf_policy_request policy_request(downreq *d, const mf_provider *p)
 {
     json_t *params = d->upparams;
+    if (!d->args_sized) {   /* the rate limits' and the routing's question share it */
+        json_t *args = json_object_get(params, "arguments");
+        d->args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0;
+        d->args_sized = true;
+    }
     const char *upstream = json_string_value(json_object_get(params, "name"));
     if (!upstream)
         upstream = json_string_value(json_object_get(params, "uri"));
-    json_t *args = json_object_get(params, "arguments");
     /* a task's call, routed again while it waits for a target, has no client any more */
     const session *s = d->s;
     json_t *info = s ? s->client_info : NULL;
@@ -281,7 +285,7 @@ static mf_policy_request policy_request(const downreq *d, const mf_provider *p)
         .client_version = json_string_value(json_object_get(info, "version")),
         .protocol = d->modern ? MF_PROTOCOL_MODERN : s ? s->protocol : "2025-11-25",
         .identity = s ? s->identity : NULL, .identity_gen = s ? s->identity_gen : 0,
-        .args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0,
+        .args_size = d->args_size,
     };
 }
 

@@ -12,6 +12,8 @@ typedef struct downreq {
     json_t *msg;              /* the whole request, while it waits for the catalog */
     uint64_t tcorr;           /* the transport's correlation for the answer */
     bool modern;              /* answered in the terms of revision 2026-07-28 */
+    size_t args_size;         /* the arguments' JSON size, for the policy: measured once */
+    bool args_sized;
     int log_level;            /* the level of log messages about it; -1: the session's */
     json_t *progress_token;   /* the client's, restored on progress notifications */
     mf_provider *provider;    /* of the target the call went to */
