@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "mrtr.h"
 #include "elicit.h"
+#include "tasks.h"
 #include "cursor.h"
 #include "router.h"
 #include "federation.h"
@@ -176,6 +177,8 @@ bool mf_mrtr_resume(const rctx *r, json_t *params)
     downreq *d = su->d;
     susp_free(su);
     mf_asks_answer(d->asks, json_object_get(params, "inputResponses"));
+    if (mf_tasks_adopt(r, d))
+        return true;   /* it goes on as a task, whose handle answers r */
     /* the new request takes the call over */
     d->s = r->s;
     json_decref(d->id);

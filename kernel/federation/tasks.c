@@ -15,6 +15,7 @@
 #include "elicit.h"
 #include "federation.h"
 #include "listen.h"
+#include "cache_hook.h"
 
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -111,8 +112,8 @@ static bool matches(const json_t *patterns, const char *name)
 }
 
 /* The provider's tasks table: does it run tool (the upstream's name) as a task, with which
- * time to live, and only as one (required)? */
-static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl, bool *required)
+ * time to live, only as one (required), and only once its input is answered (after_input)? */
+static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl, bool *required, bool *after)
 {
     const json_t *tasks = p->conf->tasks;
     if (!json_is_object(tasks))
@@ -124,7 +125,22 @@ static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl,
     if (json_is_array(tools) && !matches(tools, upstream))
         return false;   /* absent: every tool of the provider */
     *required = matches(json_object_get(tasks, "required"), upstream);
+    *after = matches(json_object_get(tasks, "after_input"), upstream);
     return true;
+}
+
+const char *mf_tasks_support(const mf_provider *p, const char *upstream)
+{
+    int64_t ttl;
+    bool required = false, after = false;
+    if (!configured(p, upstream, &ttl, &required, &after))
+        return NULL;
+    return required ? "required" : "optional";
+}
+
+static bool declared_extension(const json_t *caps)
+{
+    return json_object_get(json_object_get(caps, "extensions"), MF_TASKS_EXTENSION) != NULL;
 }
 
 /* Does p's upstream run tasks of its own that the gateway can follow: a session-era
@@ -245,16 +261,50 @@ static void ask_upstream(const rctx *r, mf_task *t, const char *method)
     mf_forward_remote(r, p, method, json_pack("{s:s}", "taskId", t->upstream_id), t->id);
 }
 
+/* A new task for r's call of tool (public name) of p, owned by r's caller; NULL, with why,
+ * when the bound on tasks is reached. */
+static mf_task *task_begin(const rctx *r, const mf_provider *p, const char *tool, int64_t ttl, char *why, size_t len)
+{
+    char *owner = mf_task_owner(r->s, r->modern);
+    mf_task *t = mf_task_new(owner, r->s->id, ttl, why, len);
+    free(owner);
+    if (!t)
+        return NULL;
+    t->provider = mf_xstrdup(p->conf->name);
+    t->tool = mf_xstrdup(tool);
+    t->modern = r->modern;
+    t->caps = r->caps ? json_incref((json_t *)r->caps) : json_object();
+    return t;
+}
+
+/* Answer r with t's handle, in r's revision's terms. */
+static void reply_handle(const rctx *r, const mf_task *t)
+{
+    json_t *handle = task_json(t, r->modern, false);
+    if (r->modern)
+        json_object_set_new(handle, "resultType", json_string("task"));
+    else
+        handle = json_pack("{s:o}", "task", handle);
+    mf_reply_result(r, handle);
+}
+
 bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
                    json_t *params, json_t *up)
 {
     int64_t ttl = 0;
-    bool run = false, required = false;
+    bool run = false, required = false, after = false;
     json_t *asked = json_object_get(params, "task");
-    bool named = configured(p, upstream_name, &ttl, &required);
+    bool named = configured(p, upstream_name, &ttl, &required, &after);
     if (r->modern) {
         /* 2026-07-28: the server decides, for a client that declared the extension */
-        run = named && json_object_get(json_object_get(r->caps, "extensions"), MF_TASKS_EXTENSION);
+        run = named && declared_extension(r->caps);
+        if (run && after && !json_object_get(params, "inputResponses")) {
+            /* its input first: what the upstream asks is answered input-required, and the
+             * call becomes a task when the answers come (mf_tasks_adopt; or here, for an
+             * upstream of 2026-07-28 that asked with an input-required result) */
+            json_object_del(up, "task");
+            return false;
+        }
     } else if (json_is_object(asked)) {
         /* 2025-11-25: the client asks; the upstream knows nothing of tasks, the gateway runs it */
         json_t *want = json_object_get(asked, "ttl");
@@ -279,19 +329,13 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
             json_object_del(up, "task");
         return false;
     }
-    char *owner = mf_task_owner(r->s, r->modern);
     char why[300];
-    mf_task *t = mf_task_new(owner, r->s->id, ttl, why, sizeof why);
-    free(owner);
+    mf_task *t = task_begin(r, p, tool_public, ttl, why, sizeof why);
     if (!t) {
         json_decref(up);
         mf_reply_error(r, MF_RPC_OVERLOADED, NULL, false, "%s", why);
         return true;
     }
-    t->provider = mf_xstrdup(p->conf->name);
-    t->tool = mf_xstrdup(tool_public);
-    t->modern = r->modern;
-    t->caps = r->caps ? json_incref((json_t *)r->caps) : json_object();
     if (!r->modern && upstream_runs_tasks(p)) {
         /* the upstream makes the task: its answer is the handle, under the gateway's id */
         t->remote = true;
@@ -302,13 +346,34 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
     mf_info("tasks", "task created", "task=%s tool=%s provider=%s session=%" PRIu64, t->id, tool_public,
             p->conf->name, r->s->id);
     /* the handle first: the task exists before its call can end */
-    json_t *handle = task_json(t, r->modern, false);
-    if (r->modern)
-        json_object_set_new(handle, "resultType", json_string("task"));
-    else
-        handle = json_pack("{s:o}", "task", handle);
-    mf_reply_result(r, handle);
+    reply_handle(r, t);
     mf_forward_task(r, p, "tools/call", up, t);
+    return true;
+}
+
+bool mf_tasks_adopt(const rctx *r, downreq *d)
+{
+    mf_provider *p = mf_registry_named(d->owner);
+    const char *upstream = json_string_value(json_object_get(d->upparams, "name"));
+    const char *tool = json_string_value(json_object_get(d->msg, "name"));
+    int64_t ttl = 0;
+    bool required = false, after = false;
+    /* not when the call is over (its answer is given as it is) or asks still more */
+    if (d->stashed || json_object_size(d->asks) || !p || !upstream || !tool || !declared_extension(r->caps) ||
+        !configured(p, upstream, &ttl, &required, &after) || !after)
+        return false;
+    char why[300];
+    mf_task *t = task_begin(r, p, tool, ttl, why, sizeof why);
+    if (!t) {   /* no room for a task: the call goes on as an ordinary one */
+        mf_warn("tasks", "call answered without a task", "tool=%s reason=\"%s\"", tool, why);
+        return false;
+    }
+    mf_cache_leave(d);   /* a task's answer is its own */
+    d->task = t;
+    t->d = d;
+    mf_info("tasks", "task created after its input", "task=%s tool=%s provider=%s session=%" PRIu64, t->id, tool,
+            p->conf->name, r->s->id);
+    reply_handle(r, t);
     return true;
 }
 

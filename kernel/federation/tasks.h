@@ -78,6 +78,14 @@ void mf_task_store_shutdown(void);
  * one; false: the caller forwards it as usual. */
 bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
                    json_t *params, json_t *up);
+/* A 2026-07-28 call parked on what its upstream asked (mrtr.c), whose client came back
+ * with the answers in r: when its tool becomes a task once its input is answered (the
+ * provider's tasks.after_input) and nothing is left to ask, it goes on as a new task
+ * whose handle answers r (true); false: r takes the call over as usual. */
+bool mf_tasks_adopt(const rctx *r, downreq *d);
+/* The execution.taskSupport tools/list shows for tool (the upstream's name) of p, as the
+ * provider's tasks table makes it ("optional", "required"), or NULL. */
+const char *mf_tasks_support(const mf_provider *p, const char *upstream);
 /* tasks/get, tasks/result, tasks/list, tasks/cancel, tasks/update: true if method is one
  * (answered). */
 bool mf_tasks_request(const rctx *r, const char *method, json_t *params);
