@@ -9,7 +9,10 @@
 // its time to live; the bounds on tasks and result bytes give clear errors; the admin
 // socket lists the tasks; a task outlives a hot swap of the http plugin. An upstream that
 // runs tasks of its own (t/servers/tasks-server.mjs) keeps doing so through mcpfed for a
-// 2025-11-25 client, under ids of mcpfed's.
+// 2025-11-25 client, under ids of mcpfed's. tools/list shows execution.taskSupport in both
+// revisions; a tool of tasks.after_input answers its input rounds input-required and
+// becomes a task once they are answered (and is cancelled as one); a client without the
+// extension calling a required tool gets -32021.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/tasks.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -31,7 +34,10 @@ const { post, sseOf } = endpointClient(() => url, bounded);
 
 const provider = (extra = {}) => ({
 	name: "tt", transport: "stdio", command: [nodeBin(), serverPath("task-tools.mjs")],
-	tasks: { tools: ["slow", "conf*", "big"], ttl_ms: 60000 }, ...extra,
+	// test_tool_with_task asks a name, then works: a task once the name is given (after_input);
+	// seen never asks, so after_input makes it no task at all
+	tasks: { tools: ["slow", "conf*", "big", "test_tool_with_task", "seen"], required: ["test_tool_with_task"],
+		after_input: ["test_tool_with_task", "seen"], ttl_ms: 60000 }, ...extra,
 });
 
 before(async () => {
@@ -463,4 +469,98 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	const rest = [];
 	for (let ev; (ev = await theirs.stream.next(8000, "the end of the other listen")); ) rest.push(ev.json);
 	assert.deepEqual(rest.map((m) => m.method ?? `result of ${m.id}`), [`result of ${theirs.id}`], JSON.stringify(rest));
+});
+
+// --- tasks.after_input, and what tools/list says of tasks -------------------------------------
+
+test("tools/list shows execution.taskSupport in both revisions: the tasks table's, and an upstream's own passed on", async () => {
+	const { sid } = await newSession();
+	const support = (tools) => Object.fromEntries(tools.filter((x) => /^(tt|up)__/.test(x.name))
+		.map((x) => [x.name, x.execution?.taskSupport ?? null]));
+	const want = {
+		tt__slow: "optional", tt__confirm: "optional", tt__confirm_delete: "optional", tt__big: "optional",
+		tt__test_tool_with_task: "required", tt__seen: "optional",
+		// the upstream's own, passed on (the SDK's McpServer says forbidden unless told)
+		tt__greet: "forbidden", tt__multi_input: "forbidden", up__job: "optional",
+	};
+	const old = support((await call(sid, "tools/list", {})).result.tools);
+	const now = support((await modern("tools/list", {})).result.tools);
+	for (const [name, value] of Object.entries(want)) {
+		assert.equal(old[name], value, `2025-11-25 ${name}: ${JSON.stringify(old)}`);
+		assert.equal(now[name], value, `2026-07-28 ${name}: ${JSON.stringify(now)}`);
+	}
+});
+
+// The first round of a tool of tasks.after_input: the upstream's question, answered input-required.
+async function firstRound(args) {
+	const r1 = await modern("tools/call", { name: "tt__test_tool_with_task", arguments: args });
+	const res = r1.result;
+	assert.equal(res?.resultType, "input_required", JSON.stringify(r1));
+	assert.equal("taskId" in res, false, JSON.stringify(res));
+	const keys = Object.keys(res.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(res));
+	assert.equal(res.inputRequests[keys[0]].method, "elicitation/create");
+	assert.equal(typeof res.requestState, "string");
+	return { key: keys[0], state: res.requestState };
+}
+
+const answerName = (args, key, state, name) => modern("tools/call", {
+	name: "tt__test_tool_with_task", arguments: args, requestState: state,
+	inputResponses: name === undefined ? {} : { [key]: { action: "accept", content: { name } } },
+});
+
+test("2026-07-28: a tool of tasks.after_input answers its question input-required, then becomes a task once it is answered", async () => {
+	const args = { ms: 200, label: "ai1" };
+	const { key, state } = await firstRound(args);
+	// a retry that leaves the question unanswered is asked again, still without a task
+	const again = (await answerName(args, key, state)).result;
+	assert.equal(again?.resultType, "input_required", JSON.stringify(again));
+	assert.deepEqual(Object.keys(again.inputRequests), [key]);
+	assert.equal("taskId" in again, false);
+	assert.notEqual(again.requestState, state);
+
+	const r2 = await answerName(args, key, again.requestState, "Alice");
+	const h = r2.result;
+	assert.equal(h?.resultType, "task", JSON.stringify(r2));
+	assert.match(h.taskId, /^[0-9a-f]{32}$/);
+	assert.equal(h.status, "working");
+	assert.equal(h.ttlMs, 60000);
+	for (const k of ["requestState", "inputRequests", "task"]) assert.equal(k in h, false, `${k} in ${JSON.stringify(h)}`);
+	const done = await pollUntil(h.taskId, ["completed"]);
+	assert.equal(done.result?.content?.[0]?.text, "Hello, Alice! (accept)", JSON.stringify(done));
+	assert.match(gw.stderrText(), new RegExp(`task created after its input task=${h.taskId} tool=tt__test_tool_with_task provider=tt`));
+	// the requestState was spent by the call that became the task
+	const stale = await answerName(args, key, again.requestState, "Bob");
+	assert.equal(stale.error?.code, -32602, JSON.stringify(stale));
+
+	// a tool of after_input whose upstream never asks is answered at once, with no task
+	const plain = await modern("tools/call", { name: "tt__seen", arguments: {} });
+	assert.equal(plain.result?.resultType, "complete", JSON.stringify(plain));
+	assert.ok(JSON.parse(plain.result.content[0].text).cancelled);
+});
+
+test("2026-07-28: a task made after its input is cancelled like any: the upstream call sees notifications/cancelled", async () => {
+	const args = { ms: 30000, label: "ai-cancel" };
+	const { key, state } = await firstRound(args);
+	const { result: h } = await answerName(args, key, state, "Carol");
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	assert.equal((await modern("tasks/get", { taskId: h.taskId })).result?.status, "working");
+	const ack = await modern("tasks/cancel", { taskId: h.taskId });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	assert.equal((await modern("tasks/get", { taskId: h.taskId })).result.status, "cancelled");
+	const { sid } = await newSession();
+	await waitFor(async () => (await seenCancelled(sid)).includes("ai-cancel"), { timeout: 5000, what: "the upstream's cancel" });
+});
+
+test("a required tool: -32021 naming the extension for a 2026-07-28 client without it, -32601 for a 2025-11-25 call without params.task", async () => {
+	const refused = await modern("tools/call", { name: "tt__test_tool_with_task", arguments: {} }, { elicitation: { form: {} } });
+	assert.equal(refused.error?.code, -32021, JSON.stringify(refused));
+	assert.deepEqual(refused.error.data?.requiredCapabilities?.extensions?.[EXT], {}, JSON.stringify(refused));
+	const { sid } = await newSession({ elicitation: {} });
+	const plain = await call(sid, "tools/call", { name: "tt__test_tool_with_task", arguments: {} });
+	assert.equal(plain.error?.code, -32601, JSON.stringify(plain));
+	// asked with params.task, the session era's client gets its task at once
+	const created = await taskCall(sid, "test_tool_with_task", { ms: 1 });
+	assert.match(created.result?.task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal((await call(sid, "tasks/cancel", { taskId: created.result.task.taskId })).result?.status, "cancelled");
 });

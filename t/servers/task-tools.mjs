@@ -84,16 +84,18 @@ server.registerTool("confirm_delete", { description: "Asks before deleting a fil
 	return text(`${filename}: ${answer.action} ${JSON.stringify(answer.content ?? {})}`);
 });
 
-// Asks the name first, then works on (mcpfed's tasks.after_input makes it a task once the
-// name is given: the conformance suite's tasks-mrtr-composition).
-// (a tool without an inputSchema is called with extra alone)
-server.registerTool("test_tool_with_task", { description: "Asks a name, then greets it after a while" }, async (extra) => {
+// Asks the name first, then works ms milliseconds (300 unless told; until cancelled) and
+// greets it (mcpfed's tasks.after_input makes it a task once the name is given: the
+// conformance suite's tasks-mrtr-composition).
+server.registerTool("test_tool_with_task", {
+	description: "Asks a name, then greets it after a while", inputSchema: { ms: z.number().optional(), label: z.string().optional() },
+}, async ({ ms, label }, extra) => {
 	const answer = await server.server.elicitInput({
 		message: "What is your name?",
 		requestedSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
 	});
 	const name = answer.content?.name ?? answer.content?.user_name ?? "(nobody)";
-	await sleep(300, extra.signal, "test_tool_with_task");
+	await sleep(ms ?? 300, extra.signal, label ?? "test_tool_with_task");
 	return text(`Hello, ${name}! (${answer.action})`);
 });
 
