@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import path from "node:path";
 import { admin, killAll, logTail, nodeBin, scratchDir, serverPath, waitFor, withTimeout } from "../lib/harness.mjs";
-import { endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
+import { endpointClient, initMsg, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 import { keyHash } from "../lib/jwt.mjs";
 
 const MODERN = "2026-07-28";
@@ -40,16 +40,20 @@ const provider = (extra = {}) => ({
 		after_input: ["test_tool_with_task", "seen"], ttl_ms: 60000 }, ...extra,
 });
 
+let modernUp;
 before(async () => {
 	sock = path.join(scratchDir(), "admin.sock");
+	modernUp = await startHttpServer("modern-http");
 	({ gw, urls: [url] } = await startHttpGateway({
 		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
-		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] }],
+		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] },
+			// a 2026-07-28 upstream whose ask_name asks with an input-required result of its own
+			{ name: "mh", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"], after_input: ["ask_name"] } }],
 		tasks: { max_tasks: 50, poll_interval_ms: 50 },
-	}, { listed: ["tt", "up"], timeout: 15000 }));
+	}, { listed: ["tt", "up", "mh"], timeout: 15000 }));
 });
 
-after(() => killAll(gw));
+after(() => killAll(gw, modernUp?.proc));
 
 // POST msg on a connection of its own, closed after the answer: nothing ties it to the
 // connection that made the task. Resolves to { status, headers, json }.
@@ -537,6 +541,19 @@ test("2026-07-28: a tool of tasks.after_input answers its question input-require
 	const plain = await modern("tools/call", { name: "tt__seen", arguments: {} });
 	assert.equal(plain.result?.resultType, "complete", JSON.stringify(plain));
 	assert.ok(JSON.parse(plain.result.content[0].text).cancelled);
+});
+
+test("2026-07-28: a 2026-07-28 upstream's own input-required round reaches the client as it is; the call with the answers is the task", async () => {
+	const r1 = (await modern("tools/call", { name: "mh__ask_name", arguments: {} })).result;
+	assert.equal(r1?.resultType, "input_required", JSON.stringify(r1));
+	assert.equal(r1.requestState, "asked-once");
+	assert.equal("taskId" in r1, false);
+	const { result: h } = await modern("tools/call", { name: "mh__ask_name", arguments: {}, requestState: r1.requestState,
+		inputResponses: { who: { action: "accept", content: { name: "Dora" } } } });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	assert.equal("requestState" in h, false);
+	const done = await pollUntil(h.taskId, ["completed"]);
+	assert.equal(done.result?.content?.[0]?.text, "hello Dora (state asked-once)", JSON.stringify(done));
 });
 
 test("2026-07-28: a task made after its input is cancelled like any: the upstream call sees notifications/cancelled", async () => {
