@@ -3,10 +3,13 @@
  * A tools/call that is to be a task (the client asked with params.task, 2025-11-25; or the
  * provider's tasks table names the tool and the client declared the tasks extension,
  * 2026-07-28) is answered at once with a task handle, and its call goes on detached from
- * any client, through the routing, breakers and deadline of any call (forward.c). What the
- * upstream asks meanwhile makes the task input_required: a 2026-07-28 client reads the
- * questions in tasks/get and answers with tasks/update; a 2025-11-25 client is asked on its
- * session (on the tasks/result request that waits, when there is one). The result is kept
+ * any client, through the routing, breakers and deadline of any call (forward.c). A tool of
+ * the provider's tasks.after_input becomes one only once the input it asks for is answered:
+ * its call waits for the answers as an ordinary 2026-07-28 one (mrtr.c), and goes on as a
+ * task when they come (mf_tasks_adopt). What the upstream asks a task's call makes the
+ * task input_required: a 2026-07-28 client reads the questions in tasks/get and answers
+ * with tasks/update; a 2025-11-25 client is asked on its session (on the tasks/result
+ * request that waits, when there is one). The result is kept
  * for the task's time to live (task_store.c), for whoever the task is bound to. */
 #include "build-config.h"
 #include "tasks.h"
