@@ -457,14 +457,23 @@ void mf_tasks_progress(downreq *d, json_t *note)
 }
 
 /* Ask a session-era client t's questions on session s (with the tasks/result request
- * tcorr, when it waits); each goes as a request of its own whose answer goes upstream. */
+ * tcorr, when it waits); each goes as a request of its own whose answer goes upstream, or,
+ * for a question of an input-required round, to the task (mf_tasks_collected), the
+ * question staying until it is answered. */
 static void deliver_asks(mf_task *t, session *s, uint64_t tcorr)
 {
     const char *key;
     json_t *a, *tmp;
     json_object_foreach_safe(t->asks, tmp, key, a) {
+        bool round = json_object_get(a, "round") != NULL;
+        if (json_is_true(json_object_get(a, "sent")))
+            continue;
         relay *x = mf_relay_new(s, (mf_ep)json_integer_value(json_object_get(a, "ep")),
                                 (uint64_t)json_integer_value(json_object_get(a, "corr")));
+        if (round) {
+            x->task = mf_xstrdup(t->id);
+            x->key = mf_xstrdup(key);
+        }
         json_t *req = json_deep_copy(json_object_get(a, "request"));
         json_t *params = json_object_get(req, "params");
         if (!json_is_object(params)) {
@@ -480,16 +489,17 @@ static void deliver_asks(mf_task *t, session *s, uint64_t tcorr)
         json_object_set_new(req, "jsonrpc", json_string("2.0"));
         json_object_set_new(req, "id", json_integer((json_int_t)x->id));
         mf_send_to(s, MF_MSG_REQUEST, tcorr, req);
-        json_object_del(t->asks, key);
+        if (round)
+            json_object_set_new(a, "sent", json_true());
+        else
+            json_object_del(t->asks, key);
     }
     set_status(t, MF_TASK_WORKING);   /* asked: the answer goes straight upstream */
 }
 
-void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
+/* t has questions now: it says so, and a session-era client is asked. */
+static void asking(mf_task *t)
 {
-    mf_task *t = d->task;
-    if (!mf_asks_add(&t->asks, t->caps, from, pcorr, request))
-        return;
     set_status(t, MF_TASK_INPUT_REQUIRED);
     if (t->modern)
         return;   /* read with tasks/get, answered with tasks/update */
@@ -502,6 +512,75 @@ void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
             return;
         }
     }
+}
+
+void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
+{
+    mf_task *t = d->task;
+    if (mf_asks_add(&t->asks, t->caps, from, pcorr, request))
+        asking(t);
+}
+
+void mf_tasks_ask_round(downreq *d, json_t *requests)
+{
+    mf_task *t = d->task;
+    const char *key;
+    json_t *req;
+    json_object_foreach(requests, key, req) {
+        json_t *params = json_object_get(req, "params");
+        mf_asks_put(&t->asks, json_pack("{s:s,s:{s:O,s:O}}", "round", key, "request", "method",
+                                        json_object_get(req, "method"), "params",
+                                        json_is_object(params) ? params : json_object()));
+    }
+    asking(t);
+}
+
+/* Does t wait for an answer of its call's input-required round? */
+static bool round_open(const mf_task *t)
+{
+    const char *key;
+    json_t *a;
+    json_object_foreach(t->asks, key, a) {
+        if (json_object_get(a, "round"))
+            return true;
+    }
+    return false;
+}
+
+/* The client answered t's question key of an input-required round with msg ({result} or
+ * {error}): once every one is answered, the call goes upstream again with the answers and
+ * the upstream's requestState; an error ends the call with it. */
+static void round_answered(mf_task *t, const char *key, const json_t *msg)
+{
+    downreq *d = t->d;
+    const char *up = json_string_value(json_object_get(json_object_get(t->asks, key), "round"));
+    if (!d || !up)
+        return;   /* over meanwhile, or not such a question */
+    json_t *error = json_object_get(msg, "error");
+    if (error) {
+        json_t *e = json_pack("{s:O}", "error", error);
+        mf_downreq_answer(d, e);   /* the client declined: its error ends the call */
+        json_decref(e);
+        return;
+    }
+    json_object_set(d->inputs, up, json_object_get(msg, "result") ?: json_object());
+    json_object_del(t->asks, key);
+    if (round_open(t))
+        return;
+    json_t *params = json_deep_copy(d->upparams);
+    json_object_set(params, "inputResponses", d->inputs);
+    if (d->upstate)
+        json_object_set(params, "requestState", d->upstate);
+    if (!json_object_size(t->asks))
+        set_status(t, MF_TASK_WORKING);
+    mf_resend(d, params);
+}
+
+void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)
+{
+    mf_task *t = mf_task_lookup(task_id);
+    if (t)
+        round_answered(t, key, msg);
 }
 
 int mf_tasks_running_on(const mf_provider *p, downreq **one)
@@ -667,6 +746,15 @@ static void on_update(const rctx *r, json_t *params)
     if (!json_is_object(inputs)) {
         mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tasks/update: params.inputResponses must be an object");
         return;
+    }
+    const char *key;
+    json_t *answer;
+    json_object_foreach(inputs, key, answer) {
+        if (t->d && json_object_get(json_object_get(t->asks, key), "round")) {
+            json_t *msg = json_pack("{s:O}", "result", answer);
+            round_answered(t, key, msg);
+            json_decref(msg);
+        }
     }
     mf_asks_answer(t->asks, inputs);
     if (!json_object_size(t->asks) && t->status == MF_TASK_INPUT_REQUIRED)

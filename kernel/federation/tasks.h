@@ -100,6 +100,12 @@ void mf_tasks_upstream_status(const mf_provider *p, json_t *note);
 void mf_tasks_call_done(downreq *d, json_t *resp);
 /* The upstream asks something while running a task's call. */
 void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request);
+/* A 2026-07-28 upstream answered d, a task's call, input-required with requests: the task
+ * asks them (input_required) and sends the call again with the answers. */
+void mf_tasks_ask_round(downreq *d, json_t *requests);
+/* The client answered (msg: {result} or {error}) the question key of an input-required
+ * round of task task_id, asked on its session (relay.c). */
+void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg);
 /* Stop t's call, if it runs: cancelled upstream, its questions refused. */
 void mf_tasks_stop(mf_task *t, const char *why);
 /* Progress of a task's call. */

@@ -48,9 +48,11 @@ before(async () => {
 		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
 		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] },
 			// a 2026-07-28 upstream whose ask_name asks with an input-required result of its own
-			{ name: "mh", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"], after_input: ["ask_name"] } }],
+			{ name: "mh", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"], after_input: ["ask_name"] } },
+			// the same, its ask_name a task from the start
+			{ name: "mt", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"] } }],
 		tasks: { max_tasks: 50, poll_interval_ms: 50 },
-	}, { listed: ["tt", "up", "mh"], timeout: 15000 }));
+	}, { listed: ["tt", "up", "mh", "mt"], timeout: 15000 }));
 });
 
 after(() => killAll(gw, modernUp?.proc));
@@ -220,6 +222,33 @@ test("2025-11-25: a question the upstream asks is put on the waiting tasks/resul
 	const done = await message("the task's result");
 	assert.equal(done.id, "res");
 	assert.equal(done.result?.content?.[0]?.text, 'drop: accept {"confirm":true}', JSON.stringify(done));
+});
+
+test("2025-11-25: a task's call answered input-required by a 2026-07-28 upstream asks on the waiting tasks/result, and is sent again with the answer", async () => {
+	const { sid } = await newSession({ elicitation: { form: {} } });
+	const created = await call(sid, "tools/call", { name: "mh__ask_name", arguments: {}, task: {} });
+	const task = created.result?.task;
+	assert.ok(task?.taskId, JSON.stringify(created));
+	const res = await post({ jsonrpc: "2.0", id: "res2", method: "tasks/result", params: { taskId: task.taskId } },
+		{ session: sid, version: OLD, signal: new AbortController().signal });
+	assert.equal(res.status, 200);
+	const events = sseOf(res);
+	const message = async (what) => {
+		for (;;) {
+			const ev = await events.next(8000, what);
+			assert.ok(ev, `the stream ended before ${what}`);
+			if (ev.json) return ev.json;
+		}
+	};
+	const ask = await message("the elicitation");
+	assert.equal(ask.method, "elicitation/create", JSON.stringify(ask));
+	assert.equal(ask.params.message, "Your name?");
+	assert.equal(ask.params._meta["io.modelcontextprotocol/related-task"].taskId, task.taskId);
+	const answered = await post({ jsonrpc: "2.0", id: ask.id, result: { action: "accept", content: { name: "Eve" } } }, { session: sid, version: OLD });
+	assert.equal(answered.status, 202, answered.text);
+	const done = await message("the task's result");
+	assert.equal(done.id, "res2");
+	assert.equal(done.result?.content?.[0]?.text, "hello Eve (state asked-once)", JSON.stringify(done));
 });
 
 test("2025-11-25: a task is forgotten after its time to live", async () => {
@@ -554,6 +583,22 @@ test("2026-07-28: a 2026-07-28 upstream's own input-required round reaches the c
 	assert.equal("requestState" in h, false);
 	const done = await pollUntil(h.taskId, ["completed"]);
 	assert.equal(done.result?.content?.[0]?.text, "hello Dora (state asked-once)", JSON.stringify(done));
+});
+
+test("2026-07-28: a task's call answered input-required by its upstream makes the task input_required; tasks/update sends it again with the answer", async () => {
+	const { result: h } = await modern("tools/call", { name: "mt__ask_name", arguments: {} });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	const asked = await pollUntil(h.taskId, ["input_required", "completed", "failed"]);
+	assert.equal(asked.status, "input_required", JSON.stringify(asked));
+	const keys = Object.keys(asked.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(asked));
+	assert.equal(asked.inputRequests[keys[0]].method, "elicitation/create");
+	assert.equal(asked.inputRequests[keys[0]].params?.message, "Your name?");
+	assert.equal("requestState" in asked, false);
+	const ack = await modern("tasks/update", { taskId: h.taskId, inputResponses: { [keys[0]]: { action: "accept", content: { name: "Frank" } } } });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	const done = await pollUntil(h.taskId, ["completed", "failed"]);
+	assert.equal(done.result?.content?.[0]?.text, "hello Frank (state asked-once)", JSON.stringify(done));
 });
 
 test("2026-07-28: a task made after its input is cancelled like any: the upstream call sees notifications/cancelled", async () => {
