@@ -305,8 +305,12 @@ void mf_mrtr_collected(relay *x, json_t *msg)
         return;
     }
     json_object_set(d->inputs, x->key, json_object_get(msg, "result") ?: json_object());
-    if (collecting(d, x))
-        return;
+    if (!collecting(d, x))
+        mf_mrtr_send_inputs(d);
+}
+
+void mf_mrtr_send_inputs(downreq *d)
+{
     json_t *params = json_deep_copy(d->upparams);
     json_object_set(params, "inputResponses", d->inputs);
     if (d->upstate)

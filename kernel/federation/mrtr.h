@@ -14,6 +14,8 @@ bool mf_mrtr_resume(const rctx *r, json_t *params);
 bool mf_mrtr_on_result(downreq *d, json_t *result);
 /* d's call answered while d waits for its client to come back: keep it. True if so. */
 bool mf_mrtr_hold(downreq *d, json_t *resp);
+/* Send d's call again with the input collected (d->inputs) and the upstream's requestState. */
+void mf_mrtr_send_inputs(downreq *d);
 /* The client answered a relay that collects input for a call. */
 void mf_mrtr_collected(relay *x, json_t *msg);
 /* The suspended call made with this provider, if exactly one (for attribution). */

@@ -567,13 +567,9 @@ static void round_answered(mf_task *t, const char *key, const json_t *msg)
     json_object_del(t->asks, key);
     if (round_open(t))
         return;
-    json_t *params = json_deep_copy(d->upparams);
-    json_object_set(params, "inputResponses", d->inputs);
-    if (d->upstate)
-        json_object_set(params, "requestState", d->upstate);
     if (!json_object_size(t->asks))
         set_status(t, MF_TASK_WORKING);
-    mf_resend(d, params);
+    mf_mrtr_send_inputs(d);
 }
 
 void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)

@@ -200,20 +200,26 @@ test("2025-11-25: a tasks/result the client cancels gets no answer, and its POST
 	assert.equal((await call(sid, "tasks/cancel", { taskId: task.taskId })).result.status, "cancelled");
 });
 
-test("2025-11-25: a question the upstream asks is put on the waiting tasks/result, and answered there", async () => {
-	const { sid } = await newSession({ elicitation: { form: {} } });
-	const { result: { task } } = await taskCall(sid, "confirm", { what: "drop" });
-	const res = await post({ jsonrpc: "2.0", id: "res", method: "tasks/result", params: { taskId: task.taskId } },
+// A tasks/result (JSON-RPC id rid) of session sid waiting for task taskId, on a stream of its
+// own: resolves to message(what), the next message on it.
+async function waitingResult(sid, taskId, rid) {
+	const res = await post({ jsonrpc: "2.0", id: rid, method: "tasks/result", params: { taskId } },
 		{ session: sid, version: OLD, signal: new AbortController().signal });
 	assert.equal(res.status, 200);
 	const events = sseOf(res);
-	const message = async (what) => {
+	return async (what) => {
 		for (;;) {
 			const ev = await events.next(8000, what);
 			assert.ok(ev, `the stream ended before ${what}`);
 			if (ev.json) return ev.json;   // not the priming event
 		}
 	};
+}
+
+test("2025-11-25: a question the upstream asks is put on the waiting tasks/result, and answered there", async () => {
+	const { sid } = await newSession({ elicitation: { form: {} } });
+	const { result: { task } } = await taskCall(sid, "confirm", { what: "drop" });
+	const message = await waitingResult(sid, task.taskId, "res");
 	const ask = await message("the elicitation");
 	assert.equal(ask.method, "elicitation/create", JSON.stringify(ask));
 	assert.equal(ask.params._meta["io.modelcontextprotocol/related-task"].taskId, task.taskId);
@@ -229,17 +235,7 @@ test("2025-11-25: a task's call answered input-required by a 2026-07-28 upstream
 	const created = await call(sid, "tools/call", { name: "mh__ask_name", arguments: {}, task: {} });
 	const task = created.result?.task;
 	assert.ok(task?.taskId, JSON.stringify(created));
-	const res = await post({ jsonrpc: "2.0", id: "res2", method: "tasks/result", params: { taskId: task.taskId } },
-		{ session: sid, version: OLD, signal: new AbortController().signal });
-	assert.equal(res.status, 200);
-	const events = sseOf(res);
-	const message = async (what) => {
-		for (;;) {
-			const ev = await events.next(8000, what);
-			assert.ok(ev, `the stream ended before ${what}`);
-			if (ev.json) return ev.json;
-		}
-	};
+	const message = await waitingResult(sid, task.taskId, "res2");
 	const ask = await message("the elicitation");
 	assert.equal(ask.method, "elicitation/create", JSON.stringify(ask));
 	assert.equal(ask.params.message, "Your name?");
