@@ -37,6 +37,8 @@ static const mf_setting provider_task_settings[] = {
      .doc = "the tools run as tasks, by the upstream's names; shell patterns (build_*) match"},
     {"required", MF_SET_STRINGS, .def = "{}",
      .doc = "of those, the tools run only as tasks: a client that cannot take one is refused"},
+    {"after_input", MF_SET_STRINGS, .def = "{}",
+     .doc = "of those, the tools a 2026-07-28 client gets as a task once the input they ask is answered"},
     {"ttl_ms", MF_SET_DURATION, .def_doc = "tasks.default_ttl_ms", .min = 1, .max = 30LL * 86400000,
      .doc = "how long a task and its result are kept, from its creation"},
     {0},

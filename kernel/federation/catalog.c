@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "names.h"
 #include "view.h"
+#include "tasks.h"
 #include "federation.h"
 
 #include <stdlib.h>
@@ -82,7 +83,8 @@ static char *public_name(mf_kind k, const mf_provider *p, const char *up, bool *
     return mf_xstrdup(buf);
 }
 
-/* The item as served: the provider's description and annotations over the upstream's. */
+/* The item as served: the provider's description and annotations over the upstream's, and
+ * the task support of the provider's tasks table. */
 static json_t *curated_item(mf_kind k, const mf_provider *p, const json_t *item, const char *up)
 {
     json_t *pub = json_copy((json_t *)item);
@@ -97,6 +99,14 @@ static json_t *curated_item(mf_kind k, const mf_provider *p, const json_t *item,
         json_t *merged = json_is_object(had) ? json_copy(had) : json_object();
         json_object_update(merged, a);
         json_object_set_new(pub, "annotations", merged);
+    }
+    /* a tool the gateway runs as a task says so, in the terms of both revisions */
+    const char *support = k == MF_KIND_TOOLS ? mf_tasks_support(p, up) : NULL;
+    if (support) {
+        json_t *had = json_object_get(pub, "execution");
+        json_t *ex = json_is_object(had) ? json_copy(had) : json_object();
+        json_object_set_new(ex, "taskSupport", json_string(support));
+        json_object_set_new(pub, "execution", ex);
     }
     return pub;
 }

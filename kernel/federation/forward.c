@@ -171,7 +171,9 @@ static void on_done(void *ud, json_t *resp)
         return;
     json_t *result = json_object_get(resp, "result");
     const char *type = json_string_value(json_object_get(result, "resultType"));
-    if (type && strcmp(type, "input_required") == 0 && !d->modern && mf_mrtr_on_result(d, result))
+    /* asked input-required: a session-era client, or a task, is asked here; a 2026-07-28
+     * client gets the result as it is, and calls again itself */
+    if (type && strcmp(type, "input_required") == 0 && (!d->modern || d->task) && mf_mrtr_on_result(d, result))
         return;
     mf_downreq_answer(d, resp);
 }

@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "mrtr.h"
 #include "elicit.h"
+#include "tasks.h"
 #include "cursor.h"
 #include "router.h"
 #include "federation.h"
@@ -54,6 +55,8 @@ void mf_asks_refuse(json_t *asks, const char *why)
     const char *key;
     json_t *a;
     json_object_foreach(asks, key, a) {
+        if (json_object_get(a, "round"))
+            continue;   /* the call is not sent again: nothing waits upstream */
         mf_answer_provider((mf_ep)json_integer_value(json_object_get(a, "ep")),
                         (uint64_t)json_integer_value(json_object_get(a, "corr")),
                         json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "%s", why)));
@@ -76,6 +79,15 @@ void mf_asks_answer(json_t *asks, const json_t *inputs)
     }
 }
 
+void mf_asks_put(json_t **asks, json_t *entry)
+{
+    if (!*asks)
+        *asks = json_object();
+    char key[24];
+    snprintf(key, sizeof key, "mf%u", MR.next_key++);
+    json_object_set_new(*asks, key, entry);
+}
+
 bool mf_asks_add(json_t **asks, const json_t *caps, mf_ep from, uint64_t pcorr, json_t *request)
 {
     /* never ask a client what it did not say it can answer */
@@ -85,14 +97,9 @@ bool mf_asks_add(json_t **asks, const json_t *caps, mf_ep from, uint64_t pcorr, 
         mf_answer_provider(from, pcorr, json_pack("{s:o}", "error", mf_rpc_error_body(code, "%s", why)));
         return false;
     }
-    if (!*asks)
-        *asks = json_object();
-    char key[24];
-    snprintf(key, sizeof key, "mf%u", MR.next_key++);
     json_t *req = json_pack("{s:O,s:O}", "method", json_object_get(request, "method"), "params",
                             json_object_get(request, "params") ?: json_object());
-    json_object_set_new(*asks, key, json_pack("{s:I,s:I,s:o}", "ep", (json_int_t)from, "corr",
-                                              (json_int_t)pcorr, "request", req));
+    mf_asks_put(asks, json_pack("{s:I,s:I,s:o}", "ep", (json_int_t)from, "corr", (json_int_t)pcorr, "request", req));
     return true;
 }
 
@@ -176,6 +183,8 @@ bool mf_mrtr_resume(const rctx *r, json_t *params)
     downreq *d = su->d;
     susp_free(su);
     mf_asks_answer(d->asks, json_object_get(params, "inputResponses"));
+    if (mf_tasks_adopt(r, d))
+        return true;   /* it goes on as a task, whose handle answers r */
     /* the new request takes the call over */
     d->s = r->s;
     json_decref(d->id);
@@ -254,12 +263,16 @@ bool mf_mrtr_on_result(downreq *d, json_t *result)
     /* first check it can all be asked, so that nothing is asked in vain */
     json_object_foreach(reqs, key, req) {
         char can[200], why[256];
-        int code = mf_client_can_answer(d->s->client_caps, req, can, sizeof can);
+        int code = mf_client_can_answer(d->task ? d->task->caps : d->s->client_caps, req, can, sizeof can);
         if (code) {
             snprintf(why, sizeof why, "the server needs what this client cannot answer: %s", can);
             fail_call(d, code, why);
             return true;
         }
+    }
+    if (d->task && json_object_size(reqs)) {
+        mf_tasks_ask_round(d, reqs);   /* the task's client is asked, when it comes */
+        return true;
     }
     json_object_foreach(reqs, key, req) {
         relay *x = mf_relay_new(d->s, 0, 0);
@@ -270,7 +283,7 @@ bool mf_mrtr_on_result(downreq *d, json_t *result)
                                 json_object_get(req, "params") ?: json_object());
         mf_send_to(d->s, MF_MSG_REQUEST, d->tcorr, out);
     }
-    if (!collecting(d, NULL)) {
+    if (!d->s || !collecting(d, NULL)) {
         /* nothing to ask: only the state to send back */
         json_t *params = json_deep_copy(d->upparams);
         if (d->upstate)
@@ -292,8 +305,12 @@ void mf_mrtr_collected(relay *x, json_t *msg)
         return;
     }
     json_object_set(d->inputs, x->key, json_object_get(msg, "result") ?: json_object());
-    if (collecting(d, x))
-        return;
+    if (!collecting(d, x))
+        mf_mrtr_send_inputs(d);
+}
+
+void mf_mrtr_send_inputs(downreq *d)
+{
     json_t *params = json_deep_copy(d->upparams);
     json_object_set(params, "inputResponses", d->inputs);
     if (d->upstate)

@@ -269,6 +269,7 @@ static void relay_closed(uv_handle_t *h)
 {
     relay *x = h->data;
     free(x->key);
+    free(x->task);
     free(x);
 }
 
@@ -278,12 +279,21 @@ void mf_relay_drop(relay *x)
     uv_close((uv_handle_t *)&x->timer, relay_closed);
 }
 
+/* The client answered x, which collects input for a call or a task, with msg. */
+static void collected(relay *x, json_t *msg)
+{
+    if (x->task)
+        mf_tasks_collected(x->task, x->key, msg);
+    else
+        mf_mrtr_collected(x, msg);
+}
+
 static void on_relay_timeout(uv_timer_t *t)
 {
     relay *x = t->data;
-    if (x->collector) {
+    if (x->collector || x->task) {
         json_t *e = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_TIMEOUT, "the client did not answer in time"));
-        mf_mrtr_collected(x, e);
+        collected(x, e);
         json_decref(e);
     } else {
         refuse_ask(x->provider_ep, x->pcorr, MF_RPC_TIMEOUT, "the client did not answer in time");
@@ -430,8 +440,8 @@ void mf_relay_response(session *s, json_t *msg)
         mf_debug("relay", "answer for no request", "session=%llu", (unsigned long long)s->id);
         return;
     }
-    if (x->collector) {
-        mf_mrtr_collected(x, msg);
+    if (x->collector || x->task) {
+        collected(x, msg);
         mf_relay_drop(x);
         return;
     }
@@ -496,9 +506,15 @@ void mf_relay_session_closed(session *s)
     mf_listen_session_closed(s);
     relay *x, *tmp;
     DL_FOREACH_SAFE(s->relays, x, tmp) {
-        /* input collected for a call goes with the call, which the session cancels */
-        if (!x->collector)
+        /* input collected for a call goes with the call, which the session cancels; a
+         * task's call outlives the session, and ends with the question unanswered */
+        if (x->task) {
+            json_t *e = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_UNAVAILABLE, "the client went away"));
+            collected(x, e);
+            json_decref(e);
+        } else if (!x->collector) {
             refuse_ask(x->provider_ep, x->pcorr, MF_RPC_UNAVAILABLE, "the client went away");
+        }
         mf_relay_drop(x);
     }
     sub *y, *t2;

@@ -12,7 +12,8 @@ typedef struct relay {
     mf_ep provider_ep;        /* who asked */
     uint64_t pcorr;           /* the provider's correlation for the answer */
     downreq *collector;       /* or: the call whose input this is (mrtr.c) */
-    char *key;                /* its key in the input-required result */
+    char *task;               /* or: the task whose input this is, by id (tasks.c) */
+    char *key;                /* its key in the input-required result (the task's questions) */
     uv_timer_t timer;
     struct relay *prev, *next;
 } relay;

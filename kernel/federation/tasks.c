@@ -3,10 +3,13 @@
  * A tools/call that is to be a task (the client asked with params.task, 2025-11-25; or the
  * provider's tasks table names the tool and the client declared the tasks extension,
  * 2026-07-28) is answered at once with a task handle, and its call goes on detached from
- * any client, through the routing, breakers and deadline of any call (forward.c). What the
- * upstream asks meanwhile makes the task input_required: a 2026-07-28 client reads the
- * questions in tasks/get and answers with tasks/update; a 2025-11-25 client is asked on its
- * session (on the tasks/result request that waits, when there is one). The result is kept
+ * any client, through the routing, breakers and deadline of any call (forward.c). A tool of
+ * the provider's tasks.after_input becomes one only once the input it asks for is answered:
+ * its call waits for the answers as an ordinary 2026-07-28 one (mrtr.c), and goes on as a
+ * task when they come (mf_tasks_adopt). What the upstream asks a task's call makes the
+ * task input_required: a 2026-07-28 client reads the questions in tasks/get and answers
+ * with tasks/update; a 2025-11-25 client is asked on its session (on the tasks/result
+ * request that waits, when there is one). The result is kept
  * for the task's time to live (task_store.c), for whoever the task is bound to. */
 #include "build-config.h"
 #include "tasks.h"
@@ -15,6 +18,7 @@
 #include "elicit.h"
 #include "federation.h"
 #include "listen.h"
+#include "cache_hook.h"
 
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -111,8 +115,8 @@ static bool matches(const json_t *patterns, const char *name)
 }
 
 /* The provider's tasks table: does it run tool (the upstream's name) as a task, with which
- * time to live, and only as one (required)? */
-static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl, bool *required)
+ * time to live, only as one (required), and only once its input is answered (after_input)? */
+static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl, bool *required, bool *after)
 {
     const json_t *tasks = p->conf->tasks;
     if (!json_is_object(tasks))
@@ -124,7 +128,22 @@ static bool configured(const mf_provider *p, const char *upstream, int64_t *ttl,
     if (json_is_array(tools) && !matches(tools, upstream))
         return false;   /* absent: every tool of the provider */
     *required = matches(json_object_get(tasks, "required"), upstream);
+    *after = matches(json_object_get(tasks, "after_input"), upstream);
     return true;
+}
+
+const char *mf_tasks_support(const mf_provider *p, const char *upstream)
+{
+    int64_t ttl;
+    bool required = false, after = false;
+    if (!configured(p, upstream, &ttl, &required, &after))
+        return NULL;
+    return required ? "required" : "optional";
+}
+
+static bool declared_extension(const json_t *caps)
+{
+    return json_object_get(json_object_get(caps, "extensions"), MF_TASKS_EXTENSION) != NULL;
 }
 
 /* Does p's upstream run tasks of its own that the gateway can follow: a session-era
@@ -245,16 +264,50 @@ static void ask_upstream(const rctx *r, mf_task *t, const char *method)
     mf_forward_remote(r, p, method, json_pack("{s:s}", "taskId", t->upstream_id), t->id);
 }
 
+/* A new task for r's call of tool (public name) of p, owned by r's caller; NULL, with why,
+ * when the bound on tasks is reached. */
+static mf_task *task_begin(const rctx *r, const mf_provider *p, const char *tool, int64_t ttl, char *why, size_t len)
+{
+    char *owner = mf_task_owner(r->s, r->modern);
+    mf_task *t = mf_task_new(owner, r->s->id, ttl, why, len);
+    free(owner);
+    if (!t)
+        return NULL;
+    t->provider = mf_xstrdup(p->conf->name);
+    t->tool = mf_xstrdup(tool);
+    t->modern = r->modern;
+    t->caps = r->caps ? json_incref((json_t *)r->caps) : json_object();
+    return t;
+}
+
+/* Answer r with t's handle, in r's revision's terms. */
+static void reply_handle(const rctx *r, const mf_task *t)
+{
+    json_t *handle = task_json(t, r->modern, false);
+    if (r->modern)
+        json_object_set_new(handle, "resultType", json_string("task"));
+    else
+        handle = json_pack("{s:o}", "task", handle);
+    mf_reply_result(r, handle);
+}
+
 bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
                    json_t *params, json_t *up)
 {
     int64_t ttl = 0;
-    bool run = false, required = false;
+    bool run = false, required = false, after = false;
     json_t *asked = json_object_get(params, "task");
-    bool named = configured(p, upstream_name, &ttl, &required);
+    bool named = configured(p, upstream_name, &ttl, &required, &after);
     if (r->modern) {
         /* 2026-07-28: the server decides, for a client that declared the extension */
-        run = named && json_object_get(json_object_get(r->caps, "extensions"), MF_TASKS_EXTENSION);
+        run = named && declared_extension(r->caps);
+        if (run && after && !json_object_get(params, "inputResponses")) {
+            /* its input first: what the upstream asks is answered input-required, and the
+             * call becomes a task when the answers come (mf_tasks_adopt; or here, for an
+             * upstream of 2026-07-28 that asked with an input-required result) */
+            json_object_del(up, "task");
+            return false;
+        }
     } else if (json_is_object(asked)) {
         /* 2025-11-25: the client asks; the upstream knows nothing of tasks, the gateway runs it */
         json_t *want = json_object_get(asked, "ttl");
@@ -279,19 +332,13 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
             json_object_del(up, "task");
         return false;
     }
-    char *owner = mf_task_owner(r->s, r->modern);
     char why[300];
-    mf_task *t = mf_task_new(owner, r->s->id, ttl, why, sizeof why);
-    free(owner);
+    mf_task *t = task_begin(r, p, tool_public, ttl, why, sizeof why);
     if (!t) {
         json_decref(up);
         mf_reply_error(r, MF_RPC_OVERLOADED, NULL, false, "%s", why);
         return true;
     }
-    t->provider = mf_xstrdup(p->conf->name);
-    t->tool = mf_xstrdup(tool_public);
-    t->modern = r->modern;
-    t->caps = r->caps ? json_incref((json_t *)r->caps) : json_object();
     if (!r->modern && upstream_runs_tasks(p)) {
         /* the upstream makes the task: its answer is the handle, under the gateway's id */
         t->remote = true;
@@ -302,13 +349,34 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
     mf_info("tasks", "task created", "task=%s tool=%s provider=%s session=%" PRIu64, t->id, tool_public,
             p->conf->name, r->s->id);
     /* the handle first: the task exists before its call can end */
-    json_t *handle = task_json(t, r->modern, false);
-    if (r->modern)
-        json_object_set_new(handle, "resultType", json_string("task"));
-    else
-        handle = json_pack("{s:o}", "task", handle);
-    mf_reply_result(r, handle);
+    reply_handle(r, t);
     mf_forward_task(r, p, "tools/call", up, t);
+    return true;
+}
+
+bool mf_tasks_adopt(const rctx *r, downreq *d)
+{
+    mf_provider *p = mf_registry_named(d->owner);
+    const char *upstream = json_string_value(json_object_get(d->upparams, "name"));
+    const char *tool = json_string_value(json_object_get(d->msg, "name"));
+    int64_t ttl = 0;
+    bool required = false, after = false;
+    /* not when the call is over (its answer is given as it is) or asks still more */
+    if (d->stashed || json_object_size(d->asks) || !p || !upstream || !tool || !declared_extension(r->caps) ||
+        !configured(p, upstream, &ttl, &required, &after) || !after)
+        return false;
+    char why[300];
+    mf_task *t = task_begin(r, p, tool, ttl, why, sizeof why);
+    if (!t) {   /* no room for a task: the call goes on as an ordinary one */
+        mf_warn("tasks", "call answered without a task", "tool=%s reason=\"%s\"", tool, why);
+        return false;
+    }
+    mf_cache_leave(d);   /* a task's answer is its own */
+    d->task = t;
+    t->d = d;
+    mf_info("tasks", "task created after its input", "task=%s tool=%s provider=%s session=%" PRIu64, t->id, tool,
+            p->conf->name, r->s->id);
+    reply_handle(r, t);
     return true;
 }
 
@@ -389,14 +457,23 @@ void mf_tasks_progress(downreq *d, json_t *note)
 }
 
 /* Ask a session-era client t's questions on session s (with the tasks/result request
- * tcorr, when it waits); each goes as a request of its own whose answer goes upstream. */
+ * tcorr, when it waits); each goes as a request of its own whose answer goes upstream, or,
+ * for a question of an input-required round, to the task (mf_tasks_collected), the
+ * question staying until it is answered. */
 static void deliver_asks(mf_task *t, session *s, uint64_t tcorr)
 {
     const char *key;
     json_t *a, *tmp;
     json_object_foreach_safe(t->asks, tmp, key, a) {
+        bool round = json_object_get(a, "round") != NULL;
+        if (json_is_true(json_object_get(a, "sent")))
+            continue;
         relay *x = mf_relay_new(s, (mf_ep)json_integer_value(json_object_get(a, "ep")),
                                 (uint64_t)json_integer_value(json_object_get(a, "corr")));
+        if (round) {
+            x->task = mf_xstrdup(t->id);
+            x->key = mf_xstrdup(key);
+        }
         json_t *req = json_deep_copy(json_object_get(a, "request"));
         json_t *params = json_object_get(req, "params");
         if (!json_is_object(params)) {
@@ -412,16 +489,17 @@ static void deliver_asks(mf_task *t, session *s, uint64_t tcorr)
         json_object_set_new(req, "jsonrpc", json_string("2.0"));
         json_object_set_new(req, "id", json_integer((json_int_t)x->id));
         mf_send_to(s, MF_MSG_REQUEST, tcorr, req);
-        json_object_del(t->asks, key);
+        if (round)
+            json_object_set_new(a, "sent", json_true());
+        else
+            json_object_del(t->asks, key);
     }
     set_status(t, MF_TASK_WORKING);   /* asked: the answer goes straight upstream */
 }
 
-void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
+/* t has questions now: it says so, and a session-era client is asked. */
+static void asking(mf_task *t)
 {
-    mf_task *t = d->task;
-    if (!mf_asks_add(&t->asks, t->caps, from, pcorr, request))
-        return;
     set_status(t, MF_TASK_INPUT_REQUIRED);
     if (t->modern)
         return;   /* read with tasks/get, answered with tasks/update */
@@ -434,6 +512,71 @@ void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
             return;
         }
     }
+}
+
+void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
+{
+    mf_task *t = d->task;
+    if (mf_asks_add(&t->asks, t->caps, from, pcorr, request))
+        asking(t);
+}
+
+void mf_tasks_ask_round(downreq *d, json_t *requests)
+{
+    mf_task *t = d->task;
+    const char *key;
+    json_t *req;
+    json_object_foreach(requests, key, req) {
+        json_t *params = json_object_get(req, "params");
+        mf_asks_put(&t->asks, json_pack("{s:s,s:{s:O,s:O}}", "round", key, "request", "method",
+                                        json_object_get(req, "method"), "params",
+                                        json_is_object(params) ? params : json_object()));
+    }
+    asking(t);
+}
+
+/* Does t wait for an answer of its call's input-required round? */
+static bool round_open(const mf_task *t)
+{
+    const char *key;
+    json_t *a;
+    json_object_foreach(t->asks, key, a) {
+        if (json_object_get(a, "round"))
+            return true;
+    }
+    return false;
+}
+
+/* The client answered t's question key of an input-required round with msg ({result} or
+ * {error}): once every one is answered, the call goes upstream again with the answers and
+ * the upstream's requestState; an error ends the call with it. */
+static void round_answered(mf_task *t, const char *key, const json_t *msg)
+{
+    downreq *d = t->d;
+    const char *up = json_string_value(json_object_get(json_object_get(t->asks, key), "round"));
+    if (!d || !up)
+        return;   /* over meanwhile, or not such a question */
+    json_t *error = json_object_get(msg, "error");
+    if (error) {
+        json_t *e = json_pack("{s:O}", "error", error);
+        mf_downreq_answer(d, e);   /* the client declined: its error ends the call */
+        json_decref(e);
+        return;
+    }
+    json_object_set(d->inputs, up, json_object_get(msg, "result") ?: json_object());
+    json_object_del(t->asks, key);
+    if (round_open(t))
+        return;
+    if (!json_object_size(t->asks))
+        set_status(t, MF_TASK_WORKING);
+    mf_mrtr_send_inputs(d);
+}
+
+void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)
+{
+    mf_task *t = mf_task_lookup(task_id);
+    if (t)
+        round_answered(t, key, msg);
 }
 
 int mf_tasks_running_on(const mf_provider *p, downreq **one)
@@ -599,6 +742,15 @@ static void on_update(const rctx *r, json_t *params)
     if (!json_is_object(inputs)) {
         mf_reply_error(r, MF_RPC_INVALID_PARAMS, NULL, false, "tasks/update: params.inputResponses must be an object");
         return;
+    }
+    const char *key;
+    json_t *answer;
+    json_object_foreach(inputs, key, answer) {
+        if (t->d && json_object_get(json_object_get(t->asks, key), "round")) {
+            json_t *msg = json_pack("{s:O}", "result", answer);
+            round_answered(t, key, msg);
+            json_decref(msg);
+        }
     }
     mf_asks_answer(t->asks, inputs);
     if (!json_object_size(t->asks) && t->status == MF_TASK_INPUT_REQUIRED)

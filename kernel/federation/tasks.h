@@ -78,6 +78,14 @@ void mf_task_store_shutdown(void);
  * one; false: the caller forwards it as usual. */
 bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const char *upstream_name,
                    json_t *params, json_t *up);
+/* A 2026-07-28 call parked on what its upstream asked (mrtr.c), whose client came back
+ * with the answers in r: when its tool becomes a task once its input is answered (the
+ * provider's tasks.after_input) and nothing is left to ask, it goes on as a new task
+ * whose handle answers r (true); false: r takes the call over as usual. */
+bool mf_tasks_adopt(const rctx *r, downreq *d);
+/* The execution.taskSupport tools/list shows for tool (the upstream's name) of p, as the
+ * provider's tasks table makes it ("optional", "required"), or NULL. */
+const char *mf_tasks_support(const mf_provider *p, const char *upstream);
 /* tasks/get, tasks/result, tasks/list, tasks/cancel, tasks/update: true if method is one
  * (answered). */
 bool mf_tasks_request(const rctx *r, const char *method, json_t *params);
@@ -92,6 +100,12 @@ void mf_tasks_upstream_status(const mf_provider *p, json_t *note);
 void mf_tasks_call_done(downreq *d, json_t *resp);
 /* The upstream asks something while running a task's call. */
 void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request);
+/* A 2026-07-28 upstream answered d, a task's call, input-required with requests: the task
+ * asks them (input_required) and sends the call again with the answers. */
+void mf_tasks_ask_round(downreq *d, json_t *requests);
+/* The client answered (msg: {result} or {error}) the question key of an input-required
+ * round of task task_id, asked on its session (relay.c). */
+void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg);
 /* Stop t's call, if it runs: cancelled upstream, its questions refused. */
 void mf_tasks_stop(mf_task *t, const char *why);
 /* Progress of a task's call. */

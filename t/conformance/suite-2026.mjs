@@ -6,9 +6,9 @@
 // (t/servers/conformance.mjs: content, resources, prompts, completion, progress), so that
 // both kinds of upstream are crossed into the revision, and a session-era server that knows
 // nothing of tasks (t/servers/task-tools.mjs) whose slow tools mcpfed runs as tasks (the
-// tasks extension's scenarios). Every scored scenario must pass, and the pending ones the
-// fixtures make testable; the one tasks scenario that cannot is listed in
-// expected-failures-2026.yml with its reason.
+// tasks extension's scenarios; test_tool_with_task becomes one once its input is answered,
+// tasks.after_input). Every scored scenario must pass, the pending ones the fixtures make
+// testable, and every scenario of the tasks extension; expected-failures-2026.yml lists none.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/conformance/suite-2026.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -34,6 +34,10 @@ const SCORED = [
 ];
 // Run but not scored (pending against the suite's own reference fixture): they pass here.
 const PENDING = ["json-schema-2020-12", "http-header-validation", "http-custom-header-server-validation"];
+// The tasks extension's (io.modelcontextprotocol/tasks, SEP-2663).
+const TASKS = ["lifecycle", "capability-negotiation", "wire-fields", "request-state-removal", "mrtr-input",
+	"request-headers", "dispatch-and-envelope", "status-notifications", "required-task-error", "mrtr-composition"]
+	.map((s) => `tasks-${s}`);
 
 test("MCP conformance suite, requirement set 2026-07-28, against mcpfed over Streamable HTTP", { timeout: 240000 }, async (t) => {
 	const modern = await startHttpServer("conformance-modern");
@@ -46,11 +50,12 @@ test("MCP conformance suite, requirement set 2026-07-28, against mcpfed over Str
 			{ name: "conf", transport: "stdio", command: [nodeBin(), serverPath("conformance.mjs")], prefix: false },
 			// an upstream that knows nothing of tasks: mcpfed runs these tools as tasks
 			{ name: "tasks", transport: "stdio", command: [nodeBin(), serverPath("task-tools.mjs")], prefix: false,
-				tasks: { tools: ["slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input"],
-					required: ["failing_job"] } },
+				tasks: { tools: ["slow_compute", "failing_job", "protocol_error_job", "confirm_delete", "multi_input",
+					"test_tool_with_task"], required: ["failing_job", "test_tool_with_task"],
+					after_input: ["test_tool_with_task"] } },
 		],
 		probeTool: "test_input_required_result_elicitation",
-		mustPass: [...SCORED, ...PENDING],
+		mustPass: [...SCORED, ...PENDING, ...TASKS],
 	});
 	assert.match(summary, /^Total: \d+ passed, \d+ failed$/m);
 	t.diagnostic(totals(summary));

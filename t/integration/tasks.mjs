@@ -9,14 +9,17 @@
 // its time to live; the bounds on tasks and result bytes give clear errors; the admin
 // socket lists the tasks; a task outlives a hot swap of the http plugin. An upstream that
 // runs tasks of its own (t/servers/tasks-server.mjs) keeps doing so through mcpfed for a
-// 2025-11-25 client, under ids of mcpfed's.
+// 2025-11-25 client, under ids of mcpfed's. tools/list shows execution.taskSupport in both
+// revisions; a tool of tasks.after_input answers its input rounds input-required and
+// becomes a task once they are answered (and is cancelled as one); a client without the
+// extension calling a required tool gets -32021.
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/tasks.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import path from "node:path";
 import { admin, killAll, logTail, nodeBin, scratchDir, serverPath, waitFor, withTimeout } from "../lib/harness.mjs";
-import { endpointClient, initMsg, startHttpGateway } from "../lib/http.mjs";
+import { endpointClient, initMsg, startHttpGateway, startHttpServer } from "../lib/http.mjs";
 import { keyHash } from "../lib/jwt.mjs";
 
 const MODERN = "2026-07-28";
@@ -31,19 +34,28 @@ const { post, sseOf } = endpointClient(() => url, bounded);
 
 const provider = (extra = {}) => ({
 	name: "tt", transport: "stdio", command: [nodeBin(), serverPath("task-tools.mjs")],
-	tasks: { tools: ["slow", "conf*", "big"], ttl_ms: 60000 }, ...extra,
+	// test_tool_with_task asks a name, then works: a task once the name is given (after_input);
+	// seen never asks, so after_input makes it no task at all
+	tasks: { tools: ["slow", "conf*", "big", "test_tool_with_task", "seen"], required: ["test_tool_with_task"],
+		after_input: ["test_tool_with_task", "seen"], ttl_ms: 60000 }, ...extra,
 });
 
+let modernUp;
 before(async () => {
 	sock = path.join(scratchDir(), "admin.sock");
+	modernUp = await startHttpServer("modern-http");
 	({ gw, urls: [url] } = await startHttpGateway({
 		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
-		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] }],
+		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] },
+			// a 2026-07-28 upstream whose ask_name asks with an input-required result of its own
+			{ name: "mh", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"], after_input: ["ask_name"] } },
+			// the same, its ask_name a task from the start
+			{ name: "mt", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"] } }],
 		tasks: { max_tasks: 50, poll_interval_ms: 50 },
-	}, { listed: ["tt", "up"], timeout: 15000 }));
+	}, { listed: ["tt", "up", "mh", "mt"], timeout: 15000 }));
 });
 
-after(() => killAll(gw));
+after(() => killAll(gw, modernUp?.proc));
 
 // POST msg on a connection of its own, closed after the answer: nothing ties it to the
 // connection that made the task. Resolves to { status, headers, json }.
@@ -188,20 +200,26 @@ test("2025-11-25: a tasks/result the client cancels gets no answer, and its POST
 	assert.equal((await call(sid, "tasks/cancel", { taskId: task.taskId })).result.status, "cancelled");
 });
 
-test("2025-11-25: a question the upstream asks is put on the waiting tasks/result, and answered there", async () => {
-	const { sid } = await newSession({ elicitation: { form: {} } });
-	const { result: { task } } = await taskCall(sid, "confirm", { what: "drop" });
-	const res = await post({ jsonrpc: "2.0", id: "res", method: "tasks/result", params: { taskId: task.taskId } },
+// A tasks/result (JSON-RPC id rid) of session sid waiting for task taskId, on a stream of its
+// own: resolves to message(what), the next message on it.
+async function waitingResult(sid, taskId, rid) {
+	const res = await post({ jsonrpc: "2.0", id: rid, method: "tasks/result", params: { taskId } },
 		{ session: sid, version: OLD, signal: new AbortController().signal });
 	assert.equal(res.status, 200);
 	const events = sseOf(res);
-	const message = async (what) => {
+	return async (what) => {
 		for (;;) {
 			const ev = await events.next(8000, what);
 			assert.ok(ev, `the stream ended before ${what}`);
 			if (ev.json) return ev.json;   // not the priming event
 		}
 	};
+}
+
+test("2025-11-25: a question the upstream asks is put on the waiting tasks/result, and answered there", async () => {
+	const { sid } = await newSession({ elicitation: { form: {} } });
+	const { result: { task } } = await taskCall(sid, "confirm", { what: "drop" });
+	const message = await waitingResult(sid, task.taskId, "res");
 	const ask = await message("the elicitation");
 	assert.equal(ask.method, "elicitation/create", JSON.stringify(ask));
 	assert.equal(ask.params._meta["io.modelcontextprotocol/related-task"].taskId, task.taskId);
@@ -210,6 +228,23 @@ test("2025-11-25: a question the upstream asks is put on the waiting tasks/resul
 	const done = await message("the task's result");
 	assert.equal(done.id, "res");
 	assert.equal(done.result?.content?.[0]?.text, 'drop: accept {"confirm":true}', JSON.stringify(done));
+});
+
+test("2025-11-25: a task's call answered input-required by a 2026-07-28 upstream asks on the waiting tasks/result, and is sent again with the answer", async () => {
+	const { sid } = await newSession({ elicitation: { form: {} } });
+	const created = await call(sid, "tools/call", { name: "mh__ask_name", arguments: {}, task: {} });
+	const task = created.result?.task;
+	assert.ok(task?.taskId, JSON.stringify(created));
+	const message = await waitingResult(sid, task.taskId, "res2");
+	const ask = await message("the elicitation");
+	assert.equal(ask.method, "elicitation/create", JSON.stringify(ask));
+	assert.equal(ask.params.message, "Your name?");
+	assert.equal(ask.params._meta["io.modelcontextprotocol/related-task"].taskId, task.taskId);
+	const answered = await post({ jsonrpc: "2.0", id: ask.id, result: { action: "accept", content: { name: "Eve" } } }, { session: sid, version: OLD });
+	assert.equal(answered.status, 202, answered.text);
+	const done = await message("the task's result");
+	assert.equal(done.id, "res2");
+	assert.equal(done.result?.content?.[0]?.text, "hello Eve (state asked-once)", JSON.stringify(done));
 });
 
 test("2025-11-25: a task is forgotten after its time to live", async () => {
@@ -463,4 +498,127 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	const rest = [];
 	for (let ev; (ev = await theirs.stream.next(8000, "the end of the other listen")); ) rest.push(ev.json);
 	assert.deepEqual(rest.map((m) => m.method ?? `result of ${m.id}`), [`result of ${theirs.id}`], JSON.stringify(rest));
+});
+
+// --- tasks.after_input, and what tools/list says of tasks -------------------------------------
+
+test("tools/list shows execution.taskSupport in both revisions: the tasks table's, and an upstream's own passed on", async () => {
+	const { sid } = await newSession();
+	const support = (tools) => Object.fromEntries(tools.filter((x) => /^(tt|up)__/.test(x.name))
+		.map((x) => [x.name, x.execution?.taskSupport ?? null]));
+	const want = {
+		tt__slow: "optional", tt__confirm: "optional", tt__confirm_delete: "optional", tt__big: "optional",
+		tt__test_tool_with_task: "required", tt__seen: "optional",
+		// the upstream's own, passed on (the SDK's McpServer says forbidden unless told)
+		tt__greet: "forbidden", tt__multi_input: "forbidden", up__job: "optional",
+	};
+	const old = support((await call(sid, "tools/list", {})).result.tools);
+	const now = support((await modern("tools/list", {})).result.tools);
+	for (const [name, value] of Object.entries(want)) {
+		assert.equal(old[name], value, `2025-11-25 ${name}: ${JSON.stringify(old)}`);
+		assert.equal(now[name], value, `2026-07-28 ${name}: ${JSON.stringify(now)}`);
+	}
+});
+
+// The first round of a tool of tasks.after_input: the upstream's question, answered input-required.
+async function firstRound(args) {
+	const r1 = await modern("tools/call", { name: "tt__test_tool_with_task", arguments: args });
+	const res = r1.result;
+	assert.equal(res?.resultType, "input_required", JSON.stringify(r1));
+	assert.equal("taskId" in res, false, JSON.stringify(res));
+	const keys = Object.keys(res.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(res));
+	assert.equal(res.inputRequests[keys[0]].method, "elicitation/create");
+	assert.equal(typeof res.requestState, "string");
+	return { key: keys[0], state: res.requestState };
+}
+
+const answerName = (args, key, state, name) => modern("tools/call", {
+	name: "tt__test_tool_with_task", arguments: args, requestState: state,
+	inputResponses: name === undefined ? {} : { [key]: { action: "accept", content: { name } } },
+});
+
+test("2026-07-28: a tool of tasks.after_input answers its question input-required, then becomes a task once it is answered", async () => {
+	const args = { ms: 200, label: "ai1" };
+	const { key, state } = await firstRound(args);
+	// a retry that leaves the question unanswered is asked again, still without a task
+	const again = (await answerName(args, key, state)).result;
+	assert.equal(again?.resultType, "input_required", JSON.stringify(again));
+	assert.deepEqual(Object.keys(again.inputRequests), [key]);
+	assert.equal("taskId" in again, false);
+	assert.notEqual(again.requestState, state);
+
+	const r2 = await answerName(args, key, again.requestState, "Alice");
+	const h = r2.result;
+	assert.equal(h?.resultType, "task", JSON.stringify(r2));
+	assert.match(h.taskId, /^[0-9a-f]{32}$/);
+	assert.equal(h.status, "working");
+	assert.equal(h.ttlMs, 60000);
+	for (const k of ["requestState", "inputRequests", "task"]) assert.equal(k in h, false, `${k} in ${JSON.stringify(h)}`);
+	const done = await pollUntil(h.taskId, ["completed"]);
+	assert.equal(done.result?.content?.[0]?.text, "Hello, Alice! (accept)", JSON.stringify(done));
+	assert.match(gw.stderrText(), new RegExp(`task created after its input task=${h.taskId} tool=tt__test_tool_with_task provider=tt`));
+	// the requestState was spent by the call that became the task
+	const stale = await answerName(args, key, again.requestState, "Bob");
+	assert.equal(stale.error?.code, -32602, JSON.stringify(stale));
+
+	// a tool of after_input whose upstream never asks is answered at once, with no task
+	const plain = await modern("tools/call", { name: "tt__seen", arguments: {} });
+	assert.equal(plain.result?.resultType, "complete", JSON.stringify(plain));
+	assert.ok(JSON.parse(plain.result.content[0].text).cancelled);
+});
+
+test("2026-07-28: a 2026-07-28 upstream's own input-required round reaches the client as it is; the call with the answers is the task", async () => {
+	const r1 = (await modern("tools/call", { name: "mh__ask_name", arguments: {} })).result;
+	assert.equal(r1?.resultType, "input_required", JSON.stringify(r1));
+	assert.equal(r1.requestState, "asked-once");
+	assert.equal("taskId" in r1, false);
+	const { result: h } = await modern("tools/call", { name: "mh__ask_name", arguments: {}, requestState: r1.requestState,
+		inputResponses: { who: { action: "accept", content: { name: "Dora" } } } });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	assert.equal("requestState" in h, false);
+	const done = await pollUntil(h.taskId, ["completed"]);
+	assert.equal(done.result?.content?.[0]?.text, "hello Dora (state asked-once)", JSON.stringify(done));
+});
+
+test("2026-07-28: a task's call answered input-required by its upstream makes the task input_required; tasks/update sends it again with the answer", async () => {
+	const { result: h } = await modern("tools/call", { name: "mt__ask_name", arguments: {} });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	const asked = await pollUntil(h.taskId, ["input_required", "completed", "failed"]);
+	assert.equal(asked.status, "input_required", JSON.stringify(asked));
+	const keys = Object.keys(asked.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(asked));
+	assert.equal(asked.inputRequests[keys[0]].method, "elicitation/create");
+	assert.equal(asked.inputRequests[keys[0]].params?.message, "Your name?");
+	assert.equal("requestState" in asked, false);
+	const ack = await modern("tasks/update", { taskId: h.taskId, inputResponses: { [keys[0]]: { action: "accept", content: { name: "Frank" } } } });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	const done = await pollUntil(h.taskId, ["completed", "failed"]);
+	assert.equal(done.result?.content?.[0]?.text, "hello Frank (state asked-once)", JSON.stringify(done));
+});
+
+test("2026-07-28: a task made after its input is cancelled like any: the upstream call sees notifications/cancelled", async () => {
+	const args = { ms: 30000, label: "ai-cancel" };
+	const { key, state } = await firstRound(args);
+	const { result: h } = await answerName(args, key, state, "Carol");
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	assert.equal((await modern("tasks/get", { taskId: h.taskId })).result?.status, "working");
+	const ack = await modern("tasks/cancel", { taskId: h.taskId });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	assert.equal((await modern("tasks/get", { taskId: h.taskId })).result.status, "cancelled");
+	const { sid } = await newSession();
+	await waitFor(async () => (await seenCancelled(sid)).includes("ai-cancel"), { timeout: 5000, what: "the upstream's cancel" });
+});
+
+test("a required tool: -32021 naming the extension for a 2026-07-28 client without it, -32601 for a 2025-11-25 call without params.task", async () => {
+	const refused = await modern("tools/call", { name: "tt__test_tool_with_task", arguments: {} }, { elicitation: { form: {} } });
+	assert.equal(refused.error?.code, -32021, JSON.stringify(refused));
+	assert.deepEqual(refused.error.data?.requiredCapabilities?.extensions?.[EXT], {}, JSON.stringify(refused));
+	const { sid } = await newSession({ elicitation: {} });
+	const plain = await call(sid, "tools/call", { name: "tt__test_tool_with_task", arguments: {} });
+	assert.equal(plain.error?.code, -32601, JSON.stringify(plain));
+	// asked with params.task, the session era's client gets its task at once
+	const created = await taskCall(sid, "test_tool_with_task", { ms: 1 });
+	assert.match(created.result?.task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal((await call(sid, "tasks/cancel", { taskId: created.result.task.taskId })).result?.status, "cancelled");
 });

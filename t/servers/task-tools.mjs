@@ -1,7 +1,7 @@
 // A stdio MCP server (official SDK 1.x, session era) that knows nothing of tasks, with slow
 // tools for mcpfed to run as tasks: its own (slow, confirm, big, seen) and the fixtures the
 // conformance suite's tasks scenarios call (greet, slow_compute, failing_job,
-// protocol_error_job, confirm_delete, multi_input).
+// protocol_error_job, confirm_delete, multi_input, test_tool_with_task).
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -62,7 +62,7 @@ server.registerTool("slow_compute", {
 		return text(`computed ${label ?? ""} after ${seconds}s`);
 	});
 
-server.registerTool("failing_job", { description: "Fails as a tool after a second" }, async (args, extra) => {
+server.registerTool("failing_job", { description: "Fails as a tool after a second" }, async (extra) => {
 	await sleep(1000, extra.signal, "failing_job");
 	return { content: [{ type: "text", text: "the job failed" }], isError: true };
 });
@@ -82,6 +82,21 @@ const ask = (message) => server.server.elicitInput({
 server.registerTool("confirm_delete", { description: "Asks before deleting a file", inputSchema: { filename: z.string() } }, async ({ filename }) => {
 	const answer = await ask(`Delete ${filename}?`);
 	return text(`${filename}: ${answer.action} ${JSON.stringify(answer.content ?? {})}`);
+});
+
+// Asks the name first, then works ms milliseconds (300 unless told; until cancelled) and
+// greets it (mcpfed's tasks.after_input makes it a task once the name is given: the
+// conformance suite's tasks-mrtr-composition).
+server.registerTool("test_tool_with_task", {
+	description: "Asks a name, then greets it after a while", inputSchema: { ms: z.number().optional(), label: z.string().optional() },
+}, async ({ ms, label }, extra) => {
+	const answer = await server.server.elicitInput({
+		message: "What is your name?",
+		requestedSchema: { type: "object", properties: { name: { type: "string" } }, required: ["name"] },
+	});
+	const name = answer.content?.name ?? answer.content?.user_name ?? "(nobody)";
+	await sleep(ms ?? 300, extra.signal, label ?? "test_tool_with_task");
+	return text(`Hello, ${name}! (${answer.action})`);
 });
 
 server.registerTool("multi_input", { description: "Asks two questions at once" }, async () => {
