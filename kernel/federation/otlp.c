@@ -1,16 +1,17 @@
-/* The OTLP/HTTP exporter: finished spans wait in a bounded ring and leave in batches, as
- * an ExportTraceServiceRequest (protobuf, or its JSON mapping) POSTed to
+/* The OTLP/HTTP exporter: finished spans wait, encoded, in a bounded queue and leave in
+ * batches, as an ExportTraceServiceRequest (protobuf, or its JSON mapping) POSTed to
  * <endpoint>/v1/traces.
  *
- * Nothing on a request's path waits for it: ending a span puts it in the ring as recorded
- * (or, when the ring is full, counts it dropped); a batch is encoded when it leaves
- * (otlp_encode.c), from the loop's timer or as soon as a batch is full, and sent by
- * libcurl's multi interface driven by the loop (curl says which sockets to watch and when
- * its timer is due; no thread, no blocking call). One export is in flight at a time, over one easy handle, so the
+ * Nothing on a request's path waits for it: ending a span appends its encoding to the
+ * bytes waiting (otlp_encode.c; or, when max_queue_spans wait, counts it dropped) and the
+ * span is reused at once, so that what waits is a few hundred bytes a span, not the
+ * span; a batch is those bytes wrapped in their request, sent from the loop's timer or as
+ * soon as a batch is full by libcurl's multi interface driven by the loop (curl says which
+ * sockets to watch and when its timer is due; no thread, no blocking call). One export is in flight at a time, over one easy handle, so the
  * connection to the collector is kept; while it is, spans keep queuing, and a collector
- * that is slow or down costs a full ring and the spans dropped, never a call's time. A
+ * that is slow or down costs a full queue and the spans dropped, never a call's time. A
  * failed export drops its batch (counted): retrying would only compete with newer spans
- * for the same ring. */
+ * for the same queue. */
 #include "build-config.h"
 #include "span.h"
 #include "federation.h"
@@ -35,8 +36,10 @@ typedef struct mf_tracer {
     double ratio;
     size_t max_queue, batch;
     uint64_t flush_ms;
-    mf_span **ring;           /* finished spans, as recorded */
-    size_t head, len;
+    char *waiting;            /* the spans waiting, encoded, one after another */
+    size_t wlen, wcap;
+    size_t *ends;             /* where each waiting span's bytes end */
+    size_t len;               /* spans waiting */
     uv_timer_t flush_timer, curl_timer;
     CURLM *multi;
     CURL *easy;
@@ -171,25 +174,16 @@ static void export_next(mf_tracer *tr)
 {
     if (tr->sending || !tr->len)
         return;
-    size_t n = tr->len < tr->batch ? tr->len : tr->batch;
-    mf_span **batch = tr->ring + tr->head, **copy = NULL;
-    if (tr->head + n > tr->max_queue) {   /* the batch wraps around the ring's end */
-        copy = mf_xmalloc(n * sizeof *copy);
-        for (size_t i = 0; i < n; i++)
-            copy[i] = tr->ring[(tr->head + i) % tr->max_queue];
-        batch = copy;
-    }
-    size_t len = 0;
+    size_t n = tr->len < tr->batch ? tr->len : tr->batch, bytes = tr->ends[n - 1], len = 0;
     if (tr->json)
-        mf_otlp_encode_json((const mf_span *const *)batch, n, tr->service, &tr->body, &len, &tr->body_cap);
+        mf_otlp_request_json(tr->service, tr->waiting, bytes, &tr->body, &len, &tr->body_cap);
     else
-        mf_otlp_encode_protobuf((const mf_span *const *)batch, n, tr->service, &tr->body, &len, &tr->body_cap);
-    for (size_t i = 0; i < n; i++) {
-        mf_span_free(batch[i]);
-        tr->ring[(tr->head + i) % tr->max_queue] = NULL;
-    }
-    free(copy);
-    tr->head = (tr->head + n) % tr->max_queue;
+        mf_otlp_request_protobuf(tr->service, tr->waiting, bytes, &tr->body, &len, &tr->body_cap);
+    /* what is left moves up: only when more than a batch waited */
+    memmove(tr->waiting, tr->waiting + bytes, tr->wlen - bytes);
+    tr->wlen -= bytes;
+    for (size_t i = n; i < tr->len; i++)
+        tr->ends[i - n] = tr->ends[i] - bytes;
     tr->len -= n;
     tr->in_flight = n;
     curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, tr->body);
@@ -217,8 +211,12 @@ void mf_otlp_enqueue(mf_span *s)
         mf_span_free(s);
         return;
     }
-    tr->ring[(tr->head + tr->len) % tr->max_queue] = s;
-    tr->len++;
+    if (tr->json)
+        mf_otlp_span_json(s, &tr->waiting, &tr->wlen, &tr->wcap);
+    else
+        mf_otlp_span_protobuf(s, &tr->waiting, &tr->wlen, &tr->wcap);
+    mf_span_free(s);
+    tr->ends[tr->len++] = tr->wlen;
     tr->queued++;
     if (tr->len >= tr->batch && !tr->sending)
         export_next(tr);
@@ -226,13 +224,20 @@ void mf_otlp_enqueue(mf_span *s)
 
 /* --- configuration -------------------------------------------------------------------------- */
 
-static void ring_free(mf_tracer *tr)
+/* What waits is dropped (and counted): the queue changes size, or its encoding. */
+static void queue_drop(mf_tracer *tr)
 {
-    for (size_t i = 0; i < tr->len; i++)
-        mf_span_free(tr->ring[(tr->head + i) % tr->max_queue]);
-    free(tr->ring);
-    tr->ring = NULL;
-    tr->head = tr->len = 0;
+    tr->dropped += tr->len;
+    tr->len = tr->wlen = 0;
+}
+
+static void queue_free(mf_tracer *tr)
+{
+    free(tr->waiting);
+    free(tr->ends);
+    tr->waiting = NULL;
+    tr->ends = NULL;
+    tr->len = tr->wlen = tr->wcap = 0;
 }
 
 /* The settings of cfg->tracing into tr (a new tracer or the one running). */
@@ -257,15 +262,16 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
     }
     free(tr->service);
     tr->service = mf_xstrdup(c->service_name);
+    if (tr->json != (c->protocol == MF_OTLP_JSON))
+        queue_drop(tr);
     tr->json = c->protocol == MF_OTLP_JSON;
     tr->ratio = c->sample_ratio;
     tr->batch = (size_t)c->batch_spans;
     tr->flush_ms = (uint64_t)c->flush_ms;
-    if ((size_t)c->max_queue_spans != tr->max_queue) {   /* what is queued is dropped with the old ring */
-        tr->dropped += tr->len;
-        ring_free(tr);
+    if ((size_t)c->max_queue_spans != tr->max_queue) {
+        queue_drop(tr);
         tr->max_queue = (size_t)c->max_queue_spans;
-        tr->ring = mf_xcalloc(tr->max_queue, sizeof *tr->ring);
+        tr->ends = mf_xrealloc(tr->ends, tr->max_queue * sizeof *tr->ends);
     }
     curl_easy_setopt(tr->easy, CURLOPT_URL, tr->url);
     curl_easy_setopt(tr->easy, CURLOPT_HTTPHEADER, tr->headers);
@@ -342,7 +348,7 @@ void mf_trace_stop(void)
     for (watch *w = tr->watches; w; w = w->next)
         if (!uv_is_closing((uv_handle_t *)&w->poll))
             uv_close((uv_handle_t *)&w->poll, watch_closed);
-    ring_free(tr);
+    queue_free(tr);
     mf_span_pool_clear();
     uv_close((uv_handle_t *)&tr->flush_timer, handle_closed);
     uv_close((uv_handle_t *)&tr->curl_timer, handle_closed);

@@ -2,9 +2,11 @@
  * spans (span.h) when a batch leaves: protobuf (opentelemetry/proto/collector/trace/v1),
  * and the JSON mapping of the same messages (ids in hex, 64-bit integers as strings).
  *
- * Both write straight into the batch's buffer, with no intermediate text per span and no
- * printf: a span costs a few hundred bytes of copying. The protobuf writer sizes each
- * span first, since a message's length precedes it. */
+ * A span is encoded when it ends, appended to the bytes waiting for export (a protobuf
+ * `spans` field of ScopeSpans, or a JSON object after a comma), so that the span itself is
+ * reused at once; a batch is those bytes wrapped in the request around them when it
+ * leaves. No intermediate text, no printf; the protobuf writer sizes a span first, since
+ * a message's length precedes it. */
 #include "build-config.h"
 #include "span.h"
 
@@ -175,25 +177,26 @@ static char *json_span(char *p, const mf_span *s)
     return p;
 }
 
-void mf_otlp_encode_json(const mf_span *const *spans, size_t n, const char *service, char **data, size_t *len,
-                         size_t *cap)
+void mf_otlp_span_json(const mf_span *s, char **data, size_t *len, size_t *cap)
+{
+    out o = {data, len, cap};
+    char *p = room(&o, json_bound(s) + 1);
+    *p++ = ',';
+    wrote(&o, json_span(p, s));
+}
+
+void mf_otlp_request_json(const char *service, const char *spans, size_t n, char **data, size_t *len, size_t *cap)
 {
     out o = {data, len, cap};
     size_t sl = strlen(service);
-    char *p = room(&o, 6 * sl + 400);
+    char *p = room(&o, 6 * sl + 400 + n);
     p = w_lit(p, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
     p = w_str_value(p, "service.name", 12, service, sl);
     *p++ = ',';
     p = w_str_value(p, "service.version", 15, PACKAGE_VERSION, sizeof PACKAGE_VERSION - 1);
     p = w_lit(p, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"mcpfed\",\"version\":\"" PACKAGE_VERSION "\"},\"spans\":[");
-    wrote(&o, p);
-    for (size_t i = 0; i < n; i++) {
-        p = room(&o, json_bound(spans[i]) + 1);
-        if (i)
-            *p++ = ',';
-        wrote(&o, json_span(p, spans[i]));
-    }
-    p = room(&o, 6);
+    if (n)
+        p = w(p, spans + 1, n - 1);   /* each span came with a comma before it */
     wrote(&o, w_lit(p, "]}]}]}"));
 }
 
@@ -324,19 +327,21 @@ static char *pb_span(char *p, const mf_span *s, size_t size)
     return p;
 }
 
-void mf_otlp_encode_protobuf(const mf_span *const *spans, size_t n, const char *service, char **data, size_t *len,
-                             size_t *cap)
+void mf_otlp_span_protobuf(const mf_span *s, char **data, size_t *len, size_t *cap)
 {
     out o = {data, len, cap};
-    size_t *sizes = mf_xmalloc((n ? n : 1) * sizeof *sizes);
+    size_t size = span_size(s);
+    wrote(&o, pb_span(room(&o, field_size(size)), s, size));
+}
+
+void mf_otlp_request_protobuf(const char *service, const char *spans, size_t n, char **data, size_t *len,
+                              size_t *cap)
+{
+    out o = {data, len, cap};
     /* InstrumentationScope: name 1, version 2 */
     static const char scope_name[] = "mcpfed", version[] = PACKAGE_VERSION;
     size_t scope = field_size(sizeof scope_name - 1) + field_size(sizeof version - 1);
-    size_t scope_spans = field_size(scope);   /* ScopeSpans: scope 1, spans 2 */
-    for (size_t i = 0; i < n; i++) {
-        sizes[i] = span_size(spans[i]);
-        scope_spans += field_size(sizes[i]);
-    }
+    size_t scope_spans = field_size(scope) + n;   /* ScopeSpans: scope 1, spans 2 (each a field already) */
     /* Resource: attributes 1 */
     mf_span_attr svc = {.key = "service.name", .klen = 12, .str = service, .num = (int64_t)strlen(service)};
     mf_span_attr ver = {.key = "service.version", .klen = 15, .str = version, .num = sizeof version - 1};
@@ -352,8 +357,5 @@ void mf_otlp_encode_protobuf(const mf_span *const *spans, size_t n, const char *
     p = w_len(p, 1, scope);
     p = w_bytes(p, 1, scope_name, sizeof scope_name - 1);
     p = w_bytes(p, 2, version, sizeof version - 1);
-    for (size_t i = 0; i < n; i++)
-        p = pb_span(p, spans[i], sizes[i]);
-    wrote(&o, p);
-    free(sizes);
+    wrote(&o, w(p, spans, n));
 }

@@ -40,12 +40,13 @@ struct mf_span {
     char room[MF_SPAN_ROOM];
 };
 
-/* The OTLP encodings of a batch: an ExportTraceServiceRequest of spans[0..n) from the
- * resource named service/version and the scope mcpfed, appended to *out (len, cap as
- * mf_buf_append's). */
-void mf_otlp_encode_json(const mf_span *const *spans, size_t n, const char *service, char **out, size_t *len,
-                         size_t *cap);
-void mf_otlp_encode_protobuf(const mf_span *const *spans, size_t n, const char *service, char **out, size_t *len,
-                             size_t *cap);
+/* The OTLP encodings (otlp_encode.c), appended to *data (len, cap as mf_buf_append's): a
+ * span as it will sit among a request's spans, and a request (ExportTraceServiceRequest)
+ * of the resource named service and the scope mcpfed around spans[0..n) written so. */
+void mf_otlp_span_protobuf(const mf_span *s, char **data, size_t *len, size_t *cap);
+void mf_otlp_request_protobuf(const char *service, const char *spans, size_t n, char **data, size_t *len,
+                              size_t *cap);
+void mf_otlp_span_json(const mf_span *s, char **data, size_t *len, size_t *cap);
+void mf_otlp_request_json(const char *service, const char *spans, size_t n, char **data, size_t *len, size_t *cap);
 
 #endif

@@ -140,8 +140,9 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Finished spans come back here rather than to malloc: a request makes three or four. */
-enum { FREE_MAX = 1024 };
+/* Ended spans come back here rather than to malloc: a request makes three or four, and
+ * the span encoded at its end is the next one made. */
+enum { FREE_MAX = 64 };
 static mf_span *free_spans;
 static size_t nfree;
 
