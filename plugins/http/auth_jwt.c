@@ -309,6 +309,10 @@ static int verify(jwt_verifier *v, const char *token, json_t **identity, char *w
     const char *dot1 = strchr(token, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot2 || strchr(dot2 + 1, '.'))
         FAIL("malformed token (not a compact JWS)");
+    /* libcjose decodes each part (cjose_jws_import): none may reach it unchecked */
+    if (!jose_b64url_ok(token, (size_t)(dot1 - token)) || !jose_b64url_ok(dot1 + 1, (size_t)(dot2 - dot1 - 1)) ||
+        !jose_b64url_ok(dot2 + 1, strlen(dot2 + 1)))
+        FAIL("malformed token (not base64url)");
     header = b64_json(token, (size_t)(dot1 - token));
     if (!json_is_object(header))
         FAIL("malformed token header");
