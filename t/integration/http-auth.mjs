@@ -142,34 +142,32 @@ test("each bad token is refused with 401 invalid_token", async () => {
 	assert.ok(!gw.stderrText().includes(good.split(".")[2]), "no token in the log");
 });
 
-test("a key rotated in: its kid is unknown until the JWKS is fetched again, then accepted", async () => {
-	const token = sign(rotated, claims({ sub: "carol" }));
-	jwks.setKeys([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk]);
+// The keys set on the JWKS server reach the gateway through the fetch that token's unknown kid
+// asks for: refused until then, let in after (the fetched set is taken in on the gateway's
+// loop: the next requests see it).
+async function acceptedOnceFetched(keys, token, what) {
+	jwks.setKeys(keys);
 	const fetched = jwks.nextFetch();
 	assertUnauthorized(await initWith(bearer(token)), { invalid: true });
 	await bounded(fetched, "the JWKS fetch an unknown kid asks for");
-	// the fetched set is taken in on the gateway's loop: the next requests see it
 	const r = await waitFor(async () => {
 		const a = await initWith(bearer(token));
 		return a.status === 200 && a;
-	}, { timeout: 5000, what: "the rotated key accepted" });
+	}, { timeout: 5000, what });
 	assert.ok(r.headers.get("mcp-session-id"));
+}
+
+test("a key rotated in: its kid is unknown until the JWKS is fetched again, then accepted", async () => {
+	await acceptedOnceFetched([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk], sign(rotated, claims({ sub: "carol" })),
+		"the rotated key accepted");
 });
 
 test("a key of a curve no token here uses (secp256k1) is skipped: the rest of its set is taken in", async () => {
 	const k1 = { ...crypto.generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey.export({ format: "jwk" }),
 		kid: "k1", alg: "ES256K", use: "sig" };
 	const next = keyPair("EdDSA", "ed-2");
-	jwks.setKeys([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk, k1, next.jwk]);
-	const fetched = jwks.nextFetch();
-	const token = sign(next, claims({ sub: "dave" }));
-	assertUnauthorized(await initWith(bearer(token)), { invalid: true });
-	await bounded(fetched, "the JWKS fetch an unknown kid asks for");
-	const r = await waitFor(async () => {
-		const a = await initWith(bearer(token));
-		return a.status === 200 && a;
-	}, { timeout: 5000, what: "the key beside the secp256k1 one accepted" });
-	assert.ok(r.headers.get("mcp-session-id"));
+	await acceptedOnceFetched([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk, k1, next.jwk], sign(next, claims({ sub: "dave" })),
+		"the key beside the secp256k1 one accepted");
 	assert.doesNotMatch(gw.stderrText(), /JWKS fetch failed/);
 });
 
