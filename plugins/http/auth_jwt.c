@@ -316,6 +316,9 @@ static int verify(jwt_verifier *v, const char *token, json_t **identity, char *w
     header = b64_json(token, (size_t)(dot1 - token));
     if (!json_is_object(header))
         FAIL("malformed token header");
+    /* RFC 7515 4.1.11: extensions the recipient must understand, and none is known here */
+    if (json_object_get(header, "crit"))
+        FAIL("critical header extensions (crit) not understood");
     const char *alg = json_string_value(json_object_get(header, "alg"));
     const char *kid = json_string_value(json_object_get(header, "kid"));
     bool allowed = false;

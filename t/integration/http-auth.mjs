@@ -125,6 +125,7 @@ test("each bad token is refused with 401 invalid_token", async () => {
 		"key of another type for the kid": sign(ec, claims(), { header: { kid: rsa.kid } }),
 		"malformed": "not-a-jwt.at.all.really",
 		"two parts": `${h}.${p}`,
+		"a critical extension (RFC 7515 crit)": sign(rsa, claims(), { header: { crit: ["exp"], exp: now() + 60 } }),
 	};
 	for (const [what, token] of Object.entries(cases)) {
 		const r = await initWith(bearer(token));
@@ -139,6 +140,7 @@ test("each bad token is refused with 401 invalid_token", async () => {
 	assert.match(gw.stderrText(), /reason="alg none not accepted"/);
 	assert.match(gw.stderrText(), /reason="alg HS256 not accepted"/);
 	assert.match(gw.stderrText(), /reason="bad signature \(kid rsa-1\)"/);
+	assert.match(gw.stderrText(), /reason="critical header extensions \(crit\) not understood"/);
 	assert.ok(!gw.stderrText().includes(good.split(".")[2]), "no token in the log");
 });
 
