@@ -4,10 +4,12 @@
  * tokens verified lately, against the key set corpus/jwt-keys.json (RSA, EC P-256, P-384,
  * P-521, Ed25519; t/fuzz/mkauth.mjs made it and the signed seeds, which expire in 2100).
  *
- * Input: one byte choosing the verifier's settings, then the token.
+ * Input: one byte choosing the verifier's settings, then the token; or, with the byte's bit
+ * 32, the header's and claims' JSON that this file signs with the key set's "fuzz-ed" key.
  * Properties: a token verifies the same when presented again (from the cache); an
  * accepted token gives an identity {subject (non-empty), method "jwt", scopes (strings),
- * claims} whose issuer and audience are the settings', and fails once a character of its
+ * claims} whose issuer and audience are the settings' (and whose claims are those signed
+ * here), and fails once a character of its
  * signature changes; a refusal's reason is printable ASCII without quotes (it goes into
  * the log line). */
 #include "build-config.h"
@@ -15,10 +17,13 @@
 #include "../../plugins/http/auth.h"
 #include "fuzz.h"
 
+#include <cjose/cjose.h>
+#include <openssl/evp.h>
 #include <string.h>
 
 #define ISSUER "https://as.test"
 #define AUDIENCE "https://mcp.test/mcp"
+#define ED_SEED "mcpfed-fuzz-jwt-ed25519-key-seed"
 
 static json_t *all_algs;
 
@@ -83,14 +88,64 @@ static void check_identity(const json_t *id, const char *subject_claim)
     FUZZ_ASSERT(json_is_string(aud) || json_is_array(aud));
 }
 
+static char *b64url(const uint8_t *data, size_t len)
+{
+    char *out = NULL;
+    size_t n;
+    cjose_err ce;
+    FUZZ_ASSERT(cjose_base64url_encode(data, len, &out, &n, &ce));
+    return out;
+}
+
+/* header.claims, signed with the Ed25519 key "fuzz-ed" of the key set: its seed is fixed
+ * (t/fuzz/mkauth.mjs derives the public key from the same one). */
+static char *signed_token(const uint8_t *header, size_t hlen, const uint8_t *claims, size_t clen)
+{
+    static EVP_PKEY *key;
+    if (!key)
+        key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, (const unsigned char *)ED_SEED, 32);
+    char *h = b64url(header, hlen), *c = b64url(claims, clen);
+    size_t n = strlen(h) + strlen(c) + 1;
+    char *input = malloc(n + 1);
+    snprintf(input, n + 1, "%s.%s", h, c);
+    unsigned char sig[64];
+    size_t slen = sizeof sig;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    FUZZ_ASSERT(key && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
+                EVP_DigestSign(ctx, sig, &slen, (const unsigned char *)input, n) == 1);
+    EVP_MD_CTX_free(ctx);
+    char *s = b64url(sig, slen);
+    char *token = malloc(n + strlen(s) + 2);
+    sprintf(token, "%s.%s", input, s);
+    free(h);
+    free(c);
+    free(input);
+    free(s);
+    return token;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t bits = fuzz_take_byte(&data, &size);
-    const uint8_t *nul = memchr(data, 0, size);
-    size_t len = nul ? (size_t)(nul - data) : size;
-    char *token = malloc(len + 1);
-    memcpy(token, data, len);
-    token[len] = '\0';
+    char *token;
+    json_t *claims = NULL;
+    if (bits & 32) {
+        /* signed here: the header's JSON (a default one when there is no newline), a newline,
+         * the claims' JSON, so that the checks after the signature's see every input */
+        static const char def_header[] = "{\"alg\":\"EdDSA\",\"kid\":\"fuzz-ed\"}";
+        const uint8_t *nl = memchr(data, '\n', size);
+        const uint8_t *c = nl ? nl + 1 : data;
+        size_t clen = (size_t)(data + size - c);
+        token = nl ? signed_token(data, (size_t)(nl - data), c, clen)
+                   : signed_token((const uint8_t *)def_header, sizeof def_header - 1, c, clen);
+        claims = json_loadb((const char *)c, clen, JSON_REJECT_DUPLICATES, NULL);
+    } else {
+        const uint8_t *nul = memchr(data, 0, size);
+        size_t len = nul ? (size_t)(nul - data) : size;
+        token = malloc(len + 1);
+        memcpy(token, data, len);
+        token[len] = '\0';
+    }
 
     jwt_verifier *v = verifier(bits);
     json_t *id = NULL, *again = NULL;
@@ -100,6 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rc == rc2);
     if (rc == 0) {
         check_identity(id, bits & 8 ? "client_id" : "sub");
+        if (bits & 32)
+            FUZZ_ASSERT(json_equal(json_object_get(id, "claims"), claims));
         FUZZ_ASSERT(json_equal(id, again));
         /* another signature: one character in the middle of it changed */
         char *sig = strrchr(token, '.') + 1;
@@ -116,6 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     json_decref(id);
     json_decref(again);
+    json_decref(claims);
     jwt_verifier_free(v, NULL, NULL);
     free(token);
     return 0;

@@ -33,7 +33,12 @@ const jwk = (kid) => {
 	if (!k.noAlg) j.alg = k.alg;
 	return j;
 };
-const jwks = { keys: Object.keys(keys).map(jwk) };
+// the key t/fuzz/jwt.c signs with itself: Ed25519 from its fixed seed
+const edSeed = Buffer.from("mcpfed-fuzz-jwt-ed25519-key-seed");
+const fuzzEd = crypto.createPublicKey(crypto.createPrivateKey({
+	key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), edSeed]), format: "der", type: "pkcs8",
+}));
+const jwks = { keys: [...Object.keys(keys).map(jwk), { ...fuzzEd.export({ format: "jwk" }), kid: "fuzz-ed", alg: "EdDSA" }] };
 
 function signWith(kid, alg, input) {
 	const key = keys[kid].pair.privateKey;
@@ -115,6 +120,27 @@ for (const [name, tok] of Object.entries(tokens)) {
 		: name.startsWith("ps") || name.startsWith("es3") || name.startsWith("es5") ? "-all-algs" : "";
 	write("jwt", name + variant, Buffer.concat([Buffer.from([settings[variant]]), Buffer.from(tok)]));
 }
+
+// jwt, signed by the target (settings bit 32): [header JSON, newline,] claims JSON
+const signedSeeds = {
+	"ok": claims(),
+	"aud-list": claims({ aud: [AUD, "x", 1, null, { a: AUD }] }),
+	"aud-nested": claims({ aud: [[AUD]] }),
+	"scope-odd": claims({ scope: "\t a  b\u00e9 \u0000x " }),
+	"scp-mixed": claims({ scope: undefined, scp: ["a", "", 1, ["b"], "c d"] }),
+	"exp-float": claims({ exp: 4102444800.5, nbf: -1e300 }),
+	"exp-neg": claims({ exp: -1 }),
+	"sub-unicode": claims({ sub: "\u00e9\ud83d\ude00" }),
+	"iss-prefix": claims({ iss: `${ISS}/` }),
+};
+for (const [name, c] of Object.entries(signedSeeds))
+	write("jwt", `signed-${name}`, Buffer.concat([Buffer.from([32]), Buffer.from(JSON.stringify(c))]));
+write("jwt", "signed-header-dup-alg", Buffer.concat([Buffer.from([32]),
+	Buffer.from(`{"alg":"EdDSA","kid":"fuzz-ed","alg":"none"}\n${JSON.stringify(claims())}`)]));
+write("jwt", "signed-header-crit", Buffer.concat([Buffer.from([32 | 1]),
+	Buffer.from(`{"alg":"EdDSA","kid":"fuzz-ed","crit":["exp"],"b64":false}\n${JSON.stringify(claims())}`)]));
+write("jwt", "signed-claims-scp", Buffer.concat([Buffer.from([32 | 4 | 8]),
+	Buffer.from(JSON.stringify(claims({ client_id: "svc", scp: ["x"] })))]));
 
 // jwks: documents with keys of every kty and crv, members missing, extra and huge
 const pub = (type, opts) => gen(type, opts).publicKey.export({ format: "jwk" });
