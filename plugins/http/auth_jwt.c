@@ -309,9 +309,16 @@ static int verify(jwt_verifier *v, const char *token, json_t **identity, char *w
     const char *dot1 = strchr(token, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     if (!dot2 || strchr(dot2 + 1, '.'))
         FAIL("malformed token (not a compact JWS)");
+    /* libcjose decodes each part (cjose_jws_import): none may reach it unchecked */
+    if (!jose_b64url_ok(token, (size_t)(dot1 - token)) || !jose_b64url_ok(dot1 + 1, (size_t)(dot2 - dot1 - 1)) ||
+        !jose_b64url_ok(dot2 + 1, strlen(dot2 + 1)))
+        FAIL("malformed token (not base64url)");
     header = b64_json(token, (size_t)(dot1 - token));
     if (!json_is_object(header))
         FAIL("malformed token header");
+    /* RFC 7515 4.1.11: extensions the recipient must understand, and none is known here */
+    if (json_object_get(header, "crit"))
+        FAIL("critical header extensions (crit) not understood");
     const char *alg = json_string_value(json_object_get(header, "alg"));
     const char *kid = json_string_value(json_object_get(header, "kid"));
     bool allowed = false;

@@ -39,6 +39,37 @@ void jwks_keys_free(jwk_key *keys, size_t n)
     free(keys);
 }
 
+bool jose_b64url_ok(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    return len % 4 != 1;
+}
+
+/* What libcjose imports of an RSA or EC key: its public members alone. A private part (d,
+ * p, q, ...) has no place in a set of verification keys, and libcjose leaks what it made of
+ * one that is incomplete. NULL when a member it decodes is not base64url. */
+static json_t *public_members(const json_t *k, bool rsa)
+{
+    static const char *const rsa_names[] = {"kty", "n", "e", NULL}, *const ec_names[] = {"kty", "crv", "x", "y", NULL};
+    json_t *pub = json_object();
+    for (const char *const *name = rsa ? rsa_names : ec_names; *name; name++) {
+        json_t *m = json_object_get(k, *name);
+        if (!m)
+            continue;
+        bool b64 = strcmp(*name, "kty") != 0 && strcmp(*name, "crv") != 0;
+        if (b64 && !(json_is_string(m) && jose_b64url_ok(json_string_value(m), json_string_length(m)))) {
+            json_decref(pub);
+            return NULL;
+        }
+        json_object_set(pub, *name, m);
+    }
+    return pub;
+}
+
 /* One key of the set: 0, 1 when it is skipped (not for signatures, or a type no token
  * here can use), -1 with err. */
 static int parse_key(json_t *k, size_t i, jwk_key *out, mf_error *err)
@@ -54,23 +85,35 @@ static int parse_key(json_t *k, size_t i, jwk_key *out, mf_error *err)
     }
     if ((use && strcmp(use, "sig") != 0) || strcmp(kty, "oct") == 0)
         return 1;   /* an encryption key or a shared secret: never a signature key here */
+    if (strcmp(kty, "EC") == 0 && !(crv && (strcmp(crv, "P-256") == 0 || strcmp(crv, "P-384") == 0 ||
+                                            strcmp(crv, "P-521") == 0)))
+        return 1;   /* a curve no alg here uses (secp256k1, ...), which libcjose cannot import */
     memset(out, 0, sizeof *out);
     snprintf(out->kty, sizeof out->kty, "%s", kty);
     snprintf(out->crv, sizeof out->crv, "%s", crv ? crv : "");
     cjose_err ce;
     if (strcmp(kty, "RSA") == 0 || strcmp(kty, "EC") == 0) {
-        char *text = json_dumps(k, JSON_COMPACT);
+        json_t *pub = public_members(k, strcmp(kty, "RSA") == 0);
+        if (!pub) {
+            mf_error_set(err, -1, "keys[%zu]: not a valid %s key (a member that is not base64url)", i + 1, kty);
+            return -1;
+        }
+        char *text = json_dumps(pub, JSON_COMPACT);
+        json_decref(pub);
         out->cj = text ? cjose_jwk_import(text, strlen(text), &ce) : NULL;
+        bool dumped = text != NULL;
         free(text);
         if (!out->cj) {
-            mf_error_set(err, -1, "keys[%zu]: not a valid %s key (%s)", i + 1, kty, text ? ce.message : "out of memory");
+            mf_error_set(err, -1, "keys[%zu]: not a valid %s key (%s)", i + 1, kty,
+                         dumped ? ce.message : "out of memory");
             return -1;
         }
     } else if (strcmp(kty, "OKP") == 0 && crv && strcmp(crv, "Ed25519") == 0) {
         const char *x = json_string_value(json_object_get(k, "x"));
         uint8_t *raw = NULL;
         size_t rlen = 0;
-        if (!x || !cjose_base64url_decode(x, strlen(x), &raw, &rlen, &ce) || rlen != 32 ||
+        if (!x || !jose_b64url_ok(x, strlen(x)) || !cjose_base64url_decode(x, strlen(x), &raw, &rlen, &ce) ||
+            rlen != 32 ||
             !(out->ed = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rlen))) {
             free(raw);
             mf_error_set(err, -1, "keys[%zu]: not a valid Ed25519 key", i + 1);

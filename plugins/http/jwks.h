@@ -33,6 +33,11 @@ void jwks_free(jwks *s, void (*done)(void *ud), void *ud);
 /* The key named kid (NULL: the set's only key), or NULL; a miss with a URL asks for the
  * set again. */
 const jwk_key *jwks_find(jwks *s, const char *kid);
+/* Is text[0..len) base64url as JOSE writes it (RFC 7515 section 2): the URL-safe alphabet
+ * only, no padding, and no lone character at the end? Checked before libcjose decodes
+ * anything a client or a JWKS server sent: its decoder aborts the process on some text that
+ * is not (a '=' after a lone character). */
+bool jose_b64url_ok(const char *text, size_t len);
 /* Parse a JWKS document (for a file, and tests): 0, or -1 with err. */
 int jwks_parse(const char *text, size_t len, jwk_key **keys, size_t *n, mf_error *err);
 void jwks_keys_free(jwk_key *keys, size_t n);

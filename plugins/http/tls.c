@@ -213,16 +213,8 @@ static void handshaken(http_conn *c)
     t->handshaken = true;
     c->cs->tls_handshakes++;
     X509 *peer = SSL_get0_peer_certificate(t->ssl);
-    if (peer && SSL_get_verify_result(t->ssl) == X509_V_OK) {
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b && X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
-            char *s;
-            long n = BIO_get_mem_data(b, &s);
-            t->subject = strndup(s, n > 0 ? (size_t)n : 0);
-        }
-        BIO_free(b);
-        ERR_clear_error();
-    }
+    if (peer && SSL_get_verify_result(t->ssl) == X509_V_OK)
+        t->subject = http_tls_subject(peer);
     mf_debug("http", "tls handshake done", "peer=%s version=%s client=\"%s\"", c->peer, SSL_get_version(t->ssl),
              t->subject ? t->subject : "");
     /* the wait for a request begins now, as it does on a plain connection at accept */

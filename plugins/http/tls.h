@@ -31,6 +31,10 @@ SSL_CTX *http_tls_ctx_new(const http_tls_conf *conf, const char *path, mf_error 
 /* The SHA-256 fingerprint of ctx's certificate, as "AB:CD:..." ("" when none). */
 void http_tls_fingerprint(SSL_CTX *ctx, char out[100]);
 
+/* tls_subject.c: the subject of cert as RFC 2253 text, the name mtls gives its holder
+ * (NULL when it cannot be written); the caller frees it. */
+char *http_tls_subject(X509 *cert);
+
 /* The context new connections of cs get (NULL: plain); cs takes ctx over. Connections
  * already open keep the context they started with (each SSL holds a reference). */
 void http_conns_set_tls(http_conns *cs, SSL_CTX *ctx);

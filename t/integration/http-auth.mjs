@@ -8,6 +8,7 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins t/run-node-test t/integration/http-auth.mjs
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -124,6 +125,7 @@ test("each bad token is refused with 401 invalid_token", async () => {
 		"key of another type for the kid": sign(ec, claims(), { header: { kid: rsa.kid } }),
 		"malformed": "not-a-jwt.at.all.really",
 		"two parts": `${h}.${p}`,
+		"a critical extension (RFC 7515 crit)": sign(rsa, claims(), { header: { crit: ["exp"], exp: now() + 60 } }),
 	};
 	for (const [what, token] of Object.entries(cases)) {
 		const r = await initWith(bearer(token));
@@ -138,21 +140,60 @@ test("each bad token is refused with 401 invalid_token", async () => {
 	assert.match(gw.stderrText(), /reason="alg none not accepted"/);
 	assert.match(gw.stderrText(), /reason="alg HS256 not accepted"/);
 	assert.match(gw.stderrText(), /reason="bad signature \(kid rsa-1\)"/);
+	assert.match(gw.stderrText(), /reason="critical header extensions \(crit\) not understood"/);
 	assert.ok(!gw.stderrText().includes(good.split(".")[2]), "no token in the log");
 });
 
-test("a key rotated in: its kid is unknown until the JWKS is fetched again, then accepted", async () => {
-	const token = sign(rotated, claims({ sub: "carol" }));
-	jwks.setKeys([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk]);
+// The keys set on the JWKS server reach the gateway through the fetch that token's unknown kid
+// asks for: refused until then, let in after (the fetched set is taken in on the gateway's
+// loop: the next requests see it).
+async function acceptedOnceFetched(keys, token, what) {
+	jwks.setKeys(keys);
 	const fetched = jwks.nextFetch();
 	assertUnauthorized(await initWith(bearer(token)), { invalid: true });
 	await bounded(fetched, "the JWKS fetch an unknown kid asks for");
-	// the fetched set is taken in on the gateway's loop: the next requests see it
 	const r = await waitFor(async () => {
 		const a = await initWith(bearer(token));
 		return a.status === 200 && a;
-	}, { timeout: 5000, what: "the rotated key accepted" });
+	}, { timeout: 5000, what });
 	assert.ok(r.headers.get("mcp-session-id"));
+}
+
+test("a key rotated in: its kid is unknown until the JWKS is fetched again, then accepted", async () => {
+	await acceptedOnceFetched([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk], sign(rotated, claims({ sub: "carol" })),
+		"the rotated key accepted");
+});
+
+test("a key of a curve no token here uses (secp256k1) is skipped: the rest of its set is taken in", async () => {
+	const k1 = { ...crypto.generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey.export({ format: "jwk" }),
+		kid: "k1", alg: "ES256K", use: "sig" };
+	const next = keyPair("EdDSA", "ed-2");
+	await acceptedOnceFetched([rsa.jwk, ec.jwk, ed.jwk, rotated.jwk, k1, next.jwk], sign(next, claims({ sub: "dave" })),
+		"the key beside the secp256k1 one accepted");
+	assert.doesNotMatch(gw.stderrText(), /JWKS fetch failed/);
+});
+
+test("a token whose parts are not base64url is refused with 401 (a '=' amid one once aborted the gateway)", async () => {
+	const good = sign(rsa, claims());
+	const [h, p, sig] = good.split(".");
+	const [hEd, pEd] = sign(ed, claims()).split(".");
+	const cases = {
+		header: `AAAAA=AA.${p}.${sig}`,
+		payload: `${h}.AAAAA=AA.${sig}`,
+		"Ed25519 signature": `${hEd}.${pEd}.AAAAA=AA`,
+		"padded header": `${h}==.${p}.${sig}`,
+		"a lone character": `${h}.${p}.AAAAA`,
+		"the base64 alphabet": `${h}.${p}.${sig.replace(/^./, "+")}`,
+	};
+	for (const [what, token] of Object.entries(cases)) {
+		const r = await initWith(bearer(token));
+		assert.equal(r.status, 401, `${what}: ${r.text}`);
+		assertUnauthorized(r, { invalid: true });
+	}
+	assert.match(gw.stderrText(), /reason="malformed token \(not base64url\)"/);
+	// still there, and a good token still goes in
+	const ok = await initWith(bearer(good));
+	assert.equal(ok.status, 200, ok.text);
 });
 
 test("API keys: Authorization: Bearer and X-API-Key; a wrong key and one differing in its last byte are refused", async () => {
@@ -344,6 +385,19 @@ test("configuration errors name the key", () => {
 	fs.writeFileSync(file, JSON.stringify({ keys: [rsa.jwk, ed.jwk] }));
 	const ok = check({ anonymous: true, jwt: { issuer: ISS, audience: AUD, jwks_file: file } });
 	assert.equal(ok.status, 0, ok.stderr);
+	// members that are not base64url: an error naming the key, not an abort
+	for (const [key, re] of [
+		[{ ...rsa.jwk, n: `AAAAA=${rsa.jwk.n.slice(6)}` }, /keys\[1\]: not a valid RSA key/],
+		[{ ...ec.jwk, y: "AAAAA=AA" }, /keys\[1\]: not a valid EC key/],
+		[{ ...ed.jwk, x: "AAAAA=AA" }, /keys\[1\]: not a valid Ed25519 key/],
+	]) {
+		fs.writeFileSync(file, JSON.stringify({ keys: [key] }));
+		const r = check({ anonymous: true, jwt: { issuer: ISS, audience: AUD, jwks_file: file } });
+		assert.equal(r.signal, null, `${key.kty}: ${r.stderr}`);
+		assert.notEqual(r.status, 0, r.stderr);
+		assert.match(r.stderr, /auth\.jwt\.jwks_file: .*jwks\.json: /, r.stderr);
+		assert.match(r.stderr, re, r.stderr);
+	}
 });
 
 test("a session keeps its identity across a hot swap of the http plugin", async () => {
