@@ -10,7 +10,14 @@
  * task input_required: a 2026-07-28 client reads the questions in tasks/get and answers
  * with tasks/update; a 2025-11-25 client is asked on its session (on the tasks/result
  * request that waits, when there is one). The result is kept
- * for the task's time to live (task_store.c), for whoever the task is bound to. */
+ * for the task's time to live (task_store.c), for whoever the task is bound to.
+ *
+ * A session-era upstream that runs tasks of its own (one target, task-augmented
+ * tools/call) makes the task itself: the client's handle names it by the gateway's id, and
+ * the requests about it go there. A 2026-07-28 client gets one for each tool whose
+ * tools/list entry says the upstream runs it as a task; the gateway then keeps the
+ * upstream's tasks/result open as the task's call (fetch_result), so that tasks/get can
+ * inline the result and the upstream's questions on that stream become inputRequests. */
 #include "build-config.h"
 #include "tasks.h"
 #include "relay.h"
@@ -156,6 +163,14 @@ static bool upstream_runs_tasks(const mf_provider *p)
                                                                               "tools"), "call"));
 }
 
+/* What an upstream tool (its tools/list entry) says of tasks: "optional", "required", or
+ * NULL (none, or "forbidden"). */
+static const char *upstream_support(const json_t *tool)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(tool, "execution"), "taskSupport"));
+    return v && (strcmp(v, "optional") == 0 || strcmp(v, "required") == 0) ? v : NULL;
+}
+
 static mf_task_status status_named(const char *name, mf_task_status otherwise)
 {
     for (int st = MF_TASK_WORKING; st <= MF_TASK_CANCELLED; st++)
@@ -164,7 +179,10 @@ static mf_task_status status_named(const char *name, mf_task_status otherwise)
     return otherwise;
 }
 
-/* An upstream's task's status, as it said it (tasks/get, notifications). */
+/* An upstream's task's status, as it said it (tasks/get, notifications). A 2026-07-28
+ * client's task takes its status from the tasks/result the gateway keeps open upstream
+ * (fetch_result): it is input_required when that asks, and ends with its answer, so that
+ * it never shows an end without the result inlined. */
 static void follow(mf_task *t, const json_t *task)
 {
     mf_task_status st = status_named(json_string_value(json_object_get(task, "status")), t->status);
@@ -173,7 +191,7 @@ static void follow(mf_task *t, const json_t *task)
         free(t->message);
         t->message = mf_xstrdup(msg);
     }
-    if (st != t->status) {
+    if (!t->modern && st != t->status) {
         t->status = st;
         mf_task_touch(t);
         notify(t);
@@ -186,6 +204,52 @@ static void rename_at(json_t *j, const char *key, const mf_task *t)
     const char *v = json_string_value(json_object_get(j, key));
     if (v && t->upstream_id && strcmp(v, t->upstream_id) == 0)
         json_object_set_new(j, key, json_string(t->id));
+}
+
+/* Keep a tasks/result open upstream for t, a 2026-07-28 client's handle on an upstream's
+ * task, as t's call: what the upstream asks on it makes t input_required (read in
+ * tasks/get, answered with tasks/update), and its answer ends t with the result or error
+ * that tasks/get inlines. s: the session of the request that made t. */
+static void fetch_result(mf_task *t, session *s)
+{
+    mf_provider *p = mf_registry_named(t->provider);
+    if (!p || !p->inst)
+        return;   /* tasks/get finds the provider gone */
+    json_t *msg = json_pack("{s:s,s:{s:s}}", "method", "tasks/result", "params", "taskId", t->upstream_id);
+    rctx r = {.s = s, .msg = msg, .caps = t->caps};
+    mf_forward_task(&r, p, "tasks/result", json_pack("{s:s}", "taskId", t->upstream_id), t);
+    json_decref(msg);
+}
+
+static void cancel_here(mf_task *t);
+
+/* The answer resp of d, a request about t (a 2026-07-28 client's handle on an upstream's
+ * task; created: the upstream's handle, when d made it), in 2026-07-28's terms. */
+static json_t *modern_answer(mf_task *t, downreq *d, const json_t *created, json_t *resp)
+{
+    const char *method = mf_rpc_method(d->msg) ?: "";
+    json_t *result = json_object_get(resp, "result");
+    json_t *out;
+    if (strcmp(method, "tools/call") == 0) {
+        if (!json_is_object(created))
+            return NULL;
+        out = task_json(t, true, false);
+        json_object_set_new(out, "resultType", json_string("task"));
+        fetch_result(t, d->s);
+    } else if (strcmp(method, "tasks/cancel") == 0) {
+        if (!json_is_object(result))
+            return NULL;   /* the upstream's refusal, as it is */
+        if (!mf_task_terminal(t))
+            cancel_here(t);
+        out = json_object();
+    } else {
+        /* tasks/get: the upstream's word on it, with what the gateway holds (its result,
+         * error or questions); the gateway's view alone when the upstream cannot say */
+        if (json_is_object(result))
+            follow(t, result);
+        out = task_json(t, true, true);
+    }
+    return json_pack("{s:o}", "result", out);
 }
 
 json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
@@ -218,6 +282,8 @@ json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
         mf_info("tasks", "upstream task followed", "task=%s provider=%s upstream_task=\"%s\"", t->id, t->provider,
                 mf_log_esc(up, (size_t)-1));
     }
+    if (t->modern)
+        return modern_answer(t, d, created, resp);
     if (!json_is_object(result))
         return NULL;
     json_t *out = json_deep_copy(resp);
@@ -295,10 +361,16 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
                    json_t *params, json_t *up)
 {
     int64_t ttl = 0;
-    bool run = false, required = false, after = false;
+    bool run = false, required = false, after = false, remote = false;
     json_t *asked = json_object_get(params, "task");
     bool named = configured(p, upstream_name, &ttl, &required, &after);
-    if (r->modern) {
+    if (r->modern && !named && upstream_runs_tasks(p)) {
+        /* 2026-07-28: the server decides; here the upstream, as its tools/list says */
+        const char *offers = upstream_support(r->tool);
+        remote = offers && declared_extension(r->caps);
+        required = offers && strcmp(offers, "required") == 0;
+        run = remote;
+    } else if (r->modern) {
         /* 2026-07-28: the server decides, for a client that declared the extension */
         run = named && declared_extension(r->caps);
         if (run && after && !json_object_get(params, "inputResponses")) {
@@ -339,7 +411,10 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
         mf_reply_error(r, MF_RPC_OVERLOADED, NULL, false, "%s", why);
         return true;
     }
-    if (!r->modern && upstream_runs_tasks(p)) {
+    if (remote) {   /* asked of the upstream in its terms: the 2026-07-28 client sent no params.task */
+        json_object_set_new(up, "task", json_pack("{s:I}", "ttl", (json_int_t)t->ttl_ms));
+    }
+    if (remote || (!r->modern && upstream_runs_tasks(p))) {
         /* the upstream makes the task: its answer is the handle, under the gateway's id */
         t->remote = true;
         mf_forward_remote(r, p, "tools/call", up, t->id);
@@ -429,6 +504,8 @@ void mf_tasks_call_done(downreq *d, json_t *resp)
     else
         mf_task_settle(t, MF_TASK_COMPLETED, mf_catalog_publish_uris(d->provider, json_object_get(resp, "result")),
                        NULL);
+    /* an upstream's task's result names it: by the gateway's id, as the client knows it */
+    rename_at(json_object_get(json_object_get(t->result, "_meta"), MF_META_RELATED_TASK), "taskId", t);
     mf_info("tasks", "task ended", "task=%s status=%s", t->id, mf_task_status_name(t->status));
     notify(t);
     waiters_answer(t);
@@ -675,7 +752,7 @@ static mf_task *named_task(const rctx *r, const char *method, json_t *params)
 static void on_get(const rctx *r, json_t *params)
 {
     mf_task *t = named_task(r, "tasks/get", params);
-    if (t && t->remote)
+    if (t && t->remote && !(t->modern && mf_task_terminal(t)))
         ask_upstream(r, t, "tasks/get");
     else if (t)
         mf_reply_result(r, task_json(t, r->modern, r->modern));
@@ -706,12 +783,24 @@ static void on_result(const rctx *r, json_t *params)
         deliver_asks(t, r->s, r->tcorr);
 }
 
+/* The client cancelled t: its call stops, and whoever follows it hears so. */
+static void cancel_here(mf_task *t)
+{
+    mf_info("tasks", "task cancelled", "task=%s", t->id);
+    mf_tasks_stop(t, "the task was cancelled");
+    free(t->message);
+    t->message = mf_xstrdup("cancelled by the client");
+    mf_task_settle(t, MF_TASK_CANCELLED, NULL, NULL);
+    notify(t);
+    waiters_answer(t);
+}
+
 static void on_cancel(const rctx *r, json_t *params)
 {
     mf_task *t = named_task(r, "tasks/cancel", params);
     if (!t)
         return;
-    if (t->remote) {
+    if (t->remote && !(t->modern && mf_task_terminal(t))) {
         ask_upstream(r, t, "tasks/cancel");
         return;
     }
@@ -723,13 +812,7 @@ static void on_cancel(const rctx *r, json_t *params)
                            mf_task_status_name(t->status));
         return;
     }
-    mf_info("tasks", "task cancelled", "task=%s", t->id);
-    mf_tasks_stop(t, "the task was cancelled");
-    free(t->message);
-    t->message = mf_xstrdup("cancelled by the client");
-    mf_task_settle(t, MF_TASK_CANCELLED, NULL, NULL);
-    notify(t);
-    waiters_answer(t);
+    cancel_here(t);
     mf_reply_result(r, r->modern ? json_object() : task_json(t, false, false));
 }
 

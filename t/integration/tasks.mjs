@@ -8,8 +8,10 @@
 // 2025-11-25); another session never reaches a task not its own; a task is forgotten after
 // its time to live; the bounds on tasks and result bytes give clear errors; the admin
 // socket lists the tasks; a task outlives a hot swap of the http plugin. An upstream that
-// runs tasks of its own (t/servers/tasks-server.mjs) keeps doing so through mcpfed for a
-// 2025-11-25 client, under ids of mcpfed's. tools/list shows execution.taskSupport in both
+// runs tasks of its own (t/servers/tasks-server.mjs, 2025-11-25) keeps doing so through mcpfed,
+// under ids of mcpfed's, for a 2025-11-25 client and, in 2026-07-28's terms (a flat handle,
+// tasks/get with the result inlined, tasks/cancel, notifications/tasks), for a 2026-07-28
+// client with the extension; when that upstream goes away mid-task, the task fails. tools/list shows execution.taskSupport in both
 // revisions; a tool of tasks.after_input answers its input rounds input-required and
 // becomes a task once they are answered (and is cancelled as one); a client without the
 // extension calling a required tool gets -32021.
@@ -411,9 +413,69 @@ test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, fo
 	const c = await call(sid, "tasks/cancel", { taskId: long.taskId });
 	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
 	assert.equal(c.result.taskId, long.taskId);
-	// a 2026-07-28 client is not told of the upstream's tasks: its call is a plain one
-	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } });
+	// a 2026-07-28 client without the extension: a plain call
+	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } }, {});
 	assert.equal(plain.result?.content?.[0]?.text, "job u3 done", JSON.stringify(plain));
+});
+
+test("2026-07-28: an upstream's own 2025-11-25 task is a flat handle under mcpfed's id; tasks/get inlines its result, a listen hears it end", async (t) => {
+	const created = await modern("tools/call", { name: "up__job", arguments: { ms: 400, label: "m1" } });
+	const h = created.result;
+	assert.equal(h?.resultType, "task", JSON.stringify(created));
+	assert.match(h.taskId, /^[0-9a-f]{32}$/);
+	assert.equal(h.status, "working");
+	assert.equal(typeof h.ttlMs, "number");
+	assert.equal(h.task, undefined, "no 2025-11-25 wrapper");
+	const followed = new RegExp(`upstream task followed task=${h.taskId} provider=up upstream_task="(?!${h.taskId})`);
+	await waitFor(() => followed.test(gw.stderrText()), { timeout: 3000, what: `${followed}${log()}` });
+	const l = await openListen({ taskIds: [h.taskId] });
+	t.after(() => l.stream.close());
+	assert.deepEqual(l.honoured, { taskIds: [h.taskId] });
+	const working = await modern("tasks/get", { taskId: h.taskId });
+	assert.equal(working.result?.taskId, h.taskId, JSON.stringify(working));
+	assert.ok(["working", "completed"].includes(working.result.status), JSON.stringify(working));
+	let note;
+	do note = (await l.stream.next(8000, "notifications/tasks")).json;
+	while (note.params?.status === "working");
+	assert.deepEqual([note.method, note.params.taskId, note.params.status], ["notifications/tasks", h.taskId, "completed"], JSON.stringify(note));
+	assert.equal(note.params.result?.content?.[0]?.text, "job m1 done", JSON.stringify(note));
+	const done = (await modern("tasks/get", { taskId: h.taskId })).result;
+	assert.equal(done.status, "completed");
+	assert.equal(done.result?.content?.[0]?.text, "job m1 done", JSON.stringify(done));
+	assert.equal(done.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, h.taskId, "the result names mcpfed's id");
+	// another session (of the other revision) does not reach it
+	const { sid } = await newSession();
+	assert.equal((await call(sid, "tasks/get", { taskId: h.taskId })).error?.code, -32602);
+	assert.equal((await call(sid, "tasks/cancel", { taskId: h.taskId })).error?.code, -32602);
+	// a tool the upstream runs only as a task: -32021 without the extension, a task with it
+	const refused = await modern("tools/call", { name: "up__must", arguments: { ms: 10, label: "r" } }, {});
+	assert.equal(refused.error?.code, -32021, JSON.stringify(refused));
+	assert.ok(refused.error.data?.requiredCapabilities?.extensions?.[EXT]);
+	const must = (await modern("tools/call", { name: "up__must", arguments: { ms: 10, label: "r2" } })).result;
+	assert.equal(must?.resultType, "task", JSON.stringify(must));
+	assert.equal((await pollUntil(must.taskId, ["completed"])).result?.content?.[0]?.text, "job r2 done");
+});
+
+test("2026-07-28: tasks/cancel of an upstream's own task cancels it upstream; the client gets its ack", async () => {
+	const { result: h } = await modern("tools/call", { name: "up__job", arguments: { ms: 30000, label: "m-cancel" } });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	// the first ack is the upstream's: were its tasks/cancel refused, the client would get that error
+	const ack = await modern("tasks/cancel", { taskId: h.taskId });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	const got = (await modern("tasks/get", { taskId: h.taskId })).result;
+	assert.equal(got.status, "cancelled", JSON.stringify(got));
+	assert.equal((await modern("tasks/cancel", { taskId: h.taskId })).result?.resultType, "complete", "idempotent");
+});
+
+test("2026-07-28: an upstream that goes away mid-task fails the task, and tasks/get says so", async () => {
+	const { result: h } = await modern("tools/call", { name: "up__job", arguments: { ms: 200, label: "crash" } });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	const failed = await pollUntil(h.taskId, ["failed", "completed"]);
+	assert.equal(failed.status, "failed", JSON.stringify(failed));
+	assert.equal(typeof failed.error?.code, "number", JSON.stringify(failed));
+	// the provider comes back, and runs tasks again
+	await waitFor(async () => (await modern("tools/call", { name: "up__job", arguments: { ms: 1, label: "back" } }, {})).result?.content?.[0]?.text === "job back done",
+		{ timeout: 10000, interval: 200, what: "the upstream back" });
 });
 
 // A 2026-07-28 subscriptions/listen with filter (on url u): its stream, id and acknowledged filter.
@@ -455,8 +517,8 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	const { gw: g, urls: [u] } = await startHttpGateway({
 		log_level: "info",
 		listen: [{ url: "http://127.0.0.1:0/mcp", auth: { keys: Object.entries(KEYS).map(([id, k]) => ({ id, hash: keyHash(k) })) } }],
-		providers: [provider()],
-	}, { listed: ["tt"], timeout: 15000 });
+		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] }],
+	}, { listed: ["tt", "up"], timeout: 15000 });
 	t.after(() => killAll(g));
 	const { post: p2 } = endpointClient(() => u, (p, what) => withTimeout(p, 8000, what, () => logTail(g.stderrText())));
 	let id = 1;
@@ -484,6 +546,20 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	assert.equal((await other("tasks/get", { taskId })).error?.code, -32602);
 	assert.deepEqual((await other("tasks/list", {})).result.tasks, []);
 
+	// a 2026-07-28 handle on an upstream's own task is the identity's too
+	const modernAs = async (key, method, params) => {
+		const h = { "MCP-Protocol-Version": MODERN, "Mcp-Method": method, "X-API-Key": key };
+		h["Mcp-Name"] = method === "tools/call" ? params.name : params.taskId;
+		const r = await p2({ jsonrpc: "2.0", id: id++, method, params: { ...params, _meta: envelope(WITH_EXT) } }, { headers: h });
+		assert.ok(r.json, r.text);
+		return r.json;
+	};
+	const up = (await modernAs(KEYS.ci, "tools/call", { name: "up__job", arguments: { ms: 100, label: "id" } })).result;
+	assert.equal(up?.resultType, "task", JSON.stringify(up));
+	assert.equal((await modernAs(KEYS.other, "tasks/get", { taskId: up.taskId })).error?.code, -32602);
+	assert.equal((await modernAs(KEYS.other, "tasks/cancel", { taskId: up.taskId })).error?.code, -32602);
+	assert.equal((await modernAs(KEYS.ci, "tasks/get", { taskId: up.taskId })).result?.taskId, up.taskId);
+
 	// task status on listen streams: the identity's own follows it, another's naming it is refused
 	const slow = (await first("tools/call", { name: "tt__slow", arguments: { ms: 1500, label: "cl" }, task: {} })).result.task.taskId;
 	const mine = await openListen({ taskIds: [slow] }, { u, headers: { "X-API-Key": KEYS.ci } });
@@ -510,7 +586,7 @@ test("tools/list shows execution.taskSupport in both revisions: the tasks table'
 		tt__slow: "optional", tt__confirm: "optional", tt__confirm_delete: "optional", tt__big: "optional",
 		tt__test_tool_with_task: "required", tt__seen: "optional",
 		// the upstream's own, passed on (the SDK's McpServer says forbidden unless told)
-		tt__greet: "forbidden", tt__multi_input: "forbidden", up__job: "optional",
+		tt__greet: "forbidden", tt__multi_input: "forbidden", up__job: "optional", up__must: "required",
 	};
 	const old = support((await call(sid, "tools/list", {})).result.tools);
 	const now = support((await modern("tools/list", {})).result.tools);

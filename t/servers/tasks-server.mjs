@@ -1,6 +1,7 @@
 // A stdio MCP server (official SDK 1.x, 2025-11-25) that runs tasks of its own, with the
 // SDK's experimental task support (an in-memory task store): its tool job makes a task
-// that completes after ms milliseconds with "job LABEL done".
+// that completes after ms milliseconds with "job LABEL done" (with LABEL "crash", the
+// server exits then instead); must does the same, and runs only as a task.
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { InMemoryTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks";
@@ -11,14 +12,11 @@ const server = new McpServer({ name: "tasks-server", version: "1.0.0" }, {
 	taskStore: new InMemoryTaskStore(),
 });
 
-server.experimental.tasks.registerToolTask("job", {
-	description: "A task of the server's own: done after ms milliseconds",
-	inputSchema: { ms: z.number(), label: z.string() },
-	execution: { taskSupport: "optional" },
-}, {
+const handlers = {
 	async createTask({ ms, label }, extra) {
 		const task = await extra.taskStore.createTask({ ttl: 60000, pollInterval: 20 });
 		setTimeout(() => {
+			if (label === "crash") process.exit(3);   // the upstream goes away mid-task
 			extra.taskStore.storeTaskResult(task.taskId, "completed", { content: [{ type: "text", text: `job ${label} done` }] })
 				.catch(() => {});   // cancelled meanwhile
 		}, ms);
@@ -26,6 +24,16 @@ server.experimental.tasks.registerToolTask("job", {
 	},
 	async getTask(args, extra) { return await extra.taskStore.getTask(extra.taskId); },
 	async getTaskResult(args, extra) { return await extra.taskStore.getTaskResult(extra.taskId); },
-});
+};
+const inputSchema = { ms: z.number(), label: z.string() };
+
+server.experimental.tasks.registerToolTask("job", {
+	description: "A task of the server's own: done after ms milliseconds", inputSchema,
+	execution: { taskSupport: "optional" },
+}, handlers);
+server.experimental.tasks.registerToolTask("must", {
+	description: "The same, only as a task", inputSchema,
+	execution: { taskSupport: "required" },
+}, handlers);
 
 await server.connect(new StdioServerTransport());
