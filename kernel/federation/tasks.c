@@ -594,8 +594,13 @@ static void asking(mf_task *t)
 void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
 {
     mf_task *t = d->task;
-    if (mf_asks_add(&t->asks, t->caps, from, pcorr, request))
+    json_t *req = json_deep_copy(request);
+    /* an upstream's task's question names it: by the gateway's id, as the client knows it */
+    rename_at(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"), MF_META_RELATED_TASK),
+              "taskId", t);
+    if (mf_asks_add(&t->asks, t->caps, from, pcorr, req))
         asking(t);
+    json_decref(req);
 }
 
 void mf_tasks_ask_round(downreq *d, json_t *requests)
@@ -654,6 +659,18 @@ void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)
     mf_task *t = mf_task_lookup(task_id);
     if (t)
         round_answered(t, key, msg);
+}
+
+downreq *mf_tasks_call_named(const mf_provider *p, const json_t *request)
+{
+    json_t *meta = json_object_get(json_object_get(request, "params"), "_meta");
+    const char *up = json_string_value(json_object_get(json_object_get(meta, MF_META_RELATED_TASK), "taskId"));
+    if (!up)
+        return NULL;
+    for (mf_task *t = mf_task_first(); t; t = t->next)
+        if (t->d && t->d->provider == p && t->upstream_id && strcmp(t->upstream_id, up) == 0)
+            return t->d;
+    return NULL;
 }
 
 int mf_tasks_running_on(const mf_provider *p, downreq **one)

@@ -110,6 +110,10 @@ void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)
 void mf_tasks_stop(mf_task *t, const char *why);
 /* Progress of a task's call. */
 void mf_tasks_progress(downreq *d, json_t *note);
+/* The running call of the task of p that request (an upstream's) names in its related-task
+ * _meta by the upstream's id (the tasks/result the gateway keeps open for a 2026-07-28
+ * client's handle on it), or NULL. */
+downreq *mf_tasks_call_named(const mf_provider *p, const json_t *request);
 /* How many tasks run on p, and one of them (for attributing what an upstream asks). */
 int mf_tasks_running_on(const mf_provider *p, downreq **one);
 /* The capabilities the gateway declares for tasks, in each revision's terms. */

@@ -456,6 +456,29 @@ test("2026-07-28: an upstream's own 2025-11-25 task is a flat handle under mcpfe
 	assert.equal((await pollUntil(must.taskId, ["completed"])).result?.content?.[0]?.text, "job r2 done");
 });
 
+test("2026-07-28: what an upstream's own task asks on its tasks/result is read in tasks/get and answered with tasks/update", async () => {
+	// another client's call under way on the same stdio upstream meanwhile: the question is
+	// the task's by the related-task id it carries, not by being the only one
+	const { sid } = await newSession();
+	const busy = call(sid, "tools/call", { name: "up__job", arguments: { ms: 1500, label: "busy" } });
+	const upInflight = async () => (await admin(sock, "targets")).body.targets.find((x) => x.provider === "up")?.inflight;
+	await waitFor(async () => (await upInflight()) === 1, { timeout: 3000, what: "the other call under way" });
+	const { result: h } = await modern("tools/call", { name: "up__ask", arguments: {} });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	const asked = await pollUntil(h.taskId, ["input_required"]);
+	const keys = Object.keys(asked.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(asked));
+	const q = asked.inputRequests[keys[0]];
+	assert.equal(q.method, "elicitation/create", JSON.stringify(q));
+	assert.equal(q.params.message, "Your name?");
+	assert.equal(q.params._meta?.["io.modelcontextprotocol/related-task"]?.taskId, h.taskId, "the question names mcpfed's id");
+	const ack = await modern("tasks/update", { taskId: h.taskId, inputResponses: { [keys[0]]: { action: "accept", content: { name: "Ada" } } } });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	const done = await pollUntil(h.taskId, ["completed", "failed"]);
+	assert.equal(done.result?.content?.[0]?.text, "hello Ada", JSON.stringify(done));
+	assert.equal((await busy).result?.content?.[0]?.text, "job busy done");
+});
+
 test("2026-07-28: tasks/cancel of an upstream's own task cancels it upstream; the client gets its ack", async () => {
 	const { result: h } = await modern("tools/call", { name: "up__job", arguments: { ms: 30000, label: "m-cancel" } });
 	assert.equal(h?.resultType, "task", JSON.stringify(h));
