@@ -11,7 +11,10 @@
 // runs tasks of its own (t/servers/tasks-server.mjs, 2025-11-25) keeps doing so through mcpfed,
 // under ids of mcpfed's, for a 2025-11-25 client and, in 2026-07-28's terms (a flat handle,
 // tasks/get with the result inlined, tasks/cancel, notifications/tasks), for a 2026-07-28
-// client with the extension; when that upstream goes away mid-task, the task fails. tools/list shows execution.taskSupport in both
+// client with the extension; when that upstream goes away mid-task, the task fails. A
+// 2026-07-28 upstream that runs tasks of the extension (t/servers/modern-tasks.mjs) keeps
+// doing so for a 2025-11-25 client: params.task makes its task, tasks/result waits for
+// the result tasks/get inlines, tasks/cancel goes there, and its going away fails the task. tools/list shows execution.taskSupport in both
 // revisions; a tool of tasks.after_input answers its input rounds input-required and
 // becomes a task once they are answered (and is cancelled as one); a client without the
 // extension calling a required tool gets -32021.
@@ -42,22 +45,27 @@ const provider = (extra = {}) => ({
 		after_input: ["test_tool_with_task", "seen"], ttl_ms: 60000 }, ...extra,
 });
 
-let modernUp;
+let modernUp, tasksUp, doomedUp;
 before(async () => {
 	sock = path.join(scratchDir(), "admin.sock");
 	modernUp = await startHttpServer("modern-http");
+	tasksUp = await startHttpServer("modern-tasks");
+	doomedUp = await startHttpServer("modern-tasks");
 	({ gw, urls: [url] } = await startHttpGateway({
 		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
 		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] },
 			// a 2026-07-28 upstream whose ask_name asks with an input-required result of its own
 			{ name: "mh", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"], after_input: ["ask_name"] } },
 			// the same, its ask_name a task from the start
-			{ name: "mt", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"] } }],
+			{ name: "mt", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"] } },
+			// 2026-07-28 upstreams that run tasks of the extension themselves; mz goes away mid-task
+			{ name: "mx", transport: "http", url: tasksUp.url },
+			{ name: "mz", transport: "http", url: doomedUp.url, timeout_ms: 2000 }],
 		tasks: { max_tasks: 50, poll_interval_ms: 50 },
-	}, { listed: ["tt", "up", "mh", "mt"], timeout: 15000 }));
+	}, { listed: ["tt", "up", "mh", "mt", "mx", "mz"], timeout: 15000 }));
 });
 
-after(() => killAll(gw, modernUp?.proc));
+after(() => killAll(gw, modernUp?.proc, tasksUp?.proc, doomedUp?.proc));
 
 // POST msg on a connection of its own, closed after the answer: nothing ties it to the
 // connection that made the task. Resolves to { status, headers, json }.
@@ -499,6 +507,74 @@ test("2026-07-28: an upstream that goes away mid-task fails the task, and tasks/
 	// the provider comes back, and runs tasks again
 	await waitFor(async () => (await modern("tools/call", { name: "up__job", arguments: { ms: 1, label: "back" } }, {})).result?.content?.[0]?.text === "job back done",
 		{ timeout: 10000, interval: 200, what: "the upstream back" });
+});
+
+// --- a 2026-07-28 upstream's own tasks (t/servers/modern-tasks.mjs), for a 2025-11-25 client --------
+
+const upstreamSaid = (proc, re) => (proc.stderrText().match(re) ?? []).length;
+
+test("2025-11-25: a 2026-07-28 upstream's own task is followed under mcpfed's id; tasks/result waits for its inlined result", async () => {
+	const { sid } = await newSession();
+	const calls = upstreamSaid(tasksUp.proc, /modern-tasks call ext=true/g);
+	const created = await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 300, label: "a" }, task: { ttl: 30000 } });
+	const task = created.result?.task;
+	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal(task.status, "working");
+	assert.equal(task.pollInterval, 40, "the upstream's poll interval");
+	assert.equal(upstreamSaid(tasksUp.proc, /modern-tasks call ext=true/g), calls + 1, "asked of the upstream by the extension");
+	assert.match(gw.stderrText(), new RegExp(`upstream task followed task=${task.taskId} provider=mx upstream_task="[0-9a-f-]{36}"`));
+	const got = await call(sid, "tasks/get", { taskId: task.taskId });
+	assert.equal(got.result?.taskId, task.taskId, JSON.stringify(got));
+	assert.ok(["working", "completed"].includes(got.result.status), JSON.stringify(got));
+	assert.equal(got.result.result, undefined, "the 2025-11-25 shape: no inlined result");
+	const res = await call(sid, "tasks/result", { taskId: task.taskId });
+	assert.equal(res.result?.content?.[0]?.text, "work a done", JSON.stringify(res));
+	assert.equal(res.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, task.taskId);
+	assert.ok((await call(sid, "tasks/list", {})).result.tasks.some((x) => x.taskId === task.taskId && x.status === "completed"));
+	const other = await newSession();
+	assert.equal((await call(other.sid, "tasks/get", { taskId: task.taskId })).error?.code, -32602);
+	assert.equal((await call(other.sid, "tasks/result", { taskId: task.taskId })).error?.code, -32602);
+	assert.equal((await call(other.sid, "tasks/cancel", { taskId: task.taskId })).error?.code, -32602);
+	// an upstream task that fails: tasks/result gives its error
+	const bad = (await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 50, label: "fail" }, task: {} })).result.task;
+	const err = await call(sid, "tasks/result", { taskId: bad.taskId });
+	assert.deepEqual([err.error?.code, err.error?.message], [-32050, "work fail failed"], JSON.stringify(err));
+	// without params.task the call is a plain one, and the upstream is not offered the extension
+	const plain = await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 1, label: "p" } });
+	assert.equal(plain.result?.content?.[0]?.text, "work p done", JSON.stringify(plain));
+	assert.match(tasksUp.proc.stderrText(), /modern-tasks call ext=false/);
+});
+
+test("2025-11-25: tasks/cancel of a 2026-07-28 upstream's task cancels it there; a waiting tasks/result is answered", async () => {
+	const { sid } = await newSession();
+	const task = (await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 30000, label: "c" }, task: {} })).result?.task;
+	assert.ok(task?.taskId, JSON.stringify(task));
+	const waiting = call(sid, "tasks/result", { taskId: task.taskId });
+	const cancels = upstreamSaid(tasksUp.proc, /modern-tasks cancel /g);
+	const c = await call(sid, "tasks/cancel", { taskId: task.taskId });
+	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
+	assert.equal(c.result.taskId, task.taskId);
+	assert.equal(upstreamSaid(tasksUp.proc, /modern-tasks cancel /g), cancels + 1, "tasks/cancel went upstream");
+	const w = await waiting;
+	assert.equal(w.error?.code, -32602, JSON.stringify(w));
+	assert.match(w.error.message, /cancelled/);
+	// an upstream task that asks for input: not relayed to a 2025-11-25 client, and it says so
+	const asks = (await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 50, label: "ask" }, task: {} })).result.task;
+	const refused = await call(sid, "tasks/result", { taskId: asks.taskId });
+	assert.equal(refused.error?.code, -32013, JSON.stringify(refused));
+	assert.match(refused.error.message, /asks for input/);
+});
+
+test("2025-11-25: a 2026-07-28 upstream that goes away mid-task fails the task; the waiting tasks/result is answered", async () => {
+	const { sid } = await newSession();
+	const task = (await call(sid, "tools/call", { name: "mz__work", arguments: { ms: 30000, label: "z" }, task: {} })).result?.task;
+	assert.ok(task?.taskId, JSON.stringify(task));
+	await waitFor(() => /modern-tasks get /.test(doomedUp.proc.stderrText()), { timeout: 3000, what: "the upstream polled" });
+	const waiting = call(sid, "tasks/result", { taskId: task.taskId });
+	doomedUp.proc.kill("SIGKILL");
+	const w = await waiting;
+	assert.equal(typeof w.error?.code, "number", JSON.stringify(w));
+	assert.equal((await call(sid, "tasks/get", { taskId: task.taskId })).result?.status, "failed");
 });
 
 // A 2026-07-28 subscriptions/listen with filter (on url u): its stream, id and acknowledged filter.
