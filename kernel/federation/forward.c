@@ -421,7 +421,7 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
     if (r->modern && d->log_level < 0)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
     d->upparams = params;
-    d->caps = mf_tasks_upstream_caps(r->caps);
+    d->caps = mf_tasks_upstream_caps(r->caps, task ? task : remote_task ? mf_task_lookup(remote_task) : NULL);
     if (r->tool)
         d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
     json_t *rp = json_object_get(r->msg, "params");

@@ -394,7 +394,12 @@ static void on_ask(mf_provider *p, mf_msg *m)
         refuse_ask(from, m->corr, MF_RPC_METHOD_NOT_FOUND, why);
         return;
     }
-    downreq *d = NULL;
+    downreq *d = mf_tasks_call_named(p, m->json);
+    if (d) {   /* it names its task: whatever else is under way on p */
+        mf_cache_asked(p, d);
+        mf_tasks_ask(d, from, m->corr, m->json);
+        return;
+    }
     const char *reason = NULL;
     session *s = attribute(p, m->related, &d, &reason);
     /* the call's answer is this client's alone; when the call is not known for sure, the

@@ -10,7 +10,14 @@
  * task input_required: a 2026-07-28 client reads the questions in tasks/get and answers
  * with tasks/update; a 2025-11-25 client is asked on its session (on the tasks/result
  * request that waits, when there is one). The result is kept
- * for the task's time to live (task_store.c), for whoever the task is bound to. */
+ * for the task's time to live (task_store.c), for whoever the task is bound to.
+ *
+ * A session-era upstream that runs tasks of its own (one target, task-augmented
+ * tools/call) makes the task itself: the client's handle names it by the gateway's id, and
+ * the requests about it go there. A 2026-07-28 client gets one for each tool whose
+ * tools/list entry says the upstream runs it as a task; the gateway then keeps the
+ * upstream's tasks/result open as the task's call (fetch_result), so that tasks/get can
+ * inline the result and the upstream's questions on that stream become inputRequests. */
 #include "build-config.h"
 #include "tasks.h"
 #include "relay.h"
@@ -48,7 +55,9 @@ static json_t *task_json(const mf_task *t, bool modern, bool detailed)
     json_t *j = json_pack("{s:s,s:s,s:o,s:o}", "taskId", t->id, "status", mf_task_status_name(t->status),
                           "createdAt", iso_time(t->created_ms), "lastUpdatedAt", iso_time(t->updated_ms));
     json_object_set_new(j, modern ? "ttlMs" : "ttl", json_integer(t->ttl_ms));
-    json_object_set_new(j, modern ? "pollIntervalMs" : "pollInterval", json_integer(c->tasks_poll_ms));
+    /* an upstream's task: as often as that upstream says to ask */
+    json_object_set_new(j, modern ? "pollIntervalMs" : "pollInterval",
+                        json_integer(t->poll_ms > 0 ? t->poll_ms : c->tasks_poll_ms));
     if (t->message)
         json_object_set_new(j, "statusMessage", json_string(t->message));
     if (detailed) {
@@ -156,6 +165,24 @@ static bool upstream_runs_tasks(const mf_provider *p)
                                                                               "tools"), "call"));
 }
 
+/* Does p's upstream run tasks of the 2026-07-28 extension that the gateway can follow for
+ * a session-era client: it speaks that revision and declares the extension, on one target. */
+static bool upstream_runs_modern_tasks(const mf_provider *p)
+{
+    json_t *caps = json_object_get(p->init, "capabilities");
+    const char *version = json_string_value(json_object_get(p->init, "protocolVersion"));
+    return p->ntargets == 1 && version && strcmp(version, MF_PROTOCOL_MODERN) == 0 &&
+           json_object_get(json_object_get(caps, "extensions"), MF_TASKS_EXTENSION) != NULL;
+}
+
+/* What an upstream tool (its tools/list entry) says of tasks: "optional", "required", or
+ * NULL (none, or "forbidden"). */
+static const char *upstream_support(const json_t *tool)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(tool, "execution"), "taskSupport"));
+    return v && (strcmp(v, "optional") == 0 || strcmp(v, "required") == 0) ? v : NULL;
+}
+
 static mf_task_status status_named(const char *name, mf_task_status otherwise)
 {
     for (int st = MF_TASK_WORKING; st <= MF_TASK_CANCELLED; st++)
@@ -164,7 +191,10 @@ static mf_task_status status_named(const char *name, mf_task_status otherwise)
     return otherwise;
 }
 
-/* An upstream's task's status, as it said it (tasks/get, notifications). */
+/* An upstream's task's status, as it said it (tasks/get, notifications). A 2026-07-28
+ * client's task takes its status from the tasks/result the gateway keeps open upstream
+ * (fetch_result): it is input_required when that asks, and ends with its answer, so that
+ * it never shows an end without the result inlined. */
 static void follow(mf_task *t, const json_t *task)
 {
     mf_task_status st = status_named(json_string_value(json_object_get(task, "status")), t->status);
@@ -173,7 +203,7 @@ static void follow(mf_task *t, const json_t *task)
         free(t->message);
         t->message = mf_xstrdup(msg);
     }
-    if (st != t->status) {
+    if (!t->modern && st != t->status) {
         t->status = st;
         mf_task_touch(t);
         notify(t);
@@ -188,6 +218,188 @@ static void rename_at(json_t *j, const char *key, const mf_task *t)
         json_object_set_new(j, key, json_string(t->id));
 }
 
+/* Keep a tasks/result open upstream for t, a 2026-07-28 client's handle on an upstream's
+ * task, as t's call: what the upstream asks on it makes t input_required (read in
+ * tasks/get, answered with tasks/update), and its answer ends t with the result or error
+ * that tasks/get inlines. s: the session of the request that made t. */
+static void fetch_result(mf_task *t, session *s)
+{
+    mf_provider *p = mf_registry_named(t->provider);
+    if (!p || !p->inst)
+        return;   /* tasks/get finds the provider gone */
+    json_t *msg = json_pack("{s:s,s:{s:s}}", "method", "tasks/result", "params", "taskId", t->upstream_id);
+    rctx r = {.s = s, .msg = msg, .caps = t->caps};
+    mf_forward_task(&r, p, "tasks/result", json_pack("{s:s}", "taskId", t->upstream_id), t);
+    json_decref(msg);
+}
+
+static void cancel_here(mf_task *t);
+static void waiters_answer(mf_task *t);
+
+/* The answer resp of d, a request about t (a 2026-07-28 client's handle on an upstream's
+ * task; created: the upstream's handle, when d made it), in 2026-07-28's terms. */
+static json_t *modern_answer(mf_task *t, downreq *d, const json_t *created, json_t *resp)
+{
+    const char *method = mf_rpc_method(d->msg) ?: "";
+    json_t *result = json_object_get(resp, "result");
+    json_t *out;
+    if (strcmp(method, "tools/call") == 0) {
+        if (!json_is_object(created))
+            return NULL;
+        out = task_json(t, true, false);
+        json_object_set_new(out, "resultType", json_string("task"));
+        fetch_result(t, d->s);
+    } else if (strcmp(method, "tasks/cancel") == 0) {
+        if (!json_is_object(result))
+            return NULL;   /* the upstream's refusal, as it is */
+        if (!mf_task_terminal(t))
+            cancel_here(t);
+        out = json_object();
+    } else {
+        /* tasks/get: the upstream's word on it, with what the gateway holds (its result,
+         * error or questions); the gateway's view alone when the upstream cannot say */
+        if (json_is_object(result))
+            follow(t, result);
+        out = task_json(t, true, true);
+    }
+    return json_pack("{s:o}", "result", out);
+}
+
+/* --- a 2026-07-28 upstream's task, for a session-era client ---------------------------- */
+
+static void poll_upstream(mf_task *t);
+
+typedef struct poll_timer {
+    uv_timer_t h;             /* first: the handle is the struct */
+    char id[33];              /* the task's: it may be gone when the timer fires */
+} poll_timer;
+
+static void poll_closed(uv_handle_t *h) { free(h); }
+
+static void poll_cancel(mf_task *t)
+{
+    poll_timer *pt = t->poll;
+    if (!pt)
+        return;
+    t->poll = NULL;
+    uv_timer_stop(&pt->h);
+    uv_close((uv_handle_t *)&pt->h, poll_closed);
+}
+
+static void poll_fire(uv_timer_t *h)
+{
+    poll_timer *pt = (poll_timer *)h;
+    mf_task *t = mf_task_lookup(pt->id);
+    if (t && t->poll == pt) {
+        poll_cancel(t);
+        if (!mf_task_terminal(t) && !t->d)
+            poll_upstream(t);
+        return;
+    }
+    uv_close((uv_handle_t *)h, poll_closed);
+}
+
+/* Ask t's upstream how it stands once its poll interval has passed. */
+static void poll_later(mf_task *t)
+{
+    if (t->poll || mf_task_terminal(t))
+        return;
+    poll_timer *pt = mf_xcalloc(1, sizeof *pt);
+    uv_timer_init(mf_loop(), &pt->h);
+    snprintf(pt->id, sizeof pt->id, "%s", t->id);
+    t->poll = pt;
+    uv_timer_start(&pt->h, poll_fire, (uint64_t)(t->poll_ms > 0 ? t->poll_ms : mf_fed.sessions.conf->tasks_poll_ms), 0);
+}
+
+/* t ended (as set by settle): who follows it hears so, a waiting tasks/result is answered. */
+static void ended(mf_task *t)
+{
+    poll_cancel(t);
+    mf_info("tasks", "task ended", "task=%s status=%s", t->id, mf_task_status_name(t->status));
+    notify(t);
+    waiters_answer(t);
+}
+
+/* What a 2026-07-28 upstream says of t (its tasks/get, the task with its result or error
+ * inlined once it ended): t follows it, and keeps that result or error for tasks/result. */
+static void absorb(mf_task *t, const json_t *task)
+{
+    json_t *pi = json_object_get(task, "pollIntervalMs");
+    if (json_is_integer(pi) && json_integer_value(pi) > 0)
+        t->poll_ms = json_integer_value(pi);
+    mf_task_status st = status_named(json_string_value(json_object_get(task, "status")), t->status);
+    if (mf_task_terminal(t) || (st == t->status && st != MF_TASK_INPUT_REQUIRED)) {
+        follow(t, task);
+        return;
+    }
+    const char *msg = json_string_value(json_object_get(task, "statusMessage"));
+    if (msg) {
+        free(t->message);
+        t->message = mf_xstrdup(msg);
+    }
+    json_t *error = json_object_get(task, "error");
+    if (st == MF_TASK_COMPLETED) {
+        json_t *result = json_object_get(task, "result");
+        mf_task_settle(t, st, json_is_object(result) ? json_copy(result) : json_object(), NULL);
+    } else if (st == MF_TASK_FAILED) {
+        mf_task_settle(t, st, NULL, json_is_object(error) ? json_copy(error)
+                                    : mf_rpc_error_body(MF_RPC_INTERNAL_ERROR, "%s", msg ? msg : "the task failed"));
+    } else if (st == MF_TASK_CANCELLED) {
+        mf_task_settle(t, st, NULL, NULL);
+    } else if (st == MF_TASK_INPUT_REQUIRED) {
+        /* its questions (inputRequests, answered with tasks/update) have no counterpart a
+         * session-era client's tasks/result could carry here: the task fails, saying so */
+        free(t->message);
+        t->message = NULL;
+        mf_task_settle(t, MF_TASK_FAILED, NULL,
+                       mf_rpc_error_body(MF_RPC_REFUSED, "the upstream's task %s asks for input (inputRequests), "
+                                         "which the gateway does not relay to a 2025-11-25 client", t->upstream_id));
+    } else {
+        follow(t, task);
+        return;
+    }
+    ended(t);
+}
+
+/* Ask t's upstream how it stands, as t's call (the answer: mf_tasks_call_done). */
+static void poll_upstream(mf_task *t)
+{
+    mf_provider *p = mf_registry_named(t->provider);
+    if (!p || !p->inst) {
+        mf_task_settle(t, MF_TASK_FAILED, NULL, mf_rpc_error_body(MF_RPC_UNAVAILABLE, "the provider of task %s, %s, "
+                                                                  "has left", t->id, t->provider));
+        ended(t);
+        return;
+    }
+    json_t *msg = json_pack("{s:s,s:{s:s}}", "method", "tasks/get", "params", "taskId", t->upstream_id);
+    rctx r = {.msg = msg, .caps = t->caps};
+    mf_forward_task(&r, p, "tasks/get", json_pack("{s:s}", "taskId", t->upstream_id), t);
+    json_decref(msg);
+}
+
+/* The answer resp of d, a request about t (a session-era client's handle on a 2026-07-28
+ * upstream's task; created: the upstream's CreateTaskResult, when d made it), in the
+ * session era's terms. */
+static json_t *session_answer(mf_task *t, downreq *d, const json_t *created, json_t *resp)
+{
+    const char *method = mf_rpc_method(d->msg) ?: "";
+    json_t *result = json_object_get(resp, "result");
+    if (strcmp(method, "tools/call") == 0) {
+        if (!json_is_object(created))
+            return NULL;
+        absorb(t, created);
+        poll_later(t);
+        return json_pack("{s:{s:o}}", "result", "task", task_json(t, false, false));
+    }
+    if (!json_is_object(result))
+        return NULL;   /* the upstream's refusal, as it is */
+    if (strcmp(method, "tasks/cancel") == 0 && !mf_task_terminal(t))
+        cancel_here(t);
+    else
+        absorb(t, result);
+    return json_pack("{s:o}", "result", task_json(t, false, false));
+}
+
 json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
 {
     char id[sizeof ((mf_task *)0)->id];
@@ -198,7 +410,9 @@ json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
     if (!t)
         return NULL;
     json_t *result = json_object_get(resp, "result");
-    json_t *created = json_object_get(result, "task");
+    const char *type = json_string_value(json_object_get(result, "resultType"));
+    json_t *created = !t->upstream_modern ? json_object_get(result, "task")
+                      : type && strcmp(type, "task") == 0 ? result : NULL;
     if (!t->upstream_id) {
         /* the call that was to make it: the upstream made one, or answered at once */
         const char *up = json_string_value(json_object_get(created, "taskId"));
@@ -207,7 +421,7 @@ json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
             return NULL;
         }
         t->upstream_id = mf_xstrdup(up);
-        json_t *ttl = json_object_get(created, "ttl");
+        json_t *ttl = json_object_get(created, t->upstream_modern ? "ttlMs" : "ttl");
         if (json_is_integer(ttl) && json_integer_value(ttl) > 0 && json_integer_value(ttl) < t->ttl_ms) {
             t->expires -= (uint64_t)(t->ttl_ms - json_integer_value(ttl));
             t->ttl_ms = json_integer_value(ttl);
@@ -218,6 +432,10 @@ json_t *mf_tasks_remote_answer(downreq *d, json_t *resp)
         mf_info("tasks", "upstream task followed", "task=%s provider=%s upstream_task=\"%s\"", t->id, t->provider,
                 mf_log_esc(up, (size_t)-1));
     }
+    if (t->modern)
+        return modern_answer(t, d, created, resp);
+    if (t->upstream_modern)
+        return session_answer(t, d, created, resp);
     if (!json_is_object(result))
         return NULL;
     json_t *out = json_deep_copy(resp);
@@ -295,10 +513,16 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
                    json_t *params, json_t *up)
 {
     int64_t ttl = 0;
-    bool run = false, required = false, after = false;
+    bool run = false, required = false, after = false, remote = false;
     json_t *asked = json_object_get(params, "task");
     bool named = configured(p, upstream_name, &ttl, &required, &after);
-    if (r->modern) {
+    if (r->modern && !named && upstream_runs_tasks(p)) {
+        /* 2026-07-28: the server decides; here the upstream, as its tools/list says */
+        const char *offers = upstream_support(r->tool);
+        remote = offers && declared_extension(r->caps);
+        required = offers && strcmp(offers, "required") == 0;
+        run = remote;
+    } else if (r->modern) {
         /* 2026-07-28: the server decides, for a client that declared the extension */
         run = named && declared_extension(r->caps);
         if (run && after && !json_object_get(params, "inputResponses")) {
@@ -339,7 +563,18 @@ bool mf_tasks_call(const rctx *r, mf_provider *p, const char *tool_public, const
         mf_reply_error(r, MF_RPC_OVERLOADED, NULL, false, "%s", why);
         return true;
     }
-    if (!r->modern && upstream_runs_tasks(p)) {
+    if (remote) {   /* asked of the upstream in its terms: the 2026-07-28 client sent no params.task */
+        json_object_set_new(up, "task", json_pack("{s:I}", "ttl", (json_int_t)t->ttl_ms));
+    }
+    if (!r->modern && upstream_runs_modern_tasks(p)) {
+        /* the upstream makes the task, in its revision's terms: asked by the extension the
+         * gateway declares for it (mf_tasks_upstream_caps), not by params.task */
+        t->remote = t->upstream_modern = true;
+        json_object_del(up, "task");
+        mf_forward_remote(r, p, "tools/call", up, t->id);
+        return true;
+    }
+    if (remote || (!r->modern && upstream_runs_tasks(p))) {
         /* the upstream makes the task: its answer is the handle, under the gateway's id */
         t->remote = true;
         mf_forward_remote(r, p, "tools/call", up, t->id);
@@ -422,6 +657,19 @@ void mf_tasks_call_done(downreq *d, json_t *resp)
     mf_task *t = d->task;
     d->task = NULL;
     t->d = NULL;
+    if (t->upstream_modern) {   /* the gateway's tasks/get of the upstream's task */
+        json_t *result = json_object_get(resp, "result");
+        if (json_is_object(result)) {
+            absorb(t, result);
+            poll_later(t);
+        } else {   /* the upstream cannot say (gone, or it forgot the task): the task fails */
+            json_t *error = json_object_get(resp, "error");
+            mf_task_settle(t, MF_TASK_FAILED, NULL, json_is_object(error) ? json_copy(error)
+                           : mf_rpc_error_body(MF_RPC_INTERNAL_ERROR, "the upstream answered tasks/get with no result"));
+            ended(t);
+        }
+        return;
+    }
     mf_asks_refuse(t->asks, "the call is over");
     json_t *error = json_object_get(resp, "error");
     if (error)
@@ -429,6 +677,8 @@ void mf_tasks_call_done(downreq *d, json_t *resp)
     else
         mf_task_settle(t, MF_TASK_COMPLETED, mf_catalog_publish_uris(d->provider, json_object_get(resp, "result")),
                        NULL);
+    /* an upstream's task's result names it: by the gateway's id, as the client knows it */
+    rename_at(json_object_get(json_object_get(t->result, "_meta"), MF_META_RELATED_TASK), "taskId", t);
     mf_info("tasks", "task ended", "task=%s status=%s", t->id, mf_task_status_name(t->status));
     notify(t);
     waiters_answer(t);
@@ -436,6 +686,7 @@ void mf_tasks_call_done(downreq *d, json_t *resp)
 
 void mf_tasks_stop(mf_task *t, const char *why)
 {
+    poll_cancel(t);
     mf_asks_refuse(t->asks, why);
     if (t->d) {
         downreq *d = t->d;
@@ -517,8 +768,13 @@ static void asking(mf_task *t)
 void mf_tasks_ask(downreq *d, mf_ep from, uint64_t pcorr, json_t *request)
 {
     mf_task *t = d->task;
-    if (mf_asks_add(&t->asks, t->caps, from, pcorr, request))
+    json_t *req = json_deep_copy(request);
+    /* an upstream's task's question names it: by the gateway's id, as the client knows it */
+    rename_at(json_object_get(json_object_get(json_object_get(req, "params"), "_meta"), MF_META_RELATED_TASK),
+              "taskId", t);
+    if (mf_asks_add(&t->asks, t->caps, from, pcorr, req))
         asking(t);
+    json_decref(req);
 }
 
 void mf_tasks_ask_round(downreq *d, json_t *requests)
@@ -579,6 +835,18 @@ void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)
         round_answered(t, key, msg);
 }
 
+downreq *mf_tasks_call_named(const mf_provider *p, const json_t *request)
+{
+    json_t *meta = json_object_get(json_object_get(request, "params"), "_meta");
+    const char *up = json_string_value(json_object_get(json_object_get(meta, MF_META_RELATED_TASK), "taskId"));
+    if (!up)
+        return NULL;
+    for (mf_task *t = mf_task_first(); t; t = t->next)
+        if (t->d && t->d->provider == p && t->upstream_id && strcmp(t->upstream_id, up) == 0)
+            return t->d;
+    return NULL;
+}
+
 int mf_tasks_running_on(const mf_provider *p, downreq **one)
 {
     int n = 0;
@@ -605,14 +873,18 @@ void mf_tasks_capabilities(json_t *caps, bool modern)
     }
 }
 
-json_t *mf_tasks_upstream_caps(json_t *caps)
+json_t *mf_tasks_upstream_caps(json_t *caps, const mf_task *t)
 {
     json_t *ext = json_object_get(caps, "extensions");
-    if (!json_object_get(ext, MF_TASKS_EXTENSION))
+    bool want = t && t->upstream_modern;
+    if (!want && !json_object_get(ext, MF_TASKS_EXTENSION))
         return caps ? json_incref(caps) : json_object();
-    json_t *c = json_copy(caps);
-    json_t *e = json_copy(ext);
-    json_object_del(e, MF_TASKS_EXTENSION);
+    json_t *c = caps ? json_copy(caps) : json_object();
+    json_t *e = json_is_object(ext) ? json_copy(ext) : json_object();
+    if (want)
+        json_object_set_new(e, MF_TASKS_EXTENSION, json_object());
+    else
+        json_object_del(e, MF_TASKS_EXTENSION);
     json_object_set_new(c, "extensions", e);
     return c;
 }
@@ -675,7 +947,7 @@ static mf_task *named_task(const rctx *r, const char *method, json_t *params)
 static void on_get(const rctx *r, json_t *params)
 {
     mf_task *t = named_task(r, "tasks/get", params);
-    if (t && t->remote)
+    if (t && t->remote && !((t->modern || t->upstream_modern) && mf_task_terminal(t)))
         ask_upstream(r, t, "tasks/get");
     else if (t)
         mf_reply_result(r, task_json(t, r->modern, r->modern));
@@ -686,10 +958,12 @@ static void on_result(const rctx *r, json_t *params)
     mf_task *t = named_task(r, "tasks/result", params);
     if (!t)
         return;
-    if (t->remote) {
+    if (t->remote && !t->upstream_modern) {
         ask_upstream(r, t, "tasks/result");
         return;
     }
+    /* a 2026-07-28 upstream's task (no tasks/result there) is polled, and answers the
+     * waiters when it ends */
     mf_task_waiter *w = mf_xcalloc(1, sizeof *w);
     w->session = r->s->id;
     w->id = json_incref(r->id);
@@ -706,12 +980,24 @@ static void on_result(const rctx *r, json_t *params)
         deliver_asks(t, r->s, r->tcorr);
 }
 
+/* The client cancelled t: its call stops, and whoever follows it hears so. */
+static void cancel_here(mf_task *t)
+{
+    mf_info("tasks", "task cancelled", "task=%s", t->id);
+    mf_tasks_stop(t, "the task was cancelled");
+    free(t->message);
+    t->message = mf_xstrdup("cancelled by the client");
+    mf_task_settle(t, MF_TASK_CANCELLED, NULL, NULL);
+    notify(t);
+    waiters_answer(t);
+}
+
 static void on_cancel(const rctx *r, json_t *params)
 {
     mf_task *t = named_task(r, "tasks/cancel", params);
     if (!t)
         return;
-    if (t->remote) {
+    if (t->remote && !((t->modern || t->upstream_modern) && mf_task_terminal(t))) {
         ask_upstream(r, t, "tasks/cancel");
         return;
     }
@@ -723,13 +1009,7 @@ static void on_cancel(const rctx *r, json_t *params)
                            mf_task_status_name(t->status));
         return;
     }
-    mf_info("tasks", "task cancelled", "task=%s", t->id);
-    mf_tasks_stop(t, "the task was cancelled");
-    free(t->message);
-    t->message = mf_xstrdup("cancelled by the client");
-    mf_task_settle(t, MF_TASK_CANCELLED, NULL, NULL);
-    notify(t);
-    waiters_answer(t);
+    cancel_here(t);
     mf_reply_result(r, r->modern ? json_object() : task_json(t, false, false));
 }
 

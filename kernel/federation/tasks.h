@@ -42,6 +42,9 @@ typedef struct mf_task {
     downreq *d;               /* the call, while it runs */
     char *upstream_id;        /* an upstream's own task (its id there), or NULL: the gateway's */
     bool remote;              /* the upstream runs it: requests about it go there */
+    bool upstream_modern;     /* ... in the terms of the 2026-07-28 tasks extension */
+    int64_t poll_ms;          /* how often the gateway asks such an upstream (its hint) */
+    void *poll;               /* the timer of the next such question, while one is due */
     json_t *asks;             /* key -> {ep, corr, request}: what the upstream asks, unanswered */
     json_t *caps;             /* the creating client's capabilities (what it may be asked) */
     mf_task_waiter *waiters;
@@ -110,14 +113,18 @@ void mf_tasks_collected(const char *task_id, const char *key, const json_t *msg)
 void mf_tasks_stop(mf_task *t, const char *why);
 /* Progress of a task's call. */
 void mf_tasks_progress(downreq *d, json_t *note);
+/* The running call of the task of p that request (an upstream's) names in its related-task
+ * _meta by the upstream's id (the tasks/result the gateway keeps open for a 2026-07-28
+ * client's handle on it), or NULL. */
+downreq *mf_tasks_call_named(const mf_provider *p, const json_t *request);
 /* How many tasks run on p, and one of them (for attributing what an upstream asks). */
 int mf_tasks_running_on(const mf_provider *p, downreq **one);
 /* The capabilities the gateway declares for tasks, in each revision's terms. */
 void mf_tasks_capabilities(json_t *caps, bool modern);
 /* The client capabilities a call's upstream is told (a new reference): without the tasks
- * extension, since the gateway does not follow an upstream's own tasks (yet the
- * client's handle would name one). */
-json_t *mf_tasks_upstream_caps(json_t *caps);
+ * extension, lest the upstream make a task no handle follows; with it for a request
+ * about t (NULL: none), a task of a 2026-07-28 upstream the gateway follows. */
+json_t *mf_tasks_upstream_caps(json_t *caps, const mf_task *t);
 /* For the admin socket. */
 json_t *mf_tasks_status(void);
 /* The client cancelled its request rid: true, with the transport's correlation of it, if

@@ -8,8 +8,13 @@
 // 2025-11-25); another session never reaches a task not its own; a task is forgotten after
 // its time to live; the bounds on tasks and result bytes give clear errors; the admin
 // socket lists the tasks; a task outlives a hot swap of the http plugin. An upstream that
-// runs tasks of its own (t/servers/tasks-server.mjs) keeps doing so through mcpfed for a
-// 2025-11-25 client, under ids of mcpfed's. tools/list shows execution.taskSupport in both
+// runs tasks of its own (t/servers/tasks-server.mjs, 2025-11-25) keeps doing so through mcpfed,
+// under ids of mcpfed's, for a 2025-11-25 client and, in 2026-07-28's terms (a flat handle,
+// tasks/get with the result inlined, tasks/cancel, notifications/tasks), for a 2026-07-28
+// client with the extension; when that upstream goes away mid-task, the task fails. A
+// 2026-07-28 upstream that runs tasks of the extension (t/servers/modern-tasks.mjs) keeps
+// doing so for a 2025-11-25 client: params.task makes its task, tasks/result waits for
+// the result tasks/get inlines, tasks/cancel goes there, and its going away fails the task. tools/list shows execution.taskSupport in both
 // revisions; a tool of tasks.after_input answers its input rounds input-required and
 // becomes a task once they are answered (and is cancelled as one); a client without the
 // extension calling a required tool gets -32021.
@@ -40,22 +45,27 @@ const provider = (extra = {}) => ({
 		after_input: ["test_tool_with_task", "seen"], ttl_ms: 60000 }, ...extra,
 });
 
-let modernUp;
+let modernUp, tasksUp, doomedUp;
 before(async () => {
 	sock = path.join(scratchDir(), "admin.sock");
 	modernUp = await startHttpServer("modern-http");
+	tasksUp = await startHttpServer("modern-tasks");
+	doomedUp = await startHttpServer("modern-tasks");
 	({ gw, urls: [url] } = await startHttpGateway({
 		log_level: "info", admin: sock, listen: ["http://127.0.0.1:0/mcp"],
 		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] },
 			// a 2026-07-28 upstream whose ask_name asks with an input-required result of its own
 			{ name: "mh", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"], after_input: ["ask_name"] } },
 			// the same, its ask_name a task from the start
-			{ name: "mt", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"] } }],
+			{ name: "mt", transport: "http", url: modernUp.url, tasks: { tools: ["ask_name"] } },
+			// 2026-07-28 upstreams that run tasks of the extension themselves; mz goes away mid-task
+			{ name: "mx", transport: "http", url: tasksUp.url },
+			{ name: "mz", transport: "http", url: doomedUp.url, timeout_ms: 2000 }],
 		tasks: { max_tasks: 50, poll_interval_ms: 50 },
-	}, { listed: ["tt", "up", "mh", "mt"], timeout: 15000 }));
+	}, { listed: ["tt", "up", "mh", "mt", "mx", "mz"], timeout: 15000 }));
 });
 
-after(() => killAll(gw, modernUp?.proc));
+after(() => killAll(gw, modernUp?.proc, tasksUp?.proc, doomedUp?.proc));
 
 // POST msg on a connection of its own, closed after the answer: nothing ties it to the
 // connection that made the task. Resolves to { status, headers, json }.
@@ -411,9 +421,160 @@ test("2025-11-25: an upstream's own task is followed under an id of mcpfed's, fo
 	const c = await call(sid, "tasks/cancel", { taskId: long.taskId });
 	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
 	assert.equal(c.result.taskId, long.taskId);
-	// a 2026-07-28 client is not told of the upstream's tasks: its call is a plain one
-	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } });
+	// a 2026-07-28 client without the extension: a plain call
+	const plain = await modern("tools/call", { name: "up__job", arguments: { ms: 10, label: "u3" } }, {});
 	assert.equal(plain.result?.content?.[0]?.text, "job u3 done", JSON.stringify(plain));
+});
+
+test("2026-07-28: an upstream's own 2025-11-25 task is a flat handle under mcpfed's id; tasks/get inlines its result, a listen hears it end", async (t) => {
+	const created = await modern("tools/call", { name: "up__job", arguments: { ms: 400, label: "m1" } });
+	const h = created.result;
+	assert.equal(h?.resultType, "task", JSON.stringify(created));
+	assert.match(h.taskId, /^[0-9a-f]{32}$/);
+	assert.equal(h.status, "working");
+	assert.equal(typeof h.ttlMs, "number");
+	assert.equal(h.task, undefined, "no 2025-11-25 wrapper");
+	const followed = new RegExp(`upstream task followed task=${h.taskId} provider=up upstream_task="(?!${h.taskId})`);
+	await waitFor(() => followed.test(gw.stderrText()), { timeout: 3000, what: `${followed}${log()}` });
+	const l = await openListen({ taskIds: [h.taskId] });
+	t.after(() => l.stream.close());
+	assert.deepEqual(l.honoured, { taskIds: [h.taskId] });
+	const working = await modern("tasks/get", { taskId: h.taskId });
+	assert.equal(working.result?.taskId, h.taskId, JSON.stringify(working));
+	assert.ok(["working", "completed"].includes(working.result.status), JSON.stringify(working));
+	let note;
+	do note = (await l.stream.next(8000, "notifications/tasks")).json;
+	while (note.params?.status === "working");
+	assert.deepEqual([note.method, note.params.taskId, note.params.status], ["notifications/tasks", h.taskId, "completed"], JSON.stringify(note));
+	assert.equal(note.params.result?.content?.[0]?.text, "job m1 done", JSON.stringify(note));
+	const done = (await modern("tasks/get", { taskId: h.taskId })).result;
+	assert.equal(done.status, "completed");
+	assert.equal(done.result?.content?.[0]?.text, "job m1 done", JSON.stringify(done));
+	assert.equal(done.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, h.taskId, "the result names mcpfed's id");
+	// another session (of the other revision) does not reach it
+	const { sid } = await newSession();
+	assert.equal((await call(sid, "tasks/get", { taskId: h.taskId })).error?.code, -32602);
+	assert.equal((await call(sid, "tasks/cancel", { taskId: h.taskId })).error?.code, -32602);
+	// a tool the upstream runs only as a task: -32021 without the extension, a task with it
+	const refused = await modern("tools/call", { name: "up__must", arguments: { ms: 10, label: "r" } }, {});
+	assert.equal(refused.error?.code, -32021, JSON.stringify(refused));
+	assert.ok(refused.error.data?.requiredCapabilities?.extensions?.[EXT]);
+	const must = (await modern("tools/call", { name: "up__must", arguments: { ms: 10, label: "r2" } })).result;
+	assert.equal(must?.resultType, "task", JSON.stringify(must));
+	assert.equal((await pollUntil(must.taskId, ["completed"])).result?.content?.[0]?.text, "job r2 done");
+});
+
+test("2026-07-28: what an upstream's own task asks on its tasks/result is read in tasks/get and answered with tasks/update", async () => {
+	// another client's call under way on the same stdio upstream meanwhile: the question is
+	// the task's by the related-task id it carries, not by being the only one
+	const { sid } = await newSession();
+	const busy = call(sid, "tools/call", { name: "up__job", arguments: { ms: 1500, label: "busy" } });
+	const upInflight = async () => (await admin(sock, "targets")).body.targets.find((x) => x.provider === "up")?.inflight;
+	await waitFor(async () => (await upInflight()) === 1, { timeout: 3000, what: "the other call under way" });
+	const { result: h } = await modern("tools/call", { name: "up__ask", arguments: {} });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	const asked = await pollUntil(h.taskId, ["input_required"]);
+	const keys = Object.keys(asked.inputRequests ?? {});
+	assert.equal(keys.length, 1, JSON.stringify(asked));
+	const q = asked.inputRequests[keys[0]];
+	assert.equal(q.method, "elicitation/create", JSON.stringify(q));
+	assert.equal(q.params.message, "Your name?");
+	assert.equal(q.params._meta?.["io.modelcontextprotocol/related-task"]?.taskId, h.taskId, "the question names mcpfed's id");
+	const ack = await modern("tasks/update", { taskId: h.taskId, inputResponses: { [keys[0]]: { action: "accept", content: { name: "Ada" } } } });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	const done = await pollUntil(h.taskId, ["completed", "failed"]);
+	assert.equal(done.result?.content?.[0]?.text, "hello Ada", JSON.stringify(done));
+	assert.equal((await busy).result?.content?.[0]?.text, "job busy done");
+});
+
+test("2026-07-28: tasks/cancel of an upstream's own task cancels it upstream; the client gets its ack", async () => {
+	const { result: h } = await modern("tools/call", { name: "up__job", arguments: { ms: 30000, label: "m-cancel" } });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	// the first ack is the upstream's: were its tasks/cancel refused, the client would get that error
+	const ack = await modern("tasks/cancel", { taskId: h.taskId });
+	assert.equal(ack.result?.resultType, "complete", JSON.stringify(ack));
+	const got = (await modern("tasks/get", { taskId: h.taskId })).result;
+	assert.equal(got.status, "cancelled", JSON.stringify(got));
+	assert.equal((await modern("tasks/cancel", { taskId: h.taskId })).result?.resultType, "complete", "idempotent");
+});
+
+test("2026-07-28: an upstream that goes away mid-task fails the task, and tasks/get says so", async () => {
+	const { result: h } = await modern("tools/call", { name: "up__job", arguments: { ms: 200, label: "crash" } });
+	assert.equal(h?.resultType, "task", JSON.stringify(h));
+	const failed = await pollUntil(h.taskId, ["failed", "completed"]);
+	assert.equal(failed.status, "failed", JSON.stringify(failed));
+	assert.equal(typeof failed.error?.code, "number", JSON.stringify(failed));
+	// the provider comes back, and runs tasks again
+	await waitFor(async () => (await modern("tools/call", { name: "up__job", arguments: { ms: 1, label: "back" } }, {})).result?.content?.[0]?.text === "job back done",
+		{ timeout: 10000, interval: 200, what: "the upstream back" });
+});
+
+// --- a 2026-07-28 upstream's own tasks (t/servers/modern-tasks.mjs), for a 2025-11-25 client --------
+
+const upstreamSaid = (proc, re) => (proc.stderrText().match(re) ?? []).length;
+
+test("2025-11-25: a 2026-07-28 upstream's own task is followed under mcpfed's id; tasks/result waits for its inlined result", async () => {
+	const { sid } = await newSession();
+	const calls = upstreamSaid(tasksUp.proc, /modern-tasks call ext=true/g);
+	const created = await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 300, label: "a" }, task: { ttl: 30000 } });
+	const task = created.result?.task;
+	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
+	assert.equal(task.status, "working");
+	assert.equal(task.pollInterval, 40, "the upstream's poll interval");
+	assert.equal(upstreamSaid(tasksUp.proc, /modern-tasks call ext=true/g), calls + 1, "asked of the upstream by the extension");
+	assert.match(gw.stderrText(), new RegExp(`upstream task followed task=${task.taskId} provider=mx upstream_task="[0-9a-f-]{36}"`));
+	const got = await call(sid, "tasks/get", { taskId: task.taskId });
+	assert.equal(got.result?.taskId, task.taskId, JSON.stringify(got));
+	assert.ok(["working", "completed"].includes(got.result.status), JSON.stringify(got));
+	assert.equal(got.result.result, undefined, "the 2025-11-25 shape: no inlined result");
+	const res = await call(sid, "tasks/result", { taskId: task.taskId });
+	assert.equal(res.result?.content?.[0]?.text, "work a done", JSON.stringify(res));
+	assert.equal(res.result._meta?.["io.modelcontextprotocol/related-task"]?.taskId, task.taskId);
+	assert.ok((await call(sid, "tasks/list", {})).result.tasks.some((x) => x.taskId === task.taskId && x.status === "completed"));
+	const other = await newSession();
+	assert.equal((await call(other.sid, "tasks/get", { taskId: task.taskId })).error?.code, -32602);
+	assert.equal((await call(other.sid, "tasks/result", { taskId: task.taskId })).error?.code, -32602);
+	assert.equal((await call(other.sid, "tasks/cancel", { taskId: task.taskId })).error?.code, -32602);
+	// an upstream task that fails: tasks/result gives its error
+	const bad = (await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 50, label: "fail" }, task: {} })).result.task;
+	const err = await call(sid, "tasks/result", { taskId: bad.taskId });
+	assert.deepEqual([err.error?.code, err.error?.message], [-32050, "work fail failed"], JSON.stringify(err));
+	// without params.task the call is a plain one, and the upstream is not offered the extension
+	const plain = await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 1, label: "p" } });
+	assert.equal(plain.result?.content?.[0]?.text, "work p done", JSON.stringify(plain));
+	assert.match(tasksUp.proc.stderrText(), /modern-tasks call ext=false/);
+});
+
+test("2025-11-25: tasks/cancel of a 2026-07-28 upstream's task cancels it there; a waiting tasks/result is answered", async () => {
+	const { sid } = await newSession();
+	const task = (await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 30000, label: "c" }, task: {} })).result?.task;
+	assert.ok(task?.taskId, JSON.stringify(task));
+	const waiting = call(sid, "tasks/result", { taskId: task.taskId });
+	const cancels = upstreamSaid(tasksUp.proc, /modern-tasks cancel /g);
+	const c = await call(sid, "tasks/cancel", { taskId: task.taskId });
+	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
+	assert.equal(c.result.taskId, task.taskId);
+	assert.equal(upstreamSaid(tasksUp.proc, /modern-tasks cancel /g), cancels + 1, "tasks/cancel went upstream");
+	const w = await waiting;
+	assert.equal(w.error?.code, -32602, JSON.stringify(w));
+	assert.match(w.error.message, /cancelled/);
+	// an upstream task that asks for input: not relayed to a 2025-11-25 client, and it says so
+	const asks = (await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 50, label: "ask" }, task: {} })).result.task;
+	const refused = await call(sid, "tasks/result", { taskId: asks.taskId });
+	assert.equal(refused.error?.code, -32013, JSON.stringify(refused));
+	assert.match(refused.error.message, /asks for input/);
+});
+
+test("2025-11-25: a 2026-07-28 upstream that goes away mid-task fails the task; the waiting tasks/result is answered", async () => {
+	const { sid } = await newSession();
+	const task = (await call(sid, "tools/call", { name: "mz__work", arguments: { ms: 30000, label: "z" }, task: {} })).result?.task;
+	assert.ok(task?.taskId, JSON.stringify(task));
+	await waitFor(() => /modern-tasks get /.test(doomedUp.proc.stderrText()), { timeout: 3000, what: "the upstream polled" });
+	const waiting = call(sid, "tasks/result", { taskId: task.taskId });
+	doomedUp.proc.kill("SIGKILL");
+	const w = await waiting;
+	assert.equal(typeof w.error?.code, "number", JSON.stringify(w));
+	assert.equal((await call(sid, "tasks/get", { taskId: task.taskId })).result?.status, "failed");
 });
 
 // A 2026-07-28 subscriptions/listen with filter (on url u): its stream, id and acknowledged filter.
@@ -455,8 +616,8 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	const { gw: g, urls: [u] } = await startHttpGateway({
 		log_level: "info",
 		listen: [{ url: "http://127.0.0.1:0/mcp", auth: { keys: Object.entries(KEYS).map(([id, k]) => ({ id, hash: keyHash(k) })) } }],
-		providers: [provider()],
-	}, { listed: ["tt"], timeout: 15000 });
+		providers: [provider(), { name: "up", transport: "stdio", command: [nodeBin(), serverPath("tasks-server.mjs")] }],
+	}, { listed: ["tt", "up"], timeout: 15000 });
 	t.after(() => killAll(g));
 	const { post: p2 } = endpointClient(() => u, (p, what) => withTimeout(p, 8000, what, () => logTail(g.stderrText())));
 	let id = 1;
@@ -484,6 +645,20 @@ test("an authenticated caller's task is its identity's: another session of it fe
 	assert.equal((await other("tasks/get", { taskId })).error?.code, -32602);
 	assert.deepEqual((await other("tasks/list", {})).result.tasks, []);
 
+	// a 2026-07-28 handle on an upstream's own task is the identity's too
+	const modernAs = async (key, method, params) => {
+		const h = { "MCP-Protocol-Version": MODERN, "Mcp-Method": method, "X-API-Key": key };
+		h["Mcp-Name"] = method === "tools/call" ? params.name : params.taskId;
+		const r = await p2({ jsonrpc: "2.0", id: id++, method, params: { ...params, _meta: envelope(WITH_EXT) } }, { headers: h });
+		assert.ok(r.json, r.text);
+		return r.json;
+	};
+	const up = (await modernAs(KEYS.ci, "tools/call", { name: "up__job", arguments: { ms: 100, label: "id" } })).result;
+	assert.equal(up?.resultType, "task", JSON.stringify(up));
+	assert.equal((await modernAs(KEYS.other, "tasks/get", { taskId: up.taskId })).error?.code, -32602);
+	assert.equal((await modernAs(KEYS.other, "tasks/cancel", { taskId: up.taskId })).error?.code, -32602);
+	assert.equal((await modernAs(KEYS.ci, "tasks/get", { taskId: up.taskId })).result?.taskId, up.taskId);
+
 	// task status on listen streams: the identity's own follows it, another's naming it is refused
 	const slow = (await first("tools/call", { name: "tt__slow", arguments: { ms: 1500, label: "cl" }, task: {} })).result.task.taskId;
 	const mine = await openListen({ taskIds: [slow] }, { u, headers: { "X-API-Key": KEYS.ci } });
@@ -510,7 +685,7 @@ test("tools/list shows execution.taskSupport in both revisions: the tasks table'
 		tt__slow: "optional", tt__confirm: "optional", tt__confirm_delete: "optional", tt__big: "optional",
 		tt__test_tool_with_task: "required", tt__seen: "optional",
 		// the upstream's own, passed on (the SDK's McpServer says forbidden unless told)
-		tt__greet: "forbidden", tt__multi_input: "forbidden", up__job: "optional",
+		tt__greet: "forbidden", tt__multi_input: "forbidden", up__job: "optional", up__must: "required",
 	};
 	const old = support((await call(sid, "tools/list", {})).result.tools);
 	const now = support((await modern("tools/list", {})).result.tools);
