@@ -40,11 +40,14 @@ fi
 # the gateway's CPU time (user + system, in clock ticks) over the run: less sensitive than
 # calls/s to what else the machine runs
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"; }
+sys_ticks() { awk '{ sub(/.*\) /, ""); print $13 }' "/proc/$pid/stat"; }
 cpu0=$(cpu_ticks)
+sys0=$(sys_ticks)
 MCPFED_SESSION=$session MCPFED_TOOL=$tool wrk -t1 -c"$connections" -d"${duration}s" --latency \
 	-s "${WRK_SCRIPT:-$here/tools-call.lua}" "$url"
 cpu1=$(cpu_ticks)
-echo "gateway CPU: $(awk -v t="$(getconf CLK_TCK)" -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", (b - a) / t }') s"
+sys1=$(sys_ticks)
+echo "gateway CPU: $(awk -v t="$(getconf CLK_TCK)" -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", (b - a) / t }') s ($(awk -v t="$(getconf CLK_TCK)" -v a="$sys0" -v b="$sys1" 'BEGIN { printf "%.2f", (b - a) / t }') s of it in the kernel)"
 [ -z "$scraper" ] || wait "$scraper"
 [ -z "$metrics_url" ] || curl -s "$metrics_url" | grep -E '^mcpfed_(requests_total\{method="tools/call"|tool_calls_total)'
 grep -E '^(VmHWM|VmRSS)' "/proc/$pid/status"
