@@ -694,6 +694,20 @@ void mf_tasks_stop(mf_task *t, const char *why)
         d->task = NULL;
         mf_downreq_cancel(d, why);
     }
+    /* a tasks/result still waiting is answered: the task it waits for is going */
+    mf_task_waiter *w = t->waiters;
+    t->waiters = NULL;
+    while (w) {
+        mf_task_waiter *next = w->next;
+        session *s = mf_session_find(w->session);
+        if (s) {
+            rctx r = {.s = s, .id = w->id, .tcorr = w->tcorr};
+            mf_reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "task %s: %s", t->id, why);
+        }
+        json_decref(w->id);
+        free(w);
+        w = next;
+    }
 }
 
 void mf_tasks_progress(downreq *d, json_t *note)

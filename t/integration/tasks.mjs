@@ -268,6 +268,12 @@ test("2025-11-25: a task is forgotten after its time to live", async () => {
 	const listed = (await admin(sock, "tasks")).body.tasks;
 	assert.ok(!listed.some((x) => x.id === task.taskId), JSON.stringify(listed));
 	await waitFor(() => gw.stderrText().includes(`task expired task=${task.taskId}`), { timeout: 3000, what: "the expiry's log line" });
+
+	// a tasks/result waiting for a task that expires before its call ends is answered
+	const { result: { task: long } } = await taskCall(sid, "slow", { ms: 20000, label: "outlived" }, { ttl: 300 });
+	const waiting = await call(sid, "tasks/result", { taskId: long.taskId });
+	assert.equal(waiting.error?.code, -32602, JSON.stringify(waiting));
+	assert.match(waiting.error.message, /time to live/);
 });
 
 // --- revision 2026-07-28 ------------------------------------------------------------------------
