@@ -7,9 +7,10 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/tracing.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import {
-	admin, closedPort, faulty, inOrderPolicy, killAll, logTail, luaConfig, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
+	admin, closedPort, faulty, inOrderPolicy, killAll, logTail, lua, luaConfig, nodeBin, scratchDir, serverPath, startProcess, startStdio, textOf,
 	waitFor, withTimeout,
 } from "../lib/harness.mjs";
 import { endpointClient, initMsg, callMsg, startHttpGateway } from "../lib/http.mjs";
@@ -33,8 +34,10 @@ async function collector(t) {
 // mcpfed --stdio with an admin socket, closed after the test.
 async function stdioGateway(t, top) {
 	const sock = path.join(scratchDir(), "admin.sock");
-	const gw = startStdio({ config: luaConfig({ log_level: "info", admin: sock, ...top }) });
+	const file = luaConfig({ log_level: "info", admin: sock, ...top });
+	const gw = startStdio({ config: file });
 	gw.sock = sock;
+	gw.file = file;
 	t.after(() => killAll(gw));
 	await gw.initialize({ clientInfo: { name: "tracing-test", version: "1" } });
 	await waitFor(() => /registry: listed provider=p list=tools /.test(gw.stderrText()),
@@ -280,6 +283,34 @@ test("a slow collector holds no call: spans queue up to the bound, then are drop
 	assert.ok(st.spans_queued <= 16);
 	release();
 	await waitFor(async () => (await tracingStatus(gw)).spans_exported > 0, { timeout: 10000, what: "exports once the collector answers" });
+});
+
+test("a reload moves the export to another collector, turns tracing off (the exporter's thread stops) and on again", async (t) => {
+	const a = await collector(t), b = await collector(t);
+	const top = (c) => ({ log_level: "info", providers: [faulty("p")],
+		...(c ? { tracing: { endpoint: c.url, flush_ms: 20, protocol: c === b ? "http/json" : "http/protobuf" } } : {}) });
+	const gw = await stdioGateway(t, top(a));
+	const reload = (c) => {
+		fs.writeFileSync(gw.file, `return ${lua({ admin: gw.sock, ...top(c) })}\n`);
+		return admin(gw.sock, "reload config", { timeout: 20000 });
+	};
+	const echo = async (text) => assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text } })), text);
+	await echo("to a");
+	await a.waitSpans((s) => s.some((x) => x.name === "tools/call p__echo"));
+	assert.equal((await reload(b)).code, 200);
+	await echo("to b");
+	await b.waitSpans((s) => s.some((x) => x.name === "tools/call p__echo"));
+	assert.equal(b.requests[0].contentType, "application/json", "the new encoding");
+	const before = a.spans.length;
+	assert.equal((await reload(null)).code, 200);
+	assert.equal((await tracingStatus(gw)).enabled, false);
+	await echo("untraced");
+	assert.equal((await reload(a)).code, 200);
+	await echo("to a again");
+	await a.waitSpans((s) => s.length > before && s.some((x, i) => i >= before && x.name === "tools/call p__echo"));
+	const st = await tracingStatus(gw);
+	assert.equal(st.url, `${a.url}/v1/traces`);
+	assert.equal(st.protocol, "http/protobuf");
 });
 
 test("the collector refuses, 400, an export the OpenTelemetry encoder would not write, and the wait for spans fails on it", async (t) => {
