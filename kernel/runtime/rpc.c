@@ -19,10 +19,16 @@ json_t *mf_rpc_parse(const char *buf, size_t len, json_t **error_reply)
     return v;
 }
 
+/* A real that is a whole number a long long holds: the range is checked before the cast,
+ * which is undefined beyond it (an id of 1e56). */
+static bool whole(double d)
+{
+    return d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(long long)d;
+}
+
 static bool valid_id(const json_t *id)
 {
-    return json_is_string(id) || json_is_integer(id) ||
-           (json_is_real(id) && json_real_value(id) == (double)(long long)json_real_value(id));
+    return json_is_string(id) || json_is_integer(id) || (json_is_real(id) && whole(json_real_value(id)));
 }
 
 mf_rpc_kind mf_rpc_classify(const json_t *msg, json_t **error_reply)

@@ -55,6 +55,10 @@ test("malformed input is answered and the session continues after each", async (
 		['{"id":"nover","method":"ping"}', -32600, "nover"],
 		['{"jsonrpc":"2.0","id":"m5","method":5}', -32600, "m5"],
 		['{"jsonrpc":"2.0","id":"params3","method":"ping","params":3}', -32600, "params3"],
+		// an id that is no integer is not echoed: a fraction, and reals past any integer's range
+		['{"jsonrpc":"2.0","id":2.5,"method":5}', -32600, null],
+		['{"jsonrpc":"2.0","id":1e56,"method":5}', -32600, null],
+		['{"jsonrpc":"2.0","id":-1e300,"method":5}', -32600, null],
 	];
 	for (const [line, code, id] of cases) {
 		gw.sendRaw(line + "\n");
