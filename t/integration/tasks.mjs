@@ -527,8 +527,10 @@ test("2025-11-25: a 2026-07-28 upstream's own task is followed under mcpfed's id
 	assert.match(task?.taskId ?? "", /^[0-9a-f]{32}$/, JSON.stringify(created));
 	assert.equal(task.status, "working");
 	assert.equal(task.pollInterval, 40, "the upstream's poll interval");
-	assert.equal(upstreamSaid(tasksUp.proc, /modern-tasks call ext=true/g), calls + 1, "asked of the upstream by the extension");
-	assert.match(gw.stderrText(), new RegExp(`upstream task followed task=${task.taskId} provider=mx upstream_task="[0-9a-f-]{36}"`));
+	await waitFor(() => upstreamSaid(tasksUp.proc, /modern-tasks call ext=true/g) === calls + 1,
+		{ timeout: 5000, what: "the call asked of the upstream by the extension" });
+	const followedLine = new RegExp(`upstream task followed task=${task.taskId} provider=mx upstream_task="[0-9a-f-]{36}"`);
+	await waitFor(() => followedLine.test(gw.stderrText()), { timeout: 3000, what: `${followedLine}${log()}` });
 	const got = await call(sid, "tasks/get", { taskId: task.taskId });
 	assert.equal(got.result?.taskId, task.taskId, JSON.stringify(got));
 	assert.ok(["working", "completed"].includes(got.result.status), JSON.stringify(got));
@@ -548,7 +550,8 @@ test("2025-11-25: a 2026-07-28 upstream's own task is followed under mcpfed's id
 	// without params.task the call is a plain one, and the upstream is not offered the extension
 	const plain = await call(sid, "tools/call", { name: "mx__work", arguments: { ms: 1, label: "p" } });
 	assert.equal(plain.result?.content?.[0]?.text, "work p done", JSON.stringify(plain));
-	assert.match(tasksUp.proc.stderrText(), /modern-tasks call ext=false/);
+	await waitFor(() => /modern-tasks call ext=false/.test(tasksUp.proc.stderrText()),
+		{ timeout: 5000, what: "the plain call asked without the extension" });
 });
 
 test("2025-11-25: tasks/cancel of a 2026-07-28 upstream's task cancels it there; a waiting tasks/result is answered", async () => {
@@ -560,7 +563,9 @@ test("2025-11-25: tasks/cancel of a 2026-07-28 upstream's task cancels it there;
 	const c = await call(sid, "tasks/cancel", { taskId: task.taskId });
 	assert.equal(c.result?.status, "cancelled", JSON.stringify(c));
 	assert.equal(c.result.taskId, task.taskId);
-	assert.equal(upstreamSaid(tasksUp.proc, /modern-tasks cancel /g), cancels + 1, "tasks/cancel went upstream");
+	// the upstream's log line comes on its own pipe, after the answer it gave perhaps
+	await waitFor(() => upstreamSaid(tasksUp.proc, /modern-tasks cancel /g) === cancels + 1,
+		{ timeout: 5000, what: "tasks/cancel going upstream" });
 	const w = await waiting;
 	assert.equal(w.error?.code, -32602, JSON.stringify(w));
 	assert.match(w.error.message, /cancelled/);
@@ -738,7 +743,8 @@ test("2026-07-28: a tool of tasks.after_input answers its question input-require
 	for (const k of ["requestState", "inputRequests", "task"]) assert.equal(k in h, false, `${k} in ${JSON.stringify(h)}`);
 	const done = await pollUntil(h.taskId, ["completed"]);
 	assert.equal(done.result?.content?.[0]?.text, "Hello, Alice! (accept)", JSON.stringify(done));
-	assert.match(gw.stderrText(), new RegExp(`task created after its input task=${h.taskId} tool=tt__test_tool_with_task provider=tt`));
+	const createdLine = new RegExp(`task created after its input task=${h.taskId} tool=tt__test_tool_with_task provider=tt`);
+	await waitFor(() => createdLine.test(gw.stderrText()), { timeout: 3000, what: `${createdLine}${log()}` });
 	// the requestState was spent by the call that became the task
 	const stale = await answerName(args, key, again.requestState, "Bob");
 	assert.equal(stale.error?.code, -32602, JSON.stringify(stale));
