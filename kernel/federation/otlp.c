@@ -38,8 +38,9 @@ typedef struct mf_tracer {
     double ratio;
     size_t max_queue, batch;
     uint64_t flush_ms;
-    char *waiting;            /* the spans waiting, encoded, one after another */
+    char *waiting;            /* the spans waiting, encoded, one after another after head room */
     size_t wlen, wcap;
+    size_t room;              /* kept before them for their request's head (mf_otlp_request) */
     size_t *ends;             /* where each waiting span's bytes end */
     size_t len;               /* spans waiting */
     uv_timer_t flush_timer, curl_timer;
@@ -47,8 +48,8 @@ typedef struct mf_tracer {
     CURL *easy;
     bool sending;
     size_t in_flight;         /* spans in the export under way */
-    char *body;
-    size_t body_cap;
+    char *sent;               /* the buffer of the export under way; the next waiting one */
+    size_t sent_cap;
     watch *watches;
     unsigned open_handles;    /* the timers and polls still to close, at stop */
     uint64_t queued, exported, dropped, failed, batches;
@@ -179,19 +180,32 @@ static void export_next(mf_tracer *tr)
     if (tr->sending || !tr->len)
         return;
     take_settings(tr);
-    size_t n = tr->len < tr->batch ? tr->len : tr->batch, bytes = tr->ends[n - 1], len = 0;
-    if (tr->json)
-        mf_otlp_request_json(tr->service, tr->waiting, bytes, &tr->body, &len, &tr->body_cap);
-    else
-        mf_otlp_request_protobuf(tr->service, tr->waiting, bytes, &tr->body, &len, &tr->body_cap);
-    /* what is left moves up: only when more than a batch waited */
-    memmove(tr->waiting, tr->waiting + bytes, tr->wlen - bytes);
-    tr->wlen -= bytes;
+    size_t n = tr->len < tr->batch ? tr->len : tr->batch, end = tr->ends[n - 1], left = tr->wlen - end;
+    if (tr->wcap < tr->wlen + 8)   /* JSON's tail */
+        tr->waiting = mf_xrealloc(tr->waiting, tr->wcap = tr->wlen + 8);
+    /* the two buffers change places: this batch leaves from where it was written, and what
+     * came after it (only when more than a batch waited) moves to the other one */
+    char *data = tr->waiting;
+    tr->waiting = tr->sent;
+    tr->sent = data;
+    size_t cap = tr->wcap;
+    tr->wcap = tr->sent_cap;
+    tr->sent_cap = cap;
+    tr->wlen = 0;
+    if (left) {
+        tr->wlen = tr->room;
+        if (tr->wcap < tr->room + left + 1)
+            tr->waiting = mf_xrealloc(tr->waiting, tr->wcap = tr->room + left + 1);
+        memcpy(tr->waiting + tr->room, data + end, left);
+        tr->wlen += left;
+    }
     for (size_t i = n; i < tr->len; i++)
-        tr->ends[i - n] = tr->ends[i] - bytes;
+        tr->ends[i - n] = tr->ends[i] - end + tr->room;
     tr->len -= n;
     tr->in_flight = n;
-    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, tr->body);
+    size_t len;
+    char *body = mf_otlp_request(tr->service, tr->json, data, tr->room, end, &len);
+    curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     if (curl_multi_add_handle(tr->multi, tr->easy) != CURLM_OK) {
         tr->failed++;
@@ -216,6 +230,8 @@ void mf_otlp_enqueue(mf_span *s)
         mf_span_free(s);
         return;
     }
+    if (!tr->len)
+        tr->wlen = tr->room;
     if (tr->json)
         mf_otlp_span_json(s, &tr->waiting, &tr->wlen, &tr->wcap);
     else
@@ -229,7 +245,8 @@ void mf_otlp_enqueue(mf_span *s)
 
 /* --- configuration -------------------------------------------------------------------------- */
 
-/* What waits is dropped (and counted): the queue changes size, or its encoding. */
+/* What waits is dropped (and counted): the queue changes size, or its encoding, or the
+ * service it is exported as (whose name its head room was kept for). */
 static void queue_drop(mf_tracer *tr)
 {
     tr->dropped += tr->len;
@@ -239,10 +256,11 @@ static void queue_drop(mf_tracer *tr)
 static void queue_free(mf_tracer *tr)
 {
     free(tr->waiting);
+    free(tr->sent);
     free(tr->ends);
-    tr->waiting = NULL;
+    tr->waiting = tr->sent = NULL;
     tr->ends = NULL;
-    tr->len = tr->wlen = tr->wcap = 0;
+    tr->len = tr->wlen = tr->wcap = tr->sent_cap = 0;
 }
 
 /* A reload's URL and headers, for the next transfer: a transfer under way still reads
@@ -286,11 +304,12 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
     tr->next_headers = headers;
     if (!tr->sending)
         take_settings(tr);
+    if (tr->json != (c->protocol == MF_OTLP_JSON) || !tr->service || strcmp(tr->service, c->service_name) != 0)
+        queue_drop(tr);
     free(tr->service);
     tr->service = mf_xstrdup(c->service_name);
-    if (tr->json != (c->protocol == MF_OTLP_JSON))
-        queue_drop(tr);
     tr->json = c->protocol == MF_OTLP_JSON;
+    tr->room = mf_otlp_head_room(tr->service, tr->json);
     tr->ratio = c->sample_ratio;
     tr->batch = (size_t)c->batch_spans;
     tr->flush_ms = (uint64_t)c->flush_ms;
@@ -355,7 +374,6 @@ static void handle_closed(uv_handle_t *h)
     free(tr->service);
     free(tr->url);
     free(tr->next_url);
-    free(tr->body);
     free(tr);
     curl_global_cleanup();
 }

@@ -1,12 +1,13 @@
-/* The two OTLP/HTTP encodings of an ExportTraceServiceRequest, written from the recorded
- * spans (span.h) when a batch leaves: protobuf (opentelemetry/proto/collector/trace/v1),
- * and the JSON mapping of the same messages (ids in hex, 64-bit integers as strings).
+/* The two OTLP/HTTP encodings of an ExportTraceServiceRequest: protobuf
+ * (opentelemetry/proto/collector/trace/v1), and the JSON mapping of the same messages (ids
+ * in hex, 64-bit integers as strings).
  *
- * A span is encoded when it ends, appended to the bytes waiting for export (a protobuf
- * `spans` field of ScopeSpans, or a JSON object after a comma), so that the span itself is
- * reused at once; a batch is those bytes wrapped in the request around them when it
- * leaves. No intermediate text, no printf; the protobuf writer sizes a span first, since
- * a message's length precedes it. */
+ * A span's attributes are written in protobuf's wire form as they are set (span.h). A span
+ * is encoded when it ends, appended to the bytes waiting for export (a protobuf `spans`
+ * field of ScopeSpans: its fixed fields and the attributes as they are; or a JSON object
+ * after a comma, the attributes read back), so that the span itself is reused at once; a
+ * batch is those bytes wrapped in the request around them when it leaves. No intermediate
+ * text, no printf. */
 #include "build-config.h"
 #include "span.h"
 
@@ -106,13 +107,58 @@ static char *w_str_value(char *p, const char *key, size_t klen, const char *valu
     return w_lit(p, "\"}}");
 }
 
-/* The most a span's JSON can take: its text escaped six times over, and the rest. */
+/* The attributes as recorded read back (protobuf, as mf_otlp_attr_* wrote them). */
+typedef struct attr_reader {
+    const uint8_t *p, *end;
+} attr_reader;
+
+static uint64_t r_varint(const uint8_t **p)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+}
+
+typedef struct attr {
+    const char *key, *str;
+    size_t klen, n;
+    unsigned type;            /* AnyValue's field: 1 string, 2 bool, 3 int */
+    uint64_t num;
+} attr;
+
+/* The next attribute into a; false at the end. */
+static bool next_attr(attr_reader *r, attr *a)
+{
+    if (r->p >= r->end)
+        return false;
+    const uint8_t *p = r->p + 1;   /* Span.attributes */
+    size_t kv = r_varint(&p);
+    r->p = p + kv;
+    p++;                           /* KeyValue.key */
+    a->klen = r_varint(&p);
+    a->key = (const char *)p;
+    p += a->klen + 1;              /* KeyValue.value */
+    r_varint(&p);
+    a->type = *p++ >> 3;
+    if (a->type == 1) {
+        a->n = r_varint(&p);
+        a->str = (const char *)p;
+    } else {
+        a->num = r_varint(&p);
+    }
+    return true;
+}
+
+/* The most a span's JSON can take: its text escaped six times over, and the rest. An
+ * attribute is at least 8 bytes recorded and at most 50 more of JSON around its text. */
 static size_t json_bound(const mf_span *s)
 {
     size_t text = s->name_len + (s->tracestate ? strlen(s->tracestate) : 0) + (s->status_msg ? s->status_len : 0);
-    for (unsigned i = 0; i < s->nattrs; i++)
-        text += s->attrs[i].klen + (s->attrs[i].type == MF_ATTR_STR ? (size_t)s->attrs[i].num : 0);
-    return 6 * text + 400 + 80 * (size_t)s->nattrs;
+    return 6 * text + 400 + 13 * (size_t)s->alen;
 }
 
 static char *json_span(char *p, const mf_span *s)
@@ -138,31 +184,28 @@ static char *json_span(char *p, const mf_span *s)
     p = w_lit(p, "\",\"endTimeUnixNano\":\"");
     p = w_u64(p, s->end_ns);
     p = w_lit(p, "\",\"attributes\":[");
-    for (unsigned i = 0; i < s->nattrs; i++) {
-        const mf_span_attr *a = &s->attrs[i];
-        if (i)
+    attr_reader r = {s->attrs, s->attrs + s->alen};
+    attr a;
+    for (bool first = true; next_attr(&r, &a); first = false) {
+        if (!first)
             *p++ = ',';
-        if (a->type == MF_ATTR_STR) {
-            p = w_str_value(p, a->key, a->klen, a->str, (size_t)a->num);
+        if (a.type == 1) {
+            p = w_str_value(p, a.key, a.klen, a.str, a.n);
             continue;
         }
         p = w_lit(p, "{\"key\":\"");
-        p = w_text(p, a->key, a->klen);
-        if (a->type == MF_ATTR_INT) {   /* 64-bit integers are strings in OTLP JSON */
+        p = w_text(p, a.key, a.klen);
+        if (a.type == 3) {   /* 64-bit integers are strings in OTLP JSON */
             p = w_lit(p, "\",\"value\":{\"intValue\":\"");
-            p = w_i64(p, a->num);
+            p = w_i64(p, (int64_t)a.num);
             p = w_lit(p, "\"}}");
-        } else if (a->num) {
+        } else if (a.num) {
             p = w_lit(p, "\",\"value\":{\"boolValue\":true}}");
         } else {
             p = w_lit(p, "\",\"value\":{\"boolValue\":false}}");
         }
     }
     *p++ = ']';
-    if (s->dropped) {
-        p = w_lit(p, ",\"droppedAttributesCount\":");
-        p = w_u64(p, s->dropped);
-    }
     if (s->status) {
         p = w_lit(p, ",\"status\":{\"code\":");
         p = w_u64(p, s->status);
@@ -185,19 +228,14 @@ void mf_otlp_span_json(const mf_span *s, char **data, size_t *len, size_t *cap)
     wrote(&o, json_span(p, s));
 }
 
-void mf_otlp_request_json(const char *service, const char *spans, size_t n, char **data, size_t *len, size_t *cap)
+static size_t json_head(const char *service, char *start)
 {
-    out o = {data, len, cap};
-    size_t sl = strlen(service);
-    char *p = room(&o, 6 * sl + 400 + n);
-    p = w_lit(p, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
-    p = w_str_value(p, "service.name", 12, service, sl);
+    char *p = w_lit(start, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    p = w_str_value(p, "service.name", 12, service, strlen(service));
     *p++ = ',';
     p = w_str_value(p, "service.version", 15, PACKAGE_VERSION, sizeof PACKAGE_VERSION - 1);
     p = w_lit(p, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"mcpfed\",\"version\":\"" PACKAGE_VERSION "\"},\"spans\":[");
-    if (n)
-        p = w(p, spans + 1, n - 1);   /* each span came with a comma before it */
-    wrote(&o, w_lit(p, "]}]}]}"));
+    return (size_t)(p - start);
 }
 
 /* --- protobuf ------------------------------------------------------------------------------ */
@@ -258,44 +296,80 @@ static char *w_uint(char *p, unsigned field, uint64_t v)
 /* The size of a length-delimited field of n bytes in its message. */
 static size_t field_size(size_t n) { return 1 + varint_size(n) + n; }
 
-/* AnyValue: string_value 1, bool_value 2, int_value 3. */
-static uint64_t scalar(const mf_span_attr *a) { return a->type == MF_ATTR_INT ? (uint64_t)a->num : a->num != 0; }
-
-static size_t any_size(const mf_span_attr *a)
+/* Room for n more bytes of attributes in s: its own room, then an allocation. */
+static uint8_t *attr_room(mf_span *s, size_t n)
 {
-    return a->type == MF_ATTR_STR ? field_size((size_t)a->num) : 1 + varint_size(scalar(a));
+    if (s->alen + n > s->acap) {
+        size_t cap = (size_t)s->acap * 2;
+        while (cap < s->alen + n)
+            cap *= 2;
+        if (s->attrs == s->room) {
+            s->attrs = mf_xmalloc(cap);
+            memcpy(s->attrs, s->room, s->alen);
+        } else {
+            s->attrs = mf_xrealloc(s->attrs, cap);
+        }
+        s->acap = (uint32_t)cap;
+    }
+    return s->attrs + s->alen;
 }
 
-/* KeyValue: key 1, value 2. */
-static size_t kv_size(const mf_span_attr *a) { return field_size(a->klen) + field_size(any_size(a)); }
-
-static char *w_kv(char *p, unsigned field, const mf_span_attr *a)
+/* Span.attributes 9, a KeyValue: key 1, value 2 (AnyValue: string_value 1, bool_value 2,
+ * int_value 3) of `value` bytes, whose head is written here. */
+static char *w_kv_head(char *p, unsigned field, const char *key, size_t klen, size_t value)
 {
-    p = w_len(p, field, kv_size(a));
-    p = w_bytes(p, 1, a->key, a->klen);
-    p = w_len(p, 2, any_size(a));
-    if (a->type == MF_ATTR_STR)
-        return w_bytes(p, 1, a->str, (size_t)a->num);
-    return w_uint(p, a->type == MF_ATTR_INT ? 3 : 2, scalar(a));
+    p = w_len(p, field, field_size(klen) + field_size(value));
+    p = w_bytes(p, 1, key, klen);
+    return w_len(p, 2, value);
+}
+
+/* An attribute whose lengths all fit in a byte of varint (the usual one: a short key and
+ * value) is written without a varint loop. */
+static char *w_short(char *p, unsigned field, const void *src, size_t n)
+{
+    p[0] = (char)(field << 3 | LEN);
+    p[1] = (char)n;
+    memcpy(p + 2, src, n);
+    return p + 2 + n;
+}
+
+void mf_otlp_attr_str(mf_span *s, const char *key, const char *value, size_t n)
+{
+    size_t klen = strlen(key), any = field_size(n), kv = field_size(klen) + field_size(any);
+    char *p = (char *)attr_room(s, field_size(kv));
+    if (kv < 128) {
+        p[0] = 9 << 3 | LEN;
+        p[1] = (char)kv;
+        p = w_short(p + 2, 1, key, klen);
+        p[0] = 2 << 3 | LEN;
+        p[1] = (char)any;
+        p = w_short(p + 2, 1, value, n);
+    } else {
+        p = w_bytes(w_kv_head(p, 9, key, klen, any), 1, value, n);
+    }
+    s->alen = (uint32_t)(p - (char *)s->attrs);
+}
+
+void mf_otlp_attr_int(mf_span *s, const char *key, int64_t v, bool boolean)
+{
+    size_t klen = strlen(key), any = 1 + varint_size((uint64_t)v);
+    char *p = (char *)attr_room(s, field_size(field_size(klen) + field_size(any)));
+    p = w_uint(w_kv_head(p, 9, key, klen, any), boolean ? 2 : 3, (uint64_t)v);
+    s->alen = (uint32_t)(p - (char *)s->attrs);
 }
 
 /* Status: message 2, code 3. */
 static size_t status_size(const mf_span *s) { return (s->status_msg ? field_size(s->status_len) : 0) + 2; }
 
 /* Span: trace_id 1, span_id 2, trace_state 3, parent_span_id 4, name 5, kind 6,
- * start_time_unix_nano 7, end_time_unix_nano 8, attributes 9, dropped_attributes_count 10,
- * status 15. */
+ * start_time_unix_nano 7, end_time_unix_nano 8, attributes 9 (as recorded), status 15. */
 static size_t span_size(const mf_span *s)
 {
-    size_t n = field_size(16) + field_size(8) + field_size(s->name_len) + 2 + 9 + 9;
+    size_t n = field_size(16) + field_size(8) + field_size(s->name_len) + 2 + 9 + 9 + s->alen;
     if (s->tracestate)
         n += field_size(strlen(s->tracestate));
     if (s->has_parent)
         n += field_size(8);
-    for (unsigned i = 0; i < s->nattrs; i++)
-        n += field_size(kv_size(&s->attrs[i]));
-    if (s->dropped)
-        n += 1 + varint_size(s->dropped);
     if (s->status)
         n += field_size(status_size(s));
     return n;
@@ -314,10 +388,7 @@ static char *pb_span(char *p, const mf_span *s, size_t size)
     p = w_uint(p, 6, s->kind);
     p = w_fixed64(p, 7, s->start_ns);
     p = w_fixed64(p, 8, s->end_ns);
-    for (unsigned i = 0; i < s->nattrs; i++)
-        p = w_kv(p, 9, &s->attrs[i]);
-    if (s->dropped)
-        p = w_uint(p, 10, s->dropped);
+    p = w(p, s->attrs, s->alen);
     if (s->status) {
         p = w_len(p, 15, status_size(s));
         if (s->status_msg)
@@ -334,28 +405,50 @@ void mf_otlp_span_protobuf(const mf_span *s, char **data, size_t *len, size_t *c
     wrote(&o, pb_span(room(&o, field_size(size)), s, size));
 }
 
-void mf_otlp_request_protobuf(const char *service, const char *spans, size_t n, char **data, size_t *len,
-                              size_t *cap)
+static size_t protobuf_head(const char *service, size_t n, char *start)
 {
-    out o = {data, len, cap};
     /* InstrumentationScope: name 1, version 2 */
     static const char scope_name[] = "mcpfed", version[] = PACKAGE_VERSION;
     size_t scope = field_size(sizeof scope_name - 1) + field_size(sizeof version - 1);
     size_t scope_spans = field_size(scope) + n;   /* ScopeSpans: scope 1, spans 2 (each a field already) */
-    /* Resource: attributes 1 */
-    mf_span_attr svc = {.key = "service.name", .klen = 12, .str = service, .num = (int64_t)strlen(service)};
-    mf_span_attr ver = {.key = "service.version", .klen = 15, .str = version, .num = sizeof version - 1};
-    size_t resource = field_size(kv_size(&svc)) + field_size(kv_size(&ver));
+    /* Resource: attributes 1 (KeyValue) */
+    size_t sl = strlen(service), svc = field_size(sl), ver = field_size(sizeof version - 1);
+    size_t resource = field_size(field_size(12) + field_size(svc)) + field_size(field_size(15) + field_size(ver));
     size_t resource_spans = field_size(resource) + field_size(scope_spans);   /* resource 1, scope_spans 2 */
 
-    char *p = room(&o, field_size(resource_spans));
-    p = w_len(p, 1, resource_spans);   /* ExportTraceServiceRequest.resource_spans */
+    char *p = w_len(start, 1, resource_spans);   /* ExportTraceServiceRequest.resource_spans */
     p = w_len(p, 1, resource);
-    p = w_kv(p, 1, &svc);
-    p = w_kv(p, 1, &ver);
+    p = w_bytes(w_kv_head(p, 1, "service.name", 12, svc), 1, service, sl);
+    p = w_bytes(w_kv_head(p, 1, "service.version", 15, ver), 1, version, sizeof version - 1);
     p = w_len(p, 2, scope_spans);
     p = w_len(p, 1, scope);
     p = w_bytes(p, 1, scope_name, sizeof scope_name - 1);
-    p = w_bytes(p, 2, version, sizeof version - 1);
-    wrote(&o, w(p, spans, n));
+    return (size_t)(w_bytes(p, 2, version, sizeof version - 1) - start);
+}
+
+/* --- a request around the spans waiting --------------------------------------------------- */
+
+size_t mf_otlp_head_room(const char *service, bool json)
+{
+    size_t sl = strlen(service);
+    return json ? 6 * sl + 400 : sl + 200;
+}
+
+char *mf_otlp_request(const char *service, bool json, char *data, size_t room, size_t end, size_t *len)
+{
+    char *spans = data + room, *head;
+    size_t h;
+    if (json) {
+        h = json_head(service, data);
+        head = spans + 1 - h;   /* over the comma the first span came with */
+        memmove(head, data, h);
+        memcpy(data + end, "]}]}]}", 6);
+        *len = end + 6 - (size_t)(head - data);
+    } else {
+        h = protobuf_head(service, end - room, data);
+        head = spans - h;
+        memmove(head, data, h);
+        *len = end - (size_t)(head - data);
+    }
+    return head;
 }

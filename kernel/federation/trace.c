@@ -167,6 +167,9 @@ static mf_span *span_new(int kind)
         s = mf_xmalloc(sizeof *s);
     }
     memset(s, 0, offsetof(mf_span, attrs));
+    s->attrs = s->room;
+    s->alen = 0;
+    s->acap = sizeof s->room;
     s->kind = (uint8_t)kind;
     random_id(s->ctx.span_id, 8);
     return s;
@@ -251,62 +254,22 @@ mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, in
 
 bool mf_span_sampled(const mf_span *s) { return s && (s->ctx.flags & 1); }
 
-/* A copy of value's n bytes kept with the span: in its room while there is some. */
-static const char *keep(mf_span *s, const char *value, size_t n, bool *owned)
-{
-    char *at;
-    if (s->used + n + 1 <= sizeof s->room) {
-        at = s->room + s->used;
-        s->used = (uint16_t)(s->used + n + 1);
-        *owned = false;
-    } else {
-        at = mf_xmalloc(n + 1);
-        *owned = true;
-    }
-    memcpy(at, value, n);
-    at[n] = '\0';
-    return at;
-}
-
-static mf_span_attr *add_attr(mf_span *s, const char *key, int type)
-{
-    if (!mf_span_sampled(s))
-        return NULL;
-    if (s->nattrs == MF_SPAN_ATTRS) {
-        s->dropped++;
-        return NULL;
-    }
-    mf_span_attr *a = &s->attrs[s->nattrs++];
-    size_t klen = strlen(key);
-    a->key = key;
-    a->klen = (uint8_t)(klen < 255 ? klen : 255);
-    a->type = (uint8_t)type;
-    a->owned = false;
-    return a;
-}
-
 void mf_span_str(mf_span *s, const char *key, const char *value)
 {
-    mf_span_attr *a = value ? add_attr(s, key, MF_ATTR_STR) : NULL;
-    if (a) {
-        size_t n = strlen(value);
-        a->str = keep(s, value, n, &a->owned);
-        a->num = (int64_t)n;
-    }
+    if (value && mf_span_sampled(s))
+        mf_otlp_attr_str(s, key, value, utf8_cut(value, strlen(value), MF_SPAN_VALUE));
 }
 
 void mf_span_int(mf_span *s, const char *key, int64_t value)
 {
-    mf_span_attr *a = add_attr(s, key, MF_ATTR_INT);
-    if (a)
-        a->num = value;
+    if (mf_span_sampled(s))
+        mf_otlp_attr_int(s, key, value, false);
 }
 
 void mf_span_bool(mf_span *s, const char *key, bool value)
 {
-    mf_span_attr *a = add_attr(s, key, MF_ATTR_BOOL);
-    if (a)
-        a->num = value;
+    if (mf_span_sampled(s))
+        mf_otlp_attr_int(s, key, value, true);
 }
 
 /* The decimal text of v (at most 20 characters and a sign) at the end of buf[24]. */
@@ -324,23 +287,16 @@ static const char *decimal(int64_t v, char buf[24])
     return p;
 }
 
-static void drop_status(mf_span *s)
-{
-    if (s->status_owned)
-        free((char *)s->status_msg);
-    s->status_msg = NULL;
-    s->status_owned = false;
-}
-
 void mf_span_error(mf_span *s, int code, const char *message)
 {
     if (!mf_span_sampled(s))
         return;
     s->status = 2;
-    drop_status(s);
+    free(s->status_msg);
+    s->status_msg = NULL;
     if (message) {
-        s->status_len = strlen(message);
-        s->status_msg = keep(s, message, s->status_len, &s->status_owned);
+        s->status_len = utf8_cut(message, strlen(message), MF_SPAN_VALUE);
+        s->status_msg = mf_xstrndup(message, s->status_len);
     }
     if (code) {
         char buf[24];
@@ -357,10 +313,9 @@ void mf_span_free(mf_span *s)
 {
     if (!s)
         return;
-    for (unsigned i = 0; i < s->nattrs; i++)
-        if (s->attrs[i].owned)
-            free((char *)s->attrs[i].str);
-    drop_status(s);
+    if (s->attrs != s->room)
+        free(s->attrs);
+    free(s->status_msg);
     free(s->tracestate);
     if (nfree < FREE_MAX) {
         s->next = free_spans;

@@ -361,12 +361,14 @@ static hsession *session_of(listener *l, http_conn *c, http_request *r, const ch
 static void trace_context(const http_request *r, json_t *msg)
 {
     static const char *const keys[] = {"traceparent", "tracestate"};
+    const char *values[] = {http_header_get(r, keys[0]), http_header_get(r, keys[1])};
+    if (!values[0] && !values[1])   /* the usual request: nothing more to look at */
+        return;
     json_t *params = json_object_get(msg, "params");
     if (!mf_rpc_method(msg) || !json_object_get(msg, "id") || (params && !json_is_object(params)))
         return;
     for (size_t i = 0; i < 2; i++) {
-        const char *v = http_header_get(r, keys[i]);
-        if (!v)
+        if (!values[i])
             continue;
         if (!params) {
             params = json_object();
@@ -378,7 +380,7 @@ static void trace_context(const http_request *r, json_t *msg)
             json_object_set_new(params, "_meta", meta);
         }
         if (json_is_object(meta) && !json_object_get(meta, keys[i]))
-            json_object_set_new(meta, keys[i], json_string(v));
+            json_object_set_new(meta, keys[i], json_string(values[i]));
     }
 }
 

@@ -144,6 +144,14 @@ test("a call retried on a second target: one request span, the policy's, two att
 	const cut = (await c.waitSpans((s) => s.some((x) => x.name.startsWith("tools/call aé")))).find((x) => x.name.startsWith("tools/call aé"));
 	assert.ok(!cut.name.includes("\uFFFD"), `no broken character in ${JSON.stringify(cut.name)}`);
 	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 96, cut.name);
+
+	// a long text value (a client's request id) is cut to 1024 bytes, where a character starts
+	const longId = `i${"é".repeat(700)}`;
+	assert.equal((await client.post({ ...callMsg(11, "up__nope"), id: longId }, { session, version: "2025-11-25" })).json.error.code, -32602);
+	const idSpan = (await c.waitSpans((s) => s.some((x) => String(x.attributes["jsonrpc.request.id"]).startsWith("ié"))))
+		.find((x) => String(x.attributes["jsonrpc.request.id"]).startsWith("ié"));
+	const idValue = idSpan.attributes["jsonrpc.request.id"];
+	assert.ok(longId.startsWith(idValue) && Buffer.byteLength(idValue) <= 1024 && Buffer.byteLength(idValue) > 1000, idValue);
 });
 
 test("protobuf, the default encoding: the span tree as the OpenTelemetry protobuf encoder would write it", async (t) => {
@@ -165,9 +173,13 @@ test("protobuf, the default encoding: the span tree as the OpenTelemetry protobu
 	// a name with characters of two bytes, cut to fit without breaking one
 	const wide = `b${"é".repeat(60)}`;
 	assert.equal((await gw.request("tools/call", { name: wide, arguments: {} })).error?.code, -32602);
+	// a long text value and status message are cut to 1024 bytes, where a character starts
+	const huge = `c${"é".repeat(700)}`;
+	assert.equal((await gw.request("tools/call", { name: huge, arguments: {} })).error?.code, -32602);
 
 	const spans = await c.waitSpans((s) => s.filter((x) => x.traceId === tid).length >= 3
-		&& s.some((x) => x.name === "tools/call p__nope") && s.some((x) => x.name.startsWith("tools/call bé")));
+		&& s.some((x) => x.name === "tools/call p__nope") && s.some((x) => x.name.startsWith("tools/call bé"))
+		&& s.some((x) => x.name.startsWith("tools/call cé")));
 	assert.ok(c.requests.length >= 1);
 	for (const r of c.requests) assert.equal(r.contentType, "application/x-protobuf");
 	const mine = spans.filter((x) => x.traceId === tid);
@@ -195,6 +207,10 @@ test("protobuf, the default encoding: the span tree as the OpenTelemetry protobu
 	assert.equal(nope.attributes["error.type"], "-32602");
 	const cut = spans.find((x) => x.name.startsWith("tools/call bé"));
 	assert.ok(`tools/call ${wide}`.startsWith(cut.name) && Buffer.byteLength(cut.name) <= 96, cut.name);
+	const long = spans.find((x) => x.name.startsWith("tools/call cé"));
+	const tool = long.attributes["gen_ai.tool.name"];
+	assert.ok(huge.startsWith(tool) && Buffer.byteLength(tool) <= 1024 && Buffer.byteLength(tool) > 1000, tool);
+	assert.ok(Buffer.byteLength(long.status.message) <= 1024 && !long.status.message.includes("\uFFFD"), long.status.message);
 	const st = await tracingStatus(gw);
 	assert.equal(st.protocol, "http/protobuf");
 	assert.ok(st.spans_exported >= spans.length);
@@ -269,23 +285,33 @@ test("the collector down: calls are served as before, and the spans that cannot 
 	assert.ok(elapsed < 20000, `40 calls took ${elapsed} ms`);
 });
 
-test("a slow collector holds no call: spans queue up to the bound, then are dropped", async (t) => {
-	const c = await collector(t);
-	const release = c.hold();
-	t.after(release);
-	const gw = await stdioGateway(t, {
-		tracing: { endpoint: c.url, flush_ms: 20, max_queue_spans: 16, batch_spans: 4 }, providers: [faulty("p")],
+for (const protocol of ["http/protobuf", "http/json"]) {
+	test(`a slow collector holds no call: spans queue up to the bound, then are dropped; the rest leave intact (${protocol})`, async (t) => {
+		const c = await collector(t);
+		const release = c.hold();
+		t.after(release);
+		const gw = await stdioGateway(t, {
+			tracing: { endpoint: c.url, flush_ms: 20, max_queue_spans: 16, batch_spans: 4, protocol }, providers: [faulty("p")],
+		});
+		for (let i = 0; i < 30; i++)
+			assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: "x" } }, { timeout: 5000 })), "x");
+		const st = await tracingStatus(gw);
+		assert.ok(st.spans_dropped > 0, `spans dropped while the collector holds its answer: ${JSON.stringify(st)}`);
+		assert.ok(st.spans_queued <= 16);
+		release();
+		// the queue drains in batches of four, each leaving what follows it for the next
+		await waitFor(async () => (await tracingStatus(gw)).spans_queued === 0, { timeout: 10000, what: "the queue drained" });
+		const done = await tracingStatus(gw);
+		assert.equal(done.exports_failed, 0, `every export well formed: ${JSON.stringify(done)}`);
+		assert.ok(done.exports >= 4, JSON.stringify(done));
+		await waitFor(async () => (await tracingStatus(gw)).spans_exported === done.spans_ended, { timeout: 10000, what: "every span queued exported" });
+		const spans = await c.waitSpans((s) => s.length === done.spans_ended);
+		const names = new Set(["initialize", "mcpfed.policy", "tools/call echo", "tools/call p__echo"]);
+		assert.ok(spans.every((x) => names.has(x.name) && /^[0-9a-f]{32}$/.test(x.traceId)), JSON.stringify(spans.map((x) => x.name)));
 	});
-	for (let i = 0; i < 30; i++)
-		assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: "x" } }, { timeout: 5000 })), "x");
-	const st = await tracingStatus(gw);
-	assert.ok(st.spans_dropped > 0, `spans dropped while the collector holds its answer: ${JSON.stringify(st)}`);
-	assert.ok(st.spans_queued <= 16);
-	release();
-	await waitFor(async () => (await tracingStatus(gw)).spans_exported > 0, { timeout: 10000, what: "exports once the collector answers" });
-});
+}
 
-test("a reload moves the export to another collector, turns tracing off (the exporter's thread stops) and on again", async (t) => {
+test("a reload moves the export to another collector, turns tracing off and on again", async (t) => {
 	const a = await collector(t), b = await collector(t);
 	const top = (c) => ({ log_level: "info", providers: [faulty("p")],
 		...(c ? { tracing: { endpoint: c.url, flush_ms: 20, protocol: c === b ? "http/json" : "http/protobuf" } } : {}) });
