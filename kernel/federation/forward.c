@@ -411,7 +411,8 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
             if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
                 json_object_set(kept, k, v);
         }
-        if (json_object_size(kept))
+        /* traced, it is where the upstream's trace context goes (observe.c) */
+        if (json_object_size(kept) || mf_trace_on())
             json_object_set_new(params, "_meta", kept);
         else {
             json_object_del(params, "_meta");

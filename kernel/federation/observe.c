@@ -37,10 +37,9 @@ void mf_obs_begin(downreq *d)
 {
     mf_span *span = mf_trace_request_take();
     /* the audit log is about what upstreams do: calls, gets and reads (not completions) */
-    const char *method = mf_rpc_method(d->msg);
-    bool audit = mf_audit_on() && method &&
-                 (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
-                  strcmp(method, "resources/read") == 0);
+    const char *method = mf_audit_on() ? mf_rpc_method(d->msg) : NULL;
+    bool audit = method && (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
+                            strcmp(method, "resources/read") == 0);
     if (!span && !audit)
         return;
     mf_obs *o = mf_xcalloc(1, sizeof *o);
@@ -129,7 +128,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     const char *ts = mf_span_tracestate(a);
     if (ts)
         json_object_set_new_nocheck(meta, "tracestate", json_string_nocheck(ts));
-    else if (!fresh)
+    else if (!fresh && json_object_get(meta, "tracestate"))
         json_object_del(meta, "tracestate");
 }
 

@@ -11,6 +11,7 @@
 #include "build-config.h"
 #include "span.h"
 
+#include <endian.h>
 #include <string.h>
 
 typedef struct out {
@@ -242,15 +243,8 @@ static size_t json_head(const char *service, char *start)
 
 enum { VARINT = 0, I64 = 1, LEN = 2 };
 
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
+/* Seven bits a byte: 1 to 10 bytes. */
+static size_t varint_size(uint64_t v) { return (size_t)(70 - __builtin_clzll(v | 1)) / 7; }
 
 static char *w_varint(char *p, uint64_t v)
 {
@@ -272,9 +266,9 @@ static char *w_tag(char *p, unsigned field, unsigned wire)
 static char *w_fixed64(char *p, unsigned field, uint64_t v)
 {
     p = w_tag(p, field, I64);
-    for (int i = 0; i < 8; i++)
-        *p++ = (char)(v >> (8 * i));
-    return p;
+    v = htole64(v);
+    memcpy(p, &v, 8);
+    return p + 8;
 }
 
 /* The head of a length-delimited field of n bytes; the field with its bytes. */

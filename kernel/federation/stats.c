@@ -46,10 +46,16 @@ typedef struct series {
     UT_hash_handle hh;
 } series;
 
+/* A table of series, and the one it gave last: calls come in runs of the same labels, and
+ * comparing two short texts is cheaper than building a key and hashing it. */
+typedef struct series_table {
+    series *all, *last;
+} series_table;
+
 static struct {
     uint64_t requests[NMETHODS][2];
     pending *pending;
-    series *tools, *tool_names, *providers, *targets, *codes, *code_names;
+    series_table tools, tool_names, providers, targets, codes, code_names;
     unsigned ntool_names, ncodes;
     bool on;                  /* a metrics endpoint is configured: nothing is counted without one */
 } ST;
@@ -72,13 +78,26 @@ static pending *pending_find(uint64_t sid, uint64_t tcorr)
     return p;
 }
 
+/* Answered requests' records come back here rather than to malloc. */
+enum { PENDING_SPARE = 64 };
+static pending *spare[PENDING_SPARE];
+static unsigned nspare;
+
+static void pending_free(pending *p)
+{
+    if (nspare < PENDING_SPARE)
+        spare[nspare++] = p;
+    else
+        free(p);
+}
+
 void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg)
 {
     /* a request that waited for the catalog comes in again: counted once */
     if (!ST.on || pending_find(sid, tcorr))
         return;
-    pending *p;
-    p = mf_xcalloc(1, sizeof *p);
+    pending *p = nspare ? spare[--nspare] : mf_xmalloc(sizeof *p);
+    memset(p, 0, sizeof *p);
     p->key.sid = sid;
     p->key.tcorr = tcorr;
     p->method = method_index(mf_rpc_method(msg));
@@ -92,7 +111,7 @@ void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp)
         return;
     ST.requests[p->method][json_object_get(resp, "error") ? 1 : 0]++;
     HASH_DEL(ST.pending, p);
-    free(p);
+    pending_free(p);
 }
 
 void mf_stats_session_closed(uint64_t sid)
@@ -101,7 +120,7 @@ void mf_stats_session_closed(uint64_t sid)
     HASH_ITER(hh, ST.pending, p, tmp)
         if (p->key.sid == sid) {
             HASH_DEL(ST.pending, p);
-            free(p);
+            pending_free(p);
         }
 }
 
@@ -117,10 +136,23 @@ void mf_stats_label(FILE *f, const char *s)
     }
 }
 
-/* The series of table for label n1 = v1 (and n2 = v2 unless n2 is NULL), made on first
- * use. On the call path: the lookup is by the raw values; labels are rendered once. */
-static series *series_get(series **table, const char *n1, const char *v1, const char *n2, const char *v2)
+/* Is s the series of label values v1 and v2 (its key "v1\x1fv2")? */
+static bool key_is(const series *s, const char *v1, const char *v2)
 {
+    const char *k = s->key;
+    while (*v1 && *k == *v1) {
+        k++;
+        v1++;
+    }
+    return !*v1 && *k == '\x1f' && strcmp(k + 1, v2 ? v2 : "") == 0;
+}
+
+/* The series of t for label n1 = v1 (and n2 = v2 unless n2 is NULL), made on first use.
+ * On the call path: the lookup is by the raw values; labels are rendered once. */
+static series *series_get(series_table *t, const char *n1, const char *v1, const char *n2, const char *v2)
+{
+    if (t->last && key_is(t->last, v1, n2 ? v2 : NULL))
+        return t->last;
     char stack[512];
     size_t l1 = strlen(v1), l2 = n2 ? strlen(v2) : 0, klen = l1 + 1 + l2;
     char *key = klen < sizeof stack ? stack : mf_xmalloc(klen + 1);
@@ -129,11 +161,11 @@ static series *series_get(series **table, const char *n1, const char *v1, const 
     memcpy(key + l1 + 1, n2 ? v2 : "", l2);
     key[klen] = '\0';
     series *s;
-    HASH_FIND(hh, *table, key, klen, s);
+    HASH_FIND(hh, t->all, key, klen, s);
     if (s) {
         if (key != stack)
             free(key);
-        return s;
+        return t->last = s;
     }
     s = mf_xcalloc(1, sizeof *s);
     s->key = key == stack ? mf_xstrdup(stack) : key;
@@ -149,22 +181,25 @@ static series *series_get(series **table, const char *n1, const char *v1, const 
     }
     fputc('"', f);
     fclose(f);
-    HASH_ADD_KEYPTR(hh, *table, s->key, klen, s);
-    return s;
+    HASH_ADD_KEYPTR(hh, t->all, s->key, klen, s);
+    return t->last = s;
 }
 
 /* Whether name has a label value of its own: one of the first max names seen in set. */
-static bool admit(series **set, unsigned *n, unsigned max, const char *name)
+static bool admit(series_table *set, unsigned *n, unsigned max, const char *name)
 {
-    series *known;
-    HASH_FIND_STR(*set, name, known);
-    if (known)
+    series *known = set->last;
+    if (known && strcmp(known->key, name) == 0)
         return true;
+    HASH_FIND_STR(set->all, name, known);
+    if (known)
+        return set->last = known, true;
     if (*n >= max)
         return false;
     known = mf_xcalloc(1, sizeof *known);
     known->key = mf_xstrdup(name);
-    HASH_ADD_KEYPTR(hh, *set, known->key, strlen(known->key), known);
+    HASH_ADD_KEYPTR(hh, set->all, known->key, strlen(known->key), known);
+    set->last = known;
     (*n)++;
     return true;
 }
@@ -239,9 +274,11 @@ static bool of_provider(const series *s, const char *provider, bool second)
     return k > n && s->key[n] == '\x1f' && memcmp(s->key, provider, n) == 0;
 }
 
-static void series_free(series **table, series *s)
+static void series_free(series_table *t, series *s)
 {
-    HASH_DEL(*table, s);
+    if (t->last == s)
+        t->last = NULL;
+    HASH_DEL(t->all, s);
     free(s->key);
     free(s->labels);
     free(s);
@@ -259,17 +296,17 @@ void mf_stats_provider_gone(const char *provider, const mf_provider *live)
 {
     series *s, *tmp;
     size_t n = strlen(provider);
-    HASH_ITER(hh, ST.targets, s, tmp)
+    HASH_ITER(hh, ST.targets.all, s, tmp)
         if (of_provider(s, provider, false) && !has_target(live, s->key + n + 1))
             series_free(&ST.targets, s);
     if (live)
         return;
-    series **tables[] = {&ST.providers, &ST.codes};
+    series_table *tables[] = {&ST.providers, &ST.codes};
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
-        HASH_ITER(hh, *tables[t], s, tmp)
+        HASH_ITER(hh, tables[t]->all, s, tmp)
             if (of_provider(s, provider, false))
                 series_free(tables[t], s);
-    HASH_ITER(hh, ST.tools, s, tmp)
+    HASH_ITER(hh, ST.tools.all, s, tmp)
         if (of_provider(s, provider, true))
             series_free(&ST.tools, s);
 }
@@ -367,7 +404,7 @@ static void write_targets(FILE *out)
         }
     head(out, "mcpfed_breaker_transitions_total", "counter",
          "Breaker state changes seen (at each call's outcome and each scrape), by the state entered.");
-    write_by_value(out, "mcpfed_breaker_transitions_total", ST.targets, "to", breaker_states + 1, NSTATES - 1,
+    write_by_value(out, "mcpfed_breaker_transitions_total", ST.targets.all, "to", breaker_states + 1, NSTATES - 1,
                    transitions_of);
 }
 
@@ -381,14 +418,14 @@ void mf_stats_write(FILE *out)
                         o ? "error" : "ok", (unsigned long long)ST.requests[i][o]);
     head(out, "mcpfed_tool_calls_total", "counter",
          "Tool calls forwarded and answered, by public tool (the first 100 seen, then other), provider and outcome.");
-    write_by_value(out, "mcpfed_tool_calls_total", ST.tools, "outcome", tool_outcomes, TOOL_OUTCOMES, counts_of);
+    write_by_value(out, "mcpfed_tool_calls_total", ST.tools.all, "outcome", tool_outcomes, TOOL_OUTCOMES, counts_of);
     head(out, "mcpfed_upstream_call_duration_seconds", "histogram", "Upstream calls' duration, by provider and target.");
-    write_histograms(out, "mcpfed_upstream_call_duration_seconds", ST.targets);
+    write_histograms(out, "mcpfed_upstream_call_duration_seconds", ST.targets.all);
     head(out, "mcpfed_provider_call_duration_seconds", "histogram", "Upstream calls' duration, by provider.");
-    write_histograms(out, "mcpfed_provider_call_duration_seconds", ST.providers);
+    write_histograms(out, "mcpfed_provider_call_duration_seconds", ST.providers.all);
     head(out, "mcpfed_upstream_errors_total", "counter", "Upstream calls that ended in a JSON-RPC error, by provider and code.");
     series *s, *tmp;
-    HASH_ITER(hh, ST.codes, s, tmp)
+    HASH_ITER(hh, ST.codes.all, s, tmp)
         fprintf(out, "mcpfed_upstream_errors_total{%s} %llu\n", s->labels, (unsigned long long)s->counts[0]);
     write_targets(out);
     write_sessions(out);
@@ -410,11 +447,11 @@ void mf_stats_write(FILE *out)
     fprintf(out, "mcpfed_policy_reloads_total{outcome=\"refused\"} %llu\n", (unsigned long long)p->failed_reloads);
 }
 
-static void free_table(series **table)
+static void free_table(series_table *t)
 {
     series *s, *tmp;
-    HASH_ITER(hh, *table, s, tmp)
-        series_free(table, s);
+    HASH_ITER(hh, t->all, s, tmp)
+        series_free(t, s);
 }
 
 void mf_stats_free(void)
@@ -424,6 +461,8 @@ void mf_stats_free(void)
         HASH_DEL(ST.pending, p);
         free(p);
     }
+    while (nspare)
+        free(spare[--nspare]);
     free_table(&ST.tools);
     free_table(&ST.tool_names);
     free_table(&ST.providers);

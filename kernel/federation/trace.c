@@ -50,14 +50,17 @@ static uint64_t next_random(void)
     return r;
 }
 
+/* n bytes (8 or 16) of id; all zero is invalid, and comes once in 2^64 draws. */
 static void random_id(uint8_t *out, size_t n)
 {
+    uint64_t any = 0;
     do {
         for (size_t i = 0; i < n; i += 8) {
             uint64_t r = next_random();
-            memcpy(out + i, &r, n - i < 8 ? n - i : 8);
+            memcpy(out + i, &r, 8);
+            any |= r;
         }
-    } while (!memcmp(out, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", n));   /* all zero is invalid */
+    } while (!any);
 }
 
 /* --- traceparent ---------------------------------------------------------------------- */
@@ -101,13 +104,19 @@ bool mf_traceparent_parse(const char *s, size_t len, mf_trace_ctx *out)
     return true;
 }
 
+/* Two hex digits a byte, from a table: an id is written per attempt. */
 static void hex(const uint8_t *in, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
+    static char pairs[256][2];
+    if (!pairs[255][0]) {
+        static const char digits[] = "0123456789abcdef";
+        for (int i = 0; i < 256; i++) {
+            pairs[i][0] = digits[i >> 4];
+            pairs[i][1] = digits[i & 15];
+        }
     }
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + 2 * i, pairs[in[i]], 2);
 }
 
 void mf_traceparent_format(const mf_trace_ctx *c, char *out)

@@ -2,7 +2,7 @@
 # started in the background, its counts printed and it stopped on exit; sets port.
 # Needs top. OTLP_COLLECTOR_PARSE=0 in the environment: it counts without decoding.
 collector_log=$(mktemp)
-"$top/t/node" "$top/t/servers/otlp-collector.mjs" 2>"$collector_log" &
+$([ "${PIN:-0}" = 0 ] || echo taskset -c 1) "$top/t/node" "$top/t/servers/otlp-collector.mjs" 2>"$collector_log" &
 collector_pid=$!
 trap 'kill "$collector_pid" 2>/dev/null; wait "$collector_pid" 2>/dev/null; cat "$collector_log"; rm -f "$collector_log"' EXIT
 i=0

@@ -9,6 +9,12 @@ build=$(CDPATH= cd -- "${1:-$top/build}" && pwd) || exit 2
 duration=${DURATION:-10}
 connections=${CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+# PIN=1: the gateway gets CPU 0 to itself and what loads or watches it (wrk, a collector, a
+# scraper) runs on CPU 1, so that their work does not count as the gateway's
+if [ "${PIN:-0}" != 0 ]; then
+	GATEWAY_WRAPPER=${GATEWAY_WRAPPER:-taskset -c 0}
+	CLIENT_WRAPPER=${CLIENT_WRAPPER:-taskset -c 1}
+fi
 work=$(mktemp -d)
 pid=
 trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT

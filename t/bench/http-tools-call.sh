@@ -8,7 +8,8 @@
 # MCP server over stdio), ERA ("stateless" for 2026-07-28, "session" for 2025-11-25).
 # LISTEN (a Lua value, default "http://127.0.0.1:0/mcp") and CURL_OPTS (for the setup's
 # requests) let t/bench/https-tools-call.sh run it over TLS.
-# Needs wrk (Debian package wrk). Prints wrk's latency distribution and mcpfed's peak RSS.
+# PIN=1 gives the gateway a CPU of its own (t/bench/gateway.sh). Needs wrk (Debian package
+# wrk). Prints wrk's latency distribution and mcpfed's peak RSS.
 . "$(dirname -- "$0")/gateway.sh"
 upstream=${UPSTREAM:-loopback}
 era=${ERA:-stateless}
@@ -36,6 +37,7 @@ if [ -n "$metrics_url" ]; then
 	( n=0; end=$(($(date +%s) + duration)); while [ "$(date +%s)" -lt "$end" ]; do
 		curl -sf -o /dev/null "$metrics_url" && n=$((n + 1)); sleep "${SCRAPE:-1}"; done; echo "scrapes: $n" ) &
 	scraper=$!
+	[ "${PIN:-0}" = 0 ] || taskset -a -p -c 1 "$scraper" >/dev/null
 fi
 # the gateway's CPU time (user + system, in clock ticks) over the run: less sensitive than
 # calls/s to what else the machine runs
@@ -43,7 +45,7 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"; }
 sys_ticks() { awk '{ sub(/.*\) /, ""); print $13 }' "/proc/$pid/stat"; }
 cpu0=$(cpu_ticks)
 sys0=$(sys_ticks)
-MCPFED_SESSION=$session MCPFED_TOOL=$tool wrk -t1 -c"$connections" -d"${duration}s" --latency \
+MCPFED_SESSION=$session MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"${duration}s" --latency \
 	-s "${WRK_SCRIPT:-$here/tools-call.lua}" "$url"
 cpu1=$(cpu_ticks)
 sys1=$(sys_ticks)

@@ -9,11 +9,15 @@
 #   t/bench/observability.sh [BUILD_DIR]    (DURATION, CONNECTIONS, UPSTREAM, ERA as http-tools-call.sh)
 #
 # The collector counts what it receives without decoding it (OTLP_COLLECTOR_PARSE=0 unless
-# set), so that on a small machine its own work weighs little on the gateway's figures.
+# set), and with two CPUs or more the gateway runs on CPU 0 and everything else on CPU 1
+# (PIN=0 to let them share), so that what the collector, the scraper and wrk cost is not
+# counted as the gateway's. The collector's own CPU time is printed.
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
 rounds=${ROUNDS:-3}
+[ "$(nproc)" -ge 2 ] || PIN=0
+export PIN=${PIN:-1}
 export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
 . "$here/collector.sh"
 
@@ -25,7 +29,9 @@ run() {
 		$1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
 		END { printf "%s %.1f %.3f %.3f\n", r, c * 1e6 / n, p50, p99 }'
 }
-off= on= offcpu= oncpu= off50= on50= off99= on99=
+# the collector's CPU time in clock ticks: it shares the machine with the gateway and wrk
+collector_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$collector_pid/stat"; }
+off= on= offcpu= oncpu= off50= on50= off99= on99= collcpu=
 i=0
 while [ $i -lt "$rounds" ]; do
 	for m in $([ $((i % 2)) = 0 ] && echo "off on" || echo "on off"); do
@@ -33,9 +39,12 @@ while [ $i -lt "$rounds" ]; do
 			set -- $(METRICS= BENCH_LUA= run "$@") "$@"
 			off="$off $1"; offcpu="$offcpu $2"; off50="$off50 $3"; off99="$off99 $4"; shift 4
 		else
+			c0=$(collector_ticks)
 			set -- $(METRICS=1 SCRAPE=${SCRAPE:-0.2} \
 				BENCH_LUA="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1 }," run "$@") "$@"
 			on="$on $1"; oncpu="$oncpu $2"; on50="$on50 $3"; on99="$on99 $4"; shift 4
+			collcpu="$collcpu $(awk -v t="$(getconf CLK_TCK)" -v a="$c0" -v b="$(collector_ticks)" -v d="${DURATION:-10}" \
+				'BEGIN { printf "%.1f", (b - a) * 100 / t / d }')"
 		fi
 	done
 	i=$((i + 1))
@@ -46,5 +55,6 @@ echo "calls/s, metrics scraped every ${SCRAPE:-0.2} s and tracing at 100%:$on (m
 echo "latency p50 ms, both off:$off50 (median $(median "$off50")); both on:$on50 (median $(median "$on50"))"
 echo "latency p99 ms, both off:$off99 (median $(median "$off99")); both on:$on99 (median $(median "$on99"))"
 echo "gateway CPU us/call, both off:$offcpu (median $(median "$offcpu")); both on:$oncpu (median $(median "$oncpu"))"
+echo "the collector's CPU, % of a core over each run with tracing:$collcpu (median $(median "$collcpu"))"
 awk -v a="$(median "$off")" -v b="$(median "$on")" -v c="$(median "$offcpu")" -v d="$(median "$oncpu")" \
 	'BEGIN { printf "cost: %.1f%% of calls/s, %.1f%% more CPU per call\n", (a - b) * 100 / a, (d - c) * 100 / c }'
