@@ -4,14 +4,15 @@
  *
  * Nothing on a request's path waits for it: ending a span appends its encoding to the
  * bytes waiting (otlp_encode.c; or, when max_queue_spans wait, counts it dropped) and the
- * span is reused at once, so that what waits is a few hundred bytes a span, not the
- * span; a batch is those bytes wrapped in their request, sent from the loop's timer or as
- * soon as a batch is full by libcurl's multi interface driven by the loop (curl says which
- * sockets to watch and when its timer is due; no thread, no blocking call). One export is in flight at a time, over one easy handle, so the
- * connection to the collector is kept; while it is, spans keep queuing, and a collector
- * that is slow or down costs a full queue and the spans dropped, never a call's time. A
- * failed export drops its batch (counted): retrying would only compete with newer spans
- * for the same queue. */
+ * span is reused at once, so that what waits is a few hundred bytes a span, not the span.
+ * A batch is those bytes with their request written around them, sent from the loop's
+ * timer, or as soon as a batch is full, by libcurl's multi interface driven by the loop
+ * (curl says which sockets to watch and when its timer is due; no thread, no blocking
+ * call). One export is in flight at a time, over one easy handle, so the connection to
+ * the collector is kept; while it is, spans keep queuing in the other buffer, and a
+ * collector that is slow or down costs a full queue and the spans dropped, never a call's
+ * time. A failed export drops its batch (counted): retrying would only compete with newer
+ * spans for the same queue. */
 #include "build-config.h"
 #include "span.h"
 #include "federation.h"

@@ -71,7 +71,7 @@ static char *w_u64(char *p, uint64_t v)
     return w(p, buf + i, sizeof buf - i);
 }
 
-static char *w_i64(char *p, int64_t v)
+char *mf_otlp_decimal(char *p, int64_t v)
 {
     if (v >= 0)
         return w_u64(p, (uint64_t)v);
@@ -198,7 +198,7 @@ static char *json_span(char *p, const mf_span *s)
         p = w_text(p, a.key, a.klen);
         if (a.type == 3) {   /* 64-bit integers are strings in OTLP JSON */
             p = w_lit(p, "\",\"value\":{\"intValue\":\"");
-            p = w_i64(p, (int64_t)a.num);
+            p = mf_otlp_decimal(p, (int64_t)a.num);
             p = w_lit(p, "\"}}");
         } else if (a.num) {
             p = w_lit(p, "\",\"value\":{\"boolValue\":true}}");

@@ -36,6 +36,8 @@ struct mf_span {
  * an integer or a boolean. Keys are short literals. */
 void mf_otlp_attr_str(mf_span *s, const char *key, const char *value, size_t n);
 void mf_otlp_attr_int(mf_span *s, const char *key, int64_t v, bool boolean);
+/* The decimal text of v (at most 20 digits and a sign) at p; where it ends. */
+char *mf_otlp_decimal(char *p, int64_t v);
 
 /* The OTLP encodings (otlp_encode.c), appended to *data (len, cap as mf_buf_append's): a
  * span as it will sit among a request's spans. */

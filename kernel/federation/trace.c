@@ -281,21 +281,6 @@ void mf_span_bool(mf_span *s, const char *key, bool value)
         mf_otlp_attr_int(s, key, value, true);
 }
 
-/* The decimal text of v (at most 20 characters and a sign) at the end of buf[24]. */
-static const char *decimal(int64_t v, char buf[24])
-{
-    char *p = buf + 23;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    *p = '\0';
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        *--p = '-';
-    return p;
-}
-
 void mf_span_error(mf_span *s, int code, const char *message)
 {
     if (!mf_span_sampled(s))
@@ -309,8 +294,9 @@ void mf_span_error(mf_span *s, int code, const char *message)
     }
     if (code) {
         char buf[24];
+        *mf_otlp_decimal(buf, code) = '\0';
         mf_span_int(s, "rpc.jsonrpc.error_code", code);
-        mf_span_str(s, "error.type", decimal(code, buf));
+        mf_span_str(s, "error.type", buf);
     }
 }
 
@@ -378,10 +364,12 @@ void mf_trace_request_begin(const json_t *msg, uint64_t session)
     mf_span_int(s, "mcp.session.id", (int64_t)session);
     json_t *id = json_object_get(msg, "id");
     char buf[24];
-    if (json_is_string(id))
+    if (json_is_string(id)) {
         mf_span_str(s, "jsonrpc.request.id", json_string_value(id));
-    else if (json_is_integer(id))
-        mf_span_str(s, "jsonrpc.request.id", decimal(json_integer_value(id), buf));
+    } else if (json_is_integer(id)) {
+        *mf_otlp_decimal(buf, json_integer_value(id)) = '\0';
+        mf_span_str(s, "jsonrpc.request.id", buf);
+    }
     if (method && strcmp(method, "tools/call") == 0) {
         mf_span_str(s, "gen_ai.tool.name", name);
         mf_span_str(s, "gen_ai.operation.name", "execute_tool");

@@ -21,14 +21,7 @@ export PIN=${PIN:-1}
 export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
 . "$here/collector.sh"
 
-# run ARGS: "calls/s CPU-microseconds-per-call p50-ms p99-ms" of one run of http-tools-call.sh
-run() {
-	"$here/http-tools-call.sh" "$@" | tee /dev/stderr | awk '
-		function ms(v) { return v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v * 1000 }
-		/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 } /^gateway CPU:/ { c = $3 }
-		$1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
-		END { printf "%s %.1f %.3f %.3f\n", r, c * 1e6 / n, p50, p99 }'
-}
+. "$here/rounds.sh"
 # the collector's CPU time in clock ticks: it shares the machine with the gateway and wrk
 collector_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$collector_pid/stat"; }
 off= on= offcpu= oncpu= off50= on50= off99= on99= collcpu=
@@ -36,12 +29,12 @@ i=0
 while [ $i -lt "$rounds" ]; do
 	for m in $([ $((i % 2)) = 0 ] && echo "off on" || echo "on off"); do
 		if [ $m = off ]; then
-			set -- $(METRICS= BENCH_LUA= run "$@") "$@"
+			set -- $(METRICS= BENCH_LUA= bench_run "$@") "$@"
 			off="$off $1"; offcpu="$offcpu $2"; off50="$off50 $3"; off99="$off99 $4"; shift 4
 		else
 			c0=$(collector_ticks)
 			set -- $(METRICS=1 SCRAPE=${SCRAPE:-0.2} \
-				BENCH_LUA="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1 }," run "$@") "$@"
+				BENCH_LUA="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1 }," bench_run "$@") "$@"
 			on="$on $1"; oncpu="$oncpu $2"; on50="$on50 $3"; on99="$on99 $4"; shift 4
 			collcpu="$collcpu $(awk -v t="$(getconf CLK_TCK)" -v a="$c0" -v b="$(collector_ticks)" -v d="${DURATION:-10}" \
 				'BEGIN { printf "%.1f", (b - a) * 100 / t / d }')"
@@ -49,12 +42,10 @@ while [ $i -lt "$rounds" ]; do
 	done
 	i=$((i + 1))
 done
-median() { printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "calls/s, both off:$off (median $(median "$off"))"
 echo "calls/s, metrics scraped every ${SCRAPE:-0.2} s and tracing at 100%:$on (median $(median "$on"))"
 echo "latency p50 ms, both off:$off50 (median $(median "$off50")); both on:$on50 (median $(median "$on50"))"
 echo "latency p99 ms, both off:$off99 (median $(median "$off99")); both on:$on99 (median $(median "$on99"))"
 echo "gateway CPU us/call, both off:$offcpu (median $(median "$offcpu")); both on:$oncpu (median $(median "$oncpu"))"
 echo "the collector's CPU, % of a core over each run with tracing:$collcpu (median $(median "$collcpu"))"
-awk -v a="$(median "$off")" -v b="$(median "$on")" -v c="$(median "$offcpu")" -v d="$(median "$oncpu")" \
-	'BEGIN { printf "cost: %.1f%% of calls/s, %.1f%% more CPU per call\n", (a - b) * 100 / a, (d - c) * 100 / c }'
+bench_cost "$(median "$off")" "$(median "$on")" "$(median "$offcpu")" "$(median "$oncpu")"
