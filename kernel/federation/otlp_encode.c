@@ -327,9 +327,9 @@ static char *w_short(char *p, unsigned field, const void *src, size_t n)
     return p + 2 + n;
 }
 
-void mf_otlp_attr_str(mf_span *s, const char *key, const char *value, size_t n)
+void mf_otlp_attr_str(mf_span *s, const char *key, size_t klen, const char *value, size_t n)
 {
-    size_t klen = strlen(key), any = field_size(n), kv = field_size(klen) + field_size(any);
+    size_t any = field_size(n), kv = field_size(klen) + field_size(any);
     char *p = (char *)attr_room(s, field_size(kv));
     if (kv < 128) {
         p[0] = 9 << 3 | LEN;
@@ -344,9 +344,9 @@ void mf_otlp_attr_str(mf_span *s, const char *key, const char *value, size_t n)
     s->alen = (uint32_t)(p - (char *)s->attrs);
 }
 
-void mf_otlp_attr_int(mf_span *s, const char *key, int64_t v, bool boolean)
+void mf_otlp_attr_int(mf_span *s, const char *key, size_t klen, int64_t v, bool boolean)
 {
-    size_t klen = strlen(key), any = 1 + varint_size((uint64_t)v);
+    size_t any = 1 + varint_size((uint64_t)v);
     char *p = (char *)attr_room(s, field_size(field_size(klen) + field_size(any)));
     p = w_uint(w_kv_head(p, 9, key, klen, any), boolean ? 2 : 3, (uint64_t)v);
     s->alen = (uint32_t)(p - (char *)s->attrs);

@@ -33,9 +33,9 @@ struct mf_span {
 };
 
 /* Record an attribute of s (otlp_encode.c): a string (its first n bytes, cut as above), or
- * an integer or a boolean. Keys are short literals. */
-void mf_otlp_attr_str(mf_span *s, const char *key, const char *value, size_t n);
-void mf_otlp_attr_int(mf_span *s, const char *key, int64_t v, bool boolean);
+ * an integer or a boolean. Keys are short literals of klen bytes. */
+void mf_otlp_attr_str(mf_span *s, const char *key, size_t klen, const char *value, size_t n);
+void mf_otlp_attr_int(mf_span *s, const char *key, size_t klen, int64_t v, bool boolean);
 /* The decimal text of v (at most 20 digits and a sign) at p; where it ends. */
 char *mf_otlp_decimal(char *p, int64_t v);
 

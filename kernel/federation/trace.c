@@ -263,22 +263,16 @@ mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, in
 
 bool mf_span_sampled(const mf_span *s) { return s && (s->ctx.flags & 1); }
 
-void mf_span_str(mf_span *s, const char *key, const char *value)
+void mf_span_attr_str(mf_span *s, const char *key, size_t klen, const char *value)
 {
     if (value && mf_span_sampled(s))
-        mf_otlp_attr_str(s, key, value, utf8_cut(value, strlen(value), MF_SPAN_VALUE));
+        mf_otlp_attr_str(s, key, klen, value, utf8_cut(value, strlen(value), MF_SPAN_VALUE));
 }
 
-void mf_span_int(mf_span *s, const char *key, int64_t value)
+void mf_span_attr_int(mf_span *s, const char *key, size_t klen, int64_t value, bool boolean)
 {
     if (mf_span_sampled(s))
-        mf_otlp_attr_int(s, key, value, false);
-}
-
-void mf_span_bool(mf_span *s, const char *key, bool value)
-{
-    if (mf_span_sampled(s))
-        mf_otlp_attr_int(s, key, value, true);
+        mf_otlp_attr_int(s, key, klen, value, boolean);
 }
 
 void mf_span_error(mf_span *s, int code, const char *message)
