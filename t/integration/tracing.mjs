@@ -286,6 +286,18 @@ test("the collector down: calls are served as before, and the spans that cannot 
 });
 
 for (const protocol of ["http/protobuf", "http/json"]) {
+	test(`a long service name, with quotes, backslashes, tabs, newlines and wide characters: the request's head fits the room kept before the spans (${protocol})`, async (t) => {
+		const c = await collector(t);
+		const service = `svc"\\${"\t\n".repeat(150)}${"é".repeat(200)}${"x".repeat(500)}`;
+		const gw = await stdioGateway(t, { tracing: { endpoint: c.url, flush_ms: 20, service_name: service, protocol }, providers: [faulty("p")] });
+		assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: "x" } })), "x");
+		const spans = await c.waitSpans((s) => s.some((x) => x.name === "tools/call p__echo"));
+		for (const x of spans) assert.equal(x.resource["service.name"], service);
+		assert.equal((await tracingStatus(gw)).exports_failed, 0);
+	});
+}
+
+for (const protocol of ["http/protobuf", "http/json"]) {
 	test(`a slow collector holds no call: spans queue up to the bound, then are dropped; the rest leave intact (${protocol})`, async (t) => {
 		const c = await collector(t);
 		const release = c.hold();
