@@ -54,7 +54,8 @@ typedef struct mf_tracer {
     watch *watches;
     unsigned open_handles;    /* the timers and polls still to close, at stop */
     uint64_t queued, exported, dropped, failed, batches;
-    char last_error[CURL_ERROR_SIZE];
+    char curl_error[CURL_ERROR_SIZE];   /* libcurl's, cleared by each transfer it starts */
+    char last_error[CURL_ERROR_SIZE];   /* the last failure's, kept until another */
 } mf_tracer;
 
 #define TR (mf_fed.tracer)
@@ -83,7 +84,8 @@ static void transfer_done(mf_tracer *tr)
             tr->failed++;
             tr->dropped += n;
             if (msg->data.result != CURLE_OK)
-                snprintf(tr->last_error, sizeof tr->last_error, "%s", curl_easy_strerror(msg->data.result));
+                snprintf(tr->last_error, sizeof tr->last_error, "%s",
+                         tr->curl_error[0] ? tr->curl_error : curl_easy_strerror(msg->data.result));
             else
                 snprintf(tr->last_error, sizeof tr->last_error, "HTTP status %ld", status);
         }
@@ -333,7 +335,7 @@ static mf_tracer *tracer_new(void)
     curl_multi_setopt(tr->multi, CURLMOPT_SOCKETDATA, tr);
     curl_multi_setopt(tr->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
     curl_multi_setopt(tr->multi, CURLMOPT_TIMERDATA, tr);
-    curl_easy_setopt(tr->easy, CURLOPT_ERRORBUFFER, tr->last_error);
+    curl_easy_setopt(tr->easy, CURLOPT_ERRORBUFFER, tr->curl_error);
     curl_easy_setopt(tr->easy, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(tr->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(tr->easy, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -280,6 +280,12 @@ test("the collector down: calls are served as before, and the spans that cannot 
 	assert.equal(st.spans_exported, 0);
 	assert.ok(st.spans_queued <= 8, "the queue stays bounded");
 	assert.match(st.last_error, /connect|Couldn't/i);
+	// the last failure stays told while the next exports start and fail (libcurl clears its
+	// own error text at each transfer's start)
+	for (let i = 0; i < 20; i++) {
+		await gw.request("tools/call", { name: "p__echo", arguments: { text: "again" } });
+		assert.match((await tracingStatus(gw)).last_error ?? "", /connect|Couldn't/i, `read ${i}`);
+	}
 	const status = (await admin(gw.sock, "status")).body;
 	assert.ok(status.tracing.spans_dropped >= st.spans_dropped, "admin status shows the drops");
 	assert.ok(elapsed < 20000, `40 calls took ${elapsed} ms`);
