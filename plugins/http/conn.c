@@ -159,9 +159,16 @@ static int cb_headers_complete(http_parser *p)
 {
     http_conn *c = p->data;
     http_request *r = &c->req;
-    for (size_t i = 0; i < r->nheaders; i++)
-        if (!r->headers[i].value)
-            r->headers[i].value = strdup("");
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (!r->headers[i].value && !(r->headers[i].value = strdup("")))
+            return -1;
+        /* a field's value has no whitespace around it (RFC 9110 5.5); the parser drops
+         * what leads it, not what trails */
+        char *v = r->headers[i].value;
+        size_t n = strlen(v);
+        while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            v[--n] = '\0';
+    }
     if (!r->target)
         r->target = strdup("/");
     const char *q = strchr(r->target, '?');

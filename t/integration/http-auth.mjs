@@ -255,7 +255,7 @@ function raw(request) {
 	}), `raw ${request.split("\r\n")[0]}`);
 }
 
-test("every request shape is refused the same way: GET stream, DELETE, WebSocket upgrade, Connection: close, HTTP/1.0", async () => {
+test("every request shape is refused the same way: GET stream, DELETE, WebSocket upgrade, Connection: close, HTTP/1.0; blanks after the credentials are no part of them", async () => {
 	const host = new URL(url).host;
 	const body = JSON.stringify(initMsg(1));
 	const requests = [
@@ -275,6 +275,13 @@ test("every request shape is refused the same way: GET stream, DELETE, WebSocket
 	}
 	// with a token, the same upgrade goes through
 	const good = sign(rsa, claims());
+	// and a POST whose credentials are followed by blanks (not part of a field's value)
+	for (const version of ["1.1", "1.0"]) {
+		const ok = await raw(`POST /mcp HTTP/${version}\r\nHost: ${host}\r\nConnection: close\r\n` +
+			`Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n` +
+			`Authorization: Bearer ${good} \t \r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+		assert.match(ok, /^HTTP\/1\.[01] 200 /, ok);
+	}
 	const head = await raw(`GET /mcp HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
 		`Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mcp\r\n` +
 		`Authorization: Bearer ${good}\r\n\r\n`);
