@@ -499,11 +499,9 @@ static void on_complete(const rctx *r, json_t *params)
 
 /* --- dispatch -------------------------------------------------------------------- */
 
-static void dispatch(session *s, json_t *msg, uint64_t tcorr)
+static void dispatch(session *s, json_t *msg, uint64_t tcorr, const char *method, json_t *params)
 {
     rctx r = {.s = s, .id = json_object_get(msg, "id"), .msg = msg, .tcorr = tcorr};
-    const char *method = mf_rpc_method(msg);
-    json_t *params = json_object_get(msg, "params");
     if (params && !json_is_object(params)) {
         mf_reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
         return;
@@ -556,8 +554,10 @@ static void dispatch(session *s, json_t *msg, uint64_t tcorr)
  * its answer, given by now, or with its wait for the catalog. */
 static void on_request(session *s, json_t *msg, uint64_t tcorr)
 {
-    mf_trace_request_begin(msg, s->id);
-    dispatch(s, msg, tcorr);
+    const char *method = mf_rpc_method(msg);
+    json_t *params = json_object_get(msg, "params");
+    mf_trace_request_begin(msg, method, params, s->id);
+    dispatch(s, msg, tcorr, method, params);
     mf_trace_request_end();
 }
 

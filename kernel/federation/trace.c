@@ -339,17 +339,15 @@ void mf_span_end(mf_span *s)
 
 /* --- the request being dispatched ------------------------------------------------------ */
 
-void mf_trace_request_begin(const json_t *msg, uint64_t session)
+void mf_trace_request_begin(const json_t *msg, const char *method, const json_t *params, uint64_t session)
 {
     mf_span_end(T.current);   /* never left over, but never leaked either */
     T.current = NULL;
     if (!mf_trace_on())
         return;
-    json_t *params = json_object_get(msg, "params");
     mf_span *s = T.current = mf_span_request(json_object_get(params, "_meta"));
     if (!mf_span_sampled(s))
         return;
-    const char *method = mf_rpc_method(msg);
     const char *name = json_string_value(json_object_get(params, "name"));
     if (!name)
         name = json_string_value(json_object_get(params, "uri"));
