@@ -356,49 +356,58 @@ mf_provider *mf_catalog_resolve_uri(const char *uri, char **upstream)
 
 /* --- URIs inside results ------------------------------------------------------------ */
 
-static void publish_field(const mf_provider *p, json_t *obj, const char *key)
+/* Each object of a result whose "uri" names a resource: its contents (resources/read),
+ * its content's links and embedded resources (tools/call), its messages' (prompts/get).
+ * With p, each is made public; without, only whether there is one: most results name
+ * none, and go on as they came rather than copied. */
+static bool uri_at(const mf_provider *p, json_t *obj)
 {
-    const char *u = json_string_value(json_object_get(obj, key));
+    const char *u = json_string_value(json_object_get(obj, "uri"));
     if (!u)
-        return;
-    char *pub = mf_catalog_public_uri(p, u);
-    json_object_set_new(obj, key, json_string(pub));
-    free(pub);
+        return false;
+    if (p) {
+        char *pub = mf_catalog_public_uri(p, u);
+        json_object_set_new(obj, "uri", json_string(pub));
+        free(pub);
+    }
+    return true;
 }
 
-static void publish_content(const mf_provider *p, json_t *content)
+static bool item_uri(const mf_provider *p, json_t *item)
 {
-    size_t i;
-    json_t *item;
-    json_array_foreach(content, i, item) {
-        const char *type = json_string_value(json_object_get(item, "type"));
-        if (!type)
-            continue;
-        if (strcmp(type, "resource_link") == 0)
-            publish_field(p, item, "uri");
-        else if (strcmp(type, "resource") == 0 && json_is_object(json_object_get(item, "resource")))
-            publish_field(p, json_object_get(item, "resource"), "uri");
+    const char *type = json_string_value(json_object_get(item, "type"));
+    if (!type)
+        return false;
+    if (strcmp(type, "resource_link") == 0)
+        return uri_at(p, item);
+    json_t *res = json_object_get(item, "resource");
+    return strcmp(type, "resource") == 0 && json_is_object(res) && uri_at(p, res);
+}
+
+static bool result_uris(const mf_provider *p, json_t *r)
+{
+    unsigned found = 0;
+    size_t i, k;
+    json_t *item, *c;
+    json_array_foreach(json_object_get(r, "contents"), i, item)
+        found += uri_at(p, item);
+    json_array_foreach(json_object_get(r, "content"), i, item)
+        found += item_uri(p, item);
+    json_array_foreach(json_object_get(r, "messages"), i, item) {
+        json_t *content = json_object_get(item, "content");
+        if (json_is_object(content))
+            found += item_uri(p, content);
+        json_array_foreach(content, k, c)
+            found += item_uri(p, c);
     }
+    return found > 0;
 }
 
 json_t *mf_catalog_publish_uris(const mf_provider *p, json_t *result)
 {
-    if (!p->conf->prefix || !json_is_object(result))
+    if (!p->conf->prefix || !json_is_object(result) || !result_uris(NULL, result))
         return json_incref(result);
     json_t *r = json_deep_copy(result);
-    size_t i;
-    json_t *item;
-    json_array_foreach(json_object_get(r, "contents"), i, item) publish_field(p, item, "uri");
-    publish_content(p, json_object_get(r, "content"));
-    json_array_foreach(json_object_get(r, "messages"), i, item) {
-        json_t *c = json_object_get(item, "content");
-        if (json_is_array(c))
-            publish_content(p, c);
-        else if (json_is_object(c)) {
-            json_t *wrap = json_pack("[O]", c);
-            publish_content(p, wrap);
-            json_decref(wrap);
-        }
-    }
+    result_uris(p, r);
     return r;
 }
