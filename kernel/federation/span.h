@@ -36,8 +36,10 @@ struct mf_span {
  * an integer or a boolean. Keys are short literals of klen bytes. */
 void mf_otlp_attr_str(mf_span *s, const char *key, size_t klen, const char *value, size_t n);
 void mf_otlp_attr_int(mf_span *s, const char *key, size_t klen, int64_t v, bool boolean);
-/* The decimal text of v (at most 20 digits and a sign) at p; where it ends. */
+/* The decimal text of v (at most 20 digits and a sign), and the hex of in[0..n) (2n
+ * digits), at p; where they end. */
 char *mf_otlp_decimal(char *p, int64_t v);
+char *mf_otlp_hex(char *p, const uint8_t *in, size_t n);
 
 /* The OTLP encodings (otlp_encode.c), appended to *data (len, cap as mf_buf_append's): a
  * span as it will sit among a request's spans. */

@@ -104,27 +104,12 @@ bool mf_traceparent_parse(const char *s, size_t len, mf_trace_ctx *out)
     return true;
 }
 
-/* Two hex digits a byte, from a table: an id is written per attempt. */
-static void hex(const uint8_t *in, size_t n, char *out)
-{
-    static char pairs[256][2];
-    if (!pairs[255][0]) {
-        static const char digits[] = "0123456789abcdef";
-        for (int i = 0; i < 256; i++) {
-            pairs[i][0] = digits[i >> 4];
-            pairs[i][1] = digits[i & 15];
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        memcpy(out + 2 * i, pairs[in[i]], 2);
-}
-
 void mf_traceparent_format(const mf_trace_ctx *c, char *out)
 {
     memcpy(out, "00-", 3);
-    hex(c->trace_id, 16, out + 3);
+    mf_otlp_hex(out + 3, c->trace_id, 16);
     out[35] = '-';
-    hex(c->span_id, 8, out + 36);
+    mf_otlp_hex(out + 36, c->span_id, 8);
     out[52] = '-';
     out[53] = '0';
     out[54] = (c->flags & 1) ? '1' : '0';

@@ -11,6 +11,7 @@
 # PIN=1 gives the gateway a CPU of its own (t/bench/gateway.sh). Needs wrk (Debian package
 # wrk). Prints wrk's latency distribution and mcpfed's peak RSS.
 . "$(dirname -- "$0")/gateway.sh"
+. "$here/rounds.sh"
 upstream=${UPSTREAM:-loopback}
 era=${ERA:-stateless}
 make -s -C "$build" mcpfed plugins/stdio/stdio.la plugins/http/http.la t/plugins/loopback.la
@@ -41,14 +42,12 @@ if [ -n "$metrics_url" ]; then
 fi
 # the gateway's CPU time (user + system, in clock ticks) over the run: less sensitive than
 # calls/s to what else the machine runs
-cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat"; }
-sys_ticks() { awk '{ sub(/.*\) /, ""); print $13 }' "/proc/$pid/stat"; }
-cpu0=$(cpu_ticks)
-sys0=$(sys_ticks)
+set -- $(proc_ticks "$pid")
+cpu0=$1 sys0=$2
 MCPFED_SESSION=$session MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"${duration}s" --latency \
 	-s "${WRK_SCRIPT:-$here/tools-call.lua}" "$url"
-cpu1=$(cpu_ticks)
-sys1=$(sys_ticks)
+set -- $(proc_ticks "$pid")
+cpu1=$1 sys1=$2
 echo "gateway CPU: $(awk -v t="$(getconf CLK_TCK)" -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", (b - a) / t }') s ($(awk -v t="$(getconf CLK_TCK)" -v a="$sys0" -v b="$sys1" 'BEGIN { printf "%.2f", (b - a) / t }') s of it in the kernel)"
 [ -z "$scraper" ] || wait "$scraper"
 [ -z "$metrics_url" ] || curl -s "$metrics_url" | grep -E '^mcpfed_(requests_total\{method="tools/call"|tool_calls_total)'

@@ -23,7 +23,7 @@ export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
 
 . "$here/rounds.sh"
 # the collector's CPU time in clock ticks: it shares the machine with the gateway and wrk
-collector_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$collector_pid/stat"; }
+collector_ticks() { proc_ticks "$collector_pid" | cut -d' ' -f1; }
 off= on= offcpu= oncpu= off50= on50= off99= on99= collcpu=
 i=0
 while [ $i -lt "$rounds" ]; do

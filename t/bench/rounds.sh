@@ -3,6 +3,7 @@
 #                        "calls/s CPU-microseconds-per-call p50-ms p99-ms"
 #   median "V1 V2 ..."   the median of the values
 #   bench_cost OFF ON OFFCPU ONCPU   (medians) the cost line: calls/s lost, CPU per call added
+#   proc_ticks PID       the CPU time of process PID so far, in clock ticks: "user+system system"
 bench_run() {
 	"$here/http-tools-call.sh" "$@" | tee /dev/stderr | awk '
 		function ms(v) { return v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v * 1000 }
@@ -15,3 +16,4 @@ bench_cost() {
 	awk -v a="$1" -v b="$2" -v c="$3" -v d="$4" \
 		'BEGIN { printf "cost: %.1f%% of calls/s, %.1f%% more CPU per call\n", (a - b) * 100 / a, (d - c) * 100 / c }'
 }
+proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13, $13 }' "/proc/$1/stat"; }
