@@ -82,7 +82,8 @@ void mf_downreq_free(downreq *d)
 /* Answer d's client with the upstream's answer resp, and forget d. */
 void mf_downreq_answer(downreq *d, json_t *resp)
 {
-    mf_obs_answer(d, resp);
+    json_t *error = json_object_get(resp, "error");
+    mf_obs_answer(d, resp, error);
     if (mf_cache_answer(d, resp))
         return;
     if (d->task) {   /* no client waits: the task keeps the answer */
@@ -91,13 +92,13 @@ void mf_downreq_answer(downreq *d, json_t *resp)
         return;
     }
     json_t *own = d->remote_task ? mf_tasks_remote_answer(d, resp) : NULL;
-    if (own)
+    if (own) {
         resp = own;
+        error = json_object_get(resp, "error");
+    }
     session *s = d->s;
-    if (strcmp(mf_rpc_method(d->msg) ?: "", "tools/call") == 0)
-        mf_stats_tool_call(json_string_value(json_object_get(d->msg, "name")) ?: "", d->provider ? d->provider->conf->name : NULL,
-                           resp);
-    json_t *error = json_object_get(resp, "error");
+    if (strcmp(d->method ?: "", "tools/call") == 0)
+        mf_stats_tool_call(d->name ?: "", d->provider ? d->provider->conf->name : NULL, resp, error != NULL);
     json_t *out;
     if (error) {
         mf_elicit_track(d->owner, resp, s);
@@ -119,7 +120,7 @@ void mf_downreq_answer(downreq *d, json_t *resp)
             json_decref(result);
             result = m;
             /* a read is cacheable in 2026-07-28: the upstream's terms, or "ask again" */
-            if (strcmp(mf_rpc_method(d->msg) ?: "", "resources/read") == 0) {
+            if (strcmp(d->method ?: "", "resources/read") == 0) {
                 if (!json_is_integer(json_object_get(result, "ttlMs")))
                     json_object_set_new(result, "ttlMs", json_integer(0));
                 if (!json_is_string(json_object_get(result, "cacheScope")))
@@ -144,10 +145,10 @@ static void on_done(void *ud, json_t *resp)
         d->corr = 0;
     }
     d->call = NULL;
-    mf_obs_attempt_done(d, resp);
     mf_target *t = d->target;
     json_t *error = json_object_get(resp, "error");
     int code = error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
+    mf_obs_attempt_done(d, error, code);
     bool never_sent = code == MF_RPC_UNAVAILABLE || code == MF_RPC_OVERLOADED || code == MF_RPC_SHUTTING_DOWN;
     bool lost = code == MF_RPC_UPSTREAM_LOST || code == MF_RPC_TIMEOUT;
     if (t) {
@@ -185,7 +186,7 @@ static void start_call(downreq *d, json_t *params)
     json_t *meta = json_object_get(params, "_meta");
     if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
-    const char *method = mf_rpc_method(d->msg);
+    const char *method = d->method;
     json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,
                             "clientCapabilities", d->caps, "target", d->target ? d->target->index + 1 : 0);
     if (d->param_headers)
@@ -281,7 +282,7 @@ static mf_policy_request policy_request(downreq *d, const mf_provider *p)
     const session *s = d->s;
     json_t *info = s ? s->client_info : NULL;
     return (mf_policy_request){
-        .method = mf_rpc_method(d->msg), .name = json_string_value(json_object_get(d->msg, "name")),
+        .method = d->method, .name = d->name,
         .upstream = upstream, .provider = p->conf->name, .session = s ? s->id : 0,
         .client = json_string_value(json_object_get(info, "name")),
         .client_version = json_string_value(json_object_get(info, "version")),
@@ -305,7 +306,7 @@ static bool route(downreq *d, mf_provider *p, char *why, size_t len)
             if (strcmp(ps[i]->conf->name, *f) == 0)
                 n = add_candidates(ps[i], true, c, t, n);
     }
-    const char *method = mf_rpc_method(d->msg);
+    const char *method = d->method;
     mf_policy_request req = policy_request(d, p);
     mf_policy_decision dec;
     mf_span *sp = mf_obs_policy_begin(d);
@@ -365,7 +366,7 @@ void mf_forward_again(downreq *d)
  * answered with when to try again. */
 static bool rate_admitted(const rctx *r, downreq *d, const mf_provider *p, bool task)
 {
-    if (!mf_rate_counts(mf_rpc_method(d->msg)) || !mf_rate_configured(mf_fed.sessions.conf, p->conf))
+    if (!mf_rate_counts(d->method) || !mf_rate_configured(mf_fed.sessions.conf, p->conf))
         return true;   /* and what the policy is told is not made for nothing */
     mf_policy_request req = policy_request(d, p);
     mf_rate_refusal no;
@@ -430,6 +431,8 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
     d->msg = json_pack("{s:s,s:O?}", "method", method, "name", json_is_string(name) ? name : json_object_get(rp, "uri"));
     if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
         json_object_set(d->msg, "uri", json_object_get(rp, "uri"));
+    d->method = json_string_value(json_object_get(d->msg, "method"));
+    d->name = json_string_value(json_object_get(d->msg, "name"));
     d->owner = mf_xstrdup(p->conf->name);
     d->seq = mf_fed.park.next_seq++;
     mf_obs_begin(d);

@@ -9,7 +9,9 @@
 typedef struct downreq {
     session *s;
     json_t *id;               /* the client's id, echoed as it came */
-    json_t *msg;              /* the whole request, while it waits for the catalog */
+    json_t *msg;              /* the whole request, while it waits for the catalog; a
+                               * forwarded one's method and name (or URI) */
+    const char *method, *name;   /* a forwarded one's, in msg: looked up once */
     uint64_t tcorr;           /* the transport's correlation for the answer */
     bool modern;              /* answered in the terms of revision 2026-07-28 */
     size_t args_size;         /* the arguments' JSON size, for the policy: measured once */

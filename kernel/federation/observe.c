@@ -6,6 +6,7 @@
 #include "build-config.h"
 #include "observe.h"
 #include "router.h"
+#include "span.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ void mf_obs_begin(downreq *d)
 {
     mf_span *span = mf_trace_request_take();
     /* the audit log is about what upstreams do: calls, gets and reads (not completions) */
-    const char *method = mf_audit_on() ? mf_rpc_method(d->msg) : NULL;
+    const char *method = mf_audit_on() ? d->method : NULL;
     bool audit = method && (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
                             strcmp(method, "resources/read") == 0);
     if (!span && !audit)
@@ -98,7 +99,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     mf_span_end(o->attempt);   /* a resend with input follows an attempt that answered */
     mf_span *a;
     if (mf_span_sampled(o->span)) {
-        const char *method = mf_rpc_method(d->msg);
+        const char *method = d->method;
         const char *upstream = json_string_value(json_object_get(params, "name"));
         if (!upstream)
             upstream = json_string_value(json_object_get(params, "uri"));
@@ -132,34 +133,31 @@ void mf_obs_attempt(downreq *d, json_t *params)
         json_object_del(meta, "tracestate");
 }
 
-static int error_code(const json_t *resp, const char **message)
+static int error_code(const json_t *error, const char **message)
 {
-    json_t *e = json_object_get(resp, "error");
-    *message = json_string_value(json_object_get(e, "message"));
-    return e ? (int)json_integer_value(json_object_get(e, "code")) : 0;
+    *message = json_string_value(json_object_get(error, "message"));
+    return error ? (int)json_integer_value(json_object_get(error, "code")) : 0;
 }
 
-void mf_obs_attempt_done(downreq *d, const json_t *resp)
+void mf_obs_attempt_done(downreq *d, const json_t *error, int code)
 {
     mf_obs *o = d->obs;
     if (!o || !o->attempt)
         return;
-    const char *message;
-    int code = error_code(resp, &message);
     if (code)
-        mf_span_error(o->attempt, code, message);
+        mf_span_error(o->attempt, code, json_string_value(json_object_get(error, "message")));
     mf_span_end(o->attempt);
     o->attempt = NULL;
 }
 
-void mf_obs_answer(downreq *d, const json_t *resp)
+void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error)
 {
     mf_obs *o = d->obs;
     if (!o || o->outcome || (!o->audit && !mf_span_sampled(o->span)))   /* nobody to tell */
         return;
     const char *message;
-    int code = error_code(resp, &message);
-    const json_t *result = json_object_get(resp, "result");
+    int code = error_code(error, &message);
+    const json_t *result = error ? NULL : json_object_get(resp, "result");
     o->code = code;
     o->outcome = code == MF_RPC_TIMEOUT ? "timeout" : code == MF_RPC_REFUSED ? "refused" : code ? "error"
                  : json_is_true(json_object_get(result, "isError")) ? "error" : "ok";
@@ -178,7 +176,7 @@ void mf_obs_answer(downreq *d, const json_t *resp)
 void mf_obs_refused(downreq *d, const char *why)
 {
     json_t *resp = json_pack("{s:{s:i,s:s}}", "error", "code", MF_RPC_REFUSED, "message", why);
-    mf_obs_answer(d, resp);
+    mf_obs_answer(d, resp, json_object_get(resp, "error"));
     json_decref(resp);
 }
 
@@ -198,8 +196,8 @@ static void audit(downreq *d, mf_obs *o)
     mf_audit_record r = {
         .started_ms = o->wall_ms, .identity = d->s ? d->s->identity : NULL,
         .client = d->s ? json_string_value(json_object_get(d->s->client_info, "name")) : NULL,
-        .session = d->s ? d->s->id : 0, .method = mf_rpc_method(d->msg),
-        .name = json_string_value(json_object_get(d->msg, "name")), .upstream = upstream, .provider = d->owner,
+        .session = d->s ? d->s->id : 0, .method = d->method,
+        .name = d->name, .upstream = upstream, .provider = d->owner,
         .target = d->target ? d->target->name : NULL, .outcome = o->outcome ? o->outcome : "cancelled",
         .code = o->code, .latency_ms = mf_now() - o->started, .bytes_in = o->bytes_in, .bytes_out = o->bytes_out,
         .arguments = mf_audit_arguments(pc) ? json_object_get(d->upparams, "arguments") : NULL,

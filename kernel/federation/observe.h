@@ -21,9 +21,10 @@ void mf_obs_cache_outcome(downreq *d, const char *outcome);
 /* An attempt on d->target: its span, and the traceparent the upstream sees put into
  * params._meta (the http provider mirrors it in a header). */
 void mf_obs_attempt(downreq *d, json_t *params);
-void mf_obs_attempt_done(downreq *d, const json_t *resp);
-/* The answer the client gets (resp: {"result"} or {"error"}). */
-void mf_obs_answer(downreq *d, const json_t *resp);
+/* Its answer: error (NULL for a result) and error's code (0 when none). */
+void mf_obs_attempt_done(downreq *d, const json_t *error, int code);
+/* The answer the client gets (resp: {"result"} or {"error"}, its error given). */
+void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error);
 /* Refused by the policy, with its reason. */
 void mf_obs_refused(downreq *d, const char *why);
 /* d is freed: its audit record is written, its span ended. */

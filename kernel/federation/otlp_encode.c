@@ -78,6 +78,15 @@ static char *w_u64(char *p, uint64_t v)
     return w(p, buf + i, sizeof buf - i);
 }
 
+size_t mf_utf8_cut(const char *s, size_t len, size_t n)
+{
+    if (len <= n)
+        return len;
+    while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
 char *mf_otlp_decimal(char *p, int64_t v)
 {
     if (v >= 0)
@@ -321,30 +330,14 @@ static char *w_kv_head(char *p, unsigned field, const char *key, size_t klen, si
     return w_len(p, 2, value);
 }
 
-/* An attribute whose lengths all fit in a byte of varint (the usual one: a short key and
- * value) is written without a varint loop. */
-static char *w_short(char *p, unsigned field, const void *src, size_t n)
-{
-    p[0] = (char)(field << 3 | LEN);
-    p[1] = (char)n;
-    memcpy(p + 2, src, n);
-    return p + 2 + n;
-}
-
+/* The general case of span.h's mf_span_put_str: long keys or values, a full room. The
+ * value is cut as span.h says. */
 void mf_otlp_attr_str(mf_span *s, const char *key, size_t klen, const char *value, size_t n)
 {
+    n = mf_utf8_cut(value, n, MF_SPAN_VALUE);
     size_t any = field_size(n), kv = field_size(klen) + field_size(any);
     char *p = (char *)attr_room(s, field_size(kv));
-    if (kv < 128) {
-        p[0] = 9 << 3 | LEN;
-        p[1] = (char)kv;
-        p = w_short(p + 2, 1, key, klen);
-        p[0] = 2 << 3 | LEN;
-        p[1] = (char)any;
-        p = w_short(p + 2, 1, value, n);
-    } else {
-        p = w_bytes(w_kv_head(p, 9, key, klen, any), 1, value, n);
-    }
+    p = w_bytes(w_kv_head(p, 9, key, klen, any), 1, value, n);
     s->alen = (uint32_t)(p - (char *)s->attrs);
 }
 

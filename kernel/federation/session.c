@@ -556,6 +556,7 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
 {
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params");
+    mf_stats_request_in(s->id, tcorr, method);
     mf_trace_request_begin(msg, method, params, s->id);
     dispatch(s, msg, tcorr, method, params);
     mf_trace_request_end();
@@ -644,7 +645,6 @@ static void on_message(void *ud, mf_msg *m)
     }
     switch (m->kind) {
     case MF_MSG_REQUEST:
-        mf_stats_request_in(s->id, m->corr, m->json);
         on_request(s, m->json, m->corr);
         break;
     case MF_MSG_NOTIFY:

@@ -10,8 +10,9 @@
 #include <string.h>
 #include <uthash.h>
 
+/* tools/call first: the request looked for most */
 static const char *const methods[] = {
-    "initialize", "ping", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list",
+    "tools/call", "initialize", "ping", "tools/list", "prompts/list", "prompts/get", "resources/list",
     "resources/read", "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
     "logging/setLevel", "completion/complete", "server/discover", "subscriptions/listen", "other",
 };
@@ -70,11 +71,18 @@ static unsigned method_index(const char *m)
     return NMETHODS - 1;
 }
 
-static pending *pending_find(uint64_t sid, uint64_t tcorr)
+/* Two numbers mixed: cheaper than hashing their bytes, and as spread. */
+static unsigned pending_hash(uint64_t sid, uint64_t tcorr)
+{
+    uint64_t h = sid * UINT64_C(0x9e3779b97f4a7c15) ^ tcorr * UINT64_C(0xc2b2ae3d27d4eb4f);
+    return (unsigned)(h >> 32 ^ h);
+}
+
+static pending *pending_find(uint64_t sid, uint64_t tcorr, unsigned hash)
 {
     pending *p;
     pending probe = {.key = {sid, tcorr}};
-    HASH_FIND(hh, ST.pending, &probe.key, sizeof probe.key, p);
+    HASH_FIND_BYHASHVALUE(hh, ST.pending, &probe.key, sizeof probe.key, hash, p);
     return p;
 }
 
@@ -91,22 +99,25 @@ static void pending_free(pending *p)
         free(p);
 }
 
-void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg)
+void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const char *method)
 {
+    if (!ST.on)
+        return;
     /* a request that waited for the catalog comes in again: counted once */
-    if (!ST.on || pending_find(sid, tcorr))
+    unsigned hash = pending_hash(sid, tcorr);
+    if (pending_find(sid, tcorr, hash))
         return;
     pending *p = nspare ? spare[--nspare] : mf_xmalloc(sizeof *p);
     memset(p, 0, sizeof *p);
     p->key.sid = sid;
     p->key.tcorr = tcorr;
-    p->method = method_index(mf_rpc_method(msg));
-    HASH_ADD(hh, ST.pending, key, sizeof p->key, p);
+    p->method = method_index(method);
+    HASH_ADD_BYHASHVALUE(hh, ST.pending, key, sizeof p->key, hash, p);
 }
 
 void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp)
 {
-    pending *p = ST.pending ? pending_find(sid, tcorr) : NULL;
+    pending *p = ST.pending ? pending_find(sid, tcorr, pending_hash(sid, tcorr)) : NULL;
     if (!p)
         return;
     ST.requests[p->method][json_object_get(resp, "error") ? 1 : 0]++;
@@ -204,16 +215,15 @@ static bool admit(series_table *set, unsigned *n, unsigned max, const char *name
     return true;
 }
 
-void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp)
+void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp, bool error)
 {
     if (!ST.on)
         return;
     bool own = admit(&ST.tool_names, &ST.ntool_names, MF_STATS_MAX_TOOLS, tool);
     series *s = series_get(&ST.tools, "tool", own ? tool : "other", "provider", provider ? provider : "none");
-    const json_t *result = json_object_get(resp, "result");
-    s->counts[json_object_get(resp, "error") ? TOOL_ERROR
-              : json_is_true(json_object_get(result, "isError")) ? TOOL_ERROR_RESULT
-                                                                : TOOL_OK]++;
+    s->counts[error ? TOOL_ERROR
+              : json_is_true(json_object_get(json_object_get(resp, "result"), "isError")) ? TOOL_ERROR_RESULT
+                                                                                          : TOOL_OK]++;
 }
 
 static void observe(histogram *h, double seconds)

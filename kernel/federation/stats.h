@@ -17,14 +17,16 @@
 
 /* Count from now on (the metrics endpoint is configured); until then nothing is. */
 void mf_stats_enable(void);
-/* A client request came in on session sid (its transport correlation tcorr); it is answered
- * once, through mf_stats_request_out with the JSON-RPC response. */
-void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const json_t *msg);
+/* A client request (of method, NULL if none) came in on session sid (its transport
+ * correlation tcorr); it is answered once, through mf_stats_request_out with the JSON-RPC
+ * response. */
+void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const char *method);
 void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp);
 /* The session closed: its requests left unanswered are forgotten. */
 void mf_stats_session_closed(uint64_t sid);
-/* A tools/call forwarded (to provider, NULL when it reached none) was answered with resp. */
-void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp);
+/* A tools/call forwarded (to provider, NULL when it reached none) was answered with resp,
+ * an error response when error says so. */
+void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp, bool error);
 /* An upstream call on t ended: error code (0 for a result), how long it took. */
 void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms);
 /* A provider of this name was freed (removed or replaced by a reload): the series of its

@@ -240,7 +240,7 @@ static void waiters_answer(mf_task *t);
  * task; created: the upstream's handle, when d made it), in 2026-07-28's terms. */
 static json_t *modern_answer(mf_task *t, downreq *d, const json_t *created, json_t *resp)
 {
-    const char *method = mf_rpc_method(d->msg) ?: "";
+    const char *method = d->method ?: "";
     json_t *result = json_object_get(resp, "result");
     json_t *out;
     if (strcmp(method, "tools/call") == 0) {
@@ -382,7 +382,7 @@ static void poll_upstream(mf_task *t)
  * session era's terms. */
 static json_t *session_answer(mf_task *t, downreq *d, const json_t *created, json_t *resp)
 {
-    const char *method = mf_rpc_method(d->msg) ?: "";
+    const char *method = d->method ?: "";
     json_t *result = json_object_get(resp, "result");
     if (strcmp(method, "tools/call") == 0) {
         if (!json_is_object(created))
@@ -593,7 +593,7 @@ bool mf_tasks_adopt(const rctx *r, downreq *d)
 {
     mf_provider *p = mf_registry_named(d->owner);
     const char *upstream = json_string_value(json_object_get(d->upparams, "name"));
-    const char *tool = json_string_value(json_object_get(d->msg, "name"));
+    const char *tool = d->name;
     int64_t ttl = 0;
     bool required = false, after = false;
     /* not when the call is over (its answer is given as it is) or asks still more */

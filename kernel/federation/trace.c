@@ -140,17 +140,6 @@ enum { FREE_MAX = 64 };
 static mf_span *free_spans;
 static size_t nfree;
 
-/* The first n bytes of s, or fewer, so as not to cut a character: a span that is not UTF-8
- * would cost its whole batch at the collector. */
-static size_t utf8_cut(const char *s, size_t len, size_t n)
-{
-    if (len <= n)
-        return len;
-    while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    return n;
-}
-
 static mf_span *span_new(int kind)
 {
     mf_span *s = free_spans;
@@ -175,11 +164,11 @@ static void span_start(mf_span *s, const char *a, const char *b)
 {
     if (!mf_span_sampled(s))
         return;
-    size_t n = utf8_cut(a, strlen(a), sizeof s->name);
+    size_t n = mf_utf8_cut(a, strlen(a), sizeof s->name);
     memcpy(s->name, a, n);
     if (b && n + 1 < sizeof s->name) {
         s->name[n++] = ' ';
-        size_t m = utf8_cut(b, strlen(b), sizeof s->name - n);
+        size_t m = mf_utf8_cut(b, strlen(b), sizeof s->name - n);
         memcpy(s->name + n, b, m);
         n += m;
     }
@@ -248,18 +237,6 @@ mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, in
 
 bool mf_span_sampled(const mf_span *s) { return s && (s->ctx.flags & 1); }
 
-void mf_span_attr_str(mf_span *s, const char *key, size_t klen, const char *value)
-{
-    if (value && mf_span_sampled(s))
-        mf_otlp_attr_str(s, key, klen, value, utf8_cut(value, strlen(value), MF_SPAN_VALUE));
-}
-
-void mf_span_attr_int(mf_span *s, const char *key, size_t klen, int64_t value, bool boolean)
-{
-    if (mf_span_sampled(s))
-        mf_otlp_attr_int(s, key, klen, value, boolean);
-}
-
 void mf_span_error(mf_span *s, int code, const char *message)
 {
     if (!mf_span_sampled(s))
@@ -268,7 +245,7 @@ void mf_span_error(mf_span *s, int code, const char *message)
     free(s->status_msg);
     s->status_msg = NULL;
     if (message) {
-        s->status_len = utf8_cut(message, strlen(message), MF_SPAN_VALUE);
+        s->status_len = mf_utf8_cut(message, strlen(message), MF_SPAN_VALUE);
         s->status_msg = mf_xstrndup(message, s->status_len);
     }
     if (code) {

@@ -42,13 +42,7 @@ mf_span *mf_span_child(mf_span *parent, const char *name, const char *detail, in
 /* Is it recorded (and exported)? Attributes of an unsampled span are dropped anyway;
  * this spares building them. */
 bool mf_span_sampled(const mf_span *s);
-/* Attributes: keys are string literals (their length known when compiled); values are
- * copied. */
-#define mf_span_str(s, key, value) mf_span_attr_str(s, "" key, sizeof key - 1, value)
-#define mf_span_int(s, key, value) mf_span_attr_int(s, "" key, sizeof key - 1, value, false)
-#define mf_span_bool(s, key, value) mf_span_attr_int(s, "" key, sizeof key - 1, value, true)
-void mf_span_attr_str(mf_span *s, const char *key, size_t klen, const char *value);
-void mf_span_attr_int(mf_span *s, const char *key, size_t klen, int64_t value, bool boolean);
+/* Attributes are recorded with span.h's mf_span_str and the others. */
 /* Status error, with a JSON-RPC code (0: none) as rpc.jsonrpc.error_code and error.type. */
 void mf_span_error(mf_span *s, int code, const char *message);
 /* The traceparent the next hop sees with s as its parent, and the client's tracestate. */
