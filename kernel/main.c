@@ -99,6 +99,7 @@ static void close_kernel(void)
     mf_services_close();
     mf_trace_stop();
     mf_audit_stop();
+    mf_obs_pool_clear();
 }
 
 static void providers_stopped(void)

@@ -183,8 +183,8 @@ static void on_done(void *ud, json_t *resp)
 static void start_call(downreq *d, json_t *params)
 {
     mf_obs_attempt(d, params);
-    json_t *meta = json_object_get(params, "_meta");
-    if (d->progress_token && json_is_object(meta))   /* each call's own token upstream */
+    json_t *meta = d->progress_token ? json_object_get(params, "_meta") : NULL;
+    if (json_is_object(meta))   /* each call's own token upstream */
         json_object_set_new(meta, "progressToken", json_integer((json_int_t)mf_call_next_corr()));
     const char *method = d->method;
     json_t *req = json_pack("{s:s,s:O,s:O,s:i}", "method", method ? method : "tools/call", "params", params,

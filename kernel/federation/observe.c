@@ -34,6 +34,34 @@ static size_t json_bytes(const json_t *v)
     return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
 }
 
+/* Ended records come back here rather than to malloc, as spans do (trace.c). */
+enum { OBS_SPARE = 64 };
+static mf_obs *spare[OBS_SPARE];
+static unsigned nspare;
+
+static mf_obs *obs_new(void)
+{
+    if (!nspare)
+        return mf_xcalloc(1, sizeof(mf_obs));
+    mf_obs *o = spare[--nspare];
+    memset(o, 0, sizeof *o);
+    return o;
+}
+
+static void obs_free(mf_obs *o)
+{
+    if (nspare < OBS_SPARE)
+        spare[nspare++] = o;
+    else
+        free(o);
+}
+
+void mf_obs_pool_clear(void)
+{
+    while (nspare)
+        free(spare[--nspare]);
+}
+
 void mf_obs_begin(downreq *d)
 {
     mf_span *span = mf_trace_request_take();
@@ -43,7 +71,7 @@ void mf_obs_begin(downreq *d)
                             strcmp(method, "resources/read") == 0);
     if (!span && !audit)
         return;
-    mf_obs *o = mf_xcalloc(1, sizeof *o);
+    mf_obs *o = obs_new();
     o->span = span;
     o->audit = audit;
     o->wall_ms = wall_ms();
@@ -100,16 +128,17 @@ void mf_obs_attempt(downreq *d, json_t *params)
     mf_span *a;
     if (mf_span_sampled(o->span)) {
         const char *method = d->method;
-        const char *upstream = json_string_value(json_object_get(params, "name"));
-        if (!upstream)
-            upstream = json_string_value(json_object_get(params, "uri"));
+        const json_t *named = json_object_get(params, "name");
+        if (!json_is_string(named))
+            named = json_object_get(params, "uri");
+        const char *upstream = json_string_value(named);
         a = o->attempt = mf_span_child(o->span, method ? method : "?", upstream, MF_SPAN_CLIENT);
         mf_span_str(a, "mcp.method.name", method);
         mf_span_str(a, "mcpfed.provider", d->provider ? d->provider->conf->name : d->owner);
         mf_span_str(a, "mcpfed.target", d->target ? d->target->name : NULL);
         mf_span_int(a, "mcpfed.attempt", d->attempt);
         if (method && strcmp(method, "tools/call") == 0) {
-            mf_span_str(a, "gen_ai.tool.name", upstream);
+            mf_span_strn(a, "gen_ai.tool.name", upstream, json_string_length(named));
             mf_span_str(a, "gen_ai.operation.name", "execute_tool");
         }
     } else {
@@ -220,5 +249,5 @@ void mf_obs_end(downreq *d)
     mf_span_end(o->attempt);
     mf_span_end(o->span);
     json_decref(o->result);
-    free(o);
+    obs_free(o);
 }

@@ -29,6 +29,8 @@ void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error);
 void mf_obs_refused(downreq *d, const char *why);
 /* d is freed: its audit record is written, its span ended. */
 void mf_obs_end(downreq *d);
+/* Free the records kept for reuse (at stop). */
+void mf_obs_pool_clear(void);
 
 /* audit.c */
 typedef struct mf_audit_record {

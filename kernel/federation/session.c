@@ -499,14 +499,14 @@ static void on_complete(const rctx *r, json_t *params)
 
 /* --- dispatch -------------------------------------------------------------------- */
 
-static void dispatch(session *s, json_t *msg, uint64_t tcorr, const char *method, json_t *params)
+static void dispatch(session *s, json_t *msg, uint64_t tcorr, const char *method, json_t *params, json_t *id,
+                     json_t *meta)
 {
-    rctx r = {.s = s, .id = json_object_get(msg, "id"), .msg = msg, .tcorr = tcorr};
+    rctx r = {.s = s, .id = id, .msg = msg, .tcorr = tcorr};
     if (params && !json_is_object(params)) {
         mf_reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
         return;
     }
-    json_t *meta = json_object_get(params, "_meta");
     r.modern = json_object_get(meta, MF_META_PROTOCOL_VERSION) != NULL ||
                strcmp(method, "server/discover") == 0;
     if (r.modern && !envelope_ok(&r, params))
@@ -554,11 +554,13 @@ static void dispatch(session *s, json_t *msg, uint64_t tcorr, const char *method
  * its answer, given by now, or with its wait for the catalog. */
 static void on_request(session *s, json_t *msg, uint64_t tcorr)
 {
+    /* looked up once, for the request's span, its count and its dispatch */
     const char *method = mf_rpc_method(msg);
-    json_t *params = json_object_get(msg, "params");
+    json_t *params = json_object_get(msg, "params"), *id = json_object_get(msg, "id");
+    json_t *meta = json_object_get(params, "_meta");
     mf_stats_request_in(s->id, tcorr, method);
-    mf_trace_request_begin(msg, method, params, s->id);
-    dispatch(s, msg, tcorr, method, params);
+    mf_trace_request_begin(id, method, params, meta, s->id);
+    dispatch(s, msg, tcorr, method, params, id, meta);
     mf_trace_request_end();
 }
 

@@ -86,11 +86,17 @@ static inline void mf_span_put_int(mf_span *s, const char *key, size_t klen, int
 {
     if (!s || !(s->ctx.flags & 1))
         return;
-    if ((uint64_t)v < 128 && klen < 120 && s->alen + klen + 8 <= s->acap) {
-        uint8_t *p = mf_span_put_key(s->attrs + s->alen, key, klen, 2);
-        p[0] = boolean ? 2 << 3 : 3 << 3;
-        p[1] = (uint8_t)v;
-        s->alen += (uint32_t)(klen + 8);
+    uint64_t u = (uint64_t)v;
+    size_t n = 1;   /* the varint's bytes: 1 to 10 */
+    while (n < 10 && u >> (7 * n))
+        n++;
+    if (klen < 110 && s->alen + klen + n + 7 <= s->acap) {
+        uint8_t *p = mf_span_put_key(s->attrs + s->alen, key, klen, n + 1);
+        *p++ = boolean ? 2 << 3 : 3 << 3;
+        for (; u >= 0x80; u >>= 7)
+            *p++ = (uint8_t)(u | 0x80);
+        *p = (uint8_t)u;
+        s->alen += (uint32_t)(klen + n + 7);
     } else {
         mf_otlp_attr_int(s, key, klen, v, boolean);
     }

@@ -301,36 +301,38 @@ void mf_span_end(mf_span *s)
 
 /* --- the request being dispatched ------------------------------------------------------ */
 
-void mf_trace_request_begin(const json_t *msg, const char *method, const json_t *params, uint64_t session)
+void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *meta,
+                            uint64_t session)
 {
     mf_span_end(T.current);   /* never left over, but never leaked either */
     T.current = NULL;
     if (!mf_trace_on())
         return;
-    mf_span *s = T.current = mf_span_request(json_object_get(params, "_meta"));
+    mf_span *s = T.current = mf_span_request(meta);
     if (!mf_span_sampled(s))
         return;
-    const char *name = json_string_value(json_object_get(params, "name"));
-    if (!name)
-        name = json_string_value(json_object_get(params, "uri"));
+    const json_t *named = json_object_get(params, "name");
+    if (!json_is_string(named))
+        named = json_object_get(params, "uri");
+    const char *name = json_string_value(named);
+    size_t name_len = json_string_length(named);
     mf_span_start(s, method ? method : "?", name);
     mf_span_str(s, "mcp.method.name", method);
     mf_span_int(s, "mcp.session.id", (int64_t)session);
-    json_t *id = json_object_get(msg, "id");
     char buf[24];
     if (json_is_string(id)) {
-        mf_span_str(s, "jsonrpc.request.id", json_string_value(id));
+        mf_span_strn(s, "jsonrpc.request.id", json_string_value(id), json_string_length(id));
     } else if (json_is_integer(id)) {
         *mf_otlp_decimal(buf, json_integer_value(id)) = '\0';
         mf_span_str(s, "jsonrpc.request.id", buf);
     }
     if (method && strcmp(method, "tools/call") == 0) {
-        mf_span_str(s, "gen_ai.tool.name", name);
+        mf_span_strn(s, "gen_ai.tool.name", name, name_len);
         mf_span_str(s, "gen_ai.operation.name", "execute_tool");
     } else if (method && strcmp(method, "prompts/get") == 0) {
-        mf_span_str(s, "gen_ai.prompt.name", name);
+        mf_span_strn(s, "gen_ai.prompt.name", name, name_len);
     } else if (method && strcmp(method, "resources/read") == 0) {
-        mf_span_str(s, "mcp.resource.uri", name);
+        mf_span_strn(s, "mcp.resource.uri", name, name_len);
     }
 }
 

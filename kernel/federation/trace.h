@@ -52,9 +52,10 @@ const char *mf_span_tracestate(const mf_span *s);
 void mf_span_end(mf_span *s);
 
 /* The request span on_request is serving, for the answers sent without a forward: set
- * around the dispatch, taken by a forwarded request. The caller has looked up msg's method
- * and params. */
-void mf_trace_request_begin(const json_t *msg, const char *method, const json_t *params, uint64_t session);
+ * around the dispatch, taken by a forwarded request. The caller has looked up the
+ * request's id, method, params and params' _meta. */
+void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *meta,
+                            uint64_t session);
 mf_span *mf_trace_request_take(void);
 void mf_trace_request_end(void);
 /* The current request got an error answer (session.c). */
