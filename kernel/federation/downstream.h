@@ -31,6 +31,7 @@ struct session {
     uint64_t identity_gen;    /* changes whenever identity does (the policy caches by it) */
     char *bearer;             /* the client's latest bearer token, or NULL */
     int log_level;            /* -1: never set */
+    unsigned stats_pending;   /* its requests counted in and not yet out (stats.c) */
     struct downreq *reqs;
     struct relay *relays;
     uint64_t next_relay;

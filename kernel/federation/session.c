@@ -56,7 +56,7 @@ session *mf_session_find(uint64_t id)
 void mf_send_to(session *s, mf_msg_kind kind, uint64_t tcorr, json_t *json)
 {
     if (kind == MF_MSG_RESPONSE)
-        mf_stats_request_out(s->id, tcorr, json);
+        mf_stats_request_out(s, tcorr, json);
     mf_msg *m = mf_msg_new(kind, SES.self, s->transport, json);
     m->session = s->id;
     m->corr = tcorr;
@@ -118,7 +118,7 @@ static void reply_error(const rctx *r, int code, json_t *data, uint32_t flags, c
     mf_trace_request_error(code, text);
     mf_msg *m = mf_msg_new(MF_MSG_RESPONSE, SES.self, r->s->transport,
                            mf_rpc_error(r->id, code, text, data));
-    mf_stats_request_out(r->s->id, r->tcorr, m->json);
+    mf_stats_request_out(r->s, r->tcorr, m->json);
     m->session = r->s->id;
     m->corr = r->tcorr;
     m->flags = flags;
@@ -558,7 +558,7 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr)
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params"), *id = json_object_get(msg, "id");
     json_t *meta = json_object_get(params, "_meta");
-    mf_stats_request_in(s->id, tcorr, method);
+    mf_stats_request_in(s, tcorr, method);
     mf_trace_request_begin(id, method, params, meta, s->id);
     dispatch(s, msg, tcorr, method, params, id, meta);
     mf_trace_request_end();
@@ -690,7 +690,7 @@ static void session_free(session *s)
     mf_tasks_session_closed(s->id);
     mf_relay_session_closed(s);
     mf_session_cancel_all(s);
-    mf_stats_session_closed(s->id);
+    mf_stats_session_closed(s);
     downreq *d, *tmp;
     DL_FOREACH_SAFE(SES.parked, d, tmp) {
         if (d->s == s) {

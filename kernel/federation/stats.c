@@ -99,10 +99,11 @@ static void pending_free(pending *p)
         free(p);
 }
 
-void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const char *method)
+void mf_stats_request_in(session *ses, uint64_t tcorr, const char *method)
 {
     if (!ST.on)
         return;
+    uint64_t sid = ses->id;
     /* a request that waited for the catalog comes in again: counted once */
     unsigned hash = pending_hash(sid, tcorr);
     if (pending_find(sid, tcorr, hash))
@@ -113,23 +114,28 @@ void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const char *method)
     p->key.tcorr = tcorr;
     p->method = method_index(method);
     HASH_ADD_BYHASHVALUE(hh, ST.pending, key, sizeof p->key, hash, p);
+    ses->stats_pending++;
 }
 
-void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp)
+void mf_stats_request_out(session *ses, uint64_t tcorr, const json_t *resp)
 {
-    pending *p = ST.pending ? pending_find(sid, tcorr, pending_hash(sid, tcorr)) : NULL;
+    pending *p = ses->stats_pending ? pending_find(ses->id, tcorr, pending_hash(ses->id, tcorr)) : NULL;
     if (!p)
         return;
+    ses->stats_pending--;
     ST.requests[p->method][json_object_get(resp, "error") ? 1 : 0]++;
     HASH_DEL(ST.pending, p);
     pending_free(p);
 }
 
-void mf_stats_session_closed(uint64_t sid)
+void mf_stats_session_closed(session *ses)
 {
+    if (!ses->stats_pending)   /* the usual case: no walk through every session's */
+        return;
+    ses->stats_pending = 0;
     pending *p, *tmp;
     HASH_ITER(hh, ST.pending, p, tmp)
-        if (p->key.sid == sid) {
+        if (p->key.sid == ses->id) {
             HASH_DEL(ST.pending, p);
             pending_free(p);
         }

@@ -17,13 +17,13 @@
 
 /* Count from now on (the metrics endpoint is configured); until then nothing is. */
 void mf_stats_enable(void);
-/* A client request (of method, NULL if none) came in on session sid (its transport
+/* A client request (of method, NULL if none) came in on session s (its transport
  * correlation tcorr); it is answered once, through mf_stats_request_out with the JSON-RPC
- * response. */
-void mf_stats_request_in(uint64_t sid, uint64_t tcorr, const char *method);
-void mf_stats_request_out(uint64_t sid, uint64_t tcorr, const json_t *resp);
-/* The session closed: its requests left unanswered are forgotten. */
-void mf_stats_session_closed(uint64_t sid);
+ * response. s->stats_pending counts its requests waiting so. */
+void mf_stats_request_in(session *s, uint64_t tcorr, const char *method);
+void mf_stats_request_out(session *s, uint64_t tcorr, const json_t *resp);
+/* The session closes: its requests left unanswered are forgotten. */
+void mf_stats_session_closed(session *s);
 /* A tools/call forwarded (to provider, NULL when it reached none) was answered with resp,
  * an error response when error says so. */
 void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp, bool error);
