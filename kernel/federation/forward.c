@@ -22,6 +22,7 @@
 #include "elicit.h"
 #include "relay.h"
 #include "mrtr.h"
+#include "names.h"
 #include "router.h"
 #include "param_headers.h"
 #include "policy.h"
@@ -275,9 +276,7 @@ static mf_policy_request policy_request(downreq *d, const mf_provider *p)
         d->args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0;
         d->args_sized = true;
     }
-    const char *upstream = json_string_value(json_object_get(params, "name"));
-    if (!upstream)
-        upstream = json_string_value(json_object_get(params, "uri"));
+    const char *upstream = json_string_value(mf_params_named(params));
     /* a task's call, routed again while it waits for a target, has no client any more */
     const session *s = d->s;
     json_t *info = s ? s->client_info : NULL;
@@ -427,8 +426,7 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
     if (r->tool)
         d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));
     json_t *rp = json_object_get(r->msg, "params");
-    json_t *name = json_object_get(rp, "name");
-    d->msg = json_pack("{s:s,s:O?}", "method", method, "name", json_is_string(name) ? name : json_object_get(rp, "uri"));
+    d->msg = json_pack("{s:s,s:O?}", "method", method, "name", mf_params_named(rp));
     if (strcmp(method, "resources/read") == 0)   /* the client's URI, for a not-found answer */
         json_object_set(d->msg, "uri", json_object_get(rp, "uri"));
     d->method = json_string_value(json_object_get(d->msg, "method"));

@@ -54,3 +54,9 @@ int mf_public_name(const char *prefix, const char *upstream, char *out)
     snprintf(out + keep, 10, "_%08x", h);
     return 1;
 }
+
+const json_t *mf_params_named(const json_t *params)
+{
+    const json_t *name = json_object_get(params, "name");
+    return json_is_string(name) ? name : json_object_get(params, "uri");
+}

@@ -18,4 +18,8 @@ int mf_public_name(const char *prefix, const char *upstream, char *out);
  * its part before the NUL. */
 const char *mf_name_text(const json_t *v);
 
+/* What a request's params name: their "name" when it is a string (a tool's, a prompt's),
+ * else their "uri" (a resource's), as it is; NULL when neither is there. */
+const json_t *mf_params_named(const json_t *params);
+
 #endif

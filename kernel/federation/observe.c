@@ -5,6 +5,7 @@
  * each hook returns at once. */
 #include "build-config.h"
 #include "observe.h"
+#include "names.h"
 #include "router.h"
 #include "span.h"
 
@@ -34,33 +35,9 @@ static size_t json_bytes(const json_t *v)
     return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
 }
 
-/* Ended records come back here rather than to malloc, as spans do (trace.c). */
-enum { OBS_SPARE = 64 };
-static mf_obs *spare[OBS_SPARE];
-static unsigned nspare;
+static mf_spare spare_obs;
 
-static mf_obs *obs_new(void)
-{
-    if (!nspare)
-        return mf_xcalloc(1, sizeof(mf_obs));
-    mf_obs *o = spare[--nspare];
-    memset(o, 0, sizeof *o);
-    return o;
-}
-
-static void obs_free(mf_obs *o)
-{
-    if (nspare < OBS_SPARE)
-        spare[nspare++] = o;
-    else
-        free(o);
-}
-
-void mf_obs_pool_clear(void)
-{
-    while (nspare)
-        free(spare[--nspare]);
-}
+void mf_obs_pool_clear(void) { mf_spare_clear(&spare_obs); }
 
 void mf_obs_begin(downreq *d)
 {
@@ -71,7 +48,8 @@ void mf_obs_begin(downreq *d)
                             strcmp(method, "resources/read") == 0);
     if (!span && !audit)
         return;
-    mf_obs *o = obs_new();
+    mf_obs *o = mf_spare_take(&spare_obs, sizeof *o);
+    memset(o, 0, sizeof *o);
     o->span = span;
     o->audit = audit;
     o->wall_ms = wall_ms();
@@ -128,9 +106,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     mf_span *a;
     if (mf_span_sampled(o->span)) {
         const char *method = d->method;
-        const json_t *named = json_object_get(params, "name");
-        if (!json_is_string(named))
-            named = json_object_get(params, "uri");
+        const json_t *named = mf_params_named(params);
         const char *upstream = json_string_value(named);
         a = o->attempt = mf_span_child(o->span, method ? method : "?", upstream, MF_SPAN_CLIENT);
         mf_span_str(a, "mcp.method.name", method);
@@ -195,7 +171,7 @@ void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error)
     else if (strcmp(o->outcome, "error") == 0)
         mf_span_error(o->span, 0, "the tool's result is an error");
     if (o->audit) {
-        const json_t *out = code ? json_object_get(resp, "error") : result;
+        const json_t *out = code ? error : result;
         o->bytes_out = json_bytes(out);
         if (mf_audit_results(d->provider ? d->provider->conf : NULL))
             o->result = json_incref((json_t *)out);
@@ -204,17 +180,15 @@ void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error)
 
 void mf_obs_refused(downreq *d, const char *why)
 {
-    json_t *resp = json_pack("{s:{s:i,s:s}}", "error", "code", MF_RPC_REFUSED, "message", why);
-    mf_obs_answer(d, resp, json_object_get(resp, "error"));
-    json_decref(resp);
+    json_t *error = json_pack("{s:i,s:s}", "code", MF_RPC_REFUSED, "message", why);
+    mf_obs_answer(d, NULL, error);
+    json_decref(error);
 }
 
 static void audit(downreq *d, mf_obs *o)
 {
     const mf_provider_conf *pc = d->provider ? d->provider->conf : NULL;
-    const char *upstream = json_string_value(json_object_get(d->upparams, "name"));
-    if (!upstream)
-        upstream = json_string_value(json_object_get(d->upparams, "uri"));
+    const char *upstream = json_string_value(mf_params_named(d->upparams));
     char tid[33] = "";
     if (mf_span_sampled(o->span)) {
         char tp[MF_TRACEPARENT_LEN + 1];
@@ -249,5 +223,5 @@ void mf_obs_end(downreq *d)
     mf_span_end(o->attempt);
     mf_span_end(o->span);
     json_decref(o->result);
-    obs_free(o);
+    mf_spare_give(&spare_obs, o);
 }

@@ -26,7 +26,6 @@ struct mf_span {
     size_t status_len;
     char *tracestate;
     uint64_t start_ns, end_ns;
-    struct mf_span *next;     /* in the free list */
     /* the attributes, already in the wire form of Span.attributes fields (protobuf): set
      * once, copied as they are into a protobuf export and read back for a JSON one */
     uint8_t *attrs;           /* room, or allocated when more came */

@@ -86,18 +86,8 @@ static pending *pending_find(uint64_t sid, uint64_t tcorr, unsigned hash)
     return p;
 }
 
-/* Answered requests' records come back here rather than to malloc. */
-enum { PENDING_SPARE = 64 };
-static pending *spare[PENDING_SPARE];
-static unsigned nspare;
-
-static void pending_free(pending *p)
-{
-    if (nspare < PENDING_SPARE)
-        spare[nspare++] = p;
-    else
-        free(p);
-}
+/* Answered requests' records are reused. */
+static mf_spare spare_pending;
 
 void mf_stats_request_in(session *ses, uint64_t tcorr, const char *method)
 {
@@ -108,7 +98,7 @@ void mf_stats_request_in(session *ses, uint64_t tcorr, const char *method)
     unsigned hash = pending_hash(sid, tcorr);
     if (pending_find(sid, tcorr, hash))
         return;
-    pending *p = nspare ? spare[--nspare] : mf_xmalloc(sizeof *p);
+    pending *p = mf_spare_take(&spare_pending, sizeof *p);
     memset(p, 0, sizeof *p);
     p->key.sid = sid;
     p->key.tcorr = tcorr;
@@ -125,7 +115,7 @@ void mf_stats_request_out(session *ses, uint64_t tcorr, const json_t *resp)
     ses->stats_pending--;
     ST.requests[p->method][json_object_get(resp, "error") ? 1 : 0]++;
     HASH_DEL(ST.pending, p);
-    pending_free(p);
+    mf_spare_give(&spare_pending, p);
 }
 
 void mf_stats_session_closed(session *ses)
@@ -137,7 +127,7 @@ void mf_stats_session_closed(session *ses)
     HASH_ITER(hh, ST.pending, p, tmp)
         if (p->key.sid == ses->id) {
             HASH_DEL(ST.pending, p);
-            pending_free(p);
+            mf_spare_give(&spare_pending, p);
         }
 }
 
@@ -477,8 +467,7 @@ void mf_stats_free(void)
         HASH_DEL(ST.pending, p);
         free(p);
     }
-    while (nspare)
-        free(spare[--nspare]);
+    mf_spare_clear(&spare_pending);
     free_table(&ST.tools);
     free_table(&ST.tool_names);
     free_table(&ST.providers);

@@ -9,6 +9,7 @@
  * reused, so that recording one allocates nothing. */
 #include "build-config.h"
 #include "span.h"
+#include "names.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -136,19 +137,11 @@ static uint64_t now_ns(void)
 
 /* Ended spans come back here rather than to malloc: a request makes three or four, and
  * the span encoded at its end is the next one made. */
-enum { FREE_MAX = 64 };
-static mf_span *free_spans;
-static size_t nfree;
+static mf_spare spare_spans;
 
 static mf_span *span_new(int kind)
 {
-    mf_span *s = free_spans;
-    if (s) {
-        free_spans = s->next;
-        nfree--;
-    } else {
-        s = mf_xmalloc(sizeof *s);
-    }
+    mf_span *s = mf_spare_take(&spare_spans, sizeof *s);
     memset(s, 0, offsetof(mf_span, attrs));
     s->attrs = s->room;
     s->alen = 0;
@@ -268,24 +261,10 @@ void mf_span_free(mf_span *s)
         free(s->attrs);
     free(s->status_msg);
     free(s->tracestate);
-    if (nfree < FREE_MAX) {
-        s->next = free_spans;
-        free_spans = s;
-        nfree++;
-    } else {
-        free(s);
-    }
+    mf_spare_give(&spare_spans, s);
 }
 
-void mf_span_pool_clear(void)
-{
-    while (free_spans) {
-        mf_span *s = free_spans;
-        free_spans = s->next;
-        free(s);
-    }
-    nfree = 0;
-}
+void mf_span_pool_clear(void) { mf_spare_clear(&spare_spans); }
 
 void mf_span_end(mf_span *s)
 {
@@ -311,9 +290,7 @@ void mf_trace_request_begin(const json_t *id, const char *method, const json_t *
     mf_span *s = T.current = mf_span_request(meta);
     if (!mf_span_sampled(s))
         return;
-    const json_t *named = json_object_get(params, "name");
-    if (!json_is_string(named))
-        named = json_object_get(params, "uri");
+    const json_t *named = mf_params_named(params);
     const char *name = json_string_value(named);
     size_t name_len = json_string_length(named);
     mf_span_start(s, method ? method : "?", name);

@@ -61,6 +61,25 @@ char *mf_xstrndup(const char *s, size_t n)
     return p;
 }
 
+void *mf_spare_take(mf_spare *sp, size_t size)
+{
+    return sp->n ? sp->blocks[--sp->n] : mf_xmalloc(size);
+}
+
+void mf_spare_give(mf_spare *sp, void *block)
+{
+    if (sp->n < MF_SPARE_MAX)
+        sp->blocks[sp->n++] = block;
+    else
+        free(block);
+}
+
+void mf_spare_clear(mf_spare *sp)
+{
+    while (sp->n)
+        free(sp->blocks[--sp->n]);
+}
+
 int mf_alloc_init(void)
 {
     json_set_alloc_funcs(mf_xmalloc, free);

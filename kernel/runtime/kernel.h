@@ -9,6 +9,18 @@
 /* alloc.c: jansson and libuv allocate through mf_xmalloc and friends; before any use
  * of either. */
 int mf_alloc_init(void);
+/* Blocks of one size kept for reuse rather than given back to malloc: records made and
+ * ended on every call (spans, observations, pending requests) cost no allocation. */
+enum { MF_SPARE_MAX = 64 };
+typedef struct mf_spare {
+    void *blocks[MF_SPARE_MAX];
+    unsigned n;
+} mf_spare;
+/* A kept block, or a new one, of size bytes; not cleared. */
+void *mf_spare_take(mf_spare *sp, size_t size);
+/* Kept, or freed once MF_SPARE_MAX are. */
+void mf_spare_give(mf_spare *sp, void *block);
+void mf_spare_clear(mf_spare *sp);
 
 /* loop.c */
 int mf_loop_init(void);

@@ -1,5 +1,5 @@
 /* The allocation policy: a failed allocation ends the process with a message, for the
- * kernel's own allocations and for jansson's alike. */
+ * kernel's own allocations and for jansson's alike; and blocks kept for reuse (mf_spare). */
 #include "harness.h"
 
 #include <stdint.h>
@@ -25,6 +25,28 @@ Test(alloc, wrappers_allocate_and_copy)
     free(s);
     free(t);
     free(z);
+}
+
+Test(alloc, spare_blocks_are_reused_last_first_and_bounded)
+{
+    mf_spare sp = {0};
+    void *fresh = mf_spare_take(&sp, 32);   /* none kept: a new one */
+    cr_assert_not_null(fresh);
+    void *blocks[MF_SPARE_MAX + 1];
+    for (int i = 0; i <= MF_SPARE_MAX; i++) {
+        blocks[i] = mf_xmalloc(32);
+        mf_spare_give(&sp, blocks[i]);
+    }
+    /* the last one given was freed (the leak checker would say otherwise): MF_SPARE_MAX kept */
+    cr_assert_eq(sp.n, MF_SPARE_MAX);
+    cr_assert_eq(mf_spare_take(&sp, 32), blocks[MF_SPARE_MAX - 1], "the last kept comes back first");
+    cr_assert_eq(sp.n, MF_SPARE_MAX - 1);
+    mf_spare_give(&sp, fresh);
+    cr_assert_eq(mf_spare_take(&sp, 32), fresh);
+    free(fresh);
+    free(blocks[MF_SPARE_MAX - 1]);
+    mf_spare_clear(&sp);
+    cr_assert_eq(sp.n, 0);
 }
 
 Test(alloc, a_failed_allocation_aborts, .signal = SIGABRT)
