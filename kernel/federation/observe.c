@@ -52,10 +52,11 @@ void mf_obs_begin(downreq *d)
     memset(o, 0, sizeof *o);
     o->span = span;
     o->audit = audit;
-    o->wall_ms = wall_ms();
     o->started = mf_now();
-    if (audit)
+    if (audit) {   /* the audit record's time; a span reads its own */
+        o->wall_ms = wall_ms();
         o->bytes_in = json_bytes(json_object_get(d->upparams, "arguments"));
+    }
     mf_span_str(span, "mcpfed.provider", d->owner);
     if (mf_span_sampled(span) && d->s) {
         mf_span_str(span, "mcp.protocol.version", d->modern ? MF_PROTOCOL_MODERN : d->s->protocol);

@@ -48,4 +48,4 @@ echo "latency p50 ms, both off:$off50 (median $(median "$off50")); both on:$on50
 echo "latency p99 ms, both off:$off99 (median $(median "$off99")); both on:$on99 (median $(median "$on99"))"
 echo "gateway CPU us/call, both off:$offcpu (median $(median "$offcpu")); both on:$oncpu (median $(median "$oncpu"))"
 echo "the collector's CPU, % of a core over each run with tracing:$collcpu (median $(median "$collcpu"))"
-bench_cost "$(median "$off")" "$(median "$on")" "$(median "$offcpu")" "$(median "$oncpu")"
+bench_cost "$off" "$on" "$offcpu" "$oncpu"
