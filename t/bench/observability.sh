@@ -1,51 +1,102 @@
 #!/bin/sh
-# Benchmark: what observability costs as a whole. tools/call through the HTTP endpoint
-# (t/bench/http-tools-call.sh) with neither metrics nor tracing, then with both: the metrics
-# endpoint scraped every SCRAPE seconds (default 0.2) and every request traced (sample_ratio
-# 1) and exported to a local collector (t/servers/otlp-collector.mjs). ROUNDS times each
-# (default 3), which goes first alternating; prints each run's calls/s, latency p50/p99
-# and the gateway's CPU time per call, and their medians.
+# Benchmark: what observability costs on the hot path. Two gateways serve tools/call over
+# HTTP from the in-process loopback provider (the gateway's own work, nothing upstream): one
+# with metrics and tracing off, one with MODE on:
+#   both        /metrics scraped every SCRAPE seconds (default 15, a usual Prometheus
+#               scrape_interval) and every request traced (sample_ratio 1), exported in
+#               protobuf to a local collector (t/servers/otlp-collector.mjs); the default
+#   tracing     tracing alone, as above
+#   metrics     metrics alone, scraped as above
+#   propagated  sample_ratio 0: nothing recorded, the trace context passed upstream
+# wrk loads each in turn for SLICE seconds (default 2), ROUNDS times (default 16), the first
+# of each round alternating, so that a drift of the machine's speed over the run touches
+# both alike: each round's two slices are a pair. Both gateways run all along, so that no
+# start, warm-up or port differs between them. Prints each round's calls/s and gateway CPU
+# per call (all its threads', from /proc/PID/task/*/schedstat, in ns), their medians, and
+# the median of each round's own difference.
 #
-#   t/bench/observability.sh [BUILD_DIR]    (DURATION, CONNECTIONS, UPSTREAM, ERA as http-tools-call.sh)
+#   t/bench/observability.sh [BUILD_DIR]    (MODE, SLICE, ROUNDS, SCRAPE, CONNECTIONS, TOOL, BATCH)
 #
-# The collector counts what it receives without decoding it (OTLP_COLLECTOR_PARSE=0 unless
-# set), and with two CPUs or more the gateway runs on CPU 0 and everything else on CPU 1
-# (PIN=0 to let them share), so that what the collector, the scraper and wrk cost is not
-# counted as the gateway's. The collector's own CPU time is printed.
+# TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans.
+# With two CPUs or more the gateways run on CPU 0 and wrk, the collector and the scraper on
+# CPU 1 (PIN=0 to let them share), so that what those cost is not counted as the gateway's.
+# On a shared virtual machine a whole run still moves by a few percent from one run to the
+# next: run it several times and quote the median.
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
-rounds=${ROUNDS:-3}
 [ "$(nproc)" -ge 2 ] || PIN=0
 export PIN=${PIN:-1}
 export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
 . "$here/collector.sh"
+. "$here/gateway.sh"
+mode=${MODE:-both}
+slice=${SLICE:-2}
+rounds=${ROUNDS:-16}
+off_pid= on_pid= scraper=
+# gateway.sh and collector.sh each set a trap on exit: one for all
+trap 'kill $off_pid $on_pid $scraper "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
+make -s -C "$build" mcpfed plugins/http/http.la t/plugins/loopback.la
 
-. "$here/rounds.sh"
-# the collector's CPU time in clock ticks: it shares the machine with the gateway and wrk
-collector_ticks() { proc_ticks "$collector_pid" | cut -d' ' -f1; }
-off= on= offcpu= oncpu= off50= on50= off99= on99= collcpu=
-i=0
-while [ $i -lt "$rounds" ]; do
-	for m in $([ $((i % 2)) = 0 ] && echo "off on" || echo "on off"); do
-		if [ $m = off ]; then
-			set -- $(METRICS= BENCH_LUA= bench_run "$@") "$@"
-			off="$off $1"; offcpu="$offcpu $2"; off50="$off50 $3"; off99="$off99 $4"; shift 4
-		else
-			c0=$(collector_ticks)
-			set -- $(METRICS=1 SCRAPE=${SCRAPE:-0.2} \
-				BENCH_LUA="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1 }," bench_run "$@") "$@"
-			on="$on $1"; oncpu="$oncpu $2"; on50="$on50 $3"; on99="$on99 $4"; shift 4
-			collcpu="$collcpu $(awk -v t="$(getconf CLK_TCK)" -v a="$c0" -v b="$(collector_ticks)" -v d="${DURATION:-10}" \
-				'BEGIN { printf "%.1f", (b - a) * 100 / t / d }')"
-		fi
-	done
+tracing="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1,${BATCH:+ batch_spans = $BATCH,} },"
+case $mode in
+both) lua=$tracing metrics=1 ;;
+tracing) lua=$tracing metrics= ;;
+metrics) lua= metrics=1 ;;
+propagated) lua="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 0 }," metrics= ;;
+*) echo "MODE is both, tracing, metrics or propagated" >&2; exit 2 ;;
+esac
+METRICS= BENCH_LUA= bench_config '"http://127.0.0.1:0/mcp"' loopback
+start_gateway "$work/bench.lua"
+off_pid=$pid off_url=$url
+mv "$work/log" "$work/off.log"
+METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' loopback
+start_gateway "$work/bench.lua"
+on_pid=$pid on_url=$url
+pid=
+tool=${TOOL:-lb__gen}
+
+# the CPU time of process $1 so far, all its threads', in ns
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+# load: wrk on gateway $1 at $2 for the slice: "calls/s CPU-ns-per-call"
+load() {
+	c0=$(cpu_ns "$1")
+	MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$3"s -s "$here/tools-call.lua" "$2" >"$work/wrk"
+	c1=$(cpu_ns "$1")
+	grep -q 'Non-2xx' "$work/wrk" && { cat "$work/wrk" >&2; echo "calls failed" >&2; exit 1; }
+	awk -v a="$c0" -v b="$c1" '/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
+		END { printf "%.0f %.0f\n", r, (b - a) / n }' "$work/wrk"
+}
+# warm both up (catalogs listed, caches and pools filled)
+load "$off_pid" "$off_url" 2 >/dev/null
+load "$on_pid" "$on_url" 2 >/dev/null
+if [ -n "$metrics_url" ]; then
+	( while kill -0 "$on_pid" 2>/dev/null; do
+		${CLIENT_WRAPPER:-} curl -sf -o /dev/null "$metrics_url" || true; sleep "${SCRAPE:-15}"; done ) &
+	scraper=$!
+fi
+echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2): off against $mode, $rounds rounds of ${slice}s each, $connections connections, tool $tool"
+echo "round: calls/s off, CPU ns/call off, calls/s on, CPU ns/call on"
+i=1
+while [ $i -le "$rounds" ]; do
+	if [ $((i % 2)) = 1 ]; then
+		off=$(load "$off_pid" "$off_url" "$slice"); on=$(load "$on_pid" "$on_url" "$slice")
+	else
+		on=$(load "$on_pid" "$on_url" "$slice"); off=$(load "$off_pid" "$off_url" "$slice")
+	fi
+	echo "$i: $off $on"
 	i=$((i + 1))
-done
-echo "calls/s, both off:$off (median $(median "$off"))"
-echo "calls/s, metrics scraped every ${SCRAPE:-0.2} s and tracing at 100%:$on (median $(median "$on"))"
-echo "latency p50 ms, both off:$off50 (median $(median "$off50")); both on:$on50 (median $(median "$on50"))"
-echo "latency p99 ms, both off:$off99 (median $(median "$off99")); both on:$on99 (median $(median "$on99"))"
-echo "gateway CPU us/call, both off:$offcpu (median $(median "$offcpu")); both on:$oncpu (median $(median "$oncpu"))"
-echo "the collector's CPU, % of a core over each run with tracing:$collcpu (median $(median "$collcpu"))"
-bench_cost "$off" "$on" "$offcpu" "$oncpu"
+done | tee "$work/rounds"
+awk -v mode="$mode" '
+	function median(v, n,   i, j, t, w) {
+		for (i = 1; i <= n; i++) w[i] = v[i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && w[j] < w[j - 1]; j--) { t = w[j]; w[j] = w[j - 1]; w[j - 1] = t }
+		return n % 2 ? w[(n + 1) / 2] : (w[n / 2] + w[n / 2 + 1]) / 2
+	}
+	{ n++; r0[n] = $2; c0[n] = $3; r1[n] = $4; c1[n] = $5; lost[n] = ($2 - $4) * 100 / $2; more[n] = ($5 - $3) * 100 / $3 }
+	END {
+		printf "medians: off %.0f calls/s, %.1f us CPU per call; %s %.0f calls/s, %.1f us CPU per call\n",
+			median(r0, n), median(c0, n) / 1000, mode, median(r1, n), median(c1, n) / 1000
+		printf "cost: %.1f%% of calls/s, %.1f%% more CPU per call (the median of the rounds'"'"' own pairs)\n",
+			median(lost, n), median(more, n)
+	}' "$work/rounds"
