@@ -20,9 +20,10 @@ pid=
 trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm -rf "$work"' EXIT
 
 # The configuration must log at info: its listening line tells the port. GATEWAY_WRAPPER,
-# when set, is a command the gateway runs under (t/bench/instructions.sh: valgrind).
+# when set, is a command the gateway runs under (t/bench/instructions.sh: valgrind);
+# MCPFED, another mcpfed to run (t/bench/observability.sh: another build's).
 start_gateway() {
-	${GATEWAY_WRAPPER:-} "$build/mcpfed" -c "$1" 2>"$work/log" &
+	${GATEWAY_WRAPPER:-} "${MCPFED:-$build/mcpfed}" -c "$1" 2>"$work/log" &
 	pid=$!
 	i=0
 	until url=$(grep -o 'http: listening url=https\{0,1\}://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do

@@ -8,14 +8,19 @@
 #   tracing     tracing alone, as above
 #   metrics     metrics alone, scraped as above
 #   propagated  sample_ratio 0: nothing recorded, the trace context passed upstream
+#   none        both off too: alone, it shows the benchmark's own spread
+# MCPFED_ON, another build's mcpfed, runs the second gateway, and MODE_OFF (default none)
+# sets the first's settings: MODE_OFF=tracing MODE=tracing MCPFED_ON=... compares two
+# builds, both tracing.
 # wrk loads each in turn for SLICE seconds (default 2), ROUNDS times (default 16), the first
 # of each round alternating, so that a drift of the machine's speed over the run touches
-# both alike: each round's two slices are a pair. Both gateways run all along, so that no
-# start, warm-up or port differs between them. Prints each round's calls/s and gateway CPU
+# both alike: each round's two slices are a pair. The gateways are started again every
+# EPOCH rounds (default 4), which one first alternating, as a process's speed depends a
+# little on where its memory falls. Prints each round's calls/s and gateway CPU
 # per call (all its threads', from /proc/PID/task/*/schedstat, in ns), their medians, and
 # the median of each round's own difference.
 #
-#   t/bench/observability.sh [BUILD_DIR]    (MODE, SLICE, ROUNDS, SCRAPE, CONNECTIONS, TOOL, BATCH)
+#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
 #
 # TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans.
 # With two CPUs or more the gateways run on CPU 0 and wrk, the collector and the scraper on
@@ -39,26 +44,30 @@ trap 'kill $off_pid $on_pid $scraper "$collector_pid" 2>/dev/null; wait 2>/dev/n
 make -s -C "$build" mcpfed plugins/http/http.la t/plugins/loopback.la
 
 tracing="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1,${BATCH:+ batch_spans = $BATCH,} },"
-case $mode in
-both) lua=$tracing metrics=1 ;;
-tracing) lua=$tracing metrics= ;;
-metrics) lua= metrics=1 ;;
-propagated) lua="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 0 }," metrics= ;;
-*) echo "MODE is both, tracing, metrics or propagated" >&2; exit 2 ;;
-esac
-METRICS= BENCH_LUA= bench_config '"http://127.0.0.1:0/mcp"' loopback
-start_gateway "$work/bench.lua"
-off_pid=$pid off_url=$url
-mv "$work/log" "$work/off.log"
+# settings MODE: lua and metrics for bench_config
+settings() {
+	case $1 in
+	both) lua=$tracing metrics=1 ;;
+	tracing) lua=$tracing metrics= ;;
+	metrics) lua= metrics=1 ;;
+	propagated) lua="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 0 }," metrics= ;;
+	none) lua= metrics= ;;
+	*) echo "MODE is both, tracing, metrics, propagated or none" >&2; exit 2 ;;
+	esac
+}
+epoch=${EPOCH:-4}
+on_mcpfed=${MCPFED_ON:-$build/mcpfed}
+settings "${MODE_OFF:-none}"
 METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' loopback
-start_gateway "$work/bench.lua"
-on_pid=$pid on_url=$url
-pid=
+mv "$work/bench.lua" "$work/off.lua"
+settings "$mode"
+METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' loopback
+mv "$work/bench.lua" "$work/on.lua"
 tool=${TOOL:-lb__gen}
 
 # the CPU time of process $1 so far, all its threads', in ns
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
-# load: wrk on gateway $1 at $2 for the slice: "calls/s CPU-ns-per-call"
+# load: wrk on gateway $1 at $2 for $3 seconds: "calls/s CPU-ns-per-call"
 load() {
 	c0=$(cpu_ns "$1")
 	MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$3"s -s "$here/tools-call.lua" "$2" >"$work/wrk"
@@ -67,26 +76,41 @@ load() {
 	awk -v a="$c0" -v b="$c1" '/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
 		END { printf "%.0f %.0f\n", r, (b - a) / n }' "$work/wrk"
 }
-# warm both up (catalogs listed, caches and pools filled)
-load "$off_pid" "$off_url" 2 >/dev/null
-load "$on_pid" "$on_url" 2 >/dev/null
-if [ -n "$metrics_url" ]; then
-	( while kill -0 "$on_pid" 2>/dev/null; do
-		${CLIENT_WRAPPER:-} curl -sf -o /dev/null "$metrics_url" || true; sleep "${SCRAPE:-15}"; done ) &
-	scraper=$!
-fi
-echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2): off against $mode, $rounds rounds of ${slice}s each, $connections connections, tool $tool"
+start_off() { MCPFED= start_gateway "$work/off.lua"; off_pid=$pid off_url=$url; }
+start_on() {
+	MCPFED=$on_mcpfed start_gateway "$work/on.lua"
+	on_metrics=$metrics_url on_pid=$pid on_url=$url
+}
+# Both gateways, started again every EPOCH rounds, which one first alternating: a
+# process's speed depends a little on where its memory falls (the same binary and
+# configuration started twice differ by a point or two), and so does the start order.
+start_pair() {
+	for p in $off_pid $on_pid $scraper; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	off_pid= on_pid= scraper=
+	if [ $(($1 % 2)) = 0 ]; then start_off; start_on; else start_on; start_off; fi
+	pid=
+	# warm both up (catalogs listed, caches and pools filled)
+	load "$off_pid" "$off_url" 2 >/dev/null
+	load "$on_pid" "$on_url" 2 >/dev/null
+	if [ -n "$on_metrics" ]; then
+		( while kill -0 "$on_pid" 2>/dev/null; do
+			${CLIENT_WRAPPER:-} curl -sf -o /dev/null "$on_metrics" || true; sleep "${SCRAPE:-15}"; done ) &
+		scraper=$!
+	fi
+}
+echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2): ${MODE_OFF:-off} against $mode${MCPFED_ON:+ ($on_mcpfed)}, $rounds rounds of ${slice}s each, gateways started again every $epoch, $connections connections, tool $tool"
 echo "round: calls/s off, CPU ns/call off, calls/s on, CPU ns/call on"
-i=1
-while [ $i -le "$rounds" ]; do
-	if [ $((i % 2)) = 1 ]; then
+round=1
+while [ $round -le "$rounds" ]; do
+	[ $(((round - 1) % epoch)) != 0 ] || start_pair $(((round - 1) / epoch)) >&2
+	if [ $((round % 2)) = 1 ]; then
 		off=$(load "$off_pid" "$off_url" "$slice"); on=$(load "$on_pid" "$on_url" "$slice")
 	else
 		on=$(load "$on_pid" "$on_url" "$slice"); off=$(load "$off_pid" "$off_url" "$slice")
 	fi
-	echo "$i: $off $on"
-	i=$((i + 1))
-done | tee "$work/rounds"
+	echo "$round: $off $on" | tee -a "$work/rounds"
+	round=$((round + 1))
+done
 awk -v mode="$mode" '
 	function median(v, n,   i, j, t, w) {
 		for (i = 1; i <= n; i++) w[i] = v[i]
