@@ -18,7 +18,8 @@
 # EPOCH rounds (default 4), which one first alternating, as a process's speed depends a
 # little on where its memory falls. Prints each round's calls/s and gateway CPU
 # per call (all its threads', from /proc/PID/task/*/schedstat, in ns), their medians, and
-# the median of each round's own difference.
+# the cost (t/bench/rounds.sh): between the medians, and the median of each round's own
+# difference.
 #
 #   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
 #
@@ -35,6 +36,7 @@ export PIN=${PIN:-1}
 export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
 . "$here/collector.sh"
 . "$here/gateway.sh"
+. "$here/rounds.sh"
 mode=${MODE:-both}
 slice=${SLICE:-2}
 rounds=${ROUNDS:-16}
@@ -111,16 +113,8 @@ while [ $round -le "$rounds" ]; do
 	echo "$round: $off $on" | tee -a "$work/rounds"
 	round=$((round + 1))
 done
-awk -v mode="$mode" '
-	function median(v, n,   i, j, t, w) {
-		for (i = 1; i <= n; i++) w[i] = v[i]
-		for (i = 2; i <= n; i++) for (j = i; j > 1 && w[j] < w[j - 1]; j--) { t = w[j]; w[j] = w[j - 1]; w[j - 1] = t }
-		return n % 2 ? w[(n + 1) / 2] : (w[n / 2] + w[n / 2 + 1]) / 2
-	}
-	{ n++; r0[n] = $2; c0[n] = $3; r1[n] = $4; c1[n] = $5; lost[n] = ($2 - $4) * 100 / $2; more[n] = ($5 - $3) * 100 / $3 }
-	END {
-		printf "medians: off %.0f calls/s, %.1f us CPU per call; %s %.0f calls/s, %.1f us CPU per call\n",
-			median(r0, n), median(c0, n) / 1000, mode, median(r1, n), median(c1, n) / 1000
-		printf "cost: %.1f%% of calls/s, %.1f%% more CPU per call (the median of the rounds'"'"' own pairs)\n",
-			median(lost, n), median(more, n)
-	}' "$work/rounds"
+col() { awk -v k="$1" '{ printf " %s", $k }' "$work/rounds"; }
+off=$(col 2) offcpu=$(col 3) on=$(col 4) oncpu=$(col 5)
+awk -v mode="$mode" -v a="$(median "$off")" -v b="$(median "$offcpu")" -v c="$(median "$on")" -v d="$(median "$oncpu")" \
+	'BEGIN { printf "medians: off %.0f calls/s, %.1f us CPU per call; %s %.0f calls/s, %.1f us CPU per call\n", a, b / 1000, mode, c, d / 1000 }'
+bench_cost "$off" "$on" "$offcpu" "$oncpu"
