@@ -49,6 +49,7 @@ typedef struct mf_tracer {
     CURL *easy;
     bool sending;
     size_t in_flight;         /* spans in the export under way */
+    long upload_buffer;       /* libcurl's upload buffer, grown to hold a batch (0: its default) */
     char *sent;               /* the buffer of the export under way; the next waiting one */
     size_t sent_cap;
     watch *watches;
@@ -178,6 +179,20 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 
 static void take_settings(mf_tracer *tr);
 
+/* libcurl copies a body through its upload buffer, 64 kB by default: a batch of 2,048 spans
+ * (about 480 kB) was then eight sends, each a loop turn, a curl state machine's run and a
+ * wake-up of the collector. A buffer that holds the batch makes it one send; it grows (to
+ * libcurl's most, 2 MB) but never shrinks, as changing it frees it. */
+static void upload_buffer_fit(mf_tracer *tr, size_t len)
+{
+    enum { UPLOAD_MAX = 2 * 1024 * 1024, UPLOAD_STEP = 64 * 1024 };
+    if ((size_t)tr->upload_buffer >= len || tr->upload_buffer == UPLOAD_MAX)
+        return;
+    size_t want = (len + UPLOAD_STEP - 1) / UPLOAD_STEP * UPLOAD_STEP;
+    tr->upload_buffer = want > UPLOAD_MAX ? UPLOAD_MAX : (long)want;
+    curl_easy_setopt(tr->easy, CURLOPT_UPLOAD_BUFFERSIZE, tr->upload_buffer);
+}
+
 static void export_next(mf_tracer *tr)
 {
     if (tr->sending || !tr->len)
@@ -208,6 +223,7 @@ static void export_next(mf_tracer *tr)
     tr->in_flight = n;
     size_t len;
     char *body = mf_otlp_request(tr->service, tr->json, data, tr->room, end, &len);
+    upload_buffer_fit(tr, len);
     curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(tr->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     if (curl_multi_add_handle(tr->multi, tr->easy) != CURLM_OK) {

@@ -329,6 +329,32 @@ for (const protocol of ["http/protobuf", "http/json"]) {
 	});
 }
 
+test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, in one request, and the next after it", async (t) => {
+	const c = await collector(t);
+	// JSON spans are about 450 bytes: 6,000 of them make a body of about 2.7 MB
+	const batch = 6000;
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: c.url, flush_ms: 600000, max_queue_spans: 4 * batch, batch_spans: batch, protocol: "http/json" },
+		providers: [faulty("p")],
+	});
+	const call = async (i) => assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: `n${i}` } },
+		{ timeout: 20000 })), `n${i}`);
+	let n = 0;
+	while ((await tracingStatus(gw)).exports < 2) {
+		await Promise.all(Array.from({ length: 100 }, () => call(n++)));
+		assert.ok(n <= 6000, `${n} calls made no two exports: ${JSON.stringify(await tracingStatus(gw))}`);
+	}
+	await waitFor(async () => (await tracingStatus(gw)).spans_exported >= 2 * batch && c.requests.length >= 2,
+		{ timeout: 20000, what: "two exports answered" });
+	const st = await tracingStatus(gw);
+	assert.equal(st.exports_failed, 0, JSON.stringify(st));
+	for (const r of c.requests.slice(0, 2)) {
+		assert.ok(r.length > 2 * 1024 * 1024, `a body of ${r.length} bytes`);
+		const spans = r.body.resourceSpans.flatMap((x) => x.scopeSpans.flatMap((y) => y.spans));
+		assert.equal(spans.length, batch, "a whole batch in one request");
+	}
+});
+
 test("a reload moves the export to another collector, turns tracing off and on again", async (t) => {
 	const a = await collector(t), b = await collector(t);
 	const top = (c) => ({ log_level: "info", providers: [faulty("p")],

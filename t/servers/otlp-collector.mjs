@@ -12,7 +12,8 @@
 // export that is not is answered 400 and kept in rejects, and waitSpans fails at once on
 // it, so a malformed export fails the test that caused it.
 // As a module: startCollector() resolves to { url, spans, requests, rejects, counts,
-// waitSpans, close, hold }; with { keep: false } it only counts (counts.spans,
+// waitSpans, close, hold } (each of requests: { headers, contentType, body: the export decoded,
+// length: its bytes }); with { keep: false } it only counts (counts.spans,
 // counts.exports, counts.rejected, counts.bytes), and with { parse: false } it does not even
 // decode (counts.spans stays 0): a collector that costs the machine next to nothing, for
 // benchmarks (OTLP_COLLECTOR_PARSE=0 alone).
@@ -245,7 +246,8 @@ export function startCollector({ port = 0, keep = true, parse = true } = {}) {
 				res.writeHead(404).end();
 				return;
 			}
-			counts.bytes += chunks.reduce((n, c) => n + c.length, 0);
+			const length = chunks.reduce((n, c) => n + c.length, 0);
+			counts.bytes += length;
 			if (!parse) {
 				counts.exports++;
 				res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
@@ -273,7 +275,7 @@ export function startCollector({ port = 0, keep = true, parse = true } = {}) {
 			counts.spans += got.length;
 			counts.exports++;
 			if (keep) {
-				requests.push({ headers: req.headers, contentType: req.headers["content-type"], body });
+				requests.push({ headers: req.headers, contentType: req.headers["content-type"], body, length });
 				spans.push(...got);
 			}
 			if (held) await held;
