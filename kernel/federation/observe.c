@@ -135,7 +135,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     const char *ts = mf_span_tracestate(a);
     if (ts)
         json_object_set_new_nocheck(meta, "tracestate", json_string_nocheck(ts));
-    else if (!fresh && json_object_get(meta, "tracestate"))
+    else if (!fresh && json_object_size(meta) > 1)   /* more than the traceparent: look */
         json_object_del(meta, "tracestate");
 }
 
