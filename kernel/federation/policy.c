@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct lstate {
     lua_State *L;
@@ -55,19 +54,12 @@ typedef struct lstate {
 
 static void on_overrun(lua_State *L, lua_Debug *ar);
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Whether the running decision is past its deadline (then it is late for good). What
  * counts is the CPU time it took, so that a busy machine taking the processor away does not
  * end a decision; the cheap wall clock is read first, as no less time than that has passed. */
 static bool past_deadline(lstate *s)
 {
-    if (!s->late && s->deadline && uv_hrtime() >= s->deadline && thread_cpu_ns() - s->cpu_start >= s->time_ns)
+    if (!s->late && s->deadline && uv_hrtime() >= s->deadline && mf_thread_cpu_ns() - s->cpu_start >= s->time_ns)
         s->late = true;
     return s->late;
 }
@@ -141,7 +133,7 @@ static void arm_budget(lstate *s)
     s->spent = 0;
     s->late = false;
     s->deadline = uv_hrtime() + s->time_ns;
-    s->cpu_start = thread_cpu_ns();
+    s->cpu_start = mf_thread_cpu_ns();
     lua_sethook(s->L, on_budget, LUA_MASKCOUNT, hook_step(s));
 }
 

@@ -26,6 +26,9 @@ void mf_spare_clear(mf_spare *sp);
 int mf_loop_init(void);
 void mf_loop_run(void);
 void mf_loop_close(void);
+/* The calling thread's CPU time, in ns: a system call (the vDSO serves no thread's clock),
+ * for what is measured rarely, not per call. */
+uint64_t mf_thread_cpu_ns(void);
 
 /* log.c */
 void mf_log_set_level(mf_log_level level);

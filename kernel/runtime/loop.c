@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 mf_runtime mf_rt = {
     .log_level = MF_LOG_INFO,
@@ -15,6 +16,13 @@ uv_loop_t *mf_loop(void) { return &mf_rt.loop; }
 const char *mf_version(void) { return PACKAGE_VERSION; }
 
 uint64_t mf_now(void) { return uv_now(&mf_rt.loop); }
+
+uint64_t mf_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 int mf_loop_init(void) { return uv_loop_init(&mf_rt.loop); }
 

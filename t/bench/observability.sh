@@ -19,7 +19,8 @@
 # little on where its memory falls. Prints each round's calls/s and gateway CPU
 # per call (all its threads', from /proc/PID/task/*/schedstat, in ns), their medians, and
 # the cost (t/bench/rounds.sh): between the medians, and the median of each round's own
-# difference.
+# difference; and what exporting the spans took of it, as the second gateway counts it (its
+# tracing status's export_cpu_ms: libcurl's work and the sends) per call.
 #
 #   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
 #
@@ -43,7 +44,7 @@ rounds=${ROUNDS:-16}
 off_pid= on_pid= scraper=
 # gateway.sh and collector.sh each set a trap on exit: one for all
 trap 'kill $off_pid $on_pid $scraper "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
-make -s -C "$build" mcpfed plugins/http/http.la t/plugins/loopback.la
+make -s -C "$build" mcpfed tools/mcpfedctl plugins/http/http.la t/plugins/loopback.la
 
 tracing="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1,${BATCH:+ batch_spans = $BATCH,} },"
 # settings MODE: lua and metrics for bench_config
@@ -63,20 +64,30 @@ settings "${MODE_OFF:-none}"
 METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' loopback
 mv "$work/bench.lua" "$work/off.lua"
 settings "$mode"
-METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' loopback
+# the second gateway's admin socket tells what exporting its spans cost (export_cpu_ms)
+METRICS=$metrics BENCH_LUA="$lua admin = \"$work/on.sock\"," bench_config '"http://127.0.0.1:0/mcp"' loopback
 mv "$work/bench.lua" "$work/on.lua"
 tool=${TOOL:-lb__gen}
 
 # the CPU time of process $1 so far, all its threads', in ns
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
-# load: wrk on gateway $1 at $2 for $3 seconds: "calls/s CPU-ns-per-call"
+# the CPU the second gateway took exporting spans so far, in ms (0 when it does not say)
+export_ms() {
+	"$build/tools/mcpfedctl" -s "$work/on.sock" -j tracing 2>/dev/null |
+		sed -n 's/.*"export_cpu_ms": *\([0-9.eE+-]*\).*/\1/p' | grep . || echo 0
+}
+# load: wrk on gateway $1 at $2 for $3 seconds: "calls/s CPU-ns-per-call", and for the
+# second gateway "exporting-CPU-ns-per-call" too
 load() {
-	c0=$(cpu_ns "$1")
+	c0=$(cpu_ns "$1") e0=0 e1=0
+	[ "$1" != "$on_pid" ] || e0=$(export_ms)
 	MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$3"s -s "$here/tools-call.lua" "$2" >"$work/wrk"
 	c1=$(cpu_ns "$1")
+	[ "$1" != "$on_pid" ] || e1=$(export_ms)
 	grep -q 'Non-2xx' "$work/wrk" && { cat "$work/wrk" >&2; echo "calls failed" >&2; exit 1; }
-	awk -v a="$c0" -v b="$c1" '/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
-		END { printf "%.0f %.0f\n", r, (b - a) / n }' "$work/wrk"
+	awk -v a="$c0" -v b="$c1" -v on="$([ "$1" = "$on_pid" ] && echo 1 || true)" -v e0="$e0" -v e1="$e1" \
+		'/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
+		END { printf "%.0f %.0f", r, (b - a) / n; if (on) printf " %.0f", (e1 - e0) * 1e6 / n; printf "\n" }' "$work/wrk"
 }
 start_off() { MCPFED= start_gateway "$work/off.lua"; off_pid=$pid off_url=$url; }
 start_on() {
@@ -101,7 +112,7 @@ start_pair() {
 	fi
 }
 echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2): ${MODE_OFF:-off} against $mode${MCPFED_ON:+ ($on_mcpfed)}, $rounds rounds of ${slice}s each, gateways started again every $epoch, $connections connections, tool $tool"
-echo "round: calls/s off, CPU ns/call off, calls/s on, CPU ns/call on"
+echo "round: calls/s off, CPU ns/call off, calls/s on, CPU ns/call on, of it exporting spans"
 round=1
 while [ $round -le "$rounds" ]; do
 	[ $(((round - 1) % epoch)) != 0 ] || start_pair $(((round - 1) / epoch)) >&2
@@ -118,3 +129,5 @@ off=$(col 2) offcpu=$(col 3) on=$(col 4) oncpu=$(col 5)
 awk -v mode="$mode" -v a="$(median "$off")" -v b="$(median "$offcpu")" -v c="$(median "$on")" -v d="$(median "$oncpu")" \
 	'BEGIN { printf "medians: off %.0f calls/s, %.1f us CPU per call; %s %.0f calls/s, %.1f us CPU per call\n", a, b / 1000, mode, c, d / 1000 }'
 bench_cost "$off" "$on" "$offcpu" "$oncpu"
+awk -v e="$(median "$(col 6)")" -v b="$(median "$offcpu")" 'BEGIN { if (e > 0)
+	printf "of the CPU per call added, exporting the spans (libcurl, the sends; the gateway'"'"'s own count): %.2f us, %.1f%% of a call with both off\n", e / 1000, 100 * e / b }'

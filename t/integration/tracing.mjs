@@ -331,6 +331,7 @@ for (const protocol of ["http/protobuf", "http/json"]) {
 
 test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, in one request, and the next after it", async (t) => {
 	const c = await collector(t);
+	const started = Date.now();
 	// JSON spans are about 450 bytes: 6,000 of them make a body of about 2.7 MB
 	const batch = 6000;
 	const gw = await stdioGateway(t, {
@@ -348,6 +349,8 @@ test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, i
 		{ timeout: 20000, what: "two exports answered" });
 	const st = await tracingStatus(gw);
 	assert.equal(st.exports_failed, 0, JSON.stringify(st));
+	// what exporting cost the gateway's loop: some, and less than the time the test took
+	assert.ok(st.export_cpu_ms > 0 && st.export_cpu_ms < Date.now() - started, JSON.stringify(st));
 	for (const r of c.requests.slice(0, 2)) {
 		assert.ok(r.length > 2 * 1024 * 1024, `a body of ${r.length} bytes`);
 		const spans = r.body.resourceSpans.flatMap((x) => x.scopeSpans.flatMap((y) => y.spans));
