@@ -12,23 +12,26 @@
 # MCPFED_ON, another build's mcpfed, runs the second gateway, and MODE_OFF (default none)
 # sets the first's settings: MODE_OFF=tracing MODE=tracing MCPFED_ON=... compares two
 # builds, both tracing.
-# wrk loads each in turn for SLICE seconds (default 2), ROUNDS times (default 16), the first
-# of each round alternating, so that a drift of the machine's speed over the run touches
-# both alike: each round's two slices are a pair. The gateways are started again every
-# EPOCH rounds (default 4), which one first alternating, as a process's speed depends a
-# little on where its memory falls. Prints each round's calls/s and gateway CPU
-# per call (all its threads', from /proc/PID/task/*/schedstat, in ns), their medians, and
-# the cost (t/bench/rounds.sh): between the medians, and the median of each round's own
-# difference; and what exporting the spans took of it, as the second gateway counts it (its
-# tracing status's export_cpu_ms: libcurl's work and the sends) per call.
+# Two wrk load both at once for SLICE seconds (default 2), ROUNDS times (default 16): the
+# gateways share one CPU, so that whatever the machine's speed does during a round, it does
+# to both (on a shared virtual machine it moves by several percent from one second to the
+# next: loaded in turn, a round's two halves differed by up to 40 %, both gateways off; at
+# once, by less than 1 %). Each round is a pair. The gateways are started again every EPOCH
+# rounds (default 4), which one first alternating, as a process's speed depends a little on
+# where its memory falls. Prints each round's calls/s and gateway CPU per call (all its
+# threads', from /proc/PID/task/*/schedstat, in ns), their medians, and the cost
+# (t/bench/rounds.sh): between the medians, and the median of each round's own difference;
+# and what exporting the spans took of it, as the second gateway counts it (its tracing
+# status's export_cpu_ms: libcurl's work and the sends) per call. CPU per call is the
+# figure to read: the gateways' calls/s also follow how the scheduler shares the CPU.
 #
 #   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
 #
 # TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans.
 # With two CPUs or more the gateways run on CPU 0 and wrk, the collector and the scraper on
 # CPU 1 (PIN=0 to let them share), so that what those cost is not counted as the gateway's.
-# On a shared virtual machine a whole run still moves by a few percent from one run to the
-# next: run it several times and quote the median.
+# CPU per call sharing a CPU is a few microseconds more than alone (the two gateways take
+# turns in its caches); the cost is the ratio.
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
@@ -76,18 +79,27 @@ export_ms() {
 	"$build/tools/mcpfedctl" -s "$work/on.sock" -j tracing 2>/dev/null |
 		sed -n 's/.*"export_cpu_ms": *\([0-9.eE+-]*\).*/\1/p' | grep . || echo 0
 }
-# load: wrk on gateway $1 at $2 for $3 seconds: "calls/s CPU-ns-per-call", and for the
-# second gateway "exporting-CPU-ns-per-call" too
+# wrk on URL $1 for $2 seconds, into $work/wrk.$3
+wrk_on() {
+	MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$2"s -s "$here/tools-call.lua" "$1" >"$work/wrk.$3"
+}
+# what wrk.$1 says, with the gateway's CPU going from $2 to $3 ns: "calls/s CPU-ns-per-call"
+# (and, given exporting's CPU going from $4 to $5 ms, its ns per call)
+figures() {
+	grep -q 'Non-2xx' "$work/wrk.$1" && { cat "$work/wrk.$1" >&2; echo "calls failed" >&2; exit 1; }
+	awk -v a="$2" -v b="$3" -v e0="${4:-}" -v e1="${5:-}" '/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
+		END { printf "%.0f %.0f", r, (b - a) / n; if (e0 != "") printf " %.0f", (e1 - e0) * 1e6 / n; printf "\n" }' "$work/wrk.$1"
+}
+# load: both gateways at once for $1 seconds; sets off and on (figures)
 load() {
-	c0=$(cpu_ns "$1") e0=0 e1=0
-	[ "$1" != "$on_pid" ] || e0=$(export_ms)
-	MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$3"s -s "$here/tools-call.lua" "$2" >"$work/wrk"
-	c1=$(cpu_ns "$1")
-	[ "$1" != "$on_pid" ] || e1=$(export_ms)
-	grep -q 'Non-2xx' "$work/wrk" && { cat "$work/wrk" >&2; echo "calls failed" >&2; exit 1; }
-	awk -v a="$c0" -v b="$c1" -v on="$([ "$1" = "$on_pid" ] && echo 1 || true)" -v e0="$e0" -v e1="$e1" \
-		'/ requests in / { n = $1 } /^Requests\/sec:/ { r = $2 }
-		END { printf "%.0f %.0f", r, (b - a) / n; if (on) printf " %.0f", (e1 - e0) * 1e6 / n; printf "\n" }' "$work/wrk"
+	a0=$(cpu_ns "$off_pid") b0=$(cpu_ns "$on_pid") e0=$(export_ms)
+	wrk_on "$off_url" "$1" off &
+	w1=$!
+	wrk_on "$on_url" "$1" on &
+	w2=$!
+	wait "$w1" "$w2"
+	a1=$(cpu_ns "$off_pid") b1=$(cpu_ns "$on_pid") e1=$(export_ms)
+	off=$(figures off "$a0" "$a1") on=$(figures on "$b0" "$b1" "$e0" "$e1")
 }
 start_off() { MCPFED= start_gateway "$work/off.lua"; off_pid=$pid off_url=$url; }
 start_on() {
@@ -103,8 +115,7 @@ start_pair() {
 	if [ $(($1 % 2)) = 0 ]; then start_off; start_on; else start_on; start_off; fi
 	pid=
 	# warm both up (catalogs listed, caches and pools filled)
-	load "$off_pid" "$off_url" 2 >/dev/null
-	load "$on_pid" "$on_url" 2 >/dev/null
+	load 2
 	if [ -n "$on_metrics" ]; then
 		( while kill -0 "$on_pid" 2>/dev/null; do
 			${CLIENT_WRAPPER:-} curl -sf -o /dev/null "$on_metrics" || true; sleep "${SCRAPE:-15}"; done ) &
@@ -116,11 +127,7 @@ echo "round: calls/s off, CPU ns/call off, calls/s on, CPU ns/call on, of it exp
 round=1
 while [ $round -le "$rounds" ]; do
 	[ $(((round - 1) % epoch)) != 0 ] || start_pair $(((round - 1) / epoch)) >&2
-	if [ $((round % 2)) = 1 ]; then
-		off=$(load "$off_pid" "$off_url" "$slice"); on=$(load "$on_pid" "$on_url" "$slice")
-	else
-		on=$(load "$on_pid" "$on_url" "$slice"); off=$(load "$off_pid" "$off_url" "$slice")
-	fi
+	load "$slice"
 	echo "$round: $off $on" | tee -a "$work/rounds"
 	round=$((round + 1))
 done
