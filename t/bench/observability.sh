@@ -16,7 +16,7 @@
 # gateways share one CPU, so that whatever the machine's speed does during a round, it does
 # to both (on a shared virtual machine it moves by several percent from one second to the
 # next: loaded in turn, a round's two halves differed by up to 40 %, both gateways off; at
-# once, by less than 1 %). Each round is a pair. The gateways are started again every EPOCH
+# once, by 2 % at most). Each round is a pair. The gateways are started again every EPOCH
 # rounds (default 4), which one first alternating, as a process's speed depends a little on
 # where its memory falls. Prints each round's calls/s and gateway CPU per call (all its
 # threads', from /proc/PID/task/*/schedstat, in ns), their medians, and the cost
