@@ -14,11 +14,7 @@
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
-[ "$(nproc)" -ge 2 ] || PIN=0
-export PIN=${PIN:-1}
-export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
-. "$here/collector.sh"
-. "$here/gateway.sh"
+. "$here/pinned.sh"
 # gateway.sh and collector.sh each set a trap on exit: one for both
 trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; kill "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
 make -s -C "$build" mcpfed tools/mcpfedctl plugins/http/http.la t/plugins/loopback.la

@@ -35,11 +35,7 @@
 set -eu
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 top=$(dirname "$(dirname "$here")")
-[ "$(nproc)" -ge 2 ] || PIN=0
-export PIN=${PIN:-1}
-export OTLP_COLLECTOR_PARSE=${OTLP_COLLECTOR_PARSE:-0}
-. "$here/collector.sh"
-. "$here/gateway.sh"
+. "$here/pinned.sh"
 . "$here/rounds.sh"
 mode=${MODE:-both}
 slice=${SLICE:-2}
