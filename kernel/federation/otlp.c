@@ -97,29 +97,29 @@ static void transfer_done(mf_tracer *tr)
         export_next(tr);
 }
 
-/* What exporting costs is measured where the loop enters it (a few times an export, each
- * a system call: not per span), and told in the tracing status. */
+/* libcurl's work on fd (or its timer's, CURL_SOCKET_TIMEOUT). What exporting costs is
+ * measured here and where a batch starts, where the loop enters the exporter (a few times
+ * an export, each a system call: not per span), and told in the tracing status. */
+static void drive(mf_tracer *tr, curl_socket_t fd, int flags)
+{
+    int running;
+    uint64_t cpu = mf_thread_cpu_ns();
+    curl_multi_socket_action(tr->multi, fd, flags, &running);
+    transfer_done(tr);
+    tr->export_cpu_ns += mf_thread_cpu_ns() - cpu;
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     watch *w = p->data;
     int flags = status < 0 ? CURL_CSELECT_ERR
                            : ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) | ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
-    int running;
-    mf_tracer *tr = w->tr;
-    uint64_t cpu = mf_thread_cpu_ns();
-    curl_multi_socket_action(tr->multi, w->fd, flags, &running);
-    transfer_done(tr);
-    tr->export_cpu_ns += mf_thread_cpu_ns() - cpu;
+    drive(w->tr, w->fd, flags);
 }
 
 static void on_curl_timer(uv_timer_t *t)
 {
-    mf_tracer *tr = t->data;
-    int running;
-    uint64_t cpu = mf_thread_cpu_ns();
-    curl_multi_socket_action(tr->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    transfer_done(tr);
-    tr->export_cpu_ns += mf_thread_cpu_ns() - cpu;
+    drive(t->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
 static int curl_timer_cb(CURLM *m, long ms, void *ud)

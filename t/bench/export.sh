@@ -20,10 +20,7 @@ trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null; kill "$collector_pid" 2>/dev/nul
 make -s -C "$build" mcpfed tools/mcpfedctl plugins/http/http.la t/plugins/loopback.la
 
 # "export_cpu_ms exports" of the running gateway
-exporting() {
-	"$build/tools/mcpfedctl" -s "$work/admin.sock" -j tracing |
-		awk '/"export_cpu_ms"/ { gsub(/[,"]/, ""); ms = $2 } /"exports"/ { gsub(/[,"]/, ""); n = $2 } END { print ms, n }'
-}
+exporting() { echo "$(tracing_figure "$work/admin.sock" export_cpu_ms) $(tracing_figure "$work/admin.sock" exports)"; }
 load() {
 	MCPFED_TOOL=${TOOL:-lb__gen} ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$1"s -s "$here/tools-call.lua" "$url" >"$work/wrk"
 }

@@ -71,10 +71,7 @@ tool=${TOOL:-lb__gen}
 # the CPU time of process $1 so far, all its threads', in ns
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 # the CPU the second gateway took exporting spans so far, in ms (0 when it does not say)
-export_ms() {
-	"$build/tools/mcpfedctl" -s "$work/on.sock" -j tracing 2>/dev/null |
-		sed -n 's/.*"export_cpu_ms": *\([0-9.eE+-]*\).*/\1/p' | grep . || echo 0
-}
+export_ms() { tracing_figure "$work/on.sock" export_cpu_ms; }
 # wrk on URL $1 for $2 seconds, into $work/wrk.$3
 wrk_on() {
 	MCPFED_TOOL=$tool ${CLIENT_WRAPPER:-} wrk -t1 -c"$connections" -d"$2"s -s "$here/tools-call.lua" "$1" >"$work/wrk.$3"
