@@ -273,7 +273,7 @@ static mf_policy_request policy_request(downreq *d, const mf_provider *p)
     json_t *params = d->upparams;
     if (!d->args_sized) {   /* the rate limits' and the routing's question share it */
         json_t *args = json_object_get(params, "arguments");
-        d->args_size = args ? json_dumpb(args, NULL, 0, JSON_COMPACT) : 0;
+        d->args_size = mf_json_size(args);
         d->args_sized = true;
     }
     const char *upstream = json_string_value(mf_params_named(params));

@@ -30,11 +30,6 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static size_t json_bytes(const json_t *v)
-{
-    return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
-}
-
 static mf_spare spare_obs;
 
 void mf_obs_pool_clear(void) { mf_spare_clear(&spare_obs); }
@@ -55,7 +50,7 @@ void mf_obs_begin(downreq *d)
     o->started = mf_now();
     if (audit) {   /* the audit record's time; a span reads its own */
         o->wall_ms = wall_ms();
-        o->bytes_in = json_bytes(json_object_get(d->upparams, "arguments"));
+        o->bytes_in = mf_json_size(json_object_get(d->upparams, "arguments"));
     }
     mf_span_str(span, "mcpfed.provider", d->owner);
     if (mf_span_sampled(span) && d->s) {
@@ -173,7 +168,7 @@ void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error)
         mf_span_error(o->span, 0, "the tool's result is an error");
     if (o->audit) {
         const json_t *out = code ? error : result;
-        o->bytes_out = json_bytes(out);
+        o->bytes_out = mf_json_size(out);
         if (mf_audit_results(d->provider ? d->provider->conf : NULL))
             o->result = json_incref((json_t *)out);
     }

@@ -30,6 +30,10 @@ void mf_loop_close(void);
  * for what is measured rarely, not per call. */
 uint64_t mf_thread_cpu_ns(void);
 
+/* json_text.c: the length of v's compact JSON text (mf_rpc_dump's); 0 for NULL or text
+ * that cannot be written. */
+size_t mf_json_size(const json_t *v);
+
 /* log.c */
 void mf_log_set_level(mf_log_level level);
 int mf_log_level_parse(const char *s, mf_log_level *out);

@@ -131,14 +131,6 @@ json_t *mf_rpc_error_body(int code, const char *fmt, ...)
     return json_pack("{s:i,s:s}", "code", code, "message", text);
 }
 
-char *mf_rpc_dump(const json_t *msg, size_t *len)
-{
-    char *s = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (s && len)
-        *len = strlen(s);
-    return s;
-}
-
 const char *mf_rpc_method(const json_t *msg)
 {
     return json_string_value(json_object_get(msg, "method"));

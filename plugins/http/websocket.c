@@ -15,7 +15,6 @@
  * is neither lost nor seen twice. Nothing waits in wslay's send queue: its send callback
  * takes everything, and the connection's write queue is empty before a handover. */
 #include "conn_int.h"
-#include "utf8.h"
 #include "ws_feed.h"
 
 #include <stdlib.h>
@@ -37,7 +36,7 @@ struct ws_link {
     bool fin;
     uint64_t frame_len;
     bool in_message;         /* a fragmented text message is open */
-    utf8_state utf8;         /* of the text message arriving */
+    mf_utf8_state utf8;         /* of the text message arriving */
     uint8_t ctl[125];        /* a close frame's payload */
     size_t ctllen;
     /* hot swap: the bytes from the end of the last whole message on (see above) */
@@ -177,7 +176,7 @@ static void on_frame_start(wslay_event_context_ptr ctx, const struct wslay_event
     else if (a->payload_length > c->cs->limits.ws_max_frame)
         ws_fail(c, 1009, "frame too large");
     else if (a->opcode == WSLAY_TEXT_FRAME)
-        w->utf8 = (utf8_state){0};
+        w->utf8 = (mf_utf8_state){0};
 }
 
 static void on_frame_chunk(wslay_event_context_ptr ctx, const struct wslay_event_on_frame_recv_chunk_arg *a,
@@ -189,7 +188,7 @@ static void on_frame_chunk(wslay_event_context_ptr ctx, const struct wslay_event
     if (w->failed)
         return;
     if (w->opcode == WSLAY_TEXT_FRAME || w->opcode == WSLAY_CONTINUATION_FRAME) {
-        if (!utf8_feed(&w->utf8, a->data, a->data_length))
+        if (!mf_utf8_feed(&w->utf8, a->data, a->data_length))
             ws_fail(c, 1007, "a text message is not valid UTF-8");
     } else if (w->opcode == WSLAY_CONNECTION_CLOSE && w->ctllen + a->data_length <= sizeof w->ctl) {
         memcpy(w->ctl + w->ctllen, a->data, a->data_length);
@@ -224,11 +223,11 @@ static void on_frame_end(wslay_event_context_ptr ctx, void *ud)
         /* checked before wslay echoes the close: a bad one is answered with its own code */
         if (w->ctllen == 1)
             ws_fail(c, 1002, "a close frame's payload cannot be one byte");
-        else if (w->ctllen > 2 && !utf8_valid(w->ctl + 2, w->ctllen - 2))
+        else if (w->ctllen > 2 && !mf_utf8_valid(w->ctl + 2, w->ctllen - 2))
             ws_fail(c, 1007, "a close reason is not valid UTF-8");
     }
     if (w->opcode == WSLAY_TEXT_FRAME || w->opcode == WSLAY_CONTINUATION_FRAME) {
-        if (w->fin && !w->failed && !utf8_complete(&w->utf8))
+        if (w->fin && !w->failed && !mf_utf8_complete(&w->utf8))
             ws_fail(c, 1007, "a text message is not valid UTF-8");
         w->in_message = !w->fin;
         if (w->fin)

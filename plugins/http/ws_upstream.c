@@ -5,7 +5,6 @@
  * connection object outlives wsu_close until its handles are closed. */
 #include "ws_upstream.h"
 #include "http.h"
-#include "utf8.h"
 #include "ws_feed.h"
 
 #include <arpa/inet.h>
@@ -262,7 +261,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     if (w->phase != W_OPEN || w->closed)
         return;
     if (a->opcode == WSLAY_TEXT_FRAME) {
-        if (!utf8_valid(a->msg, a->msg_length)) {
+        if (!mf_utf8_valid(a->msg, a->msg_length)) {
             wslay_event_queue_close(ctx, 1007, (const uint8_t *)"not UTF-8", 9);
             fail(w, "the upstream sent text that is not UTF-8");
             return;

@@ -4,6 +4,7 @@
 
 #include <mcpfed/base.h>
 #include <mcpfed/buf.h>
+#include <mcpfed/utf8.h>
 #include <mcpfed/log.h>
 #include <mcpfed/msg.h>
 #include <mcpfed/rpc.h>

@@ -9,9 +9,11 @@
 #   metrics     metrics alone, scraped as above
 #   propagated  sample_ratio 0: nothing recorded, the trace context passed upstream
 #   none        both off too: alone, it shows the benchmark's own spread
-# MCPFED_ON, another build's mcpfed, runs the second gateway, and MODE_OFF (default none)
-# sets the first's settings: MODE_OFF=tracing MODE=tracing MCPFED_ON=... compares two
-# builds, both tracing.
+# MCPFED_ON, another build's mcpfed, runs the second gateway (BUILD_ON, another build
+# directory: its mcpfed with its plugins), and MODE_OFF (default none) sets the first's
+# settings: MODE_OFF=tracing MODE=tracing MCPFED_ON=... compares two builds, both tracing.
+# UPSTREAM=stdio serves the calls from a Node.js MCP server over stdio (its echo tool)
+# rather than the loopback provider: the figures of a real upstream.
 # Two wrk load both at once for SLICE seconds (default 2), ROUNDS times (default 16): the
 # gateways share one CPU, so that whatever the machine's speed does during a round, it does
 # to both (on a shared virtual machine it moves by several percent from one second to the
@@ -25,7 +27,7 @@
 # status's export_cpu_ms: libcurl's work and the sends) per call. CPU per call is the
 # figure to read: the gateways' calls/s also follow how the scheduler shares the CPU.
 #
-#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
+#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, BUILD_ON, UPSTREAM, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
 #
 # TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans.
 # With two CPUs or more the gateways run on CPU 0 and wrk, the collector and the scraper on
@@ -58,15 +60,23 @@ settings() {
 	esac
 }
 epoch=${EPOCH:-4}
-on_mcpfed=${MCPFED_ON:-$build/mcpfed}
+upstream=${UPSTREAM:-loopback}
+on_mcpfed=${MCPFED_ON:-${BUILD_ON:+$BUILD_ON/mcpfed}}
+on_mcpfed=${on_mcpfed:-$build/mcpfed}
 settings "${MODE_OFF:-none}"
-METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' loopback
+METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
 mv "$work/bench.lua" "$work/off.lua"
 settings "$mode"
 # the second gateway's admin socket tells what exporting its spans cost (export_cpu_ms)
-METRICS=$metrics BENCH_LUA="$lua admin = \"$work/on.sock\"," bench_config '"http://127.0.0.1:0/mcp"' loopback
+METRICS=$metrics BENCH_LUA="$lua admin = \"$work/on.sock\"," bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
 mv "$work/bench.lua" "$work/on.lua"
-tool=${TOOL:-lb__gen}
+[ -z "${BUILD_ON:-}" ] || sed -i "s|$build/|$BUILD_ON/|g" "$work/on.lua"
+if [ "$upstream" = stdio ]; then
+	tool=${TOOL:-f__echo}
+	export MCPFED_ARGS=${MCPFED_ARGS:-'{"text":"hello"}'}
+else
+	tool=${TOOL:-lb__gen}
+fi
 
 # the CPU time of process $1 so far, all its threads', in ns
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
@@ -115,7 +125,7 @@ start_pair() {
 		scraper=$!
 	fi
 }
-echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2): ${MODE_OFF:-off} against $mode${MCPFED_ON:+ ($on_mcpfed)}, $rounds rounds of ${slice}s each, gateways started again every $epoch, $connections connections, tool $tool"
+echo "mcpfed $("$build/mcpfed" --version | cut -d' ' -f2): ${MODE_OFF:-off} against $mode${MCPFED_ON:+ ($on_mcpfed)}${BUILD_ON:+ ($on_mcpfed)}, $rounds rounds of ${slice}s each, gateways started again every $epoch, $connections connections, tool $tool"
 echo "round: calls/s off, CPU ns/call off, calls/s on, CPU ns/call on, of it exporting spans"
 round=1
 while [ $round -le "$rounds" ]; do

@@ -1,9 +1,9 @@
-/* Fuzz target: the UTF-8 validator of WebSocket text (plugins/http/utf8.c), against a
- * decoder written the other way round (decode each character, then judge its code point),
- * whole and fed in pieces at every split the input's first byte chooses.
+/* Fuzz target: the UTF-8 validator of WebSocket text and JSON text (kernel/runtime/utf8.c),
+ * against a decoder written the other way round (decode each character, then judge its
+ * code point), whole and fed in pieces at every split the input's first byte chooses.
  * Property: all three agree on every input. */
 #include "build-config.h"
-#include "../../plugins/http/utf8.h"
+#include "kernel.h"
 #include "fuzz.h"
 
 #include <stdlib.h>
@@ -35,12 +35,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t steer = fuzz_take_byte(&data, &size);
     bool want = reference(data, size);
-    FUZZ_ASSERT(utf8_valid(data, size) == want);
+    FUZZ_ASSERT(mf_utf8_valid(data, size) == want);
     size_t step = (size_t)(steer % 7) + 1;
-    utf8_state s = {0};
+    mf_utf8_state s = {0};
     bool ok = true;
     for (size_t off = 0; off < size; off += step)
-        ok = utf8_feed(&s, data + off, size - off < step ? size - off : step) && ok;
-    FUZZ_ASSERT((ok && utf8_complete(&s)) == want);
+        ok = mf_utf8_feed(&s, data + off, size - off < step ? size - off : step) && ok;
+    FUZZ_ASSERT((ok && mf_utf8_complete(&s)) == want);
     return 0;
 }

@@ -12,7 +12,6 @@
  * application hears of each end once; nothing is left behind. */
 #include "build-config.h"
 #include "kernel.h"
-#include "../../plugins/http/utf8.h"
 #include "conns.h"
 #include "fuzz.h"
 
@@ -37,7 +36,7 @@ static void app_message(void *app, http_conn *c, const char *text, size_t len)
 {
     (void)app;
     FUZZ_ASSERT(len <= MAX_MESSAGE);
-    FUZZ_ASSERT(utf8_valid((const uint8_t *)text, len));
+    FUZZ_ASSERT(mf_utf8_valid((const uint8_t *)text, len));
     if (len >= 5 && memcmp(text, "close", 5) == 0)
         http_ws_close(c, 1000, "asked to");
     else

@@ -1,9 +1,10 @@
-/* UTF-8 validation: a lead byte sets how many continuation bytes follow and the range the
+/* UTF-8 validation (sdk/mcpfed/utf8.h): a lead byte sets how many continuation bytes follow and the range the
  * first of them may take, which is what rules out overlong forms (E0 80..9F, F0 80..8F),
  * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90.., F5..FF). */
-#include "utf8.h"
+#include "build-config.h"
+#include "kernel.h"
 
-bool utf8_feed(utf8_state *s, const uint8_t *p, size_t n)
+bool mf_utf8_feed(mf_utf8_state *s, const uint8_t *p, size_t n)
 {
     if (s->bad)
         return false;
@@ -49,10 +50,10 @@ bool utf8_feed(utf8_state *s, const uint8_t *p, size_t n)
     return true;
 }
 
-bool utf8_complete(const utf8_state *s) { return !s->bad && s->need == 0; }
+bool mf_utf8_complete(const mf_utf8_state *s) { return !s->bad && s->need == 0; }
 
-bool utf8_valid(const uint8_t *p, size_t n)
+bool mf_utf8_valid(const uint8_t *p, size_t n)
 {
-    utf8_state s = {0};
-    return utf8_feed(&s, p, n) && utf8_complete(&s);
+    mf_utf8_state s = {0};
+    return mf_utf8_feed(&s, p, n) && mf_utf8_complete(&s);
 }
