@@ -32,7 +32,40 @@ static uint64_t wall_ms(void)
 
 static mf_spare spare_obs;
 
-void mf_obs_pool_clear(void) { mf_spare_clear(&spare_obs); }
+/* The _meta an upstream is told its parent in, when the client sent none: {"traceparent":
+ * <string>}. Making one took six allocations (an object, its table, a string and its
+ * text, two keys) and as many frees, on every attempt. These are kept in a ring and used
+ * again once nothing but the ring holds them, their string rewritten in place of being
+ * made: two allocations. A slot still held (an upstream kept the call, or changed the
+ * object) is let go and made anew. */
+enum { META_RING = 256 };
+static json_t *meta_ring[META_RING];
+static unsigned meta_next;
+
+static json_t *traceparent_meta(const char *tp)
+{
+    json_t **slot = &meta_ring[meta_next++ % META_RING];
+    json_t *m = *slot, *s = NULL;
+    if (m && m->refcount == 1 && json_object_size(m) == 1) {
+        s = json_object_get(m, "traceparent");
+        if (s && s->refcount == 1 && json_is_string(s) && json_string_setn_nocheck(s, tp, MF_TRACEPARENT_LEN) == 0)
+            return json_incref(m);
+    }
+    json_decref(m);
+    m = *slot = json_object();
+    /* ASCII we wrote: no validation needed */
+    json_object_set_new_nocheck(m, "traceparent", json_stringn_nocheck(tp, MF_TRACEPARENT_LEN));
+    return json_incref(m);
+}
+
+void mf_obs_pool_clear(void)
+{
+    mf_spare_clear(&spare_obs);
+    for (unsigned i = 0; i < META_RING; i++) {
+        json_decref(meta_ring[i]);
+        meta_ring[i] = NULL;
+    }
+}
 
 void mf_obs_begin(downreq *d)
 {
@@ -117,20 +150,26 @@ void mf_obs_attempt(downreq *d, json_t *params)
         a = o->attempt = mf_span_child(o->span, "", NULL, MF_SPAN_CLIENT);
     }
     /* the upstream's parent is this attempt */
-    json_t *meta = json_object_get(params, "_meta");
-    bool fresh = !json_is_object(meta);
-    if (fresh) {
-        meta = json_object();
-        json_object_set_new_nocheck(params, "_meta", meta);
-    }
     char tp[MF_TRACEPARENT_LEN + 1];
     mf_span_traceparent(a, tp);
+    const char *ts = mf_span_tracestate(a);
+    json_t *meta = json_object_get(params, "_meta");
+    if (!json_is_object(meta) && !ts) {   /* the usual case: the client sent no _meta */
+        json_object_set_new_nocheck(params, "_meta", traceparent_meta(tp));
+        return;
+    }
+    /* one the client sent (forward.c copied it: the upstream's alone), or one an attempt
+     * before was given, which another may still hold: written into a copy */
+    if (!json_is_object(meta) || meta->refcount > 1) {
+        json_t *own = json_is_object(meta) ? json_copy(meta) : json_object();
+        json_object_set_new_nocheck(params, "_meta", own);
+        meta = own;
+    }
     /* ASCII we wrote or checked: no validation needed */
     json_object_set_new_nocheck(meta, "traceparent", json_stringn_nocheck(tp, MF_TRACEPARENT_LEN));
-    const char *ts = mf_span_tracestate(a);
     if (ts)
         json_object_set_new_nocheck(meta, "tracestate", json_string_nocheck(ts));
-    else if (!fresh && json_object_size(meta) > 1)   /* more than the traceparent: look */
+    else if (json_object_size(meta) > 1)   /* more than the traceparent: look */
         json_object_del(meta, "tracestate");
 }
 

@@ -329,6 +329,35 @@ for (const protocol of ["http/protobuf", "http/json"]) {
 	});
 }
 
+test("each attempt's _meta is the upstream's own: 300 calls held at once in process, then 300 more, each see their own attempt as parent", async (t) => {
+	const c = await collector(t);
+	// the in-process provider keeps a slow call's message, _meta and all, until it answers
+	// with the params it was given; the gateway reuses the _meta objects nothing else holds
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: c.url, flush_ms: 50, max_queue_spans: 8192 },
+		providers: [{ name: "p", transport: "loopback" }],
+	});
+	const n = 300;   // more than the gateway keeps for reuse (256)
+	const round = async (r) => {
+		const answers = await Promise.all(Array.from({ length: n }, (_, i) =>
+			gw.request("tools/call", { name: "p__slow", arguments: { ms: 300, r, i } }, { timeout: 20000 })));
+		return answers.map((a, i) => {
+			const params = JSON.parse(textOf(a));
+			assert.deepEqual(params.arguments, { ms: 300, r, i }, "the call's own params");
+			const m = traceparentRe.exec(params._meta?.traceparent ?? "");
+			assert.ok(m, `a traceparent upstream: ${JSON.stringify(params)}`);
+			assert.deepEqual(Object.keys(params._meta), ["traceparent"]);
+			return { trace: m[1], parent: m[2] };
+		});
+	};
+	const seen = [...await round(1), ...await round(2)];
+	assert.equal(new Set(seen.map((x) => x.parent)).size, 2 * n, "every attempt its own parent");
+	const spans = await c.waitSpans((s) => s.filter((x) => x.kind === 3).length >= 2 * n);
+	const attempts = new Map(spans.filter((x) => x.kind === 3).map((x) => [x.traceId, x.spanId]));
+	for (const x of seen)
+		assert.equal(attempts.get(x.trace), x.parent, "the upstream's parent is its call's attempt");
+});
+
 test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, in one request, and the next after it", async (t) => {
 	const c = await collector(t);
 	const started = Date.now();
