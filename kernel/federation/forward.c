@@ -400,7 +400,10 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
     d->log_level = -1;
     json_t *meta = json_object_get(params, "_meta");
     if (json_is_object(meta)) {
-        json_t *kept = json_object();
+        /* the client's, less the envelope's keys: a copy, as the client's message shares it
+         * (none at all when nothing is left, as for every 2026-07-28 request with only its
+         * envelope; the trace context then goes in one of observe.c's) */
+        json_t *kept = NULL;
         const char *k;
         json_t *v;
         json_object_foreach(meta, k, v) {
@@ -408,16 +411,16 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
                 d->log_level = mf_mcp_log_level_parse(json_string_value(v));
             if (strcmp(k, "progressToken") == 0)
                 d->progress_token = json_incref(v);
-            if (strncmp(k, "io.modelcontextprotocol/", 24) != 0)
+            if (strncmp(k, "io.modelcontextprotocol/", 24) != 0) {
+                if (!kept)
+                    kept = json_object();
                 json_object_set(kept, k, v);
+            }
         }
-        /* traced, it is where the upstream's trace context goes (observe.c) */
-        if (json_object_size(kept) || mf_trace_on())
+        if (kept)
             json_object_set_new(params, "_meta", kept);
-        else {
+        else
             json_object_del(params, "_meta");
-            json_decref(kept);
-        }
     }
     if (r->modern && d->log_level < 0)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */

@@ -358,6 +358,33 @@ test("each attempt's _meta is the upstream's own: 300 calls held at once in proc
 		assert.equal(attempts.get(x.trace), x.parent, "the upstream's parent is its call's attempt");
 });
 
+test("2026-07-28 requests: the upstream's _meta is the trace context and the client's own keys, never the envelope's", async (t) => {
+	const c = await collector(t);
+	const { gw, urls } = await startHttpGateway({
+		log_level: "info", listen: ["http://127.0.0.1:0/mcp"], tracing: { endpoint: c.url, flush_ms: 50 },
+		providers: [{ name: "p", transport: "loopback" }],
+	}, { listed: ["p"] });
+	t.after(() => killAll(gw));
+	const bounded = (p, what, ms = 10000) => withTimeout(p, ms, what, () => logTail(gw.stderrText()));
+	const client = endpointClient(() => urls[0], bounded);
+	const envelope = { "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} };
+	const call = async (id, meta) => {
+		const msg = { jsonrpc: "2.0", id, method: "tools/call", params: { name: "p__echo", arguments: { id }, _meta: meta } };
+		const res = await client.post(msg, { version: "2026-07-28", headers: { "Mcp-Method": "tools/call", "Mcp-Name": "p__echo" } });
+		assert.equal(res.status, 200, res.text);
+		return JSON.parse(textOf(res.json))._meta;
+	};
+	for (let i = 1; i <= 3; i++) {   // again and again: the gateway's _meta objects are reused
+		const only = await call(10 * i, envelope);
+		assert.deepEqual(Object.keys(only), ["traceparent"], JSON.stringify(only));
+		assert.ok(traceparentRe.test(only.traceparent));
+		const mine = await call(10 * i + 1, { ...envelope, custom: "x" });
+		assert.deepEqual(Object.keys(mine).sort(), ["custom", "traceparent"], JSON.stringify(mine));
+		assert.notEqual(mine.traceparent, only.traceparent);
+	}
+	await c.waitSpans((s) => s.filter((x) => x.kind === 3).length >= 6);
+});
+
 test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, in one request, and the next after it", async (t) => {
 	const c = await collector(t);
 	const started = Date.now();
