@@ -128,12 +128,28 @@ static void on_budget(lua_State *L, lua_Debug *ar)
         overrun(L, s);
 }
 
+/* No less than the loop thread's CPU time at wall (uv_hrtime), for a decision's start:
+ * reading that clock is a system call (the vDSO serves no thread's clock), which every
+ * routed call made. A reading at most a tenth of the budget old serves instead, plus the
+ * wall time since, which the thread's CPU time cannot have outrun: a decision is then never
+ * found late before its budget is spent, and at most a tenth of it after. */
+static uint64_t cpu_no_less(uint64_t wall, uint64_t time_ns)
+{
+    static uint64_t cpu_read, wall_read;
+    if (!wall_read || wall - wall_read > time_ns / 10) {
+        wall_read = wall;   /* read before the CPU clock: no CPU time was spent after it unseen */
+        cpu_read = mf_thread_cpu_ns();
+    }
+    return cpu_read + (wall - wall_read);
+}
+
 static void arm_budget(lstate *s)
 {
     s->spent = 0;
     s->late = false;
-    s->deadline = uv_hrtime() + s->time_ns;
-    s->cpu_start = mf_thread_cpu_ns();
+    uint64_t now = uv_hrtime();
+    s->deadline = now + s->time_ns;
+    s->cpu_start = cpu_no_less(now, s->time_ns);
     lua_sethook(s->L, on_budget, LUA_MASKCOUNT, hook_step(s));
 }
 
