@@ -34,37 +34,49 @@ static mf_spare spare_obs;
 
 /* The _meta an upstream is told its parent in, when the client sent none: {"traceparent":
  * <string>}. Making one took six allocations (an object, its table, a string and its
- * text, two keys) and as many frees, on every attempt. These are kept in a ring and used
- * again once nothing but the ring holds them, their string rewritten in place of being
- * made: two allocations. A slot still held (an upstream kept the call, or changed the
- * object) is let go and made anew. */
-enum { META_RING = 256 };
-static json_t *meta_ring[META_RING];
-static unsigned meta_next;
+ * text, two keys) and as many frees, on every attempt. So the request takes it back from
+ * its params when it ends, if nothing else holds them, and keeps it for the next, its
+ * string rewritten: two allocations. The last given back is the first taken, as it is the
+ * likeliest in the cache. */
+enum { META_SPARE = 64 };
+static json_t *meta_spare[META_SPARE];
+static unsigned meta_spares;
 
 static json_t *traceparent_meta(const char *tp)
 {
-    json_t **slot = &meta_ring[meta_next++ % META_RING];
-    json_t *m = *slot, *s = NULL;
-    if (m && m->refcount == 1 && json_object_size(m) == 1) {
-        s = json_object_get(m, "traceparent");
-        if (s && s->refcount == 1 && json_is_string(s) && json_string_setn_nocheck(s, tp, MF_TRACEPARENT_LEN) == 0)
-            return json_incref(m);
+    while (meta_spares) {
+        json_t *m = meta_spare[--meta_spares];
+        json_t *s = json_object_get(m, "traceparent");
+        if (m->refcount == 1 && json_object_size(m) == 1 && s && s->refcount == 1 && json_is_string(s) &&
+            json_string_setn_nocheck(s, tp, MF_TRACEPARENT_LEN) == 0)
+            return m;
+        json_decref(m);
     }
-    json_decref(m);
-    m = *slot = json_object();
+    json_t *m = json_object();
     /* ASCII we wrote: no validation needed */
     json_object_set_new_nocheck(m, "traceparent", json_stringn_nocheck(tp, MF_TRACEPARENT_LEN));
-    return json_incref(m);
+    return m;
+}
+
+/* d ends: its upstream's _meta, when it is only a traceparent (one of these, or a client's
+ * copied), kept for the next, unless anything but d holds its params or the _meta itself
+ * (an upstream that kept the call). */
+static void meta_give_back(downreq *d)
+{
+    json_t *m = d->upparams && d->upparams->refcount == 1 ? json_object_get(d->upparams, "_meta") : NULL;
+    if (!m || m->refcount != 1 || json_object_size(m) != 1 || meta_spares == META_SPARE ||
+        !json_object_get(m, "traceparent"))
+        return;
+    json_incref(m);
+    json_object_del(d->upparams, "_meta");
+    meta_spare[meta_spares++] = m;
 }
 
 void mf_obs_pool_clear(void)
 {
     mf_spare_clear(&spare_obs);
-    for (unsigned i = 0; i < META_RING; i++) {
-        json_decref(meta_ring[i]);
-        meta_ring[i] = NULL;
-    }
+    while (meta_spares)
+        json_decref(meta_spare[--meta_spares]);
 }
 
 void mf_obs_begin(downreq *d)
@@ -257,6 +269,8 @@ void mf_obs_end(downreq *d)
     mf_span_end(o->cache);
     mf_span_end(o->attempt);
     mf_span_end(o->span);
+    if (o->span)
+        meta_give_back(d);
     json_decref(o->result);
     mf_spare_give(&spare_obs, o);
 }
