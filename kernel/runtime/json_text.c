@@ -175,6 +175,8 @@ static bool put_value(text *t, const json_t *v, int depth)
 
 char *mf_rpc_dump(const json_t *v, size_t *len)
 {
+    if (len)
+        *len = 0;
     if (!v)
         return NULL;
     text t = {.p = mf_xmalloc(256), .cap = 256};

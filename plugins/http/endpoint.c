@@ -737,7 +737,7 @@ static void write_event(hreq *h, const json_t *msg)
     if (!h->hs) {
         size_t dl;
         char *data = mf_rpc_dump(msg, &dl);
-        text = sse_format(NULL, data, dl, &len);   /* 2026-07-28 events carry no ids */
+        text = sse_format(NULL, data ? data : "", dl, &len);   /* 2026-07-28 events carry no ids */
         free(data);
     }
     if (text && h->c)

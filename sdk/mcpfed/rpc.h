@@ -56,7 +56,7 @@ MF_API json_t *mf_rpc_error_body(int code, const char *fmt, ...)
 
 /* Serialize on one line (no raw newline can occur): compact JSON, as
  * json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY) writes it, and its length in *len (when
- * given); NULL when a string in it is not UTF-8. free() the result. */
+ * given); NULL (and a length of 0) when a string in it is not UTF-8. free() the result. */
 MF_API char *mf_rpc_dump(const json_t *msg, size_t *len);
 
 /* Keys of the per-request envelope of revision 2026-07-28 (params._meta). */
