@@ -201,13 +201,13 @@ static void put_field(json_t *rec, const char *key, const json_t *v, size_t max)
 {
     if (!v)
         return;
-    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n;
+    char *text = mf_rpc_dump(v, &n);
     if (n <= max) {
+        free(text);
         json_object_set(rec, key, (json_t *)v);
         return;
     }
-    char *text = mf_xmalloc(n);
-    json_dumpb(v, text, n, JSON_COMPACT | JSON_ENCODE_ANY);
     size_t cut = max;
     while (cut && ((unsigned char)text[cut] & 0xc0) == 0x80)
         cut--;

@@ -44,13 +44,10 @@ static unsigned meta_spares;
 
 static json_t *traceparent_meta(const char *tp)
 {
-    while (meta_spares) {
+    if (meta_spares) {   /* checked when given back: nothing else holds it or its string */
         json_t *m = meta_spare[--meta_spares];
-        json_t *s = json_object_get(m, "traceparent");
-        if (m->refcount == 1 && json_object_size(m) == 1 && s && s->refcount == 1 && json_is_string(s) &&
-            json_string_setn_nocheck(s, tp, MF_TRACEPARENT_LEN) == 0)
-            return m;
-        json_decref(m);
+        json_string_setn_nocheck(json_object_get(m, "traceparent"), tp, MF_TRACEPARENT_LEN);
+        return m;
     }
     json_t *m = json_object();
     /* ASCII we wrote: no validation needed */
@@ -58,14 +55,16 @@ static json_t *traceparent_meta(const char *tp)
     return m;
 }
 
-/* d ends: its upstream's _meta, when it is only a traceparent (one of these, or a client's
- * copied), kept for the next, unless anything but d holds its params or the _meta itself
- * (an upstream that kept the call). */
+/* d ends: its upstream's _meta, when it is only a traceparent string (one of these, or a
+ * client's copied), kept for the next, unless anything but d holds its params, the _meta
+ * or the string (an upstream that kept the call). */
 static void meta_give_back(downreq *d)
 {
     json_t *m = d->upparams && d->upparams->refcount == 1 ? json_object_get(d->upparams, "_meta") : NULL;
-    if (!m || m->refcount != 1 || json_object_size(m) != 1 || meta_spares == META_SPARE ||
-        !json_object_get(m, "traceparent"))
+    if (!m || m->refcount != 1 || json_object_size(m) != 1 || meta_spares == META_SPARE)
+        return;
+    json_t *s = json_object_get(m, "traceparent");
+    if (!json_is_string(s) || s->refcount != 1)
         return;
     json_incref(m);
     json_object_del(d->upparams, "_meta");

@@ -109,15 +109,10 @@ mf_task *mf_task_lookup(const char *id)
 
 void mf_task_touch(mf_task *t) { t->updated_ms = wall_ms(); }
 
-static size_t size_of(const json_t *j)
-{
-    return j ? json_dumpb(j, NULL, 0, JSON_COMPACT) : 0;
-}
-
 void mf_task_settle(mf_task *t, mf_task_status st, json_t *result, json_t *error)
 {
     const mf_config *c = mf_fed.sessions.conf;
-    size_t n = size_of(result) + size_of(error);
+    size_t n = mf_json_size(result) + mf_json_size(error);
     if (TS.bytes + n > (size_t)c->tasks_max_result_bytes) {
         /* the room for results is full: the task fails, saying so, rather than another's go */
         json_decref(result);
@@ -127,7 +122,7 @@ void mf_task_settle(mf_task *t, mf_task_status st, json_t *result, json_t *error
                                   "for task results (tasks.max_result_bytes = %" PRId64 ")", n,
                                   c->tasks_max_result_bytes);
         st = MF_TASK_FAILED;
-        n = size_of(error);
+        n = mf_json_size(error);
     }
     json_decref(t->result);
     json_decref(t->error);

@@ -1,6 +1,7 @@
-/* UTF-8 validation (sdk/mcpfed/utf8.h): a lead byte sets how many continuation bytes follow and the range the
- * first of them may take, which is what rules out overlong forms (E0 80..9F, F0 80..8F),
- * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90.., F5..FF). */
+/* UTF-8 validation (sdk/mcpfed/utf8.h): a lead byte sets how many continuation bytes
+ * follow and the range the first of them may take, which is what rules out overlong forms
+ * (E0 80..9F, F0 80..8F), surrogates (ED A0..BF) and code points past U+10FFFF (F4 90..,
+ * F5..FF). */
 #include "build-config.h"
 #include "kernel.h"
 
