@@ -20,6 +20,7 @@ typedef struct mf_obs {
     int code;
     size_t bytes_in, bytes_out;
     json_t *result;           /* for the audit record, when it records results */
+    json_t *meta, *meta_traceparent;   /* the _meta made for the upstream, and its string */
     bool audit;
 } mf_obs;
 
@@ -34,48 +35,65 @@ static mf_spare spare_obs;
 
 /* The _meta an upstream is told its parent in, when the client sent none: {"traceparent":
  * <string>}. Making one took six allocations (an object, its table, a string and its
- * text, two keys) and as many frees, on every attempt. So the request takes it back from
- * its params when it ends, if nothing else holds them, and keeps it for the next, its
- * string rewritten: two allocations. The last given back is the first taken, as it is the
- * likeliest in the cache. */
+ * text, two keys) and as many frees, on every attempt; finding it again in the params at
+ * the end, five lookups by key. So the request keeps a reference to the one it made, and
+ * to its string, and gives both back when it ends; the next takes the last given back
+ * (likeliest in the cache) once nothing else holds it (its params are freed), and writes
+ * its traceparent over the string's text, which is as long: no allocation, no lookup. */
+typedef struct meta_spare {
+    json_t *meta, *traceparent;   /* one reference each, ours */
+} meta_spare;
 enum { META_SPARE = 64 };
-static json_t *meta_spare[META_SPARE];
-static unsigned meta_spares;
+static meta_spare meta_spares[META_SPARE];
+static unsigned nmeta_spares;
 
-static json_t *traceparent_meta(const char *tp)
+static void meta_spare_free(meta_spare m)
 {
-    if (meta_spares) {   /* checked when given back: nothing else holds it or its string */
-        json_t *m = meta_spare[--meta_spares];
-        json_string_setn_nocheck(json_object_get(m, "traceparent"), tp, MF_TRACEPARENT_LEN);
-        return m;
+    json_decref(m.traceparent);
+    json_decref(m.meta);
+}
+
+/* A _meta of tp for o's attempt; o holds a reference to it and to its string. */
+static json_t *traceparent_meta(mf_obs *o, const char *tp)
+{
+    while (nmeta_spares) {
+        meta_spare m = meta_spares[--nmeta_spares];
+        /* ours alone, and still only the traceparent (held by us and by it), as long */
+        if (m.meta->refcount == 1 && m.traceparent->refcount == 2 && json_object_size(m.meta) == 1 &&
+            json_string_length(m.traceparent) == MF_TRACEPARENT_LEN) {
+            memcpy((char *)json_string_value(m.traceparent), tp, MF_TRACEPARENT_LEN);
+            o->meta = m.meta;
+            o->meta_traceparent = m.traceparent;
+            return json_incref(m.meta);
+        }
+        meta_spare_free(m);   /* kept by whoever holds it: the last given back usually is not */
     }
-    json_t *m = json_object();
+    json_t *m = json_object(), *s = json_stringn_nocheck(tp, MF_TRACEPARENT_LEN);
     /* ASCII we wrote: no validation needed */
-    json_object_set_new_nocheck(m, "traceparent", json_stringn_nocheck(tp, MF_TRACEPARENT_LEN));
+    json_object_set_nocheck(m, "traceparent", s);
+    o->meta = json_incref(m);
+    o->meta_traceparent = s;
     return m;
 }
 
-/* d ends: its upstream's _meta, when it is only a traceparent string (one of these, or a
- * client's copied), kept for the next, unless anything but d holds its params, the _meta
- * or the string (an upstream that kept the call). */
-static void meta_give_back(downreq *d)
+/* o ends: the _meta it made, kept for the next (checked when taken). */
+static void meta_give_back(mf_obs *o)
 {
-    json_t *m = d->upparams && d->upparams->refcount == 1 ? json_object_get(d->upparams, "_meta") : NULL;
-    if (!m || m->refcount != 1 || json_object_size(m) != 1 || meta_spares == META_SPARE)
+    meta_spare m = {o->meta, o->meta_traceparent};
+    o->meta = o->meta_traceparent = NULL;
+    if (!m.meta)
         return;
-    json_t *s = json_object_get(m, "traceparent");
-    if (!json_is_string(s) || s->refcount != 1)
-        return;
-    json_incref(m);
-    json_object_del(d->upparams, "_meta");
-    meta_spare[meta_spares++] = m;
+    if (nmeta_spares == META_SPARE)
+        meta_spare_free(m);
+    else
+        meta_spares[nmeta_spares++] = m;
 }
 
 void mf_obs_pool_clear(void)
 {
     mf_spare_clear(&spare_obs);
-    while (meta_spares)
-        json_decref(meta_spare[--meta_spares]);
+    while (nmeta_spares)
+        meta_spare_free(meta_spares[--nmeta_spares]);
 }
 
 void mf_obs_begin(downreq *d)
@@ -166,7 +184,9 @@ void mf_obs_attempt(downreq *d, json_t *params)
     const char *ts = mf_span_tracestate(a);
     json_t *meta = json_object_get(params, "_meta");
     if (!json_is_object(meta) && !ts) {   /* the usual case: the client sent no _meta */
-        json_object_set_new_nocheck(params, "_meta", traceparent_meta(tp));
+        if (o->meta)   /* an attempt before made one */
+            meta_give_back(o);
+        json_object_set_new_nocheck(params, "_meta", traceparent_meta(o, tp));
         return;
     }
     /* one the client sent (forward.c copied it: the upstream's alone), or one an attempt
@@ -268,8 +288,7 @@ void mf_obs_end(downreq *d)
     mf_span_end(o->cache);
     mf_span_end(o->attempt);
     mf_span_end(o->span);
-    if (o->span)
-        meta_give_back(d);
+    meta_give_back(o);
     json_decref(o->result);
     mf_spare_give(&spare_obs, o);
 }
