@@ -360,6 +360,7 @@ static mf_tracer *tracer_new(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return NULL;
+    mf_span_clock_check();
     mf_tracer *tr = mf_xcalloc(1, sizeof *tr);
     tr->multi = curl_multi_init();
     tr->easy = curl_easy_init();

@@ -100,6 +100,11 @@ static inline void mf_span_put_int(mf_span *s, const char *key, size_t klen, int
         mf_otlp_attr_int(s, key, klen, v, boolean);
     }
 }
+/* The wall clock spans are stamped with, in ns (span_clock.c); mf_span_clock_check looks
+ * again at how the kernel keeps time (when tracing starts). */
+uint64_t mf_span_clock_ns(void);
+void mf_span_clock_check(void);
+
 /* The first n bytes of s (len bytes), or fewer, so as not to cut a character: a span that
  * is not UTF-8 would cost its whole batch at the collector. */
 size_t mf_utf8_cut(const char *s, size_t len, size_t n);

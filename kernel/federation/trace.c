@@ -128,13 +128,6 @@ bool mf_tracestate_ok(const char *s)
 
 /* --- spans ---------------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Ended spans come back here rather than to malloc: a request makes three or four, and
  * the span encoded at its end is the next one made. */
 static mf_spare spare_spans;
@@ -166,7 +159,7 @@ static void span_start(mf_span *s, const char *a, const char *b)
         n += m;
     }
     s->name_len = (uint16_t)n;
-    s->start_ns = now_ns();
+    s->start_ns = mf_span_clock_ns();
 }
 
 /* Sampled by ratio, deterministically from the trace id as OpenTelemetry's
@@ -274,7 +267,9 @@ void mf_span_end(mf_span *s)
         mf_span_free(s);
         return;
     }
-    s->end_ns = now_ns();
+    s->end_ns = mf_span_clock_ns();
+    if (s->end_ns < s->start_ns)   /* a new anchor of the span clock, a few ns behind */
+        s->end_ns = s->start_ns;
     mf_otlp_enqueue(s);
 }
 

@@ -337,7 +337,7 @@ test("each attempt's _meta is the upstream's own: 300 calls held at once in proc
 		tracing: { endpoint: c.url, flush_ms: 50, max_queue_spans: 8192 },
 		providers: [{ name: "p", transport: "loopback" }],
 	});
-	const n = 300;   // more than the gateway keeps for reuse (256)
+	const n = 300;   // more than the gateway keeps for reuse (64)
 	const round = async (r) => {
 		const answers = await Promise.all(Array.from({ length: n }, (_, i) =>
 			gw.request("tools/call", { name: "p__slow", arguments: { ms: 300, r, i } }, { timeout: 20000 })));
@@ -356,6 +356,40 @@ test("each attempt's _meta is the upstream's own: 300 calls held at once in proc
 	const attempts = new Map(spans.filter((x) => x.kind === 3).map((x) => [x.traceId, x.spanId]));
 	for (const x of seen)
 		assert.equal(attempts.get(x.trace), x.parent, "the upstream's parent is its call's attempt");
+});
+
+test("span times are the wall clock's: calls spread over half a second, each request span within the time the client saw it take", async (t) => {
+	const c = await collector(t);
+	const gw = await stdioGateway(t, {
+		tracing: { endpoint: c.url, flush_ms: 50 },
+		providers: [{ name: "p", transport: "loopback" }],
+	});
+	// the span clock may scale the CPU's counter from readings of the wall clock 10 ms
+	// apart: calls 5 ms apart meet it fresh, serving, and due again
+	const seen = new Map();
+	for (let i = 0; i < 100; i++) {
+		const before = BigInt(Date.now()) * 1000000n;
+		const text = `w${i}`;
+		assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text } })).includes(text), true);
+		seen.set(i + 2, { before, after: BigInt(Date.now() + 1) * 1000000n });
+		await new Promise((r) => setTimeout(r, 5));
+	}
+	const spans = await c.waitSpans((s) => s.filter((x) => x.kind === 2 && x.name === "tools/call p__echo").length >= 100);
+	const ms = (ns) => Number(ns / 1000n) / 1000;
+	let checked = 0;
+	for (const s of spans.filter((x) => x.kind === 2 && x.name === "tools/call p__echo")) {
+		const w = seen.get(Number(s.attributes["jsonrpc.request.id"]));
+		if (!w)
+			continue;
+		const start = BigInt(s.startTimeUnixNano), end = BigInt(s.endTimeUnixNano);
+		assert.ok(start >= w.before && end <= w.after && end >= start,
+			`request ${s.attributes["jsonrpc.request.id"]}: span ${ms(start)}..${ms(end)} ms, the client saw ${ms(w.before)}..${ms(w.after)}`);
+		for (const child of spans.filter((x) => x.parentSpanId === s.spanId))
+			assert.ok(BigInt(child.startTimeUnixNano) >= start && BigInt(child.endTimeUnixNano) <= end &&
+				BigInt(child.endTimeUnixNano) >= BigInt(child.startTimeUnixNano), `${child.name} within its request`);
+		checked++;
+	}
+	assert.equal(checked, 100, "every call's span seen");
 });
 
 test("2026-07-28 requests: the upstream's _meta is the trace context and the client's own keys, never the envelope's", async (t) => {
