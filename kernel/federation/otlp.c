@@ -326,6 +326,9 @@ static void apply(mf_tracer *tr, const mf_config *cfg)
     struct curl_slist *headers = curl_slist_append(NULL, c->protocol == MF_OTLP_JSON
                                                              ? "Content-Type: application/json"
                                                              : "Content-Type: application/x-protobuf");
+    /* libcurl asks a body over 1 MB to be let in (Expect: 100-continue): a round trip
+     * more, and a second's wait where the collector does not answer that */
+    headers = curl_slist_append(headers, "Expect:");
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)c->headers, k, v) {

@@ -128,6 +128,12 @@ test("a call retried on a second target: one request span, the policy's, two att
 	assert.equal(c.requests[0].contentType, "application/json");
 	assert.equal(c.requests[0].headers["x-api-key"], "k1");
 
+	// a call of more than a megabyte goes upstream whole, not asked to be let in first
+	// (libcurl's Expect: 100-continue, a round trip more)
+	const big = await client.post(callMsg(70, "up__traced", { pad: "x".repeat(1200000) }), { session, version: "2025-11-25" });
+	assert.equal(big.status, 200, big.text.slice(0, 200));
+	assert.equal(JSON.parse(textOf(big.json)).expect, null, "no Expect header upstream");
+
 	// a list gets its request span too, and an unknown tool an error status
 	await client.post({ jsonrpc: "2.0", id: 8, method: "tools/list" }, { session, version: "2025-11-25" });
 	const bad = await client.post(callMsg(9, "up__nope"), { session, version: "2025-11-25" });
@@ -445,6 +451,7 @@ test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, i
 		assert.ok(r.length > 2 * 1024 * 1024, `a body of ${r.length} bytes`);
 		const spans = r.body.resourceSpans.flatMap((x) => x.scopeSpans.flatMap((y) => y.spans));
 		assert.equal(spans.length, batch, "a whole batch in one request");
+		assert.equal(r.headers.expect, undefined, "sent at once, not asked to be let in (Expect: 100-continue)");
 	}
 });
 

@@ -150,6 +150,7 @@ function build() {
 		tool("traced", "The trace context this call came with", {}, (_args, extra) => text(JSON.stringify({
 			meta: extra._meta?.traceparent ?? null, metaState: extra._meta?.tracestate ?? null,
 			header: extra.requestInfo?.headers?.traceparent ?? null, headerState: extra.requestInfo?.headers?.tracestate ?? null,
+			expect: extra.requestInfo?.headers?.expect ?? null,
 		})));
 	}
 
