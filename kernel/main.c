@@ -2,6 +2,7 @@
 #include "build-config.h"
 #include "call.h"
 #include "config.h"
+#include "curl_mem.h"
 #include "fdlimit.h"
 #include "help_config.h"
 #include "services.h"
@@ -259,6 +260,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "mcpfed: cannot set the allocator\n");
         return 1;
     }
+    /* before any libcurl call, a plugin's too: its memory functions are the process's */
+    if (mf_curl_global_init() != 0) {
+        fprintf(stderr, "mcpfed: cannot initialise libcurl\n");
+        return 1;
+    }
+    atexit(mf_curl_global_cleanup);
     options o = {0};
     if (parse_args(argc, argv, &o))
         return 2;
