@@ -78,7 +78,7 @@ static const mf_setting tracing_settings[] = {
      .doc = "the resource's service.name"},
     {"max_queue_spans", MF_SET_INT, .def = "8192", .min = 1, .max = 1000000,
      .at = MF_AT(mf_config, tracing.max_queue_spans), .doc = "spans waiting for export at most; more are dropped"},
-    {"batch_spans", MF_SET_INT, .def = "4096", .min = 1, .max = 100000, .at = MF_AT(mf_config, tracing.batch_spans),
+    {"batch_spans", MF_SET_INT, .def = "2048", .min = 1, .max = 100000, .at = MF_AT(mf_config, tracing.batch_spans),
      .doc = "spans per export at most; a full batch leaves at once"},
     {"flush_ms", MF_SET_DURATION, .def = "1000", .min = 10, .max = 600000, .at = MF_AT(mf_config, tracing.flush_ms),
      .doc = "how often what is queued is exported"},
