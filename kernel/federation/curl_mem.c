@@ -1,10 +1,11 @@
-/* libcurl's memory. A transfer that sends a body larger than its first request allocates
- * libcurl's upload buffer and frees it when it ends: for a trace export, a megabyte a
- * time, tens of times a second. glibc answers a free of 64 kB or more by merging every
- * small free chunk it holds (malloc_consolidate), and the next large allocation by sorting
- * them into bins: together 40 to 50 ns of every traced call. So the largest block libcurl
- * frees is kept, and given to the next allocation it fits; every other block is malloc's.
- * A block carries its size before it, as libcurl's free says only where it is. */
+/* libcurl's memory. Each transfer allocates, and frees when it ends, a download buffer
+ * (16 kB), a request's head (1 kB) and, for a body larger than fits beside the head, an
+ * upload buffer (a trace export's: a megabyte). glibc answers a free of 64 kB or more, and
+ * an allocation of 1 kB or more, by merging every small free chunk it holds
+ * (malloc_consolidate) and sorting them into bins: with tens of exports a second, 80 to
+ * 100 ns of every traced call. So a few of the larger blocks libcurl frees are kept, and
+ * given to the next allocation they fit; every other block is malloc's. A block carries
+ * its size before it, as libcurl's free says only where it is. */
 #include "build-config.h"
 #include "curl_mem.h"
 
@@ -14,21 +15,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { LARGE = 64 * 1024 };
+enum { LARGE = 1024, KEPT = 4 };
 
 typedef struct head {
     size_t size;              /* what the block holds */
     size_t pad;               /* the block stays aligned as malloc's */
 } head;
 
-static _Atomic(head *) kept;  /* a large block freed, for the next (libcurl may run in threads) */
+/* larger blocks freed, for the next (libcurl may run in several threads: each slot is
+ * taken and given whole) */
+static _Atomic(head *) kept[KEPT];
 
+static void give_large(head *h)
+{
+    for (int i = 0; i < KEPT; i++) {
+        head *none = NULL;
+        if (atomic_compare_exchange_strong(&kept[i], &none, h))
+            return;
+    }
+    free(h);
+}
+
+/* A kept block that holds n bytes and not eight times more (the upload buffer is not lent
+ * for a request's head), or a new one. */
 static void *take_large(size_t n)
 {
-    head *h = atomic_exchange(&kept, NULL);
-    if (h && h->size >= n)
-        return h + 1;
-    free(h);
+    for (int i = 0; i < KEPT; i++) {
+        if (!atomic_load(&kept[i]))
+            continue;
+        head *h = atomic_exchange(&kept[i], NULL);   /* taken whole before it is looked at */
+        if (h && h->size >= n && h->size / 8 <= n)
+            return h + 1;
+        if (h)
+            give_large(h);
+    }
+    head *h;
     if (n > SIZE_MAX - sizeof *h || !(h = malloc(sizeof *h + n)))
         return NULL;
     h->size = n;
@@ -50,10 +71,11 @@ static void cm_free(void *p)
 {
     if (!p)
         return;
-    head *h = (head *)p - 1, *none = NULL;
-    if (h->size >= LARGE && atomic_compare_exchange_strong(&kept, &none, h))
-        return;
-    free(h);
+    head *h = (head *)p - 1;
+    if (h->size >= LARGE)
+        give_large(h);
+    else
+        free(h);
 }
 
 static void *cm_realloc(void *p, size_t n)
@@ -103,5 +125,6 @@ int mf_curl_global_init(void)
 void mf_curl_global_cleanup(void)
 {
     curl_global_cleanup();
-    free(atomic_exchange(&kept, NULL));
+    for (int i = 0; i < KEPT; i++)
+        free(atomic_exchange(&kept[i], NULL));
 }
