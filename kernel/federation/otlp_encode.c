@@ -12,6 +12,9 @@
 #include "span.h"
 
 #include <endian.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <string.h>
 
 typedef struct out {
@@ -50,19 +53,33 @@ static char *w(char *p, const void *src, size_t n)
 
 /* --- JSON -------------------------------------------------------------------------------- */
 
-/* Two digits a byte, from a table made once: the ids of every traced call's spans and
- * traceparents are written so. */
+/* Two digits a byte: the ids of every traced call's spans and its traceparent are written
+ * so. Eight bytes at a time in SSE2 (every x86-64 has it): the nibbles spread apart, and
+ * each made a digit, '0' + n or 'a' + n - 10, without a branch or a table; the rest, and
+ * other processors, from a table made once. */
 char *mf_otlp_hex(char *p, const uint8_t *in, size_t n)
 {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i low = _mm_set1_epi8(0x0f), nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'),
+                  letters = _mm_set1_epi8('a' - '0' - 10);
+    for (; i + 8 <= n; i += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(in + i));
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), low), lo = _mm_and_si128(b, low);
+        __m128i d = _mm_unpacklo_epi8(hi, lo);   /* hi0 lo0 hi1 lo1 ... */
+        d = _mm_add_epi8(_mm_add_epi8(d, zero), _mm_and_si128(_mm_cmpgt_epi8(d, nine), letters));
+        _mm_storeu_si128((__m128i *)(p + 2 * i), d);
+    }
+#endif
     static char pairs[256][2];
-    if (!pairs[255][0]) {
+    if (i < n && !pairs[255][0]) {
         static const char digits[] = "0123456789abcdef";
-        for (int i = 0; i < 256; i++) {
-            pairs[i][0] = digits[i >> 4];
-            pairs[i][1] = digits[i & 15];
+        for (int k = 0; k < 256; k++) {
+            pairs[k][0] = digits[k >> 4];
+            pairs[k][1] = digits[k & 15];
         }
     }
-    for (size_t i = 0; i < n; i++)
+    for (; i < n; i++)
         memcpy(p + 2 * i, pairs[in[i]], 2);
     return p + 2 * n;
 }

@@ -6,7 +6,9 @@
 #include "span.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void span_init(mf_span *s)
 {
@@ -123,4 +125,25 @@ Test(span, nothing_is_recorded_for_an_unsampled_span_or_no_value)
     mf_span_put_str(&s, "k", 1, "v", 1);
     mf_span_put_int(&s, "k", 1, 1, false);
     cr_assert_eq(s.alen, 0);
+}
+
+/* ids and traceparents: two lower-case digits a byte, eight bytes at a time where the
+ * processor can, the rest one by one, never a byte written past them */
+Test(span, hex_of_every_byte_and_every_length)
+{
+    uint8_t in[40];
+    char out[2 * sizeof in + 1], want[2 * sizeof in + 1];
+    srand(7);
+    for (int t = 0; t < 20000; t++) {
+        size_t n = t < 256 ? 1 : (size_t)rand() % (sizeof in + 1);
+        for (size_t i = 0; i < n; i++)
+            in[i] = t < 256 ? (uint8_t)t : (uint8_t)rand();
+        memset(out, '#', sizeof out);
+        char *end = mf_otlp_hex(out, in, n);
+        for (size_t i = 0; i < n; i++)
+            snprintf(want + 2 * i, 3, "%02x", in[i]);
+        cr_assert_eq(end, out + 2 * n);
+        cr_assert(memcmp(out, want, 2 * n) == 0, "%zu bytes: %.*s, not %.*s", n, (int)(2 * n), out, (int)(2 * n), want);
+        cr_assert_eq(out[2 * n], '#', "nothing written past the digits");
+    }
 }
