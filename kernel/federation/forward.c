@@ -80,11 +80,20 @@ void mf_downreq_free(downreq *d)
     free(d);
 }
 
+/* A tool's result that says it failed (isError). */
+static bool tool_error_result(const json_t *resp)
+{
+    return json_is_true(json_object_get(json_object_get(resp, "result"), "isError"));
+}
+
 /* Answer d's client with the upstream's answer resp, and forget d. */
 void mf_downreq_answer(downreq *d, json_t *resp)
 {
     json_t *error = json_object_get(resp, "error");
-    mf_obs_answer(d, resp, error);
+    bool tools_call = strcmp(d->method ?: "", "tools/call") == 0;
+    /* looked up once, for the spans, the audit record and the metrics */
+    bool tool_error = !error && (d->obs || (tools_call && mf_stats_on())) && tool_error_result(resp);
+    mf_obs_answer(d, resp, error, tool_error);
     if (mf_cache_answer(d, resp))
         return;
     if (d->task) {   /* no client waits: the task keeps the answer */
@@ -96,10 +105,11 @@ void mf_downreq_answer(downreq *d, json_t *resp)
     if (own) {
         resp = own;
         error = json_object_get(resp, "error");
+        tool_error = !error && tool_error_result(resp);
     }
     session *s = d->s;
-    if (strcmp(d->method ?: "", "tools/call") == 0)
-        mf_stats_tool_call(d->name ?: "", d->provider ? d->provider->conf->name : NULL, resp, error != NULL);
+    if (tools_call)
+        mf_stats_tool_call(d->name ?: "", d->provider ? d->provider->conf->name : NULL, error != NULL, tool_error);
     json_t *out;
     if (error) {
         mf_elicit_track(d->owner, resp, s);

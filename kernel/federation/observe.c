@@ -221,23 +221,22 @@ void mf_obs_attempt_done(downreq *d, const json_t *error, int code)
     o->attempt = NULL;
 }
 
-void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error)
+void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error, bool tool_error)
 {
     mf_obs *o = d->obs;
     if (!o || o->outcome || (!o->audit && !mf_span_sampled(o->span)))   /* nobody to tell */
         return;
     const char *message;
     int code = error_code(error, &message);
-    const json_t *result = error ? NULL : json_object_get(resp, "result");
     o->code = code;
     o->outcome = code == MF_RPC_TIMEOUT ? "timeout" : code == MF_RPC_REFUSED ? "refused" : code ? "error"
-                 : json_is_true(json_object_get(result, "isError")) ? "error" : "ok";
+                 : tool_error ? "error" : "ok";
     if (code)
         mf_span_error(o->span, code, message);
     else if (strcmp(o->outcome, "error") == 0)
         mf_span_error(o->span, 0, "the tool's result is an error");
     if (o->audit) {
-        const json_t *out = code ? error : result;
+        const json_t *out = code ? error : json_object_get(resp, "result");
         o->bytes_out = mf_json_size(out);
         if (mf_audit_results(d->provider ? d->provider->conf : NULL))
             o->result = json_incref((json_t *)out);
@@ -247,7 +246,7 @@ void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error)
 void mf_obs_refused(downreq *d, const char *why)
 {
     json_t *error = json_pack("{s:i,s:s}", "code", MF_RPC_REFUSED, "message", why);
-    mf_obs_answer(d, NULL, error);
+    mf_obs_answer(d, NULL, error, false);
     json_decref(error);
 }
 

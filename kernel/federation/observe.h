@@ -24,8 +24,9 @@ void mf_obs_attempt(downreq *d, json_t *params);
 /* Its answer: error (NULL for a result) and error's code (0 when none). */
 void mf_obs_attempt_done(downreq *d, const json_t *error, int code);
 /* The answer the client gets: resp ({"result"} or {"error"}) and its error, NULL for a
- * result (resp may be NULL when error is given). */
-void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error);
+ * result (resp may be NULL when error is given); tool_error: the result is a tool's error
+ * (its isError). */
+void mf_obs_answer(downreq *d, const json_t *resp, const json_t *error, bool tool_error);
 /* Refused by the policy, with its reason. */
 void mf_obs_refused(downreq *d, const char *why);
 /* d is freed: its audit record is written, its span ended. */

@@ -211,15 +211,15 @@ static bool admit(series_table *set, unsigned *n, unsigned max, const char *name
     return true;
 }
 
-void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp, bool error)
+bool mf_stats_on(void) { return ST.on; }
+
+void mf_stats_tool_call(const char *tool, const char *provider, bool error, bool tool_error)
 {
     if (!ST.on)
         return;
     bool own = admit(&ST.tool_names, &ST.ntool_names, MF_STATS_MAX_TOOLS, tool);
     series *s = series_get(&ST.tools, "tool", own ? tool : "other", "provider", provider ? provider : "none");
-    s->counts[error ? TOOL_ERROR
-              : json_is_true(json_object_get(json_object_get(resp, "result"), "isError")) ? TOOL_ERROR_RESULT
-                                                                                          : TOOL_OK]++;
+    s->counts[error ? TOOL_ERROR : tool_error ? TOOL_ERROR_RESULT : TOOL_OK]++;
 }
 
 static void observe(histogram *h, double seconds)

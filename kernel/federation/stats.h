@@ -24,9 +24,11 @@ void mf_stats_request_in(session *s, uint64_t tcorr, const char *method);
 void mf_stats_request_out(session *s, uint64_t tcorr, const json_t *resp);
 /* The session closes: its requests left unanswered are forgotten. */
 void mf_stats_session_closed(session *s);
-/* A tools/call forwarded (to provider, NULL when it reached none) was answered with resp,
- * an error response when error says so. */
-void mf_stats_tool_call(const char *tool, const char *provider, const json_t *resp, bool error);
+/* A tools/call forwarded (to provider, NULL when it reached none) was answered: with an
+ * error response (error), or a result that is a tool's error (tool_error, its isError). */
+void mf_stats_tool_call(const char *tool, const char *provider, bool error, bool tool_error);
+/* Is anything counted (a metrics endpoint configured)? */
+bool mf_stats_on(void);
 /* An upstream call on t ended: error code (0 for a result), how long it took. */
 void mf_stats_upstream(const mf_target *t, int code, uint64_t duration_ms);
 /* A provider of this name was freed (removed or replaced by a reload): the series of its
