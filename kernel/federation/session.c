@@ -552,13 +552,14 @@ static void dispatch(session *s, json_t *msg, uint64_t tcorr, const char *method
 
 /* A request, within its span (trace.h): one a forward takes goes on; any other ends with
  * its answer, given by now, or with its wait for the catalog. */
-static void on_request(session *s, json_t *msg, uint64_t tcorr)
+static void on_request(session *s, json_t *msg, uint64_t tcorr, bool again)
 {
     /* looked up once, for the request's span, its count and its dispatch */
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params"), *id = json_object_get(msg, "id");
     json_t *meta = json_object_get(params, "_meta");
-    mf_stats_request_in(s, tcorr, method);
+    if (!again)   /* a request that waited for the catalog was counted when it came */
+        mf_stats_request_in(s, tcorr, method);
     mf_trace_request_begin(id, method, params, meta, s->id);
     dispatch(s, msg, tcorr, method, params, id, meta);
     mf_trace_request_end();
@@ -647,7 +648,7 @@ static void on_message(void *ud, mf_msg *m)
     }
     switch (m->kind) {
     case MF_MSG_REQUEST:
-        on_request(s, m->json, m->corr);
+        on_request(s, m->json, m->corr, false);
         break;
     case MF_MSG_NOTIFY:
         on_notification(s, m->json);
@@ -763,7 +764,7 @@ void mf_session_catalog_settled(void)
     downreq *d, *tmp;
     DL_FOREACH_SAFE(SES.parked, d, tmp) {
         DL_DELETE(SES.parked, d);
-        on_request(d->s, d->msg, d->tcorr);
+        on_request(d->s, d->msg, d->tcorr, true);
         mf_downreq_free(d);
     }
 }

@@ -94,10 +94,7 @@ void mf_stats_request_in(session *ses, uint64_t tcorr, const char *method)
     if (!ST.on)
         return;
     uint64_t sid = ses->id;
-    /* a request that waited for the catalog comes in again: counted once */
     unsigned hash = pending_hash(sid, tcorr);
-    if (pending_find(sid, tcorr, hash))
-        return;
     pending *p = mf_spare_take(&spare_pending, sizeof *p);
     memset(p, 0, sizeof *p);
     p->key.sid = sid;

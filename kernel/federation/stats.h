@@ -18,8 +18,9 @@
 /* Count from now on (the metrics endpoint is configured); until then nothing is. */
 void mf_stats_enable(void);
 /* A client request (of method, NULL if none) came in on session s (its transport
- * correlation tcorr); it is answered once, through mf_stats_request_out with the JSON-RPC
- * response. s->stats_pending counts its requests waiting so. */
+ * correlation tcorr), once (not again when it is dispatched again after waiting for the
+ * catalog); it is answered once, through mf_stats_request_out with the JSON-RPC response.
+ * s->stats_pending counts its requests waiting so. */
 void mf_stats_request_in(session *s, uint64_t tcorr, const char *method);
 void mf_stats_request_out(session *s, uint64_t tcorr, const json_t *resp);
 /* The session closes: its requests left unanswered are forgotten. */

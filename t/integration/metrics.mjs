@@ -13,7 +13,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import {
-	admin, call, closeAfter, faulty, logTail, lua, luaConfig, mcpfedBin, scratchDir, startStdio, textOf, waitFor,
+	admin, call, closeAfter, faulty, faultyAfter, logTail, lua, luaConfig, mcpfedBin, scratchDir, startStdio, textOf, waitFor,
 	withTimeout, writeConfig,
 } from "../lib/harness.mjs";
 
@@ -164,6 +164,19 @@ test("tool labels: the first 100 tools have their own, the rest count as other",
 	assert.equal(other, 4);
 	const err = promtoolCheck(text);
 	if (err) t.diagnostic(`promtool not run: ${err.message}`);
+});
+
+test("a call that waited for the catalog is counted once, when it is answered", async (t) => {
+	// the provider lists its tools half a second late: the call and initialize, sent at
+	// once, wait for the catalog and are dispatched again
+	const gw = await start(t, { providers: [faultyAfter("slow", "sleep 0.5;")] });
+	const [init, echo] = await Promise.all([gw.initialize(), call(gw, "slow__echo", { text: "waited" })]);
+	assert.ok(init.protocolVersion ?? init.result?.protocolVersion, JSON.stringify(init));
+	assert.equal(textOf(echo), "waited", JSON.stringify(echo));
+	const { samples } = await scrape(gw);
+	assert.equal(sample(samples, 'mcpfed_requests_total{method="tools/call",outcome="ok"}'), 1);
+	assert.equal(sample(samples, 'mcpfed_requests_total{method="initialize",outcome="ok"}'), 1);
+	assert.equal(sample(samples, 'mcpfed_tool_calls_total{tool="slow__echo",provider="slow",outcome="ok"}'), 1);
 });
 
 test("/healthz, /readyz (optional providers aside), and bad requests answered with their status", async (t) => {
