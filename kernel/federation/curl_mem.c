@@ -36,6 +36,16 @@ static void give_large(head *h)
     free(h);
 }
 
+/* A block of n bytes from malloc, its size before it. */
+static void *block_new(size_t n)
+{
+    head *h;
+    if (n > SIZE_MAX - sizeof *h || !(h = malloc(sizeof *h + n)))
+        return NULL;
+    h->size = n;
+    return h + 1;
+}
+
 /* A kept block that holds n bytes and not eight times more (the upload buffer is not lent
  * for a request's head), or a new one. */
 static void *take_large(size_t n)
@@ -49,22 +59,12 @@ static void *take_large(size_t n)
         if (h)
             give_large(h);
     }
-    head *h;
-    if (n > SIZE_MAX - sizeof *h || !(h = malloc(sizeof *h + n)))
-        return NULL;
-    h->size = n;
-    return h + 1;
+    return block_new(n);
 }
 
 static void *cm_malloc(size_t n)
 {
-    if (n >= LARGE)
-        return take_large(n);
-    head *h = malloc(sizeof *h + n);
-    if (!h)
-        return NULL;
-    h->size = n;
-    return h + 1;
+    return n >= LARGE ? take_large(n) : block_new(n);
 }
 
 static void cm_free(void *p)

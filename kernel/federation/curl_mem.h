@@ -5,7 +5,7 @@
 /* curl_global_init with the gateway's allocation functions; 0 or -1. Each plugin's own
  * curl_global_init after it only counts. */
 int mf_curl_global_init(void);
-/* The matching curl_global_cleanup, and the block kept freed. */
+/* The matching curl_global_cleanup, and the blocks kept freed. */
 void mf_curl_global_cleanup(void);
 
 #endif

@@ -303,9 +303,6 @@ static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeo
     char *body = mf_rpc_dump(msg, &len);
     struct curl_slist *h = hp_headers(r, x->cs, auth_of(x), "application/json, text/event-stream");
     h = curl_slist_append(h, "Content-Type: application/json");
-    /* libcurl asks a body over 1 MB to be let in (Expect: 100-continue): a round trip
-     * more, and a second's wait where the server does not answer that */
-    h = curl_slist_append(h, "Expect:");
     for (struct curl_slist *e = extra; e; e = e->next)
         h = curl_slist_append(h, e->data);
     hc_options o = {.method = "POST", .url = r->url, .headers = h, .body = body, .body_len = len,

@@ -284,6 +284,10 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
     r->ud = ud;
     for (struct curl_slist *h = o->headers; h; h = h->next)
         r->headers = curl_slist_append(r->headers, h->data);
+    /* libcurl asks a body over 1 MB to be let in (Expect: 100-continue): a round trip
+     * more, and a second's wait where the server does not answer that */
+    if (strcmp(o->method, "POST") == 0)
+        r->headers = curl_slist_append(r->headers, "Expect:");
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->error);
