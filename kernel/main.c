@@ -219,8 +219,8 @@ static int serve(const options *o)
     mf_daemon_start();
     uv_timer_init(mf_loop(), &shutdown_timer);
     uv_timer_init(mf_loop(), &stop_timer);
-    mf_info("kernel", "starting", "version=%s providers=%zu config=%s", PACKAGE_VERSION,
-            cfg->nproviders, cfg->file ? cfg->file : "(embedded)");
+    mf_info("kernel", "starting", "version=%s providers=%zu config=%s allocator=\"%s\"", PACKAGE_VERSION,
+            cfg->nproviders, cfg->file ? cfg->file : "(embedded)", mf_allocator());
     mf_fd_limits_init(cfg);
     if (mf_router_start(cfg, &err) != 0 || mf_cache_start(cfg, &err) != 0 || mf_policy_start(cfg, &err) != 0 ||
         mf_trace_configure(cfg, &err) != 0 || mf_audit_configure(cfg, &err) != 0) {

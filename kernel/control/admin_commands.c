@@ -33,6 +33,7 @@ static void cmd_status(int argc, char **argv, mf_admin_reply *out)
                           (int)mf_session_count(), "providers", (int)n, "providers_up", (int)up,
                           "calls_in_flight", (int)mf_calls_in_flight(), "calls_waiting", (int)mf_calls_waiting(), "processes",
                           (int)mf_supervision_processes(), "catalog_settled", mf_registry_settled());
+    json_object_set_new(out->body, "allocator", json_string(mf_allocator()));
     json_object_set_new(out->body, "tracing", mf_trace_status());
     json_object_set_new(out->body, "audit", mf_audit_status());
 }

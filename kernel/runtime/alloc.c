@@ -3,7 +3,10 @@
  * never happens, every caller checking for it is a path no test runs, and a gateway that
  * limps on with half-built state serves worse than one its supervisor restarts. jansson
  * and libuv allocate through the same wrappers (mf_alloc_init). Lua states keep their
- * own allocators: running out there is a Lua error the caller handles. */
+ * own allocators: running out there is a Lua error the caller handles.
+ *
+ * The executable links jemalloc where it was built with it (configure.ac says why): every
+ * malloc of the process, plugins' and libraries' too, is then jemalloc's. */
 #include "build-config.h"
 #include "kernel.h"
 
@@ -11,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
 
 static void out_of_memory(size_t n)
 {
@@ -84,4 +90,21 @@ int mf_alloc_init(void)
 {
     json_set_alloc_funcs(mf_xmalloc, free);
     return uv_replace_allocator(mf_xmalloc, mf_xrealloc, mf_xcalloc, free);
+}
+
+const char *mf_allocator(void)
+{
+#ifdef HAVE_JEMALLOC
+    static char name[96];
+    if (!name[0]) {
+        const char *version = NULL;
+        size_t len = sizeof version;
+        if (mallctl("version", &version, &len, NULL, 0) != 0 || !version)
+            version = "?";
+        snprintf(name, sizeof name, "jemalloc %.*s", (int)strcspn(version, "-"), version);
+    }
+    return name;
+#else
+    return "libc";
+#endif
 }

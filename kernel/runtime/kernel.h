@@ -21,6 +21,8 @@ void *mf_spare_take(mf_spare *sp, size_t size);
 /* Kept, or freed once MF_SPARE_MAX are. */
 void mf_spare_give(mf_spare *sp, void *block);
 void mf_spare_clear(mf_spare *sp);
+/* Which malloc the process has: "jemalloc <version>", or "libc". */
+const char *mf_allocator(void);
 
 /* loop.c */
 int mf_loop_init(void);

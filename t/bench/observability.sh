@@ -27,9 +27,10 @@
 # status's export_cpu_ms: libcurl's work and the sends) per call. CPU per call is the
 # figure to read: the gateways' calls/s also follow how the scheduler shares the CPU.
 #
-#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, BUILD_ON, UPSTREAM, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH)
+#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, BUILD_ON, UPSTREAM, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH, BATCH_OFF)
 #
-# TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans.
+# TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans
+# (BATCH_OFF the first gateway's, when it traces: BATCH unless set).
 # With two CPUs or more the gateways run on CPU 0 and wrk, the collector and the scraper on
 # CPU 1 (PIN=0 to let them share), so that what those cost is not counted as the gateway's.
 # CPU per call sharing a CPU is a few microseconds more than alone (the two gateways take
@@ -47,9 +48,9 @@ off_pid= on_pid= scraper=
 trap 'kill $off_pid $on_pid $scraper "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
 make -s -C "$build" mcpfed tools/mcpfedctl plugins/http/http.la t/plugins/loopback.la
 
-tracing="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1,${BATCH:+ batch_spans = $BATCH,} },"
-# settings MODE: lua and metrics for bench_config
+# settings MODE [BATCH]: lua and metrics for bench_config
 settings() {
+	tracing="tracing = { endpoint = \"http://127.0.0.1:$port\", sample_ratio = 1,${2:+ batch_spans = $2,} },"
 	case $1 in
 	both) lua=$tracing metrics=1 ;;
 	tracing) lua=$tracing metrics= ;;
@@ -63,10 +64,10 @@ epoch=${EPOCH:-4}
 upstream=${UPSTREAM:-loopback}
 on_mcpfed=${MCPFED_ON:-${BUILD_ON:+$BUILD_ON/mcpfed}}
 on_mcpfed=${on_mcpfed:-$build/mcpfed}
-settings "${MODE_OFF:-none}"
+settings "${MODE_OFF:-none}" "${BATCH_OFF:-${BATCH:-}}"
 METRICS=$metrics BENCH_LUA=$lua bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
 mv "$work/bench.lua" "$work/off.lua"
-settings "$mode"
+settings "$mode" "${BATCH:-}"
 # the second gateway's admin socket tells what exporting its spans cost (export_cpu_ms)
 METRICS=$metrics BENCH_LUA="$lua admin = \"$work/on.sock\"," bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
 mv "$work/bench.lua" "$work/on.lua"

@@ -155,6 +155,17 @@ test("every command in help answers with a status line, its length and JSON; tho
 	const status = await admin(gw.sock, "status");
 	assert.equal(status.body.providers, 1);
 	assert.equal(status.body.sessions, 1);
+	// the malloc the build chose (configure: jemalloc unless --without-jemalloc or the
+	// sanitizers), and it is the one the process has mapped
+	const built = fs.readFileSync(path.join(path.dirname(mcpfedBin()), "build-config.h"), "utf8");
+	const maps = fs.readFileSync(`/proc/${gw.pid}/maps`, "utf8");
+	if (/^#define HAVE_JEMALLOC 1$/m.test(built)) {
+		assert.match(status.body.allocator, /^jemalloc \d+\.\d+\.\d+$/);
+		assert.match(maps, /libjemalloc\.so/, "jemalloc is mapped");
+	} else {
+		assert.equal(status.body.allocator, "libc");
+		assert.doesNotMatch(maps, /libjemalloc\.so/);
+	}
 	const providers = (await admin(gw.sock, "providers")).body.providers;
 	assert.deepEqual(providers.map((p) => [p.name, p.state]), [["up", "up"]]);
 	const targets = (await admin(gw.sock, "targets")).body.targets;
