@@ -23,6 +23,7 @@ struct session {
     uint64_t id;
     mf_ep transport;
     char *peer;
+    char *mcp_id;             /* the client's name for it (Mcp-Session-Id), or NULL */
     bool initialized;
     char protocol[16];
     json_t *client_info;

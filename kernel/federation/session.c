@@ -560,7 +560,7 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr, bool again)
     json_t *meta = json_object_get(params, "_meta");
     if (!again)   /* a request that waited for the catalog was counted when it came */
         mf_stats_request_in(s, tcorr, method);
-    mf_trace_request_begin(id, method, params, meta, s->id);
+    mf_trace_request_begin(id, method, params, meta, s->mcp_id);
     dispatch(s, msg, tcorr, method, params, id, meta);
     mf_trace_request_end();
 }
@@ -709,7 +709,17 @@ static void session_free(session *s)
     json_decref(s->client_info);
     json_decref(s->client_caps);
     free(s->peer);
+    free(s->mcp_id);
     free(s);
+}
+
+void mf_session_set_mcp_id(uint64_t id, const char *mcp_session_id)
+{
+    session *s = mf_session_find(id);
+    if (!s)
+        return;
+    free(s->mcp_id);
+    s->mcp_id = mcp_session_id ? mf_xstrdup(mcp_session_id) : NULL;
 }
 
 void mf_session_set_identity(uint64_t id, json_t *identity)

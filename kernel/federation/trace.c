@@ -276,7 +276,7 @@ void mf_span_end(mf_span *s)
 /* --- the request being dispatched ------------------------------------------------------ */
 
 void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *meta,
-                            uint64_t session)
+                            const char *mcp_session)
 {
     mf_span_end(T.current);   /* never left over, but never leaked either */
     T.current = NULL;
@@ -290,7 +290,7 @@ void mf_trace_request_begin(const json_t *id, const char *method, const json_t *
     size_t name_len = json_string_length(named);
     mf_span_start(s, method ? method : "?", name);
     mf_span_str(s, "mcp.method.name", method);
-    mf_span_int(s, "mcp.session.id", (int64_t)session);
+    mf_span_str(s, "mcp.session.id", mcp_session);
     char buf[24];
     if (json_is_string(id)) {
         mf_span_strn(s, "jsonrpc.request.id", json_string_value(id), json_string_length(id));

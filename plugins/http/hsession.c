@@ -28,6 +28,7 @@ hsession *hs_new(listener *l)
     hs->l = l;
     new_id(hs->id);
     hs->sid = mf_session_open(l->inst, "http");
+    mf_session_set_mcp_id(hs->sid, hs->id);
     hs->next_stream = 1;
     hs->next_seq = 1;
     hs->last_active = mf_now();

@@ -23,7 +23,7 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 3
+#define MF_SDK_MINOR 4
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin
@@ -317,6 +317,10 @@ MF_API const json_t *mf_session_identity(uint64_t session);
  * the client sends a new one, NULL to forget it. Copied; never logged. (SDK 4.2) */
 MF_API void mf_session_set_bearer(uint64_t session, const char *token);
 MF_API const char *mf_session_bearer(uint64_t session);
+/* The session's id as its client knows it (Streamable HTTP's Mcp-Session-Id), which its
+ * requests' spans record as mcp.session.id; a transport whose clients have none (stdio,
+ * WebSocket, a stateless request) sets none. Copied. (SDK 4.4) */
+MF_API void mf_session_set_mcp_id(uint64_t session, const char *mcp_session_id);
 /* At a hot swap's switch, every session of the transport moves to its successor: the
  * kernel's messages for them go there from then on. */
 

@@ -27,8 +27,11 @@
 # status's export_cpu_ms: libcurl's work and the sends) per call. CPU per call is the
 # figure to read: the gateways' calls/s also follow how the scheduler shares the CPU.
 #
-#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, BUILD_ON, UPSTREAM, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH, BATCH_OFF)
+#   t/bench/observability.sh [BUILD_DIR]    (MODE, MODE_OFF, MCPFED_ON, BUILD_ON, UPSTREAM, SLICE, ROUNDS, EPOCH, SCRAPE, CONNECTIONS, TOOL, BATCH, BATCH_OFF, COLLECTOR_HOST_ON)
 #
+# COLLECTOR_HOST_ON names the collector's host in the second gateway's endpoint (the first's is
+# 127.0.0.1): MODE_OFF=both MODE=both COLLECTOR_HOST_ON=$(hostname) shows what a collector
+# named rather than numbered costs (libcurl resolves a name on a thread of its own).
 # TOOL defaults to lb__gen (a tool whose result is not its input); BATCH sets batch_spans
 # (BATCH_OFF the first gateway's, when it traces: BATCH unless set).
 # With two CPUs or more the gateways run on CPU 0 and wrk, the collector and the scraper on
@@ -72,6 +75,7 @@ settings "$mode" "${BATCH:-}"
 METRICS=$metrics BENCH_LUA="$lua admin = \"$work/on.sock\"," bench_config '"http://127.0.0.1:0/mcp"' "$upstream"
 mv "$work/bench.lua" "$work/on.lua"
 [ -z "${BUILD_ON:-}" ] || sed -i "s|$build/|$BUILD_ON/|g" "$work/on.lua"
+[ -z "${COLLECTOR_HOST_ON:-}" ] || sed -i "s|endpoint = \"http://127.0.0.1:|endpoint = \"http://$COLLECTOR_HOST_ON:|" "$work/on.lua"
 if [ "$upstream" = stdio ]; then
 	tool=${TOOL:-f__echo}
 	export MCPFED_ARGS=${MCPFED_ARGS:-'{"text":"hello"}'}

@@ -99,7 +99,7 @@ test("a call retried on a second target: one request span, the policy's, two att
 	assert.equal(req.attributes["jsonrpc.request.id"], "7");
 	assert.equal(req.attributes["mcp.protocol.version"], "2025-11-25");
 	assert.equal(req.attributes["mcpfed.provider"], "up");
-	assert.ok(req.attributes["mcp.session.id"] > 0, "the session");
+	assert.equal(req.attributes["mcp.session.id"], session, "the session, as the client knows it");
 	assert.equal(req.traceState, "vendor=abc");
 	assert.equal(req.status, undefined, "no error");
 	assert.equal(req.resource["service.name"], "gw-under-test");
@@ -197,7 +197,7 @@ test("protobuf, the default encoding: the span tree as the OpenTelemetry protobu
 	assert.equal(req.resource["service.name"], "gw-pb");
 	assert.equal(req.scope, "mcpfed");
 	assert.equal(req.attributes["gen_ai.tool.name"], "p__traced");
-	assert.equal(typeof req.attributes["mcp.session.id"], "number");
+	assert.equal(req.attributes["mcp.session.id"], undefined, "stdio has no MCP session id");
 	const policy = mine.find((x) => x.name === "mcpfed.policy");
 	assert.equal(policy?.parentSpanId, req.spanId);
 	assert.equal(policy.attributes["mcpfed.policy.refused"], false, "a bool attribute");
