@@ -32,7 +32,12 @@ struct session {
     uint64_t identity_gen;    /* changes whenever identity does (the policy caches by it) */
     char *bearer;             /* the client's latest bearer token, or NULL */
     int log_level;            /* -1: never set */
-    unsigned stats_pending;   /* its requests counted in and not yet out (stats.c) */
+    /* its requests counted in and not yet out (stats.c): one in the session itself (a
+     * stateless request's session has no other), any more in a table */
+    bool stats_one;
+    uint8_t stats_one_method;
+    uint64_t stats_one_tcorr;
+    unsigned stats_pending;   /* those in the table */
     struct downreq *reqs;
     struct relay *relays;
     uint64_t next_relay;

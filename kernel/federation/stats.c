@@ -93,6 +93,12 @@ void mf_stats_request_in(session *ses, uint64_t tcorr, const char *method)
 {
     if (!ST.on)
         return;
+    if (!ses->stats_one) {   /* the usual case: no table */
+        ses->stats_one = true;
+        ses->stats_one_tcorr = tcorr;
+        ses->stats_one_method = (uint8_t)method_index(method);
+        return;
+    }
     uint64_t sid = ses->id;
     unsigned hash = pending_hash(sid, tcorr);
     pending *p = mf_spare_take(&spare_pending, sizeof *p);
@@ -106,6 +112,11 @@ void mf_stats_request_in(session *ses, uint64_t tcorr, const char *method)
 
 void mf_stats_request_out(session *ses, uint64_t tcorr, const json_t *resp)
 {
+    if (ses->stats_one && ses->stats_one_tcorr == tcorr) {
+        ses->stats_one = false;
+        ST.requests[ses->stats_one_method][json_object_get(resp, "error") ? 1 : 0]++;
+        return;
+    }
     pending *p = ses->stats_pending ? pending_find(ses->id, tcorr, pending_hash(ses->id, tcorr)) : NULL;
     if (!p)
         return;
@@ -117,6 +128,7 @@ void mf_stats_request_out(session *ses, uint64_t tcorr, const json_t *resp)
 
 void mf_stats_session_closed(session *ses)
 {
+    ses->stats_one = false;
     if (!ses->stats_pending)   /* the usual case: no walk through every session's */
         return;
     ses->stats_pending = 0;
