@@ -294,7 +294,8 @@ static void free_headers(struct curl_slist *h)
     curl_slist_free_all(h);
 }
 
-/* POST msg (a JSON-RPC message); extra headers for this one. */
+/* POST msg (a JSON-RPC message); extra headers for this one, taken over. The lines are
+ * linked, not copied: a call's list goes to hc_start whole, which keeps it. */
 static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeout_ms)
 {
     hrep *r = x->r;
@@ -303,14 +304,15 @@ static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeo
     char *body = mf_rpc_dump(msg, &len);
     struct curl_slist *h = hp_headers(r, x->cs, auth_of(x), "application/json, text/event-stream");
     h = curl_slist_append(h, "Content-Type: application/json");
-    for (struct curl_slist *e = extra; e; e = e->next)
-        h = curl_slist_append(h, e->data);
-    hc_options o = {.method = "POST", .url = r->url, .headers = h, .body = body, .body_len = len,
+    struct curl_slist *last = h;
+    while (last->next)
+        last = last->next;
+    last->next = extra;
+    hc_options o = {.method = "POST", .url = r->url, .headers_taken = h, .body = body, .body_len = len,
                     .timeout_ms = timeout_ms, .connect_timeout_ms = p->connect_timeout_ms,
                     .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
     x->req = hc_start(&o, &ops, x, &err);
-    free_headers(h);
     free(body);
     return x->req ? 0 : -1;
 }
@@ -401,7 +403,6 @@ xchg *hp_post_modern(hrep *r, xkind kind, json_t *req, long timeout_ms)
     modern_request(req, &extra, NULL);
     xchg *x = xchg_new(r, kind);
     int rc = post(x, req, extra, timeout_ms);
-    curl_slist_free_all(extra);
     if (rc) {
         hp_xchg_free(x);
         return NULL;
@@ -450,7 +451,6 @@ void hp_send_on(hrep *r, csess *cs, mf_msg *m, bool retried)
         }
     }
     int rc = post(x, req, extra, call_timeout(m));
-    curl_slist_free_all(extra);
     json_decref(req);
     if (rc) {
         /* nothing went out: another target may take it */
@@ -733,7 +733,6 @@ static void connect_upstream(hrep *r)
         set_error(r, "cannot start the discover request");
         connect_failed(r);
     }
-    curl_slist_free_all(extra);
     json_decref(req);
 }
 

@@ -37,10 +37,18 @@ static void *shut_ud;
 
 size_t hc_active(void) { return active; }
 
+/* Header lines may hold credentials (Authorization): wiped before they are freed. */
+static void headers_free(struct curl_slist *h)
+{
+    for (struct curl_slist *c = h; c; c = c->next)
+        explicit_bzero(c->data, strlen(c->data));
+    curl_slist_free_all(h);
+}
+
 static void req_free(hc_req *r)
 {
     curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->headers);
+    headers_free(r->headers);
     for (size_t i = 0; i < r->nresp; i++)
         free(r->resp_headers[i]);
     free(r->resp_headers);
@@ -276,12 +284,14 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
     CURL *e = r ? curl_easy_init() : NULL;
     if (!e) {
         free(r);
+        headers_free(o->headers_taken);
         mf_error_set(err, -1, "out of memory");
         return NULL;
     }
     r->easy = e;
     r->ops = ops;
     r->ud = ud;
+    r->headers = o->headers_taken;
     for (struct curl_slist *h = o->headers; h; h = h->next)
         r->headers = curl_slist_append(r->headers, h->data);
     /* libcurl asks a body over 1 MB to be let in (Expect: 100-continue): a round trip
@@ -324,7 +334,7 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
     }
     if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-        curl_slist_free_all(r->headers);
+        headers_free(r->headers);
         free(r->body);
         curl_easy_cleanup(e);
         free(r);

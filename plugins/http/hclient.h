@@ -25,6 +25,9 @@ typedef struct hc_options {
     const char *method;              /* "POST", "GET", "DELETE" */
     const char *url;
     struct curl_slist *headers;      /* copied */
+    struct curl_slist *headers_taken;   /* taken over, sent before those (freed, wiped, by
+                                         * hc_start when it fails): a list built for one
+                                         * request is not copied again */
     const char *body;                /* copied */
     size_t body_len;
     long timeout_ms;                 /* 0: none (streams) */

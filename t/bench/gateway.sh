@@ -34,7 +34,9 @@ start_gateway() {
 
 # A configuration of one listener LISTEN (a Lua value) and the provider UPSTREAM
 # ("loopback": an in-process provider that answers at once, measuring the gateway alone;
-# "stdio": a Node.js MCP server over stdio) in $work/bench.lua; sets tool (its echo tool).
+# "stdio": a Node.js MCP server over stdio; "http": the MCP server at UPSTREAM_URL over
+# Streamable HTTP, with a loopback provider named lb: another mcpfed, say) in
+# $work/bench.lua; sets tool (its echo tool).
 # BENCH_LUA, if set, is more top-level keys (Lua, e.g. 'tracing = { ... },').
 # With METRICS set, the metrics endpoint too (start_gateway sets metrics_url).
 #   bench_config LISTEN UPSTREAM
@@ -42,7 +44,8 @@ bench_config() {
 	case $2 in
 	loopback) provider='{ name = "lb", transport = "loopback" }'; tool=lb__echo ;;
 	stdio) provider="{ name = \"f\", transport = \"stdio\", command = { \"$top/t/node\", \"$top/t/servers/faulty.mjs\" } }"; tool=f__echo ;;
-	*) echo "UPSTREAM is loopback or stdio" >&2; exit 2 ;;
+	http) provider="{ name = \"h\", transport = \"http\", url = \"${UPSTREAM_URL:?}\" }"; tool=h__lb__echo ;;
+	*) echo "UPSTREAM is loopback, stdio or http" >&2; exit 2 ;;
 	esac
 	metrics_line=
 	[ -z "${METRICS:-}" ] || metrics_line='

@@ -13,7 +13,9 @@
 # directory: its mcpfed with its plugins), and MODE_OFF (default none) sets the first's
 # settings: MODE_OFF=tracing MODE=tracing MCPFED_ON=... compares two builds, both tracing.
 # UPSTREAM=stdio serves the calls from a Node.js MCP server over stdio (its echo tool)
-# rather than the loopback provider: the figures of a real upstream.
+# rather than the loopback provider: the figures of a real upstream; UPSTREAM=http, from a
+# third mcpfed serving the loopback provider over Streamable HTTP, on the other CPU (both
+# gateways' upstream), through the http provider: a remote upstream's.
 # Two wrk load both at once for SLICE seconds (default 2), ROUNDS times (default 16): the
 # gateways share one CPU, so that whatever the machine's speed does during a round, it does
 # to both (on a shared virtual machine it moves by several percent from one second to the
@@ -48,7 +50,8 @@ slice=${SLICE:-2}
 rounds=${ROUNDS:-16}
 off_pid= on_pid= scraper=
 # gateway.sh and collector.sh each set a trap on exit: one for all
-trap 'kill $off_pid $on_pid $scraper "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
+up_pid=
+trap 'kill $off_pid $on_pid $scraper $up_pid "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
 make -s -C "$build" mcpfed tools/mcpfedctl plugins/http/http.la t/plugins/loopback.la
 
 # settings MODE [BATCH]: lua and metrics for bench_config
@@ -65,6 +68,23 @@ settings() {
 }
 epoch=${EPOCH:-4}
 upstream=${UPSTREAM:-loopback}
+if [ "$upstream" = http ]; then
+	cat > "$work/up.lua" <<LUA
+return {
+  log_level = "info",
+  plugin_dirs = { "$build/plugins", "$build/t/plugins" },
+  listen = { "http://127.0.0.1:0/mcp" },
+  providers = { { name = "lb", transport = "loopback" } },
+}
+LUA
+	${CLIENT_WRAPPER:-} "$build/mcpfed" -c "$work/up.lua" 2>"$work/up.log" &
+	up_pid=$!
+	i=0
+	until UPSTREAM_URL=$(grep -o 'http: listening url=http://[^ ]*' "$work/up.log" | head -1 | cut -d= -f2) && [ -n "$UPSTREAM_URL" ]; do
+		i=$((i + 1)); [ $i -lt 600 ] || { cat "$work/up.log" >&2; exit 1; }; sleep 0.1
+	done
+	export UPSTREAM_URL
+fi
 on_mcpfed=${MCPFED_ON:-${BUILD_ON:+$BUILD_ON/mcpfed}}
 on_mcpfed=${on_mcpfed:-$build/mcpfed}
 settings "${MODE_OFF:-none}" "${BATCH_OFF:-${BATCH:-}}"
@@ -76,7 +96,9 @@ METRICS=$metrics BENCH_LUA="$lua admin = \"$work/on.sock\"," bench_config '"http
 mv "$work/bench.lua" "$work/on.lua"
 [ -z "${BUILD_ON:-}" ] || sed -i "s|$build/|$BUILD_ON/|g" "$work/on.lua"
 [ -z "${COLLECTOR_HOST_ON:-}" ] || sed -i "s|endpoint = \"http://127.0.0.1:|endpoint = \"http://$COLLECTOR_HOST_ON:|" "$work/on.lua"
-if [ "$upstream" = stdio ]; then
+if [ "$upstream" = http ]; then
+	tool=${TOOL:-h__lb__gen}
+elif [ "$upstream" = stdio ]; then
 	tool=${TOOL:-f__echo}
 	export MCPFED_ARGS=${MCPFED_ARGS:-'{"text":"hello"}'}
 else
