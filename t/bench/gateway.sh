@@ -21,15 +21,18 @@ trap '[ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }; rm
 
 # The configuration must log at info: its listening line tells the port. GATEWAY_WRAPPER,
 # when set, is a command the gateway runs under (t/bench/instructions.sh: valgrind);
-# MCPFED, another mcpfed to run (t/bench/observability.sh: another build's).
+# MCPFED, another mcpfed to run (t/bench/observability.sh: another build's). LOG names its
+# log in $work (default log).
+#   start_gateway CONFIG [LOG]
 start_gateway() {
-	${GATEWAY_WRAPPER:-} "${MCPFED:-$build/mcpfed}" -c "$1" 2>"$work/log" &
+	log=$work/${2:-log}
+	${GATEWAY_WRAPPER:-} "${MCPFED:-$build/mcpfed}" -c "$1" 2>"$log" &
 	pid=$!
 	i=0
-	until url=$(grep -o 'http: listening url=https\{0,1\}://[^ ]*' "$work/log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
-		i=$((i + 1)); [ $i -lt 600 ] || { cat "$work/log" >&2; exit 1; }; sleep 0.1
+	until url=$(grep -o 'http: listening url=https\{0,1\}://[^ ]*' "$log" | head -1 | cut -d= -f2) && [ -n "$url" ]; do
+		i=$((i + 1)); [ $i -lt 600 ] || { cat "$log" >&2; exit 1; }; sleep 0.1
 	done
-	metrics_url=$(grep -o 'metrics: listening url=http://[^ ]*' "$work/log" | head -1 | cut -d= -f2)
+	metrics_url=$(grep -o 'metrics: listening url=http://[^ ]*' "$log" | head -1 | cut -d= -f2)
 }
 
 # A configuration of one listener LISTEN (a Lua value) and the provider UPSTREAM

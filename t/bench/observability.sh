@@ -77,12 +77,11 @@ return {
   providers = { { name = "lb", transport = "loopback" } },
 }
 LUA
-	${CLIENT_WRAPPER:-} "$build/mcpfed" -c "$work/up.lua" 2>"$work/up.log" &
-	up_pid=$!
-	i=0
-	until UPSTREAM_URL=$(grep -o 'http: listening url=http://[^ ]*' "$work/up.log" | head -1 | cut -d= -f2) && [ -n "$UPSTREAM_URL" ]; do
-		i=$((i + 1)); [ $i -lt 600 ] || { cat "$work/up.log" >&2; exit 1; }; sleep 0.1
-	done
+	gateway_wrapper=${GATEWAY_WRAPPER:-}
+	GATEWAY_WRAPPER=${CLIENT_WRAPPER:-}   # on the other CPU
+	start_gateway "$work/up.lua" up.log
+	GATEWAY_WRAPPER=$gateway_wrapper
+	up_pid=$pid UPSTREAM_URL=$url pid=
 	export UPSTREAM_URL
 fi
 on_mcpfed=${MCPFED_ON:-${BUILD_ON:+$BUILD_ON/mcpfed}}
