@@ -20,7 +20,8 @@ void mf_stats_enable(void);
 /* A client request (of method, NULL if none) came in on session s (its transport
  * correlation tcorr), once (not again when it is dispatched again after waiting for the
  * catalog); it is answered once, through mf_stats_request_out with the JSON-RPC response.
- * s->stats_pending counts its requests waiting so. */
+ * The session holds the first of its requests waiting so (s->stats_one), and
+ * s->stats_pending counts those in the table past it. */
 void mf_stats_request_in(session *s, uint64_t tcorr, const char *method);
 void mf_stats_request_out(session *s, uint64_t tcorr, const json_t *resp);
 /* The session closes: its requests left unanswered are forgotten. */

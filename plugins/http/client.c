@@ -287,13 +287,6 @@ void hp_xchg_free(xchg *x)
 }
 
 /* Headers may hold a caller's token: wiped before they are freed. */
-static void free_headers(struct curl_slist *h)
-{
-    for (struct curl_slist *c = h; c; c = c->next)
-        explicit_bzero(c->data, strlen(c->data));
-    curl_slist_free_all(h);
-}
-
 /* POST msg (a JSON-RPC message); extra headers for this one, taken over. The lines are
  * linked, not copied: a call's list goes to hc_start whole, which keeps it. */
 static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeout_ms)
@@ -995,7 +988,7 @@ static void free_prov(hprov *p)
     free(p->reps);
     callers_free(p);
     cred_free(p);
-    free_headers(p->headers);
+    hc_headers_free(p->headers);
     free(p->want);
     free(p->ca_file);
     json_decref(p->listen_uris);
@@ -1216,7 +1209,7 @@ void hp_end_session(hrep *r, struct curl_slist *h)
                     .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
     d->req = hc_start(&o, &ops, d, &err);
-    free_headers(h);
+    hc_headers_free(h);
     if (!d->req)
         hp_xchg_free(d);
 }

@@ -406,9 +406,7 @@ static bool tx_start(tx_entry *e, const char *subject, char *why, size_t cap)
                     .insecure = p->insecure, .ca_file = p->ca_file};
     mf_error err = {0};
     e->req = hc_start(&o, &tx_ops, e, &err);
-    for (struct curl_slist *c = h; c; c = c->next)
-        explicit_bzero(c->data, strlen(c->data));
-    curl_slist_free_all(h);
+    hc_headers_free(h);
     explicit_bzero(body, len);
     explicit_bzero(pair, plen);
     explicit_bzero(b64, strlen(b64));

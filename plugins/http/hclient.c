@@ -37,8 +37,7 @@ static void *shut_ud;
 
 size_t hc_active(void) { return active; }
 
-/* Header lines may hold credentials (Authorization): wiped before they are freed. */
-static void headers_free(struct curl_slist *h)
+void hc_headers_free(struct curl_slist *h)
 {
     for (struct curl_slist *c = h; c; c = c->next)
         explicit_bzero(c->data, strlen(c->data));
@@ -48,7 +47,7 @@ static void headers_free(struct curl_slist *h)
 static void req_free(hc_req *r)
 {
     curl_easy_cleanup(r->easy);
-    headers_free(r->headers);
+    hc_headers_free(r->headers);
     for (size_t i = 0; i < r->nresp; i++)
         free(r->resp_headers[i]);
     free(r->resp_headers);
@@ -284,7 +283,7 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
     CURL *e = r ? curl_easy_init() : NULL;
     if (!e) {
         free(r);
-        headers_free(o->headers_taken);
+        hc_headers_free(o->headers_taken);
         mf_error_set(err, -1, "out of memory");
         return NULL;
     }
@@ -334,7 +333,7 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
     }
     if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-        headers_free(r->headers);
+        hc_headers_free(r->headers);
         free(r->body);
         curl_easy_cleanup(e);
         free(r);

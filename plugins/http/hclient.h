@@ -41,6 +41,8 @@ int hc_init(mf_error *err);
  * are all closed (at once for any other user); done may be NULL. */
 void hc_shutdown(void (*done)(void *ud), void *ud);
 hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err);
+/* Free a header list, each line wiped first: lines may hold credentials (Authorization). */
+void hc_headers_free(struct curl_slist *h);
 /* Abandon: no more callbacks. */
 void hc_cancel(hc_req *r);
 /* A response header (name case-insensitive), valid until on_done returns. */

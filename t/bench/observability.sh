@@ -69,14 +69,8 @@ settings() {
 epoch=${EPOCH:-4}
 upstream=${UPSTREAM:-loopback}
 if [ "$upstream" = http ]; then
-	cat > "$work/up.lua" <<LUA
-return {
-  log_level = "info",
-  plugin_dirs = { "$build/plugins", "$build/t/plugins" },
-  listen = { "http://127.0.0.1:0/mcp" },
-  providers = { { name = "lb", transport = "loopback" } },
-}
-LUA
+	METRICS= BENCH_LUA= bench_config '"http://127.0.0.1:0/mcp"' loopback
+	mv "$work/bench.lua" "$work/up.lua"
 	gateway_wrapper=${GATEWAY_WRAPPER:-}
 	GATEWAY_WRAPPER=${CLIENT_WRAPPER:-}   # on the other CPU
 	start_gateway "$work/up.lua" up.log
