@@ -489,6 +489,18 @@ static int check_top(mf_config *c, mf_error *err)
         mf_error_set(err, -1, "tracing.endpoint: expected an http:// or https:// URL, not \"%s\"", c->tracing.endpoint);
         return -1;
     }
+    /* header lines are written as they are: a name that is a token, a value on one line */
+    const char *hk;
+    json_t *hv;
+    json_object_foreach(json_object_get(tracing, "headers"), hk, hv) {
+        const char *value = json_string_value(hv);
+        bool name_ok = *hk && strspn(hk, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == strlen(hk);
+        if (!name_ok || !value || strcspn(value, "\r\n") != json_string_length(hv)) {
+            mf_error_set(err, -1, "tracing.headers[\"%s\"]: %s", hk,
+                         !name_ok ? "not an HTTP header name" : "expected a value on one line (no CR, LF or NUL)");
+            return -1;
+        }
+    }
     if (json_object_size(tracing) && !c->tracing.endpoint) {
         mf_error_set(err, -1, "tracing.endpoint: missing (the collector's URL, e.g. \"http://127.0.0.1:4318\")");
         return -1;

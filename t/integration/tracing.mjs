@@ -512,3 +512,107 @@ test("the collector refuses, 400, an export the OpenTelemetry encoder would not 
 	assert.equal(c.spans.length, 2);
 	await assert.rejects(c.waitSpans((s) => s.length > 2, 2000), /refused an export/);
 });
+
+// A collector over raw TCP that answers each export as a scenario says: the exporter writes
+// its own requests on a connection libcurl makes, and reads the answers itself.
+async function rawCollector(t, answer) {
+	const net = await import("node:net");
+	const c = { requests: [], connections: 0 };
+	const server = net.createServer((sock) => {
+		const conn = ++c.connections;
+		let buf = Buffer.alloc(0), n = 0;
+		sock.on("error", () => {});
+		sock.on("data", (d) => {
+			buf = Buffer.concat([buf, d]);
+			for (;;) {
+				const end = buf.indexOf("\r\n\r\n");
+				if (end < 0) return;
+				const head = buf.subarray(0, end).toString("latin1");
+				const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? -1);
+				assert.ok(length >= 0, `a Content-Length: ${head}`);
+				if (buf.length < end + 4 + length) return;
+				const body = buf.subarray(end + 4, end + 4 + length);
+				buf = buf.subarray(end + 4 + length);
+				const req = { head, body, conn, nth: ++n, index: c.requests.length };
+				c.requests.push(req);
+				answer(sock, req);
+			}
+		});
+	});
+	await new Promise((r) => server.listen(0, "127.0.0.1", r));
+	c.url = `http://127.0.0.1:${server.address().port}`;
+	t.after(() => { server.close(); });
+	return c;
+}
+
+const ok = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+const collectorScenarios = [
+	["closes each connection after answering (Connection: close)", (sock) => sock.end("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"),
+		{ reconnects: true }],
+	["answers without a length, to the connection's end (HTTP/1.0)", (sock) => sock.end("HTTP/1.0 200 OK\r\n\r\n{}"), { reconnects: true }],
+	["answers in chunks", (sock) => sock.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"), {}],
+	["sends 100 Continue before its answer", (sock) => sock.write(`HTTP/1.1 100 Continue\r\n\r\n${ok}`), {}],
+	["writes its answer a byte at a time", async (sock) => {
+		for (const b of Buffer.from(ok)) { sock.write(Buffer.from([b])); await new Promise((r) => setTimeout(r, 1)); }
+	}, {}],
+	["closes an idle connection soon after each answer", (sock) => { sock.write(ok); setTimeout(() => sock.destroy(), 5); }, { idle: true }],
+	["on its first connection's second request, closes without answering (as when it closes a kept connection)", (sock, req) => {
+		if (req.conn === 1 && req.nth === 2) sock.destroy(); else sock.write(ok);
+	}, { resent: true }],
+	["answers its first export with bytes that are not HTTP, then well", (sock, req) => {
+		if (req.index === 0) sock.write("SSH-2.0-OpenSSH\r\n\r\n"); else sock.write(ok);
+	}, { failed: /not HTTP/ }],
+	["closes its first connection without answering, then answers", (sock, req) => {
+		if (req.index === 0) sock.destroy(); else sock.write(ok);
+	}, { failed: /closed the connection/ }],
+	["answers its first export 503, then 200 on the same connection", (sock, req) => {
+		sock.write(req.index === 0 ? "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n" : ok);
+	}, { failed: /HTTP status 503/ }],
+];
+
+for (const [what, answer, expect] of collectorScenarios) {
+	test(`a collector that ${what}: every other export arrives whole, and the status tells what failed`, async (t) => {
+		const c = await rawCollector(t, answer);
+		const gw = await stdioGateway(t, { tracing: { endpoint: c.url, flush_ms: 10, batch_spans: 3 }, providers: [faulty("p")] });
+		// calls in waves, each waited out (so that a connection is idle between them)
+		for (let wave = 0; wave < 4; wave++) {
+			for (let i = 0; i < 3; i++)
+				assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: `w${wave}` } })), `w${wave}`);
+			await waitFor(async () => { const s = await tracingStatus(gw); return s.spans_exported + s.spans_dropped === s.spans_ended && s; },
+				{ timeout: 10000, what: `wave ${wave} exported: ${JSON.stringify(c.requests.length)} requests` });
+			await new Promise((r) => setTimeout(r, 30));
+		}
+		const st = await tracingStatus(gw);
+		assert.equal(st.exports_failed, expect.failed ? 1 : 0, JSON.stringify(st));
+		assert.ok(st.spans_ended >= 36, JSON.stringify(st));
+		assert.equal(st.spans_exported + st.spans_dropped, st.spans_ended, JSON.stringify(st));
+		// the failed export's spans (a batch: one to three) are dropped, and only those
+		if (expect.failed) assert.ok(st.spans_dropped >= 1 && st.spans_dropped <= 3, JSON.stringify(st));
+		else assert.equal(st.spans_dropped, 0, JSON.stringify(st));
+		if (expect.failed) assert.match(st.last_error, expect.failed);
+		else assert.equal(st.last_error ?? null, null);
+		// each request is a whole POST to /v1/traces, its body as long as it says
+		for (const r of c.requests) {
+			assert.match(r.head, /^POST \/v1\/traces HTTP\/1\.1\r\n/);
+			assert.match(r.head, new RegExp(`\r\nHost: 127\\.0\\.0\\.1:${new URL(c.url).port}\r\n`, "i"));
+			assert.match(r.head, /\r\nContent-Type: application\/x-protobuf(\r\n|$)/);
+			assert.ok(r.body.length > 0);
+		}
+		const resent = c.requests.filter((r, i) => i > 0 && r.body.equals(c.requests[i - 1].body)).length;
+		// (closing an idle connection may cross an export on its way: that one is sent again too)
+		if (!expect.idle) assert.equal(resent, expect.resent ? 1 : 0, "an export sent again only after a kept connection was found closed");
+		assert.equal(c.requests.length, st.exports + resent, "one request an export");
+		if (expect.reconnects) assert.ok(c.connections >= st.exports - 1, `${c.connections} connections for ${st.exports} exports`);
+		else if (expect.idle) assert.ok(c.connections >= 4, `a connection a wave at least: ${c.connections}`);
+		else if (!expect.resent && !expect.failed) assert.equal(c.connections, 1, "the connection is kept between exports");
+	});
+}
+
+test("tracing.headers with a line break, or a name that is not a token, is refused naming the key", async () => {
+	for (const headers of [{ "X-Key": "a\r\nX-Injected: 1" }, { "X-Key": "a\nb" }, { "Bad Name": "v" }, { "": "v" }, { "X-Key:": "v" }]) {
+		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "http://127.0.0.1:4318", headers }, providers: [] }) });
+		const st = await gw.waitExit(10000);
+		assert.notEqual(st.code, 0, JSON.stringify(st));
+		assert.match(gw.stderrText(), /tracing\.headers/, gw.stderrText());
+	}
+});
