@@ -69,6 +69,7 @@ void mf_downreq_free(downreq *d)
     json_decref(d->msg);
     json_decref(d->progress_token);
     json_decref(d->upparams);
+    json_decref(d->upname);
     json_decref(d->caps);
     json_decref(d->param_headers);
     json_decref(d->asks);
@@ -248,6 +249,8 @@ void mf_resend(downreq *d, json_t *params)
 {
     json_decref(d->upparams);
     d->upparams = params;
+    json_decref(d->upname);
+    d->upname = json_incref((json_t *)mf_params_named(params));
     if (d->target && !mf_target_acquire(d->target)) {
         json_t *err = json_pack("{s:o}", "error", mf_rpc_error_body(MF_RPC_REFUSED, "circuit breaker open for %s",
                                                                     d->target->name));
@@ -286,7 +289,7 @@ static mf_policy_request policy_request(downreq *d, const mf_provider *p)
         d->args_size = mf_json_size(args);
         d->args_sized = true;
     }
-    const char *upstream = json_string_value(mf_params_named(params));
+    const char *upstream = json_string_value(d->upname);
     /* a task's call, routed again while it waits for a target, has no client any more */
     const session *s = d->s;
     json_t *info = s ? s->client_info : NULL;
@@ -435,6 +438,7 @@ static void forward(const rctx *r, mf_provider *p, const char *method, json_t *p
     if (r->modern && d->log_level < 0)
         d->log_level = 99;   /* 2026-07-28: no logLevel, no log messages */
     d->upparams = params;
+    d->upname = json_incref((json_t *)mf_params_named(params));
     d->caps = mf_tasks_upstream_caps(r->caps, task ? task : remote_task ? mf_task_lookup(remote_task) : NULL);
     if (r->tool)
         d->param_headers = mf_param_headers(r->tool, json_object_get(params, "arguments"));

@@ -37,6 +37,7 @@ typedef struct downreq {
     uint64_t not_before;      /* its next wake-up */
     struct downreq *wprev, *wnext;
     json_t *upparams;         /* what went upstream, to send again with input (mrtr.c) */
+    json_t *upname;           /* what it names upstream (a reference), looked up once */
     json_t *caps;             /* the client's capabilities for this request */
     json_t *param_headers;    /* the arguments its tool mirrors in headers (param_headers.h) */
     /* input-required exchanges (mrtr.c) */

@@ -164,7 +164,7 @@ void mf_obs_attempt(downreq *d, json_t *params)
     mf_span *a;
     if (mf_span_sampled(o->span)) {
         const char *method = d->method;
-        const json_t *named = mf_params_named(params);
+        const json_t *named = d->upname;   /* params' (start_call's are d->upparams) */
         const char *upstream = json_string_value(named);
         a = o->attempt = mf_span_child(o->span, method ? method : "?", upstream, MF_SPAN_CLIENT);
         mf_span_str(a, "mcp.method.name", method);
@@ -253,7 +253,7 @@ void mf_obs_refused(downreq *d, const char *why)
 static void audit(downreq *d, mf_obs *o)
 {
     const mf_provider_conf *pc = d->provider ? d->provider->conf : NULL;
-    const char *upstream = json_string_value(mf_params_named(d->upparams));
+    const char *upstream = json_string_value(d->upname);
     char tid[33] = "";
     if (mf_span_sampled(o->span)) {
         char tp[MF_TRACEPARENT_LEN + 1];

@@ -34,6 +34,32 @@ struct mf_span {
     uint8_t room[MF_SPAN_ROOM];
 };
 
+/* n bytes from src to dst, in line for the short copies a span is made of (names,
+ * attribute values: a few to a few tens of bytes), where a call to memcpy costs more than
+ * the copy: two loads and two stores that overlap, of the widest size that fits. */
+static inline __attribute__((always_inline)) void mf_span_copy(void *dst, const void *src, size_t n)
+{
+    uint8_t *d = dst;
+    const uint8_t *p = src;
+    uint64_t a, b, c, e;
+    uint32_t x, y;
+    if (n >= 16 && n <= 32) {
+        memcpy(&a, p, 8), memcpy(&b, p + 8, 8), memcpy(&c, p + n - 16, 8), memcpy(&e, p + n - 8, 8);
+        memcpy(d, &a, 8), memcpy(d + 8, &b, 8), memcpy(d + n - 16, &c, 8), memcpy(d + n - 8, &e, 8);
+    } else if (n >= 8 && n < 16) {
+        memcpy(&a, p, 8), memcpy(&b, p + n - 8, 8);
+        memcpy(d, &a, 8), memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(&x, p, 4), memcpy(&y, p + n - 4, 4);
+        memcpy(d, &x, 4), memcpy(d + n - 4, &y, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = p[i];
+    } else {
+        memcpy(d, p, n);
+    }
+}
+
 /* Attributes of a recorded span (others' are dropped): keys are string literals, their
  * length known when compiled; values are copied. mf_span_strn takes a value's length
  * (jansson knows it). */
@@ -51,7 +77,7 @@ void mf_otlp_attr_int(mf_span *s, const char *key, size_t klen, int64_t v, bool 
  * fits the room left) is written here, in line: a traced call records about twenty, and
  * a call apiece to the general writer cost more than the rest of each. Its bytes:
  * Span.attributes (9) KeyValue{key (1), value (2) AnyValue{string (1) | bool (2) | int (3)}}. */
-static inline uint8_t *mf_span_put_key(uint8_t *p, const char *key, size_t klen, size_t value)
+static inline __attribute__((always_inline)) uint8_t *mf_span_put_key(uint8_t *p, const char *key, size_t klen, size_t value)
 {
     p[0] = 9 << 3 | 2;
     p[1] = (uint8_t)(klen + value + 4);
@@ -64,7 +90,7 @@ static inline uint8_t *mf_span_put_key(uint8_t *p, const char *key, size_t klen,
     return p + 2;
 }
 
-static inline void mf_span_put_str(mf_span *s, const char *key, size_t klen, const char *value, size_t n)
+static inline __attribute__((always_inline)) void mf_span_put_str(mf_span *s, const char *key, size_t klen, const char *value, size_t n)
 {
     if (!s || !(s->ctx.flags & 1) || !value)
         return;
@@ -74,14 +100,14 @@ static inline void mf_span_put_str(mf_span *s, const char *key, size_t klen, con
         uint8_t *p = mf_span_put_key(s->attrs + s->alen, key, klen, n + 2);
         p[0] = 1 << 3 | 2;
         p[1] = (uint8_t)n;
-        memcpy(p + 2, value, n);
+        mf_span_copy(p + 2, value, n);
         s->alen += (uint32_t)(klen + n + 8);
     } else {
         mf_otlp_attr_str(s, key, klen, value, n);
     }
 }
 
-static inline void mf_span_put_int(mf_span *s, const char *key, size_t klen, int64_t v, bool boolean)
+static inline __attribute__((always_inline)) void mf_span_put_int(mf_span *s, const char *key, size_t klen, int64_t v, bool boolean)
 {
     if (!s || !(s->ctx.flags & 1))
         return;

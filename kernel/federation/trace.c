@@ -26,42 +26,44 @@ static struct {
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-static uint64_t next_random(void)
+static void seed(void)
 {
-    if (!T.seeded) {
-        if (getrandom(T.s, sizeof T.s, 0) != (ssize_t)sizeof T.s) {
-            /* no entropy source: the clock is still a different start per process */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            T.s[0] = (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15u;
-            T.s[1] = (uint64_t)ts.tv_sec;
-            T.s[2] = (uint64_t)getpid();
-            T.s[3] = 0xbf58476d1ce4e5b9u;
-        }
-        T.seeded = true;
+    if (getrandom(T.s, sizeof T.s, 0) != (ssize_t)sizeof T.s) {
+        /* no entropy source: the clock is still a different start per process */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        T.s[0] = (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15u;
+        T.s[1] = (uint64_t)ts.tv_sec;
+        T.s[2] = (uint64_t)getpid();
+        T.s[3] = 0xbf58476d1ce4e5b9u;
     }
-    uint64_t *s = T.s;
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
+    T.seeded = true;
 }
 
-/* n bytes (8 or 16) of id; all zero is invalid, and comes once in 2^64 draws. */
+/* xoshiro256**: one draw */
+#define XOSHIRO_STEP(r, s0, s1, s2, s3)                                                                                 \
+    do {                                                                                                                \
+        uint64_t t_ = (s1) << 17;                                                                                       \
+        (r) = rotl((s1) * 5, 7) * 9;                                                                                    \
+        (s2) ^= (s0), (s3) ^= (s1), (s1) ^= (s2), (s0) ^= (s3), (s2) ^= t_, (s3) = rotl((s3), 45);                      \
+    } while (0)
+
+/* n bytes (8 or 16) of id; all zero is invalid, and comes once in 2^64 draws. The state
+ * is read and written once an id. */
 static void random_id(uint8_t *out, size_t n)
 {
-    uint64_t any = 0;
+    if (__builtin_expect(!T.seeded, 0))
+        seed();
+    uint64_t s0 = T.s[0], s1 = T.s[1], s2 = T.s[2], s3 = T.s[3], r0, r1 = 0;
     do {
-        for (size_t i = 0; i < n; i += 8) {
-            uint64_t r = next_random();
-            memcpy(out + i, &r, 8);
-            any |= r;
-        }
-    } while (!any);
+        XOSHIRO_STEP(r0, s0, s1, s2, s3);
+        if (n > 8)
+            XOSHIRO_STEP(r1, s0, s1, s2, s3);
+    } while (!(r0 | r1));
+    T.s[0] = s0, T.s[1] = s1, T.s[2] = s2, T.s[3] = s3;
+    memcpy(out, &r0, 8);
+    if (n > 8)
+        memcpy(out + 8, &r1, 8);
 }
 
 /* --- traceparent ---------------------------------------------------------------------- */
@@ -151,11 +153,11 @@ static void span_start(mf_span *s, const char *a, const char *b)
     if (!mf_span_sampled(s))
         return;
     size_t n = mf_utf8_cut(a, strlen(a), sizeof s->name);
-    memcpy(s->name, a, n);
+    mf_span_copy(s->name, a, n);
     if (b && n + 1 < sizeof s->name) {
         s->name[n++] = ' ';
         size_t m = mf_utf8_cut(b, strlen(b), sizeof s->name - n);
-        memcpy(s->name + n, b, m);
+        mf_span_copy(s->name + n, b, m);
         n += m;
     }
     s->name_len = (uint16_t)n;
@@ -250,10 +252,13 @@ void mf_span_free(mf_span *s)
 {
     if (!s)
         return;
+    /* each free tested first: a free of NULL costs as much as one of a block */
     if (s->attrs != s->room)
         free(s->attrs);
-    free(s->status_msg);
-    free(s->tracestate);
+    if (s->status_msg)
+        free(s->status_msg);
+    if (s->tracestate)
+        free(s->tracestate);
     mf_spare_give(&spare_spans, s);
 }
 
