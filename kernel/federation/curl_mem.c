@@ -1,9 +1,9 @@
 /* libcurl's memory. Each transfer allocates, and frees when it ends, a download buffer
  * (16 kB), a request's head (1 kB) and, for a body larger than fits beside the head, an
- * upload buffer (a trace export's: a megabyte). glibc answers a free of 64 kB or more, and
+ * upload buffer (a large POST's, up to 2 MB). glibc answers a free of 64 kB or more, and
  * an allocation of 1 kB or more, by merging every small free chunk it holds
- * (malloc_consolidate) and sorting them into bins: with tens of exports a second, 80 to
- * 100 ns of every traced call. So a few of the larger blocks libcurl frees are kept, and
+ * (malloc_consolidate) and sorting them into bins: when libcurl posted the trace exports,
+ * tens a second, 80 to 100 ns of every traced call. So a few of the larger blocks libcurl frees are kept, and
  * given to the next allocation they fit; every other block is malloc's. A block carries
  * its size before it, as libcurl's free says only where it is. */
 #include "build-config.h"

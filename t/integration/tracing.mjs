@@ -32,10 +32,10 @@ async function collector(t) {
 }
 
 // mcpfed --stdio with an admin socket, closed after the test.
-async function stdioGateway(t, top) {
+async function stdioGateway(t, top, env = {}) {
 	const sock = path.join(scratchDir(), "admin.sock");
 	const file = luaConfig({ log_level: "info", admin: sock, ...top });
-	const gw = startStdio({ config: file });
+	const gw = startStdio({ config: file, env });
 	gw.sock = sock;
 	gw.file = file;
 	t.after(() => killAll(gw));
@@ -425,7 +425,7 @@ test("2026-07-28 requests: the upstream's _meta is the trace context and the cli
 	await c.waitSpans((s) => s.filter((x) => x.kind === 3).length >= 6);
 });
 
-test("a batch larger than libcurl's largest upload buffer (2 MB) leaves whole, in one request, and the next after it", async (t) => {
+test("a batch of more than 2 MB leaves whole, in one request, and the next after it", async (t) => {
 	const c = await collector(t);
 	const started = Date.now();
 	// JSON spans are about 450 bytes: 6,000 of them make a body of about 2.7 MB
@@ -607,6 +607,38 @@ for (const [what, answer, expect] of collectorScenarios) {
 		else if (!expect.resent && !expect.failed) assert.equal(c.connections, 1, "the connection is kept between exports");
 	});
 }
+
+test("through a proxy (http_proxy), exports go in a tunnel (CONNECT) to the collector, on one kept connection", async (t) => {
+	const http = await import("node:http");
+	const net = await import("node:net");
+	const c = await collector(t);
+	const tunnels = [];
+	const proxy = http.createServer((req, res) => res.writeHead(405).end()); // no forwarding: a tunnel or nothing
+	proxy.on("connect", (req, client, head) => {
+		tunnels.push(req.url);
+		const [host, port] = req.url.split(":");
+		const up = net.connect(Number(port), host, () => {
+			client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+			up.write(head);
+			up.pipe(client);
+			client.pipe(up);
+		});
+		up.on("error", () => client.destroy());
+		client.on("error", () => up.destroy());
+	});
+	await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
+	t.after(() => { proxy.closeAllConnections?.(); proxy.close(); });
+	const gw = await stdioGateway(t, { tracing: { endpoint: c.url, flush_ms: 10, batch_spans: 3 }, providers: [faulty("p")] },
+		{ http_proxy: `http://127.0.0.1:${proxy.address().port}`, no_proxy: "", NO_PROXY: "" });
+	for (let i = 0; i < 6; i++)
+		assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: `x${i}` } })), `x${i}`);
+	const spans = await c.waitSpans((s) => s.filter((x) => x.name === "tools/call p__echo").length === 6);
+	assert.equal(spans.filter((x) => x.name === "tools/call p__echo").length, 6);
+	const st = await tracingStatus(gw);
+	assert.equal(st.exports_failed, 0, JSON.stringify(st));
+	assert.ok(st.exports >= 2, JSON.stringify(st));
+	assert.deepEqual(tunnels, [new URL(c.url).host], "one tunnel, to the collector, kept for every export");
+});
 
 test("tracing.headers with a line break, or a name that is not a token, is refused naming the key", async () => {
 	for (const headers of [{ "X-Key": "a\r\nX-Injected: 1" }, { "X-Key": "a\nb" }, { "Bad Name": "v" }, { "": "v" }, { "X-Key:": "v" }]) {
