@@ -57,6 +57,7 @@ typedef struct rctx {
     bool modern;
     json_t *caps;             /* the client's capabilities for this request */
     const json_t *tool;       /* the tool a tools/call names (borrowed), else NULL */
+    const json_t *name;       /* params.name, looked up once (on_request) */
 } rctx;
 
 session *mf_session_find(uint64_t id);

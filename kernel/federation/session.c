@@ -388,7 +388,7 @@ static void by_name(const rctx *r, mf_kind k, const char *method, json_t *params
 {
     if (r->modern && mf_mrtr_resume(r, params))
         return;
-    const mf_entry *e = named(r, k, method, json_object_get(params, "name"), "params.name", what);
+    const mf_entry *e = named(r, k, method, r->name, "params.name", what);
     if (!e)
         return;
     rctx rt = *r;
@@ -500,9 +500,9 @@ static void on_complete(const rctx *r, json_t *params)
 /* --- dispatch -------------------------------------------------------------------- */
 
 static void dispatch(session *s, json_t *msg, uint64_t tcorr, const char *method, json_t *params, json_t *id,
-                     json_t *meta)
+                     json_t *meta, const json_t *name)
 {
-    rctx r = {.s = s, .id = id, .msg = msg, .tcorr = tcorr};
+    rctx r = {.s = s, .id = id, .msg = msg, .tcorr = tcorr, .name = name};
     if (params && !json_is_object(params)) {
         mf_reply_error(&r, MF_RPC_INVALID_PARAMS, NULL, false, "%s: params must be an object", method);
         return;
@@ -557,11 +557,11 @@ static void on_request(session *s, json_t *msg, uint64_t tcorr, bool again)
     /* looked up once, for the request's span, its count and its dispatch */
     const char *method = mf_rpc_method(msg);
     json_t *params = json_object_get(msg, "params"), *id = json_object_get(msg, "id");
-    json_t *meta = json_object_get(params, "_meta");
+    json_t *meta = json_object_get(params, "_meta"), *name = json_object_get(params, "name");
     if (!again)   /* a request that waited for the catalog was counted when it came */
         mf_stats_request_in(s, tcorr, method);
-    mf_trace_request_begin(id, method, params, meta, s->mcp_id);
-    dispatch(s, msg, tcorr, method, params, id, meta);
+    mf_trace_request_begin(id, method, params, name, meta, s->mcp_id);
+    dispatch(s, msg, tcorr, method, params, id, meta, name);
     mf_trace_request_end();
 }
 

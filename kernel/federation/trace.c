@@ -280,8 +280,8 @@ void mf_span_end(mf_span *s)
 
 /* --- the request being dispatched ------------------------------------------------------ */
 
-void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *meta,
-                            const char *mcp_session)
+void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *name_in,
+                            const json_t *meta, const char *mcp_session)
 {
     mf_span_end(T.current);   /* never left over, but never leaked either */
     T.current = NULL;
@@ -290,7 +290,8 @@ void mf_trace_request_begin(const json_t *id, const char *method, const json_t *
     mf_span *s = T.current = mf_span_request(meta);
     if (!mf_span_sampled(s))
         return;
-    const json_t *named = mf_params_named(params);
+    /* what it names: params.name (looked up by the caller), or its uri */
+    const json_t *named = json_is_string(name_in) ? name_in : json_object_get(params, "uri");
     const char *name = json_string_value(named);
     size_t name_len = json_string_length(named);
     mf_span_start(s, method ? method : "?", name);

@@ -53,10 +53,10 @@ void mf_span_end(mf_span *s);
 
 /* The request span on_request is serving, for the answers sent without a forward: set
  * around the dispatch, taken by a forwarded request. The caller has looked up the
- * request's id, method, params and params' _meta; mcp_session is the session's id as its
- * client knows it (mcp.session.id), or NULL where it has none. */
-void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *meta,
-                            const char *mcp_session);
+ * request's id, method, params, params.name and params._meta; mcp_session is the
+ * session's id as its client knows it (mcp.session.id), or NULL where it has none. */
+void mf_trace_request_begin(const json_t *id, const char *method, const json_t *params, const json_t *name,
+                            const json_t *meta, const char *mcp_session);
 mf_span *mf_trace_request_take(void);
 void mf_trace_request_end(void);
 /* The current request got an error answer (session.c). */
