@@ -7,6 +7,7 @@
  * weight and tags, and a circuit breaker from the breaker plugin. */
 #include "build-config.h"
 #include "router.h"
+#include "kth.h"
 #include "call.h"
 #include "plugin_loader.h"
 #include "swap.h"
@@ -207,27 +208,20 @@ void mf_target_outcome(mf_target *t, int error_code, bool lost, uint64_t duratio
     }
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The pct-th percentile of the recent latencies (t->nlat > 0). */
 static double recent_percentile(const mf_target *t, unsigned pct)
 {
-    uint32_t v[128];
+    uint32_t v[sizeof t->lat / sizeof t->lat[0]];
     memcpy(v, t->lat, t->nlat * sizeof *v);
-    qsort(v, t->nlat, sizeof *v, cmp_u32);
     unsigned i = (unsigned)((t->nlat * pct + 99) / 100) - 1;
-    return v[i < t->nlat ? i : t->nlat - 1];
+    return mf_kth_smallest(v, t->nlat, i < t->nlat ? i : t->nlat - 1);
 }
 
 double mf_target_p99(const mf_target *t)
 {
     if (!t->nlat)
         return 0;
-    /* sorting on every decision would cost more than the decision: refresh now and then */
+    /* selected now and then: every decision would pay a pass over the window */
     mf_target *m = (mf_target *)t;
     if (m->since_p99 >= 8 || (m->since_p99 && m->nlat < 8)) {
         m->p99 = recent_percentile(t, 99);
