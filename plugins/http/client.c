@@ -365,21 +365,24 @@ static json_t *modern_request(json_t *req, struct curl_slist **extra, json_t *ca
  * value is copied: nothing of a client's can add a header line. */
 static void trace_headers(const json_t *params, struct curl_slist **extra)
 {
-    json_t *meta = json_object_get(params, "_meta");
-    const char *tp = json_string_value(json_object_get(meta, "traceparent"));
-    const char *ts = json_string_value(json_object_get(meta, "tracestate"));
+    json_t *meta = json_object_get(params, "_meta"), *tpj = json_object_get(meta, "traceparent");
+    const char *tp = json_string_value(tpj);
+    if (!tp || json_string_length(tpj) != 55 || strspn(tp, "0123456789abcdef-") != 55)
+        return;
     char line[600];
-    if (tp && strlen(tp) == 55 && strspn(tp, "0123456789abcdef-") == 55) {
-        snprintf(line, sizeof line, "traceparent: %s", tp);
+    memcpy(line, "traceparent: ", 13);
+    memcpy(line + 13, tp, 56);
+    *extra = curl_slist_append(*extra, line);
+    /* the usual _meta holds the traceparent alone: no lookup more */
+    const char *ts = json_object_size(meta) > 1 ? json_string_value(json_object_get(meta, "tracestate")) : NULL;
+    size_t n = ts ? strlen(ts) : 0;
+    bool printable = n && n <= 512;
+    for (size_t i = 0; printable && i < n; i++)
+        printable = ts[i] >= 0x20 && ts[i] <= 0x7e;
+    if (printable) {
+        memcpy(line, "tracestate: ", 12);
+        memcpy(line + 12, ts, n + 1);
         *extra = curl_slist_append(*extra, line);
-        size_t n = ts ? strlen(ts) : 0;
-        bool printable = n && n <= 512;
-        for (size_t i = 0; printable && i < n; i++)
-            printable = ts[i] >= 0x20 && ts[i] <= 0x7e;
-        if (printable) {
-            snprintf(line, sizeof line, "tracestate: %s", ts);
-            *extra = curl_slist_append(*extra, line);
-        }
     }
 }
 
