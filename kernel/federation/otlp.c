@@ -189,7 +189,7 @@ static int apply(mf_tracer *tr, const mf_config *cfg, mf_error *err)
     int rc = mf_post_target(tr->post, url, headers, why, sizeof why);
     free(headers);
     if (rc != 0) {
-        mf_error_set(err, -1, "tracing.endpoint: %s: \"%s\"", why, c->endpoint);
+        mf_error_set(err, -1, "tracing.endpoint: %s", why);   /* not the URL: it may hold a password */
         free(url);
         return -1;
     }

@@ -45,6 +45,7 @@ struct mf_post {
     watch *watches;           /* libcurl's sockets, while it connects */
     watch *conn;              /* the connection's, once made: ours */
     enum link link;
+    char *url;                /* the collector's, of the connection */
     char *next_url, *next_headers;   /* mf_post_target's, taken at the next post */
     char *fixed;              /* the request's line, Host and the headers: all but its length */
     size_t fixed_len;
@@ -72,6 +73,7 @@ static void closed_one(mf_post *p)
 {
     if (--p->open || !p->freeing)
         return;
+    free(p->url);
     free(p->next_url);
     free(p->next_headers);
     free(p->fixed);
@@ -457,6 +459,16 @@ int mf_post_target(mf_post *p, const char *url, const char *headers, char *err, 
         curl_url_cleanup(u);
         return -1;
     }
+    char *user = NULL;
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+        /* the request is written here, not by libcurl: nothing would send them */
+        snprintf(err, errlen, "credentials in the URL are not sent (give an Authorization header in tracing.headers)");
+        curl_free(user);
+        curl_free(host);
+        curl_free(path);
+        curl_url_cleanup(u);
+        return -1;
+    }
     curl_url_get(u, CURLUPART_PORT, &port, 0);   /* absent: the scheme's, and Host says none */
     curl_url_get(u, CURLUPART_QUERY, &query, 0);
     size_t n = strlen(path) + strlen(host) + strlen(headers) + (port ? strlen(port) : 0) + (query ? strlen(query) : 0) + 64;
@@ -480,9 +492,12 @@ static void take_target(mf_post *p)
 {
     if (!p->next_url)
         return;
-    link_down(p);
-    curl_easy_setopt(p->easy, CURLOPT_URL, p->next_url);
-    free(p->next_url);
+    if (!p->url || strcmp(p->url, p->next_url) != 0) {   /* the same collector keeps its connection */
+        link_down(p);
+        curl_easy_setopt(p->easy, CURLOPT_URL, p->next_url);
+    }
+    free(p->url);
+    p->url = p->next_url;
     p->next_url = NULL;
     free(p->fixed);
     p->fixed = p->next_headers;

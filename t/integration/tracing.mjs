@@ -640,6 +640,36 @@ test("through a proxy (http_proxy), exports go in a tunnel (CONNECT) to the coll
 	assert.deepEqual(tunnels, [new URL(c.url).host], "one tunnel, to the collector, kept for every export");
 });
 
+test("a reload that keeps the collector keeps its connection, and its new headers go with the next export", async (t) => {
+	const c = await rawCollector(t, (sock) => sock.write(ok));
+	const top = (key) => ({ log_level: "info", providers: [faulty("p")],
+		tracing: { endpoint: c.url, flush_ms: 10, batch_spans: 3, headers: { "X-Key": key } } });
+	const gw = await stdioGateway(t, top("one"));
+	const calls = async (key) => {
+		for (let i = 0; i < 3; i++)
+			assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text: key } })), key);
+		await waitFor(async () => { const s = await tracingStatus(gw); return s.spans_exported === s.spans_ended && s; },
+			{ timeout: 10000, what: `the spans of ${key} exported` });
+	};
+	await calls("one");
+	fs.writeFileSync(gw.file, `return ${lua({ admin: gw.sock, ...top("two") })}\n`);
+	assert.equal((await admin(gw.sock, "reload config", { timeout: 20000 })).code, 200);
+	await calls("two");
+	const keys = c.requests.map((r) => /\r\nX-Key: (\w+)/.exec(r.head)?.[1]);
+	assert.equal(keys[0], "one");
+	assert.equal(keys.at(-1), "two", "the reload's header on the exports after it");
+	assert.equal(c.connections, 1, "one connection, kept across the reload");
+	assert.equal((await tracingStatus(gw)).exports_failed, 0);
+});
+
+test("an endpoint with credentials in its URL is refused naming the key (they would not be sent)", async () => {
+	const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "http://user:secret@127.0.0.1:4318" }, providers: [] }) });
+	const st = await gw.waitExit(10000);
+	assert.notEqual(st.code, 0, JSON.stringify(st));
+	assert.match(gw.stderrText(), /tracing\.endpoint: credentials in the URL are not sent/, gw.stderrText());
+	assert.doesNotMatch(gw.stderrText(), /secret/, "the password is not written to the log");
+});
+
 test("tracing.headers with a line break, or a name that is not a token, is refused naming the key", async () => {
 	for (const headers of [{ "X-Key": "a\r\nX-Injected: 1" }, { "X-Key": "a\nb" }, { "Bad Name": "v" }, { "": "v" }, { "X-Key:": "v" }]) {
 		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "http://127.0.0.1:4318", headers }, providers: [] }) });
