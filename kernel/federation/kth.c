@@ -1,6 +1,6 @@
 /* Hoare's selection: partition around the middle value, and go on only in the part that
  * holds the k-th. The router took a target's p99 by sorting its 128 recent latencies every
- * eighth call, about 2,600 instructions a routed call (qsort and its comparisons); this
+ * eighth call, about 2,700 instructions a routed call (qsort and its comparisons); this
  * looks at each latency about twice. */
 #include "build-config.h"
 #include "kth.h"

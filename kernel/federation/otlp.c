@@ -35,7 +35,7 @@ typedef struct mf_tracer {
     size_t *ends;             /* where each waiting span's bytes end */
     size_t len;               /* spans waiting */
     uv_timer_t flush_timer;
-    bool sending, exporting;
+    bool exporting;           /* within export_next: a post that ends at once starts no other */
     size_t in_flight;         /* spans in the export under way */
     char *sent;               /* the buffer of the export under way; the next waiting one */
     size_t sent_cap;
@@ -63,7 +63,6 @@ static void post_done(void *ud, const char *error)
         tr->dropped += n;
         snprintf(tr->last_error, sizeof tr->last_error, "%s", error);
     }
-    tr->sending = false;
     if (!tr->exporting && tr->len >= tr->batch)   /* not from within export_next */
         export_next(tr);
 }
@@ -73,7 +72,7 @@ static void post_done(void *ud, const char *error)
 
 static void export_next(mf_tracer *tr)
 {
-    if (tr->sending || !tr->len)
+    if (mf_post_busy(tr->post) || !tr->len)
         return;
     size_t n = tr->len < tr->batch ? tr->len : tr->batch, end = tr->ends[n - 1], left = tr->wlen - end;
     if (tr->wcap < tr->wlen + 8)   /* JSON's tail */
@@ -100,7 +99,7 @@ static void export_next(mf_tracer *tr)
     tr->in_flight = n;
     size_t len;
     char *body = mf_otlp_request(tr->service, tr->json, data, tr->room, end, &len);
-    tr->sending = tr->exporting = true;   /* before: a post may end at once */
+    tr->exporting = true;
     tr->batches++;
     mf_post_send(tr->post, body, len);
     tr->exporting = false;
@@ -116,7 +115,7 @@ static void export_measured(mf_tracer *tr)
 static void on_flush(uv_timer_t *t)
 {
     mf_tracer *tr = t->data;
-    if (!tr->sending && tr->len)
+    if (!mf_post_busy(tr->post) && tr->len)
         export_measured(tr);
 }
 
@@ -138,7 +137,7 @@ void mf_otlp_enqueue(mf_span *s)
     mf_span_free(s);
     tr->ends[tr->len++] = tr->wlen;
     tr->queued++;
-    if (tr->len >= tr->batch && !tr->sending)
+    if (tr->len >= tr->batch && !mf_post_busy(tr->post))
         export_measured(tr);
 }
 

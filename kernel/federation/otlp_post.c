@@ -307,7 +307,7 @@ static void link_up(mf_post *p)
     curl_easy_getinfo(p->easy, CURLINFO_ACTIVESOCKET, &fd);
     /* libcurl's watch of the socket, if it still has one, goes first: one poll a socket */
     for (watch *w = p->watches; w; w = w->next)
-        if (w->fd == fd && w != p->conn) {
+        if (w->fd == fd) {
             curl_multi_assign(p->multi, fd, NULL);
             watch_close(w);
         }
