@@ -82,18 +82,19 @@ void mf_downreq_free(downreq *d)
 }
 
 /* A tool's result that says it failed (isError). */
-static bool tool_error_result(const json_t *resp)
+static bool tool_error_result(const json_t *result)
 {
-    return json_is_true(json_object_get(json_object_get(resp, "result"), "isError"));
+    return json_is_true(json_object_get(result, "isError"));
 }
 
 /* Answer d's client with the upstream's answer resp, and forget d. */
 void mf_downreq_answer(downreq *d, json_t *resp)
 {
     json_t *error = json_object_get(resp, "error");
+    json_t *result = error ? NULL : json_object_get(resp, "result");
     bool tools_call = strcmp(d->method ?: "", "tools/call") == 0;
     /* looked up once, for the spans, the audit record and the metrics */
-    bool tool_error = !error && (d->obs || (tools_call && mf_stats_on())) && tool_error_result(resp);
+    bool tool_error = result && (d->obs || (tools_call && mf_stats_on())) && tool_error_result(result);
     mf_obs_answer(d, resp, error, tool_error);
     if (mf_cache_answer(d, resp))
         return;
@@ -106,7 +107,8 @@ void mf_downreq_answer(downreq *d, json_t *resp)
     if (own) {
         resp = own;
         error = json_object_get(resp, "error");
-        tool_error = !error && tool_error_result(resp);
+        result = error ? NULL : json_object_get(resp, "result");
+        tool_error = result && tool_error_result(result);
     }
     session *s = d->s;
     if (tools_call)
@@ -126,7 +128,7 @@ void mf_downreq_answer(downreq *d, json_t *resp)
         }
         out = json_pack("{s:s,s:O,s:o}", "jsonrpc", "2.0", "id", d->id, "error", e);
     } else {
-        json_t *result = mf_catalog_publish_uris(d->provider, json_object_get(resp, "result"));
+        result = mf_catalog_publish_uris(d->provider, result);
         if (d->modern) {
             json_t *m = mf_modern_result(result);
             json_decref(result);
