@@ -74,6 +74,42 @@ Test(rpc, dump_is_one_line)
     json_decref(v);
 }
 
+/* The writer copies a string in runs up to the next byte that needs a look: each such
+ * byte, at every place in a string, is written as jansson writes it (or refused with it,
+ * when it is not UTF-8). */
+Test(rpc, dump_escapes_every_special_byte_wherever_it_falls)
+{
+    static const char *const specials[] = {"\x01", "\x1f", "\"", "\\", "\n", "\x7f", "\xc3\xa9",
+                                           "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3", " ", "\x20\x21"};
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+        for (size_t at = 0; at <= 24; at++) {
+            char buf[64];
+            size_t sl = strlen(specials[k]);
+            memset(buf, 'a', at);
+            memcpy(buf + at, specials[k], sl);
+            memset(buf + at + sl, 'b', 24 - at);
+            size_t n = at + sl + 24 - at;
+            json_t *v = json_stringn_nocheck(buf, n);
+            size_t len = 7;
+            char *ours = mf_rpc_dump(v, &len), *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            cr_assert_eq(ours == NULL, theirs == NULL, "special %zu at %zu", k, at);
+            if (ours)
+                cr_assert_str_eq(ours, theirs, "special %zu at %zu", k, at);
+            cr_assert_eq(len, ours ? strlen(ours) : 0);
+            free(ours);
+            free(theirs);
+            json_decref(v);
+        }
+    }
+    /* a NUL inside, and the three escapes at once in one word */
+    json_t *v = json_stringn_nocheck("abc\0def\"\\\x02ghijklmnop", 20);
+    char *ours = mf_rpc_dump(v, NULL), *theirs = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    cr_assert_str_eq(ours, theirs);
+    free(ours);
+    free(theirs);
+    json_decref(v);
+}
+
 Test(rpc, results_keep_the_id_type)
 {
     json_t *sid = json_string("7"), *nid = json_integer(7);
