@@ -51,7 +51,7 @@ rounds=${ROUNDS:-16}
 off_pid= on_pid= scraper=
 # gateway.sh and collector.sh each set a trap on exit: one for all
 up_pid=
-trap 'kill $off_pid $on_pid $scraper $up_pid "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
+trap 'kill $pid $off_pid $on_pid $scraper $up_pid "$collector_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" "$collector_log"' EXIT
 make -s -C "$build" mcpfed tools/mcpfedctl plugins/http/http.la t/plugins/loopback.la
 
 # settings MODE [BATCH]: lua and metrics for bench_config
@@ -124,9 +124,11 @@ load() {
 	a1=$(cpu_ns "$off_pid") b1=$(cpu_ns "$on_pid") e1=$(export_ms)
 	off=$(figures off "$a0" "$a1") on=$(figures on "$b0" "$b1" "$e0" "$e1")
 }
-start_off() { MCPFED= start_gateway "$work/off.lua"; off_pid=$pid off_url=$url; }
+# each its own log: a gateway with a stdio upstream writes on (its upstream ready) after
+# the other has started, which in a shared file garbled what the other was waiting to read
+start_off() { MCPFED= start_gateway "$work/off.lua" off.log; off_pid=$pid off_url=$url; }
 start_on() {
-	MCPFED=$on_mcpfed start_gateway "$work/on.lua"
+	MCPFED=$on_mcpfed start_gateway "$work/on.lua" on.log
 	on_metrics=$metrics_url on_pid=$pid on_url=$url
 }
 # Both gateways, started again every EPOCH rounds, which one first alternating: a
