@@ -84,6 +84,9 @@ static const mf_setting tracing_settings[] = {
      .doc = "how often what is queued is exported"},
     {"headers", MF_SET_MAP, .def = "{}", .at = MF_AT(mf_config, tracing.headers),
      .doc = "HTTP headers sent with each export (e.g. an API key)"},
+    {"ca_file", MF_SET_STRING, .def_doc = "the system's",
+     .doc = "the certificate authorities (PEM, relative to the configuration's directory) an https:// collector's "
+            "certificate is checked against"},
     {0},
 };
 
@@ -505,6 +508,17 @@ static int check_top(mf_config *c, mf_error *err)
         mf_error_set(err, -1, "tracing.endpoint: missing (the collector's URL, e.g. \"http://127.0.0.1:4318\")");
         return -1;
     }
+    const char *ca_file = json_string_value(json_object_get(tracing, "ca_file"));
+    if (ca_file) {
+        /* read now: libcurl would only say so at the first export, in the status */
+        c->tracing.ca_file = resolve(c->dir, ca_file);
+        FILE *f = fopen(c->tracing.ca_file, "r");
+        if (!f) {
+            mf_error_set(err, -1, "tracing.ca_file: cannot read %s: %s", c->tracing.ca_file, strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
     const char *audit_file = json_string_value(json_object_get(audit, "file"));
     if (json_object_size(audit) && (!audit_file || !*audit_file)) {
         mf_error_set(err, -1, "audit.file: missing (a path, or \"-\" for stderr)");
@@ -628,6 +642,7 @@ static void config_free(mf_config *c)
     json_decref(c->root);
     free(c->admin);
     free((char *)c->audit.file);
+    free((char *)c->tracing.ca_file);
     free(c->metrics);
     free(c->policy);
     json_decref(c->breaker);

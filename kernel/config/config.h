@@ -79,6 +79,7 @@ typedef struct mf_tracing_conf {
     const char *service_name;
     int64_t max_queue_spans, batch_spans, flush_ms;
     const json_t *headers;
+    const char *ca_file;      /* allocated, resolved; NULL: the system's authorities */
 } mf_tracing_conf;
 
 /* audit = {...}: the audit log (file NULL: none; "-": stderr) */

@@ -45,8 +45,8 @@ struct mf_post {
     watch *watches;           /* libcurl's sockets, while it connects */
     watch *conn;              /* the connection's, once made: ours */
     enum link link;
-    char *url;                /* the collector's, of the connection */
-    char *next_url, *next_headers;   /* mf_post_target's, taken at the next post */
+    char *url, *ca_file;      /* the collector's, and its authorities (NULL: the system's), of the connection */
+    char *next_url, *next_headers, *next_ca_file;   /* mf_post_target's, taken at the next post */
     char *fixed;              /* the request's line, Host and the headers: all but its length */
     size_t fixed_len;
     char *head;               /* the post's head: fixed, then Content-Length */
@@ -74,8 +74,10 @@ static void closed_one(mf_post *p)
     if (--p->open || !p->freeing)
         return;
     free(p->url);
+    free(p->ca_file);
     free(p->next_url);
     free(p->next_headers);
+    free(p->next_ca_file);
     free(p->fixed);
     free(p->head);
     free(p);
@@ -443,7 +445,7 @@ mf_post *mf_post_new(mf_post_done done, void *ud)
     return p;
 }
 
-int mf_post_target(mf_post *p, const char *url, const char *headers, char *err, size_t errlen)
+int mf_post_target(mf_post *p, const char *url, const char *ca_file, const char *headers, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
@@ -482,8 +484,10 @@ int mf_post_target(mf_post *p, const char *url, const char *headers, char *err, 
     curl_url_cleanup(u);
     free(p->next_url);
     free(p->next_headers);
+    free(p->next_ca_file);
     p->next_url = mf_xstrdup(url);
     p->next_headers = fixed;
+    p->next_ca_file = ca_file ? mf_xstrdup(ca_file) : NULL;
     return 0;
 }
 
@@ -492,13 +496,18 @@ static void take_target(mf_post *p)
 {
     if (!p->next_url)
         return;
-    if (!p->url || strcmp(p->url, p->next_url) != 0) {   /* the same collector keeps its connection */
+    /* the same collector, checked the same way, keeps its connection */
+    bool same_ca = p->ca_file && p->next_ca_file ? strcmp(p->ca_file, p->next_ca_file) == 0 : p->ca_file == p->next_ca_file;
+    if (!p->url || strcmp(p->url, p->next_url) != 0 || !same_ca) {
         link_down(p);
         curl_easy_setopt(p->easy, CURLOPT_URL, p->next_url);
+        curl_easy_setopt(p->easy, CURLOPT_CAINFO, p->next_ca_file);   /* NULL: libcurl's default again */
     }
     free(p->url);
+    free(p->ca_file);
     p->url = p->next_url;
-    p->next_url = NULL;
+    p->ca_file = p->next_ca_file;
+    p->next_url = p->next_ca_file = NULL;
     free(p->fixed);
     p->fixed = p->next_headers;
     p->fixed_len = strlen(p->fixed);

@@ -16,10 +16,12 @@ typedef void (*mf_post_done)(void *ud, const char *error);
 
 mf_post *mf_post_new(mf_post_done done, void *ud);
 
-/* Where the next posts go: url (http:// or https://), and header lines ("Name: value\r\n"
- * each) sent with each. Taken at the next post; a new url closes the connection. -1 with
- * err filled when url is not one libcurl can parse. */
-int mf_post_target(mf_post *p, const char *url, const char *headers, char *err, size_t errlen);
+/* Where the next posts go: url (http:// or https://), the PEM file of the authorities an
+ * https:// collector's certificate is checked against (NULL: the system's), and header
+ * lines ("Name: value\r\n" each) sent with each. Taken at the next post; a new url or
+ * ca_file closes the connection. -1 with err filled when url is not one libcurl can
+ * parse. */
+int mf_post_target(mf_post *p, const char *url, const char *ca_file, const char *headers, char *err, size_t errlen);
 
 /* Post body (len bytes, held unchanged by the caller until done is called). Not while a
  * post is under way. */

@@ -14,6 +14,7 @@ import {
 	waitFor, withTimeout,
 } from "../lib/harness.mjs";
 import { endpointClient, initMsg, callMsg, startHttpGateway } from "../lib/http.mjs";
+import { makeCerts } from "../lib/certs.mjs";
 import { startCollector } from "../servers/otlp-collector.mjs";
 
 const TRACE = { FAULTY_TRACE_TOOLS: "1" };
@@ -515,10 +516,10 @@ test("the collector refuses, 400, an export the OpenTelemetry encoder would not 
 
 // A collector over raw TCP that answers each export as a scenario says: the exporter writes
 // its own requests on a connection libcurl makes, and reads the answers itself.
-async function rawCollector(t, answer) {
-	const net = await import("node:net");
-	const c = { requests: [], connections: 0 };
-	const server = net.createServer((sock) => {
+async function rawCollector(t, answer, tlsOptions) {
+	const net = await import(tlsOptions ? "node:tls" : "node:net");
+	const c = { requests: [], connections: 0, refused: [] };
+	const server = net.createServer(...(tlsOptions ? [tlsOptions] : []), (sock) => {
 		const conn = ++c.connections;
 		let buf = Buffer.alloc(0), n = 0;
 		sock.on("error", () => {});
@@ -539,8 +540,9 @@ async function rawCollector(t, answer) {
 			}
 		});
 	});
+	server.on("tlsClientError", (e) => c.refused.push(e.message));
 	await new Promise((r) => server.listen(0, "127.0.0.1", r));
-	c.url = `http://127.0.0.1:${server.address().port}`;
+	c.url = `${tlsOptions ? "https" : "http"}://127.0.0.1:${server.address().port}`;
 	t.after(() => { server.close(); });
 	return c;
 }
@@ -660,6 +662,50 @@ test("a reload that keeps the collector keeps its connection, and its new header
 	assert.equal(keys.at(-1), "two", "the reload's header on the exports after it");
 	assert.equal(c.connections, 1, "one connection, kept across the reload");
 	assert.equal((await tracingStatus(gw)).exports_failed, 0);
+});
+
+test("an https:// collector: checked against tracing.ca_file; without it the system's authorities refuse it, each export failing and saying why; a reload that adds it connects again", async (t) => {
+	const certs = makeCerts();
+	const c = await rawCollector(t, (sock) => sock.write(ok),
+		{ cert: fs.readFileSync(certs.server.cert), key: fs.readFileSync(certs.server.key) });
+	const top = (ca_file) => ({ log_level: "info", providers: [faulty("p")],
+		tracing: { endpoint: c.url, flush_ms: 10, batch_spans: 3, ...(ca_file ? { ca_file } : {}) } });
+	const gw = await stdioGateway(t, top());
+	const calls = async (text) => {
+		for (let i = 0; i < 3; i++)
+			assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text } })), text);
+	};
+	await calls("unchecked");
+	const failed = await waitFor(async () => { const s = await tracingStatus(gw); return s.exports_failed > 0 && s; },
+		{ timeout: 10000, what: "an export refused for the collector's certificate" });
+	assert.match(failed.last_error, /certificate|SSL/i, JSON.stringify(failed));
+	assert.equal(c.requests.length, 0, "nothing sent to a collector whose certificate was not checked");
+	assert.ok(c.refused.length > 0, "the collector saw the handshake end");
+
+	fs.writeFileSync(gw.file, `return ${lua({ admin: gw.sock, ...top(certs.ca) })}\n`);
+	assert.equal((await admin(gw.sock, "reload config", { timeout: 20000 })).code, 200);
+	const before = (await tracingStatus(gw)).exports_failed;
+	await calls("checked");
+	await waitFor(() => c.requests.length > 0, { timeout: 10000, what: "an export over TLS" });
+	assert.match(c.requests[0].head, /^POST \/v1\/traces HTTP\/1\.1\r\n/);
+	assert.ok(c.requests[0].body.length > 0);
+	const s = await tracingStatus(gw);
+	assert.equal(s.exports_failed, before, `no export failed once the authority was given: ${JSON.stringify(s)}`);
+
+	// and back: a reload without it checks against the system's again, on a new connection
+	fs.writeFileSync(gw.file, `return ${lua({ admin: gw.sock, ...top() })}\n`);
+	assert.equal((await admin(gw.sock, "reload config", { timeout: 20000 })).code, 200);
+	const sent = c.requests.length;
+	await calls("unchecked again");
+	await waitFor(async () => (await tracingStatus(gw)).exports_failed > before, { timeout: 10000, what: "the next export refused" });
+	assert.equal(c.requests.length, sent, "the connection checked with the authority was not kept");
+});
+
+test("tracing.ca_file that cannot be read is refused naming the key", async () => {
+	const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ca_file: "/nonexistent/ca.pem" }, providers: [] }) });
+	const st = await gw.waitExit(10000);
+	assert.notEqual(st.code, 0, JSON.stringify(st));
+	assert.match(gw.stderrText(), /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem/, gw.stderrText());
 });
 
 test("an endpoint with credentials in its URL is refused naming the key (they would not be sent)", async () => {
