@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -511,10 +512,18 @@ static int check_top(mf_config *c, mf_error *err)
     const char *ca_file = json_string_value(json_object_get(tracing, "ca_file"));
     if (ca_file) {
         /* read now: libcurl would only say so at the first export, in the status */
+        if (!*ca_file) {
+            mf_error_set(err, -1, "tracing.ca_file: expected the path of a PEM file");
+            return -1;
+        }
         c->tracing.ca_file = resolve(c->dir, ca_file);
         FILE *f = fopen(c->tracing.ca_file, "r");
-        if (!f) {
-            mf_error_set(err, -1, "tracing.ca_file: cannot read %s: %s", c->tracing.ca_file, strerror(errno));
+        struct stat st;
+        if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+            mf_error_set(err, -1, "tracing.ca_file: cannot read %s: %s", c->tracing.ca_file,
+                         !f ? strerror(errno) : "not a file");
+            if (f)
+                fclose(f);
             return -1;
         }
         fclose(f);

@@ -701,11 +701,14 @@ test("an https:// collector: checked against tracing.ca_file; without it the sys
 	assert.equal(c.requests.length, sent, "the connection checked with the authority was not kept");
 });
 
-test("tracing.ca_file that cannot be read is refused naming the key", async () => {
-	const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ca_file: "/nonexistent/ca.pem" }, providers: [] }) });
-	const st = await gw.waitExit(10000);
-	assert.notEqual(st.code, 0, JSON.stringify(st));
-	assert.match(gw.stderrText(), /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem/, gw.stderrText());
+test("tracing.ca_file that is missing, a directory or empty is refused naming the key", async () => {
+	for (const [ca_file, why] of [["/nonexistent/ca.pem", /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem: No such file/],
+		[scratchDir(), /tracing\.ca_file: cannot read .*: not a file/], ["", /tracing\.ca_file: expected the path of a PEM file/]]) {
+		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ca_file }, providers: [] }) });
+		const st = await gw.waitExit(10000);
+		assert.notEqual(st.code, 0, JSON.stringify(st));
+		assert.match(gw.stderrText(), why, gw.stderrText());
+	}
 });
 
 test("an endpoint with credentials in its URL is refused naming the key (they would not be sent)", async () => {
