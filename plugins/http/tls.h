@@ -31,8 +31,9 @@ SSL_CTX *http_tls_ctx_new(const http_tls_conf *conf, const char *path, mf_error 
 /* The SHA-256 fingerprint of ctx's certificate, as "AB:CD:..." ("" when none). */
 void http_tls_fingerprint(SSL_CTX *ctx, char out[100]);
 
-/* tls_subject.c: the subject of cert as RFC 2253 text, the name mtls gives its holder
- * (NULL when it cannot be written); the caller frees it. */
+/* tls_subject.c: the name mtls gives cert's holder: its subject as RFC 2253 text, or
+ * when that is empty its first subjectAltName ("DNS:..."), or its SHA-256 ("sha256:...");
+ * NULL when none can be written. The caller frees it. */
 char *http_tls_subject(X509 *cert);
 
 /* The context new connections of cs get (NULL: plain); cs takes ctx over. Connections

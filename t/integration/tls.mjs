@@ -473,3 +473,20 @@ test("auth.mtls: a verified client certificate's subject is the session's identi
 	await dispatcher.close();
 	await shutdown(gw);
 });
+
+test("auth.mtls: a certificate with an empty subject names its holder by its first subjectAltName, or by its SHA-256; never by \"\"", async (t) => {
+	const { gw, url, bounded } = await tlsGateway(t, { tls: { ca_file: certs.ca, verify_client: "optional" }, entry: { auth: { mtls: true } } });
+	const clients = [];
+	for (const holder of [certs.nameless, certs.blank]) {
+		const client = await sdkClient(url, bounded, { cert: fs.readFileSync(holder.cert), key: fs.readFileSync(holder.key) });
+		assert.ok((await bounded(client.c.listTools(), "tools/list")).tools.length > 0);
+		clients.push(client);
+	}
+	const r = await admin(gw.sock, "sessions");
+	const digest = `sha256:${fingerprint(certs.blank.cert).replaceAll(":", "").toLowerCase()}`;
+	assert.deepEqual(r.body.sessions.map((s) => [s.subject, s.auth]).sort(), [["DNS:bot.example", "mtls"], [digest, "mtls"]].sort(),
+		JSON.stringify(r.body));
+	for (const client of clients)
+		await client.close();
+	await shutdown(gw);
+});

@@ -2,7 +2,9 @@
 //   const c = makeCerts()   // { dir, ca, serverCert, serverKey, clientCert, clientKey, ... }
 //   ca: the test CA (PEM path); server: 127.0.0.1 (subjectAltName IP) signed by it;
 //   client (CN=alice), expired client (CN=old), a client of another CA (CN=mallory);
-//   server2: another server certificate for 127.0.0.1 (for reloads), same CA.
+//   server2: another server certificate for 127.0.0.1 (for reloads), same CA;
+//   nameless, blank: clients of the CA with an empty subject, named in subjectAltName
+//   (DNS:bot.example first) or not at all.
 //   fingerprint(pemPath): SHA-256 of a certificate, "AB:CD:..." as Node prints it.
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -40,7 +42,10 @@ export function makeCerts() {
 	const client = issue(dir, ca, "client", "/O=Example/CN=alice", clientExt);
 	const expired = issue(dir, ca, "expired", "/CN=old", clientExt, -1);
 	const stranger = issue(dir, other, "stranger", "/CN=mallory", clientExt);
-	return { dir, ca: ca.cert, server, server2, client, expired, stranger };
+	// an empty subject: the holder named in subjectAltName alone, or not at all
+	const nameless = issue(dir, ca, "nameless", "/", `subjectAltName=DNS:bot.example,email:bot@example.com\n${clientExt}`);
+	const blank = issue(dir, ca, "blank", "/", clientExt);
+	return { dir, ca: ca.cert, server, server2, client, expired, stranger, nameless, blank };
 }
 
 export const fingerprint = (pemPath) => new X509Certificate(fs.readFileSync(pemPath)).fingerprint256;
