@@ -88,6 +88,10 @@ static const mf_setting tracing_settings[] = {
     {"ca_file", MF_SET_STRING, .def_doc = "the system's",
      .doc = "the certificate authorities (PEM, relative to the configuration's directory) an https:// collector's "
             "certificate is checked against"},
+    {"cert_file", MF_SET_STRING, .def_doc = "none",
+     .doc = "a client certificate (PEM, relative to the configuration's directory) shown to a collector that asks "
+            "for one (mTLS)"},
+    {"key_file", MF_SET_STRING, .def_doc = "none", .doc = "cert_file's private key (PEM)"},
     {0},
 };
 
@@ -220,6 +224,30 @@ static char *resolve(const char *dir, const char *p)
     char *out = mf_xmalloc(n);
     snprintf(out, n, "%s/%s", dir, p);
     return out;
+}
+
+/* A PEM file of a TLS setting (key names it), resolved into *out, and read now: libcurl
+ * would only say so at the first connection, in a status. Absent (NULL) is fine. */
+static int tls_file(mf_config *c, const char *key, const char *path, const char **out, mf_error *err)
+{
+    if (!path)
+        return 0;
+    if (!*path) {
+        mf_error_set(err, -1, "%s: expected the path of a PEM file", key);
+        return -1;
+    }
+    char *file = resolve(c->dir, path);
+    *out = file;
+    FILE *f = fopen(file, "r");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        mf_error_set(err, -1, "%s: cannot read %s: %s", key, file, !f ? strerror(errno) : "not a file");
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
 }
 
 static char **string_list(const json_t *arr, const char *dir)
@@ -509,25 +537,16 @@ static int check_top(mf_config *c, mf_error *err)
         mf_error_set(err, -1, "tracing.endpoint: missing (the collector's URL, e.g. \"http://127.0.0.1:4318\")");
         return -1;
     }
-    const char *ca_file = json_string_value(json_object_get(tracing, "ca_file"));
-    if (ca_file) {
-        /* read now: libcurl would only say so at the first export, in the status */
-        if (!*ca_file) {
-            mf_error_set(err, -1, "tracing.ca_file: expected the path of a PEM file");
-            return -1;
-        }
-        c->tracing.ca_file = resolve(c->dir, ca_file);
-        FILE *f = fopen(c->tracing.ca_file, "r");
-        struct stat st;
-        if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-            mf_error_set(err, -1, "tracing.ca_file: cannot read %s: %s", c->tracing.ca_file,
-                         !f ? strerror(errno) : "not a file");
-            if (f)
-                fclose(f);
-            return -1;
-        }
-        fclose(f);
+    const char *cert = json_string_value(json_object_get(tracing, "cert_file")),
+               *key = json_string_value(json_object_get(tracing, "key_file"));
+    if (!cert != !key) {
+        mf_error_set(err, -1, "tracing.%s: needed with %s", cert ? "key_file" : "cert_file", cert ? "cert_file" : "key_file");
+        return -1;
     }
+    if (tls_file(c, "tracing.ca_file", json_string_value(json_object_get(tracing, "ca_file")), &c->tracing.ca_file, err) ||
+        tls_file(c, "tracing.cert_file", cert, &c->tracing.cert_file, err) ||
+        tls_file(c, "tracing.key_file", key, &c->tracing.key_file, err))
+        return -1;
     const char *audit_file = json_string_value(json_object_get(audit, "file"));
     if (json_object_size(audit) && (!audit_file || !*audit_file)) {
         mf_error_set(err, -1, "audit.file: missing (a path, or \"-\" for stderr)");
@@ -652,6 +671,8 @@ static void config_free(mf_config *c)
     free(c->admin);
     free((char *)c->audit.file);
     free((char *)c->tracing.ca_file);
+    free((char *)c->tracing.cert_file);
+    free((char *)c->tracing.key_file);
     free(c->metrics);
     free(c->policy);
     json_decref(c->breaker);

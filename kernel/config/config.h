@@ -80,6 +80,7 @@ typedef struct mf_tracing_conf {
     int64_t max_queue_spans, batch_spans, flush_ms;
     const json_t *headers;
     const char *ca_file;      /* allocated, resolved; NULL: the system's authorities */
+    const char *cert_file, *key_file;   /* allocated, resolved: a client certificate and its key, or NULL */
 } mf_tracing_conf;
 
 /* audit = {...}: the audit log (file NULL: none; "-": stderr) */

@@ -185,7 +185,8 @@ static int apply(mf_tracer *tr, const mf_config *cfg, mf_error *err)
         mf_buf_append(&headers, &hlen, &hcap, "\r\n", 2);
     }
     char why[256];
-    int rc = mf_post_target(tr->post, url, c->ca_file, headers, why, sizeof why);
+    mf_post_tls tls = {.ca_file = c->ca_file, .cert_file = c->cert_file, .key_file = c->key_file};
+    int rc = mf_post_target(tr->post, url, &tls, headers, why, sizeof why);
     free(headers);
     if (rc != 0) {
         mf_error_set(err, -1, "tracing.endpoint: %s", why);   /* not the URL: it may hold a password */

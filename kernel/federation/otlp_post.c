@@ -45,8 +45,9 @@ struct mf_post {
     watch *watches;           /* libcurl's sockets, while it connects */
     watch *conn;              /* the connection's, once made: ours */
     enum link link;
-    char *url, *ca_file;      /* the collector's, and its authorities (NULL: the system's), of the connection */
-    char *next_url, *next_headers, *next_ca_file;   /* mf_post_target's, taken at the next post */
+    char *url;                /* the collector's, of the connection */
+    char *tls[3];             /* its TLS files (mf_post_tls's, in order), of the connection */
+    char *next_url, *next_headers, *next_tls[3];   /* mf_post_target's, taken at the next post */
     char *fixed;              /* the request's line, Host and the headers: all but its length */
     size_t fixed_len;
     char *head;               /* the post's head: fixed, then Content-Length */
@@ -74,10 +75,12 @@ static void closed_one(mf_post *p)
     if (--p->open || !p->freeing)
         return;
     free(p->url);
-    free(p->ca_file);
     free(p->next_url);
     free(p->next_headers);
-    free(p->next_ca_file);
+    for (int i = 0; i < 3; i++) {
+        free(p->tls[i]);
+        free(p->next_tls[i]);
+    }
     free(p->fixed);
     free(p->head);
     free(p);
@@ -445,7 +448,7 @@ mf_post *mf_post_new(mf_post_done done, void *ud)
     return p;
 }
 
-int mf_post_target(mf_post *p, const char *url, const char *ca_file, const char *headers, char *err, size_t errlen)
+int mf_post_target(mf_post *p, const char *url, const mf_post_tls *tls, const char *headers, char *err, size_t errlen)
 {
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL, *path = NULL, *query = NULL;
@@ -484,10 +487,13 @@ int mf_post_target(mf_post *p, const char *url, const char *ca_file, const char 
     curl_url_cleanup(u);
     free(p->next_url);
     free(p->next_headers);
-    free(p->next_ca_file);
     p->next_url = mf_xstrdup(url);
     p->next_headers = fixed;
-    p->next_ca_file = ca_file ? mf_xstrdup(ca_file) : NULL;
+    const char *files[3] = {tls->ca_file, tls->cert_file, tls->key_file};
+    for (int i = 0; i < 3; i++) {
+        free(p->next_tls[i]);
+        p->next_tls[i] = files[i] ? mf_xstrdup(files[i]) : NULL;
+    }
     return 0;
 }
 
@@ -496,18 +502,26 @@ static void take_target(mf_post *p)
 {
     if (!p->next_url)
         return;
-    /* the same collector, checked the same way, keeps its connection */
-    bool same_ca = p->ca_file && p->next_ca_file ? strcmp(p->ca_file, p->next_ca_file) == 0 : p->ca_file == p->next_ca_file;
-    if (!p->url || strcmp(p->url, p->next_url) != 0 || !same_ca) {
+    /* the same collector, with the same TLS files, keeps its connection */
+    bool same = p->url && strcmp(p->url, p->next_url) == 0;
+    for (int i = 0; i < 3; i++)
+        same = same && (p->tls[i] && p->next_tls[i] ? strcmp(p->tls[i], p->next_tls[i]) == 0 : p->tls[i] == p->next_tls[i]);
+    if (!same) {
         link_down(p);
         curl_easy_setopt(p->easy, CURLOPT_URL, p->next_url);
-        curl_easy_setopt(p->easy, CURLOPT_CAINFO, p->next_ca_file);   /* NULL: libcurl's default again */
+        /* NULL: libcurl's default again */
+        curl_easy_setopt(p->easy, CURLOPT_CAINFO, p->next_tls[0]);
+        curl_easy_setopt(p->easy, CURLOPT_SSLCERT, p->next_tls[1]);
+        curl_easy_setopt(p->easy, CURLOPT_SSLKEY, p->next_tls[2]);
     }
     free(p->url);
-    free(p->ca_file);
     p->url = p->next_url;
-    p->ca_file = p->next_ca_file;
-    p->next_url = p->next_ca_file = NULL;
+    p->next_url = NULL;
+    for (int i = 0; i < 3; i++) {
+        free(p->tls[i]);
+        p->tls[i] = p->next_tls[i];
+        p->next_tls[i] = NULL;
+    }
     free(p->fixed);
     p->fixed = p->next_headers;
     p->fixed_len = strlen(p->fixed);

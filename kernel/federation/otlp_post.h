@@ -16,12 +16,17 @@ typedef void (*mf_post_done)(void *ud, const char *error);
 
 mf_post *mf_post_new(mf_post_done done, void *ud);
 
-/* Where the next posts go: url (http:// or https://), the PEM file of the authorities an
- * https:// collector's certificate is checked against (NULL: the system's), and header
- * lines ("Name: value\r\n" each) sent with each. Taken at the next post; a new url or
- * ca_file closes the connection. -1 with err filled when url is not one libcurl can
- * parse. */
-int mf_post_target(mf_post *p, const char *url, const char *ca_file, const char *headers, char *err, size_t errlen);
+/* The PEM files of an https:// collector's TLS: the authorities its certificate is
+ * checked against (NULL: the system's), and a client certificate and its key shown when
+ * it asks (NULL: none). */
+typedef struct mf_post_tls {
+    const char *ca_file, *cert_file, *key_file;
+} mf_post_tls;
+
+/* Where the next posts go: url (http:// or https://), its TLS files, and header lines
+ * ("Name: value\r\n" each) sent with each. Taken at the next post; a new url or TLS file
+ * closes the connection. -1 with err filled when url is not one libcurl can parse. */
+int mf_post_target(mf_post *p, const char *url, const mf_post_tls *tls, const char *headers, char *err, size_t errlen);
 
 /* Post body (len bytes, held unchanged by the caller until done is called). Not while a
  * post is under way. */

@@ -303,7 +303,8 @@ static int post(xchg *x, const json_t *msg, struct curl_slist *extra, long timeo
     last->next = extra;
     hc_options o = {.method = "POST", .url = r->url, .headers_taken = h, .body = body, .body_len = len,
                     .timeout_ms = timeout_ms, .connect_timeout_ms = p->connect_timeout_ms,
-                    .insecure = p->insecure, .ca_file = p->ca_file};
+                    .insecure = p->insecure, .ca_file = p->ca_file,
+                    .cert_file = p->cert_file, .key_file = p->key_file};
     mf_error err = {0};
     x->req = hc_start(&o, &ops, x, &err);
     free(body);
@@ -649,7 +650,8 @@ void hp_open_get(hrep *r)
         h = curl_slist_append(h, line);
     }
     hc_options o = {.method = "GET", .url = r->url, .headers = h, .connect_timeout_ms = p->connect_timeout_ms,
-                    .insecure = p->insecure, .ca_file = p->ca_file};
+                    .insecure = p->insecure, .ca_file = p->ca_file,
+                    .cert_file = p->cert_file, .key_file = p->key_file};
     mf_error err = {0};
     x->req = hc_start(&o, &ops, x, &err);
     curl_slist_free_all(h);
@@ -994,6 +996,8 @@ static void free_prov(hprov *p)
     hc_headers_free(p->headers);
     free(p->want);
     free(p->ca_file);
+    free(p->cert_file);
+    free(p->key_file);
     json_decref(p->listen_uris);
     asks_clear(&p->asks);
     free(p);
@@ -1068,6 +1072,8 @@ hprov *hp_new(mf_instance *inst, const json_t *conf, mf_error *err)
     p->want = strdup(st.protocol);
     p->insecure = !st.up.tls_verify;
     p->ca_file = st.up.ca_file ? strdup(st.up.ca_file) : NULL;
+    p->cert_file = st.up.cert_file ? strdup(st.up.cert_file) : NULL;
+    p->key_file = st.up.key_file ? strdup(st.up.key_file) : NULL;
     p->connect_timeout_ms = (long)st.up.connect_timeout_ms;
     p->init_timeout_ms = (long)st.up.init_timeout_ms;
     p->max_message = (size_t)st.up.max_message_bytes;
@@ -1209,7 +1215,8 @@ void hp_end_session(hrep *r, struct curl_slist *h)
     hprov *p = r->p;
     xchg *d = xchg_new(r, X_DELETE);
     hc_options o = {.method = "DELETE", .url = r->url, .headers = h, .timeout_ms = 2000,
-                    .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file};
+                    .connect_timeout_ms = 2000, .insecure = p->insecure, .ca_file = p->ca_file,
+                    .cert_file = p->cert_file, .key_file = p->key_file};
     mf_error err = {0};
     d->req = hc_start(&o, &ops, d, &err);
     hc_headers_free(h);

@@ -83,6 +83,7 @@ struct hprov {
     char *want;                   /* "auto" or a protocol version */
     bool insecure;
     char *ca_file;
+    char *cert_file, *key_file;   /* shown to an upstream that asks (mTLS), or NULL */
     long connect_timeout_ms;
     long init_timeout_ms;
     size_t max_message;

@@ -323,6 +323,10 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
     }
     if (o->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (o->cert_file) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
+        curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
+    }
     if (strcmp(o->method, "POST") == 0) {
         r->body = malloc(o->body_len + 1);
         memcpy(r->body, o->body, o->body_len);

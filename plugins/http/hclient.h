@@ -34,6 +34,7 @@ typedef struct hc_options {
     long connect_timeout_ms;
     bool insecure;                   /* skip TLS verification (never the default) */
     const char *ca_file;
+    const char *cert_file, *key_file;   /* a client certificate and its key (PEM), or NULL */
 } hc_options;
 
 int hc_init(mf_error *err);

@@ -18,7 +18,7 @@ extern const mf_setting ws_provider_settings[];      /* ws_client.c */
 
 /* The keys both providers have, filled by their tables (HTTP_UPSTREAM_SETTINGS). */
 typedef struct http_upstream_settings {
-    const char *url, *ca_file;
+    const char *url, *ca_file, *cert_file, *key_file;
     const json_t *urls, *headers;
     bool tls_verify;
     int64_t connect_timeout_ms, init_timeout_ms, max_message_bytes, max_queue, backoff_min_ms, backoff_max_ms;
@@ -35,6 +35,9 @@ typedef struct http_upstream_settings {
     {"headers", MF_SET_MAP, .def = "{}", .at = S(up.headers), .doc = "sent with every request"}, \
     {"tls_verify", MF_SET_BOOL, .def = "true", .at = S(up.tls_verify), .doc = "verify TLS certificates"}, \
     {"ca_file", MF_SET_STRING, .def_doc = "system", .at = S(up.ca_file), .doc = "a CA bundle"}, \
+    {"cert_file", MF_SET_STRING, .def_doc = "none", .at = S(up.cert_file), \
+     .doc = "a client certificate (PEM) shown to an upstream that asks for one (mTLS)"}, \
+    {"key_file", MF_SET_STRING, .def_doc = "none", .at = S(up.key_file), .doc = "cert_file's private key (PEM)"}, \
     {"connect_timeout_ms", MF_SET_DURATION, .def = "10000", .min = 1, .max = 600000, \
      .at = S(up.connect_timeout_ms), .doc = connecting}, \
     {"init_timeout_ms", MF_SET_DURATION, .def = "30000", .min = 1, .max = 600000, .at = S(up.init_timeout_ms), \
@@ -50,7 +53,8 @@ typedef struct http_upstream_settings {
 
 /* urls.c: a provider's `url`, or `urls` (the table checked their types; one of the two
  * must be given), each accepted by ok; what names the URLs in messages ("an http:// or
- * https:// URL"). */
+ * https:// URL"). And its cert_file and key_file: both or neither, files that can be
+ * read. */
 int http_check_urls(const http_upstream_settings *st, const char *path, bool (*ok)(const char *url),
                     const char *what, mf_error *err);
 

@@ -2,11 +2,44 @@
  * and the state a successor reads. */
 #include "http.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* A file of the TLS client settings read now, not at the first connection's failure. */
+static int readable(const char *path, const char *key, const char *file, mf_error *err)
+{
+    FILE *f = *file ? fopen(file, "r") : NULL;
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        mf_error_set(err, -1, "%s.%s: cannot read \"%s\": %s", path, key, file,
+                     !*file ? "an empty path" : !f ? strerror(errno) : "not a file");
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+static int check_client_cert(const http_upstream_settings *st, const char *path, mf_error *err)
+{
+    if (!st->cert_file != !st->key_file) {
+        mf_error_set(err, -1, "%s.%s: needed with %s", path, st->cert_file ? "key_file" : "cert_file",
+                     st->cert_file ? "cert_file" : "key_file");
+        return -1;
+    }
+    if (st->cert_file && (readable(path, "cert_file", st->cert_file, err) || readable(path, "key_file", st->key_file, err)))
+        return -1;
+    return 0;
+}
 
 int http_check_urls(const http_upstream_settings *st, const char *path, bool (*ok)(const char *url),
                     const char *what, mf_error *err)
 {
+    if (check_client_cert(st, path, err))
+        return -1;
     if (!st->urls) {
         if (!st->url) {
             mf_error_set(err, -1, "%s.url: missing (or urls, a list of URLs)", path);

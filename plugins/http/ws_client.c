@@ -58,7 +58,7 @@ struct wprov {
     mf_instance *inst;
     json_t *headers;
     bool insecure;
-    char *ca_file;
+    char *ca_file, *cert_file, *key_file;
     uint64_t connect_timeout_ms, init_timeout_ms, backoff_min, backoff_max;
     size_t max_message, max_queue;
     wrep *reps;
@@ -228,6 +228,7 @@ static void connect_rep(wrep *r)
         return;
     mf_error err = {0};
     wsu_options o = {.url = r->url, .headers = p->headers, .insecure = p->insecure, .ca_file = p->ca_file,
+                     .cert_file = p->cert_file, .key_file = p->key_file,
                      .connect_timeout_ms = p->connect_timeout_ms, .max_message = p->max_message};
     r->conn = wsu_connect(&o, &ops, r, &err);
     if (!r->conn)
@@ -400,6 +401,8 @@ static void free_prov(wprov *p)
     asks_clear(&p->asks);
     json_decref(p->headers);
     free(p->ca_file);
+    free(p->cert_file);
+    free(p->key_file);
     free(p->reps);
     free(p);
 }
@@ -426,6 +429,8 @@ static wprov *prov_new(mf_instance *inst, const json_t *conf, mf_error *err)
     const http_upstream_settings *u = &st.up;
     p->headers = u->headers ? json_deep_copy(u->headers) : json_object();
     p->ca_file = u->ca_file ? mf_xstrdup(u->ca_file) : NULL;
+    p->cert_file = u->cert_file ? mf_xstrdup(u->cert_file) : NULL;
+    p->key_file = u->key_file ? mf_xstrdup(u->key_file) : NULL;
     p->insecure = !u->tls_verify;
     p->connect_timeout_ms = (uint64_t)u->connect_timeout_ms;
     p->init_timeout_ms = (uint64_t)u->init_timeout_ms;

@@ -28,7 +28,7 @@ struct wsu {
     bool closed;            /* wsu_close was called: no callbacks */
     char host[256], port[8], *path, *hostport;
     bool tls, insecure;
-    char *ca_file;
+    char *ca_file, *cert_file, *key_file;
     json_t *headers;
     size_t max_message;
     int pending;            /* handles and requests whose callbacks are due */
@@ -124,6 +124,8 @@ static void release(wsu *w)
     free(w->path);
     free(w->hostport);
     free(w->ca_file);
+    free(w->cert_file);
+    free(w->key_file);
     free(w);
 }
 
@@ -413,6 +415,10 @@ static int tls_begin(wsu *w)
                        : SSL_CTX_set_default_verify_paths(w->ctx) != 1)
             return -1;
     }
+    if (w->cert_file && (SSL_CTX_use_certificate_chain_file(w->ctx, w->cert_file) != 1 ||
+                         SSL_CTX_use_PrivateKey_file(w->ctx, w->key_file, SSL_FILETYPE_PEM) != 1 ||
+                         SSL_CTX_check_private_key(w->ctx) != 1))
+        return -1;
     w->ssl = SSL_new(w->ctx);
     w->rbio = BIO_new(BIO_s_mem());
     w->wbio = BIO_new(BIO_s_mem());
@@ -527,7 +533,8 @@ static void on_connect(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, on_read);
     if (w->tls) {
         if (tls_begin(w) != 0) {
-            fail(w, "TLS set-up failed (ca_file %s)", w->ca_file ? w->ca_file : "-");
+            fail(w, "TLS set-up failed (ca_file %s, cert_file %s)", w->ca_file ? w->ca_file : "-",
+                 w->cert_file ? w->cert_file : "-");
             return;
         }
         tls_handshake(w);
@@ -597,6 +604,8 @@ wsu *wsu_connect(const wsu_options *o, const wsu_ops *ops, void *ud, mf_error *e
     w->ud = ud;
     w->insecure = o->insecure;
     w->ca_file = o->ca_file ? mf_xstrdup(o->ca_file) : NULL;
+    w->cert_file = o->cert_file ? mf_xstrdup(o->cert_file) : NULL;
+    w->key_file = o->key_file ? mf_xstrdup(o->key_file) : NULL;
     w->headers = o->headers ? json_incref((json_t *)o->headers) : json_object();
     w->max_message = o->max_message;
     uv_timer_init(mf_loop(), &w->timer);

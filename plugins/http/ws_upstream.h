@@ -23,6 +23,7 @@ typedef struct wsu_options {
     const json_t *headers;        /* {name: value} sent with the handshake, or NULL */
     bool insecure;                /* no TLS verification (never the default) */
     const char *ca_file;          /* NULL: the system's */
+    const char *cert_file, *key_file;   /* a client certificate and its key (PEM), or NULL */
     uint64_t connect_timeout_ms;  /* DNS, TCP, TLS and the handshake together */
     size_t max_message;
 } wsu_options;

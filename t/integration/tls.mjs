@@ -21,7 +21,7 @@ import WebSocket from "ws";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
-	admin, faulty, killAll, logTail, luaConfig, mcpfedBin, scratchDir, textOf, waitFor, withTimeout,
+	admin, faulty, killAll, logTail, luaConfig, mcpfedBin, scratchDir, startStdio, textOf, waitFor, withTimeout,
 } from "../lib/harness.mjs";
 import { ACCEPT_BOTH, callMsg, initMsg, parseSseEvent, startHttpGateway } from "../lib/http.mjs";
 import { rawConnect } from "../lib/rawhttp.mjs";
@@ -453,6 +453,58 @@ test("an http provider reaches another mcpfed's https listener (ca_file)", async
 	await c.close();
 	await shutdown(gw);
 	await shutdown(upstream);
+});
+
+test("http and ws providers show cert_file to an upstream that requires a client certificate; without it they are refused", async (t) => {
+	const tls = { ca_file: certs.ca, verify_client: "require" };
+	const https = await tlsGateway(t, { tls });
+	const wss = await tlsGateway(t, { url: "wss://127.0.0.1:0/mcp", tls });
+	const mine = { ca_file: certs.ca, cert_file: certs.client.cert, key_file: certs.client.key };
+	const { gw, urls: [front] } = await startHttpGateway({
+		log_level: "info", listen: ["http://127.0.0.1:0/mcp"],
+		providers: [
+			{ name: "h", transport: "http", url: https.url, ...mine },
+			{ name: "w", transport: "ws", url: wss.url, ...mine },
+			{ name: "hno", transport: "http", url: https.url, ca_file: certs.ca },
+			{ name: "wno", transport: "ws", url: wss.url, ca_file: certs.ca },
+		],
+	}, { listed: ["h", "w"], timeout: 15000 });
+	t.after(() => killAll(gw));
+	const bounded = (p, what, ms = 8000) => withTimeout(p, ms, what, () => tail(gw) + tail(https.gw) + tail(wss.gw));
+	const c = new Client({ name: "tls-test", version: "1" });
+	await bounded(c.connect(new StreamableHTTPClientTransport(new URL(front))), "connect");
+	for (const p of ["h", "w"]) {
+		const r = await bounded(c.callTool({ name: `${p}__f__echo`, arguments: { text: `through ${p}` } }), `tools/call on ${p}`);
+		assert.equal(textOf({ result: r }), `through ${p}`);
+	}
+	// the upstreams saw alice's certificate on those connections
+	for (const up of [https, wss])
+		assert.match(up.gw.stderrText(), /tls handshake done .* client="CN=alice,O=Example"/, tail(up.gw));
+	// and refused the others: their providers fail, and list nothing
+	await waitFor(() => /provider failed provider=hno /.test(gw.stderrText()) && /provider failed provider=wno /.test(gw.stderrText()),
+		{ timeout: 15000, what: `hno and wno failed${tail(gw)}` });
+	const names = (await bounded(c.listTools(), "tools/list")).tools.map((x) => x.name);
+	assert.ok(names.includes("h__f__echo") && names.includes("w__f__echo"), names.join(" "));
+	assert.ok(!names.some((n) => n.startsWith("hno__") || n.startsWith("wno__")), names.join(" "));
+	await c.close();
+	await shutdown(gw);
+});
+
+test("a provider's cert_file without key_file, or one that cannot be read, is refused naming the key", async () => {
+	for (const [extra, why] of [
+		[{ cert_file: certs.client.cert }, /\.key_file: needed with cert_file/],
+		[{ key_file: certs.client.key }, /\.cert_file: needed with key_file/],
+		[{ cert_file: "/nonexistent/c.pem", key_file: certs.client.key }, /\.cert_file: cannot read "\/nonexistent\/c\.pem": No such file/],
+		[{ cert_file: certs.client.cert, key_file: certs.dir }, /\.key_file: cannot read ".*": not a file/],
+	]) {
+		for (const transport of ["http", "ws"]) {
+			const url = transport === "http" ? "https://127.0.0.1:1/mcp" : "wss://127.0.0.1:1/mcp";
+			const gw = startStdio({ config: luaConfig({ providers: [{ name: "x", transport, url, ...extra }] }) });
+			const st = await gw.waitExit(10000);
+			assert.notEqual(st.code, 0, JSON.stringify(st));
+			assert.match(gw.stderrText(), why, gw.stderrText());
+		}
+	}
 });
 
 test("auth.mtls: a verified client certificate's subject is the session's identity; without one the caller gets 401", async (t) => {

@@ -518,9 +518,11 @@ test("the collector refuses, 400, an export the OpenTelemetry encoder would not 
 // its own requests on a connection libcurl makes, and reads the answers itself.
 async function rawCollector(t, answer, tlsOptions) {
 	const net = await import(tlsOptions ? "node:tls" : "node:net");
-	const c = { requests: [], connections: 0, refused: [] };
+	const c = { requests: [], connections: 0, refused: [], peers: [] };
 	const server = net.createServer(...(tlsOptions ? [tlsOptions] : []), (sock) => {
 		const conn = ++c.connections;
+		if (tlsOptions)
+			c.peers.push(sock.getPeerCertificate()?.subject?.CN ?? null);
 		let buf = Buffer.alloc(0), n = 0;
 		sock.on("error", () => {});
 		sock.on("data", (d) => {
@@ -701,10 +703,40 @@ test("an https:// collector: checked against tracing.ca_file; without it the sys
 	assert.equal(c.requests.length, sent, "the connection checked with the authority was not kept");
 });
 
-test("tracing.ca_file that is missing, a directory or empty is refused naming the key", async () => {
-	for (const [ca_file, why] of [["/nonexistent/ca.pem", /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem: No such file/],
-		[scratchDir(), /tracing\.ca_file: cannot read .*: not a file/], ["", /tracing\.ca_file: expected the path of a PEM file/]]) {
-		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ca_file }, providers: [] }) });
+test("an https:// collector that requires a client certificate is shown tracing.cert_file's; without one each export fails", async (t) => {
+	const certs = makeCerts();
+	const c = await rawCollector(t, (sock) => sock.write(ok), {
+		cert: fs.readFileSync(certs.server.cert), key: fs.readFileSync(certs.server.key),
+		ca: fs.readFileSync(certs.ca), requestCert: true, rejectUnauthorized: true,
+	});
+	const mine = { cert_file: certs.client.cert, key_file: certs.client.key };
+	const top = (client) => ({ log_level: "info", providers: [faulty("p")],
+		tracing: { endpoint: c.url, flush_ms: 10, batch_spans: 3, ca_file: certs.ca, ...(client ? mine : {}) } });
+	const gw = await stdioGateway(t, top(false));
+	const calls = async (text) => {
+		for (let i = 0; i < 3; i++)
+			assert.equal(textOf(await gw.request("tools/call", { name: "p__echo", arguments: { text } })), text);
+	};
+	await calls("no certificate");
+	await waitFor(async () => (await tracingStatus(gw)).exports_failed > 0, { timeout: 10000, what: "an export refused without a certificate" });
+	assert.equal(c.requests.length, 0);
+
+	fs.writeFileSync(gw.file, `return ${lua({ admin: gw.sock, ...top(true) })}\n`);
+	assert.equal((await admin(gw.sock, "reload config", { timeout: 20000 })).code, 200);
+	const before = (await tracingStatus(gw)).exports_failed;
+	await calls("alice's");
+	await waitFor(() => c.requests.length > 0, { timeout: 10000, what: "an export over mutual TLS" });
+	assert.ok(c.peers.includes("alice"), JSON.stringify(c.peers));
+	assert.equal((await tracingStatus(gw)).exports_failed, before);
+});
+
+test("tracing's TLS files missing, a directory, empty, or a certificate without its key, are refused naming the key", async () => {
+	const certs = makeCerts();
+	for (const [files, why] of [[{ ca_file: "/nonexistent/ca.pem" }, /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem: No such file/],
+		[{ ca_file: scratchDir() }, /tracing\.ca_file: cannot read .*: not a file/], [{ ca_file: "" }, /tracing\.ca_file: expected the path of a PEM file/],
+		[{ cert_file: certs.client.cert }, /tracing\.key_file: needed with cert_file/], [{ key_file: certs.client.key }, /tracing\.cert_file: needed with key_file/],
+		[{ cert_file: certs.client.cert, key_file: "/nonexistent/k.pem" }, /tracing\.key_file: cannot read \/nonexistent\/k\.pem/]]) {
+		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ...files }, providers: [] }) });
 		const st = await gw.waitExit(10000);
 		assert.notEqual(st.code, 0, JSON.stringify(st));
 		assert.match(gw.stderrText(), why, gw.stderrText());
