@@ -8,7 +8,6 @@
 #include "conn_int.h"
 #include "tls.h"
 
-#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -40,17 +39,6 @@ static const char *ssl_reason(void)
     return r ? r : "not a PEM file of the expected kind";
 }
 
-static int readable(const char *path, const char *key, const char *file, mf_error *err)
-{
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        mf_error_set(err, -1, "%s.tls.%s: cannot read \"%s\": %s", path, key, file, strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    return 0;
-}
-
 /* ALPN: HTTP/1.1 is all this server speaks; a client offering only others gets no ALPN
  * answer rather than a refused handshake. */
 static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
@@ -66,25 +54,48 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* OpenSSL's own answer to an encrypted key is to ask the terminal for its passphrase,
+ * which would hold the loop: none is given, and the key is refused. Keys are loaded on the
+ * loop's thread alone. */
+static bool passphrase_asked;
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    passphrase_asked = true;
+    return 0;
+}
+
+void http_tls_no_passphrase(SSL_CTX *ctx) { SSL_CTX_set_default_passwd_cb(ctx, no_passphrase); }
+
+bool http_tls_passphrase_asked(void)
+{
+    bool asked = passphrase_asked;
+    passphrase_asked = false;
+    return asked;
+}
+
 #define MISMATCH "the key does not match tls.cert_file"
+#define ENCRYPTED "an encrypted key (no passphrase is asked): give it decrypted, readable by mcpfed alone"
 
 SSL_CTX *http_tls_ctx_new(const http_tls_conf *t, const char *path, mf_error *err)
 {
-    if (readable(path, "cert_file", t->cert_file, err) || readable(path, "key_file", t->key_file, err) ||
-        (t->ca_file && readable(path, "ca_file", t->ca_file, err)))
+    if (http_file_readable(path, "tls.cert_file", t->cert_file, err) || http_file_readable(path, "tls.key_file", t->key_file, err) ||
+        (t->ca_file && http_file_readable(path, "tls.ca_file", t->ca_file, err)))
         return NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         mf_error_set(err, -1, "%s.tls: cannot make a TLS context: %s", path, ssl_reason());
         return NULL;
     }
+    http_tls_no_passphrase(ctx);
     const char *key = NULL, *file = NULL, *why = NULL;
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
         key = "cert_file", file = t->cert_file, why = ssl_reason();
-    } else if (SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
+    } else if (http_tls_passphrase_asked(), SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
         key = "key_file", file = t->key_file;
         bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-        why = mismatch ? (ERR_clear_error(), MISMATCH) : ssl_reason();
+        why = http_tls_passphrase_asked() ? (ERR_clear_error(), ENCRYPTED) : mismatch ? (ERR_clear_error(), MISMATCH) : ssl_reason();
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
         key = "key_file", file = t->key_file, why = MISMATCH;

@@ -28,6 +28,11 @@ void http_tls_conf_free(http_tls_conf *t);
  * err naming the key and file that failed: unreadable, not PEM, or a key that does not
  * match the certificate. */
 SSL_CTX *http_tls_ctx_new(const http_tls_conf *conf, const char *path, mf_error *err);
+/* Keys that are encrypted are refused where ctx loads them, rather than a passphrase asked
+ * of the terminal (OpenSSL's default, which blocks). */
+void http_tls_no_passphrase(SSL_CTX *ctx);
+/* Whether a key was found encrypted since the last call. */
+bool http_tls_passphrase_asked(void);
 /* The SHA-256 fingerprint of ctx's certificate, as "AB:CD:..." ("" when none). */
 void http_tls_fingerprint(SSL_CTX *ctx, char out[100]);
 

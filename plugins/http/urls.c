@@ -7,8 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* A file of the TLS client settings read now, not at the first connection's failure. */
-static int readable(const char *path, const char *key, const char *file, mf_error *err)
+int http_file_readable(const char *path, const char *key, const char *file, mf_error *err)
 {
     FILE *f = *file ? fopen(file, "r") : NULL;
     struct stat st;
@@ -30,7 +29,8 @@ static int check_client_cert(const http_upstream_settings *st, const char *path,
                      st->cert_file ? "cert_file" : "key_file");
         return -1;
     }
-    if (st->cert_file && (readable(path, "cert_file", st->cert_file, err) || readable(path, "key_file", st->key_file, err)))
+    if (st->cert_file &&
+        (http_file_readable(path, "cert_file", st->cert_file, err) || http_file_readable(path, "key_file", st->key_file, err)))
         return -1;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include "ws_upstream.h"
 #include "http.h"
 #include "ws_feed.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -409,6 +410,7 @@ static int tls_begin(wsu *w)
     if (!w->ctx)
         return -1;
     SSL_CTX_set_min_proto_version(w->ctx, TLS1_2_VERSION);
+    http_tls_no_passphrase(w->ctx);
     if (!w->insecure) {
         SSL_CTX_set_verify(w->ctx, SSL_VERIFY_PEER, NULL);
         if (w->ca_file ? SSL_CTX_load_verify_locations(w->ctx, w->ca_file, NULL) != 1
@@ -532,9 +534,10 @@ static void on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(&w->tcp, 1);
     uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, on_read);
     if (w->tls) {
+        http_tls_passphrase_asked();   /* since now */
         if (tls_begin(w) != 0) {
-            fail(w, "TLS set-up failed (ca_file %s, cert_file %s)", w->ca_file ? w->ca_file : "-",
-                 w->cert_file ? w->cert_file : "-");
+            fail(w, "TLS set-up failed (ca_file %s, cert_file %s%s)", w->ca_file ? w->ca_file : "-",
+                 w->cert_file ? w->cert_file : "-", http_tls_passphrase_asked() ? ": key_file is encrypted" : "");
             return;
         }
         tls_handshake(w);

@@ -428,6 +428,20 @@ test("configuration errors name the key, and the file when one is bad", () => {
 		/listen\[1\]\.tls\.cert_file: ".*server\.key": /);
 	assert.match(check({ url: "https://127.0.0.1:0/mcp", tls: { ...good, verify_client: "require" } }),
 		/listen\[1\]\.tls\.verify_client: needs tls\.ca_file/);
+	assert.match(check({ url: "https://127.0.0.1:0/mcp", tls: { ...good, key_file: certs.dir } }),
+		/listen\[1\]\.tls\.key_file: cannot read ".*": not a file/);
+	// an encrypted key: refused, and no passphrase asked of the terminal, which OpenSSL does
+	// by itself when the process has one (script(1) gives it one): that waited for ever
+	const encrypted = path.join(certs.dir, "encrypted.key");
+	spawnSync("openssl", ["pkey", "-in", certs.server.key, "-aes256", "-passout", "pass:secret", "-out", encrypted]);
+	assert.match(fs.readFileSync(encrypted, "utf8"), /ENCRYPTED/);
+	const encCfg = luaConfig({ listen: [{ url: "https://127.0.0.1:0/mcp", tls: { ...good, key_file: encrypted } }] });
+	const r = spawnSync("script", ["-qec", `${mcpfedBin()} --check -c ${encCfg}`, "/dev/null"],
+		{ encoding: "utf8", timeout: 20000, stdio: ["ignore", "pipe", "pipe"] });
+	assert.equal(r.error, undefined, `script: ${r.error}`);
+	assert.notEqual(r.status, 0, r.stdout);
+	assert.doesNotMatch(r.stdout, /pass phrase/i);
+	assert.match(r.stdout, /listen\[1\]\.tls\.key_file: ".*encrypted\.key": an encrypted key \(no passphrase is asked\)/);
 	assert.match(check({ url: "https://127.0.0.1:0/mcp", tls: { ...good, min_version: "1.1" } }), /listen\[1\]\.tls\.min_version/);
 	assert.match(check({ url: "https://127.0.0.1:0/mcp", tls: { ...good, bogus: 1 } }), /listen\[1\]\.tls\.bogus/);
 	// in the http table, for every listener: a plain listener is refused it
