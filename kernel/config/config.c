@@ -227,7 +227,8 @@ static char *resolve(const char *dir, const char *p)
 }
 
 /* A PEM file of a TLS setting (key names it), resolved into *out, and read now: libcurl
- * would only say so at the first connection, in a status. Absent (NULL) is fine. */
+ * would only say so at the first connection, in a status. Absent (NULL) is fine; an
+ * encrypted key is not. */
 static int tls_file(mf_config *c, const char *key, const char *path, const char **out, mf_error *err)
 {
     if (!path)
@@ -246,7 +247,16 @@ static int tls_file(mf_config *c, const char *key, const char *path, const char 
             fclose(f);
         return -1;
     }
+    /* an encrypted key would have OpenSSL ask the terminal for its passphrase, and wait */
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    head[n] = '\0';
     fclose(f);
+    if (strstr(head, "-----BEGIN ENCRYPTED PRIVATE KEY-----") || strstr(head, "Proc-Type: 4,ENCRYPTED")) {
+        mf_error_set(err, -1, "%s: %s: an encrypted key (no passphrase is asked): give it decrypted, readable by mcpfed alone",
+                     key, file);
+        return -1;
+    }
     return 0;
 }
 

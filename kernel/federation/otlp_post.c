@@ -513,6 +513,7 @@ static void take_target(mf_post *p)
         curl_easy_setopt(p->easy, CURLOPT_CAINFO, p->next_tls[0]);
         curl_easy_setopt(p->easy, CURLOPT_SSLCERT, p->next_tls[1]);
         curl_easy_setopt(p->easy, CURLOPT_SSLKEY, p->next_tls[2]);
+        curl_easy_setopt(p->easy, CURLOPT_KEYPASSWD, "");   /* else OpenSSL asks the terminal */
     }
     free(p->url);
     p->url = p->next_url;

@@ -326,6 +326,7 @@ hc_req *hc_start(const hc_options *o, const hc_ops *ops, void *ud, mf_error *err
     if (o->cert_file) {
         curl_easy_setopt(e, CURLOPT_SSLCERT, o->cert_file);
         curl_easy_setopt(e, CURLOPT_SSLKEY, o->key_file);
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, "");   /* else OpenSSL asks the terminal */
     }
     if (strcmp(o->method, "POST") == 0) {
         r->body = malloc(o->body_len + 1);

@@ -18,7 +18,16 @@ int http_file_readable(const char *path, const char *key, const char *file, mf_e
             fclose(f);
         return -1;
     }
+    /* an encrypted key would have OpenSSL ask the terminal for its passphrase, and wait */
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    head[n] = '\0';
     fclose(f);
+    if (strstr(head, "-----BEGIN ENCRYPTED PRIVATE KEY-----") || strstr(head, "Proc-Type: 4,ENCRYPTED")) {
+        mf_error_set(err, -1, "%s.%s: \"%s\": an encrypted key (no passphrase is asked): give it decrypted, readable by "
+                     "mcpfed alone", path, key, file);
+        return -1;
+    }
     return 0;
 }
 

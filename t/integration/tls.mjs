@@ -504,12 +504,21 @@ test("http and ws providers show cert_file to an upstream that requires a client
 	await shutdown(gw);
 });
 
-test("a provider's cert_file without key_file, or one that cannot be read, is refused naming the key", async () => {
+// the client key, encrypted: OpenSSL would ask the terminal for its passphrase
+function encryptedClientKey() {
+	const file = path.join(certs.dir, "client-encrypted.key");
+	spawnSync("openssl", ["pkey", "-in", certs.client.key, "-aes256", "-passout", "pass:secret", "-out", file]);
+	assert.match(fs.readFileSync(file, "utf8"), /ENCRYPTED/);
+	return file;
+}
+
+test("a provider's cert_file without key_file, or one that cannot be read, or an encrypted key, is refused naming the key", async () => {
 	for (const [extra, why] of [
 		[{ cert_file: certs.client.cert }, /\.key_file: needed with cert_file/],
 		[{ key_file: certs.client.key }, /\.cert_file: needed with key_file/],
 		[{ cert_file: "/nonexistent/c.pem", key_file: certs.client.key }, /\.cert_file: cannot read "\/nonexistent\/c\.pem": No such file/],
 		[{ cert_file: certs.client.cert, key_file: certs.dir }, /\.key_file: cannot read ".*": not a file/],
+		[{ cert_file: certs.client.cert, key_file: encryptedClientKey() }, /\.key_file: ".*": an encrypted key \(no passphrase is asked\)/],
 	]) {
 		for (const transport of ["http", "ws"]) {
 			const url = transport === "http" ? "https://127.0.0.1:1/mcp" : "wss://127.0.0.1:1/mcp";

@@ -7,6 +7,7 @@
 // Run: MCPFED_BIN=build/mcpfed MCPFED_PLUGIN_PATH=build/plugins MCPFED_LUA_PATH=lua t/run-node-test t/integration/tracing.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import {
@@ -730,12 +731,20 @@ test("an https:// collector that requires a client certificate is shown tracing.
 	assert.equal((await tracingStatus(gw)).exports_failed, before);
 });
 
-test("tracing's TLS files missing, a directory, empty, or a certificate without its key, are refused naming the key", async () => {
+// certs' client key, encrypted: OpenSSL would ask the terminal for its passphrase
+function encryptedKey(certs) {
+	const file = path.join(certs.dir, "encrypted.key");
+	execFileSync("openssl", ["pkey", "-in", certs.client.key, "-aes256", "-passout", "pass:secret", "-out", file]);
+	return file;
+}
+
+test("tracing's TLS files missing, a directory, empty, encrypted, or a certificate without its key, are refused naming the key", async () => {
 	const certs = makeCerts();
 	for (const [files, why] of [[{ ca_file: "/nonexistent/ca.pem" }, /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem: No such file/],
 		[{ ca_file: scratchDir() }, /tracing\.ca_file: cannot read .*: not a file/], [{ ca_file: "" }, /tracing\.ca_file: expected the path of a PEM file/],
 		[{ cert_file: certs.client.cert }, /tracing\.key_file: needed with cert_file/], [{ key_file: certs.client.key }, /tracing\.cert_file: needed with key_file/],
-		[{ cert_file: certs.client.cert, key_file: "/nonexistent/k.pem" }, /tracing\.key_file: cannot read \/nonexistent\/k\.pem/]]) {
+		[{ cert_file: certs.client.cert, key_file: "/nonexistent/k.pem" }, /tracing\.key_file: cannot read \/nonexistent\/k\.pem/],
+		[{ cert_file: certs.client.cert, key_file: encryptedKey(certs) }, /tracing\.key_file: .*encrypted\.key: an encrypted key \(no passphrase is asked\)/]]) {
 		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ...files }, providers: [] }) });
 		const st = await gw.waitExit(10000);
 		assert.notEqual(st.code, 0, JSON.stringify(st));
