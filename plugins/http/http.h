@@ -58,11 +58,6 @@ typedef struct http_upstream_settings {
 int http_check_urls(const http_upstream_settings *st, const char *path, bool (*ok)(const char *url),
                     const char *what, mf_error *err);
 
-/* urls.c: whether file, the setting path.key, is a file that can be read, and no encrypted
- * key (OpenSSL would ask the terminal for its passphrase, and wait): checked when the
- * configuration loads, not at the first connection's failure; -1 with err naming the key. */
-int http_file_readable(const char *path, const char *key, const char *file, mf_error *err);
-
 /* urls.c: a predecessor's state (hot swap), NULL with err set unless of this version. */
 json_t *http_state_unpack(const char *state, size_t len, json_int_t version, mf_error *err);
 

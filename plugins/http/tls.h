@@ -28,6 +28,10 @@ void http_tls_conf_free(http_tls_conf *t);
  * err naming the key and file that failed: unreadable, not PEM, or a key that does not
  * match the certificate. */
 SSL_CTX *http_tls_ctx_new(const http_tls_conf *conf, const char *path, mf_error *err);
+/* Whether file, the setting path.key, is a file that can be read, and no encrypted key
+ * (OpenSSL would ask the terminal for its passphrase, and wait): checked when the
+ * configuration loads, not at the first connection's failure; -1 with err naming the key. */
+int http_file_readable(const char *path, const char *key, const char *file, mf_error *err);
 /* Keys that are encrypted are refused where ctx loads them, rather than a passphrase asked
  * of the terminal (OpenSSL's default, which blocks). */
 void http_tls_no_passphrase(SSL_CTX *ctx);
