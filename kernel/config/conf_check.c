@@ -2,7 +2,10 @@
 #include "build-config.h"
 #include "kernel.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int mf_conf_keys(const json_t *obj, const char *path, const char *const *allowed, mf_error *err)
 {
@@ -134,5 +137,28 @@ int mf_conf_strmap(const json_t *obj, const char *path, const char *key, const j
     }
     if (out)
         *out = v;
+    return 0;
+}
+
+int mf_conf_pem_file(const char *what, const char *file, mf_error *err)
+{
+    FILE *f = *file ? fopen(file, "r") : NULL;
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        mf_error_set(err, -1, "%s: cannot read \"%s\": %s", what, file,
+                     !*file ? "an empty path" : !f ? strerror(errno) : "not a file");
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    head[n] = '\0';
+    fclose(f);
+    if (strstr(head, "-----BEGIN ENCRYPTED PRIVATE KEY-----") || strstr(head, "Proc-Type: 4,ENCRYPTED")) {
+        mf_error_set(err, -1, "%s: \"%s\": an encrypted key (no passphrase is asked): give it decrypted, readable by "
+                     "mcpfed alone", what, file);
+        return -1;
+    }
     return 0;
 }

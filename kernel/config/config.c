@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <lualib.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -226,9 +225,9 @@ static char *resolve(const char *dir, const char *p)
     return out;
 }
 
-/* A PEM file of a TLS setting (key names it), resolved into *out, and read now: libcurl
- * would only say so at the first connection, in a status. Absent (NULL) is fine; an
- * encrypted key is not. */
+/* A PEM file of a TLS setting (key names it), resolved into *out, and checked now
+ * (mf_conf_pem_file): libcurl would only say so at the first connection, in a status.
+ * Absent (NULL) is fine. */
 static int tls_file(mf_config *c, const char *key, const char *path, const char **out, mf_error *err)
 {
     if (!path)
@@ -237,27 +236,8 @@ static int tls_file(mf_config *c, const char *key, const char *path, const char 
         mf_error_set(err, -1, "%s: expected the path of a PEM file", key);
         return -1;
     }
-    char *file = resolve(c->dir, path);
-    *out = file;
-    FILE *f = fopen(file, "r");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        mf_error_set(err, -1, "%s: cannot read %s: %s", key, file, !f ? strerror(errno) : "not a file");
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    /* an encrypted key would have OpenSSL ask the terminal for its passphrase, and wait */
-    char head[4096];
-    size_t n = fread(head, 1, sizeof head - 1, f);
-    head[n] = '\0';
-    fclose(f);
-    if (strstr(head, "-----BEGIN ENCRYPTED PRIVATE KEY-----") || strstr(head, "Proc-Type: 4,ENCRYPTED")) {
-        mf_error_set(err, -1, "%s: %s: an encrypted key (no passphrase is asked): give it decrypted, readable by mcpfed alone",
-                     key, file);
-        return -1;
-    }
-    return 0;
+    *out = resolve(c->dir, path);
+    return mf_conf_pem_file(key, *out, err);
 }
 
 static char **string_list(const json_t *arr, const char *dir)

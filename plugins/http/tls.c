@@ -8,13 +8,11 @@
 #include "conn_int.h"
 #include "tls.h"
 
-#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 struct conn_tls {
     SSL *ssl;
@@ -34,26 +32,9 @@ void http_tls_conf_free(http_tls_conf *t)
 
 int http_file_readable(const char *path, const char *key, const char *file, mf_error *err)
 {
-    FILE *f = *file ? fopen(file, "r") : NULL;
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        mf_error_set(err, -1, "%s.%s: cannot read \"%s\": %s", path, key, file,
-                     !*file ? "an empty path" : !f ? strerror(errno) : "not a file");
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    /* an encrypted key would have OpenSSL ask the terminal for its passphrase, and wait */
-    char head[4096];
-    size_t n = fread(head, 1, sizeof head - 1, f);
-    head[n] = '\0';
-    fclose(f);
-    if (strstr(head, "-----BEGIN ENCRYPTED PRIVATE KEY-----") || strstr(head, "Proc-Type: 4,ENCRYPTED")) {
-        mf_error_set(err, -1, "%s.%s: \"%s\": an encrypted key (no passphrase is asked): give it decrypted, readable by "
-                     "mcpfed alone", path, key, file);
-        return -1;
-    }
-    return 0;
+    char what[256];
+    snprintf(what, sizeof what, "%s.%s", path, key);
+    return mf_conf_pem_file(what, file, err);
 }
 
 /* OpenSSL's last reason, its queue emptied. */

@@ -23,5 +23,10 @@ MF_API int mf_conf_strings(const json_t *obj, const char *path, const char *key,
 /* A map of string to string; *out is the JSON object or empty array (borrowed). */
 MF_API int mf_conf_strmap(const json_t *obj, const char *path, const char *key,
                           const json_t **out, mf_error *err);
+/* A PEM file a TLS setting names (what: its key path, e.g. "providers[2].key_file"),
+ * checked when the configuration loads rather than at the first connection: a file that
+ * can be read, and no encrypted key (OpenSSL would ask the terminal for its passphrase,
+ * and wait). SDK 4.5. */
+MF_API int mf_conf_pem_file(const char *what, const char *file, mf_error *err);
 
 #endif

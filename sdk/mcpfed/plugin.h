@@ -23,7 +23,7 @@
  * moved or a type changed, is a new major version. Comments and new declarations change
  * neither, so a plugin keeps loading into the kernels built after it. */
 #define MF_SDK_MAJOR 4
-#define MF_SDK_MINOR 4
+#define MF_SDK_MINOR 5
 #define MF_STAMP_SECTION ".mcpfed_stamp"
 #define MF_STAMP_MAGIC "MCPFED2"
 #define MF_PLUGIN_SYMBOL mcpfed_plugin

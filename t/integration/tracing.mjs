@@ -740,11 +740,11 @@ function encryptedKey(certs) {
 
 test("tracing's TLS files missing, a directory, empty, encrypted, or a certificate without its key, are refused naming the key", async () => {
 	const certs = makeCerts();
-	for (const [files, why] of [[{ ca_file: "/nonexistent/ca.pem" }, /tracing\.ca_file: cannot read \/nonexistent\/ca\.pem: No such file/],
+	for (const [files, why] of [[{ ca_file: "/nonexistent/ca.pem" }, /tracing\.ca_file: cannot read "\/nonexistent\/ca\.pem": No such file/],
 		[{ ca_file: scratchDir() }, /tracing\.ca_file: cannot read .*: not a file/], [{ ca_file: "" }, /tracing\.ca_file: expected the path of a PEM file/],
 		[{ cert_file: certs.client.cert }, /tracing\.key_file: needed with cert_file/], [{ key_file: certs.client.key }, /tracing\.cert_file: needed with key_file/],
-		[{ cert_file: certs.client.cert, key_file: "/nonexistent/k.pem" }, /tracing\.key_file: cannot read \/nonexistent\/k\.pem/],
-		[{ cert_file: certs.client.cert, key_file: encryptedKey(certs) }, /tracing\.key_file: .*encrypted\.key: an encrypted key \(no passphrase is asked\)/]]) {
+		[{ cert_file: certs.client.cert, key_file: "/nonexistent/k.pem" }, /tracing\.key_file: cannot read "\/nonexistent\/k\.pem"/],
+		[{ cert_file: certs.client.cert, key_file: encryptedKey(certs) }, /tracing\.key_file: ".*encrypted\.key": an encrypted key \(no passphrase is asked\)/]]) {
 		const gw = startStdio({ config: luaConfig({ tracing: { endpoint: "https://127.0.0.1:4318", ...files }, providers: [] }) });
 		const st = await gw.waitExit(10000);
 		assert.notEqual(st.code, 0, JSON.stringify(st));
