@@ -62,28 +62,17 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 /* OpenSSL's own answer to an encrypted key is to ask the terminal for its passphrase,
- * which would hold the loop: none is given, and the key is refused. Keys are loaded on the
- * loop's thread alone. */
-static bool passphrase_asked;
-
+ * which would hold the loop: none is given, and the key is refused. (The configuration
+ * refuses encrypted keys first, mf_conf_pem_file; this is for a file changed since.) */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
     (void)buf, (void)size, (void)rwflag, (void)u;
-    passphrase_asked = true;
     return 0;
 }
 
 void http_tls_no_passphrase(SSL_CTX *ctx) { SSL_CTX_set_default_passwd_cb(ctx, no_passphrase); }
 
-bool http_tls_passphrase_asked(void)
-{
-    bool asked = passphrase_asked;
-    passphrase_asked = false;
-    return asked;
-}
-
 #define MISMATCH "the key does not match tls.cert_file"
-#define ENCRYPTED "an encrypted key (no passphrase is asked): give it decrypted, readable by mcpfed alone"
 
 SSL_CTX *http_tls_ctx_new(const http_tls_conf *t, const char *path, mf_error *err)
 {
@@ -99,10 +88,10 @@ SSL_CTX *http_tls_ctx_new(const http_tls_conf *t, const char *path, mf_error *er
     const char *key = NULL, *file = NULL, *why = NULL;
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
         key = "cert_file", file = t->cert_file, why = ssl_reason();
-    } else if (http_tls_passphrase_asked(), SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
+    } else if (SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
         key = "key_file", file = t->key_file;
         bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-        why = http_tls_passphrase_asked() ? (ERR_clear_error(), ENCRYPTED) : mismatch ? (ERR_clear_error(), MISMATCH) : ssl_reason();
+        why = mismatch ? (ERR_clear_error(), MISMATCH) : ssl_reason();
     } else if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
         key = "key_file", file = t->key_file, why = MISMATCH;

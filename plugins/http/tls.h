@@ -35,8 +35,6 @@ int http_file_readable(const char *path, const char *key, const char *file, mf_e
 /* Keys that are encrypted are refused where ctx loads them, rather than a passphrase asked
  * of the terminal (OpenSSL's default, which blocks). */
 void http_tls_no_passphrase(SSL_CTX *ctx);
-/* Whether a key was found encrypted since the last call. */
-bool http_tls_passphrase_asked(void);
 /* The SHA-256 fingerprint of ctx's certificate, as "AB:CD:..." ("" when none). */
 void http_tls_fingerprint(SSL_CTX *ctx, char out[100]);
 

@@ -534,10 +534,9 @@ static void on_connect(uv_connect_t *req, int status)
     uv_tcp_nodelay(&w->tcp, 1);
     uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, on_read);
     if (w->tls) {
-        http_tls_passphrase_asked();   /* since now */
         if (tls_begin(w) != 0) {
-            fail(w, "TLS set-up failed (ca_file %s, cert_file %s%s)", w->ca_file ? w->ca_file : "-",
-                 w->cert_file ? w->cert_file : "-", http_tls_passphrase_asked() ? ": key_file is encrypted" : "");
+            fail(w, "TLS set-up failed (ca_file %s, cert_file %s)", w->ca_file ? w->ca_file : "-",
+                 w->cert_file ? w->cert_file : "-");
             return;
         }
         tls_handshake(w);
